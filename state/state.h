@@ -1,0 +1,273 @@
+/*
+ * state.h - the state layer's public interface.
+ *
+ * webgw replicates one kind of data: signed name records. This header is all the rest of the
+ * program sees of them:
+ *
+ *   records   the four record kinds (reserve, proxy, fqdn, release), their canonical msgpack
+ *             encoding, Ed25519 signatures and owner ids, and validation with one message per
+ *             rule (record.c, record_codec.c, record_sign.c, record_validate.c, backend_addr.c)
+ *   names     the merged set of records: a join-semilattice, so every node that has seen the
+ *             same records holds the same state whatever the order, delay or duplication of
+ *             arrivals (name_table.c, name_merge.c)
+ *   store     the durable append-only log with checksums and snapshots (store_log.c)
+ *   routes    the RCU-protected table that proxy workers read without locks (route_table.c)
+ *
+ * Conventions: functions that can fail return 0 on success and a negative STATE_E* code on
+ * failure, writing a human message (without trailing newline) into the caller's `err` buffer
+ * when one is given. Decoders are pure functions over bytes: no allocation is kept, no global
+ * state is read, every length is checked against the limits below.
+ */
+#ifndef WEBGW_STATE_H
+#define WEBGW_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- limits: every external input is bounded ------------------------------------------- */
+
+#define STATE_NAME_MIN 3             /* shortest name label */
+#define STATE_NAME_MAX 63            /* longest name label (one DNS label) */
+#define STATE_FQDN_MAX 253           /* longest custom domain */
+#define STATE_BACKENDS_MAX 16        /* backends per record */
+#define STATE_RECORD_MAX_BYTES 2048  /* largest encoded signed record */
+#define STATE_OWNER_LEN 32           /* Ed25519 public key bytes */
+#define STATE_OWNER_HEX_LEN 64       /* owner id as printed: lowercase hex */
+#define STATE_SIGNATURE_LEN 64       /* Ed25519 signature bytes */
+#define STATE_FUTURE_SKEW_MS 300000  /* a record may be dated at most 5 min ahead of us */
+#define STATE_CLAIMS_PER_NAME_MAX 8  /* distinct owners tracked per name (abuse bound) */
+#define STATE_ERR_MAX 256            /* size of an error message buffer */
+#define STATE_TOMBSTONE_TTL_MS_DEFAULT (7ULL * 24 * 3600 * 1000) /* tombstone retention */
+
+/* ---- error codes ----------------------------------------------------------------------- */
+
+enum state_error {
+    STATE_OK = 0,
+    STATE_EINVAL = -1,     /* malformed or invalid record: answer 400 */
+    STATE_ESIGNATURE = -2, /* bad signature: 403 */
+    STATE_ENOTOWNER = -3,  /* signed by someone who does not hold the name: 403 */
+    STATE_ETAKEN = -4,     /* name held by another owner: 409 */
+    STATE_ESTALE = -5,     /* not newer than what we have: nothing changed (idempotent) */
+    STATE_ETOOBIG = -6,    /* over a size limit: 413 */
+    STATE_EIO = -7,        /* disk or system failure: 500 */
+    STATE_ENOMEM = -8,     /* allocation failure: 500 */
+    STATE_ENOTFOUND = -9,  /* no such name/key: 404 */
+};
+
+/* ---- records --------------------------------------------------------------------------- */
+
+enum state_record_kind {
+    STATE_RECORD_RESERVE = 1, /* name reservation: claims `name` for `owner` */
+    STATE_RECORD_PROXY = 2,   /* name proxy: backends for NAME.DOMAIN */
+    STATE_RECORD_FQDN = 3,    /* fqdn proxy: backends for a custom domain */
+    STATE_RECORD_RELEASE = 4, /* release: tombstone for a name or fqdn */
+};
+
+/* One backend address: an IP literal and a port; never a host name. */
+struct state_backend {
+    uint8_t family;   /* 4 or 6 */
+    uint8_t addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+    uint16_t port;    /* host byte order, 1..65535 */
+};
+
+/* A decoded record. `name` is the key: a label for reserve/proxy, a domain for fqdn, either
+ * for release. Records of one owner for one key are ordered by `version`. `reserved_at_ms` is
+ * the owner's claim time on the key: conflicting claims by different owners resolve to the
+ * earliest (reserved_at_ms, owner) everywhere. */
+struct state_record {
+    enum state_record_kind kind;                  /* what this record says */
+    char name[STATE_FQDN_MAX + 1];                /* lowercase key, NUL-terminated */
+    uint8_t owner[STATE_OWNER_LEN];               /* Ed25519 public key of the signer */
+    uint64_t version;                             /* per owner and key, only goes up */
+    uint64_t reserved_at_ms;                      /* claim time, ms since the Unix epoch */
+    uint64_t issued_at_ms;                        /* when this version was signed */
+    bool tls_passthrough;                         /* proxy/fqdn: splice TLS by SNI */
+    uint8_t backend_count;                        /* proxy/fqdn: 1..16; else 0 */
+    struct state_backend backends[STATE_BACKENDS_MAX]; /* proxy/fqdn backends */
+    uint8_t signature[STATE_SIGNATURE_LEN];       /* over the canonical body */
+};
+
+const char *state_record_kind_name(enum state_record_kind kind); /* "reserve", "proxy", ... */
+
+/* Canonical encoding: exactly one byte sequence per record. state_record_encode writes the
+ * signed record (body and signature) into buf[cap]; returns the length, or a negative
+ * STATE_E* code (STATE_ETOOBIG when cap is short). state_record_encode_body writes only the
+ * bytes the signature covers. */
+int state_record_encode(const struct state_record *rec, uint8_t *buf, size_t cap);
+int state_record_encode_body(const struct state_record *rec, uint8_t *buf, size_t cap);
+
+/* Decodes a signed record from exactly `len` bytes. Rejects truncated, trailing, oversized,
+ * unknown-version and non-canonical input. Does not verify the signature nor validate
+ * semantics (see state_record_verify, state_record_validate). */
+int state_record_decode(const uint8_t *buf, size_t len, struct state_record *out, char *err,
+                        size_t errlen);
+
+/* ---- keys and signatures (OpenSSL EVP, Ed25519) ----------------------------------------- */
+
+struct state_key; /* an Ed25519 private key (opaque) */
+
+/* Generates a key and writes it to `path` as PEM (PKCS#8), mode 0600, refusing to overwrite
+ * an existing file. Returns the key, or NULL with `err` set. */
+struct state_key *state_key_generate(const char *path, char *err, size_t errlen);
+struct state_key *state_key_load(const char *path, char *err, size_t errlen);
+void state_key_free(struct state_key *key);
+void state_key_owner(const struct state_key *key, uint8_t owner[STATE_OWNER_LEN]);
+
+/* Sets rec->owner from the key and fills rec->signature. */
+int state_record_sign(struct state_record *rec, const struct state_key *key, char *err,
+                      size_t errlen);
+/* 0 if rec->signature verifies against rec->owner, else STATE_ESIGNATURE. */
+int state_record_verify(const struct state_record *rec, char *err, size_t errlen);
+
+/* Owner id, printed one way everywhere: 64 lowercase hex digits. `out` holds 65 bytes. */
+void state_owner_format(const uint8_t owner[STATE_OWNER_LEN], char out[STATE_OWNER_HEX_LEN + 1]);
+int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
+
+/* ---- validation ------------------------------------------------------------------------ */
+
+/* Addresses that backends may never use: the gateway's own (loop prevention). */
+struct state_validate_policy {
+    bool allow_loopback;                  /* --allow-loopback-backends */
+    const struct state_backend *own_addrs; /* this node's listen/advertise addresses; a port of
+                                              0 forbids the whole IP, else IP:port only */
+    size_t own_addr_count;                /* entries in own_addrs */
+    uint64_t now_ms;                      /* wall clock, for the future-skew check */
+};
+
+/* Checks every semantic rule (name syntax, kind/fields consistency, backend count and
+ * addresses, timestamps) and writes the first broken rule's message. Returns 0 or
+ * STATE_EINVAL. Does not check the signature. */
+int state_record_validate(const struct state_record *rec, const struct state_validate_policy *pol,
+                          char *err, size_t errlen);
+
+/* Name syntax alone: lowercases `in` into out[STATE_FQDN_MAX + 1]. */
+int state_name_normalize(const char *in, char *out, char *err, size_t errlen);
+int state_fqdn_normalize(const char *in, char *out, char *err, size_t errlen);
+
+/* Backend text forms: "http://IP:PORT" (termination) or "IP:PORT" (passthrough); IPv6 in
+ * brackets. state_backend_format writes the same forms back (out holds 64 bytes). */
+int state_backend_parse(const char *text, bool passthrough, struct state_backend *out, char *err,
+                        size_t errlen);
+void state_backend_format(const struct state_backend *be, bool passthrough, char out[64]);
+/* Address-only checks (loopback, unspecified, multicast, own addresses). */
+int state_backend_check(const struct state_backend *be, const struct state_validate_policy *pol,
+                        char *err, size_t errlen);
+
+/* ---- names: the merged record set ------------------------------------------------------ */
+
+/* The state of one key as the merge rules decide it. */
+struct state_name_view {
+    char name[STATE_FQDN_MAX + 1];  /* the key */
+    bool held;                      /* some owner holds it (false: free or released) */
+    struct state_record record;     /* the holder's latest record (or the newest tombstone) */
+    uint8_t contenders;             /* other owners with a losing claim on the key */
+};
+
+struct state_names; /* the merged record set (opaque); one writer thread */
+
+struct state_names *state_names_new(void);
+void state_names_free(struct state_names *names);
+
+/* Merges a record that has already been decoded, verified and validated. Returns:
+ *   1             the state changed (the record is new information: store and disseminate it)
+ *   STATE_ESTALE  nothing changed (a duplicate or an older version)
+ *   <0            STATE_ENOMEM
+ * The merge is commutative, associative and idempotent over sets of records. `changed`, when
+ * not NULL, receives the key's view after the merge. */
+int state_names_merge(struct state_names *names, const struct state_record *rec,
+                      struct state_name_view *changed);
+
+/* Admission check for a record submitted by a client (the API), before merging: refuses a
+ * claim on a key another owner holds (STATE_ETAKEN, message names the holder and the claim
+ * time), a proxy/release by someone who does not hold the key (STATE_ENOTOWNER), a version not
+ * above the owner's last (STATE_ESTALE) and a new claim dated more than 5 minutes before
+ * `now_ms` (STATE_EINVAL). Gossip-arriving records skip this and go straight to merge. */
+int state_names_admit(const struct state_names *names, const struct state_record *rec,
+                      uint64_t now_ms, char *err, size_t errlen);
+
+int state_names_get(const struct state_names *names, const char *key, struct state_name_view *out);
+
+/* Calls fn for every key in a stable order (sorted by key); stops early if fn returns non-zero
+ * and returns that value. */
+typedef int (*state_names_visit_fn)(const struct state_name_view *view, void *ctx);
+int state_names_each(const struct state_names *names, state_names_visit_fn fn, void *ctx);
+
+/* Calls fn for every stored record (each owner's latest per key): what a snapshot or an
+ * anti-entropy exchange must carry so another node reaches the same state. */
+typedef int (*state_records_visit_fn)(const struct state_record *rec, void *ctx);
+int state_names_each_record(const struct state_names *names, state_records_visit_fn fn, void *ctx);
+
+size_t state_names_count(const struct state_names *names);     /* keys held by someone */
+size_t state_names_tombstones(const struct state_names *names); /* released keys kept */
+size_t state_names_records(const struct state_names *names);    /* records kept in all */
+
+/* Drops tombstones whose release was issued more than ttl_ms before now_ms. Returns how many
+ * were collected. */
+size_t state_names_collect(struct state_names *names, uint64_t now_ms, uint64_t ttl_ms);
+
+/* A 64-bit digest of the whole record set, equal on two nodes iff (with overwhelming
+ * probability) they hold the same records. Used by tests and anti-entropy. */
+uint64_t state_names_digest(const struct state_names *names);
+
+/* ---- durable store --------------------------------------------------------------------- */
+
+struct state_store; /* append-only record log plus snapshot in a data directory (opaque) */
+
+/* Opens (creating if needed) the store in `dir`, replays snapshot and log into `names`
+ * (records are decoded, verified and merged; invalid ones are skipped). A torn or corrupt tail
+ * is cut and described in `report` (one line, empty when the log was clean). Returns NULL with
+ * `err` set when the directory cannot be used. */
+struct state_store *state_store_open(const char *dir, struct state_names *names, char *report,
+                                     size_t reportlen, char *err, size_t errlen);
+/* Appends a record and fsyncs before returning 0: an acknowledged record survives kill -9. */
+int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
+                       size_t errlen);
+/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. */
+int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
+                        size_t errlen);
+size_t state_store_log_bytes(const struct state_store *store); /* current log size */
+void state_store_close(struct state_store *store);
+
+/* ---- route table (RCU) ----------------------------------------------------------------- */
+
+/* What a proxy worker needs to serve one host name. Copied out under the read lock. */
+struct state_route {
+    char host[STATE_FQDN_MAX + 1];                  /* served host, lowercase */
+    char name[STATE_FQDN_MAX + 1];                  /* the record key it comes from */
+    bool tls_passthrough;                           /* splice TLS instead of terminating */
+    uint8_t backend_count;                          /* 1..16 */
+    struct state_backend backends[STATE_BACKENDS_MAX]; /* where to send traffic */
+    uint64_t version;                               /* record version that produced it */
+};
+
+struct state_routes; /* host -> route, cds_lfht under RCU (opaque) */
+
+struct state_routes *state_routes_new(void);
+/* Frees the table; no reader may be inside it (call after workers stopped). */
+void state_routes_free(struct state_routes *routes);
+
+/* Every thread that calls state_routes_lookup registers once and unregisters before exit. */
+void state_routes_reader_register(void);
+void state_routes_reader_unregister(void);
+
+/* Writer side (one writer thread). Replaces or removes a host's route; readers see the old or
+ * the new route, never a mix. The old route is freed after a grace period. */
+int state_routes_set(struct state_routes *routes, const struct state_route *route);
+int state_routes_remove(struct state_routes *routes, const char *host);
+/* Derives the routes of a name view (NAME.DOMAIN for a proxy record, the fqdn for an fqdn
+ * record; removal when released or without backends) and applies them. */
+int state_routes_apply(struct state_routes *routes, const struct state_name_view *view,
+                       const char *domain);
+
+/* Reader side: lock-free. Copies the route for `host` (lowercase, no port) into `out`.
+ * Returns true when found. */
+bool state_routes_lookup(struct state_routes *routes, const char *host, size_t host_len,
+                         struct state_route *out);
+size_t state_routes_count(struct state_routes *routes);
+
+/* ---- small helpers shared by the modules ----------------------------------------------- */
+
+uint64_t state_now_ms(void); /* wall clock, ms since the Unix epoch */
+
+#endif /* WEBGW_STATE_H */
