@@ -130,18 +130,28 @@ int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
 struct state_validate_policy {
     bool allow_loopback;                  /* --allow-loopback-backends */
     const struct state_backend *own_addrs; /* this node's listen/advertise addresses; a port of
-                                              0 forbids the whole IP, else IP:port only */
+                                              0 forbids the whole IP, else IP:port only; an
+                                              unspecified IP (0.0.0.0, ::) with port P forbids
+                                              every loopback address on P (a wildcard listener
+                                              answers there) */
     size_t own_addr_count;                /* entries in own_addrs */
-    uint64_t now_ms;                      /* wall clock, for the future-skew check */
+    uint64_t now_ms;                      /* wall clock, for the future-skew check; 0 reads
+                                             state_now_ms() */
+    const char *domain;                   /* gateway domain (--domain): fqdn records at or
+                                             under it are refused, NAME.DOMAIN belongs to name
+                                             records; NULL skips the check */
 };
 
 /* Checks every semantic rule (name syntax, kind/fields consistency, backend count and
  * addresses, timestamps) and writes the first broken rule's message. Returns 0 or
- * STATE_EINVAL. Does not check the signature. */
+ * STATE_EINVAL. Does not check the signature. A NULL policy means the defaults: no loopback,
+ * no own addresses, the current clock, no domain. */
 int state_record_validate(const struct state_record *rec, const struct state_validate_policy *pol,
                           char *err, size_t errlen);
 
-/* Name syntax alone: lowercases `in` into out[STATE_FQDN_MAX + 1]. */
+/* Key syntax alone, for what a user typed: lowercases `in` into out[STATE_FQDN_MAX + 1], or
+ * returns STATE_EINVAL with the broken rule in `err`. state_fqdn_normalize also drops one
+ * trailing dot ("www.example.org." is the same domain). */
 int state_name_normalize(const char *in, char *out, char *err, size_t errlen);
 int state_fqdn_normalize(const char *in, char *out, char *err, size_t errlen);
 
