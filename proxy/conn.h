@@ -40,13 +40,13 @@ struct proxy_conn_layer {
 };
 
 struct proxy_conn {
-    uv_tcp_t tcp;                        /* first: the handle's data points at the conn */
-    struct proxy_buf in;                 /* plaintext read, not yet consumed */
-    size_t in_max;                       /* `in` never grows past this */
-    struct proxy_wreq *out;              /* plaintext queued, not yet submitted */
-    size_t queued;                       /* bytes submitted and not yet written */
+    uv_tcp_t tcp;                         /* first: the handle's data points at the conn */
+    struct proxy_buf in;                  /* plaintext read, not yet consumed */
+    size_t in_max;                        /* `in` never grows past this */
+    struct proxy_wreq *out;               /* plaintext queued, not yet submitted */
+    size_t queued;                        /* bytes submitted and not yet written */
     const struct proxy_conn_layer *layer; /* NULL: plain TCP */
-    void *layer_state;                   /* owned by the layer */
+    void *layer_state;                    /* owned by the layer */
     /* Called with 0 after bytes were appended to `in`, UV_EOF at end of stream, or a libuv
      * error. Not called again after proxy_conn_close(). */
     void (*on_read)(struct proxy_conn *c, int status);
@@ -55,12 +55,12 @@ struct proxy_conn {
     /* Called once the handle is closed; the owner frees its memory there. */
     void (*on_closed)(struct proxy_conn *c);
     void *owner;
-    bool reading;      /* read started */
-    bool closing;      /* proxy_conn_close() called */
-    bool shut;         /* write side shut down */
+    bool reading;            /* read started */
+    bool closing;            /* proxy_conn_close() called */
+    bool shut;               /* write side shut down */
     bool close_when_flushed; /* close once queued reaches 0 */
-    uint64_t bytes_read;    /* plaintext bytes read */
-    uint64_t bytes_written; /* plaintext bytes queued */
+    uint64_t bytes_read;     /* plaintext bytes read */
+    uint64_t bytes_written;  /* plaintext bytes queued */
 };
 
 int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, size_t in_max);

@@ -282,7 +282,7 @@ int http1_parse_head(struct http1_parser *p, const char *buf, size_t len)
     int n = http1_scan_head(buf, len, p->lim, p->head.is_request, p->why, sizeof(p->why));
     if (n <= 0) {
         if (n < 0)
-            p->status = -n;
+            p->status = p->head.is_request ? -n : 502;
         return n < 0 ? -1 : 0;
     }
     if (llhttp_get_errno(&p->ll) == HPE_PAUSED)
@@ -310,8 +310,8 @@ int http1_parse_head(struct http1_parser *p, const char *buf, size_t len)
     }
     if (!p->head.is_request && p->skip_body)
         p->head.framing = HTTP1_FRAME_NONE;
-    if (p->head.is_request && p->lim->max_body_bytes &&
-        p->head.framing == HTTP1_FRAME_LENGTH && p->head.content_length > p->lim->max_body_bytes) {
+    if (p->head.is_request && p->lim->max_body_bytes && p->head.framing == HTTP1_FRAME_LENGTH &&
+        p->head.content_length > p->lim->max_body_bytes) {
         p->status = 413;
         snprintf(p->why, sizeof(p->why), "request body of %llu bytes over %llu",
                  (unsigned long long)p->head.content_length,
@@ -497,8 +497,8 @@ int http1_check_head(struct http1_head *h, char *why, size_t whylen)
         h->framing = h->content_length ? HTTP1_FRAME_LENGTH : HTTP1_FRAME_NONE;
     else
         h->framing = h->is_request ? HTTP1_FRAME_NONE : HTTP1_FRAME_CLOSE;
-    if (!h->is_request && ((h->status >= 100 && h->status < 200) || h->status == 204 ||
-                           h->status == 304))
+    if (!h->is_request &&
+        ((h->status >= 100 && h->status < 200) || h->status == 204 || h->status == 304))
         h->framing = HTTP1_FRAME_NONE;
     h->keep_alive = h->minor == 1 ? !ct.close : (ct.keep_alive && !ct.close);
     if (h->framing == HTTP1_FRAME_CLOSE)

@@ -47,13 +47,13 @@ enum http1_framing {
 /* A parsed head. Spans point into the buffer given to http1_parse_head(). */
 struct http1_head {
     bool is_request;
-    uint8_t method;      /* llhttp_method_t (requests) */
-    const char *target;  /* request-target as sent */
+    uint8_t method;     /* llhttp_method_t (requests) */
+    const char *target; /* request-target as sent */
     size_t target_len;
-    uint16_t status;     /* responses */
-    const char *reason;  /* responses: reason phrase */
+    uint16_t status;    /* responses */
+    const char *reason; /* responses: reason phrase */
     size_t reason_len;
-    uint8_t major, minor; /* HTTP version */
+    uint8_t major, minor;        /* HTTP version */
     struct http1_header *fields; /* caller-provided array */
     size_t count;                /* fields used */
     size_t cap;                  /* fields available */
@@ -63,9 +63,9 @@ struct http1_head {
     bool has_length;         /* a Content-Length field was present (kept for HEAD answers) */
     const char *host;        /* requests: the Host value (NULL if absent) */
     size_t host_len;
-    bool keep_alive;         /* the sender allows another message on this connection */
-    bool upgrade;            /* Connection: upgrade with an Upgrade field */
-    bool expect_continue;    /* requests: Expect: 100-continue */
+    bool keep_alive;      /* the sender allows another message on this connection */
+    bool upgrade;         /* Connection: upgrade with an Upgrade field */
+    bool expect_continue; /* requests: Expect: 100-continue */
 };
 
 typedef int (*http1_body_fn)(void *ctx, const char *data, size_t len);
@@ -81,8 +81,8 @@ struct http1_parser {
     bool message_done;   /* the current message ended */
     bool in_head;        /* collecting head spans */
     bool header_value_seen;
-    int status;          /* on error: the HTTP status to answer (400, 413, 431, 502) */
-    char why[128];       /* on error: a one-line reason */
+    int status;    /* on error: the HTTP status to answer (400, 413, 431, 502) */
+    char why[128]; /* on error: a one-line reason */
 };
 
 /* Initializes a parser for requests (is_request) or responses. `fields` is where heads store
@@ -95,8 +95,8 @@ void http1_parser_init(struct http1_parser *p, bool is_request, const struct htt
  * the limits, or -status (-400 or -431) with a reason in why[whylen]. Rules: CR only in CRLF,
  * no bare LF, no NUL or other control byte (HTAB allowed in values), no obs-fold, no whitespace
  * before the colon, no empty field name, line/count/size limits. */
-int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim,
-                    bool is_request, char *why, size_t whylen);
+int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim, bool is_request,
+                    char *why, size_t whylen);
 
 /* Parses a head from buf[0..len): returns 1 when a head was parsed (p->head filled,
  * p->head.head_len bytes used), 0 when more bytes are needed, or -1 with p->status/p->why set.
@@ -133,10 +133,10 @@ int http1_host_normalize(const char *host, size_t len, char *out, size_t cap);
 
 /* What the gateway adds when forwarding a request. */
 struct http1_forward {
-    const char *client_ip;  /* textual client address */
-    bool trusted_peer;      /* keep and extend client-sent X-Forwarded-* */
-    const char *proto;      /* "http" or "https" */
-    const char *host;       /* original Host value for X-Forwarded-Host */
+    const char *client_ip; /* textual client address */
+    bool trusted_peer;     /* keep and extend client-sent X-Forwarded-* */
+    const char *proto;     /* "http" or "https" */
+    const char *host;      /* original Host value for X-Forwarded-Host */
     size_t host_len;
 };
 

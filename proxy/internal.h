@@ -113,10 +113,10 @@ void proxy_stats_table_free(struct proxy_stats_table *t);
 /* ---- per-client-IP connection limit and token bucket ---------------------------------- */
 
 struct proxy_ipslot {
-    uint8_t key[17];          /* family byte + address */
-    uint32_t conns;           /* open connections */
-    double tokens;            /* token bucket */
-    uint64_t last_ms;         /* last refill, monotonic */
+    uint8_t key[17];  /* family byte + address */
+    uint32_t conns;   /* open connections */
+    double tokens;    /* token bucket */
+    uint64_t last_ms; /* last refill, monotonic */
     struct proxy_ipslot *next;
 };
 
@@ -153,18 +153,18 @@ struct proxy_worker {
     bool thread_started;
     uv_loop_t loop;
     bool loop_ready;
-    uv_tcp_t listener;  /* SO_REUSEPORT socket of this worker */
-    int listen_fd;      /* until the loop owns it */
+    uv_tcp_t listener; /* SO_REUSEPORT socket of this worker */
+    int listen_fd;     /* until the loop owns it */
     bool listening;
-    uv_async_t wake;    /* commands from other threads */
-    uv_timer_t sweep;   /* once a second: pool idle timeouts, IP table */
-    _Atomic int cmd;    /* PROXY_CMD_* bits */
+    uv_async_t wake;  /* commands from other threads */
+    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table */
+    _Atomic int cmd;  /* PROXY_CMD_* bits */
     bool draining;
     bool stopping;
     struct proxy_link sessions; /* every client connection */
     struct proxy_wbackend *wb[PROXY_WB_BUCKETS];
-    uint64_t rr;        /* round-robin counter */
-    uint64_t rng;       /* xorshift state for p2c */
+    uint64_t rr;  /* round-robin counter */
+    uint64_t rng; /* xorshift state for p2c */
     struct proxy_stats_table stats;
 };
 
@@ -178,12 +178,12 @@ struct proxy {
     unsigned nworkers;
     struct proxy_worker *workers;
     uint16_t http_port;
-    pthread_mutex_t reg_lock;         /* backend registry */
-    struct proxy_backend *backends;   /* registry list */
+    pthread_mutex_t reg_lock;       /* backend registry */
+    struct proxy_backend *backends; /* registry list */
     size_t backend_count;
     struct proxy_iptable ips;
-    _Atomic uint64_t connections;     /* client connections open */
-    struct proxy_probe_state *probe;  /* active health checks (NULL until proxy_probe_set) */
+    _Atomic uint64_t connections;    /* client connections open */
+    struct proxy_probe_state *probe; /* active health checks (NULL until proxy_probe_set) */
 };
 
 /* Registry: finds or creates the shared entry of a backend. NULL on allocation failure. */
@@ -213,16 +213,16 @@ void proxy_session_close_all(struct proxy_worker *w);
 /* upstream.c: backend connections and the per-worker keep-alive pool */
 struct proxy_session;
 struct proxy_upstream {
-    struct proxy_conn c;         /* first member */
-    struct proxy_wbackend *wb;   /* backend */
-    struct proxy_session *s;     /* the session it serves; NULL while idle in the pool */
-    uv_connect_t creq;           /* pending connect */
+    struct proxy_conn c;       /* first member */
+    struct proxy_wbackend *wb; /* backend */
+    struct proxy_session *s;   /* the session it serves; NULL while idle in the pool */
+    uv_connect_t creq;         /* pending connect */
     void (*connected_cb)(struct proxy_upstream *up, int status); /* connect result */
-    struct proxy_link pool_link; /* in wb->idle while idle */
-    uint64_t idle_since_ms;      /* when it went idle */
-    unsigned requests;           /* requests sent on it */
-    bool connected;              /* connect completed */
-    bool reused;                 /* taken from the pool for the current request */
+    struct proxy_link pool_link;                                 /* in wb->idle while idle */
+    uint64_t idle_since_ms;                                      /* when it went idle */
+    unsigned requests;                                           /* requests sent on it */
+    bool connected;                                              /* connect completed */
+    bool reused; /* taken from the pool for the current request */
 };
 
 /* Takes an idle connection to wb whose backend has not closed it (recv MSG_PEEK), or NULL. */

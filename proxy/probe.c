@@ -14,15 +14,15 @@
 struct probe_target {
     struct proxy_probe_state *ps;
     struct state_backend addr;
-    struct proxy_backend *be;   /* registry entry (probe verdict shown in health) */
-    uv_timer_t timer;           /* next probe, and the running probe's deadline */
-    uv_tcp_t tcp;               /* the running probe's connection */
+    struct proxy_backend *be; /* registry entry (probe verdict shown in health) */
+    uv_timer_t timer;         /* next probe, and the running probe's deadline */
+    uv_tcp_t tcp;             /* the running probe's connection */
     uv_connect_t creq;
     uv_write_t wreq;
-    bool running;               /* a probe is in flight */
-    bool removed;               /* dropped from the set; freed once its handles close */
-    int handles;                /* open handles */
-    char rbuf[64];              /* start of the HTTP answer */
+    bool running;  /* a probe is in flight */
+    bool removed;  /* dropped from the set; freed once its handles close */
+    int handles;   /* open handles */
+    char rbuf[64]; /* start of the HTTP answer */
     size_t rlen;
     char req[512];
     uint32_t ok_streak, fail_streak;
@@ -35,8 +35,8 @@ struct proxy_probe_state {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
-    pthread_mutex_t lock;      /* guards the pending set below */
-    bool pending;              /* a new set waits */
+    pthread_mutex_t lock; /* guards the pending set below */
+    bool pending;         /* a new set waits */
     bool stop;
     struct state_backend *next_set;
     size_t next_count;
@@ -151,11 +151,11 @@ static void on_connect(uv_connect_t *c, int status)
         probe_end(t, true, "connect: ok");
         return;
     }
-    char host[64];
+    char host[STATE_FQDN_MAX + 1];
     if (ps->pc.host[0])
         snprintf(host, sizeof(host), "%s", ps->pc.host);
     else
-        proxy_backend_format(&t->addr, host);
+        proxy_backend_format(&t->addr, host); /* fits: 64 <= sizeof(host) */
     int n = snprintf(t->req, sizeof(t->req),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: webgw-probe\r\n"
                      "Connection: close\r\n\r\n",
@@ -294,8 +294,9 @@ int proxy_probe_set(struct proxy *p, const struct state_backend *backends, size_
         pc->timeout_ms == 0 || pc->rise == 0 || pc->fall == 0 ||
         (pc->kind == PROXY_PROBE_HTTP && pc->path[0] != '/')) {
         if (err && errlen)
-            snprintf(err, errlen, "probe: need interval, timeout, rise, fall > 0 and a path "
-                                  "starting with /");
+            snprintf(err, errlen,
+                     "probe: need interval, timeout, rise, fall > 0 and a path "
+                     "starting with /");
         return PROXY_EINVAL;
     }
     struct state_backend *copy = NULL;

@@ -23,8 +23,7 @@
             snprintf(err, errlen, __VA_ARGS__);                                                    \
     } while (0)
 
-static int listen_socket(const struct sockaddr_storage *addr, int backlog, char *err,
-                         size_t errlen)
+static int listen_socket(const struct sockaddr_storage *addr, int backlog, char *err, size_t errlen)
 {
     int one = 1;
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -42,8 +41,8 @@ static int listen_socket(const struct sockaddr_storage *addr, int backlog, char 
         ERR("setsockopt IPV6_V6ONLY: %s", strerror(errno));
         goto fail;
     }
-    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                 : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, (const struct sockaddr *)addr, len) != 0) {
         char host[INET6_ADDRSTRLEN] = "?";
         uint16_t port;
@@ -195,8 +194,7 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, int
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
     if ((rc = uv_tcp_open(&w->listener, fd)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&w->listener, p->cfg.listen_backlog, on_connection)) !=
-            0) {
+        (rc = uv_listen((uv_stream_t *)&w->listener, p->cfg.listen_backlog, on_connection)) != 0) {
         ERR("worker %u: listen: %s", id, uv_strerror(rc));
         return PROXY_ESYS;
     }
@@ -279,9 +277,9 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
         if (i == 0) {
             socklen_t sl = sizeof(addr);
             getsockname(fd, (struct sockaddr *)&addr, &sl);
-            p->http_port = ntohs(addr.ss_family == AF_INET6
-                                     ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                     : ((struct sockaddr_in *)&addr)->sin_port);
+            p->http_port =
+                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
         }
     }
     add_own_addrs(p);

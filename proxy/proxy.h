@@ -30,19 +30,19 @@
 
 /* ---- limits of the configuration itself ------------------------------------------------- */
 
-#define PROXY_ERR_MAX 256          /* size of an error message buffer */
-#define PROXY_WORKERS_MAX 64       /* worker threads */
-#define PROXY_TRUSTED_MAX 32       /* trusted proxy networks */
-#define PROXY_OWN_ADDRS_MAX 32     /* own addresses (loop prevention) */
-#define PROXY_OWN_HOSTS_MAX 16     /* own host names (loop prevention) */
-#define PROXY_LATENCY_BUCKETS 12   /* latency histogram buckets, see proxy_latency_bounds_ms */
-#define PROXY_PROBE_PATH_MAX 256   /* active health check path */
+#define PROXY_ERR_MAX 256        /* size of an error message buffer */
+#define PROXY_WORKERS_MAX 64     /* worker threads */
+#define PROXY_TRUSTED_MAX 32     /* trusted proxy networks */
+#define PROXY_OWN_ADDRS_MAX 32   /* own addresses (loop prevention) */
+#define PROXY_OWN_HOSTS_MAX 16   /* own host names (loop prevention) */
+#define PROXY_LATENCY_BUCKETS 12 /* latency histogram buckets, see proxy_latency_bounds_ms */
+#define PROXY_PROBE_PATH_MAX 256 /* active health check path */
 
 enum proxy_error {
     PROXY_OK = 0,
-    PROXY_EINVAL = -1, /* bad configuration or argument */
-    PROXY_ESYS = -2,   /* a system call failed (bind, socket, thread): message says which */
-    PROXY_ENOMEM = -3, /* allocation failure */
+    PROXY_EINVAL = -1,   /* bad configuration or argument */
+    PROXY_ESYS = -2,     /* a system call failed (bind, socket, thread): message says which */
+    PROXY_ENOMEM = -3,   /* allocation failure */
     PROXY_ETIMEOUT = -4, /* drain timed out: connections were still open and were cut */
 };
 
@@ -77,26 +77,26 @@ struct proxy_config {
     char domain[STATE_FQDN_MAX + 1]; /* gateway domain: NAME.DOMAIN is served */
 
     /* request limits: over a line/header limit answers 431, over the body limit 413 */
-    uint32_t max_request_line;   /* request line bytes (method, target, version) */
-    uint32_t max_header_count;   /* header fields per request or response */
-    uint32_t max_header_bytes;   /* whole head (request line + fields) bytes */
-    uint64_t max_body_bytes;     /* request body bytes; 0 = no limit */
+    uint32_t max_request_line; /* request line bytes (method, target, version) */
+    uint32_t max_header_count; /* header fields per request or response */
+    uint32_t max_header_bytes; /* whole head (request line + fields) bytes */
+    uint64_t max_body_bytes;   /* request body bytes; 0 = no limit */
 
     /* timeouts in milliseconds */
-    uint32_t header_timeout_ms;    /* whole request head must arrive within (slowloris) */
-    uint32_t keepalive_timeout_ms; /* client idle between requests */
-    uint32_t connect_timeout_ms;   /* backend TCP connect */
-    uint32_t response_timeout_ms;  /* backend silent while a response is awaited or read */
-    uint32_t send_timeout_ms;      /* a peer not taking our bytes (client or backend) */
+    uint32_t header_timeout_ms;      /* whole request head must arrive within (slowloris) */
+    uint32_t keepalive_timeout_ms;   /* client idle between requests */
+    uint32_t connect_timeout_ms;     /* backend TCP connect */
+    uint32_t response_timeout_ms;    /* backend silent while a response is awaited or read */
+    uint32_t send_timeout_ms;        /* a peer not taking our bytes (client or backend) */
     uint32_t tunnel_idle_timeout_ms; /* Upgrade/WebSocket tunnel idle in both directions */
 
     /* buffering and back-pressure */
     uint32_t write_queue_limit; /* bytes queued to one peer before reading the other stops */
 
     /* backend keep-alive pool, per worker per backend */
-    uint32_t pool_max_idle;       /* idle connections kept */
+    uint32_t pool_max_idle;        /* idle connections kept */
     uint32_t pool_idle_timeout_ms; /* idle connection closed after */
-    uint32_t pool_max_requests;   /* requests per backend connection before it is retired */
+    uint32_t pool_max_requests;    /* requests per backend connection before it is retired */
 
     /* load balancing, retries and passive health */
     enum proxy_balance balance;   /* policy */
@@ -203,15 +203,15 @@ enum proxy_verdict {
 };
 
 struct proxy_backend_health {
-    struct state_backend addr;    /* the backend */
-    bool up;                      /* what load balancing uses: fleet not down and not in backoff */
-    bool passive_down;            /* this node saw it fail and is backing off */
-    uint64_t down_until_ms;       /* end of that backoff (wall clock ms), 0 if none */
-    enum proxy_verdict fleet;     /* verdict fed by proxy_health_set_fleet */
-    enum proxy_verdict probe;     /* this node's own active probe verdict */
-    uint64_t in_flight;           /* requests on it right now, over workers */
-    uint64_t requests;            /* requests sent to it */
-    uint64_t failures;            /* connect failures, resets and timeouts */
+    struct state_backend addr; /* the backend */
+    bool up;                   /* what load balancing uses: fleet not down and not in backoff */
+    bool passive_down;         /* this node saw it fail and is backing off */
+    uint64_t down_until_ms;    /* end of that backoff (wall clock ms), 0 if none */
+    enum proxy_verdict fleet;  /* verdict fed by proxy_health_set_fleet */
+    enum proxy_verdict probe;  /* this node's own active probe verdict */
+    uint64_t in_flight;        /* requests on it right now, over workers */
+    uint64_t requests;         /* requests sent to it */
+    uint64_t failures;         /* connect failures, resets and timeouts */
 };
 
 /* Calls fn for every backend the proxy has used or probed, as above. */

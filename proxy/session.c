@@ -33,53 +33,53 @@
 enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
 
 struct proxy_session {
-    struct proxy_conn c;            /* the client connection; first member */
-    struct proxy_worker *w;         /* owning worker */
-    struct proxy_link link;         /* in w->sessions */
-    struct proxy_ipslot *ip;        /* per-IP accounting */
+    struct proxy_conn c;     /* the client connection; first member */
+    struct proxy_worker *w;  /* owning worker */
+    struct proxy_link link;  /* in w->sessions */
+    struct proxy_ipslot *ip; /* per-IP accounting */
     char client_ip[INET6_ADDRSTRLEN];
-    bool trusted;                   /* peer is a trusted proxy */
-    uv_timer_t timer;               /* the one timeout of the current state */
-    int handles;                    /* open handles (connection, timer); freed at 0 */
+    bool trusted;     /* peer is a trusted proxy */
+    uv_timer_t timer; /* the one timeout of the current state */
+    int handles;      /* open handles (connection, timer); freed at 0 */
     enum sess_state st;
-    bool head_timer;                /* header timeout armed for the current head */
-    unsigned requests;              /* requests started on this connection */
-    struct http1_parser req;        /* client side */
-    struct http1_parser resp;       /* backend side, reset per exchange */
+    bool head_timer;          /* header timeout armed for the current head */
+    unsigned requests;        /* requests started on this connection */
+    struct http1_parser req;  /* client side */
+    struct http1_parser resp; /* backend side, reset per exchange */
     struct http1_header *req_fields, *resp_fields;
 
     /* the current exchange */
-    struct state_route route;       /* copied out of the RCU table */
-    struct proxy_stat *stat;        /* counters of route.name */
-    struct proxy_upstream *up;      /* backend connection */
-    struct proxy_wbackend *wb;      /* its backend */
-    uint32_t tried;                 /* backends tried (bit = index in route) */
-    unsigned attempts;              /* backends tried so far */
-    char *up_head;                  /* request head for the backend, kept for a retry */
+    struct state_route route;  /* copied out of the RCU table */
+    struct proxy_stat *stat;   /* counters of route.name */
+    struct proxy_upstream *up; /* backend connection */
+    struct proxy_wbackend *wb; /* its backend */
+    uint32_t tried;            /* backends tried (bit = index in route) */
+    unsigned attempts;         /* backends tried so far */
+    char *up_head;             /* request head for the backend, kept for a retry */
     size_t up_head_len;
-    uint64_t t_start_us;            /* request head parsed */
-    uint64_t ex_in;                 /* client bytes of this exchange */
-    uint64_t out_mark;              /* c.bytes_written at the start of the exchange */
-    int status;                     /* status answered */
-    int fail_status;                /* 502 or 504 if the last backend attempt failed */
-    char fail_why[160];
-    char host[256];                 /* normalized Host, for routing and the log */
-    char path[256];                 /* request target, truncated, for the log */
+    uint64_t t_start_us; /* request head parsed */
+    uint64_t ex_in;      /* client bytes of this exchange */
+    uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
+    int status;          /* status answered */
+    int fail_status;     /* 502 or 504 if the last backend attempt failed */
+    char fail_why[320];
+    char host[256]; /* normalized Host, for routing and the log */
+    char path[256]; /* request target, truncated, for the log */
     uint8_t method;
-    bool client10;                  /* client spoke HTTP/1.0 */
-    bool head_only;                 /* HEAD request: the response has no body */
-    bool upgrade_wanted;            /* request asked for an Upgrade */
-    bool req_done;                  /* whole request read and forwarded */
-    bool body_sent;                 /* some request body bytes went to the backend */
-    bool resp_head_done;            /* backend's final response head parsed */
-    bool resp_started;              /* bytes of the response went to the client */
-    bool chunked_out;               /* response is re-chunked to the client */
-    bool client_keep;               /* connection stays open after this response */
-    bool client_eof;                /* client half-closed after its request */
-    bool client_paused;             /* client reads stopped: backend queue over the limit */
-    bool up_paused;                 /* backend reads stopped: client queue over the limit */
-    bool logged;                    /* this exchange was counted */
-    bool in_exchange;               /* an exchange is open (counted when it ends) */
+    bool client10;       /* client spoke HTTP/1.0 */
+    bool head_only;      /* HEAD request: the response has no body */
+    bool upgrade_wanted; /* request asked for an Upgrade */
+    bool req_done;       /* whole request read and forwarded */
+    bool body_sent;      /* some request body bytes went to the backend */
+    bool resp_head_done; /* backend's final response head parsed */
+    bool resp_started;   /* bytes of the response went to the client */
+    bool chunked_out;    /* response is re-chunked to the client */
+    bool client_keep;    /* connection stays open after this response */
+    bool client_eof;     /* client half-closed after its request */
+    bool client_paused;  /* client reads stopped: backend queue over the limit */
+    bool up_paused;      /* backend reads stopped: client queue over the limit */
+    bool logged;         /* this exchange was counted */
+    bool in_exchange;    /* an exchange is open (counted when it ends) */
     bool tunnel_client_eof, tunnel_up_eof;
 };
 
@@ -130,10 +130,9 @@ static void sess_log(struct proxy_session *s, bool cut)
     snprintf(line, sizeof(line),
              "time=%s client=%s host=%s name=%s method=%s path=%s status=%d bytes_in=%" PRIu64
              " bytes_out=%" PRIu64 " backend=%s duration_ms=%.3f%s",
-             ts, s->client_ip, s->host[0] ? s->host : "-",
-             s->route.name[0] ? s->route.name : "-",
-             llhttp_method_name((llhttp_method_t)s->method), s->path[0] ? s->path : "-",
-             s->status, s->ex_in, out, s->wb ? s->wb->be->text : "-", (double)dur / 1000.0,
+             ts, s->client_ip, s->host[0] ? s->host : "-", s->route.name[0] ? s->route.name : "-",
+             llhttp_method_name((llhttp_method_t)s->method), s->path[0] ? s->path : "-", s->status,
+             s->ex_in, out, s->wb ? s->wb->be->text : "-", (double)dur / 1000.0,
              cut ? " cut=1" : "");
     p->cfg.access_log(p->cfg.access_log_ctx, line);
 }
@@ -332,8 +331,8 @@ static void sess_begin_request(struct proxy_session *s)
     s->path[pl] = '\0';
 
     /* absolute-form target: its authority wins over Host (RFC 9112 3.2.2) */
-    if (h->target_len > 7 && (strncasecmp(h->target, "http://", 7) == 0 ||
-                              strncasecmp(h->target, "https://", 8) == 0)) {
+    if (h->target_len > 7 &&
+        (strncasecmp(h->target, "http://", 7) == 0 || strncasecmp(h->target, "https://", 8) == 0)) {
         hv = memchr(h->target, ':', h->target_len) + 3;
         const char *end = h->target + h->target_len;
         const char *e = hv;
@@ -349,8 +348,7 @@ static void sess_begin_request(struct proxy_session *s)
         sess_local_reply(s, 400, "missing or invalid Host", false, NULL);
         return;
     }
-    if (own_host(p, s->host) ||
-        !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
+    if (own_host(p, s->host) || !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
         s->route.name[0] = '\0';
         proxy_conn_consume(&s->c, h->head_len);
         snprintf(msg, sizeof(msg), "webgw: no name \"%s\" is served here", s->host);
@@ -449,8 +447,8 @@ static void sess_connect_backend(struct proxy_session *s)
     struct proxy *p = P(s);
     for (;;) {
         struct proxy_wbackend *wb;
-        int idx = s->attempts > p->cfg.retries ? -1
-                                               : proxy_balance_pick(s->w, &s->route, s->tried, &wb);
+        int idx =
+            s->attempts > p->cfg.retries ? -1 : proxy_balance_pick(s->w, &s->route, s->tried, &wb);
         if (idx < 0) {
             char msg[400];
             if (s->fail_status) {
@@ -519,8 +517,8 @@ static void exchange_done(struct proxy_session *s)
         proxy_conn_write(&s->c, "0\r\n\r\n", 5);
     proxy_conn_flush(&s->c);
     sess_log(s, false);
-    bool reuse = s->req_done && s->resp.head.keep_alive && s->up &&
-                 proxy_conn_avail(&s->up->c) == 0;
+    bool reuse =
+        s->req_done && s->resp.head.keep_alive && s->up && proxy_conn_avail(&s->up->c) == 0;
     up_detach(s, reuse);
     if (!s->client_keep || s->client_eof) {
         sess_finish(s);
@@ -654,7 +652,7 @@ static void up_read(struct proxy_conn *c, int status)
             if (r == 0)
                 break;
             if (r < 0) {
-                char why[200];
+                char why[320];
                 snprintf(why, sizeof(why), "webgw: backend %s: invalid response: %s",
                          up->wb->be->text, s->resp.why);
                 sess_fail(s, 502, why, false);
@@ -893,8 +891,7 @@ static void on_timeout(uv_timer_t *t)
         if (!s->resp_head_done && s->up) {
             char why[160];
             proxy_backend_failed(p, s->up->wb->be, proxy_mono_ms());
-            snprintf(why, sizeof(why), "webgw: backend %s: no answer in time",
-                     s->up->wb->be->text);
+            snprintf(why, sizeof(why), "webgw: backend %s: no answer in time", s->up->wb->be->text);
             sess_fail(s, 504, why, false);
             return;
         }

@@ -97,46 +97,49 @@ static void accumulate(struct proxy_name_stats *o, struct proxy_stat *s)
     o->latency_sum_us += ld(&s->latency_sum_us);
 }
 
+struct agg {
+    struct proxy_name_stats st;
+    struct agg *next;
+};
+
 int proxy_stats_each(struct proxy *p, proxy_stats_visit_fn fn, void *ctx)
 {
-    /* names from worker 0 first, then names only later workers saw. One walker at a time:
-     * a walker holds two table locks at once, in an order another walker could reverse. */
-    static pthread_mutex_t walk = PTHREAD_MUTEX_INITIALIZER;
+    /* sum into a private table one worker at a time (one lock held at once), then call fn
+     * with no lock held */
+    struct agg *buckets[PROXY_STAT_BUCKETS] = {NULL};
     int rc = 0;
-    pthread_mutex_lock(&walk);
     for (unsigned wi = 0; wi < p->nworkers && rc == 0; wi++) {
         struct proxy_stats_table *t = &p->workers[wi].stats;
         pthread_mutex_lock(&t->lock);
         for (int b = 0; b < PROXY_STAT_BUCKETS && rc == 0; b++) {
-            for (struct proxy_stat *s = t->buckets[b]; s && rc == 0; s = s->next) {
-                bool seen = false;
-                for (unsigned wj = 0; wj < wi && !seen; wj++) {
-                    struct proxy_stats_table *tj = &p->workers[wj].stats;
-                    pthread_mutex_lock(&tj->lock);
-                    for (struct proxy_stat *x = tj->buckets[b]; x; x = x->next)
-                        if (strcmp(x->name, s->name) == 0)
-                            seen = true;
-                    pthread_mutex_unlock(&tj->lock);
+            for (struct proxy_stat *s = t->buckets[b]; s; s = s->next) {
+                struct agg *a = buckets[b];
+                while (a && strcmp(a->st.name, s->name) != 0)
+                    a = a->next;
+                if (a == NULL) {
+                    a = calloc(1, sizeof(*a));
+                    if (a == NULL) {
+                        rc = PROXY_ENOMEM;
+                        break;
+                    }
+                    snprintf(a->st.name, sizeof(a->st.name), "%s", s->name);
+                    a->next = buckets[b];
+                    buckets[b] = a;
                 }
-                if (seen)
-                    continue;
-                struct proxy_name_stats out;
-                memset(&out, 0, sizeof(out));
-                snprintf(out.name, sizeof(out.name), "%s", s->name);
-                accumulate(&out, s);
-                for (unsigned wj = wi + 1; wj < p->nworkers; wj++) {
-                    struct proxy_stats_table *tj = &p->workers[wj].stats;
-                    pthread_mutex_lock(&tj->lock);
-                    for (struct proxy_stat *x = tj->buckets[b]; x; x = x->next)
-                        if (strcmp(x->name, s->name) == 0)
-                            accumulate(&out, x);
-                    pthread_mutex_unlock(&tj->lock);
-                }
-                rc = fn(&out, ctx);
+                accumulate(&a->st, s);
             }
         }
         pthread_mutex_unlock(&t->lock);
     }
-    pthread_mutex_unlock(&walk);
+    for (int b = 0; b < PROXY_STAT_BUCKETS; b++) {
+        struct agg *a = buckets[b];
+        while (a) {
+            struct agg *n = a->next;
+            if (rc == 0)
+                rc = fn(&a->st, ctx);
+            free(a);
+            a = n;
+        }
+    }
     return rc;
 }

@@ -71,8 +71,8 @@ struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct pro
     up->c.on_closed = on_upstream_closed;
     up->connected_cb = connected;
     up->creq.data = up;
-    int rc = uv_tcp_connect(&up->creq, &up->c.tcp, (const struct sockaddr *)&wb->be->sa,
-                            on_connect);
+    int rc =
+        uv_tcp_connect(&up->creq, &up->c.tcp, (const struct sockaddr *)&wb->be->sa, on_connect);
     if (rc != 0) {
         /* reported like an asynchronous failure so callers have one path */
         proxy_conn_close(&up->c);
