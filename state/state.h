@@ -130,18 +130,28 @@ int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
 struct state_validate_policy {
     bool allow_loopback;                  /* --allow-loopback-backends */
     const struct state_backend *own_addrs; /* this node's listen/advertise addresses; a port of
-                                              0 forbids the whole IP, else IP:port only */
+                                              0 forbids the whole IP, else IP:port only; an
+                                              unspecified IP (0.0.0.0, ::) with port P forbids
+                                              every loopback address on P (a wildcard listener
+                                              answers there) */
     size_t own_addr_count;                /* entries in own_addrs */
-    uint64_t now_ms;                      /* wall clock, for the future-skew check */
+    uint64_t now_ms;                      /* wall clock, for the future-skew check; 0 reads
+                                             state_now_ms() */
+    const char *domain;                   /* gateway domain (--domain): fqdn records at or
+                                             under it are refused, NAME.DOMAIN belongs to name
+                                             records; NULL skips the check */
 };
 
 /* Checks every semantic rule (name syntax, kind/fields consistency, backend count and
  * addresses, timestamps) and writes the first broken rule's message. Returns 0 or
- * STATE_EINVAL. Does not check the signature. */
+ * STATE_EINVAL. Does not check the signature. A NULL policy means the defaults: no loopback,
+ * no own addresses, the current clock, no domain. */
 int state_record_validate(const struct state_record *rec, const struct state_validate_policy *pol,
                           char *err, size_t errlen);
 
-/* Name syntax alone: lowercases `in` into out[STATE_FQDN_MAX + 1]. */
+/* Key syntax alone, for what a user typed: lowercases `in` into out[STATE_FQDN_MAX + 1], or
+ * returns STATE_EINVAL with the broken rule in `err`. state_fqdn_normalize also drops one
+ * trailing dot ("www.example.org." is the same domain). */
 int state_name_normalize(const char *in, char *out, char *err, size_t errlen);
 int state_fqdn_normalize(const char *in, char *out, char *err, size_t errlen);
 
@@ -243,28 +253,49 @@ struct state_route {
 
 struct state_routes; /* host -> route, cds_lfht under RCU (opaque) */
 
+/* Creates an empty table (keyed with a fresh random hash key). Returns NULL when out of
+ * memory. */
 struct state_routes *state_routes_new(void);
-/* Frees the table; no reader may be inside it (call after workers stopped). */
+/* Frees the table and every route in it, waiting for pending reclamation; no reader may be
+ * inside it (call after workers stopped). Call it from a thread that is not inside a lookup. */
 void state_routes_free(struct state_routes *routes);
 
-/* Every thread that calls state_routes_lookup registers once and unregisters before exit. */
+/* Every thread that calls state_routes_lookup registers once and unregisters before exit.
+ * Registrations nest (a counter per thread). Writer threads need not register: they are
+ * registered on their first update and unregistered automatically when they exit. */
 void state_routes_reader_register(void);
 void state_routes_reader_unregister(void);
 
-/* Writer side (one writer thread). Replaces or removes a host's route; readers see the old or
- * the new route, never a mix. The old route is freed after a grace period. */
+/* Writer side. The state layer updates from one thread, which keeps each host's routes in
+ * merge order; the table itself tolerates concurrent writers. Readers see the old or the new
+ * route of a host, never a mix; a replaced or removed route is freed after a grace period.
+ *
+ * state_routes_set adds or replaces route->host (folded to lowercase). Returns 0,
+ * STATE_EINVAL (empty or over-long host or name, backend_count not 1..16, a backend family
+ * not 4/6) or STATE_ENOMEM. state_routes_remove returns 0, STATE_ENOTFOUND when the host has
+ * no route, or STATE_EINVAL for an empty or over-long host. */
 int state_routes_set(struct state_routes *routes, const struct state_route *route);
 int state_routes_remove(struct state_routes *routes, const char *host);
-/* Derives the routes of a name view (NAME.DOMAIN for a proxy record, the fqdn for an fqdn
- * record; removal when released or without backends) and applies them. */
+/* Derives the route of a name view and applies it: a held proxy record of name N serves
+ * "N.DOMAIN", a held fqdn record serves the fqdn, both with their backends, passthrough flag
+ * and version. A reservation without backends, a release, or a key nobody holds removes the
+ * host (a label key is removed as "KEY.DOMAIN", a key with a dot as itself). Returns 0
+ * (including when there was nothing to remove), STATE_EINVAL (no domain for a label, host
+ * over 253 bytes) or STATE_ENOMEM. */
 int state_routes_apply(struct state_routes *routes, const struct state_name_view *view,
                        const char *domain);
 
-/* Reader side: lock-free. Copies the route for `host` (lowercase, no port) into `out`.
- * Returns true when found. */
+/* Reader side: lock-free, from a registered thread. Copies the route for host[0..host_len)
+ * (no port; case-insensitive; one trailing dot allowed) into `out` and returns true, or
+ * returns false when no route serves it. Only the strings up to their NUL and the first
+ * backend_count backends of `out` are written. */
 bool state_routes_lookup(struct state_routes *routes, const char *host, size_t host_len,
                          struct state_route *out);
+/* Routes in the table (exact once the writer is idle). */
 size_t state_routes_count(struct state_routes *routes);
+/* Heap bytes held by the live routes' nodes (malloc_usable_size), without the hash table's
+ * bucket arrays: the table's own accounting, for metrics and the benchmark. */
+size_t state_routes_memory(struct state_routes *routes);
 
 /* ---- small helpers shared by the modules ----------------------------------------------- */
 
