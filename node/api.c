@@ -64,7 +64,7 @@ static void api_healthz(struct node *node, struct node_httpd_conn *conn)
 static void api_name(struct node *node, struct node_httpd_conn *conn, const char *raw)
 {
     struct state_name_view view;
-    char key[STATE_FQDN_MAX + 1], err[STATE_ERR_MAX];
+    char key[STATE_FQDN_MAX + 1], err[STATE_ERR_MAX + STATE_FQDN_MAX];
 
     /* a label or a custom domain: normalize as whichever it is */
     if ((strchr(raw, '.') ? state_fqdn_normalize(raw, key, err, sizeof(err))

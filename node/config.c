@@ -166,7 +166,8 @@ static int config_domain(char *dst, const char *value, char *err, size_t errlen)
         char c = value[i];
         if (c == '.' || c == '\0') {
             if (label == 0 || label > 63 || value[i - 1] == '-') {
-                snprintf(err, errlen, "\"%s\" is not a domain (labels of 1..63 [a-z0-9-])", value);
+                snprintf(err, errlen, "\"%.60s\" is not a domain (labels of 1..63 [a-z0-9-])",
+                         value);
                 return -1;
             }
             label = 0;
@@ -175,7 +176,7 @@ static int config_domain(char *dst, const char *value, char *err, size_t errlen)
         if (c >= 'A' && c <= 'Z')
             c = (char)(c - 'A' + 'a');
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0))) {
-            snprintf(err, errlen, "\"%s\" is not a domain (labels of 1..63 [a-z0-9-])", value);
+            snprintf(err, errlen, "\"%.60s\" is not a domain (labels of 1..63 [a-z0-9-])", value);
             return -1;
         }
         label++;

@@ -450,7 +450,7 @@ static int httpd_on_header_value_complete(llhttp_t *p)
     if (strcasecmp(c->hname, "authorization") == 0)
         snprintf(c->authorization, sizeof(c->authorization), "%s", c->hval);
     else if (strcasecmp(c->hname, "content-type") == 0)
-        snprintf(c->content_type, sizeof(c->content_type), "%s", c->hval);
+        snprintf(c->content_type, sizeof(c->content_type), "%.127s", c->hval);
     c->hname_len = c->hval_len = 0;
     c->hname[0] = c->hval[0] = '\0';
     return httpd_count_header_bytes(c, 4);

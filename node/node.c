@@ -71,12 +71,15 @@ static void node_own_add(struct node *node, const struct sockaddr *sa, uint16_t 
         return;
     }
     /* a public address of ours is off limits entirely; a loopback one only on our ports, so
-     * demos can run backends on 127.0.0.x beside the gateway */
-    be->port =
-        (be->family == 4 && be->addr[0] == 127) ||
-                (be->family == 6 && memcmp(be->addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0)
-            ? port
-            : 0;
+     * demos can run backends on 127.0.0.x beside the gateway (an unspecified one with a port
+     * means every loopback address on that port to the state layer) */
+    {
+        static const uint8_t zero[16], one6[16] = {[15] = 1};
+        bool loopback = (be->family == 4 && be->addr[0] == 127) ||
+                        (be->family == 6 && memcmp(be->addr, one6, 16) == 0);
+        bool unspecified = memcmp(be->addr, zero, be->family == 4 ? 4 : 16) == 0;
+        be->port = loopback || unspecified ? port : 0;
+    }
     node->own_addr_count++;
 }
 
@@ -105,10 +108,11 @@ static void node_collect_own_addrs(struct node *node)
         uint16_t port =
             ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
                                            : ((const struct sockaddr_in6 *)ss)->sin6_port);
-        if (!node_addr_unspecified(ss)) {
-            node_own_add(node, (const struct sockaddr *)ss, port);
+        /* the state layer reads an unspecified address with a port as "every loopback
+         * address on that port"; the public ones are listed from the interfaces */
+        node_own_add(node, (const struct sockaddr *)ss, port);
+        if (!node_addr_unspecified(ss))
             continue;
-        }
         for (int j = 0; j < nifs; j++) {
             const struct sockaddr *ia = (const struct sockaddr *)&ifs[j].address;
             if (ss->ss_family == AF_INET && ia->sa_family != AF_INET)
@@ -192,8 +196,10 @@ static void node_reload(struct node *node)
     memcpy(node->cfg.tls_key, cfg.tls_key, sizeof(cfg.tls_key));
     if (node_load_admin_token(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
-    node_httpd_set_limits(node->api, &(struct node_httpd_limits){.body_max = cfg.api_body_limit,
-                                                                 .rate_per_s = cfg.api_rate_limit});
+    {
+        struct node_httpd_limits limits = node_api_limits(&cfg);
+        node_httpd_set_limits(node->api, &limits);
+    }
     node_event(node, "node", "configuration reloaded");
     node_sd_notify("READY=1");
 }
@@ -284,6 +290,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
 {
     struct node *node = calloc(1, sizeof(*node));
     char report[STATE_ERR_MAX], serr[STATE_ERR_MAX];
+    struct node_httpd_limits limits;
     int rc;
 
     if (!node) {
@@ -318,9 +325,8 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
         node_log(NODE_LOG_WARN, "store", "%s", report);
     node_routes_rebuild(node);
 
-    rc = node_httpd_start(&node->loop, (const struct sockaddr *)&cfg->api.ss,
-                          &(struct node_httpd_limits){.body_max = cfg->api_body_limit,
-                                                      .rate_per_s = cfg->api_rate_limit},
+    limits = node_api_limits(cfg);
+    rc = node_httpd_start(&node->loop, (const struct sockaddr *)&cfg->api.ss, &limits,
                           node_api_handle, node, &node->api, err, errlen);
     if (rc != 0)
         goto fail;

@@ -62,9 +62,9 @@ struct node {
 
 /* Result of submitting one record through the API: an HTTP status and a message. */
 struct node_submit_result {
-    int status;                  /* 202, 400, 403, 409, 413 or 500 */
-    bool changed;                /* the record was new information */
-    char message[STATE_ERR_MAX]; /* why, for errors; a summary for 202 */
+    int status;                                        /* 202, 400, 403, 409, 413 or 500 */
+    bool changed;                                      /* the record was new information */
+    char message[STATE_ERR_MAX + STATE_FQDN_MAX + 64]; /* why, or a summary for 202 */
 };
 
 /* The API path for a record: size, decode, validate, verify, admit, merge, fsync, then the

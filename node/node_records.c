@@ -27,6 +27,7 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
     pol->own_addrs = node->own_addrs;
     pol->own_addr_count = node->own_addr_count;
     pol->now_ms = state_now_ms();
+    pol->domain = node->cfg.domain;
 }
 
 /* Store, route and announce a record the merge called new information. */
@@ -35,14 +36,12 @@ static int records_commit(struct node *node, const struct state_record *rec,
                           size_t errlen)
 {
     char owner[STATE_OWNER_HEX_LEN + 1];
-    char rerr[STATE_ERR_MAX];
 
     if (state_store_append(node->store, rec, err, errlen) != 0)
         return -1;
     if (state_routes_apply(node->routes, view, node->cfg.domain) != 0) {
         /* the record is durable; the route catches up on the next rebuild */
-        snprintf(rerr, sizeof(rerr), "route update for %s failed", view->name);
-        node_log(NODE_LOG_ERROR, "routes", "%s", rerr);
+        node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);
     }
     state_owner_format(rec->owner, owner);
     node_event(node, "record", "%s %s v%llu by %.12s (%s)%s", state_record_kind_name(rec->kind),
@@ -176,6 +175,7 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len)
     memset(&pol, 0, sizeof(pol));
     pol.allow_loopback = true;
     pol.now_ms = state_now_ms();
+    pol.domain = node->cfg.domain;
     if (state_record_validate(&rec, &pol, err, sizeof(err)) != 0)
         goto drop;
     rc = state_names_merge(node->names, &rec, &view);
