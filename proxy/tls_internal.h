@@ -143,17 +143,18 @@ int tls_cert_set_add_files(struct tls_cert_set *set, const char *cert_path, cons
 struct tls_store; /* what the HTTPS listener terminates with; safe to share between threads */
 
 struct tls_store_stats {
-    uint64_t reloads;         /* successful tls_store_install() calls */
-    uint64_t unknown_sni;     /* handshakes refused: no certificate for the name */
-    uint64_t no_sni;          /* handshakes refused: no server_name at all */
-    uint64_t tickets_issued;  /* session tickets encrypted */
-    uint64_t tickets_resumed; /* session tickets accepted */
+    uint64_t reloads;            /* successful tls_store_install() calls */
+    uint64_t unknown_sni;        /* handshakes refused: no certificate for the name */
+    uint64_t no_sni;             /* handshakes refused: no server_name at all */
+    uint64_t tickets_issued;     /* session tickets encrypted */
+    uint64_t tickets_recognised; /* tickets presented under one of our keys */
 };
 
 /* tls_store_new - an empty store (every handshake refused until a set is installed). */
 struct tls_store *tls_store_new(char *err, size_t errlen);
 
-/* tls_store_free - frees the store; SSL objects made from it stay valid until freed. */
+/* tls_store_free - frees the store. Free every SSL made from it first: their handshake
+ * callbacks read the store's ticket keys and counters. */
 void tls_store_free(struct tls_store *store);
 
 /*
