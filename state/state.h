@@ -6,7 +6,8 @@
  *
  *   records   the four record kinds (reserve, proxy, fqdn, release), their canonical msgpack
  *             encoding, Ed25519 signatures and owner ids, and validation with one message per
- *             rule (record.c, record_codec.c, record_sign.c, record_validate.c, backend_addr.c)
+ *             rule (record.c, record_build.c, record_codec.c, record_sign.c, record_validate.c,
+ *             backend_addr.c)
  *   names     the merged set of records: a join-semilattice, so every node that has seen the
  *             same records holds the same state whatever the order, delay or duplication of
  *             arrivals (name_table.c, name_merge.c)
@@ -103,6 +104,18 @@ int state_record_encode_body(const struct state_record *rec, uint8_t *buf, size_
 int state_record_decode(const uint8_t *buf, size_t len, struct state_record *out, char *err,
                         size_t errlen);
 
+/* Builds an unsigned record from what a user typed (CLI, API, tests): the key normalized as a
+ * name (reserve, proxy; release of a key without a dot) or a domain (fqdn; release of a key
+ * with a dot), backends parsed in the form tls_passthrough asks for (state_backend_parse),
+ * and version, reserved_at_ms and issued_at_ms all set to now_ms (wall-clock milliseconds as
+ * the version only go up for one signer without keeping state). Checks syntax and the
+ * kind/backend-count rules only; the node applies its policy with state_record_validate.
+ * A record for a name the signer already holds must keep its claim time: the caller copies
+ * the held record's reserved_at_ms before signing, or the claim counts as a new, later one. */
+int state_record_build(struct state_record *rec, enum state_record_kind kind, const char *key,
+                       const char *const *backends, size_t backend_count, bool tls_passthrough,
+                       uint64_t now_ms, char *err, size_t errlen);
+
 /* ---- keys and signatures (OpenSSL EVP, Ed25519) ----------------------------------------- */
 
 struct state_key; /* an Ed25519 private key (opaque) */
@@ -130,18 +143,28 @@ int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
 struct state_validate_policy {
     bool allow_loopback;                  /* --allow-loopback-backends */
     const struct state_backend *own_addrs; /* this node's listen/advertise addresses; a port of
-                                              0 forbids the whole IP, else IP:port only */
+                                              0 forbids the whole IP, else IP:port only; an
+                                              unspecified IP (0.0.0.0, ::) with port P forbids
+                                              every loopback address on P (a wildcard listener
+                                              answers there) */
     size_t own_addr_count;                /* entries in own_addrs */
-    uint64_t now_ms;                      /* wall clock, for the future-skew check */
+    uint64_t now_ms;                      /* wall clock, for the future-skew check; 0 reads
+                                             state_now_ms() */
+    const char *domain;                   /* gateway domain (--domain): fqdn records at or
+                                             under it are refused, NAME.DOMAIN belongs to name
+                                             records; NULL skips the check */
 };
 
 /* Checks every semantic rule (name syntax, kind/fields consistency, backend count and
  * addresses, timestamps) and writes the first broken rule's message. Returns 0 or
- * STATE_EINVAL. Does not check the signature. */
+ * STATE_EINVAL. Does not check the signature. A NULL policy means the defaults: no loopback,
+ * no own addresses, the current clock, no domain. */
 int state_record_validate(const struct state_record *rec, const struct state_validate_policy *pol,
                           char *err, size_t errlen);
 
-/* Name syntax alone: lowercases `in` into out[STATE_FQDN_MAX + 1]. */
+/* Key syntax alone, for what a user typed: lowercases `in` into out[STATE_FQDN_MAX + 1], or
+ * returns STATE_EINVAL with the broken rule in `err`. state_fqdn_normalize also drops one
+ * trailing dot ("www.example.org." is the same domain). */
 int state_name_normalize(const char *in, char *out, char *err, size_t errlen);
 int state_fqdn_normalize(const char *in, char *out, char *err, size_t errlen);
 
@@ -214,16 +237,20 @@ uint64_t state_names_digest(const struct state_names *names);
 
 struct state_store; /* append-only record log plus snapshot in a data directory (opaque) */
 
-/* Opens (creating if needed) the store in `dir`, replays snapshot and log into `names`
- * (records are decoded, verified and merged; invalid ones are skipped). A torn or corrupt tail
- * is cut and described in `report` (one line, empty when the log was clean). Returns NULL with
- * `err` set when the directory cannot be used. */
+/* Opens (creating if needed) the store in `dir`, taking its lock file (flock: a second process
+ * on the same dir gets an error), and replays snapshot and log into `names`. Log records are
+ * decoded, verified and merged, and those whose signature fails are skipped and counted in the
+ * report; snapshot records, written from an already verified set and checksummed, are decoded
+ * and merged without verifying again (startup cost). A torn or corrupt tail is cut and
+ * described in `report` (one line, empty when the log was clean). Returns NULL with `err` set
+ * when the directory cannot be used. */
 struct state_store *state_store_open(const char *dir, struct state_names *names, char *report,
                                      size_t reportlen, char *err, size_t errlen);
 /* Appends a record and fsyncs before returning 0: an acknowledged record survives kill -9. */
 int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
                        size_t errlen);
-/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. */
+/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. `names` must hold
+ * every record appended so far (the set the appends were merged into). */
 int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
                         size_t errlen);
 size_t state_store_log_bytes(const struct state_store *store); /* current log size */
@@ -243,28 +270,49 @@ struct state_route {
 
 struct state_routes; /* host -> route, cds_lfht under RCU (opaque) */
 
+/* Creates an empty table (keyed with a fresh random hash key). Returns NULL when out of
+ * memory. */
 struct state_routes *state_routes_new(void);
-/* Frees the table; no reader may be inside it (call after workers stopped). */
+/* Frees the table and every route in it, waiting for pending reclamation; no reader may be
+ * inside it (call after workers stopped). Call it from a thread that is not inside a lookup. */
 void state_routes_free(struct state_routes *routes);
 
-/* Every thread that calls state_routes_lookup registers once and unregisters before exit. */
+/* Every thread that calls state_routes_lookup registers once and unregisters before exit.
+ * Registrations nest (a counter per thread). Writer threads need not register: they are
+ * registered on their first update and unregistered automatically when they exit. */
 void state_routes_reader_register(void);
 void state_routes_reader_unregister(void);
 
-/* Writer side (one writer thread). Replaces or removes a host's route; readers see the old or
- * the new route, never a mix. The old route is freed after a grace period. */
+/* Writer side. The state layer updates from one thread, which keeps each host's routes in
+ * merge order; the table itself tolerates concurrent writers. Readers see the old or the new
+ * route of a host, never a mix; a replaced or removed route is freed after a grace period.
+ *
+ * state_routes_set adds or replaces route->host (folded to lowercase). Returns 0,
+ * STATE_EINVAL (empty or over-long host or name, backend_count not 1..16, a backend family
+ * not 4/6) or STATE_ENOMEM. state_routes_remove returns 0, STATE_ENOTFOUND when the host has
+ * no route, or STATE_EINVAL for an empty or over-long host. */
 int state_routes_set(struct state_routes *routes, const struct state_route *route);
 int state_routes_remove(struct state_routes *routes, const char *host);
-/* Derives the routes of a name view (NAME.DOMAIN for a proxy record, the fqdn for an fqdn
- * record; removal when released or without backends) and applies them. */
+/* Derives the route of a name view and applies it: a held proxy record of name N serves
+ * "N.DOMAIN", a held fqdn record serves the fqdn, both with their backends, passthrough flag
+ * and version. A reservation without backends, a release, or a key nobody holds removes the
+ * host (a label key is removed as "KEY.DOMAIN", a key with a dot as itself). Returns 0
+ * (including when there was nothing to remove), STATE_EINVAL (no domain for a label, host
+ * over 253 bytes) or STATE_ENOMEM. */
 int state_routes_apply(struct state_routes *routes, const struct state_name_view *view,
                        const char *domain);
 
-/* Reader side: lock-free. Copies the route for `host` (lowercase, no port) into `out`.
- * Returns true when found. */
+/* Reader side: lock-free, from a registered thread. Copies the route for host[0..host_len)
+ * (no port; case-insensitive; one trailing dot allowed) into `out` and returns true, or
+ * returns false when no route serves it. Only the strings up to their NUL and the first
+ * backend_count backends of `out` are written. */
 bool state_routes_lookup(struct state_routes *routes, const char *host, size_t host_len,
                          struct state_route *out);
+/* Routes in the table (exact once the writer is idle). */
 size_t state_routes_count(struct state_routes *routes);
+/* Heap bytes held by the live routes' nodes (malloc_usable_size), without the hash table's
+ * bucket arrays: the table's own accounting, for metrics and the benchmark. */
+size_t state_routes_memory(struct state_routes *routes);
 
 /* ---- small helpers shared by the modules ----------------------------------------------- */
 
