@@ -215,13 +215,22 @@ static int bound_victim(const struct name_key *k, const struct name_claim *fresh
 
 static int key_append(struct name_key *k, struct name_claim *c)
 {
-    if (k->claim_count == k->claim_cap) {
-        uint8_t cap = k->claim_cap == 0 ? 1 : (uint8_t)(k->claim_cap * 2);
+    if (k->claim_cap == 0) {
+        k->claims = &k->one;
+        k->claim_cap = 1;
+    } else if (k->claim_count == k->claim_cap) {
+        uint8_t cap = (uint8_t)(k->claim_cap * 2);
         struct name_claim **claims;
 
         if (cap > STATE_CLAIMS_PER_NAME_MAX)
             cap = STATE_CLAIMS_PER_NAME_MAX;
-        claims = realloc(k->claims, cap * sizeof(*claims));
+        if (k->claims == &k->one) {
+            claims = malloc(cap * sizeof(*claims));
+            if (claims != NULL)
+                claims[0] = k->one;
+        } else {
+            claims = realloc(k->claims, cap * sizeof(*claims));
+        }
         if (claims == NULL)
             return STATE_ENOMEM;
         k->claims = claims;

@@ -30,8 +30,8 @@ struct name_claim {
 /* A key and every owner's latest record for it. */
 struct name_key {
     struct name_key *next;      /* hash bucket chain */
-    uint64_t hash;              /* keyed hash of name, cached for resizing */
-    struct name_claim **claims; /* one per owner, unordered */
+    struct name_claim **claims; /* one per owner, unordered; &one while claim_cap is 1 */
+    struct name_claim *one;     /* storage of claims[] for a single owner (the usual case) */
     uint8_t claim_count;        /* used entries of claims[] */
     uint8_t claim_cap;          /* allocated entries of claims[] */
     char name[];                /* the key, NUL-terminated */

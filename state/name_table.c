@@ -102,7 +102,8 @@ static void key_free(struct name_key *k)
 {
     for (uint8_t i = 0; i < k->claim_count; i++)
         free(k->claims[i]);
-    free(k->claims);
+    if (k->claims != &k->one)
+        free(k->claims);
     free(k);
 }
 
@@ -131,7 +132,7 @@ struct name_key *name_table_find(const struct state_names *names, const char *ke
         return NULL;
     h = key_hash(names->seed, key, len);
     for (struct name_key *k = names->buckets[h & (names->bucket_count - 1)]; k; k = k->next)
-        if (k->hash == h && strcmp(k->name, key) == 0)
+        if (strcmp(k->name, key) == 0)
             return k;
     return NULL;
 }
@@ -148,9 +149,12 @@ static void table_grow(struct state_names *names)
         struct name_key *k = names->buckets[b], *next;
 
         for (; k != NULL; k = next) {
+            /* recomputed rather than cached: 8 bytes less per key, and growth is rare */
+            uint64_t h = key_hash(names->seed, k->name, strlen(k->name));
+
             next = k->next;
-            k->next = buckets[k->hash & (count - 1)];
-            buckets[k->hash & (count - 1)] = k;
+            k->next = buckets[h & (count - 1)];
+            buckets[h & (count - 1)] = k;
         }
     }
     free(names->buckets);
@@ -176,7 +180,6 @@ struct name_key *name_table_upsert(struct state_names *names, const char *key)
     if (k == NULL)
         return NULL;
     memcpy(k->name, key, len + 1);
-    k->hash = h;
     k->next = names->buckets[h & (names->bucket_count - 1)];
     names->buckets[h & (names->bucket_count - 1)] = k;
     names->key_count++;
@@ -185,7 +188,8 @@ struct name_key *name_table_upsert(struct state_names *names, const char *key)
 
 void name_table_remove(struct state_names *names, struct name_key *k)
 {
-    struct name_key **pp = &names->buckets[k->hash & (names->bucket_count - 1)];
+    uint64_t h = key_hash(names->seed, k->name, strlen(k->name));
+    struct name_key **pp = &names->buckets[h & (names->bucket_count - 1)];
 
     while (*pp != NULL && *pp != k)
         pp = &(*pp)->next;

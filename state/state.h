@@ -237,16 +237,20 @@ uint64_t state_names_digest(const struct state_names *names);
 
 struct state_store; /* append-only record log plus snapshot in a data directory (opaque) */
 
-/* Opens (creating if needed) the store in `dir`, replays snapshot and log into `names`
- * (records are decoded, verified and merged; invalid ones are skipped). A torn or corrupt tail
- * is cut and described in `report` (one line, empty when the log was clean). Returns NULL with
- * `err` set when the directory cannot be used. */
+/* Opens (creating if needed) the store in `dir`, taking its lock file (flock: a second process
+ * on the same dir gets an error), and replays snapshot and log into `names`. Log records are
+ * decoded, verified and merged, and those whose signature fails are skipped and counted in the
+ * report; snapshot records, written from an already verified set and checksummed, are decoded
+ * and merged without verifying again (startup cost). A torn or corrupt tail is cut and
+ * described in `report` (one line, empty when the log was clean). Returns NULL with `err` set
+ * when the directory cannot be used. */
 struct state_store *state_store_open(const char *dir, struct state_names *names, char *report,
                                      size_t reportlen, char *err, size_t errlen);
 /* Appends a record and fsyncs before returning 0: an acknowledged record survives kill -9. */
 int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
                        size_t errlen);
-/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. */
+/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. `names` must hold
+ * every record appended so far (the set the appends were merged into). */
 int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
                         size_t errlen);
 size_t state_store_log_bytes(const struct state_store *store); /* current log size */

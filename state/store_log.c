@@ -219,6 +219,7 @@ struct state_store *state_store_open(const char *dir, struct state_names *names,
         goto fail;
     }
     replay->names = names;
+    replay->verify = true;
     if (store_lock(store, err, errlen) != 0)
         goto fail;
     /* a snapshot that was being written when we died is incomplete by definition */

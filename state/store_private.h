@@ -67,7 +67,9 @@ const char *store_scan_stop_name(enum store_scan_stop stop);
 /* Replay context shared by snapshot load and log replay. */
 struct store_replay {
     struct state_names *names;      /* where records are merged */
-    size_t loaded;                  /* entries decoded and verified */
+    bool verify;                    /* check signatures (log: yes; snapshot: no, see
+                                       store_snapshot.c) */
+    size_t loaded;                  /* entries decoded (and verified when asked) */
     size_t unverified;              /* entries skipped: signature does not verify */
     char decode_err[STATE_ERR_MAX]; /* why the last rejected entry did not decode */
 };
