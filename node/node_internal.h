@@ -1,0 +1,110 @@
+/*
+ * node_internal.h - what the daemon's files share (private to node/): the node struct, the
+ * record flow, the event ring the dashboard shows, the JSON views of the API.
+ */
+#ifndef WEBGW_NODE_INTERNAL_H
+#define WEBGW_NODE_INTERNAL_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "node/httpd.h"
+#include "node/node.h"
+
+#define NODE_EVENTS_MAX 200    /* recent events kept for the dashboard */
+#define NODE_OWN_ADDRS_MAX 128 /* own addresses a backend may not use */
+#define NODE_ID_HEX_LEN 32     /* node id: 16 random bytes, hex */
+
+struct node_event {
+    uint64_t ts_ms; /* when */
+    char kind[16];  /* "record", "member", "node", ... */
+    char text[240]; /* one line for people */
+};
+
+/* Outcome counters of the record flow, for /metrics. */
+struct node_record_stats {
+    uint64_t accepted;             /* new information, stored */
+    uint64_t duplicate;            /* already known */
+    uint64_t invalid;              /* 400 */
+    uint64_t forbidden;            /* 403 */
+    uint64_t conflict;             /* 409 */
+    uint64_t too_big;              /* 413 */
+    uint64_t failed;               /* 500: disk or memory */
+    uint64_t from_gossip_accepted; /* gossip records that changed our state */
+    uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
+    uint64_t compactions;          /* snapshots written */
+};
+
+struct node {
+    struct node_config cfg; /* current configuration */
+    int argc;               /* saved command line, for SIGHUP reloads */
+    char **argv;
+    uv_loop_t loop;                                     /* the control loop */
+    uv_signal_t sig_term, sig_int, sig_hup;             /* signal watchers */
+    uv_timer_t housekeeping;                            /* compaction and tombstone collection */
+    uv_timer_t drain_timer;                             /* bounds a drain */
+    struct node_httpd *api;                             /* API server */
+    struct state_names *names;                          /* merged records */
+    struct state_store *store;                          /* durable log */
+    struct state_routes *routes;                        /* what proxy workers read */
+    struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
+    size_t own_addr_count;                              /* entries in own_addrs */
+    char admin_token[256];                              /* "" when the admin API is off */
+    char id[NODE_ID_HEX_LEN + 1];                       /* stable node id (data-dir/node-id) */
+    uint64_t started_ms;                                /* wall clock at start */
+    bool draining;                                      /* a stop is under way */
+    int exit_code;                                      /* node_run's result */
+    struct node_event events[NODE_EVENTS_MAX];          /* ring of recent events */
+    size_t events_next;                                 /* next slot to write */
+    size_t events_count;                                /* filled slots */
+    struct node_record_stats rec_stats;                 /* record flow counters */
+};
+
+/* Result of submitting one record through the API: an HTTP status and a message. */
+struct node_submit_result {
+    int status;                                        /* 202, 400, 403, 409, 413 or 500 */
+    bool changed;                                      /* the record was new information */
+    char message[STATE_ERR_MAX + STATE_FQDN_MAX + 64]; /* why, or a summary for 202 */
+};
+
+/* The API path for a record: size, decode, validate, verify, admit, merge, fsync, then the
+ * route table and dissemination. `result` tells what to answer. */
+void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
+                        struct node_submit_result *result);
+/* The gossip path: the same minus admission and minus the node-local address policy (so every
+ * node merges the same set). Returns 1 when the state changed, 0 when not, <0 when refused. */
+int node_record_receive(struct node *node, const uint8_t *buf, size_t len);
+/* Applies the current routes of every name (at start, after a reload). */
+void node_routes_rebuild(struct node *node);
+/* The address policy submitted records are checked against. */
+void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
+
+/* Appends an event to the ring and logs it at info. */
+void node_event(struct node *node, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Starts a graceful stop (signals and the admin API). */
+void node_drain(struct node *node, const char *why);
+
+/* API request dispatch (api.c). */
+void node_api_handle(void *ctx, struct node_httpd_conn *conn, const struct node_httpd_request *req);
+
+/* JSON views shared by the API and webgwctl (json_views.c). */
+json_t *node_json_name(const struct state_name_view *view);
+json_t *node_json_names(const struct state_names *names);
+json_t *node_json_members(const struct node *node);
+json_t *node_json_backends(const struct node *node);
+json_t *node_json_events(const struct node *node);
+json_t *node_json_traffic(const struct node *node);
+
+/* Prometheus text of everything the node counts (metrics.c); caller frees. */
+char *node_metrics_render(const struct node *node, size_t *len);
+
+/* The dashboard page (dashboard.c, generated from dashboard.html). */
+extern const char node_dashboard_html[];
+extern const size_t node_dashboard_html_len;
+
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET; no-op when unset. */
+void node_sd_notify(const char *state);
+
+#endif /* WEBGW_NODE_INTERNAL_H */
