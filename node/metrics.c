@@ -48,7 +48,7 @@ void node_metrics_printf(struct node_metrics *b, const char *fmt, ...)
 }
 
 void node_metrics_family(struct node_metrics *b, const char *name, const char *type,
-                           const char *help)
+                         const char *help)
 {
     node_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -68,10 +68,10 @@ char *node_metrics_render(const struct node *node, size_t *len)
 
     node_metrics_family(&b, "webgw_build_info", "gauge", "Version of this webgw.");
     node_metrics_printf(&b, "webgw_build_info{version=\"%s\",node=\"%s\"} 1\n", WEBGW_VERSION,
-                   node->cfg.node_name);
+                        node->cfg.node_name);
     node_metrics_family(&b, "webgw_uptime_seconds", "gauge", "Seconds since this node started.");
     node_metrics_printf(&b, "webgw_uptime_seconds %llu\n",
-                   (unsigned long long)((state_now_ms() - node->started_ms) / 1000));
+                        (unsigned long long)((state_now_ms() - node->started_ms) / 1000));
 
     node_metrics_family(&b, "webgw_names", "gauge", "Names (and fqdns) held by an owner.");
     node_metrics_printf(&b, "webgw_names %zu\n", state_names_count(node->names));
@@ -84,31 +84,35 @@ char *node_metrics_render(const struct node *node, size_t *len)
     node_metrics_family(&b, "webgw_store_log_bytes", "gauge", "Size of the record log.");
     node_metrics_printf(&b, "webgw_store_log_bytes %zu\n", state_store_log_bytes(node->store));
     node_metrics_family(&b, "webgw_store_compactions_total", "counter", "Snapshots written.");
-    node_metrics_printf(&b, "webgw_store_compactions_total %llu\n", (unsigned long long)rs->compactions);
+    node_metrics_printf(&b, "webgw_store_compactions_total %llu\n",
+                        (unsigned long long)rs->compactions);
 
     node_metrics_family(&b, "webgw_records_submitted_total", "counter",
-                   "Records submitted to the API, by outcome.");
+                        "Records submitted to the API, by outcome.");
     static const char *const outcomes[] = {"accepted", "duplicate", "invalid", "forbidden",
                                            "conflict", "too_big",   "failed"};
     const uint64_t counts[] = {rs->accepted, rs->duplicate, rs->invalid, rs->forbidden,
                                rs->conflict, rs->too_big,   rs->failed};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         node_metrics_printf(&b, "webgw_records_submitted_total{outcome=\"%s\"} %llu\n", outcomes[i],
-                       (unsigned long long)counts[i]);
+                            (unsigned long long)counts[i]);
     node_metrics_family(&b, "webgw_records_gossiped_total", "counter",
-                   "Records received by gossip, by outcome.");
+                        "Records received by gossip, by outcome.");
     node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"accepted\"} %llu\n",
-                   (unsigned long long)rs->from_gossip_accepted);
+                        (unsigned long long)rs->from_gossip_accepted);
     node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"dropped\"} %llu\n",
-                   (unsigned long long)rs->from_gossip_dropped);
+                        (unsigned long long)rs->from_gossip_dropped);
 
     node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
     node_metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);
-    node_metrics_family(&b, "webgw_api_rate_limited_total", "counter", "API requests answered 429.");
-    node_metrics_printf(&b, "webgw_api_rate_limited_total %llu\n", (unsigned long long)hs.rate_limited);
+    node_metrics_family(&b, "webgw_api_rate_limited_total", "counter",
+                        "API requests answered 429.");
+    node_metrics_printf(&b, "webgw_api_rate_limited_total %llu\n",
+                        (unsigned long long)hs.rate_limited);
     node_metrics_family(&b, "webgw_api_bad_requests_total", "counter",
-                   "API requests refused by the parser or a limit (400, 413, 431).");
-    node_metrics_printf(&b, "webgw_api_bad_requests_total %llu\n", (unsigned long long)hs.bad_requests);
+                        "API requests refused by the parser or a limit (400, 413, 431).");
+    node_metrics_printf(&b, "webgw_api_bad_requests_total %llu\n",
+                        (unsigned long long)hs.bad_requests);
     node_metrics_family(&b, "webgw_api_connections", "gauge", "Open API connections.");
     node_metrics_printf(&b, "webgw_api_connections %llu\n", (unsigned long long)hs.conns_open);
 

@@ -235,8 +235,8 @@ static void node_housekeeping(uv_timer_t *t)
  * close their own. */
 static void node_close_walk(uv_handle_t *h, void *arg)
 {
-    if (!uv_is_closing(h) &&
-        (h->type == UV_SIGNAL || h->type == UV_TIMER || h->type == UV_ASYNC) && h->data == arg)
+    if (!uv_is_closing(h) && (h->type == UV_SIGNAL || h->type == UV_TIMER || h->type == UV_ASYNC) &&
+        h->data == arg)
         uv_close(h, NULL);
 }
 

@@ -77,9 +77,9 @@ static int node_each_item(void *ctx, gossip_item_visit_fn visit, void *visit_ctx
 }
 
 struct item_find {
-    const char *key;             /* wanted */
-    struct state_record found;   /* the record */
-    bool ok;                     /* found it */
+    const char *key;           /* wanted */
+    struct state_record found; /* the record */
+    bool ok;                   /* found it */
 };
 
 static int node_find_one(const struct state_record *rec, void *ctx)
@@ -389,18 +389,17 @@ json_t *node_json_members(const struct node *node)
         json_array_append_new(
             arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:s}", "id", m->id,
                            "name", m->meta.name, "addr", addr, "state",
-                           m->self && node->draining ? "left" : gossip_state_name(m->state),
-                           "self", m->self, "incarnation", (json_int_t)m->incarnation,
-                           "state_since", (json_int_t)since, "domain", m->meta.domain, "http",
-                           http, "version", m->meta.version));
+                           m->self && node->draining ? "left" : gossip_state_name(m->state), "self",
+                           m->self, "incarnation", (json_int_t)m->incarnation, "state_since",
+                           (json_int_t)since, "domain", m->meta.domain, "http", http, "version",
+                           m->meta.version));
     }
     free(ms);
     return arr;
 }
 
 /* Member id -> display name, for health observers. */
-static const char *node_member_name(const struct node *node, const char *id, char *buf,
-                                    size_t cap)
+static const char *node_member_name(const struct node *node, const char *id, char *buf, size_t cap)
 {
     struct gossip_member m;
 
@@ -461,12 +460,12 @@ static int node_backends_one(const struct state_name_view *view, void *ctx)
             v = gossip_health_verdict(w->node->gossip, key, &up, &down);
         obs = json_object_get(w->observers, key);
         local = json_object_get(w->local, key);
-        json_array_append_new(
-            w->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "name", view->name,
-                              "backend", text, "key", key, "health",
-                              gossip_health_verdict_name(v), "up_votes", (int)up, "down_votes",
-                              (int)down, "observers", obs ? json_incref(obs) : json_array(),
-                              "local", local ? json_incref(local) : json_null()));
+        json_array_append_new(w->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "name",
+                                                view->name, "backend", text, "key", key, "health",
+                                                gossip_health_verdict_name(v), "up_votes", (int)up,
+                                                "down_votes", (int)down, "observers",
+                                                obs ? json_incref(obs) : json_array(), "local",
+                                                local ? json_incref(local) : json_null()));
     }
     return 0;
 }

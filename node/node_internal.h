@@ -44,13 +44,26 @@ struct node {
     struct node_config cfg; /* current configuration */
     int argc;               /* saved command line, for SIGHUP reloads */
     char **argv;
-    uv_loop_t loop;                                     /* the control loop */
-    uv_signal_t sig_term, sig_int, sig_hup;             /* signal watchers */
-    uv_timer_t housekeeping;                            /* compaction and tombstone collection */
-    struct node_httpd *api;                             /* API server */
-    struct state_names *names;                          /* merged records */
-    struct state_store *store;                          /* durable log */
-    struct state_routes *routes;                        /* what proxy workers read */
+    uv_loop_t loop;                         /* the control loop */
+    uv_signal_t sig_term, sig_int, sig_hup; /* signal watchers */
+    uv_timer_t housekeeping;                /* compaction and tombstone collection */
+    struct node_httpd *api;                 /* API server */
+    struct state_names *names;              /* merged records */
+    struct state_store *store;              /* durable log */
+    struct state_routes *routes;            /* what proxy workers read */
+    struct gossip *gossip;                  /* membership and dissemination */
+    struct proxy *proxy;                    /* the workers */
+    char advertise_text[64];                /* gossip address peers use, as printed */
+    uv_timer_t probe_timer;                 /* debounces probe assignment updates */
+    uv_async_t probe_async;                 /* probe thread -> loop */
+    uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
+    bool probe_mutex_ready;                 /* probe_mutex initialized */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    size_t probe_count;                     /* entries in probe_queue */
+    uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
+    bool leave_done;                        /* leave notice had its time */
+    bool proxy_drained;                     /* in-flight requests finished (or timed out) */
+    bool stopped;                           /* the drain completed */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
     char admin_token[256];                              /* "" when the admin API is off */

@@ -40,8 +40,8 @@ int node_backend_from_key(const char *key, struct state_backend *out)
 }
 
 /* Probe thread: queue the result for the loop. */
-static void node_probe_result(void *ctx, const struct state_backend *be,
-                              enum proxy_verdict verdict, const char *detail)
+static void node_probe_result(void *ctx, const struct state_backend *be, enum proxy_verdict verdict,
+                              const char *detail)
 {
     struct node *node = ctx;
     char key[64];
@@ -117,9 +117,9 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
 
 /* The backends this node must probe: those gossip assigns to it among the held names'. */
 struct probe_walk {
-    struct node *node;             /* whose gossip decides */
-    struct state_backend *list;    /* collected */
-    size_t count, cap;             /* used and allocated */
+    struct node *node;          /* whose gossip decides */
+    struct state_backend *list; /* collected */
+    size_t count, cap;          /* used and allocated */
 };
 
 static int probe_walk_one(const struct state_name_view *view, void *ctx)
@@ -177,9 +177,9 @@ void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_ver
 }
 
 struct drain_work {
-    uv_work_t req;      /* runs proxy_drain on the thread pool */
-    struct node *node;  /* whose proxy */
-    int rc;             /* proxy_drain's result */
+    uv_work_t req;     /* runs proxy_drain on the thread pool */
+    struct node *node; /* whose proxy */
+    int rc;            /* proxy_drain's result */
 };
 
 static void node_proxy_drain_work(uv_work_t *req)
@@ -245,11 +245,10 @@ static int traffic_one(const struct proxy_name_stats *s, void *ctx)
 {
     if (s->name[0] == '\0')
         return 0; /* requests for unknown names have no row on the dashboard */
-    json_array_append_new(ctx, json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", s->name,
-                                         "requests", (json_int_t)s->requests, "bytes_in",
-                                         (json_int_t)s->bytes_in, "bytes_out",
-                                         (json_int_t)s->bytes_out, "errors",
-                                         (json_int_t)s->errors));
+    json_array_append_new(
+        ctx, json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", s->name, "requests",
+                       (json_int_t)s->requests, "bytes_in", (json_int_t)s->bytes_in, "bytes_out",
+                       (json_int_t)s->bytes_out, "errors", (json_int_t)s->errors));
     return 0;
 }
 
@@ -334,8 +333,8 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
     node_metrics_family(m, "webgw_http_errors_total", "counter",
                         "Answers >= 500 and cut responses per name.");
     for (size_t i = 0; i < l.count; i++)
-        node_metrics_printf(m, "webgw_http_errors_total{name=\"%s\"} %llu\n",
-                            NAME_OF(&l.items[i]), (unsigned long long)l.items[i].errors);
+        node_metrics_printf(m, "webgw_http_errors_total{name=\"%s\"} %llu\n", NAME_OF(&l.items[i]),
+                            (unsigned long long)l.items[i].errors);
     node_metrics_family(m, "webgw_http_responses_total", "counter",
                         "Answers per name and status class.");
     for (size_t i = 0; i < l.count; i++) {
@@ -343,8 +342,7 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
                                      l.items[i].status_4xx, l.items[i].status_5xx};
         for (int c = 0; c < 4; c++)
             node_metrics_printf(m, "webgw_http_responses_total{name=\"%s\",class=\"%s\"} %llu\n",
-                                NAME_OF(&l.items[i]), classes[c],
-                                (unsigned long long)by_class[c]);
+                                NAME_OF(&l.items[i]), classes[c], (unsigned long long)by_class[c]);
     }
     node_metrics_family(m, "webgw_http_latency_seconds", "histogram", "Request latency per name.");
     for (size_t i = 0; i < l.count; i++) {
@@ -364,8 +362,8 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
         }
         node_metrics_printf(m, "webgw_http_latency_seconds_sum{name=\"%s\"} %.6f\n", NAME_OF(s),
                             s->latency_sum_us / 1e6);
-        node_metrics_printf(m, "webgw_http_latency_seconds_count{name=\"%s\"} %llu\n",
-                            NAME_OF(s), (unsigned long long)cumulative);
+        node_metrics_printf(m, "webgw_http_latency_seconds_count{name=\"%s\"} %llu\n", NAME_OF(s),
+                            (unsigned long long)cumulative);
     }
     free(l.items);
 }
