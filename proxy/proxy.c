@@ -106,7 +106,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct proxy_worker *w = server->data;
     if (status != 0 || w->draining || w->stopping)
         return;
-    proxy_session_accept(w);
+    proxy_session_accept(w, server);
 }
 
 static void on_tls_connection(uv_stream_t *server, int status)
@@ -114,7 +114,7 @@ static void on_tls_connection(uv_stream_t *server, int status)
     struct proxy_worker *w = server->data;
     if (status != 0 || w->draining || w->stopping)
         return;
-    proxy_session_accept_https(w);
+    proxy_session_accept_https(w, server);
 }
 
 static void close_listeners(struct proxy_worker *w)

@@ -41,7 +41,7 @@ struct proxy_session {
     struct proxy_ipslot *ip; /* per-IP accounting */
     char client_ip[INET6_ADDRSTRLEN];
     bool trusted;     /* peer is a trusted proxy */
-    bool https;       /* came in on the HTTPS port (tls_layer.c below the connection) */
+    bool https;       /* arrived over TLS: X-Forwarded-Proto https */
     bool passthrough; /* HTTPS to a tls_passthrough route: raw bytes to the backend */
     uv_timer_t timer; /* the one timeout of the current state */
     int handles;      /* open handles (connection, timer); freed at 0 */
@@ -1033,19 +1033,19 @@ static bool peer_trusted(const struct proxy *p, const struct sockaddr_storage *s
     return false;
 }
 
-static void sess_accept(struct proxy_worker *w, uv_stream_t *listener, bool https)
+struct proxy_session *proxy_session_new(struct proxy_worker *w)
 {
     struct proxy *p = w->p;
     size_t cap = p->cfg.max_header_count;
     struct proxy_session *s = calloc(1, sizeof(*s) + 2 * cap * sizeof(struct http1_header));
     if (s == NULL)
-        return;
+        return NULL;
     size_t in_max = p->cfg.max_header_bytes + 4096;
     if (in_max < 65536)
         in_max = 65536;
     if (proxy_conn_init(&w->loop, &s->c, CLIENT_IN_INITIAL, in_max) != 0) {
         free(s);
-        return;
+        return NULL;
     }
     s->w = w;
     s->req_fields = (struct http1_header *)(s + 1);
@@ -1061,16 +1061,26 @@ static void sess_accept(struct proxy_worker *w, uv_stream_t *listener, bool http
     atomic_fetch_add_explicit(&p->connections, 1, memory_order_relaxed);
     http1_parser_init(&s->req, true, &p->req_limits, s->req_fields, cap, req_body_cb, s);
     s->st = SS_HEAD;
+    return s;
+}
 
+struct proxy_conn *proxy_session_conn(struct proxy_session *s)
+{
+    return &s->c;
+}
+
+void proxy_session_abort(struct proxy_session *s)
+{
+    sess_close(s, false);
+}
+
+void proxy_session_begin(struct proxy_session *s, bool https)
+{
+    struct proxy *p = P(s);
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     s->https = https;
-    if (https && tls_conn_attach(&s->c, p->cfg.tls, sess_tls_route, s) != 0) {
-        sess_close(s, false);
-        return;
-    }
-    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0 ||
-        uv_tcp_getpeername(&s->c.tcp, (struct sockaddr *)&ss, &sl) != 0) {
+    if (uv_tcp_getpeername(&s->c.tcp, (struct sockaddr *)&ss, &sl) != 0) {
         sess_close(s, false);
         return;
     }
@@ -1098,14 +1108,31 @@ static void sess_accept(struct proxy_worker *w, uv_stream_t *listener, bool http
         sess_close(s, false);
 }
 
-void proxy_session_accept(struct proxy_worker *w)
+void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener)
 {
-    sess_accept(w, (uv_stream_t *)&w->listener, false);
+    struct proxy_session *s = proxy_session_new(w);
+    if (s == NULL)
+        return;
+    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0) {
+        sess_close(s, false);
+        return;
+    }
+    proxy_session_begin(s, false);
 }
 
-void proxy_session_accept_https(struct proxy_worker *w)
+/* The HTTPS port: the same session with the TLS layer (tls_layer.c) below it, which asks
+ * sess_tls_route() what to do once the ClientHello is in. */
+void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener)
 {
-    sess_accept(w, (uv_stream_t *)&w->tls_listener, true);
+    struct proxy_session *s = proxy_session_new(w);
+    if (s == NULL)
+        return;
+    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0 ||
+        tls_conn_attach(&s->c, P(s)->cfg.tls, sess_tls_route, s) != 0) {
+        sess_close(s, false);
+        return;
+    }
+    proxy_session_begin(s, true);
 }
 
 void proxy_session_drain(struct proxy_worker *w)
