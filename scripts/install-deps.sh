@@ -9,6 +9,7 @@ packages=(
     node-llhttp libjansson-dev libyaml-dev libc-ares-dev libsystemd-dev
     libcurl4-openssl-dev pebble
     curl python3 iproute2 procps
+    serf
 )
 
 missing=()
