@@ -39,6 +39,7 @@ struct tls_store {
     atomic_uint_fast64_t reloads; /* successful installs */
     atomic_uint_fast64_t unknown; /* refused: no certificate for the SNI */
     atomic_uint_fast64_t no_sni;  /* refused: no SNI */
+    atomic_uint_fast64_t layer[TLS_COUNT_MAX]; /* HTTPS layer outcomes (tls_layer.c) */
 };
 
 /* What a context carries in its ex_data slot. */
@@ -309,8 +310,22 @@ int tls_store_set_ticket_keys(struct tls_store *store, const struct tls_ticket_k
     return tls_ticket_ring_set(&store->ring, keys, n, err, errlen);
 }
 
+void tls_store_count(struct tls_store *store, enum tls_count what)
+{
+    atomic_fetch_add_explicit(&store->layer[what], 1, memory_order_relaxed);
+}
+
 void tls_store_get_stats(struct tls_store *store, struct tls_store_stats *out)
 {
+#define LAYER(i) atomic_load_explicit(&store->layer[i], memory_order_relaxed)
+    out->not_tls = LAYER(TLS_COUNT_NOT_TLS);
+    out->hello_malformed = LAYER(TLS_COUNT_MALFORMED);
+    out->refused = LAYER(TLS_COUNT_REFUSED);
+    out->passthrough = LAYER(TLS_COUNT_PASSTHROUGH);
+    out->handshakes = LAYER(TLS_COUNT_HANDSHAKE);
+    out->resumed = LAYER(TLS_COUNT_RESUMED);
+    out->handshake_failures = LAYER(TLS_COUNT_HANDSHAKE_FAILURE);
+#undef LAYER
     out->reloads = atomic_load_explicit(&store->reloads, memory_order_relaxed);
     out->unknown_sni = atomic_load_explicit(&store->unknown, memory_order_relaxed);
     out->no_sni = atomic_load_explicit(&store->no_sni, memory_order_relaxed);
