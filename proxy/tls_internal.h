@@ -143,17 +143,25 @@ int tls_cert_set_add_files(struct tls_cert_set *set, const char *cert_path, cons
 struct tls_store; /* what the HTTPS listener terminates with; safe to share between threads */
 
 struct tls_store_stats {
-    uint64_t reloads;         /* successful tls_store_install() calls */
-    uint64_t unknown_sni;     /* handshakes refused: no certificate for the name */
-    uint64_t no_sni;          /* handshakes refused: no server_name at all */
-    uint64_t tickets_issued;  /* session tickets encrypted */
-    uint64_t tickets_resumed; /* session tickets accepted */
+    uint64_t not_tls;            /* HTTPS connections whose first bytes were not TLS */
+    uint64_t hello_malformed;    /* ClientHellos refused as malformed (alert decode_error) */
+    uint64_t refused;            /* refused at the hello: no SNI or a name not served */
+    uint64_t passthrough;        /* connections handed raw to a passthrough backend */
+    uint64_t handshakes;         /* handshakes completed (terminated here) */
+    uint64_t resumed;            /* of which resumed a session */
+    uint64_t handshake_failures; /* handshakes OpenSSL failed */
+    uint64_t reloads;            /* successful tls_store_install() calls */
+    uint64_t unknown_sni;        /* handshakes refused: no certificate for the name */
+    uint64_t no_sni;             /* handshakes refused: no server_name at all */
+    uint64_t tickets_issued;     /* session tickets encrypted */
+    uint64_t tickets_recognised; /* tickets presented under one of our keys */
 };
 
 /* tls_store_new - an empty store (every handshake refused until a set is installed). */
 struct tls_store *tls_store_new(char *err, size_t errlen);
 
-/* tls_store_free - frees the store; SSL objects made from it stay valid until freed. */
+/* tls_store_free - frees the store. Free every SSL made from it first: their handshake
+ * callbacks read the store's ticket keys and counters. */
 void tls_store_free(struct tls_store *store);
 
 /*
@@ -198,5 +206,54 @@ int tls_store_set_ticket_keys(struct tls_store *store, const struct tls_ticket_k
 
 /* tls_store_stats - a snapshot of the store's counters. */
 void tls_store_get_stats(struct tls_store *store, struct tls_store_stats *out);
+
+/* ---- the HTTPS connection layer -------------------------------------------------------- */
+
+struct proxy_conn; /* proxy/conn.h */
+
+/* What to do with an HTTPS connection once its ClientHello is known. */
+enum tls_route {
+    TLS_ROUTE_TERMINATE = 0,   /* handshake here, then plaintext HTTP in c->in */
+    TLS_ROUTE_PASSTHROUGH = 1, /* hand the raw bytes, untouched, to the owner (splice) */
+    TLS_ROUTE_REFUSE = 2,      /* no route for that name: unrecognized_name alert, close */
+};
+
+/*
+ * Called once per connection, on its loop thread, when the ClientHello is complete and well
+ * formed. For TLS_ROUTE_PASSTHROUGH the layer removes itself before its owner's on_read
+ * runs: every byte received so far (the hello and anything after it) is then in c->in,
+ * exactly as sent, and later reads land there directly. The callback must not close the
+ * connection (answer TLS_ROUTE_REFUSE instead); it may start connecting a backend.
+ */
+typedef enum tls_route (*tls_route_fn)(struct proxy_conn *c, const struct tls_client_hello *hello,
+                                       void *ctx);
+
+/*
+ * tls_conn_attach - puts the HTTPS layer on a connection that has not started reading.
+ *
+ * Until the ClientHello is whole nothing reaches c->in. Then: bytes that are not TLS close
+ * the connection; a malformed hello gets a decode_error alert; the route callback decides
+ * the rest. After a completed handshake c->in receives plaintext and everything written to
+ * the connection is encrypted. Failures end the connection through on_read(c, UV_EPROTO),
+ * after the alert (if any) was written. Every outcome is counted in the store's stats.
+ * Returns 0 or UV_ENOMEM.
+ */
+int tls_conn_attach(struct proxy_conn *c, struct tls_store *store, tls_route_fn route, void *ctx);
+
+/* tls_conn_established - whether the connection finished a TLS handshake. */
+bool tls_conn_established(const struct proxy_conn *c);
+
+/* Internal to tls_*.c: counts one layer outcome in the store. */
+enum tls_count {
+    TLS_COUNT_NOT_TLS,
+    TLS_COUNT_MALFORMED,
+    TLS_COUNT_REFUSED,
+    TLS_COUNT_PASSTHROUGH,
+    TLS_COUNT_HANDSHAKE,
+    TLS_COUNT_RESUMED,
+    TLS_COUNT_HANDSHAKE_FAILURE,
+    TLS_COUNT_MAX
+};
+void tls_store_count(struct tls_store *store, enum tls_count what);
 
 #endif

@@ -7,7 +7,9 @@ packages=(
     cmake make gcc clang clang-format pkg-config
     libuv1-dev libssl-dev libmsgpack-dev liburcu-dev libcmocka-dev
     node-llhttp libjansson-dev libyaml-dev libc-ares-dev libsystemd-dev
+    libcurl4-openssl-dev pebble
     curl python3 iproute2 procps
+    chromium                     # the dashboard test renders /dashboard headless
 )
 
 missing=()

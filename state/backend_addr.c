@@ -331,24 +331,27 @@ int state_backend_check(const struct state_backend *be, const struct state_valid
         state_errf(err, errlen, "backend has unknown address family %u", be->family);
         return STATE_EINVAL;
     }
-    state_backend_format(be, true, text);
     if (be->port == 0) {
+        state_backend_format(be, true, text);
         state_errf(err, errlen, "backend %s has port 0: ports are 1 to 65535", text);
         return STATE_EINVAL;
     }
     a = plain(be);
     cls = forbidden_class(&a);
     if (cls != NULL) {
+        state_backend_format(be, true, text);
         describe(&a, cls, what, sizeof(what));
         state_errf(err, errlen, "backend %s is %s", text, what);
         return STATE_EINVAL;
     }
     if (is_own(be, &a, pol)) {
+        state_backend_format(be, true, text);
         state_errf(err, errlen, "backend %s is this gateway's own address (requests would loop)",
                    text);
         return STATE_EINVAL;
     }
     if (is_loopback(&a) && !pol->allow_loopback) {
+        state_backend_format(be, true, text);
         describe(&a, "loopback address", what, sizeof(what));
         state_errf(err, errlen, "backend %s is %s (allowed only with --allow-loopback-backends)",
                    text, what);

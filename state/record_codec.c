@@ -64,13 +64,27 @@ static void pack_backend(msgpack_packer *pk, const struct state_backend *be)
     msgpack_pack_bin_with_body(pk, raw, alen + 2);
 }
 
-/* Refuses what has no encoding at all; the semantic rules are state_record_validate's. */
+/* The bytes a key may hold on the wire: the normalized form, printable, no upper case.
+ * Anything else would give one name two encodings, or carry control bytes into logs. */
+static bool wire_name_byte(uint8_t c)
+{
+    return c >= 0x21 && c <= 0x7e && !(c >= 'A' && c <= 'Z');
+}
+
+/* Refuses what has no encoding at all, so that whatever encodes also decodes; the semantic
+ * rules are state_record_validate's. */
 static int encodable(const struct state_record *rec)
 {
+    const char *end;
+
     if (!state_record_kind_valid((int)rec->kind))
         return STATE_EINVAL;
-    if (memchr(rec->name, '\0', sizeof(rec->name)) == NULL)
+    end = memchr(rec->name, '\0', sizeof(rec->name));
+    if (end == NULL)
         return STATE_EINVAL;
+    for (const char *p = rec->name; p < end; p++)
+        if (!wire_name_byte((uint8_t)*p))
+            return STATE_EINVAL;
     if (rec->backend_count > STATE_BACKENDS_MAX)
         return STATE_EINVAL;
     for (unsigned i = 0; i < rec->backend_count; i++)
@@ -264,10 +278,8 @@ static int decode_name(struct reader *r, struct state_record *out)
                    STATE_FQDN_MAX);
         return STATE_EINVAL;
     }
-    /* The wire carries the normalized key: anything else would give one name two encodings
-     * (and two signatures), or smuggle control bytes into logs and Host matching. */
     for (size_t i = 0; i < n; i++) {
-        if (name[i] < 0x21 || name[i] > 0x7e || (name[i] >= 'A' && name[i] <= 'Z')) {
+        if (!wire_name_byte(name[i])) {
             state_errf(r->err, r->errlen,
                        "record name has byte 0x%02x at position %zu: names are "
                        "lowercase printable ASCII",

@@ -62,18 +62,22 @@ static int check_name(const char *s, size_t n, const char *shown, size_t shown_l
                       size_t errlen)
 {
     char q[QUOTED_MAX], c[8];
+    enum label_problem problem;
     size_t bad = 0;
 
+    problem = n < STATE_NAME_MIN ? LABEL_EMPTY : check_label(s, n, &bad);
+    if (problem == LABEL_OK)
+        return 0;
     state_quote(shown, shown_len, q, sizeof(q));
     if (n < STATE_NAME_MIN) {
         state_errf(err, errlen, "name \"%s\" is too short: names are %d to %d characters", q,
                    STATE_NAME_MIN, STATE_NAME_MAX);
         return STATE_EINVAL;
     }
-    switch (check_label(s, n, &bad)) {
+    switch (problem) {
     case LABEL_OK:
+    case LABEL_EMPTY: /* reported above */
         return 0;
-    case LABEL_EMPTY: /* n >= STATE_NAME_MIN: cannot happen */
     case LABEL_TOO_LONG:
         state_errf(err, errlen, "name \"%s\" is too long: names are %d to %d characters", q,
                    STATE_NAME_MIN, STATE_NAME_MAX);
@@ -117,6 +121,7 @@ static int check_fqdn(const char *s, size_t n, const char *shown, size_t shown_l
 {
     char q[QUOTED_MAX], lq[QUOTED_MAX], c[8];
     size_t start = 0, labels = 0, bad = 0;
+    enum label_problem problem;
     bool numeric = false;
 
     state_quote(shown, shown_len, q, sizeof(q));
@@ -137,8 +142,10 @@ static int check_fqdn(const char *s, size_t n, const char *shown, size_t shown_l
             continue;
         labels++;
         start = i + 1;
-        state_quote(label, len, lq, sizeof(lq));
-        switch (check_label(label, len, &bad)) {
+        problem = check_label(label, len, &bad);
+        if (problem != LABEL_OK)
+            state_quote(label, len, lq, sizeof(lq));
+        switch (problem) {
         case LABEL_OK:
             break;
         case LABEL_EMPTY:

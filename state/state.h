@@ -6,7 +6,8 @@
  *
  *   records   the four record kinds (reserve, proxy, fqdn, release), their canonical msgpack
  *             encoding, Ed25519 signatures and owner ids, and validation with one message per
- *             rule (record.c, record_codec.c, record_sign.c, record_validate.c, backend_addr.c)
+ *             rule (record.c, record_build.c, record_codec.c, record_sign.c, record_validate.c,
+ *             backend_addr.c)
  *   names     the merged set of records: a join-semilattice, so every node that has seen the
  *             same records holds the same state whatever the order, delay or duplication of
  *             arrivals (name_table.c, name_merge.c)
@@ -102,6 +103,18 @@ int state_record_encode_body(const struct state_record *rec, uint8_t *buf, size_
  * semantics (see state_record_verify, state_record_validate). */
 int state_record_decode(const uint8_t *buf, size_t len, struct state_record *out, char *err,
                         size_t errlen);
+
+/* Builds an unsigned record from what a user typed (CLI, API, tests): the key normalized as a
+ * name (reserve, proxy; release of a key without a dot) or a domain (fqdn; release of a key
+ * with a dot), backends parsed in the form tls_passthrough asks for (state_backend_parse),
+ * and version, reserved_at_ms and issued_at_ms all set to now_ms (wall-clock milliseconds as
+ * the version only go up for one signer without keeping state). Checks syntax and the
+ * kind/backend-count rules only; the node applies its policy with state_record_validate.
+ * A record for a name the signer already holds must keep its claim time: the caller copies
+ * the held record's reserved_at_ms before signing, or the claim counts as a new, later one. */
+int state_record_build(struct state_record *rec, enum state_record_kind kind, const char *key,
+                       const char *const *backends, size_t backend_count, bool tls_passthrough,
+                       uint64_t now_ms, char *err, size_t errlen);
 
 /* ---- keys and signatures (OpenSSL EVP, Ed25519) ----------------------------------------- */
 
@@ -224,16 +237,20 @@ uint64_t state_names_digest(const struct state_names *names);
 
 struct state_store; /* append-only record log plus snapshot in a data directory (opaque) */
 
-/* Opens (creating if needed) the store in `dir`, replays snapshot and log into `names`
- * (records are decoded, verified and merged; invalid ones are skipped). A torn or corrupt tail
- * is cut and described in `report` (one line, empty when the log was clean). Returns NULL with
- * `err` set when the directory cannot be used. */
+/* Opens (creating if needed) the store in `dir`, taking its lock file (flock: a second process
+ * on the same dir gets an error), and replays snapshot and log into `names`. Log records are
+ * decoded, verified and merged, and those whose signature fails are skipped and counted in the
+ * report; snapshot records, written from an already verified set and checksummed, are decoded
+ * and merged without verifying again (startup cost). A torn or corrupt tail is cut and
+ * described in `report` (one line, empty when the log was clean). Returns NULL with `err` set
+ * when the directory cannot be used. */
 struct state_store *state_store_open(const char *dir, struct state_names *names, char *report,
                                      size_t reportlen, char *err, size_t errlen);
 /* Appends a record and fsyncs before returning 0: an acknowledged record survives kill -9. */
 int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
                        size_t errlen);
-/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. */
+/* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. `names` must hold
+ * every record appended so far (the set the appends were merged into). */
 int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
                         size_t errlen);
 size_t state_store_log_bytes(const struct state_store *store); /* current log size */

@@ -505,6 +505,11 @@ static void test_encode_refuses_unencodable(void **state)
     rec = fixture_record(STATE_RECORD_PROXY, "myapp");
     memset(rec.name, 'a', sizeof(rec.name)); /* no terminating NUL */
     assert_int_equal(state_record_encode(&rec, buf, sizeof(buf)), STATE_EINVAL);
+    /* whatever encodes must decode: names the decoder refuses are not encoded either */
+    strcpy(rec.name, "MyApp");
+    assert_int_equal(state_record_encode(&rec, buf, sizeof(buf)), STATE_EINVAL);
+    strcpy(rec.name, "my app");
+    assert_int_equal(state_record_encode_body(&rec, buf, sizeof(buf)), STATE_EINVAL);
 }
 
 static void test_kind_names(void **state)

@@ -342,6 +342,18 @@ static void test_every_flipped_wire_bit_fails(void **state)
     state_key_free(key);
 }
 
+static void test_sign_refuses_unencodable_record(void **state)
+{
+    struct keydir *kd = *state;
+    struct state_key *key = new_key(kd->path);
+    struct state_record rec = fixture_record(STATE_RECORD_PROXY, "MyApp");
+    char err[STATE_ERR_MAX];
+
+    assert_int_equal(state_record_sign(&rec, key, err, sizeof(err)), STATE_EINVAL);
+    assert_string_equal(err, "cannot sign: record has no encoding (bad kind, name or backend)");
+    state_key_free(key);
+}
+
 static void test_signature_covers_domain_prefix(void **state)
 {
     /* A signature over the bare body (what another protocol signing with the same key might
@@ -389,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_signer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_tampered_field_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_flipped_wire_bit_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_refuses_unencodable_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signature_covers_domain_prefix, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

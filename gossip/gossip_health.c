@@ -1,0 +1,376 @@
+/*
+ * gossip_health.c - backend health shared by the fleet.
+ *
+ * Probing every backend from every gateway would put n probes per interval on each backend
+ * and grow with the fleet. Instead rendezvous (highest random weight) hashing picks, for each
+ * backend, the k alive members with the highest hash(member id, backend): every member
+ * computes the same k from the same member list, the choice moves only for the backends of a
+ * member that comes or goes, and each backend sees k probers whatever the fleet size.
+ *
+ * Each prober gossips its result as a per-observer entry (observer, backend, sequence, up,
+ * ttl). Receivers keep the latest entry per observer and let it expire after its TTL on their
+ * own clock (no clock sync needed: the TTL travels, not a time stamp). The fleet verdict on a
+ * backend is the majority of fresh entries. A prober re-gossips an unchanged result only when
+ * half its TTL has gone, so steady state costs k small messages per backend per TTL/2.
+ */
+#include "gossip/gossip_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GH_OBSERVERS_MAX 16   /* observer entries kept per backend */
+#define GH_BACKENDS_MAX 65536 /* backends tracked */
+#define GH_TTL_MAX_MS 600000u /* accept at most 10 minutes of TTL from the wire */
+
+struct ghentry {
+    char observer[GOSSIP_ID_MAX + 1]; /* who probed */
+    bool up;                          /* what it saw */
+    uint64_t seq;                     /* observer's sequence: higher wins */
+    uint64_t expires_ms;              /* our clock */
+    uint64_t published_ms;            /* own entries: when last gossiped */
+};
+
+struct ghbackend {
+    struct ghbackend *next;               /* hash chain */
+    char backend[GOSSIP_BACKEND_MAX + 1]; /* key */
+    struct ghentry obs[GH_OBSERVERS_MAX]; /* entries (n used) */
+    size_t n;
+    enum gossip_health_verdict verdict; /* last reported */
+};
+
+struct ghealth {
+    struct ghbackend **table; /* chained hash table */
+    size_t size;              /* buckets, power of two */
+    size_t count;             /* backends */
+    uint64_t seq;             /* our last published sequence */
+};
+
+struct ghealth *ghealth_new(void)
+{
+    struct ghealth *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return NULL;
+    h->size = 256;
+    h->table = calloc(h->size, sizeof(*h->table));
+    if (h->table == NULL) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void ghealth_free(struct ghealth *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->size; i++) {
+        struct ghbackend *b = h->table[i];
+        while (b) {
+            struct ghbackend *n = b->next;
+            free(b);
+            b = n;
+        }
+    }
+    free(h->table);
+    free(h);
+}
+
+static bool ghealth_key_valid(const char *backend)
+{
+    size_t n = backend ? strlen(backend) : 0;
+
+    if (n == 0 || n > GOSSIP_BACKEND_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)backend[i] <= 0x20 || (unsigned char)backend[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static struct ghbackend *ghealth_find(const struct ghealth *h, const char *backend)
+{
+    size_t i = ghash64(backend, strlen(backend), 0) & (h->size - 1);
+
+    for (struct ghbackend *b = h->table[i]; b; b = b->next)
+        if (strcmp(b->backend, backend) == 0)
+            return b;
+    return NULL;
+}
+
+static struct ghbackend *ghealth_get(struct gossip *g, const char *backend)
+{
+    struct ghealth *h = g->health;
+    struct ghbackend *b = ghealth_find(h, backend);
+    size_t i;
+
+    if (b != NULL)
+        return b;
+    if (h->count >= GH_BACKENDS_MAX) {
+        gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
+        return NULL;
+    }
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    snprintf(b->backend, sizeof(b->backend), "%s", backend);
+    i = ghash64(backend, strlen(backend), 0) & (h->size - 1);
+    b->next = h->table[i];
+    h->table[i] = b;
+    h->count++;
+    return b;
+}
+
+static enum gossip_health_verdict ghealth_count(const struct ghbackend *b, uint64_t now,
+                                                unsigned *up, unsigned *down)
+{
+    unsigned u = 0, d = 0;
+
+    for (size_t i = 0; b && i < b->n; i++) {
+        if (b->obs[i].expires_ms <= now)
+            continue;
+        if (b->obs[i].up)
+            u++;
+        else
+            d++;
+    }
+    if (up)
+        *up = u;
+    if (down)
+        *down = d;
+    if (u == 0 && d == 0)
+        return GOSSIP_HEALTH_UNKNOWN;
+    return u >= d ? GOSSIP_HEALTH_UP : GOSSIP_HEALTH_DOWN;
+}
+
+static void ghealth_report(struct gossip *g, struct ghbackend *b, uint64_t now)
+{
+    enum gossip_health_verdict v = ghealth_count(b, now, NULL, NULL);
+
+    if (v == b->verdict)
+        return;
+    b->verdict = v;
+    if (g->cb.on_health)
+        g->cb.on_health(g->cb.ctx, b->backend, v);
+}
+
+/* The slot for an observer: its own, a free one, or the one closest to expiry. */
+static struct ghentry *ghealth_slot(struct ghbackend *b, const char *observer, bool *fresh)
+{
+    size_t oldest = 0;
+
+    *fresh = false;
+    for (size_t i = 0; i < b->n; i++) {
+        if (strcmp(b->obs[i].observer, observer) == 0)
+            return &b->obs[i];
+        if (b->obs[i].expires_ms < b->obs[oldest].expires_ms)
+            oldest = i;
+    }
+    *fresh = true;
+    if (b->n < GH_OBSERVERS_MAX)
+        return &b->obs[b->n++];
+    return &b->obs[oldest];
+}
+
+static void ghealth_queue(struct gossip *g, const struct ghbackend *b, const struct ghentry *e,
+                          uint32_t ttl_ms)
+{
+    char qkey[GOSSIP_ID_MAX + GOSSIP_BACKEND_MAX + 4];
+    struct gmsg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = GMSG_HEALTH;
+    snprintf(m.id, sizeof(m.id), "%s", e->observer);
+    snprintf(m.key, sizeof(m.key), "%s", b->backend);
+    m.version = e->seq;
+    m.up = e->up;
+    m.ttl_ms = ttl_ms;
+    snprintf(qkey, sizeof(qkey), "h:%s|%s", e->observer, b->backend);
+    gossip_queue_data(g, qkey, e->seq, &m);
+}
+
+void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
+{
+    uint64_t now = gossip_now(g);
+    uint32_t ttl = m->ttl_ms < GH_TTL_MAX_MS ? m->ttl_ms : GH_TTL_MAX_MS;
+    struct ghbackend *b;
+    struct ghentry *e;
+    bool fresh;
+
+    if (strcmp(m->id, g->self->pub.id) == 0 || !ghealth_key_valid(m->key))
+        return; /* we are the authority on our own observations */
+    b = ghealth_get(g, m->key);
+    if (b == NULL)
+        return;
+    e = ghealth_slot(b, m->id, &fresh);
+    if (!fresh && m->version <= e->seq)
+        return;
+    memset(e, 0, sizeof(*e));
+    snprintf(e->observer, sizeof(e->observer), "%s", m->id);
+    e->up = m->up;
+    e->seq = m->version;
+    e->expires_ms = now + ttl;
+    ghealth_queue(g, b, e, ttl);
+    ghealth_report(g, b, now);
+}
+
+void ghealth_expire(struct gossip *g, uint64_t now)
+{
+    struct ghealth *h = g->health;
+
+    for (size_t i = 0; i < h->size; i++) {
+        struct ghbackend **pp = &h->table[i];
+        while (*pp) {
+            struct ghbackend *b = *pp;
+            for (size_t j = 0; j < b->n;) {
+                if (b->obs[j].expires_ms <= now)
+                    b->obs[j] = b->obs[--b->n];
+                else
+                    j++;
+            }
+            ghealth_report(g, b, now);
+            if (b->n == 0) {
+                *pp = b->next;
+                h->count--;
+                free(b);
+                continue;
+            }
+            pp = &b->next;
+        }
+    }
+}
+
+int gossip_health_publish(struct gossip *g, const char *backend, bool up)
+{
+    uint64_t now = gossip_now(g);
+    struct ghbackend *b;
+    struct ghentry *e;
+    bool fresh;
+
+    if (!ghealth_key_valid(backend))
+        return GOSSIP_EINVAL;
+    b = ghealth_get(g, backend);
+    if (b == NULL)
+        return GOSSIP_ENOMEM;
+    e = ghealth_slot(b, g->self->pub.id, &fresh);
+    if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
+        e->expires_ms = now + g->cfg.health_ttl_ms;
+        return 0;
+    }
+    /* Sequences start from our incarnation so a restarted prober outranks its past self. */
+    if (g->health->seq < g->self->pub.incarnation << 24)
+        g->health->seq = g->self->pub.incarnation << 24;
+    memset(e, 0, sizeof(*e));
+    snprintf(e->observer, sizeof(e->observer), "%s", g->self->pub.id);
+    e->up = up;
+    e->seq = ++g->health->seq;
+    e->expires_ms = now + g->cfg.health_ttl_ms;
+    e->published_ms = now;
+    ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
+    ghealth_report(g, b, now);
+    return 0;
+}
+
+enum gossip_health_verdict gossip_health_verdict(const struct gossip *g, const char *backend,
+                                                 unsigned *up, unsigned *down)
+{
+    const struct ghbackend *b =
+        ghealth_key_valid(backend) ? ghealth_find(g->health, backend) : NULL;
+
+    return ghealth_count(b, gossip_now(g), up, down);
+}
+
+int gossip_health_each(const struct gossip *g, gossip_health_visit_fn fn, void *ctx)
+{
+    const struct ghealth *h = g->health;
+    uint64_t now = gossip_now(g);
+
+    for (size_t i = 0; i < h->size; i++) {
+        for (const struct ghbackend *b = h->table[i]; b; b = b->next) {
+            for (size_t j = 0; j < b->n; j++) {
+                struct gossip_health_entry e;
+                int rc;
+                if (b->obs[j].expires_ms <= now)
+                    continue;
+                memset(&e, 0, sizeof(e));
+                memcpy(e.backend, b->backend, sizeof(e.backend));
+                memcpy(e.observer, b->obs[j].observer, sizeof(e.observer));
+                e.up = b->obs[j].up;
+                e.expires_ms = b->obs[j].expires_ms;
+                rc = fn(ctx, &e);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- rendezvous hashing ------------------------------------------------------------------ */
+
+struct ghscore {
+    uint64_t score; /* hash(member id, backend) */
+    const struct gmember *m;
+};
+
+/* The k highest-scoring alive members, best first; returns how many. */
+static size_t ghealth_top(const struct gossip *g, const char *backend, struct ghscore *top,
+                          size_t k)
+{
+    uint64_t bh = ghash64(backend, strlen(backend), 0x4e);
+    size_t n = 0;
+
+    for (size_t i = 0; i < g->nmembers; i++) {
+        const struct gmember *m = g->members[i];
+        struct ghscore s;
+        size_t pos;
+        if (m->pub.state != GOSSIP_ALIVE || (m == g->self && g->leaving))
+            continue;
+        s.score = ghash64(m->pub.id, strlen(m->pub.id), bh);
+        s.m = m;
+        if (n == k && s.score <= top[k - 1].score)
+            continue;
+        pos = n < k ? n++ : k - 1;
+        while (pos > 0 && top[pos - 1].score < s.score) {
+            top[pos] = top[pos - 1];
+            pos--;
+        }
+        top[pos] = s;
+    }
+    return n;
+}
+
+bool gossip_health_assigned(const struct gossip *g, const char *backend)
+{
+    struct ghscore top[32];
+    size_t k = g->cfg.health_probers < 32 ? g->cfg.health_probers : 32;
+    size_t n;
+
+    if (!ghealth_key_valid(backend))
+        return false;
+    n = ghealth_top(g, backend, top, k);
+    for (size_t i = 0; i < n; i++)
+        if (top[i].m == g->self)
+            return true;
+    return false;
+}
+
+size_t gossip_health_probers(const struct gossip *g, const char *backend,
+                             char (*ids)[GOSSIP_ID_MAX + 1], size_t cap)
+{
+    struct ghscore top[32];
+    size_t k = g->cfg.health_probers < 32 ? g->cfg.health_probers : 32;
+    size_t n;
+
+    if (!ghealth_key_valid(backend))
+        return 0;
+    if (k > cap)
+        k = cap;
+    if (k == 0)
+        return 0;
+    n = ghealth_top(g, backend, top, k);
+    for (size_t i = 0; i < n; i++)
+        memcpy(ids[i], top[i].m->pub.id, GOSSIP_ID_MAX + 1);
+    return n;
+}

@@ -1,0 +1,279 @@
+/*
+ * gossip_int.h - private types and functions shared by the files of gossip/.
+ *
+ * Not part of the interface (that is gossip.h). Unit tests and the simulator include it to
+ * reach the codec and to build large clusters without running thousands of joins.
+ */
+#ifndef WEBGW_GOSSIP_INT_H
+#define WEBGW_GOSSIP_INT_H
+
+#include "gossip/gossip.h"
+
+#include <msgpack.h>
+#include <openssl/evp.h>
+
+/* ---- wire -------------------------------------------------------------------------------- */
+
+#define GOSSIP_WIRE_VERSION 1     /* first byte of every packet and stream message */
+#define GOSSIP_FLAG_ENCRYPTED 0x1 /* body is nonce | AES-256-GCM ciphertext | tag */
+#define GOSSIP_NONCE_LEN 12
+#define GOSSIP_TAG_LEN 16
+#define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
+#define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
+#define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
+#define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
+#define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
+
+enum gmsg_type {
+    GMSG_PING = 1,       /* [1, seq, target_id, from_id]: are you there? */
+    GMSG_IPING = 2,      /* [2, seq, target_id, target_addr, nack]: probe it for me */
+    GMSG_ACK = 3,        /* [3, seq] */
+    GMSG_NACK = 4,       /* [4, seq]: I relayed your probe and heard nothing */
+    GMSG_ALIVE = 5,      /* [5, id, inc, addr, name, domain, version, http, https] */
+    GMSG_SUSPECT = 6,    /* [6, id, inc, from_id] */
+    GMSG_DEAD = 7,       /* [7, id, inc, from_id]; from == id means it left */
+    GMSG_ITEM = 8,       /* [8, key, version, bytes] */
+    GMSG_HEALTH = 9,     /* [9, observer, backend, seq, up, ttl_ms] */
+    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets] */
+    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries] */
+    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants] */
+};
+
+#define GPP_REPLY 0x1 /* push-pull flag: the receiver must answer */
+#define GPP_JOIN 0x2  /* push-pull flag: the initiator is joining (no re-gossip of repairs) */
+
+/* One decoded datagram message. Strings are copied; `bytes` points into the input. */
+struct gmsg {
+    uint8_t type;                 /* enum gmsg_type */
+    uint32_t seq;                 /* ping/iping/ack/nack sequence */
+    char id[GOSSIP_ID_MAX + 1];   /* subject: ping target, alive/suspect/dead member,
+                                     health observer */
+    char from[GOSSIP_ID_MAX + 1]; /* ping sender, suspect/dead accuser */
+    struct gossip_addr addr;      /* alive: member address; iping: target address */
+    uint64_t incarnation;         /* alive/suspect/dead */
+    bool nack;                    /* iping: answer nack on timeout */
+    struct gossip_meta meta;      /* alive */
+    char key[GOSSIP_KEY_MAX + 1]; /* item key / health backend */
+    uint64_t version;             /* item version / health sequence */
+    const uint8_t *bytes;         /* item payload (into the input buffer) */
+    size_t len;                   /* its length */
+    bool up;                      /* health result */
+    uint32_t ttl_ms;              /* health time to live */
+};
+
+/* A byte buffer the msgpack packer writes into: fixed (datagrams) or growing (streams). */
+struct gwbuf {
+    uint8_t *data;     /* bytes written */
+    size_t len;        /* used */
+    size_t cap;        /* allocated */
+    size_t max;        /* growth limit; 0: fixed buffer */
+    bool overflow;     /* a write did not fit */
+    msgpack_packer pk; /* writes through gwbuf_write */
+};
+
+void gwbuf_init_fixed(struct gwbuf *w, uint8_t *buf, size_t cap);
+int gwbuf_init_dynamic(struct gwbuf *w, size_t initial, size_t max);
+void gwbuf_free_dynamic(struct gwbuf *w);
+
+/* Appends one message; on overflow leaves the buffer as it was and returns GOSSIP_ETOOBIG. */
+int gproto_encode(struct gwbuf *w, const struct gmsg *m);
+/* Decodes the message starting at *off in buf[len] and advances *off. Returns 0, or a
+ * negative code with *reason set (malformed, oversize, unknown type). Pure function. */
+int gproto_decode(const uint8_t *buf, size_t len, size_t *off, struct gmsg *out,
+                  enum gossip_drop_reason *reason);
+
+/* Helpers for stream messages, which gossip_pushpull.c walks as msgpack objects. */
+int gproto_str(const msgpack_object *o, char *out, size_t cap, bool allow_empty);
+int gproto_u64(const msgpack_object *o, uint64_t *out);
+int gproto_addr(const msgpack_object *o, struct gossip_addr *out);
+void gproto_pack_addr(msgpack_packer *pk, const struct gossip_addr *a);
+void gproto_pack_str(msgpack_packer *pk, const char *s);
+bool gproto_id_valid(const char *id);
+
+/* Envelope: version byte, flags, label, then the (possibly encrypted) body. */
+size_t genv_overhead(const struct gossip_keyring *kr, const char *label);
+/* Seals body[len] into out[cap]. Returns the envelope length or a negative code. */
+int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
+              const uint8_t *body, size_t len, uint8_t *out, size_t cap);
+/* Opens in[len] in place: on success *body points into `in` (decrypted there) and its length is
+ * returned; else a negative code and *reason. Pure apart from the cipher context. */
+int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label, uint8_t *in,
+              size_t len, uint8_t **body, enum gossip_drop_reason *reason);
+
+/* ---- small utilities --------------------------------------------------------------------- */
+
+uint64_t ghash64(const void *data, size_t len, uint64_t seed);
+uint64_t grand_next(uint64_t *state);              /* splitmix64 */
+uint32_t grand_below(uint64_t *state, uint32_t n); /* uniform in [0, n) */
+
+/* ---- dissemination queue (gossip_queue.c) ---------------------------------------------- */
+
+struct gq_entry {
+    struct gq_entry *prev, *next; /* tier list (newest first) */
+    struct gq_entry *hnext;       /* key hash chain */
+    uint32_t transmits;           /* times sent so far = its tier */
+    uint32_t round;               /* packet it was last picked for (no repeats per packet) */
+    uint64_t version;             /* an older version never replaces a newer one */
+    uint64_t hash;                /* of the key */
+    size_t len;                   /* message bytes */
+    char *key;                    /* points after msg */
+    uint8_t msg[];                /* encoded message, then the key */
+};
+
+struct gqueue {
+    struct gq_entry *tiers[GOSSIP_TIERS]; /* heads, by transmit count */
+    struct gq_entry **index;              /* key hash table */
+    size_t index_size;                    /* power of two */
+    size_t count;                         /* entries queued */
+    size_t max;                           /* bound before eviction */
+    uint32_t round;                       /* current packet stamp */
+    uint64_t evicted;                     /* entries dropped before their retransmits */
+};
+
+int gq_init(struct gqueue *q, size_t max);
+void gq_destroy(struct gqueue *q);
+/* Queues msg under key, replacing an entry for the same key unless it holds a newer version.
+ * Returns 0, or GOSSIP_ENOMEM. */
+int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *msg, size_t len);
+/* Removes the entry for key, if any. */
+void gq_remove(struct gqueue *q, const char *key);
+/* Starts a new packet: entries picked from now on are stamped with a fresh round. */
+void gq_begin(struct gqueue *q);
+/* The least-transmitted (then newest) entry below `limit` transmits that fits in `room` bytes
+ * and was not picked this round; NULL if none. */
+struct gq_entry *gq_pick(struct gqueue *q, uint32_t limit, size_t room);
+/* Counts a transmission of a picked entry; frees it when it reached `limit`. */
+void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit);
+
+/* ---- members ----------------------------------------------------------------------------- */
+
+struct gmember {
+    struct gossip_member pub; /* what snapshots copy out */
+    /* Lifeguard suspicion (state == SUSPECT) */
+    uint64_t susp_start_ms;    /* when we started suspecting */
+    uint64_t susp_min_ms;      /* shortest timeout (all confirmations in) */
+    uint64_t susp_max_ms;      /* initial timeout */
+    uint64_t susp_deadline_ms; /* declared dead at this time */
+    uint32_t susp_k;           /* confirmations that bring the timeout down to min */
+    uint32_t susp_n;           /* distinct accusers seen (the first is not a confirmation) */
+    char susp_from[GOSSIP_SUSPECT_CONFIRM_MAX][GOSSIP_ID_MAX + 1]; /* who accused */
+    size_t list_pos; /* index in suspects[] or gone[], when in one */
+};
+
+struct grelay {
+    bool used;                    /* slot in use */
+    uint32_t local_seq;           /* seq of our ping to the target */
+    uint32_t orig_seq;            /* the requester's seq */
+    struct gossip_addr requester; /* who asked */
+    bool nack;                    /* answer nack at the deadline */
+    uint64_t deadline_ms;         /* give up then */
+};
+
+struct ghealth; /* gossip_health.c */
+
+struct gossip {
+    struct gossip_config cfg;   /* copied configuration */
+    struct gossip_callbacks cb; /* node callbacks */
+    struct gossip_transport tr; /* how we send */
+    struct gossip_clock clock;  /* how we tell time */
+    uint64_t rng;               /* PRNG state */
+    EVP_CIPHER_CTX *cipher;     /* reused for every seal/open */
+    size_t udp_body_max;        /* datagram room after the envelope */
+
+    struct gmember *self;         /* our own entry */
+    struct gmember **members;     /* every known member, self included */
+    size_t nmembers, members_cap; /* used / allocated */
+    struct gmember **index;       /* id -> member, open addressing */
+    size_t index_size;            /* power of two, > 2 * nmembers */
+    struct gmember **suspects;    /* members in SUSPECT */
+    size_t nsuspects, suspects_cap;
+    struct gmember **gone; /* members DEAD or LEFT, reaped later */
+    size_t ngone, gone_cap;
+    uint32_t nlive; /* alive + suspect, self included */
+
+    struct gmember **probe_order; /* shuffled round-robin order */
+    size_t nprobe, probe_cap, probe_pos;
+    bool probe_dirty; /* rebuild before next use (a member was reaped) */
+
+    struct {
+        bool active;                    /* a probe is in flight */
+        bool acked;                     /* ack received (direct or relayed) */
+        bool indirect_sent;             /* indirect probes went out */
+        uint32_t seq;                   /* expected ack */
+        char target[GOSSIP_ID_MAX + 1]; /* probed member */
+        uint64_t target_inc;            /* its incarnation when probed */
+        uint64_t timeout_at;            /* direct deadline */
+        uint32_t nacks_expected, nacks; /* Lifeguard: missing nacks mean we are slow */
+    } probe;
+    uint32_t seq;                            /* last sequence number used */
+    uint32_t awareness;                      /* Lifeguard local health score */
+    struct grelay relays[GOSSIP_RELAYS_MAX]; /* indirect probes we run for others */
+
+    struct gqueue q_members; /* alive/suspect/dead messages */
+    struct gqueue q_data;    /* items and health */
+    struct gqueue q_big;     /* items too big for a datagram (sent over TCP) */
+
+    struct ghealth *health; /* backend health table */
+
+    struct gossip_addr seeds[GOSSIP_SEEDS_MAX]; /* join addresses, retried when alone */
+    size_t nseeds;
+    bool leaving; /* gossip_leave called */
+
+    uint64_t probe_next;        /* next protocol period */
+    uint64_t gossip_next;       /* next gossip round */
+    uint64_t pushpull_next;     /* next anti-entropy exchange */
+    uint64_t reconnect_next;    /* next seed / dead-member retry */
+    uint64_t housekeeping_next; /* reaping and health expiry */
+    uint64_t unknown_pp_next;   /* rate limit for push-pull with unknown pingers */
+
+    struct gossip_stats stats; /* counters */
+    void *uv;                  /* gossip_uv.c state when opened with gossip_uv_open */
+};
+
+/* gossip.c */
+uint64_t gossip_now(const struct gossip *g);
+void gossip_logf(const struct gossip *g, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+struct gmember *gossip_find(const struct gossip *g, const char *id);
+void gossip_drop(struct gossip *g, enum gossip_drop_reason r);
+uint32_t gossip_retransmit_limit(const struct gossip *g);
+/* Sends a datagram made of the given messages plus piggy-backed changes. */
+void gossip_send_msgs(struct gossip *g, const struct gossip_addr *to, const struct gmsg *msgs,
+                      size_t n);
+/* Seals and sends a stream message; takes ownership of nothing. */
+void gossip_send_stream(struct gossip *g, const struct gossip_addr *to, const uint8_t *body,
+                        size_t len);
+/* Queues a data message (item / health) for dissemination under key. */
+void gossip_queue_data(struct gossip *g, const char *qkey, uint64_t version, const struct gmsg *m);
+/* Membership state transitions, shared with push-pull. `rebroadcast` false for entries that
+ * only a push-pull peer told us (it already knows). */
+void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool rebroadcast);
+void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const char *from);
+void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *from);
+/* Hands an item to the node; rebroadcasts it when new and `regossip`. */
+void gossip_on_item(struct gossip *g, const char *key, uint64_t version, const uint8_t *bytes,
+                    size_t len, bool regossip);
+/* Test/simulator hook: adds an alive member without any message (pre-built clusters). */
+int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,
+                            uint64_t incarnation);
+
+/* Handles a ping or ack that came over a stream (the TCP probe fallback). */
+void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from,
+                                const uint8_t *body, size_t len);
+
+/* gossip_pushpull.c */
+void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool join);
+void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *body,
+                             size_t len);
+/* Sends items too large for a datagram over a stream. */
+void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const uint8_t *msg,
+                          size_t len);
+
+/* gossip_health.c */
+struct ghealth *ghealth_new(void);
+void ghealth_free(struct ghealth *h);
+void ghealth_on_msg(struct gossip *g, const struct gmsg *m);
+/* Drops expired entries, reporting verdict changes. */
+void ghealth_expire(struct gossip *g, uint64_t now);
+
+#endif /* WEBGW_GOSSIP_INT_H */

@@ -1,0 +1,400 @@
+/*
+ * gossip_proto.c - the datagram message codec.
+ *
+ * A datagram body is a sequence of msgpack arrays, one per message, each starting with its
+ * type (see enum gmsg_type in gossip_int.h). Encoders write into a bounded buffer and undo a
+ * message that does not fit, so a packet is filled up to its limit and never beyond.
+ * gproto_decode is a pure function over bytes: it checks every type, every length against
+ * the limits in gossip.h and the exact element count of each message, and says why it refused
+ * so the caller can count the drop. Addresses travel as 6 (IPv4) or 18 (IPv6) raw bytes: IP
+ * then port, big-endian.
+ */
+#include "gossip/gossip_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- buffers ----------------------------------------------------------------------------- */
+
+static int gwbuf_write(void *data, const char *buf, size_t len)
+{
+    struct gwbuf *w = data;
+
+    if (w->overflow)
+        return -1;
+    if (len > w->cap - w->len) {
+        size_t want = w->len + len;
+        size_t ncap = w->cap ? w->cap : 256;
+        uint8_t *nd;
+
+        if (w->max == 0 || want > w->max) {
+            w->overflow = true;
+            return -1;
+        }
+        while (ncap < want)
+            ncap *= 2;
+        if (ncap > w->max)
+            ncap = w->max;
+        nd = realloc(w->data, ncap);
+        if (nd == NULL) {
+            w->overflow = true;
+            return -1;
+        }
+        w->data = nd;
+        w->cap = ncap;
+    }
+    memcpy(w->data + w->len, buf, len);
+    w->len += len;
+    return 0;
+}
+
+void gwbuf_init_fixed(struct gwbuf *w, uint8_t *buf, size_t cap)
+{
+    memset(w, 0, sizeof(*w));
+    w->data = buf;
+    w->cap = cap;
+    msgpack_packer_init(&w->pk, w, gwbuf_write);
+}
+
+int gwbuf_init_dynamic(struct gwbuf *w, size_t initial, size_t max)
+{
+    memset(w, 0, sizeof(*w));
+    w->data = malloc(initial);
+    if (w->data == NULL)
+        return GOSSIP_ENOMEM;
+    w->cap = initial;
+    w->max = max;
+    msgpack_packer_init(&w->pk, w, gwbuf_write);
+    return 0;
+}
+
+void gwbuf_free_dynamic(struct gwbuf *w)
+{
+    free(w->data);
+    w->data = NULL;
+    w->len = w->cap = 0;
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+void gproto_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void gproto_pack_addr(msgpack_packer *pk, const struct gossip_addr *a)
+{
+    uint8_t raw[18];
+    size_t n = 0;
+
+    if (a->family == 4 || a->family == 6) {
+        n = a->family == 4 ? 4 : 16;
+        memcpy(raw, a->ip, n);
+        raw[n] = (uint8_t)(a->port >> 8);
+        raw[n + 1] = (uint8_t)(a->port & 0xff);
+        n += 2;
+    }
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, raw, n);
+}
+
+int gproto_encode(struct gwbuf *w, const struct gmsg *m)
+{
+    msgpack_packer *pk = &w->pk;
+    size_t mark = w->len;
+
+    switch (m->type) {
+    case GMSG_PING:
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_uint8(pk, m->type);
+        msgpack_pack_uint32(pk, m->seq);
+        gproto_pack_str(pk, m->id);
+        gproto_pack_str(pk, m->from);
+        break;
+    case GMSG_IPING:
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint8(pk, m->type);
+        msgpack_pack_uint32(pk, m->seq);
+        gproto_pack_str(pk, m->id);
+        gproto_pack_addr(pk, &m->addr);
+        if (m->nack)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        break;
+    case GMSG_ACK:
+    case GMSG_NACK:
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint8(pk, m->type);
+        msgpack_pack_uint32(pk, m->seq);
+        break;
+    case GMSG_ALIVE:
+        msgpack_pack_array(pk, 9);
+        msgpack_pack_uint8(pk, m->type);
+        gproto_pack_str(pk, m->id);
+        msgpack_pack_uint64(pk, m->incarnation);
+        gproto_pack_addr(pk, &m->addr);
+        gproto_pack_str(pk, m->meta.name);
+        gproto_pack_str(pk, m->meta.domain);
+        gproto_pack_str(pk, m->meta.version);
+        gproto_pack_addr(pk, &m->meta.http);
+        gproto_pack_addr(pk, &m->meta.https);
+        break;
+    case GMSG_SUSPECT:
+    case GMSG_DEAD:
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_uint8(pk, m->type);
+        gproto_pack_str(pk, m->id);
+        msgpack_pack_uint64(pk, m->incarnation);
+        gproto_pack_str(pk, m->from);
+        break;
+    case GMSG_ITEM:
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_uint8(pk, m->type);
+        gproto_pack_str(pk, m->key);
+        msgpack_pack_uint64(pk, m->version);
+        msgpack_pack_bin(pk, m->len);
+        msgpack_pack_bin_body(pk, m->bytes, m->len);
+        break;
+    case GMSG_HEALTH:
+        msgpack_pack_array(pk, 6);
+        msgpack_pack_uint8(pk, m->type);
+        gproto_pack_str(pk, m->id);
+        gproto_pack_str(pk, m->key);
+        msgpack_pack_uint64(pk, m->version);
+        if (m->up)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        msgpack_pack_uint32(pk, m->ttl_ms);
+        break;
+    default:
+        return GOSSIP_EINVAL;
+    }
+    if (w->overflow) {
+        w->len = mark;
+        w->overflow = false;
+        return GOSSIP_ETOOBIG;
+    }
+    return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+bool gproto_id_valid(const char *id)
+{
+    if (*id == '\0')
+        return false;
+    for (const char *p = id; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Copies a msgpack str of printable ASCII into out[cap]. */
+int gproto_str(const msgpack_object *o, char *out, size_t cap, bool allow_empty)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return GOSSIP_EMALFORMED;
+    if (o->via.str.size >= cap)
+        return GOSSIP_ETOOBIG;
+    if (o->via.str.size == 0 && !allow_empty)
+        return GOSSIP_EMALFORMED;
+    for (uint32_t i = 0; i < o->via.str.size; i++) {
+        unsigned char c = (unsigned char)o->via.str.ptr[i];
+        if (c < 0x20 || c > 0x7e)
+            return GOSSIP_EMALFORMED;
+    }
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return 0;
+}
+
+int gproto_u64(const msgpack_object *o, uint64_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return GOSSIP_EMALFORMED;
+    *out = o->via.u64;
+    return 0;
+}
+
+static int gproto_u32(const msgpack_object *o, uint32_t *out)
+{
+    uint64_t v;
+
+    if (gproto_u64(o, &v) != 0 || v > UINT32_MAX)
+        return GOSSIP_EMALFORMED;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int gproto_bool(const msgpack_object *o, bool *out)
+{
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return GOSSIP_EMALFORMED;
+    *out = o->via.boolean;
+    return 0;
+}
+
+int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
+{
+    const uint8_t *p;
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return GOSSIP_EMALFORMED;
+    n = o->via.bin.size;
+    p = (const uint8_t *)o->via.bin.ptr;
+    if (n == 0)
+        return 0;
+    if (n != 6 && n != 18)
+        return GOSSIP_EMALFORMED;
+    out->family = n == 6 ? 4 : 6;
+    memcpy(out->ip, p, n - 2);
+    out->port = (uint16_t)((p[n - 2] << 8) | p[n - 1]);
+    return 0;
+}
+
+static int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1])
+{
+    int rc = gproto_str(o, out, GOSSIP_ID_MAX + 1, false);
+
+    if (rc != 0)
+        return rc;
+    return gproto_id_valid(out) ? 0 : GOSSIP_EMALFORMED;
+}
+
+/* Decodes the fields of one message array whose type and size were checked. */
+static int gproto_fields(const msgpack_object *a, struct gmsg *m)
+{
+    const msgpack_object *f = a->via.array.ptr;
+    int rc = 0;
+
+    switch (m->type) {
+    case GMSG_PING:
+        if ((rc = gproto_u32(&f[1], &m->seq)) || (rc = gproto_id(&f[2], m->id)) ||
+            (rc = gproto_id(&f[3], m->from)))
+            return rc;
+        break;
+    case GMSG_IPING:
+        if ((rc = gproto_u32(&f[1], &m->seq)) || (rc = gproto_id(&f[2], m->id)) ||
+            (rc = gproto_addr(&f[3], &m->addr)) || (rc = gproto_bool(&f[4], &m->nack)))
+            return rc;
+        if (m->addr.family == 0)
+            return GOSSIP_EMALFORMED;
+        break;
+    case GMSG_ACK:
+    case GMSG_NACK:
+        return gproto_u32(&f[1], &m->seq);
+    case GMSG_ALIVE:
+        if ((rc = gproto_id(&f[1], m->id)) || (rc = gproto_u64(&f[2], &m->incarnation)) ||
+            (rc = gproto_addr(&f[3], &m->addr)) ||
+            (rc = gproto_str(&f[4], m->meta.name, sizeof(m->meta.name), true)) ||
+            (rc = gproto_str(&f[5], m->meta.domain, sizeof(m->meta.domain), true)) ||
+            (rc = gproto_str(&f[6], m->meta.version, sizeof(m->meta.version), true)) ||
+            (rc = gproto_addr(&f[7], &m->meta.http)) || (rc = gproto_addr(&f[8], &m->meta.https)))
+            return rc;
+        if (m->addr.family == 0)
+            return GOSSIP_EMALFORMED;
+        break;
+    case GMSG_SUSPECT:
+    case GMSG_DEAD:
+        if ((rc = gproto_id(&f[1], m->id)) || (rc = gproto_u64(&f[2], &m->incarnation)) ||
+            (rc = gproto_id(&f[3], m->from)))
+            return rc;
+        break;
+    case GMSG_ITEM:
+        if ((rc = gproto_str(&f[1], m->key, sizeof(m->key), false)) ||
+            (rc = gproto_u64(&f[2], &m->version)))
+            return rc;
+        if (f[3].type != MSGPACK_OBJECT_BIN)
+            return GOSSIP_EMALFORMED;
+        if (f[3].via.bin.size > GOSSIP_ITEM_MAX)
+            return GOSSIP_ETOOBIG;
+        m->bytes = (const uint8_t *)f[3].via.bin.ptr;
+        m->len = f[3].via.bin.size;
+        break;
+    case GMSG_HEALTH:
+        if ((rc = gproto_id(&f[1], m->id)) ||
+            (rc = gproto_str(&f[2], m->key, GOSSIP_BACKEND_MAX + 1, false)) ||
+            (rc = gproto_u64(&f[3], &m->version)) || (rc = gproto_bool(&f[4], &m->up)) ||
+            (rc = gproto_u32(&f[5], &m->ttl_ms)))
+            return rc;
+        break;
+    default:
+        return GOSSIP_EINVAL;
+    }
+    return 0;
+}
+
+static size_t gproto_arity(uint8_t type)
+{
+    switch (type) {
+    case GMSG_PING:
+    case GMSG_SUSPECT:
+    case GMSG_DEAD:
+    case GMSG_ITEM:
+        return 4;
+    case GMSG_IPING:
+        return 5;
+    case GMSG_ACK:
+    case GMSG_NACK:
+        return 2;
+    case GMSG_ALIVE:
+        return 9;
+    case GMSG_HEALTH:
+        return 6;
+    }
+    return 0;
+}
+
+int gproto_decode(const uint8_t *buf, size_t len, size_t *off, struct gmsg *out,
+                  enum gossip_drop_reason *reason)
+{
+    msgpack_unpacked u;
+    msgpack_unpack_return ur;
+    const msgpack_object *a;
+    uint64_t type;
+    size_t arity;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    *reason = GOSSIP_DROP_MALFORMED;
+    if (*off >= len)
+        return GOSSIP_EMALFORMED;
+    msgpack_unpacked_init(&u);
+    ur = msgpack_unpack_next(&u, (const char *)buf, len, off);
+    if (ur != MSGPACK_UNPACK_SUCCESS) {
+        rc = GOSSIP_EMALFORMED;
+        goto done;
+    }
+    a = &u.data;
+    rc = GOSSIP_EMALFORMED;
+    if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size < 1)
+        goto done;
+    if (gproto_u64(&a->via.array.ptr[0], &type) != 0)
+        goto done;
+    arity = type <= 255 ? gproto_arity((uint8_t)type) : 0;
+    if (arity == 0) {
+        *reason = GOSSIP_DROP_UNKNOWN_TYPE;
+        goto done;
+    }
+    if (a->via.array.size != arity)
+        goto done;
+    out->type = (uint8_t)type;
+    rc = gproto_fields(a, out);
+    if (rc == GOSSIP_ETOOBIG)
+        *reason = GOSSIP_DROP_OVERSIZE;
+done:
+    msgpack_unpacked_destroy(&u);
+    if (rc != 0)
+        out->bytes = NULL;
+    return rc;
+}

@@ -1,0 +1,555 @@
+/*
+ * gossip_pushpull.c - anti-entropy over TCP: member lists and item-set digests.
+ *
+ * Piggy-backed gossip delivers changes with high probability, not certainty, and a member
+ * that was away (partition, restart, new joiner) missed them. Push-pull repairs that: a
+ * member periodically (and on join, and towards dead members after a partition) opens an
+ * exchange with one peer:
+ *
+ *   A -> B  DIGEST  A's member list, and 256 bucket hashes of A's item set
+ *   B -> A  REPLY   B's member list and bucket hashes, plus (key, version, hash) of B's
+ *                   items in the buckets that differ
+ *   A -> B  ITEMS   A's items that B lacks or has older, and the keys A wants from B
+ *   B -> A  ITEMS   the wanted items
+ *
+ * Each item falls in bucket hash(key) mod 256, whose hash is the XOR of hash(key, version,
+ * content hash) over its items. When the two sets are equal (the steady state), the exchange
+ * is two digests of 2 KiB plus the member lists, whatever the number of items; when they
+ * differ, only the differing buckets are listed and only the differing items travel.
+ *
+ * Every message is one msgpack array in one stream message (gossip_transport.send_stream),
+ * sealed like datagrams. Member lists are merged with SWIM's rules (gossip.c): a remote
+ * "dead" only makes us suspect, so a member declared dead on the other side of a partition
+ * gets the chance to refute. Items repaired for a joiner are not re-gossiped (it would
+ * flood the fleet with what it already has); other repairs are, which is what spreads the
+ * missing side's records through the fleet after a partition heals.
+ *
+ * Big items (over a datagram) use the same ITEMS message with the GPP_GOSSIP flag.
+ */
+#include "gossip/gossip_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GPP_TO_INITIATOR 0x4 /* ITEMS flag: the answer to the initiator's ITEMS */
+#define GPP_GOSSIP 0x8       /* ITEMS flag: a big item being gossiped, not a repair */
+
+/* ---- digests ----------------------------------------------------------------------------- */
+
+struct gpp_entry {
+    char key[GOSSIP_KEY_MAX + 1]; /* item key */
+    uint64_t version;             /* its version */
+    uint64_t hash;                /* content hash from the node (0: none) */
+};
+
+struct gpp_collect {
+    uint64_t buckets[GOSSIP_PP_BUCKETS]; /* digest being built */
+    const bool *want;                    /* buckets whose entries to keep (NULL: none) */
+    struct gpp_entry *entries;           /* kept entries */
+    size_t n, cap;
+    bool nomem;
+};
+
+static unsigned gpp_bucket(const char *key)
+{
+    return (unsigned)(ghash64(key, strlen(key), 0x6b) & (GOSSIP_PP_BUCKETS - 1));
+}
+
+static int gpp_visit(void *ctx, const char *key, uint64_t version, uint64_t hash)
+{
+    struct gpp_collect *c = ctx;
+    size_t klen = strlen(key);
+    unsigned b;
+    uint64_t mix[2] = {version, hash};
+
+    if (klen == 0 || klen > GOSSIP_KEY_MAX)
+        return 0;
+    b = gpp_bucket(key);
+    c->buckets[b] ^= ghash64(mix, sizeof(mix), ghash64(key, klen, 0));
+    if (c->want == NULL || !c->want[b])
+        return 0;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 64;
+        struct gpp_entry *ne = realloc(c->entries, ncap * sizeof(*ne));
+        if (ne == NULL) {
+            c->nomem = true;
+            return 1;
+        }
+        c->entries = ne;
+        c->cap = ncap;
+    }
+    memcpy(c->entries[c->n].key, key, klen + 1);
+    c->entries[c->n].version = version;
+    c->entries[c->n].hash = hash;
+    c->n++;
+    return 0;
+}
+
+static void gpp_collect(struct gossip *g, struct gpp_collect *c, const bool *want)
+{
+    memset(c, 0, sizeof(*c));
+    c->want = want;
+    if (g->cb.each_item)
+        g->cb.each_item(g->cb.ctx, gpp_visit, c);
+}
+
+static int gpp_entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct gpp_entry *)a)->key, ((const struct gpp_entry *)b)->key);
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+static void gpp_pack_members(struct gossip *g, msgpack_packer *pk)
+{
+    uint64_t now = gossip_now(g);
+
+    msgpack_pack_array(pk, g->nmembers);
+    for (size_t i = 0; i < g->nmembers; i++) {
+        const struct gossip_member *m = &g->members[i]->pub;
+        msgpack_pack_array(pk, 10);
+        gproto_pack_str(pk, m->id);
+        msgpack_pack_uint64(pk, m->incarnation);
+        msgpack_pack_uint8(pk, (uint8_t)m->state);
+        gproto_pack_addr(pk, &m->addr);
+        gproto_pack_str(pk, m->meta.name);
+        gproto_pack_str(pk, m->meta.domain);
+        gproto_pack_str(pk, m->meta.version);
+        gproto_pack_addr(pk, &m->meta.http);
+        gproto_pack_addr(pk, &m->meta.https);
+        msgpack_pack_uint64(pk, now - m->state_since_ms);
+    }
+}
+
+static void gpp_pack_buckets(msgpack_packer *pk, const uint64_t *buckets)
+{
+    uint8_t raw[GOSSIP_PP_BUCKETS * 8];
+
+    for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
+        for (size_t j = 0; j < 8; j++)
+            raw[i * 8 + j] = (uint8_t)(buckets[i] >> (8 * j));
+    msgpack_pack_bin(pk, sizeof(raw));
+    msgpack_pack_bin_body(pk, raw, sizeof(raw));
+}
+
+static void gpp_send(struct gossip *g, const struct gossip_addr *to, struct gwbuf *w)
+{
+    if (w->overflow)
+        gossip_drop(g, GOSSIP_DROP_OVERSIZE);
+    else
+        gossip_send_stream(g, to, w->data, w->len);
+    gwbuf_free_dynamic(w);
+}
+
+void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool join)
+{
+    struct gpp_collect c;
+    struct gwbuf w;
+
+    if (gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0)
+        return;
+    gpp_collect(g, &c, NULL);
+    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_uint8(&w.pk, GMSG_PP_DIGEST);
+    msgpack_pack_uint8(&w.pk, GPP_REPLY | (join ? GPP_JOIN : 0));
+    gproto_pack_str(&w.pk, g->self->pub.id);
+    gpp_pack_members(g, &w.pk);
+    gpp_pack_buckets(&w.pk, c.buckets);
+    free(c.entries);
+    gpp_send(g, to, &w);
+}
+
+/* Appends an item message ([8, key, version, bytes]) fetched from the node. */
+static bool gpp_pack_item(struct gossip *g, msgpack_packer *pk, const char *key, uint8_t *buf)
+{
+    uint64_t version = 0;
+    int len;
+    struct gmsg m;
+    struct gwbuf *w = pk->data;
+
+    if (g->cb.get_item == NULL)
+        return false;
+    len = g->cb.get_item(g->cb.ctx, key, &version, buf, GOSSIP_ITEM_MAX);
+    if (len < 0)
+        return false;
+    memset(&m, 0, sizeof(m));
+    m.type = GMSG_ITEM;
+    snprintf(m.key, sizeof(m.key), "%s", key);
+    m.version = version;
+    m.bytes = buf;
+    m.len = (size_t)len;
+    return gproto_encode(w, &m) == 0;
+}
+
+void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const uint8_t *msg,
+                          size_t len)
+{
+    struct gwbuf w;
+
+    if (gwbuf_init_dynamic(&w, len + 128, len + 128 + GOSSIP_ID_MAX) != 0)
+        return;
+    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
+    msgpack_pack_uint8(&w.pk, GPP_GOSSIP);
+    gproto_pack_str(&w.pk, g->self->pub.id);
+    msgpack_pack_array(&w.pk, 1);
+    if (!w.overflow && len <= w.cap - w.len) {
+        memcpy(w.data + w.len, msg, len);
+        w.len += len;
+    }
+    msgpack_pack_array(&w.pk, 0);
+    gpp_send(g, to, &w);
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+static int gpp_buckets(const msgpack_object *o, uint64_t *out)
+{
+    const uint8_t *p;
+
+    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != GOSSIP_PP_BUCKETS * 8)
+        return GOSSIP_EMALFORMED;
+    p = (const uint8_t *)o->via.bin.ptr;
+    for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++) {
+        out[i] = 0;
+        for (size_t j = 0; j < 8; j++)
+            out[i] |= (uint64_t)p[i * 8 + j] << (8 * j);
+    }
+    return 0;
+}
+
+/* Validates a member list completely before applying any of it: half-applied garbage would
+ * be worse than none. */
+static int gpp_members_check(const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > GOSSIP_MEMBERS_MAX)
+        return GOSSIP_EMALFORMED;
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        struct gmsg m;
+        uint64_t state, age;
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 10)
+            return GOSSIP_EMALFORMED;
+        const msgpack_object *f = e->via.array.ptr;
+        if (gproto_str(&f[0], m.id, sizeof(m.id), false) || !gproto_id_valid(m.id) ||
+            gproto_u64(&f[1], &m.incarnation) || gproto_u64(&f[2], &state) || state > 3 ||
+            gproto_addr(&f[3], &m.addr) || m.addr.family == 0 ||
+            gproto_str(&f[4], m.meta.name, sizeof(m.meta.name), true) ||
+            gproto_str(&f[5], m.meta.domain, sizeof(m.meta.domain), true) ||
+            gproto_str(&f[6], m.meta.version, sizeof(m.meta.version), true) ||
+            gproto_addr(&f[7], &m.meta.http) || gproto_addr(&f[8], &m.meta.https) ||
+            gproto_u64(&f[9], &age))
+            return GOSSIP_EMALFORMED;
+    }
+    return 0;
+}
+
+static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const char *from_id)
+{
+    /* News younger than one dissemination cycle is still spreading: a member we learn of
+     * here joins in spreading it, or members that learned it the same way would all stay
+     * silent and the epidemic would die out (many simultaneous joins through one seed).
+     * Older news the fleet already has; repeating it would only cost bandwidth. */
+    uint64_t recent = 2ull * g->cfg.gossip_interval_ms * gossip_retransmit_limit(g);
+
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *f = o->via.array.ptr[i].via.array.ptr;
+        struct gmsg m;
+        uint64_t state, age;
+
+        memset(&m, 0, sizeof(m));
+        m.type = GMSG_ALIVE;
+        gproto_str(&f[0], m.id, sizeof(m.id), false);
+        gproto_u64(&f[1], &m.incarnation);
+        gproto_u64(&f[2], &state);
+        gproto_addr(&f[3], &m.addr);
+        gproto_str(&f[4], m.meta.name, sizeof(m.meta.name), true);
+        gproto_str(&f[5], m.meta.domain, sizeof(m.meta.domain), true);
+        gproto_str(&f[6], m.meta.version, sizeof(m.meta.version), true);
+        gproto_addr(&f[7], &m.meta.http);
+        gproto_addr(&f[8], &m.meta.https);
+        gproto_u64(&f[9], &age);
+        switch (state) {
+        case GOSSIP_ALIVE:
+            gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0 || age < recent);
+            break;
+        case GOSSIP_SUSPECT:
+        case GOSSIP_DEAD:
+            gossip_on_suspect(g, m.id, m.incarnation, from_id);
+            break;
+        case GOSSIP_LEFT:
+            gossip_on_dead(g, m.id, m.incarnation, m.id);
+            break;
+        }
+    }
+}
+
+/* Decodes an item message object into m (bytes point into the stream body). */
+static int gpp_item(const msgpack_object *o, struct gmsg *m)
+{
+    const msgpack_object *f;
+    uint64_t type;
+
+    memset(m, 0, sizeof(*m));
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4)
+        return GOSSIP_EMALFORMED;
+    f = o->via.array.ptr;
+    if (gproto_u64(&f[0], &type) || type != GMSG_ITEM ||
+        gproto_str(&f[1], m->key, sizeof(m->key), false) || gproto_u64(&f[2], &m->version) ||
+        f[3].type != MSGPACK_OBJECT_BIN || f[3].via.bin.size > GOSSIP_ITEM_MAX)
+        return GOSSIP_EMALFORMED;
+    m->bytes = (const uint8_t *)f[3].via.bin.ptr;
+    m->len = f[3].via.bin.size;
+    return 0;
+}
+
+/* ---- the exchange ------------------------------------------------------------------------ */
+
+static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, const msgpack_object *f,
+                          uint8_t flags, const char *from_id)
+{
+    uint64_t theirs[GOSSIP_PP_BUCKETS];
+    bool diff[GOSSIP_PP_BUCKETS];
+    struct gpp_collect c;
+    struct gwbuf w;
+
+    if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0) {
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
+        return;
+    }
+    gpp_members_merge(g, &f[3], from_id);
+    if (!(flags & GPP_REPLY))
+        return;
+    /* first pass: our digest; second: our entries where the digests differ */
+    gpp_collect(g, &c, NULL);
+    for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
+        diff[i] = c.buckets[i] != theirs[i];
+    free(c.entries);
+    gpp_collect(g, &c, diff);
+    if (c.nomem || gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0) {
+        free(c.entries);
+        return;
+    }
+    msgpack_pack_array(&w.pk, 6);
+    msgpack_pack_uint8(&w.pk, GMSG_PP_REPLY);
+    msgpack_pack_uint8(&w.pk, flags & GPP_JOIN);
+    gproto_pack_str(&w.pk, g->self->pub.id);
+    gpp_pack_members(g, &w.pk);
+    gpp_pack_buckets(&w.pk, c.buckets);
+    msgpack_pack_array(&w.pk, c.n);
+    for (size_t i = 0; i < c.n; i++) {
+        msgpack_pack_array(&w.pk, 3);
+        gproto_pack_str(&w.pk, c.entries[i].key);
+        msgpack_pack_uint64(&w.pk, c.entries[i].version);
+        msgpack_pack_uint64(&w.pk, c.entries[i].hash);
+    }
+    free(c.entries);
+    gpp_send(g, from, &w);
+}
+
+static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const msgpack_object *f,
+                         uint8_t flags, const char *from_id)
+{
+    uint64_t theirs[GOSSIP_PP_BUCKETS];
+    bool diff[GOSSIP_PP_BUCKETS];
+    struct gpp_collect c;
+    struct gpp_entry *remote = NULL;
+    size_t nremote, i = 0, j = 0, nitems = 0, nwants = 0;
+    struct gwbuf items, wants;
+    uint8_t *buf = NULL;
+    bool ok = false;
+
+    if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0 ||
+        f[5].type != MSGPACK_OBJECT_ARRAY) {
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
+        return;
+    }
+    nremote = f[5].via.array.size;
+    remote = calloc(nremote ? nremote : 1, sizeof(*remote));
+    if (remote == NULL)
+        return;
+    for (size_t k = 0; k < nremote; k++) {
+        const msgpack_object *e = &f[5].via.array.ptr[k];
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
+            gproto_str(&e->via.array.ptr[0], remote[k].key, sizeof(remote[k].key), false) ||
+            gproto_u64(&e->via.array.ptr[1], &remote[k].version) ||
+            gproto_u64(&e->via.array.ptr[2], &remote[k].hash)) {
+            gossip_drop(g, GOSSIP_DROP_MALFORMED);
+            free(remote);
+            return;
+        }
+    }
+    gpp_members_merge(g, &f[3], from_id);
+
+    gpp_collect(g, &c, NULL);
+    for (size_t k = 0; k < GOSSIP_PP_BUCKETS; k++)
+        diff[k] = c.buckets[k] != theirs[k];
+    free(c.entries);
+    gpp_collect(g, &c, diff);
+    if (c.nomem)
+        goto done;
+    if (c.n == 0 && nremote == 0) {
+        ok = true; /* the steady state: same item sets, nothing more to say */
+        goto done;
+    }
+    if (c.n > 1)
+        qsort(c.entries, c.n, sizeof(*c.entries), gpp_entry_cmp);
+    if (nremote > 1)
+        qsort(remote, nremote, sizeof(*remote), gpp_entry_cmp);
+    buf = malloc(GOSSIP_ITEM_MAX);
+    if (buf == NULL || gwbuf_init_dynamic(&items, 4096, GOSSIP_STREAM_MAX / 2) != 0)
+        goto done;
+    if (gwbuf_init_dynamic(&wants, 1024, GOSSIP_STREAM_MAX / 4) != 0) {
+        gwbuf_free_dynamic(&items);
+        goto done;
+    }
+    /* merge-walk the two sorted lists: send what they lack or have older, want the reverse */
+    while (i < c.n || j < nremote) {
+        int cmp = i == c.n ? 1 : j == nremote ? -1 : strcmp(c.entries[i].key, remote[j].key);
+        if (cmp < 0) {
+            nitems += gpp_pack_item(g, &items.pk, c.entries[i].key, buf);
+            i++;
+        } else if (cmp > 0) {
+            gproto_pack_str(&wants.pk, remote[j].key);
+            nwants++;
+            j++;
+        } else {
+            const struct gpp_entry *a = &c.entries[i], *b = &remote[j];
+            if (a->version > b->version || (a->version == b->version && a->hash != b->hash))
+                nitems += gpp_pack_item(g, &items.pk, a->key, buf);
+            if (b->version > a->version || (a->version == b->version && a->hash != b->hash)) {
+                gproto_pack_str(&wants.pk, b->key);
+                nwants++;
+            }
+            i++;
+            j++;
+        }
+    }
+    if ((nitems > 0 || nwants > 0) && !items.overflow && !wants.overflow) {
+        struct gwbuf w;
+        if (gwbuf_init_dynamic(&w, items.len + wants.len + 128, GOSSIP_STREAM_MAX - 256) == 0) {
+            msgpack_pack_array(&w.pk, 5);
+            msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
+            msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | (nwants ? GPP_REPLY : 0)));
+            gproto_pack_str(&w.pk, g->self->pub.id);
+            msgpack_pack_array(&w.pk, nitems);
+            if (!w.overflow && items.len <= w.cap - w.len) {
+                memcpy(w.data + w.len, items.data, items.len);
+                w.len += items.len;
+            }
+            msgpack_pack_array(&w.pk, nwants);
+            if (!w.overflow && wants.len <= w.cap - w.len) {
+                memcpy(w.data + w.len, wants.data, wants.len);
+                w.len += wants.len;
+            }
+            gpp_send(g, from, &w);
+        }
+    }
+    gwbuf_free_dynamic(&items);
+    gwbuf_free_dynamic(&wants);
+    ok = true;
+done:
+    if (!ok)
+        gossip_logf(g, 1, "push-pull: out of memory while comparing item sets");
+    free(buf);
+    free(c.entries);
+    free(remote);
+}
+
+static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const msgpack_object *f,
+                         uint8_t flags)
+{
+    const msgpack_object *items = &f[3], *wants = &f[4];
+    bool regossip;
+    struct gwbuf w;
+    uint8_t *buf;
+    size_t n = 0;
+
+    if (items->type != MSGPACK_OBJECT_ARRAY || wants->type != MSGPACK_OBJECT_ARRAY) {
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
+        return;
+    }
+    for (uint32_t i = 0; i < items->via.array.size; i++) {
+        struct gmsg m;
+        if (gpp_item(&items->via.array.ptr[i], &m) != 0) {
+            gossip_drop(g, GOSSIP_DROP_MALFORMED);
+            return;
+        }
+    }
+    /* a joiner does not re-gossip the fleet's state back to the fleet */
+    regossip = (flags & GPP_GOSSIP) || !((flags & GPP_JOIN) && (flags & GPP_TO_INITIATOR));
+    for (uint32_t i = 0; i < items->via.array.size; i++) {
+        struct gmsg m;
+        gpp_item(&items->via.array.ptr[i], &m);
+        gossip_on_item(g, m.key, m.version, m.bytes, m.len, regossip);
+    }
+    if (!(flags & GPP_REPLY) || wants->via.array.size == 0)
+        return;
+    buf = malloc(GOSSIP_ITEM_MAX);
+    if (buf == NULL)
+        return;
+    if (gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0) {
+        free(buf);
+        return;
+    }
+    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
+    msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | GPP_TO_INITIATOR));
+    gproto_pack_str(&w.pk, g->self->pub.id);
+    /* count first: msgpack arrays carry their length up front */
+    for (uint32_t i = 0; i < wants->via.array.size; i++) {
+        char key[GOSSIP_KEY_MAX + 1];
+        uint64_t v;
+        if (gproto_str(&wants->via.array.ptr[i], key, sizeof(key), false) == 0 && g->cb.get_item &&
+            g->cb.get_item(g->cb.ctx, key, &v, buf, GOSSIP_ITEM_MAX) >= 0)
+            n++;
+    }
+    msgpack_pack_array(&w.pk, n);
+    for (uint32_t i = 0; i < wants->via.array.size; i++) {
+        char key[GOSSIP_KEY_MAX + 1];
+        if (gproto_str(&wants->via.array.ptr[i], key, sizeof(key), false) == 0)
+            gpp_pack_item(g, &w.pk, key, buf);
+    }
+    msgpack_pack_array(&w.pk, 0);
+    free(buf);
+    gpp_send(g, from, &w);
+}
+
+void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *body,
+                             size_t len)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    const msgpack_object *f;
+    uint64_t type, flags;
+    char from_id[GOSSIP_ID_MAX + 1];
+
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 2) {
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
+        goto done;
+    }
+    f = u.data.via.array.ptr;
+    if (gproto_u64(&f[0], &type) == 0 && (type == GMSG_PING || type == GMSG_ACK)) {
+        gossip_stream_datagram_msg(g, from, body, len);
+        goto done;
+    }
+    if (u.data.via.array.size < 3 || gproto_u64(&f[1], &flags) || flags > 0xff ||
+        gproto_str(&f[2], from_id, sizeof(from_id), false) || !gproto_id_valid(from_id)) {
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
+        goto done;
+    }
+    if (type == GMSG_PP_DIGEST && u.data.via.array.size == 5)
+        gpp_on_digest(g, from, f, (uint8_t)flags, from_id);
+    else if (type == GMSG_PP_REPLY && u.data.via.array.size == 6)
+        gpp_on_reply(g, from, f, (uint8_t)flags, from_id);
+    else if (type == GMSG_PP_ITEMS && u.data.via.array.size == 5)
+        gpp_on_items(g, from, f, (uint8_t)flags);
+    else if (type == GMSG_PP_DIGEST || type == GMSG_PP_REPLY || type == GMSG_PP_ITEMS)
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
+    else
+        gossip_drop(g, GOSSIP_DROP_UNKNOWN_TYPE);
+done:
+    msgpack_unpacked_destroy(&u);
+}

@@ -1,0 +1,210 @@
+/*
+ * gossip_queue.c - the retransmit-limited dissemination queue.
+ *
+ * Each change to spread (a member's new state, an item, a health entry) is queued once under
+ * a key, already encoded, and piggy-backed on outgoing packets until it has been sent
+ * `limit` times (about lambda * log(n): enough for an epidemic to reach everyone with high
+ * probability). Entries sit in tiers by transmit count so the least-sent, then newest, go
+ * first in O(1): fresh news outruns old news. Queuing a key that is already present replaces
+ * the entry (and resets its count) unless the queued version is newer, so a name updated ten
+ * times in a second is sent as its last version only. gossip.c keeps one queue per class
+ * (membership, data) and alternates between them while filling a packet, so a burst of
+ * membership changes never starves records, nor the reverse.
+ */
+#include "gossip/gossip_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int gq_init(struct gqueue *q, size_t max)
+{
+    memset(q, 0, sizeof(*q));
+    q->index_size = 64;
+    q->index = calloc(q->index_size, sizeof(*q->index));
+    q->max = max ? max : 1;
+    return q->index ? 0 : GOSSIP_ENOMEM;
+}
+
+static void gq_unlink(struct gqueue *q, struct gq_entry *e)
+{
+    uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
+    struct gq_entry **pp = &q->index[e->hash & (q->index_size - 1)];
+
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        q->tiers[t] = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    q->count--;
+}
+
+static void gq_tier_push(struct gqueue *q, struct gq_entry *e)
+{
+    uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
+
+    e->prev = NULL;
+    e->next = q->tiers[t];
+    if (e->next)
+        e->next->prev = e;
+    q->tiers[t] = e;
+}
+
+void gq_destroy(struct gqueue *q)
+{
+    for (size_t t = 0; t < GOSSIP_TIERS; t++) {
+        struct gq_entry *e = q->tiers[t];
+        while (e) {
+            struct gq_entry *n = e->next;
+            free(e);
+            e = n;
+        }
+    }
+    free(q->index);
+    memset(q, 0, sizeof(*q));
+}
+
+static struct gq_entry *gq_find(const struct gqueue *q, const char *key, uint64_t h)
+{
+    for (struct gq_entry *e = q->index[h & (q->index_size - 1)]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static int gq_grow(struct gqueue *q)
+{
+    size_t nsize = q->index_size * 2;
+    struct gq_entry **ni = calloc(nsize, sizeof(*ni));
+
+    if (ni == NULL)
+        return GOSSIP_ENOMEM;
+    for (size_t i = 0; i < q->index_size; i++) {
+        struct gq_entry *e = q->index[i];
+        while (e) {
+            struct gq_entry *n = e->hnext;
+            e->hnext = ni[e->hash & (nsize - 1)];
+            ni[e->hash & (nsize - 1)] = e;
+            e = n;
+        }
+    }
+    free(q->index);
+    q->index = ni;
+    q->index_size = nsize;
+    return 0;
+}
+
+/* Drops the most-transmitted, oldest entry to make room. */
+static void gq_evict(struct gqueue *q)
+{
+    for (int t = GOSSIP_TIERS - 1; t >= 0; t--) {
+        struct gq_entry *e = q->tiers[t];
+        if (e == NULL)
+            continue;
+        while (e->next)
+            e = e->next;
+        gq_unlink(q, e);
+        free(e);
+        q->evicted++;
+        return;
+    }
+}
+
+int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *msg, size_t len)
+{
+    size_t klen = strlen(key);
+    uint64_t h = ghash64(key, klen, 0);
+    struct gq_entry *old = gq_find(q, key, h);
+    struct gq_entry *e;
+
+    if (old != NULL) {
+        if (old->version > version)
+            return 0;
+        gq_unlink(q, old);
+        free(old);
+    }
+    if (q->count >= q->max)
+        gq_evict(q);
+    if (q->count + 1 > q->index_size && gq_grow(q) != 0)
+        return GOSSIP_ENOMEM;
+    e = malloc(sizeof(*e) + len + klen + 1);
+    if (e == NULL)
+        return GOSSIP_ENOMEM;
+    memset(e, 0, sizeof(*e));
+    e->version = version;
+    e->hash = h;
+    e->len = len;
+    memcpy(e->msg, msg, len);
+    e->key = (char *)e->msg + len;
+    memcpy(e->key, key, klen + 1);
+    e->hnext = q->index[h & (q->index_size - 1)];
+    q->index[h & (q->index_size - 1)] = e;
+    gq_tier_push(q, e);
+    q->count++;
+    return 0;
+}
+
+void gq_remove(struct gqueue *q, const char *key)
+{
+    struct gq_entry *e = gq_find(q, key, ghash64(key, strlen(key), 0));
+
+    if (e != NULL) {
+        gq_unlink(q, e);
+        free(e);
+    }
+}
+
+void gq_begin(struct gqueue *q)
+{
+    q->round++;
+}
+
+struct gq_entry *gq_pick(struct gqueue *q, uint32_t limit, size_t room)
+{
+    /* Walking past entries that do not fit costs time; give up after a few so a nearly full
+     * packet does not scan the whole queue. */
+    unsigned misses = 0;
+
+    if (limit > GOSSIP_TIERS)
+        limit = GOSSIP_TIERS;
+    for (uint32_t t = 0; t < limit; t++) {
+        for (struct gq_entry *e = q->tiers[t]; e; e = e->next) {
+            if (e->round == q->round)
+                continue;
+            if (e->len <= room) {
+                e->round = q->round;
+                return e;
+            }
+            if (++misses > 16)
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit)
+{
+    uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
+
+    /* unlink from its tier only (it stays in the index) */
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        q->tiers[t] = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->transmits++;
+    if (e->transmits >= limit || e->transmits >= GOSSIP_TIERS) {
+        struct gq_entry **pp = &q->index[e->hash & (q->index_size - 1)];
+        while (*pp != e)
+            pp = &(*pp)->hnext;
+        *pp = e->hnext;
+        q->count--;
+        free(e);
+        return;
+    }
+    gq_tier_push(q, e);
+}

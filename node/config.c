@@ -1,0 +1,479 @@
+/*
+ * config.c - the daemon's options: one table, read by the flag parser, the YAML loader
+ * (config_yaml.c) and --help, so a key can never exist in one and not the others.
+ *
+ * Order of precedence: embedded defaults, then the --config file, then the other flags.
+ * Every value is checked when it is set; a bad one stops the daemon with one line naming the
+ * key ("--http: port must be 1..65535 in ...").
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "node/node.h"
+
+enum config_kind {
+    CONFIG_STRING, /* a path or a name */
+    CONFIG_ADDR,   /* IP:PORT */
+    CONFIG_LIST,   /* repeatable HOST:PORT */
+    CONFIG_BOOL,   /* a flag without argument; true/false in YAML */
+    CONFIG_UINT,   /* a bounded unsigned integer */
+    CONFIG_ENUM,   /* one word out of a list */
+};
+
+struct config_option {
+    const char *key;       /* long option name and YAML key */
+    enum config_kind kind; /* how the value is parsed */
+    const char *arg;       /* placeholder in --help */
+    const char *deflt;     /* default as shown in --help */
+    const char *help;      /* one line of --help */
+};
+
+static const struct config_option config_options[] = {
+    {"config", CONFIG_STRING, "FILE", "none",
+     "YAML file with any of these keys; flags override it"},
+    {"node-name", CONFIG_STRING, "NAME", "host name", "this node's name, shown to operators"},
+    {"data-dir", CONFIG_STRING, "DIR", "./data", "where the record log and snapshots live"},
+    {"domain", CONFIG_STRING, "D", "localhost", "names are served as NAME.D"},
+    {"http", CONFIG_ADDR, "ADDR:PORT", "0.0.0.0:8080", "plain HTTP proxy listener"},
+    {"https", CONFIG_ADDR, "ADDR:PORT", "0.0.0.0:8443", "TLS proxy listener"},
+    {"gossip", CONFIG_ADDR, "ADDR:PORT", "0.0.0.0:7946", "gossip listener, UDP and TCP"},
+    {"advertise", CONFIG_ADDR, "ADDR:PORT", "the gossip address", "gossip address peers use"},
+    {"api", CONFIG_ADDR, "ADDR:PORT", "127.0.0.1:9080", "API, metrics and dashboard listener"},
+    {"join", CONFIG_LIST, "ADDR:PORT", "none", "seed to join (repeatable; a YAML list)"},
+    {"cluster-label", CONFIG_STRING, "LABEL", "webgw",
+     "cluster name authenticated in every gossip packet; clusters with different labels never "
+     "merge"},
+    {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
+     "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
+    {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
+    {"tls-cert", CONFIG_STRING, "FILE", "none", "PEM certificate chain for HTTPS"},
+    {"tls-key", CONFIG_STRING, "FILE", "none", "PEM private key for --tls-cert"},
+    {"allow-loopback-backends", CONFIG_BOOL, NULL, "false",
+     "accept 127.0.0.0/8 and ::1 backends (demos and tests on one machine)"},
+    {"admin-token-file", CONFIG_STRING, "FILE", "none (admin API off)",
+     "bearer token required by the admin API (drain, leave, key rotation)"},
+    {"log-level", CONFIG_ENUM, "LEVEL", "info", "debug, info, warn or error"},
+    {"log-format", CONFIG_ENUM, "FORMAT", "text", "text or json (one object a line)"},
+    {"drain-timeout", CONFIG_UINT, "SECONDS", "10", "how long a stop waits for in-flight requests"},
+    {"api-rate-limit", CONFIG_UINT, "N", "100", "API requests per second per client IP (429 over)"},
+    {"api-body-limit", CONFIG_UINT, "BYTES", "16384", "largest API request body (413 over)"},
+    {"compact-bytes", CONFIG_UINT, "BYTES", "8388608", "record log size that triggers a snapshot"},
+    {"tombstone-ttl", CONFIG_UINT, "SECONDS", "604800", "how long released names are remembered"},
+};
+
+#define CONFIG_OPTION_COUNT (sizeof(config_options) / sizeof(config_options[0]))
+
+static const struct config_option *config_find(const char *key)
+{
+    for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++)
+        if (strcmp(config_options[i].key, key) == 0)
+            return &config_options[i];
+    return NULL;
+}
+
+void node_config_defaults(struct node_config *cfg)
+{
+    char err[NODE_ERR_MAX];
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (gethostname(cfg->node_name, sizeof(cfg->node_name)) != 0 || cfg->node_name[0] == '\0')
+        snprintf(cfg->node_name, sizeof(cfg->node_name), "webgw");
+    cfg->node_name[sizeof(cfg->node_name) - 1] = '\0';
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./data");
+    snprintf(cfg->domain, sizeof(cfg->domain), "localhost");
+    snprintf(cfg->cluster_label, sizeof(cfg->cluster_label), "webgw");
+    node_addr_parse("0.0.0.0:8080", &cfg->http, err, sizeof(err));
+    node_addr_parse("0.0.0.0:8443", &cfg->https, err, sizeof(err));
+    node_addr_parse("0.0.0.0:7946", &cfg->gossip, err, sizeof(err));
+    node_addr_parse("127.0.0.1:9080", &cfg->api, err, sizeof(err));
+    cfg->advertise = cfg->gossip;
+    cfg->log_level = NODE_LOG_INFO;
+    cfg->log_format = NODE_LOG_TEXT;
+    cfg->drain_timeout_ms = 10000;
+    cfg->api_rate_limit = 100;
+    cfg->api_body_limit = 16384;
+    cfg->compact_bytes = 8u << 20;
+    cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
+}
+
+static int config_uint(const char *value, uint64_t min, uint64_t max, uint64_t *out, char *err,
+                       size_t errlen)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    if (value[0] < '0' || value[0] > '9')
+        goto bad;
+    v = strtoull(value, &end, 10);
+    if (errno != 0 || *end != '\0')
+        goto bad;
+    if (v < min || v > max) {
+        snprintf(err, errlen, "%llu is out of range %llu..%llu", v, (unsigned long long)min,
+                 (unsigned long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+bad:
+    snprintf(err, errlen, "expected a whole number, got \"%s\"", value);
+    return -1;
+}
+
+static int config_bool(const char *value, bool *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(value, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(value, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "expected true or false, got \"%s\"", value);
+    return -1;
+}
+
+static int config_path(char *dst, const char *value, char *err, size_t errlen)
+{
+    if (value[0] == '\0') {
+        snprintf(err, errlen, "must not be empty");
+        return -1;
+    }
+    if (strlen(value) >= NODE_PATH_MAX) {
+        snprintf(err, errlen, "path longer than %d bytes", NODE_PATH_MAX - 1);
+        return -1;
+    }
+    snprintf(dst, NODE_PATH_MAX, "%s", value);
+    return 0;
+}
+
+/* A domain: dot-separated DNS labels, lowercased into dst. */
+static int config_domain(char *dst, const char *value, char *err, size_t errlen)
+{
+    size_t len = strlen(value), label = 0;
+
+    if (len == 0 || len > STATE_FQDN_MAX) {
+        snprintf(err, errlen, "must be 1..%d characters", STATE_FQDN_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        char c = value[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || value[i - 1] == '-') {
+                snprintf(err, errlen, "\"%.60s\" is not a domain (labels of 1..63 [a-z0-9-])",
+                         value);
+                return -1;
+            }
+            label = 0;
+            continue;
+        }
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0))) {
+            snprintf(err, errlen, "\"%.60s\" is not a domain (labels of 1..63 [a-z0-9-])", value);
+            return -1;
+        }
+        label++;
+    }
+    for (size_t i = 0; i <= len; i++)
+        dst[i] = (value[i] >= 'A' && value[i] <= 'Z') ? (char)(value[i] - 'A' + 'a') : value[i];
+    return 0;
+}
+
+static int config_node_name(char *dst, const char *value, char *err, size_t errlen)
+{
+    size_t len = strlen(value);
+
+    if (len == 0 || len > NODE_NAME_MAX) {
+        snprintf(err, errlen, "must be 1..%d characters", NODE_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.')) {
+            snprintf(err, errlen, "\"%s\" has a character outside [A-Za-z0-9._-]", value);
+            return -1;
+        }
+    }
+    memcpy(dst, value, len + 1);
+    return 0;
+}
+
+/* Sets `key` from `value`; writes only the problem (no key) into err. */
+static int config_apply(struct node_config *cfg, const char *key, const char *value, char *err,
+                        size_t errlen)
+{
+    uint64_t n;
+
+    if (strcmp(key, "config") == 0)
+        return config_path(cfg->config_path, value, err, errlen);
+    if (strcmp(key, "node-name") == 0)
+        return config_node_name(cfg->node_name, value, err, errlen);
+    if (strcmp(key, "data-dir") == 0)
+        return config_path(cfg->data_dir, value, err, errlen);
+    if (strcmp(key, "domain") == 0)
+        return config_domain(cfg->domain, value, err, errlen);
+    if (strcmp(key, "http") == 0)
+        return node_addr_parse(value, &cfg->http, err, errlen);
+    if (strcmp(key, "https") == 0)
+        return node_addr_parse(value, &cfg->https, err, errlen);
+    if (strcmp(key, "gossip") == 0) {
+        if (node_addr_parse(value, &cfg->gossip, err, errlen) != 0)
+            return -1;
+        if (!cfg->advertise_set)
+            cfg->advertise = cfg->gossip;
+        return 0;
+    }
+    if (strcmp(key, "advertise") == 0) {
+        if (node_addr_parse(value, &cfg->advertise, err, errlen) != 0)
+            return -1;
+        cfg->advertise_set = true;
+        return 0;
+    }
+    if (strcmp(key, "api") == 0)
+        return node_addr_parse(value, &cfg->api, err, errlen);
+    if (strcmp(key, "join") == 0) {
+        if (cfg->join_count == NODE_JOIN_MAX) {
+            snprintf(err, errlen, "at most %d seeds", NODE_JOIN_MAX);
+            return -1;
+        }
+        if (node_hostport_check(value, err, errlen) != 0)
+            return -1;
+        snprintf(cfg->join[cfg->join_count++], NODE_ADDR_TEXT_MAX, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "cluster-label") == 0) {
+        if (value[0] == '\0' || strlen(value) > 64) {
+            snprintf(err, errlen, "must be 1..64 characters");
+            return -1;
+        }
+        snprintf(cfg->cluster_label, sizeof(cfg->cluster_label), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "cluster-key") == 0)
+        return config_path(cfg->cluster_key, value, err, errlen);
+    if (strcmp(key, "workers") == 0) {
+        if (config_uint(value, 0, 256, &n, err, errlen) != 0)
+            return -1;
+        cfg->workers = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "tls-cert") == 0)
+        return config_path(cfg->tls_cert, value, err, errlen);
+    if (strcmp(key, "tls-key") == 0)
+        return config_path(cfg->tls_key, value, err, errlen);
+    if (strcmp(key, "allow-loopback-backends") == 0)
+        return config_bool(value, &cfg->allow_loopback_backends, err, errlen);
+    if (strcmp(key, "admin-token-file") == 0)
+        return config_path(cfg->admin_token_file, value, err, errlen);
+    if (strcmp(key, "log-level") == 0) {
+        static const char *const levels[] = {"debug", "info", "warn", "error"};
+        for (int i = 0; i < 4; i++) {
+            if (strcmp(value, levels[i]) == 0) {
+                cfg->log_level = (enum node_log_level)i;
+                return 0;
+            }
+        }
+        snprintf(err, errlen, "expected debug, info, warn or error, got \"%s\"", value);
+        return -1;
+    }
+    if (strcmp(key, "log-format") == 0) {
+        if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0) {
+            cfg->log_format = value[0] == 't' ? NODE_LOG_TEXT : NODE_LOG_JSON;
+            return 0;
+        }
+        snprintf(err, errlen, "expected text or json, got \"%s\"", value);
+        return -1;
+    }
+    if (strcmp(key, "drain-timeout") == 0) {
+        if (config_uint(value, 0, 3600, &n, err, errlen) != 0)
+            return -1;
+        cfg->drain_timeout_ms = (unsigned)n * 1000;
+        return 0;
+    }
+    if (strcmp(key, "api-rate-limit") == 0) {
+        if (config_uint(value, 1, 1000000, &n, err, errlen) != 0)
+            return -1;
+        cfg->api_rate_limit = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "api-body-limit") == 0) {
+        /* a signed record, base64 in JSON, must always fit */
+        if (config_uint(value, 4096, 1 << 20, &n, err, errlen) != 0)
+            return -1;
+        cfg->api_body_limit = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "compact-bytes") == 0)
+        return config_uint(value, 4096, UINT64_C(1) << 40, &cfg->compact_bytes, err, errlen);
+    if (strcmp(key, "tombstone-ttl") == 0) {
+        if (config_uint(value, 1, UINT64_C(10) * 365 * 24 * 3600, &n, err, errlen) != 0)
+            return -1;
+        cfg->tombstone_ttl_ms = n * 1000;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown key");
+    return -1;
+}
+
+int node_config_set(struct node_config *cfg, const char *key, const char *value, char *err,
+                    size_t errlen)
+{
+    char why[NODE_ERR_MAX];
+
+    if (!config_find(key)) {
+        snprintf(err, errlen, "%s: unknown key", key);
+        return -1;
+    }
+    if (config_apply(cfg, key, value, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", key, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits argv[i] ("--key", "--key=value") and fetches its value; returns the option or NULL
+ * with err set. *i is advanced past a separate value. */
+static const struct config_option *config_flag(int argc, char **argv, int *i, char *key,
+                                               size_t keycap, const char **value, char *err,
+                                               size_t errlen)
+{
+    const char *arg = argv[*i], *eq;
+    const struct config_option *opt;
+    size_t klen;
+
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+        snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+        return NULL;
+    }
+    eq = strchr(arg, '=');
+    klen = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    if (klen >= keycap)
+        klen = keycap - 1;
+    memcpy(key, arg + 2, klen);
+    key[klen] = '\0';
+    opt = config_find(key);
+    if (!opt) {
+        snprintf(err, errlen, "unknown option --%s (see --help)", key);
+        return NULL;
+    }
+    if (eq) {
+        *value = eq + 1;
+    } else if (opt->kind == CONFIG_BOOL) {
+        *value = "true";
+    } else if (*i + 1 < argc) {
+        *value = argv[++*i];
+    } else {
+        snprintf(err, errlen, "--%s: missing value %s", key, opt->arg);
+        return NULL;
+    }
+    return opt;
+}
+
+int node_config_from_args(struct node_config *cfg, int argc, char **argv, void *out, char *err,
+                          size_t errlen)
+{
+    char key[64], why[NODE_ERR_MAX];
+    const char *value, *config_file = NULL;
+    bool join_from_flags = false;
+
+    node_config_defaults(cfg);
+    /* first pass: --help, --version and --config, so the file is read before other flags */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            node_config_usage(out);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            fprintf(out, "webgw %s\n", WEBGW_VERSION);
+            return 1;
+        }
+        if (!config_flag(argc, argv, &i, key, sizeof(key), &value, err, errlen))
+            return -1;
+        if (strcmp(key, "config") == 0)
+            config_file = value;
+    }
+    if (config_file) {
+        if (config_apply(cfg, "config", config_file, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "--config: %s", why);
+            return -1;
+        }
+        if (node_config_load_file(cfg, config_file, err, errlen) != 0)
+            return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        config_flag(argc, argv, &i, key, sizeof(key), &value, err, errlen);
+        if (strcmp(key, "config") == 0)
+            continue;
+        if (strcmp(key, "join") == 0 && !join_from_flags) {
+            cfg->join_count = 0; /* flags replace the file's seeds rather than add to them */
+            join_from_flags = true;
+        }
+        if (config_apply(cfg, key, value, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "--%s: %s", key, why);
+            return -1;
+        }
+    }
+    return node_config_check(cfg, err, errlen);
+}
+
+static int config_readable(const char *key, const char *path, char *err, size_t errlen)
+{
+    if (path[0] != '\0' && access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot read %s: %s", key, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
+{
+    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+        snprintf(err, errlen, "%s: needs %s as well", cfg->tls_cert[0] ? "tls-cert" : "tls-key",
+                 cfg->tls_cert[0] ? "tls-key" : "tls-cert");
+        return -1;
+    }
+    if (config_readable("cluster-key", cfg->cluster_key, err, errlen) != 0 ||
+        config_readable("tls-cert", cfg->tls_cert, err, errlen) != 0 ||
+        config_readable("tls-key", cfg->tls_key, err, errlen) != 0 ||
+        config_readable("admin-token-file", cfg->admin_token_file, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+void node_config_usage(void *out)
+{
+    FILE *f = out;
+
+    fprintf(f, "Usage: webgw [OPTION]...\n"
+               "A clustered web gateway node: reverse proxy for NAME.DOMAIN plus gossip of the\n"
+               "signed name records. With no option it runs a single node on the defaults below,\n"
+               "so http://NAME.localhost:8080 works from this machine.\n\n"
+               "Every option is also a key of the YAML file given with --config (same name,\n"
+               "without the dashes; join takes a list); flags override the file.\n\n");
+    for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++) {
+        const struct config_option *o = &config_options[i];
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s%s", o->key, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-36s %s\n  %-36s (default: %s)\n", left, o->help, "", o->deflt);
+    }
+    fprintf(f, "  %-36s %s\n  %-36s %s\n\n", "--help", "print this help", "--version",
+            "print the version");
+    fprintf(f, "IPv6 addresses are written [::1]:8080. Make a cluster key with\n"
+               "  head -c 32 /dev/urandom | base64 > cluster.key\n\n"
+               "Signals: SIGTERM/SIGINT leave the cluster, stop accepting, finish in-flight\n"
+               "requests (up to --drain-timeout) and exit 0; SIGHUP reloads the config file and\n"
+               "certificates. Exit status: 0 after a clean stop, 1 on a start-up error (one line\n"
+               "on stderr naming the option and the problem).\n");
+}

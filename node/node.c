@@ -1,0 +1,407 @@
+/*
+ * node.c - the daemon's life cycle: start (store, routes, API, proxy, gossip), the control
+ * loop, signals, housekeeping, and the graceful stop.
+ *
+ * Threads: this loop owns the state (names, store, route writer), gossip and the API; proxy
+ * workers only read the route table under RCU. A stop runs in this order so that no
+ * acknowledged work is lost: leave the cluster (peers stop sending us traffic), stop
+ * accepting, let in-flight requests finish up to --drain-timeout, flush the store, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node/node_internal.h"
+
+#define NODE_HOUSEKEEPING_MS 5000 /* compaction / tombstone check period */
+
+/* ---- identity and addresses ------------------------------------------------------------ */
+
+/* The node id survives restarts (data-dir/node-id) so members are not confused with new ones. */
+static int node_load_id(struct node *node, char *err, size_t errlen)
+{
+    char path[NODE_PATH_MAX + 16];
+    unsigned char raw[NODE_ID_HEX_LEN / 2];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/node-id", node->cfg.data_dir);
+    f = fopen(path, "r");
+    if (f) {
+        int ok = fscanf(f, "%32s", node->id) == 1 && strlen(node->id) == NODE_ID_HEX_LEN &&
+                 strspn(node->id, "0123456789abcdef") == NODE_ID_HEX_LEN;
+        fclose(f);
+        if (ok)
+            return 0;
+        node_log(NODE_LOG_WARN, "node", "%s is not a node id; making a new one", path);
+    }
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        snprintf(err, errlen, "node id: no randomness");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(node->id + 2 * i, 3, "%02x", raw[i]);
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", node->id) < 0 || fclose(f) != 0) {
+        snprintf(err, errlen, "data-dir: cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void node_own_add(struct node *node, const struct sockaddr *sa, uint16_t port)
+{
+    struct state_backend *be;
+
+    if (node->own_addr_count == NODE_OWN_ADDRS_MAX)
+        return;
+    be = &node->own_addrs[node->own_addr_count];
+    memset(be, 0, sizeof(*be));
+    if (sa->sa_family == AF_INET) {
+        be->family = 4;
+        memcpy(be->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        be->family = 6;
+        memcpy(be->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    } else {
+        return;
+    }
+    /* a public address of ours is off limits entirely; a loopback one only on our ports, so
+     * demos can run backends on 127.0.0.x beside the gateway (an unspecified one with a port
+     * means every loopback address on that port to the state layer) */
+    {
+        static const uint8_t zero[16], one6[16] = {[15] = 1};
+        bool loopback = (be->family == 4 && be->addr[0] == 127) ||
+                        (be->family == 6 && memcmp(be->addr, one6, 16) == 0);
+        bool unspecified = memcmp(be->addr, zero, be->family == 4 ? 4 : 16) == 0;
+        be->port = loopback || unspecified ? port : 0;
+    }
+    node->own_addr_count++;
+}
+
+static bool node_addr_unspecified(const struct sockaddr_storage *ss)
+{
+    static const uint8_t zero[16];
+
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == 0;
+    return memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, zero, 16) == 0;
+}
+
+/* Our addresses, for loop prevention: every listener, and every interface address when a
+ * listener is bound to the unspecified address. */
+static void node_collect_own_addrs(struct node *node)
+{
+    const struct node_addr *ls[] = {&node->cfg.http, &node->cfg.https, &node->cfg.gossip,
+                                    &node->cfg.api, &node->cfg.advertise};
+    uv_interface_address_t *ifs = NULL;
+    int nifs = 0;
+
+    node->own_addr_count = 0;
+    uv_interface_addresses(&ifs, &nifs);
+    for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
+        const struct sockaddr_storage *ss = &ls[i]->ss;
+        uint16_t port =
+            ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+                                           : ((const struct sockaddr_in6 *)ss)->sin6_port);
+        /* the state layer reads an unspecified address with a port as "every loopback
+         * address on that port"; the public ones are listed from the interfaces */
+        node_own_add(node, (const struct sockaddr *)ss, port);
+        if (!node_addr_unspecified(ss))
+            continue;
+        for (int j = 0; j < nifs; j++) {
+            const struct sockaddr *ia = (const struct sockaddr *)&ifs[j].address;
+            if (ss->ss_family == AF_INET && ia->sa_family != AF_INET)
+                continue;
+            node_own_add(node, ia, port);
+        }
+    }
+    uv_free_interface_addresses(ifs, nifs);
+}
+
+/* ---- admin token and reload --------------------------------------------------------------- */
+
+static int node_load_admin_token(struct node *node, char *err, size_t errlen)
+{
+    FILE *f;
+    size_t n;
+
+    node->admin_token[0] = '\0';
+    if (node->cfg.admin_token_file[0] == '\0')
+        return 0;
+    f = fopen(node->cfg.admin_token_file, "r");
+    if (!f) {
+        snprintf(err, errlen, "admin-token-file: cannot open %s: %s", node->cfg.admin_token_file,
+                 strerror(errno));
+        return -1;
+    }
+    n = fread(node->admin_token, 1, sizeof(node->admin_token) - 1, f);
+    fclose(f);
+    node->admin_token[n] = '\0';
+    node->admin_token[strcspn(node->admin_token, "\r\n")] = '\0';
+    if (strlen(node->admin_token) < 16) {
+        snprintf(err, errlen, "admin-token-file: %s: token must be at least 16 characters",
+                 node->cfg.admin_token_file);
+        node->admin_token[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static struct node_httpd_limits node_api_limits(const struct node_config *cfg)
+{
+    struct node_httpd_limits l = {.body_max = cfg->api_body_limit,
+                                  .rate_per_s = cfg->api_rate_limit};
+    return l;
+}
+
+/* SIGHUP: re-read the file and the flags; apply what can change live, name what cannot. */
+static void node_reload(struct node *node)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+
+    if (!node->argv) {
+        node_log(NODE_LOG_WARN, "config", "SIGHUP: no command line to reload from");
+        return;
+    }
+    node_sd_notify("RELOADING=1");
+    if (node_config_from_args(&cfg, node->argc, node->argv, stdout, err, sizeof(err)) != 0) {
+        node_log(NODE_LOG_ERROR, "config", "reload refused, keeping the running config: %s", err);
+        node_sd_notify("READY=1");
+        return;
+    }
+    if (strcmp(cfg.http.text, node->cfg.http.text) ||
+        strcmp(cfg.https.text, node->cfg.https.text) ||
+        strcmp(cfg.gossip.text, node->cfg.gossip.text) ||
+        strcmp(cfg.api.text, node->cfg.api.text) || strcmp(cfg.data_dir, node->cfg.data_dir) ||
+        strcmp(cfg.domain, node->cfg.domain) || cfg.workers != node->cfg.workers)
+        node_log(NODE_LOG_WARN, "config",
+                 "listen addresses, data-dir, domain and workers change only on restart");
+    node->cfg.log_level = cfg.log_level;
+    node->cfg.log_format = cfg.log_format;
+    node_log_setup(cfg.log_format, cfg.log_level, NULL);
+    node->cfg.allow_loopback_backends = cfg.allow_loopback_backends;
+    node->cfg.drain_timeout_ms = cfg.drain_timeout_ms;
+    node->cfg.api_rate_limit = cfg.api_rate_limit;
+    node->cfg.api_body_limit = cfg.api_body_limit;
+    node->cfg.compact_bytes = cfg.compact_bytes;
+    node->cfg.tombstone_ttl_ms = cfg.tombstone_ttl_ms;
+    memcpy(node->cfg.admin_token_file, cfg.admin_token_file, sizeof(cfg.admin_token_file));
+    memcpy(node->cfg.tls_cert, cfg.tls_cert, sizeof(cfg.tls_cert));
+    memcpy(node->cfg.tls_key, cfg.tls_key, sizeof(cfg.tls_key));
+    if (node_load_admin_token(node, err, sizeof(err)) != 0)
+        node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
+    {
+        struct node_httpd_limits limits = node_api_limits(&cfg);
+        node_httpd_set_limits(node->api, &limits);
+    }
+    node_event(node, "node", "configuration reloaded");
+    node_sd_notify("READY=1");
+}
+
+/* ---- housekeeping ------------------------------------------------------------------------ */
+
+static void node_housekeeping(uv_timer_t *t)
+{
+    struct node *node = t->data;
+    char err[STATE_ERR_MAX];
+    size_t collected;
+
+    collected = state_names_collect(node->names, state_now_ms(), node->cfg.tombstone_ttl_ms);
+    if (collected)
+        node_log(NODE_LOG_INFO, "state", "collected %zu expired tombstones", collected);
+    if (state_store_log_bytes(node->store) >= node->cfg.compact_bytes || collected) {
+        uint64_t t0 = uv_hrtime();
+        if (state_store_compact(node->store, node->names, err, sizeof(err)) != 0) {
+            node_log(NODE_LOG_ERROR, "store", "compaction failed: %s", err);
+            return;
+        }
+        node->rec_stats.compactions++;
+        node_log(NODE_LOG_INFO, "store", "compacted %zu records in %.1f ms",
+                 state_names_records(node->names), (double)(uv_hrtime() - t0) / 1e6);
+    }
+}
+
+/* ---- stop ------------------------------------------------------------------------------- */
+
+#define NODE_LEAVE_SPREAD_MS 1000 /* gossip: about 5 gossip rounds for the leave notice */
+
+/* Closes the node's own handles (signals, timers, the probe async); the API server and gossip
+ * close their own. */
+static void node_close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h) && (h->type == UV_SIGNAL || h->type == UV_TIMER || h->type == UV_ASYNC) &&
+        h->data == arg)
+        uv_close(h, NULL);
+}
+
+/* The last steps of a stop, once peers heard we leave and the proxy drained: stop the
+ * workers, close gossip, write a snapshot (a short log to replay next start), leave the loop. */
+void node_drain_step(struct node *node)
+{
+    char err[STATE_ERR_MAX];
+
+    if (node->stopped || !node->leave_done || !node->proxy_drained)
+        return;
+    node->stopped = true;
+    node_proxy_stop(node);
+    node_gossip_close(node);
+    if (node->store && state_store_compact(node->store, node->names, err, sizeof(err)) != 0)
+        node_log(NODE_LOG_WARN, "store", "final snapshot not written: %s", err);
+    node_log(NODE_LOG_INFO, "node", "stopped");
+    uv_stop(&node->loop);
+}
+
+static void node_leave_spread(uv_timer_t *t)
+{
+    struct node *node = t->data;
+
+    node->leave_done = true;
+    node_drain_step(node);
+}
+
+void node_drain(struct node *node, const char *why)
+{
+    if (node->draining) {
+        node_log(NODE_LOG_WARN, "node",
+                 "already draining (%s): in-flight requests get up to --drain-timeout", why);
+        return;
+    }
+    node->draining = true;
+    node_sd_notify("STOPPING=1");
+    node_event(node, "node", "draining (%s): leaving the cluster, finishing requests", why);
+    uv_timer_stop(&node->housekeeping);
+    uv_timer_stop(&node->probe_timer);
+    /* 1. peers stop counting on us */
+    node_gossip_leave(node);
+    uv_timer_start(&node->leave_timer, node_leave_spread, node->gossip ? NODE_LEAVE_SPREAD_MS : 0,
+                   0);
+    /* 2. stop accepting API connections (the answer to an admin drain still goes out) */
+    node_httpd_close(node->api);
+    node->api = NULL;
+    /* 3. the proxy closes its listeners and lets in-flight requests finish */
+    node_proxy_drain(node);
+    node_drain_step(node);
+}
+
+static void node_on_signal(uv_signal_t *s, int signum)
+{
+    struct node *node = s->data;
+
+    if (signum == SIGHUP)
+        node_reload(node);
+    else
+        node_drain(node, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start ------------------------------------------------------------------------------ */
+
+struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
+{
+    struct node *node = calloc(1, sizeof(*node));
+    char report[STATE_ERR_MAX], serr[STATE_ERR_MAX];
+    struct node_httpd_limits limits;
+    int rc;
+
+    if (!node) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    node->cfg = *cfg;
+    node->started_ms = state_now_ms();
+    uv_loop_init(&node->loop);
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "data-dir: cannot create %s: %s", cfg->data_dir, strerror(errno));
+        goto fail;
+    }
+    if (node_load_id(node, err, errlen) != 0 || node_load_admin_token(node, err, errlen) != 0)
+        goto fail;
+    node_collect_own_addrs(node);
+
+    node->names = state_names_new();
+    node->routes = state_routes_new();
+    if (!node->names || !node->routes) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    report[0] = '\0';
+    node->store =
+        state_store_open(cfg->data_dir, node->names, report, sizeof(report), serr, sizeof(serr));
+    if (!node->store) {
+        snprintf(err, errlen, "data-dir: %s", serr);
+        goto fail;
+    }
+    if (report[0])
+        node_log(NODE_LOG_WARN, "store", "%s", report);
+    node_routes_rebuild(node);
+
+    if (node_proxy_start(node, err, errlen) != 0 || node_gossip_start(node, err, errlen) != 0)
+        goto fail;
+
+    limits = node_api_limits(cfg);
+    rc = node_httpd_start(&node->loop, (const struct sockaddr *)&cfg->api.ss, &limits,
+                          node_api_handle, node, &node->api, err, errlen);
+    if (rc != 0)
+        goto fail;
+
+    uv_signal_init(&node->loop, &node->sig_term);
+    uv_signal_init(&node->loop, &node->sig_int);
+    uv_signal_init(&node->loop, &node->sig_hup);
+    node->sig_term.data = node->sig_int.data = node->sig_hup.data = node;
+    uv_signal_start(&node->sig_term, node_on_signal, SIGTERM);
+    uv_signal_start(&node->sig_int, node_on_signal, SIGINT);
+    uv_signal_start(&node->sig_hup, node_on_signal, SIGHUP);
+    uv_timer_init(&node->loop, &node->housekeeping);
+    uv_timer_init(&node->loop, &node->leave_timer);
+    node->housekeeping.data = node->leave_timer.data = node;
+    uv_timer_start(&node->housekeeping, node_housekeeping, NODE_HOUSEKEEPING_MS,
+                   NODE_HOUSEKEEPING_MS);
+
+    node_event(node, "node", "%s started: %zu names from %s, http %s, gossip %s, api http://%s",
+               cfg->node_name, state_names_count(node->names), cfg->data_dir, cfg->http.text,
+               node->advertise_text, cfg->api.text);
+    return node;
+fail:
+    node_free(node);
+    return NULL;
+}
+
+void node_set_argv(struct node *node, int argc, char **argv)
+{
+    node->argc = argc;
+    node->argv = argv;
+}
+
+int node_run(struct node *node)
+{
+    node_sd_notify("READY=1");
+    uv_run(&node->loop, UV_RUN_DEFAULT);
+    return node->exit_code;
+}
+
+void node_free(struct node *node)
+{
+    if (!node)
+        return;
+    node_httpd_close(node->api);
+    node->api = NULL;
+    node_proxy_stop(node);
+    node_gossip_close(node);
+    /* every handle is closed before the loop: connections finish writing their last answer */
+    uv_walk(&node->loop, node_close_walk, node);
+    uv_run(&node->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&node->loop) != 0)
+        node_log(NODE_LOG_WARN, "node", "event loop still had open handles at exit");
+    if (node->store)
+        state_store_close(node->store);
+    if (node->routes)
+        state_routes_free(node->routes);
+    if (node->names)
+        state_names_free(node->names);
+    free(node);
+}

@@ -1,0 +1,147 @@
+/*
+ * node.h - the node module's public interface: what the `webgw` daemon and the `webgwctl` CLI
+ * are made of, and what the tests drive directly.
+ *
+ *   config   every long option of the daemon, also a key of the YAML config file; flags
+ *            override the file (config.c, config_yaml.c, addr.c)
+ *   log      text or JSON lines with levels, safe from any thread (log.c)
+ *   node     the daemon: one control loop (API, state, gossip) plus the proxy workers
+ *            (node.c, node_records.c, api*.c, httpd.c, metrics.c, dashboard.c)
+ *   ctl      the CLI (ctl*.c)
+ *
+ * Conventions as in state.h: 0 or a negative code on failure, with a one-line human message
+ * written into the caller's `err` buffer.
+ */
+#ifndef WEBGW_NODE_H
+#define WEBGW_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "state/state.h"
+
+/* ---- limits ----------------------------------------------------------------------------- */
+
+#define NODE_PATH_MAX 512              /* longest file or directory path in the config */
+#define NODE_NAME_MAX 63               /* longest --node-name */
+#define NODE_JOIN_MAX 16               /* --join seeds */
+#define NODE_ADDR_TEXT_MAX 300         /* "HOST:PORT" as written, for --join */
+#define NODE_CONFIG_FILE_MAX (1 << 20) /* largest YAML config file */
+#define NODE_ERR_MAX 256               /* size of an error message buffer */
+
+/* ---- addresses ------------------------------------------------------------------------- */
+
+/* A listen or peer address: "IP:PORT", IPv6 as "[::1]:8080". */
+struct node_addr {
+    struct sockaddr_storage ss; /* AF_INET or AF_INET6, port set */
+    char text[64];              /* canonical text form, e.g. "127.0.0.1:8080" */
+};
+
+/* Parses an IP literal with a port (1..65535). Host names are refused: listen addresses must
+ * be literal. Returns 0 or -1 with `err` set ("expected ADDR:PORT, got ..."). */
+int node_addr_parse(const char *text, struct node_addr *out, char *err, size_t errlen);
+
+/* Checks "HOST:PORT" syntax for seeds (a host name or an IP literal), without resolving. */
+int node_hostport_check(const char *text, char *err, size_t errlen);
+
+/* Formats a socket address as "IP:PORT" / "[IP]:PORT" into out[64]. */
+void node_addr_format(const struct sockaddr *sa, char out[64]);
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+enum node_log_level { NODE_LOG_DEBUG = 0, NODE_LOG_INFO, NODE_LOG_WARN, NODE_LOG_ERROR };
+enum node_log_format { NODE_LOG_TEXT = 0, NODE_LOG_JSON };
+
+/* Sets the process-wide format, threshold and stream (stderr when NULL). */
+void node_log_setup(enum node_log_format format, enum node_log_level level, void *stream);
+/* Writes one line: "TIME LEVEL component: message" or a JSON object with ts, level,
+ * component and msg. Lines from several threads never interleave. */
+void node_log(enum node_log_level level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+struct node_config {
+    char config_path[NODE_PATH_MAX];   /* --config: YAML file read before the flags */
+    char node_name[NODE_NAME_MAX + 1]; /* --node-name: shown to operators; default host name */
+    char data_dir[NODE_PATH_MAX];      /* --data-dir: record log and snapshot */
+    char domain[STATE_FQDN_MAX + 1];   /* --domain: names are served as NAME.DOMAIN */
+    struct node_addr http;             /* --http: proxy listener, plain HTTP */
+    struct node_addr https;            /* --https: proxy listener, TLS */
+    struct node_addr gossip;           /* --gossip: SWIM, UDP and TCP */
+    struct node_addr advertise;        /* --advertise: gossip address peers use */
+    bool advertise_set;                /* advertise given (else derived from gossip) */
+    struct node_addr api;              /* --api: this API */
+    char join[NODE_JOIN_MAX][NODE_ADDR_TEXT_MAX]; /* --join: seeds, HOST:PORT */
+    size_t join_count;                            /* seeds in join */
+    char cluster_key[NODE_PATH_MAX];              /* --cluster-key: base64 keys, one a line */
+    char cluster_label[65];               /* --cluster-label: authenticated in gossip packets */
+    unsigned workers;                     /* --workers: proxy threads; 0 = one per core */
+    char tls_cert[NODE_PATH_MAX];         /* --tls-cert */
+    char tls_key[NODE_PATH_MAX];          /* --tls-key */
+    bool allow_loopback_backends;         /* --allow-loopback-backends */
+    char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
+    enum node_log_level log_level;        /* --log-level */
+    enum node_log_format log_format;      /* --log-format */
+    unsigned drain_timeout_ms;            /* --drain-timeout (seconds in the config) */
+    unsigned api_rate_limit;              /* --api-rate-limit: requests/s per client IP */
+    unsigned api_body_limit;              /* --api-body-limit: bytes */
+    uint64_t compact_bytes;               /* --compact-bytes: log size that triggers a snapshot */
+    uint64_t tombstone_ttl_ms;            /* --tombstone-ttl (seconds in the config) */
+};
+
+/* Fills the embedded defaults: `webgw` alone serves a single node on them. */
+void node_config_defaults(struct node_config *cfg);
+
+/* Sets one key (the long option name without dashes, e.g. "http"), as a flag or a YAML
+ * scalar would. Repeatable keys (join) append. Returns 0, or -1 with "KEY: problem" in err. */
+int node_config_set(struct node_config *cfg, const char *key, const char *value, char *err,
+                    size_t errlen);
+
+/* Loads a YAML mapping of keys to scalars (join may be a sequence). Returns 0 or -1 with
+ * "FILE: KEY: problem" (or a YAML syntax error with its line) in err. */
+int node_config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Builds the configuration from the command line: defaults, then --config FILE, then every
+ * other flag. Returns 0 to run, 1 when --help or --version was printed to `out`, -1 with
+ * err set on a bad flag, value or file. */
+int node_config_from_args(struct node_config *cfg, int argc, char **argv, void *out, char *err,
+                          size_t errlen);
+
+/* Cross-key checks (e.g. --tls-cert without --tls-key). Returns 0 or -1 with err set. */
+int node_config_check(const struct node_config *cfg, char *err, size_t errlen);
+
+/* Prints the --help text (every option, its YAML key and its default). */
+void node_config_usage(void *out);
+
+/* ---- the daemon ------------------------------------------------------------------------ */
+
+struct node; /* one webgw process (opaque) */
+
+/* Opens the store, binds every listener and starts the proxy workers. Returns NULL with err
+ * set (one line) when any of it fails. */
+struct node *node_new(const struct node_config *cfg, char *err, size_t errlen);
+/* Runs the control loop until a drain completes (SIGTERM/SIGINT or the admin API). Returns
+ * 0 on a clean stop. */
+int node_run(struct node *node);
+/* Remembers the command line so SIGHUP re-reads the same file and flags. */
+void node_set_argv(struct node *node, int argc, char **argv);
+void node_free(struct node *node);
+
+/* ---- the CLI --------------------------------------------------------------------------- */
+
+/* Exit statuses of webgwctl, documented in its --help. */
+enum node_ctl_exit {
+    NODE_CTL_OK = 0,
+    NODE_CTL_REFUSED = 1,     /* the server answered with an error, or a local failure */
+    NODE_CTL_USAGE = 2,       /* bad command line */
+    NODE_CTL_UNREACHABLE = 3, /* could not reach the API */
+};
+
+/* webgwctl's main: parses argv, runs the command, prints the result to stdout and one-line
+ * errors to stderr. Returns an enum node_ctl_exit status. */
+int node_ctl_main(int argc, char **argv);
+
+#endif /* WEBGW_NODE_H */

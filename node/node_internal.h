@@ -1,0 +1,159 @@
+/*
+ * node_internal.h - what the daemon's files share (private to node/): the node struct, the
+ * record flow, the event ring the dashboard shows, the JSON views of the API.
+ */
+#ifndef WEBGW_NODE_INTERNAL_H
+#define WEBGW_NODE_INTERNAL_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "gossip/gossip.h"
+#include "node/httpd.h"
+#include "node/node.h"
+#include "proxy/proxy.h"
+
+#define NODE_EVENTS_MAX 200    /* recent events kept for the dashboard */
+#define NODE_OWN_ADDRS_MAX 128 /* own addresses a backend may not use */
+#define NODE_ID_HEX_LEN 32     /* node id: 16 random bytes, hex */
+
+struct node_event {
+    uint64_t ts_ms; /* when */
+    char kind[16];  /* "record", "member", "node", ... */
+    char text[240]; /* one line for people */
+};
+
+/* Outcome counters of the record flow, for /metrics. */
+struct node_record_stats {
+    uint64_t accepted;             /* new information, stored */
+    uint64_t duplicate;            /* already known */
+    uint64_t invalid;              /* 400 */
+    uint64_t forbidden;            /* 403 */
+    uint64_t conflict;             /* 409 */
+    uint64_t too_big;              /* 413 */
+    uint64_t failed;               /* 500: disk or memory */
+    uint64_t from_gossip_accepted; /* gossip records that changed our state */
+    uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
+    uint64_t compactions;          /* snapshots written */
+};
+
+struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
+struct node_metrics;      /* a /metrics text being built (metrics.c) */
+
+struct node {
+    struct node_config cfg; /* current configuration */
+    int argc;               /* saved command line, for SIGHUP reloads */
+    char **argv;
+    uv_loop_t loop;                         /* the control loop */
+    uv_signal_t sig_term, sig_int, sig_hup; /* signal watchers */
+    uv_timer_t housekeeping;                /* compaction and tombstone collection */
+    struct node_httpd *api;                 /* API server */
+    struct state_names *names;              /* merged records */
+    struct state_store *store;              /* durable log */
+    struct state_routes *routes;            /* what proxy workers read */
+    struct gossip *gossip;                  /* membership and dissemination */
+    struct proxy *proxy;                    /* the workers */
+    char advertise_text[64];                /* gossip address peers use, as printed */
+    uv_timer_t probe_timer;                 /* debounces probe assignment updates */
+    uv_async_t probe_async;                 /* probe thread -> loop */
+    uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
+    bool probe_mutex_ready;                 /* probe_mutex initialized */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    size_t probe_count;                     /* entries in probe_queue */
+    uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
+    bool leave_done;                        /* leave notice had its time */
+    bool proxy_drained;                     /* in-flight requests finished (or timed out) */
+    bool stopped;                           /* the drain completed */
+    struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
+    size_t own_addr_count;                              /* entries in own_addrs */
+    char admin_token[256];                              /* "" when the admin API is off */
+    char id[NODE_ID_HEX_LEN + 1];                       /* stable node id (data-dir/node-id) */
+    uint64_t started_ms;                                /* wall clock at start */
+    bool draining;                                      /* a stop is under way */
+    int exit_code;                                      /* node_run's result */
+    struct node_event events[NODE_EVENTS_MAX];          /* ring of recent events */
+    size_t events_next;                                 /* next slot to write */
+    size_t events_count;                                /* filled slots */
+    struct node_record_stats rec_stats;                 /* record flow counters */
+};
+
+/* Result of submitting one record through the API: an HTTP status and a message. */
+struct node_submit_result {
+    int status;                                        /* 202, 400, 403, 409, 413 or 500 */
+    bool changed;                                      /* the record was new information */
+    char message[STATE_ERR_MAX + STATE_FQDN_MAX + 64]; /* why, or a summary for 202 */
+};
+
+/* The API path for a record: size, decode, validate, verify, admit, merge, fsync, then the
+ * route table and dissemination. `result` tells what to answer. */
+void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
+                        struct node_submit_result *result);
+/* The gossip path: the same minus admission and minus the node-local address policy (so every
+ * node merges the same set). Returns 1 when the state changed, 0 when not, <0 when refused. */
+int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key);
+/* Applies the current routes of every name (at start, after a reload). */
+void node_routes_rebuild(struct node *node);
+/* The address policy submitted records are checked against. */
+void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
+
+/* Appends an event to the ring and logs it at info. */
+void node_event(struct node *node, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Starts a graceful stop (signals and the admin API); node_drain_step finishes it once the
+ * leave notice spread and the proxy drained. */
+void node_drain(struct node *node, const char *why);
+void node_drain_step(struct node *node);
+
+/* Gossip side (node_gossip.c). */
+int node_gossip_start(struct node *node, char *err, size_t errlen);
+void node_gossip_broadcast(struct node *node, const struct state_record *rec, const uint8_t *buf,
+                           size_t len);
+void node_gossip_leave(struct node *node);
+void node_gossip_close(struct node *node);
+/* Item key of a record: "OWNERHEX/NAME" (see node_gossip.c). */
+void node_item_key(const struct state_record *rec, char out[GOSSIP_KEY_MAX + 1]);
+void node_probes_dirty(struct node *node);
+bool node_health_assigned(struct node *node, const char *key);
+void node_health_observed(struct node *node, const char *key, bool up);
+void node_gossip_metrics(const struct node *node, struct node_metrics *m);
+
+/* Proxy side (node_proxy.c). Health keys are "IP:PORT", the same on every node. */
+int node_proxy_start(struct node *node, char *err, size_t errlen);
+void node_proxy_probes_update(struct node *node);
+void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
+void node_proxy_drain(struct node *node);
+void node_proxy_stop(struct node *node);
+json_t *node_proxy_local_health(const struct node *node);
+void node_proxy_metrics(const struct node *node, struct node_metrics *m);
+void node_backend_key(const struct state_backend *be, char out[64]);
+int node_backend_from_key(const char *key, struct state_backend *out);
+
+/* Metrics text builder (metrics.c). */
+void node_metrics_printf(struct node_metrics *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void node_metrics_family(struct node_metrics *m, const char *name, const char *type,
+                         const char *help);
+
+/* API request dispatch (api.c). */
+void node_api_handle(void *ctx, struct node_httpd_conn *conn, const struct node_httpd_request *req);
+
+/* JSON views shared by the API and webgwctl (json_views.c). */
+json_t *node_json_name(const struct state_name_view *view);
+json_t *node_json_names(const struct state_names *names);
+json_t *node_json_members(const struct node *node);
+json_t *node_json_backends(const struct node *node);
+json_t *node_json_events(const struct node *node);
+json_t *node_json_traffic(const struct node *node);
+
+/* Prometheus text of everything the node counts (metrics.c); caller frees. */
+char *node_metrics_render(const struct node *node, size_t *len);
+
+/* The dashboard page (dashboard.c, generated from dashboard.html). */
+extern const char node_dashboard_html[];
+extern const size_t node_dashboard_html_len;
+
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET; no-op when unset. */
+void node_sd_notify(const char *state);
+
+#endif /* WEBGW_NODE_INTERNAL_H */

@@ -1,0 +1,236 @@
+/*
+ * node_records.c - the record flow: how a signed record becomes state on this node.
+ *
+ * The API and gossip share one path so that a record means the same thing whichever way it
+ * came:
+ *
+ *   size -> decode -> validate -> verify -> [admit: API only] -> merge -> fsync -> routes
+ *        -> [202: API only] -> dissemination
+ *
+ * Two differences, both deliberate. Admission (taken, not the owner, stale version) answers a
+ * client precisely; gossip skips it because merge alone decides the replicated state. And a
+ * client's record is checked against this node's address policy (loopback allowed or not, our
+ * own listen addresses), while a gossiped record is checked only against the rules every node
+ * shares: if nodes refused each other's records by local policy, their states would never
+ * converge. The proxy still refuses to forward to its own addresses.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "node/node_internal.h"
+
+void node_validate_policy(const struct node *node, struct state_validate_policy *pol)
+{
+    memset(pol, 0, sizeof(*pol));
+    pol->allow_loopback = node->cfg.allow_loopback_backends;
+    pol->own_addrs = node->own_addrs;
+    pol->own_addr_count = node->own_addr_count;
+    pol->now_ms = state_now_ms();
+    pol->domain = node->cfg.domain;
+}
+
+/* Store, route and announce a record the merge called new information. */
+static int records_commit(struct node *node, const struct state_record *rec,
+                          const struct state_name_view *view, const char *via, char *err,
+                          size_t errlen)
+{
+    char owner[STATE_OWNER_HEX_LEN + 1];
+
+    if (state_store_append(node->store, rec, err, errlen) != 0)
+        return -1;
+    if (state_routes_apply(node->routes, view, node->cfg.domain) != 0) {
+        /* the record is durable; the route catches up on the next rebuild */
+        node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);
+    }
+    node_probes_dirty(node);
+    state_owner_format(rec->owner, owner);
+    node_event(node, "record", "%s %s v%llu by %.12s (%s)%s", state_record_kind_name(rec->kind),
+               rec->name, (unsigned long long)rec->version, owner, via,
+               view->held || rec->kind == STATE_RECORD_RELEASE ? "" : " - lost the claim");
+    return 0;
+}
+
+void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
+                        struct node_submit_result *res)
+{
+    struct state_record rec;
+    struct state_name_view view, current;
+    struct state_validate_policy pol;
+    char err[STATE_ERR_MAX];
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (len > STATE_RECORD_MAX_BYTES) {
+        res->status = 413;
+        snprintf(res->message, sizeof(res->message), "record is %zu bytes, the limit is %d", len,
+                 STATE_RECORD_MAX_BYTES);
+        node->rec_stats.too_big++;
+        return;
+    }
+    if (len == 0) {
+        res->status = 400;
+        snprintf(res->message, sizeof(res->message), "empty body: expected a signed record");
+        node->rec_stats.invalid++;
+        return;
+    }
+    err[0] = '\0';
+    if (state_record_decode(buf, len, &rec, err, sizeof(err)) != 0) {
+        res->status = 400;
+        snprintf(res->message, sizeof(res->message), "malformed record: %s", err);
+        node->rec_stats.invalid++;
+        return;
+    }
+    node_validate_policy(node, &pol);
+    if (state_record_validate(&rec, &pol, err, sizeof(err)) != 0) {
+        res->status = 400;
+        snprintf(res->message, sizeof(res->message), "%s", err);
+        node->rec_stats.invalid++;
+        return;
+    }
+    if (state_record_verify(&rec, err, sizeof(err)) != 0) {
+        res->status = 403;
+        snprintf(res->message, sizeof(res->message), "%s", err[0] ? err : "bad signature");
+        node->rec_stats.forbidden++;
+        return;
+    }
+    /* a retry of a record we already hold is a success, not a stale version: the client may
+     * have lost our first 202 */
+    if (state_names_get(node->names, rec.name, &current) == 0 &&
+        memcmp(current.record.signature, rec.signature, STATE_SIGNATURE_LEN) == 0) {
+        res->status = 202;
+        snprintf(res->message, sizeof(res->message), "already accepted");
+        node->rec_stats.duplicate++;
+        return;
+    }
+    rc = state_names_admit(node->names, &rec, pol.now_ms, err, sizeof(err));
+    if (rc != 0) {
+        switch (rc) {
+        case STATE_ETAKEN:
+        case STATE_ESTALE:
+            res->status = 409;
+            node->rec_stats.conflict++;
+            break;
+        case STATE_ENOTOWNER:
+        case STATE_ESIGNATURE:
+            res->status = 403;
+            node->rec_stats.forbidden++;
+            break;
+        case STATE_ETOOBIG:
+            res->status = 413;
+            node->rec_stats.too_big++;
+            break;
+        case STATE_EINVAL:
+            res->status = 400;
+            node->rec_stats.invalid++;
+            break;
+        default:
+            res->status = 500;
+            node->rec_stats.failed++;
+            break;
+        }
+        snprintf(res->message, sizeof(res->message), "%s", err[0] ? err : "refused");
+        return;
+    }
+    rc = state_names_merge(node->names, &rec, &view);
+    if (rc == STATE_ESTALE) {
+        res->status = 202;
+        snprintf(res->message, sizeof(res->message), "already known");
+        node->rec_stats.duplicate++;
+        return;
+    }
+    if (rc < 0) {
+        res->status = 500;
+        snprintf(res->message, sizeof(res->message), "merge failed: out of memory");
+        node->rec_stats.failed++;
+        return;
+    }
+    if (records_commit(node, &rec, &view, "api", err, sizeof(err)) != 0) {
+        res->status = 500;
+        snprintf(res->message, sizeof(res->message), "not stored: %s", err);
+        node_log(NODE_LOG_ERROR, "store", "record %s v%llu not stored: %s", rec.name,
+                 (unsigned long long)rec.version, err);
+        node->rec_stats.failed++;
+        return;
+    }
+    node->rec_stats.accepted++;
+    /* durable here first, then the fleet hears of it */
+    node_gossip_broadcast(node, &rec, buf, len);
+    res->status = 202;
+    res->changed = true;
+    snprintf(res->message, sizeof(res->message), "accepted %s %s v%llu",
+             state_record_kind_name(rec.kind), rec.name, (unsigned long long)rec.version);
+}
+
+int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key)
+{
+    struct state_record rec;
+    struct state_name_view view;
+    struct state_validate_policy pol;
+    char err[STATE_ERR_MAX];
+    int rc;
+
+    if (len > STATE_RECORD_MAX_BYTES || state_record_decode(buf, len, &rec, err, sizeof(err)) != 0)
+        goto drop;
+    if (item_key) {
+        char key[GOSSIP_KEY_MAX + 1];
+        node_item_key(&rec, key);
+        if (strcmp(key, item_key) != 0) {
+            snprintf(err, sizeof(err), "item key %.80s does not match its record", item_key);
+            goto drop;
+        }
+    }
+    if (state_record_verify(&rec, err, sizeof(err)) != 0)
+        goto drop;
+    /* shared rules only: see the comment at the top of this file */
+    memset(&pol, 0, sizeof(pol));
+    pol.allow_loopback = true;
+    pol.now_ms = state_now_ms();
+    pol.domain = node->cfg.domain;
+    if (state_record_validate(&rec, &pol, err, sizeof(err)) != 0)
+        goto drop;
+    rc = state_names_merge(node->names, &rec, &view);
+    if (rc == STATE_ESTALE)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (records_commit(node, &rec, &view, "gossip", err, sizeof(err)) != 0) {
+        node_log(NODE_LOG_ERROR, "store", "gossiped record %s not stored: %s", rec.name, err);
+        return STATE_EIO;
+    }
+    node->rec_stats.from_gossip_accepted++;
+    return 1;
+drop:
+    node->rec_stats.from_gossip_dropped++;
+    node_log(NODE_LOG_DEBUG, "gossip", "record dropped: %s", err);
+    return STATE_EINVAL;
+}
+
+static int records_route_one(const struct state_name_view *view, void *ctx)
+{
+    struct node *node = ctx;
+
+    state_routes_apply(node->routes, view, node->cfg.domain);
+    return 0;
+}
+
+void node_routes_rebuild(struct node *node)
+{
+    state_names_each(node->names, records_route_one, node);
+}
+
+void node_event(struct node *node, const char *kind, const char *fmt, ...)
+{
+    struct node_event *ev = &node->events[node->events_next];
+    va_list ap;
+
+    ev->ts_ms = state_now_ms();
+    snprintf(ev->kind, sizeof(ev->kind), "%s", kind);
+    va_start(ap, fmt);
+    vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
+    va_end(ap);
+    node->events_next = (node->events_next + 1) % NODE_EVENTS_MAX;
+    if (node->events_count < NODE_EVENTS_MAX)
+        node->events_count++;
+    node_log(NODE_LOG_INFO, kind, "%s", ev->text);
+}

@@ -1,0 +1,103 @@
+/*
+ * conn.h - the proxy's byte-stream connection (private to proxy/).
+ *
+ * Everything above this layer (HTTP sessions, tunnels, backend pools) reads plaintext from
+ * `in` and queues plaintext with proxy_conn_write()/proxy_conn_flush(); it never touches the
+ * socket. A connection may carry a layer (struct proxy_conn_layer): the TLS termination of
+ * issue 5 plugs in there, turning raw socket bytes into `in` and queued plaintext into socket
+ * bytes, without the HTTP code changing. With no layer, reads land directly in `in` (no copy)
+ * and output is written as queued. A raw splice (TLS passthrough) is two layer-less
+ * connections whose `in` is forwarded to each other, as tunnels do after a 101.
+ *
+ * Output is coalesced: bytes queued during one read callback go out in one write(2) at
+ * proxy_conn_flush(), which keeps small responses at one system call.
+ */
+#ifndef WEBGW_PROXY_CONN_H
+#define WEBGW_PROXY_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Input buffer: bytes [off, len) are unconsumed. */
+struct proxy_buf {
+    char *data;
+    size_t off, len, cap;
+};
+
+struct proxy_wreq; /* one submitted or filling write, conn.c */
+struct proxy_conn;
+
+/* A transform between the socket and the plaintext seen above (TLS). */
+struct proxy_conn_layer {
+    /* Raw bytes read from the socket: append the plaintext to c->in. <0 fails the conn. */
+    int (*decode)(struct proxy_conn *c, const char *raw, size_t len);
+    /* Plaintext is to be sent: transform data[len] and hand it to proxy_conn_raw_write(). */
+    int (*encode)(struct proxy_conn *c, const char *data, size_t len);
+    /* The connection is being freed. */
+    void (*destroy)(struct proxy_conn *c);
+};
+
+struct proxy_conn {
+    uv_tcp_t tcp;                         /* first: the handle's data points at the conn */
+    struct proxy_buf in;                  /* plaintext read, not yet consumed */
+    size_t in_max;                        /* `in` never grows past this */
+    struct proxy_wreq *out;               /* plaintext queued, not yet submitted */
+    size_t queued;                        /* bytes submitted and not yet written */
+    const struct proxy_conn_layer *layer; /* NULL: plain TCP */
+    void *layer_state;                    /* owned by the layer */
+    /* Called with 0 after bytes were appended to `in`, UV_EOF at end of stream, or a libuv
+     * error. Not called again after proxy_conn_close(). */
+    void (*on_read)(struct proxy_conn *c, int status);
+    /* Called when a write completed (status 0) or failed; c->queued is already reduced. */
+    void (*on_written)(struct proxy_conn *c, int status);
+    /* Called once the handle is closed; the owner frees its memory there. */
+    void (*on_closed)(struct proxy_conn *c);
+    void *owner;
+    bool reading;            /* read started */
+    bool closing;            /* proxy_conn_close() called */
+    bool shut;               /* write side shut down */
+    bool close_when_flushed; /* close once queued reaches 0 */
+    uint64_t bytes_read;     /* plaintext bytes read */
+    uint64_t bytes_written;  /* plaintext bytes queued */
+};
+
+int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, size_t in_max);
+int proxy_conn_read_start(struct proxy_conn *c);
+void proxy_conn_read_stop(struct proxy_conn *c);
+/* Queues bytes (copied) for the next flush. Returns 0 or UV_ENOMEM. */
+int proxy_conn_write(struct proxy_conn *c, const void *data, size_t len);
+/* Reserves room for n bytes in the queue and returns where to write them; commit with
+ * proxy_conn_commit(). NULL on allocation failure. */
+char *proxy_conn_reserve(struct proxy_conn *c, size_t n);
+void proxy_conn_commit(struct proxy_conn *c, size_t n);
+/* Submits queued bytes to the socket (through the layer). Returns 0 or a libuv error. */
+int proxy_conn_flush(struct proxy_conn *c);
+/* Bytes waiting to be written: submitted plus queued. Drives back-pressure. */
+size_t proxy_conn_pending(const struct proxy_conn *c);
+/* Layers write their output here. */
+int proxy_conn_raw_write(struct proxy_conn *c, const char *data, size_t len);
+/* Flushes, then shuts the write side down once everything is written (half-close). */
+void proxy_conn_shutdown(struct proxy_conn *c);
+/* Closes at once; pending writes are cancelled. on_closed runs later. Idempotent. */
+void proxy_conn_close(struct proxy_conn *c);
+/* Closes once every queued byte is written (or at once if none are). */
+void proxy_conn_close_flushed(struct proxy_conn *c);
+/* Drops consumed bytes: n more bytes of `in` are consumed. */
+void proxy_conn_consume(struct proxy_conn *c, size_t n);
+
+static inline const char *proxy_conn_data(const struct proxy_conn *c)
+{
+    return c->in.data + c->in.off;
+}
+
+static inline size_t proxy_conn_avail(const struct proxy_conn *c)
+{
+    return c->in.len - c->in.off;
+}
+
+/* True when `in` is at its maximum size and full: reading must wait for consumption. */
+bool proxy_conn_in_full(const struct proxy_conn *c);
+
+#endif /* WEBGW_PROXY_CONN_H */

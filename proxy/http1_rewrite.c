@@ -1,0 +1,360 @@
+/*
+ * http1_rewrite.c - the heads the gateway writes: requests to backends and responses to
+ * clients. Framing is always regenerated from what the parser decided, never copied, so a
+ * message cannot mean one thing to us and another to the next hop (request smuggling).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/http1.h"
+
+#define CONN_TOKENS_MAX 16
+
+/* An append-only output buffer that remembers overflow instead of checking every call. */
+struct out {
+    char *p;
+    size_t len, cap;
+    bool overflow;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->overflow || n > o->cap - o->len) {
+        o->overflow = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void putf(struct out *o, const char *fmt, ...)
+{
+    if (o->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->len)
+        o->overflow = true;
+    else
+        o->len += (size_t)n;
+}
+
+static void put_field(struct out *o, const struct http1_header *f)
+{
+    put(o, f->name, f->name_len);
+    put(o, ": ", 2);
+    put(o, f->value, f->value_len);
+    put(o, "\r\n", 2);
+}
+
+/* Names that describe one hop and must not be forwarded (RFC 9110 7.6.1). */
+static bool is_hop_by_hop(const struct http1_header *f)
+{
+    static const char *const names[] = {"connection", "keep-alive",    "proxy-connection",
+                                        "te",         "trailer",       "transfer-encoding",
+                                        "upgrade",    "content-length"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (http1_name_is(f, names[i]))
+            return true;
+    return false;
+}
+
+struct span {
+    const char *p;
+    size_t len;
+};
+
+/* Collects the field names a Connection header lists: they are hop-by-hop too. */
+static size_t connection_tokens(const struct http1_head *h, struct span *tok, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->count; i++) {
+        const struct http1_header *f = &h->fields[i];
+        if (!http1_name_is(f, "connection"))
+            continue;
+        size_t a = 0;
+        while (a < f->value_len && n < cap) {
+            size_t b = a;
+            while (b < f->value_len && f->value[b] != ',')
+                b++;
+            size_t s = a, e = b;
+            while (s < e && (f->value[s] == ' ' || f->value[s] == '\t'))
+                s++;
+            while (e > s && (f->value[e - 1] == ' ' || f->value[e - 1] == '\t'))
+                e--;
+            if (e > s) {
+                tok[n].p = f->value + s;
+                tok[n].len = e - s;
+                n++;
+            }
+            a = b + 1;
+        }
+    }
+    return n;
+}
+
+static bool named_by_connection(const struct http1_header *f, const struct span *tok, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tok[i].len == f->name_len && strncasecmp(tok[i].p, f->name, f->name_len) == 0)
+            return true;
+    return false;
+}
+
+static const struct http1_header *find(const struct http1_head *h, const char *lower)
+{
+    for (size_t i = 0; i < h->count; i++)
+        if (http1_name_is(&h->fields[i], lower))
+            return &h->fields[i];
+    return NULL;
+}
+
+static void put_framing(struct out *o, enum http1_framing framing, uint64_t length)
+{
+    if (framing == HTTP1_FRAME_LENGTH)
+        putf(o, "Content-Length: %llu\r\n", (unsigned long long)length);
+    else if (framing == HTTP1_FRAME_CHUNKED)
+        puts_(o, "Transfer-Encoding: chunked\r\n");
+}
+
+int http1_build_request(const struct http1_head *h, const struct http1_forward *fwd, char *buf,
+                        size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    struct span tok[CONN_TOKENS_MAX];
+    size_t ntok = connection_tokens(h, tok, CONN_TOKENS_MAX);
+    const char *target = h->target;
+    size_t target_len = h->target_len;
+
+    /* absolute-form goes out in origin-form: the backend sees the path only */
+    if (target_len > 7 && (strncasecmp(target, "http://", 7) == 0 ||
+                           (target_len > 8 && strncasecmp(target, "https://", 8) == 0))) {
+        const char *auth = memchr(target, ':', target_len) + 3;
+        const char *end = target + target_len;
+        const char *path = auth;
+        while (path < end && *path != '/' && *path != '?')
+            path++;
+        target = path;
+        target_len = (size_t)(end - path);
+    }
+    puts_(&o, llhttp_method_name((llhttp_method_t)h->method));
+    put(&o, " ", 1);
+    if (target_len == 0 || target[0] == '?')
+        put(&o, "/", 1);
+    put(&o, target, target_len);
+    puts_(&o, " HTTP/1.1\r\n");
+
+    bool xff_sent = false;
+    for (size_t i = 0; i < h->count; i++) {
+        const struct http1_header *f = &h->fields[i];
+        if (is_hop_by_hop(f) || named_by_connection(f, tok, ntok))
+            continue;
+        if (http1_name_is(f, "x-forwarded-for")) {
+            if (fwd->trusted_peer && !xff_sent) {
+                /* fold every trusted copy into one list, then append the peer */
+                put(&o, "X-Forwarded-For: ", 17);
+                bool firstv = true;
+                for (size_t j = i; j < h->count; j++) {
+                    if (!http1_name_is(&h->fields[j], "x-forwarded-for"))
+                        continue;
+                    if (!firstv)
+                        put(&o, ", ", 2);
+                    put(&o, h->fields[j].value, h->fields[j].value_len);
+                    firstv = false;
+                }
+                putf(&o, ", %s\r\n", fwd->client_ip);
+                xff_sent = true;
+            }
+            continue;
+        }
+        if (http1_name_is(f, "x-forwarded-proto") || http1_name_is(f, "x-forwarded-host")) {
+            if (fwd->trusted_peer)
+                put_field(&o, f);
+            continue;
+        }
+        put_field(&o, f);
+    }
+    if (!xff_sent)
+        putf(&o, "X-Forwarded-For: %s\r\n", fwd->client_ip);
+    if (!fwd->trusted_peer || find(h, "x-forwarded-proto") == NULL)
+        putf(&o, "X-Forwarded-Proto: %s\r\n", fwd->proto);
+    if ((!fwd->trusted_peer || find(h, "x-forwarded-host") == NULL) && fwd->host) {
+        put(&o, "X-Forwarded-Host: ", 18);
+        put(&o, fwd->host, fwd->host_len);
+        put(&o, "\r\n", 2);
+    }
+    if (h->upgrade) {
+        const struct http1_header *up = find(h, "upgrade");
+        puts_(&o, "Connection: upgrade\r\nUpgrade: ");
+        put(&o, up->value, up->value_len);
+        put(&o, "\r\n", 2);
+    }
+    put_framing(&o, h->framing, h->content_length);
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+int http1_build_response(const struct http1_head *h, enum http1_framing framing, bool keep_alive,
+                         bool client_http10, char *buf, size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    struct span tok[CONN_TOKENS_MAX];
+    size_t ntok = connection_tokens(h, tok, CONN_TOKENS_MAX);
+
+    putf(&o, "HTTP/1.1 %03u ", h->status);
+    if (h->reason_len)
+        put(&o, h->reason, h->reason_len);
+    else
+        puts_(&o, http1_reason(h->status));
+    put(&o, "\r\n", 2);
+    for (size_t i = 0; i < h->count; i++) {
+        const struct http1_header *f = &h->fields[i];
+        if (is_hop_by_hop(f) || named_by_connection(f, tok, ntok))
+            continue;
+        put_field(&o, f);
+    }
+    if (h->status == 101) {
+        const struct http1_header *up = find(h, "upgrade");
+        puts_(&o, "Connection: upgrade\r\n");
+        if (up) {
+            put(&o, "Upgrade: ", 9);
+            put(&o, up->value, up->value_len);
+            put(&o, "\r\n", 2);
+        }
+    } else {
+        put_framing(&o, framing, h->content_length);
+        if (!keep_alive)
+            puts_(&o, "Connection: close\r\n");
+        else if (client_http10)
+            puts_(&o, "Connection: keep-alive\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+int http1_build_local(int status, const char *msg, bool keep_alive, bool head_only,
+                      const char *extra_fields, char *buf, size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    size_t mlen = strlen(msg);
+    putf(&o,
+         "HTTP/1.1 %03d %s\r\nServer: webgw\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+         status, http1_reason(status), mlen + 1, extra_fields ? extra_fields : "",
+         keep_alive ? "" : "Connection: close\r\n");
+    if (!head_only) {
+        put(&o, msg, mlen);
+        put(&o, "\n", 1);
+    }
+    return o.overflow ? -1 : (int)o.len;
+}
+
+const char *http1_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 508:
+        return "Loop Detected";
+    default:
+        return "Unknown";
+    }
+}
+
+int http1_host_normalize(const char *host, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (len == 0)
+        return -1;
+    if (host[0] == '[') {
+        const char *end = memchr(host, ']', len);
+        if (end == NULL)
+            return -1;
+        size_t l = (size_t)(end - host) + 1;
+        if (l >= cap)
+            return -1;
+        for (size_t i = 0; i < l; i++) {
+            char c = host[i];
+            if (!(c == '[' || c == ']' || c == ':' || c == '.' || (c >= '0' && c <= '9') ||
+                  (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+                return -1;
+            out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        }
+        host += l;
+        len -= l;
+    } else {
+        while (len && *host != ':') {
+            char c = *host;
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c + 32);
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                  c == '_'))
+                return -1;
+            if (n + 1 >= cap)
+                return -1;
+            out[n++] = c;
+            host++;
+            len--;
+        }
+        if (n && out[n - 1] == '.')
+            n--;
+        if (n == 0)
+            return -1;
+    }
+    if (len) { /* ":PORT" */
+        if (*host != ':' || len < 2 || len > 6)
+            return -1;
+        for (size_t i = 1; i < len; i++)
+            if (host[i] < '0' || host[i] > '9')
+                return -1;
+    }
+    out[n] = '\0';
+    return (int)n;
+}

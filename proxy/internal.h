@@ -1,0 +1,242 @@
+/*
+ * internal.h - the proxy's private types, shared by the files of proxy/ only.
+ *
+ * Ownership in one picture:
+ *
+ *   struct proxy                      one per process; config, backend registry, IP table
+ *     struct proxy_worker[N]          one thread + one libuv loop + one listening socket each
+ *       struct proxy_session          one client connection (struct proxy_conn inside)
+ *         struct proxy_upstream       the backend connection serving its current request
+ *       struct proxy_wbackend         this worker's view of a backend: its idle pool
+ *         -> struct proxy_backend     shared health and counters (atomics), in the registry
+ *
+ * A session and its upstream live on one worker; only struct proxy_backend, the IP table and
+ * the counters are touched by several threads, through atomics or short striped locks that
+ * the request path takes at most once.
+ */
+#ifndef WEBGW_PROXY_INTERNAL_H
+#define WEBGW_PROXY_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "proxy/conn.h"
+#include "proxy/http1.h"
+#include "proxy/proxy.h"
+
+/* ---- intrusive list ------------------------------------------------------------------- */
+
+struct proxy_link {
+    struct proxy_link *prev, *next;
+};
+
+static inline void proxy_list_init(struct proxy_link *head)
+{
+    head->prev = head->next = head;
+}
+
+static inline void proxy_list_add(struct proxy_link *head, struct proxy_link *n)
+{
+    n->next = head->next;
+    n->prev = head;
+    head->next->prev = n;
+    head->next = n;
+}
+
+static inline void proxy_list_del(struct proxy_link *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+
+static inline bool proxy_list_empty(const struct proxy_link *head)
+{
+    return head->next == head;
+}
+
+#define PROXY_CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- backends: shared health (registry) and per-worker pools --------------------------- */
+
+struct proxy_backend {
+    struct state_backend addr;   /* identity */
+    struct sockaddr_storage sa;  /* for connect(2) */
+    char text[64];               /* "IP:PORT" for logs */
+    bool own;                    /* one of the gateway's own addresses: never used */
+    _Atomic uint64_t in_flight;  /* requests on it now, over workers (least-conn, p2c) */
+    _Atomic uint64_t requests;   /* requests sent */
+    _Atomic uint64_t failures;   /* passive failures */
+    _Atomic uint64_t down_until; /* monotonic ms; passive backoff ends then */
+    _Atomic uint32_t backoff_ms; /* current passive backoff; 0 = healthy */
+    _Atomic int fleet;           /* enum proxy_verdict from gossip */
+    _Atomic int probe;           /* enum proxy_verdict from our own probes */
+    struct proxy_backend *next;  /* registry chain (under proxy.reg_lock) */
+};
+
+struct proxy_wbackend {
+    struct proxy_backend *be;    /* shared part */
+    struct proxy_link idle;      /* idle keep-alive upstreams, most recent first */
+    unsigned idle_count;         /* length of idle */
+    struct proxy_wbackend *next; /* worker hash chain */
+};
+
+#define PROXY_WB_BUCKETS 64
+
+/* ---- per-name counters ---------------------------------------------------------------- */
+
+/* One name's counters on one worker. Only that worker writes them (relaxed atomics, no lock
+ * prefix needed); readers sum over workers. */
+struct proxy_stat {
+    char name[STATE_FQDN_MAX + 1];
+    _Atomic uint64_t requests, bytes_in, bytes_out, errors;
+    _Atomic uint64_t status_class[4]; /* 2xx..5xx */
+    _Atomic uint64_t latency[PROXY_LATENCY_BUCKETS];
+    _Atomic uint64_t latency_sum_us;
+    struct proxy_stat *next;
+};
+
+#define PROXY_STAT_BUCKETS 256
+
+struct proxy_stats_table {
+    pthread_mutex_t lock; /* taken by the worker to insert, by readers to walk */
+    struct proxy_stat *buckets[PROXY_STAT_BUCKETS];
+};
+
+struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name);
+void proxy_stats_record(struct proxy_stat *st, int status, uint64_t bytes_in, uint64_t bytes_out,
+                        uint64_t latency_us, bool cut);
+void proxy_stats_table_free(struct proxy_stats_table *t);
+
+/* ---- per-client-IP connection limit and token bucket ---------------------------------- */
+
+struct proxy_ipslot {
+    uint8_t key[17];  /* family byte + address */
+    uint32_t conns;   /* open connections */
+    double tokens;    /* token bucket */
+    uint64_t last_ms; /* last refill, monotonic */
+    struct proxy_ipslot *next;
+};
+
+#define PROXY_IP_BUCKETS 4096
+#define PROXY_IP_STRIPES 16
+
+struct proxy_iptable {
+    pthread_mutex_t lock[PROXY_IP_STRIPES];
+    struct proxy_ipslot *buckets[PROXY_IP_BUCKETS];
+    uint32_t max_conns, rate, burst;
+};
+
+int proxy_ip_init(struct proxy_iptable *t, uint32_t max_conns, uint32_t rate, uint32_t burst);
+void proxy_ip_destroy(struct proxy_iptable *t);
+/* Counts a new connection from `sa`; returns NULL when over the limit (or out of memory). */
+struct proxy_ipslot *proxy_ip_acquire(struct proxy_iptable *t, const struct sockaddr *sa);
+void proxy_ip_release(struct proxy_iptable *t, struct proxy_ipslot *slot);
+/* Takes one request token; false means answer 429. */
+bool proxy_ip_take(struct proxy_iptable *t, struct proxy_ipslot *slot, uint64_t now_ms);
+/* Frees idle slots whose bucket is full again. */
+void proxy_ip_sweep(struct proxy_iptable *t, uint64_t now_ms);
+
+/* ---- the proxy and its workers --------------------------------------------------------- */
+
+enum {
+    PROXY_CMD_DRAIN = 1,
+    PROXY_CMD_STOP = 2,
+};
+
+struct proxy_worker {
+    struct proxy *p;
+    unsigned id;
+    pthread_t thread;
+    bool thread_started;
+    uv_loop_t loop;
+    bool loop_ready;
+    uv_tcp_t listener; /* SO_REUSEPORT socket of this worker */
+    int listen_fd;     /* until the loop owns it */
+    bool listening;
+    uv_async_t wake;  /* commands from other threads */
+    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table */
+    _Atomic int cmd;  /* PROXY_CMD_* bits */
+    bool draining;
+    bool stopping;
+    struct proxy_link sessions; /* every client connection */
+    struct proxy_wbackend *wb[PROXY_WB_BUCKETS];
+    uint64_t rr;  /* round-robin counter */
+    uint64_t rng; /* xorshift state for p2c */
+    struct proxy_stats_table stats;
+};
+
+struct proxy_probe_state; /* probe.c */
+
+struct proxy {
+    struct proxy_config cfg;
+    struct http1_limits req_limits;
+    struct http1_limits resp_limits;
+    struct state_routes *routes;
+    unsigned nworkers;
+    struct proxy_worker *workers;
+    uint16_t http_port;
+    pthread_mutex_t reg_lock;       /* backend registry */
+    struct proxy_backend *backends; /* registry list */
+    size_t backend_count;
+    struct proxy_iptable ips;
+    _Atomic uint64_t connections;    /* client connections open */
+    struct proxy_probe_state *probe; /* active health checks (NULL until proxy_probe_set) */
+};
+
+/* Registry: finds or creates the shared entry of a backend. NULL on allocation failure. */
+struct proxy_backend *proxy_backend_get(struct proxy *p, const struct state_backend *addr);
+bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms);
+void proxy_backend_failed(struct proxy *p, struct proxy_backend *be, uint64_t now_ms);
+void proxy_backend_succeeded(struct proxy_backend *be);
+void proxy_backend_format(const struct state_backend *addr, char out[64]);
+bool proxy_addr_is_own(const struct proxy *p, const struct state_backend *addr);
+
+/* This worker's view of a backend (created on first use). */
+struct proxy_wbackend *proxy_worker_backend(struct proxy_worker *w, const struct state_backend *a);
+
+/* Picks a backend of `route` for a request: usable, not own, not in `tried` (bit i = backend
+ * i). Returns its index or -1. */
+int proxy_balance_pick(struct proxy_worker *w, const struct state_route *route, uint32_t tried,
+                       struct proxy_wbackend **out);
+
+uint64_t proxy_mono_ms(void);
+uint64_t proxy_mono_us(void);
+
+/* session.c */
+void proxy_session_accept(struct proxy_worker *w);
+void proxy_session_drain(struct proxy_worker *w);
+void proxy_session_close_all(struct proxy_worker *w);
+
+/* upstream.c: backend connections and the per-worker keep-alive pool */
+struct proxy_session;
+struct proxy_upstream {
+    struct proxy_conn c;       /* first member */
+    struct proxy_wbackend *wb; /* backend */
+    struct proxy_session *s;   /* the session it serves; NULL while idle in the pool */
+    uv_connect_t creq;         /* pending connect */
+    void (*connected_cb)(struct proxy_upstream *up, int status); /* connect result */
+    struct proxy_link pool_link;                                 /* in wb->idle while idle */
+    uint64_t idle_since_ms;                                      /* when it went idle */
+    unsigned requests;                                           /* requests sent on it */
+    bool connected;                                              /* connect completed */
+    bool reused; /* taken from the pool for the current request */
+};
+
+/* Takes an idle connection to wb whose backend has not closed it (recv MSG_PEEK), or NULL. */
+struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbackend *wb);
+/* Returns a clean connection to the pool, or closes it when the pool is full or draining. */
+void proxy_pool_put(struct proxy_worker *w, struct proxy_upstream *up);
+/* Closes idle connections older than the idle timeout (all of them when `all`). */
+void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all);
+/* Starts a connection to wb; `connected` runs with status 0 or a libuv error. */
+struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct proxy_wbackend *wb,
+                                              void (*connected)(struct proxy_upstream *, int));
+void proxy_upstream_close(struct proxy_upstream *up);
+
+/* probe.c */
+void proxy_probe_free(struct proxy *p);
+
+#endif /* WEBGW_PROXY_INTERNAL_H */

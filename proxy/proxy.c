@@ -1,0 +1,390 @@
+/*
+ * proxy.c - lifecycle of the proxy: listening sockets, worker threads and their loops,
+ * drain and stop, and the read side of health for the node (proxy_backends_each).
+ *
+ * Every worker gets its own SO_REUSEPORT socket bound to the same address, so the kernel
+ * balances new connections over workers and a worker never touches another's connections.
+ * The sockets are created here, in the caller's thread, so a bind error is reported by
+ * proxy_start itself. Other threads talk to a worker only through `cmd` + uv_async_send.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+
+#define ERR(...)                                                                                   \
+    do {                                                                                           \
+        if (err && errlen)                                                                         \
+            snprintf(err, errlen, __VA_ARGS__);                                                    \
+    } while (0)
+
+static int listen_socket(const struct sockaddr_storage *addr, int backlog, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        ERR("socket: %s", strerror(errno));
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        ERR("setsockopt SO_REUSEPORT: %s", strerror(errno));
+        goto fail;
+    }
+    if (addr->ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) {
+        ERR("setsockopt IPV6_V6ONLY: %s", strerror(errno));
+        goto fail;
+    }
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (const struct sockaddr *)addr, len) != 0) {
+        char host[INET6_ADDRSTRLEN] = "?";
+        uint16_t port;
+        if (addr->ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, host,
+                      sizeof(host));
+            port = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+        } else {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, host, sizeof(host));
+            port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+        }
+        ERR("bind %s port %u: %s", host, port, strerror(errno));
+        goto fail;
+    }
+    if (listen(fd, backlog) != 0) {
+        ERR("listen: %s", strerror(errno));
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+/* Adds every local interface address with our HTTP port to the own-address list, so a backend
+ * pointing at this gateway's listener is refused even when it is bound to 0.0.0.0. */
+static void add_own_addrs(struct proxy *p)
+{
+    struct ifaddrs *ifs, *i;
+    struct proxy_config *cfg = &p->cfg;
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (i = ifs; i && cfg->own_addr_count < PROXY_OWN_ADDRS_MAX; i = i->ifa_next) {
+        if (i->ifa_addr == NULL)
+            continue;
+        struct state_backend *o = &cfg->own_addrs[cfg->own_addr_count];
+        memset(o, 0, sizeof(*o));
+        if (i->ifa_addr->sa_family == AF_INET) {
+            o->family = 4;
+            memcpy(o->addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            o->family = 6;
+            memcpy(o->addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+        } else {
+            continue;
+        }
+        o->port = p->http_port;
+        cfg->own_addr_count++;
+    }
+    freeifaddrs(ifs);
+}
+
+/* ---- workers -------------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct proxy_worker *w = server->data;
+    if (status != 0 || w->draining || w->stopping)
+        return;
+    proxy_session_accept(w);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void worker_free_backends(struct proxy_worker *w)
+{
+    for (unsigned b = 0; b < PROXY_WB_BUCKETS; b++) {
+        struct proxy_wbackend *wb = w->wb[b];
+        while (wb) {
+            struct proxy_wbackend *n = wb->next;
+            free(wb);
+            wb = n;
+        }
+        w->wb[b] = NULL;
+    }
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct proxy_worker *w = t->data;
+    proxy_pool_sweep(w, uv_now(&w->loop), false);
+    if (w->id == 0)
+        proxy_ip_sweep(&w->p->ips, proxy_mono_ms());
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct proxy_worker *w = a->data;
+    int cmd = atomic_exchange(&w->cmd, 0);
+    if ((cmd & PROXY_CMD_DRAIN) && !w->draining) {
+        w->draining = true;
+        if (w->listening)
+            uv_close((uv_handle_t *)&w->listener, NULL);
+        w->listening = false;
+        proxy_pool_sweep(w, 0, true);
+        proxy_session_drain(w);
+    }
+    if ((cmd & PROXY_CMD_STOP) && !w->stopping) {
+        w->stopping = true;
+        w->draining = true;
+        if (w->listening)
+            uv_close((uv_handle_t *)&w->listener, NULL);
+        w->listening = false;
+        proxy_session_close_all(w);
+        proxy_pool_sweep(w, 0, true);
+        uv_close((uv_handle_t *)&w->wake, NULL);
+        uv_close((uv_handle_t *)&w->sweep, NULL);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct proxy_worker *w = arg;
+    state_routes_reader_register();
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* anything left (should be nothing) is closed so the loop can be closed */
+    uv_walk(&w->loop, close_walk, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    state_routes_reader_unregister();
+    return NULL;
+}
+
+static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, int fd, char *err,
+                       size_t errlen)
+{
+    int rc;
+    w->p = p;
+    w->id = id;
+    w->listen_fd = fd;
+    w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
+    proxy_list_init(&w->sessions);
+    pthread_mutex_init(&w->stats.lock, NULL);
+    if ((rc = uv_loop_init(&w->loop)) != 0) {
+        ERR("worker %u: uv_loop_init: %s", id, uv_strerror(rc));
+        return PROXY_ESYS;
+    }
+    w->loop_ready = true;
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->sweep);
+    w->sweep.data = w;
+    uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
+    uv_unref((uv_handle_t *)&w->sweep);
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    if ((rc = uv_tcp_open(&w->listener, fd)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&w->listener, p->cfg.listen_backlog, on_connection)) != 0) {
+        ERR("worker %u: listen: %s", id, uv_strerror(rc));
+        return PROXY_ESYS;
+    }
+    w->listen_fd = -1; /* the loop owns it now */
+    w->listening = true;
+    return PROXY_OK;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+static void proxy_free(struct proxy *p)
+{
+    if (p->workers) {
+        for (unsigned i = 0; i < p->nworkers; i++) {
+            struct proxy_worker *w = &p->workers[i];
+            if (w->listen_fd >= 0)
+                close(w->listen_fd);
+            if (w->loop_ready) {
+                if (!w->thread_started) {
+                    uv_walk(&w->loop, close_walk, NULL);
+                    uv_run(&w->loop, UV_RUN_DEFAULT);
+                }
+                uv_loop_close(&w->loop);
+            }
+            worker_free_backends(w);
+            proxy_stats_table_free(&w->stats);
+            pthread_mutex_destroy(&w->stats.lock);
+        }
+        free(p->workers);
+    }
+    struct proxy_backend *be = p->backends;
+    while (be) {
+        struct proxy_backend *n = be->next;
+        free(be);
+        be = n;
+    }
+    proxy_ip_destroy(&p->ips);
+    pthread_mutex_destroy(&p->reg_lock);
+    free(p);
+}
+
+struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *routes, char *err,
+                          size_t errlen)
+{
+    if (proxy_config_validate(cfg, err, errlen) != 0)
+        return NULL;
+    struct proxy *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        ERR("out of memory");
+        return NULL;
+    }
+    p->cfg = *cfg;
+    p->routes = routes;
+    pthread_mutex_init(&p->reg_lock, NULL);
+    proxy_ip_init(&p->ips, cfg->max_conns_per_ip, cfg->rate_per_ip, cfg->rate_burst);
+    p->req_limits = (struct http1_limits){cfg->max_request_line, cfg->max_header_count,
+                                          cfg->max_header_bytes, cfg->max_body_bytes};
+    p->resp_limits = (struct http1_limits){cfg->max_header_bytes, cfg->max_header_count,
+                                           cfg->max_header_bytes, 0};
+    p->nworkers = cfg->workers;
+    if (p->nworkers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        p->nworkers = n < 1 ? 1 : (n > PROXY_WORKERS_MAX ? PROXY_WORKERS_MAX : (unsigned)n);
+    }
+    p->workers = calloc(p->nworkers, sizeof(*p->workers));
+    if (p->workers == NULL) {
+        ERR("out of memory");
+        goto fail;
+    }
+    for (unsigned i = 0; i < p->nworkers; i++)
+        p->workers[i].listen_fd = -1;
+
+    /* the first socket fixes the port (it may be 0), the others share it */
+    struct sockaddr_storage addr = cfg->http_addr;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        int fd = listen_socket(&addr, cfg->listen_backlog, err, errlen);
+        if (fd < 0)
+            goto fail;
+        p->workers[i].listen_fd = fd;
+        if (i == 0) {
+            socklen_t sl = sizeof(addr);
+            getsockname(fd, (struct sockaddr *)&addr, &sl);
+            p->http_port =
+                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
+        }
+    }
+    add_own_addrs(p);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (worker_init(p, &p->workers[i], i, p->workers[i].listen_fd, err, errlen) != 0)
+            goto fail;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct proxy_worker *w = &p->workers[i];
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            ERR("pthread_create: %s", strerror(rc));
+            proxy_stop(p);
+            return NULL;
+        }
+        w->thread_started = true;
+    }
+    return p;
+fail:
+    proxy_free(p);
+    return NULL;
+}
+
+uint16_t proxy_http_port(const struct proxy *p)
+{
+    return p->http_port;
+}
+
+uint64_t proxy_connections(const struct proxy *p)
+{
+    return atomic_load_explicit(&((struct proxy *)p)->connections, memory_order_relaxed);
+}
+
+static void send_cmd(struct proxy *p, int cmd)
+{
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct proxy_worker *w = &p->workers[i];
+        if (!w->thread_started)
+            continue;
+        atomic_fetch_or(&w->cmd, cmd);
+        uv_async_send(&w->wake);
+    }
+}
+
+int proxy_drain(struct proxy *p, uint32_t timeout_ms)
+{
+    send_cmd(p, PROXY_CMD_DRAIN);
+    uint64_t deadline = proxy_mono_ms() + timeout_ms;
+    while (proxy_connections(p) > 0) {
+        if (proxy_mono_ms() >= deadline)
+            return PROXY_ETIMEOUT;
+        usleep(5000);
+    }
+    return PROXY_OK;
+}
+
+void proxy_stop(struct proxy *p)
+{
+    if (p == NULL)
+        return;
+    send_cmd(p, PROXY_CMD_STOP);
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct proxy_worker *w = &p->workers[i];
+        if (w->thread_started) {
+            pthread_join(w->thread, NULL);
+            w->thread_started = false;
+            /* the loop ran to completion in the thread: nothing is left to close */
+            uv_loop_close(&w->loop);
+            w->loop_ready = false;
+        }
+    }
+    proxy_probe_free(p);
+    proxy_free(p);
+}
+
+/* ---- health, read and fed by the node ----------------------------------------------------- */
+
+int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx)
+{
+    int rc = 0;
+    uint64_t now = proxy_mono_ms();
+    uint64_t wall = state_now_ms();
+    pthread_mutex_lock(&p->reg_lock);
+    for (struct proxy_backend *be = p->backends; be && rc == 0; be = be->next) {
+        struct proxy_backend_health h;
+        memset(&h, 0, sizeof(h));
+        h.addr = be->addr;
+        uint64_t until = atomic_load_explicit(&be->down_until, memory_order_relaxed);
+        h.passive_down = until > now;
+        h.down_until_ms = h.passive_down ? wall + (until - now) : 0;
+        h.fleet = (enum proxy_verdict)atomic_load_explicit(&be->fleet, memory_order_relaxed);
+        h.probe = (enum proxy_verdict)atomic_load_explicit(&be->probe, memory_order_relaxed);
+        h.up = proxy_backend_usable(be, now);
+        h.in_flight = atomic_load_explicit(&be->in_flight, memory_order_relaxed);
+        h.requests = atomic_load_explicit(&be->requests, memory_order_relaxed);
+        h.failures = atomic_load_explicit(&be->failures, memory_order_relaxed);
+        rc = fn(&h, ctx);
+    }
+    pthread_mutex_unlock(&p->reg_lock);
+    return rc;
+}
+
+void proxy_health_set_fleet(struct proxy *p, const struct state_backend *addr,
+                            enum proxy_verdict verdict)
+{
+    struct proxy_backend *be = proxy_backend_get(p, addr);
+    if (be != NULL)
+        atomic_store_explicit(&be->fleet, (int)verdict, memory_order_relaxed);
+}

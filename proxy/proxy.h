@@ -1,0 +1,255 @@
+/*
+ * proxy.h - the HTTP/1.1 reverse proxy's public interface.
+ *
+ * The proxy serves the traffic of every name in the route table of state/. It runs N worker
+ * threads, each with its own libuv loop and its own SO_REUSEPORT listening socket, so the
+ * kernel spreads connections over workers and no request ever crosses threads. Workers read
+ * routes through state_routes_lookup (RCU, no lock on the request path).
+ *
+ * What this header offers the node (node/):
+ *   config     struct proxy_config, filled from defaults (proxy_config_init) then flags/YAML
+ *   lifecycle  proxy_start -> proxy_drain (stop accepting, finish in-flight) -> proxy_stop
+ *   metrics    per-name counters (proxy_stats_each) and per-backend health (proxy_backends_each)
+ *   health     fleet verdicts in (proxy_health_set_fleet), active probes out (proxy_probe_set
+ *              with a result callback): the node carries both through gossip
+ *
+ * Conventions: functions that can fail return 0 (or a valid pointer) on success and a
+ * negative PROXY_E* code (or NULL) on failure, writing a one-line human message without
+ * trailing newline into the caller's `err` buffer when one is given. Every function here is
+ * safe to call from any thread unless its comment says otherwise.
+ */
+#ifndef WEBGW_PROXY_H
+#define WEBGW_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "state/state.h"
+
+/* ---- limits of the configuration itself ------------------------------------------------- */
+
+#define PROXY_ERR_MAX 256        /* size of an error message buffer */
+#define PROXY_WORKERS_MAX 64     /* worker threads */
+#define PROXY_TRUSTED_MAX 32     /* trusted proxy networks */
+#define PROXY_OWN_ADDRS_MAX 32   /* own addresses (loop prevention) */
+#define PROXY_OWN_HOSTS_MAX 16   /* own host names (loop prevention) */
+#define PROXY_LATENCY_BUCKETS 12 /* latency histogram buckets, see proxy_latency_bounds_ms */
+#define PROXY_PROBE_PATH_MAX 256 /* active health check path */
+
+enum proxy_error {
+    PROXY_OK = 0,
+    PROXY_EINVAL = -1,   /* bad configuration or argument */
+    PROXY_ESYS = -2,     /* a system call failed (bind, socket, thread): message says which */
+    PROXY_ENOMEM = -3,   /* allocation failure */
+    PROXY_ETIMEOUT = -4, /* drain timed out: connections were still open and were cut */
+};
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+/* Load-balancing policy over the healthy backends of one name. */
+enum proxy_balance {
+    PROXY_BALANCE_ROUND_ROBIN = 0, /* default: rotate over healthy backends */
+    PROXY_BALANCE_LEAST_CONN = 1,  /* fewest in-flight requests (counted across workers) */
+    PROXY_BALANCE_P2C = 2,         /* power of two random choices by in-flight requests */
+};
+
+/* A network, for trusted proxies: family 4 or 6, address in network order, prefix length. */
+struct proxy_cidr {
+    uint8_t family;   /* 4 or 6 */
+    uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+    uint8_t prefix;   /* 0..32 or 0..128 */
+};
+
+/* Receives one access-log line (no trailing newline), from a worker thread. */
+typedef void (*proxy_log_fn)(void *ctx, const char *line);
+
+struct proxy_config {
+    /* listeners */
+    struct sockaddr_storage http_addr;  /* --http; port 0 picks one (see proxy_http_port) */
+    bool https_enabled;                 /* --https is served (by the TLS layer, issue 5) */
+    struct sockaddr_storage https_addr; /* --https */
+    unsigned workers;                   /* worker threads; 0 = one per online CPU */
+    int listen_backlog;                 /* listen(2) backlog */
+
+    /* naming */
+    char domain[STATE_FQDN_MAX + 1]; /* gateway domain: NAME.DOMAIN is served */
+
+    /* request limits: over a line/header limit answers 431, over the body limit 413 */
+    uint32_t max_request_line; /* request line bytes (method, target, version) */
+    uint32_t max_header_count; /* header fields per request or response */
+    uint32_t max_header_bytes; /* whole head (request line + fields) bytes */
+    uint64_t max_body_bytes;   /* request body bytes; 0 = no limit */
+
+    /* timeouts in milliseconds */
+    uint32_t header_timeout_ms;      /* whole request head must arrive within (slowloris) */
+    uint32_t keepalive_timeout_ms;   /* client idle between requests */
+    uint32_t connect_timeout_ms;     /* backend TCP connect */
+    uint32_t response_timeout_ms;    /* backend silent while a response is awaited or read */
+    uint32_t send_timeout_ms;        /* a peer not taking our bytes (client or backend) */
+    uint32_t tunnel_idle_timeout_ms; /* Upgrade/WebSocket tunnel idle in both directions */
+
+    /* buffering and back-pressure */
+    uint32_t write_queue_limit; /* bytes queued to one peer before reading the other stops */
+
+    /* backend keep-alive pool, per worker per backend */
+    uint32_t pool_max_idle;        /* idle connections kept */
+    uint32_t pool_idle_timeout_ms; /* idle connection closed after */
+    uint32_t pool_max_requests;    /* requests per backend connection before it is retired */
+
+    /* load balancing, retries and passive health */
+    enum proxy_balance balance;   /* policy */
+    uint32_t retries;             /* extra backends tried for one request (see issue 4) */
+    uint32_t down_backoff_ms;     /* first pause after a passive failure; doubles */
+    uint32_t down_backoff_max_ms; /* cap of that pause */
+
+    /* per client IP */
+    uint32_t max_conns_per_ip; /* concurrent connections from one IP; 0 = no limit */
+    uint32_t rate_per_ip;      /* requests per second (token bucket refill); 0 = no limit */
+    uint32_t rate_burst;       /* token bucket size; 0 = same as rate_per_ip */
+
+    /* X-Forwarded-*: copies sent by these peers are kept and extended, others dropped */
+    struct proxy_cidr trusted[PROXY_TRUSTED_MAX];
+    size_t trusted_count;
+
+    /* loop prevention: never proxy to these (port 0 = every port of the IP), never serve
+     * these host names (the API host, the bare domain). The listen addresses are added. */
+    struct state_backend own_addrs[PROXY_OWN_ADDRS_MAX];
+    size_t own_addr_count;
+    char own_hosts[PROXY_OWN_HOSTS_MAX][STATE_FQDN_MAX + 1];
+    size_t own_host_count;
+
+    /* access log: one line per request, key=value pairs; NULL = none */
+    proxy_log_fn access_log;
+    void *access_log_ctx;
+};
+
+/* Fills `cfg` with the embedded defaults: http 0.0.0.0:8080, https 0.0.0.0:8443 (disabled),
+ * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
+ * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
+ * 256 KiB write queue, pool 32 idle for 60 s / 1000 requests, round-robin, 2 retries,
+ * backoff 1 s..30 s, 256 connections per IP, no rate limit. */
+void proxy_config_init(struct proxy_config *cfg);
+
+/* Checks ranges and consistency. Returns 0 or PROXY_EINVAL with the first problem in err. */
+int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errlen);
+
+/* Parses "IP:PORT", "[IPv6]:PORT" (IP literals only) into `out`. Returns 0 or PROXY_EINVAL. */
+int proxy_parse_addr(const char *text, struct sockaddr_storage *out, char *err, size_t errlen);
+
+/* Parses "IP/PREFIX" or a bare IP (full prefix). Returns 0 or PROXY_EINVAL. */
+int proxy_parse_cidr(const char *text, struct proxy_cidr *out, char *err, size_t errlen);
+
+/* Parses "round-robin", "least-conn" or "p2c". Returns 0 or PROXY_EINVAL. */
+int proxy_parse_balance(const char *text, enum proxy_balance *out, char *err, size_t errlen);
+const char *proxy_balance_name(enum proxy_balance b);
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+struct proxy; /* a running proxy (opaque) */
+
+/* Validates and copies `cfg`, binds one SO_REUSEPORT listening socket per worker (so a bind
+ * failure is reported here, synchronously), and starts the workers. Each worker registers
+ * itself as an RCU reader of `routes`, which must outlive the proxy. Returns NULL with `err`
+ * set on failure, having released everything. */
+struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *routes, char *err,
+                          size_t errlen);
+
+/* The bound HTTP port (useful when the config asked for port 0). */
+uint16_t proxy_http_port(const struct proxy *p);
+
+/* Graceful drain: closes the listeners, lets in-flight requests finish (idle keep-alive
+ * connections are closed, busy ones answer with "Connection: close"), waits up to timeout_ms.
+ * Returns 0 when every connection ended in time, PROXY_ETIMEOUT when some were still open (they
+ * stay open until proxy_stop). Call from one thread, at most once, before proxy_stop. */
+int proxy_drain(struct proxy *p, uint32_t timeout_ms);
+
+/* Stops the workers (cutting any connection left), joins them and frees everything. NULL is a
+ * no-op. Must not be called from a proxy callback. */
+void proxy_stop(struct proxy *p);
+
+/* Number of client connections open right now, over all workers. */
+uint64_t proxy_connections(const struct proxy *p);
+
+/* ---- per-name counters (for /metrics; bytes per name is what an operator bills by) ------ */
+
+/* Upper bounds of the latency histogram buckets in milliseconds; the last bucket is +Inf. */
+extern const uint32_t proxy_latency_bounds_ms[PROXY_LATENCY_BUCKETS];
+
+struct proxy_name_stats {
+    char name[STATE_FQDN_MAX + 1]; /* route key (name or fqdn); "" = requests with no route */
+    uint64_t requests;             /* requests answered (any status) */
+    uint64_t bytes_in;             /* bytes received from clients (heads and bodies) */
+    uint64_t bytes_out;            /* bytes sent to clients (heads and bodies) */
+    uint64_t errors;               /* answers with status >= 500, and cut responses */
+    uint64_t status_2xx, status_3xx, status_4xx, status_5xx; /* by class */
+    uint64_t latency_count[PROXY_LATENCY_BUCKETS]; /* requests per bucket (not cumulative) */
+    uint64_t latency_sum_us;                       /* total latency, microseconds */
+};
+
+/* Calls fn once per name seen since start, with counters summed over workers, in no given
+ * order; stops early when fn returns non-zero and returns that value. fn runs in the caller's
+ * thread and must not call back into the proxy. */
+typedef int (*proxy_stats_visit_fn)(const struct proxy_name_stats *stats, void *ctx);
+int proxy_stats_each(struct proxy *p, proxy_stats_visit_fn fn, void *ctx);
+
+/* ---- backend health -------------------------------------------------------------------- */
+
+enum proxy_verdict {
+    PROXY_VERDICT_UNKNOWN = 0, /* nobody reported */
+    PROXY_VERDICT_UP = 1,
+    PROXY_VERDICT_DOWN = 2,
+};
+
+struct proxy_backend_health {
+    struct state_backend addr; /* the backend */
+    bool up;                   /* what load balancing uses: fleet not down and not in backoff */
+    bool passive_down;         /* this node saw it fail and is backing off */
+    uint64_t down_until_ms;    /* end of that backoff (wall clock ms), 0 if none */
+    enum proxy_verdict fleet;  /* verdict fed by proxy_health_set_fleet */
+    enum proxy_verdict probe;  /* this node's own active probe verdict */
+    uint64_t in_flight;        /* requests on it right now, over workers */
+    uint64_t requests;         /* requests sent to it */
+    uint64_t failures;         /* connect failures, resets and timeouts */
+};
+
+/* Calls fn for every backend the proxy has used or probed, as above. */
+typedef int (*proxy_backend_visit_fn)(const struct proxy_backend_health *h, void *ctx);
+int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx);
+
+/* Feeds the fleet's verdict on a backend (from gossip). A DOWN verdict takes the backend out
+ * of load balancing on this node; UP or UNKNOWN leaves the decision to the passive view. */
+void proxy_health_set_fleet(struct proxy *p, const struct state_backend *be,
+                            enum proxy_verdict verdict);
+
+/* Active health probing of the backends gossip assigns to this node. */
+enum proxy_probe_kind {
+    PROXY_PROBE_TCP = 0,  /* a TCP connect succeeds */
+    PROXY_PROBE_HTTP = 1, /* GET path answers 2xx or 3xx */
+};
+
+struct proxy_probe_config {
+    enum proxy_probe_kind kind;
+    char path[PROXY_PROBE_PATH_MAX]; /* HTTP: request path, "/" by default */
+    char host[STATE_FQDN_MAX + 1];   /* HTTP: Host header sent ("" = the backend address) */
+    uint32_t interval_ms;            /* between probes of one backend */
+    uint32_t timeout_ms;             /* one probe's deadline */
+    uint32_t rise;                   /* consecutive successes to turn UP */
+    uint32_t fall;                   /* consecutive failures to turn DOWN */
+};
+
+void proxy_probe_config_init(struct proxy_probe_config *pc); /* TCP, "/", 2 s, 1 s, 2, 3 */
+
+/* Called on the proxy's probe thread when a probed backend's verdict changes (and once for
+ * its first verdict). `detail` says why, e.g. "connect: connection refused". */
+typedef void (*proxy_probe_result_fn)(void *ctx, const struct state_backend *be,
+                                      enum proxy_verdict verdict, const char *detail);
+
+/* Replaces the set of backends this node probes (an empty set stops probing). Backends kept
+ * from the previous set keep their rise/fall counters. Returns 0, or PROXY_EINVAL/ENOMEM. */
+int proxy_probe_set(struct proxy *p, const struct state_backend *backends, size_t count,
+                    const struct proxy_probe_config *pc, proxy_probe_result_fn fn, void *ctx,
+                    char *err, size_t errlen);
+
+#endif /* WEBGW_PROXY_H */

@@ -1,0 +1,1016 @@
+/*
+ * session.c - one client connection: reads requests, routes them by Host, forwards each to a
+ * backend connection and streams the response back, one request at a time so pipelined
+ * requests are answered in order.
+ *
+ * States of a session:
+ *
+ *   HEAD      waiting for / parsing a request head (header timeout, then keep-alive timeout)
+ *   CONNECT   head parsed and routed, a backend connection is being opened (connect timeout)
+ *   EXCHANGE  request head sent; body streams client -> backend while the response streams
+ *             backend -> client (response timeout, restarted by progress on either side)
+ *   TUNNEL    after a 101: bytes both ways, untouched (tunnel idle timeout)
+ *   CLOSING   last bytes flushing, then the connection closes
+ *
+ * Back-pressure: each direction stops reading its source while the destination has more than
+ * write_queue_limit bytes waiting, and resumes below half of it. Bodies are never buffered
+ * whole: memory per connection is bounded by the head limit plus twice that queue limit.
+ *
+ * Retries: a request goes to another backend when connecting failed (nothing was sent), or
+ * when an idempotent request without a body sent lost its backend before any response byte.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/internal.h"
+
+#define CLIENT_IN_INITIAL 8192
+
+enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
+
+struct proxy_session {
+    struct proxy_conn c;     /* the client connection; first member */
+    struct proxy_worker *w;  /* owning worker */
+    struct proxy_link link;  /* in w->sessions */
+    struct proxy_ipslot *ip; /* per-IP accounting */
+    char client_ip[INET6_ADDRSTRLEN];
+    bool trusted;     /* peer is a trusted proxy */
+    uv_timer_t timer; /* the one timeout of the current state */
+    int handles;      /* open handles (connection, timer); freed at 0 */
+    enum sess_state st;
+    bool head_timer;          /* header timeout armed for the current head */
+    unsigned requests;        /* requests started on this connection */
+    struct http1_parser req;  /* client side */
+    struct http1_parser resp; /* backend side, reset per exchange */
+    struct http1_header *req_fields, *resp_fields;
+
+    /* the current exchange */
+    struct state_route route;  /* copied out of the RCU table */
+    struct proxy_stat *stat;   /* counters of route.name */
+    struct proxy_upstream *up; /* backend connection */
+    struct proxy_wbackend *wb; /* its backend */
+    uint32_t tried;            /* backends tried (bit = index in route) */
+    unsigned attempts;         /* backends tried so far */
+    char *up_head;             /* request head for the backend, kept for a retry */
+    size_t up_head_len;
+    uint64_t t_start_us; /* request head parsed */
+    uint64_t ex_in;      /* client bytes of this exchange */
+    uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
+    int status;          /* status answered */
+    int fail_status;     /* 502 or 504 if the last backend attempt failed */
+    char fail_why[320];
+    char host[256]; /* normalized Host, for routing and the log */
+    char path[256]; /* request target, truncated, for the log */
+    uint8_t method;
+    bool client10;       /* client spoke HTTP/1.0 */
+    bool head_only;      /* HEAD request: the response has no body */
+    bool upgrade_wanted; /* request asked for an Upgrade */
+    bool req_done;       /* whole request read and forwarded */
+    bool body_sent;      /* some request body bytes went to the backend */
+    bool resp_head_done; /* backend's final response head parsed */
+    bool resp_started;   /* bytes of the response went to the client */
+    bool chunked_out;    /* response is re-chunked to the client */
+    bool client_keep;    /* connection stays open after this response */
+    bool client_eof;     /* client half-closed after its request */
+    bool client_paused;  /* client reads stopped: backend queue over the limit */
+    bool up_paused;      /* backend reads stopped: client queue over the limit */
+    bool logged;         /* this exchange was counted */
+    bool in_exchange;    /* an exchange is open (counted when it ends) */
+    bool tunnel_client_eof, tunnel_up_eof;
+};
+
+static void sess_process(struct proxy_session *s);
+static void sess_close(struct proxy_session *s, bool cut);
+static void sess_connect_backend(struct proxy_session *s);
+static void up_read(struct proxy_conn *c, int status);
+static void up_written(struct proxy_conn *c, int status);
+
+static struct proxy *P(struct proxy_session *s)
+{
+    return s->w->p;
+}
+
+/* ---- timers ------------------------------------------------------------------------- */
+
+static void on_timeout(uv_timer_t *t);
+
+static void timer_set(struct proxy_session *s, uint32_t ms)
+{
+    uv_timer_start(&s->timer, on_timeout, ms, 0);
+}
+
+/* ---- log and counters ---------------------------------------------------------------- */
+
+static void sess_log(struct proxy_session *s, bool cut)
+{
+    struct proxy *p = P(s);
+    if (!s->in_exchange || s->logged)
+        return;
+    s->logged = true;
+    s->in_exchange = false;
+    uint64_t now = proxy_mono_us();
+    uint64_t dur = now - s->t_start_us;
+    uint64_t out = s->c.bytes_written - s->out_mark;
+    if (s->stat == NULL)
+        s->stat = proxy_stats_get(&s->w->stats, s->route.name);
+    proxy_stats_record(s->stat, s->status, s->ex_in, out, dur, cut);
+    if (p->cfg.access_log == NULL)
+        return;
+    char ts[40], line[1024];
+    struct timespec wall;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    gmtime_r(&wall.tv_sec, &tm);
+    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", wall.tv_nsec / 1000000);
+    snprintf(line, sizeof(line),
+             "time=%s client=%s host=%s name=%s method=%s path=%s status=%d bytes_in=%" PRIu64
+             " bytes_out=%" PRIu64 " backend=%s duration_ms=%.3f%s",
+             ts, s->client_ip, s->host[0] ? s->host : "-", s->route.name[0] ? s->route.name : "-",
+             llhttp_method_name((llhttp_method_t)s->method), s->path[0] ? s->path : "-", s->status,
+             s->ex_in, out, s->wb ? s->wb->be->text : "-", (double)dur / 1000.0,
+             cut ? " cut=1" : "");
+    p->cfg.access_log(p->cfg.access_log_ctx, line);
+}
+
+/* ---- backend attachment ---------------------------------------------------------------- */
+
+static void up_attach(struct proxy_session *s, struct proxy_upstream *up)
+{
+    s->up = up;
+    up->s = s;
+    up->c.on_read = up_read;
+    up->c.on_written = up_written;
+    up->c.owner = s;
+    atomic_fetch_add_explicit(&up->wb->be->in_flight, 1, memory_order_relaxed);
+}
+
+/* Detaches the backend connection; it is returned to the pool when `reuse`, else closed. */
+static void up_detach(struct proxy_session *s, bool reuse)
+{
+    struct proxy_upstream *up = s->up;
+    if (up == NULL)
+        return;
+    s->up = NULL;
+    s->up_paused = false;
+    atomic_fetch_sub_explicit(&up->wb->be->in_flight, 1, memory_order_relaxed);
+    up->c.owner = NULL;
+    if (reuse) {
+        up->reused = false;
+        proxy_pool_put(s->w, up);
+    } else {
+        proxy_upstream_close(up);
+    }
+}
+
+/* ---- closing ----------------------------------------------------------------------- */
+
+static void sess_free(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    proxy_list_del(&s->link);
+    if (s->ip)
+        proxy_ip_release(&p->ips, s->ip);
+    free(s->up_head);
+    atomic_fetch_sub_explicit(&p->connections, 1, memory_order_relaxed);
+    free(s);
+}
+
+static void on_handle_closed(struct proxy_session *s)
+{
+    if (--s->handles == 0)
+        sess_free(s);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    on_handle_closed(h->data);
+}
+
+static void on_conn_closed(struct proxy_conn *c)
+{
+    struct proxy_session *s = (struct proxy_session *)c;
+    /* the timer goes with the connection, whichever path closed it */
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    on_handle_closed(s);
+}
+
+static void sess_close(struct proxy_session *s, bool cut)
+{
+    sess_log(s, cut);
+    s->st = SS_CLOSING;
+    up_detach(s, false);
+    proxy_conn_close(&s->c);
+}
+
+/* Ends the connection once its last bytes are written (bounded by the send timeout). */
+static void sess_finish(struct proxy_session *s)
+{
+    s->st = SS_CLOSING;
+    up_detach(s, false);
+    proxy_conn_read_stop(&s->c);
+    timer_set(s, P(s)->cfg.send_timeout_ms);
+    proxy_conn_close_flushed(&s->c);
+}
+
+/* ---- answers generated here ------------------------------------------------------------ */
+
+/* Prepares the session for the next request on a kept-alive connection. */
+static void sess_next(struct proxy_session *s)
+{
+    s->st = SS_HEAD;
+    s->head_timer = false;
+    http1_parser_next(&s->req);
+    free(s->up_head);
+    s->up_head = NULL;
+    timer_set(s, P(s)->cfg.keepalive_timeout_ms);
+    if (s->client_paused || !s->c.reading) {
+        s->client_paused = false;
+        proxy_conn_read_start(&s->c);
+    }
+}
+
+static void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool keep,
+                             const char *extra)
+{
+    char buf[1024];
+    keep = keep && !s->w->draining && s->req.head.keep_alive && s->req_done && !s->client_eof;
+    int n = http1_build_local(status, msg, keep, s->head_only, extra, buf, sizeof(buf));
+    if (n > 0)
+        proxy_conn_write(&s->c, buf, (size_t)n);
+    s->status = status;
+    s->resp_started = true;
+    proxy_conn_flush(&s->c);
+    sess_log(s, false);
+    up_detach(s, false);
+    if (keep)
+        sess_next(s);
+    else
+        sess_finish(s);
+}
+
+/* Answers a request that failed before any response byte reached the client, or retries it. */
+static void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry)
+{
+    up_detach(s, false);
+    if (can_retry && s->attempts <= P(s)->cfg.retries) {
+        s->fail_status = status;
+        snprintf(s->fail_why, sizeof(s->fail_why), "%s", why);
+        sess_connect_backend(s);
+        return;
+    }
+    if (s->resp_started) {
+        sess_close(s, true);
+        return;
+    }
+    sess_local_reply(s, status, why, s->req_done, NULL);
+}
+
+/* ---- request side ---------------------------------------------------------------------- */
+
+static int req_body_cb(void *ctx, const char *data, size_t len)
+{
+    struct proxy_session *s = ctx;
+    struct proxy_conn *uc = &s->up->c;
+    if (s->req.head.framing == HTTP1_FRAME_CHUNKED) {
+        char hex[24];
+        int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
+        if (proxy_conn_write(uc, hex, (size_t)n) || proxy_conn_write(uc, data, len) ||
+            proxy_conn_write(uc, "\r\n", 2))
+            return -1;
+    } else if (proxy_conn_write(uc, data, len)) {
+        return -1;
+    }
+    s->body_sent = true;
+    return 0;
+}
+
+static bool own_host(const struct proxy *p, const char *host)
+{
+    if (strcmp(host, p->cfg.domain) == 0)
+        return true;
+    for (size_t i = 0; i < p->cfg.own_host_count; i++)
+        if (strcmp(host, p->cfg.own_hosts[i]) == 0)
+            return true;
+    return false;
+}
+
+static void sess_begin_request(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    struct http1_head *h = &s->req.head;
+    const char *hv = h->host;
+    size_t hl = h->host_len;
+
+    s->in_exchange = true;
+    s->logged = false;
+    s->t_start_us = proxy_mono_us();
+    s->out_mark = s->c.bytes_written;
+    s->ex_in = h->head_len;
+    s->status = 0;
+    s->method = h->method;
+    s->client10 = h->minor == 0;
+    s->head_only = h->method == HTTP_HEAD;
+    s->upgrade_wanted = h->upgrade;
+    s->req_done = s->req.message_done;
+    s->body_sent = s->resp_head_done = s->resp_started = s->chunked_out = false;
+    s->client_keep = false;
+    s->tried = 0;
+    s->attempts = 0;
+    s->fail_status = 0;
+    s->stat = NULL;
+    s->wb = NULL;
+    s->route.name[0] = '\0';
+    s->requests++;
+    size_t pl = h->target_len < sizeof(s->path) - 1 ? h->target_len : sizeof(s->path) - 1;
+    memcpy(s->path, h->target, pl);
+    s->path[pl] = '\0';
+
+    /* absolute-form target: its authority wins over Host (RFC 9112 3.2.2) */
+    if (h->target_len > 7 &&
+        (strncasecmp(h->target, "http://", 7) == 0 || strncasecmp(h->target, "https://", 8) == 0)) {
+        hv = memchr(h->target, ':', h->target_len) + 3;
+        const char *end = h->target + h->target_len;
+        const char *e = hv;
+        while (e < end && *e != '/' && *e != '?')
+            e++;
+        hl = (size_t)(e - hv);
+    }
+    int n = hv ? http1_host_normalize(hv, hl, s->host, sizeof(s->host)) : -1;
+    char msg[400];
+    if (n < 0) {
+        s->host[0] = '\0';
+        proxy_conn_consume(&s->c, h->head_len);
+        sess_local_reply(s, 400, "missing or invalid Host", false, NULL);
+        return;
+    }
+    if (own_host(p, s->host) || !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
+        s->route.name[0] = '\0';
+        proxy_conn_consume(&s->c, h->head_len);
+        snprintf(msg, sizeof(msg), "webgw: no name \"%s\" is served here", s->host);
+        sess_local_reply(s, 404, msg, true, NULL);
+        return;
+    }
+    s->stat = proxy_stats_get(&s->w->stats, s->route.name);
+    if (s->route.tls_passthrough) {
+        proxy_conn_consume(&s->c, h->head_len);
+        snprintf(msg, sizeof(msg), "webgw: \"%s\" is served over HTTPS only", s->host);
+        sess_local_reply(s, 404, msg, true, NULL);
+        return;
+    }
+    if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms())) {
+        proxy_conn_consume(&s->c, h->head_len);
+        sess_local_reply(s, 429, "webgw: too many requests from your address", true,
+                         "Retry-After: 1\r\n");
+        return;
+    }
+    struct http1_forward fwd = {
+        .client_ip = s->client_ip,
+        .trusted_peer = s->trusted,
+        .proto = "http",
+        .host = h->host,
+        .host_len = h->host_len,
+    };
+    size_t cap = h->head_len + 512 + h->host_len;
+    s->up_head = malloc(cap);
+    int len = s->up_head ? http1_build_request(h, &fwd, s->up_head, cap) : -1;
+    proxy_conn_consume(&s->c, h->head_len);
+    if (len < 0) {
+        sess_local_reply(s, 500, "webgw: out of memory", false, NULL);
+        return;
+    }
+    s->up_head_len = (size_t)len;
+    sess_connect_backend(s);
+}
+
+/* ---- backend side ------------------------------------------------------------------------ */
+
+static int resp_body_cb(void *ctx, const char *data, size_t len)
+{
+    struct proxy_session *s = ctx;
+    if (s->chunked_out) {
+        char hex[24];
+        int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
+        if (proxy_conn_write(&s->c, hex, (size_t)n) || proxy_conn_write(&s->c, data, len) ||
+            proxy_conn_write(&s->c, "\r\n", 2))
+            return -1;
+        return 0;
+    }
+    return proxy_conn_write(&s->c, data, len) ? -1 : 0;
+}
+
+static void sess_upstream_ready(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    struct proxy_upstream *up = s->up;
+    s->st = SS_EXCHANGE;
+    timer_set(s, p->cfg.response_timeout_ms);
+    up->requests++;
+    atomic_fetch_add_explicit(&up->wb->be->requests, 1, memory_order_relaxed);
+    http1_parser_init(&s->resp, false, &p->resp_limits, s->resp_fields, p->cfg.max_header_count,
+                      resp_body_cb, s);
+    s->resp.skip_body = s->head_only;
+    if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0 ||
+        proxy_conn_read_start(&up->c) != 0) {
+        sess_fail(s, 502, "webgw: cannot use the backend connection", true);
+        return;
+    }
+    proxy_conn_flush(&up->c);
+}
+
+static void on_up_connected(struct proxy_upstream *up, int status)
+{
+    struct proxy_session *s = up->s;
+    if (s == NULL) {
+        proxy_upstream_close(up);
+        return;
+    }
+    if (status != 0) {
+        char why[160];
+        proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
+        snprintf(why, sizeof(why), "webgw: backend %s: connect: %s", up->wb->be->text,
+                 uv_strerror(status));
+        sess_fail(s, 502, why, true);
+        return;
+    }
+    sess_upstream_ready(s);
+    if (s->st == SS_EXCHANGE)
+        sess_process(s);
+}
+
+static void sess_connect_backend(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    for (;;) {
+        struct proxy_wbackend *wb;
+        int idx =
+            s->attempts > p->cfg.retries ? -1 : proxy_balance_pick(s->w, &s->route, s->tried, &wb);
+        if (idx < 0) {
+            char msg[400];
+            if (s->fail_status) {
+                sess_local_reply(s, s->fail_status, s->fail_why, s->req_done, NULL);
+            } else {
+                snprintf(msg, sizeof(msg), "webgw: no healthy backend for \"%s\"", s->route.name);
+                sess_local_reply(s, 503, msg, true, "Retry-After: 1\r\n");
+            }
+            return;
+        }
+        s->tried |= 1u << idx;
+        s->attempts++;
+        s->wb = wb;
+        struct proxy_upstream *up = proxy_pool_take(s->w, wb);
+        if (up != NULL) {
+            up_attach(s, up);
+            sess_upstream_ready(s);
+            return;
+        }
+        up = proxy_upstream_connect(s->w, wb, on_up_connected);
+        if (up == NULL) {
+            proxy_backend_failed(p, wb->be, proxy_mono_ms());
+            s->fail_status = 502;
+            snprintf(s->fail_why, sizeof(s->fail_why), "webgw: backend %s: connect failed",
+                     wb->be->text);
+            continue;
+        }
+        up_attach(s, up);
+        s->st = SS_CONNECT;
+        timer_set(s, p->cfg.connect_timeout_ms);
+        return;
+    }
+}
+
+/* The final response head arrived: decide framing and keep-alive toward the client. */
+static int sess_response_head(struct proxy_session *s)
+{
+    struct http1_head *h = &s->resp.head;
+    enum http1_framing out;
+    if (h->framing == HTTP1_FRAME_NONE)
+        out = (s->head_only && h->has_length) ? HTTP1_FRAME_LENGTH : HTTP1_FRAME_NONE;
+    else if (h->framing == HTTP1_FRAME_LENGTH)
+        out = HTTP1_FRAME_LENGTH;
+    else
+        out = s->client10 ? HTTP1_FRAME_CLOSE : HTTP1_FRAME_CHUNKED;
+    s->client_keep = s->req.head.keep_alive && !s->w->draining && s->req_done &&
+                     out != HTTP1_FRAME_CLOSE && !s->upgrade_wanted && !s->client_eof;
+    size_t cap = h->head_len + 128;
+    char *dst = proxy_conn_reserve(&s->c, cap);
+    if (dst == NULL)
+        return -1;
+    int n = http1_build_response(h, out, s->client_keep, s->client10, dst, cap);
+    if (n < 0)
+        return -1;
+    proxy_conn_commit(&s->c, (size_t)n);
+    s->chunked_out = out == HTTP1_FRAME_CHUNKED;
+    s->resp_head_done = true;
+    s->resp_started = true;
+    s->status = h->status;
+    return 0;
+}
+
+static void exchange_done(struct proxy_session *s)
+{
+    if (s->chunked_out)
+        proxy_conn_write(&s->c, "0\r\n\r\n", 5);
+    proxy_conn_flush(&s->c);
+    sess_log(s, false);
+    bool reuse =
+        s->req_done && s->resp.head.keep_alive && s->up && proxy_conn_avail(&s->up->c) == 0;
+    up_detach(s, reuse);
+    if (!s->client_keep || s->client_eof) {
+        sess_finish(s);
+        return;
+    }
+    sess_next(s);
+    if (proxy_conn_avail(&s->c))
+        sess_process(s);
+}
+
+/* ---- tunnels (after 101) -------------------------------------------------------------- */
+
+static void tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct proxy_conn *to)
+{
+    size_t n = proxy_conn_avail(from);
+    if (n == 0)
+        return;
+    if (from == &s->c)
+        s->ex_in += n;
+    proxy_conn_write(to, proxy_conn_data(from), n);
+    proxy_conn_consume(from, n);
+    proxy_conn_flush(to);
+    if (proxy_conn_pending(to) > P(s)->cfg.write_queue_limit) {
+        proxy_conn_read_stop(from);
+        if (from == &s->c)
+            s->client_paused = true;
+        else
+            s->up_paused = true;
+    }
+}
+
+static void tunnel_eof(struct proxy_session *s, bool from_client)
+{
+    if (from_client) {
+        s->tunnel_client_eof = true;
+        proxy_conn_read_stop(&s->c);
+        proxy_conn_shutdown(&s->up->c);
+    } else {
+        s->tunnel_up_eof = true;
+        proxy_conn_read_stop(&s->up->c);
+        proxy_conn_shutdown(&s->c);
+    }
+    if (s->tunnel_client_eof && s->tunnel_up_eof) {
+        sess_log(s, false);
+        sess_finish(s);
+    }
+}
+
+static void sess_start_tunnel(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    struct http1_head *h = &s->resp.head;
+    size_t cap = h->head_len + 128;
+    char *dst = proxy_conn_reserve(&s->c, cap);
+    int n = dst ? http1_build_response(h, HTTP1_FRAME_NONE, true, false, dst, cap) : -1;
+    if (n < 0) {
+        sess_close(s, true);
+        return;
+    }
+    proxy_conn_commit(&s->c, (size_t)n);
+    proxy_conn_consume(&s->up->c, h->head_len);
+    s->status = 101;
+    s->resp_started = s->resp_head_done = true;
+    s->st = SS_TUNNEL;
+    s->tunnel_client_eof = s->tunnel_up_eof = false;
+    timer_set(s, p->cfg.tunnel_idle_timeout_ms);
+    tunnel_pump(s, &s->up->c, &s->c);
+    proxy_conn_flush(&s->c);
+    tunnel_pump(s, &s->c, &s->up->c);
+    if (!s->client_paused)
+        proxy_conn_read_start(&s->c);
+}
+
+/* ---- backend callbacks ---------------------------------------------------------------- */
+
+static void up_failed_before_answer(struct proxy_session *s, int status)
+{
+    struct proxy_upstream *up = s->up;
+    char why[160];
+    /* a reused connection closing under us is the keep-alive race, not a sick backend */
+    if (!up->reused)
+        proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
+    snprintf(why, sizeof(why), "webgw: backend %s: %s before answering", up->wb->be->text,
+             status == UV_EOF ? "closed the connection" : uv_strerror(status));
+    sess_fail(s, 502, why, http1_method_idempotent(s->method) && !s->body_sent);
+}
+
+static void up_read(struct proxy_conn *c, int status)
+{
+    struct proxy_upstream *up = (struct proxy_upstream *)c;
+    struct proxy_session *s = up->s;
+    struct proxy *p;
+    if (s == NULL) {
+        proxy_upstream_close(up);
+        return;
+    }
+    p = P(s);
+    if (s->st == SS_TUNNEL) {
+        timer_set(s, p->cfg.tunnel_idle_timeout_ms);
+        if (status < 0) {
+            if (status == UV_EOF)
+                tunnel_eof(s, false);
+            else
+                sess_close(s, true);
+            return;
+        }
+        tunnel_pump(s, &up->c, &s->c);
+        return;
+    }
+    if (s->st != SS_EXCHANGE)
+        return;
+    timer_set(s, p->cfg.response_timeout_ms);
+    if (status < 0) {
+        if (!s->resp_head_done) {
+            up_failed_before_answer(s, status);
+            return;
+        }
+        if (status == UV_EOF && http1_parse_eof(&s->resp) == 1) {
+            exchange_done(s);
+            return;
+        }
+        sess_close(s, true);
+        return;
+    }
+    for (;;) {
+        size_t avail = proxy_conn_avail(&up->c);
+        if (avail == 0)
+            break;
+        if (!s->resp_head_done) {
+            int r = http1_parse_head(&s->resp, proxy_conn_data(&up->c), avail);
+            if (r == 0)
+                break;
+            if (r < 0) {
+                char why[320];
+                snprintf(why, sizeof(why), "webgw: backend %s: invalid response: %s",
+                         up->wb->be->text, s->resp.why);
+                sess_fail(s, 502, why, false);
+                return;
+            }
+            int code = s->resp.head.status;
+            if (code == 101) {
+                if (!s->upgrade_wanted) {
+                    sess_fail(s, 502, "webgw: backend switched protocols unasked", false);
+                    return;
+                }
+                proxy_backend_succeeded(up->wb->be);
+                sess_start_tunnel(s);
+                return;
+            }
+            if (code >= 100 && code < 200) {
+                /* interim answers (100 Continue) are passed to HTTP/1.1 clients as they come */
+                if (!s->client10) {
+                    char line[64];
+                    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n\r\n", code,
+                                     http1_reason(code));
+                    proxy_conn_write(&s->c, line, (size_t)n);
+                }
+                proxy_conn_consume(&up->c, s->resp.head.head_len);
+                http1_parser_next(&s->resp);
+                s->resp.skip_body = s->head_only;
+                continue;
+            }
+            proxy_backend_succeeded(up->wb->be);
+            if (sess_response_head(s) != 0) {
+                sess_fail(s, 502, "webgw: response head too large", false);
+                return;
+            }
+            proxy_conn_consume(&up->c, s->resp.head.head_len);
+            if (s->resp.message_done) {
+                exchange_done(s);
+                return;
+            }
+            continue;
+        }
+        size_t used;
+        int r = http1_parse_body(&s->resp, proxy_conn_data(&up->c), avail, &used);
+        proxy_conn_consume(&up->c, used);
+        if (r < 0) {
+            sess_close(s, true);
+            return;
+        }
+        if (r == 1) {
+            exchange_done(s);
+            return;
+        }
+    }
+    proxy_conn_flush(&s->c);
+    if (proxy_conn_pending(&s->c) > p->cfg.write_queue_limit) {
+        proxy_conn_read_stop(&up->c);
+        s->up_paused = true;
+    }
+}
+
+static void up_written(struct proxy_conn *c, int status)
+{
+    struct proxy_upstream *up = (struct proxy_upstream *)c;
+    struct proxy_session *s = up->s;
+    if (s == NULL)
+        return;
+    if (status < 0) {
+        up_read(c, status);
+        return;
+    }
+    if (s->client_paused && proxy_conn_pending(c) <= P(s)->cfg.write_queue_limit / 2) {
+        s->client_paused = false;
+        if (s->st == SS_TUNNEL) {
+            if (!s->tunnel_client_eof)
+                proxy_conn_read_start(&s->c);
+            return;
+        }
+        proxy_conn_read_start(&s->c);
+        sess_process(s);
+    }
+}
+
+/* ---- client callbacks ----------------------------------------------------------------- */
+
+static void sess_process(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    for (;;) {
+        if (s->c.closing)
+            return;
+        size_t avail = proxy_conn_avail(&s->c);
+        if (s->st == SS_HEAD) {
+            if (avail == 0)
+                return;
+            if (!s->head_timer) {
+                s->head_timer = true;
+                timer_set(s, p->cfg.header_timeout_ms);
+            }
+            int r = http1_parse_head(&s->req, proxy_conn_data(&s->c), avail);
+            if (r == 0)
+                return;
+            if (r < 0) {
+                /* a request we cannot frame: answer and close, never guess */
+                s->in_exchange = true;
+                s->logged = false;
+                s->t_start_us = proxy_mono_us();
+                s->out_mark = s->c.bytes_written;
+                s->ex_in = avail;
+                s->route.name[0] = '\0';
+                s->stat = NULL;
+                s->req_done = false;
+                sess_local_reply(s, s->req.status, s->req.why, false, NULL);
+                return;
+            }
+            sess_begin_request(s);
+            continue;
+        }
+        if (s->st == SS_EXCHANGE && !s->req_done) {
+            if (s->up == NULL || s->client_paused)
+                return;
+            if (avail == 0)
+                return;
+            size_t used;
+            int r = http1_parse_body(&s->req, proxy_conn_data(&s->c), avail, &used);
+            s->ex_in += used;
+            proxy_conn_consume(&s->c, used);
+            if (r < 0) {
+                if (!s->resp_started)
+                    sess_local_reply(s, s->req.status ? s->req.status : 400, s->req.why, false,
+                                     NULL);
+                else
+                    sess_close(s, true);
+                return;
+            }
+            if (r == 1) {
+                s->req_done = true;
+                if (s->req.head.framing == HTTP1_FRAME_CHUNKED)
+                    proxy_conn_write(&s->up->c, "0\r\n\r\n", 5);
+            }
+            proxy_conn_flush(&s->up->c);
+            if (proxy_conn_pending(&s->up->c) > p->cfg.write_queue_limit) {
+                proxy_conn_read_stop(&s->c);
+                s->client_paused = true;
+                return;
+            }
+            continue;
+        }
+        /* waiting for a response: later pipelined bytes stay buffered, within in_max */
+        if (proxy_conn_in_full(&s->c))
+            proxy_conn_read_stop(&s->c);
+        return;
+    }
+}
+
+static void sess_read(struct proxy_conn *c, int status)
+{
+    struct proxy_session *s = (struct proxy_session *)c;
+    struct proxy *p = P(s);
+    if (status < 0) {
+        switch (s->st) {
+        case SS_TUNNEL:
+            if (status == UV_EOF)
+                tunnel_eof(s, true);
+            else
+                sess_close(s, true);
+            return;
+        case SS_CONNECT:
+        case SS_EXCHANGE:
+            if (status == UV_EOF && s->req_done) {
+                /* half-close after a complete request: still answer it */
+                s->client_eof = true;
+                proxy_conn_read_stop(&s->c);
+                return;
+            }
+            sess_close(s, true);
+            return;
+        default:
+            sess_close(s, false);
+            return;
+        }
+    }
+    if (s->st == SS_TUNNEL) {
+        timer_set(s, p->cfg.tunnel_idle_timeout_ms);
+        tunnel_pump(s, &s->c, &s->up->c);
+        return;
+    }
+    if (s->st == SS_EXCHANGE && !s->req_done)
+        timer_set(s, p->cfg.response_timeout_ms);
+    sess_process(s);
+}
+
+static void sess_written(struct proxy_conn *c, int status)
+{
+    struct proxy_session *s = (struct proxy_session *)c;
+    if (status < 0) {
+        sess_close(s, true);
+        return;
+    }
+    if (s->up_paused && s->up && proxy_conn_pending(c) <= P(s)->cfg.write_queue_limit / 2) {
+        s->up_paused = false;
+        if (s->st == SS_TUNNEL && s->tunnel_up_eof)
+            return;
+        proxy_conn_read_start(&s->up->c);
+        /* bytes may already wait in the backend buffer */
+        if (proxy_conn_avail(&s->up->c))
+            up_read(&s->up->c, 0);
+    }
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct proxy_session *s = t->data;
+    struct proxy *p = P(s);
+    switch (s->st) {
+    case SS_HEAD:
+        if (proxy_conn_avail(&s->c) > 0) {
+            s->in_exchange = true;
+            s->logged = false;
+            s->t_start_us = proxy_mono_us();
+            s->out_mark = s->c.bytes_written;
+            s->ex_in = proxy_conn_avail(&s->c);
+            s->route.name[0] = '\0';
+            s->req_done = false;
+            sess_local_reply(s, 408, "webgw: request head not received in time", false, NULL);
+        } else {
+            sess_close(s, false);
+        }
+        return;
+    case SS_CONNECT: {
+        char why[160];
+        proxy_backend_failed(p, s->up->wb->be, proxy_mono_ms());
+        snprintf(why, sizeof(why), "webgw: backend %s: connect timeout", s->up->wb->be->text);
+        sess_fail(s, 504, why, true);
+        return;
+    }
+    case SS_EXCHANGE:
+        if (!s->resp_head_done && s->up) {
+            char why[160];
+            proxy_backend_failed(p, s->up->wb->be, proxy_mono_ms());
+            snprintf(why, sizeof(why), "webgw: backend %s: no answer in time", s->up->wb->be->text);
+            sess_fail(s, 504, why, false);
+            return;
+        }
+        sess_close(s, true);
+        return;
+    case SS_TUNNEL:
+        sess_close(s, false);
+        return;
+    case SS_CLOSING:
+        sess_close(s, true);
+        return;
+    }
+}
+
+/* ---- accept and drain ----------------------------------------------------------------- */
+
+static bool peer_trusted(const struct proxy *p, const struct sockaddr_storage *ss)
+{
+    uint8_t addr[16];
+    uint8_t fam;
+    if (ss->ss_family == AF_INET6) {
+        memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        fam = 6;
+    } else {
+        memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        fam = 4;
+    }
+    for (size_t i = 0; i < p->cfg.trusted_count; i++) {
+        const struct proxy_cidr *c = &p->cfg.trusted[i];
+        if (c->family != fam)
+            continue;
+        unsigned full = c->prefix / 8, rest = c->prefix % 8;
+        if (memcmp(c->addr, addr, full) != 0)
+            continue;
+        if (rest && ((c->addr[full] ^ addr[full]) & (0xff << (8 - rest))) != 0)
+            continue;
+        return true;
+    }
+    return false;
+}
+
+void proxy_session_accept(struct proxy_worker *w)
+{
+    struct proxy *p = w->p;
+    size_t cap = p->cfg.max_header_count;
+    struct proxy_session *s = calloc(1, sizeof(*s) + 2 * cap * sizeof(struct http1_header));
+    if (s == NULL)
+        return;
+    size_t in_max = p->cfg.max_header_bytes + 4096;
+    if (in_max < 65536)
+        in_max = 65536;
+    if (proxy_conn_init(&w->loop, &s->c, CLIENT_IN_INITIAL, in_max) != 0) {
+        free(s);
+        return;
+    }
+    s->w = w;
+    s->req_fields = (struct http1_header *)(s + 1);
+    s->resp_fields = s->req_fields + cap;
+    s->c.owner = s;
+    s->c.on_read = sess_read;
+    s->c.on_written = sess_written;
+    s->c.on_closed = on_conn_closed;
+    s->handles = 2;
+    uv_timer_init(&w->loop, &s->timer);
+    s->timer.data = s;
+    proxy_list_add(&w->sessions, &s->link);
+    atomic_fetch_add_explicit(&p->connections, 1, memory_order_relaxed);
+    http1_parser_init(&s->req, true, &p->req_limits, s->req_fields, cap, req_body_cb, s);
+    s->st = SS_HEAD;
+
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&s->c.tcp) != 0 ||
+        uv_tcp_getpeername(&s->c.tcp, (struct sockaddr *)&ss, &sl) != 0) {
+        sess_close(s, false);
+        return;
+    }
+    if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, s->client_ip,
+                  sizeof(s->client_ip));
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, s->client_ip,
+                  sizeof(s->client_ip));
+    s->trusted = peer_trusted(p, &ss);
+    s->ip = proxy_ip_acquire(&p->ips, (struct sockaddr *)&ss);
+    if (s->ip == NULL) {
+        /* over the per-IP connection limit: a short answer, then close */
+        char buf[256];
+        int n = http1_build_local(429, "webgw: too many connections from your address", false,
+                                  false, NULL, buf, sizeof(buf));
+        proxy_conn_write(&s->c, buf, (size_t)n);
+        sess_finish(s);
+        return;
+    }
+    uv_tcp_nodelay(&s->c.tcp, 1);
+    s->head_timer = true;
+    timer_set(s, p->cfg.header_timeout_ms);
+    if (proxy_conn_read_start(&s->c) != 0)
+        sess_close(s, false);
+}
+
+void proxy_session_drain(struct proxy_worker *w)
+{
+    struct proxy_link *l = w->sessions.next;
+    while (l != &w->sessions) {
+        struct proxy_session *s = PROXY_CONTAINER(l, struct proxy_session, link);
+        l = l->next;
+        /* idle keep-alive connections go now; busy ones end after their response */
+        if (s->st == SS_HEAD && proxy_conn_avail(&s->c) == 0)
+            sess_close(s, false);
+    }
+}
+
+void proxy_session_close_all(struct proxy_worker *w)
+{
+    struct proxy_link *l = w->sessions.next;
+    while (l != &w->sessions) {
+        struct proxy_session *s = PROXY_CONTAINER(l, struct proxy_session, link);
+        l = l->next;
+        sess_close(s, true);
+    }
+}

@@ -1,0 +1,395 @@
+/*
+ * name_merge.c - the merge rules of name records: how a record joins the set, who holds a key,
+ * and which client submissions the API admits.
+ *
+ * Design, and why
+ * ---------------
+ * Every node must reach the same state from the same records whatever the order, delay or
+ * duplication of their arrival: gossip retransmits, anti-entropy resends whole sets, and nodes
+ * restart and replay their logs. So the state is a join-semilattice and merging a record is a
+ * join, which is commutative, associative and idempotent by construction rather than by care.
+ *
+ * The lattice. For each key (a name or an fqdn) and each owner (an Ed25519 public key) we keep
+ * that owner's latest record for the key: the one with the highest version. Records are totally
+ * ordered per (key, owner) by (version, canonical encoding bytes): two different records of one
+ * owner with one version (a client bug, two CLIs racing) are ordered by memcmp of their
+ * canonical encodings, the larger winning, so even that case converges. The state is the
+ * pointwise maximum over all records seen, and a join is "keep the larger of two": max over a
+ * total order is commutative, associative and idempotent, and so is the pointwise map of it.
+ *
+ * Why per owner, not one register per key: a single last-writer-wins register would let any
+ * signed record with a higher version overwrite the key, whoever signed it, and would forget
+ * the losing side of a conflict. Keeping each owner's chain apart means a record can only move
+ * its own signer's entry (signatures are checked before merge), "versions only go up" is per
+ * owner, and a loser's claim stays visible so it can learn why it lost.
+ *
+ * The view is a pure function of the state, recomputed from it, never stored apart:
+ *   - live claims are the owners whose latest record is not a release;
+ *   - the holder is the live claim with the smallest (reserved_at_ms, owner bytes): first claim
+ *     wins, the owner id breaks exact ties, the same way on every node;
+ *   - the holder's latest record is what is served (reserve: nothing yet; proxy and fqdn: its
+ *     backends); other live claims are counted as `contenders`;
+ *   - with no live claim the key is released: held=false and the view shows the newest release
+ *     (a tombstone).
+ *
+ * Releases. A release is just an owner's latest record, so it beats every lower version of that
+ * owner: a stale proxy record that arrives after the release is below the owner's maximum and
+ * changes nothing, so no stale record resurrects a name. Once released, a new owner's claim is
+ * the only live one and takes the name; the old owner can claim again only with a higher
+ * version, and then with its new, later claim time.
+ *
+ * Claim times are signed by their owner, so a node cannot forge one for someone else. Clients
+ * go through state_names_admit, which refuses a claim on a held key (409, naming the holder)
+ * and a claim dated more than NAME_CLAIM_PAST_MS in the past, so a newcomer cannot backdate
+ * itself ahead of a holder; the record validator refuses dates too far in the future. Records
+ * from gossip skip admission (they were admitted by the node that took them), which is where
+ * concurrent reservations of one name on two nodes meet and resolve by claim time.
+ *
+ * Abuse bound. A key tracks at most STATE_CLAIMS_PER_NAME_MAX owners. When a ninth owner
+ * arrives, the nine candidates are ranked and the last one is dropped (possibly the newcomer,
+ * which then changes nothing): the holder first (so the bound can never take a name from its
+ * holder), then release tombstones, newest first (they stop stale records from coming back),
+ * then the other live claims by claim order (a contender only waits in a queue; its owner can
+ * send it again). Up to the bound the state is exactly the lattice above; past it, which losing
+ * claims or old tombstones are remembered can depend on arrival order, and a stale record of an
+ * owner whose tombstone was dropped could be taken as new. Reaching it takes eight distinct
+ * keys signing claims on one name, which the API refuses while the name is held (409), so only
+ * a cluster member gossiping forged traffic for its own keys gets there.
+ *
+ * Tombstone collection (name_table.c) drops a key once all its claims are releases and the
+ * newest is older than a TTL (7 days by default). The TTL is the usual gc-grace trade-off: a
+ * node that stayed away longer than that could bring back a record the tombstone was hiding,
+ * so a node offline for longer than the TTL should start from an empty data dir.
+ *
+ * Digest. Each kept record contributes the first 8 bytes of SHA-256 over its canonical
+ * encoding, and the digest is their sum modulo 2^64: order-independent (sum is commutative),
+ * exact for sets (a record is kept at most once), and updated in O(1) on every change.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "state/name_private.h"
+
+/* How far in the past a client may date a new claim: enough for a slow client clock and a
+ * retry, too little to jump ahead of a name someone has held for a while. */
+#define NAME_CLAIM_PAST_MS 300000ULL
+
+/* ---- record identity -------------------------------------------------------------------- */
+
+static uint64_t bytes_hash(const uint8_t *buf, size_t len)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    uint64_t h = 0;
+
+    SHA256(buf, len, md);
+    for (int i = 0; i < 8; i++)
+        h |= (uint64_t)md[i] << (8 * i);
+    return h;
+}
+
+/* Orders two canonical encodings: memcmp, then the shorter first. */
+static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static struct name_claim *claim_new(const struct state_record *rec, uint64_t record_hash)
+{
+    struct name_claim *c;
+
+    c = malloc(sizeof(*c) + rec->backend_count * sizeof(c->backends[0]));
+    if (c == NULL)
+        return NULL;
+    c->version = rec->version;
+    c->reserved_at_ms = rec->reserved_at_ms;
+    c->issued_at_ms = rec->issued_at_ms;
+    c->record_hash = record_hash;
+    memcpy(c->owner, rec->owner, STATE_OWNER_LEN);
+    memcpy(c->signature, rec->signature, STATE_SIGNATURE_LEN);
+    c->kind = (uint8_t)rec->kind;
+    c->tls_passthrough = rec->tls_passthrough;
+    c->backend_count = rec->backend_count;
+    memcpy(c->backends, rec->backends, rec->backend_count * sizeof(c->backends[0]));
+    return c;
+}
+
+static int claim_find(const struct name_key *k, const uint8_t owner[STATE_OWNER_LEN])
+{
+    for (int i = 0; i < k->claim_count; i++)
+        if (memcmp(k->claims[i]->owner, owner, STATE_OWNER_LEN) == 0)
+            return i;
+    return -1;
+}
+
+/* Whether `rec` (encoded as enc[len]) is above the owner's current record `cur` in the
+ * per-owner order (version, canonical bytes). Returns 1 above, 0 not above, <0 on error. */
+static int record_above(const struct state_record *rec, const uint8_t *enc, size_t len,
+                        uint64_t record_hash, const struct name_claim *cur, const char *name)
+{
+    struct state_record *old;
+    uint8_t *buf;
+    int n, rc;
+
+    if (rec->version != cur->version)
+        return rec->version > cur->version;
+    if (record_hash == cur->record_hash)
+        return 0; /* the same record again */
+    old = malloc(sizeof(*old));
+    buf = malloc(STATE_RECORD_MAX_BYTES);
+    if (old == NULL || buf == NULL) {
+        rc = STATE_ENOMEM;
+        goto done;
+    }
+    name_claim_to_record(cur, name, old);
+    n = state_record_encode(old, buf, STATE_RECORD_MAX_BYTES);
+    if (n < 0) {
+        rc = n;
+        goto done;
+    }
+    rc = bytes_cmp(enc, len, buf, (size_t)n) > 0;
+done:
+    free(buf);
+    free(old);
+    return rc;
+}
+
+/* ---- the abuse bound -------------------------------------------------------------------- */
+
+/* Rank for the bound (see the top comment): <0 when a is kept before b. */
+static int bound_rank_cmp(const struct name_claim *a, const struct name_claim *b,
+                          const struct name_claim *holder)
+{
+    bool a_tomb = a->kind == STATE_RECORD_RELEASE, b_tomb = b->kind == STATE_RECORD_RELEASE;
+
+    if (a == holder || b == holder)
+        return a == holder ? -1 : 1;
+    if (a_tomb != b_tomb)
+        return a_tomb ? -1 : 1;
+    if (a_tomb) {
+        if (a->issued_at_ms != b->issued_at_ms)
+            return a->issued_at_ms > b->issued_at_ms ? -1 : 1;
+        return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
+    }
+    if (a->reserved_at_ms != b->reserved_at_ms)
+        return a->reserved_at_ms < b->reserved_at_ms ? -1 : 1;
+    return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
+}
+
+/* With the key full, returns the index in k->claims of the claim to drop for `fresh`, or -1
+ * when `fresh` itself ranks last. */
+static int bound_victim(const struct name_key *k, const struct name_claim *fresh)
+{
+    const struct name_claim *holder = NULL, *worst = fresh;
+    int victim = -1;
+
+    for (int i = 0; i <= k->claim_count; i++) {
+        const struct name_claim *c = i < k->claim_count ? k->claims[i] : fresh;
+
+        if (c->kind == STATE_RECORD_RELEASE)
+            continue;
+        if (holder == NULL || c->reserved_at_ms < holder->reserved_at_ms ||
+            (c->reserved_at_ms == holder->reserved_at_ms &&
+             memcmp(c->owner, holder->owner, STATE_OWNER_LEN) < 0))
+            holder = c;
+    }
+    for (int i = 0; i < k->claim_count; i++) {
+        if (bound_rank_cmp(k->claims[i], worst, holder) > 0) {
+            worst = k->claims[i];
+            victim = i;
+        }
+    }
+    return victim;
+}
+
+/* ---- merge ------------------------------------------------------------------------------ */
+
+static int key_append(struct name_key *k, struct name_claim *c)
+{
+    if (k->claim_cap == 0) {
+        k->claims = &k->one;
+        k->claim_cap = 1;
+    } else if (k->claim_count == k->claim_cap) {
+        uint8_t cap = (uint8_t)(k->claim_cap * 2);
+        struct name_claim **claims;
+
+        if (cap > STATE_CLAIMS_PER_NAME_MAX)
+            cap = STATE_CLAIMS_PER_NAME_MAX;
+        if (k->claims == &k->one) {
+            claims = malloc(cap * sizeof(*claims));
+            if (claims != NULL)
+                claims[0] = k->one;
+        } else {
+            claims = realloc(k->claims, cap * sizeof(*claims));
+        }
+        if (claims == NULL)
+            return STATE_ENOMEM;
+        k->claims = claims;
+        k->claim_cap = cap;
+    }
+    k->claims[k->claim_count++] = c;
+    return 0;
+}
+
+int state_names_merge(struct state_names *names, const struct state_record *rec,
+                      struct state_name_view *changed)
+{
+    struct name_claim *fresh = NULL;
+    struct name_key *k;
+    uint8_t *enc;
+    uint64_t record_hash;
+    int n, idx, rc;
+
+    if (strnlen(rec->name, sizeof(rec->name)) == sizeof(rec->name) ||
+        rec->backend_count > STATE_BACKENDS_MAX)
+        return STATE_EINVAL;
+    enc = malloc(STATE_RECORD_MAX_BYTES);
+    if (enc == NULL)
+        return STATE_ENOMEM;
+    n = state_record_encode(rec, enc, STATE_RECORD_MAX_BYTES);
+    if (n < 0) {
+        rc = n;
+        goto done;
+    }
+    record_hash = bytes_hash(enc, (size_t)n);
+
+    k = name_table_upsert(names, rec->name);
+    if (k == NULL) {
+        rc = STATE_ENOMEM;
+        goto done;
+    }
+    idx = claim_find(k, rec->owner);
+    if (idx >= 0) {
+        rc = record_above(rec, enc, (size_t)n, record_hash, k->claims[idx], k->name);
+        if (rc <= 0) {
+            rc = rc == 0 ? STATE_ESTALE : rc;
+            goto view;
+        }
+    }
+    fresh = claim_new(rec, record_hash);
+    if (fresh == NULL) {
+        rc = STATE_ENOMEM;
+        goto view;
+    }
+    if (idx < 0 && k->claim_count >= STATE_CLAIMS_PER_NAME_MAX) {
+        idx = bound_victim(k, fresh);
+        if (idx < 0) {
+            rc = STATE_ESTALE; /* the newcomer ranks last: dropped, see the abuse bound */
+            goto view;
+        }
+    }
+
+    name_table_account(names, k, -1);
+    if (idx >= 0) {
+        free(k->claims[idx]);
+        k->claims[idx] = fresh;
+        rc = 1;
+    } else {
+        rc = key_append(k, fresh);
+        rc = rc == 0 ? 1 : rc;
+    }
+    name_table_account(names, k, +1);
+    if (rc == 1)
+        fresh = NULL;
+
+view:
+    if (k->claim_count == 0) {
+        name_table_remove(names, k); /* only a key created above that got nothing */
+    } else if (changed != NULL) {
+        name_key_view(k, changed);
+    }
+done:
+    free(fresh);
+    free(enc);
+    return rc;
+}
+
+/* ---- admission of client submissions ---------------------------------------------------- */
+
+static void admit_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void admit_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void format_time(uint64_t ms, char out[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%" PRIu64 " ms", ms);
+}
+
+/* Whether rec claims the key anew for its owner (first claim, claim after own release, or a
+ * changed claim time): those are the records whose claim time must be recent. */
+static bool is_new_claim(const struct state_record *rec, const struct name_claim *own)
+{
+    return own == NULL || own->kind == STATE_RECORD_RELEASE ||
+           own->reserved_at_ms != rec->reserved_at_ms;
+}
+
+int state_names_admit(const struct state_names *names, const struct state_record *rec,
+                      uint64_t now_ms, char *err, size_t errlen)
+{
+    const struct name_key *k = name_table_find(names, rec->name);
+    const struct name_claim *own = NULL, *holder = NULL;
+    char owner_hex[STATE_OWNER_HEX_LEN + 1], when[32];
+    bool is_claim = rec->kind == STATE_RECORD_RESERVE || rec->kind == STATE_RECORD_FQDN;
+
+    if (k != NULL) {
+        int h = name_key_holder(k), o = claim_find(k, rec->owner);
+
+        holder = h >= 0 ? k->claims[h] : NULL;
+        own = o >= 0 ? k->claims[o] : NULL;
+    }
+    if (own != NULL && rec->version <= own->version) {
+        admit_errf(err, errlen, "%s: version %" PRIu64 " is not above your last version %" PRIu64,
+                   rec->name, rec->version, own->version);
+        return STATE_ESTALE;
+    }
+    if (holder != NULL && holder != own) {
+        state_owner_format(holder->owner, owner_hex);
+        format_time(holder->reserved_at_ms, when);
+        if (is_claim) {
+            admit_errf(err, errlen, "%s is taken: held by %s since %s", rec->name, owner_hex, when);
+            return STATE_ETAKEN;
+        }
+        admit_errf(err, errlen, "%s is held by %s, not by the signer of this record", rec->name,
+                   owner_hex);
+        return STATE_ENOTOWNER;
+    }
+    if (holder == NULL && !is_claim) {
+        if (rec->kind == STATE_RECORD_RELEASE)
+            admit_errf(err, errlen, "%s is not held by anyone: nothing to release", rec->name);
+        else
+            admit_errf(err, errlen, "%s is not reserved: reserve it before exposing it", rec->name);
+        return STATE_ENOTOWNER;
+    }
+    if (rec->kind != STATE_RECORD_RELEASE && is_new_claim(rec, own) &&
+        rec->reserved_at_ms < now_ms && now_ms - rec->reserved_at_ms > NAME_CLAIM_PAST_MS) {
+        admit_errf(err, errlen,
+                   "%s: claim time is %" PRIu64 " s in the past (a new claim may be at most %llu s "
+                   "old)",
+                   rec->name, (now_ms - rec->reserved_at_ms) / 1000, NAME_CLAIM_PAST_MS / 1000);
+        return STATE_EINVAL;
+    }
+    return 0;
+}

@@ -1,0 +1,455 @@
+/*
+ * name_table.c - the container behind struct state_names: a chained hash table of keys, each
+ * with every owner's latest record (name_private.h), plus what reads the table without changing
+ * its meaning: lookups, sorted iteration, counters, the digest and tombstone collection.
+ *
+ * The merge rules themselves (which record an owner keeps, who holds a key) live in
+ * name_merge.c; this file only derives views from what merge stored.
+ *
+ * Bucket hashing uses a per-table random key so that names chosen by an attacker cannot pile
+ * into one bucket (hash flooding); the key never leaves the process, so nothing that other
+ * nodes see depends on it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "state/name_private.h"
+
+#define NAME_TABLE_INITIAL_BUCKETS 64
+
+/* ---- keyed bucket hash (SipHash-1-3 shape, written from the paper's description) -------- */
+
+static inline uint64_t rotl64(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+#define SIP_ROUND(v0, v1, v2, v3)                                                                  \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = rotl64(v1, 13);                                                                       \
+        v1 ^= v0;                                                                                  \
+        v0 = rotl64(v0, 32);                                                                       \
+        v2 += v3;                                                                                  \
+        v3 = rotl64(v3, 16);                                                                       \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = rotl64(v3, 21);                                                                       \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = rotl64(v1, 17);                                                                       \
+        v1 ^= v2;                                                                                  \
+        v2 = rotl64(v2, 32);                                                                       \
+    } while (0)
+
+static uint64_t key_hash(const uint64_t seed[2], const char *s, size_t len)
+{
+    uint64_t v0 = seed[0] ^ 0x736f6d6570736575ULL, v1 = seed[1] ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = seed[0] ^ 0x6c7967656e657261ULL, v3 = seed[1] ^ 0x7465646279746573ULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t whole = len & ~(size_t)7;
+    uint64_t m, last = (uint64_t)len << 56;
+
+    for (size_t i = 0; i < whole; i += 8) {
+        m = 0;
+        for (int b = 0; b < 8; b++)
+            m |= (uint64_t)p[i + b] << (8 * b);
+        v3 ^= m;
+        SIP_ROUND(v0, v1, v2, v3);
+        v0 ^= m;
+    }
+    for (size_t i = whole; i < len; i++)
+        last |= (uint64_t)p[i] << (8 * (i - whole));
+    v3 ^= last;
+    SIP_ROUND(v0, v1, v2, v3);
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIP_ROUND(v0, v1, v2, v3);
+    SIP_ROUND(v0, v1, v2, v3);
+    SIP_ROUND(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- table ------------------------------------------------------------------------------ */
+
+struct state_names *state_names_new(void)
+{
+    struct state_names *names = calloc(1, sizeof(*names));
+
+    if (names == NULL)
+        return NULL;
+    names->bucket_count = NAME_TABLE_INITIAL_BUCKETS;
+    names->buckets = calloc(names->bucket_count, sizeof(*names->buckets));
+    if (names->buckets == NULL) {
+        free(names);
+        return NULL;
+    }
+    if (getrandom(names->seed, sizeof(names->seed), GRND_NONBLOCK) != sizeof(names->seed)) {
+        /* early boot without entropy: a weaker key still spreads ordinary names well */
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        names->seed[0] = (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)names;
+        names->seed[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ULL;
+    }
+    return names;
+}
+
+static void key_free(struct name_key *k)
+{
+    for (uint8_t i = 0; i < k->claim_count; i++)
+        free(k->claims[i]);
+    if (k->claims != &k->one)
+        free(k->claims);
+    free(k);
+}
+
+void state_names_free(struct state_names *names)
+{
+    if (names == NULL)
+        return;
+    for (size_t b = 0; b < names->bucket_count; b++) {
+        struct name_key *k = names->buckets[b], *next;
+
+        for (; k != NULL; k = next) {
+            next = k->next;
+            key_free(k);
+        }
+    }
+    free(names->buckets);
+    free(names);
+}
+
+struct name_key *name_table_find(const struct state_names *names, const char *key)
+{
+    size_t len = strnlen(key, STATE_FQDN_MAX + 1);
+    uint64_t h;
+
+    if (len > STATE_FQDN_MAX)
+        return NULL;
+    h = key_hash(names->seed, key, len);
+    for (struct name_key *k = names->buckets[h & (names->bucket_count - 1)]; k; k = k->next)
+        if (strcmp(k->name, key) == 0)
+            return k;
+    return NULL;
+}
+
+/* Doubles the bucket array; on allocation failure the table stays as it is (only slower). */
+static void table_grow(struct state_names *names)
+{
+    size_t count = names->bucket_count * 2;
+    struct name_key **buckets = calloc(count, sizeof(*buckets));
+
+    if (buckets == NULL)
+        return;
+    for (size_t b = 0; b < names->bucket_count; b++) {
+        struct name_key *k = names->buckets[b], *next;
+
+        for (; k != NULL; k = next) {
+            /* recomputed rather than cached: 8 bytes less per key, and growth is rare */
+            uint64_t h = key_hash(names->seed, k->name, strlen(k->name));
+
+            next = k->next;
+            k->next = buckets[h & (count - 1)];
+            buckets[h & (count - 1)] = k;
+        }
+    }
+    free(names->buckets);
+    names->buckets = buckets;
+    names->bucket_count = count;
+}
+
+struct name_key *name_table_upsert(struct state_names *names, const char *key)
+{
+    size_t len = strnlen(key, STATE_FQDN_MAX + 1);
+    struct name_key *k;
+    uint64_t h;
+
+    if (len > STATE_FQDN_MAX)
+        return NULL;
+    k = name_table_find(names, key);
+    if (k != NULL)
+        return k;
+    if (names->key_count >= names->bucket_count)
+        table_grow(names);
+    h = key_hash(names->seed, key, len);
+    k = calloc(1, sizeof(*k) + len + 1);
+    if (k == NULL)
+        return NULL;
+    memcpy(k->name, key, len + 1);
+    k->next = names->buckets[h & (names->bucket_count - 1)];
+    names->buckets[h & (names->bucket_count - 1)] = k;
+    names->key_count++;
+    return k;
+}
+
+void name_table_remove(struct state_names *names, struct name_key *k)
+{
+    uint64_t h = key_hash(names->seed, k->name, strlen(k->name));
+    struct name_key **pp = &names->buckets[h & (names->bucket_count - 1)];
+
+    while (*pp != NULL && *pp != k)
+        pp = &(*pp)->next;
+    if (*pp == k) {
+        *pp = k->next;
+        names->key_count--;
+    }
+    key_free(k);
+}
+
+/* ---- derived view ----------------------------------------------------------------------- */
+
+/* Claim order among live claims: earliest claim time first, owner bytes break ties. */
+static int claim_order(const struct name_claim *a, const struct name_claim *b)
+{
+    if (a->reserved_at_ms != b->reserved_at_ms)
+        return a->reserved_at_ms < b->reserved_at_ms ? -1 : 1;
+    return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
+}
+
+int name_key_holder(const struct name_key *k)
+{
+    int best = -1;
+
+    for (int i = 0; i < k->claim_count; i++) {
+        if (k->claims[i]->kind == STATE_RECORD_RELEASE)
+            continue;
+        if (best < 0 || claim_order(k->claims[i], k->claims[best]) < 0)
+            best = i;
+    }
+    return best;
+}
+
+/* The tombstone a released key shows: the newest release, owner bytes breaking ties. */
+static int key_newest_release(const struct name_key *k)
+{
+    int best = -1;
+
+    for (int i = 0; i < k->claim_count; i++) {
+        const struct name_claim *c = k->claims[i];
+
+        if (c->kind != STATE_RECORD_RELEASE)
+            continue;
+        if (best < 0 || c->issued_at_ms > k->claims[best]->issued_at_ms ||
+            (c->issued_at_ms == k->claims[best]->issued_at_ms &&
+             memcmp(c->owner, k->claims[best]->owner, STATE_OWNER_LEN) < 0))
+            best = i;
+    }
+    return best;
+}
+
+void name_claim_to_record(const struct name_claim *c, const char *name, struct state_record *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = (enum state_record_kind)c->kind;
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    memcpy(out->owner, c->owner, STATE_OWNER_LEN);
+    out->version = c->version;
+    out->reserved_at_ms = c->reserved_at_ms;
+    out->issued_at_ms = c->issued_at_ms;
+    out->tls_passthrough = c->tls_passthrough != 0;
+    out->backend_count = c->backend_count;
+    memcpy(out->backends, c->backends, c->backend_count * sizeof(c->backends[0]));
+    memcpy(out->signature, c->signature, STATE_SIGNATURE_LEN);
+}
+
+void name_key_view(const struct name_key *k, struct state_name_view *out)
+{
+    int holder = name_key_holder(k);
+    int shown = holder >= 0 ? holder : key_newest_release(k);
+    uint8_t live = 0;
+
+    for (int i = 0; i < k->claim_count; i++)
+        live += k->claims[i]->kind != STATE_RECORD_RELEASE;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", k->name);
+    out->held = holder >= 0;
+    out->contenders = holder >= 0 ? (uint8_t)(live - 1) : 0;
+    if (shown >= 0)
+        name_claim_to_record(k->claims[shown], k->name, &out->record);
+}
+
+void name_table_account(struct state_names *names, const struct name_key *k, int sign)
+{
+    size_t held = 0, tomb = 0;
+    uint64_t digest = 0;
+
+    if (k->claim_count > 0) {
+        held = name_key_holder(k) >= 0;
+        tomb = !held;
+    }
+    for (int i = 0; i < k->claim_count; i++)
+        digest += k->claims[i]->record_hash;
+    if (sign > 0) {
+        names->held_count += held;
+        names->tombstone_count += tomb;
+        names->record_count += k->claim_count;
+        names->digest += digest;
+    } else {
+        names->held_count -= held;
+        names->tombstone_count -= tomb;
+        names->record_count -= k->claim_count;
+        names->digest -= digest;
+    }
+}
+
+/* ---- reads ------------------------------------------------------------------------------ */
+
+int state_names_get(const struct state_names *names, const char *key, struct state_name_view *out)
+{
+    const struct name_key *k = name_table_find(names, key);
+
+    if (k == NULL || k->claim_count == 0)
+        return STATE_ENOTFOUND;
+    name_key_view(k, out);
+    return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct name_key *ka = *(const struct name_key *const *)a;
+    const struct name_key *kb = *(const struct name_key *const *)b;
+
+    return strcmp(ka->name, kb->name);
+}
+
+/* All keys with claims, sorted by name, in a new array (NULL with *count 0 when empty).
+ * Returns STATE_ENOMEM when the array cannot be allocated. */
+static int sorted_keys(const struct state_names *names, struct name_key ***out, size_t *count)
+{
+    struct name_key **arr = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    *count = 0;
+    if (names->key_count == 0)
+        return 0;
+    arr = malloc(names->key_count * sizeof(*arr));
+    if (arr == NULL)
+        return STATE_ENOMEM;
+    for (size_t b = 0; b < names->bucket_count; b++)
+        for (struct name_key *k = names->buckets[b]; k != NULL; k = k->next)
+            if (k->claim_count > 0)
+                arr[n++] = k;
+    qsort(arr, n, sizeof(*arr), key_cmp);
+    *out = arr;
+    *count = n;
+    return 0;
+}
+
+int state_names_each(const struct state_names *names, state_names_visit_fn fn, void *ctx)
+{
+    struct name_key **keys;
+    struct state_name_view *view;
+    size_t n;
+    int rc;
+
+    view = malloc(sizeof(*view));
+    if (view == NULL)
+        return STATE_ENOMEM;
+    rc = sorted_keys(names, &keys, &n);
+    if (rc != 0)
+        goto done;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        name_key_view(keys[i], view);
+        rc = fn(view, ctx);
+    }
+    free(keys);
+done:
+    free(view);
+    return rc;
+}
+
+static int claim_owner_cmp(const void *a, const void *b)
+{
+    const struct name_claim *ca = *(const struct name_claim *const *)a;
+    const struct name_claim *cb = *(const struct name_claim *const *)b;
+
+    return memcmp(ca->owner, cb->owner, STATE_OWNER_LEN);
+}
+
+int state_names_each_record(const struct state_names *names, state_records_visit_fn fn, void *ctx)
+{
+    struct name_claim *order[STATE_CLAIMS_PER_NAME_MAX];
+    struct state_record *rec;
+    struct name_key **keys;
+    size_t n;
+    int rc;
+
+    rec = malloc(sizeof(*rec));
+    if (rec == NULL)
+        return STATE_ENOMEM;
+    rc = sorted_keys(names, &keys, &n);
+    if (rc != 0)
+        goto done;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct name_key *k = keys[i];
+
+        memcpy(order, k->claims, k->claim_count * sizeof(order[0]));
+        qsort(order, k->claim_count, sizeof(order[0]), claim_owner_cmp);
+        for (int c = 0; c < k->claim_count && rc == 0; c++) {
+            name_claim_to_record(order[c], k->name, rec);
+            rc = fn(rec, ctx);
+        }
+    }
+    free(keys);
+done:
+    free(rec);
+    return rc;
+}
+
+size_t state_names_count(const struct state_names *names)
+{
+    return names->held_count;
+}
+
+size_t state_names_tombstones(const struct state_names *names)
+{
+    return names->tombstone_count;
+}
+
+size_t state_names_records(const struct state_names *names)
+{
+    return names->record_count;
+}
+
+uint64_t state_names_digest(const struct state_names *names)
+{
+    return names->digest;
+}
+
+/* ---- tombstone collection --------------------------------------------------------------- */
+
+/* A key is collected as a whole once every claim on it is a release and the newest release is
+ * older than the TTL. Tombstones on a key someone else now holds are kept: they are what stops
+ * a stale record of their owner, with an earlier claim time, from taking the name back (see
+ * name_merge.c). They are bounded by STATE_CLAIMS_PER_NAME_MAX per key. */
+size_t state_names_collect(struct state_names *names, uint64_t now_ms, uint64_t ttl_ms)
+{
+    size_t collected = 0;
+
+    for (size_t b = 0; b < names->bucket_count; b++) {
+        struct name_key *k = names->buckets[b], *next;
+
+        for (; k != NULL; k = next) {
+            uint64_t newest = 0;
+            bool live = false;
+
+            next = k->next;
+            for (int i = 0; i < k->claim_count; i++) {
+                live |= k->claims[i]->kind != STATE_RECORD_RELEASE;
+                if (k->claims[i]->issued_at_ms > newest)
+                    newest = k->claims[i]->issued_at_ms;
+            }
+            if (live || k->claim_count == 0 || newest >= now_ms || now_ms - newest <= ttl_ms)
+                continue;
+            name_table_account(names, k, -1);
+            name_table_remove(names, k);
+            collected++;
+        }
+    }
+    return collected;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# proxy.sh - HTTP keep-alive reverse-proxy benchmark: webgw against HAProxy and nginx, same
+# machine, same run (issue 4). One backend: nginx serving a 12-byte file. Each proxy runs one
+# worker/thread with backend keep-alive; wrk -t1 -c50 on loopback, ROUNDS interleaved rounds
+# of DURATION each; prints the median req/s and p99 latency of each and the ratios.
+#
+#   tests/bench/proxy.sh [build-dir]      (env: ROUNDS=3 DURATION=5s CONNS=50)
+# Needs: haproxy nginx wrk (scripts/install-bench-deps.sh), a built bench/bench_proxy.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+rounds=${ROUNDS:-3}
+duration=${DURATION:-5s}
+conns=${CONNS:-50}
+bin=$build/bench/bench_proxy
+for tool in haproxy nginx wrk; do
+    command -v $tool >/dev/null || { echo "proxy.sh: $tool missing (scripts/install-bench-deps.sh)"; exit 1; }
+done
+[ -x "$bin" ] || { echo "proxy.sh: $bin missing (cmake --build $build)"; exit 1; }
+
+work=$(mktemp -d /tmp/webgw-bench-proxy.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+BACKEND=18180 NGINX=18181 HAPROXY=18182 WEBGW=18183
+mkdir -p "$work/www"
+chmod 755 "$work" "$work/www" # nginx workers run as www-data
+printf 'hello world\n' >"$work/www/file" # 12 bytes
+chmod 644 "$work/www/file"
+
+cat >"$work/backend.conf" <<CONF
+daemon off; worker_processes 1; pid $work/backend.pid; error_log $work/backend.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BACKEND; root $work/www; } }
+CONF
+cat >"$work/nginx.conf" <<CONF
+daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX;
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$remote_addr; } } }
+CONF
+cat >"$work/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 3s
+    timeout client 60s
+    timeout server 60s
+    option forwardfor
+    http-reuse safe
+frontend fe
+    bind 127.0.0.1:$HAPROXY
+    default_backend be
+backend be
+    server s1 127.0.0.1:$BACKEND
+CONF
+
+nginx -c "$work/backend.conf" -p "$work" & pids+=($!)
+nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+haproxy -f "$work/haproxy.cfg" -q & pids+=($!)
+"$bin" --listen 127.0.0.1:$WEBGW --backend 127.0.0.1:$BACKEND --host bench.localhost \
+    --workers 1 2>"$work/webgw.err" & pids+=($!)
+sleep 1
+for port in $BACKEND $NGINX $HAPROXY $WEBGW; do
+    out=$(curl -s -H 'Host: bench.localhost' "http://127.0.0.1:$port/file") || true
+    [ "$out" = "hello world" ] || { echo "proxy.sh: port $port does not serve the file"; cat "$work"/*.err; exit 1; }
+done
+
+declare -A rps p99
+run() { # run NAME PORT
+    local out r l
+    out=$(wrk -t1 -c"$conns" -d"$duration" --latency -H 'Host: bench.localhost' \
+        "http://127.0.0.1:$2/file")
+    r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    l=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000}
+        else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+    if echo "$out" | grep -q "Non-2xx"; then echo "proxy.sh: $1 answered errors"; echo "$out"; fi
+    rps[$1]+="$r "
+    p99[$1]+="$l "
+    printf "  %-8s %10.0f req/s  p99 %7.3f ms\n" "$1" "$r" "$l"
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "wrk -t1 -c$conns -d$duration, $rounds interleaved rounds, 12-byte file from nginx"
+for i in $(seq 1 "$rounds"); do
+    echo "round $i"
+    run webgw $WEBGW
+    run haproxy $HAPROXY
+    run nginx $NGINX
+done
+echo "medians"
+for n in webgw haproxy nginx; do
+    printf "  %-8s %10.0f req/s  p99 %7.3f ms\n" "$n" "$(echo ${rps[$n]} | median)" \
+        "$(echo ${p99[$n]} | median)"
+done
+w=$(echo ${rps[webgw]} | median); h=$(echo ${rps[haproxy]} | median); x=$(echo ${rps[nginx]} | median)
+wl=$(echo ${p99[webgw]} | median); hl=$(echo ${p99[haproxy]} | median); xl=$(echo ${p99[nginx]} | median)
+awk -v w="$w" -v h="$h" -v x="$x" -v wl="$wl" -v hl="$hl" -v xl="$xl" 'BEGIN {
+    printf "ratios: webgw/haproxy req/s %.2f, webgw/nginx req/s %.2f\n", w / h, w / x
+    printf "        webgw/haproxy p99 %.2f, webgw/nginx p99 %.2f (lower is better)\n", wl / hl, wl / xl }'

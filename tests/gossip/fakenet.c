@@ -1,0 +1,395 @@
+/*
+ * fakenet.c - simulated network and virtual clock for gossip (see fakenet.h).
+ */
+#include "fakenet.h"
+
+#include "gossip/gossip_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fpkt {
+    uint64_t at;  /* delivery time */
+    uint64_t seq; /* FIFO among equal times */
+    size_t from, to;
+    bool stream;
+    size_t len;
+    uint8_t data[];
+};
+
+/* ---- heap -------------------------------------------------------------------------------- */
+
+static bool fpkt_before(const struct fpkt *a, const struct fpkt *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void heap_push(struct fakenet *net, struct fpkt *p)
+{
+    size_t i;
+
+    if (net->nheap == net->heap_cap) {
+        net->heap_cap = net->heap_cap ? net->heap_cap * 2 : 1024;
+        net->heap = realloc(net->heap, net->heap_cap * sizeof(*net->heap));
+    }
+    i = net->nheap++;
+    while (i > 0 && fpkt_before(p, net->heap[(i - 1) / 2])) {
+        net->heap[i] = net->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    net->heap[i] = p;
+}
+
+static struct fpkt *heap_pop(struct fakenet *net)
+{
+    struct fpkt *top = net->heap[0], *last = net->heap[--net->nheap];
+    size_t i = 0;
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= net->nheap)
+            break;
+        if (c + 1 < net->nheap && fpkt_before(net->heap[c + 1], net->heap[c]))
+            c++;
+        if (!fpkt_before(net->heap[c], last))
+            break;
+        net->heap[i] = net->heap[c];
+        i = c;
+    }
+    if (net->nheap > 0)
+        net->heap[i] = last;
+    return top;
+}
+
+/* ---- transport and clock ------------------------------------------------------------------ */
+
+static size_t addr_index(const struct gossip_addr *a)
+{
+    return ((size_t)a->ip[1] << 16) | ((size_t)a->ip[2] << 8) | a->ip[3];
+}
+
+static int fn_send(struct fn_node *src, const struct gossip_addr *to, const uint8_t *buf,
+                   size_t len, bool stream)
+{
+    struct fakenet *net = src->net;
+    size_t dst = addr_index(to);
+    struct fpkt *p;
+    uint64_t delay;
+
+    if (stream) {
+        net->stream_bytes += len;
+        net->stream_count++;
+    } else {
+        net->dgram_bytes += len;
+        net->dgram_count++;
+        if (len > GOSSIP_UDP_MAX)
+            abort(); /* the protocol must never build an oversized datagram */
+    }
+    if (to->family != 4 || to->ip[0] != 10 || dst >= net->n)
+        return 0;
+    if (net->nodes[dst].group != src->group)
+        return 0;
+    if (!stream && net->loss > 0 &&
+        (double)(grand_next(&net->rng) >> 11) / 9007199254740992.0 < net->loss)
+        return 0;
+    delay = net->delay_min_ms;
+    if (net->delay_max_ms > net->delay_min_ms)
+        delay += grand_below(&net->rng, net->delay_max_ms - net->delay_min_ms + 1);
+    delay += net->nodes[dst].in_delay_ms;
+    /* TCP gets through loss, late: each lost segment costs a 200 ms retransmission */
+    for (int tries = 0; stream && net->loss > 0 && tries < 6; tries++) {
+        if ((double)(grand_next(&net->rng) >> 11) / 9007199254740992.0 >= net->loss)
+            break;
+        delay += 200;
+    }
+    p = malloc(sizeof(*p) + len);
+    p->at = net->now + delay;
+    p->seq = net->pkt_seq++;
+    p->from = src->idx;
+    p->to = dst;
+    p->stream = stream;
+    p->len = len;
+    memcpy(p->data, buf, len);
+    heap_push(net, p);
+    return 0;
+}
+
+static int fn_send_packet(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len)
+{
+    return fn_send(ctx, to, buf, len, false);
+}
+
+static int fn_send_stream(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len)
+{
+    return fn_send(ctx, to, buf, len, true);
+}
+
+static const struct gossip_transport_ops fn_ops = {fn_send_packet, fn_send_stream};
+
+static uint64_t fn_now(void *ctx)
+{
+    return ((struct fakenet *)ctx)->now;
+}
+
+/* ---- item store callbacks ---------------------------------------------------------------- */
+
+const struct fn_item *fakenet_item(const struct fn_node *node, const char *key)
+{
+    for (size_t i = 0; i < node->nitems; i++)
+        if (strcmp(node->items[i].key, key) == 0)
+            return &node->items[i];
+    return NULL;
+}
+
+static int fn_store(struct fn_node *node, const char *key, uint64_t version, const uint8_t *bytes,
+                    size_t len)
+{
+    struct fn_item *it = (struct fn_item *)fakenet_item(node, key);
+
+    if (len > FN_ITEM_VALUE_MAX)
+        return -1;
+    if (it != NULL && version < it->version) {
+        node->stale_offered++;
+        return 0;
+    }
+    if (it != NULL && version == it->version)
+        return 0;
+    if (it == NULL) {
+        if (node->nitems == node->items_cap) {
+            node->items_cap = node->items_cap ? node->items_cap * 2 : 16;
+            node->items = realloc(node->items, node->items_cap * sizeof(*node->items));
+        }
+        it = &node->items[node->nitems++];
+        memset(it, 0, sizeof(*it));
+        snprintf(it->key, sizeof(it->key), "%s", key);
+    }
+    it->version = version;
+    it->len = len;
+    memcpy(it->value, bytes, len);
+    it->learned_ms = node->net->now;
+    return 1;
+}
+
+static int fn_on_item(void *ctx, const char *key, uint64_t version, const uint8_t *bytes,
+                      size_t len)
+{
+    return fn_store(ctx, key, version, bytes, len);
+}
+
+static int fn_each_item(void *ctx, gossip_item_visit_fn visit, void *vctx)
+{
+    struct fn_node *node = ctx;
+
+    for (size_t i = 0; i < node->nitems; i++) {
+        int rc = visit(vctx, node->items[i].key, node->items[i].version,
+                       ghash64(node->items[i].value, node->items[i].len, 0));
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int fn_get_item(void *ctx, const char *key, uint64_t *version, uint8_t *buf, size_t cap)
+{
+    const struct fn_item *it = fakenet_item(ctx, key);
+
+    if (it == NULL)
+        return GOSSIP_ENOTFOUND;
+    if (it->len > cap)
+        return GOSSIP_ETOOBIG;
+    *version = it->version;
+    memcpy(buf, it->value, it->len);
+    return (int)it->len;
+}
+
+static void fn_on_member(void *ctx, const struct gossip_member *m, bool reaped)
+{
+    struct fn_node *node = ctx;
+
+    if (reaped)
+        return;
+    if (m->state == GOSSIP_DEAD)
+        node->deaths_seen++;
+    if (m->state == GOSSIP_SUSPECT)
+        node->suspicions_seen++;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+struct fakenet *fakenet_new(size_t max_nodes, uint64_t seed)
+{
+    struct fakenet *net = calloc(1, sizeof(*net));
+
+    net->rng = seed;
+    net->step_ms = 1;
+    net->delay_min_ms = 1;
+    net->delay_max_ms = 5;
+    net->nodes = calloc(max_nodes, sizeof(*net->nodes));
+    net->n = max_nodes;
+    for (size_t i = 0; i < max_nodes; i++) {
+        struct fn_node *node = &net->nodes[i];
+        node->net = net;
+        node->idx = i;
+        node->addr.family = 4;
+        node->addr.ip[0] = 10;
+        node->addr.ip[1] = (uint8_t)(i >> 16);
+        node->addr.ip[2] = (uint8_t)(i >> 8);
+        node->addr.ip[3] = (uint8_t)i;
+        node->addr.port = 7946;
+    }
+    return net;
+}
+
+void fakenet_free(struct fakenet *net)
+{
+    for (size_t i = 0; i < net->n; i++) {
+        gossip_free(net->nodes[i].g);
+        free(net->nodes[i].items);
+    }
+    while (net->nheap > 0)
+        free(heap_pop(net));
+    free(net->heap);
+    free(net->nodes);
+    free(net);
+}
+
+void fakenet_config(struct fakenet *net, size_t idx, struct gossip_config *cfg)
+{
+    gossip_config_default(cfg);
+    snprintf(cfg->id, sizeof(cfg->id), "node-%zu", idx);
+    snprintf(cfg->meta.name, sizeof(cfg->meta.name), "gw%zu", idx);
+    snprintf(cfg->meta.domain, sizeof(cfg->meta.domain), "gw.example");
+    snprintf(cfg->meta.version, sizeof(cfg->meta.version), "test");
+    cfg->advertise = net->nodes[idx].addr;
+    cfg->seed = grand_next(&net->rng);
+}
+
+int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *cfg)
+{
+    struct fn_node *node = &net->nodes[idx];
+    struct gossip_transport tr = {&fn_ops, node};
+    struct gossip_clock clock = {fn_now, net};
+    struct gossip_callbacks cb = {
+        .ctx = node,
+        .on_item = fn_on_item,
+        .each_item = fn_each_item,
+        .get_item = fn_get_item,
+        .on_member = fn_on_member,
+    };
+    char err[GOSSIP_ERR_MAX];
+
+    gossip_free(node->g);
+    node->g = gossip_new(cfg, &cb, &tr, &clock, err, sizeof(err));
+    if (node->g == NULL) {
+        fprintf(stderr, "fakenet: %s\n", err);
+        return -1;
+    }
+    node->up = true;
+    node->next_tick = net->now;
+    return 0;
+}
+
+int fakenet_start_join(struct fakenet *net, size_t idx, size_t seed)
+{
+    struct gossip_config cfg;
+
+    fakenet_config(net, idx, &cfg);
+    if (fakenet_start(net, idx, &cfg) != 0)
+        return -1;
+    if (idx != seed)
+        return gossip_join(net->nodes[idx].g, &net->nodes[seed].addr, 1);
+    return 0;
+}
+
+void fakenet_kill(struct fakenet *net, size_t idx)
+{
+    net->nodes[idx].up = false;
+}
+
+/* ---- running ----------------------------------------------------------------------------- */
+
+void fakenet_run(struct fakenet *net, uint64_t ms)
+{
+    uint64_t end = net->now + ms;
+
+    while (net->now < end) {
+        net->now += net->step_ms;
+        if (net->now > end)
+            net->now = end;
+        while (net->nheap > 0 && net->heap[0]->at <= net->now) {
+            struct fpkt *p = heap_pop(net);
+            struct fn_node *dst = &net->nodes[p->to];
+            if (dst->up && dst->g != NULL && net->nodes[p->from].group == dst->group) {
+                gossip_receive(dst->g, &net->nodes[p->from].addr, p->data, p->len, p->stream);
+                dst->next_tick = net->now;
+            }
+            free(p);
+        }
+        for (size_t i = 0; i < net->n; i++) {
+            struct fn_node *node = &net->nodes[i];
+            if (node->up && node->g != NULL && node->next_tick <= net->now)
+                node->next_tick = gossip_tick(node->g);
+        }
+    }
+}
+
+uint64_t fakenet_run_until(struct fakenet *net, fakenet_pred pred, void *arg, uint64_t check_ms,
+                           uint64_t limit_ms)
+{
+    uint64_t start = net->now;
+
+    while (net->now - start < limit_ms) {
+        if (pred(net, arg))
+            return net->now - start;
+        fakenet_run(net, check_ms);
+    }
+    return pred(net, arg) ? net->now - start : UINT64_MAX;
+}
+
+bool fakenet_converged(struct fakenet *net, size_t alive)
+{
+    for (size_t i = 0; i < net->n; i++) {
+        struct gossip_stats st;
+        if (!net->nodes[i].up || net->nodes[i].g == NULL)
+            continue;
+        gossip_stats_get(net->nodes[i].g, &st);
+        if (st.members_alive != alive || st.members_suspect != 0)
+            return false;
+    }
+    return true;
+}
+
+enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_t subject)
+{
+    struct gossip_member m;
+    char id[GOSSIP_ID_MAX + 1];
+
+    snprintf(id, sizeof(id), "node-%zu", subject);
+    if (gossip_member_get(net->nodes[viewer].g, id, &m) != 0)
+        return GOSSIP_DEAD;
+    return m.state;
+}
+
+int fakenet_publish(struct fakenet *net, size_t idx, const char *key, uint64_t version,
+                    const void *value, size_t len)
+{
+    struct fn_node *node = &net->nodes[idx];
+
+    if (fn_store(node, key, version, value, len) != 1)
+        return -1;
+    return gossip_broadcast(node->g, key, version, value, len);
+}
+
+bool fakenet_item_everywhere(struct fakenet *net, const char *key, uint64_t version)
+{
+    for (size_t i = 0; i < net->n; i++) {
+        const struct fn_item *it;
+        if (!net->nodes[i].up || net->nodes[i].g == NULL)
+            continue;
+        it = fakenet_item(&net->nodes[i], key);
+        if (it == NULL || it->version != version)
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,92 @@
+/*
+ * fakenet.h - a simulated network with virtual time for gossip tests and the simulator.
+ *
+ * Like tarantool's swim fakenet: members are real gossip instances with the real codec, and
+ * only the transport and the clock are fake. Datagrams can be lost, delayed and cut by
+ * partitions; streams (TCP) are never lost but are cut by partitions and delayed the same.
+ * Time advances in steps of step_ms; nothing sleeps, so a 100-member cluster runs minutes
+ * of protocol in milliseconds, and every run with the same seed is identical.
+ *
+ * Each node also carries an item store (key -> version, value) standing in for the state
+ * layer: an item replaces what it holds only with a higher version, like records do.
+ */
+#ifndef WEBGW_TESTS_FAKENET_H
+#define WEBGW_TESTS_FAKENET_H
+
+#include "gossip/gossip.h"
+
+#define FN_ITEM_VALUE_MAX 2600 /* values can exceed a datagram to exercise the TCP path */
+
+struct fn_item {
+    char key[GOSSIP_KEY_MAX + 1];     /* item key */
+    uint64_t version;                 /* current version */
+    size_t len;                       /* value length */
+    uint8_t value[FN_ITEM_VALUE_MAX]; /* value */
+    uint64_t learned_ms;              /* virtual time it arrived */
+};
+
+struct fn_node {
+    struct fakenet *net;     /* owner */
+    struct gossip *g;        /* the member (NULL when never started) */
+    size_t idx;              /* position in the net */
+    struct gossip_addr addr; /* 10.x.y.z:7946 derived from idx */
+    bool up;                 /* receiving and ticking */
+    int group;               /* partition group: packets cross only within a group */
+    uint32_t in_delay_ms;    /* extra delay on everything it receives (a slow member) */
+    uint64_t next_tick;      /* when gossip wants its next tick */
+    struct fn_item *items;   /* item store */
+    size_t nitems, items_cap;
+    uint64_t deaths_seen;     /* transitions to DEAD this node observed */
+    uint64_t suspicions_seen; /* transitions to SUSPECT this node observed */
+    uint64_t stale_offered;   /* items offered with a version below what it holds */
+};
+
+struct fakenet {
+    uint64_t now;                        /* virtual milliseconds */
+    uint64_t rng;                        /* loss and delay decisions */
+    uint32_t step_ms;                    /* time resolution (1 in tests, more in big simulations) */
+    double loss;                         /* datagram loss probability */
+    uint32_t delay_min_ms, delay_max_ms; /* one-way delay range */
+    struct fn_node *nodes;               /* members by index */
+    size_t n;
+    struct fpkt **heap; /* packets in flight, by delivery time */
+    size_t nheap, heap_cap;
+    uint64_t pkt_seq;                    /* tie-break for equal delivery times: FIFO */
+    uint64_t dgram_bytes, dgram_count;   /* datagrams sent (before loss) */
+    uint64_t stream_bytes, stream_count; /* stream messages sent */
+};
+
+struct fakenet *fakenet_new(size_t max_nodes, uint64_t seed);
+void fakenet_free(struct fakenet *net);
+
+/* Fills cfg for node idx: defaults, id "node-<idx>", its address, a seed. Tests then tweak. */
+void fakenet_config(struct fakenet *net, size_t idx, struct gossip_config *cfg);
+/* Starts (or restarts, freeing the previous instance) node idx with cfg. Returns 0 or -1. */
+int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *cfg);
+/* Starts node idx with default config and joins it through node `seed` (unless idx == seed). */
+int fakenet_start_join(struct fakenet *net, size_t idx, size_t seed);
+/* Stops delivering to and ticking node idx (kill -9). Its instance stays for inspection. */
+void fakenet_kill(struct fakenet *net, size_t idx);
+
+/* Advances virtual time by ms. */
+void fakenet_run(struct fakenet *net, uint64_t ms);
+/* Advances until pred returns true (checked every check_ms) or limit_ms passes. Returns the
+ * virtual ms it took, or UINT64_MAX on timeout. */
+typedef bool (*fakenet_pred)(struct fakenet *net, void *arg);
+uint64_t fakenet_run_until(struct fakenet *net, fakenet_pred pred, void *arg, uint64_t check_ms,
+                           uint64_t limit_ms);
+
+/* Every up node sees exactly `alive` members alive and none suspect. */
+bool fakenet_converged(struct fakenet *net, size_t alive);
+/* The state node `viewer` has for node `subject` (GOSSIP_DEAD if unknown). */
+enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_t subject);
+
+/* Item store helpers. */
+const struct fn_item *fakenet_item(const struct fn_node *node, const char *key);
+/* Stores locally and broadcasts, as the node does for a record accepted via the API. */
+int fakenet_publish(struct fakenet *net, size_t idx, const char *key, uint64_t version,
+                    const void *value, size_t len);
+/* Every up node holds key at exactly `version`. */
+bool fakenet_item_everywhere(struct fakenet *net, const char *key, uint64_t version);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * test_proto.c - the wire codec, the envelope and key files, as pure functions over bytes.
+ *
+ * Every message type survives a round trip; every truncation, wrong type, wrong arity,
+ * oversized field and unknown type is refused with the reason the drop counters use; a
+ * packet of another cluster, another version, a tampered one or one sealed with another key
+ * is refused; key files are read as PRODUCT.md describes and bad ones are named by line.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gossip/gossip_int.h"
+
+#define KEY1 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+#define KEY2 "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+
+static size_t encode(const struct gmsg *m, uint8_t *buf, size_t cap)
+{
+    struct gwbuf w;
+
+    gwbuf_init_fixed(&w, buf, cap);
+    assert_int_equal(gproto_encode(&w, m), 0);
+    return w.len;
+}
+
+static void sample_messages(struct gmsg *m, size_t *n)
+{
+    static const uint8_t payload[] = "signed record bytes";
+
+    memset(m, 0, 9 * sizeof(*m));
+    m[0].type = GMSG_PING;
+    m[0].seq = 77;
+    strcpy(m[0].id, "node-b");
+    strcpy(m[0].from, "node-a");
+    m[1].type = GMSG_IPING;
+    m[1].seq = 78;
+    strcpy(m[1].id, "node-c");
+    gossip_addr_parse("[2001:db8::7]:7946", &m[1].addr, NULL, 0);
+    m[1].nack = true;
+    m[2].type = GMSG_ACK;
+    m[2].seq = 4000000000u;
+    m[3].type = GMSG_NACK;
+    m[3].seq = 1;
+    m[4].type = GMSG_ALIVE;
+    strcpy(m[4].id, "0123456789abcdef0123456789abcdef");
+    m[4].incarnation = 1732400000;
+    gossip_addr_parse("192.0.2.10:7946", &m[4].addr, NULL, 0);
+    strcpy(m[4].meta.name, "gw-paris-1");
+    strcpy(m[4].meta.domain, "gw.example.com");
+    strcpy(m[4].meta.version, "0.1.0");
+    gossip_addr_parse("192.0.2.10:80", &m[4].meta.http, NULL, 0);
+    m[5].type = GMSG_SUSPECT;
+    strcpy(m[5].id, "node-c");
+    m[5].incarnation = 9;
+    strcpy(m[5].from, "node-a");
+    m[6].type = GMSG_DEAD;
+    strcpy(m[6].id, "node-c");
+    m[6].incarnation = 10;
+    strcpy(m[6].from, "node-c");
+    m[7].type = GMSG_ITEM;
+    strcpy(m[7].key, "demo/owner");
+    m[7].version = 5;
+    m[7].bytes = payload;
+    m[7].len = sizeof(payload);
+    m[8].type = GMSG_HEALTH;
+    strcpy(m[8].id, "node-a");
+    strcpy(m[8].key, "http://10.0.0.5:8080");
+    m[8].version = 123;
+    m[8].up = true;
+    m[8].ttl_ms = 30000;
+    *n = 9;
+}
+
+static void test_every_message_round_trips(void **state)
+{
+    struct gmsg in[9], out;
+    uint8_t buf[GOSSIP_UDP_MAX];
+    enum gossip_drop_reason why;
+    size_t n, len, off = 0;
+    struct gwbuf w;
+
+    (void)state;
+    sample_messages(in, &n);
+    gwbuf_init_fixed(&w, buf, sizeof(buf));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(gproto_encode(&w, &in[i]), 0);
+    len = w.len;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(gproto_decode(buf, len, &off, &out, &why), 0);
+        assert_int_equal(out.type, in[i].type);
+        assert_int_equal(out.seq, in[i].seq);
+        assert_string_equal(out.id, in[i].id);
+        assert_string_equal(out.from, in[i].from);
+        assert_true(gossip_addr_equal(&out.addr, &in[i].addr) || in[i].addr.family == 0);
+        assert_int_equal(out.incarnation, in[i].incarnation);
+        assert_int_equal(out.nack, in[i].nack);
+        assert_string_equal(out.meta.name, in[i].meta.name);
+        assert_string_equal(out.meta.domain, in[i].meta.domain);
+        assert_string_equal(out.key, in[i].key);
+        assert_int_equal(out.version, in[i].version);
+        assert_int_equal(out.len, in[i].len);
+        if (in[i].len)
+            assert_memory_equal(out.bytes, in[i].bytes, in[i].len);
+        assert_int_equal(out.up, in[i].up);
+        assert_int_equal(out.ttl_ms, in[i].ttl_ms);
+    }
+    assert_int_equal(off, len);
+}
+
+static void test_every_truncation_is_refused(void **state)
+{
+    struct gmsg in[9], out;
+    uint8_t buf[GOSSIP_UDP_MAX];
+    enum gossip_drop_reason why;
+    size_t n;
+
+    (void)state;
+    sample_messages(in, &n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = encode(&in[i], buf, sizeof(buf));
+        for (size_t cut = 0; cut < len; cut++) {
+            size_t off = 0;
+            assert_true(gproto_decode(buf, cut, &off, &out, &why) < 0);
+            assert_int_equal(why, GOSSIP_DROP_MALFORMED);
+        }
+    }
+}
+
+static void test_bad_shapes_are_refused_with_reason(void **state)
+{
+    /* each: a msgpack message and the reason it must be dropped for */
+    static const struct {
+        const char *what;
+        uint8_t bytes[16];
+        size_t len;
+        enum gossip_drop_reason why;
+    } cases[] = {
+        {"not an array", {0x03}, 1, GOSSIP_DROP_MALFORMED},
+        {"empty array", {0x90}, 1, GOSSIP_DROP_MALFORMED},
+        {"unknown type 99", {0x92, 0x63, 0x01}, 3, GOSSIP_DROP_UNKNOWN_TYPE},
+        {"ack with 3 fields", {0x93, 0x03, 0x01, 0x01}, 4, GOSSIP_DROP_MALFORMED},
+        {"ack seq negative", {0x92, 0x03, 0xff}, 3, GOSSIP_DROP_MALFORMED},
+        {"ack seq over u32", {0x92, 0x03, 0xcf, 1, 0, 0, 0, 0, 0, 0, 0}, 11, GOSSIP_DROP_MALFORMED},
+        {"ping id not a string", {0x94, 0x01, 0x01, 0x01, 0xa1, 'a'}, 6, GOSSIP_DROP_MALFORMED},
+        {"ping empty id", {0x94, 0x01, 0x01, 0xa0, 0xa1, 'a'}, 6, GOSSIP_DROP_MALFORMED},
+        {"ping id with space",
+         {0x94, 0x01, 0x01, 0xa2, 'a', ' ', 0xa1, 'a'},
+         8,
+         GOSSIP_DROP_MALFORMED},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct gmsg out;
+        enum gossip_drop_reason why;
+        size_t off = 0;
+        int rc = gproto_decode(cases[i].bytes, cases[i].len, &off, &out, &why);
+        if (rc >= 0 || why != cases[i].why)
+            fail_msg("%s: rc %d reason %s", cases[i].what, rc, gossip_drop_reason_name(why));
+    }
+}
+
+static void test_oversized_fields_are_refused(void **state)
+{
+    uint8_t buf[8192];
+    struct gwbuf w;
+    struct gmsg out;
+    enum gossip_drop_reason why;
+    size_t off = 0;
+    char longid[100];
+    static uint8_t big[GOSSIP_ITEM_MAX + 1];
+
+    (void)state;
+    /* an id of 99 characters */
+    memset(longid, 'a', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    gwbuf_init_fixed(&w, buf, sizeof(buf));
+    msgpack_pack_array(&w.pk, 4);
+    msgpack_pack_uint8(&w.pk, GMSG_PING);
+    msgpack_pack_uint8(&w.pk, 1);
+    gproto_pack_str(&w.pk, longid);
+    gproto_pack_str(&w.pk, "a");
+    assert_true(gproto_decode(buf, w.len, &off, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_OVERSIZE);
+    /* an item one byte over the limit */
+    gwbuf_init_fixed(&w, buf, sizeof(buf));
+    msgpack_pack_array(&w.pk, 4);
+    msgpack_pack_uint8(&w.pk, GMSG_ITEM);
+    gproto_pack_str(&w.pk, "k");
+    msgpack_pack_uint8(&w.pk, 1);
+    msgpack_pack_bin(&w.pk, sizeof(big));
+    msgpack_pack_bin_body(&w.pk, big, sizeof(big));
+    off = 0;
+    assert_true(gproto_decode(buf, w.len, &off, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_OVERSIZE);
+}
+
+static void test_encoder_never_overflows_its_buffer(void **state)
+{
+    uint8_t buf[64];
+    struct gwbuf w;
+    struct gmsg in[9];
+    size_t n;
+
+    (void)state;
+    sample_messages(in, &n);
+    gwbuf_init_fixed(&w, buf, sizeof(buf));
+    assert_int_equal(gproto_encode(&w, &in[2]), 0);
+    /* the alive message does not fit the rest: refused, and the buffer is as it was */
+    size_t before = w.len;
+    assert_int_equal(gproto_encode(&w, &in[4]), GOSSIP_ETOOBIG);
+    assert_int_equal(w.len, before);
+}
+
+static void keyring(const char *text, struct gossip_keyring *kr)
+{
+    char err[GOSSIP_ERR_MAX];
+
+    assert_int_equal(gossip_keyring_parse(text, strlen(text), kr, err, sizeof(err)), 0);
+}
+
+static void test_envelope_seals_and_refuses(void **state)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    struct gossip_keyring k1, k21, k2, none = {0};
+    static const uint8_t body[] = "\x92\x03\x07";
+    uint8_t pkt[256], copy[256], *out;
+    enum gossip_drop_reason why;
+    int n;
+
+    (void)state;
+    keyring(KEY1, &k1);
+    keyring(KEY2 "\n" KEY1, &k21);
+    keyring(KEY2, &k2);
+
+    n = genv_seal(ctx, &k1, "prod", body, 3, pkt, sizeof(pkt));
+    assert_int_equal(n, (int)(3 + 4 + 12 + 3 + 16));
+    /* the body is not in clear */
+    assert_null(memmem(pkt, (size_t)n, body, 3));
+    /* a second key of the ring decrypts */
+    memcpy(copy, pkt, (size_t)n);
+    assert_int_equal(genv_open(ctx, &k21, "prod", copy, (size_t)n, &out, &why), 3);
+    assert_memory_equal(out, body, 3);
+    /* another key: refused as undecryptable */
+    memcpy(copy, pkt, (size_t)n);
+    assert_true(genv_open(ctx, &k2, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_DECRYPT);
+    /* another cluster label, same key */
+    memcpy(copy, pkt, (size_t)n);
+    assert_true(genv_open(ctx, &k1, "staging", copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_LABEL);
+    /* one flipped ciphertext bit */
+    memcpy(copy, pkt, (size_t)n);
+    copy[n - 17] ^= 1;
+    assert_true(genv_open(ctx, &k1, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_DECRYPT);
+    /* the label in clear cannot be swapped either: it is authenticated */
+    memcpy(copy, pkt, (size_t)n);
+    copy[3] = 'P';
+    assert_true(genv_open(ctx, &k1, "Prod", copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_DECRYPT);
+    /* an unknown wire version */
+    memcpy(copy, pkt, (size_t)n);
+    copy[0] = 2;
+    assert_true(genv_open(ctx, &k1, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_VERSION);
+    /* encrypted packet to a plain member, plain packet to an encrypting one */
+    memcpy(copy, pkt, (size_t)n);
+    assert_true(genv_open(ctx, &none, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_ENCRYPTED);
+    n = genv_seal(ctx, &none, "prod", body, 3, pkt, sizeof(pkt));
+    assert_int_equal(n, 3 + 4 + 3);
+    assert_true(genv_open(ctx, &k1, "prod", pkt, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_UNENCRYPTED);
+    assert_int_equal(genv_open(ctx, &none, "prod", pkt, (size_t)n, &out, &why), 3);
+    /* truncated headers */
+    for (int cut = 0; cut < 7; cut++)
+        assert_true(genv_open(ctx, &none, "prod", pkt, (size_t)cut, &out, &why) < 0);
+    /* no room: refused, never written past cap */
+    assert_int_equal(genv_seal(ctx, &k1, "prod", body, 3, pkt, 20), GOSSIP_ETOOBIG);
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+static void test_key_files(void **state)
+{
+    struct gossip_keyring kr;
+    char err[GOSSIP_ERR_MAX];
+    const char *ok = "# cluster keys, newest first\n" KEY2 "\r\n\n  " KEY1 "  \n";
+    const char *path = "/tmp/webgw-gossip-test.key";
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(gossip_keyring_parse(ok, strlen(ok), &kr, err, sizeof(err)), 0);
+    assert_int_equal(kr.count, 2);
+    assert_memory_equal(kr.keys[0], "fedcba9876543210fedcba9876543210", 32);
+    assert_memory_equal(kr.keys[1], "0123456789abcdef0123456789abcdef", 32);
+
+    assert_true(gossip_keyring_parse("c2hvcnQ=\n", 9, &kr, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "line 1"));
+    assert_true(gossip_keyring_parse("\n" KEY1 "x\n", 47, &kr, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "line 2"));
+    {
+        const char *bad = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNk*WY=";
+        assert_true(gossip_keyring_parse(bad, strlen(bad), &kr, err, sizeof(err)) < 0);
+        assert_non_null(strstr(err, "base64"));
+    }
+    {
+        /* 33 bytes encoded: wrong size even though 44 characters long */
+        const char *b33 = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWZh";
+        assert_true(gossip_keyring_parse(b33, strlen(b33), &kr, err, sizeof(err)) < 0);
+    }
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(KEY1 "\n", f);
+    fclose(f);
+    assert_int_equal(gossip_keyring_load(path, &kr, err, sizeof(err)), 0);
+    assert_int_equal(kr.count, 1);
+    f = fopen(path, "w");
+    fputs("# only a comment\n", f);
+    fclose(f);
+    assert_true(gossip_keyring_load(path, &kr, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "no key"));
+    remove(path);
+    assert_true(gossip_keyring_load(path, &kr, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, path));
+}
+
+static void test_addresses(void **state)
+{
+    struct gossip_addr a;
+    char err[GOSSIP_ERR_MAX], out[64];
+
+    (void)state;
+    assert_int_equal(gossip_addr_parse("127.0.0.1:7946", &a, err, sizeof(err)), 0);
+    assert_string_equal(gossip_addr_format(&a, out, sizeof(out)), "127.0.0.1:7946");
+    assert_int_equal(gossip_addr_parse("[::1]:80", &a, err, sizeof(err)), 0);
+    assert_string_equal(gossip_addr_format(&a, out, sizeof(out)), "[::1]:80");
+    assert_true(gossip_addr_parse("host:80", &a, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "host:80"));
+    assert_true(gossip_addr_parse("1.2.3.4:65536", &a, err, sizeof(err)) < 0);
+    assert_true(gossip_addr_parse("1.2.3.4", &a, err, sizeof(err)) < 0);
+    assert_true(gossip_addr_parse("[::1:80", &a, err, sizeof(err)) < 0);
+    assert_true(gossip_addr_parse("1.2.3.4:", &a, err, sizeof(err)) < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_message_round_trips),
+        cmocka_unit_test(test_every_truncation_is_refused),
+        cmocka_unit_test(test_bad_shapes_are_refused_with_reason),
+        cmocka_unit_test(test_oversized_fields_are_refused),
+        cmocka_unit_test(test_encoder_never_overflows_its_buffer),
+        cmocka_unit_test(test_envelope_seals_and_refuses),
+        cmocka_unit_test(test_key_files),
+        cmocka_unit_test(test_addresses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

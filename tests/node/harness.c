@@ -1,0 +1,443 @@
+/*
+ * harness.c - real processes on loopback for the node tests (see harness.h).
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char nt_dir[256];
+
+const char *nt_tmpdir(void)
+{
+    if (!nt_dir[0]) {
+        const char *t = getenv("TMPDIR");
+        snprintf(nt_dir, sizeof(nt_dir), "%s/webgw-node-XXXXXX", t && t[0] ? t : "/tmp");
+        if (!mkdtemp(nt_dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+    }
+    return nt_dir;
+}
+
+void nt_cleanup(void)
+{
+    char cmd[300];
+
+    if (!nt_dir[0] || getenv("WEBGW_KEEP_TMP"))
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", nt_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", nt_dir);
+    nt_dir[0] = '\0';
+}
+
+void nt_bin(const char *name, char *out, size_t cap)
+{
+    const char *b = getenv("WEBGW_BIN");
+    snprintf(out, cap, "%s/%s", b && b[0] ? b : "./bin", name);
+}
+
+int nt_free_port(const char *ip)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+        perror("nt_free_port");
+        exit(1);
+    }
+    port = ntohs(sin.sin_port);
+    close(fd);
+    return port;
+}
+
+static void nt_print_log(const struct nt_node *n)
+{
+    char buf[8192];
+    FILE *f = fopen(n->log, "r");
+    size_t len;
+
+    if (!f)
+        return;
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
+}
+
+static int nt_spawn(struct nt_node *n, const char *const *extra)
+{
+    char bin[512], api[64], http[64], https[64], gossip[64];
+    const char *argv[64];
+    int argc = 0;
+
+    nt_bin("webgw", bin, sizeof(bin));
+    snprintf(api, sizeof(api), "%s:%d", n->ip, n->api_port);
+    snprintf(http, sizeof(http), "%s:%d", n->ip, n->http_port);
+    snprintf(https, sizeof(https), "%s:%d", n->ip, n->https_port);
+    snprintf(gossip, sizeof(gossip), "%s:%d", n->ip, n->gossip_port);
+    argv[argc++] = bin;
+    argv[argc++] = "--data-dir";
+    argv[argc++] = n->dir;
+    argv[argc++] = "--api";
+    argv[argc++] = api;
+    argv[argc++] = "--http";
+    argv[argc++] = http;
+    argv[argc++] = "--https";
+    argv[argc++] = https;
+    argv[argc++] = "--gossip";
+    argv[argc++] = gossip;
+    argv[argc++] = "--workers";
+    argv[argc++] = "1";
+    for (size_t i = 0; extra && extra[i] && argc < 62; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+
+    n->pid = fork();
+    if (n->pid < 0)
+        return -1;
+    if (n->pid == 0) {
+        int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        struct ctl_response resp;
+        int status, st;
+        if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            n->pid = 0;
+            nt_print_log(n);
+            return -1;
+        }
+        status = nt_api(n, "GET", "/healthz", NULL, NULL, 0, &resp);
+        ctl_response_free(&resp);
+        if (status == 200)
+            return 0;
+        usleep(50000);
+    }
+    nt_print_log(n);
+    return -1;
+}
+
+int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
+{
+    memset(n, 0, sizeof(*n));
+    snprintf(n->ip, sizeof(n->ip), "%s", ip);
+    n->api_port = nt_free_port(ip);
+    n->http_port = nt_free_port(ip);
+    n->https_port = nt_free_port(ip);
+    n->gossip_port = nt_free_port(ip);
+    snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name);
+    snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name);
+    snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port);
+    return nt_spawn(n, extra);
+}
+
+int nt_node_restart(struct nt_node *n, const char *const *extra)
+{
+    return nt_spawn(n, extra);
+}
+
+int nt_node_stop(struct nt_node *n, int sig, int timeout_ms)
+{
+    int st;
+
+    if (n->pid <= 0)
+        return -1;
+    kill(n->pid, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            n->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(10000);
+    }
+    kill(n->pid, SIGKILL);
+    waitpid(n->pid, &st, 0);
+    n->pid = 0;
+    nt_print_log(n);
+    return -1;
+}
+
+int nt_api(const struct nt_node *n, const char *method, const char *path, const char *ctype,
+           const void *body, size_t len, struct ctl_response *resp)
+{
+    char err[256];
+
+    if (ctl_http(n->api_url, method, path, ctype, body, len, resp, err, sizeof(err)) != 0)
+        return 0;
+    return resp->status;
+}
+
+int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
+    size_t got = 0;
+    const char *p = req;
+
+    out[0] = '\0';
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+        goto out;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server may close early (413): read what it said */
+        p += n;
+        len -= (size_t)n;
+    }
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+        if (poll(&pfd, 1, 3000) <= 0 || got + 1 >= cap)
+            break;
+        n = recv(fd, out + got, cap - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    if (strncmp(out, "HTTP/1.1 ", 9) == 0)
+        status = atoi(out + 9);
+out:
+    if (fd >= 0)
+        close(fd);
+    return status;
+}
+
+static void nt_drain(int fd, char *buf, size_t cap, size_t *len)
+{
+    for (;;) {
+        ssize_t n;
+        if (*len + 1 >= cap) {
+            char sink[4096];
+            n = read(fd, sink, sizeof(sink));
+        } else {
+            n = read(fd, buf + *len, cap - 1 - *len);
+            if (n > 0)
+                *len += (size_t)n;
+        }
+        if (n <= 0)
+            break;
+    }
+    buf[*len] = '\0';
+}
+
+int nt_run(const char *const *argv, const char *const *env, char *out, size_t outcap, char *err,
+           size_t errcap)
+{
+    int po[2], pe[2], st;
+    char bin[512];
+    size_t olen = 0, elen = 0;
+    pid_t pid;
+
+    if (pipe(po) != 0 || pipe(pe) != 0)
+        return -1;
+    nt_bin(argv[0], bin, sizeof(bin));
+    pid = fork();
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    /* outputs are small: read stdout to the end, then stderr */
+    nt_drain(po[0], out, outcap, &olen);
+    nt_drain(pe[0], err, errcap, &elen);
+    close(po[0]);
+    close(pe[0]);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- a tiny backend ---------------------------------------------------------------------- */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct nt_backend {
+    int fd;                /* listening socket */
+    int port;              /* its port */
+    char tag[64];          /* body of every answer */
+    int delay_ms;          /* before each answer */
+    atomic_ulong requests; /* answered */
+    atomic_bool stopping;  /* stop accepting */
+    atomic_int active;     /* connection threads running */
+    pthread_t thread;      /* acceptor */
+};
+
+struct nt_backend_conn {
+    struct nt_backend *b; /* owner */
+    int fd;               /* client */
+};
+
+static void *nt_backend_serve(void *arg)
+{
+    struct nt_backend_conn *c = arg;
+    char buf[16384];
+    size_t have = 0;
+
+    for (;;) {
+        char *end;
+        ssize_t n = recv(c->fd, buf + have, sizeof(buf) - 1 - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        /* bodiless requests only (GET/HEAD): a head ends the request */
+        while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+            char resp[256];
+            size_t used = (size_t)(end + 4 - buf);
+            int len;
+            if (c->b->delay_ms)
+                usleep((useconds_t)c->b->delay_ms * 1000);
+            len = snprintf(resp, sizeof(resp),
+                           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu"
+                           "\r\n\r\n%s\n",
+                           strlen(c->b->tag) + 1, c->b->tag);
+            if (send(c->fd, resp, (size_t)len, MSG_NOSIGNAL) != len)
+                goto out;
+            atomic_fetch_add(&c->b->requests, 1);
+            memmove(buf, buf + used, have - used);
+            have -= used;
+            buf[have] = '\0';
+        }
+        if (have == sizeof(buf) - 1)
+            break;
+    }
+out:
+    close(c->fd);
+    atomic_fetch_sub(&c->b->active, 1);
+    free(c);
+    return NULL;
+}
+
+static void *nt_backend_accept(void *arg)
+{
+    struct nt_backend *b = arg;
+
+    while (!atomic_load(&b->stopping)) {
+        struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
+        struct nt_backend_conn *c;
+        pthread_t t;
+        int fd;
+
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        fd = accept(b->fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        c = malloc(sizeof(*c));
+        c->b = b;
+        c->fd = fd;
+        atomic_fetch_add(&b->active, 1);
+        if (pthread_create(&t, NULL, nt_backend_serve, c) != 0) {
+            atomic_fetch_sub(&b->active, 1);
+            close(fd);
+            free(c);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms)
+{
+    struct nt_backend *b = calloc(1, sizeof(*b));
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sin);
+    int one = 1;
+
+    snprintf(b->tag, sizeof(b->tag), "%s", tag);
+    b->delay_ms = delay_ms;
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    b->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(b->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(b->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(b->fd, 512) != 0 ||
+        getsockname(b->fd, (struct sockaddr *)&sin, &sl) != 0) {
+        perror("nt_backend_start");
+        exit(1);
+    }
+    b->port = ntohs(sin.sin_port);
+    pthread_create(&b->thread, NULL, nt_backend_accept, b);
+    return b;
+}
+
+int nt_backend_port(const struct nt_backend *b)
+{
+    return b->port;
+}
+
+unsigned long nt_backend_requests(const struct nt_backend *b)
+{
+    return atomic_load(&((struct nt_backend *)b)->requests);
+}
+
+void nt_backend_stop(struct nt_backend *b)
+{
+    if (!b)
+        return;
+    atomic_store(&b->stopping, true);
+    pthread_join(b->thread, NULL);
+    close(b->fd);
+    /* connection threads end when their clients close (the gateway's pool closes on stop);
+     * the struct outlives them, and is leaked rather than freed under a running thread */
+    for (int i = 0; i < 300 && atomic_load(&b->active) > 0; i++)
+        usleep(10000);
+    if (atomic_load(&b->active) == 0)
+        free(b);
+}
+
+int nt_get(const char *ip, int port, const char *host, const char *path, char *body, size_t cap)
+{
+    char req[512], resp[16384], *p;
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, host);
+    int status = nt_raw(ip, port, req, (size_t)n, resp, sizeof(resp));
+
+    if (body && cap) {
+        body[0] = '\0';
+        p = strstr(resp, "\r\n\r\n");
+        if (p)
+            snprintf(body, cap, "%s", p + 4);
+    }
+    return status;
+}
+
+bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        if (cond(ctx))
+            return true;
+        usleep(50000);
+    }
+    return false;
+}

@@ -1,0 +1,74 @@
+/*
+ * harness.h - helpers for the node tests: start real webgw processes on loopback, talk HTTP
+ * to them, run webgwctl and capture what it prints.
+ */
+#ifndef WEBGW_TESTS_NODE_HARNESS_H
+#define WEBGW_TESTS_NODE_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "node/ctl.h"
+
+struct nt_node {
+    pid_t pid;        /* running webgw, or 0 */
+    char ip[32];      /* loopback address it listens on */
+    int api_port;     /* --api port */
+    int http_port;    /* --http port */
+    int https_port;   /* --https port */
+    int gossip_port;  /* --gossip port */
+    char dir[256];    /* its data dir */
+    char log[300];    /* its stderr */
+    char api_url[96]; /* http://IP:PORT */
+};
+
+/* A fresh directory under $TMPDIR (removed by nt_cleanup). */
+const char *nt_tmpdir(void);
+void nt_cleanup(void);
+
+/* A port free on `ip` right now. */
+int nt_free_port(const char *ip);
+
+/* Starts webgw on `ip` with fresh ports and a data dir under nt_tmpdir(), plus extra flags
+ * (NULL-terminated, may be NULL); waits until /healthz answers. `name` names the node and its
+ * data dir. Returns 0, or -1 (the log is printed). */
+int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra);
+/* Starts it again on the same ports and data dir. */
+int nt_node_restart(struct nt_node *n, const char *const *extra);
+/* Sends `sig` and waits up to timeout_ms for the exit; returns the exit status, 128+signal
+ * when killed, -1 on timeout (then it is killed). */
+int nt_node_stop(struct nt_node *n, int sig, int timeout_ms);
+
+/* One HTTP request to the node's API; returns the status (0 when unreachable). */
+int nt_api(const struct nt_node *n, const char *method, const char *path, const char *ctype,
+           const void *body, size_t len, struct ctl_response *resp);
+
+/* Raw bytes to ip:port; reads the answer until close or timeout into out (NUL-terminated).
+ * Returns the status of the first answer, or 0. */
+int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap);
+
+/* Runs a program (argv[0] relative to $WEBGW_BIN) with extra env entries ("K=V", NULL-
+ * terminated), capturing stdout and stderr. Returns the exit status. */
+int nt_run(const char *const *argv, const char *const *env, char *out, size_t outcap, char *err,
+           size_t errcap);
+
+/* $WEBGW_BIN/name into out. */
+void nt_bin(const char *name, char *out, size_t cap);
+
+#endif
+
+/* A tiny HTTP backend on ip:port (port 0 picks one), a thread per connection, keep-alive:
+ * every request is answered 200 with body "<tag>\n" after delay_ms. */
+struct nt_backend;
+struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms);
+int nt_backend_port(const struct nt_backend *b);
+unsigned long nt_backend_requests(const struct nt_backend *b);
+void nt_backend_stop(struct nt_backend *b);
+
+/* GET http://ip:port/path with Host: host on a new connection. Returns the status (0 when
+ * nothing came back) and copies the body into body[cap]. */
+int nt_get(const char *ip, int port, const char *host, const char *path, char *body, size_t cap);
+
+/* Polls until `cond(ctx)` is true or timeout_ms passes. */
+bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms);

@@ -1,0 +1,350 @@
+/*
+ * test_config.c - the daemon's configuration: every flag and YAML key is checked as it is set,
+ * a bad one is reported in one line naming the key, and flags override the file. The last
+ * tests run the real `webgw` binary and check its exit status and stderr.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "node/node.h"
+
+/* Parses a command line; returns from_args' result and the message. */
+static int parse(struct node_config *cfg, char *err, size_t errlen, ...)
+{
+    char *argv[64] = {"webgw"};
+    int argc = 1;
+    va_list ap;
+    FILE *devnull = fopen("/dev/null", "w");
+    int rc;
+
+    va_start(ap, errlen);
+    for (char *a; (a = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = a;
+    va_end(ap);
+    err[0] = '\0';
+    rc = node_config_from_args(cfg, argc, argv, devnull, err, errlen);
+    fclose(devnull);
+    return rc;
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", nt_tmpdir(), name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+#define assert_refused(err, ...)                                                                   \
+    do {                                                                                           \
+        struct node_config cfg_;                                                                   \
+        assert_int_equal(parse(&cfg_, err, sizeof(err), __VA_ARGS__, NULL), -1);                   \
+    } while (0)
+
+static void defaults_serve_a_single_local_node(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+    assert_string_equal(cfg.domain, "localhost");
+    assert_string_equal(cfg.http.text, "0.0.0.0:8080");
+    assert_string_equal(cfg.https.text, "0.0.0.0:8443");
+    assert_string_equal(cfg.gossip.text, "0.0.0.0:7946");
+    assert_string_equal(cfg.api.text, "127.0.0.1:9080");
+    assert_int_equal(cfg.join_count, 0);
+    assert_false(cfg.allow_loopback_backends);
+    assert_int_equal(cfg.workers, 0);
+}
+
+static void every_flag_sets_its_key(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+    const char *key = write_file("ck", "AAAA\n");
+
+    assert_int_equal(
+        parse(&cfg, err, sizeof(err), "--node-name", "gw-1", "--data-dir", "/tmp/x", "--domain",
+              "GW.Example.COM", "--http", "127.0.0.2:80", "--https", "[::1]:443", "--gossip",
+              "10.0.0.1:7000", "--advertise", "192.0.2.1:7000", "--api=[::1]:9000", "--join",
+              "seed1:7946", "--join", "[fd00::1]:7946", "--cluster-key", key, "--workers", "3",
+              "--allow-loopback-backends", "--log-level", "debug", "--log-format", "json",
+              "--drain-timeout", "5", "--api-rate-limit", "7", "--api-body-limit", "8192", NULL),
+        0);
+    assert_string_equal(cfg.node_name, "gw-1");
+    assert_string_equal(cfg.data_dir, "/tmp/x");
+    assert_string_equal(cfg.domain, "gw.example.com");
+    assert_string_equal(cfg.http.text, "127.0.0.2:80");
+    assert_string_equal(cfg.https.text, "[::1]:443");
+    assert_string_equal(cfg.gossip.text, "10.0.0.1:7000");
+    assert_string_equal(cfg.advertise.text, "192.0.2.1:7000");
+    assert_string_equal(cfg.api.text, "[::1]:9000");
+    assert_int_equal(cfg.join_count, 2);
+    assert_string_equal(cfg.join[1], "[fd00::1]:7946");
+    assert_string_equal(cfg.cluster_key, key);
+    assert_int_equal(cfg.workers, 3);
+    assert_true(cfg.allow_loopback_backends);
+    assert_int_equal(cfg.log_level, NODE_LOG_DEBUG);
+    assert_int_equal(cfg.log_format, NODE_LOG_JSON);
+    assert_int_equal(cfg.drain_timeout_ms, 5000);
+    assert_int_equal(cfg.api_rate_limit, 7);
+    assert_int_equal(cfg.api_body_limit, 8192);
+}
+
+static void advertise_follows_gossip_unless_set(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--gossip", "127.0.0.3:7946", NULL), 0);
+    assert_string_equal(cfg.advertise.text, "127.0.0.3:7946");
+}
+
+static void bad_flags_name_the_key_and_the_problem(void **state)
+{
+    char err[NODE_ERR_MAX];
+
+    assert_refused(err, "--bogus");
+    assert_string_equal(err, "unknown option --bogus (see --help)");
+    assert_refused(err, "--http", "localhost:8080");
+    assert_non_null(strstr(err, "--http: \"localhost\" is not an IP address"));
+    assert_refused(err, "--http", "127.0.0.1");
+    assert_non_null(strstr(err, "--http: expected ADDR:PORT"));
+    assert_refused(err, "--https", "127.0.0.1:70000");
+    assert_non_null(strstr(err, "--https: port must be 1..65535"));
+    assert_refused(err, "--api", "::1:9080");
+    assert_non_null(strstr(err, "--api: expected ADDR:PORT (IPv6 as [ADDR]:PORT)"));
+    assert_refused(err, "--gossip", "[::g]:7946");
+    assert_non_null(strstr(err, "--gossip:"));
+    assert_refused(err, "--advertise", "0.0.0.0:0");
+    assert_non_null(strstr(err, "--advertise: port must be 1..65535"));
+    assert_refused(err, "--workers", "many");
+    assert_string_equal(err, "--workers: expected a whole number, got \"many\"");
+    assert_refused(err, "--workers", "1000");
+    assert_string_equal(err, "--workers: 1000 is out of range 0..256");
+    assert_refused(err, "--log-level", "loud");
+    assert_non_null(strstr(err, "--log-level: expected debug, info, warn or error"));
+    assert_refused(err, "--log-format", "xml");
+    assert_non_null(strstr(err, "--log-format: expected text or json"));
+    assert_refused(err, "--domain", "bad_domain.com");
+    assert_non_null(strstr(err, "--domain: \"bad_domain.com\" is not a domain"));
+    assert_refused(err, "--domain", "a..b");
+    assert_non_null(strstr(err, "--domain:"));
+    assert_refused(err, "--node-name", "has space");
+    assert_non_null(strstr(err, "--node-name: \"has space\" has a character outside"));
+    assert_refused(err, "--join", "seed");
+    assert_non_null(strstr(err, "--join: expected ADDR:PORT"));
+    assert_refused(err, "--join", "bad!host:7946");
+    assert_non_null(strstr(err, "--join: \"bad!host\" is neither a host name nor an IP"));
+    assert_refused(err, "--data-dir", "");
+    assert_string_equal(err, "--data-dir: must not be empty");
+    assert_refused(err, "--api");
+    assert_string_equal(err, "--api: missing value ADDR:PORT");
+    assert_refused(err, "--drain-timeout", "-1");
+    assert_non_null(strstr(err, "--drain-timeout: expected a whole number"));
+    assert_refused(err, "--api-rate-limit", "0");
+    assert_non_null(strstr(err, "--api-rate-limit: 0 is out of range"));
+    assert_refused(err, "--api-body-limit", "100");
+    assert_non_null(strstr(err, "--api-body-limit: 100 is out of range"));
+    assert_refused(err, "--allow-loopback-backends=maybe");
+    assert_non_null(strstr(err, "--allow-loopback-backends: expected true or false"));
+    assert_refused(err, "stray");
+    assert_non_null(strstr(err, "unexpected argument \"stray\""));
+
+    /* 17 seeds: one too many */
+    {
+        struct node_config cfg;
+        char *argv[40] = {"webgw"};
+        int argc = 1;
+        FILE *devnull = fopen("/dev/null", "w");
+        for (int i = 0; i < 17; i++) {
+            argv[argc++] = "--join";
+            argv[argc++] = "seed:7946";
+        }
+        assert_int_equal(node_config_from_args(&cfg, argc, argv, devnull, err, sizeof(err)), -1);
+        fclose(devnull);
+        assert_string_equal(err, "--join: at most 16 seeds");
+    }
+}
+
+static void files_that_cannot_be_read_are_refused(void **state)
+{
+    char err[NODE_ERR_MAX];
+    const char *cert = write_file("cert.pem", "x");
+
+    assert_refused(err, "--cluster-key", "/nonexistent/key");
+    assert_string_equal(err,
+                        "cluster-key: cannot read /nonexistent/key: No such file or directory");
+    assert_refused(err, "--admin-token-file", "/nonexistent/token");
+    assert_non_null(strstr(err, "admin-token-file: cannot read /nonexistent/token"));
+    assert_refused(err, "--tls-cert", cert);
+    assert_string_equal(err, "tls-cert: needs tls-key as well");
+    assert_refused(err, "--tls-key", cert);
+    assert_string_equal(err, "tls-key: needs tls-cert as well");
+    assert_refused(err, "--config", "/nonexistent/webgw.yaml");
+    assert_string_equal(err,
+                        "config: cannot open /nonexistent/webgw.yaml: No such file or directory");
+}
+
+static void yaml_keys_are_the_long_options(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+    const char *path = write_file("good.yaml", "# a node\n"
+                                               "node-name: gw-2\n"
+                                               "domain: gw.test\n"
+                                               "http: 127.0.0.5:8080\n"
+                                               "join:\n"
+                                               "  - 127.0.0.1:7946\n"
+                                               "  - 127.0.0.2:7946\n"
+                                               "allow-loopback-backends: true\n"
+                                               "workers: 2\n"
+                                               "log-format: json\n");
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_string_equal(cfg.node_name, "gw-2");
+    assert_string_equal(cfg.domain, "gw.test");
+    assert_string_equal(cfg.http.text, "127.0.0.5:8080");
+    assert_int_equal(cfg.join_count, 2);
+    assert_string_equal(cfg.join[0], "127.0.0.1:7946");
+    assert_true(cfg.allow_loopback_backends);
+    assert_int_equal(cfg.workers, 2);
+    assert_int_equal(cfg.log_format, NODE_LOG_JSON);
+
+    /* flags override the file, wherever they stand on the line; --join replaces the list */
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--workers", "4", "--config", path, "--join",
+                           "127.0.0.9:7946", NULL),
+                     0);
+    assert_int_equal(cfg.workers, 4);
+    assert_int_equal(cfg.join_count, 1);
+    assert_string_equal(cfg.join[0], "127.0.0.9:7946");
+    assert_string_equal(cfg.domain, "gw.test");
+
+    /* an empty file is the defaults */
+    path = write_file("empty.yaml", "");
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_string_equal(cfg.domain, "localhost");
+}
+
+static void bad_yaml_names_file_line_key_and_problem(void **state)
+{
+    char err[NODE_ERR_MAX], want[600];
+    const char *path;
+
+    path = write_file("unknown.yaml", "domain: gw.test\nlisten: 1.2.3.4:80\n");
+    assert_refused(err, "--config", path);
+    snprintf(want, sizeof(want), "%s: line 2: listen: unknown key", path);
+    assert_string_equal(err, want);
+
+    path = write_file("badval.yaml", "http: 127.0.0.1:99999\n");
+    assert_refused(err, "--config", path);
+    snprintf(want, sizeof(want), "%s: line 1: http: port must be 1..65535 in \"127.0.0.1:99999\"",
+             path);
+    assert_string_equal(err, want);
+
+    path = write_file("syntax.yaml", "domain: [unclosed\n");
+    assert_refused(err, "--config", path);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "line "));
+
+    path = write_file("list.yaml", "- http\n- https\n");
+    assert_refused(err, "--config", path);
+    assert_non_null(strstr(err, "expected a mapping of option names to values"));
+
+    path = write_file("nested.yaml", "http:\n  addr: 1.2.3.4\n");
+    assert_refused(err, "--config", path);
+    assert_non_null(strstr(err, "line 1: http: expected a single value"));
+
+    path = write_file("self.yaml", "config: other.yaml\n");
+    assert_refused(err, "--config", path);
+    assert_non_null(strstr(err, "config: not allowed inside a config file"));
+
+    path = write_file("joinbad.yaml", "join:\n  - nope\n");
+    assert_refused(err, "--config", path);
+    assert_non_null(strstr(err, "join: expected ADDR:PORT"));
+}
+
+/* The binary: exit status 1 and exactly one line on stderr naming the key. */
+static void daemon_exits_with_one_line_on_bad_input(void **state)
+{
+    char out[8192], err[4096];
+    const char *bad_flag[] = {"webgw", "--http", "nope", NULL};
+    const char *path = write_file("bin.yaml", "workers: lots\n");
+    const char *bad_file[] = {"webgw", "--config", path, NULL};
+    const char *help[] = {"webgw", "--help", NULL};
+
+    assert_int_equal(nt_run(bad_flag, NULL, out, sizeof(out), err, sizeof(err)), 1);
+    assert_string_equal(err, "webgw: --http: expected ADDR:PORT (IPv6 as [ADDR]:PORT), got "
+                             "\"nope\"\n");
+    assert_int_equal(nt_run(bad_file, NULL, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "line 1: workers: expected a whole number"));
+    assert_non_null(strchr(err, '\n'));
+    assert_int_equal(strchr(err, '\n') - err, strlen(err) - 1); /* one line */
+
+    /* --help documents every key */
+    assert_int_equal(nt_run(help, NULL, out, sizeof(out), err, sizeof(err)), 0);
+    static const char *const keys[] = {"--node-name",     "--data-dir",
+                                       "--domain",        "--http",
+                                       "--https",         "--gossip",
+                                       "--advertise",     "--api",
+                                       "--join",          "--cluster-key",
+                                       "--workers",       "--tls-cert",
+                                       "--tls-key",       "--allow-loopback-backends",
+                                       "--config",        "--admin-token-file",
+                                       "--log-level",     "--log-format",
+                                       "--drain-timeout", "SIGHUP"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        assert_non_null(strstr(out, keys[i]));
+}
+
+/* A start-up failure (API port taken) is one line too, and the exit status is 1. */
+static void daemon_reports_a_taken_port(void **state)
+{
+    struct nt_node a;
+    char out[4096], err[4096], api[64], dir[300];
+
+    assert_int_equal(nt_node_start(&a, "taken", "127.0.0.1", NULL), 0);
+    snprintf(api, sizeof(api), "127.0.0.1:%d", a.api_port);
+    snprintf(dir, sizeof(dir), "%s/taken2", nt_tmpdir());
+    const char *argv[] = {"webgw",       "--api",   api,           "--data-dir",
+                          dir,           "--http",  "127.0.0.1:1", "--gossip",
+                          "127.0.0.1:1", "--https", "127.0.0.1:1", NULL};
+    assert_int_equal(nt_run(argv, NULL, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "address already in use"));
+    assert_int_equal(nt_node_stop(&a, SIGTERM, 5000), 0);
+}
+
+static int teardown(void **state)
+{
+    nt_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_serve_a_single_local_node),
+        cmocka_unit_test(every_flag_sets_its_key),
+        cmocka_unit_test(advertise_follows_gossip_unless_set),
+        cmocka_unit_test(bad_flags_name_the_key_and_the_problem),
+        cmocka_unit_test(files_that_cannot_be_read_are_refused),
+        cmocka_unit_test(yaml_keys_are_the_long_options),
+        cmocka_unit_test(bad_yaml_names_file_line_key_and_problem),
+        cmocka_unit_test(daemon_exits_with_one_line_on_bad_input),
+        cmocka_unit_test(daemon_reports_a_taken_port),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}

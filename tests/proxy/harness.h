@@ -1,0 +1,64 @@
+/*
+ * harness.h - helpers for the proxy's end-to-end tests: small HTTP backends on loopback
+ * (thread per connection, blocking sockets), a blocking HTTP client, and a proxy started
+ * in-process on a route table the test fills.
+ */
+#ifndef WEBGW_TESTS_PROXY_HARNESS_H
+#define WEBGW_TESTS_PROXY_HARNESS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/proxy.h"
+
+/* A test backend. Paths it serves:
+ *   /id               "backend-N"
+ *   /headers          the request head it received, as the body
+ *   /download?n=N     N bytes of 'x' with Content-Length, written in 64 KiB pieces
+ *   /chunked          "hello world" in three chunks
+ *   /upload           reads the body (Content-Length or chunked), answers "received N"
+ *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
+ *   /close            "bye" without Content-Length, then closes (read-until-close framing)
+ */
+struct tb_server;
+
+struct tb_server *tb_start(int id);
+uint16_t tb_port(const struct tb_server *s);
+uint64_t tb_requests(const struct tb_server *s); /* requests it received */
+/* Kills it the hard way: listener closed, every connection reset. */
+void tb_kill(struct tb_server *s);
+void tb_free(struct tb_server *s); /* kills if needed and joins its threads */
+
+/* A route for host with the given backends (127.0.0.1 ports). */
+void th_route(struct state_routes *routes, const char *host, const char *name,
+              const uint16_t *ports, int n);
+
+/* Starts a proxy on 127.0.0.1:0 with `cfg` (or defaults with 2 workers when NULL). */
+struct proxy *th_proxy(struct state_routes *routes, struct proxy_config *cfg);
+
+/* Client. */
+int tc_connect(uint16_t port);
+void tc_send(int fd, const char *data, size_t len);
+void tc_sends(int fd, const char *s);
+
+struct tc_resp {
+    int status;      /* 0 when no response could be read */
+    char head[4096]; /* the response head */
+    char *body;      /* malloc'd, NUL-terminated (NULL when discard) */
+    size_t body_len;
+    bool closed; /* the connection was closed after the response */
+};
+
+/* Reads one response (Content-Length, chunked or until close). Bodies over keep_max bytes are
+ * counted but not kept. Returns the status or 0. */
+int tc_read(int fd, struct tc_resp *r, size_t keep_max, bool head_request);
+void tc_resp_free(struct tc_resp *r);
+/* True when the peer closes the connection within timeout_ms (after any pending bytes). */
+bool tc_closed(int fd, int timeout_ms);
+
+/* One request on a fresh connection; returns the status, body in r. */
+int tc_get(uint16_t port, const char *host, const char *path, struct tc_resp *r);
+
+#endif

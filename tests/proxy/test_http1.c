@@ -1,0 +1,362 @@
+/*
+ * test_http1.c - the strict HTTP/1.1 rules as pure functions: every request smuggling case of
+ * issue 4 is refused with the right status, limits answer 431/413, backend responses with the
+ * same faults are refused (502), pipelined requests are split exactly, chunked bodies are
+ * decoded, and the heads we write carry X-Forwarded-* and no hop-by-hop fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proxy/http1.h"
+
+static const struct http1_limits lim = {.max_request_line = 256,
+                                        .max_header_count = 10,
+                                        .max_header_bytes = 1024,
+                                        .max_body_bytes = 100};
+
+struct body {
+    char data[4096];
+    size_t len;
+};
+
+static int collect(void *ctx, const char *d, size_t n)
+{
+    struct body *b = ctx;
+    memcpy(b->data + b->len, d, n);
+    b->len += n;
+    return 0;
+}
+
+/* Parses one request head; returns 1, 0 or -status. */
+static int parse_req(const char *raw, struct http1_parser *p, struct http1_header *f,
+                     struct body *b)
+{
+    http1_parser_init(p, true, &lim, f, 16, collect, b);
+    int r = http1_parse_head(p, raw, strlen(raw));
+    return r < 0 ? -p->status : r;
+}
+
+static int req_status(const char *raw)
+{
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    return parse_req(raw, &p, f, &b);
+}
+
+static int resp_status(const char *raw)
+{
+    struct http1_parser p;
+    struct http1_header f[16];
+    http1_parser_init(&p, false, &lim, f, 16, NULL, NULL);
+    int r = http1_parse_head(&p, raw, strlen(raw));
+    return r < 0 ? -p.status : r;
+}
+
+static void test_valid_requests_parse(void **state)
+{
+    (void)state;
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    const char *raw = "GET /a?b=1 HTTP/1.1\r\nHost: App.Example:8080\r\nX-A:  v  \r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    assert_int_equal(p.head.head_len, strlen(raw));
+    assert_true(p.message_done);
+    assert_int_equal(p.head.method, HTTP_GET);
+    assert_int_equal(p.head.count, 2);
+    assert_int_equal(p.head.host_len, strlen("App.Example:8080"));
+    assert_memory_equal(p.head.fields[1].value, "v", 1);
+    assert_int_equal(p.head.fields[1].value_len, 1);
+    assert_true(p.head.keep_alive);
+    assert_int_equal(req_status("GET / HTTP/1.0\r\n\r\n"), 1);        /* 1.0 needs no Host */
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\n"), 0); /* incomplete */
+}
+
+static void test_smuggling_cl_te(void **state)
+{
+    (void)state;
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n"),
+                     -400);
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                                "Content-Length: 3\r\n\r\n"),
+                     -400);
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n"),
+                     -400);
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n"), -400);
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n"),
+                     -400);
+    assert_int_equal(
+        req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        -400);
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
+                     -400);
+    assert_int_equal(
+        req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), -400);
+    assert_int_equal(
+        req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), -400);
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n"),
+                     -400);
+    assert_int_equal(req_status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), -400);
+    assert_int_equal(
+        req_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), -400);
+}
+
+static void test_smuggling_bytes(void **state)
+{
+    (void)state;
+    /* obs-fold */
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n"), -400);
+    /* bare LF and lone CR */
+    assert_int_equal(req_status("GET / HTTP/1.1\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n"), -400);
+    /* NUL and control bytes */
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\001b\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\177b\r\n\r\n"), -400);
+    struct http1_parser p;
+    struct http1_header f[16];
+    static const char nul[] = "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n";
+    http1_parser_init(&p, true, &lim, f, 16, NULL, NULL);
+    assert_int_equal(http1_parse_head(&p, nul, sizeof(nul) - 1), -1);
+    assert_int_equal(p.status, 400);
+    /* whitespace before the colon, bad names */
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX\t: 5\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\n: 5\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nX(y): 5\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nnocolon\r\n\r\n"), -400);
+    /* Host rules */
+    assert_int_equal(req_status("GET / HTTP/1.1\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), -400);
+    /* versions and methods */
+    assert_int_equal(req_status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("G@T / HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    char buf[2048];
+    /* request line over 256 */
+    snprintf(buf, sizeof(buf), "GET /%0300d HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+    assert_int_equal(req_status(buf), -431);
+    /* still incomplete but already too long: refused before the head ends */
+    snprintf(buf, sizeof(buf), "GET /%0300d", 0);
+    assert_int_equal(req_status(buf), -431);
+    /* more than 10 fields */
+    strcpy(buf, "GET / HTTP/1.1\r\nHost: a\r\n");
+    for (int i = 0; i < 10; i++)
+        strcat(buf, "X-A: b\r\n");
+    strcat(buf, "\r\n");
+    assert_int_equal(req_status(buf), -431);
+    /* head over 1024 bytes */
+    snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: %01100d\r\n\r\n", 0);
+    assert_int_equal(req_status(buf), -431);
+    /* declared body over 100 */
+    assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n"), -413);
+    /* chunked body growing over 100 */
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    const char *raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    char chunk[200];
+    int n = snprintf(chunk, sizeof(chunk), "65\r\n%0101d\r\n", 0);
+    size_t used;
+    assert_int_equal(http1_parse_body(&p, chunk, (size_t)n, &used), -1);
+    assert_int_equal(p.status, 413);
+}
+
+static void test_chunked_body_and_pipelining(void **state)
+{
+    (void)state;
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    const char *raw = "POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+                      "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    assert_int_equal(p.head.framing, HTTP1_FRAME_CHUNKED);
+    assert_false(p.message_done);
+    size_t off = p.head.head_len, used;
+    assert_int_equal(http1_parse_body(&p, raw + off, strlen(raw) - off, &used), 1);
+    assert_int_equal(b.len, 11);
+    assert_memory_equal(b.data, "hello world", 11);
+    off += used;
+    assert_string_equal(raw + off, "GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+    http1_parser_next(&p);
+    assert_int_equal(http1_parse_head(&p, raw + off, strlen(raw) - off), 1);
+    assert_int_equal(p.head.target_len, 5);
+    assert_memory_equal(p.head.target, "/next", 5);
+
+    /* a malformed chunk size is refused */
+    struct body b2 = {.len = 0};
+    raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b2), 1);
+    off = p.head.head_len;
+    assert_int_equal(http1_parse_body(&p, raw + off, strlen(raw) - off, &used), -1);
+    assert_int_equal(p.status, 400);
+}
+
+static void test_responses(void **state)
+{
+    (void)state;
+    assert_int_equal(resp_status("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"), 1);
+    assert_int_equal(
+        resp_status("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n"), -502);
+    assert_int_equal(
+        resp_status("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        -502);
+    assert_int_equal(resp_status("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), -502);
+    assert_int_equal(resp_status("HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\n"), -502);
+    assert_int_equal(resp_status("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"), -502);
+    assert_int_equal(resp_status("HTTP/1.1 200 OK\r\nX : a\r\n\r\n"), -502);
+    assert_int_equal(resp_status("HTTP/1.1 2000 OK\r\n\r\n"), -502);
+
+    struct http1_parser p;
+    struct http1_header f[16];
+    http1_parser_init(&p, false, &lim, f, 16, NULL, NULL);
+    assert_int_equal(http1_parse_head(&p, "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", 30), 1);
+    assert_int_equal(p.head.framing, HTTP1_FRAME_CLOSE);
+    assert_false(p.head.keep_alive);
+    http1_parser_init(&p, false, &lim, f, 16, NULL, NULL);
+    p.skip_body = true; /* answer to HEAD */
+    const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n";
+    assert_int_equal(http1_parse_head(&p, r, strlen(r)), 1);
+    assert_true(p.message_done);
+    assert_true(p.head.has_length);
+    assert_int_equal(p.head.framing, HTTP1_FRAME_NONE);
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+    return strstr(hay, needle) != NULL;
+}
+
+static void test_request_rewrite(void **state)
+{
+    (void)state;
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    const char *raw = "GET http://app.gw/x?y HTTP/1.1\r\nHost: app.gw\r\n"
+                      "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
+                      "TE: trailers\r\nProxy-Connection: x\r\nX-Forwarded-For: 6.6.6.6\r\n"
+                      "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    char out[2048];
+    struct http1_forward fwd = {"10.1.2.3", false, "http", "app.gw", 6};
+    int n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_true(strncmp(out, "GET /x?y HTTP/1.1\r\n", 19) == 0);
+    assert_true(contains(out, "\r\nHost: app.gw\r\n"));
+    assert_true(contains(out, "\r\nAccept: */*\r\n"));
+    assert_true(contains(out, "\r\nX-Forwarded-For: 10.1.2.3\r\n"));
+    assert_true(contains(out, "\r\nX-Forwarded-Proto: http\r\n"));
+    assert_true(contains(out, "\r\nX-Forwarded-Host: app.gw\r\n"));
+    assert_false(contains(out, "6.6.6.6"));
+    assert_false(contains(out, "evil"));
+    assert_false(contains(out, "X-Secret"));
+    assert_false(contains(out, "Keep-Alive"));
+    assert_false(contains(out, "TE:"));
+    assert_false(contains(out, "Proxy-Connection"));
+    assert_false(contains(out, "Connection"));
+    assert_true(n > 4 && strcmp(out + n - 4, "\r\n\r\n") == 0);
+
+    /* a trusted peer's chain is kept and extended */
+    fwd.trusted_peer = true;
+    n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    out[n] = '\0';
+    assert_true(contains(out, "\r\nX-Forwarded-For: 6.6.6.6, 10.1.2.3\r\n"));
+    assert_true(contains(out, "\r\nX-Forwarded-Proto: https\r\n"));
+    assert_true(contains(out, "\r\nX-Forwarded-Host: evil\r\n"));
+
+    /* framing regenerated, upgrade kept */
+    raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    out[n] = '\0';
+    assert_true(contains(out, "\r\nTransfer-Encoding: chunked\r\n"));
+    raw = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    assert_true(p.head.upgrade);
+    n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    out[n] = '\0';
+    assert_true(contains(out, "\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"));
+    /* too small a buffer is refused, not overrun */
+    assert_int_equal(http1_build_request(&p.head, &fwd, out, 20), -1);
+}
+
+static void test_response_rewrite(void **state)
+{
+    (void)state;
+    struct http1_parser p;
+    struct http1_header f[16];
+    const char *raw = "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n"
+                      "Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n";
+    http1_parser_init(&p, false, &lim, f, 16, NULL, NULL);
+    assert_int_equal(http1_parse_head(&p, raw, strlen(raw)), 1);
+    char out[1024];
+    int n = http1_build_response(&p.head, HTTP1_FRAME_CHUNKED, true, false, out, sizeof(out));
+    out[n] = '\0';
+    assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_true(contains(out, "Content-Type: text/plain\r\n"));
+    assert_true(contains(out, "Transfer-Encoding: chunked\r\n"));
+    assert_false(contains(out, "X-Hop"));
+    assert_false(contains(out, "Connection"));
+    /* an HTTP/1.0 client gets the body until close */
+    n = http1_build_response(&p.head, HTTP1_FRAME_CLOSE, false, true, out, sizeof(out));
+    out[n] = '\0';
+    assert_false(contains(out, "Transfer-Encoding"));
+    assert_true(contains(out, "Connection: close\r\n"));
+    n = http1_build_local(404, "no such name", true, false, NULL, out, sizeof(out));
+    out[n] = '\0';
+    assert_true(strncmp(out, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
+    assert_true(contains(out, "Content-Length: 13\r\n"));
+    assert_true(contains(out, "\r\n\r\nno such name\n"));
+}
+
+static void test_host_normalize(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(http1_host_normalize("App.Example.COM:8080", 20, out, sizeof(out)), 15);
+    assert_string_equal(out, "app.example.com");
+    assert_int_equal(http1_host_normalize("app.example.com.", 16, out, sizeof(out)), 15);
+    assert_int_equal(http1_host_normalize("[::1]:80", 8, out, sizeof(out)), 5);
+    assert_string_equal(out, "[::1]");
+    assert_int_equal(http1_host_normalize("a b", 3, out, sizeof(out)), -1);
+    assert_int_equal(http1_host_normalize("a:x", 3, out, sizeof(out)), -1);
+    assert_int_equal(http1_host_normalize(":80", 3, out, sizeof(out)), -1);
+    assert_int_equal(http1_host_normalize("a/b", 3, out, sizeof(out)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_requests_parse),
+        cmocka_unit_test(test_smuggling_cl_te),
+        cmocka_unit_test(test_smuggling_bytes),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_chunked_body_and_pipelining),
+        cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_request_rewrite),
+        cmocka_unit_test(test_response_rewrite),
+        cmocka_unit_test(test_host_normalize),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
