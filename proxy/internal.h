@@ -205,8 +205,17 @@ int proxy_balance_pick(struct proxy_worker *w, const struct state_route *route, 
 uint64_t proxy_mono_ms(void);
 uint64_t proxy_mono_us(void);
 
-/* session.c */
-void proxy_session_accept(struct proxy_worker *w);
+/* session.c: client connections. The HTTP listener calls proxy_session_accept(). Another
+ * listener (the HTTPS one of issue 5) builds sessions itself: proxy_session_new(), accept into
+ * proxy_session_conn(s)->tcp, optionally install a layer (TLS) on that conn, then
+ * proxy_session_begin(s, https) starts reading requests; proxy_session_abort() drops a session
+ * that will not begin. */
+struct proxy_session;
+struct proxy_session *proxy_session_new(struct proxy_worker *w);
+struct proxy_conn *proxy_session_conn(struct proxy_session *s);
+void proxy_session_begin(struct proxy_session *s, bool https);
+void proxy_session_abort(struct proxy_session *s);
+void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener);
 void proxy_session_drain(struct proxy_worker *w);
 void proxy_session_close_all(struct proxy_worker *w);
 

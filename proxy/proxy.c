@@ -102,7 +102,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct proxy_worker *w = server->data;
     if (status != 0 || w->draining || w->stopping)
         return;
-    proxy_session_accept(w);
+    proxy_session_accept(w, server);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)

@@ -97,6 +97,8 @@ struct proxy_config {
     uint32_t pool_max_idle;        /* idle connections kept */
     uint32_t pool_idle_timeout_ms; /* idle connection closed after */
     uint32_t pool_max_requests;    /* requests per backend connection before it is retired */
+    uint32_t pool_check_after_ms;  /* idle longer than this: recv(MSG_PEEK) before reuse, to
+                                      see a close the loop has not processed yet; 0 = always */
 
     /* load balancing, retries and passive health */
     enum proxy_balance balance;   /* policy */
@@ -128,8 +130,8 @@ struct proxy_config {
 /* Fills `cfg` with the embedded defaults: http 0.0.0.0:8080, https 0.0.0.0:8443 (disabled),
  * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
  * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
- * 256 KiB write queue, pool 32 idle for 60 s / 1000 requests, round-robin, 2 retries,
- * backoff 1 s..30 s, 256 connections per IP, no rate limit. */
+ * 256 KiB write queue, pool 256 idle for 60 s / 1000 requests (peek after 100 ms idle),
+ * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit. */
 void proxy_config_init(struct proxy_config *cfg);
 
 /* Checks ranges and consistency. Returns 0 or PROXY_EINVAL with the first problem in err. */

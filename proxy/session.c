@@ -39,6 +39,7 @@ struct proxy_session {
     struct proxy_ipslot *ip; /* per-IP accounting */
     char client_ip[INET6_ADDRSTRLEN];
     bool trusted;     /* peer is a trusted proxy */
+    bool https;       /* arrived over TLS: X-Forwarded-Proto https */
     uv_timer_t timer; /* the one timeout of the current state */
     int handles;      /* open handles (connection, timer); freed at 0 */
     enum sess_state st;
@@ -371,7 +372,7 @@ static void sess_begin_request(struct proxy_session *s)
     struct http1_forward fwd = {
         .client_ip = s->client_ip,
         .trusted_peer = s->trusted,
-        .proto = "http",
+        .proto = s->https ? "https" : "http",
         .host = h->host,
         .host_len = h->host_len,
     };
@@ -933,19 +934,19 @@ static bool peer_trusted(const struct proxy *p, const struct sockaddr_storage *s
     return false;
 }
 
-void proxy_session_accept(struct proxy_worker *w)
+struct proxy_session *proxy_session_new(struct proxy_worker *w)
 {
     struct proxy *p = w->p;
     size_t cap = p->cfg.max_header_count;
     struct proxy_session *s = calloc(1, sizeof(*s) + 2 * cap * sizeof(struct http1_header));
     if (s == NULL)
-        return;
+        return NULL;
     size_t in_max = p->cfg.max_header_bytes + 4096;
     if (in_max < 65536)
         in_max = 65536;
     if (proxy_conn_init(&w->loop, &s->c, CLIENT_IN_INITIAL, in_max) != 0) {
         free(s);
-        return;
+        return NULL;
     }
     s->w = w;
     s->req_fields = (struct http1_header *)(s + 1);
@@ -961,11 +962,26 @@ void proxy_session_accept(struct proxy_worker *w)
     atomic_fetch_add_explicit(&p->connections, 1, memory_order_relaxed);
     http1_parser_init(&s->req, true, &p->req_limits, s->req_fields, cap, req_body_cb, s);
     s->st = SS_HEAD;
+    return s;
+}
 
+struct proxy_conn *proxy_session_conn(struct proxy_session *s)
+{
+    return &s->c;
+}
+
+void proxy_session_abort(struct proxy_session *s)
+{
+    sess_close(s, false);
+}
+
+void proxy_session_begin(struct proxy_session *s, bool https)
+{
+    struct proxy *p = P(s);
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
-    if (uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&s->c.tcp) != 0 ||
-        uv_tcp_getpeername(&s->c.tcp, (struct sockaddr *)&ss, &sl) != 0) {
+    s->https = https;
+    if (uv_tcp_getpeername(&s->c.tcp, (struct sockaddr *)&ss, &sl) != 0) {
         sess_close(s, false);
         return;
     }
@@ -991,6 +1007,18 @@ void proxy_session_accept(struct proxy_worker *w)
     timer_set(s, p->cfg.header_timeout_ms);
     if (proxy_conn_read_start(&s->c) != 0)
         sess_close(s, false);
+}
+
+void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener)
+{
+    struct proxy_session *s = proxy_session_new(w);
+    if (s == NULL)
+        return;
+    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0) {
+        sess_close(s, false);
+        return;
+    }
+    proxy_session_begin(s, false);
 }
 
 void proxy_session_drain(struct proxy_worker *w)
