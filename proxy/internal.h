@@ -61,6 +61,8 @@ static inline bool proxy_list_empty(const struct proxy_link *head)
 
 /* ---- backends: shared health (registry) and per-worker pools --------------------------- */
 
+#define PROXY_BACKENDS_TRACKED_MAX 65536 /* registry entries (health kept per backend) */
+
 struct proxy_backend {
     struct state_backend addr;   /* identity */
     struct sockaddr_storage sa;  /* for connect(2) */
