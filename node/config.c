@@ -44,6 +44,9 @@ static const struct config_option config_options[] = {
     {"advertise", CONFIG_ADDR, "ADDR:PORT", "the gossip address", "gossip address peers use"},
     {"api", CONFIG_ADDR, "ADDR:PORT", "127.0.0.1:9080", "API, metrics and dashboard listener"},
     {"join", CONFIG_LIST, "ADDR:PORT", "none", "seed to join (repeatable; a YAML list)"},
+    {"cluster-label", CONFIG_STRING, "LABEL", "webgw",
+     "cluster name authenticated in every gossip packet; clusters with different labels never "
+     "merge"},
     {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
@@ -82,6 +85,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->node_name[sizeof(cfg->node_name) - 1] = '\0';
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./data");
     snprintf(cfg->domain, sizeof(cfg->domain), "localhost");
+    snprintf(cfg->cluster_label, sizeof(cfg->cluster_label), "webgw");
     node_addr_parse("0.0.0.0:8080", &cfg->http, err, sizeof(err));
     node_addr_parse("0.0.0.0:8443", &cfg->https, err, sizeof(err));
     node_addr_parse("0.0.0.0:7946", &cfg->gossip, err, sizeof(err));
@@ -247,6 +251,14 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         if (node_hostport_check(value, err, errlen) != 0)
             return -1;
         snprintf(cfg->join[cfg->join_count++], NODE_ADDR_TEXT_MAX, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "cluster-label") == 0) {
+        if (value[0] == '\0' || strlen(value) > 64) {
+            snprintf(err, errlen, "must be 1..64 characters");
+            return -1;
+        }
+        snprintf(cfg->cluster_label, sizeof(cfg->cluster_label), "%s", value);
         return 0;
     }
     if (strcmp(key, "cluster-key") == 0)

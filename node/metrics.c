@@ -11,17 +11,14 @@
 
 #include "node/node_internal.h"
 
-struct metrics_buf {
+struct node_metrics {
     char *data;  /* text so far */
     size_t len;  /* bytes used */
     size_t cap;  /* bytes allocated */
     bool failed; /* an allocation failed */
 };
 
-static void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
+void node_metrics_printf(struct node_metrics *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -50,37 +47,15 @@ static void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
     }
 }
 
-static void metrics_family(struct metrics_buf *b, const char *name, const char *type,
-                           const char *help)
+void node_metrics_family(struct node_metrics *b, const char *name, const char *type,
+                         const char *help)
 {
-    metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* Members by state, from the same view as /api/v1/members. */
-static void metrics_cluster(const struct node *node, struct metrics_buf *b)
-{
-    static const char *const states[] = {"alive", "suspect", "dead", "left"};
-    size_t counts[4] = {0};
-    json_t *members = node_json_members(node), *m;
-    size_t i;
-
-    json_array_foreach(members, i, m)
-    {
-        const char *st = json_string_value(json_object_get(m, "state"));
-        for (size_t k = 0; st && k < 4; k++)
-            if (strcmp(st, states[k]) == 0)
-                counts[k]++;
-    }
-    json_decref(members);
-    metrics_family(b, "webgw_members", "gauge",
-                   "Cluster members by state, as this node sees them.");
-    for (size_t k = 0; k < 4; k++)
-        metrics_printf(b, "webgw_members{state=\"%s\"} %zu\n", states[k], counts[k]);
+    node_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 char *node_metrics_render(const struct node *node, size_t *len)
 {
-    struct metrics_buf b = {.cap = 8192};
+    struct node_metrics b = {.cap = 8192};
     const struct node_record_stats *rs = &node->rec_stats;
     struct node_httpd_stats hs = {0};
 
@@ -91,53 +66,58 @@ char *node_metrics_render(const struct node *node, size_t *len)
     if (node->api)
         node_httpd_stats(node->api, &hs);
 
-    metrics_family(&b, "webgw_build_info", "gauge", "Version of this webgw.");
-    metrics_printf(&b, "webgw_build_info{version=\"%s\",node=\"%s\"} 1\n", WEBGW_VERSION,
-                   node->cfg.node_name);
-    metrics_family(&b, "webgw_uptime_seconds", "gauge", "Seconds since this node started.");
-    metrics_printf(&b, "webgw_uptime_seconds %llu\n",
-                   (unsigned long long)((state_now_ms() - node->started_ms) / 1000));
+    node_metrics_family(&b, "webgw_build_info", "gauge", "Version of this webgw.");
+    node_metrics_printf(&b, "webgw_build_info{version=\"%s\",node=\"%s\"} 1\n", WEBGW_VERSION,
+                        node->cfg.node_name);
+    node_metrics_family(&b, "webgw_uptime_seconds", "gauge", "Seconds since this node started.");
+    node_metrics_printf(&b, "webgw_uptime_seconds %llu\n",
+                        (unsigned long long)((state_now_ms() - node->started_ms) / 1000));
 
-    metrics_family(&b, "webgw_names", "gauge", "Names (and fqdns) held by an owner.");
-    metrics_printf(&b, "webgw_names %zu\n", state_names_count(node->names));
-    metrics_family(&b, "webgw_tombstones", "gauge", "Released names remembered.");
-    metrics_printf(&b, "webgw_tombstones %zu\n", state_names_tombstones(node->names));
-    metrics_family(&b, "webgw_records", "gauge", "Records kept (latest per owner and key).");
-    metrics_printf(&b, "webgw_records %zu\n", state_names_records(node->names));
-    metrics_family(&b, "webgw_routes", "gauge", "Host names in the route table.");
-    metrics_printf(&b, "webgw_routes %zu\n", state_routes_count(node->routes));
-    metrics_family(&b, "webgw_store_log_bytes", "gauge", "Size of the record log.");
-    metrics_printf(&b, "webgw_store_log_bytes %zu\n", state_store_log_bytes(node->store));
-    metrics_family(&b, "webgw_store_compactions_total", "counter", "Snapshots written.");
-    metrics_printf(&b, "webgw_store_compactions_total %llu\n", (unsigned long long)rs->compactions);
+    node_metrics_family(&b, "webgw_names", "gauge", "Names (and fqdns) held by an owner.");
+    node_metrics_printf(&b, "webgw_names %zu\n", state_names_count(node->names));
+    node_metrics_family(&b, "webgw_tombstones", "gauge", "Released names remembered.");
+    node_metrics_printf(&b, "webgw_tombstones %zu\n", state_names_tombstones(node->names));
+    node_metrics_family(&b, "webgw_records", "gauge", "Records kept (latest per owner and key).");
+    node_metrics_printf(&b, "webgw_records %zu\n", state_names_records(node->names));
+    node_metrics_family(&b, "webgw_routes", "gauge", "Host names in the route table.");
+    node_metrics_printf(&b, "webgw_routes %zu\n", state_routes_count(node->routes));
+    node_metrics_family(&b, "webgw_store_log_bytes", "gauge", "Size of the record log.");
+    node_metrics_printf(&b, "webgw_store_log_bytes %zu\n", state_store_log_bytes(node->store));
+    node_metrics_family(&b, "webgw_store_compactions_total", "counter", "Snapshots written.");
+    node_metrics_printf(&b, "webgw_store_compactions_total %llu\n",
+                        (unsigned long long)rs->compactions);
 
-    metrics_family(&b, "webgw_records_submitted_total", "counter",
-                   "Records submitted to the API, by outcome.");
+    node_metrics_family(&b, "webgw_records_submitted_total", "counter",
+                        "Records submitted to the API, by outcome.");
     static const char *const outcomes[] = {"accepted", "duplicate", "invalid", "forbidden",
                                            "conflict", "too_big",   "failed"};
     const uint64_t counts[] = {rs->accepted, rs->duplicate, rs->invalid, rs->forbidden,
                                rs->conflict, rs->too_big,   rs->failed};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-        metrics_printf(&b, "webgw_records_submitted_total{outcome=\"%s\"} %llu\n", outcomes[i],
-                       (unsigned long long)counts[i]);
-    metrics_family(&b, "webgw_records_gossiped_total", "counter",
-                   "Records received by gossip, by outcome.");
-    metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"accepted\"} %llu\n",
-                   (unsigned long long)rs->from_gossip_accepted);
-    metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"dropped\"} %llu\n",
-                   (unsigned long long)rs->from_gossip_dropped);
+        node_metrics_printf(&b, "webgw_records_submitted_total{outcome=\"%s\"} %llu\n", outcomes[i],
+                            (unsigned long long)counts[i]);
+    node_metrics_family(&b, "webgw_records_gossiped_total", "counter",
+                        "Records received by gossip, by outcome.");
+    node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"accepted\"} %llu\n",
+                        (unsigned long long)rs->from_gossip_accepted);
+    node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"dropped\"} %llu\n",
+                        (unsigned long long)rs->from_gossip_dropped);
 
-    metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
-    metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);
-    metrics_family(&b, "webgw_api_rate_limited_total", "counter", "API requests answered 429.");
-    metrics_printf(&b, "webgw_api_rate_limited_total %llu\n", (unsigned long long)hs.rate_limited);
-    metrics_family(&b, "webgw_api_bad_requests_total", "counter",
-                   "API requests refused by the parser or a limit (400, 413, 431).");
-    metrics_printf(&b, "webgw_api_bad_requests_total %llu\n", (unsigned long long)hs.bad_requests);
-    metrics_family(&b, "webgw_api_connections", "gauge", "Open API connections.");
-    metrics_printf(&b, "webgw_api_connections %llu\n", (unsigned long long)hs.conns_open);
+    node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
+    node_metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);
+    node_metrics_family(&b, "webgw_api_rate_limited_total", "counter",
+                        "API requests answered 429.");
+    node_metrics_printf(&b, "webgw_api_rate_limited_total %llu\n",
+                        (unsigned long long)hs.rate_limited);
+    node_metrics_family(&b, "webgw_api_bad_requests_total", "counter",
+                        "API requests refused by the parser or a limit (400, 413, 431).");
+    node_metrics_printf(&b, "webgw_api_bad_requests_total %llu\n",
+                        (unsigned long long)hs.bad_requests);
+    node_metrics_family(&b, "webgw_api_connections", "gauge", "Open API connections.");
+    node_metrics_printf(&b, "webgw_api_connections %llu\n", (unsigned long long)hs.conns_open);
 
-    metrics_cluster(node, &b);
+    node_gossip_metrics(node, &b);
+    node_proxy_metrics(node, &b);
 
     if (b.failed) {
         free(b.data);

@@ -229,49 +229,64 @@ static void node_housekeeping(uv_timer_t *t)
 
 /* ---- stop ------------------------------------------------------------------------------- */
 
-/* Closes the node's own handles (signals, timers); the API server closes its own. */
+#define NODE_LEAVE_SPREAD_MS 1000 /* gossip: about 5 gossip rounds for the leave notice */
+
+/* Closes the node's own handles (signals, timers, the probe async); the API server and gossip
+ * close their own. */
 static void node_close_walk(uv_handle_t *h, void *arg)
 {
-    if (!uv_is_closing(h) && (h->type == UV_SIGNAL || h->type == UV_TIMER) && h->data == arg)
+    if (!uv_is_closing(h) && (h->type == UV_SIGNAL || h->type == UV_TIMER || h->type == UV_ASYNC) &&
+        h->data == arg)
         uv_close(h, NULL);
 }
 
-static void node_drain_done(struct node *node)
+/* The last steps of a stop, once peers heard we leave and the proxy drained: stop the
+ * workers, close gossip, write a snapshot (a short log to replay next start), leave the loop. */
+void node_drain_step(struct node *node)
 {
     char err[STATE_ERR_MAX];
 
-    uv_timer_stop(&node->drain_timer);
+    if (node->stopped || !node->leave_done || !node->proxy_drained)
+        return;
+    node->stopped = true;
+    node_proxy_stop(node);
+    node_gossip_close(node);
     if (node->store && state_store_compact(node->store, node->names, err, sizeof(err)) != 0)
         node_log(NODE_LOG_WARN, "store", "final snapshot not written: %s", err);
     node_log(NODE_LOG_INFO, "node", "stopped");
     uv_stop(&node->loop);
 }
 
-static void node_drain_timeout(uv_timer_t *t)
+static void node_leave_spread(uv_timer_t *t)
 {
     struct node *node = t->data;
 
-    node_log(NODE_LOG_WARN, "node", "drain timeout reached; closing what is left");
-    node_drain_done(node);
+    node->leave_done = true;
+    node_drain_step(node);
 }
 
 void node_drain(struct node *node, const char *why)
 {
     if (node->draining) {
-        node_log(NODE_LOG_WARN, "node", "second stop request (%s): stopping now", why);
-        node_drain_done(node);
+        node_log(NODE_LOG_WARN, "node",
+                 "already draining (%s): in-flight requests get up to --drain-timeout", why);
         return;
     }
     node->draining = true;
     node_sd_notify("STOPPING=1");
     node_event(node, "node", "draining (%s): leaving the cluster, finishing requests", why);
     uv_timer_stop(&node->housekeeping);
-    /* the API stops accepting last thing in this loop turn so the answer to an admin drain
-     * still goes out */
+    uv_timer_stop(&node->probe_timer);
+    /* 1. peers stop counting on us */
+    node_gossip_leave(node);
+    uv_timer_start(&node->leave_timer, node_leave_spread, node->gossip ? NODE_LEAVE_SPREAD_MS : 0,
+                   0);
+    /* 2. stop accepting API connections (the answer to an admin drain still goes out) */
     node_httpd_close(node->api);
     node->api = NULL;
-    uv_timer_start(&node->drain_timer, node_drain_timeout, node->cfg.drain_timeout_ms + 1, 0);
-    node_drain_done(node);
+    /* 3. the proxy closes its listeners and lets in-flight requests finish */
+    node_proxy_drain(node);
+    node_drain_step(node);
 }
 
 static void node_on_signal(uv_signal_t *s, int signum)
@@ -325,6 +340,9 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
         node_log(NODE_LOG_WARN, "store", "%s", report);
     node_routes_rebuild(node);
 
+    if (node_proxy_start(node, err, errlen) != 0 || node_gossip_start(node, err, errlen) != 0)
+        goto fail;
+
     limits = node_api_limits(cfg);
     rc = node_httpd_start(&node->loop, (const struct sockaddr *)&cfg->api.ss, &limits,
                           node_api_handle, node, &node->api, err, errlen);
@@ -339,13 +357,14 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     uv_signal_start(&node->sig_int, node_on_signal, SIGINT);
     uv_signal_start(&node->sig_hup, node_on_signal, SIGHUP);
     uv_timer_init(&node->loop, &node->housekeeping);
-    uv_timer_init(&node->loop, &node->drain_timer);
-    node->housekeeping.data = node->drain_timer.data = node;
+    uv_timer_init(&node->loop, &node->leave_timer);
+    node->housekeeping.data = node->leave_timer.data = node;
     uv_timer_start(&node->housekeeping, node_housekeeping, NODE_HOUSEKEEPING_MS,
                    NODE_HOUSEKEEPING_MS);
 
-    node_event(node, "node", "%s started: %zu names from %s, api http://%s", cfg->node_name,
-               state_names_count(node->names), cfg->data_dir, cfg->api.text);
+    node_event(node, "node", "%s started: %zu names from %s, http %s, gossip %s, api http://%s",
+               cfg->node_name, state_names_count(node->names), cfg->data_dir, cfg->http.text,
+               node->advertise_text, cfg->api.text);
     return node;
 fail:
     node_free(node);
@@ -371,6 +390,8 @@ void node_free(struct node *node)
         return;
     node_httpd_close(node->api);
     node->api = NULL;
+    node_proxy_stop(node);
+    node_gossip_close(node);
     /* every handle is closed before the loop: connections finish writing their last answer */
     uv_walk(&node->loop, node_close_walk, node);
     uv_run(&node->loop, UV_RUN_DEFAULT);

@@ -77,10 +77,11 @@ struct node_config {
     char join[NODE_JOIN_MAX][NODE_ADDR_TEXT_MAX]; /* --join: seeds, HOST:PORT */
     size_t join_count;                            /* seeds in join */
     char cluster_key[NODE_PATH_MAX];              /* --cluster-key: base64 keys, one a line */
-    unsigned workers;                             /* --workers: proxy threads; 0 = one per core */
-    char tls_cert[NODE_PATH_MAX];                 /* --tls-cert */
-    char tls_key[NODE_PATH_MAX];                  /* --tls-key */
-    bool allow_loopback_backends;                 /* --allow-loopback-backends */
+    char cluster_label[65];               /* --cluster-label: authenticated in gossip packets */
+    unsigned workers;                     /* --workers: proxy threads; 0 = one per core */
+    char tls_cert[NODE_PATH_MAX];         /* --tls-cert */
+    char tls_key[NODE_PATH_MAX];          /* --tls-key */
+    bool allow_loopback_backends;         /* --allow-loopback-backends */
     char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
     enum node_log_level log_level;        /* --log-level */
     enum node_log_format log_format;      /* --log-format */

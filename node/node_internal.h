@@ -8,8 +8,10 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "gossip/gossip.h"
 #include "node/httpd.h"
 #include "node/node.h"
+#include "proxy/proxy.h"
 
 #define NODE_EVENTS_MAX 200    /* recent events kept for the dashboard */
 #define NODE_OWN_ADDRS_MAX 128 /* own addresses a backend may not use */
@@ -35,18 +37,33 @@ struct node_record_stats {
     uint64_t compactions;          /* snapshots written */
 };
 
+struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
+struct node_metrics;      /* a /metrics text being built (metrics.c) */
+
 struct node {
     struct node_config cfg; /* current configuration */
     int argc;               /* saved command line, for SIGHUP reloads */
     char **argv;
-    uv_loop_t loop;                                     /* the control loop */
-    uv_signal_t sig_term, sig_int, sig_hup;             /* signal watchers */
-    uv_timer_t housekeeping;                            /* compaction and tombstone collection */
-    uv_timer_t drain_timer;                             /* bounds a drain */
-    struct node_httpd *api;                             /* API server */
-    struct state_names *names;                          /* merged records */
-    struct state_store *store;                          /* durable log */
-    struct state_routes *routes;                        /* what proxy workers read */
+    uv_loop_t loop;                         /* the control loop */
+    uv_signal_t sig_term, sig_int, sig_hup; /* signal watchers */
+    uv_timer_t housekeeping;                /* compaction and tombstone collection */
+    struct node_httpd *api;                 /* API server */
+    struct state_names *names;              /* merged records */
+    struct state_store *store;              /* durable log */
+    struct state_routes *routes;            /* what proxy workers read */
+    struct gossip *gossip;                  /* membership and dissemination */
+    struct proxy *proxy;                    /* the workers */
+    char advertise_text[64];                /* gossip address peers use, as printed */
+    uv_timer_t probe_timer;                 /* debounces probe assignment updates */
+    uv_async_t probe_async;                 /* probe thread -> loop */
+    uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
+    bool probe_mutex_ready;                 /* probe_mutex initialized */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    size_t probe_count;                     /* entries in probe_queue */
+    uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
+    bool leave_done;                        /* leave notice had its time */
+    bool proxy_drained;                     /* in-flight requests finished (or timed out) */
+    bool stopped;                           /* the drain completed */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
     char admin_token[256];                              /* "" when the admin API is off */
@@ -73,7 +90,7 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
                         struct node_submit_result *result);
 /* The gossip path: the same minus admission and minus the node-local address policy (so every
  * node merges the same set). Returns 1 when the state changed, 0 when not, <0 when refused. */
-int node_record_receive(struct node *node, const uint8_t *buf, size_t len);
+int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key);
 /* Applies the current routes of every name (at start, after a reload). */
 void node_routes_rebuild(struct node *node);
 /* The address policy submitted records are checked against. */
@@ -83,8 +100,40 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
 void node_event(struct node *node, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Starts a graceful stop (signals and the admin API). */
+/* Starts a graceful stop (signals and the admin API); node_drain_step finishes it once the
+ * leave notice spread and the proxy drained. */
 void node_drain(struct node *node, const char *why);
+void node_drain_step(struct node *node);
+
+/* Gossip side (node_gossip.c). */
+int node_gossip_start(struct node *node, char *err, size_t errlen);
+void node_gossip_broadcast(struct node *node, const struct state_record *rec, const uint8_t *buf,
+                           size_t len);
+void node_gossip_leave(struct node *node);
+void node_gossip_close(struct node *node);
+/* Item key of a record: "OWNERHEX/NAME" (see node_gossip.c). */
+void node_item_key(const struct state_record *rec, char out[GOSSIP_KEY_MAX + 1]);
+void node_probes_dirty(struct node *node);
+bool node_health_assigned(struct node *node, const char *key);
+void node_health_observed(struct node *node, const char *key, bool up);
+void node_gossip_metrics(const struct node *node, struct node_metrics *m);
+
+/* Proxy side (node_proxy.c). Health keys are "IP:PORT", the same on every node. */
+int node_proxy_start(struct node *node, char *err, size_t errlen);
+void node_proxy_probes_update(struct node *node);
+void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
+void node_proxy_drain(struct node *node);
+void node_proxy_stop(struct node *node);
+json_t *node_proxy_local_health(const struct node *node);
+void node_proxy_metrics(const struct node *node, struct node_metrics *m);
+void node_backend_key(const struct state_backend *be, char out[64]);
+int node_backend_from_key(const char *key, struct state_backend *out);
+
+/* Metrics text builder (metrics.c). */
+void node_metrics_printf(struct node_metrics *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void node_metrics_family(struct node_metrics *m, const char *name, const char *type,
+                         const char *help);
 
 /* API request dispatch (api.c). */
 void node_api_handle(void *ctx, struct node_httpd_conn *conn, const struct node_httpd_request *req);

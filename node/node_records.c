@@ -43,6 +43,7 @@ static int records_commit(struct node *node, const struct state_record *rec,
         /* the record is durable; the route catches up on the next rebuild */
         node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);
     }
+    node_probes_dirty(node);
     state_owner_format(rec->owner, owner);
     node_event(node, "record", "%s %s v%llu by %.12s (%s)%s", state_record_kind_name(rec->kind),
                rec->name, (unsigned long long)rec->version, owner, via,
@@ -153,13 +154,15 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
         return;
     }
     node->rec_stats.accepted++;
+    /* durable here first, then the fleet hears of it */
+    node_gossip_broadcast(node, &rec, buf, len);
     res->status = 202;
     res->changed = true;
     snprintf(res->message, sizeof(res->message), "accepted %s %s v%llu",
              state_record_kind_name(rec.kind), rec.name, (unsigned long long)rec.version);
 }
 
-int node_record_receive(struct node *node, const uint8_t *buf, size_t len)
+int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key)
 {
     struct state_record rec;
     struct state_name_view view;
@@ -169,6 +172,14 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len)
 
     if (len > STATE_RECORD_MAX_BYTES || state_record_decode(buf, len, &rec, err, sizeof(err)) != 0)
         goto drop;
+    if (item_key) {
+        char key[GOSSIP_KEY_MAX + 1];
+        node_item_key(&rec, key);
+        if (strcmp(key, item_key) != 0) {
+            snprintf(err, sizeof(err), "item key %.80s does not match its record", item_key);
+            goto drop;
+        }
+    }
     if (state_record_verify(&rec, err, sizeof(err)) != 0)
         goto drop;
     /* shared rules only: see the comment at the top of this file */

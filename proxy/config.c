@@ -38,9 +38,10 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->send_timeout_ms = 60000;
     cfg->tunnel_idle_timeout_ms = 300000;
     cfg->write_queue_limit = 256 * 1024;
-    cfg->pool_max_idle = 32;
+    cfg->pool_max_idle = 256;
     cfg->pool_idle_timeout_ms = 60000;
     cfg->pool_max_requests = 1000;
+    cfg->pool_check_after_ms = 100;
     cfg->balance = PROXY_BALANCE_ROUND_ROBIN;
     cfg->retries = 2;
     cfg->down_backoff_ms = 1000;

@@ -169,6 +169,24 @@ static void on_write(uv_write_t *req, int status)
 
 static int submit(struct proxy_conn *c, struct proxy_wreq *w)
 {
+    size_t off = 0;
+    if (c->queued == 0) {
+        /* uv_try_write first: a write that completes at once needs no request and, unlike
+         * uv_write, no epoll_ctl to re-arm the watcher afterwards (one per response saved) */
+        uv_buf_t now = uv_buf_init(w->data, (unsigned)w->len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+        if (n == (int)w->len) {
+            free(w);
+            return 0;
+        }
+        if (n > 0)
+            off = (size_t)n;
+        /* errors other than EAGAIN are reported by uv_write below, through on_written */
+    }
+    if (off) {
+        memmove(w->data, w->data + off, w->len - off);
+        w->len -= off;
+    }
     uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
     c->queued += w->len;
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);

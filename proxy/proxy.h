@@ -28,6 +28,9 @@
 
 #include "state/state.h"
 
+struct tls_store;       /* proxy/tls_internal.h: certificates served on the HTTPS port */
+struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gateway */
+
 /* ---- limits of the configuration itself ------------------------------------------------- */
 
 #define PROXY_ERR_MAX 256        /* size of an error message buffer */
@@ -70,6 +73,10 @@ struct proxy_config {
     struct sockaddr_storage http_addr;  /* --http; port 0 picks one (see proxy_http_port) */
     bool https_enabled;                 /* --https is served (by the TLS layer, issue 5) */
     struct sockaddr_storage https_addr; /* --https */
+    struct tls_store *tls;              /* certificates by SNI; required with https_enabled;
+                                           owned by the caller, must outlive the proxy */
+    struct acme_challenges *acme;       /* answers GET /.well-known/acme-challenge/TOKEN on
+                                           the HTTP port; NULL = none; outlives the proxy */
     unsigned workers;                   /* worker threads; 0 = one per online CPU */
     int listen_backlog;                 /* listen(2) backlog */
 
@@ -97,6 +104,8 @@ struct proxy_config {
     uint32_t pool_max_idle;        /* idle connections kept */
     uint32_t pool_idle_timeout_ms; /* idle connection closed after */
     uint32_t pool_max_requests;    /* requests per backend connection before it is retired */
+    uint32_t pool_check_after_ms;  /* idle longer than this: recv(MSG_PEEK) before reuse, to
+                                      see a close the loop has not processed yet; 0 = always */
 
     /* load balancing, retries and passive health */
     enum proxy_balance balance;   /* policy */
@@ -128,8 +137,8 @@ struct proxy_config {
 /* Fills `cfg` with the embedded defaults: http 0.0.0.0:8080, https 0.0.0.0:8443 (disabled),
  * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
  * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
- * 256 KiB write queue, pool 32 idle for 60 s / 1000 requests, round-robin, 2 retries,
- * backoff 1 s..30 s, 256 connections per IP, no rate limit. */
+ * 256 KiB write queue, pool 256 idle for 60 s / 1000 requests (peek after 100 ms idle),
+ * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit. */
 void proxy_config_init(struct proxy_config *cfg);
 
 /* Checks ranges and consistency. Returns 0 or PROXY_EINVAL with the first problem in err. */
@@ -158,6 +167,9 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
 
 /* The bound HTTP port (useful when the config asked for port 0). */
 uint16_t proxy_http_port(const struct proxy *p);
+
+/* The bound HTTPS port, 0 when HTTPS is not enabled. */
+uint16_t proxy_https_port(const struct proxy *p);
 
 /* Graceful drain: closes the listeners, lets in-flight requests finish (idle keep-alive
  * connections are closed, busy ones answer with "Connection: close"), waits up to timeout_ms.

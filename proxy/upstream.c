@@ -83,7 +83,6 @@ struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct pro
 
 struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbackend *wb)
 {
-    (void)w;
     while (!proxy_list_empty(&wb->idle)) {
         struct proxy_link *l = wb->idle.next;
         struct proxy_upstream *up = PROXY_CONTAINER(l, struct proxy_upstream, pool_link);
@@ -92,10 +91,16 @@ struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbac
         uv_os_fd_t fd;
         char byte;
         ssize_t n = -1;
-        if (uv_fileno((uv_handle_t *)&up->c.tcp, &fd) == 0)
+        errno = EAGAIN;
+        /* A connection that went idle moments ago was alive at the last poll and its read
+         * watch would have seen a close since; a backend's idle timeout closes connections
+         * idle for seconds. Those are the ones worth a system call. */
+        if (uv_now(&w->loop) - up->idle_since_ms < w->p->cfg.pool_check_after_ms)
+            n = -1;
+        else if (uv_fileno((uv_handle_t *)&up->c.tcp, &fd) == 0)
             n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            proxy_conn_read_stop(&up->c);
+            /* the read watch stays on: the session takes over its callback, no epoll_ctl */
             up->reused = true;
             return up;
         }

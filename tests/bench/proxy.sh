@@ -2,7 +2,8 @@
 # proxy.sh - HTTP keep-alive reverse-proxy benchmark: webgw against HAProxy and nginx, same
 # machine, same run (issue 4). One backend: nginx serving a 12-byte file. Each proxy runs one
 # worker/thread with backend keep-alive; wrk -t1 -c50 on loopback, ROUNDS interleaved rounds
-# of DURATION each; prints the median req/s and p99 latency of each and the ratios.
+# of DURATION each; prints the median req/s, p99 latency and CPU time per request (of the
+# proxy process and its children) of each, and the ratios.
 #
 #   tests/bench/proxy.sh [build-dir]      (env: ROUNDS=3 DURATION=5s CONNS=50)
 # Needs: haproxy nginx wrk (scripts/install-bench-deps.sh), a built bench/bench_proxy.
@@ -77,18 +78,34 @@ for port in $BACKEND $NGINX $HAPROXY $WEBGW; do
     [ "$out" = "hello world" ] || { echo "proxy.sh: port $port does not serve the file"; cat "$work"/*.err; exit 1; }
 done
 
-declare -A rps p99
+# CPU time of a process and its children, in clock ticks: a machine shared with other work
+# moves req/s a lot, CPU per request much less.
+ticks() {
+    local t=0 p
+    for p in $1 $(pgrep -P "$1" || true); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo $t
+}
+hz=$(getconf CLK_TCK)
+declare -A rps p99 cpu pidof
+pidof[nginx]=${pids[1]} pidof[haproxy]=${pids[2]} pidof[webgw]=${pids[3]}
 run() { # run NAME PORT
-    local out r l
+    local out r l t0 t1 n c
+    t0=$(ticks "${pidof[$1]}")
     out=$(wrk -t1 -c"$conns" -d"$duration" --latency -H 'Host: bench.localhost' \
         "http://127.0.0.1:$2/file")
     r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     l=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000}
         else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+    t1=$(ticks "${pidof[$1]}")
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    c=$(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$hz" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
     if echo "$out" | grep -q "Non-2xx"; then echo "proxy.sh: $1 answered errors"; echo "$out"; fi
     rps[$1]+="$r "
     p99[$1]+="$l "
-    printf "  %-8s %10.0f req/s  p99 %7.3f ms\n" "$1" "$r" "$l"
+    cpu[$1]+="$c "
+    printf "  %-8s %10.0f req/s  p99 %7.3f ms  cpu %6.2f us/req\n" "$1" "$r" "$l" "$c"
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -101,11 +118,14 @@ for i in $(seq 1 "$rounds"); do
 done
 echo "medians"
 for n in webgw haproxy nginx; do
-    printf "  %-8s %10.0f req/s  p99 %7.3f ms\n" "$n" "$(echo ${rps[$n]} | median)" \
-        "$(echo ${p99[$n]} | median)"
+    printf "  %-8s %10.0f req/s  p99 %7.3f ms  cpu %6.2f us/req\n" "$n" \
+        "$(echo ${rps[$n]} | median)" "$(echo ${p99[$n]} | median)" "$(echo ${cpu[$n]} | median)"
 done
 w=$(echo ${rps[webgw]} | median); h=$(echo ${rps[haproxy]} | median); x=$(echo ${rps[nginx]} | median)
+wc=$(echo ${cpu[webgw]} | median); hc=$(echo ${cpu[haproxy]} | median); xc=$(echo ${cpu[nginx]} | median)
 wl=$(echo ${p99[webgw]} | median); hl=$(echo ${p99[haproxy]} | median); xl=$(echo ${p99[nginx]} | median)
-awk -v w="$w" -v h="$h" -v x="$x" -v wl="$wl" -v hl="$hl" -v xl="$xl" 'BEGIN {
+awk -v w="$w" -v h="$h" -v x="$x" -v wl="$wl" -v hl="$hl" -v xl="$xl" -v wc="$wc" -v hc="$hc" \
+    -v xc="$xc" 'BEGIN {
     printf "ratios: webgw/haproxy req/s %.2f, webgw/nginx req/s %.2f\n", w / h, w / x
-    printf "        webgw/haproxy p99 %.2f, webgw/nginx p99 %.2f (lower is better)\n", wl / hl, wl / xl }'
+    printf "        webgw/haproxy p99 %.2f, webgw/nginx p99 %.2f (lower is better)\n", wl / hl, wl / xl
+    printf "        webgw/haproxy cpu/req %.2f, webgw/nginx cpu/req %.2f (lower is better)\n", wc / hc, wc / xc }'

@@ -276,3 +276,168 @@ int nt_run(const char *const *argv, const char *const *env, char *out, size_t ou
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+/* ---- a tiny backend ---------------------------------------------------------------------- */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct nt_backend {
+    int fd;                /* listening socket */
+    int port;              /* its port */
+    char tag[64];          /* body of every answer */
+    int delay_ms;          /* before each answer */
+    atomic_ulong requests; /* answered */
+    atomic_bool stopping;  /* stop accepting */
+    atomic_int active;     /* connection threads running */
+    pthread_t thread;      /* acceptor */
+};
+
+struct nt_backend_conn {
+    struct nt_backend *b; /* owner */
+    int fd;               /* client */
+};
+
+static void *nt_backend_serve(void *arg)
+{
+    struct nt_backend_conn *c = arg;
+    char buf[16384];
+    size_t have = 0;
+
+    for (;;) {
+        char *end;
+        ssize_t n = recv(c->fd, buf + have, sizeof(buf) - 1 - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        /* bodiless requests only (GET/HEAD): a head ends the request */
+        while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+            char resp[256];
+            size_t used = (size_t)(end + 4 - buf);
+            int len;
+            if (c->b->delay_ms)
+                usleep((useconds_t)c->b->delay_ms * 1000);
+            len = snprintf(resp, sizeof(resp),
+                           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu"
+                           "\r\n\r\n%s\n",
+                           strlen(c->b->tag) + 1, c->b->tag);
+            if (send(c->fd, resp, (size_t)len, MSG_NOSIGNAL) != len)
+                goto out;
+            atomic_fetch_add(&c->b->requests, 1);
+            memmove(buf, buf + used, have - used);
+            have -= used;
+            buf[have] = '\0';
+        }
+        if (have == sizeof(buf) - 1)
+            break;
+    }
+out:
+    close(c->fd);
+    atomic_fetch_sub(&c->b->active, 1);
+    free(c);
+    return NULL;
+}
+
+static void *nt_backend_accept(void *arg)
+{
+    struct nt_backend *b = arg;
+
+    while (!atomic_load(&b->stopping)) {
+        struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
+        struct nt_backend_conn *c;
+        pthread_t t;
+        int fd;
+
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        fd = accept(b->fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        c = malloc(sizeof(*c));
+        c->b = b;
+        c->fd = fd;
+        atomic_fetch_add(&b->active, 1);
+        if (pthread_create(&t, NULL, nt_backend_serve, c) != 0) {
+            atomic_fetch_sub(&b->active, 1);
+            close(fd);
+            free(c);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms)
+{
+    struct nt_backend *b = calloc(1, sizeof(*b));
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sin);
+    int one = 1;
+
+    snprintf(b->tag, sizeof(b->tag), "%s", tag);
+    b->delay_ms = delay_ms;
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    b->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(b->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(b->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(b->fd, 512) != 0 ||
+        getsockname(b->fd, (struct sockaddr *)&sin, &sl) != 0) {
+        perror("nt_backend_start");
+        exit(1);
+    }
+    b->port = ntohs(sin.sin_port);
+    pthread_create(&b->thread, NULL, nt_backend_accept, b);
+    return b;
+}
+
+int nt_backend_port(const struct nt_backend *b)
+{
+    return b->port;
+}
+
+unsigned long nt_backend_requests(const struct nt_backend *b)
+{
+    return atomic_load(&((struct nt_backend *)b)->requests);
+}
+
+void nt_backend_stop(struct nt_backend *b)
+{
+    if (!b)
+        return;
+    atomic_store(&b->stopping, true);
+    pthread_join(b->thread, NULL);
+    close(b->fd);
+    /* connection threads end when their clients close (the gateway's pool closes on stop);
+     * the struct outlives them, and is leaked rather than freed under a running thread */
+    for (int i = 0; i < 300 && atomic_load(&b->active) > 0; i++)
+        usleep(10000);
+    if (atomic_load(&b->active) == 0)
+        free(b);
+}
+
+int nt_get(const char *ip, int port, const char *host, const char *path, char *body, size_t cap)
+{
+    char req[512], resp[16384], *p;
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, host);
+    int status = nt_raw(ip, port, req, (size_t)n, resp, sizeof(resp));
+
+    if (body && cap) {
+        body[0] = '\0';
+        p = strstr(resp, "\r\n\r\n");
+        if (p)
+            snprintf(body, cap, "%s", p + 4);
+    }
+    return status;
+}
+
+bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        if (cond(ctx))
+            return true;
+        usleep(50000);
+    }
+    return false;
+}

@@ -57,3 +57,18 @@ int nt_run(const char *const *argv, const char *const *env, char *out, size_t ou
 void nt_bin(const char *name, char *out, size_t cap);
 
 #endif
+
+/* A tiny HTTP backend on ip:port (port 0 picks one), a thread per connection, keep-alive:
+ * every request is answered 200 with body "<tag>\n" after delay_ms. */
+struct nt_backend;
+struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms);
+int nt_backend_port(const struct nt_backend *b);
+unsigned long nt_backend_requests(const struct nt_backend *b);
+void nt_backend_stop(struct nt_backend *b);
+
+/* GET http://ip:port/path with Host: host on a new connection. Returns the status (0 when
+ * nothing came back) and copies the body into body[cap]. */
+int nt_get(const char *ip, int port, const char *host, const char *path, char *body, size_t cap);
+
+/* Polls until `cond(ctx)` is true or timeout_ms passes. */
+bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms);

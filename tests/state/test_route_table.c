@@ -257,6 +257,35 @@ static void many_hosts_are_all_found(void **state)
     assert_int_equal(state_routes_count(routes), n / 2);
 }
 
+static void table_grows_and_shrinks_without_losing_routes(void **state)
+{
+    struct state_routes *routes = *state;
+    struct state_route r, out;
+    char host[64];
+    const int n = 50000, keep = 100;
+
+    /* Grows from 1024 buckets to 64K, then shrinks back as nearly everything goes, and grows
+     * again: every route must stay reachable through each resize. */
+    for (int cycle = 0; cycle < 2; cycle++) {
+        for (int i = 0; i < n; i++) {
+            snprintf(host, sizeof(host), "g%05d.gw.test", i);
+            r = make_route(host, host, (uint64_t)cycle + 1);
+            assert_int_equal(state_routes_set(routes, &r), 0);
+        }
+        for (int i = keep; i < n; i++) {
+            snprintf(host, sizeof(host), "g%05d.gw.test", i);
+            assert_int_equal(state_routes_remove(routes, host), 0);
+        }
+        assert_int_equal(state_routes_count(routes), keep);
+        for (int i = 0; i < n; i += (i < keep ? 1 : 97)) {
+            snprintf(host, sizeof(host), "g%05d.gw.test", i);
+            assert_int_equal(lookup(routes, host, &out), i < keep);
+            if (i < keep)
+                assert_int_equal(out.version, (uint64_t)cycle + 1);
+        }
+    }
+}
+
 /* ---- routes derived from name views -------------------------------------------------------- */
 
 static struct state_name_view proxy_view(const char *name, uint64_t version)
@@ -405,6 +434,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(memory_accounting_follows_the_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(many_hosts_are_all_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(table_grows_and_shrinks_without_losing_routes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(apply_proxy_serves_name_under_domain, setup, teardown),
         cmocka_unit_test_setup_teardown(apply_fqdn_serves_the_domain_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(apply_carries_tls_passthrough, setup, teardown),

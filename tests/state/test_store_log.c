@@ -459,6 +459,36 @@ static void test_snapshot_damage_reported(void **state)
     state_names_free(b);
 }
 
+/* Collected tombstones stay gone across a restart once a compaction has run: the snapshot is
+ * written from the table, not copied from the log. */
+static void test_collected_tombstones_stay_collected(void **state)
+{
+    struct fixture *f = *state;
+    struct state_names *a = state_names_new(), *b = state_names_new();
+    struct state_store *store = open_store(f, a);
+    struct state_record rec;
+
+    rec = sf_signed(&f->dir, STATE_RECORD_RESERVE, "gone", 1, 0);
+    append(f, store, a, &rec);
+    rec = sf_signed(&f->dir, STATE_RECORD_RELEASE, "gone", 2, 0);
+    append(f, store, a, &rec);
+    rec = sf_signed(&f->dir, STATE_RECORD_RESERVE, "kept", 1, 0);
+    append(f, store, a, &rec);
+    assert_int_equal(state_names_collect(a, NF_NOW_MS + STATE_TOMBSTONE_TTL_MS_DEFAULT + 60000,
+                                         STATE_TOMBSTONE_TTL_MS_DEFAULT),
+                     1);
+    assert_int_equal(state_store_compact(store, a, f->err, sizeof(f->err)), 0);
+    state_store_close(store);
+
+    store = open_store(f, b);
+    assert_int_equal(state_names_get(b, "gone", &(struct state_name_view){0}), STATE_ENOTFOUND);
+    assert_int_equal(state_names_get(b, "kept", &(struct state_name_view){0}), 0);
+    assert_int_equal(state_names_digest(b), state_names_digest(a));
+    state_store_close(store);
+    state_names_free(a);
+    state_names_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_data_dir_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_damage_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_collected_tombstones_stay_collected, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

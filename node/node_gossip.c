@@ -1,0 +1,548 @@
+/*
+ * node_gossip.c - the node's side of gossip: records as gossip items, members and backend
+ * health as the API shows them, and the gossip counters for /metrics.
+ *
+ * Items: one per owner and key, the owner's latest record (what state_names_each_record
+ * lists), so two nodes that exchanged every item hold the same record set. The item key is
+ * "OWNERHEX/NAME" ("OWNERHEX/#HASH" when a long fqdn would not fit GOSSIP_KEY_MAX), the
+ * version is the record's, and the digest hash is the first 8 bytes of the signature, which
+ * tells two different records of one version apart.
+ */
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/node_internal.h"
+
+#define NODE_PROBE_REFRESH_MS 500 /* delay before recomputing our probe assignment */
+
+void node_item_key(const struct state_record *rec, char out[GOSSIP_KEY_MAX + 1])
+{
+    char owner[STATE_OWNER_HEX_LEN + 1];
+
+    state_owner_format(rec->owner, owner);
+    if (strlen(rec->name) + STATE_OWNER_HEX_LEN + 1 <= GOSSIP_KEY_MAX) {
+        snprintf(out, GOSSIP_KEY_MAX + 1, "%s/%s", owner, rec->name);
+    } else {
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        char hex[33];
+        EVP_Digest(rec->name, strlen(rec->name), md, &mdlen, EVP_sha256(), NULL);
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(out, GOSSIP_KEY_MAX + 1, "%s/#%s", owner, hex);
+    }
+}
+
+static uint64_t node_item_hash(const struct state_record *rec)
+{
+    uint64_t h = 0;
+
+    for (int i = 0; i < 8; i++)
+        h = (h << 8) | rec->signature[i];
+    return h ? h : 1;
+}
+
+/* ---- callbacks (on the control loop) ------------------------------------------------- */
+
+static int node_on_item(void *ctx, const char *key, uint64_t version, const uint8_t *bytes,
+                        size_t len)
+{
+    return node_record_receive(ctx, bytes, len, key);
+}
+
+struct item_visit {
+    gossip_item_visit_fn visit; /* gossip's visitor */
+    void *visit_ctx;            /* its context */
+};
+
+static int node_each_item_one(const struct state_record *rec, void *ctx)
+{
+    struct item_visit *v = ctx;
+    char key[GOSSIP_KEY_MAX + 1];
+
+    node_item_key(rec, key);
+    return v->visit(v->visit_ctx, key, rec->version, node_item_hash(rec));
+}
+
+static int node_each_item(void *ctx, gossip_item_visit_fn visit, void *visit_ctx)
+{
+    struct node *node = ctx;
+    struct item_visit v = {visit, visit_ctx};
+
+    return state_names_each_record(node->names, node_each_item_one, &v);
+}
+
+struct item_find {
+    const char *key;           /* wanted */
+    struct state_record found; /* the record */
+    bool ok;                   /* found it */
+};
+
+static int node_find_one(const struct state_record *rec, void *ctx)
+{
+    struct item_find *f = ctx;
+    char key[GOSSIP_KEY_MAX + 1];
+
+    node_item_key(rec, key);
+    if (strcmp(key, f->key) != 0)
+        return 0;
+    f->found = *rec;
+    f->ok = true;
+    return 1;
+}
+
+static int node_get_item(void *ctx, const char *key, uint64_t *version, uint8_t *buf, size_t cap)
+{
+    struct node *node = ctx;
+    struct item_find f = {.key = key};
+    struct state_name_view view;
+    const char *slash = strchr(key, '/');
+    int len;
+
+    /* the holder's record is the common case and needs no scan */
+    if (slash && slash[1] != '#' && state_names_get(node->names, slash + 1, &view) == 0) {
+        char k[GOSSIP_KEY_MAX + 1];
+        node_item_key(&view.record, k);
+        if (strcmp(k, key) == 0) {
+            f.found = view.record;
+            f.ok = true;
+        }
+    }
+    if (!f.ok)
+        state_names_each_record(node->names, node_find_one, &f);
+    if (!f.ok)
+        return GOSSIP_ENOTFOUND;
+    len = state_record_encode(&f.found, buf, cap);
+    if (len < 0)
+        return GOSSIP_ETOOBIG;
+    *version = f.found.version;
+    return len;
+}
+
+static void node_probe_refresh(uv_timer_t *t)
+{
+    node_proxy_probes_update(t->data);
+}
+
+/* Membership or names changed: who probes which backend may have changed too. */
+void node_probes_dirty(struct node *node)
+{
+    if (!node->draining && !uv_is_active((uv_handle_t *)&node->probe_timer))
+        uv_timer_start(&node->probe_timer, node_probe_refresh, NODE_PROBE_REFRESH_MS, 0);
+}
+
+static void node_on_member(void *ctx, const struct gossip_member *m, bool reaped)
+{
+    struct node *node = ctx;
+    char addr[64];
+
+    if (m->self)
+        return;
+    gossip_addr_format(&m->addr, addr, sizeof(addr));
+    if (reaped)
+        node_event(node, "member", "%s (%s) forgotten", m->meta.name, addr);
+    else
+        node_event(node, "member", "%s (%s) is %s", m->meta.name, addr,
+                   gossip_state_name(m->state));
+    node_probes_dirty(node);
+}
+
+static void node_on_health(void *ctx, const char *backend, enum gossip_health_verdict verdict)
+{
+    struct node *node = ctx;
+
+    node_event(node, "health", "backend %s is %s", backend, gossip_health_verdict_name(verdict));
+    node_proxy_fleet_verdict(node, backend,
+                             verdict == GOSSIP_HEALTH_UP     ? PROXY_VERDICT_UP
+                             : verdict == GOSSIP_HEALTH_DOWN ? PROXY_VERDICT_DOWN
+                                                             : PROXY_VERDICT_UNKNOWN);
+}
+
+static void node_gossip_log(void *ctx, int level, const char *msg)
+{
+    static const enum node_log_level map[] = {NODE_LOG_ERROR, NODE_LOG_WARN, NODE_LOG_INFO,
+                                              NODE_LOG_DEBUG};
+
+    node_log(map[level < 0 ? 0 : level > 3 ? 3 : level], "gossip", "%s", msg);
+}
+
+/* ---- start, join, leave ----------------------------------------------------------------- */
+
+static void node_to_gossip_addr(const struct sockaddr_storage *ss, struct gossip_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        out->family = 4;
+        memcpy(out->ip, &s4->sin_addr, 4);
+        out->port = ntohs(s4->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        out->family = 6;
+        memcpy(out->ip, &s6->sin6_addr, 16);
+        out->port = ntohs(s6->sin6_port);
+    }
+}
+
+static bool node_gossip_addr_unspecified(const struct gossip_addr *a)
+{
+    static const uint8_t zero[16];
+
+    return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
+}
+
+/* With a wildcard gossip address and no --advertise, peers need a real address: the first
+ * non-loopback interface address of the same family, else loopback. */
+static void node_pick_advertise(struct gossip_addr *adv)
+{
+    uv_interface_address_t *ifs = NULL;
+    int n = 0;
+    bool found = false;
+
+    uv_interface_addresses(&ifs, &n);
+    for (int i = 0; i < n && !found; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&ifs[i].address;
+        if (ifs[i].is_internal)
+            continue;
+        if (adv->family == 4 && sa->sa_family == AF_INET) {
+            memcpy(adv->ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+            found = true;
+        } else if (adv->family == 6 && sa->sa_family == AF_INET6) {
+            memcpy(adv->ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+            found = true;
+        }
+    }
+    uv_free_interface_addresses(ifs, n);
+    if (!found) {
+        memset(adv->ip, 0, sizeof(adv->ip));
+        if (adv->family == 4) {
+            adv->ip[0] = 127;
+            adv->ip[3] = 1;
+        } else {
+            adv->ip[15] = 1;
+        }
+    }
+}
+
+/* Seeds may be host names (docker service names): resolved once, at start. */
+static size_t node_resolve_seeds(const struct node *node, struct gossip_addr *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < node->cfg.join_count && n < cap; i++) {
+        char host[NODE_ADDR_TEXT_MAX], *colon;
+        const char *text = node->cfg.join[i];
+        struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+        int rc;
+
+        if (text[0] == '[') {
+            snprintf(host, sizeof(host), "%s", text + 1);
+            colon = strstr(host, "]:");
+            if (colon)
+                *colon++ = '\0';
+        } else {
+            snprintf(host, sizeof(host), "%s", text);
+            colon = strrchr(host, ':');
+            if (colon)
+                *colon = '\0';
+        }
+        if (!colon)
+            continue;
+        rc = getaddrinfo(host, colon + 1, &hints, &res);
+        if (rc != 0) {
+            node_log(NODE_LOG_WARN, "gossip", "join %s: %s", text, gai_strerror(rc));
+            continue;
+        }
+        node_to_gossip_addr((const struct sockaddr_storage *)res->ai_addr, &out[n++]);
+        freeaddrinfo(res);
+    }
+    return n;
+}
+
+int node_gossip_start(struct node *node, char *err, size_t errlen)
+{
+    struct gossip_config gc;
+    struct gossip_callbacks cb = {
+        .ctx = node,
+        .on_item = node_on_item,
+        .each_item = node_each_item,
+        .get_item = node_get_item,
+        .on_member = node_on_member,
+        .on_health = node_on_health,
+        .log = node_gossip_log,
+    };
+    struct gossip_addr seeds[NODE_JOIN_MAX];
+    char gerr[GOSSIP_ERR_MAX];
+    size_t nseeds;
+
+    gossip_config_default(&gc);
+    snprintf(gc.id, sizeof(gc.id), "%s", node->id);
+    snprintf(gc.meta.name, sizeof(gc.meta.name), "%s", node->cfg.node_name);
+    snprintf(gc.meta.domain, sizeof(gc.meta.domain), "%s", node->cfg.domain);
+    snprintf(gc.meta.version, sizeof(gc.meta.version), "%s", WEBGW_VERSION);
+    node_to_gossip_addr(&node->cfg.gossip.ss, &gc.bind);
+    node_to_gossip_addr(&node->cfg.advertise.ss, &gc.advertise);
+    if (node_gossip_addr_unspecified(&gc.advertise))
+        node_pick_advertise(&gc.advertise);
+    node_to_gossip_addr(&node->cfg.http.ss, &gc.meta.http);
+    if (node_gossip_addr_unspecified(&gc.meta.http))
+        memcpy(gc.meta.http.ip, gc.advertise.ip, sizeof(gc.meta.http.ip));
+    gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
+    gc.incarnation = state_now_ms() / 1000;
+    RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed));
+    snprintf(gc.label, sizeof(gc.label), "%s", node->cfg.cluster_label);
+    if (node->cfg.cluster_key[0] &&
+        gossip_keyring_load(node->cfg.cluster_key, &gc.keyring, gerr, sizeof(gerr)) != 0) {
+        snprintf(err, errlen, "cluster-key: %s", gerr);
+        return -1;
+    }
+
+    uv_timer_init(&node->loop, &node->probe_timer);
+    node->probe_timer.data = node;
+    node->gossip = gossip_uv_open(&node->loop, &gc, &cb, gerr, sizeof(gerr));
+    OPENSSL_cleanse(&gc.keyring, sizeof(gc.keyring));
+    if (!node->gossip) {
+        snprintf(err, errlen, "gossip: %s", gerr);
+        return -1;
+    }
+    nseeds = node_resolve_seeds(node, seeds, NODE_JOIN_MAX);
+    if (nseeds > 0 && gossip_join(node->gossip, seeds, nseeds) != 0)
+        node_log(NODE_LOG_WARN, "gossip", "join refused its seeds");
+    if (node->cfg.join_count > 0 && nseeds == 0)
+        node_log(NODE_LOG_WARN, "gossip", "no seed could be resolved; running alone");
+    node_probes_dirty(node);
+    return 0;
+}
+
+void node_gossip_broadcast(struct node *node, const struct state_record *rec, const uint8_t *buf,
+                           size_t len)
+{
+    char key[GOSSIP_KEY_MAX + 1];
+
+    if (!node->gossip)
+        return;
+    node_item_key(rec, key);
+    if (gossip_broadcast(node->gossip, key, rec->version, buf, len) != 0)
+        node_log(NODE_LOG_WARN, "gossip", "record %s not broadcast", rec->name);
+    node_probes_dirty(node);
+}
+
+void node_gossip_leave(struct node *node)
+{
+    if (node->gossip)
+        gossip_leave(node->gossip);
+}
+
+void node_gossip_close(struct node *node)
+{
+    if (node->gossip) {
+        gossip_uv_close(node->gossip);
+        node->gossip = NULL;
+    }
+}
+
+bool node_health_assigned(struct node *node, const char *key)
+{
+    return node->gossip ? gossip_health_assigned(node->gossip, key) : true;
+}
+
+void node_health_observed(struct node *node, const char *key, bool up)
+{
+    if (node->gossip && !node->draining)
+        gossip_health_publish(node->gossip, key, up);
+}
+
+/* ---- views ------------------------------------------------------------------------------ */
+
+json_t *node_json_members(const struct node *node)
+{
+    json_t *arr = json_array();
+    struct gossip_member *ms;
+    size_t n, cap = 64;
+    uint64_t wall = state_now_ms(), mono = uv_now((uv_loop_t *)&node->loop);
+
+    if (!node->gossip)
+        return arr;
+    for (;;) {
+        ms = calloc(cap, sizeof(*ms));
+        if (!ms)
+            return arr;
+        n = gossip_members(node->gossip, ms, cap);
+        if (n <= cap)
+            break;
+        free(ms);
+        cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gossip_member *m = &ms[i];
+        char addr[64], http[64];
+        uint64_t since = m->state_since_ms <= mono ? wall - (mono - m->state_since_ms) : wall;
+        gossip_addr_format(&m->addr, addr, sizeof(addr));
+        if (m->meta.http.family)
+            gossip_addr_format(&m->meta.http, http, sizeof(http));
+        else
+            http[0] = '\0';
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:s, s:s}", "id", m->id,
+                           "name", m->meta.name, "addr", addr, "state",
+                           m->self && node->draining ? "left" : gossip_state_name(m->state), "self",
+                           m->self, "incarnation", (json_int_t)m->incarnation, "state_since",
+                           (json_int_t)since, "domain", m->meta.domain, "http", http, "version",
+                           m->meta.version));
+    }
+    free(ms);
+    return arr;
+}
+
+/* Member id -> display name, for health observers. */
+static const char *node_member_name(const struct node *node, const char *id, char *buf, size_t cap)
+{
+    struct gossip_member m;
+
+    if (gossip_member_get(node->gossip, id, &m) == 0 && m.meta.name[0]) {
+        snprintf(buf, cap, "%s", m.meta.name);
+        return buf;
+    }
+    return id;
+}
+
+struct health_collect {
+    const struct node *node; /* for member names */
+    json_t *by_key;          /* backend key -> [observer entries] */
+    uint64_t mono;           /* gossip clock now */
+};
+
+static int node_health_collect(void *ctx, const struct gossip_health_entry *e)
+{
+    struct health_collect *hc = ctx;
+    json_t *list = json_object_get(hc->by_key, e->backend);
+    char name[GOSSIP_NAME_MAX + 1];
+
+    if (!list) {
+        list = json_array();
+        json_object_set_new(hc->by_key, e->backend, list);
+    }
+    json_array_append_new(
+        list, json_pack("{s:s, s:s, s:s, s:I}", "node",
+                        node_member_name(hc->node, e->observer, name, sizeof(name)), "id",
+                        e->observer, "health", e->up ? "up" : "down", "expires_in_ms",
+                        (json_int_t)(e->expires_ms > hc->mono ? e->expires_ms - hc->mono : 0)));
+    return 0;
+}
+
+struct backends_walk {
+    const struct node *node; /* whose views */
+    json_t *arr;             /* output */
+    json_t *observers;       /* backend key -> observer entries */
+    json_t *local;           /* backend key -> this node's proxy view */
+};
+
+static int node_backends_one(const struct state_name_view *view, void *ctx)
+{
+    struct backends_walk *w = ctx;
+    const struct state_record *rec = &view->record;
+
+    if (!view->held)
+        return 0;
+    for (unsigned i = 0; i < rec->backend_count; i++) {
+        char text[64], key[64];
+        unsigned up = 0, down = 0;
+        enum gossip_health_verdict v = GOSSIP_HEALTH_UNKNOWN;
+        json_t *obs, *local;
+
+        state_backend_format(&rec->backends[i], rec->tls_passthrough, text);
+        node_backend_key(&rec->backends[i], key);
+        if (w->node->gossip)
+            v = gossip_health_verdict(w->node->gossip, key, &up, &down);
+        obs = json_object_get(w->observers, key);
+        local = json_object_get(w->local, key);
+        json_array_append_new(w->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "name",
+                                                view->name, "backend", text, "key", key, "health",
+                                                gossip_health_verdict_name(v), "up_votes", (int)up,
+                                                "down_votes", (int)down, "observers",
+                                                obs ? json_incref(obs) : json_array(), "local",
+                                                local ? json_incref(local) : json_null()));
+    }
+    return 0;
+}
+
+json_t *node_json_backends(const struct node *node)
+{
+    struct health_collect hc = {.node = node, .by_key = json_object()};
+    struct backends_walk w = {.node = node, .arr = json_array()};
+
+    hc.mono = uv_now((uv_loop_t *)&node->loop);
+    if (node->gossip)
+        gossip_health_each(node->gossip, node_health_collect, &hc);
+    w.observers = hc.by_key;
+    w.local = node_proxy_local_health(node);
+    state_names_each(node->names, node_backends_one, &w);
+    json_decref(w.observers);
+    json_decref(w.local);
+    return w.arr;
+}
+
+/* ---- metrics ----------------------------------------------------------------------------- */
+
+static int node_metrics_health_one(void *ctx, const struct gossip_health_entry *e)
+{
+    struct node_metrics *m = ctx;
+
+    node_metrics_printf(m, "webgw_backend_up{backend=\"%s\",observer=\"%s\"} %d\n", e->backend,
+                        e->observer, e->up ? 1 : 0);
+    return 0;
+}
+
+void node_gossip_metrics(const struct node *node, struct node_metrics *m)
+{
+    struct gossip_stats s;
+
+    if (!node->gossip)
+        return;
+    gossip_stats_get(node->gossip, &s);
+    node_metrics_family(m, "webgw_members", "gauge", "Cluster members by state, as seen here.");
+    node_metrics_printf(m, "webgw_members{state=\"alive\"} %u\n", s.members_alive);
+    node_metrics_printf(m, "webgw_members{state=\"suspect\"} %u\n", s.members_suspect);
+    node_metrics_printf(m, "webgw_members{state=\"dead\"} %u\n", s.members_dead);
+    node_metrics_printf(m, "webgw_members{state=\"left\"} %u\n", s.members_left);
+    node_metrics_family(m, "webgw_gossip_packets_total", "counter", "Gossip datagrams.");
+    node_metrics_printf(m, "webgw_gossip_packets_total{direction=\"sent\"} %llu\n",
+                        (unsigned long long)s.packets_sent);
+    node_metrics_printf(m, "webgw_gossip_packets_total{direction=\"received\"} %llu\n",
+                        (unsigned long long)s.packets_received);
+    node_metrics_family(m, "webgw_gossip_bytes_total", "counter", "Gossip bytes on the wire.");
+    node_metrics_printf(m, "webgw_gossip_bytes_total{direction=\"sent\",transport=\"udp\"} %llu\n",
+                        (unsigned long long)s.bytes_sent);
+    node_metrics_printf(m,
+                        "webgw_gossip_bytes_total{direction=\"received\",transport=\"udp\"} %llu\n",
+                        (unsigned long long)s.bytes_received);
+    node_metrics_printf(m, "webgw_gossip_bytes_total{direction=\"sent\",transport=\"tcp\"} %llu\n",
+                        (unsigned long long)s.stream_bytes_sent);
+    node_metrics_printf(m,
+                        "webgw_gossip_bytes_total{direction=\"received\",transport=\"tcp\"} %llu\n",
+                        (unsigned long long)s.stream_bytes_received);
+    node_metrics_family(m, "webgw_gossip_drops_total", "counter",
+                        "Gossip input dropped, by reason.");
+    for (int r = 0; r < GOSSIP_DROP__COUNT; r++)
+        node_metrics_printf(m, "webgw_gossip_drops_total{reason=\"%s\"} %llu\n",
+                            gossip_drop_reason_name((enum gossip_drop_reason)r),
+                            (unsigned long long)s.drops[r]);
+    node_metrics_family(m, "webgw_gossip_probes_total", "counter", "SWIM probes, by outcome.");
+    node_metrics_printf(m, "webgw_gossip_probes_total{outcome=\"sent\"} %llu\n",
+                        (unsigned long long)s.probes);
+    node_metrics_printf(m, "webgw_gossip_probes_total{outcome=\"failed\"} %llu\n",
+                        (unsigned long long)s.probes_failed);
+    node_metrics_family(m, "webgw_gossip_awareness", "gauge",
+                        "Lifeguard local health score (0 = healthy).");
+    node_metrics_printf(m, "webgw_gossip_awareness %u\n", s.awareness);
+    node_metrics_family(m, "webgw_gossip_queue", "gauge", "Changes awaiting retransmission.");
+    node_metrics_printf(m, "webgw_gossip_queue{class=\"membership\"} %u\n", s.queue_membership);
+    node_metrics_printf(m, "webgw_gossip_queue{class=\"data\"} %u\n", s.queue_data);
+    node_metrics_family(m, "webgw_backend_up", "gauge",
+                        "Backend health as each prober reported it (1 up, 0 down).");
+    gossip_health_each(node->gossip, node_metrics_health_one, m);
+}

@@ -1,0 +1,217 @@
+/*
+ * test_daemon.c - the daemon as an operator runs it: systemd readiness (sd_notify READY=1,
+ * STOPPING=1), SIGHUP reloading the config file (a bad file keeps the running config), JSON
+ * log lines, and `webgw` with no arguments serving a single node on the embedded defaults.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "harness.h"
+#include "node/node.h"
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = calloc(1, 1 << 20);
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Receives one datagram within timeout_ms into buf (NUL-terminated); returns its length. */
+static ssize_t recv_notify(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    ssize_t n;
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    n = recv(fd, buf, cap - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+static void systemd_hears_ready_and_stopping(void **state)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct nt_node n;
+    char buf[256];
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify.sock", nt_tmpdir());
+    assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+    assert_int_equal(nt_node_start(&n, "notify", "127.0.0.1", NULL), 0);
+    unsetenv("NOTIFY_SOCKET");
+    assert_true(recv_notify(fd, buf, sizeof(buf), 5000) > 0);
+    assert_string_equal(buf, "READY=1");
+    kill(n.pid, SIGTERM);
+    assert_true(recv_notify(fd, buf, sizeof(buf), 5000) > 0);
+    assert_string_equal(buf, "STOPPING=1");
+    assert_int_equal(nt_node_stop(&n, 0, 10000), 0);
+    close(fd);
+}
+
+static bool log_has(const char *path, const char *what)
+{
+    char *text = read_file(path);
+    bool found = strstr(text, what) != NULL;
+
+    free(text);
+    return found;
+}
+
+struct log_wait {
+    const char *path; /* log file */
+    const char *what; /* text to find */
+};
+
+static bool log_wait_cond(void *ctx)
+{
+    struct log_wait *w = ctx;
+    return log_has(w->path, w->what);
+}
+
+static void sighup_reloads_the_config_file(void **state)
+{
+    struct nt_node n;
+    char cfg[400], cfgflag[420];
+    struct ctl_response r;
+    int got429 = 0;
+
+    snprintf(cfg, sizeof(cfg), "%s/reload.yaml", nt_tmpdir());
+    write_file(cfg, "log-format: text\napi-rate-limit: 1000\n");
+    snprintf(cfgflag, sizeof(cfgflag), "%s", cfg);
+    const char *extra[] = {"--config", cfgflag, NULL};
+    assert_int_equal(nt_node_start(&n, "reload", "127.0.0.1", extra), 0);
+
+    /* a broken file is refused and the node keeps running on what it had */
+    write_file(cfg, "log-format: xml\n");
+    kill(n.pid, SIGHUP);
+    struct log_wait refused = {n.log, "reload refused, keeping the running config"};
+    assert_true(nt_wait(log_wait_cond, &refused, 5000));
+    assert_true(log_has(n.log, "log-format: expected text or json"));
+    assert_int_equal(nt_api(&n, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+    ctl_response_free(&r);
+
+    /* a good one applies: JSON logs from now on, and the new rate limit */
+    write_file(cfg, "log-format: json\napi-rate-limit: 1\n");
+    kill(n.pid, SIGHUP);
+    struct log_wait reloaded = {n.log, "\"msg\":\"configuration reloaded\""};
+    assert_true(nt_wait(log_wait_cond, &reloaded, 5000));
+    for (int i = 0; i < 8; i++) {
+        if (nt_api(&n, "GET", "/api/v1/names", NULL, NULL, 0, &r) == 429)
+            got429++;
+        ctl_response_free(&r);
+    }
+    assert_true(got429 > 0);
+    assert_int_equal(nt_node_stop(&n, SIGTERM, 10000), 0);
+
+    /* every line after the reload is one JSON object with ts, level, component and msg */
+    {
+        char *text = read_file(n.log), *line = strstr(text, "{\"ts\"");
+        int objects = 0;
+        assert_non_null(line);
+        for (char *next; line && *line; line = next) {
+            json_t *doc;
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            doc = json_loads(line, 0, NULL);
+            assert_non_null(doc);
+            assert_non_null(json_object_get(doc, "ts"));
+            assert_non_null(json_string_value(json_object_get(doc, "level")));
+            assert_non_null(json_string_value(json_object_get(doc, "component")));
+            assert_non_null(json_string_value(json_object_get(doc, "msg")));
+            json_decref(doc);
+            objects++;
+        }
+        assert_true(objects >= 3); /* reloaded, draining, stopped */
+        free(text);
+    }
+}
+
+/* `webgw` alone: a single node on the embedded defaults, in its working directory. */
+static void no_arguments_runs_a_single_node(void **state)
+{
+    char bin[512], dir[256], body[512];
+    struct nt_node n;
+    struct ctl_response r;
+    pid_t pid;
+    int st = 0;
+
+    nt_bin("webgw", bin, sizeof(bin));
+    snprintf(dir, sizeof(dir), "%s/defaults", nt_tmpdir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    pid = fork();
+    if (pid == 0) {
+        if (chdir(dir) != 0)
+            _exit(126);
+        freopen("webgw.log", "w", stderr);
+        execl(bin, "webgw", (char *)NULL);
+        _exit(127);
+    }
+    memset(&n, 0, sizeof(n));
+    n.pid = pid;
+    snprintf(n.api_url, sizeof(n.api_url), "http://127.0.0.1:9080");
+    snprintf(n.log, sizeof(n.log), "%s/webgw.log", dir);
+    for (int i = 0; i < 100 && st != 200; i++) {
+        st = nt_api(&n, "GET", "/healthz", NULL, NULL, 0, &r);
+        if (st == 200)
+            assert_non_null(strstr(r.body, "\"domain\":\"localhost\""));
+        ctl_response_free(&r);
+        if (st != 200)
+            usleep(50000);
+    }
+    assert_int_equal(st, 200);
+    /* the proxy answers on 8080 for NAME.localhost: an unknown name is a clean 404 */
+    assert_int_equal(nt_get("127.0.0.1", 8080, "nobody.localhost", "/", body, sizeof(body)), 404);
+    /* the data lives in ./data */
+    {
+        char idpath[500];
+        snprintf(idpath, sizeof(idpath), "%s/data/node-id", dir);
+        assert_int_equal(access(idpath, R_OK), 0);
+    }
+    assert_int_equal(nt_node_stop(&n, SIGINT, 10000), 0);
+}
+
+static int teardown(void **state)
+{
+    nt_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(systemd_hears_ready_and_stopping),
+        cmocka_unit_test(sighup_reloads_the_config_file),
+        cmocka_unit_test(no_arguments_runs_a_single_node),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
