@@ -64,6 +64,7 @@ struct node {
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
     bool stopped;                           /* the drain completed */
+    bool left;                              /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
     char admin_token[256];                              /* "" when the admin API is off */
