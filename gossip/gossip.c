@@ -42,14 +42,17 @@
 #include <string.h>
 
 static void gossip_stream_msg(struct gossip *g, const struct gossip_addr *to, const struct gmsg *m);
+static void gossip_stream_msgs(struct gossip *g, const struct gossip_addr *to,
+                               const struct gmsg *msgs, size_t n);
+static void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
 void gossip_config_default(struct gossip_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->probe_interval_ms = 1000;
-    cfg->probe_timeout_ms = 500;
+    cfg->probe_interval_ms = 500;
+    cfg->probe_timeout_ms = 250;
     cfg->indirect_checks = 3;
     cfg->gossip_interval_ms = 200;
     cfg->gossip_nodes = 3;
@@ -319,11 +322,28 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
     gossip_awareness(g, 1);
     gossip_alive_msg(g->self, &msg);
     gossip_queue_member(g, &msg);
-    /* the accuser is the one member sure to act on the suspicion: tell it first-hand */
-    if (acc != NULL && acc != g->self && gossip_is_live(acc->pub.state))
+    /* the accuser is the one member sure to act on the suspicion: tell it first-hand, over
+     * TCP too, which still gets through when the datagram path is what is failing */
+    if (acc != NULL && acc != g->self && gossip_is_live(acc->pub.state)) {
         gossip_send_msgs(g, &acc->pub.addr, &msg, 1);
+        gossip_stream_msg(g, &acc->pub.addr, &msg);
+    }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
                 (unsigned long long)g->self->pub.incarnation);
+}
+
+/* Someone still suspects an older incarnation of ours: the refutation went round without
+ * reaching it. Tell it directly rather than let its suspicion run out. */
+static void gossip_correct(struct gossip *g, const char *accuser)
+{
+    struct gmember *acc = gossip_find(g, accuser);
+    struct gmsg msg;
+
+    if (acc == NULL || acc == g->self || !gossip_is_live(acc->pub.state))
+        return;
+    gossip_alive_msg(g->self, &msg);
+    gossip_send_msgs(g, &acc->pub.addr, &msg, 1);
+    gossip_stream_msg(g, &acc->pub.addr, &msg);
 }
 
 static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b)
@@ -399,6 +419,7 @@ static void gossip_suspicion_start(struct gossip *g, struct gmember *m, const ch
     m->susp_max_ms = m->susp_min_ms * g->cfg.suspicion_max_mult;
     m->susp_k = k;
     m->susp_n = 1;
+    m->susp_probed = strcmp(from, g->self->pub.id) == 0;
     snprintf(m->susp_from[0], sizeof(m->susp_from[0]), "%s", from);
     gossip_suspicion_deadline(g, m);
 }
@@ -426,6 +447,8 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     if (mem == g->self) {
         if (!g->leaving && inc >= mem->pub.incarnation)
             gossip_refute(g, inc, from);
+        else if (!g->leaving)
+            gossip_correct(g, from);
         return;
     }
     if (inc < mem->pub.incarnation || !gossip_is_live(mem->pub.state))
@@ -717,6 +740,16 @@ static void gossip_probe_rebuild(struct gossip *g)
 
 static struct gmember *gossip_probe_target(struct gossip *g)
 {
+    /* A suspicion we only heard about is checked first-hand at the next period: our probe
+     * carries it to the suspect (buddy system), which refutes if alive; if the probe fails,
+     * that is an independent confirmation that shortens the timeout (Lifeguard). Either
+     * way no member sits on a stale suspicion until its timer runs out. */
+    for (size_t i = 0; i < g->nsuspects; i++) {
+        if (!g->suspects[i]->susp_probed) {
+            g->suspects[i]->susp_probed = true;
+            return g->suspects[i];
+        }
+    }
     if (g->probe_dirty)
         gossip_probe_rebuild(g);
     for (size_t tries = 0; tries <= g->nprobe + 1; tries++) {
@@ -785,12 +818,24 @@ static void gossip_probe_indirect(struct gossip *g)
     for (size_t i = 0; i < k; i++)
         gossip_send_msgs(g, &relays[i]->pub.addr, &m, 1);
     g->probe.nacks_expected = (uint32_t)k;
-    memset(&m, 0, sizeof(m));
-    m.type = GMSG_PING;
-    m.seq = g->probe.seq;
-    memcpy(m.id, t->pub.id, sizeof(m.id));
-    memcpy(m.from, g->self->pub.id, sizeof(m.from));
-    gossip_stream_msg(g, &t->pub.addr, &m);
+    {
+        struct gmsg tm[2];
+        size_t tn = 1;
+        memset(tm, 0, sizeof(tm));
+        tm[0].type = GMSG_PING;
+        tm[0].seq = g->probe.seq;
+        memcpy(tm[0].id, t->pub.id, sizeof(tm[0].id));
+        memcpy(tm[0].from, g->self->pub.id, sizeof(tm[0].from));
+        if (t->pub.state == GOSSIP_SUSPECT) {
+            /* the buddy suspicion rides on this probe too */
+            tm[1].type = GMSG_SUSPECT;
+            memcpy(tm[1].id, t->pub.id, sizeof(tm[1].id));
+            tm[1].incarnation = t->pub.incarnation;
+            memcpy(tm[1].from, g->self->pub.id, sizeof(tm[1].from));
+            tn = 2;
+        }
+        gossip_stream_msgs(g, &t->pub.addr, tm, tn);
+    }
     g->stats.indirect_probes += k;
 }
 
@@ -809,8 +854,21 @@ static void gossip_probe_conclude(struct gossip *g)
     else
         gossip_awareness(g, 1);
     t = gossip_find(g, g->probe.target);
-    if (t != NULL && gossip_is_live(t->pub.state) && t->pub.incarnation == g->probe.target_inc)
+    if (t != NULL && gossip_is_live(t->pub.state) && t->pub.incarnation == g->probe.target_inc) {
+        struct gmsg sm;
         gossip_on_suspect(g, t->pub.id, t->pub.incarnation, g->self->pub.id);
+        /* Buddy system, at once and over TCP too: tell the suspect directly instead of
+         * waiting for gossip or our next probe of it, through the path most likely to get
+         * there when datagrams are being lost. A live member refutes (or, if it already
+         * refuted, corrects us) within a round trip. */
+        memset(&sm, 0, sizeof(sm));
+        sm.type = GMSG_SUSPECT;
+        memcpy(sm.id, t->pub.id, sizeof(sm.id));
+        sm.incarnation = t->pub.incarnation;
+        memcpy(sm.from, g->self->pub.id, sizeof(sm.from));
+        gossip_send_msgs(g, &t->pub.addr, &sm, 1);
+        gossip_stream_msg(g, &t->pub.addr, &sm);
+    }
 }
 
 /* ---- receiving --------------------------------------------------------------------------- */
@@ -887,14 +945,22 @@ static void gossip_on_unknown_sender(struct gossip *g, const struct gossip_addr 
 
 /* A probe over TCP: the fallback when neither the direct nor the indirect UDP probes got an
  * answer, so a member behind a lossy UDP path is not suspected while TCP still reaches it. */
-static void gossip_stream_msg(struct gossip *g, const struct gossip_addr *to, const struct gmsg *m)
+static void gossip_stream_msgs(struct gossip *g, const struct gossip_addr *to,
+                               const struct gmsg *msgs, size_t n)
 {
-    uint8_t body[512];
+    uint8_t body[1024];
     struct gwbuf w;
 
     gwbuf_init_fixed(&w, body, sizeof(body));
-    if (gproto_encode(&w, m) == 0)
-        gossip_send_stream(g, to, body, w.len);
+    for (size_t i = 0; i < n; i++)
+        if (gproto_encode(&w, &msgs[i]) != 0)
+            return;
+    gossip_send_stream(g, to, body, w.len);
+}
+
+static void gossip_stream_msg(struct gossip *g, const struct gossip_addr *to, const struct gmsg *m)
+{
+    gossip_stream_msgs(g, to, m, 1);
 }
 
 void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from,
@@ -904,23 +970,29 @@ void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from
     enum gossip_drop_reason reason;
     size_t off = 0;
 
-    if (gproto_decode(body, len, &off, &m, &reason) != 0 || off != len) {
-        gossip_drop(g, reason);
-        return;
-    }
-    if (m.type == GMSG_PING) {
-        if (strcmp(m.id, g->self->pub.id) != 0) {
-            gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
+    for (size_t n = 0; off < len; n++) {
+        if (n == GOSSIP_MSGS_PER_PACKET) {
+            gossip_drop(g, GOSSIP_DROP_OVERSIZE);
             return;
         }
-        memset(&ack, 0, sizeof(ack));
-        ack.type = GMSG_ACK;
-        ack.seq = m.seq;
-        gossip_stream_msg(g, from, &ack);
-    } else if (m.type == GMSG_ACK) {
-        gossip_on_ack(g, m.seq);
-    } else {
-        gossip_drop(g, GOSSIP_DROP_UNKNOWN_TYPE);
+        if (gproto_decode(body, len, &off, &m, &reason) != 0) {
+            gossip_drop(g, reason);
+            return;
+        }
+        if (m.type == GMSG_PING) {
+            if (strcmp(m.id, g->self->pub.id) != 0) {
+                gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
+                return;
+            }
+            memset(&ack, 0, sizeof(ack));
+            ack.type = GMSG_ACK;
+            ack.seq = m.seq;
+            gossip_stream_msg(g, from, &ack);
+        } else if (m.type == GMSG_ACK || m.type == GMSG_SUSPECT || m.type == GMSG_ALIVE) {
+            gossip_dispatch(g, from, &m);
+        } else {
+            gossip_drop(g, GOSSIP_DROP_UNKNOWN_TYPE);
+        }
     }
 }
 

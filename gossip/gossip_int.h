@@ -156,6 +156,7 @@ struct gmember {
     uint64_t susp_deadline_ms; /* declared dead at this time */
     uint32_t susp_k;           /* confirmations that bring the timeout down to min */
     uint32_t susp_n;           /* distinct accusers seen (the first is not a confirmation) */
+    bool susp_probed;          /* we probed it ourselves since the suspicion started */
     char susp_from[GOSSIP_SUSPECT_CONFIRM_MAX][GOSSIP_ID_MAX + 1]; /* who accused */
     size_t list_pos; /* index in suspects[] or gone[], when in one */
 };

@@ -526,13 +526,18 @@ void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, c
 
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 2) {
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 2) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         goto done;
     }
     f = u.data.via.array.ptr;
-    if (gproto_u64(&f[0], &type) == 0 && (type == GMSG_PING || type == GMSG_ACK)) {
+    if (gproto_u64(&f[0], &type) == 0 && type < GMSG_PP_DIGEST) {
+        /* datagram messages over TCP (the probe fallback): a sequence, like a datagram */
         gossip_stream_datagram_msg(g, from, body, len);
+        goto done;
+    }
+    if (off != len) {
+        gossip_drop(g, GOSSIP_DROP_MALFORMED);
         goto done;
     }
     if (u.data.via.array.size < 3 || gproto_u64(&f[1], &flags) || flags > 0xff ||

@@ -10,6 +10,7 @@ packages=(
     libcurl4-openssl-dev pebble
     curl python3 iproute2 procps
     chromium                     # the dashboard test renders /dashboard headless
+    serf                         # the gossip benchmark's anchor (tests/bench/gossip_vs_serf.sh)
 )
 
 missing=()
