@@ -60,7 +60,8 @@ struct proxy_backend *proxy_backend_get(struct proxy *p, const struct state_back
     for (be = p->backends; be; be = be->next)
         if (same_addr(&be->addr, addr))
             goto out;
-    be = calloc(1, sizeof(*be));
+    /* bounded like every input: backends come from records anyone can publish */
+    be = p->backend_count < PROXY_BACKENDS_TRACKED_MAX ? calloc(1, sizeof(*be)) : NULL;
     if (be == NULL)
         goto out;
     be->addr = *addr;

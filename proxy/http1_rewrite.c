@@ -48,6 +48,19 @@ static void putf(struct out *o, const char *fmt, ...)
         o->len += (size_t)n;
 }
 
+static void put_u64_field(struct out *o, const char *name, uint64_t v)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    puts_(o, name);
+    put(o, digits + sizeof(digits) - n, (size_t)n);
+    put(o, "\r\n", 2);
+}
+
 static void put_field(struct out *o, const struct http1_header *f)
 {
     put(o, f->name, f->name_len);
@@ -56,16 +69,26 @@ static void put_field(struct out *o, const struct http1_header *f)
     put(o, "\r\n", 2);
 }
 
-/* Names that describe one hop and must not be forwarded (RFC 9110 7.6.1). */
+/* Names that describe one hop and must not be forwarded (RFC 9110 7.6.1), plus the framing
+ * fields we regenerate. Checked by length first: this runs for every field of every message. */
 static bool is_hop_by_hop(const struct http1_header *f)
 {
-    static const char *const names[] = {"connection", "keep-alive",    "proxy-connection",
-                                        "te",         "trailer",       "transfer-encoding",
-                                        "upgrade",    "content-length"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (http1_name_is(f, names[i]))
-            return true;
-    return false;
+    switch (f->name_len) {
+    case 2:
+        return http1_name_is(f, "te");
+    case 7:
+        return http1_name_is(f, "trailer") || http1_name_is(f, "upgrade");
+    case 10:
+        return http1_name_is(f, "connection") || http1_name_is(f, "keep-alive");
+    case 14:
+        return http1_name_is(f, "content-length");
+    case 16:
+        return http1_name_is(f, "proxy-connection");
+    case 17:
+        return http1_name_is(f, "transfer-encoding");
+    default:
+        return false;
+    }
 }
 
 struct span {
@@ -121,7 +144,7 @@ static const struct http1_header *find(const struct http1_head *h, const char *l
 static void put_framing(struct out *o, enum http1_framing framing, uint64_t length)
 {
     if (framing == HTTP1_FRAME_LENGTH)
-        putf(o, "Content-Length: %llu\r\n", (unsigned long long)length);
+        put_u64_field(o, "Content-Length: ", length);
     else if (framing == HTTP1_FRAME_CHUNKED)
         puts_(o, "Transfer-Encoding: chunked\r\n");
 }
@@ -171,7 +194,9 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
                     put(&o, h->fields[j].value, h->fields[j].value_len);
                     firstv = false;
                 }
-                putf(&o, ", %s\r\n", fwd->client_ip);
+                put(&o, ", ", 2);
+                puts_(&o, fwd->client_ip);
+                put(&o, "\r\n", 2);
                 xff_sent = true;
             }
             continue;
@@ -183,10 +208,16 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
         }
         put_field(&o, f);
     }
-    if (!xff_sent)
-        putf(&o, "X-Forwarded-For: %s\r\n", fwd->client_ip);
-    if (!fwd->trusted_peer || find(h, "x-forwarded-proto") == NULL)
-        putf(&o, "X-Forwarded-Proto: %s\r\n", fwd->proto);
+    if (!xff_sent) {
+        put(&o, "X-Forwarded-For: ", 17);
+        puts_(&o, fwd->client_ip);
+        put(&o, "\r\n", 2);
+    }
+    if (!fwd->trusted_peer || find(h, "x-forwarded-proto") == NULL) {
+        put(&o, "X-Forwarded-Proto: ", 19);
+        puts_(&o, fwd->proto);
+        put(&o, "\r\n", 2);
+    }
     if ((!fwd->trusted_peer || find(h, "x-forwarded-host") == NULL) && fwd->host) {
         put(&o, "X-Forwarded-Host: ", 18);
         put(&o, fwd->host, fwd->host_len);
@@ -210,7 +241,11 @@ int http1_build_response(const struct http1_head *h, enum http1_framing framing,
     struct span tok[CONN_TOKENS_MAX];
     size_t ntok = connection_tokens(h, tok, CONN_TOKENS_MAX);
 
-    putf(&o, "HTTP/1.1 %03u ", h->status);
+    char status[14] = "HTTP/1.1 000 ";
+    status[9] = (char)('0' + h->status / 100 % 10);
+    status[10] = (char)('0' + h->status / 10 % 10);
+    status[11] = (char)('0' + h->status % 10);
+    put(&o, status, 13);
     if (h->reason_len)
         put(&o, h->reason, h->reason_len);
     else

@@ -61,6 +61,8 @@ static inline bool proxy_list_empty(const struct proxy_link *head)
 
 /* ---- backends: shared health (registry) and per-worker pools --------------------------- */
 
+#define PROXY_BACKENDS_TRACKED_MAX 65536 /* registry entries (health kept per backend) */
+
 struct proxy_backend {
     struct state_backend addr;   /* identity */
     struct sockaddr_storage sa;  /* for connect(2) */
@@ -156,6 +158,9 @@ struct proxy_worker {
     uv_tcp_t listener; /* SO_REUSEPORT socket of this worker */
     int listen_fd;     /* until the loop owns it */
     bool listening;
+    uv_tcp_t tls_listener; /* the HTTPS port's SO_REUSEPORT socket (tls_layer.c on top) */
+    int tls_listen_fd;     /* until the loop owns it; -1 when HTTPS is off */
+    bool tls_listening;
     uv_async_t wake;  /* commands from other threads */
     uv_timer_t sweep; /* once a second: pool idle timeouts, IP table */
     _Atomic int cmd;  /* PROXY_CMD_* bits */
@@ -178,6 +183,7 @@ struct proxy {
     unsigned nworkers;
     struct proxy_worker *workers;
     uint16_t http_port;
+    uint16_t https_port;            /* 0 when HTTPS is off */
     pthread_mutex_t reg_lock;       /* backend registry */
     struct proxy_backend *backends; /* registry list */
     size_t backend_count;
@@ -216,6 +222,8 @@ struct proxy_conn *proxy_session_conn(struct proxy_session *s);
 void proxy_session_begin(struct proxy_session *s, bool https);
 void proxy_session_abort(struct proxy_session *s);
 void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener);
+/* The HTTPS listener: a session with the TLS layer (tls_layer.c) under it. */
+void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener);
 void proxy_session_drain(struct proxy_worker *w);
 void proxy_session_close_all(struct proxy_worker *w);
 

@@ -91,6 +91,10 @@ static void add_own_addrs(struct proxy *p)
         }
         o->port = p->http_port;
         cfg->own_addr_count++;
+        if (p->https_port && cfg->own_addr_count < PROXY_OWN_ADDRS_MAX) {
+            cfg->own_addrs[cfg->own_addr_count] = *o;
+            cfg->own_addrs[cfg->own_addr_count++].port = p->https_port;
+        }
     }
     freeifaddrs(ifs);
 }
@@ -103,6 +107,24 @@ static void on_connection(uv_stream_t *server, int status)
     if (status != 0 || w->draining || w->stopping)
         return;
     proxy_session_accept(w, server);
+}
+
+static void on_tls_connection(uv_stream_t *server, int status)
+{
+    struct proxy_worker *w = server->data;
+    if (status != 0 || w->draining || w->stopping)
+        return;
+    proxy_session_accept_https(w, server);
+}
+
+static void close_listeners(struct proxy_worker *w)
+{
+    if (w->listening)
+        uv_close((uv_handle_t *)&w->listener, NULL);
+    w->listening = false;
+    if (w->tls_listening)
+        uv_close((uv_handle_t *)&w->tls_listener, NULL);
+    w->tls_listening = false;
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -139,18 +161,14 @@ static void on_wake(uv_async_t *a)
     int cmd = atomic_exchange(&w->cmd, 0);
     if ((cmd & PROXY_CMD_DRAIN) && !w->draining) {
         w->draining = true;
-        if (w->listening)
-            uv_close((uv_handle_t *)&w->listener, NULL);
-        w->listening = false;
+        close_listeners(w);
         proxy_pool_sweep(w, 0, true);
         proxy_session_drain(w);
     }
     if ((cmd & PROXY_CMD_STOP) && !w->stopping) {
         w->stopping = true;
         w->draining = true;
-        if (w->listening)
-            uv_close((uv_handle_t *)&w->listener, NULL);
-        w->listening = false;
+        close_listeners(w);
         proxy_session_close_all(w);
         proxy_pool_sweep(w, 0, true);
         uv_close((uv_handle_t *)&w->wake, NULL);
@@ -200,6 +218,18 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, int
     }
     w->listen_fd = -1; /* the loop owns it now */
     w->listening = true;
+    if (w->tls_listen_fd >= 0) {
+        uv_tcp_init(&w->loop, &w->tls_listener);
+        w->tls_listener.data = w;
+        if ((rc = uv_tcp_open(&w->tls_listener, w->tls_listen_fd)) != 0 ||
+            (rc = uv_listen((uv_stream_t *)&w->tls_listener, p->cfg.listen_backlog,
+                            on_tls_connection)) != 0) {
+            ERR("worker %u: listen https: %s", id, uv_strerror(rc));
+            return PROXY_ESYS;
+        }
+        w->tls_listen_fd = -1;
+        w->tls_listening = true;
+    }
     return PROXY_OK;
 }
 
@@ -212,6 +242,8 @@ static void proxy_free(struct proxy *p)
             struct proxy_worker *w = &p->workers[i];
             if (w->listen_fd >= 0)
                 close(w->listen_fd);
+            if (w->tls_listen_fd >= 0)
+                close(w->tls_listen_fd);
             if (w->loop_ready) {
                 if (!w->thread_started) {
                     uv_walk(&w->loop, close_walk, NULL);
@@ -265,7 +297,11 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
         goto fail;
     }
     for (unsigned i = 0; i < p->nworkers; i++)
-        p->workers[i].listen_fd = -1;
+        p->workers[i].listen_fd = p->workers[i].tls_listen_fd = -1;
+    if (cfg->https_enabled && cfg->tls == NULL) {
+        ERR("https enabled without a certificate store");
+        goto fail;
+    }
 
     /* the first socket fixes the port (it may be 0), the others share it */
     struct sockaddr_storage addr = cfg->http_addr;
@@ -278,6 +314,21 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
             socklen_t sl = sizeof(addr);
             getsockname(fd, (struct sockaddr *)&addr, &sl);
             p->http_port =
+                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
+        }
+    }
+    /* the HTTPS port: same scheme, a socket per worker (tls_layer.c reads the hello) */
+    addr = cfg->https_addr;
+    for (unsigned i = 0; cfg->https_enabled && i < p->nworkers; i++) {
+        int fd = listen_socket(&addr, cfg->listen_backlog, err, errlen);
+        if (fd < 0)
+            goto fail;
+        p->workers[i].tls_listen_fd = fd;
+        if (i == 0) {
+            socklen_t sl = sizeof(addr);
+            getsockname(fd, (struct sockaddr *)&addr, &sl);
+            p->https_port =
                 ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                                  : ((struct sockaddr_in *)&addr)->sin_port);
         }
@@ -305,6 +356,11 @@ fail:
 uint16_t proxy_http_port(const struct proxy *p)
 {
     return p->http_port;
+}
+
+uint16_t proxy_https_port(const struct proxy *p)
+{
+    return p->https_port;
 }
 
 uint64_t proxy_connections(const struct proxy *p)

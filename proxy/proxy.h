@@ -28,6 +28,9 @@
 
 #include "state/state.h"
 
+struct tls_store;       /* proxy/tls_internal.h: certificates served on the HTTPS port */
+struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gateway */
+
 /* ---- limits of the configuration itself ------------------------------------------------- */
 
 #define PROXY_ERR_MAX 256        /* size of an error message buffer */
@@ -70,6 +73,10 @@ struct proxy_config {
     struct sockaddr_storage http_addr;  /* --http; port 0 picks one (see proxy_http_port) */
     bool https_enabled;                 /* --https is served (by the TLS layer, issue 5) */
     struct sockaddr_storage https_addr; /* --https */
+    struct tls_store *tls;              /* certificates by SNI; required with https_enabled;
+                                           owned by the caller, must outlive the proxy */
+    struct acme_challenges *acme;       /* answers GET /.well-known/acme-challenge/TOKEN on
+                                           the HTTP port; NULL = none; outlives the proxy */
     unsigned workers;                   /* worker threads; 0 = one per online CPU */
     int listen_backlog;                 /* listen(2) backlog */
 
@@ -160,6 +167,9 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
 
 /* The bound HTTP port (useful when the config asked for port 0). */
 uint16_t proxy_http_port(const struct proxy *p);
+
+/* The bound HTTPS port, 0 when HTTPS is not enabled. */
+uint16_t proxy_https_port(const struct proxy *p);
 
 /* Graceful drain: closes the listeners, lets in-flight requests finish (idle keep-alive
  * connections are closed, busy ones answer with "Connection: close"), waits up to timeout_ms.

@@ -26,7 +26,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "proxy/acme_internal.h"
 #include "proxy/internal.h"
+#include "proxy/tls_internal.h"
 
 #define CLIENT_IN_INITIAL 8192
 
@@ -40,6 +42,7 @@ struct proxy_session {
     char client_ip[INET6_ADDRSTRLEN];
     bool trusted;     /* peer is a trusted proxy */
     bool https;       /* arrived over TLS: X-Forwarded-Proto https */
+    bool passthrough; /* HTTPS to a tls_passthrough route: raw bytes to the backend */
     uv_timer_t timer; /* the one timeout of the current state */
     int handles;      /* open handles (connection, timer); freed at 0 */
     enum sess_state st;
@@ -239,6 +242,11 @@ static void sess_local_reply(struct proxy_session *s, int status, const char *ms
                              const char *extra)
 {
     char buf[1024];
+    if (s->passthrough) {
+        s->status = status;
+        sess_close(s, true);
+        return;
+    }
     keep = keep && !s->w->draining && s->req.head.keep_alive && s->req_done && !s->client_eof;
     int n = http1_build_local(status, msg, keep, s->head_only, extra, buf, sizeof(buf));
     if (n > 0)
@@ -349,6 +357,20 @@ static void sess_begin_request(struct proxy_session *s)
         sess_local_reply(s, 400, "missing or invalid Host", false, NULL);
         return;
     }
+    if (p->cfg.acme && !s->https) {
+        char key_auth[ACME_KEY_AUTH_MAX + 1];
+        size_t klen = 0;
+        int st = acme_challenges_answer(p->cfg.acme, h->target, h->target_len, key_auth,
+                                        sizeof(key_auth) - 1, &klen);
+        if (st != 0) {
+            key_auth[klen] = '\0';
+            s->route.name[0] = '\0';
+            proxy_conn_consume(&s->c, h->head_len);
+            sess_local_reply(s, st, st == 200 ? key_auth : "webgw: no such ACME challenge", true,
+                             NULL);
+            return;
+        }
+    }
     if (own_host(p, s->host) || !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
         s->route.name[0] = '\0';
         proxy_conn_consume(&s->c, h->head_len);
@@ -404,10 +426,16 @@ static int resp_body_cb(void *ctx, const char *data, size_t len)
     return proxy_conn_write(&s->c, data, len) ? -1 : 0;
 }
 
+static void sess_start_passthrough(struct proxy_session *s);
+
 static void sess_upstream_ready(struct proxy_session *s)
 {
     struct proxy *p = P(s);
     struct proxy_upstream *up = s->up;
+    if (s->passthrough) {
+        sess_start_passthrough(s);
+        return;
+    }
     s->st = SS_EXCHANGE;
     timer_set(s, p->cfg.response_timeout_ms);
     up->requests++;
@@ -463,7 +491,7 @@ static void sess_connect_backend(struct proxy_session *s)
         s->tried |= 1u << idx;
         s->attempts++;
         s->wb = wb;
-        struct proxy_upstream *up = proxy_pool_take(s->w, wb);
+        struct proxy_upstream *up = s->passthrough ? NULL : proxy_pool_take(s->w, wb);
         if (up != NULL) {
             up_attach(s, up);
             sess_upstream_ready(s);
@@ -591,6 +619,72 @@ static void sess_start_tunnel(struct proxy_session *s)
     tunnel_pump(s, &s->c, &s->up->c);
     if (!s->client_paused)
         proxy_conn_read_start(&s->c);
+}
+
+/* TLS passthrough: the backend is connected; the client's bytes (its ClientHello first, as
+ * sent) go through untouched both ways, like a tunnel after 101. */
+static void sess_start_passthrough(struct proxy_session *s)
+{
+    struct proxy *p = P(s);
+    s->up->requests++;
+    s->status = 200;
+    s->resp_started = s->resp_head_done = true;
+    s->st = SS_TUNNEL;
+    s->tunnel_client_eof = s->tunnel_up_eof = false;
+    atomic_fetch_add_explicit(&s->up->wb->be->requests, 1, memory_order_relaxed);
+    timer_set(s, p->cfg.tunnel_idle_timeout_ms);
+    if (proxy_conn_read_start(&s->up->c) != 0) {
+        sess_close(s, true);
+        return;
+    }
+    tunnel_pump(s, &s->c, &s->up->c);
+    if (s->client_eof) /* the client half-closed while we were connecting */
+        tunnel_eof(s, true);
+    else if (!s->client_paused)
+        proxy_conn_read_start(&s->c);
+}
+
+/* Called by tls_layer.c once the ClientHello is read: which name, and how to serve it. Only
+ * decides (the layer is mid-read); a passthrough starts in sess_read right after. */
+static enum tls_route sess_tls_route(struct proxy_conn *c, const struct tls_client_hello *hello,
+                                     void *ctx)
+{
+    struct proxy_session *s = ctx;
+    struct proxy *p = P(s);
+    size_t len = strlen(hello->sni);
+
+    if (!hello->has_sni || own_host(p, hello->sni) ||
+        !state_routes_lookup(p->routes, hello->sni, len, &s->route))
+        return TLS_ROUTE_REFUSE;
+    snprintf(s->host, sizeof(s->host), "%s", hello->sni);
+    if (!s->route.tls_passthrough)
+        return tls_store_has_name(p->cfg.tls, hello->sni) ? TLS_ROUTE_TERMINATE : TLS_ROUTE_REFUSE;
+    if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms()))
+        return TLS_ROUTE_REFUSE;
+    s->passthrough = true;
+    return TLS_ROUTE_PASSTHROUGH;
+}
+
+/* The first read after the hello chose passthrough: pick a backend and connect. */
+static void sess_begin_passthrough(struct proxy_session *s)
+{
+    s->in_exchange = true;
+    s->logged = false;
+    s->t_start_us = proxy_mono_us();
+    s->out_mark = s->c.bytes_written;
+    s->ex_in = 0;
+    s->status = 0;
+    s->tried = 0;
+    s->attempts = 0;
+    s->fail_status = 0;
+    s->wb = NULL;
+    s->requests++;
+    s->req_done = true; /* nothing to parse: retries are safe until the tunnel starts */
+    snprintf(s->path, sizeof(s->path), "-");
+    s->stat = proxy_stats_get(&s->w->stats, s->route.name);
+    proxy_conn_read_stop(&s->c); /* the bytes wait in c->in until the backend is there */
+    s->st = SS_CONNECT;
+    sess_connect_backend(s);
 }
 
 /* ---- backend callbacks ---------------------------------------------------------------- */
@@ -839,6 +933,11 @@ static void sess_read(struct proxy_conn *c, int status)
         tunnel_pump(s, &s->c, &s->up->c);
         return;
     }
+    if (s->passthrough) {
+        if (s->st == SS_HEAD)
+            sess_begin_passthrough(s);
+        return;
+    }
     if (s->st == SS_EXCHANGE && !s->req_done)
         timer_set(s, p->cfg.response_timeout_ms);
     sess_process(s);
@@ -1019,6 +1118,21 @@ void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener)
         return;
     }
     proxy_session_begin(s, false);
+}
+
+/* The HTTPS port: the same session with the TLS layer (tls_layer.c) below it, which asks
+ * sess_tls_route() what to do once the ClientHello is in. */
+void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener)
+{
+    struct proxy_session *s = proxy_session_new(w);
+    if (s == NULL)
+        return;
+    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0 ||
+        tls_conn_attach(&s->c, P(s)->cfg.tls, sess_tls_route, s) != 0) {
+        sess_close(s, false);
+        return;
+    }
+    proxy_session_begin(s, true);
 }
 
 void proxy_session_drain(struct proxy_worker *w)

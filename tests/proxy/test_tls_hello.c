@@ -240,8 +240,10 @@ static void test_record_and_handshake_lengths(void **state)
     memcpy(m, b, n);
     m[3] = (uint8_t)((rlen + 1) >> 8), m[4] = (uint8_t)(rlen + 1);
     assert_int_equal(parse(m, n, &h), TLS_HELLO_NEED_MORE);
-    /* record one byte shorter: the last byte would start a record of type 0 */
+    /* record one byte shorter: its last byte now starts a record, here of type 23 (the
+     * byte is key-share randomness in a real hello; 22 there would read as a valid prefix) */
     m[3] = (uint8_t)((rlen - 1) >> 8), m[4] = (uint8_t)(rlen - 1);
+    m[n - 1] = 23;
     assert_int_equal(parse(m, n, &h), TLS_HELLO_MALFORMED);
     /* handshake one byte shorter than its record: trailing byte */
     memcpy(m, b, n);
