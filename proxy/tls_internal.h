@@ -204,6 +204,34 @@ int tls_store_expiry(struct tls_store *store, const char *host, time_t *not_afte
 int tls_store_set_ticket_keys(struct tls_store *store, const struct tls_ticket_key *keys, size_t n,
                               char *err, size_t errlen);
 
+/* An issued certificate held in memory (ACME), for tls_store_reload(). */
+struct tls_pem_pair {
+    const char *cert_pem; /* chain, leaf first, NUL-terminated */
+    const char *key_pem;  /* its key, NUL-terminated */
+    const char *origin;   /* for messages, e.g. "acme app.example.org" */
+};
+
+/*
+ * tls_store_reload - what SIGHUP and a renewal do: builds a set from the operator's files
+ * (cert_files[i] with key_files[i], in order) followed by the issued pairs, and installs it.
+ * Operator files come first, so they win a name both claim. All or nothing: on any error
+ * (message names the file) the running certificates stay. Returns 0 or a TLS_E* code.
+ */
+int tls_store_reload(struct tls_store *store, const char *const *cert_files,
+                     const char *const *key_files, size_t nfiles, const struct tls_pem_pair *issued,
+                     size_t nissued, char *err, size_t errlen);
+
+#define TLS_TICKET_EPOCH_S (12 * 3600) /* ticket key lifetime as encryption key */
+
+/*
+ * tls_store_set_ticket_secret - cluster-wide ticket keys from a shared secret (the cluster
+ * key): the key of the current epoch (now / TLS_TICKET_EPOCH_S) encrypts, the previous
+ * epoch's still decrypts. Every gateway calling this with the same secret and a clock within
+ * an epoch of the others resumes the others' sessions. Call again at least once per epoch.
+ */
+int tls_store_set_ticket_secret(struct tls_store *store, const uint8_t *secret, size_t len,
+                                time_t now, char *err, size_t errlen);
+
 /* tls_store_stats - a snapshot of the store's counters. */
 void tls_store_get_stats(struct tls_store *store, struct tls_store_stats *out);
 

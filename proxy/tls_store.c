@@ -310,6 +310,43 @@ int tls_store_set_ticket_keys(struct tls_store *store, const struct tls_ticket_k
     return tls_ticket_ring_set(&store->ring, keys, n, err, errlen);
 }
 
+int tls_store_reload(struct tls_store *store, const char *const *cert_files,
+                     const char *const *key_files, size_t nfiles, const struct tls_pem_pair *issued,
+                     size_t nissued, char *err, size_t errlen)
+{
+    struct tls_cert_set *set = tls_cert_set_new();
+    int rc = TLS_OK;
+
+    if (!set)
+        return store_err(err, errlen, TLS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < nfiles && rc == TLS_OK; i++)
+        rc = tls_cert_set_add_files(set, cert_files[i], key_files[i], err, errlen);
+    for (size_t i = 0; i < nissued && rc == TLS_OK; i++)
+        rc = tls_cert_set_add_pem(set, issued[i].cert_pem, strlen(issued[i].cert_pem),
+                                  issued[i].key_pem, strlen(issued[i].key_pem),
+                                  issued[i].origin ? issued[i].origin : "issued", err, errlen);
+    if (rc != TLS_OK) {
+        tls_cert_set_free(set);
+        return rc;
+    }
+    return tls_store_install(store, set, err, errlen);
+}
+
+int tls_store_set_ticket_secret(struct tls_store *store, const uint8_t *secret, size_t len,
+                                time_t now, char *err, size_t errlen)
+{
+    struct tls_ticket_key keys[2];
+    uint64_t epoch = (uint64_t)now / TLS_TICKET_EPOCH_S;
+    int rc;
+
+    if ((rc = tls_ticket_key_derive(secret, len, epoch, &keys[0], err, errlen)) != TLS_OK ||
+        (rc = tls_ticket_key_derive(secret, len, epoch - 1, &keys[1], err, errlen)) != TLS_OK)
+        return rc;
+    rc = tls_store_set_ticket_keys(store, keys, 2, err, errlen);
+    OPENSSL_cleanse(keys, sizeof(keys));
+    return rc;
+}
+
 void tls_store_count(struct tls_store *store, enum tls_count what)
 {
     atomic_fetch_add_explicit(&store->layer[what], 1, memory_order_relaxed);

@@ -410,6 +410,68 @@ static void test_session_resumes_on_another_gateway_tls12(void **state)
     resume_across(*state, TLS1_2_VERSION);
 }
 
+static void test_reload_from_files_is_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char err[TLS_ERR_MAX], cert[128], key[128], cn[64];
+    struct tls_store *store = tls_store_new(err, sizeof(err));
+    const char *certs[2], *keys[2];
+    struct tls_pem_pair issued = {f->api.cert_pem, f->api.key_pem, "acme api"};
+
+    snprintf(cert, sizeof(cert), "%s/wild.crt", f->dir);
+    snprintf(key, sizeof(key), "%s/wild.key", f->dir);
+    certs[0] = cert, keys[0] = key;
+    assert_int_equal(tls_store_reload(store, certs, keys, 1, &issued, 1, err, sizeof(err)), TLS_OK);
+    assert_true(connect_to(f->client, store, "www.apps.test", cn, sizeof(cn), NULL, NULL, NULL));
+    assert_string_equal(cn, "wild");
+    assert_true(connect_to(f->client, store, "api.apps.test", cn, sizeof(cn), NULL, NULL, NULL));
+    assert_string_equal(cn, "api"); /* issued exact name beats the operator's wildcard */
+
+    /* a second pair whose key file is missing: refused, the running set stays */
+    certs[1] = cert, keys[1] = "/nonexistent/key.pem";
+    assert_int_equal(tls_store_reload(store, certs, keys, 2, NULL, 0, err, sizeof(err)),
+                     TLS_EINVAL);
+    assert_non_null(strstr(err, "/nonexistent/key.pem"));
+    assert_true(connect_to(f->client, store, "api.apps.test", cn, sizeof(cn), NULL, NULL, NULL));
+    assert_string_equal(cn, "api");
+    tls_store_free(store);
+}
+
+static void test_ticket_secret_spans_epochs(void **state)
+{
+    struct fixture *f = *state;
+    char err[TLS_ERR_MAX], cn[64];
+    const uint8_t secret[32] = "the cluster key, 32 bytes long!";
+    struct tls_store *a = tls_store_new(err, sizeof(err)), *b = tls_store_new(err, sizeof(err));
+    SSL_SESSION *session = NULL;
+    time_t t = 1700000000;
+    int reused = -1;
+
+    for (int i = 0; i < 2; i++) {
+        struct tls_pem_pair pair = {f->other.cert_pem, f->other.key_pem, "other"};
+        assert_int_equal(tls_store_reload(i ? b : a, NULL, NULL, 0, &pair, 1, err, sizeof(err)),
+                         TLS_OK);
+    }
+    assert_int_equal(tls_store_set_ticket_secret(a, secret, sizeof(secret), t, err, sizeof(err)),
+                     TLS_OK);
+    /* b is one epoch later (its clock, or a rotation): a's tickets still resume there */
+    assert_int_equal(tls_store_set_ticket_secret(b, secret, sizeof(secret), t + TLS_TICKET_EPOCH_S,
+                                                 err, sizeof(err)),
+                     TLS_OK);
+    assert_true(connect_to(f->client, a, "other.test", cn, sizeof(cn), NULL, &session, NULL));
+    assert_true(connect_to(f->client, b, "other.test", cn, sizeof(cn), session, NULL, &reused));
+    assert_int_equal(reused, 1);
+    /* two epochs later the key is retired */
+    assert_int_equal(tls_store_set_ticket_secret(b, secret, sizeof(secret),
+                                                 t + 2 * TLS_TICKET_EPOCH_S, err, sizeof(err)),
+                     TLS_OK);
+    assert_true(connect_to(f->client, b, "other.test", cn, sizeof(cn), session, NULL, &reused));
+    assert_int_equal(reused, 0);
+    SSL_SESSION_free(session);
+    tls_store_free(a);
+    tls_store_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +487,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_session_resumes_on_another_gateway_tls12, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reload_from_files_is_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_secret_spans_epochs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

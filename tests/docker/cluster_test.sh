@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# cluster_test.sh - the docker cluster end to end: three webgw containers and two demo backends
+# on a private Docker network (docker/compose.yml), driven from the host the way an operator
+# and a user would, with webgwctl against the published API ports and curl against the
+# published HTTP ports. Heavy (builds the image, about two minutes), so it is opt-in: run it
+# directly, or configure with -DWEBGW_DOCKER_TESTS=ON and run `ctest -L docker`.
+#
+# What it proves, in order:
+#   1. the image builds from this checkout with no registry, and the three nodes form one
+#      cluster: every node sees three alive members;
+#   2. a name reserved and exposed through gw1 is served by gw1, gw2 and gw3, each request
+#      reaching a demo backend with X-Forwarded-Host set, and both backends take requests;
+#   3. docker kill gw2: gw1 and gw3 answer every request meanwhile and both see gw2 dead;
+#      docker start gw2: it is alive again everywhere and serves the name from its own state;
+#   4. docker kill backend-a: every node comes to see it down and serves from backend-b;
+#   5. docker network disconnect gw3 (a partition): gw1/gw2 and gw3 see each other dead;
+#      while cut off, gw1 exposes a new name, re-exposes demo and releases a third name;
+#      gw3 does not serve the new name and still holds the released one (the partition is
+#      real); after docker network connect every node sees three alive members, gw3 serves
+#      the new name, no longer serves the released one, and the three nodes list identical
+#      records.
+# Everything (containers, network, volumes, keys) is removed at the end, pass or fail.
+#
+# Environment: WEBGW_IMAGE (default webgw:dev), WEBGW_NO_BUILD=1 (use the image as it is),
+# WEBGW_KEEP=1 (leave the cluster running for a look; remove it with the printed command).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+# shellcheck source=../../scripts/docker-lib.sh
+. "$root/scripts/docker-lib.sh"
+
+project=webgwtest$$
+state=$(mktemp -d "${TMPDIR:-/tmp}/webgw-docker-XXXXXX")
+ctlbin=${WEBGW_DOCKER_BUILD:-$root/build-docker}/bin/webgwctl
+nodes=(gw1 gw2 gw3)
+declare -A cid
+failed=0
+t0=$(date +%s)
+
+export WEBGW_IMAGE=${WEBGW_IMAGE:-webgw:dev}
+export WEBGW_STATE=$state
+# Empty host ports: Docker picks free ones, so a running demo cluster does not collide.
+export WEBGW_GW1_HTTP= WEBGW_GW1_API= WEBGW_GW2_HTTP= WEBGW_GW2_API= WEBGW_GW3_HTTP= WEBGW_GW3_API=
+export WEBGW_KEY=$state/owner.key
+
+cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+        echo "== logs of the failed run (last 30 lines per container)"
+        docker_compose logs --no-color --tail 30 2>&1 | sed 's/^/  /'
+    fi
+    if [ "${WEBGW_KEEP:-0}" = 1 ]; then
+        echo "WEBGW_KEEP=1: cluster left running; remove it with:"
+        echo "  WEBGW_STATE=$state docker-compose -p $project -f $root/docker/compose.yml down -v"
+        return
+    fi
+    docker_compose down -v --remove-orphans -t 5 >/dev/null 2>&1 ||
+        echo "cluster_test: compose down failed; remove project $project by hand" >&2
+    rm -rf "$state"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+    echo "FAIL: $*"
+    failed=1
+    exit 1
+}
+
+pass() {
+    echo "ok: $*"
+}
+
+api() { echo "http://127.0.0.1:$(docker_host_port "${cid[$1]}" 9080)"; }
+ctl() {
+    local node=$1
+    shift
+    "$ctlbin" --api "$(api "$node")" "$@"
+}
+
+# member_state VIEWER MEMBER: MEMBER's state in VIEWER's member list ("" if not listed).
+member_state() {
+    ctl "$1" --json members | jq -r --arg m "$2" '[.[] | select(.name == $m) | .state][0] // ""'
+}
+member_is() { [ "$(member_state "$1" "$2")" = "$3" ]; }
+member_in() { # member_in VIEWER MEMBER STATE...: MEMBER's state is one of STATE...
+    local s
+    s=$(member_state "$1" "$2")
+    shift 2
+    for want; do [ "$s" = "$want" ] && return 0; done
+    return 1
+}
+all_alive() {
+    local v m
+    for v in "$@"; do
+        [ "$(ctl "$v" --json members | jq length)" = 3 ] || return 1
+        for m in "${nodes[@]}"; do member_is "$v" "$m" alive || return 1; done
+    done
+}
+
+# fetch NODE NAME: the body of GET / for NAME.localhost through NODE's HTTP port.
+fetch() {
+    curl -sS -m 5 -H "Host: $2.localhost" "http://127.0.0.1:$(docker_host_port "${cid[$1]}" 8080)/"
+}
+serves() { fetch "$1" "$2" | grep -q '^hello from backend-'; }
+status_of() {
+    curl -s -o /dev/null -m 5 -w '%{http_code}' -H "Host: $2.localhost" \
+        "http://127.0.0.1:$(docker_host_port "${cid[$1]}" 8080)/"
+}
+answers_404() { [ "$(status_of "$1" "$2")" = 404 ]; }
+backend_health() { # backend_health NODE IP: the fleet's verdict on http://IP:8000 at NODE
+    ctl "$1" --json health |
+        jq -r --arg b "http://$2:8000" '[.backends[] | select(.backend == $b) | .health][0] // ""'
+}
+backend_down_everywhere() {
+    local n
+    for n in "${nodes[@]}"; do [ "$(backend_health "$n" "$1")" = down ] || return 1; done
+}
+names_digest() { # the records a node holds, in a form comparable across nodes
+    ctl "$1" --json names |
+        jq -S -c '[.[] | {name, owner, version, backends, tls_passthrough}] | sort_by(.name)'
+}
+names_agree() {
+    local a b c
+    a=$(names_digest gw1) && b=$(names_digest gw2) && c=$(names_digest gw3) &&
+        [ "$a" = "$b" ] && [ "$b" = "$c" ] && [ "$a" != "[]" ]
+}
+
+for tool in docker jq curl; do
+    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-docker-deps.sh)"
+done
+docker info >/dev/null 2>&1 || fail "the Docker engine is not reachable"
+
+echo "== 1. image and cluster"
+if [ "${WEBGW_NO_BUILD:-0}" != 1 ]; then
+    "$root/docker/build-image.sh" "$WEBGW_IMAGE" | tail -n 1 || fail "image build"
+fi
+[ -x "$ctlbin" ] || fail "no webgwctl at $ctlbin (docker/build-image.sh builds it)"
+WEBGW_NET=$(docker_free_net) || fail "no free subnet"
+export WEBGW_NET
+docker_make_cluster_key "$state/cluster.key"
+"$ctlbin" keygen >/dev/null 2>&1 || fail "webgwctl keygen"
+docker_compose up -d >"$state/up.log" 2>&1 || {
+    cat "$state/up.log"
+    fail "compose up"
+}
+for n in "${nodes[@]}" backend-a backend-b; do
+    cid[$n]=$(docker_container "$n")
+    [ -n "${cid[$n]}" ] || fail "no container for $n"
+done
+netname=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' \
+    "${cid[gw1]}" | tr ' ' '\n' | grep '_cluster$') || fail "gw1 is not on the cluster network"
+docker_wait 60 "three alive members on every node" all_alive "${nodes[@]}" ||
+    fail "the cluster did not form"
+pass "cluster on $WEBGW_NET.0/24 formed in ${DOCKER_WAITED_MS} ms: gw1 gw2 gw3 alive everywhere"
+
+echo "== 2. a name exposed through gw1 is served by every node"
+ctl gw1 reserve demo >/dev/null || fail "reserve demo"
+ctl gw1 expose demo --backend "http://$WEBGW_NET.21:8000" --backend "http://$WEBGW_NET.22:8000" \
+    >/dev/null || fail "expose demo"
+for n in "${nodes[@]}"; do
+    docker_wait 30 "$n to serve demo" serves "$n" demo || fail "$n does not serve demo"
+    body=$(fetch "$n" demo)
+    echo "$body" | grep -q '^x-forwarded-host: demo.localhost' ||
+        fail "$n: backend saw no X-Forwarded-Host: demo.localhost: $body"
+    pass "$n serves demo.localhost (after ${DOCKER_WAITED_MS} ms)"
+done
+seen=$(for _ in $(seq 1 10); do fetch gw2 demo | head -n 1; done | sort -u | tr '\n' ' ')
+case "$seen" in
+*backend-a*backend-b*) pass "10 requests through gw2 reached both backends ($seen)" ;;
+*) fail "10 requests through gw2 did not reach both backends: $seen" ;;
+esac
+
+echo "== 3. docker kill gw2"
+docker kill "${cid[gw2]}" >/dev/null || fail "docker kill gw2"
+start=$(date +%s%N)
+requests=0
+errors=0
+dead_ms=""
+while [ -z "$dead_ms" ]; do
+    for n in gw1 gw3; do
+        requests=$((requests + 1))
+        serves "$n" demo || errors=$((errors + 1))
+    done
+    if member_is gw1 gw2 dead && member_is gw3 gw2 dead; then
+        dead_ms=$((($(date +%s%N) - start) / 1000000))
+    elif [ $((($(date +%s%N) - start) / 1000000000)) -ge 60 ]; then
+        fail "after 60 s gw1 sees gw2 '$(member_state gw1 gw2)', gw3 sees '$(member_state gw3 gw2)'"
+    fi
+    sleep 0.2
+done
+[ "$errors" -eq 0 ] || fail "$errors of $requests requests to gw1/gw3 failed while gw2 died"
+pass "gw1 and gw3 saw gw2 dead within ${dead_ms} ms; $requests requests meanwhile, 0 failed"
+docker start "${cid[gw2]}" >/dev/null || fail "docker start gw2"
+docker_wait 60 "gw2 back and alive everywhere" all_alive "${nodes[@]}" || fail "gw2 did not rejoin"
+pass "gw2 restarted and was alive in every view within ${DOCKER_WAITED_MS} ms"
+docker_wait 30 "gw2 to serve demo after its restart" serves gw2 demo || fail "gw2 lost demo"
+pass "gw2 serves demo again after the restart"
+
+echo "== 4. docker kill backend-a"
+docker kill "${cid[backend-a]}" >/dev/null || fail "docker kill backend-a"
+docker_wait 60 "every node to see backend-a down" backend_down_everywhere "$WEBGW_NET.21" ||
+    fail "backend-a is not down everywhere: gw1 '$(backend_health gw1 "$WEBGW_NET.21")'," \
+        "gw2 '$(backend_health gw2 "$WEBGW_NET.21")', gw3 '$(backend_health gw3 "$WEBGW_NET.21")'"
+pass "every node sees backend-a down within ${DOCKER_WAITED_MS} ms"
+for n in "${nodes[@]}"; do
+    for _ in 1 2 3 4; do
+        first=$(fetch "$n" demo | head -n 1)
+        [ "$first" = "hello from backend-b" ] || fail "$n answered '$first' with backend-a down"
+    done
+done
+pass "with backend-a down, 12 requests through the three nodes all went to backend-b"
+docker start "${cid[backend-a]}" >/dev/null || fail "docker start backend-a"
+
+echo "== 5. partition gw3 (docker network disconnect) and heal"
+ctl gw1 reserve gone >/dev/null && ctl gw1 expose gone --backend "http://$WEBGW_NET.22:8000" \
+    >/dev/null || fail "expose gone"
+docker_wait 30 "gw3 to serve gone" serves gw3 gone || fail "gw3 does not serve gone"
+docker network disconnect "$netname" "${cid[gw3]}" || fail "docker network disconnect gw3"
+cut_side() { member_in gw1 gw3 dead && member_in gw2 gw3 dead; }
+far_side() { member_in gw3 gw1 dead && member_in gw3 gw2 dead; }
+docker_wait 60 "gw1 and gw2 to see gw3 dead" cut_side || fail "gw1/gw2 still see gw3" \
+    "'$(member_state gw1 gw3)'/'$(member_state gw2 gw3)'"
+pass "gw1 and gw2 see gw3 dead ${DOCKER_WAITED_MS} ms after the disconnect"
+docker_wait 60 "gw3 to see gw1 and gw2 dead" far_side || fail "gw3 still sees gw1" \
+    "'$(member_state gw3 gw1)', gw2 '$(member_state gw3 gw2)'"
+pass "gw3 sees gw1 and gw2 dead"
+ctl gw1 reserve late >/dev/null && ctl gw1 expose late --backend "http://$WEBGW_NET.21:8000" \
+    >/dev/null || fail "expose late during the partition"
+ctl gw1 expose demo --backend "http://$WEBGW_NET.22:8000" >/dev/null ||
+    fail "re-expose demo during the partition"
+ctl gw1 release gone >/dev/null || fail "release gone during the partition"
+docker_wait 30 "gw2 to serve late" serves gw2 late || fail "gw2 does not serve late"
+answers_404 gw3 late || fail "gw3 serves late while cut off: the partition leaks"
+# gw3 cannot reach the backends while cut off, so ask its API: it must still hold gone.
+ctl gw3 show gone >/dev/null 2>&1 || fail "gw3 dropped gone while cut off: the partition leaks"
+pass "during the partition gw1/gw2 serve the new name late; gw3 answers 404 and still holds gone"
+docker network connect --ip "$WEBGW_NET.13" "$netname" "${cid[gw3]}" ||
+    fail "docker network connect gw3"
+heal_start=$(date +%s%N)
+docker_wait 60 "three alive members everywhere after the heal" all_alive "${nodes[@]}" ||
+    fail "membership did not heal"
+pass "membership healed: alive everywhere ${DOCKER_WAITED_MS} ms after reconnecting gw3"
+docker_wait 60 "gw3 to serve late" serves gw3 late || fail "gw3 never got late"
+pass "gw3 serves late $((($(date +%s%N) - heal_start) / 1000000)) ms after the heal"
+docker_wait 30 "gw3 to stop serving the released name" answers_404 gw3 gone ||
+    fail "gw3 still serves gone after the heal: a released name came back"
+pass "gw3 answers 404 for the released gone $((($(date +%s%N) - heal_start) / 1000000)) ms after the heal"
+docker_wait 30 "identical records on every node" names_agree || fail "records differ after the heal"
+heal_ms=$((($(date +%s%N) - heal_start) / 1000000))
+pass "the three nodes list identical records ${heal_ms} ms after the heal"
+[ "$(ctl gw3 --json show demo | jq -c '.backends')" = "[\"http://$WEBGW_NET.22:8000\"]" ] ||
+    fail "gw3 has a stale demo: $(ctl gw3 --json show demo)"
+pass "gw3 holds the demo update made during the partition"
+
+echo "PASS: docker cluster test in $(($(date +%s) - t0)) s"
