@@ -6,7 +6,8 @@
  *   GET  /api/v1/names/NAME       POST /api/v1/records         GET /api/v1/backends
  *   GET  /api/v1/events           GET /api/v1/traffic          GET /metrics
  *   GET  /dashboard
- *   POST /api/v1/admin/drain      POST /api/v1/admin/leave     (bearer token)
+ *   POST /api/v1/admin/drain      graceful stop, as SIGTERM               (bearer token)
+ *   POST /api/v1/admin/leave      leave the cluster, keep serving          (bearer token)
  *
  * Every error is {"error": "..."} with its status. Handlers run on the control loop and answer
  * before returning.
@@ -223,8 +224,11 @@ void node_api_handle(void *ctx, struct node_httpd_conn *conn, const struct node_
         }
     } else if (strcmp(p, "/api/v1/admin/leave") == 0) {
         if (api_method(conn, req, "POST") && api_admin_allowed(node, conn, req)) {
-            api_json(conn, 202, json_pack("{s:s}", "status", "leaving"));
-            node_drain(node, "admin API leave");
+            /* the fleet stops counting on this node (no probes, no health duty); it keeps
+             * serving whoever still reaches it until it is stopped */
+            node_gossip_leave(node);
+            node_event(node, "node", "left the cluster (admin API); still serving until stopped");
+            api_json(conn, 202, json_pack("{s:s}", "status", "left"));
         }
     } else {
         node_httpd_error(conn, 404, "no such endpoint (see /api/v1/names, /healthz, /dashboard)");

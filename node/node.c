@@ -227,6 +227,14 @@ static void node_housekeeping(uv_timer_t *t)
     }
 }
 
+void node_compact_soon(struct node *node)
+{
+    /* after this loop turn: the append that grew the log is answered first */
+    if (!node->draining && uv_is_active((uv_handle_t *)&node->housekeeping) &&
+        uv_timer_get_due_in(&node->housekeeping) > 0)
+        uv_timer_start(&node->housekeeping, node_housekeeping, 0, NODE_HOUSEKEEPING_MS);
+}
+
 /* ---- stop ------------------------------------------------------------------------------- */
 
 #define NODE_LEAVE_SPREAD_MS 1000 /* gossip: about 5 gossip rounds for the leave notice */

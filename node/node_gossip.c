@@ -333,6 +333,9 @@ void node_gossip_broadcast(struct node *node, const struct state_record *rec, co
 
 void node_gossip_leave(struct node *node)
 {
+    if (node->left)
+        return;
+    node->left = true;
     if (node->gossip)
         gossip_leave(node->gossip);
 }

@@ -64,6 +64,7 @@ struct node {
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
     bool stopped;                           /* the drain completed */
+    bool left;                              /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
     char admin_token[256];                              /* "" when the admin API is off */
@@ -91,6 +92,8 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
 /* The gossip path: the same minus admission and minus the node-local address policy (so every
  * node merges the same set). Returns 1 when the state changed, 0 when not, <0 when refused. */
 int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key);
+/* Schedules a compaction check right after this loop turn (the log passed --compact-bytes). */
+void node_compact_soon(struct node *node);
 /* Applies the current routes of every name (at start, after a reload). */
 void node_routes_rebuild(struct node *node);
 /* The address policy submitted records are checked against. */

@@ -39,6 +39,8 @@ static int records_commit(struct node *node, const struct state_record *rec,
 
     if (state_store_append(node->store, rec, err, errlen) != 0)
         return -1;
+    if (state_store_log_bytes(node->store) >= node->cfg.compact_bytes)
+        node_compact_soon(node);
     if (state_routes_apply(node->routes, view, node->cfg.domain) != 0) {
         /* the record is durable; the route catches up on the next rebuild */
         node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);

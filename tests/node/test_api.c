@@ -356,9 +356,22 @@ static void released_name_is_404_and_record_survives_kill_9(void **state)
 static void admin_drain_stops_the_node_cleanly(void **state)
 {
     char req[512], out[2048];
+    struct ctl_response r;
     int n = snprintf(req, sizeof(req),
-                     "POST /api/v1/admin/drain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                     "POST /api/v1/admin/leave HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
                      "\r\nContent-Length: 0\r\n\r\n");
+
+    /* leave: the node tells the fleet it is gone but keeps answering */
+    assert_int_equal(nt_raw("127.0.0.1", node.api_port, req, (size_t)n, out, sizeof(out)), 202);
+    assert_int_equal(nt_api(&node, "GET", "/api/v1/members", NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body, "\"state\":\"left\""));
+    ctl_response_free(&r);
+    assert_int_equal(nt_api(&node, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+    ctl_response_free(&r);
+
+    n = snprintf(req, sizeof(req),
+                 "POST /api/v1/admin/drain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                 "\r\nContent-Length: 0\r\n\r\n");
 
     assert_int_equal(nt_raw("127.0.0.1", node.api_port, req, (size_t)n, out, sizeof(out)), 202);
     /* it exits 0 on its own */

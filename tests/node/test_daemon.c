@@ -200,6 +200,45 @@ static void no_arguments_runs_a_single_node(void **state)
     assert_int_equal(nt_node_stop(&n, SIGINT, 10000), 0);
 }
 
+static bool compacted(void *ctx)
+{
+    struct ctl_response r;
+    bool ok = nt_api(ctx, "GET", "/metrics", NULL, NULL, 0, &r) == 200 && r.body &&
+              !strstr(r.body, "webgw_store_compactions_total 0\n") &&
+              strstr(r.body, "webgw_store_compactions_total ");
+
+    ctl_response_free(&r);
+    return ok;
+}
+
+/* The record log is compacted into a snapshot in the background once it passes
+ * --compact-bytes; nothing is lost across the compaction and a restart. */
+static void the_log_is_compacted_when_it_grows(void **state)
+{
+    struct nt_node n;
+    struct ctl_response r;
+    char envkey[400], out[4096], err[4096], name[16];
+    const char *extra[] = {"--compact-bytes", "4096", NULL};
+    const char *env[] = {envkey, NULL};
+
+    assert_int_equal(nt_node_start(&n, "compact", "127.0.0.1", extra), 0);
+    snprintf(envkey, sizeof(envkey), "WEBGW_KEY=%s/compact.key", nt_tmpdir());
+    const char *keygen[] = {"webgwctl", "--api", n.api_url, "keygen", NULL};
+    assert_int_equal(nt_run(keygen, env, out, sizeof(out), err, sizeof(err)), 0);
+    for (int i = 0; i < 30; i++) {
+        snprintf(name, sizeof(name), "name-%02d", i);
+        const char *reserve[] = {"webgwctl", "--api", n.api_url, "reserve", name, NULL};
+        assert_int_equal(nt_run(reserve, env, out, sizeof(out), err, sizeof(err)), 0);
+    }
+    assert_true(nt_wait(compacted, &n, 10000));
+    assert_int_equal(nt_node_stop(&n, SIGKILL, 5000), 128 + SIGKILL);
+    assert_int_equal(nt_node_restart(&n, extra), 0);
+    assert_int_equal(nt_api(&n, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body, "\"names\":30"));
+    ctl_response_free(&r);
+    assert_int_equal(nt_node_stop(&n, SIGTERM, 10000), 0);
+}
+
 static int teardown(void **state)
 {
     nt_cleanup();
@@ -212,6 +251,7 @@ int main(void)
         cmocka_unit_test(systemd_hears_ready_and_stopping),
         cmocka_unit_test(sighup_reloads_the_config_file),
         cmocka_unit_test(no_arguments_runs_a_single_node),
+        cmocka_unit_test(the_log_is_compacted_when_it_grows),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
