@@ -196,6 +196,7 @@ static void node_reload(struct node *node)
     memcpy(node->cfg.tls_key, cfg.tls_key, sizeof(cfg.tls_key));
     if (node_load_admin_token(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
+    node_tls_reload(node);
     {
         struct node_httpd_limits limits = node_api_limits(&cfg);
         node_httpd_set_limits(node->api, &limits);
@@ -212,6 +213,7 @@ static void node_housekeeping(uv_timer_t *t)
     char err[STATE_ERR_MAX];
     size_t collected;
 
+    node_tls_tick(node);
     collected = state_names_collect(node->names, state_now_ms(), node->cfg.tombstone_ttl_ms);
     if (collected)
         node_log(NODE_LOG_INFO, "state", "collected %zu expired tombstones", collected);

@@ -40,6 +40,12 @@ struct node_record_stats {
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
 struct node_metrics;      /* a /metrics text being built (metrics.c) */
 
+/* node_tls.c: the HTTPS port's certificates and session ticket keys. */
+int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen);
+void node_tls_reload(struct node *node); /* SIGHUP: certificate files again */
+void node_tls_tick(struct node *node);   /* housekeeping: ticket key rotation */
+void node_tls_free(struct node *node);   /* after proxy_stop */
+
 struct node {
     struct node_config cfg; /* current configuration */
     int argc;               /* saved command line, for SIGHUP reloads */
@@ -53,6 +59,9 @@ struct node {
     struct state_routes *routes;            /* what proxy workers read */
     struct gossip *gossip;                  /* membership and dissemination */
     struct proxy *proxy;                    /* the workers */
+    struct tls_store *tls;                  /* HTTPS certificates (node_tls.c); NULL: HTTPS off */
+    uint8_t ticket_secret[32];              /* cluster key[0]: session tickets (node_tls.c) */
+    bool ticket_secret_set;                 /* a cluster key was given */
     char advertise_text[64];                /* gossip address peers use, as printed */
     uv_timer_t probe_timer;                 /* debounces probe assignment updates */
     uv_async_t probe_async;                 /* probe thread -> loop */
