@@ -40,11 +40,27 @@ struct node_record_stats {
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
 struct node_metrics;      /* a /metrics text being built (metrics.c) */
 
+struct tls_pem_pair; /* proxy/tls_internal.h */
+struct node_acme;    /* node_acme.c */
+
+/* node_acme.c: automatic certificates (ACME HTTP-01), tokens and certificates over gossip. */
+int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen);
+void node_acme_stop(struct node *node); /* closes its handles; idempotent */
+void node_acme_free(struct node *node); /* once the loop is done */
+size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
+bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
+int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
+                      size_t len);
+int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);
+int node_acme_get_item(struct node *node, const char *key, uint64_t *version, uint8_t *buf,
+                       size_t cap);
+
 /* node_tls.c: the HTTPS port's certificates and session ticket keys. */
 int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen);
-void node_tls_reload(struct node *node); /* SIGHUP: certificate files again */
-void node_tls_tick(struct node *node);   /* housekeeping: ticket key rotation */
-void node_tls_free(struct node *node);   /* after proxy_stop */
+void node_tls_reload(struct node *node);  /* SIGHUP: certificate files again */
+void node_tls_tick(struct node *node);    /* housekeeping: ticket key rotation */
+void node_tls_free(struct node *node);    /* after proxy_stop */
+void node_tls_rebuild(struct node *node); /* operator files + ACME certificates, installed */
 
 struct node {
     struct node_config cfg; /* current configuration */
@@ -60,6 +76,7 @@ struct node {
     struct gossip *gossip;                  /* membership and dissemination */
     struct proxy *proxy;                    /* the workers */
     struct tls_store *tls;                  /* HTTPS certificates (node_tls.c); NULL: HTTPS off */
+    struct node_acme *acme;                 /* automatic certificates (node_acme.c) or NULL */
     uint8_t ticket_secret[32];              /* cluster key[0]: session tickets (node_tls.c) */
     bool ticket_secret_set;                 /* a cluster key was given */
     char advertise_text[64];                /* gossip address peers use, as printed */

@@ -89,7 +89,8 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     proxy_config_init(&pc);
     memcpy(&pc.http_addr, &node->cfg.http.ss, sizeof(pc.http_addr));
     memcpy(&pc.https_addr, &node->cfg.https.ss, sizeof(pc.https_addr));
-    if (node_tls_setup(node, &pc, err, errlen) != 0)
+    if (node_tls_setup(node, &pc, err, errlen) != 0 ||
+        (node->tls && node_acme_setup(node, &pc, err, errlen) != 0))
         return -1;
     pc.workers = node->cfg.workers;
     snprintf(pc.domain, sizeof(pc.domain), "%s", node->cfg.domain);

@@ -8,6 +8,7 @@
  * certificates and says why in the log; connections in flight keep theirs either way.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,10 +17,32 @@
 #include "node/node_internal.h"
 #include "proxy/tls_internal.h"
 
+#define NODE_TLS_ISSUED_MAX 4096 /* ACME certificates installed at once */
+
+/* Operator files (when configured) first, then the ACME certificates: all or nothing. */
 static int node_tls_load(struct node *node, char *err, size_t errlen)
 {
     const char *cert = node->cfg.tls_cert, *key = node->cfg.tls_key;
-    return tls_store_reload(node->tls, &cert, &key, 1, NULL, 0, err, errlen);
+    size_t files = node->cfg.tls_cert[0] ? 1 : 0;
+    struct tls_pem_pair *pairs = calloc(NODE_TLS_ISSUED_MAX, sizeof(*pairs));
+    int rc;
+
+    if (!pairs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = node_acme_pairs(node, pairs, NODE_TLS_ISSUED_MAX);
+    rc = tls_store_reload(node->tls, &cert, &key, files, pairs, n, err, errlen);
+    free(pairs);
+    return rc;
+}
+
+void node_tls_rebuild(struct node *node)
+{
+    char err[TLS_ERR_MAX];
+
+    if (node->tls && node_tls_load(node, err, sizeof(err)) != 0)
+        node_log(NODE_LOG_ERROR, "tls", "certificates not updated: %s", err);
 }
 
 int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen)
@@ -28,8 +51,9 @@ int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t
     struct gossip_keyring ring;
 
     pc->https_enabled = false;
-    if (node->cfg.tls_cert[0] == '\0') {
-        node_log(NODE_LOG_INFO, "tls", "no --tls-cert: HTTPS port %s not served",
+    if (node->cfg.tls_cert[0] == '\0' && node->cfg.acme_directory[0] == '\0') {
+        node_log(NODE_LOG_INFO, "tls",
+                 "no --tls-cert nor --acme-directory: HTTPS port %s not served",
                  node->cfg.https.text);
         return 0;
     }
@@ -50,7 +74,7 @@ int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t
     pc->tls = node->tls;
     pc->https_enabled = true;
     node_log(NODE_LOG_INFO, "tls", "HTTPS on %s with %s%s", node->cfg.https.text,
-             node->cfg.tls_cert,
+             node->cfg.tls_cert[0] ? node->cfg.tls_cert : "ACME certificates",
              node->ticket_secret_set ? ", session tickets shared through the cluster key" : "");
     return 0;
 }
@@ -61,7 +85,7 @@ void node_tls_reload(struct node *node)
 
     if (!node->tls)
         return;
-    if (node->cfg.tls_cert[0] == '\0') {
+    if (node->cfg.tls_cert[0] == '\0' && !node->acme) {
         node_log(NODE_LOG_WARN, "tls", "--tls-cert removed: HTTPS stops only on restart");
         return;
     }
