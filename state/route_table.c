@@ -51,6 +51,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
@@ -523,6 +524,10 @@ bool state_routes_lookup(struct state_routes *routes, const char *host, size_t h
 
     if (!routes || !out)
         return false;
+    /* An unregistered reader would be invisible to grace periods and could read freed
+     * nodes: register it now (one thread-local load when already registered). */
+    if (!route_rcu_registered)
+        route_rcu_ensure_registered();
     len = route_host_fold(host, host_len, folded);
     if (len < 0)
         return false;
@@ -555,16 +560,28 @@ size_t state_routes_memory(struct state_routes *routes)
 
 /* ---- deriving routes from records ----------------------------------------------------------- */
 
+/* True when host is `domain` itself or inside it (case-insensitive). */
+static bool route_host_in_domain(const char *host, const char *domain)
+{
+    size_t hl = strlen(host), dl = domain ? strlen(domain) : 0;
+
+    if (dl > 0 && domain[dl - 1] == '.')
+        dl--;
+    if (dl == 0 || hl < dl || strncasecmp(host + hl - dl, domain, dl) != 0)
+        return false;
+    return hl == dl || host[hl - dl - 1] == '.';
+}
+
 /* The host a key is served as: a label (no dot) under the gateway domain, an fqdn as itself.
  * The record kind decides when it can; reserve and release records carry either shape. */
 static int route_host_of(const struct state_name_view *view, const char *key, const char *domain,
-                         char host[STATE_FQDN_MAX + 1])
+                         char host[STATE_FQDN_MAX + 1], bool *fqdn)
 {
     enum state_record_kind kind = view->record.kind;
-    bool fqdn = kind == STATE_RECORD_FQDN || (kind != STATE_RECORD_PROXY && strchr(key, '.'));
     int n;
 
-    if (fqdn) {
+    *fqdn = kind == STATE_RECORD_FQDN || (kind != STATE_RECORD_PROXY && strchr(key, '.'));
+    if (*fqdn) {
         n = snprintf(host, STATE_FQDN_MAX + 1, "%s", key);
     } else {
         if (!domain || !*domain)
@@ -583,7 +600,7 @@ int state_routes_apply(struct state_routes *routes, const struct state_name_view
     struct state_route route;
     const char *key;
     size_t key_len;
-    bool serve;
+    bool serve, fqdn;
     int rc;
 
     if (!routes || !view)
@@ -593,12 +610,18 @@ int state_routes_apply(struct state_routes *routes, const struct state_name_view
     key_len = strnlen(key, STATE_FQDN_MAX + 1);
     if (key_len == 0 || key_len > STATE_FQDN_MAX)
         return STATE_EINVAL;
-    rc = route_host_of(view, key, domain, route.host);
+    rc = route_host_of(view, key, domain, route.host, &fqdn);
     if (rc < 0)
         return rc;
 
     serve = view->held && (rec->kind == STATE_RECORD_PROXY || rec->kind == STATE_RECORD_FQDN) &&
             rec->backend_count >= 1;
+    /* A custom domain inside the gateway's own domain would share hosts with NAME.DOMAIN routes
+     * (fqdn "shop.gw.example.com" against name "shop"), so a record for one key could replace
+     * or remove the route of another owner's key. Such fqdns are never served, and their
+     * removal leaves the name's route alone. */
+    if (fqdn && route_host_in_domain(route.host, domain))
+        return serve ? STATE_EINVAL : 0;
     if (!serve) {
         rc = state_routes_remove(routes, route.host);
         return rc == STATE_ENOTFOUND ? 0 : rc;

@@ -278,8 +278,8 @@ struct state_routes *state_routes_new(void);
 void state_routes_free(struct state_routes *routes);
 
 /* Every thread that calls state_routes_lookup registers once and unregisters before exit.
- * Registrations nest (a counter per thread). Writer threads need not register: they are
- * registered on their first update and unregistered automatically when they exit. */
+ * Registrations nest (a counter per thread). A thread that forgets, and writer threads, are
+ * registered on their first lookup or update and unregistered automatically when they exit. */
 void state_routes_reader_register(void);
 void state_routes_reader_unregister(void);
 
@@ -296,9 +296,11 @@ int state_routes_remove(struct state_routes *routes, const char *host);
 /* Derives the route of a name view and applies it: a held proxy record of name N serves
  * "N.DOMAIN", a held fqdn record serves the fqdn, both with their backends, passthrough flag
  * and version. A reservation without backends, a release, or a key nobody holds removes the
- * host (a label key is removed as "KEY.DOMAIN", a key with a dot as itself). Returns 0
- * (including when there was nothing to remove), STATE_EINVAL (no domain for a label, host
- * over 253 bytes) or STATE_ENOMEM. */
+ * host (a label key is removed as "KEY.DOMAIN", a key with a dot as itself). An fqdn equal to
+ * DOMAIN or inside it is never served (it would shadow NAME.DOMAIN routes of other owners):
+ * serving one returns STATE_EINVAL and removing one changes nothing. Returns 0 (including
+ * when there was nothing to remove), STATE_EINVAL (no domain for a label, host over 253
+ * bytes, fqdn inside DOMAIN) or STATE_ENOMEM. */
 int state_routes_apply(struct state_routes *routes, const struct state_name_view *view,
                        const char *domain);
 

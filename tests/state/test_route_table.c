@@ -405,6 +405,44 @@ static void apply_removes_released_reserved_and_free_names(void **state)
     assert_int_equal(state_routes_count(routes), 0);
 }
 
+static void apply_never_lets_an_fqdn_inside_the_domain_shadow_a_name(void **state)
+{
+    struct state_routes *routes = *state;
+    struct state_name_view name = proxy_view("shop", 1), fq;
+    struct state_route out;
+
+    assert_int_equal(state_routes_apply(routes, &name, "gw.example.com"), 0);
+
+    /* Another owner's fqdn record for the very host NAME.DOMAIN serves is refused... */
+    fq = proxy_view("shop.gw.example.com", 9);
+    fq.record.kind = STATE_RECORD_FQDN;
+    fq.record.backends[0] = backend_v4(10, 66, 66, 66, 80);
+    assert_int_equal(state_routes_apply(routes, &fq, "gw.example.com"), STATE_EINVAL);
+    assert_int_equal(state_routes_apply(routes, &fq, "GW.Example.COM."), STATE_EINVAL);
+    /* ...as are the domain itself and anything deeper inside it... */
+    snprintf(fq.name, sizeof(fq.name), "gw.example.com");
+    assert_int_equal(state_routes_apply(routes, &fq, "gw.example.com"), STATE_EINVAL);
+    snprintf(fq.name, sizeof(fq.name), "a.shop.gw.example.com");
+    assert_int_equal(state_routes_apply(routes, &fq, "gw.example.com"), STATE_EINVAL);
+    /* ...and its release does not take the name's route down. */
+    snprintf(fq.name, sizeof(fq.name), "shop.gw.example.com");
+    fq.held = false;
+    fq.record.kind = STATE_RECORD_RELEASE;
+    fq.record.backend_count = 0;
+    assert_int_equal(state_routes_apply(routes, &fq, "gw.example.com"), 0);
+
+    assert_true(lookup(routes, "shop.gw.example.com", &out));
+    assert_string_equal(out.name, "shop");
+    assert_int_equal(out.version, 1);
+    assert_int_equal(state_routes_count(routes), 1);
+
+    /* A look-alike outside the domain is an ordinary custom domain. */
+    fq = proxy_view("shopgw.example.com", 1);
+    fq.record.kind = STATE_RECORD_FQDN;
+    assert_int_equal(state_routes_apply(routes, &fq, "gw.example.com"), 0);
+    assert_true(lookup(routes, "shopgw.example.com", &out));
+}
+
 static void apply_refuses_missing_domain_and_overlong_hosts(void **state)
 {
     struct state_routes *routes = *state;
@@ -441,6 +479,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(apply_carries_tls_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(apply_removes_released_reserved_and_free_names, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(apply_never_lets_an_fqdn_inside_the_domain_shadow_a_name,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(apply_refuses_missing_domain_and_overlong_hosts, setup,
                                         teardown),
     };

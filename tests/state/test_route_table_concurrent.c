@@ -218,10 +218,85 @@ static void readers_see_whole_routes_while_writer_churns(void **state)
     free(present);
 }
 
+struct lazy_reader {
+    pthread_t thread;            /* the reader thread */
+    struct state_routes *routes; /* the table under test */
+    atomic_bool *stop;           /* set by the writer when it is done */
+    uint64_t found;              /* lookups that found the route */
+    char failure[256];           /* first inconsistency, empty if none */
+};
+
+/* A reader that never calls state_routes_reader_register: the table registers it on its first
+ * lookup and unregisters it when the thread exits. */
+static void *lazy_reader_main(void *arg)
+{
+    struct lazy_reader *rd = arg;
+    struct state_route got;
+    char host[32];
+    uint32_t last = 0;
+
+    host_of(7, host);
+    while (!atomic_load_explicit(rd->stop, memory_order_acquire) && !rd->failure[0]) {
+        const char *bad;
+
+        if (!state_routes_lookup(rd->routes, host, strlen(host), &got))
+            continue;
+        rd->found++;
+        bad = route_mismatch(7, &got);
+        if (!bad && got.version < last)
+            bad = "version went backwards";
+        if (bad)
+            snprintf(rd->failure, sizeof(rd->failure), "%s at version %llu", bad,
+                     (unsigned long long)got.version);
+        last = (uint32_t)got.version;
+    }
+    return NULL;
+}
+
+static void readers_that_never_register_are_safe(void **state)
+{
+    struct state_routes *routes = state_routes_new();
+    struct lazy_reader readers[2];
+    atomic_bool stop;
+    struct state_route r;
+
+    assert_non_null(routes);
+    atomic_init(&stop, false);
+    route_of(7, 1, &r);
+    assert_int_equal(state_routes_set(routes, &r), 0);
+    for (int t = 0; t < 2; t++) {
+        memset(&readers[t], 0, sizeof(readers[t]));
+        readers[t].routes = routes;
+        readers[t].stop = &stop;
+        assert_int_equal(pthread_create(&readers[t].thread, NULL, lazy_reader_main, &readers[t]),
+                         0);
+    }
+    /* Replacing one host over and over frees a node per update while the readers copy it. */
+    for (uint32_t v = 2; v < 20000; v++) {
+        route_of(7, v, &r);
+        assert_int_equal(state_routes_set(routes, &r), 0);
+    }
+    atomic_store_explicit(&stop, true, memory_order_release);
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(pthread_join(readers[t].thread, NULL), 0);
+        if (readers[t].failure[0])
+            fail_msg("reader %d: %s", t, readers[t].failure);
+        assert_true(readers[t].found > 0);
+    }
+    /* The readers have exited and were unregistered with their threads: more updates and the
+     * free still complete their grace periods. */
+    for (uint32_t v = 20000; v < 20100; v++) {
+        route_of(7, v, &r);
+        assert_int_equal(state_routes_set(routes, &r), 0);
+    }
+    state_routes_free(routes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(readers_see_whole_routes_while_writer_churns),
+        cmocka_unit_test(readers_that_never_register_are_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
