@@ -424,6 +424,33 @@ static int parse_content_length(const char *v, size_t len, uint64_t *out)
     return 0;
 }
 
+/* RFC 9112 3.2: "/path", "http(s)://authority/path", or "*" for OPTIONS; nothing else is
+ * forwarded (authority-form belongs to CONNECT, which we refuse). */
+static bool target_form_ok(const struct http1_head *h)
+{
+    const char *t = h->target;
+    size_t n = h->target_len;
+    if (n == 0 || t == NULL)
+        return false;
+    if (t[0] == '/')
+        return true;
+    if (n == 1 && t[0] == '*')
+        return h->method == HTTP_OPTIONS;
+    size_t skip = 0;
+    if (n > 7 && strncasecmp(t, "http://", 7) == 0)
+        skip = 7;
+    else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
+        skip = 8;
+    if (skip == 0)
+        return false;
+    /* a non-empty authority, then a path or query or nothing */
+    size_t a = skip;
+    while (a < n && t[a] != '/' && t[a] != '?')
+        a++;
+    char host[256];
+    return a > skip && http1_host_normalize(t + skip, a - skip, host, sizeof(host)) >= 0;
+}
+
 int http1_check_head(struct http1_head *h, char *why, size_t whylen)
 {
     unsigned cl = 0, te = 0, host = 0, upgrade = 0;
@@ -488,6 +515,10 @@ int http1_check_head(struct http1_head *h, char *why, size_t whylen)
     }
     if (h->is_request && h->method == HTTP_CONNECT) {
         WHY("CONNECT is not served");
+        return -1;
+    }
+    if (h->is_request && !target_form_ok(h)) {
+        WHY("request target is not origin-form, absolute-form or OPTIONS *");
         return -1;
     }
     h->has_length = cl != 0;

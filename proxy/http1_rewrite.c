@@ -157,6 +157,8 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
     size_t ntok = connection_tokens(h, tok, CONN_TOKENS_MAX);
     const char *target = h->target;
     size_t target_len = h->target_len;
+    const char *authority = NULL;
+    size_t authority_len = 0;
 
     /* absolute-form goes out in origin-form: the backend sees the path only */
     if (target_len > 7 && (strncasecmp(target, "http://", 7) == 0 ||
@@ -166,6 +168,8 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
         const char *path = auth;
         while (path < end && *path != '/' && *path != '?')
             path++;
+        authority = auth;
+        authority_len = (size_t)(path - auth);
         target = path;
         target_len = (size_t)(end - path);
     }
@@ -176,10 +180,21 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
     put(&o, target, target_len);
     puts_(&o, " HTTP/1.1\r\n");
 
+    /* absolute-form: the authority is what we routed by (RFC 9112 3.2.2 says to ignore Host
+     * then), so it becomes the Host the backend sees, replacing the client's */
+    if (authority_len) {
+        put(&o, "Host: ", 6);
+        put(&o, authority, authority_len);
+        put(&o, "\r\n", 2);
+    }
     bool xff_sent = false;
     for (size_t i = 0; i < h->count; i++) {
         const struct http1_header *f = &h->fields[i];
-        if (is_hop_by_hop(f) || named_by_connection(f, tok, ntok))
+        bool is_host = f->name_len == 4 && http1_name_is(f, "host");
+        if (authority_len && is_host)
+            continue;
+        /* Connection may not strip Host: it is end-to-end and the backend needs it */
+        if (is_hop_by_hop(f) || (!is_host && named_by_connection(f, tok, ntok)))
             continue;
         if (http1_name_is(f, "x-forwarded-for")) {
             if (fwd->trusted_peer && !xff_sent) {

@@ -395,8 +395,8 @@ static void sess_begin_request(struct proxy_session *s)
         .client_ip = s->client_ip,
         .trusted_peer = s->trusted,
         .proto = s->https ? "https" : "http",
-        .host = h->host,
-        .host_len = h->host_len,
+        .host = hv, /* the Host, or the authority of an absolute-form target */
+        .host_len = hl,
     };
     size_t cap = h->head_len + 512 + h->host_len;
     s->up_head = malloc(cap);

@@ -143,6 +143,13 @@ static void test_smuggling_bytes(void **state)
     assert_int_equal(req_status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), -400);
     assert_int_equal(req_status("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
     assert_int_equal(req_status("G@T / HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    /* request-target forms: origin, absolute, and * for OPTIONS only */
+    assert_int_equal(req_status("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 1);
+    assert_int_equal(req_status("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("OPTIONS *, HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    assert_int_equal(req_status("GET http://a.example HTTP/1.1\r\nHost: a\r\n\r\n"), 1);
 }
 
 static void test_limits(void **state)
@@ -252,7 +259,7 @@ static void test_request_rewrite(void **state)
     struct http1_parser p;
     struct http1_header f[16];
     struct body b = {.len = 0};
-    const char *raw = "GET http://app.gw/x?y HTTP/1.1\r\nHost: app.gw\r\n"
+    const char *raw = "GET http://app.gw/x?y HTTP/1.1\r\nHost: other.gw\r\n"
                       "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
                       "TE: trailers\r\nProxy-Connection: x\r\nX-Forwarded-For: 6.6.6.6\r\n"
                       "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\n\r\n";
@@ -264,6 +271,7 @@ static void test_request_rewrite(void **state)
     out[n] = '\0';
     assert_true(strncmp(out, "GET /x?y HTTP/1.1\r\n", 19) == 0);
     assert_true(contains(out, "\r\nHost: app.gw\r\n"));
+    assert_false(contains(out, "other.gw"));
     assert_true(contains(out, "\r\nAccept: */*\r\n"));
     assert_true(contains(out, "\r\nX-Forwarded-For: 10.1.2.3\r\n"));
     assert_true(contains(out, "\r\nX-Forwarded-Proto: http\r\n"));
