@@ -99,6 +99,14 @@ static uint64_t wall_ms(void)
     return state_now_ms();
 }
 
+/* Installs the operator's and ACME's certificates after a change. */
+static void certificates_changed(struct node *node)
+{
+    char err[NODE_ERR_MAX];
+    if (node->tls && node_tls_load(node, err, sizeof(err)) != 0)
+        node_log(NODE_LOG_ERROR, "acme", "certificates not installed: %s", err);
+}
+
 /* ---- challenge items ----------------------------------------------------------------- */
 
 static size_t challenge_encode(const struct challenge_item *c, uint8_t *buf, size_t cap)
@@ -344,7 +352,7 @@ static void work_done(uv_work_t *w, int status)
             node_log(NODE_LOG_WARN, "acme", "certificate for %s not shared (name too long)",
                      it->host);
     }
-    node_tls_rebuild(node);
+    certificates_changed(node);
 }
 
 struct needs {
@@ -485,7 +493,7 @@ int node_acme_on_item(struct node *node, const char *key, uint64_t version, cons
         memcpy(it->sealed, bytes, len);
         it->sealed_len = len;
         node_event(node, "acme", "certificate for %s received from the fleet", host);
-        node_tls_rebuild(node);
+        certificates_changed(node);
         return 1;
     }
     return -1;
