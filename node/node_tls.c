@@ -42,13 +42,21 @@ int node_tls_load(struct node *node, char *err, size_t errlen)
 {
     const char *cert = node->cfg.tls_cert, *key = node->cfg.tls_key;
     char terr[256];
-    size_t n = cert[0] ? 1 : 0;
 
-    if (tls_store_reload(node->tls, &cert, &key, n, NULL, 0, terr, sizeof(terr)) != 0) {
+    /* no certificate: the empty store refuses terminated names with an alert and still
+     * serves passthrough names; there is nothing to install */
+    if (cert[0] == '\0') {
+        if (node->tls_not_after)
+            node_log(NODE_LOG_WARN, "tls",
+                     "--tls-cert removed: the old certificate stays until "
+                     "restart");
+        return 0;
+    }
+    if (tls_store_reload(node->tls, &cert, &key, 1, NULL, 0, terr, sizeof(terr)) != 0) {
         snprintf(err, errlen, "tls-cert: %s", terr);
         return -1;
     }
-    node->tls_not_after = n ? node_cert_not_after(cert) : 0;
+    node->tls_not_after = node_cert_not_after(cert);
     return 0;
 }
 
@@ -92,7 +100,7 @@ void node_tls_reload(struct node *node)
     if (!node->tls)
         return;
     if (node_tls_load(node, err, sizeof(err)) != 0)
-        node_log(NODE_LOG_ERROR, "tls", "certificates not reloaded, keeping the running ones: %s",
+        node_log(NODE_LOG_ERROR, "tls", "reload refused, keeping the running certificates: %s",
                  err);
     else if (node->cfg.tls_cert[0])
         node_event(node, "tls", "certificates reloaded from %s", node->cfg.tls_cert);
