@@ -324,6 +324,20 @@ static void gossip_alive_msg(const struct gmember *m, struct gmsg *out)
         out->meta = *m->meta;
 }
 
+/* News (a record change, a member's new state) is what users wait for: forward it now
+ * rather than at the next round. The number of transmissions stays the same (the retransmit
+ * limit); only their timing moves earlier, at most one early round per GOSSIP_EAGER_GAP_MS. */
+static void gossip_eager(struct gossip *g)
+{
+    uint64_t soon = g->last_round_ms + GOSSIP_EAGER_GAP_MS;
+    uint64_t now = gossip_now(g);
+
+    if (soon < now)
+        soon = now;
+    if (soon < g->gossip_next)
+        g->gossip_next = soon;
+}
+
 static void gossip_queue_member(struct gossip *g, const struct gmsg *m)
 {
     uint8_t buf[GOSSIP_UDP_MAX];
@@ -335,6 +349,7 @@ static void gossip_queue_member(struct gossip *g, const struct gmsg *m)
     /* one entry per member: its latest news replaces older news */
     if (gq_put(&g->q_members, m->id, 0, buf, w.len) != 0)
         gossip_drop(g, GOSSIP_DROP_QUEUE_FULL);
+    gossip_eager(g);
 }
 
 static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmember *m,
@@ -607,6 +622,7 @@ static void gossip_queue_item(struct gossip *g, const char *key, uint64_t versio
     m.len = len;
     snprintf(qkey, sizeof(qkey), "i:%s", key);
     gossip_queue_data(g, qkey, version, &m);
+    gossip_eager(g);
 }
 
 int gossip_broadcast(struct gossip *g, const char *key, uint64_t version, const uint8_t *bytes,
@@ -1257,6 +1273,7 @@ uint64_t gossip_tick(struct gossip *g)
         i++;
     }
     if (now >= g->gossip_next) {
+        g->last_round_ms = now;
         gossip_round(g);
         g->gossip_next = now + g->cfg.gossip_interval_ms;
     }

@@ -23,6 +23,7 @@
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
+#define GOSSIP_EAGER_GAP_MS 20       /* a new item may advance the gossip round this close */
 
 enum gmsg_type {
     GMSG_PING = 1,       /* [1, seq, target_id, from_id]: are you there? */
@@ -234,6 +235,7 @@ struct gossip {
 
     uint64_t probe_next;        /* next protocol period */
     uint64_t gossip_next;       /* next gossip round */
+    uint64_t last_round_ms;     /* when the last gossip round ran */
     uint64_t pushpull_next;     /* next anti-entropy exchange */
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
