@@ -77,7 +77,8 @@ echo "== staged $(find "$rootfs" -type f | wc -l) files, $(du -sh "$rootfs" | cu
 (cd "$rootfs" && find . -type f | sort | sed 's/^\./  /')
 
 echo "== docker build -t $tag"
-docker build -q -t "$tag" "$ctx" >/dev/null || die "docker build failed"
+docker build -t "$tag" "$ctx" >"$build.docker.log" 2>&1 ||
+    { tail -n 30 "$build.docker.log"; die "docker build failed"; }
 
 echo "== checking that every program starts inside the image"
 for p in "${programs[@]}"; do

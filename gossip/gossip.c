@@ -127,14 +127,14 @@ struct gmember *gossip_find(const struct gossip *g, const char *id)
     size_t i = ghash64(id, strlen(id), 0) & mask;
 
     for (; g->index[i]; i = (i + 1) & mask)
-        if (strcmp(g->index[i]->pub.id, id) == 0)
+        if (strcmp(g->index[i]->id, id) == 0)
             return g->index[i];
     return NULL;
 }
 
 static void gossip_index_put(struct gmember **index, size_t size, struct gmember *m)
 {
-    size_t i = ghash64(m->pub.id, strlen(m->pub.id), 0) & (size - 1);
+    size_t i = ghash64(m->id, strlen(m->id), 0) & (size - 1);
 
     while (index[i])
         i = (i + 1) & (size - 1);
@@ -180,10 +180,47 @@ static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *
     arr[pos]->list_pos = pos;
 }
 
+/* Most simulated members carry no metadata: keep it out of line and only when present. */
+static void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
+{
+    if (meta->name[0] == '\0' && meta->domain[0] == '\0' && meta->version[0] == '\0' &&
+        meta->http.family == 0 && meta->https.family == 0) {
+        free(m->meta);
+        m->meta = NULL;
+        return;
+    }
+    if (m->meta == NULL && (m->meta = malloc(sizeof(*m->meta))) == NULL)
+        return;
+    *m->meta = *meta;
+}
+
+void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->id, sizeof(out->id), "%s", m->id);
+    if (m->meta != NULL)
+        out->meta = *m->meta;
+    out->addr = m->addr;
+    out->state = m->state;
+    out->incarnation = m->incarnation;
+    out->state_since_ms = m->state_since_ms;
+    out->self = m->self;
+}
+
+static void gossip_member_free(struct gmember *m)
+{
+    free(m->meta);
+    free(m->susp);
+    free(m);
+}
+
 static void gossip_notify(struct gossip *g, struct gmember *m, bool reaped)
 {
-    if (g->cb.on_member)
-        g->cb.on_member(g->cb.ctx, &m->pub, reaped);
+    if (g->cb.on_member) {
+        struct gossip_member pub;
+        gossip_member_fill(m, &pub);
+        g->cb.on_member(g->cb.ctx, &pub, reaped);
+    }
 }
 
 static struct gmember *gossip_member_add(struct gossip *g, const char *id,
@@ -195,16 +232,17 @@ static struct gmember *gossip_member_add(struct gossip *g, const char *id,
         gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
         return NULL;
     }
-    if ((g->nmembers + 1) * 2 > g->index_size && gossip_index_rebuild(g, g->index_size * 2) != 0)
+    if ((g->nmembers + 1) * 4 > g->index_size * 3 &&
+        gossip_index_rebuild(g, g->index_size * 2) != 0)
         return NULL;
-    m = calloc(1, sizeof(*m));
+    m = calloc(1, sizeof(*m) + strlen(id) + 1);
     if (m == NULL)
         return NULL;
-    snprintf(m->pub.id, sizeof(m->pub.id), "%s", id);
-    m->pub.addr = *addr;
-    m->pub.incarnation = inc;
-    m->pub.state = GOSSIP_ALIVE;
-    m->pub.state_since_ms = gossip_now(g);
+    memcpy(m->id, id, strlen(id) + 1);
+    m->addr = *addr;
+    m->incarnation = inc;
+    m->state = GOSSIP_ALIVE;
+    m->state_since_ms = gossip_now(g);
     if (gossip_ptr_push(&g->members, &g->nmembers, &g->members_cap, m) != 0) {
         free(m);
         return NULL;
@@ -236,7 +274,7 @@ static void gossip_member_reap(struct gossip *g, struct gmember *m)
     gossip_index_rebuild(g, g->index_size);
     g->probe_dirty = true;
     gossip_notify(g, m, true);
-    free(m);
+    gossip_member_free(m);
 }
 
 static bool gossip_is_live(enum gossip_member_state s)
@@ -246,20 +284,23 @@ static bool gossip_is_live(enum gossip_member_state s)
 
 static void gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_member_state s)
 {
-    enum gossip_member_state old = m->pub.state;
+    enum gossip_member_state old = m->state;
 
     if (old == s)
         return;
-    if (old == GOSSIP_SUSPECT)
+    if (old == GOSSIP_SUSPECT) {
         gossip_list_remove(g->suspects, &g->nsuspects, m);
+        free(m->susp);
+        m->susp = NULL;
+    }
     if (old == GOSSIP_DEAD || old == GOSSIP_LEFT)
         gossip_list_remove(g->gone, &g->ngone, m);
     if (gossip_is_live(old) && !gossip_is_live(s))
         g->nlive--;
     if (!gossip_is_live(old) && gossip_is_live(s))
         g->nlive++;
-    m->pub.state = s;
-    m->pub.state_since_ms = gossip_now(g);
+    m->state = s;
+    m->state_since_ms = gossip_now(g);
     if (s == GOSSIP_SUSPECT) {
         m->list_pos = g->nsuspects;
         gossip_ptr_push(&g->suspects, &g->nsuspects, &g->suspects_cap, m);
@@ -276,10 +317,25 @@ static void gossip_alive_msg(const struct gmember *m, struct gmsg *out)
 {
     memset(out, 0, sizeof(*out));
     out->type = GMSG_ALIVE;
-    memcpy(out->id, m->pub.id, sizeof(out->id));
-    out->incarnation = m->pub.incarnation;
-    out->addr = m->pub.addr;
-    out->meta = m->pub.meta;
+    snprintf(out->id, sizeof(out->id), "%s", m->id);
+    out->incarnation = m->incarnation;
+    out->addr = m->addr;
+    if (m->meta != NULL)
+        out->meta = *m->meta;
+}
+
+/* News (a record change, a member's new state) is what users wait for: forward it now
+ * rather than at the next round. The number of transmissions stays the same (the retransmit
+ * limit); only their timing moves earlier, at most one early round per GOSSIP_EAGER_GAP_MS. */
+static void gossip_eager(struct gossip *g)
+{
+    uint64_t soon = g->last_round_ms + GOSSIP_EAGER_GAP_MS;
+    uint64_t now = gossip_now(g);
+
+    if (soon < now)
+        soon = now;
+    if (soon < g->gossip_next)
+        g->gossip_next = soon;
 }
 
 static void gossip_queue_member(struct gossip *g, const struct gmsg *m)
@@ -293,6 +349,7 @@ static void gossip_queue_member(struct gossip *g, const struct gmsg *m)
     /* one entry per member: its latest news replaces older news */
     if (gq_put(&g->q_members, m->id, 0, buf, w.len) != 0)
         gossip_drop(g, GOSSIP_DROP_QUEUE_FULL);
+    gossip_eager(g);
 }
 
 static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmember *m,
@@ -302,8 +359,8 @@ static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmem
 
     memset(&msg, 0, sizeof(msg));
     msg.type = type;
-    memcpy(msg.id, m->pub.id, sizeof(msg.id));
-    msg.incarnation = m->pub.incarnation;
+    snprintf(msg.id, sizeof(msg.id), "%s", m->id);
+    msg.incarnation = m->incarnation;
     snprintf(msg.from, sizeof(msg.from), "%s", from);
     gossip_queue_member(g, &msg);
 }
@@ -313,10 +370,10 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
     struct gmsg msg;
     struct gmember *acc = accuser ? gossip_find(g, accuser) : NULL;
 
-    if (inc >= g->self->pub.incarnation)
-        g->self->pub.incarnation = inc + 1;
+    if (inc >= g->self->incarnation)
+        g->self->incarnation = inc + 1;
     else
-        g->self->pub.incarnation++;
+        g->self->incarnation++;
     g->stats.refutations++;
     /* Lifeguard: being suspected hints that we are the slow one. */
     gossip_awareness(g, 1);
@@ -324,12 +381,12 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
     gossip_queue_member(g, &msg);
     /* the accuser is the one member sure to act on the suspicion: tell it first-hand, over
      * TCP too, which still gets through when the datagram path is what is failing */
-    if (acc != NULL && acc != g->self && gossip_is_live(acc->pub.state)) {
-        gossip_send_msgs(g, &acc->pub.addr, &msg, 1);
-        gossip_stream_msg(g, &acc->pub.addr, &msg);
+    if (acc != NULL && acc != g->self && gossip_is_live(acc->state)) {
+        gossip_send_msgs(g, &acc->addr, &msg, 1);
+        gossip_stream_msg(g, &acc->addr, &msg);
     }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
-                (unsigned long long)g->self->pub.incarnation);
+                (unsigned long long)g->self->incarnation);
 }
 
 /* Someone still suspects an older incarnation of ours: the refutation went round without
@@ -339,11 +396,27 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     struct gmember *acc = gossip_find(g, accuser);
     struct gmsg msg;
 
-    if (acc == NULL || acc == g->self || !gossip_is_live(acc->pub.state))
+    if (acc == NULL || acc == g->self || !gossip_is_live(acc->state))
         return;
     gossip_alive_msg(g->self, &msg);
-    gossip_send_msgs(g, &acc->pub.addr, &msg, 1);
-    gossip_stream_msg(g, &acc->pub.addr, &msg);
+    gossip_send_msgs(g, &acc->addr, &msg, 1);
+    gossip_stream_msg(g, &acc->addr, &msg);
+}
+
+static bool gossip_meta_empty(const struct gossip_meta *m)
+{
+    return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
+           m->http.family == 0 && m->https.family == 0;
+}
+
+static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
+
+/* Compares wire metadata with what a member holds (NULL: empty). */
+static bool gossip_meta_same(const struct gossip_meta *wire, const struct gossip_meta *held)
+{
+    if (held == NULL)
+        return gossip_meta_empty(wire);
+    return gossip_meta_equal(wire, held);
 }
 
 static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b)
@@ -358,10 +431,10 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
     struct gmember *mem = gossip_find(g, m->id);
 
     if (mem == g->self) {
-        if (g->leaving || m->incarnation < mem->pub.incarnation)
+        if (g->leaving || m->incarnation < mem->incarnation)
             return;
-        if (m->incarnation == mem->pub.incarnation && gossip_addr_equal(&m->addr, &mem->pub.addr) &&
-            gossip_meta_equal(&m->meta, &mem->pub.meta))
+        if (m->incarnation == mem->incarnation && gossip_addr_equal(&m->addr, &mem->addr) &&
+            gossip_meta_same(&m->meta, mem->meta))
             return;
         /* Someone speaks for us with our incarnation or newer: a previous life of ours, or an
          * impostor with our id. Outrank it. */
@@ -372,18 +445,18 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         mem = gossip_member_add(g, m->id, &m->addr, m->incarnation);
         if (mem == NULL)
             return;
-        mem->pub.meta = m->meta;
+        gossip_member_set_meta(mem, &m->meta);
         gossip_notify(g, mem, false);
         if (regossip_new)
             gossip_queue_member(g, m);
         return;
     }
-    if (m->incarnation <= mem->pub.incarnation)
+    if (m->incarnation <= mem->incarnation)
         return;
-    mem->pub.incarnation = m->incarnation;
-    mem->pub.addr = m->addr;
-    mem->pub.meta = m->meta;
-    if (mem->pub.state != GOSSIP_ALIVE)
+    mem->incarnation = m->incarnation;
+    mem->addr = m->addr;
+    gossip_member_set_meta(mem, &m->meta);
+    if (mem->state != GOSSIP_ALIVE)
         gossip_set_state(g, mem, GOSSIP_ALIVE);
     gossip_notify(g, mem, false);
     gossip_queue_member(g, m);
@@ -391,20 +464,20 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
 
 static void gossip_suspicion_deadline(struct gossip *g, struct gmember *m)
 {
-    uint64_t timeout = m->susp_max_ms;
-    uint32_t c = m->susp_n - 1; /* confirmations beyond the first accuser */
+    uint64_t timeout = m->susp->max_ms;
+    uint32_t c = m->susp->n - 1; /* confirmations beyond the first accuser */
 
-    if (m->susp_k == 0) {
-        timeout = m->susp_min_ms;
+    if (m->susp->k == 0) {
+        timeout = m->susp->min_ms;
     } else if (c > 0) {
-        double frac = log((double)c + 1.0) / log((double)m->susp_k + 1.0);
-        double raw = (double)m->susp_max_ms - frac * (double)(m->susp_max_ms - m->susp_min_ms);
-        timeout = raw < (double)m->susp_min_ms ? m->susp_min_ms : (uint64_t)raw;
+        double frac = log((double)c + 1.0) / log((double)m->susp->k + 1.0);
+        double raw = (double)m->susp->max_ms - frac * (double)(m->susp->max_ms - m->susp->min_ms);
+        timeout = raw < (double)m->susp->min_ms ? m->susp->min_ms : (uint64_t)raw;
     }
-    m->susp_deadline_ms = m->susp_start_ms + timeout;
+    m->susp->deadline_ms = m->susp->start_ms + timeout;
 }
 
-static void gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
+static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
 {
     uint32_t n = g->nlive;
     uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
@@ -414,26 +487,29 @@ static void gossip_suspicion_start(struct gossip *g, struct gmember *m, const ch
         scale = 1.0;
     if (n < k + 2)
         k = 0;
-    m->susp_start_ms = gossip_now(g);
-    m->susp_min_ms = (uint64_t)(g->cfg.suspicion_mult * scale * g->cfg.probe_interval_ms);
-    m->susp_max_ms = m->susp_min_ms * g->cfg.suspicion_max_mult;
-    m->susp_k = k;
-    m->susp_n = 1;
-    m->susp_probed = strcmp(from, g->self->pub.id) == 0;
-    snprintf(m->susp_from[0], sizeof(m->susp_from[0]), "%s", from);
+    if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
+        return false;
+    m->susp->start_ms = gossip_now(g);
+    m->susp->min_ms = (uint64_t)(g->cfg.suspicion_mult * scale * g->cfg.probe_interval_ms);
+    m->susp->max_ms = m->susp->min_ms * g->cfg.suspicion_max_mult;
+    m->susp->k = k;
+    m->susp->n = 1;
+    m->susp->probed = strcmp(from, g->self->id) == 0;
+    snprintf(m->susp->from[0], sizeof(m->susp->from[0]), "%s", from);
     gossip_suspicion_deadline(g, m);
+    return true;
 }
 
 /* Returns true when `from` is a new, independent accuser. */
 static bool gossip_suspicion_confirm(struct gossip *g, struct gmember *m, const char *from)
 {
-    for (uint32_t i = 0; i < m->susp_n; i++)
-        if (strcmp(m->susp_from[i], from) == 0)
+    for (uint32_t i = 0; i < m->susp->n; i++)
+        if (strcmp(m->susp->from[i], from) == 0)
             return false;
-    if (m->susp_n >= GOSSIP_SUSPECT_CONFIRM_MAX || m->susp_n > m->susp_k)
+    if (m->susp->n >= GOSSIP_SUSPECT_CONFIRM_MAX || m->susp->n > m->susp->k)
         return false;
-    snprintf(m->susp_from[m->susp_n], sizeof(m->susp_from[0]), "%s", from);
-    m->susp_n++;
+    snprintf(m->susp->from[m->susp->n], sizeof(m->susp->from[0]), "%s", from);
+    m->susp->n++;
     gossip_suspicion_deadline(g, m);
     return true;
 }
@@ -445,18 +521,19 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     if (mem == NULL)
         return;
     if (mem == g->self) {
-        if (!g->leaving && inc >= mem->pub.incarnation)
+        if (!g->leaving && inc >= mem->incarnation)
             gossip_refute(g, inc, from);
         else if (!g->leaving)
             gossip_correct(g, from);
         return;
     }
-    if (inc < mem->pub.incarnation || !gossip_is_live(mem->pub.state))
+    if (inc < mem->incarnation || !gossip_is_live(mem->state))
         return;
-    if (mem->pub.state == GOSSIP_SUSPECT) {
-        if (inc > mem->pub.incarnation) {
-            mem->pub.incarnation = inc;
-            gossip_suspicion_start(g, mem, from);
+    if (mem->state == GOSSIP_SUSPECT) {
+        if (inc > mem->incarnation) {
+            mem->incarnation = inc;
+            if (!gossip_suspicion_start(g, mem, from))
+                return;
             gossip_queue_state(g, GMSG_SUSPECT, mem, from);
         } else if (gossip_suspicion_confirm(g, mem, from)) {
             /* pass confirmations on: others count them too */
@@ -464,8 +541,9 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
         }
         return;
     }
-    mem->pub.incarnation = inc;
-    gossip_suspicion_start(g, mem, from);
+    mem->incarnation = inc;
+    if (!gossip_suspicion_start(g, mem, from))
+        return;
     gossip_set_state(g, mem, GOSSIP_SUSPECT);
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
@@ -480,27 +558,27 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
     if (mem == NULL)
         return;
     if (mem == g->self) {
-        if (!g->leaving && inc >= mem->pub.incarnation)
+        if (!g->leaving && inc >= mem->incarnation)
             gossip_refute(g, inc, from);
         return;
     }
-    if (inc < mem->pub.incarnation)
+    if (inc < mem->incarnation)
         return;
-    if (!gossip_is_live(mem->pub.state)) {
+    if (!gossip_is_live(mem->state)) {
         /* a leave notice outranks our own conclusion that it died */
-        if (left && mem->pub.state == GOSSIP_DEAD) {
-            mem->pub.incarnation = inc;
+        if (left && mem->state == GOSSIP_DEAD) {
+            mem->incarnation = inc;
             gossip_set_state(g, mem, GOSSIP_LEFT);
             gossip_notify(g, mem, false);
             gossip_queue_state(g, GMSG_DEAD, mem, from);
         }
         return;
     }
-    mem->pub.incarnation = inc;
+    mem->incarnation = inc;
     gossip_set_state(g, mem, left ? GOSSIP_LEFT : GOSSIP_DEAD);
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_DEAD, mem, from);
-    gossip_logf(g, 2, "member %s (%s) %s", mem->pub.id, mem->pub.meta.name,
+    gossip_logf(g, 2, "member %s (%s) %s", mem->id, mem->meta ? mem->meta->name : "",
                 left ? "left" : "declared dead");
 }
 
@@ -544,6 +622,7 @@ static void gossip_queue_item(struct gossip *g, const char *key, uint64_t versio
     m.len = len;
     snprintf(qkey, sizeof(qkey), "i:%s", key);
     gossip_queue_data(g, qkey, version, &m);
+    gossip_eager(g);
 }
 
 int gossip_broadcast(struct gossip *g, const char *key, uint64_t version, const uint8_t *bytes,
@@ -700,24 +779,23 @@ static size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn f
 static bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const void *arg)
 {
     (void)arg;
-    if (gossip_is_live(m->pub.state))
+    if (gossip_is_live(m->state))
         return true;
     /* keep telling the recently dead: if they are in fact alive they learn it and refute */
-    return m->pub.state == GOSSIP_DEAD &&
-           gossip_now(g) - m->pub.state_since_ms < g->cfg.gossip_to_dead_ms;
+    return m->state == GOSSIP_DEAD && gossip_now(g) - m->state_since_ms < g->cfg.gossip_to_dead_ms;
 }
 
 static bool gossip_pick_relay(const struct gossip *g, const struct gmember *m, const void *arg)
 {
     (void)g;
-    return m->pub.state == GOSSIP_ALIVE && strcmp(m->pub.id, (const char *)arg) != 0;
+    return m->state == GOSSIP_ALIVE && strcmp(m->id, (const char *)arg) != 0;
 }
 
 static bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg)
 {
     (void)g;
     (void)arg;
-    return m->pub.state == GOSSIP_ALIVE;
+    return m->state == GOSSIP_ALIVE;
 }
 
 /* ---- probing ----------------------------------------------------------------------------- */
@@ -745,8 +823,8 @@ static struct gmember *gossip_probe_target(struct gossip *g)
      * that is an independent confirmation that shortens the timeout (Lifeguard). Either
      * way no member sits on a stale suspicion until its timer runs out. */
     for (size_t i = 0; i < g->nsuspects; i++) {
-        if (!g->suspects[i]->susp_probed) {
-            g->suspects[i]->susp_probed = true;
+        if (!g->suspects[i]->susp->probed) {
+            g->suspects[i]->susp->probed = true;
             return g->suspects[i];
         }
     }
@@ -760,7 +838,7 @@ static struct gmember *gossip_probe_target(struct gossip *g)
                 return NULL;
         }
         m = g->probe_order[g->probe_pos++];
-        if (gossip_is_live(m->pub.state))
+        if (gossip_is_live(m->state))
             return m;
     }
     return NULL;
@@ -778,24 +856,24 @@ static void gossip_probe_start(struct gossip *g, uint64_t now)
     memset(&g->probe, 0, sizeof(g->probe));
     g->probe.active = true;
     g->probe.seq = ++g->seq;
-    memcpy(g->probe.target, t->pub.id, sizeof(g->probe.target));
-    g->probe.target_inc = t->pub.incarnation;
+    snprintf(g->probe.target, sizeof(g->probe.target), "%s", t->id);
+    g->probe.target_inc = t->incarnation;
     g->probe.timeout_at = now + gossip_scale(g, g->cfg.probe_timeout_ms);
     memset(msgs, 0, sizeof(msgs));
     msgs[0].type = GMSG_PING;
     msgs[0].seq = g->probe.seq;
-    memcpy(msgs[0].id, t->pub.id, sizeof(msgs[0].id));
-    memcpy(msgs[0].from, g->self->pub.id, sizeof(msgs[0].from));
-    if (t->pub.state == GOSSIP_SUSPECT) {
+    snprintf(msgs[0].id, sizeof(msgs[0].id), "%s", t->id);
+    snprintf(msgs[0].from, sizeof(msgs[0].from), "%s", g->self->id);
+    if (t->state == GOSSIP_SUSPECT) {
         /* buddy system: tell it first-hand so it can refute right away */
         msgs[1].type = GMSG_SUSPECT;
-        memcpy(msgs[1].id, t->pub.id, sizeof(msgs[1].id));
-        msgs[1].incarnation = t->pub.incarnation;
-        memcpy(msgs[1].from, g->self->pub.id, sizeof(msgs[1].from));
+        snprintf(msgs[1].id, sizeof(msgs[1].id), "%s", t->id);
+        msgs[1].incarnation = t->incarnation;
+        snprintf(msgs[1].from, sizeof(msgs[1].from), "%s", g->self->id);
         n = 2;
     }
     g->stats.probes++;
-    gossip_send_msgs(g, &t->pub.addr, msgs, n);
+    gossip_send_msgs(g, &t->addr, msgs, n);
 }
 
 static void gossip_probe_indirect(struct gossip *g)
@@ -808,15 +886,15 @@ static void gossip_probe_indirect(struct gossip *g)
     g->probe.indirect_sent = true;
     if (t == NULL)
         return;
-    k = gossip_random_members(g, k, gossip_pick_relay, t->pub.id, relays);
+    k = gossip_random_members(g, k, gossip_pick_relay, t->id, relays);
     memset(&m, 0, sizeof(m));
     m.type = GMSG_IPING;
     m.seq = g->probe.seq;
-    memcpy(m.id, t->pub.id, sizeof(m.id));
-    m.addr = t->pub.addr;
+    snprintf(m.id, sizeof(m.id), "%s", t->id);
+    m.addr = t->addr;
     m.nack = true;
     for (size_t i = 0; i < k; i++)
-        gossip_send_msgs(g, &relays[i]->pub.addr, &m, 1);
+        gossip_send_msgs(g, &relays[i]->addr, &m, 1);
     g->probe.nacks_expected = (uint32_t)k;
     {
         struct gmsg tm[2];
@@ -824,17 +902,17 @@ static void gossip_probe_indirect(struct gossip *g)
         memset(tm, 0, sizeof(tm));
         tm[0].type = GMSG_PING;
         tm[0].seq = g->probe.seq;
-        memcpy(tm[0].id, t->pub.id, sizeof(tm[0].id));
-        memcpy(tm[0].from, g->self->pub.id, sizeof(tm[0].from));
-        if (t->pub.state == GOSSIP_SUSPECT) {
+        snprintf(tm[0].id, sizeof(tm[0].id), "%s", t->id);
+        snprintf(tm[0].from, sizeof(tm[0].from), "%s", g->self->id);
+        if (t->state == GOSSIP_SUSPECT) {
             /* the buddy suspicion rides on this probe too */
             tm[1].type = GMSG_SUSPECT;
-            memcpy(tm[1].id, t->pub.id, sizeof(tm[1].id));
-            tm[1].incarnation = t->pub.incarnation;
-            memcpy(tm[1].from, g->self->pub.id, sizeof(tm[1].from));
+            snprintf(tm[1].id, sizeof(tm[1].id), "%s", t->id);
+            tm[1].incarnation = t->incarnation;
+            snprintf(tm[1].from, sizeof(tm[1].from), "%s", g->self->id);
             tn = 2;
         }
-        gossip_stream_msgs(g, &t->pub.addr, tm, tn);
+        gossip_stream_msgs(g, &t->addr, tm, tn);
     }
     g->stats.indirect_probes += k;
 }
@@ -854,20 +932,20 @@ static void gossip_probe_conclude(struct gossip *g)
     else
         gossip_awareness(g, 1);
     t = gossip_find(g, g->probe.target);
-    if (t != NULL && gossip_is_live(t->pub.state) && t->pub.incarnation == g->probe.target_inc) {
+    if (t != NULL && gossip_is_live(t->state) && t->incarnation == g->probe.target_inc) {
         struct gmsg sm;
-        gossip_on_suspect(g, t->pub.id, t->pub.incarnation, g->self->pub.id);
+        gossip_on_suspect(g, t->id, t->incarnation, g->self->id);
         /* Buddy system, at once and over TCP too: tell the suspect directly instead of
          * waiting for gossip or our next probe of it, through the path most likely to get
          * there when datagrams are being lost. A live member refutes (or, if it already
          * refuted, corrects us) within a round trip. */
         memset(&sm, 0, sizeof(sm));
         sm.type = GMSG_SUSPECT;
-        memcpy(sm.id, t->pub.id, sizeof(sm.id));
-        sm.incarnation = t->pub.incarnation;
-        memcpy(sm.from, g->self->pub.id, sizeof(sm.from));
-        gossip_send_msgs(g, &t->pub.addr, &sm, 1);
-        gossip_stream_msg(g, &t->pub.addr, &sm);
+        snprintf(sm.id, sizeof(sm.id), "%s", t->id);
+        sm.incarnation = t->incarnation;
+        snprintf(sm.from, sizeof(sm.from), "%s", g->self->id);
+        gossip_send_msgs(g, &t->addr, &sm, 1);
+        gossip_stream_msg(g, &t->addr, &sm);
     }
 }
 
@@ -908,7 +986,7 @@ static void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, co
     ping.type = GMSG_PING;
     ping.seq = r->local_seq;
     memcpy(ping.id, m->id, sizeof(ping.id));
-    memcpy(ping.from, g->self->pub.id, sizeof(ping.from));
+    snprintf(ping.from, sizeof(ping.from), "%s", g->self->id);
     gossip_send_msgs(g, &m->addr, &ping, 1);
 }
 
@@ -980,7 +1058,7 @@ void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from
             return;
         }
         if (m.type == GMSG_PING) {
-            if (strcmp(m.id, g->self->pub.id) != 0) {
+            if (strcmp(m.id, g->self->id) != 0) {
                 gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
                 return;
             }
@@ -1000,7 +1078,7 @@ static void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, co
 {
     switch (m->type) {
     case GMSG_PING:
-        if (strcmp(m->id, g->self->pub.id) != 0) {
+        if (strcmp(m->id, g->self->id) != 0) {
             gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
             return;
         }
@@ -1104,11 +1182,11 @@ static void gossip_round(struct gossip *g)
     k = gossip_random_members(g, k, gossip_pick_gossip, NULL, targets);
     for (size_t i = 0; i < k; i++) {
         struct gq_entry *big;
-        gossip_send_msgs(g, &targets[i]->pub.addr, NULL, 0);
+        gossip_send_msgs(g, &targets[i]->addr, NULL, 0);
         gq_begin(&g->q_big);
         big = gq_pick(&g->q_big, limit, GOSSIP_STREAM_MAX);
         if (big != NULL) {
-            gossip_send_big_item(g, &targets[i]->pub.addr, big->msg, big->len);
+            gossip_send_big_item(g, &targets[i]->addr, big->msg, big->len);
             g->stats.items_sent++;
             gq_sent(&g->q_big, big, limit);
         }
@@ -1124,8 +1202,8 @@ static void gossip_reconnect(struct gossip *g)
     }
     for (size_t tries = 0; tries < 4 && g->ngone > 0; tries++) {
         struct gmember *m = g->gone[grand_below(&g->rng, (uint32_t)g->ngone)];
-        if (m->pub.state == GOSSIP_DEAD) {
-            gossip_pushpull_start(g, &m->pub.addr, false);
+        if (m->state == GOSSIP_DEAD) {
+            gossip_pushpull_start(g, &m->addr, false);
             return;
         }
     }
@@ -1135,9 +1213,9 @@ static void gossip_housekeeping(struct gossip *g, uint64_t now)
 {
     for (size_t i = 0; i < g->ngone;) {
         struct gmember *m = g->gone[i];
-        uint64_t ttl = m->pub.state == GOSSIP_LEFT ? g->cfg.left_reap_ms : g->cfg.dead_reap_ms;
-        if (now - m->pub.state_since_ms >= ttl) {
-            gq_remove(&g->q_members, m->pub.id);
+        uint64_t ttl = m->state == GOSSIP_LEFT ? g->cfg.left_reap_ms : g->cfg.dead_reap_ms;
+        if (now - m->state_since_ms >= ttl) {
+            gq_remove(&g->q_members, m->id);
             gossip_member_reap(g, m);
             continue; /* the last entry moved into slot i */
         }
@@ -1187,14 +1265,15 @@ uint64_t gossip_tick(struct gossip *g)
     }
     for (size_t i = 0; i < g->nsuspects;) {
         struct gmember *m = g->suspects[i];
-        if (now >= m->susp_deadline_ms) {
+        if (now >= m->susp->deadline_ms) {
             g->stats.deaths++;
-            gossip_on_dead(g, m->pub.id, m->pub.incarnation, g->self->pub.id);
+            gossip_on_dead(g, m->id, m->incarnation, g->self->id);
             continue; /* removed from suspects[]: slot i now holds another */
         }
         i++;
     }
     if (now >= g->gossip_next) {
+        g->last_round_ms = now;
         gossip_round(g);
         g->gossip_next = now + g->cfg.gossip_interval_ms;
     }
@@ -1202,7 +1281,7 @@ uint64_t gossip_tick(struct gossip *g)
         struct gmember *peer;
         if (!g->leaving && gossip_random_members(g, 1, gossip_pick_alive, NULL, &peer) == 1) {
             g->stats.pushpulls++;
-            gossip_pushpull_start(g, &peer->pub.addr, false);
+            gossip_pushpull_start(g, &peer->addr, false);
         }
         g->pushpull_next = now + gossip_pushpull_period(g);
     }
@@ -1225,7 +1304,7 @@ uint64_t gossip_tick(struct gossip *g)
             next = gossip_min(next, g->probe.timeout_at);
     }
     for (size_t i = 0; i < g->nsuspects; i++)
-        next = gossip_min(next, g->suspects[i]->susp_deadline_ms);
+        next = gossip_min(next, g->suspects[i]->susp->deadline_ms);
     for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++)
         if (g->relays[i].used)
             next = gossip_min(next, g->relays[i].deadline_ms);
@@ -1293,8 +1372,8 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->self = gossip_member_add(g, cfg->id, &cfg->advertise, cfg->incarnation);
     if (g->self == NULL)
         goto nomem;
-    g->self->pub.self = true;
-    g->self->pub.meta = cfg->meta;
+    g->self->self = true;
+    gossip_member_set_meta(g->self, &cfg->meta);
     now = gossip_now(g);
     /* stagger the first period so members started together do not probe in lockstep */
     g->probe_next = now + grand_below(&g->rng, cfg->probe_interval_ms);
@@ -1320,7 +1399,7 @@ void gossip_free(struct gossip *g)
     if (g == NULL)
         return;
     for (size_t i = 0; i < g->nmembers; i++)
-        free(g->members[i]);
+        gossip_member_free(g->members[i]);
     free(g->members);
     free(g->index);
     free(g->suspects);
@@ -1360,17 +1439,17 @@ void gossip_leave(struct gossip *g)
         return;
     g->leaving = true;
     g->probe.active = false;
-    g->self->pub.state = GOSSIP_LEFT;
+    g->self->state = GOSSIP_LEFT;
     memset(&m, 0, sizeof(m));
     m.type = GMSG_DEAD;
-    memcpy(m.id, g->self->pub.id, sizeof(m.id));
-    m.incarnation = g->self->pub.incarnation;
-    memcpy(m.from, g->self->pub.id, sizeof(m.from));
+    snprintf(m.id, sizeof(m.id), "%s", g->self->id);
+    m.incarnation = g->self->incarnation;
+    snprintf(m.from, sizeof(m.from), "%s", g->self->id);
     gossip_queue_member(g, &m);
     k = gossip_random_members(g, 2 * g->cfg.gossip_nodes < 16 ? 2 * g->cfg.gossip_nodes : 16,
                               gossip_pick_alive, NULL, targets);
     for (size_t i = 0; i < k; i++)
-        gossip_send_msgs(g, &targets[i]->pub.addr, &m, 1);
+        gossip_send_msgs(g, &targets[i]->addr, &m, 1);
     gossip_logf(g, 2, "leaving the cluster");
 }
 
@@ -1391,14 +1470,14 @@ size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t 
         if (all == NULL)
             return g->nmembers;
         for (size_t i = 0; i < g->nmembers; i++)
-            all[i] = g->members[i]->pub;
+            gossip_member_fill(g->members[i], &all[i]);
         qsort(all, g->nmembers, sizeof(*all), gossip_member_cmp);
         memcpy(out, all, n * sizeof(*all));
         free(all);
         return g->nmembers;
     }
     for (size_t i = 0; i < n; i++)
-        out[i] = g->members[i]->pub;
+        gossip_member_fill(g->members[i], &out[i]);
     qsort(out, n, sizeof(*out), gossip_member_cmp);
     return g->nmembers;
 }
@@ -1409,7 +1488,7 @@ int gossip_member_get(const struct gossip *g, const char *id, struct gossip_memb
 
     if (m == NULL)
         return GOSSIP_ENOTFOUND;
-    *out = m->pub;
+    gossip_member_fill(m, out);
     return 0;
 }
 
@@ -1426,7 +1505,7 @@ void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
     out->awareness = g->awareness;
     out->members_alive = out->members_suspect = out->members_dead = out->members_left = 0;
     for (size_t i = 0; i < g->nmembers; i++) {
-        switch (g->members[i]->pub.state) {
+        switch (g->members[i]->state) {
         case GOSSIP_ALIVE:
             out->members_alive++;
             break;
@@ -1443,7 +1522,7 @@ void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
     }
     out->queue_membership = (uint32_t)g->q_members.count;
     out->queue_data = (uint32_t)(g->q_data.count + g->q_big.count);
-    out->incarnation = g->self->pub.incarnation;
+    out->incarnation = g->self->incarnation;
 }
 
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,

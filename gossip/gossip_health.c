@@ -198,7 +198,7 @@ void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
     struct ghentry *e;
     bool fresh;
 
-    if (strcmp(m->id, g->self->pub.id) == 0 || !ghealth_key_valid(m->key))
+    if (strcmp(m->id, g->self->id) == 0 || !ghealth_key_valid(m->key))
         return; /* we are the authority on our own observations */
     b = ghealth_get(g, m->key);
     if (b == NULL)
@@ -253,16 +253,16 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     b = ghealth_get(g, backend);
     if (b == NULL)
         return GOSSIP_ENOMEM;
-    e = ghealth_slot(b, g->self->pub.id, &fresh);
+    e = ghealth_slot(b, g->self->id, &fresh);
     if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
         e->expires_ms = now + g->cfg.health_ttl_ms;
         return 0;
     }
     /* Sequences start from our incarnation so a restarted prober outranks its past self. */
-    if (g->health->seq < g->self->pub.incarnation << 24)
-        g->health->seq = g->self->pub.incarnation << 24;
+    if (g->health->seq < g->self->incarnation << 24)
+        g->health->seq = g->self->incarnation << 24;
     memset(e, 0, sizeof(*e));
-    snprintf(e->observer, sizeof(e->observer), "%s", g->self->pub.id);
+    snprintf(e->observer, sizeof(e->observer), "%s", g->self->id);
     e->up = up;
     e->seq = ++g->health->seq;
     e->expires_ms = now + g->cfg.health_ttl_ms;
@@ -325,9 +325,9 @@ static size_t ghealth_top(const struct gossip *g, const char *backend, struct gh
         const struct gmember *m = g->members[i];
         struct ghscore s;
         size_t pos;
-        if (m->pub.state != GOSSIP_ALIVE || (m == g->self && g->leaving))
+        if (m->state != GOSSIP_ALIVE || (m == g->self && g->leaving))
             continue;
-        s.score = ghash64(m->pub.id, strlen(m->pub.id), bh);
+        s.score = ghash64(m->id, strlen(m->id), bh);
         s.m = m;
         if (n == k && s.score <= top[k - 1].score)
             continue;
@@ -371,6 +371,6 @@ size_t gossip_health_probers(const struct gossip *g, const char *backend,
         return 0;
     n = ghealth_top(g, backend, top, k);
     for (size_t i = 0; i < n; i++)
-        memcpy(ids[i], top[i].m->pub.id, GOSSIP_ID_MAX + 1);
+        snprintf(ids[i], GOSSIP_ID_MAX + 1, "%s", top[i].m->id);
     return n;
 }

@@ -23,6 +23,7 @@
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
+#define GOSSIP_EAGER_GAP_MS 20       /* a new item may advance the gossip round this close */
 
 enum gmsg_type {
     GMSG_PING = 1,       /* [1, seq, target_id, from_id]: are you there? */
@@ -147,18 +148,30 @@ void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit);
 
 /* ---- members ----------------------------------------------------------------------------- */
 
+/* Lifeguard suspicion state, allocated while a member is SUSPECT. */
+struct gsusp {
+    uint64_t start_ms;    /* when we started suspecting */
+    uint64_t min_ms;      /* shortest timeout (all confirmations in) */
+    uint64_t max_ms;      /* initial timeout */
+    uint64_t deadline_ms; /* declared dead at this time */
+    uint32_t k;           /* confirmations that bring the timeout down to min */
+    uint32_t n;           /* distinct accusers seen (the first is not a confirmation) */
+    bool probed;          /* we probed it ourselves since the suspicion started */
+    char from[GOSSIP_SUSPECT_CONFIRM_MAX][GOSSIP_ID_MAX + 1]; /* who accused */
+};
+
+/* One member as we know it. Kept small (about 100 bytes with its id): a member holds one per
+ * member of the fleet, so the simulator holds n squared of them. */
 struct gmember {
-    struct gossip_member pub; /* what snapshots copy out */
-    /* Lifeguard suspicion (state == SUSPECT) */
-    uint64_t susp_start_ms;    /* when we started suspecting */
-    uint64_t susp_min_ms;      /* shortest timeout (all confirmations in) */
-    uint64_t susp_max_ms;      /* initial timeout */
-    uint64_t susp_deadline_ms; /* declared dead at this time */
-    uint32_t susp_k;           /* confirmations that bring the timeout down to min */
-    uint32_t susp_n;           /* distinct accusers seen (the first is not a confirmation) */
-    bool susp_probed;          /* we probed it ourselves since the suspicion started */
-    char susp_from[GOSSIP_SUSPECT_CONFIRM_MAX][GOSSIP_ID_MAX + 1]; /* who accused */
-    size_t list_pos; /* index in suspects[] or gone[], when in one */
+    uint64_t incarnation;           /* its incarnation as we know it */
+    uint64_t state_since_ms;        /* our clock when the state last changed */
+    struct gossip_addr addr;        /* gossip address */
+    enum gossip_member_state state; /* alive / suspect / dead / left */
+    bool self;                      /* this is us */
+    uint32_t list_pos;              /* index in suspects[] or gone[], when in one */
+    struct gossip_meta *meta;       /* its metadata; NULL when empty */
+    struct gsusp *susp;             /* while SUSPECT */
+    char id[];                      /* stable id, NUL-terminated */
 };
 
 struct grelay {
@@ -222,6 +235,7 @@ struct gossip {
 
     uint64_t probe_next;        /* next protocol period */
     uint64_t gossip_next;       /* next gossip round */
+    uint64_t last_round_ms;     /* when the last gossip round ran */
     uint64_t pushpull_next;     /* next anti-entropy exchange */
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
@@ -254,6 +268,8 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
 /* Hands an item to the node; rebroadcasts it when new and `regossip`. */
 void gossip_on_item(struct gossip *g, const char *key, uint64_t version, const uint8_t *bytes,
                     size_t len, bool regossip);
+/* Copies a member out into the public snapshot form. */
+void gossip_member_fill(const struct gmember *m, struct gossip_member *out);
 /* Test/simulator hook: adds an alive member without any message (pre-built clusters). */
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,
                             uint64_t incarnation);

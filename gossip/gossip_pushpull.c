@@ -106,17 +106,19 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk)
 
     msgpack_pack_array(pk, g->nmembers);
     for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gossip_member *m = &g->members[i]->pub;
+        const struct gmember *m = g->members[i];
+        static const struct gossip_meta none;
+        const struct gossip_meta *meta = m->meta ? m->meta : &none;
         msgpack_pack_array(pk, 10);
         gproto_pack_str(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         msgpack_pack_uint8(pk, (uint8_t)m->state);
         gproto_pack_addr(pk, &m->addr);
-        gproto_pack_str(pk, m->meta.name);
-        gproto_pack_str(pk, m->meta.domain);
-        gproto_pack_str(pk, m->meta.version);
-        gproto_pack_addr(pk, &m->meta.http);
-        gproto_pack_addr(pk, &m->meta.https);
+        gproto_pack_str(pk, meta->name);
+        gproto_pack_str(pk, meta->domain);
+        gproto_pack_str(pk, meta->version);
+        gproto_pack_addr(pk, &meta->http);
+        gproto_pack_addr(pk, &meta->https);
         msgpack_pack_uint64(pk, now - m->state_since_ms);
     }
 }
@@ -152,7 +154,7 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     msgpack_pack_array(&w.pk, 5);
     msgpack_pack_uint8(&w.pk, GMSG_PP_DIGEST);
     msgpack_pack_uint8(&w.pk, GPP_REPLY | (join ? GPP_JOIN : 0));
-    gproto_pack_str(&w.pk, g->self->pub.id);
+    gproto_pack_str(&w.pk, g->self->id);
     gpp_pack_members(g, &w.pk);
     gpp_pack_buckets(&w.pk, c.buckets);
     free(c.entries);
@@ -191,7 +193,7 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
     msgpack_pack_array(&w.pk, 5);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, GPP_GOSSIP);
-    gproto_pack_str(&w.pk, g->self->pub.id);
+    gproto_pack_str(&w.pk, g->self->id);
     msgpack_pack_array(&w.pk, 1);
     if (!w.overflow && len <= w.cap - w.len) {
         memcpy(w.data + w.len, msg, len);
@@ -333,7 +335,7 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_REPLY);
     msgpack_pack_uint8(&w.pk, flags & GPP_JOIN);
-    gproto_pack_str(&w.pk, g->self->pub.id);
+    gproto_pack_str(&w.pk, g->self->id);
     gpp_pack_members(g, &w.pk);
     gpp_pack_buckets(&w.pk, c.buckets);
     msgpack_pack_array(&w.pk, c.n);
@@ -431,7 +433,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             msgpack_pack_array(&w.pk, 5);
             msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
             msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | (nwants ? GPP_REPLY : 0)));
-            gproto_pack_str(&w.pk, g->self->pub.id);
+            gproto_pack_str(&w.pk, g->self->id);
             msgpack_pack_array(&w.pk, nitems);
             if (!w.overflow && items.len <= w.cap - w.len) {
                 memcpy(w.data + w.len, items.data, items.len);
@@ -495,7 +497,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     msgpack_pack_array(&w.pk, 5);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | GPP_TO_INITIATOR));
-    gproto_pack_str(&w.pk, g->self->pub.id);
+    gproto_pack_str(&w.pk, g->self->id);
     /* count first: msgpack arrays carry their length up front */
     for (uint32_t i = 0; i < wants->via.array.size; i++) {
         char key[GOSSIP_KEY_MAX + 1];

@@ -39,7 +39,8 @@ struct guv_conn {
     uv_connect_t connect;         /* outbound: connect request */
     uv_write_t write;             /* outbound: the frame write */
     uint8_t *buf;                 /* outbound: frame; inbound: reassembly */
-    size_t len, cap;              /* inbound: received / expected total (0: unknown yet) */
+    size_t len, cap;              /* bytes received (out: to write) / allocated */
+    size_t want;                  /* inbound: whole frame size (0: header not read yet) */
     int closing;                  /* handles still to close */
 };
 
@@ -308,16 +309,26 @@ static int guv_send_stream(void *ctx, const struct gossip_addr *to, const uint8_
 static void guv_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct guv_conn *c = h->data;
-    size_t want = c->cap ? c->cap : 4;
+    size_t target = c->want ? c->want : 4;
 
     (void)suggested;
-    if (c->buf == NULL) {
-        c->buf = malloc(4);
-        c->cap = 0;
-        want = 4;
+    /* grow with what actually arrives, not with what the header claims: a peer announcing
+     * 32 MiB and sending nothing costs us 64 KiB */
+    if (c->cap < target) {
+        size_t ncap = c->cap * 2 > 65536 ? c->cap * 2 : 65536;
+        uint8_t *nb;
+        if (c->cap == 0)
+            ncap = 4;
+        if (ncap > target)
+            ncap = target;
+        nb = realloc(c->buf, ncap);
+        if (nb != NULL) {
+            c->buf = nb;
+            c->cap = ncap;
+        }
     }
     buf->base = c->buf ? (char *)c->buf + c->len : NULL;
-    buf->len = c->buf ? want - c->len : 0;
+    buf->len = c->buf && c->cap > c->len ? c->cap - c->len : 0;
 }
 
 static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -334,30 +345,23 @@ static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->len += (size_t)nread;
-    if (c->cap == 0 && c->len == 4) {
+    if (c->want == 0 && c->len == 4) {
         size_t total = ((size_t)c->buf[0] << 24) | ((size_t)c->buf[1] << 16) |
                        ((size_t)c->buf[2] << 8) | c->buf[3];
-        uint8_t *nb;
         if (total < 7 || total > 1 + 18 + (size_t)GOSSIP_STREAM_MAX) {
             gossip_drop(u->g, GOSSIP_DROP_OVERSIZE);
             guv_conn_close(c);
             return;
         }
-        nb = realloc(c->buf, 4 + total);
-        if (nb == NULL) {
-            guv_conn_close(c);
-            return;
-        }
-        c->buf = nb;
-        c->cap = 4 + total;
+        c->want = 4 + total;
     }
-    if (c->cap == 0 || c->len < c->cap)
+    if (c->want == 0 || c->len < c->want)
         return;
     /* one whole frame: address, then the sealed message */
     p = c->buf + 4;
     alen = p[0];
     memset(&from, 0, sizeof(from));
-    if ((alen != 6 && alen != 18) || c->cap < 4 + 1 + alen) {
+    if ((alen != 6 && alen != 18) || c->want < 4 + 1 + alen) {
         gossip_drop(u->g, GOSSIP_DROP_MALFORMED);
         guv_conn_close(c);
         return;
@@ -366,7 +370,7 @@ static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     memcpy(from.ip, p + 1, alen - 2);
     from.port = (uint16_t)((p[1 + alen - 2] << 8) | p[1 + alen - 1]);
     uv_read_stop(s);
-    gossip_receive(u->g, &from, p + 1 + alen, c->cap - 5 - alen, true);
+    gossip_receive(u->g, &from, p + 1 + alen, c->want - 5 - alen, true);
     guv_conn_close(c);
     guv_rearm(u);
 }

@@ -45,8 +45,7 @@ static const struct config_option config_options[] = {
     {"api", CONFIG_ADDR, "ADDR:PORT", "127.0.0.1:9080", "API, metrics and dashboard listener"},
     {"join", CONFIG_LIST, "ADDR:PORT", "none", "seed to join (repeatable; a YAML list)"},
     {"cluster-label", CONFIG_STRING, "LABEL", "webgw",
-     "cluster name authenticated in every gossip packet; clusters with different labels never "
-     "merge"},
+     "gossip cluster name, authenticated: labels differ, clusters never merge"},
     {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},

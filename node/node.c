@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,7 +214,6 @@ static void node_housekeeping(uv_timer_t *t)
     char err[STATE_ERR_MAX];
     size_t collected;
 
-    node_tls_tick(node);
     collected = state_names_collect(node->names, state_now_ms(), node->cfg.tombstone_ttl_ms);
     if (collected)
         node_log(NODE_LOG_INFO, "state", "collected %zu expired tombstones", collected);
@@ -316,6 +316,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     struct node *node = calloc(1, sizeof(*node));
     char report[STATE_ERR_MAX], serr[STATE_ERR_MAX];
     struct node_httpd_limits limits;
+    struct gossip_keyring keyring = {.count = 0};
     int rc;
 
     if (!node) {
@@ -350,8 +351,17 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
         node_log(NODE_LOG_WARN, "store", "%s", report);
     node_routes_rebuild(node);
 
-    if (node_proxy_start(node, err, errlen) != 0 || node_gossip_start(node, err, errlen) != 0)
+    /* the cluster key encrypts gossip and seeds the TLS session ticket keys */
+    if (cfg->cluster_key[0] &&
+        gossip_keyring_load(cfg->cluster_key, &keyring, serr, sizeof(serr)) != 0) {
+        snprintf(err, errlen, "cluster-key: %s", serr);
         goto fail;
+    }
+    if (node_tls_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
+        node_proxy_start(node, err, errlen) != 0 ||
+        node_gossip_start(node, &keyring, err, errlen) != 0)
+        goto fail;
+    OPENSSL_cleanse(&keyring, sizeof(keyring));
 
     limits = node_api_limits(cfg);
     rc = node_httpd_start(&node->loop, (const struct sockaddr *)&cfg->api.ss, &limits,
@@ -377,6 +387,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
                node->advertise_text, cfg->api.text);
     return node;
 fail:
+    OPENSSL_cleanse(&keyring, sizeof(keyring));
     node_free(node);
     return NULL;
 }
@@ -402,6 +413,7 @@ void node_free(struct node *node)
     node->api = NULL;
     node_proxy_stop(node);
     node_gossip_close(node);
+    node_tls_free(node);
     /* every handle is closed before the loop: connections finish writing their last answer */
     uv_walk(&node->loop, node_close_walk, node);
     uv_run(&node->loop, UV_RUN_DEFAULT);

@@ -263,7 +263,8 @@ static size_t node_resolve_seeds(const struct node *node, struct gossip_addr *ou
     return n;
 }
 
-int node_gossip_start(struct node *node, char *err, size_t errlen)
+int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, char *err,
+                      size_t errlen)
 {
     struct gossip_config gc;
     struct gossip_callbacks cb = {
@@ -295,11 +296,7 @@ int node_gossip_start(struct node *node, char *err, size_t errlen)
     gc.incarnation = state_now_ms() / 1000;
     RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed));
     snprintf(gc.label, sizeof(gc.label), "%s", node->cfg.cluster_label);
-    if (node->cfg.cluster_key[0] &&
-        gossip_keyring_load(node->cfg.cluster_key, &gc.keyring, gerr, sizeof(gerr)) != 0) {
-        snprintf(err, errlen, "cluster-key: %s", gerr);
-        return -1;
-    }
+    gc.keyring = *keyring;
 
     uv_timer_init(&node->loop, &node->probe_timer);
     node->probe_timer.data = node;

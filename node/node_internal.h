@@ -6,6 +6,7 @@
 #define WEBGW_NODE_INTERNAL_H
 
 #include <jansson.h>
+#include <time.h>
 #include <uv.h>
 
 #include "gossip/gossip.h"
@@ -40,12 +41,6 @@ struct node_record_stats {
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
 struct node_metrics;      /* a /metrics text being built (metrics.c) */
 
-/* node_tls.c: the HTTPS port's certificates and session ticket keys. */
-int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen);
-void node_tls_reload(struct node *node); /* SIGHUP: certificate files again */
-void node_tls_tick(struct node *node);   /* housekeeping: ticket key rotation */
-void node_tls_free(struct node *node);   /* after proxy_stop */
-
 struct node {
     struct node_config cfg; /* current configuration */
     int argc;               /* saved command line, for SIGHUP reloads */
@@ -59,9 +54,6 @@ struct node {
     struct state_routes *routes;            /* what proxy workers read */
     struct gossip *gossip;                  /* membership and dissemination */
     struct proxy *proxy;                    /* the workers */
-    struct tls_store *tls;                  /* HTTPS certificates (node_tls.c); NULL: HTTPS off */
-    uint8_t ticket_secret[32];              /* cluster key[0]: session tickets (node_tls.c) */
-    bool ticket_secret_set;                 /* a cluster key was given */
     char advertise_text[64];                /* gossip address peers use, as printed */
     uv_timer_t probe_timer;                 /* debounces probe assignment updates */
     uv_async_t probe_async;                 /* probe thread -> loop */
@@ -73,6 +65,10 @@ struct node {
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
     bool stopped;                           /* the drain completed */
+    struct tls_store *tls;                  /* certificates of the HTTPS listener */
+    time_t tls_not_after;                   /* operator certificate expiry (0: none) */
+    uint8_t ticket_secret[32];              /* cluster key: ticket keys derive from it */
+    uv_timer_t ticket_timer;                /* moves ticket keys to the next epoch */
     bool left;                              /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
@@ -118,7 +114,8 @@ void node_drain(struct node *node, const char *why);
 void node_drain_step(struct node *node);
 
 /* Gossip side (node_gossip.c). */
-int node_gossip_start(struct node *node, char *err, size_t errlen);
+int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, char *err,
+                      size_t errlen);
 void node_gossip_broadcast(struct node *node, const struct state_record *rec, const uint8_t *buf,
                            size_t len);
 void node_gossip_leave(struct node *node);
@@ -140,6 +137,13 @@ json_t *node_proxy_local_health(const struct node *node);
 void node_proxy_metrics(const struct node *node, struct node_metrics *m);
 void node_backend_key(const struct state_backend *be, char out[64]);
 int node_backend_from_key(const char *key, struct state_backend *out);
+
+/* TLS side (node_tls.c). node_tls_start makes the store (before the proxy starts). */
+int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
+int node_tls_load(struct node *node, char *err, size_t errlen);
+void node_tls_reload(struct node *node);
+void node_tls_free(struct node *node);
+void node_tls_metrics(const struct node *node, struct node_metrics *m);
 
 /* Metrics text builder (metrics.c). */
 void node_metrics_printf(struct node_metrics *m, const char *fmt, ...)

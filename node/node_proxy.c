@@ -89,8 +89,8 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     proxy_config_init(&pc);
     memcpy(&pc.http_addr, &node->cfg.http.ss, sizeof(pc.http_addr));
     memcpy(&pc.https_addr, &node->cfg.https.ss, sizeof(pc.https_addr));
-    if (node_tls_setup(node, &pc, err, errlen) != 0)
-        return -1;
+    pc.https_enabled = true;
+    pc.tls = node->tls;
     pc.workers = node->cfg.workers;
     snprintf(pc.domain, sizeof(pc.domain), "%s", node->cfg.domain);
     for (size_t i = 0; i < node->own_addr_count && pc.own_addr_count < PROXY_OWN_ADDRS_MAX; i++)
@@ -232,7 +232,6 @@ void node_proxy_stop(struct node *node)
 {
     proxy_stop(node->proxy);
     node->proxy = NULL;
-    node_tls_free(node);
     if (node->probe_mutex_ready) {
         uv_mutex_destroy(&node->probe_mutex);
         node->probe_mutex_ready = false;

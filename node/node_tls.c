@@ -1,93 +1,147 @@
 /*
- * node_tls.c - the node's side of HTTPS: loads --tls-cert/--tls-key into the proxy's
- * certificate store, reloads them on SIGHUP, and keeps session ticket keys derived from the
- * cluster key so that a client resumes its TLS session on any gateway of the fleet.
+ * node_tls.c - the node's side of TLS: the certificate store the HTTPS listener terminates
+ * with, loaded from --tls-cert/--tls-key and reloaded on SIGHUP, session ticket keys derived
+ * from the cluster key (so a session resumes on any gateway), and the TLS counters and
+ * certificate expiry for /metrics.
  *
- * HTTPS is served when a certificate is configured; without one the port stays closed (a
- * listener that can only send alerts helps nobody). A reload that fails keeps the running
- * certificates and says why in the log; connections in flight keep theirs either way.
+ * The HTTPS port is always served: names in passthrough mode need no certificate here, and
+ * a terminated name without a certificate is refused with a TLS alert.
  */
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "node/node_internal.h"
 #include "proxy/tls_internal.h"
 
-static int node_tls_load(struct node *node, char *err, size_t errlen)
+#define NODE_TICKET_REFRESH_MS (3600 * 1000) /* ticket keys follow the epoch; check hourly */
+
+/* notAfter of the first certificate in a PEM file, for the expiry metric (0 if unreadable). */
+static time_t node_cert_not_after(const char *path)
 {
-    const char *cert = node->cfg.tls_cert, *key = node->cfg.tls_key;
-    return tls_store_reload(node->tls, &cert, &key, 1, NULL, 0, err, errlen);
+    FILE *f = fopen(path, "r");
+    X509 *x = NULL;
+    time_t t = 0;
+
+    if (!f)
+        return 0;
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x) {
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+            t = timegm(&tm);
+        X509_free(x);
+    }
+    return t;
 }
 
-int node_tls_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen)
+int node_tls_load(struct node *node, char *err, size_t errlen)
 {
-    char terr[TLS_ERR_MAX];
-    struct gossip_keyring ring;
+    const char *cert = node->cfg.tls_cert, *key = node->cfg.tls_key;
+    char terr[256];
 
-    pc->https_enabled = false;
-    if (node->cfg.tls_cert[0] == '\0') {
-        node_log(NODE_LOG_INFO, "tls", "no --tls-cert: HTTPS port %s not served",
-                 node->cfg.https.text);
+    /* no certificate: the empty store refuses terminated names with an alert and still
+     * serves passthrough names; there is nothing to install */
+    if (cert[0] == '\0') {
+        if (node->tls_not_after)
+            node_log(NODE_LOG_WARN, "tls",
+                     "--tls-cert removed: the old certificate stays until "
+                     "restart");
         return 0;
     }
-    node->tls = tls_store_new(terr, sizeof(terr));
-    if (!node->tls || node_tls_load(node, terr, sizeof(terr)) != 0) {
-        snprintf(err, errlen, "tls: %s", terr);
-        node_tls_free(node);
+    if (tls_store_reload(node->tls, &cert, &key, 1, NULL, 0, terr, sizeof(terr)) != 0) {
+        snprintf(err, errlen, "tls-cert: %s", terr);
         return -1;
     }
-    if (node->cfg.cluster_key[0] &&
-        gossip_keyring_load(node->cfg.cluster_key, &ring, terr, sizeof(terr)) == 0 &&
-        ring.count > 0) {
-        memcpy(node->ticket_secret, ring.keys[0], sizeof(node->ticket_secret));
-        node->ticket_secret_set = true;
-        OPENSSL_cleanse(&ring, sizeof(ring));
+    node->tls_not_after = node_cert_not_after(cert);
+    return 0;
+}
+
+static void node_tls_tickets(uv_timer_t *t)
+{
+    struct node *node = t->data;
+    char err[256];
+
+    if (tls_store_set_ticket_secret(node->tls, node->ticket_secret, sizeof(node->ticket_secret),
+                                    time(NULL), err, sizeof(err)) != 0)
+        node_log(NODE_LOG_WARN, "tls", "session ticket keys not updated: %s", err);
+}
+
+int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen)
+{
+    char terr[256];
+
+    node->tls = tls_store_new(terr, sizeof(terr));
+    if (!node->tls) {
+        snprintf(err, errlen, "tls: %s", terr);
+        return -1;
     }
-    node_tls_tick(node);
-    pc->tls = node->tls;
-    pc->https_enabled = true;
-    node_log(NODE_LOG_INFO, "tls", "HTTPS on %s with %s%s", node->cfg.https.text,
-             node->cfg.tls_cert,
-             node->ticket_secret_set ? ", session tickets shared through the cluster key" : "");
+    if (node_tls_load(node, err, errlen) != 0)
+        return -1;
+    uv_timer_init(&node->loop, &node->ticket_timer);
+    node->ticket_timer.data = node;
+    if (cluster_key) {
+        /* every gateway with the cluster key derives the same ticket keys */
+        memcpy(node->ticket_secret, cluster_key, sizeof(node->ticket_secret));
+        node_tls_tickets(&node->ticket_timer);
+        uv_timer_start(&node->ticket_timer, node_tls_tickets, NODE_TICKET_REFRESH_MS,
+                       NODE_TICKET_REFRESH_MS);
+    }
     return 0;
 }
 
 void node_tls_reload(struct node *node)
 {
-    char err[TLS_ERR_MAX];
+    char err[NODE_ERR_MAX];
 
     if (!node->tls)
         return;
-    if (node->cfg.tls_cert[0] == '\0') {
-        node_log(NODE_LOG_WARN, "tls", "--tls-cert removed: HTTPS stops only on restart");
-        return;
-    }
-    if (node_tls_load(node, err, sizeof(err)) != 0) {
+    if (node_tls_load(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "tls", "reload refused, keeping the running certificates: %s",
                  err);
-        return;
-    }
-    node_event(node, "tls", "certificates reloaded");
-}
-
-void node_tls_tick(struct node *node)
-{
-    char err[TLS_ERR_MAX];
-
-    if (!node->tls || !node->ticket_secret_set)
-        return; /* the store's own random key: sessions resume on this gateway only */
-    if (tls_store_set_ticket_secret(node->tls, node->ticket_secret, sizeof(node->ticket_secret),
-                                    time(NULL), err, sizeof(err)) != 0)
-        node_log(NODE_LOG_ERROR, "tls", "session ticket keys: %s", err);
+    else if (node->cfg.tls_cert[0])
+        node_event(node, "tls", "certificates reloaded from %s", node->cfg.tls_cert);
 }
 
 void node_tls_free(struct node *node)
 {
-    tls_store_free(node->tls);
-    node->tls = NULL;
+    if (node->tls) {
+        tls_store_free(node->tls);
+        node->tls = NULL;
+    }
     OPENSSL_cleanse(node->ticket_secret, sizeof(node->ticket_secret));
-    node->ticket_secret_set = false;
+}
+
+void node_tls_metrics(const struct node *node, struct node_metrics *m)
+{
+    struct tls_store_stats s;
+
+    if (!node->tls)
+        return;
+    tls_store_get_stats(node->tls, &s);
+    node_metrics_family(m, "webgw_tls_connections_total", "counter",
+                        "HTTPS connections by outcome.");
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"handshake\"} %llu\n",
+                        (unsigned long long)s.handshakes);
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"resumed\"} %llu\n",
+                        (unsigned long long)s.resumed);
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"passthrough\"} %llu\n",
+                        (unsigned long long)s.passthrough);
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"refused\"} %llu\n",
+                        (unsigned long long)s.refused);
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"malformed_hello\"} %llu\n",
+                        (unsigned long long)s.hello_malformed);
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"not_tls\"} %llu\n",
+                        (unsigned long long)s.not_tls);
+    node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"handshake_failed\"} %llu\n",
+                        (unsigned long long)s.handshake_failures);
+    if (node->tls_not_after) {
+        node_metrics_family(m, "webgw_tls_certificate_expiry_seconds", "gauge",
+                            "notAfter of the operator certificate (Unix time).");
+        node_metrics_printf(m, "webgw_tls_certificate_expiry_seconds{file=\"%s\"} %lld\n",
+                            node->cfg.tls_cert, (long long)node->tls_not_after);
+    }
 }

@@ -171,6 +171,39 @@ void acme_cert_free(struct acme_cert *cert);
 /* acme_client_account_url - the account URL once known ("" before), for logs. */
 const char *acme_client_account_url(const struct acme_client *client);
 
+/* ---- the fleet: who orders, and certificates sealed for gossip (acme_cluster.c) -------- */
+
+#define ACME_SEALED_MAX 4096 /* a sealed certificate fits one gossip item (GOSSIP_ITEM_MAX) */
+#define ACME_SEAL_KEY_LEN 32 /* AES-256-GCM key: the cluster key */
+
+/*
+ * acme_orderer - which of `n` alive members orders the certificate of `name`: the highest
+ * SHA-256(member id || 0 || name) (rendezvous hashing). Every node computes the same answer
+ * from the same member list, orders spread over the fleet, and when the orderer dies only
+ * its names move. Returns the index into ids, or -1 when n is 0.
+ */
+long acme_orderer(const char *name, const char *const *ids, size_t n);
+
+/*
+ * acme_cert_seal - `cert` for `name` encrypted with AES-256-GCM under the cluster key, for
+ * replication through gossip (every gateway serves every name; no shared storage). The
+ * chain and key travel as DER; `name` is authenticated (AAD), so a sealed item cannot be
+ * replayed under another name. Returns 0 with *out_len set, ACME_ELIMIT when it would not
+ * fit `cap` (at most ACME_SEALED_MAX), or ACME_EINVAL / ACME_ECRYPTO.
+ */
+int acme_cert_seal(const uint8_t key[ACME_SEAL_KEY_LEN], const char *name,
+                   const struct acme_cert *cert, uint8_t *out, size_t cap, size_t *out_len,
+                   char *err, size_t errlen);
+
+/*
+ * acme_cert_open - the reverse, trying each of `nkeys` keys (the keyring: all decrypt).
+ * Checks that the key matches the leaf and that the leaf covers `name`. Fills `out` (PEM,
+ * free with acme_cert_free). Returns 0, ACME_EINVAL (malformed, not for this name, or no key
+ * opens it) or ACME_ENOMEM.
+ */
+int acme_cert_open(const uint8_t (*keys)[ACME_SEAL_KEY_LEN], size_t nkeys, const char *name,
+                   const uint8_t *in, size_t len, struct acme_cert *out, char *err, size_t errlen);
+
 /* ---- transport (used by acme_client.c) ------------------------------------------------ */
 
 /* One answer from the CA. */

@@ -112,9 +112,10 @@ static char route_reclaim_sync;
 
 /* ---- RCU thread registration --------------------------------------------------------------- */
 
-/* A thread is registered with liburcu at most once. Readers register explicitly; a writer is
- * registered on its first update and stays registered until it exits (the key destructor
- * below), because liburcu must never be left with a registered thread that is gone. */
+/* A thread is registered with liburcu at most once. Readers register explicitly (nesting
+ * counted); a writer, or a reader that did not register, is registered on its first update or
+ * lookup and stays registered until its thread exits (the key destructor below), because
+ * liburcu must never be left with a registered thread that is gone. */
 static _Thread_local bool route_rcu_registered;
 static _Thread_local unsigned route_rcu_reader_refs;
 static pthread_key_t route_rcu_exit_key;

@@ -98,8 +98,15 @@ class Serf:
     def any_dead(self, line): return "EventMemberFailed" in line
     def is_record(self, line, key): return ("user-event: %s" % key) in line
     def send_record(self, procs, key):
-        subprocess.run(["serf", "event", "-rpc-addr=" + self.rpc(0), "-coalesce=false", key, "x"],
-                       check=True, stdout=subprocess.DEVNULL)
+        for _ in range(10):  # the RPC port can be busy right after a burst of joins
+            r = subprocess.run(["serf", "event", "-rpc-addr=" + self.rpc(0), "-coalesce=false",
+                                key, "x"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+            if r.returncode == 0:
+                return
+            err = r.stderr.strip()
+            time.sleep(0.5)
+        print("serf event failed: %s" % err)
     def record_at_origin(self): return True
 
 def wait_all(cond, limit):

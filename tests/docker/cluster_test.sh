@@ -10,6 +10,7 @@
 #      cluster: every node sees three alive members;
 #   2. a name reserved and exposed through gw1 is served by gw1, gw2 and gw3, each request
 #      reaching a demo backend with X-Forwarded-Host set, and both backends take requests;
+#      Docker's healthcheck (webgwctl inside the image) passes and the dashboard answers;
 #   3. docker kill gw2: gw1 and gw3 answer every request meanwhile and both see gw2 dead;
 #      docker start gw2: it is alive again everywhere and serves the name from its own state;
 #   4. docker kill backend-a: every node comes to see it down and serves from backend-b;
@@ -18,7 +19,9 @@
 #      gw3 does not serve the new name and still holds the released one (the partition is
 #      real); after docker network connect every node sees three alive members, gw3 serves
 #      the new name, no longer serves the released one, and the three nodes list identical
-#      records.
+#      records;
+#   6. docker stop gw1 (SIGTERM, PID 1 in its container): it exits 0, gw2 and gw3 list it as
+#      left (a graceful leave, not a death) and go on serving.
 # Everything (containers, network, volumes, keys) is removed at the end, pass or fail.
 #
 # Environment: WEBGW_IMAGE (default webgw:dev), WEBGW_NO_BUILD=1 (use the image as it is),
@@ -102,7 +105,10 @@ all_alive() {
 fetch() {
     curl -sS -m 5 -H "Host: $2.localhost" "http://127.0.0.1:$(docker_host_port "${cid[$1]}" 8080)/"
 }
-serves() { fetch "$1" "$2" | grep -q '^hello from backend-'; }
+serves() { # serves NODE NAME: NODE answers NAME with a demo backend's page
+    local body
+    body=$(fetch "$1" "$2") && [[ "$body" == "hello from backend-"* ]]
+}
 status_of() {
     curl -s -o /dev/null -m 5 -w '%{http_code}' -H "Host: $2.localhost" \
         "http://127.0.0.1:$(docker_host_port "${cid[$1]}" 8080)/"
@@ -161,7 +167,7 @@ ctl gw1 expose demo --backend "http://$WEBGW_NET.21:8000" --backend "http://$WEB
 for n in "${nodes[@]}"; do
     docker_wait 30 "$n to serve demo" serves "$n" demo || fail "$n does not serve demo"
     body=$(fetch "$n" demo)
-    echo "$body" | grep -q '^x-forwarded-host: demo.localhost' ||
+    [[ "$body" == *$'\nx-forwarded-host: demo.localhost'* ]] ||
         fail "$n: backend saw no X-Forwarded-Host: demo.localhost: $body"
     pass "$n serves demo.localhost (after ${DOCKER_WAITED_MS} ms)"
 done
@@ -170,6 +176,19 @@ case "$seen" in
 *backend-a*backend-b*) pass "10 requests through gw2 reached both backends ($seen)" ;;
 *) fail "10 requests through gw2 did not reach both backends: $seen" ;;
 esac
+
+healthy() {
+    local n
+    for n in "${nodes[@]}"; do
+        [ "$(docker inspect -f '{{.State.Health.Status}}' "${cid[$n]}")" = healthy ] || return 1
+    done
+}
+docker_wait 30 "Docker to report every gateway healthy" healthy ||
+    fail "a gateway's healthcheck (webgwctl health inside the image) does not pass"
+pass "Docker reports gw1 gw2 gw3 healthy (webgwctl health, run inside the image)"
+page=$(curl -fsS -m 5 "$(api gw3)/dashboard") && [[ "${page,,}" == *"<html"* ]] ||
+    fail "gw3 serves no dashboard"
+pass "gw3's dashboard answers on its published API port"
 
 echo "== 3. docker kill gw2"
 docker kill "${cid[gw2]}" >/dev/null || fail "docker kill gw2"
@@ -252,5 +271,16 @@ pass "the three nodes list identical records ${heal_ms} ms after the heal"
 [ "$(ctl gw3 --json show demo | jq -c '.backends')" = "[\"http://$WEBGW_NET.22:8000\"]" ] ||
     fail "gw3 has a stale demo: $(ctl gw3 --json show demo)"
 pass "gw3 holds the demo update made during the partition"
+
+echo "== 6. docker stop gw1 (SIGTERM: drain, leave, exit 0)"
+docker stop -t 30 "${cid[gw1]}" >/dev/null || fail "docker stop gw1"
+code=$(docker inspect -f '{{.State.ExitCode}}' "${cid[gw1]}")
+[ "$code" = 0 ] || fail "gw1 exited with status $code after SIGTERM"
+left() { member_is gw2 gw1 left && member_is gw3 gw1 left; }
+docker_wait 30 "gw2 and gw3 to see gw1 left" left ||
+    fail "after gw1's stop gw2 sees '$(member_state gw2 gw1)', gw3 '$(member_state gw3 gw1)'"
+pass "gw1 exited 0 on SIGTERM; gw2 and gw3 list it as left, not dead"
+serves gw2 demo && serves gw3 demo || fail "gw2/gw3 stopped serving demo after gw1 left"
+pass "gw2 and gw3 still serve demo"
 
 echo "PASS: docker cluster test in $(($(date +%s) - t0)) s"

@@ -76,6 +76,29 @@ static void test_record_spreads_in_log_n_rounds(void **state)
     assert_true(r100 <= r10 + 8);
 }
 
+static void test_record_not_starved_by_membership_storm(void **state)
+{
+    size_t n = 100;
+    struct fakenet *net = fakenet_new(n, 77);
+    struct item_arg a = {"name/storm", 1};
+    struct gossip_stats st;
+    uint64_t t;
+
+    (void)state;
+    /* a hundred members join at once: every queue fills with alive messages */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fakenet_start_join(net, i, 0), 0);
+    fakenet_run(net, 300);
+    gossip_stats_get(net->nodes[0].g, &st);
+    assert_true(st.queue_membership > 20);
+    assert_int_equal(fakenet_publish(net, 0, a.key, 1, "x", 1), 0);
+    t = fakenet_run_until(net, item_everywhere, &a, 10, 30000);
+    printf("  record published during a %u-entry membership backlog reached all in %llu ms\n",
+           st.queue_membership, (unsigned long long)t);
+    assert_true(t <= 4000);
+    fakenet_free(net);
+}
+
 static void test_newer_version_replaces_older_in_flight(void **state)
 {
     struct fakenet *net = converged_cluster(30, 5);
@@ -238,6 +261,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_spreads_in_log_n_rounds),
+        cmocka_unit_test(test_record_not_starved_by_membership_storm),
         cmocka_unit_test(test_newer_version_replaces_older_in_flight),
         cmocka_unit_test(test_big_record_travels_over_tcp),
         cmocka_unit_test(test_late_joiner_gets_existing_records),

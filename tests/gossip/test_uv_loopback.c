@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <cmocka.h>
 
 #include "gossip/gossip.h"
@@ -276,6 +277,78 @@ static void test_bind_conflict_is_reported(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+struct junk {
+    uv_tcp_t tcp;
+    uv_connect_t req;
+    uv_write_t wr;
+    uint8_t frame[8];
+};
+
+static void junk_written(uv_write_t *w, int status)
+{
+    (void)status;
+    uv_close((uv_handle_t *)w->handle, NULL);
+}
+
+static void junk_connected(uv_connect_t *req, int status)
+{
+    struct junk *j = req->data;
+    uv_buf_t b = uv_buf_init((char *)j->frame, sizeof(j->frame));
+
+    if (status != 0) {
+        uv_close((uv_handle_t *)&j->tcp, NULL);
+        return;
+    }
+    uv_write(&j->wr, (uv_stream_t *)&j->tcp, &b, 1, junk_written);
+}
+
+static bool drops_seen(void *arg)
+{
+    struct gossip_stats st;
+
+    gossip_stats_get(((struct member *)arg)->g, &st);
+    return st.drops[GOSSIP_DROP_VERSION] >= 1 && st.drops[GOSSIP_DROP_MALFORMED] >= 1 &&
+           st.drops[GOSSIP_DROP_OVERSIZE] >= 1;
+}
+
+static void test_garbage_is_dropped_and_counted(void **state)
+{
+    uv_loop_t loop;
+    struct member m;
+    struct gossip_addr a;
+    struct sockaddr_in sa;
+    uv_udp_t udp;
+    struct junk j;
+    /* a datagram of another protocol version, and one truncated inside its header */
+    static const uint8_t v9[] = {9, 0, 0, 0x92, 0x03, 0x01};
+    static const uint8_t cut[] = {1, 0, 40, 'x'};
+    uv_buf_t b;
+
+    (void)state;
+    uv_loop_init(&loop);
+    open_member(&loop, &m, 0, NULL, "");
+    assert_int_equal(gossip_uv_bound_addr(m.g, &a), 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    memcpy(&sa.sin_addr, a.ip, 4);
+    sa.sin_port = htons(a.port);
+    uv_udp_init(&loop, &udp);
+    b = uv_buf_init((char *)v9, sizeof(v9));
+    assert_int_equal(uv_udp_try_send(&udp, &b, 1, (const struct sockaddr *)&sa), sizeof(v9));
+    b = uv_buf_init((char *)cut, sizeof(cut));
+    assert_int_equal(uv_udp_try_send(&udp, &b, 1, (const struct sockaddr *)&sa), sizeof(cut));
+    /* a TCP frame announcing 2 GiB: refused from its header, nothing allocated for it */
+    memset(&j, 0, sizeof(j));
+    j.frame[0] = 0x80;
+    uv_tcp_init(&loop, &j.tcp);
+    j.req.data = &j;
+    assert_int_equal(uv_tcp_connect(&j.req, &j.tcp, (const struct sockaddr *)&sa, junk_connected),
+                     0);
+    assert_true(run_until(&loop, drops_seen, &m, 5000));
+    uv_close((uv_handle_t *)&udp, NULL);
+    close_all(&loop, &m, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_label_mismatch_never_merges),
         cmocka_unit_test(test_plain_and_encrypted_do_not_mix),
         cmocka_unit_test(test_bind_conflict_is_reported),
+        cmocka_unit_test(test_garbage_is_dropped_and_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

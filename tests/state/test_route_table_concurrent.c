@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <cmocka.h>
 
@@ -38,6 +39,8 @@ struct reader {
     atomic_bool *stop;           /* set by the writer when it is done */
     uint32_t *last_seen;         /* per host: highest version this reader saw */
     uint64_t lookups;            /* lookups done */
+    atomic_uint batches;         /* batches of 256 lookups done, read by the writer */
+    atomic_bool exited;          /* the reader left its loop (stop or failure) */
     uint64_t found;              /* lookups that found a route */
     char failure[256];           /* first inconsistency, empty if none */
 };
@@ -124,7 +127,9 @@ static void *reader_main(void *arg)
             }
             rd->last_seen[i] = (uint32_t)got.version;
         }
+        atomic_fetch_add_explicit(&rd->batches, 1, memory_order_relaxed);
     }
+    atomic_store(&rd->exited, true);
     state_routes_reader_unregister();
     return NULL;
 }
@@ -155,6 +160,8 @@ static void readers_see_whole_routes_while_writer_churns(void **state)
     atomic_init(&stop, false);
     for (int t = 0; t < READERS; t++) {
         memset(&readers[t], 0, sizeof(readers[t]));
+        atomic_init(&readers[t].batches, 0);
+        atomic_init(&readers[t].exited, false);
         readers[t].routes = routes;
         readers[t].names = names;
         readers[t].stop = &stop;
@@ -167,6 +174,10 @@ static void readers_see_whole_routes_while_writer_churns(void **state)
      * names and remove or re-add the others, and the last round removes most of them (the
      * table shrinks). */
     for (uint32_t round = 0; round < ROUNDS; round++) {
+        unsigned before[READERS];
+
+        for (int t = 0; t < READERS; t++)
+            before[t] = atomic_load(&readers[t].batches);
         for (uint32_t i = 0; i < names; i++) {
             bool remove = round > 0 && ((i + round) % 3 == 0 || round == ROUNDS - 1) && i % 10 != 0;
             if (remove) {
@@ -184,6 +195,13 @@ static void readers_see_whole_routes_while_writer_churns(void **state)
             writes++;
         }
         assert_int_equal(state_routes_count(routes), expected);
+        /* Every reader must have looked up during this round, however the scheduler ran us,
+         * or the test would prove nothing about concurrency. */
+        for (int t = 0; t < READERS; t++) {
+            while (atomic_load(&readers[t].batches) == before[t] &&
+                   !atomic_load(&readers[t].exited))
+                sched_yield();
+        }
     }
     atomic_store_explicit(&stop, true, memory_order_release);
 
@@ -191,8 +209,8 @@ static void readers_see_whole_routes_while_writer_churns(void **state)
         assert_int_equal(pthread_join(readers[t].thread, NULL), 0);
         if (readers[t].failure[0])
             fail_msg("reader %d: %s", t, readers[t].failure);
-        /* The readers really ran concurrently with the writer and found routes. */
-        assert_true(readers[t].lookups > 1000);
+        /* The readers really ran alongside the writer and found routes. */
+        assert_true(readers[t].lookups >= 256u * ROUNDS);
         assert_true(readers[t].found > 0);
         print_message("reader %d: %llu lookups, %llu found, writer %llu updates\n", t,
                       (unsigned long long)readers[t].lookups, (unsigned long long)readers[t].found,
@@ -222,7 +240,7 @@ struct lazy_reader {
     pthread_t thread;            /* the reader thread */
     struct state_routes *routes; /* the table under test */
     atomic_bool *stop;           /* set by the writer when it is done */
-    uint64_t found;              /* lookups that found the route */
+    atomic_uint_fast64_t found;  /* lookups that found the route */
     char failure[256];           /* first inconsistency, empty if none */
 };
 
@@ -241,7 +259,7 @@ static void *lazy_reader_main(void *arg)
 
         if (!state_routes_lookup(rd->routes, host, strlen(host), &got))
             continue;
-        rd->found++;
+        atomic_fetch_add_explicit(&rd->found, 1, memory_order_relaxed);
         bad = route_mismatch(7, &got);
         if (!bad && got.version < last)
             bad = "version went backwards";
@@ -259,6 +277,7 @@ static void readers_that_never_register_are_safe(void **state)
     struct lazy_reader readers[2];
     atomic_bool stop;
     struct state_route r;
+    uint32_t v = 2;
 
     assert_non_null(routes);
     atomic_init(&stop, false);
@@ -268,24 +287,27 @@ static void readers_that_never_register_are_safe(void **state)
         memset(&readers[t], 0, sizeof(readers[t]));
         readers[t].routes = routes;
         readers[t].stop = &stop;
+        atomic_init(&readers[t].found, 0);
         assert_int_equal(pthread_create(&readers[t].thread, NULL, lazy_reader_main, &readers[t]),
                          0);
     }
-    /* Replacing one host over and over frees a node per update while the readers copy it. */
-    for (uint32_t v = 2; v < 20000; v++) {
-        route_of(7, v, &r);
+    /* Replacing one host over and over frees a node per update while the readers copy it;
+     * keep going until both readers have copied it many times while it changed. */
+    while (v < 20000 || atomic_load(&readers[0].found) < 1000 ||
+           atomic_load(&readers[1].found) < 1000) {
+        route_of(7, v++, &r);
         assert_int_equal(state_routes_set(routes, &r), 0);
+        assert_true(v < 100000000); /* readers that never run fail instead of hanging */
     }
     atomic_store_explicit(&stop, true, memory_order_release);
     for (int t = 0; t < 2; t++) {
         assert_int_equal(pthread_join(readers[t].thread, NULL), 0);
         if (readers[t].failure[0])
             fail_msg("reader %d: %s", t, readers[t].failure);
-        assert_true(readers[t].found > 0);
     }
     /* The readers have exited and were unregistered with their threads: more updates and the
      * free still complete their grace periods. */
-    for (uint32_t v = 20000; v < 20100; v++) {
+    for (uint32_t end = v + 100; v < end; v++) {
         route_of(7, v, &r);
         assert_int_equal(state_routes_set(routes, &r), 0);
     }
