@@ -265,6 +265,33 @@ static void test_smuggling_rejected_and_closed(void **state)
     state_routes_free(routes);
 }
 
+static void test_bad_backend_responses_502(void **state)
+{
+    (void)state;
+    struct state_routes *routes = state_routes_new();
+    struct tb_server *be = tb_start(0);
+    uint16_t port = tb_port(be);
+    th_route(routes, "app.localhost", "app", &port, 1);
+    struct proxy *p = th_proxy(routes, NULL);
+    for (int k = 0; k < 9; k++) {
+        char path[32];
+        struct tc_resp r;
+        snprintf(path, sizeof(path), "/bad/%d", k);
+        int st = tc_get(proxy_http_port(p), "app.localhost", path, &r);
+        if (st != 502)
+            fprintf(stderr, "bad response %d answered %d\n", k, st);
+        assert_int_equal(st, 502);
+        tc_resp_free(&r);
+    }
+    /* not the backend's health: a broken answer is not a dead backend */
+    struct tc_resp r;
+    assert_int_equal(tc_get(proxy_http_port(p), "app.localhost", "/id", &r), 200);
+    tc_resp_free(&r);
+    proxy_stop(p);
+    tb_free(be);
+    state_routes_free(routes);
+}
+
 /* ---- slowloris ---------------------------------------------------------------------- */
 
 static void test_slowloris_cut_others_served(void **state)
@@ -404,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_websocket_echo),
         cmocka_unit_test(test_streaming_100mb_bounded),
         cmocka_unit_test(test_smuggling_rejected_and_closed),
+        cmocka_unit_test(test_bad_backend_responses_502),
         cmocka_unit_test(test_slowloris_cut_others_served),
         cmocka_unit_test(test_client_reset_mid_download),
         cmocka_unit_test(test_drain_finishes_in_flight),
