@@ -186,7 +186,12 @@ static void node_reload(struct node *node)
     node->cfg.log_level = cfg.log_level;
     node->cfg.log_format = cfg.log_format;
     node_log_setup(cfg.log_format, cfg.log_level, NULL);
-    node->cfg.allow_loopback_backends = cfg.allow_loopback_backends;
+    if (node->cfg.allow_loopback_backends != cfg.allow_loopback_backends) {
+        /* routes and probes follow the address policy */
+        node->cfg.allow_loopback_backends = cfg.allow_loopback_backends;
+        node_routes_rebuild(node);
+        node_probes_dirty(node);
+    }
     node->cfg.drain_timeout_ms = cfg.drain_timeout_ms;
     node->cfg.api_rate_limit = cfg.api_rate_limit;
     node->cfg.api_body_limit = cfg.api_body_limit;

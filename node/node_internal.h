@@ -102,6 +102,8 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const
 void node_compact_soon(struct node *node);
 /* Applies the current routes of every name (at start, after a reload). */
 void node_routes_rebuild(struct node *node);
+/* Whether this node may send traffic (and probes) to `be` under its own address policy. */
+bool node_backend_allowed(const struct node *node, const struct state_backend *be);
 /* The address policy submitted records are checked against. */
 void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
 

@@ -136,7 +136,8 @@ static int probe_walk_one(const struct state_name_view *view, void *ctx)
         char key[64];
         bool dup = false;
         node_backend_key(&rec->backends[i], key);
-        if (!node_health_assigned(w->node, key))
+        if (!node_backend_allowed(w->node, &rec->backends[i]) ||
+            !node_health_assigned(w->node, key))
             continue;
         for (size_t j = 0; j < w->count && !dup; j++)
             dup = memcmp(&w->list[j], &rec->backends[i], sizeof(rec->backends[i])) == 0;
