@@ -18,11 +18,20 @@
  * "acme:x/HOST"; each node opens it and serves it. Push-pull carries both kinds to nodes
  * that join later. Without a cluster key nothing can be sealed: the certificate then stays
  * on the node that ordered it (a warning says so).
+ *
+ * Every node also keeps the sealed certificates it holds in DATA-DIR/acme/ (written to a
+ * temporary file, fsynced, renamed), so a restart, even of the last node standing, serves
+ * them at once instead of asking the CA again and running into its rate limits.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -278,6 +287,90 @@ size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap)
     return n;
 }
 
+/* ---- on disk ------------------------------------------------------------------------- */
+
+/* DATA-DIR/acme/HOST.sealed: version (8 bytes, big-endian) then the sealed item. */
+static void persist(struct node_acme *a, const struct issued *it)
+{
+    char dir[NODE_PATH_MAX + 8], path[NODE_PATH_MAX + STATE_FQDN_MAX + 32], tmp[sizeof(path) + 8];
+    uint8_t head[8];
+    int fd;
+
+    if (it->sealed_len == 0)
+        return;
+    snprintf(dir, sizeof(dir), "%s/acme", a->node->cfg.data_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/%s.sealed", dir, it->host);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    for (int i = 0; i < 8; i++)
+        head[i] = (uint8_t)(it->version >> (56 - 8 * i));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto fail;
+    if (write(fd, head, 8) != 8 ||
+        write(fd, it->sealed, it->sealed_len) != (ssize_t)it->sealed_len || fsync(fd) != 0) {
+        close(fd);
+        unlink(tmp);
+        goto fail;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        goto fail;
+    return;
+fail:
+    node_log(NODE_LOG_WARN, "acme", "certificate for %s not saved in %s: %s", it->host, dir,
+             strerror(errno));
+}
+
+/* Loads what persist() wrote; returns how many certificates were loaded. */
+static size_t load_saved(struct node_acme *a)
+{
+    char dir[NODE_PATH_MAX + 8], path[NODE_PATH_MAX + 300], err[ACME_ERR_MAX];
+    uint8_t buf[8 + ACME_SEALED_MAX];
+    struct dirent *e;
+    size_t loaded = 0;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s/acme", a->node->cfg.data_dir);
+    d = opendir(dir);
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char host[STATE_FQDN_MAX + 1];
+        size_t len = strlen(e->d_name);
+        if (len <= 7 || len - 7 > STATE_FQDN_MAX || strcmp(e->d_name + len - 7, ".sealed") != 0)
+            continue;
+        memcpy(host, e->d_name, len - 7);
+        host[len - 7] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+        if (f)
+            fclose(f);
+        struct acme_cert cert;
+        uint64_t version = 0;
+        for (int i = 0; i < 8 && n > 8; i++)
+            version = (version << 8) | buf[i];
+        if (n <= 8 || a->nkeys == 0 ||
+            acme_cert_open((const uint8_t(*)[ACME_SEAL_KEY_LEN])a->keys, a->nkeys, host, buf + 8,
+                           n - 8, &cert, err, sizeof(err)) != 0) {
+            node_log(NODE_LOG_WARN, "acme", "%s: not loaded: %s", path, n <= 8 ? "truncated" : err);
+            continue;
+        }
+        struct issued *it = issued_set(a, host, &cert, version);
+        if (!it) {
+            acme_cert_free(&cert);
+            break;
+        }
+        memcpy(it->sealed, buf + 8, n - 8);
+        it->sealed_len = n - 8;
+        loaded++;
+    }
+    closedir(d);
+    return loaded;
+}
+
 /* ---- ordering ------------------------------------------------------------------------- */
 
 static struct retry *retry_find(struct node_acme *a, const char *host, bool create)
@@ -352,6 +445,7 @@ static void work_done(uv_work_t *w, int status)
             node_log(NODE_LOG_WARN, "acme", "certificate for %s not shared (name too long)",
                      it->host);
     }
+    persist(a, it);
     certificates_changed(node);
 }
 
@@ -407,12 +501,24 @@ static void on_timer(uv_timer_t *t)
     if (a->busy || a->stopping || !node->tls)
         return;
     if (node->gossip) {
-        size_t total = gossip_members(node->gossip, NULL, 0);
-        members = calloc(total ? total : 1, sizeof(*members));
-        ids = calloc(total ? total : 1, sizeof(*ids));
-        if (!members || !ids)
+        size_t cap = 16, total;
+        members = calloc(cap, sizeof(*members));
+        if (!members)
             goto out;
-        total = gossip_members(node->gossip, members, total);
+        total = gossip_members(node->gossip, members, cap);
+        if (total > cap) { /* a large fleet: ask again with room for everyone */
+            struct gossip_member *more = realloc(members, total * sizeof(*members));
+            if (!more)
+                goto out;
+            members = more;
+            cap = total;
+            total = gossip_members(node->gossip, members, cap);
+            if (total > cap)
+                total = cap;
+        }
+        ids = calloc(total ? total : 1, sizeof(*ids));
+        if (!ids)
+            goto out;
         for (size_t i = 0; i < total; i++) {
             if (members[i].state != GOSSIP_ALIVE)
                 continue;
@@ -492,6 +598,7 @@ int node_acme_on_item(struct node *node, const char *key, uint64_t version, cons
         }
         memcpy(it->sealed, bytes, len);
         it->sealed_len = len;
+        persist(a, it);
         node_event(node, "acme", "certificate for %s received from the fleet", host);
         certificates_changed(node);
         return 1;
@@ -604,6 +711,11 @@ int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_
     uv_timer_start(&a->timer, on_timer, CHECK_MS, CHECK_MS);
     node->acme = a;
     pc->acme = a->table;
+    size_t saved = load_saved(a);
+    if (saved) {
+        node_log(NODE_LOG_INFO, "acme", "%zu saved certificates loaded", saved);
+        certificates_changed(node);
+    }
     node_log(NODE_LOG_INFO, "acme", "automatic certificates from %s%s", node->cfg.acme_directory,
              a->nkeys ? ", shared through the cluster key" : " (no --cluster-key: not shared)");
     return 0;

@@ -6,7 +6,9 @@
  * is exposed; the node first in rendezvous order orders its certificate, but the mock DNS
  * sends the CA's HTTP-01 validation to another node, which can only answer because the
  * token came to it through gossip. Then all three serve the certificate (sealed with the
- * cluster key, carried by gossip), verified against pebble's root.
+ * cluster key, carried by gossip), verified against pebble's root. Finally the whole fleet
+ * and the CA stop, and one node restarted alone still serves the certificate: each node
+ * keeps the sealed certificates in its data dir.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -82,6 +84,7 @@ static void fleet_orders_validates_elsewhere_and_serves_everywhere(void **state)
     char keyfile[300], http[NODES][64], join[64], owner[300], env_key[320], backend[64];
     char ids[NODES][64], cn[128];
     const char *idp[NODES];
+    static const char *extras[NODES][16];
     int http_port = pebble_free_port();
 
     /* the CA validates at <DNS answer>:http_port; DNS is set per name below */
@@ -109,6 +112,7 @@ static void fleet_orders_validates_elsewhere_and_serves_everywhere(void **state)
                                i ? "--join" : NULL,
                                join,
                                NULL};
+        memcpy(extras[i], extra, sizeof(extra));
         assert_int_equal(nt_node_start(&nodes[i], name, ips[i], extra), 0);
         nodes[i].http_port = http_port;
         if (i == 0)
@@ -169,6 +173,13 @@ static void fleet_orders_validates_elsewhere_and_serves_everywhere(void **state)
     }
     for (int i = 0; i < NODES; i++)
         assert_int_equal(nt_node_stop(&nodes[i], SIGTERM, 15000), 0);
+
+    /* no CA, no peers: a node restarted alone serves the certificate from its data dir */
+    pebble_stop(&pebble);
+    pebble_up = false;
+    assert_int_equal(nt_node_restart(&nodes[validator], extras[validator]), 0);
+    assert_int_equal(served(&nodes[validator], ctx, host, cn, sizeof(cn)), X509_V_OK);
+    assert_int_equal(nt_node_stop(&nodes[validator], SIGTERM, 15000), 0);
     SSL_CTX_free(ctx);
     free(root);
     nt_backend_stop(be);
