@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,11 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
 {
     if (proxy_config_validate(cfg, err, errlen) != 0)
         return NULL;
+    /* libuv writes with write(2): a peer that reset its connection must cost an EPIPE, not
+     * the process. Only the default disposition is changed; a caller's handler stays. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
     struct proxy *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         ERR("out of memory");

@@ -159,7 +159,8 @@ const char *proxy_balance_name(enum proxy_balance b);
 struct proxy; /* a running proxy (opaque) */
 
 /* Validates and copies `cfg`, binds one SO_REUSEPORT listening socket per worker (so a bind
- * failure is reported here, synchronously), and starts the workers. Each worker registers
+ * failure is reported here, synchronously), and starts the workers. SIGPIPE is set to ignored
+ * if it still has its default disposition (a client resetting must not kill the process). Each worker registers
  * itself as an RCU reader of `routes`, which must outlive the proxy. Returns NULL with `err`
  * set on failure, having released everything. */
 struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *routes, char *err,

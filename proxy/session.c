@@ -40,11 +40,13 @@ struct proxy_session {
     struct proxy_link link;  /* in w->sessions */
     struct proxy_ipslot *ip; /* per-IP accounting */
     char client_ip[INET6_ADDRSTRLEN];
-    bool trusted;     /* peer is a trusted proxy */
-    bool https;       /* arrived over TLS: X-Forwarded-Proto https */
-    bool passthrough; /* HTTPS to a tls_passthrough route: raw bytes to the backend */
-    uv_timer_t timer; /* the one timeout of the current state */
-    int handles;      /* open handles (connection, timer); freed at 0 */
+    bool trusted;       /* peer is a trusted proxy */
+    bool https;         /* arrived over TLS: X-Forwarded-Proto https */
+    bool passthrough;   /* HTTPS to a tls_passthrough route: raw bytes to the backend */
+    uv_timer_t timer;   /* the one timeout of the current state */
+    uint64_t deadline;  /* loop time the current state times out at */
+    uint64_t timer_due; /* loop time the libuv timer is armed for; 0 = not armed */
+    int handles;        /* open handles (connection, timer); freed at 0 */
     enum sess_state st;
     bool head_timer;          /* header timeout armed for the current head */
     unsigned requests;        /* requests started on this connection */
@@ -61,6 +63,7 @@ struct proxy_session {
     unsigned attempts;         /* backends tried so far */
     char *up_head;             /* request head for the backend, kept for a retry */
     size_t up_head_len;
+    size_t up_head_cap;  /* bytes allocated for up_head */
     uint64_t t_start_us; /* request head parsed */
     uint64_t ex_in;      /* client bytes of this exchange */
     uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
@@ -102,8 +105,17 @@ static struct proxy *P(struct proxy_session *s)
 
 static void on_timeout(uv_timer_t *t);
 
+/* Sets the one deadline of the current state. The libuv timer is re-armed only when the new
+ * deadline is earlier than the armed one: a later deadline (the common case, progress pushing
+ * a timeout back) is checked when the armed timer fires, so a request costs no timer heap
+ * operation at all once a connection is warm. */
 static void timer_set(struct proxy_session *s, uint32_t ms)
 {
+    uint64_t due = uv_now(&s->w->loop) + ms;
+    s->deadline = due;
+    if (s->timer_due != 0 && s->timer_due <= due)
+        return;
+    s->timer_due = due;
     uv_timer_start(&s->timer, on_timeout, ms, 0);
 }
 
@@ -229,8 +241,6 @@ static void sess_next(struct proxy_session *s)
     s->st = SS_HEAD;
     s->head_timer = false;
     http1_parser_next(&s->req);
-    free(s->up_head);
-    s->up_head = NULL;
     timer_set(s, P(s)->cfg.keepalive_timeout_ms);
     if (s->client_paused || !s->c.reading) {
         s->client_paused = false;
@@ -399,8 +409,14 @@ static void sess_begin_request(struct proxy_session *s)
         .host_len = hl,
     };
     size_t cap = h->head_len + 512 + h->host_len;
-    s->up_head = malloc(cap);
-    int len = s->up_head ? http1_build_request(h, &fwd, s->up_head, cap) : -1;
+    if (cap > s->up_head_cap) { /* kept across requests: no allocation per request */
+        char *nb = realloc(s->up_head, cap);
+        if (nb != NULL) {
+            s->up_head = nb;
+            s->up_head_cap = cap;
+        }
+    }
+    int len = s->up_head_cap >= cap ? http1_build_request(h, &fwd, s->up_head, cap) : -1;
     proxy_conn_consume(&s->c, h->head_len);
     if (len < 0) {
         sess_local_reply(s, 500, "webgw: out of memory", false, NULL);
@@ -965,6 +981,13 @@ static void on_timeout(uv_timer_t *t)
 {
     struct proxy_session *s = t->data;
     struct proxy *p = P(s);
+    uint64_t now = uv_now(&s->w->loop);
+    if (now < s->deadline) { /* pushed back since it was armed */
+        s->timer_due = s->deadline;
+        uv_timer_start(&s->timer, on_timeout, s->deadline - now, 0);
+        return;
+    }
+    s->timer_due = 0;
     switch (s->st) {
     case SS_HEAD:
         if (proxy_conn_avail(&s->c) > 0) {

@@ -77,6 +77,7 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
     struct proxy *p = proxy_start(&cfg, routes, err, sizeof(err));
     if (p == NULL) {
         fprintf(stderr, "bench_proxy: %s\n", err);

@@ -316,6 +316,26 @@ static void unknown_paths_methods_and_types(void **state)
     expect_error(nt_api(&node, "POST", "/api/v1/records", "text/plain", "x", 1, &r), &r, 415, NULL);
 }
 
+/* HEAD gets headers only, and pipelined requests are answered in order on one connection. */
+static void head_and_pipelining(void **state)
+{
+    static const char req[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char out[8192], *second, *third;
+
+    assert_int_equal(nt_raw("127.0.0.1", node.api_port, req, sizeof(req) - 1, out, sizeof(out)),
+                     200);
+    second = strstr(out + 1, "HTTP/1.1 404");
+    assert_non_null(second);
+    third = strstr(second + 1, "HTTP/1.1 200");
+    assert_non_null(third);
+    /* the HEAD answer carries no body: the 404 follows its blank line directly */
+    assert_ptr_equal(strstr(out, "\r\n\r\n") + 4, second);
+    assert_non_null(strstr(third, "\"status\":\"ok\""));
+    assert_non_null(strstr(third, "Connection: close"));
+}
+
 static void admin_needs_the_bearer_token(void **state)
 {
     struct ctl_response r;
@@ -437,6 +457,7 @@ int main(void)
         cmocka_unit_test(taken_name_and_stale_version_get_409),
         cmocka_unit_test(oversized_input_gets_413_and_431),
         cmocka_unit_test(unknown_paths_methods_and_types),
+        cmocka_unit_test(head_and_pipelining),
         cmocka_unit_test(admin_needs_the_bearer_token),
         cmocka_unit_test(released_name_is_404_and_record_survives_kill_9),
         cmocka_unit_test(admin_drain_stops_the_node_cleanly),

@@ -223,6 +223,23 @@ static void *tb_conn_main(void *arg)
                 write_all(c->fd, buf, (size_t)k);
             }
             break;
+        } else if (strncmp(path, "/bad/", 5) == 0) {
+            /* responses a backend must not get away with (502 and the connection dropped) */
+            static const char *const bad[] = {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+                "HTTP/1.1 200 OK\nContent-Length: 2\n\nab",
+                "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nab",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nab",
+                "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nab",
+                "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nab",
+                "garbage\r\n\r\n",
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+            };
+            int k = atoi(path + 5);
+            if (k >= 0 && k < (int)(sizeof(bad) / sizeof(bad[0])))
+                write_all(c->fd, bad[k], strlen(bad[k]));
+            break;
         } else if (strcmp(path, "/close") == 0) {
             static const char r[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbye";
             write_all(c->fd, r, sizeof(r) - 1);

@@ -21,6 +21,7 @@
  *   /upload           reads the body (Content-Length or chunked), answers "received N"
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
+ *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101)
  */
 struct tb_server;
 

@@ -6,6 +6,8 @@
  * slowloris client cut at the header timeout while others are served.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -263,6 +265,33 @@ static void test_smuggling_rejected_and_closed(void **state)
     state_routes_free(routes);
 }
 
+static void test_bad_backend_responses_502(void **state)
+{
+    (void)state;
+    struct state_routes *routes = state_routes_new();
+    struct tb_server *be = tb_start(0);
+    uint16_t port = tb_port(be);
+    th_route(routes, "app.localhost", "app", &port, 1);
+    struct proxy *p = th_proxy(routes, NULL);
+    for (int k = 0; k < 9; k++) {
+        char path[32];
+        struct tc_resp r;
+        snprintf(path, sizeof(path), "/bad/%d", k);
+        int st = tc_get(proxy_http_port(p), "app.localhost", path, &r);
+        if (st != 502)
+            fprintf(stderr, "bad response %d answered %d\n", k, st);
+        assert_int_equal(st, 502);
+        tc_resp_free(&r);
+    }
+    /* not the backend's health: a broken answer is not a dead backend */
+    struct tc_resp r;
+    assert_int_equal(tc_get(proxy_http_port(p), "app.localhost", "/id", &r), 200);
+    tc_resp_free(&r);
+    proxy_stop(p);
+    tb_free(be);
+    state_routes_free(routes);
+}
+
 /* ---- slowloris ---------------------------------------------------------------------- */
 
 static void test_slowloris_cut_others_served(void **state)
@@ -309,6 +338,37 @@ static void test_slowloris_cut_others_served(void **state)
            SLOW, (unsigned long long)cut_after, served);
     assert_int_equal(served, 6);
     assert_true(cut_after < 2000);
+    proxy_stop(p);
+    tb_free(be);
+    state_routes_free(routes);
+}
+
+/* ---- a client that resets mid-response ------------------------------------------------- */
+
+static void test_client_reset_mid_download(void **state)
+{
+    (void)state;
+    /* the default SIGPIPE disposition would kill the process on the first write into the
+     * reset connection: the proxy must protect itself */
+    signal(SIGPIPE, SIG_DFL);
+    struct state_routes *routes = state_routes_new();
+    struct tb_server *be = tb_start(0);
+    uint16_t port = tb_port(be);
+    th_route(routes, "big.localhost", "big", &port, 1);
+    struct proxy *p = th_proxy(routes, NULL);
+    for (int i = 0; i < 5; i++) {
+        int fd = tc_connect(proxy_http_port(p));
+        tc_sends(fd, "GET /download?n=50000000 HTTP/1.1\r\nHost: big.localhost\r\n\r\n");
+        char buf[4096];
+        assert_true(recv(fd, buf, sizeof(buf), 0) > 0);
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fd);
+    }
+    struct tc_resp r;
+    assert_int_equal(tc_get(proxy_http_port(p), "big.localhost", "/download?n=10", &r), 200);
+    assert_string_equal(r.body, "xxxxxxxxxx");
+    tc_resp_free(&r);
     proxy_stop(p);
     tb_free(be);
     state_routes_free(routes);
@@ -371,7 +431,9 @@ int main(void)
         cmocka_unit_test(test_websocket_echo),
         cmocka_unit_test(test_streaming_100mb_bounded),
         cmocka_unit_test(test_smuggling_rejected_and_closed),
+        cmocka_unit_test(test_bad_backend_responses_502),
         cmocka_unit_test(test_slowloris_cut_others_served),
+        cmocka_unit_test(test_client_reset_mid_download),
         cmocka_unit_test(test_drain_finishes_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
