@@ -56,6 +56,8 @@ static const struct config_option config_options[] = {
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
      "PEM trust anchors for the ACME CA's own HTTPS"},
     {"acme-email", CONFIG_STRING, "ADDR", "none", "contact address of the ACME account"},
+    {"https-redirect", CONFIG_BOOL, NULL, "false",
+     "answer plain HTTP for served names with a redirect to https (ACME paths excepted)"},
     {"allow-loopback-backends", CONFIG_BOOL, NULL, "false",
      "accept 127.0.0.0/8 and ::1 backends (demos and tests on one machine)"},
     {"admin-token-file", CONFIG_STRING, "FILE", "none (admin API off)",
@@ -285,6 +287,8 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         snprintf(cfg->acme_directory, sizeof(cfg->acme_directory), "%s", value);
         return 0;
     }
+    if (strcmp(key, "https-redirect") == 0)
+        return config_bool(value, &cfg->https_redirect, err, errlen);
     if (strcmp(key, "acme-ca-file") == 0)
         return config_path(cfg->acme_ca_file, value, err, errlen);
     if (strcmp(key, "acme-email") == 0) {

@@ -7,6 +7,7 @@
  * arrives on the probe thread, is queued under a mutex and handed to the control loop with
  * uv_async_send, where gossip publishes it.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,11 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     memcpy(&pc.https_addr, &node->cfg.https.ss, sizeof(pc.https_addr));
     pc.https_enabled = true;
     pc.tls = node->tls;
+    pc.https_redirect = node->cfg.https_redirect;
+    pc.https_redirect_port =
+        ntohs(node->cfg.https.ss.ss_family == AF_INET6
+                  ? ((const struct sockaddr_in6 *)&node->cfg.https.ss)->sin6_port
+                  : ((const struct sockaddr_in *)&node->cfg.https.ss)->sin_port);
     if (node_acme_setup(node, &pc, err, errlen) != 0)
         return -1;
     pc.workers = node->cfg.workers;

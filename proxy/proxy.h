@@ -77,6 +77,9 @@ struct proxy_config {
                                            owned by the caller, must outlive the proxy */
     struct acme_challenges *acme;       /* answers GET /.well-known/acme-challenge/TOKEN on
                                            the HTTP port; NULL = none; outlives the proxy */
+    bool https_redirect;                /* HTTP requests for served names get a 308 to
+                                           https:// (ACME challenge paths excepted) */
+    uint16_t https_redirect_port;       /* port put in that Location; 0 or 443: none */
     unsigned workers;                   /* worker threads; 0 = one per online CPU */
     int listen_backlog;                 /* listen(2) backlog */
 

@@ -389,6 +389,22 @@ static void sess_begin_request(struct proxy_session *s)
         return;
     }
     s->stat = proxy_stats_get(&s->w->stats, s->route.name);
+    if (p->cfg.https_redirect && !s->https) {
+        /* same host and target on https; an over-long or absolute-form target goes to "/"
+         * rather than past the size of a local answer */
+        char extra[700], port[8] = "";
+        const char *target = h->target;
+        size_t tlen = h->target_len;
+        if (tlen == 0 || tlen > 512 || target[0] != '/')
+            target = "/", tlen = 1;
+        if (p->cfg.https_redirect_port && p->cfg.https_redirect_port != 443)
+            snprintf(port, sizeof(port), ":%u", p->cfg.https_redirect_port);
+        snprintf(extra, sizeof(extra), "Location: https://%s%s%.*s\r\n", s->host, port, (int)tlen,
+                 target);
+        proxy_conn_consume(&s->c, h->head_len);
+        sess_local_reply(s, 308, "webgw: this name is served over HTTPS", true, extra);
+        return;
+    }
     if (s->route.tls_passthrough) {
         proxy_conn_consume(&s->c, h->head_len);
         snprintf(msg, sizeof(msg), "webgw: \"%s\" is served over HTTPS only", s->host);

@@ -417,6 +417,39 @@ static void test_certificate_reload_under_load_fails_no_request(void **state)
     assert_int_equal(tls_store_expiry(f->store, "app.gw.test", &expiry), TLS_OK);
 }
 
+static void test_http_redirects_to_https_except_acme_paths(void **state)
+{
+    struct fixture *f = *state;
+    struct proxy_config cfg;
+    char err[ACME_ERR_MAX];
+    struct tc_resp r;
+
+    /* a second gateway on the same routes, with the redirect on */
+    proxy_config_init(&cfg);
+    cfg.workers = 1;
+    snprintf(cfg.domain, sizeof(cfg.domain), "gw.test");
+    cfg.acme = f->acme;
+    cfg.https_redirect = true;
+    cfg.https_redirect_port = 8443;
+    struct proxy *p = th_proxy(f->routes, &cfg);
+    uint16_t port = proxy_http_port(p);
+
+    assert_int_equal(tc_get(port, "app.gw.test", "/a/b?c=d", &r), 308);
+    assert_non_null(strstr(r.head, "Location: https://app.gw.test:8443/a/b?c=d\r\n"));
+    tc_resp_free(&r);
+    /* the CA's validation must still get its answer over plain HTTP */
+    assert_int_equal(acme_challenges_put(f->acme, "tok-r",
+                                         "tok-r.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ",
+                                         time(NULL) + 60, err, sizeof(err)),
+                     ACME_OK);
+    assert_int_equal(tc_get(port, "app.gw.test", "/.well-known/acme-challenge/tok-r", &r), 200);
+    tc_resp_free(&r);
+    /* names not served are not redirected anywhere */
+    assert_int_equal(tc_get(port, "unknown.gw.test", "/", &r), 404);
+    tc_resp_free(&r);
+    proxy_stop(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_unserved_names_get_an_alert_and_are_counted),
         cmocka_unit_test(test_acme_challenge_answered_on_the_http_port),
         cmocka_unit_test(test_certificate_reload_under_load_fails_no_request),
+        cmocka_unit_test(test_http_redirects_to_https_except_acme_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
