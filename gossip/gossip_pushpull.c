@@ -6,16 +6,21 @@
  * member periodically (and on join, and towards dead members after a partition) opens an
  * exchange with one peer:
  *
- *   A -> B  DIGEST  A's member list, and 256 bucket hashes of A's item set
- *   B -> A  REPLY   B's member list and bucket hashes, plus (key, version, hash) of B's
- *                   items in the buckets that differ
- *   A -> B  ITEMS   A's items that B lacks or has older, and the keys A wants from B
+ *   A -> B  DIGEST  a digest of A's member list (the list itself when joining), and 256
+ *                   bucket hashes of A's item set
+ *   B -> A  REPLY   only if something differs: B's member list (if the lists differ) and
+ *                   bucket hashes, plus (key, version, hash) of B's items in the buckets
+ *                   that differ
+ *   A -> B  ITEMS   A's items that B lacks or has older, the keys A wants from B, and A's
+ *                   member list if the lists differed
  *   B -> A  ITEMS   the wanted items
  *
  * Each item falls in bucket hash(key) mod 256, whose hash is the XOR of hash(key, version,
- * content hash) over its items. When the two sets are equal (the steady state), the exchange
- * is two digests of 2 KiB plus the member lists, whatever the number of items; when they
- * differ, only the differing buckets are listed and only the differing items travel.
+ * content hash) over its items; the member list is summarised the same way (a XOR of
+ * hash(id, incarnation, state)). When both sides agree (the steady state), the exchange is
+ * the DIGEST alone, about 2 KiB whatever the number of items and members; when they differ,
+ * member lists travel whole (only on a difference, or on join) and only the differing
+ * buckets' entries and the differing items travel.
  *
  * Every message is one msgpack array in one stream message (gossip_transport.send_stream),
  * sealed like datagrams. Member lists are merged with SWIM's rules (gossip.c): a remote
@@ -100,10 +105,28 @@ static int gpp_entry_cmp(const void *a, const void *b)
 
 /* ---- encoding ---------------------------------------------------------------------------- */
 
-static void gpp_pack_members(struct gossip *g, msgpack_packer *pk)
+/* Order-independent digest of the member list: equal on two members that agree on every
+ * member's incarnation and state (the steady state), so the lists need not travel. */
+static uint64_t gpp_members_hash(const struct gossip *g)
+{
+    uint64_t h = 0;
+
+    for (size_t i = 0; i < g->nmembers; i++) {
+        const struct gmember *m = g->members[i];
+        uint64_t v[2] = {m->incarnation, (uint64_t)m->state};
+        h ^= ghash64(v, sizeof(v), ghash64(m->id, strlen(m->id), 0x3d));
+    }
+    return h;
+}
+
+static void gpp_pack_members(struct gossip *g, msgpack_packer *pk, bool full)
 {
     uint64_t now = gossip_now(g);
 
+    if (!full) {
+        msgpack_pack_array(pk, 0);
+        return;
+    }
     msgpack_pack_array(pk, g->nmembers);
     for (size_t i = 0; i < g->nmembers; i++) {
         const struct gmember *m = g->members[i];
@@ -151,12 +174,15 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     if (gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0)
         return;
     gpp_collect(g, &c, NULL);
-    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_DIGEST);
     msgpack_pack_uint8(&w.pk, GPP_REPLY | (join ? GPP_JOIN : 0));
     gproto_pack_str(&w.pk, g->self->id);
-    gpp_pack_members(g, &w.pk);
+    /* the list itself only when joining; otherwise its digest, and lists follow if they
+     * differ */
+    gpp_pack_members(g, &w.pk, join);
     gpp_pack_buckets(&w.pk, c.buckets);
+    msgpack_pack_uint64(&w.pk, gpp_members_hash(g));
     free(c.entries);
     gpp_send(g, to, &w);
 }
@@ -190,7 +216,7 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
 
     if (gwbuf_init_dynamic(&w, len + 128, len + 128 + GOSSIP_ID_MAX) != 0)
         return;
-    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, GPP_GOSSIP);
     gproto_pack_str(&w.pk, g->self->id);
@@ -199,6 +225,7 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
         memcpy(w.data + w.len, msg, len);
         w.len += len;
     }
+    msgpack_pack_array(&w.pk, 0);
     msgpack_pack_array(&w.pk, 0);
     gpp_send(g, to, &w);
 }
@@ -314,8 +341,11 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     bool diff[GOSSIP_PP_BUCKETS];
     struct gpp_collect c;
     struct gwbuf w;
+    uint64_t their_mhash;
+    size_t ndiff;
 
-    if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0) {
+    if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0 ||
+        gproto_u64(&f[5], &their_mhash) != 0) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         return;
     }
@@ -324,19 +354,22 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
         return;
     /* first pass: our digest; second: our entries where the digests differ */
     gpp_collect(g, &c, NULL);
+    ndiff = 0;
     for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
-        diff[i] = c.buckets[i] != theirs[i];
+        ndiff += diff[i] = c.buckets[i] != theirs[i];
     free(c.entries);
+    if (ndiff == 0 && !(flags & GPP_JOIN) && their_mhash == gpp_members_hash(g))
+        return; /* the steady state: we agree on everything, one message was enough */
     gpp_collect(g, &c, diff);
     if (c.nomem || gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0) {
         free(c.entries);
         return;
     }
-    msgpack_pack_array(&w.pk, 6);
+    msgpack_pack_array(&w.pk, 7);
     msgpack_pack_uint8(&w.pk, GMSG_PP_REPLY);
     msgpack_pack_uint8(&w.pk, flags & GPP_JOIN);
     gproto_pack_str(&w.pk, g->self->id);
-    gpp_pack_members(g, &w.pk);
+    gpp_pack_members(g, &w.pk, (flags & GPP_JOIN) || their_mhash != gpp_members_hash(g));
     gpp_pack_buckets(&w.pk, c.buckets);
     msgpack_pack_array(&w.pk, c.n);
     for (size_t i = 0; i < c.n; i++) {
@@ -345,6 +378,7 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
         msgpack_pack_uint64(&w.pk, c.entries[i].version);
         msgpack_pack_uint64(&w.pk, c.entries[i].hash);
     }
+    msgpack_pack_uint64(&w.pk, gpp_members_hash(g));
     free(c.entries);
     gpp_send(g, from, &w);
 }
@@ -359,10 +393,11 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
     size_t nremote, i = 0, j = 0, nitems = 0, nwants = 0;
     struct gwbuf items, wants;
     uint8_t *buf = NULL;
-    bool ok = false;
+    bool ok = false, members_differ;
+    uint64_t their_mhash;
 
     if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0 ||
-        f[5].type != MSGPACK_OBJECT_ARRAY) {
+        f[5].type != MSGPACK_OBJECT_ARRAY || gproto_u64(&f[6], &their_mhash) != 0) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         return;
     }
@@ -381,6 +416,8 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             return;
         }
     }
+    /* they sent their list because ours differed from it: they need ours too */
+    members_differ = f[3].via.array.size > 0 || their_mhash != gpp_members_hash(g);
     gpp_members_merge(g, &f[3], from_id);
 
     gpp_collect(g, &c, NULL);
@@ -390,8 +427,8 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
     gpp_collect(g, &c, diff);
     if (c.nomem)
         goto done;
-    if (c.n == 0 && nremote == 0) {
-        ok = true; /* the steady state: same item sets, nothing more to say */
+    if (c.n == 0 && nremote == 0 && !members_differ) {
+        ok = true; /* the steady state: same members, same items, nothing more to say */
         goto done;
     }
     if (c.n > 1)
@@ -427,10 +464,10 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             j++;
         }
     }
-    if ((nitems > 0 || nwants > 0) && !items.overflow && !wants.overflow) {
+    if ((nitems > 0 || nwants > 0 || members_differ) && !items.overflow && !wants.overflow) {
         struct gwbuf w;
         if (gwbuf_init_dynamic(&w, items.len + wants.len + 128, GOSSIP_STREAM_MAX - 256) == 0) {
-            msgpack_pack_array(&w.pk, 5);
+            msgpack_pack_array(&w.pk, 6);
             msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
             msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | (nwants ? GPP_REPLY : 0)));
             gproto_pack_str(&w.pk, g->self->id);
@@ -444,6 +481,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
                 memcpy(w.data + w.len, wants.data, wants.len);
                 w.len += wants.len;
             }
+            gpp_pack_members(g, &w.pk, members_differ);
             gpp_send(g, from, &w);
         }
     }
@@ -467,7 +505,8 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     uint8_t *buf;
     size_t n = 0;
 
-    if (items->type != MSGPACK_OBJECT_ARRAY || wants->type != MSGPACK_OBJECT_ARRAY) {
+    if (items->type != MSGPACK_OBJECT_ARRAY || wants->type != MSGPACK_OBJECT_ARRAY ||
+        gpp_members_check(&f[5]) != 0) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         return;
     }
@@ -477,6 +516,11 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
             gossip_drop(g, GOSSIP_DROP_MALFORMED);
             return;
         }
+    }
+    if (f[5].via.array.size > 0) {
+        char from_id[GOSSIP_ID_MAX + 1];
+        gproto_str(&f[2], from_id, sizeof(from_id), false);
+        gpp_members_merge(g, &f[5], from_id);
     }
     /* a joiner does not re-gossip the fleet's state back to the fleet */
     regossip = (flags & GPP_GOSSIP) || !((flags & GPP_JOIN) && (flags & GPP_TO_INITIATOR));
@@ -494,7 +538,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
         free(buf);
         return;
     }
-    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | GPP_TO_INITIATOR));
     gproto_pack_str(&w.pk, g->self->id);
@@ -512,6 +556,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
         if (gproto_str(&wants->via.array.ptr[i], key, sizeof(key), false) == 0)
             gpp_pack_item(g, &w.pk, key, buf);
     }
+    msgpack_pack_array(&w.pk, 0);
     msgpack_pack_array(&w.pk, 0);
     free(buf);
     gpp_send(g, from, &w);
@@ -547,11 +592,11 @@ void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, c
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         goto done;
     }
-    if (type == GMSG_PP_DIGEST && u.data.via.array.size == 5)
+    if (type == GMSG_PP_DIGEST && u.data.via.array.size == 6)
         gpp_on_digest(g, from, f, (uint8_t)flags, from_id);
-    else if (type == GMSG_PP_REPLY && u.data.via.array.size == 6)
+    else if (type == GMSG_PP_REPLY && u.data.via.array.size == 7)
         gpp_on_reply(g, from, f, (uint8_t)flags, from_id);
-    else if (type == GMSG_PP_ITEMS && u.data.via.array.size == 5)
+    else if (type == GMSG_PP_ITEMS && u.data.via.array.size == 6)
         gpp_on_items(g, from, f, (uint8_t)flags);
     else if (type == GMSG_PP_DIGEST || type == GMSG_PP_REPLY || type == GMSG_PP_ITEMS)
         gossip_drop(g, GOSSIP_DROP_MALFORMED);

@@ -51,6 +51,11 @@ static const struct config_option config_options[] = {
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
     {"tls-cert", CONFIG_STRING, "FILE", "none", "PEM certificate chain for HTTPS"},
     {"tls-key", CONFIG_STRING, "FILE", "none", "PEM private key for --tls-cert"},
+    {"acme-directory", CONFIG_STRING, "URL", "none (no automatic certificates)",
+     "ACME directory of the CA that issues certificates for served names (HTTP-01)"},
+    {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
+     "PEM trust anchors for the ACME CA's own HTTPS"},
+    {"acme-email", CONFIG_STRING, "ADDR", "none", "contact address of the ACME account"},
     {"allow-loopback-backends", CONFIG_BOOL, NULL, "false",
      "accept 127.0.0.0/8 and ::1 backends (demos and tests on one machine)"},
     {"admin-token-file", CONFIG_STRING, "FILE", "none (admin API off)",
@@ -272,6 +277,25 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         return config_path(cfg->tls_cert, value, err, errlen);
     if (strcmp(key, "tls-key") == 0)
         return config_path(cfg->tls_key, value, err, errlen);
+    if (strcmp(key, "acme-directory") == 0) {
+        if (strncmp(value, "https://", 8) != 0 || strlen(value) >= sizeof(cfg->acme_directory)) {
+            snprintf(err, errlen, "must be an https:// URL");
+            return -1;
+        }
+        snprintf(cfg->acme_directory, sizeof(cfg->acme_directory), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "acme-ca-file") == 0)
+        return config_path(cfg->acme_ca_file, value, err, errlen);
+    if (strcmp(key, "acme-email") == 0) {
+        if (!strchr(value, '@') || strpbrk(value, " \t\"\\") ||
+            strlen(value) >= sizeof(cfg->acme_email)) {
+            snprintf(err, errlen, "expected an e-mail address");
+            return -1;
+        }
+        snprintf(cfg->acme_email, sizeof(cfg->acme_email), "%s", value);
+        return 0;
+    }
     if (strcmp(key, "allow-loopback-backends") == 0)
         return config_bool(value, &cfg->allow_loopback_backends, err, errlen);
     if (strcmp(key, "admin-token-file") == 0)

@@ -59,6 +59,7 @@ struct node_httpd_conn {
     int fail_status;                     /* status to answer when the parser stops us */
     const char *fail_msg;                /* and why */
     bool responded;                      /* the current request has its answer */
+    bool head;                           /* the current request is HEAD: no body back */
     bool closing;                        /* no more requests on this connection */
     bool lingering;                      /* shut down; discarding input until EOF or timer */
     bool reading;                        /* uv_read_start is in effect */
@@ -338,6 +339,8 @@ void node_httpd_respond(struct node_httpd_conn *c, int status, const char *conte
     }
     w->c = c;
     memcpy(w->data, head, (size_t)hlen);
+    if (c->head)
+        len = 0; /* same headers (Content-Length included), no body */
     if (len)
         memcpy(w->data + hlen, body, len);
     buf = uv_buf_init(w->data, (unsigned)((size_t)hlen + len));
@@ -399,6 +402,7 @@ static int httpd_on_message_begin(llhttp_t *p)
     c->header_count = 0;
     c->body_len = 0;
     c->responded = false;
+    c->head = false;
     return 0;
 }
 
@@ -496,6 +500,9 @@ static int httpd_on_message_complete(llhttp_t *p)
 
     memset(&req, 0, sizeof(req));
     req.method = llhttp_method_name((llhttp_method_t)p->method);
+    c->head = p->method == HTTP_HEAD;
+    if (c->head)
+        req.method = "GET"; /* answered as GET, without the body */
     q = strchr(c->url, '?');
     if (q)
         *q++ = '\0';

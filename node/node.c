@@ -186,7 +186,12 @@ static void node_reload(struct node *node)
     node->cfg.log_level = cfg.log_level;
     node->cfg.log_format = cfg.log_format;
     node_log_setup(cfg.log_format, cfg.log_level, NULL);
-    node->cfg.allow_loopback_backends = cfg.allow_loopback_backends;
+    if (node->cfg.allow_loopback_backends != cfg.allow_loopback_backends) {
+        /* routes and probes follow the address policy */
+        node->cfg.allow_loopback_backends = cfg.allow_loopback_backends;
+        node_routes_rebuild(node);
+        node_probes_dirty(node);
+    }
     node->cfg.drain_timeout_ms = cfg.drain_timeout_ms;
     node->cfg.api_rate_limit = cfg.api_rate_limit;
     node->cfg.api_body_limit = cfg.api_body_limit;
@@ -259,6 +264,7 @@ void node_drain_step(struct node *node)
     if (node->stopped || !node->leave_done || !node->proxy_drained)
         return;
     node->stopped = true;
+    node_acme_stop(node);
     node_proxy_stop(node);
     node_gossip_close(node);
     if (node->store && state_store_compact(node->store, node->names, err, sizeof(err)) != 0)
@@ -411,12 +417,14 @@ void node_free(struct node *node)
         return;
     node_httpd_close(node->api);
     node->api = NULL;
+    node_acme_stop(node);
     node_proxy_stop(node);
     node_gossip_close(node);
     node_tls_free(node);
     /* every handle is closed before the loop: connections finish writing their last answer */
     uv_walk(&node->loop, node_close_walk, node);
     uv_run(&node->loop, UV_RUN_DEFAULT);
+    node_acme_free(node);
     if (uv_loop_close(&node->loop) != 0)
         node_log(NODE_LOG_WARN, "node", "event loop still had open handles at exit");
     if (node->store)

@@ -81,6 +81,9 @@ struct node_config {
     unsigned workers;                     /* --workers: proxy threads; 0 = one per core */
     char tls_cert[NODE_PATH_MAX];         /* --tls-cert */
     char tls_key[NODE_PATH_MAX];          /* --tls-key */
+    char acme_directory[NODE_PATH_MAX];   /* --acme-directory: ACME CA directory URL; "" off */
+    char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
+    char acme_email[256];                 /* --acme-email: account contact */
     bool allow_loopback_backends;         /* --allow-loopback-backends */
     char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
     enum node_log_level log_level;        /* --log-level */

@@ -51,6 +51,8 @@ static uint64_t node_item_hash(const struct state_record *rec)
 static int node_on_item(void *ctx, const char *key, uint64_t version, const uint8_t *bytes,
                         size_t len)
 {
+    if (node_acme_item_key(key))
+        return node_acme_on_item(ctx, key, version, bytes, len);
     return node_record_receive(ctx, bytes, len, key);
 }
 
@@ -72,8 +74,9 @@ static int node_each_item(void *ctx, gossip_item_visit_fn visit, void *visit_ctx
 {
     struct node *node = ctx;
     struct item_visit v = {visit, visit_ctx};
+    int rc = state_names_each_record(node->names, node_each_item_one, &v);
 
-    return state_names_each_record(node->names, node_each_item_one, &v);
+    return rc ? rc : node_acme_each_item(node, visit, visit_ctx);
 }
 
 struct item_find {
@@ -103,6 +106,8 @@ static int node_get_item(void *ctx, const char *key, uint64_t *version, uint8_t 
     const char *slash = strchr(key, '/');
     int len;
 
+    if (node_acme_item_key(key))
+        return node_acme_get_item(node, key, version, buf, cap);
     /* the holder's record is the common case and needs no scan */
     if (slash && slash[1] != '#' && state_names_get(node->names, slash + 1, &view) == 0) {
         char k[GOSSIP_KEY_MAX + 1];

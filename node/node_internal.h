@@ -66,6 +66,7 @@ struct node {
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
     bool stopped;                           /* the drain completed */
     struct tls_store *tls;                  /* certificates of the HTTPS listener */
+    struct node_acme *acme;                 /* automatic certificates (node_acme.c) or NULL */
     time_t tls_not_after;                   /* operator certificate expiry (0: none) */
     uint8_t ticket_secret[32];              /* cluster key: ticket keys derive from it */
     uv_timer_t ticket_timer;                /* moves ticket keys to the next epoch */
@@ -101,6 +102,8 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const
 void node_compact_soon(struct node *node);
 /* Applies the current routes of every name (at start, after a reload). */
 void node_routes_rebuild(struct node *node);
+/* Whether this node may send traffic (and probes) to `be` under its own address policy. */
+bool node_backend_allowed(const struct node *node, const struct state_backend *be);
 /* The address policy submitted records are checked against. */
 void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
 
@@ -137,6 +140,21 @@ json_t *node_proxy_local_health(const struct node *node);
 void node_proxy_metrics(const struct node *node, struct node_metrics *m);
 void node_backend_key(const struct state_backend *be, char out[64]);
 int node_backend_from_key(const char *key, struct state_backend *out);
+
+struct tls_pem_pair; /* proxy/tls_internal.h */
+struct node_acme;    /* node_acme.c */
+
+/* Automatic certificates (node_acme.c): ACME HTTP-01, tokens and certificates over gossip. */
+int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_t errlen);
+void node_acme_stop(struct node *node); /* closes its handles; idempotent */
+void node_acme_free(struct node *node); /* once the loop is done */
+size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
+bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
+int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
+                      size_t len);
+int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);
+int node_acme_get_item(struct node *node, const char *key, uint64_t *version, uint8_t *buf,
+                       size_t cap);
 
 /* TLS side (node_tls.c). node_tls_start makes the store (before the proxy starts). */
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);

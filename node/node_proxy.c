@@ -91,6 +91,8 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     memcpy(&pc.https_addr, &node->cfg.https.ss, sizeof(pc.https_addr));
     pc.https_enabled = true;
     pc.tls = node->tls;
+    if (node_acme_setup(node, &pc, err, errlen) != 0)
+        return -1;
     pc.workers = node->cfg.workers;
     snprintf(pc.domain, sizeof(pc.domain), "%s", node->cfg.domain);
     for (size_t i = 0; i < node->own_addr_count && pc.own_addr_count < PROXY_OWN_ADDRS_MAX; i++)
@@ -134,7 +136,8 @@ static int probe_walk_one(const struct state_name_view *view, void *ctx)
         char key[64];
         bool dup = false;
         node_backend_key(&rec->backends[i], key);
-        if (!node_health_assigned(w->node, key))
+        if (!node_backend_allowed(w->node, &rec->backends[i]) ||
+            !node_health_assigned(w->node, key))
             continue;
         for (size_t j = 0; j < w->count && !dup; j++)
             dup = memcmp(&w->list[j], &rec->backends[i], sizeof(rec->backends[i])) == 0;

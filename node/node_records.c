@@ -30,6 +30,36 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
     pol->domain = node->cfg.domain;
 }
 
+bool node_backend_allowed(const struct node *node, const struct state_backend *be)
+{
+    struct state_validate_policy pol;
+    char err[STATE_ERR_MAX];
+
+    node_validate_policy(node, &pol);
+    return state_backend_check(be, &pol, err, sizeof(err)) == 0;
+}
+
+/* Routes follow this node's address policy, not only the shared rules: a record accepted by
+ * a node started with --allow-loopback-backends reaches every node (state converges), but a
+ * node without the flag never forwards to its own loopback services, nor any node to its own
+ * addresses. Backends this node refuses are left out of its route; a name left with none has
+ * no route here. */
+static int records_route(struct node *node, const struct state_name_view *view)
+{
+    struct state_name_view local = *view;
+    struct state_record *rec = &local.record;
+    uint8_t kept = 0;
+
+    for (unsigned i = 0; i < rec->backend_count; i++)
+        if (node_backend_allowed(node, &rec->backends[i]))
+            rec->backends[kept++] = rec->backends[i];
+    if (kept != rec->backend_count)
+        node_log(NODE_LOG_WARN, "routes", "%s: %u of %u backends refused by this node's policy",
+                 view->name, (unsigned)(rec->backend_count - kept), (unsigned)rec->backend_count);
+    rec->backend_count = kept;
+    return state_routes_apply(node->routes, &local, node->cfg.domain);
+}
+
 /* Store, route and announce a record the merge called new information. */
 static int records_commit(struct node *node, const struct state_record *rec,
                           const struct state_name_view *view, const char *via, char *err,
@@ -41,7 +71,7 @@ static int records_commit(struct node *node, const struct state_record *rec,
         return -1;
     if (state_store_log_bytes(node->store) >= node->cfg.compact_bytes)
         node_compact_soon(node);
-    if (state_routes_apply(node->routes, view, node->cfg.domain) != 0) {
+    if (records_route(node, view) != 0) {
         /* the record is durable; the route catches up on the next rebuild */
         node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);
     }
@@ -210,9 +240,7 @@ drop:
 
 static int records_route_one(const struct state_name_view *view, void *ctx)
 {
-    struct node *node = ctx;
-
-    state_routes_apply(node->routes, view, node->cfg.domain);
+    records_route(ctx, view);
     return 0;
 }
 

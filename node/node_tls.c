@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,25 +39,35 @@ static time_t node_cert_not_after(const char *path)
     return t;
 }
 
+#define NODE_TLS_ISSUED_MAX 4096 /* ACME certificates installed at once */
+
 int node_tls_load(struct node *node, char *err, size_t errlen)
 {
     const char *cert = node->cfg.tls_cert, *key = node->cfg.tls_key;
     char terr[256];
+    size_t n = cert[0] ? 1 : 0;
+    /* the operator's file first (it wins a name both claim), then ACME's certificates */
+    struct tls_pem_pair *issued = calloc(NODE_TLS_ISSUED_MAX, sizeof(*issued));
+    size_t nissued = issued ? node_acme_pairs(node, issued, NODE_TLS_ISSUED_MAX) : 0;
+    int rc;
 
     /* no certificate: the empty store refuses terminated names with an alert and still
      * serves passthrough names; there is nothing to install */
-    if (cert[0] == '\0') {
+    if (n == 0 && nissued == 0) {
+        free(issued);
         if (node->tls_not_after)
             node_log(NODE_LOG_WARN, "tls",
                      "--tls-cert removed: the old certificate stays until "
                      "restart");
         return 0;
     }
-    if (tls_store_reload(node->tls, &cert, &key, 1, NULL, 0, terr, sizeof(terr)) != 0) {
+    rc = tls_store_reload(node->tls, &cert, &key, n, issued, nissued, terr, sizeof(terr));
+    free(issued);
+    if (rc != 0) {
         snprintf(err, errlen, "tls-cert: %s", terr);
         return -1;
     }
-    node->tls_not_after = node_cert_not_after(cert);
+    node->tls_not_after = n ? node_cert_not_after(cert) : 0;
     return 0;
 }
 

@@ -14,6 +14,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "node/node.h"
@@ -316,6 +319,62 @@ static void unknown_paths_methods_and_types(void **state)
     expect_error(nt_api(&node, "POST", "/api/v1/records", "text/plain", "x", 1, &r), &r, 415, NULL);
 }
 
+/* HEAD gets headers only, and pipelined requests are answered in order on one connection. */
+static void head_and_pipelining(void **state)
+{
+    static const char req[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char out[8192], *second, *third;
+
+    assert_int_equal(nt_raw("127.0.0.1", node.api_port, req, sizeof(req) - 1, out, sizeof(out)),
+                     200);
+    second = strstr(out + 1, "HTTP/1.1 404");
+    assert_non_null(second);
+    third = strstr(second + 1, "HTTP/1.1 200");
+    assert_non_null(third);
+    /* the HEAD answer carries no body: the 404 follows its blank line directly */
+    assert_ptr_equal(strstr(out, "\r\n\r\n") + 4, second);
+    assert_non_null(strstr(third, "\"status\":\"ok\""));
+    assert_non_null(strstr(third, "Connection: close"));
+}
+
+static int api_connect(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)node.api_port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* One client IP holds at most 64 API connections: the 65th is closed at once, and a slot
+ * frees when one of the 64 closes. */
+static void connections_per_ip_are_capped(void **state)
+{
+    int fds[64], extra;
+    char buf[64];
+    struct ctl_response r;
+
+    for (int i = 0; i < 64; i++)
+        fds[i] = api_connect();
+    usleep(100000);
+    extra = api_connect();
+    {
+        struct pollfd pfd = {.fd = extra, .events = POLLIN};
+        assert_int_equal(poll(&pfd, 1, 3000), 1);
+        assert_int_equal(recv(extra, buf, sizeof(buf), 0), 0); /* closed, nothing said */
+    }
+    close(extra);
+    close(fds[0]);
+    usleep(100000);
+    assert_int_equal(nt_api(&node, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+    ctl_response_free(&r);
+    for (int i = 1; i < 64; i++)
+        close(fds[i]);
+}
+
 static void admin_needs_the_bearer_token(void **state)
 {
     struct ctl_response r;
@@ -437,6 +496,8 @@ int main(void)
         cmocka_unit_test(taken_name_and_stale_version_get_409),
         cmocka_unit_test(oversized_input_gets_413_and_431),
         cmocka_unit_test(unknown_paths_methods_and_types),
+        cmocka_unit_test(head_and_pipelining),
+        cmocka_unit_test(connections_per_ip_are_capped),
         cmocka_unit_test(admin_needs_the_bearer_token),
         cmocka_unit_test(released_name_is_404_and_record_survives_kill_9),
         cmocka_unit_test(admin_drain_stops_the_node_cleanly),

@@ -141,6 +141,13 @@ static void dashboard_renders_the_live_cluster(void **state)
     /* the script ran and rendered, with no error banner */
     assert_non_null(strstr(dom, "data-ready=\"1\""));
     assert_null(strstr(dom, "id=\"error\" style=\"display: block;\""));
+    /* it polls: within the 6 s of virtual time it fetched the API more than once */
+    {
+        const char *polls = strstr(dom, "data-polls=\"");
+        assert_non_null(polls);
+        fprintf(stderr, "dashboard polled %d times\n", atoi(polls + 12));
+        assert_true(atoi(polls + 12) >= 2);
+    }
     /* members with their state */
     assert_non_null(strstr(dom, "data-member=\"dash-one\""));
     assert_non_null(strstr(dom, "data-member=\"dash-two\""));

@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -36,9 +35,8 @@
 
 #include "proxy/acme_internal.h"
 #include "proxy/tls_internal.h"
+#include "tests/proxy/pebble_util.h"
 #include "tests/proxy/tls_test_util.h"
-
-extern char **environ;
 
 /* ---- a minimal HTTP-01 responder ---------------------------------------------------------- */
 
@@ -116,136 +114,22 @@ static int listen_loopback(int *port)
     return fd;
 }
 
-/* A free loopback port for a child process (closed again: a small race we accept). */
-static int free_port(void)
-{
-    int port, fd = listen_loopback(&port);
-    close(fd);
-    return port;
-}
-
-/* ---- pebble ------------------------------------------------------------------------------ */
+/* ---- pebble (tests/proxy/pebble_util.c) and the responder --------------------------------- */
 
 struct fixture {
-    char dir[64];
-    struct tt_ca ca;   /* signs pebble's own HTTPS certificate */
-    char ca_file[128]; /* that CA, for our client */
-    int acme_port, mgmt_port, dns_port;
-    pid_t pebble, challtest;
-    struct responder responder;
-    char directory[128];
+    struct pebble pebble;       /* the CA under test */
+    struct responder responder; /* where pebble's HTTP-01 validation lands */
 };
-
-static pid_t spawn(const char *log, char *const argv[], char *const envp[])
-{
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        fail_msg("cannot start %s: %s (is the pebble package installed? "
-                 "scripts/install-deps.sh installs it)",
-                 argv[0], strerror(rc));
-    return pid;
-}
-
-static void stop_child(pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-}
-
-/* Waits until pebble's directory answers. */
-static void wait_for_pebble(struct fixture *f)
-{
-    char err[ACME_ERR_MAX];
-    struct acme_http *http = acme_http_new(f->ca_file, 1000, err, sizeof(err));
-    for (int i = 0; i < 100; i++) {
-        struct acme_http_response r;
-        if (acme_http_request(http, "GET", f->directory, NULL, &r, err, sizeof(err)) == ACME_OK) {
-            long status = r.status;
-            acme_http_response_free(&r);
-            if (status == 200) {
-                acme_http_free(http);
-                return;
-            }
-        }
-        usleep(100000);
-    }
-    acme_http_free(http);
-    fail_msg("pebble did not answer on %s: %s (log in %s)", f->directory, err, f->dir);
-}
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct tt_leaf leaf;
-    char cert[160], key[160], config[160], log[160], dns[64], mgmt[64];
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/webgw-pebble-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    tt_ca_new(&f->ca, "pebble https CA (test)");
-    tt_leaf_issue(&f->ca, "127.0.0.1", "IP:127.0.0.1,DNS:localhost", 2, &leaf);
-    snprintf(f->ca_file, sizeof(f->ca_file), "%s/ca.pem", f->dir);
-    snprintf(cert, sizeof(cert), "%s/pebble.crt", f->dir);
-    snprintf(key, sizeof(key), "%s/pebble.key", f->dir);
-    tt_write_file(f->ca_file, f->ca.cert_pem);
-    tt_write_file(cert, leaf.cert_pem);
-    tt_write_file(key, leaf.key_pem);
-    tt_leaf_free(&leaf);
 
     f->responder.table = acme_challenges_new();
     f->responder.fd = listen_loopback(&f->responder.port);
     assert_int_equal(pthread_create(&f->responder.thread, NULL, responder_main, &f->responder), 0);
-
-    f->acme_port = free_port();
-    f->mgmt_port = free_port();
-    f->dns_port = free_port();
-    snprintf(config, sizeof(config), "%s/pebble.json", f->dir);
-    FILE *cf = fopen(config, "w");
-    assert_non_null(cf);
-    fprintf(cf,
-            "{\"pebble\": {\"listenAddress\": \"127.0.0.1:%d\", "
-            "\"managementListenAddress\": \"127.0.0.1:%d\", \"certificate\": \"%s\", "
-            "\"privateKey\": \"%s\", \"httpPort\": %d, \"tlsPort\": %d, "
-            "\"ocspResponderURL\": \"\", \"externalAccountBindingRequired\": false}}\n",
-            f->acme_port, f->mgmt_port, cert, key, f->responder.port, free_port());
-    fclose(cf);
-
-    /* DNS: every name is 127.0.0.1, and no AAAA, so validation comes to our responder */
-    snprintf(dns, sizeof(dns), "127.0.0.1:%d", f->dns_port);
-    snprintf(mgmt, sizeof(mgmt), "127.0.0.1:%d", free_port());
-    snprintf(log, sizeof(log), "%s/challtestsrv.log", f->dir);
-    char *ct_argv[] = {"pebble-challtestsrv",
-                       "-dns01",
-                       dns,
-                       "-http01",
-                       "",
-                       "-https01",
-                       "",
-                       "-tlsalpn01",
-                       "",
-                       "-management",
-                       mgmt,
-                       "-defaultIPv4",
-                       "127.0.0.1",
-                       "-defaultIPv6",
-                       "",
-                       NULL};
-    char *no_env[] = {NULL};
-    f->challtest = spawn(log, ct_argv, no_env);
-
-    snprintf(log, sizeof(log), "%s/pebble.log", f->dir);
-    char *pb_argv[] = {"pebble", "-config", config, "-dnsserver", dns, NULL};
-    char *pb_env[] = {"PEBBLE_VA_NOSLEEP=1", NULL};
-    f->pebble = spawn(log, pb_argv, pb_env);
-    snprintf(f->directory, sizeof(f->directory), "https://127.0.0.1:%d/dir", f->acme_port);
-    wait_for_pebble(f);
+    /* every name resolves to 127.0.0.1, where the responder listens */
+    pebble_start(&f->pebble, f->responder.port, "127.0.0.1");
     *state = f;
     return 0;
 }
@@ -253,39 +137,21 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[128];
-    stop_child(f->pebble);
-    stop_child(f->challtest);
+    pebble_stop(&f->pebble);
     atomic_store(&f->responder.stop, 1);
     pthread_join(f->responder.thread, NULL);
     close(f->responder.fd);
     acme_challenges_free(f->responder.table);
-    tt_ca_free(&f->ca);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
     free(f);
     return 0;
-}
-
-/* Pebble's root for issued certificates, from its management interface. */
-static char *pebble_root(struct fixture *f)
-{
-    char url[128], err[ACME_ERR_MAX];
-    struct acme_http_response r;
-    struct acme_http *http = acme_http_new(f->ca_file, 5000, err, sizeof(err));
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/roots/0", f->mgmt_port);
-    assert_int_equal(acme_http_request(http, "GET", url, NULL, &r, err, sizeof(err)), ACME_OK);
-    assert_int_equal(r.status, 200);
-    acme_http_free(http);
-    return r.body;
 }
 
 static struct acme_client *client_with(struct fixture *f, struct acme_publisher pub, EVP_PKEY *key)
 {
     char err[ACME_ERR_MAX];
     struct acme_config cfg = {
-        .directory_url = f->directory,
-        .ca_file = f->ca_file,
+        .directory_url = f->pebble.directory,
+        .ca_file = f->pebble.ca_file,
         .contact = "mailto:ops@webgw.test",
         .account_key = key,
         .publisher = pub,
@@ -325,7 +191,7 @@ static void test_certificate_issued_validated_and_served(void **state)
                                           strlen(cert.key_pem), "acme", err, sizeof(err)),
                      TLS_OK);
     assert_int_equal(tls_store_install(store, set, err, sizeof(err)), TLS_OK);
-    char *root = pebble_root(f);
+    char *root = pebble_root(&f->pebble);
     SSL_CTX *client_ctx = tt_client_ctx(root);
     for (int i = 0; i < 2; i++) {
         SSL *client = SSL_new(client_ctx), *server = tls_store_new_ssl(store, err, sizeof(err));
@@ -405,21 +271,21 @@ static void test_unreachable_ca_is_a_transport_error(void **state)
     char err[ACME_ERR_MAX], url[128];
     EVP_PKEY *key = acme_key_generate(err, sizeof(err));
     struct acme_config cfg = {.directory_url = url,
-                              .ca_file = f->ca_file,
+                              .ca_file = f->pebble.ca_file,
                               .account_key = key,
                               .publisher = acme_publisher_local(f->responder.table),
                               .http_timeout_ms = 2000};
     const char *names[] = {"x.webgw.test"};
     struct acme_cert cert;
 
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/dir", free_port());
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/dir", pebble_free_port());
     struct acme_client *c = acme_client_new(&cfg, err, sizeof(err));
     assert_int_equal(acme_client_issue(c, names, 1, &cert, NULL, err, sizeof(err)), ACME_EHTTP);
     assert_non_null(strstr(err, "GET https://127.0.0.1:"));
     acme_client_free(c);
 
     /* the CA's certificate must verify: without our CA file curl refuses pebble */
-    cfg.directory_url = f->directory;
+    cfg.directory_url = f->pebble.directory;
     cfg.ca_file = "/dev/null";
     c = acme_client_new(&cfg, err, sizeof(err));
     assert_int_equal(acme_client_issue(c, names, 1, &cert, NULL, err, sizeof(err)), ACME_EHTTP);
