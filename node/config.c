@@ -6,7 +6,9 @@
  * Every value is checked when it is set; a bad one stops the daemon with one line naming the
  * key ("--http: port must be 1..65535 in ...").
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@
 enum config_kind {
     CONFIG_STRING, /* a path or a name */
     CONFIG_ADDR,   /* IP:PORT */
-    CONFIG_LIST,   /* repeatable HOST:PORT */
+    CONFIG_LIST,   /* repeatable: flags and YAML list items append */
     CONFIG_BOOL,   /* a flag without argument; true/false in YAML */
     CONFIG_UINT,   /* a bounded unsigned integer */
     CONFIG_ENUM,   /* one word out of a list */
@@ -49,8 +51,15 @@ static const struct config_option config_options[] = {
     {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
-    {"tls-cert", CONFIG_STRING, "FILE", "none", "PEM certificate chain for HTTPS"},
-    {"tls-key", CONFIG_STRING, "FILE", "none", "PEM private key for --tls-cert"},
+    {"tls-cert", CONFIG_LIST, "FILE", "none",
+     "PEM certificate chain for HTTPS (repeatable; picked by SNI; a YAML list)"},
+    {"tls-key", CONFIG_LIST, "FILE", "none",
+     "PEM private key of the --tls-cert in the same position (repeatable; a YAML list)"},
+    {"fleet-addr", CONFIG_LIST, "IP", "none",
+     "public address of the fleet besides the members' own (repeatable; a YAML list)"},
+    {"dns-server", CONFIG_STRING, "IP[:PORT]", "the system's (resolv.conf)",
+     "resolver that checks fqdn proxies point at the fleet"},
+    {"dns-interval", CONFIG_UINT, "SECONDS", "60", "how often every fqdn's DNS is checked again"},
     {"acme-directory", CONFIG_STRING, "URL", "none (no automatic certificates)",
      "ACME directory of the CA that issues certificates for served names (HTTP-01)"},
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
@@ -104,6 +113,25 @@ void node_config_defaults(struct node_config *cfg)
     cfg->api_body_limit = 16384;
     cfg->compact_bytes = 8u << 20;
     cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
+    cfg->dns_interval_ms = 60000;
+}
+
+bool node_config_is_list(const char *key)
+{
+    const struct config_option *o = config_find(key);
+    return o && o->kind == CONFIG_LIST;
+}
+
+void node_config_clear_list(struct node_config *cfg, const char *key)
+{
+    if (strcmp(key, "join") == 0)
+        cfg->join_count = 0;
+    else if (strcmp(key, "tls-cert") == 0)
+        cfg->tls_cert_count = 0;
+    else if (strcmp(key, "tls-key") == 0)
+        cfg->tls_key_count = 0;
+    else if (strcmp(key, "fleet-addr") == 0)
+        cfg->fleet_addr_count = 0;
 }
 
 static int config_uint(const char *value, uint64_t min, uint64_t max, uint64_t *out, char *err,
@@ -216,6 +244,52 @@ static int config_node_name(char *dst, const char *value, char *err, size_t errl
     return 0;
 }
 
+/* An IP literal without port ("192.0.2.1", "2001:db8::1" or "[2001:db8::1]"), port `port`. */
+static int config_ip(const char *value, uint16_t port, struct sockaddr_storage *out, char *err,
+                     size_t errlen)
+{
+    char buf[64];
+    size_t len = strlen(value);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+
+    memset(out, 0, sizeof(*out));
+    if (len >= 2 && value[0] == '[' && value[len - 1] == ']' && len - 2 < sizeof(buf)) {
+        memcpy(buf, value + 1, len - 2);
+        buf[len - 2] = '\0';
+    } else if (len < sizeof(buf)) {
+        memcpy(buf, value, len + 1);
+    } else {
+        buf[0] = '\0';
+    }
+    if (inet_pton(AF_INET, buf, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        return 0;
+    }
+    snprintf(err, errlen, "expected an IP address, got \"%.80s\"", value);
+    return -1;
+}
+
+/* A repeatable path: appended to list[*count] (at most NODE_TLS_PAIRS_MAX). */
+static int config_path_item(char (*list)[NODE_PATH_MAX], size_t *count, const char *value,
+                            char *err, size_t errlen)
+{
+    if (*count == NODE_TLS_PAIRS_MAX) {
+        snprintf(err, errlen, "at most %d files", NODE_TLS_PAIRS_MAX);
+        return -1;
+    }
+    if (config_path(list[*count], value, err, errlen) != 0)
+        return -1;
+    (*count)++;
+    return 0;
+}
+
 /* Sets `key` from `value`; writes only the problem (no key) into err. */
 static int config_apply(struct node_config *cfg, const char *key, const char *value, char *err,
                         size_t errlen)
@@ -276,9 +350,38 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         return 0;
     }
     if (strcmp(key, "tls-cert") == 0)
-        return config_path(cfg->tls_cert, value, err, errlen);
+        return config_path_item(cfg->tls_cert, &cfg->tls_cert_count, value, err, errlen);
     if (strcmp(key, "tls-key") == 0)
-        return config_path(cfg->tls_key, value, err, errlen);
+        return config_path_item(cfg->tls_key, &cfg->tls_key_count, value, err, errlen);
+    if (strcmp(key, "fleet-addr") == 0) {
+        if (cfg->fleet_addr_count == NODE_FLEET_ADDRS_MAX) {
+            snprintf(err, errlen, "at most %d addresses", NODE_FLEET_ADDRS_MAX);
+            return -1;
+        }
+        if (config_ip(value, 0, &cfg->fleet_addr[cfg->fleet_addr_count], err, errlen) != 0)
+            return -1;
+        cfg->fleet_addr_count++;
+        return 0;
+    }
+    if (strcmp(key, "dns-server") == 0) {
+        char why[NODE_ERR_MAX];
+        /* IP:PORT first; a bare IP means port 53 */
+        if (node_addr_parse(value, &cfg->dns_server, why, sizeof(why)) != 0) {
+            if (config_ip(value, 53, &cfg->dns_server.ss, err, errlen) != 0) {
+                snprintf(err, errlen, "expected IP or IP:PORT, got \"%.80s\"", value);
+                return -1;
+            }
+            node_addr_format((struct sockaddr *)&cfg->dns_server.ss, cfg->dns_server.text);
+        }
+        cfg->dns_server_set = true;
+        return 0;
+    }
+    if (strcmp(key, "dns-interval") == 0) {
+        if (config_uint(value, 1, 86400, &n, err, errlen) != 0)
+            return -1;
+        cfg->dns_interval_ms = (unsigned)n * 1000;
+        return 0;
+    }
     if (strcmp(key, "acme-directory") == 0) {
         if (strncmp(value, "https://", 8) != 0 || strlen(value) >= sizeof(cfg->acme_directory)) {
             snprintf(err, errlen, "must be an https:// URL");
@@ -413,7 +516,7 @@ int node_config_from_args(struct node_config *cfg, int argc, char **argv, void *
 {
     char key[64], why[NODE_ERR_MAX];
     const char *value, *config_file = NULL;
-    bool join_from_flags = false;
+    bool replaced[CONFIG_OPTION_COUNT] = {false};
 
     node_config_defaults(cfg);
     /* first pass: --help, --version and --config, so the file is read before other flags */
@@ -443,9 +546,13 @@ int node_config_from_args(struct node_config *cfg, int argc, char **argv, void *
         config_flag(argc, argv, &i, key, sizeof(key), &value, err, errlen);
         if (strcmp(key, "config") == 0)
             continue;
-        if (strcmp(key, "join") == 0 && !join_from_flags) {
-            cfg->join_count = 0; /* flags replace the file's seeds rather than add to them */
-            join_from_flags = true;
+        {
+            size_t idx = (size_t)(config_find(key) - config_options);
+            if (config_options[idx].kind == CONFIG_LIST && !replaced[idx]) {
+                /* flags replace the file's list rather than add to it */
+                node_config_clear_list(cfg, key);
+                replaced[idx] = true;
+            }
         }
         if (config_apply(cfg, key, value, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "--%s: %s", key, why);
@@ -466,14 +573,22 @@ static int config_readable(const char *key, const char *path, char *err, size_t 
 
 int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
 {
-    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
-        snprintf(err, errlen, "%s: needs %s as well", cfg->tls_cert[0] ? "tls-cert" : "tls-key",
-                 cfg->tls_cert[0] ? "tls-key" : "tls-cert");
+    if (cfg->tls_cert_count != cfg->tls_key_count) {
+        if (cfg->tls_cert_count == 0 || cfg->tls_key_count == 0)
+            snprintf(err, errlen, "%s: needs %s as well",
+                     cfg->tls_cert_count ? "tls-cert" : "tls-key",
+                     cfg->tls_cert_count ? "tls-key" : "tls-cert");
+        else
+            snprintf(err, errlen,
+                     "tls-cert: %zu given but %zu tls-key; they go in pairs, in the same order",
+                     cfg->tls_cert_count, cfg->tls_key_count);
         return -1;
     }
+    for (size_t i = 0; i < cfg->tls_cert_count; i++)
+        if (config_readable("tls-cert", cfg->tls_cert[i], err, errlen) != 0 ||
+            config_readable("tls-key", cfg->tls_key[i], err, errlen) != 0)
+            return -1;
     if (config_readable("cluster-key", cfg->cluster_key, err, errlen) != 0 ||
-        config_readable("tls-cert", cfg->tls_cert, err, errlen) != 0 ||
-        config_readable("tls-key", cfg->tls_key, err, errlen) != 0 ||
         config_readable("admin-token-file", cfg->admin_token_file, err, errlen) != 0)
         return -1;
     return 0;
@@ -488,7 +603,9 @@ void node_config_usage(void *out)
                "signed name records. With no option it runs a single node on the defaults below,\n"
                "so http://NAME.localhost:8080 works from this machine.\n\n"
                "Every option is also a key of the YAML file given with --config (same name,\n"
-               "without the dashes; join takes a list); flags override the file.\n\n");
+               "without the dashes; repeatable ones take a list); flags override the file.\n"
+               "Certificates pair by position: the first tls-cert with the first tls-key, and\n"
+               "so on; SNI picks among them (a wildcard *.D serves every NAME.D).\n\n");
     for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++) {
         const struct config_option *o = &config_options[i];
         char left[64];

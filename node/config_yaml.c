@@ -1,7 +1,8 @@
 /*
  * config_yaml.c - reads the --config file: a YAML mapping whose keys are the long option
- * names. Values are scalars; `join` may also be a sequence. Parsing is libyaml's; the checks
- * on each value are config.c's, so a file and a flag fail with the same words.
+ * names. Values are scalars; repeatable keys (join, tls-cert, tls-key, fleet-addr) may also be
+ * sequences; tls-cert and tls-key are parallel lists, paired by position. Parsing is libyaml's; the
+ * checks on each value are config.c's, so a file and a flag fail with the same words.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,13 +86,13 @@ int node_config_load_file(struct node_config *cfg, const char *path, char *err, 
         if (v->type == YAML_SCALAR_NODE) {
             if (yaml_set(cfg, path, k, key, (const char *)v->data.scalar.value, err, errlen) != 0)
                 goto out;
-        } else if (v->type == YAML_SEQUENCE_NODE && strcmp(key, "join") == 0) {
+        } else if (v->type == YAML_SEQUENCE_NODE && node_config_is_list(key)) {
             for (yaml_node_item_t *it = v->data.sequence.items.start;
                  it < v->data.sequence.items.top; it++) {
                 yaml_node_t *item = yaml_document_get_node(&doc, *it);
                 if (!item || item->type != YAML_SCALAR_NODE) {
-                    snprintf(err, errlen, "%s: line %zu: join: items must be ADDR:PORT strings",
-                             path, k->start_mark.line + 1);
+                    snprintf(err, errlen, "%s: line %zu: %s: items must be strings", path,
+                             k->start_mark.line + 1, key);
                     goto out;
                 }
                 if (yaml_set(cfg, path, k, key, (const char *)item->data.scalar.value, err,

@@ -200,6 +200,8 @@ static void node_reload(struct node *node)
     memcpy(node->cfg.admin_token_file, cfg.admin_token_file, sizeof(cfg.admin_token_file));
     memcpy(node->cfg.tls_cert, cfg.tls_cert, sizeof(cfg.tls_cert));
     memcpy(node->cfg.tls_key, cfg.tls_key, sizeof(cfg.tls_key));
+    node->cfg.tls_cert_count = cfg.tls_cert_count;
+    node->cfg.tls_key_count = cfg.tls_key_count;
     if (node_load_admin_token(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
     node_tls_reload(node);

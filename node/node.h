@@ -30,6 +30,8 @@
 #define NODE_ADDR_TEXT_MAX 300         /* "HOST:PORT" as written, for --join */
 #define NODE_CONFIG_FILE_MAX (1 << 20) /* largest YAML config file */
 #define NODE_ERR_MAX 256               /* size of an error message buffer */
+#define NODE_TLS_PAIRS_MAX 16          /* --tls-cert/--tls-key pairs */
+#define NODE_FLEET_ADDRS_MAX 64        /* --fleet-addr entries */
 
 /* ---- addresses ------------------------------------------------------------------------- */
 
@@ -77,10 +79,17 @@ struct node_config {
     char join[NODE_JOIN_MAX][NODE_ADDR_TEXT_MAX]; /* --join: seeds, HOST:PORT */
     size_t join_count;                            /* seeds in join */
     char cluster_key[NODE_PATH_MAX];              /* --cluster-key: base64 keys, one a line */
-    char cluster_label[65];               /* --cluster-label: authenticated in gossip packets */
-    unsigned workers;                     /* --workers: proxy threads; 0 = one per core */
-    char tls_cert[NODE_PATH_MAX];         /* --tls-cert */
-    char tls_key[NODE_PATH_MAX];          /* --tls-key */
+    char cluster_label[65]; /* --cluster-label: authenticated in gossip packets */
+    unsigned workers;       /* --workers: proxy threads; 0 = one per core */
+    char tls_cert[NODE_TLS_PAIRS_MAX][NODE_PATH_MAX]; /* --tls-cert: the i-th pairs with */
+    char tls_key[NODE_TLS_PAIRS_MAX][NODE_PATH_MAX];  /* the i-th --tls-key */
+    size_t tls_cert_count;                            /* entries in tls_cert */
+    size_t tls_key_count;                             /* entries in tls_key */
+    struct node_addr dns_server;                      /* --dns-server: resolver for fqdn checks */
+    bool dns_server_set;                              /* else the system's (resolv.conf) */
+    unsigned dns_interval_ms;                         /* --dns-interval (seconds in the config) */
+    struct sockaddr_storage fleet_addr[NODE_FLEET_ADDRS_MAX]; /* --fleet-addr: public IPs */
+    size_t fleet_addr_count;                                  /* entries in fleet_addr */
     char acme_directory[NODE_PATH_MAX];   /* --acme-directory: ACME CA directory URL; "" off */
     char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
     char acme_email[256];                 /* --acme-email: account contact */
@@ -104,7 +113,13 @@ void node_config_defaults(struct node_config *cfg);
 int node_config_set(struct node_config *cfg, const char *key, const char *value, char *err,
                     size_t errlen);
 
-/* Loads a YAML mapping of keys to scalars (join may be a sequence). Returns 0 or -1 with
+/* Whether `key` is repeatable (join, tls-cert, tls-key, fleet-addr): a flag or YAML list item
+ * appends; the first flag replaces what the config file gave. */
+bool node_config_is_list(const char *key);
+/* Empties the repeatable `key` (before flags replace the file's list). */
+void node_config_clear_list(struct node_config *cfg, const char *key);
+
+/* Loads a YAML mapping of keys to scalars (repeatable keys may be sequences). Returns 0 or -1 with
  * "FILE: KEY: problem" (or a YAML syntax error with its line) in err. */
 int node_config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen);
 

@@ -67,10 +67,10 @@ struct node {
     bool stopped;                           /* the drain completed */
     struct tls_store *tls;                  /* certificates of the HTTPS listener */
     struct node_acme *acme;                 /* automatic certificates (node_acme.c) or NULL */
-    time_t tls_not_after;                   /* operator certificate expiry (0: none) */
-    uint8_t ticket_secret[32];              /* cluster key: ticket keys derive from it */
-    uv_timer_t ticket_timer;                /* moves ticket keys to the next epoch */
-    bool left;                              /* the leave notice was sent */
+    time_t tls_not_after[NODE_TLS_PAIRS_MAX]; /* operator certificates' expiry (0: none) */
+    uint8_t ticket_secret[32];                /* cluster key: ticket keys derive from it */
+    uv_timer_t ticket_timer;                  /* moves ticket keys to the next epoch */
+    bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
     char admin_token[256];                              /* "" when the admin API is off */

@@ -1,8 +1,8 @@
 /*
  * node_tls.c - the node's side of TLS: the certificate store the HTTPS listener terminates
- * with, loaded from --tls-cert/--tls-key and reloaded on SIGHUP, session ticket keys derived
- * from the cluster key (so a session resumes on any gateway), and the TLS counters and
- * certificate expiry for /metrics.
+ * with, loaded from the --tls-cert/--tls-key pairs (SNI picks among them) and reloaded on SIGHUP,
+ * session ticket keys derived from the cluster key (so a session resumes on any gateway), and the
+ * TLS counters and certificate expiry for /metrics.
  *
  * The HTTPS port is always served: names in passthrough mode need no certificate here, and
  * a terminated name without a certificate is refused with a TLS alert.
@@ -43,31 +43,37 @@ static time_t node_cert_not_after(const char *path)
 
 int node_tls_load(struct node *node, char *err, size_t errlen)
 {
-    const char *cert = node->cfg.tls_cert, *key = node->cfg.tls_key;
+    const char *cert[NODE_TLS_PAIRS_MAX], *key[NODE_TLS_PAIRS_MAX];
     char terr[256];
-    size_t n = cert[0] ? 1 : 0;
-    /* the operator's file first (it wins a name both claim), then ACME's certificates */
+    size_t n = node->cfg.tls_cert_count;
+    /* the operator's files first (they win a name both claim; among them the first given
+     * wins), then ACME's certificates */
     struct tls_pem_pair *issued = calloc(NODE_TLS_ISSUED_MAX, sizeof(*issued));
     size_t nissued = issued ? node_acme_pairs(node, issued, NODE_TLS_ISSUED_MAX) : 0;
     int rc;
 
     /* no certificate: the empty store refuses terminated names with an alert and still
      * serves passthrough names; there is nothing to install */
+    for (size_t i = 0; i < n; i++) {
+        cert[i] = node->cfg.tls_cert[i];
+        key[i] = node->cfg.tls_key[i];
+    }
     if (n == 0 && nissued == 0) {
         free(issued);
-        if (node->tls_not_after)
+        if (node->tls_not_after[0])
             node_log(NODE_LOG_WARN, "tls",
                      "--tls-cert removed: the old certificate stays until "
                      "restart");
         return 0;
     }
-    rc = tls_store_reload(node->tls, &cert, &key, n, issued, nissued, terr, sizeof(terr));
+    rc = tls_store_reload(node->tls, cert, key, n, issued, nissued, terr, sizeof(terr));
     free(issued);
     if (rc != 0) {
         snprintf(err, errlen, "tls-cert: %s", terr);
         return -1;
     }
-    node->tls_not_after = n ? node_cert_not_after(cert) : 0;
+    for (size_t i = 0; i < NODE_TLS_PAIRS_MAX; i++)
+        node->tls_not_after[i] = i < n ? node_cert_not_after(cert[i]) : 0;
     return 0;
 }
 
@@ -113,8 +119,9 @@ void node_tls_reload(struct node *node)
     if (node_tls_load(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "tls", "reload refused, keeping the running certificates: %s",
                  err);
-    else if (node->cfg.tls_cert[0])
-        node_event(node, "tls", "certificates reloaded from %s", node->cfg.tls_cert);
+    else if (node->cfg.tls_cert_count)
+        node_event(node, "tls", "certificates reloaded from %s%s", node->cfg.tls_cert[0],
+                   node->cfg.tls_cert_count > 1 ? " and the other --tls-cert files" : "");
 }
 
 void node_tls_free(struct node *node)
@@ -129,6 +136,7 @@ void node_tls_free(struct node *node)
 void node_tls_metrics(const struct node *node, struct node_metrics *m)
 {
     struct tls_store_stats s;
+    bool any_expiry = false;
 
     if (!node->tls)
         return;
@@ -149,10 +157,13 @@ void node_tls_metrics(const struct node *node, struct node_metrics *m)
                         (unsigned long long)s.not_tls);
     node_metrics_printf(m, "webgw_tls_connections_total{outcome=\"handshake_failed\"} %llu\n",
                         (unsigned long long)s.handshake_failures);
-    if (node->tls_not_after) {
+    for (size_t i = 0; i < node->cfg.tls_cert_count; i++)
+        any_expiry = any_expiry || node->tls_not_after[i] != 0;
+    if (any_expiry)
         node_metrics_family(m, "webgw_tls_certificate_expiry_seconds", "gauge",
-                            "notAfter of the operator certificate (Unix time).");
-        node_metrics_printf(m, "webgw_tls_certificate_expiry_seconds{file=\"%s\"} %lld\n",
-                            node->cfg.tls_cert, (long long)node->tls_not_after);
-    }
+                            "notAfter of each operator certificate (Unix time).");
+    for (size_t i = 0; i < node->cfg.tls_cert_count; i++)
+        if (node->tls_not_after[i])
+            node_metrics_printf(m, "webgw_tls_certificate_expiry_seconds{file=\"%s\"} %lld\n",
+                                node->cfg.tls_cert[i], (long long)node->tls_not_after[i]);
 }

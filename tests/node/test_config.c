@@ -199,6 +199,77 @@ static void files_that_cannot_be_read_are_refused(void **state)
                         "config: cannot open /nonexistent/webgw.yaml: No such file or directory");
 }
 
+/* Several certificates pair with their keys by position, from flags or parallel YAML lists;
+ * counts that differ are refused with a line that says so. */
+static void certificates_pair_with_keys_by_position(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX], c1[512], c2[512], k1[512], k2[512], yaml[4096];
+    const char *path;
+
+    snprintf(c1, sizeof(c1), "%s", write_file("c1.pem", "x"));
+    snprintf(c2, sizeof(c2), "%s", write_file("c2.pem", "x"));
+    snprintf(k1, sizeof(k1), "%s", write_file("k1.pem", "x"));
+    snprintf(k2, sizeof(k2), "%s", write_file("k2.pem", "x"));
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--tls-cert", c1, "--tls-key", k1, "--tls-cert",
+                           c2, "--tls-key", k2, NULL),
+                     0);
+    assert_int_equal(cfg.tls_cert_count, 2);
+    assert_string_equal(cfg.tls_cert[1], c2);
+    assert_string_equal(cfg.tls_key[1], k2);
+    assert_refused(err, "--tls-cert", c1, "--tls-key", k1, "--tls-cert", c2);
+    assert_string_equal(err,
+                        "tls-cert: 2 given but 1 tls-key; they go in pairs, in the same order");
+
+    snprintf(yaml, sizeof(yaml), "tls-cert:\n  - %s\n  - %s\ntls-key:\n  - %s\n  - %s\n", c1, c2,
+             k1, k2);
+    path = write_file("pairs.yaml", yaml);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_int_equal(cfg.tls_cert_count, 2);
+    assert_string_equal(cfg.tls_key[0], k1);
+    /* flags replace the file's lists */
+    assert_int_equal(
+        parse(&cfg, err, sizeof(err), "--config", path, "--tls-cert", c2, "--tls-key", k2, NULL),
+        0);
+    assert_int_equal(cfg.tls_cert_count, 1);
+    assert_string_equal(cfg.tls_cert[0], c2);
+}
+
+/* The fqdn DNS check's options: fleet addresses, the resolver and the interval. */
+static void dns_check_options(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+    const char *path;
+
+    assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+    assert_false(cfg.dns_server_set);
+    assert_int_equal(cfg.dns_interval_ms, 60000);
+    assert_int_equal(cfg.fleet_addr_count, 0);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--fleet-addr", "192.0.2.7", "--fleet-addr",
+                           "[2001:db8::7]", "--dns-server", "127.0.0.1", "--dns-interval", "5",
+                           NULL),
+                     0);
+    assert_int_equal(cfg.fleet_addr_count, 2);
+    assert_int_equal(cfg.fleet_addr[1].ss_family, AF_INET6);
+    assert_true(cfg.dns_server_set);
+    assert_string_equal(cfg.dns_server.text, "127.0.0.1:53");
+    assert_int_equal(cfg.dns_interval_ms, 5000);
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--dns-server", "[::1]:5353", NULL), 0);
+    assert_string_equal(cfg.dns_server.text, "[::1]:5353");
+    assert_refused(err, "--fleet-addr", "gw.example.com");
+    assert_string_equal(err, "--fleet-addr: expected an IP address, got \"gw.example.com\"");
+    assert_refused(err, "--dns-server", "ns1.example.com");
+    assert_refused(err, "--dns-interval", "0");
+
+    path = write_file("fleet.yaml", "fleet-addr:\n  - 192.0.2.1\n  - 192.0.2.2\n"
+                                    "dns-server: 127.0.0.1:5300\ndns-interval: 2\n");
+    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_int_equal(cfg.fleet_addr_count, 2);
+    assert_string_equal(cfg.dns_server.text, "127.0.0.1:5300");
+    assert_int_equal(cfg.dns_interval_ms, 2000);
+}
+
 static void yaml_keys_are_the_long_options(void **state)
 {
     struct node_config cfg;
@@ -342,6 +413,8 @@ int main(void)
         cmocka_unit_test(bad_flags_name_the_key_and_the_problem),
         cmocka_unit_test(files_that_cannot_be_read_are_refused),
         cmocka_unit_test(yaml_keys_are_the_long_options),
+        cmocka_unit_test(certificates_pair_with_keys_by_position),
+        cmocka_unit_test(dns_check_options),
         cmocka_unit_test(bad_yaml_names_file_line_key_and_problem),
         cmocka_unit_test(daemon_exits_with_one_line_on_bad_input),
         cmocka_unit_test(daemon_reports_a_taken_port),
