@@ -11,10 +11,10 @@
  * node's log line says what the CA objected to; rate limits come back as ACME_ERATE with
  * the CA's Retry-After so the scheduler can honour it.
  */
+#include "proxy/err_internal.h"
 #include "proxy/acme_internal.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,31 +43,18 @@ struct acme_client {
     char nonce[256];            /* next nonce to use, "" when none is held */
 };
 
-static int cerr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int cerr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 struct acme_client *acme_client_new(const struct acme_config *cfg, char *err, size_t errlen)
 {
     struct acme_client *c = calloc(1, sizeof(*c));
 
     if (!c) {
-        cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
         return NULL;
     }
     if (!cfg->directory_url || !cfg->account_key || !cfg->publisher.publish ||
         !cfg->publisher.withdraw) {
-        cerr(err, errlen, ACME_EINVAL, "acme: directory URL, account key and publisher needed");
+        proxy_errf(err, errlen, ACME_EINVAL,
+                   "acme: directory URL, account key and publisher needed");
         goto fail;
     }
     if (acme_jwk_thumbprint(cfg->account_key, c->thumbprint, sizeof(c->thumbprint), err, errlen) !=
@@ -76,7 +63,7 @@ struct acme_client *acme_client_new(const struct acme_config *cfg, char *err, si
     c->directory_url = strdup(cfg->directory_url);
     c->contact = cfg->contact ? strdup(cfg->contact) : NULL;
     if (!c->directory_url || (cfg->contact && !c->contact)) {
-        cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto fail;
     }
     c->http = acme_http_new(cfg->ca_file, cfg->http_timeout_ms, err, errlen);
@@ -148,8 +135,8 @@ static int problem(const struct acme_http_response *r, const char *what, long *r
 
     if (rate && retry_after)
         *retry_after = r->retry_after > 0 ? r->retry_after : 0;
-    cerr(err, errlen, rc, "%s: HTTP %ld %s%s%s", what, r->status, type ? type : "(no problem type)",
-         detail ? ": " : "", detail ? detail : "");
+    proxy_errf(err, errlen, rc, "%s: HTTP %ld %s%s%s", what, r->status,
+               type ? type : "(no problem type)", detail ? ": " : "", detail ? detail : "");
     json_decref(doc);
     return rc;
 }
@@ -188,8 +175,8 @@ static int fetch_directory(struct acme_client *c, char *err, size_t errlen)
         !json_str(doc, "newAccount", c->new_account, sizeof(c->new_account)) ||
         !json_str(doc, "newOrder", c->new_order, sizeof(c->new_order))) {
         c->new_order[0] = '\0';
-        rc = cerr(err, errlen, ACME_ECA, "directory %s: newNonce, newAccount or newOrder missing",
-                  c->directory_url);
+        rc = proxy_errf(err, errlen, ACME_ECA,
+                        "directory %s: newNonce, newAccount or newOrder missing", c->directory_url);
     }
 out:
     json_decref(doc);
@@ -207,7 +194,7 @@ static int fetch_nonce(struct acme_client *c, char *err, size_t errlen)
     if ((r.status == 200 || r.status == 204) && r.nonce[0])
         memcpy(c->nonce, r.nonce, sizeof(c->nonce));
     else
-        rc = cerr(err, errlen, ACME_ECA, "newNonce: HTTP %ld without Replay-Nonce", r.status);
+        rc = proxy_errf(err, errlen, ACME_ECA, "newNonce: HTTP %ld without Replay-Nonce", r.status);
     acme_http_response_free(&r);
     return rc;
 }
@@ -257,7 +244,7 @@ static int ensure_account(struct acme_client *c, long *retry_after, char *err, s
     text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (!text)
-        return cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        return proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
     rc = post(c, c->new_account, text, &r, err, errlen);
     free(text);
     if (rc != ACME_OK)
@@ -311,7 +298,7 @@ static int poll_status(struct acme_client *c, const char *url, const char *what,
         if (!status) {
             json_decref(doc);
             acme_http_response_free(&r);
-            return cerr(err, errlen, ACME_ECA, "%s: answer without status", what);
+            return proxy_errf(err, errlen, ACME_ECA, "%s: answer without status", what);
         }
         char key[32];
         snprintf(key, sizeof(key), " %s ", status);
@@ -327,8 +314,8 @@ static int poll_status(struct acme_client *c, const char *url, const char *what,
         json_decref(doc);
         acme_http_response_free(&r);
         if (now_ms() + wait > deadline)
-            return cerr(err, errlen, ACME_ETIMEOUT, "%s: still %s after %ld ms", what,
-                        pending_states, c->poll_timeout_ms);
+            return proxy_errf(err, errlen, ACME_ETIMEOUT, "%s: still %s after %ld ms", what,
+                              pending_states, c->poll_timeout_ms);
         sleep_ms(wait);
     }
 }
@@ -375,8 +362,8 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
     if (status && strcmp(status, "valid") == 0)
         goto out; /* reused from an earlier order */
     if (!status || strcmp(status, "pending") != 0) {
-        rc = cerr(err, errlen, ACME_EINVALID, "authorization for %s is %s", ident,
-                  status ? status : "without status");
+        rc = proxy_errf(err, errlen, ACME_EINVALID, "authorization for %s is %s", ident,
+                        status ? status : "without status");
         goto out;
     }
     json_array_foreach(json_object_get(authz, "challenges"), i, ch)
@@ -388,7 +375,8 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
         token[0] = ch_url[0] = '\0';
     }
     if (!token[0]) {
-        rc = cerr(err, errlen, ACME_ECA, "authorization for %s offers no usable http-01", ident);
+        rc = proxy_errf(err, errlen, ACME_ECA, "authorization for %s offers no usable http-01",
+                        ident);
         goto out;
     }
     snprintf(key_auth, sizeof(key_auth), "%s.%s", token, c->thumbprint);
@@ -412,8 +400,8 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
     status = json_string_value(json_object_get(done, "status"));
     if (strcmp(status, "valid") != 0) {
         challenge_error(done, why, sizeof(why));
-        rc = cerr(err, errlen, ACME_EINVALID, "http-01 for %s: %s%s%s", ident, status,
-                  why[0] ? ": " : "", why);
+        rc = proxy_errf(err, errlen, ACME_EINVALID, "http-01 for %s: %s%s%s", ident, status,
+                        why[0] ? ": " : "", why);
     }
 out:
     json_decref(done);
@@ -436,14 +424,14 @@ static int make_csr(const char *const *names, size_t n, EVP_PKEY **key_out, char
     int der_len, rc = ACME_ECRYPTO;
 
     if (!key || !req || !exts) {
-        cerr(err, errlen, rc, "CSR: allocation failed");
+        proxy_errf(err, errlen, rc, "CSR: allocation failed");
         goto out;
     }
     for (size_t i = 0; i < n; i++)
         sans_len += strlen(names[i]) + 5;
     sans = calloc(1, sans_len + 1);
     if (!sans) {
-        cerr(err, errlen, rc = ACME_ENOMEM, "out of memory");
+        proxy_errf(err, errlen, rc = ACME_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -458,14 +446,14 @@ static int make_csr(const char *const *names, size_t n, EVP_PKEY **key_out, char
         X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
         if (!sk_X509_EXTENSION_num(exts))
             X509_EXTENSION_free(san);
-        cerr(err, errlen, rc, "CSR: %s", ERR_reason_error_string(ERR_peek_last_error()));
+        proxy_errf(err, errlen, rc, "CSR: %s", ERR_reason_error_string(ERR_peek_last_error()));
         goto out;
     }
     der_len = i2d_X509_REQ(req, &der);
     b64 = der_len > 0 ? malloc((size_t)der_len * 4 / 3 + 8) : NULL;
     if (!b64 || !acme_base64url(der, (size_t)der_len, b64, (size_t)der_len * 4 / 3 + 8)) {
         free(b64);
-        cerr(err, errlen, rc, "CSR: encoding failed");
+        proxy_errf(err, errlen, rc, "CSR: encoding failed");
         goto out;
     }
     *csr_out = b64;
@@ -491,11 +479,11 @@ static int check_chain(const char *pem, EVP_PKEY *key, time_t *not_after, char *
     int rc = ACME_OK;
 
     if (!leaf)
-        rc = cerr(err, errlen, ACME_ECA, "certificate: no PEM certificate in the download");
+        rc = proxy_errf(err, errlen, ACME_ECA, "certificate: no PEM certificate in the download");
     else if (X509_check_private_key(leaf, key) != 1)
-        rc = cerr(err, errlen, ACME_ECA, "certificate: does not match the key we sent");
+        rc = proxy_errf(err, errlen, ACME_ECA, "certificate: does not match the key we sent");
     else if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1)
-        rc = cerr(err, errlen, ACME_ECA, "certificate: unreadable notAfter");
+        rc = proxy_errf(err, errlen, ACME_ECA, "certificate: unreadable notAfter");
     else
         *not_after = timegm(&tm);
     ERR_clear_error();
@@ -542,12 +530,13 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     if (retry_after)
         *retry_after = 0;
     if (n < 1 || n > ACME_NAMES_MAX)
-        return cerr(err, errlen, ACME_EINVAL, "order: 1 to %d names, not %zu", ACME_NAMES_MAX, n);
+        return proxy_errf(err, errlen, ACME_EINVAL, "order: 1 to %d names, not %zu", ACME_NAMES_MAX,
+                          n);
     for (i = 0; i < n; i++)
         if (!name_ok(names[i]))
-            return cerr(err, errlen, ACME_EINVAL,
-                        "order: \"%s\" is not a lowercase DNS name (HTTP-01 has no wildcards)",
-                        names[i]);
+            return proxy_errf(
+                err, errlen, ACME_EINVAL,
+                "order: \"%s\" is not a lowercase DNS name (HTTP-01 has no wildcards)", names[i]);
 
     if ((rc = fetch_directory(c, err, errlen)) != ACME_OK ||
         (rc = ensure_account(c, retry_after, err, errlen)) != ACME_OK)
@@ -560,7 +549,7 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (!text) {
-        rc = cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     rc = post(c, c->new_order, text, &r, err, errlen);
@@ -575,19 +564,20 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     authzs = json_object_get(order, "authorizations");
     if (!json_str(order, "finalize", finalize, sizeof(finalize)) || !json_is_array(authzs) ||
         json_array_size(authzs) == 0 || json_array_size(authzs) > ACME_NAMES_MAX) {
-        rc = cerr(err, errlen, ACME_ECA, "newOrder: answer without finalize or authorizations");
+        rc = proxy_errf(err, errlen, ACME_ECA,
+                        "newOrder: answer without finalize or authorizations");
         goto out;
     }
     published = calloc(json_array_size(authzs), sizeof(*published));
     if (!published) {
-        rc = cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     json_array_foreach(authzs, i, item)
     {
         const char *url = json_string_value(item);
         if (!url) {
-            rc = cerr(err, errlen, ACME_ECA, "newOrder: authorization is not a URL");
+            rc = proxy_errf(err, errlen, ACME_ECA, "newOrder: authorization is not a URL");
             goto out;
         }
         published[npublished][0] = '\0';
@@ -604,7 +594,7 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     free(text);
     if (asprintf(&text, "{\"csr\":\"%s\"}", csr) < 0) {
         text = NULL;
-        rc = cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     acme_http_response_free(&r);
@@ -620,8 +610,8 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
         goto out;
     if (strcmp(json_string_value(json_object_get(done, "status")), "valid") != 0 ||
         !json_str(done, "certificate", cert_url, sizeof(cert_url))) {
-        rc = cerr(err, errlen, ACME_EINVALID, "order %s: %s", order_url,
-                  json_string_value(json_object_get(done, "status")));
+        rc = proxy_errf(err, errlen, ACME_EINVALID, "order %s: %s", order_url,
+                        json_string_value(json_object_get(done, "status")));
         goto out;
     }
     acme_http_response_free(&r);
@@ -643,7 +633,7 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
         (pem_len = BIO_get_mem_data(bio, &pem)) <= 0 ||
         !(out->key_pem = strndup(pem, (size_t)pem_len))) {
         BIO_free(bio);
-        rc = cerr(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     BIO_free(bio);

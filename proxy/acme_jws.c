@@ -7,11 +7,11 @@
  * members in lexicographic order and no whitespace, which is what the RFC 7638 thumbprint
  * needs; JSON libraries do not promise that.
  */
+#include "proxy/err_internal.h"
 #include "proxy/acme_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,20 +23,6 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-
-static int jws_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int jws_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 size_t acme_base64url(const uint8_t *in, size_t len, char *out, size_t cap)
 {
@@ -92,7 +78,7 @@ EVP_PKEY *acme_key_generate(char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (!key)
-        jws_err(err, errlen, ACME_ECRYPTO, "P-256 key generation failed");
+        proxy_errf(err, errlen, ACME_ECRYPTO, "P-256 key generation failed");
     return key;
 }
 
@@ -107,17 +93,17 @@ int acme_key_load_or_create(const char *path, EVP_PKEY **out, char *err, size_t 
         fclose(f);
         if (!key) {
             ERR_clear_error();
-            return jws_err(err, errlen, ACME_EINVAL, "%s: no PEM private key", path);
+            return proxy_errf(err, errlen, ACME_EINVAL, "%s: no PEM private key", path);
         }
         if (!is_p256(key)) {
             EVP_PKEY_free(key);
-            return jws_err(err, errlen, ACME_EINVAL, "%s: account key is not ECDSA P-256", path);
+            return proxy_errf(err, errlen, ACME_EINVAL, "%s: account key is not ECDSA P-256", path);
         }
         *out = key;
         return ACME_OK;
     }
     if (errno != ENOENT)
-        return jws_err(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
+        return proxy_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
 
     key = acme_key_generate(err, errlen);
     if (!key)
@@ -125,20 +111,20 @@ int acme_key_load_or_create(const char *path, EVP_PKEY **out, char *err, size_t 
     /* O_EXCL: never overwrite a key another process just wrote */
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
-        rc = jws_err(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
+        rc = proxy_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
         goto fail;
     }
     f = fdopen(fd, "w");
     if (!f) {
         close(fd);
-        rc = jws_err(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
+        rc = proxy_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
         goto fail;
     }
     if (PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1 || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
         fclose(f);
         unlink(path);
-        rc = jws_err(err, errlen, ACME_EINVAL, "%s: write failed", path);
+        rc = proxy_errf(err, errlen, ACME_EINVAL, "%s: write failed", path);
         goto fail;
     }
     fclose(f);
@@ -157,18 +143,18 @@ int acme_jwk(EVP_PKEY *key, char *out, size_t cap, char *err, size_t errlen)
     int rc = ACME_ECRYPTO;
 
     if (!is_p256(key))
-        return jws_err(err, errlen, ACME_EINVAL, "account key is not ECDSA P-256");
+        return proxy_errf(err, errlen, ACME_EINVAL, "account key is not ECDSA P-256");
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
         EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
         BN_bn2binpad(x, xb, 32) != 32 || BN_bn2binpad(y, yb, 32) != 32) {
-        jws_err(err, errlen, rc, "cannot read the public key");
+        proxy_errf(err, errlen, rc, "cannot read the public key");
         goto out;
     }
     acme_base64url(xb, 32, xs, sizeof(xs));
     acme_base64url(yb, 32, ys, sizeof(ys));
     if ((size_t)snprintf(out, cap, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
                          xs, ys) >= cap) {
-        rc = jws_err(err, errlen, ACME_EINVAL, "JWK buffer too small");
+        rc = proxy_errf(err, errlen, ACME_EINVAL, "JWK buffer too small");
         goto out;
     }
     rc = ACME_OK;
@@ -187,9 +173,9 @@ int acme_jwk_thumbprint(EVP_PKEY *key, char *out, size_t cap, char *err, size_t 
     if (rc != ACME_OK)
         return rc;
     if (EVP_Digest(jwk, strlen(jwk), digest, NULL, EVP_sha256(), NULL) != 1)
-        return jws_err(err, errlen, ACME_ECRYPTO, "SHA-256 failed");
+        return proxy_errf(err, errlen, ACME_ECRYPTO, "SHA-256 failed");
     if (acme_base64url(digest, sizeof(digest), out, cap) != ACME_THUMBPRINT_LEN)
-        return jws_err(err, errlen, ACME_EINVAL, "thumbprint buffer too small");
+        return proxy_errf(err, errlen, ACME_EINVAL, "thumbprint buffer too small");
     return ACME_OK;
 }
 
@@ -230,7 +216,7 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
         return NULL;
     /* nonce and URLs come from the CA: never let one break out of its JSON string */
     if (strpbrk(nonce, "\"\\") || strpbrk(url, "\"\\") || (kid && strpbrk(kid, "\"\\"))) {
-        jws_err(err, errlen, ACME_EINVAL, "nonce or URL with quote or backslash");
+        proxy_errf(err, errlen, ACME_EINVAL, "nonce or URL with quote or backslash");
         return NULL;
     }
     if (kid)
@@ -251,7 +237,7 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
     }
     if (!sign_es256(key, input, sig)) {
         ERR_clear_error();
-        jws_err(err, errlen, ACME_ECRYPTO, "ES256 signing failed");
+        proxy_errf(err, errlen, ACME_ECRYPTO, "ES256 signing failed");
         goto out;
     }
     acme_base64url(sig, sizeof(sig), s64, sizeof(s64));
@@ -262,7 +248,7 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
     }
     goto out;
 nomem:
-    jws_err(err, errlen, ACME_ENOMEM, "out of memory");
+    proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
 out:
     free(header);
     free(h64);

@@ -7,11 +7,11 @@
  * search: exact names first, then the single-label wildcard of the parent domain, the way
  * browsers match (RFC 6125 6.4.3: "*.example.org" covers "a.example.org" only).
  */
+#include "proxy/err_internal.h"
 #include "proxy/tls_certs_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,29 +19,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-/* The first queued OpenSSL reason, for messages; clears the queue. */
-static const char *ssl_reason(void)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    ERR_clear_error();
-    return r ? r : "unknown error";
-}
 
 struct tls_cert_set *tls_cert_set_new(void)
 {
@@ -110,7 +87,7 @@ static int add_name(struct tls_cert_set *set, size_t cert, const unsigned char *
         size_t cap = set->names_cap ? set->names_cap * 2 : 16;
         struct tls_cert_name *names = realloc(set->names, cap * sizeof(*names));
         if (!names)
-            return set_err(err, errlen, TLS_ENOMEM, "out of memory");
+            return proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
         set->names = names;
         set->names_cap = cap;
     }
@@ -131,8 +108,8 @@ static int collect_names(struct tls_cert_set *set, size_t cert, X509 *leaf, cons
     if (sans) {
         int count = sk_GENERAL_NAME_num(sans);
         if (count > TLS_CERT_NAMES_MAX) {
-            rc = set_err(err, errlen, TLS_ELIMIT, "%s: %d names, more than %d", origin, count,
-                         TLS_CERT_NAMES_MAX);
+            rc = proxy_errf(err, errlen, TLS_ELIMIT, "%s: %d names, more than %d", origin, count,
+                            TLS_CERT_NAMES_MAX);
             goto out;
         }
         for (int i = 0; i < count && rc == TLS_OK; i++) {
@@ -149,7 +126,7 @@ static int collect_names(struct tls_cert_set *set, size_t cert, X509 *leaf, cons
             rc = add_name(set, cert, (const unsigned char *)cn, (size_t)len, err, errlen);
     }
     if (rc == TLS_OK && set->nnames == before)
-        rc = set_err(err, errlen, TLS_EINVAL, "%s: certificate names no DNS host", origin);
+        rc = proxy_errf(err, errlen, TLS_EINVAL, "%s: certificate names no DNS host", origin);
 out:
     GENERAL_NAMES_free(sans);
     return rc;
@@ -166,27 +143,28 @@ int tls_cert_set_add_pem(struct tls_cert_set *set, const char *cert_pem, size_t 
     int rc;
 
     if (cert_len > TLS_PEM_MAX || key_len > TLS_PEM_MAX)
-        return set_err(err, errlen, TLS_ELIMIT, "%s: PEM larger than %d bytes", origin,
-                       TLS_PEM_MAX);
+        return proxy_errf(err, errlen, TLS_ELIMIT, "%s: PEM larger than %d bytes", origin,
+                          TLS_PEM_MAX);
     if (set->ncerts >= TLS_CERTS_MAX)
-        return set_err(err, errlen, TLS_ELIMIT, "%s: more than %d certificates", origin,
-                       TLS_CERTS_MAX);
+        return proxy_errf(err, errlen, TLS_ELIMIT, "%s: more than %d certificates", origin,
+                          TLS_CERTS_MAX);
 
     bio = BIO_new_mem_buf(cert_pem, (int)cert_len);
     c.chain = sk_X509_new_null();
     if (!bio || !c.chain) {
-        rc = set_err(err, errlen, TLS_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
         goto fail;
     }
     c.leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     if (!c.leaf) {
-        rc = set_err(err, errlen, TLS_EINVAL, "%s: no PEM certificate: %s", origin, ssl_reason());
+        rc = proxy_errf(err, errlen, TLS_EINVAL, "%s: no PEM certificate: %s", origin,
+                        proxy_ssl_reason());
         goto fail;
     }
     while ((extra = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
         if (!sk_X509_push(c.chain, extra)) {
             X509_free(extra);
-            rc = set_err(err, errlen, TLS_ENOMEM, "out of memory");
+            rc = proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
             goto fail;
         }
     }
@@ -195,21 +173,23 @@ int tls_cert_set_add_pem(struct tls_cert_set *set, const char *cert_pem, size_t 
 
     bio = BIO_new_mem_buf(key_pem, (int)key_len);
     if (!bio) {
-        rc = set_err(err, errlen, TLS_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
         goto fail;
     }
     c.key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
     if (!c.key) {
-        rc = set_err(err, errlen, TLS_EINVAL, "%s: no PEM private key: %s", origin, ssl_reason());
+        rc = proxy_errf(err, errlen, TLS_EINVAL, "%s: no PEM private key: %s", origin,
+                        proxy_ssl_reason());
         goto fail;
     }
     if (X509_check_private_key(c.leaf, c.key) != 1) {
         ERR_clear_error();
-        rc = set_err(err, errlen, TLS_EINVAL, "%s: private key does not match certificate", origin);
+        rc = proxy_errf(err, errlen, TLS_EINVAL, "%s: private key does not match certificate",
+                        origin);
         goto fail;
     }
     if (ASN1_TIME_to_tm(X509_get0_notAfter(c.leaf), &not_after) != 1) {
-        rc = set_err(err, errlen, TLS_EINVAL, "%s: unreadable notAfter", origin);
+        rc = proxy_errf(err, errlen, TLS_EINVAL, "%s: unreadable notAfter", origin);
         goto fail;
     }
     c.not_after = timegm(&not_after);
@@ -219,7 +199,7 @@ int tls_cert_set_add_pem(struct tls_cert_set *set, const char *cert_pem, size_t 
         size_t cap = set->certs_cap ? set->certs_cap * 2 : 4;
         struct tls_cert *certs = realloc(set->certs, cap * sizeof(*certs));
         if (!certs) {
-            rc = set_err(err, errlen, TLS_ENOMEM, "out of memory");
+            rc = proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
             goto fail;
         }
         set->certs = certs;
@@ -252,19 +232,19 @@ static int read_file(const char *path, char **data, size_t *len, char *err, size
     int rc;
 
     if (!f)
-        return set_err(err, errlen, TLS_EINVAL, "%s: %s", path, strerror(errno));
+        return proxy_errf(err, errlen, TLS_EINVAL, "%s: %s", path, strerror(errno));
     buf = malloc(TLS_PEM_MAX + 1);
     if (!buf) {
-        rc = set_err(err, errlen, TLS_ENOMEM, "out of memory");
+        rc = proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
         goto fail;
     }
     n = fread(buf, 1, TLS_PEM_MAX + 1, f);
     if (ferror(f)) {
-        rc = set_err(err, errlen, TLS_EINVAL, "%s: read failed", path);
+        rc = proxy_errf(err, errlen, TLS_EINVAL, "%s: read failed", path);
         goto fail;
     }
     if (n > TLS_PEM_MAX) {
-        rc = set_err(err, errlen, TLS_ELIMIT, "%s: larger than %d bytes", path, TLS_PEM_MAX);
+        rc = proxy_errf(err, errlen, TLS_ELIMIT, "%s: larger than %d bytes", path, TLS_PEM_MAX);
         goto fail;
     }
     buf[n] = '\0';

@@ -15,10 +15,10 @@
  * no CBC); X25519, P-256, P-384; no compression, no renegotiation; one TLS 1.3 ticket per
  * handshake.
  */
+#include "proxy/err_internal.h"
 #include "proxy/tls_certs_internal.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,28 +64,6 @@ static void ctx_data_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, 
 static void ctx_data_index_init(void)
 {
     ctx_data_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctx_data_free);
-}
-
-static int store_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int store_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-static const char *ssl_reason(void)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    ERR_clear_error();
-    return r ? r : "unknown error";
 }
 
 static struct ctx_data *ctx_data_of(SSL_CTX *ctx)
@@ -147,17 +125,17 @@ struct tls_store *tls_store_new(char *err, size_t errlen)
 
     pthread_once(&ctx_data_once, ctx_data_index_init);
     if (ctx_data_index < 0) {
-        store_err(err, errlen, TLS_ECRYPTO, "SSL_CTX_get_ex_new_index failed");
+        proxy_errf(err, errlen, TLS_ECRYPTO, "SSL_CTX_get_ex_new_index failed");
         return NULL;
     }
     store = calloc(1, sizeof(*store));
     if (!store) {
-        store_err(err, errlen, TLS_ENOMEM, "out of memory");
+        proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
         return NULL;
     }
     if (pthread_mutex_init(&store->lock, NULL) != 0) {
         free(store);
-        store_err(err, errlen, TLS_ENOMEM, "pthread_mutex_init failed");
+        proxy_errf(err, errlen, TLS_ENOMEM, "pthread_mutex_init failed");
         return NULL;
     }
     if (tls_ticket_ring_init(&store->ring, err, errlen) != TLS_OK) {
@@ -186,7 +164,7 @@ static SSL_CTX *ctx_build(struct tls_store *store, struct tls_cert_set *set, cha
     struct ctx_data *data = NULL;
 
     if (!ctx) {
-        store_err(err, errlen, TLS_ECRYPTO, "SSL_CTX_new: %s", ssl_reason());
+        proxy_errf(err, errlen, TLS_ECRYPTO, "SSL_CTX_new: %s", proxy_ssl_reason());
         return NULL;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
@@ -195,7 +173,7 @@ static SSL_CTX *ctx_build(struct tls_store *store, struct tls_cert_set *set, cha
         SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
         SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 || SSL_CTX_set_num_tickets(ctx, 1) != 1 ||
         SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"webgw", 5) != 1) {
-        store_err(err, errlen, TLS_ECRYPTO, "SSL_CTX settings: %s", ssl_reason());
+        proxy_errf(err, errlen, TLS_ECRYPTO, "SSL_CTX settings: %s", proxy_ssl_reason());
         goto fail;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
@@ -205,19 +183,19 @@ static SSL_CTX *ctx_build(struct tls_store *store, struct tls_cert_set *set, cha
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
     if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket) != 1) {
-        store_err(err, errlen, TLS_ECRYPTO, "ticket callback: %s", ssl_reason());
+        proxy_errf(err, errlen, TLS_ECRYPTO, "ticket callback: %s", proxy_ssl_reason());
         goto fail;
     }
     data = malloc(sizeof(*data));
     if (!data) {
-        store_err(err, errlen, TLS_ENOMEM, "out of memory");
+        proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
         goto fail;
     }
     data->store = store;
     data->set = set;
     if (SSL_CTX_set_ex_data(ctx, ctx_data_index, data) != 1) {
         free(data);
-        store_err(err, errlen, TLS_ECRYPTO, "SSL_CTX_set_ex_data: %s", ssl_reason());
+        proxy_errf(err, errlen, TLS_ECRYPTO, "SSL_CTX_set_ex_data: %s", proxy_ssl_reason());
         goto fail;
     }
     return ctx;
@@ -231,7 +209,7 @@ int tls_store_install(struct tls_store *store, struct tls_cert_set *set, char *e
     SSL_CTX *ctx, *old;
 
     if (!set)
-        return store_err(err, errlen, TLS_EINVAL, "no certificate set");
+        return proxy_errf(err, errlen, TLS_EINVAL, "no certificate set");
     tls_cert_set_freeze(set);
     ctx = ctx_build(store, set, err, errlen);
     if (!ctx) {
@@ -258,9 +236,9 @@ SSL *tls_store_new_ssl(struct tls_store *store, char *err, size_t errlen)
         ssl = SSL_new(store->ctx);
     pthread_mutex_unlock(&store->lock);
     if (!installed)
-        store_err(err, errlen, TLS_ENOTFOUND, "no certificates installed");
+        proxy_errf(err, errlen, TLS_ENOTFOUND, "no certificates installed");
     else if (!ssl)
-        store_err(err, errlen, TLS_ECRYPTO, "SSL_new: %s", ssl_reason());
+        proxy_errf(err, errlen, TLS_ECRYPTO, "SSL_new: %s", proxy_ssl_reason());
     return ssl;
 }
 
@@ -318,7 +296,7 @@ int tls_store_reload(struct tls_store *store, const char *const *cert_files,
     int rc = TLS_OK;
 
     if (!set)
-        return store_err(err, errlen, TLS_ENOMEM, "out of memory");
+        return proxy_errf(err, errlen, TLS_ENOMEM, "out of memory");
     for (size_t i = 0; i < nfiles && rc == TLS_OK; i++)
         rc = tls_cert_set_add_files(set, cert_files[i], key_files[i], err, errlen);
     for (size_t i = 0; i < nissued && rc == TLS_OK; i++)
