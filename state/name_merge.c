@@ -66,7 +66,6 @@
  * exact for sets (a record is kept at most once), and updated in O(1) on every change.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +74,7 @@
 #include <openssl/sha.h>
 
 #include "state/name_private.h"
+#include "state/record_internal.h"
 
 /* How far in the past a client may date a new claim: enough for a slow client clock and a
  * retry, too little to jump ahead of a name someone has held for a while. */
@@ -315,20 +315,6 @@ done:
 
 /* ---- admission of client submissions ---------------------------------------------------- */
 
-static void admit_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void admit_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void format_time(uint64_t ms, char out[32])
 {
     time_t secs = (time_t)(ms / 1000);
@@ -361,7 +347,7 @@ int state_names_admit(const struct state_names *names, const struct state_record
         own = o >= 0 ? k->claims[o] : NULL;
     }
     if (own != NULL && rec->version <= own->version) {
-        admit_errf(err, errlen, "%s: version %" PRIu64 " is not above your last version %" PRIu64,
+        state_errf(err, errlen, "%s: version %" PRIu64 " is not above your last version %" PRIu64,
                    rec->name, rec->version, own->version);
         return STATE_ESTALE;
     }
@@ -369,23 +355,23 @@ int state_names_admit(const struct state_names *names, const struct state_record
         state_owner_format(holder->owner, owner_hex);
         format_time(holder->reserved_at_ms, when);
         if (is_claim) {
-            admit_errf(err, errlen, "%s is taken: held by %s since %s", rec->name, owner_hex, when);
+            state_errf(err, errlen, "%s is taken: held by %s since %s", rec->name, owner_hex, when);
             return STATE_ETAKEN;
         }
-        admit_errf(err, errlen, "%s is held by %s, not by the signer of this record", rec->name,
+        state_errf(err, errlen, "%s is held by %s, not by the signer of this record", rec->name,
                    owner_hex);
         return STATE_ENOTOWNER;
     }
     if (holder == NULL && !is_claim) {
         if (rec->kind == STATE_RECORD_RELEASE)
-            admit_errf(err, errlen, "%s is not held by anyone: nothing to release", rec->name);
+            state_errf(err, errlen, "%s is not held by anyone: nothing to release", rec->name);
         else
-            admit_errf(err, errlen, "%s is not reserved: reserve it before exposing it", rec->name);
+            state_errf(err, errlen, "%s is not reserved: reserve it before exposing it", rec->name);
         return STATE_ENOTOWNER;
     }
     if (rec->kind != STATE_RECORD_RELEASE && is_new_claim(rec, own) &&
         rec->reserved_at_ms < now_ms && now_ms - rec->reserved_at_ms > NAME_CLAIM_PAST_MS) {
-        admit_errf(err, errlen,
+        state_errf(err, errlen,
                    "%s: claim time is %" PRIu64 " s in the past (a new claim may be at most %llu s "
                    "old)",
                    rec->name, (now_ms - rec->reserved_at_ms) / 1000, NAME_CLAIM_PAST_MS / 1000);

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,21 +140,10 @@ int store_replay_entry(const uint8_t *rec, size_t len, void *ctx)
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-void store_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int store_sync(int fd, const char *what, char *err, size_t errlen)
 {
     if (fsync(fd) != 0) {
-        store_errf(err, errlen, "fsync %s: %s", what, strerror(errno));
+        state_errf(err, errlen, "fsync %s: %s", what, strerror(errno));
         return STATE_EIO;
     }
     return 0;

@@ -72,27 +72,27 @@ static int store_lock(struct state_store *store, char *err, size_t errlen)
     int n;
 
     if (mkdir(store->dir, 0700) != 0 && errno != EEXIST) {
-        store_errf(err, errlen, "data dir %s: mkdir: %s", store->dir, strerror(errno));
+        state_errf(err, errlen, "data dir %s: mkdir: %s", store->dir, strerror(errno));
         return STATE_EIO;
     }
     store->dir_fd = open(store->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (store->dir_fd < 0) {
-        store_errf(err, errlen, "data dir %s: %s", store->dir, strerror(errno));
+        state_errf(err, errlen, "data dir %s: %s", store->dir, strerror(errno));
         return STATE_EIO;
     }
     store->lock_fd = openat(store->dir_fd, STORE_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (store->lock_fd < 0) {
-        store_errf(err, errlen, "data dir %s: open %s: %s", store->dir, STORE_LOCK_FILE,
+        state_errf(err, errlen, "data dir %s: open %s: %s", store->dir, STORE_LOCK_FILE,
                    strerror(errno));
         return STATE_EIO;
     }
     if (flock(store->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK)
-            store_errf(err, errlen,
+            state_errf(err, errlen,
                        "data dir %s is in use by another webgw process (%s/%s is locked)",
                        store->dir, store->dir, STORE_LOCK_FILE);
         else
-            store_errf(err, errlen, "data dir %s: flock %s: %s", store->dir, STORE_LOCK_FILE,
+            state_errf(err, errlen, "data dir %s: flock %s: %s", store->dir, STORE_LOCK_FILE,
                        strerror(errno));
         return STATE_EIO;
     }
@@ -114,16 +114,16 @@ static int log_open(struct state_store *store, uint64_t *size, char *report, siz
 
     store->log_fd = openat(store->dir_fd, STORE_LOG_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (store->log_fd < 0 || fstat(store->log_fd, &st) != 0) {
-        store_errf(err, errlen, "%s/%s: %s", store->dir, STORE_LOG_FILE, strerror(errno));
+        state_errf(err, errlen, "%s/%s: %s", store->dir, STORE_LOG_FILE, strerror(errno));
         return STATE_EIO;
     }
     n = st.st_size > 0 ? pread(store->log_fd, magic, sizeof(magic), 0) : 0;
     if (n < 0) {
-        store_errf(err, errlen, "%s/%s: read: %s", store->dir, STORE_LOG_FILE, strerror(errno));
+        state_errf(err, errlen, "%s/%s: read: %s", store->dir, STORE_LOG_FILE, strerror(errno));
         return STATE_EIO;
     }
     if (memcmp(magic, STORE_LOG_MAGIC, (size_t)n) != 0) {
-        store_errf(err, errlen, "%s/%s: not a webgw records log (bad magic)", store->dir,
+        state_errf(err, errlen, "%s/%s: not a webgw records log (bad magic)", store->dir,
                    STORE_LOG_FILE);
         return STATE_EIO;
     }
@@ -133,7 +133,7 @@ static int log_open(struct state_store *store, uint64_t *size, char *report, siz
                        STORE_LOG_FILE, n);
         if (ftruncate(store->log_fd, 0) != 0 ||
             write_all(store->log_fd, (const uint8_t *)STORE_LOG_MAGIC, STORE_MAGIC_LEN, 0) != 0) {
-            store_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_LOG_FILE,
+            state_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_LOG_FILE,
                        strerror(errno));
             return STATE_EIO;
         }
@@ -162,13 +162,13 @@ static int log_replay(struct state_store *store, uint64_t size, struct store_rep
         return 0;
     map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, store->log_fd, 0);
     if (map == MAP_FAILED) {
-        store_errf(err, errlen, "%s/%s: mmap: %s", store->dir, STORE_LOG_FILE, strerror(errno));
+        state_errf(err, errlen, "%s/%s: mmap: %s", store->dir, STORE_LOG_FILE, strerror(errno));
         return STATE_EIO;
     }
     stop = store_scan(map + STORE_MAGIC_LEN, body, store_replay_entry, replay, &good);
     munmap(map, (size_t)size);
     if (stop == STORE_SCAN_FAILED) {
-        store_errf(err, errlen, "%s/%s: out of memory while replaying", store->dir, STORE_LOG_FILE);
+        state_errf(err, errlen, "%s/%s: out of memory while replaying", store->dir, STORE_LOG_FILE);
         return STATE_ENOMEM;
     }
     if (stop == STORE_SCAN_END)
@@ -187,7 +187,7 @@ static int log_replay(struct state_store *store, uint64_t size, struct store_rep
                    "%s: cut entry with %s at offset %" PRIu64 " (%" PRIu64 " bytes dropped)",
                    STORE_LOG_FILE, store_scan_stop_name(stop), cut, size - cut);
     if (ftruncate(store->log_fd, (off_t)cut) != 0) {
-        store_errf(err, errlen, "%s/%s: ftruncate: %s", store->dir, STORE_LOG_FILE,
+        state_errf(err, errlen, "%s/%s: ftruncate: %s", store->dir, STORE_LOG_FILE,
                    strerror(errno));
         return STATE_EIO;
     }
@@ -209,13 +209,13 @@ struct state_store *state_store_open(const char *dir, struct state_names *names,
         report[0] = '\0';
     store = calloc(1, sizeof(*store));
     if (store == NULL) {
-        store_errf(err, errlen, "data dir %s: out of memory", dir);
+        state_errf(err, errlen, "data dir %s: out of memory", dir);
         return NULL;
     }
     store->dir_fd = store->lock_fd = store->log_fd = -1;
     replay = calloc(1, sizeof(*replay));
     if (replay == NULL || (store->dir = strdup(dir)) == NULL) {
-        store_errf(err, errlen, "data dir %s: out of memory", dir);
+        state_errf(err, errlen, "data dir %s: out of memory", dir);
         goto fail;
     }
     replay->names = names;
@@ -224,7 +224,7 @@ struct state_store *state_store_open(const char *dir, struct state_names *names,
         goto fail;
     /* a snapshot that was being written when we died is incomplete by definition */
     if (unlinkat(store->dir_fd, STORE_SNAPSHOT_TMP, 0) != 0 && errno != ENOENT) {
-        store_errf(err, errlen, "%s/%s: unlink: %s", dir, STORE_SNAPSHOT_TMP, strerror(errno));
+        state_errf(err, errlen, "%s/%s: unlink: %s", dir, STORE_SNAPSHOT_TMP, strerror(errno));
         goto fail;
     }
     if (store_snapshot_load(store, replay, note, sizeof(note), err, errlen) != 0)
@@ -253,7 +253,7 @@ int state_store_append(struct state_store *store, const struct state_record *rec
     int n;
 
     if (store->broken) {
-        store_errf(err, errlen,
+        state_errf(err, errlen,
                    "%s/%s: refusing appends after a failed write (restart or "
                    "compact)",
                    store->dir, STORE_LOG_FILE);
@@ -261,7 +261,7 @@ int state_store_append(struct state_store *store, const struct state_record *rec
     }
     n = state_record_encode(rec, buf + STORE_ENTRY_HEADER, STATE_RECORD_MAX_BYTES);
     if (n < 0) {
-        store_errf(err, errlen, "%s: cannot encode record for %s", STORE_LOG_FILE, rec->name);
+        state_errf(err, errlen, "%s: cannot encode record for %s", STORE_LOG_FILE, rec->name);
         return n;
     }
     store_entry_frame(buf + STORE_ENTRY_HEADER, (uint32_t)n, buf);
@@ -274,7 +274,7 @@ int state_store_append(struct state_store *store, const struct state_record *rec
          * append and cut everything behind it at the next start: take it back out */
         if (ftruncate(store->log_fd, (off_t)store->log_size) != 0)
             store->broken = true;
-        store_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_LOG_FILE, strerror(saved));
+        state_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_LOG_FILE, strerror(saved));
         return STATE_EIO;
     }
     store->log_size += STORE_ENTRY_HEADER + (size_t)n;

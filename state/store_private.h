@@ -14,6 +14,7 @@
 #ifndef WEBGW_STATE_STORE_PRIVATE_H
 #define WEBGW_STATE_STORE_PRIVATE_H
 
+#include "state/record_internal.h" /* state_errf */
 #include "state/state.h"
 
 #define STORE_LOCK_FILE "webgw.lock"
@@ -85,9 +86,5 @@ int store_snapshot_load(struct state_store *store, struct store_replay *replay, 
 
 /* fsync of a file descriptor with a message naming `what` on failure. */
 int store_sync(int fd, const char *what, char *err, size_t errlen);
-
-/* printf into err[errlen] when err is not NULL. */
-void store_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif /* WEBGW_STATE_STORE_PRIVATE_H */

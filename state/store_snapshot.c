@@ -59,14 +59,14 @@ int store_snapshot_load(struct state_store *store, struct store_replay *replay, 
     if (fd < 0 && errno == ENOENT)
         return 0;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        store_errf(err, errlen, "%s/%s: %s", store->dir, STORE_SNAPSHOT_FILE, strerror(errno));
+        state_errf(err, errlen, "%s/%s: %s", store->dir, STORE_SNAPSHOT_FILE, strerror(errno));
         if (fd >= 0)
             close(fd);
         return STATE_EIO;
     }
     if ((size_t)st.st_size < STORE_SNAPSHOT_HEADER) {
         /* renamed into place only after an fsync: this is outside damage, keep going */
-        store_errf(note, notelen, "%s: too short (%lld bytes), ignored", STORE_SNAPSHOT_FILE,
+        state_errf(note, notelen, "%s: too short (%lld bytes), ignored", STORE_SNAPSHOT_FILE,
                    (long long)st.st_size);
         close(fd);
         return 0;
@@ -74,12 +74,12 @@ int store_snapshot_load(struct state_store *store, struct store_replay *replay, 
     map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
-        store_errf(err, errlen, "%s/%s: mmap: %s", store->dir, STORE_SNAPSHOT_FILE,
+        state_errf(err, errlen, "%s/%s: mmap: %s", store->dir, STORE_SNAPSHOT_FILE,
                    strerror(errno));
         return STATE_EIO;
     }
     if (memcmp(map, STORE_SNAPSHOT_MAGIC, STORE_MAGIC_LEN) != 0) {
-        store_errf(err, errlen, "%s/%s: not a webgw snapshot (bad magic)", store->dir,
+        state_errf(err, errlen, "%s/%s: not a webgw snapshot (bad magic)", store->dir,
                    STORE_SNAPSHOT_FILE);
         munmap(map, (size_t)st.st_size);
         return STATE_EIO;
@@ -92,13 +92,13 @@ int store_snapshot_load(struct state_store *store, struct store_replay *replay, 
     munmap(map, (size_t)st.st_size);
     replay->verify = true;
     if (stop == STORE_SCAN_FAILED) {
-        store_errf(err, errlen, "%s/%s: out of memory while loading", store->dir,
+        state_errf(err, errlen, "%s/%s: out of memory while loading", store->dir,
                    STORE_SNAPSHOT_FILE);
         return STATE_ENOMEM;
     }
     entries = replay->loaded + replay->unverified - before;
     if (stop != STORE_SCAN_END || entries != expected)
-        store_errf(note, notelen,
+        state_errf(note, notelen,
                    "%s: damaged at offset %zu (%s), loaded %zu of %" PRIu64 " records",
                    STORE_SNAPSHOT_FILE, STORE_SNAPSHOT_HEADER + good, store_scan_stop_name(stop),
                    entries, expected);
@@ -163,18 +163,18 @@ int state_store_compact(struct state_store *store, const struct state_names *nam
 
     w.buf = malloc(SNAPSHOT_BUFFER);
     if (w.buf == NULL) {
-        store_errf(err, errlen, "%s: out of memory", STORE_SNAPSHOT_TMP);
+        state_errf(err, errlen, "%s: out of memory", STORE_SNAPSHOT_TMP);
         return STATE_ENOMEM;
     }
     w.fd =
         openat(store->dir_fd, STORE_SNAPSHOT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (w.fd < 0) {
-        store_errf(err, errlen, "%s/%s: %s", store->dir, STORE_SNAPSHOT_TMP, strerror(errno));
+        state_errf(err, errlen, "%s/%s: %s", store->dir, STORE_SNAPSHOT_TMP, strerror(errno));
         goto fail;
     }
     w.off = STORE_SNAPSHOT_HEADER;
     if (state_names_each_record(names, writer_add, &w) != 0 || writer_flush(&w) != 0) {
-        store_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_SNAPSHOT_TMP,
+        state_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_SNAPSHOT_TMP,
                    strerror(w.error ? w.error : ENOMEM));
         goto fail;
     }
@@ -182,7 +182,7 @@ int state_store_compact(struct state_store *store, const struct state_names *nam
     memcpy(header, STORE_SNAPSHOT_MAGIC, STORE_MAGIC_LEN);
     put_u64(header + STORE_MAGIC_LEN, w.count);
     if (pwrite(w.fd, header, sizeof(header), 0) != (ssize_t)sizeof(header)) {
-        store_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_SNAPSHOT_TMP,
+        state_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_SNAPSHOT_TMP,
                    strerror(errno));
         goto fail;
     }
@@ -191,7 +191,7 @@ int state_store_compact(struct state_store *store, const struct state_names *nam
     close(w.fd);
     w.fd = -1;
     if (renameat(store->dir_fd, STORE_SNAPSHOT_TMP, store->dir_fd, STORE_SNAPSHOT_FILE) != 0) {
-        store_errf(err, errlen, "%s: rename %s to %s: %s", store->dir, STORE_SNAPSHOT_TMP,
+        state_errf(err, errlen, "%s: rename %s to %s: %s", store->dir, STORE_SNAPSHOT_TMP,
                    STORE_SNAPSHOT_FILE, strerror(errno));
         goto fail;
     }
@@ -199,7 +199,7 @@ int state_store_compact(struct state_store *store, const struct state_names *nam
         goto done; /* renamed: the tmp file is gone, the log still holds everything */
     /* the snapshot is durable: the log's records are all in it */
     if (ftruncate(store->log_fd, STORE_MAGIC_LEN) != 0) {
-        store_errf(err, errlen, "%s/%s: ftruncate: %s", store->dir, STORE_LOG_FILE,
+        state_errf(err, errlen, "%s/%s: ftruncate: %s", store->dir, STORE_LOG_FILE,
                    strerror(errno));
         goto done;
     }
