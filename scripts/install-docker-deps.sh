@@ -6,18 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
-packages=(docker.io docker-compose jq curl)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
+scripts/apt-install.sh install-docker-deps docker.io docker-compose jq curl
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "install-docker-deps: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
 # Without systemd (containers, CI sandboxes) the engine has to be started by hand.
 if ! docker info >/dev/null 2>&1; then
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
