@@ -204,6 +204,11 @@ int gossip_keyring_load(const char *path, struct gossip_keyring *out, char *err,
 int gossip_keyring_parse(const char *text, size_t len, struct gossip_keyring *out, char *err,
                          size_t errlen);
 
+#define GOSSIP_KEY_FPR_LEN 16 /* hex characters of a key fingerprint */
+/* Writes a key's fingerprint (the first 8 bytes of SHA-256(key), in hex) to out: safe to log
+ * and to show, it names a key without revealing it. */
+void gossip_key_fingerprint(const uint8_t key[GOSSIP_KEY_LEN], char out[GOSSIP_KEY_FPR_LEN + 1]);
+
 struct gossip_config {
     char id[GOSSIP_ID_MAX + 1];       /* required: stable node id (the node persists it) */
     struct gossip_meta meta;          /* published to the fleet */
@@ -265,6 +270,17 @@ void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint
  * and health expiry) and returns the absolute time of the next one. The owner of the clock
  * calls it at (or after) that time and after gossip_receive. */
 uint64_t gossip_tick(struct gossip *g);
+
+/* Replaces the keyring of a running member (keys[0] encrypts from the next packet, every key
+ * decrypts from the next packet received). Rotate across the fleet in three rounds, each
+ * applied on every member before the next starts: install the new key as a secondary, make it
+ * primary, remove the old one. Refuses (GOSSIP_EINVAL, `err` says why) more than
+ * GOSSIP_KEYS_MAX keys, a key listed twice, and switching between plain (count 0) and
+ * encrypted: no order of per-member switches keeps plain and encrypted members talking, so
+ * that change needs a restart of every member. The keys are copied. */
+int gossip_set_keyring(struct gossip *g, const struct gossip_keyring *kr, char *err, size_t errlen);
+/* Copies the running keyring into out (the caller cleanses it when done). */
+void gossip_keyring_get(const struct gossip *g, struct gossip_keyring *out);
 
 /* Contacts the seed addresses with a push-pull exchange. Returns at once; the member list
  * fills as answers arrive. Seeds are remembered and retried every reconnect interval while

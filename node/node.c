@@ -213,6 +213,7 @@ static void node_reload(struct node *node)
     node->cfg.tls_key_count = cfg.tls_key_count;
     if (node_load_admin_token(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
+    node_keys_reload(node, cfg.cluster_key);
     node_tls_reload(node);
     {
         struct node_httpd_limits limits = node_api_limits(&cfg);

@@ -133,6 +133,12 @@ bool node_health_assigned(struct node *node, const char *key);
 void node_health_observed(struct node *node, const char *key, bool up);
 void node_gossip_metrics(const struct node *node, struct node_metrics *m);
 
+/* Key rotation (node_keys.c). node_keys_reload installs the keys of the file at `path` (SIGHUP)
+ * and logs one line (count and primary fingerprint); node_api_keys answers GET and POST
+ * /api/v1/admin/keys once api.c has checked the bearer token. */
+void node_keys_reload(struct node *node, const char *path);
+void node_api_keys(struct node *node, struct node_httpd_conn *conn,
+                   const struct node_httpd_request *req);
 /* Proxy side (node_proxy.c). Health keys are "IP:PORT", the same on every node. */
 int node_proxy_start(struct node *node, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
