@@ -468,6 +468,9 @@ static int needs_one(const struct state_name_view *view, void *ctx)
     if (!view->held || rec->tls_passthrough ||
         (rec->kind != STATE_RECORD_PROXY && rec->kind != STATE_RECORD_FQDN))
         return 0;
+    /* a CA asks the fqdn's DNS: no order before it points at the fleet */
+    if (rec->kind == STATE_RECORD_FQDN && !node_fqdn_served(a->node, rec->name))
+        return 0;
     if (rec->kind == STATE_RECORD_PROXY) {
         if ((size_t)snprintf(host, sizeof(host), "%s.%s", rec->name, a->node->cfg.domain) >=
             sizeof(host))

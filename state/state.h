@@ -28,17 +28,17 @@
 
 /* ---- limits: every external input is bounded ------------------------------------------- */
 
-#define STATE_NAME_MIN 3             /* shortest name label */
-#define STATE_NAME_MAX 63            /* longest name label (one DNS label) */
-#define STATE_FQDN_MAX 253           /* longest custom domain */
-#define STATE_BACKENDS_MAX 16        /* backends per record */
-#define STATE_RECORD_MAX_BYTES 2048  /* largest encoded signed record */
-#define STATE_OWNER_LEN 32           /* Ed25519 public key bytes */
-#define STATE_OWNER_HEX_LEN 64       /* owner id as printed: lowercase hex */
-#define STATE_SIGNATURE_LEN 64       /* Ed25519 signature bytes */
-#define STATE_FUTURE_SKEW_MS 300000  /* a record may be dated at most 5 min ahead of us */
-#define STATE_CLAIMS_PER_NAME_MAX 8  /* distinct owners tracked per name (abuse bound) */
-#define STATE_ERR_MAX 256            /* size of an error message buffer */
+#define STATE_NAME_MIN 3            /* shortest name label */
+#define STATE_NAME_MAX 63           /* longest name label (one DNS label) */
+#define STATE_FQDN_MAX 253          /* longest custom domain */
+#define STATE_BACKENDS_MAX 16       /* backends per record */
+#define STATE_RECORD_MAX_BYTES 2048 /* largest encoded signed record */
+#define STATE_OWNER_LEN 32          /* Ed25519 public key bytes */
+#define STATE_OWNER_HEX_LEN 64      /* owner id as printed: lowercase hex */
+#define STATE_SIGNATURE_LEN 64      /* Ed25519 signature bytes */
+#define STATE_FUTURE_SKEW_MS 300000 /* a record may be dated at most 5 min ahead of us */
+#define STATE_CLAIMS_PER_NAME_MAX 8 /* distinct owners tracked per name (abuse bound) */
+#define STATE_ERR_MAX 256           /* size of an error message buffer */
 #define STATE_TOMBSTONE_TTL_MS_DEFAULT (7ULL * 24 * 3600 * 1000) /* tombstone retention */
 
 /* ---- error codes ----------------------------------------------------------------------- */
@@ -77,16 +77,16 @@ struct state_backend {
  * the owner's claim time on the key: conflicting claims by different owners resolve to the
  * earliest (reserved_at_ms, owner) everywhere. */
 struct state_record {
-    enum state_record_kind kind;                  /* what this record says */
-    char name[STATE_FQDN_MAX + 1];                /* lowercase key, NUL-terminated */
-    uint8_t owner[STATE_OWNER_LEN];               /* Ed25519 public key of the signer */
-    uint64_t version;                             /* per owner and key, only goes up */
-    uint64_t reserved_at_ms;                      /* claim time, ms since the Unix epoch */
-    uint64_t issued_at_ms;                        /* when this version was signed */
-    bool tls_passthrough;                         /* proxy/fqdn: splice TLS by SNI */
-    uint8_t backend_count;                        /* proxy/fqdn: 1..16; else 0 */
+    enum state_record_kind kind;                       /* what this record says */
+    char name[STATE_FQDN_MAX + 1];                     /* lowercase key, NUL-terminated */
+    uint8_t owner[STATE_OWNER_LEN];                    /* Ed25519 public key of the signer */
+    uint64_t version;                                  /* per owner and key, only goes up */
+    uint64_t reserved_at_ms;                           /* claim time, ms since the Unix epoch */
+    uint64_t issued_at_ms;                             /* when this version was signed */
+    bool tls_passthrough;                              /* proxy/fqdn: splice TLS by SNI */
+    uint8_t backend_count;                             /* proxy/fqdn: 1..16; else 0 */
     struct state_backend backends[STATE_BACKENDS_MAX]; /* proxy/fqdn backends */
-    uint8_t signature[STATE_SIGNATURE_LEN];       /* over the canonical body */
+    uint8_t signature[STATE_SIGNATURE_LEN];            /* over the canonical body */
 };
 
 const char *state_record_kind_name(enum state_record_kind kind); /* "reserve", "proxy", ... */
@@ -141,18 +141,18 @@ int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
 
 /* Addresses that backends may never use: the gateway's own (loop prevention). */
 struct state_validate_policy {
-    bool allow_loopback;                  /* --allow-loopback-backends */
+    bool allow_loopback;                   /* --allow-loopback-backends */
     const struct state_backend *own_addrs; /* this node's listen/advertise addresses; a port of
                                               0 forbids the whole IP, else IP:port only; an
                                               unspecified IP (0.0.0.0, ::) with port P forbids
                                               every loopback address on P (a wildcard listener
                                               answers there) */
-    size_t own_addr_count;                /* entries in own_addrs */
-    uint64_t now_ms;                      /* wall clock, for the future-skew check; 0 reads
-                                             state_now_ms() */
-    const char *domain;                   /* gateway domain (--domain): fqdn records at or
-                                             under it are refused, NAME.DOMAIN belongs to name
-                                             records; NULL skips the check */
+    size_t own_addr_count;                 /* entries in own_addrs */
+    uint64_t now_ms;                       /* wall clock, for the future-skew check; 0 reads
+                                              state_now_ms() */
+    const char *domain;                    /* gateway domain (--domain): fqdn records at or
+                                              under it are refused, NAME.DOMAIN belongs to name
+                                              records; NULL skips the check */
 };
 
 /* Checks every semantic rule (name syntax, kind/fields consistency, backend count and
@@ -181,10 +181,10 @@ int state_backend_check(const struct state_backend *be, const struct state_valid
 
 /* The state of one key as the merge rules decide it. */
 struct state_name_view {
-    char name[STATE_FQDN_MAX + 1];  /* the key */
-    bool held;                      /* some owner holds it (false: free or released) */
-    struct state_record record;     /* the holder's latest record (or the newest tombstone) */
-    uint8_t contenders;             /* other owners with a losing claim on the key */
+    char name[STATE_FQDN_MAX + 1]; /* the key */
+    bool held;                     /* some owner holds it (false: free or released) */
+    struct state_record record;    /* the holder's latest record (or the newest tombstone) */
+    uint8_t contenders;            /* other owners with a losing claim on the key */
 };
 
 struct state_names; /* the merged record set (opaque); one writer thread */
@@ -221,7 +221,7 @@ int state_names_each(const struct state_names *names, state_names_visit_fn fn, v
 typedef int (*state_records_visit_fn)(const struct state_record *rec, void *ctx);
 int state_names_each_record(const struct state_names *names, state_records_visit_fn fn, void *ctx);
 
-size_t state_names_count(const struct state_names *names);     /* keys held by someone */
+size_t state_names_count(const struct state_names *names);      /* keys held by someone */
 size_t state_names_tombstones(const struct state_names *names); /* released keys kept */
 size_t state_names_records(const struct state_names *names);    /* records kept in all */
 
@@ -260,12 +260,12 @@ void state_store_close(struct state_store *store);
 
 /* What a proxy worker needs to serve one host name. Copied out under the read lock. */
 struct state_route {
-    char host[STATE_FQDN_MAX + 1];                  /* served host, lowercase */
-    char name[STATE_FQDN_MAX + 1];                  /* the record key it comes from */
-    bool tls_passthrough;                           /* splice TLS instead of terminating */
-    uint8_t backend_count;                          /* 1..16 */
+    char host[STATE_FQDN_MAX + 1];                     /* served host, lowercase */
+    char name[STATE_FQDN_MAX + 1];                     /* the record key it comes from */
+    bool tls_passthrough;                              /* splice TLS instead of terminating */
+    uint8_t backend_count;                             /* 1..16 */
     struct state_backend backends[STATE_BACKENDS_MAX]; /* where to send traffic */
-    uint64_t version;                               /* record version that produced it */
+    uint64_t version;                                  /* record version that produced it */
 };
 
 struct state_routes; /* host -> route, cds_lfht under RCU (opaque) */
