@@ -200,6 +200,10 @@ static void node_reload(struct node *node)
     node->cfg.api_body_limit = cfg.api_body_limit;
     node->cfg.compact_bytes = cfg.compact_bytes;
     node->cfg.tombstone_ttl_ms = cfg.tombstone_ttl_ms;
+    if (memcmp(&node->cfg.probe, &cfg.probe, sizeof(cfg.probe)) != 0) {
+        node->cfg.probe = cfg.probe; /* the next probe set uses it */
+        node_probes_dirty(node);
+    }
     memcpy(node->cfg.admin_token_file, cfg.admin_token_file, sizeof(cfg.admin_token_file));
     memcpy(node->cfg.tls_cert, cfg.tls_cert, sizeof(cfg.tls_cert));
     memcpy(node->cfg.tls_key, cfg.tls_key, sizeof(cfg.tls_key));

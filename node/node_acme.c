@@ -764,3 +764,15 @@ void node_acme_free(struct node *node)
     free(a);
     node->acme = NULL;
 }
+
+void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr)
+{
+    struct node_acme *a = node->acme;
+
+    if (!a)
+        return;
+    OPENSSL_cleanse(a->keys, sizeof(a->keys));
+    for (size_t i = 0; i < kr->count && i < GOSSIP_KEYS_MAX; i++)
+        memcpy(a->keys[i], kr->keys[i], ACME_SEAL_KEY_LEN);
+    a->nkeys = kr->count;
+}

@@ -158,6 +158,9 @@ int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_
 void node_acme_stop(struct node *node); /* closes its handles; idempotent */
 void node_acme_free(struct node *node); /* once the loop is done */
 size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
+/* A rotated cluster keyring (node_keys.c): new certificates are sealed with its first key and
+ * received ones opened with any of them. Certificates already sealed are not re-sealed. */
+void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr);
 bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
 int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
                       size_t len);

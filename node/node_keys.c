@@ -13,7 +13,9 @@
  * between plain and encrypted), then written to the key file atomically (temporary file,
  * fsync, rename, fsync of the directory) so a restart keeps it; if the write fails the old
  * ring is put back and the answer is 500, so what runs and what is on disk never disagree.
- * Answers and logs show key fingerprints only, never key material.
+ * Answers and logs show key fingerprints only, never key material. What else derives from the
+ * cluster key follows a change: TLS session ticket keys (from the primary) and the keys that
+ * seal ACME certificates shared over gossip.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node/node_internal.h"
+#include "proxy/tls_internal.h"
 
 #define KEYS_B64_LEN 44 /* base64 of a 32-byte key */
 
@@ -141,12 +145,22 @@ out:
     return rc;
 }
 
-static void keys_log(struct node *node, const char *how, const struct gossip_keyring *kr)
+/* Everything else keyed by the cluster key follows the new ring, then one log line. */
+static void keys_installed(struct node *node, const char *how, const struct gossip_keyring *kr)
 {
-    char fpr[GOSSIP_KEY_FPR_LEN + 1] = "none";
+    char fpr[GOSSIP_KEY_FPR_LEN + 1], err[256];
 
-    if (kr->count > 0)
-        gossip_key_fingerprint(kr->keys[0], fpr);
+    gossip_key_fingerprint(kr->keys[0], fpr);
+    node_acme_set_keys(node, kr);
+    /* session ticket keys derive from the primary so any gateway resumes any session; tickets
+     * under the old primary fall back to a full handshake */
+    if (node->tls &&
+        CRYPTO_memcmp(node->ticket_secret, kr->keys[0], sizeof(node->ticket_secret)) != 0) {
+        memcpy(node->ticket_secret, kr->keys[0], sizeof(node->ticket_secret));
+        if (tls_store_set_ticket_secret(node->tls, node->ticket_secret, sizeof(node->ticket_secret),
+                                        time(NULL), err, sizeof(err)) != 0)
+            node_log(NODE_LOG_WARN, "tls", "session ticket keys not updated: %s", err);
+    }
     node_event(node, "keys", "cluster keys %s: %zu key%s, primary %s", how, kr->count,
                kr->count == 1 ? "" : "s", fpr);
 }
@@ -173,7 +187,7 @@ void node_keys_reload(struct node *node, const char *path)
         node_log(NODE_LOG_ERROR, "keys", "SIGHUP: keeping the running keys: %s: %s", path, gerr);
     } else {
         snprintf(node->cfg.cluster_key, sizeof(node->cfg.cluster_key), "%s", path);
-        keys_log(node, "reloaded (SIGHUP)", &kr);
+        keys_installed(node, "reloaded (SIGHUP)", &kr);
     }
     OPENSSL_cleanse(&kr, sizeof(kr));
 }
@@ -298,7 +312,7 @@ static void keys_post(struct node *node, struct node_httpd_conn *conn,
         goto out;
     }
     snprintf(err, sizeof(err), "changed (admin API %s)", how);
-    keys_log(node, err, &next);
+    keys_installed(node, err, &next);
     keys_answer(conn, 200, keys_listing(&next, node->cfg.cluster_key));
 out:
     json_decref(doc);
