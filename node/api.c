@@ -8,6 +8,8 @@
  *   GET  /dashboard
  *   POST /api/v1/admin/drain      graceful stop, as SIGTERM               (bearer token)
  *   POST /api/v1/admin/leave      leave the cluster, keep serving          (bearer token)
+ *   GET  /api/v1/admin/keys       gossip key fingerprints                  (bearer token)
+ *   POST /api/v1/admin/keys       install / use / remove / replace keys    (node_keys.c)
  *
  * Every error is {"error": "..."} with its status. Handlers run on the control loop and answer
  * before returning.
@@ -85,7 +87,12 @@ static void api_name(struct node *node, struct node_httpd_conn *conn, const char
         api_json(conn, 404, body);
         return;
     }
-    api_json(conn, 200, node_json_name(&view));
+    {
+        json_t *body = node_json_name(&view);
+        if (view.record.kind == STATE_RECORD_FQDN)
+            node_fqdn_json(node, key, body);
+        api_json(conn, 200, body);
+    }
 }
 
 /* Body forms: the encoded record itself (application/msgpack, application/octet-stream), or
@@ -230,6 +237,9 @@ void node_api_handle(void *ctx, struct node_httpd_conn *conn, const struct node_
             node_event(node, "node", "left the cluster (admin API); still serving until stopped");
             api_json(conn, 202, json_pack("{s:s}", "status", "left"));
         }
+    } else if (strcmp(p, "/api/v1/admin/keys") == 0) {
+        if (api_admin_allowed(node, conn, req))
+            node_api_keys(node, conn, req);
     } else {
         node_httpd_error(conn, 404, "no such endpoint (see /api/v1/names, /healthz, /dashboard)");
     }

@@ -24,6 +24,7 @@ enum config_kind {
     CONFIG_BOOL,   /* a flag without argument; true/false in YAML */
     CONFIG_UINT,   /* a bounded unsigned integer */
     CONFIG_ENUM,   /* one word out of a list */
+    CONFIG_TIME,   /* a duration: seconds, or with a unit suffix (500ms, 10s, 5m) */
 };
 
 struct config_option {
@@ -51,15 +52,12 @@ static const struct config_option config_options[] = {
     {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
-    {"tls-cert", CONFIG_LIST, "FILE", "none",
-     "PEM certificate chain for HTTPS (repeatable; picked by SNI; a YAML list)"},
-    {"tls-key", CONFIG_LIST, "FILE", "none",
-     "PEM private key of the --tls-cert in the same position (repeatable; a YAML list)"},
+    {"tls-cert", CONFIG_LIST, "FILE", "none", "PEM certificate chain for HTTPS (repeatable)"},
+    {"tls-key", CONFIG_LIST, "FILE", "none", "PEM key of the --tls-cert in the same position"},
     {"fleet-addr", CONFIG_LIST, "IP", "none",
-     "public address of the fleet besides the members' own (repeatable; a YAML list)"},
-    {"dns-server", CONFIG_STRING, "IP[:PORT]", "the system's (resolv.conf)",
-     "resolver that checks fqdn proxies point at the fleet"},
-    {"dns-interval", CONFIG_UINT, "SECONDS", "60", "how often every fqdn's DNS is checked again"},
+     "a fleet address besides the members' own (repeatable)"},
+    {"dns-server", CONFIG_STRING, "IP[:PORT]", "resolv.conf's", "resolver of the fqdn checks"},
+    {"dns-interval", CONFIG_UINT, "SECONDS", "60", "how often each fqdn's DNS is checked again"},
     {"acme-directory", CONFIG_STRING, "URL", "none (no automatic certificates)",
      "ACME directory of the CA that issues certificates for served names (HTTP-01)"},
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
@@ -78,6 +76,39 @@ static const struct config_option config_options[] = {
     {"api-body-limit", CONFIG_UINT, "BYTES", "16384", "largest API request body (413 over)"},
     {"compact-bytes", CONFIG_UINT, "BYTES", "8388608", "record log size that triggers a snapshot"},
     {"tombstone-ttl", CONFIG_UINT, "SECONDS", "604800", "how long released names are remembered"},
+    /* the proxy's limits and policies (struct proxy_config, proxy_probe_config) */
+    {"balance", CONFIG_ENUM, "POLICY", "round-robin",
+     "over a name's healthy backends: round-robin, least-conn or p2c"},
+    {"max-request-line", CONFIG_UINT, "BYTES", "8192", "longest request line (431 over)"},
+    {"max-header-count", CONFIG_UINT, "N", "100",
+     "header fields per request or response (431 over)"},
+    {"max-header-bytes", CONFIG_UINT, "BYTES", "32768",
+     "whole request head, request line included (431 over)"},
+    {"max-body-bytes", CONFIG_UINT, "BYTES", "1073741824",
+     "largest request body (413 over); 0 = unlimited"},
+    {"header-timeout", CONFIG_TIME, "DURATION", "10s",
+     "a client's request head must arrive within this (slowloris)"},
+    {"keepalive-timeout", CONFIG_TIME, "DURATION", "60s", "client idle between requests"},
+    {"connect-timeout", CONFIG_TIME, "DURATION", "3s", "backend TCP connect"},
+    {"response-timeout", CONFIG_TIME, "DURATION", "60s",
+     "backend silent while a response is awaited or read"},
+    {"tunnel-timeout", CONFIG_TIME, "DURATION", "300s", "WebSocket/Upgrade tunnel idle"},
+    {"retries", CONFIG_UINT, "N", "2", "other backends tried when one fails before any byte"},
+    {"backend-pool-idle", CONFIG_UINT, "N", "256",
+     "idle keep-alive connections kept per worker per backend"},
+    {"max-conns-per-ip", CONFIG_UINT, "N", "256",
+     "concurrent connections from one client IP; 0 = unlimited"},
+    {"rate-per-ip", CONFIG_UINT, "N", "0 (off)",
+     "requests per second per client IP, token bucket (429 over)"},
+    {"rate-burst", CONFIG_UINT, "N", "rate-per-ip", "token bucket size of --rate-per-ip"},
+    {"trusted-proxy", CONFIG_LIST, "CIDR", "none",
+     "peer whose X-Forwarded-* are kept (repeatable; a YAML list)"},
+    {"health-check", CONFIG_ENUM, "KIND", "tcp",
+     "active health check: tcp (connect) or http (GET)"},
+    {"health-path", CONFIG_STRING, "PATH", "/", "path of the http health check (2xx/3xx is up)"},
+    {"health-interval", CONFIG_TIME, "DURATION", "2s", "between two checks of a backend"},
+    {"health-rise", CONFIG_UINT, "N", "2", "consecutive successes that mark a backend up"},
+    {"health-fall", CONFIG_UINT, "N", "3", "consecutive failures that mark a backend down"},
 };
 
 #define CONFIG_OPTION_COUNT (sizeof(config_options) / sizeof(config_options[0]))
@@ -114,6 +145,8 @@ void node_config_defaults(struct node_config *cfg)
     cfg->compact_bytes = 8u << 20;
     cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
     cfg->dns_interval_ms = 60000;
+    proxy_config_init(&cfg->proxy);
+    proxy_probe_config_init(&cfg->probe);
 }
 
 bool node_config_is_list(const char *key)
@@ -132,6 +165,8 @@ void node_config_clear_list(struct node_config *cfg, const char *key)
         cfg->tls_key_count = 0;
     else if (strcmp(key, "fleet-addr") == 0)
         cfg->fleet_addr_count = 0;
+    else if (strcmp(key, "trusted-proxy") == 0)
+        cfg->proxy.trusted_count = 0;
 }
 
 static int config_uint(const char *value, uint64_t min, uint64_t max, uint64_t *out, char *err,
@@ -288,6 +323,155 @@ static int config_path_item(char (*list)[NODE_PATH_MAX], size_t *count, const ch
         return -1;
     (*count)++;
     return 0;
+}
+
+/* A duration into milliseconds, min_ms..max_ms. A bare number is seconds, as for
+ * --drain-timeout; the suffixes ms, s and m say the unit, so "500ms" is half a second. */
+static int config_duration(const char *value, uint64_t min_ms, uint64_t max_ms, uint32_t *out,
+                           char *err, size_t errlen)
+{
+    char *end;
+    unsigned long long v, scale;
+
+    errno = 0;
+    if (value[0] < '0' || value[0] > '9')
+        goto bad;
+    v = strtoull(value, &end, 10);
+    if (errno != 0)
+        goto bad;
+    if (strcmp(end, "ms") == 0)
+        scale = 1;
+    else if (*end == '\0' || strcmp(end, "s") == 0)
+        scale = 1000;
+    else if (strcmp(end, "m") == 0)
+        scale = 60000;
+    else
+        goto bad;
+    if (v > max_ms / scale || v * scale < min_ms) {
+        snprintf(err, errlen, "%s is out of range %llums..%llus", value, (unsigned long long)min_ms,
+                 (unsigned long long)max_ms / 1000);
+        return -1;
+    }
+    *out = (uint32_t)(v * scale);
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "expected a duration (10s, 500ms, 5m; a bare number is seconds), got \"%.60s\"",
+             value);
+    return -1;
+}
+
+/* A bounded unsigned integer into a uint32_t field. */
+static int config_u32(const char *value, uint32_t min, uint32_t max, uint32_t *out, char *err,
+                      size_t errlen)
+{
+    uint64_t n;
+
+    if (config_uint(value, min, max, &n, err, errlen) != 0)
+        return -1;
+    *out = (uint32_t)n;
+    return 0;
+}
+
+#define CONFIG_TIME_MAX_MS (UINT64_C(86400) * 1000) /* a day: longer is a mistake */
+
+/* The proxy's options (config_apply's tail): limits, timeouts, balancing, per-IP limits,
+ * trusted proxies and the active health check. */
+static int config_apply_proxy(struct node_config *cfg, const char *key, const char *value,
+                              char *err, size_t errlen)
+{
+    struct proxy_config *pc = &cfg->proxy;
+    struct proxy_probe_config *probe = &cfg->probe;
+    char why[PROXY_ERR_MAX];
+
+    if (strcmp(key, "balance") == 0) {
+        if (proxy_parse_balance(value, &pc->balance, why, sizeof(why)) != PROXY_OK) {
+            snprintf(err, errlen, "expected round-robin, least-conn or p2c, got \"%.60s\"", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(key, "max-request-line") == 0)
+        return config_u32(value, 64, 1 << 20, &pc->max_request_line, err, errlen);
+    if (strcmp(key, "max-header-count") == 0)
+        return config_u32(value, 4, 10000, &pc->max_header_count, err, errlen);
+    if (strcmp(key, "max-header-bytes") == 0)
+        return config_u32(value, 64, 1 << 20, &pc->max_header_bytes, err, errlen);
+    if (strcmp(key, "max-body-bytes") == 0)
+        return config_uint(value, 0, UINT64_C(1) << 50, &pc->max_body_bytes, err, errlen);
+    if (strcmp(key, "header-timeout") == 0)
+        return config_duration(value, 1, CONFIG_TIME_MAX_MS, &pc->header_timeout_ms, err, errlen);
+    if (strcmp(key, "keepalive-timeout") == 0)
+        return config_duration(value, 1, CONFIG_TIME_MAX_MS, &pc->keepalive_timeout_ms, err,
+                               errlen);
+    if (strcmp(key, "connect-timeout") == 0)
+        return config_duration(value, 1, CONFIG_TIME_MAX_MS, &pc->connect_timeout_ms, err, errlen);
+    if (strcmp(key, "response-timeout") == 0)
+        return config_duration(value, 1, CONFIG_TIME_MAX_MS, &pc->response_timeout_ms, err, errlen);
+    if (strcmp(key, "tunnel-timeout") == 0)
+        return config_duration(value, 1, CONFIG_TIME_MAX_MS, &pc->tunnel_idle_timeout_ms, err,
+                               errlen);
+    if (strcmp(key, "retries") == 0)
+        return config_u32(value, 0, 16, &pc->retries, err, errlen);
+    if (strcmp(key, "backend-pool-idle") == 0)
+        return config_u32(value, 0, 65536, &pc->pool_max_idle, err, errlen);
+    if (strcmp(key, "max-conns-per-ip") == 0)
+        return config_u32(value, 0, 1000000, &pc->max_conns_per_ip, err, errlen);
+    if (strcmp(key, "rate-per-ip") == 0)
+        return config_u32(value, 0, 1000000, &pc->rate_per_ip, err, errlen);
+    if (strcmp(key, "rate-burst") == 0)
+        return config_u32(value, 0, 1000000, &pc->rate_burst, err, errlen);
+    if (strcmp(key, "trusted-proxy") == 0) {
+        if (pc->trusted_count == PROXY_TRUSTED_MAX) {
+            snprintf(err, errlen, "at most %d networks", PROXY_TRUSTED_MAX);
+            return -1;
+        }
+        if (proxy_parse_cidr(value, &pc->trusted[pc->trusted_count], why, sizeof(why)) !=
+            PROXY_OK) {
+            snprintf(err, errlen, "expected IP or IP/PREFIX, got \"%.60s\"", value);
+            return -1;
+        }
+        pc->trusted_count++;
+        return 0;
+    }
+    if (strcmp(key, "health-check") == 0) {
+        if (strcmp(value, "tcp") == 0 || strcmp(value, "http") == 0) {
+            probe->kind = value[0] == 't' ? PROXY_PROBE_TCP : PROXY_PROBE_HTTP;
+            return 0;
+        }
+        snprintf(err, errlen, "expected tcp or http, got \"%.60s\"", value);
+        return -1;
+    }
+    if (strcmp(key, "health-path") == 0) {
+        size_t len = strlen(value);
+        if (value[0] != '/' || len >= sizeof(probe->path)) {
+            snprintf(err, errlen, "must start with / and be under %zu bytes", sizeof(probe->path));
+            return -1;
+        }
+        /* it goes into a request line verbatim */
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)value[i];
+            if (c <= ' ' || c >= 0x7f) {
+                snprintf(err, errlen, "space, control or non-ASCII byte at offset %zu", i);
+                return -1;
+            }
+        }
+        memcpy(probe->path, value, len + 1);
+        return 0;
+    }
+    if (strcmp(key, "health-interval") == 0) {
+        if (config_duration(value, 10, 3600 * 1000, &probe->interval_ms, err, errlen) != 0)
+            return -1;
+        /* a probe never outlives the next one */
+        probe->timeout_ms = probe->interval_ms < 1000 ? probe->interval_ms : 1000;
+        return 0;
+    }
+    if (strcmp(key, "health-rise") == 0)
+        return config_u32(value, 1, 100, &probe->rise, err, errlen);
+    if (strcmp(key, "health-fall") == 0)
+        return config_u32(value, 1, 100, &probe->fall, err, errlen);
+    snprintf(err, errlen, "unknown key");
+    return -1;
 }
 
 /* Sets `key` from `value`; writes only the problem (no key) into err. */
@@ -453,8 +637,7 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         cfg->tombstone_ttl_ms = n * 1000;
         return 0;
     }
-    snprintf(err, errlen, "unknown key");
-    return -1;
+    return config_apply_proxy(cfg, key, value, err, errlen);
 }
 
 int node_config_set(struct node_config *cfg, const char *key, const char *value, char *err,
@@ -562,6 +745,28 @@ int node_config_from_args(struct node_config *cfg, int argc, char **argv, void *
     return node_config_check(cfg, err, errlen);
 }
 
+/* The proxy options that only make sense together; proxy_config_validate has the last word. */
+static int node_config_check_proxy(const struct node_config *cfg, char *err, size_t errlen)
+{
+    struct proxy_config pc;
+    char why[PROXY_ERR_MAX];
+
+    if (cfg->proxy.max_request_line > cfg->proxy.max_header_bytes) {
+        snprintf(err, errlen,
+                 "max-request-line: %u is over max-header-bytes (%u), which includes the request "
+                 "line",
+                 cfg->proxy.max_request_line, cfg->proxy.max_header_bytes);
+        return -1;
+    }
+    proxy_config_init(&pc);
+    node_config_proxy(cfg, &pc);
+    if (proxy_config_validate(&pc, why, sizeof(why)) != PROXY_OK) {
+        snprintf(err, errlen, "proxy options: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 static int config_readable(const char *key, const char *path, char *err, size_t errlen)
 {
     if (path[0] != '\0' && access(path, R_OK) != 0) {
@@ -591,7 +796,30 @@ int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
     if (config_readable("cluster-key", cfg->cluster_key, err, errlen) != 0 ||
         config_readable("admin-token-file", cfg->admin_token_file, err, errlen) != 0)
         return -1;
-    return 0;
+    return node_config_check_proxy(cfg, err, errlen);
+}
+
+void node_config_proxy(const struct node_config *cfg, struct proxy_config *pc)
+{
+    const struct proxy_config *o = &cfg->proxy;
+
+    pc->balance = o->balance;
+    pc->max_request_line = o->max_request_line;
+    pc->max_header_count = o->max_header_count;
+    pc->max_header_bytes = o->max_header_bytes;
+    pc->max_body_bytes = o->max_body_bytes;
+    pc->header_timeout_ms = o->header_timeout_ms;
+    pc->keepalive_timeout_ms = o->keepalive_timeout_ms;
+    pc->connect_timeout_ms = o->connect_timeout_ms;
+    pc->response_timeout_ms = o->response_timeout_ms;
+    pc->tunnel_idle_timeout_ms = o->tunnel_idle_timeout_ms;
+    pc->retries = o->retries;
+    pc->pool_max_idle = o->pool_max_idle;
+    pc->max_conns_per_ip = o->max_conns_per_ip;
+    pc->rate_per_ip = o->rate_per_ip;
+    pc->rate_burst = o->rate_burst;
+    memcpy(pc->trusted, o->trusted, sizeof(pc->trusted));
+    pc->trusted_count = o->trusted_count;
 }
 
 void node_config_usage(void *out)
@@ -605,7 +833,10 @@ void node_config_usage(void *out)
                "Every option is also a key of the YAML file given with --config (same name,\n"
                "without the dashes; repeatable ones take a list); flags override the file.\n"
                "Certificates pair by position: the first tls-cert with the first tls-key, and\n"
-               "so on; SNI picks among them (a wildcard *.D serves every NAME.D).\n\n");
+               "so on; SNI picks among them (a wildcard *.D serves every NAME.D).\n"
+               "An fqdn proxy is routed only while its DNS points at the fleet: every A/AAAA\n"
+               "address a member's (or a --fleet-addr), or a CNAME into --domain; checked when\n"
+               "the record arrives and every --dns-interval.\n\n");
     for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++) {
         const struct config_option *o = &config_options[i];
         char left[64];
@@ -614,6 +845,7 @@ void node_config_usage(void *out)
     }
     fprintf(f, "  %-36s %s\n  %-36s %s\n\n", "--help", "print this help", "--version",
             "print the version");
+    fprintf(f, "A DURATION is seconds, or a number with a unit: 500ms, 10s, 5m.\n");
     fprintf(f, "IPv6 addresses are written [::1]:8080. Make a cluster key with\n"
                "  head -c 32 /dev/urandom | base64 > cluster.key\n\n"
                "Signals: SIGTERM/SIGINT leave the cluster, stop accepting, finish in-flight\n"

@@ -119,6 +119,7 @@ char *node_metrics_render(const struct node *node, size_t *len)
     node_gossip_metrics(node, &b);
     node_proxy_metrics(node, &b);
     node_tls_metrics(node, &b);
+    node_fqdn_metrics(node, &b);
 
     if (b.failed) {
         free(b.data);

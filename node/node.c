@@ -183,6 +183,9 @@ static void node_reload(struct node *node)
         strcmp(cfg.domain, node->cfg.domain) || cfg.workers != node->cfg.workers)
         node_log(NODE_LOG_WARN, "config",
                  "listen addresses, data-dir, domain and workers change only on restart");
+    if (strcmp(cfg.dns_server.text, node->cfg.dns_server.text) ||
+        cfg.dns_server_set != node->cfg.dns_server_set)
+        node_log(NODE_LOG_WARN, "config", "dns-server changes only on restart");
     node->cfg.log_level = cfg.log_level;
     node->cfg.log_format = cfg.log_format;
     node_log_setup(cfg.log_format, cfg.log_level, NULL);
@@ -197,13 +200,24 @@ static void node_reload(struct node *node)
     node->cfg.api_body_limit = cfg.api_body_limit;
     node->cfg.compact_bytes = cfg.compact_bytes;
     node->cfg.tombstone_ttl_ms = cfg.tombstone_ttl_ms;
+    if (memcmp(&node->cfg.probe, &cfg.probe, sizeof(cfg.probe)) != 0) {
+        node->cfg.probe = cfg.probe; /* the next probe set uses it */
+        node_probes_dirty(node);
+    }
     memcpy(node->cfg.admin_token_file, cfg.admin_token_file, sizeof(cfg.admin_token_file));
     memcpy(node->cfg.tls_cert, cfg.tls_cert, sizeof(cfg.tls_cert));
     memcpy(node->cfg.tls_key, cfg.tls_key, sizeof(cfg.tls_key));
     node->cfg.tls_cert_count = cfg.tls_cert_count;
+    memcpy(node->cfg.fleet_addr, cfg.fleet_addr, sizeof(cfg.fleet_addr));
+    node->cfg.fleet_addr_count = cfg.fleet_addr_count;
+    if (node->cfg.dns_interval_ms != cfg.dns_interval_ms) {
+        node->cfg.dns_interval_ms = cfg.dns_interval_ms;
+        node_fqdn_set_interval(node);
+    }
     node->cfg.tls_key_count = cfg.tls_key_count;
     if (node_load_admin_token(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
+    node_keys_reload(node, cfg.cluster_key);
     node_tls_reload(node);
     {
         struct node_httpd_limits limits = node_api_limits(&cfg);
@@ -267,6 +281,7 @@ void node_drain_step(struct node *node)
         return;
     node->stopped = true;
     node_acme_stop(node);
+    node_fqdn_stop(node);
     node_proxy_stop(node);
     node_gossip_close(node);
     if (node->store && state_store_compact(node->store, node->names, err, sizeof(err)) != 0)
@@ -367,7 +382,8 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     }
     if (node_tls_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
         node_proxy_start(node, err, errlen) != 0 ||
-        node_gossip_start(node, &keyring, err, errlen) != 0)
+        node_gossip_start(node, &keyring, err, errlen) != 0 ||
+        node_fqdn_start(node, err, errlen) != 0)
         goto fail;
     OPENSSL_cleanse(&keyring, sizeof(keyring));
 
@@ -420,6 +436,7 @@ void node_free(struct node *node)
     node_httpd_close(node->api);
     node->api = NULL;
     node_acme_stop(node);
+    node_fqdn_stop(node);
     node_proxy_stop(node);
     node_gossip_close(node);
     node_tls_free(node);
@@ -427,6 +444,7 @@ void node_free(struct node *node)
     uv_walk(&node->loop, node_close_walk, node);
     uv_run(&node->loop, UV_RUN_DEFAULT);
     node_acme_free(node);
+    node_fqdn_free(node);
     if (uv_loop_close(&node->loop) != 0)
         node_log(NODE_LOG_WARN, "node", "event loop still had open handles at exit");
     if (node->store)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "proxy/proxy.h"
 #include "state/state.h"
 
 /* ---- limits ----------------------------------------------------------------------------- */
@@ -103,7 +104,16 @@ struct node_config {
     unsigned api_body_limit;              /* --api-body-limit: bytes */
     uint64_t compact_bytes;               /* --compact-bytes: log size that triggers a snapshot */
     uint64_t tombstone_ttl_ms;            /* --tombstone-ttl (seconds in the config) */
+    struct proxy_config proxy;            /* --balance, --max-*, the timeouts, --retries,
+                                             --backend-pool-idle, the per-IP limits and
+                                             --trusted-proxy; only the fields those options
+                                             name are read (node_config_proxy) */
+    struct proxy_probe_config probe;      /* --health-*: the active health check */
 };
+
+/* Copies the proxy options of `cfg` (limits, timeouts, balancing, retries, pool, per-IP limits,
+ * trusted proxies) into `pc`, leaving its other fields (listeners, TLS, naming) alone. */
+void node_config_proxy(const struct node_config *cfg, struct proxy_config *pc);
 
 /* Fills the embedded defaults: `webgw` alone serves a single node on them. */
 void node_config_defaults(struct node_config *cfg);

@@ -468,6 +468,9 @@ static int needs_one(const struct state_name_view *view, void *ctx)
     if (!view->held || rec->tls_passthrough ||
         (rec->kind != STATE_RECORD_PROXY && rec->kind != STATE_RECORD_FQDN))
         return 0;
+    /* a CA asks the fqdn's DNS: no order before it points at the fleet */
+    if (rec->kind == STATE_RECORD_FQDN && !node_fqdn_served(a->node, rec->name))
+        return 0;
     if (rec->kind == STATE_RECORD_PROXY) {
         if ((size_t)snprintf(host, sizeof(host), "%s.%s", rec->name, a->node->cfg.domain) >=
             sizeof(host))
@@ -760,4 +763,16 @@ void node_acme_free(struct node *node)
     free(a->issued);
     free(a);
     node->acme = NULL;
+}
+
+void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr)
+{
+    struct node_acme *a = node->acme;
+
+    if (!a)
+        return;
+    OPENSSL_cleanse(a->keys, sizeof(a->keys));
+    for (size_t i = 0; i < kr->count && i < GOSSIP_KEYS_MAX; i++)
+        memcpy(a->keys[i], kr->keys[i], ACME_SEAL_KEY_LEN);
+    a->nkeys = kr->count;
 }

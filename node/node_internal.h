@@ -67,6 +67,7 @@ struct node {
     bool stopped;                           /* the drain completed */
     struct tls_store *tls;                  /* certificates of the HTTPS listener */
     struct node_acme *acme;                 /* automatic certificates (node_acme.c) or NULL */
+    struct node_fqdn *fqdn;                 /* fqdn DNS checks (node_fqdn.c) or NULL */
     time_t tls_not_after[NODE_TLS_PAIRS_MAX]; /* operator certificates' expiry (0: none) */
     uint8_t ticket_secret[32];                /* cluster key: ticket keys derive from it */
     uv_timer_t ticket_timer;                  /* moves ticket keys to the next epoch */
@@ -102,6 +103,8 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const
 void node_compact_soon(struct node *node);
 /* Applies the current routes of every name (at start, after a reload). */
 void node_routes_rebuild(struct node *node);
+/* Re-derives the route of one key from its current view (after its fqdn verdict changed). */
+void node_route_name(struct node *node, const char *name);
 /* Whether this node may send traffic (and probes) to `be` under its own address policy. */
 bool node_backend_allowed(const struct node *node, const struct state_backend *be);
 /* The address policy submitted records are checked against. */
@@ -130,6 +133,12 @@ bool node_health_assigned(struct node *node, const char *key);
 void node_health_observed(struct node *node, const char *key, bool up);
 void node_gossip_metrics(const struct node *node, struct node_metrics *m);
 
+/* Key rotation (node_keys.c). node_keys_reload installs the keys of the file at `path` (SIGHUP)
+ * and logs one line (count and primary fingerprint); node_api_keys answers GET and POST
+ * /api/v1/admin/keys once api.c has checked the bearer token. */
+void node_keys_reload(struct node *node, const char *path);
+void node_api_keys(struct node *node, struct node_httpd_conn *conn,
+                   const struct node_httpd_request *req);
 /* Proxy side (node_proxy.c). Health keys are "IP:PORT", the same on every node. */
 int node_proxy_start(struct node *node, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
@@ -149,12 +158,26 @@ int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_
 void node_acme_stop(struct node *node); /* closes its handles; idempotent */
 void node_acme_free(struct node *node); /* once the loop is done */
 size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
+/* A rotated cluster keyring (node_keys.c): new certificates are sealed with its first key and
+ * received ones opened with any of them. Certificates already sealed are not re-sealed. */
+void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr);
 bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
 int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
                       size_t len);
 int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);
 int node_acme_get_item(struct node *node, const char *key, uint64_t *version, uint8_t *buf,
                        size_t cap);
+
+/* fqdn proxies served only while their DNS points at the fleet (node_fqdn.c). */
+int node_fqdn_start(struct node *node, char *err, size_t errlen);
+void node_fqdn_stop(struct node *node);         /* closes the resolver and timer; idempotent */
+void node_fqdn_free(struct node *node);         /* once the loop is done */
+void node_fqdn_set_interval(struct node *node); /* after a reload changed --dns-interval */
+bool node_fqdn_served(const struct node *node, const char *fqdn);
+void node_fqdn_check_soon(struct node *node, const char *fqdn);
+void node_fqdn_metrics(const struct node *node, struct node_metrics *m);
+/* Adds "dns": {"served", "checked", "reason"} (this node's last check of fqdn) to obj. */
+void node_fqdn_json(const struct node *node, const char *fqdn, json_t *obj);
 
 /* TLS side (node_tls.c). node_tls_start makes the store (before the proxy starts). */
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);

@@ -88,6 +88,7 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     char perr[PROXY_ERR_MAX];
 
     proxy_config_init(&pc);
+    node_config_proxy(&node->cfg, &pc);
     memcpy(&pc.http_addr, &node->cfg.http.ss, sizeof(pc.http_addr));
     memcpy(&pc.https_addr, &node->cfg.https.ss, sizeof(pc.https_addr));
     pc.https_enabled = true;
@@ -170,7 +171,7 @@ void node_proxy_probes_update(struct node *node)
 
     if (!node->proxy || node->draining)
         return;
-    proxy_probe_config_init(&pc);
+    pc = node->cfg.probe;
     if (state_names_each(node->names, probe_walk_one, &w) == 0 &&
         proxy_probe_set(node->proxy, w.list, w.count, &pc, node_probe_result, node, err,
                         sizeof(err)) != 0)

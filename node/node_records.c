@@ -50,6 +50,13 @@ static int records_route(struct node *node, const struct state_name_view *view)
     struct state_record *rec = &local.record;
     uint8_t kept = 0;
 
+    /* an fqdn is routed only while its DNS points at the fleet (node_fqdn.c); applying the
+     * view as unheld removes the host with the route table's own guards */
+    if (view->held && rec->kind == STATE_RECORD_FQDN && !node_fqdn_served(node, view->name)) {
+        local.held = false;
+        return state_routes_apply(node->routes, &local, node->cfg.domain);
+    }
+
     for (unsigned i = 0; i < rec->backend_count; i++)
         if (node_backend_allowed(node, &rec->backends[i]))
             rec->backends[kept++] = rec->backends[i];
@@ -76,6 +83,8 @@ static int records_commit(struct node *node, const struct state_record *rec,
         node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);
     }
     node_probes_dirty(node);
+    if (view->held && view->record.kind == STATE_RECORD_FQDN)
+        node_fqdn_check_soon(node, view->name);
     state_owner_format(rec->owner, owner);
     node_event(node, "record", "%s %s v%llu by %.12s (%s)%s", state_record_kind_name(rec->kind),
                rec->name, (unsigned long long)rec->version, owner, via,
@@ -190,8 +199,11 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
     node_gossip_broadcast(node, &rec, buf, len);
     res->status = 202;
     res->changed = true;
-    snprintf(res->message, sizeof(res->message), "accepted %s %s v%llu",
-             state_record_kind_name(rec.kind), rec.name, (unsigned long long)rec.version);
+    snprintf(res->message, sizeof(res->message), "accepted %s %s v%llu%s",
+             state_record_kind_name(rec.kind), rec.name, (unsigned long long)rec.version,
+             rec.kind == STATE_RECORD_FQDN && !node_fqdn_served(node, rec.name)
+                 ? "; served once its DNS points at the fleet (checking now)"
+                 : "");
 }
 
 int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key)
@@ -242,6 +254,14 @@ static int records_route_one(const struct state_name_view *view, void *ctx)
 {
     records_route(ctx, view);
     return 0;
+}
+
+void node_route_name(struct node *node, const char *name)
+{
+    struct state_name_view view;
+
+    if (state_names_get(node->names, name, &view) == 0)
+        records_route(node, &view);
 }
 
 void node_routes_rebuild(struct node *node)

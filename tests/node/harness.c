@@ -105,6 +105,10 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     argv[argc++] = gossip;
     argv[argc++] = "--workers";
     argv[argc++] = "1";
+    /* fqdn DNS checks never leave the machine: a closed loopback port unless a test gives
+     * its own --dns-server (a later flag wins) */
+    argv[argc++] = "--dns-server";
+    argv[argc++] = "127.0.0.1:9";
     for (size_t i = 0; extra && extra[i] && argc < 62; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;

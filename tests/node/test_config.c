@@ -351,7 +351,7 @@ static void bad_yaml_names_file_line_key_and_problem(void **state)
 /* The binary: exit status 1 and exactly one line on stderr naming the key. */
 static void daemon_exits_with_one_line_on_bad_input(void **state)
 {
-    char out[8192], err[4096];
+    char out[32768], err[4096]; /* --help is over 8 KiB */
     const char *bad_flag[] = {"webgw", "--http", "nope", NULL};
     const char *path = write_file("bin.yaml", "workers: lots\n");
     const char *bad_file[] = {"webgw", "--config", path, NULL};
