@@ -87,7 +87,12 @@ static void api_name(struct node *node, struct node_httpd_conn *conn, const char
         api_json(conn, 404, body);
         return;
     }
-    api_json(conn, 200, node_json_name(&view));
+    {
+        json_t *body = node_json_name(&view);
+        if (view.record.kind == STATE_RECORD_FQDN)
+            node_fqdn_json(node, key, body);
+        api_json(conn, 200, body);
+    }
 }
 
 /* Body forms: the encoded record itself (application/msgpack, application/octet-stream), or

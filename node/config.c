@@ -52,15 +52,12 @@ static const struct config_option config_options[] = {
     {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
-    {"tls-cert", CONFIG_LIST, "FILE", "none",
-     "PEM certificate chain for HTTPS (repeatable; picked by SNI; a YAML list)"},
-    {"tls-key", CONFIG_LIST, "FILE", "none",
-     "PEM private key of the --tls-cert in the same position (repeatable; a YAML list)"},
+    {"tls-cert", CONFIG_LIST, "FILE", "none", "PEM certificate chain for HTTPS (repeatable)"},
+    {"tls-key", CONFIG_LIST, "FILE", "none", "PEM key of the --tls-cert in the same position"},
     {"fleet-addr", CONFIG_LIST, "IP", "none",
-     "public address of the fleet besides the members' own (repeatable; a YAML list)"},
-    {"dns-server", CONFIG_STRING, "IP[:PORT]", "the system's (resolv.conf)",
-     "resolver that checks fqdn proxies point at the fleet"},
-    {"dns-interval", CONFIG_UINT, "SECONDS", "60", "how often every fqdn's DNS is checked again"},
+     "a fleet address besides the members' own (repeatable)"},
+    {"dns-server", CONFIG_STRING, "IP[:PORT]", "resolv.conf's", "resolver of the fqdn checks"},
+    {"dns-interval", CONFIG_UINT, "SECONDS", "60", "how often each fqdn's DNS is checked again"},
     {"acme-directory", CONFIG_STRING, "URL", "none (no automatic certificates)",
      "ACME directory of the CA that issues certificates for served names (HTTP-01)"},
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
@@ -836,7 +833,10 @@ void node_config_usage(void *out)
                "Every option is also a key of the YAML file given with --config (same name,\n"
                "without the dashes; repeatable ones take a list); flags override the file.\n"
                "Certificates pair by position: the first tls-cert with the first tls-key, and\n"
-               "so on; SNI picks among them (a wildcard *.D serves every NAME.D).\n\n");
+               "so on; SNI picks among them (a wildcard *.D serves every NAME.D).\n"
+               "An fqdn proxy is routed only while its DNS points at the fleet: every A/AAAA\n"
+               "address a member's (or a --fleet-addr), or a CNAME into --domain; checked when\n"
+               "the record arrives and every --dns-interval.\n\n");
     for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++) {
         const struct config_option *o = &config_options[i];
         char left[64];

@@ -53,7 +53,11 @@ static void ctl_usage(FILE *f)
             "  show NAME                            one name in detail\n"
             "  members                              gateways and their state\n"
             "  health                               this gateway and its backends' health\n"
-            "                                       (exit 1 unless the gateway is ok)\n\n"
+            "                                       (exit 1 unless the gateway is ok)\n"
+            "  keys [list | install KEY | use KEY | remove KEY] [--token-file FILE]\n"
+            "                                       this gateway's gossip keys (fingerprints),\n"
+            "                                       rotation; admin token from --token-file or\n"
+            "                                       env WEBGW_ADMIN_TOKEN\n\n"
             "Options:\n"
             "  --api URL     API of a gateway (env WEBGW_API; default http://127.0.0.1:9080)\n"
             "  --key FILE    owner key (env WEBGW_KEY; default ~/.config/webgw/owner.key)\n"
@@ -519,6 +523,9 @@ int node_ctl_main(int argc, char **argv)
             }
         } else if (a[0] == '-' && a[1] != '\0') {
             return ctl_fail(NODE_CTL_USAGE, "unknown option %s (see --help)", a);
+        } else if (npos == 0 && strcmp(a, "keys") == 0) {
+            /* admin command with its own options (ctl_keys.c) */
+            return ctl_keys_main(c.api, c.json, argc - i - 1, argv + i + 1);
         } else {
             if (npos == 2)
                 return ctl_fail(NODE_CTL_USAGE, "unexpected argument \"%s\"", a);

@@ -4,6 +4,7 @@
 #ifndef WEBGW_NODE_CTL_H
 #define WEBGW_NODE_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,13 @@ struct ctl_response {
  * when the API could not be reached or answered something that is not HTTP. */
 int ctl_http(const char *base, const char *method, const char *path, const char *content_type,
              const void *body, size_t len, struct ctl_response *resp, char *err, size_t errlen);
+/* The same with "Authorization: Bearer TOKEN" when token is not NULL (admin endpoints). */
+int ctl_http_bearer(const char *base, const char *method, const char *path,
+                    const char *content_type, const void *body, size_t len, const char *token,
+                    struct ctl_response *resp, char *err, size_t errlen);
 void ctl_response_free(struct ctl_response *resp);
+
+/* `webgwctl keys ...` (ctl_keys.c): argv holds what follows "keys". Returns the exit status. */
+int ctl_keys_main(const char *api, bool json, int argc, char **argv);
 
 #endif /* WEBGW_NODE_CTL_H */

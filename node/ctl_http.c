@@ -178,7 +178,14 @@ static int ctl_send_all(int fd, const void *buf, size_t len)
 int ctl_http(const char *base, const char *method, const char *path, const char *content_type,
              const void *body, size_t len, struct ctl_response *resp, char *err, size_t errlen)
 {
-    char host[256], port[16], head[1024], buf[16384];
+    return ctl_http_bearer(base, method, path, content_type, body, len, NULL, resp, err, errlen);
+}
+
+int ctl_http_bearer(const char *base, const char *method, const char *path,
+                    const char *content_type, const void *body, size_t len, const char *token,
+                    struct ctl_response *resp, char *err, size_t errlen)
+{
+    char host[256], port[16], head[1536], buf[16384];
     const char *prefix;
     llhttp_settings_t settings;
     llhttp_t parser;
@@ -192,14 +199,15 @@ int ctl_http(const char *base, const char *method, const char *path, const char 
     fd = ctl_connect(host, port, err, errlen);
     if (fd < 0)
         return -1;
-    hlen = snprintf(head, sizeof(head),
-                    "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: webgwctl/%s\r\n"
-                    "Accept: application/json\r\nConnection: close\r\n%s%s%sContent-Length: %zu"
-                    "\r\n\r\n",
-                    method, strcmp(prefix, "/") == 0 ? "" : prefix, path,
-                    strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port,
-                    WEBGW_VERSION, content_type ? "Content-Type: " : "",
-                    content_type ? content_type : "", content_type ? "\r\n" : "", len);
+    hlen = snprintf(
+        head, sizeof(head),
+        "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: webgwctl/%s\r\n"
+        "Accept: application/json\r\nConnection: close\r\n%s%s%s%s%s%s"
+        "Content-Length: %zu\r\n\r\n",
+        method, strcmp(prefix, "/") == 0 ? "" : prefix, path, strchr(host, ':') ? "[" : "", host,
+        strchr(host, ':') ? "]" : "", port, WEBGW_VERSION, content_type ? "Content-Type: " : "",
+        content_type ? content_type : "", content_type ? "\r\n" : "",
+        token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "", len);
     if (hlen < 0 || (size_t)hlen >= sizeof(head) || ctl_send_all(fd, head, (size_t)hlen) != 0 ||
         (len && ctl_send_all(fd, body, len) != 0)) {
         snprintf(err, errlen, "sending to %s: %s", base, strerror(errno));

@@ -316,6 +316,15 @@ void node_fqdn_check_soon(struct node *node, const char *fqdn)
     fqdn_pump(node->fqdn);
 }
 
+void node_fqdn_json(const struct node *node, const char *fqdn, json_t *obj)
+{
+    const struct fqdn_entry *e = node->fqdn ? fqdn_find(node->fqdn, fqdn) : NULL;
+
+    json_object_set_new(obj, "dns",
+                        json_pack("{s:b, s:b, s:s}", "served", e && e->served, "checked",
+                                  e && e->checked, "reason", e ? e->why : "not checked yet"));
+}
+
 void node_fqdn_metrics(const struct node *node, struct node_metrics *m)
 {
     const struct node_fqdn *f = node->fqdn;

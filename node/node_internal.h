@@ -176,6 +176,8 @@ void node_fqdn_set_interval(struct node *node); /* after a reload changed --dns-
 bool node_fqdn_served(const struct node *node, const char *fqdn);
 void node_fqdn_check_soon(struct node *node, const char *fqdn);
 void node_fqdn_metrics(const struct node *node, struct node_metrics *m);
+/* Adds "dns": {"served", "checked", "reason"} (this node's last check of fqdn) to obj. */
+void node_fqdn_json(const struct node *node, const char *fqdn, json_t *obj);
 
 /* TLS side (node_tls.c). node_tls_start makes the store (before the proxy starts). */
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);

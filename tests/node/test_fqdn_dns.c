@@ -120,8 +120,10 @@ static void served_only_while_dns_points_at_the_fleet(void **state)
                         FQDN " no longer served: " FQDN " is 192.0.2.1, not a fleet address"));
     assert_true(api_has("/metrics", "webgw_fqdn_route_changes_total{change=\"removed\"} 1"));
     assert_true(api_has("/metrics", "webgw_fqdns{served=\"false\"} 1"));
-    /* the record itself stays held and replicated: only the route went */
-    assert_true(api_has("/api/v1/names/" FQDN, FQDN));
+    /* the record itself stays held and replicated: only the route went, and the name's view
+     * says why */
+    assert_true(api_has("/api/v1/names/" FQDN, "\"served\":false"));
+    assert_true(api_has("/api/v1/names/" FQDN, "192.0.2.1, not a fleet address"));
 
     /* pointed back: served again */
     nt_dns_set(dns, FQDN, NT_DNS_A, "127.0.0.1");

@@ -7,6 +7,7 @@
  * keeps the two nodes alive and replicating, and leaves the key files holding only B, so a
  * restarted node rejoins. A second rotation by editing the key files and sending SIGHUP does
  * the same and logs one line per node naming the count and the primary's fingerprint.
+ * `webgwctl keys` lists and rotates with the token from --token-file or WEBGW_ADMIN_TOKEN.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -311,12 +312,52 @@ static void rotation_by_sighup_keeps_the_cluster(void **state)
     assert_replicates("after-bad-file");
 }
 
+static int keys_ctl(const char *token_env, const char *const *args)
+{
+    const char *argv[16] = {"webgwctl", "--api", nodes[0].api_url, "keys"};
+    const char *env[] = {token_env, NULL};
+    int argc = 4;
+
+    for (; *args; args++)
+        argv[argc++] = *args;
+    argv[argc] = NULL;
+    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
+}
+
+static void webgwctl_keys(void **state)
+{
+    char fa[GOSSIP_KEY_FPR_LEN + 1], fc[GOSSIP_KEY_FPR_LEN + 1];
+
+    (void)state;
+    fingerprint_of(KEY_A, fa);
+    fingerprint_of(KEY_C, fc);
+    /* no token: usage error before any request; a wrong one: refused by the node */
+    assert_int_equal(keys_ctl("X=1", (const char *[]){"list", NULL}), 2);
+    assert_non_null(strstr(err, "WEBGW_ADMIN_TOKEN"));
+    assert_int_equal(keys_ctl("WEBGW_ADMIN_TOKEN=nope", (const char *[]){"list", NULL}), 1);
+    assert_non_null(strstr(err, "refused (401)"));
+    assert_int_equal(keys_ctl("X=1", (const char *[]){"--token-file", token_path, NULL}), 0);
+    assert_non_null(strstr(out, fc));
+    assert_non_null(strstr(out, "primary"));
+    assert_int_equal(keys_ctl("WEBGW_ADMIN_TOKEN=" TOKEN, (const char *[]){"use", KEY_A, NULL}), 1);
+    assert_non_null(strstr(err, "not installed"));
+    assert_int_equal(keys_ctl("WEBGW_ADMIN_TOKEN=" TOKEN, (const char *[]){"install", KEY_A, NULL}),
+                     0);
+    assert_non_null(strstr(out, fa));
+    assert_non_null(strstr(out, "secondary"));
+    assert_int_equal(
+        keys_ctl("WEBGW_ADMIN_TOKEN=" TOKEN, (const char *[]){"--json", "remove", KEY_A, NULL}), 0);
+    assert_non_null(strstr(out, "\"count\": 1"));
+    assert_null(strstr(out, fa));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(admin_keys_statuses),
         cmocka_unit_test(rotation_through_the_api_keeps_the_cluster),
         cmocka_unit_test(rotation_by_sighup_keeps_the_cluster),
+        cmocka_unit_test(webgwctl_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
