@@ -83,6 +83,11 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m);
 int gproto_decode(const uint8_t *buf, size_t len, size_t *off, struct gmsg *out,
                   enum gossip_drop_reason *reason);
 
+/* msgpack_unpack_next, refusing (MSGPACK_UNPACK_PARSE_ERROR) a container that claims more
+ * elements than there are bytes left, which msgpack-c would allocate for up front. Every
+ * unpack of network input goes through it. */
+int gproto_unpack(msgpack_unpacked *u, const uint8_t *buf, size_t len, size_t *off);
+
 /* Helpers for stream messages, which gossip_pushpull.c walks as msgpack objects. */
 int gproto_str(const msgpack_object *o, char *out, size_t cap, bool allow_empty);
 int gproto_u64(const msgpack_object *o, uint64_t *out);

@@ -197,6 +197,82 @@ bool gproto_id_valid(const char *id)
     return true;
 }
 
+/* Big-endian unsigned of `w` bytes at p. */
+static uint64_t gproto_be(const uint8_t *p, size_t w)
+{
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < w; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* msgpack-c allocates a container's element array as soon as it reads the header, before any
+ * element: a 5-byte header claiming 2^32 elements asks for 64 GiB. Every element takes at
+ * least one byte, so a claim of more elements than bytes left is a lie; refusing it before
+ * unpacking bounds what the unpacker allocates to a small multiple of the input. Input cut
+ * short passes here: the unpacker refuses it, and allocates nothing for a header it lacks. */
+static bool gproto_counts_fit(const uint8_t *p, size_t len)
+{
+    static const uint8_t fixed[32] = {
+        /* payload bytes after the type byte of 0xc0..0xdf; 0xff: length or count follows */
+        0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 4,    8,    1,    2,    4,    8,
+        1, 2, 4, 8, 2,    3,    5,    9,    17,   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t width[32] = {
+        /* size of that length or count, 0xc4..0xdf */
+        [4] = 1,  [5] = 2,  [6] = 4,  [7] = 1,  [8] = 2,  [9] = 4, [25] = 1,
+        [26] = 2, [27] = 4, [28] = 2, [29] = 4, [30] = 2, [31] = 4};
+    uint64_t pending = 1, n;
+    size_t pos = 0;
+
+    while (pending > 0 && pos < len) {
+        uint8_t c = p[pos++];
+
+        pending--;
+        n = 0;
+        if (c <= 0x7f || c >= 0xe0)
+            continue;
+        if (c <= 0x8f) {
+            n = 2u * (c & 0x0f);
+        } else if (c <= 0x9f) {
+            n = c & 0x0f;
+        } else if (c <= 0xbf) {
+            pos += c & 0x1f;
+            continue;
+        } else if (fixed[c - 0xc0] != 0xff) {
+            pos += fixed[c - 0xc0];
+            continue;
+        } else {
+            size_t w = width[c - 0xc0];
+            uint64_t v;
+
+            if (len - pos < w)
+                return true;
+            v = gproto_be(p + pos, w);
+            pos += w;
+            if (c >= 0xdc) { /* array 16/32, map 16/32 */
+                n = c >= 0xde ? 2 * v : v;
+            } else { /* bin, ext (one type byte more), str */
+                if (v > len - pos)
+                    return true;
+                pos += (size_t)v + (c >= 0xc7 && c <= 0xc9);
+                continue;
+            }
+        }
+        if (pos > len || pending + n > len - pos)
+            return false;
+        pending += n;
+    }
+    return true;
+}
+
+int gproto_unpack(msgpack_unpacked *u, const uint8_t *buf, size_t len, size_t *off)
+{
+    if (*off > len || !gproto_counts_fit(buf + *off, len - *off))
+        return MSGPACK_UNPACK_PARSE_ERROR;
+    return msgpack_unpack_next(u, (const char *)buf, len, off);
+}
+
 /* Copies a msgpack str of printable ASCII into out[cap]. */
 int gproto_str(const msgpack_object *o, char *out, size_t cap, bool allow_empty)
 {
@@ -370,7 +446,7 @@ int gproto_decode(const uint8_t *buf, size_t len, size_t *off, struct gmsg *out,
     if (*off >= len)
         return GOSSIP_EMALFORMED;
     msgpack_unpacked_init(&u);
-    ur = msgpack_unpack_next(&u, (const char *)buf, len, off);
+    ur = gproto_unpack(&u, buf, len, off);
     if (ur != MSGPACK_UNPACK_SUCCESS) {
         rc = GOSSIP_EMALFORMED;
         goto done;

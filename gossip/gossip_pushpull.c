@@ -572,7 +572,7 @@ void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, c
     char from_id[GOSSIP_ID_MAX + 1];
 
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+    if (gproto_unpack(&u, body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
         u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 2) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         goto done;

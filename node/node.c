@@ -200,6 +200,16 @@ static void node_reload(struct node *node)
     node->cfg.api_body_limit = cfg.api_body_limit;
     node->cfg.compact_bytes = cfg.compact_bytes;
     node->cfg.tombstone_ttl_ms = cfg.tombstone_ttl_ms;
+    {
+        struct proxy_config was, now;
+        proxy_config_init(&was);
+        proxy_config_init(&now);
+        node_config_proxy(&node->cfg, &was);
+        node_config_proxy(&cfg, &now);
+        if (memcmp(&was, &now, sizeof(now)) != 0)
+            node_log(NODE_LOG_WARN, "config",
+                     "proxy limits, timeouts, balance and trusted proxies change only on restart");
+    }
     if (memcmp(&node->cfg.probe, &cfg.probe, sizeof(cfg.probe)) != 0) {
         node->cfg.probe = cfg.probe; /* the next probe set uses it */
         node_probes_dirty(node);

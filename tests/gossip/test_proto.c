@@ -348,6 +348,90 @@ static void test_addresses(void **state)
     assert_true(gossip_addr_parse("1.2.3.4:", &a, err, sizeof(err)) < 0);
 }
 
+/* Found by fuzz_gossip_packet: msgpack-c allocates a container's elements when it reads the
+ * header, so five bytes claiming 2^32 elements made every member try to allocate 64 GiB per
+ * packet (and abort under ASan). Such claims are refused before unpacking, with the reason
+ * "malformed", on the datagram path and on the stream (push-pull) path. */
+static void test_lying_element_counts_are_refused_before_allocation(void **state)
+{
+    static const uint8_t lies[][9] = {
+        {0xdd, 0xff, 0xff, 0xff, 0xff},             /* array32: 4294967295 elements */
+        {0xdf, 0x40, 0x00, 0x00, 0x00},             /* map32: 2^30 pairs */
+        {0x94, 0x01, 0xdc, 0xff, 0xff},             /* array16 inside a ping */
+        {0x92, 0x93, 0x01, 0x02, 0x03, 0x94, 0x01}, /* nested: 4 claimed, 1 byte left */
+    };
+    static const size_t lens[] = {5, 5, 5, 7};
+    enum gossip_drop_reason why;
+    struct gmsg out;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        msgpack_unpacked u;
+        size_t off = 0;
+
+        msgpack_unpacked_init(&u);
+        assert_int_equal(gproto_unpack(&u, lies[i], lens[i], &off), MSGPACK_UNPACK_PARSE_ERROR);
+        msgpack_unpacked_destroy(&u);
+        off = 0;
+        assert_true(gproto_decode(lies[i], lens[i], &off, &out, &why) < 0);
+        assert_int_equal(why, GOSSIP_DROP_MALFORMED);
+    }
+}
+
+/* The guard must not refuse honest msgpack: one value of every format, nested in maps and
+ * arrays, with long str/bin/ext, unpacks whole. */
+static void test_every_msgpack_format_passes_the_count_guard(void **state)
+{
+    static char big[70000];
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked u;
+    size_t off = 0;
+
+    (void)state;
+    memset(big, 'x', sizeof(big));
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "k", 1);
+    msgpack_pack_array(&pk, 20);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_true(&pk);
+    msgpack_pack_int64(&pk, -5);
+    msgpack_pack_int64(&pk, -300);
+    msgpack_pack_int64(&pk, INT64_MIN);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_float(&pk, 1.5f);
+    msgpack_pack_double(&pk, 2.5);
+    msgpack_pack_str_with_body(&pk, big, 31);
+    msgpack_pack_str_with_body(&pk, big, 200);
+    msgpack_pack_str_with_body(&pk, big, sizeof(big));
+    msgpack_pack_bin_with_body(&pk, big, 10);
+    msgpack_pack_bin_with_body(&pk, big, 300);
+    msgpack_pack_bin_with_body(&pk, big, sizeof(big));
+    msgpack_pack_ext_with_body(&pk, big, 1, 7);
+    msgpack_pack_ext_with_body(&pk, big, 16, 7);
+    msgpack_pack_ext_with_body(&pk, big, 100, 7);
+    msgpack_pack_ext_with_body(&pk, big, sizeof(big), 7);
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_array(&pk, 20);
+    for (int i = 0; i < 20; i++)
+        msgpack_pack_map(&pk, 0);
+    msgpack_pack_uint8(&pk, 1);
+    msgpack_pack_map(&pk, 17);
+    for (int i = 0; i < 17; i++) {
+        msgpack_pack_int(&pk, i);
+        msgpack_pack_int(&pk, -i);
+    }
+    msgpack_unpacked_init(&u);
+    assert_int_equal(gproto_unpack(&u, (const uint8_t *)sb.data, sb.size, &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sb.size);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +443,8 @@ int main(void)
         cmocka_unit_test(test_envelope_seals_and_refuses),
         cmocka_unit_test(test_key_files),
         cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_lying_element_counts_are_refused_before_allocation),
+        cmocka_unit_test(test_every_msgpack_format_passes_the_count_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

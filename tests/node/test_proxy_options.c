@@ -2,7 +2,8 @@
  * test_proxy_options.c - the proxy's limits, timeouts, balancing, per-IP limits, trusted
  * proxies and health checks as daemon options: each parsed from a flag and from YAML, each bad
  * value refused with one line naming the key, cross-field mistakes caught at start, and a real
- * daemon whose traffic shows the options took effect (431, 429, the header timeout).
+ * daemon whose traffic shows the options took effect (431, 429, the header timeout, HTTP
+ * health checks at the interval asked).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -331,6 +332,12 @@ static void options_take_effect_on_traffic(void **state)
                            "least-conn",
                            "--header-timeout",
                            "500ms",
+                           "--health-check",
+                           "http",
+                           "--health-interval",
+                           "100ms",
+                           "--health-rise",
+                           "1",
                            NULL};
     int n, status[3];
     double t0;
@@ -371,6 +378,15 @@ static void options_take_effect_on_traffic(void **state)
     nt_raw(node.ip, node.http_port, req, (size_t)n, resp, sizeof(resp));
     assert_true(now_s() - t0 < 2.0);
     assert_true(now_s() - t0 >= 0.4);
+
+    /* --health-check http --health-interval 100ms: the backend sees a GET about every 100 ms
+     * with no client traffic at all (a tcp check, the default, sends no request; the default
+     * interval is 2 s) */
+    {
+        unsigned long before = nt_backend_requests(backend);
+        usleep(1000000);
+        assert_true(nt_backend_requests(backend) - before >= 5);
+    }
 }
 
 int main(void)
