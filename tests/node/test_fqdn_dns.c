@@ -2,7 +2,8 @@
  * test_fqdn_dns.c - a real webgw serves an fqdn proxy only while its DNS points at the fleet.
  * The DNS is a stub server in this test (UDP on 127.0.0.1, an ephemeral port) whose table the
  * test changes; the daemon asks it (--dns-server) every second (--dns-interval 1). The node
- * listens on 127.0.0.1, so 127.0.0.1 is a fleet address; 203.0.113.10 is one by --fleet-addr.
+ * listens on 127.0.0.1, so 127.0.0.1 is a fleet address; 203.0.113.10 is one by --fleet-addr;
+ * 127.0.0.2 is one while a second node listening there is a member.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -161,6 +162,25 @@ static void a_new_fqdn_waits_for_its_check(void **state)
     assert_true(becomes("shop.example.net", 200, 3000));
 }
 
+/* The fleet is every alive member's addresses: an fqdn pointed at another member is served
+ * here while that member lives, and no longer once it left. */
+static void another_members_address_counts_while_it_is_alive(void **state)
+{
+    struct nt_node peer;
+    char seed[64], out[4096];
+
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", node.gossip_port);
+    const char *extra[] = {"--allow-loopback-backends", "--join", seed, NULL};
+    assert_int_equal(nt_node_start(&peer, "peer", "127.0.0.2", extra), 0);
+    nt_dns_set(dns, "app.example.com", NT_DNS_A, "127.0.0.2");
+    fqdn("app.example.com", out, sizeof(out));
+    assert_true(becomes("app.example.com", 200, 5000));
+    assert_int_equal(nt_node_stop(&peer, SIGTERM, 10000), 0);
+    assert_true(becomes("app.example.com", 404, 5000));
+    assert_true(api_has("/api/v1/events", "app.example.com no longer served: app.example.com is "
+                                          "127.0.0.2, not a fleet address"));
+}
+
 static bool checks_failed(void *ctx)
 {
     return !api_has("/metrics", "webgw_fqdn_dns_checks_total{result=\"failed\"} 0\n");
@@ -183,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(served_only_while_dns_points_at_the_fleet),
         cmocka_unit_test(a_new_fqdn_waits_for_its_check),
+        cmocka_unit_test(another_members_address_counts_while_it_is_alive),
         cmocka_unit_test(a_failing_resolver_changes_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
