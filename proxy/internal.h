@@ -192,6 +192,15 @@ struct proxy {
     struct proxy_probe_state *probe; /* active health checks (NULL until proxy_probe_set) */
 };
 
+/* How far a connection's read buffer may grow: the header limit plus room for the start of a
+ * body read with it, and never under 64 KiB. Client and backend connections share it because
+ * both read a head bounded by max_header_bytes. */
+static inline size_t proxy_conn_in_max(const struct proxy *p)
+{
+    size_t in_max = p->cfg.max_header_bytes + 4096;
+    return in_max < 65536 ? 65536 : in_max;
+}
+
 /* Registry: finds or creates the shared entry of a backend. NULL on allocation failure. */
 struct proxy_backend *proxy_backend_get(struct proxy *p, const struct state_backend *addr);
 bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms);

@@ -68,6 +68,31 @@ fail:
     return -1;
 }
 
+/* Opens one listening socket per worker on addr (SO_REUSEPORT), into each worker's TLS or
+ * plain slot. The first socket fixes the port (addr may say 0) and the others share it; the
+ * port is stored in *port. Returns 0, or -1 with err set; sockets opened so far stay in the
+ * workers for proxy_free to close. */
+static int listen_workers(struct proxy *p, struct sockaddr_storage addr, bool tls, uint16_t *port,
+                          char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        int fd = listen_socket(&addr, p->cfg.listen_backlog, err, errlen);
+        if (fd < 0)
+            return -1;
+        if (tls)
+            p->workers[i].tls_listen_fd = fd;
+        else
+            p->workers[i].listen_fd = fd;
+        if (i == 0) {
+            socklen_t sl = sizeof(addr);
+            getsockname(fd, (struct sockaddr *)&addr, &sl);
+            *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                     : ((struct sockaddr_in *)&addr)->sin_port);
+        }
+    }
+    return 0;
+}
+
 /* Adds every local interface address with our HTTP port to the own-address list, so a backend
  * pointing at this gateway's listener is refused even when it is bound to 0.0.0.0. */
 static void add_own_addrs(struct proxy *p)
@@ -309,36 +334,12 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
         goto fail;
     }
 
-    /* the first socket fixes the port (it may be 0), the others share it */
-    struct sockaddr_storage addr = cfg->http_addr;
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        int fd = listen_socket(&addr, cfg->listen_backlog, err, errlen);
-        if (fd < 0)
-            goto fail;
-        p->workers[i].listen_fd = fd;
-        if (i == 0) {
-            socklen_t sl = sizeof(addr);
-            getsockname(fd, (struct sockaddr *)&addr, &sl);
-            p->http_port =
-                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                 : ((struct sockaddr_in *)&addr)->sin_port);
-        }
-    }
+    if (listen_workers(p, cfg->http_addr, false, &p->http_port, err, errlen) != 0)
+        goto fail;
     /* the HTTPS port: same scheme, a socket per worker (tls_layer.c reads the hello) */
-    addr = cfg->https_addr;
-    for (unsigned i = 0; cfg->https_enabled && i < p->nworkers; i++) {
-        int fd = listen_socket(&addr, cfg->listen_backlog, err, errlen);
-        if (fd < 0)
-            goto fail;
-        p->workers[i].tls_listen_fd = fd;
-        if (i == 0) {
-            socklen_t sl = sizeof(addr);
-            getsockname(fd, (struct sockaddr *)&addr, &sl);
-            p->https_port =
-                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                 : ((struct sockaddr_in *)&addr)->sin_port);
-        }
-    }
+    if (cfg->https_enabled &&
+        listen_workers(p, cfg->https_addr, true, &p->https_port, err, errlen) != 0)
+        goto fail;
     add_own_addrs(p);
     for (unsigned i = 0; i < p->nworkers; i++)
         if (worker_init(p, &p->workers[i], i, p->workers[i].listen_fd, err, errlen) != 0)

@@ -1079,9 +1079,7 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
     struct proxy_session *s = calloc(1, sizeof(*s) + 2 * cap * sizeof(struct http1_header));
     if (s == NULL)
         return NULL;
-    size_t in_max = p->cfg.max_header_bytes + 4096;
-    if (in_max < 65536)
-        in_max = 65536;
+    size_t in_max = proxy_conn_in_max(p);
     if (proxy_conn_init(&w->loop, &s->c, CLIENT_IN_INITIAL, in_max) != 0) {
         free(s);
         return NULL;

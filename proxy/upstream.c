@@ -59,9 +59,7 @@ struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct pro
     struct proxy_upstream *up = calloc(1, sizeof(*up));
     if (up == NULL)
         return NULL;
-    size_t in_max = p->cfg.max_header_bytes + 4096;
-    if (in_max < 65536)
-        in_max = 65536;
+    size_t in_max = proxy_conn_in_max(p);
     if (proxy_conn_init(&w->loop, &up->c, UPSTREAM_IN_INITIAL, in_max) != 0) {
         free(up);
         return NULL;
