@@ -163,9 +163,9 @@ struct proxy; /* a running proxy (opaque) */
 
 /* Validates and copies `cfg`, binds one SO_REUSEPORT listening socket per worker (so a bind
  * failure is reported here, synchronously), and starts the workers. SIGPIPE is set to ignored
- * if it still has its default disposition (a client resetting must not kill the process). Each worker registers
- * itself as an RCU reader of `routes`, which must outlive the proxy. Returns NULL with `err`
- * set on failure, having released everything. */
+ * if it still has its default disposition (a client resetting must not kill the process). Each
+ * worker registers itself as an RCU reader of `routes`, which must outlive the proxy. Returns NULL
+ * with `err` set on failure, having released everything. */
 struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *routes, char *err,
                           size_t errlen);
 
