@@ -279,7 +279,41 @@ void gossip_member_fill(const struct gmember *m, struct gossip_member *out);
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,
                             uint64_t incarnation);
 
-/* Handles a ping or ack that came over a stream (the TCP probe fallback). */
+/* Handles one decoded datagram message (also used for pings/acks that came over a stream). */
+void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
+
+/* gossip_members.c: the member table and its state transitions */
+int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);
+void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta);
+void gossip_member_free(struct gmember *m);
+struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct gossip_addr *addr,
+                                  uint64_t inc);
+void gossip_member_reap(struct gossip *g, struct gmember *m);
+bool gossip_is_live(enum gossip_member_state s);
+void gossip_alive_msg(const struct gmember *m, struct gmsg *out);
+/* Advances the next gossip round when a change is queued (at most one early round per gap). */
+void gossip_eager(struct gossip *g);
+void gossip_queue_member(struct gossip *g, const struct gmsg *m);
+
+/* gossip_probe.c: the probe cycle, relaying, TCP fallback, Lifeguard local health */
+uint64_t gossip_scale(const struct gossip *g, uint64_t ms); /* ms scaled by local health */
+void gossip_awareness(struct gossip *g, int delta);
+typedef bool (*gossip_pick_fn)(const struct gossip *g, const struct gmember *m, const void *arg);
+size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn fn, const void *arg,
+                             struct gmember **out);
+bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const void *arg);
+bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg);
+void gossip_probe_start(struct gossip *g, uint64_t now);
+void gossip_probe_indirect(struct gossip *g);
+void gossip_probe_conclude(struct gossip *g);
+void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq);
+void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
+void gossip_on_ack(struct gossip *g, uint32_t seq);
+void gossip_stream_msgs(struct gossip *g, const struct gossip_addr *to, const struct gmsg *msgs,
+                        size_t n);
+void gossip_stream_msg(struct gossip *g, const struct gossip_addr *to, const struct gmsg *m);
+
+/* gossip_probe.c: handles a ping or ack that came over a stream (the TCP probe fallback). */
 void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from,
                                 const uint8_t *body, size_t len);
 

@@ -1,0 +1,477 @@
+/*
+ * gossip_members.c - the member table and its state transitions.
+ *
+ * Lookup index, alive/suspect/dead/left transitions with incarnation numbers, refutation of
+ * news about ourselves, Lifeguard suspicion timeouts shrinking with confirmations, and the
+ * membership messages queued for dissemination. Called from gossip.c (receive, tick),
+ * gossip_probe.c and gossip_pushpull.c; see gossip.c for the design.
+ */
+#include "gossip/gossip_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- member table ------------------------------------------------------------------------ */
+
+struct gmember *gossip_find(const struct gossip *g, const char *id)
+{
+    size_t mask = g->index_size - 1;
+    size_t i = ghash64(id, strlen(id), 0) & mask;
+
+    for (; g->index[i]; i = (i + 1) & mask)
+        if (strcmp(g->index[i]->id, id) == 0)
+            return g->index[i];
+    return NULL;
+}
+
+static void gossip_index_put(struct gmember **index, size_t size, struct gmember *m)
+{
+    size_t i = ghash64(m->id, strlen(m->id), 0) & (size - 1);
+
+    while (index[i])
+        i = (i + 1) & (size - 1);
+    index[i] = m;
+}
+
+static int gossip_index_rebuild(struct gossip *g, size_t size)
+{
+    struct gmember **ni = calloc(size, sizeof(*ni));
+
+    if (ni == NULL)
+        return GOSSIP_ENOMEM;
+    for (size_t i = 0; i < g->nmembers; i++)
+        gossip_index_put(ni, size, g->members[i]);
+    free(g->index);
+    g->index = ni;
+    g->index_size = size;
+    return 0;
+}
+
+int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct gmember **na = realloc(*arr, ncap * sizeof(*na));
+        if (na == NULL)
+            return GOSSIP_ENOMEM;
+        *arr = na;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = m;
+    return 0;
+}
+
+/* suspects[] and gone[] remove by swapping the last entry in. */
+static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *m)
+{
+    size_t pos = m->list_pos;
+
+    if (pos >= *n || arr[pos] != m)
+        return;
+    arr[pos] = arr[--(*n)];
+    arr[pos]->list_pos = pos;
+}
+
+/* Most simulated members carry no metadata: keep it out of line and only when present. */
+void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
+{
+    if (meta->name[0] == '\0' && meta->domain[0] == '\0' && meta->version[0] == '\0' &&
+        meta->http.family == 0 && meta->https.family == 0) {
+        free(m->meta);
+        m->meta = NULL;
+        return;
+    }
+    if (m->meta == NULL && (m->meta = malloc(sizeof(*m->meta))) == NULL)
+        return;
+    *m->meta = *meta;
+}
+
+void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->id, sizeof(out->id), "%s", m->id);
+    if (m->meta != NULL)
+        out->meta = *m->meta;
+    out->addr = m->addr;
+    out->state = m->state;
+    out->incarnation = m->incarnation;
+    out->state_since_ms = m->state_since_ms;
+    out->self = m->self;
+}
+
+void gossip_member_free(struct gmember *m)
+{
+    free(m->meta);
+    free(m->susp);
+    free(m);
+}
+
+static void gossip_notify(struct gossip *g, struct gmember *m, bool reaped)
+{
+    if (g->cb.on_member) {
+        struct gossip_member pub;
+        gossip_member_fill(m, &pub);
+        g->cb.on_member(g->cb.ctx, &pub, reaped);
+    }
+}
+
+struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct gossip_addr *addr,
+                                  uint64_t inc)
+{
+    struct gmember *m;
+
+    if (g->nmembers >= GOSSIP_MEMBERS_MAX) {
+        gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
+        return NULL;
+    }
+    if ((g->nmembers + 1) * 4 > g->index_size * 3 &&
+        gossip_index_rebuild(g, g->index_size * 2) != 0)
+        return NULL;
+    m = calloc(1, sizeof(*m) + strlen(id) + 1);
+    if (m == NULL)
+        return NULL;
+    memcpy(m->id, id, strlen(id) + 1);
+    m->addr = *addr;
+    m->incarnation = inc;
+    m->state = GOSSIP_ALIVE;
+    m->state_since_ms = gossip_now(g);
+    if (gossip_ptr_push(&g->members, &g->nmembers, &g->members_cap, m) != 0) {
+        free(m);
+        return NULL;
+    }
+    gossip_index_put(g->index, g->index_size, m);
+    g->nlive++;
+    /* A newcomer goes to a random place among the members not yet probed this round, so it
+     * is probed within one round without favouring it. */
+    if (!g->probe_dirty && m != g->self &&
+        gossip_ptr_push(&g->probe_order, &g->nprobe, &g->probe_cap, m) == 0) {
+        size_t span = g->nprobe - g->probe_pos;
+        size_t j = g->probe_pos + grand_below(&g->rng, (uint32_t)span);
+        struct gmember *t = g->probe_order[j];
+        g->probe_order[j] = g->probe_order[g->nprobe - 1];
+        g->probe_order[g->nprobe - 1] = t;
+    }
+    return m;
+}
+
+void gossip_member_reap(struct gossip *g, struct gmember *m)
+{
+    gossip_list_remove(g->gone, &g->ngone, m);
+    for (size_t i = 0; i < g->nmembers; i++) {
+        if (g->members[i] == m) {
+            g->members[i] = g->members[--g->nmembers];
+            break;
+        }
+    }
+    gossip_index_rebuild(g, g->index_size);
+    g->probe_dirty = true;
+    gossip_notify(g, m, true);
+    gossip_member_free(m);
+}
+
+bool gossip_is_live(enum gossip_member_state s)
+{
+    return s == GOSSIP_ALIVE || s == GOSSIP_SUSPECT;
+}
+
+static void gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_member_state s)
+{
+    enum gossip_member_state old = m->state;
+
+    if (old == s)
+        return;
+    if (old == GOSSIP_SUSPECT) {
+        gossip_list_remove(g->suspects, &g->nsuspects, m);
+        free(m->susp);
+        m->susp = NULL;
+    }
+    if (old == GOSSIP_DEAD || old == GOSSIP_LEFT)
+        gossip_list_remove(g->gone, &g->ngone, m);
+    if (gossip_is_live(old) && !gossip_is_live(s))
+        g->nlive--;
+    if (!gossip_is_live(old) && gossip_is_live(s))
+        g->nlive++;
+    m->state = s;
+    m->state_since_ms = gossip_now(g);
+    if (s == GOSSIP_SUSPECT) {
+        m->list_pos = g->nsuspects;
+        gossip_ptr_push(&g->suspects, &g->nsuspects, &g->suspects_cap, m);
+    } else if ((s == GOSSIP_DEAD || s == GOSSIP_LEFT) &&
+               (old != GOSSIP_DEAD && old != GOSSIP_LEFT)) {
+        m->list_pos = g->ngone;
+        gossip_ptr_push(&g->gone, &g->ngone, &g->gone_cap, m);
+    }
+}
+
+/* ---- messages about members ------------------------------------------------------------- */
+
+void gossip_alive_msg(const struct gmember *m, struct gmsg *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->type = GMSG_ALIVE;
+    snprintf(out->id, sizeof(out->id), "%s", m->id);
+    out->incarnation = m->incarnation;
+    out->addr = m->addr;
+    if (m->meta != NULL)
+        out->meta = *m->meta;
+}
+
+/* News (a record change, a member's new state) is what users wait for: forward it now
+ * rather than at the next round. The number of transmissions stays the same (the retransmit
+ * limit); only their timing moves earlier, at most one early round per GOSSIP_EAGER_GAP_MS. */
+void gossip_eager(struct gossip *g)
+{
+    uint64_t soon = g->last_round_ms + GOSSIP_EAGER_GAP_MS;
+    uint64_t now = gossip_now(g);
+
+    if (soon < now)
+        soon = now;
+    if (soon < g->gossip_next)
+        g->gossip_next = soon;
+}
+
+void gossip_queue_member(struct gossip *g, const struct gmsg *m)
+{
+    uint8_t buf[GOSSIP_UDP_MAX];
+    struct gwbuf w;
+
+    gwbuf_init_fixed(&w, buf, sizeof(buf));
+    if (gproto_encode(&w, m) != 0)
+        return;
+    /* one entry per member: its latest news replaces older news */
+    if (gq_put(&g->q_members, m->id, 0, buf, w.len) != 0)
+        gossip_drop(g, GOSSIP_DROP_QUEUE_FULL);
+    gossip_eager(g);
+}
+
+static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmember *m,
+                               const char *from)
+{
+    struct gmsg msg;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.type = type;
+    snprintf(msg.id, sizeof(msg.id), "%s", m->id);
+    msg.incarnation = m->incarnation;
+    snprintf(msg.from, sizeof(msg.from), "%s", from);
+    gossip_queue_member(g, &msg);
+}
+
+static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
+{
+    struct gmsg msg;
+    struct gmember *acc = accuser ? gossip_find(g, accuser) : NULL;
+
+    if (inc >= g->self->incarnation)
+        g->self->incarnation = inc + 1;
+    else
+        g->self->incarnation++;
+    g->stats.refutations++;
+    /* Lifeguard: being suspected hints that we are the slow one. */
+    gossip_awareness(g, 1);
+    gossip_alive_msg(g->self, &msg);
+    gossip_queue_member(g, &msg);
+    /* the accuser is the one member sure to act on the suspicion: tell it first-hand, over
+     * TCP too, which still gets through when the datagram path is what is failing */
+    if (acc != NULL && acc != g->self && gossip_is_live(acc->state)) {
+        gossip_send_msgs(g, &acc->addr, &msg, 1);
+        gossip_stream_msg(g, &acc->addr, &msg);
+    }
+    gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
+                (unsigned long long)g->self->incarnation);
+}
+
+/* Someone still suspects an older incarnation of ours: the refutation went round without
+ * reaching it. Tell it directly rather than let its suspicion run out. */
+static void gossip_correct(struct gossip *g, const char *accuser)
+{
+    struct gmember *acc = gossip_find(g, accuser);
+    struct gmsg msg;
+
+    if (acc == NULL || acc == g->self || !gossip_is_live(acc->state))
+        return;
+    gossip_alive_msg(g->self, &msg);
+    gossip_send_msgs(g, &acc->addr, &msg, 1);
+    gossip_stream_msg(g, &acc->addr, &msg);
+}
+
+static bool gossip_meta_empty(const struct gossip_meta *m)
+{
+    return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
+           m->http.family == 0 && m->https.family == 0;
+}
+
+static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
+
+/* Compares wire metadata with what a member holds (NULL: empty). */
+static bool gossip_meta_same(const struct gossip_meta *wire, const struct gossip_meta *held)
+{
+    if (held == NULL)
+        return gossip_meta_empty(wire);
+    return gossip_meta_equal(wire, held);
+}
+
+static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b)
+{
+    return strcmp(a->name, b->name) == 0 && strcmp(a->domain, b->domain) == 0 &&
+           strcmp(a->version, b->version) == 0 && gossip_addr_equal(&a->http, &b->http) &&
+           gossip_addr_equal(&a->https, &b->https);
+}
+
+void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
+{
+    struct gmember *mem = gossip_find(g, m->id);
+
+    if (mem == g->self) {
+        if (g->leaving || m->incarnation < mem->incarnation)
+            return;
+        if (m->incarnation == mem->incarnation && gossip_addr_equal(&m->addr, &mem->addr) &&
+            gossip_meta_same(&m->meta, mem->meta))
+            return;
+        /* Someone speaks for us with our incarnation or newer: a previous life of ours, or an
+         * impostor with our id. Outrank it. */
+        gossip_refute(g, m->incarnation, NULL);
+        return;
+    }
+    if (mem == NULL) {
+        mem = gossip_member_add(g, m->id, &m->addr, m->incarnation);
+        if (mem == NULL)
+            return;
+        gossip_member_set_meta(mem, &m->meta);
+        gossip_notify(g, mem, false);
+        if (regossip_new)
+            gossip_queue_member(g, m);
+        return;
+    }
+    if (m->incarnation <= mem->incarnation)
+        return;
+    mem->incarnation = m->incarnation;
+    mem->addr = m->addr;
+    gossip_member_set_meta(mem, &m->meta);
+    if (mem->state != GOSSIP_ALIVE)
+        gossip_set_state(g, mem, GOSSIP_ALIVE);
+    gossip_notify(g, mem, false);
+    gossip_queue_member(g, m);
+}
+
+static void gossip_suspicion_deadline(struct gossip *g, struct gmember *m)
+{
+    uint64_t timeout = m->susp->max_ms;
+    uint32_t c = m->susp->n - 1; /* confirmations beyond the first accuser */
+
+    if (m->susp->k == 0) {
+        timeout = m->susp->min_ms;
+    } else if (c > 0) {
+        double frac = log((double)c + 1.0) / log((double)m->susp->k + 1.0);
+        double raw = (double)m->susp->max_ms - frac * (double)(m->susp->max_ms - m->susp->min_ms);
+        timeout = raw < (double)m->susp->min_ms ? m->susp->min_ms : (uint64_t)raw;
+    }
+    m->susp->deadline_ms = m->susp->start_ms + timeout;
+}
+
+static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
+{
+    uint32_t n = g->nlive;
+    uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    double scale = n > 1 ? log10((double)n) : 1.0;
+
+    if (scale < 1.0)
+        scale = 1.0;
+    if (n < k + 2)
+        k = 0;
+    if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
+        return false;
+    m->susp->start_ms = gossip_now(g);
+    m->susp->min_ms = (uint64_t)(g->cfg.suspicion_mult * scale * g->cfg.probe_interval_ms);
+    m->susp->max_ms = m->susp->min_ms * g->cfg.suspicion_max_mult;
+    m->susp->k = k;
+    m->susp->n = 1;
+    m->susp->probed = strcmp(from, g->self->id) == 0;
+    snprintf(m->susp->from[0], sizeof(m->susp->from[0]), "%s", from);
+    gossip_suspicion_deadline(g, m);
+    return true;
+}
+
+/* Returns true when `from` is a new, independent accuser. */
+static bool gossip_suspicion_confirm(struct gossip *g, struct gmember *m, const char *from)
+{
+    for (uint32_t i = 0; i < m->susp->n; i++)
+        if (strcmp(m->susp->from[i], from) == 0)
+            return false;
+    if (m->susp->n >= GOSSIP_SUSPECT_CONFIRM_MAX || m->susp->n > m->susp->k)
+        return false;
+    snprintf(m->susp->from[m->susp->n], sizeof(m->susp->from[0]), "%s", from);
+    m->susp->n++;
+    gossip_suspicion_deadline(g, m);
+    return true;
+}
+
+void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const char *from)
+{
+    struct gmember *mem = gossip_find(g, id);
+
+    if (mem == NULL)
+        return;
+    if (mem == g->self) {
+        if (!g->leaving && inc >= mem->incarnation)
+            gossip_refute(g, inc, from);
+        else if (!g->leaving)
+            gossip_correct(g, from);
+        return;
+    }
+    if (inc < mem->incarnation || !gossip_is_live(mem->state))
+        return;
+    if (mem->state == GOSSIP_SUSPECT) {
+        if (inc > mem->incarnation) {
+            mem->incarnation = inc;
+            if (!gossip_suspicion_start(g, mem, from))
+                return;
+            gossip_queue_state(g, GMSG_SUSPECT, mem, from);
+        } else if (gossip_suspicion_confirm(g, mem, from)) {
+            /* pass confirmations on: others count them too */
+            gossip_queue_state(g, GMSG_SUSPECT, mem, from);
+        }
+        return;
+    }
+    mem->incarnation = inc;
+    if (!gossip_suspicion_start(g, mem, from))
+        return;
+    gossip_set_state(g, mem, GOSSIP_SUSPECT);
+    g->stats.suspicions++;
+    gossip_notify(g, mem, false);
+    gossip_queue_state(g, GMSG_SUSPECT, mem, from);
+}
+
+void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *from)
+{
+    struct gmember *mem = gossip_find(g, id);
+    bool left = strcmp(id, from) == 0;
+
+    if (mem == NULL)
+        return;
+    if (mem == g->self) {
+        if (!g->leaving && inc >= mem->incarnation)
+            gossip_refute(g, inc, from);
+        return;
+    }
+    if (inc < mem->incarnation)
+        return;
+    if (!gossip_is_live(mem->state)) {
+        /* a leave notice outranks our own conclusion that it died */
+        if (left && mem->state == GOSSIP_DEAD) {
+            mem->incarnation = inc;
+            gossip_set_state(g, mem, GOSSIP_LEFT);
+            gossip_notify(g, mem, false);
+            gossip_queue_state(g, GMSG_DEAD, mem, from);
+        }
+        return;
+    }
+    mem->incarnation = inc;
+    gossip_set_state(g, mem, left ? GOSSIP_LEFT : GOSSIP_DEAD);
+    gossip_notify(g, mem, false);
+    gossip_queue_state(g, GMSG_DEAD, mem, from);
+    gossip_logf(g, 2, "member %s (%s) %s", mem->id, mem->meta ? mem->meta->name : "",
+                left ? "left" : "declared dead");
+}

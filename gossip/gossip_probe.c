@@ -1,0 +1,337 @@
+/*
+ * gossip_probe.c - SWIM failure detection: the probe cycle.
+ *
+ * Shuffled round-robin choice of the probe target, direct ping, indirect pings through k
+ * relays (and relaying them for others, with nacks), the TCP probe fallback, and Lifeguard's
+ * local health score that scales our probe period and timeout. Driven by gossip_tick and
+ * gossip_receive in gossip.c; see gossip.c for the design.
+ */
+#include "gossip/gossip_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t gossip_scale(const struct gossip *g, uint64_t ms)
+{
+    return ms * (g->awareness + 1);
+}
+
+void gossip_awareness(struct gossip *g, int delta)
+{
+    int64_t a = (int64_t)g->awareness + delta;
+
+    if (a < 0)
+        a = 0;
+    if (a > (int64_t)g->cfg.awareness_max - 1)
+        a = g->cfg.awareness_max - 1;
+    g->awareness = (uint32_t)a;
+}
+
+/* ---- choosing members -------------------------------------------------------------------- */
+
+/* Up to k distinct random members matching fn; tries a bounded number of times so a mostly
+ * dead table cannot stall us. */
+size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn fn, const void *arg,
+                             struct gmember **out)
+{
+    size_t found = 0, tries = 0, limit = 3 * g->nmembers + 8;
+
+    while (found < k && tries++ < limit && g->nmembers > 0) {
+        struct gmember *m = g->members[grand_below(&g->rng, (uint32_t)g->nmembers)];
+        bool dup = false;
+        if (m == g->self || !fn(g, m, arg))
+            continue;
+        for (size_t i = 0; i < found; i++)
+            dup = dup || out[i] == m;
+        if (!dup)
+            out[found++] = m;
+    }
+    return found;
+}
+
+bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const void *arg)
+{
+    (void)arg;
+    if (gossip_is_live(m->state))
+        return true;
+    /* keep telling the recently dead: if they are in fact alive they learn it and refute */
+    return m->state == GOSSIP_DEAD && gossip_now(g) - m->state_since_ms < g->cfg.gossip_to_dead_ms;
+}
+
+static bool gossip_pick_relay(const struct gossip *g, const struct gmember *m, const void *arg)
+{
+    (void)g;
+    return m->state == GOSSIP_ALIVE && strcmp(m->id, (const char *)arg) != 0;
+}
+
+bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg)
+{
+    (void)g;
+    (void)arg;
+    return m->state == GOSSIP_ALIVE;
+}
+
+/* ---- probing ----------------------------------------------------------------------------- */
+
+static void gossip_probe_rebuild(struct gossip *g)
+{
+    g->nprobe = 0;
+    g->probe_pos = 0;
+    for (size_t i = 0; i < g->nmembers; i++)
+        if (g->members[i] != g->self)
+            gossip_ptr_push(&g->probe_order, &g->nprobe, &g->probe_cap, g->members[i]);
+    for (size_t i = g->nprobe; i > 1; i--) {
+        size_t j = grand_below(&g->rng, (uint32_t)i);
+        struct gmember *t = g->probe_order[i - 1];
+        g->probe_order[i - 1] = g->probe_order[j];
+        g->probe_order[j] = t;
+    }
+    g->probe_dirty = false;
+}
+
+static struct gmember *gossip_probe_target(struct gossip *g)
+{
+    /* A suspicion we only heard about is checked first-hand at the next period: our probe
+     * carries it to the suspect (buddy system), which refutes if alive; if the probe fails,
+     * that is an independent confirmation that shortens the timeout (Lifeguard). Either
+     * way no member sits on a stale suspicion until its timer runs out. */
+    for (size_t i = 0; i < g->nsuspects; i++) {
+        if (!g->suspects[i]->susp->probed) {
+            g->suspects[i]->susp->probed = true;
+            return g->suspects[i];
+        }
+    }
+    if (g->probe_dirty)
+        gossip_probe_rebuild(g);
+    for (size_t tries = 0; tries <= g->nprobe + 1; tries++) {
+        struct gmember *m;
+        if (g->probe_pos >= g->nprobe) {
+            gossip_probe_rebuild(g);
+            if (g->nprobe == 0)
+                return NULL;
+        }
+        m = g->probe_order[g->probe_pos++];
+        if (gossip_is_live(m->state))
+            return m;
+    }
+    return NULL;
+}
+
+void gossip_probe_start(struct gossip *g, uint64_t now)
+{
+    struct gmember *t = gossip_probe_target(g);
+    struct gmsg msgs[2];
+    size_t n = 1;
+
+    g->probe.active = false;
+    if (t == NULL)
+        return;
+    memset(&g->probe, 0, sizeof(g->probe));
+    g->probe.active = true;
+    g->probe.seq = ++g->seq;
+    snprintf(g->probe.target, sizeof(g->probe.target), "%s", t->id);
+    g->probe.target_inc = t->incarnation;
+    g->probe.timeout_at = now + gossip_scale(g, g->cfg.probe_timeout_ms);
+    memset(msgs, 0, sizeof(msgs));
+    msgs[0].type = GMSG_PING;
+    msgs[0].seq = g->probe.seq;
+    snprintf(msgs[0].id, sizeof(msgs[0].id), "%s", t->id);
+    snprintf(msgs[0].from, sizeof(msgs[0].from), "%s", g->self->id);
+    if (t->state == GOSSIP_SUSPECT) {
+        /* buddy system: tell it first-hand so it can refute right away */
+        msgs[1].type = GMSG_SUSPECT;
+        snprintf(msgs[1].id, sizeof(msgs[1].id), "%s", t->id);
+        msgs[1].incarnation = t->incarnation;
+        snprintf(msgs[1].from, sizeof(msgs[1].from), "%s", g->self->id);
+        n = 2;
+    }
+    g->stats.probes++;
+    gossip_send_msgs(g, &t->addr, msgs, n);
+}
+
+void gossip_probe_indirect(struct gossip *g)
+{
+    struct gmember *t = gossip_find(g, g->probe.target);
+    struct gmember *relays[16];
+    size_t k = g->cfg.indirect_checks < 16 ? g->cfg.indirect_checks : 16;
+    struct gmsg m;
+
+    g->probe.indirect_sent = true;
+    if (t == NULL)
+        return;
+    k = gossip_random_members(g, k, gossip_pick_relay, t->id, relays);
+    memset(&m, 0, sizeof(m));
+    m.type = GMSG_IPING;
+    m.seq = g->probe.seq;
+    snprintf(m.id, sizeof(m.id), "%s", t->id);
+    m.addr = t->addr;
+    m.nack = true;
+    for (size_t i = 0; i < k; i++)
+        gossip_send_msgs(g, &relays[i]->addr, &m, 1);
+    g->probe.nacks_expected = (uint32_t)k;
+    {
+        struct gmsg tm[2];
+        size_t tn = 1;
+        memset(tm, 0, sizeof(tm));
+        tm[0].type = GMSG_PING;
+        tm[0].seq = g->probe.seq;
+        snprintf(tm[0].id, sizeof(tm[0].id), "%s", t->id);
+        snprintf(tm[0].from, sizeof(tm[0].from), "%s", g->self->id);
+        if (t->state == GOSSIP_SUSPECT) {
+            /* the buddy suspicion rides on this probe too */
+            tm[1].type = GMSG_SUSPECT;
+            snprintf(tm[1].id, sizeof(tm[1].id), "%s", t->id);
+            tm[1].incarnation = t->incarnation;
+            snprintf(tm[1].from, sizeof(tm[1].from), "%s", g->self->id);
+            tn = 2;
+        }
+        gossip_stream_msgs(g, &t->addr, tm, tn);
+    }
+    g->stats.indirect_probes += k;
+}
+
+void gossip_probe_conclude(struct gossip *g)
+{
+    struct gmember *t;
+
+    g->probe.active = false;
+    if (g->probe.acked) {
+        gossip_awareness(g, -1);
+        return;
+    }
+    g->stats.probes_failed++;
+    if (g->probe.nacks_expected > 0)
+        gossip_awareness(g, (int)(g->probe.nacks_expected - g->probe.nacks));
+    else
+        gossip_awareness(g, 1);
+    t = gossip_find(g, g->probe.target);
+    if (t != NULL && gossip_is_live(t->state) && t->incarnation == g->probe.target_inc) {
+        struct gmsg sm;
+        gossip_on_suspect(g, t->id, t->incarnation, g->self->id);
+        /* Buddy system, at once and over TCP too: tell the suspect directly instead of
+         * waiting for gossip or our next probe of it, through the path most likely to get
+         * there when datagrams are being lost. A live member refutes (or, if it already
+         * refuted, corrects us) within a round trip. */
+        memset(&sm, 0, sizeof(sm));
+        sm.type = GMSG_SUSPECT;
+        snprintf(sm.id, sizeof(sm.id), "%s", t->id);
+        sm.incarnation = t->incarnation;
+        snprintf(sm.from, sizeof(sm.from), "%s", g->self->id);
+        gossip_send_msgs(g, &t->addr, &sm, 1);
+        gossip_stream_msg(g, &t->addr, &sm);
+    }
+}
+
+void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq)
+{
+    struct gmsg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.seq = seq;
+    gossip_send_msgs(g, to, &m, 1);
+}
+
+void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m)
+{
+    struct grelay *r = NULL;
+    struct gmsg ping;
+
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
+        if (!g->relays[i].used) {
+            r = &g->relays[i];
+            break;
+        }
+    }
+    if (r == NULL) {
+        gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
+        return;
+    }
+    r->used = true;
+    r->local_seq = ++g->seq;
+    r->orig_seq = m->seq;
+    r->requester = *from;
+    r->nack = m->nack;
+    r->deadline_ms = gossip_now(g) + g->cfg.probe_timeout_ms;
+    memset(&ping, 0, sizeof(ping));
+    ping.type = GMSG_PING;
+    ping.seq = r->local_seq;
+    memcpy(ping.id, m->id, sizeof(ping.id));
+    snprintf(ping.from, sizeof(ping.from), "%s", g->self->id);
+    gossip_send_msgs(g, &m->addr, &ping, 1);
+}
+
+void gossip_on_ack(struct gossip *g, uint32_t seq)
+{
+    if (g->probe.active && seq == g->probe.seq) {
+        g->probe.acked = true;
+        return;
+    }
+    for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
+        struct grelay *r = &g->relays[i];
+        if (r->used && r->local_seq == seq) {
+            r->used = false;
+            gossip_reply(g, &r->requester, GMSG_ACK, r->orig_seq);
+            return;
+        }
+    }
+}
+
+/* A member that pings us without being in our table missed our gossip about it (or we
+ * missed its): one push-pull with it repairs both views at once. Rate limited to one per
+ * probe period so a flood of unknown pingers costs little. */
+
+/* A probe over TCP: the fallback when neither the direct nor the indirect UDP probes got an
+ * answer, so a member behind a lossy UDP path is not suspected while TCP still reaches it. */
+void gossip_stream_msgs(struct gossip *g, const struct gossip_addr *to, const struct gmsg *msgs,
+                        size_t n)
+{
+    uint8_t body[1024];
+    struct gwbuf w;
+
+    gwbuf_init_fixed(&w, body, sizeof(body));
+    for (size_t i = 0; i < n; i++)
+        if (gproto_encode(&w, &msgs[i]) != 0)
+            return;
+    gossip_send_stream(g, to, body, w.len);
+}
+
+void gossip_stream_msg(struct gossip *g, const struct gossip_addr *to, const struct gmsg *m)
+{
+    gossip_stream_msgs(g, to, m, 1);
+}
+
+void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from,
+                                const uint8_t *body, size_t len)
+{
+    struct gmsg m, ack;
+    enum gossip_drop_reason reason;
+    size_t off = 0;
+
+    for (size_t n = 0; off < len; n++) {
+        if (n == GOSSIP_MSGS_PER_PACKET) {
+            gossip_drop(g, GOSSIP_DROP_OVERSIZE);
+            return;
+        }
+        if (gproto_decode(body, len, &off, &m, &reason) != 0) {
+            gossip_drop(g, reason);
+            return;
+        }
+        if (m.type == GMSG_PING) {
+            if (strcmp(m.id, g->self->id) != 0) {
+                gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
+                return;
+            }
+            memset(&ack, 0, sizeof(ack));
+            ack.type = GMSG_ACK;
+            ack.seq = m.seq;
+            gossip_stream_msg(g, from, &ack);
+        } else if (m.type == GMSG_ACK || m.type == GMSG_SUSPECT || m.type == GMSG_ALIVE) {
+            gossip_dispatch(g, from, &m);
+        } else {
+            gossip_drop(g, GOSSIP_DROP_UNKNOWN_TYPE);
+        }
+    }
+}
