@@ -2,8 +2,10 @@
  * harness.c - real processes on loopback for the node tests (see harness.h).
  */
 #include "harness.h"
+#include "node/node.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -444,4 +446,36 @@ bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
         usleep(50000);
     }
     return false;
+}
+
+const char *nt_write_tmp(const char *name, const char *text)
+{
+    static char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", nt_tmpdir(), name);
+    f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "harness: cannot write %s: %s\n", path, strerror(errno));
+        abort();
+    }
+    return path;
+}
+
+int nt_config_parse(struct node_config *cfg, char *err, size_t errlen, ...)
+{
+    char *argv[96] = {"webgw"};
+    int argc = 1;
+    va_list ap;
+    FILE *devnull = fopen("/dev/null", "w");
+    int rc;
+
+    va_start(ap, errlen);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 95;)
+        argv[argc++] = a;
+    va_end(ap);
+    err[0] = '\0';
+    rc = node_config_from_args(cfg, argc, argv, devnull, err, errlen);
+    fclose(devnull);
+    return rc;
 }

@@ -25,6 +25,13 @@ struct nt_node {
 
 /* A fresh directory under $TMPDIR (removed by nt_cleanup). */
 const char *nt_tmpdir(void);
+/* Writes `text` to nt_tmpdir()/name and returns the path (a static buffer, valid until the
+ * next call); aborts the test process when the file cannot be written. */
+const char *nt_write_tmp(const char *name, const char *text);
+struct node_config;
+/* Parses "webgw" followed by the NULL-terminated arguments with node_config_from_args
+ * (help text to /dev/null); returns its result, the message in err. */
+int nt_config_parse(struct node_config *cfg, char *err, size_t errlen, ...);
 void nt_cleanup(void);
 
 /* A port free on `ip` right now. */

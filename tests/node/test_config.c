@@ -16,42 +16,10 @@
 #include "harness.h"
 #include "node/node.h"
 
-/* Parses a command line; returns from_args' result and the message. */
-static int parse(struct node_config *cfg, char *err, size_t errlen, ...)
-{
-    char *argv[64] = {"webgw"};
-    int argc = 1;
-    va_list ap;
-    FILE *devnull = fopen("/dev/null", "w");
-    int rc;
-
-    va_start(ap, errlen);
-    for (char *a; (a = va_arg(ap, char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    err[0] = '\0';
-    rc = node_config_from_args(cfg, argc, argv, devnull, err, errlen);
-    fclose(devnull);
-    return rc;
-}
-
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", nt_tmpdir(), name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 #define assert_refused(err, ...)                                                                   \
     do {                                                                                           \
         struct node_config cfg_;                                                                   \
-        assert_int_equal(parse(&cfg_, err, sizeof(err), __VA_ARGS__, NULL), -1);                   \
+        assert_int_equal(nt_config_parse(&cfg_, err, sizeof(err), __VA_ARGS__, NULL), -1);         \
     } while (0)
 
 static void defaults_serve_a_single_local_node(void **state)
@@ -59,7 +27,7 @@ static void defaults_serve_a_single_local_node(void **state)
     struct node_config cfg;
     char err[NODE_ERR_MAX];
 
-    assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), NULL), 0);
     assert_string_equal(cfg.domain, "localhost");
     assert_string_equal(cfg.http.text, "0.0.0.0:8080");
     assert_string_equal(cfg.https.text, "0.0.0.0:8443");
@@ -74,15 +42,16 @@ static void every_flag_sets_its_key(void **state)
 {
     struct node_config cfg;
     char err[NODE_ERR_MAX];
-    const char *key = write_file("ck", "AAAA\n");
+    const char *key = nt_write_tmp("ck", "AAAA\n");
 
     assert_int_equal(
-        parse(&cfg, err, sizeof(err), "--node-name", "gw-1", "--data-dir", "/tmp/x", "--domain",
-              "GW.Example.COM", "--http", "127.0.0.2:80", "--https", "[::1]:443", "--gossip",
-              "10.0.0.1:7000", "--advertise", "192.0.2.1:7000", "--api=[::1]:9000", "--join",
-              "seed1:7946", "--join", "[fd00::1]:7946", "--cluster-key", key, "--workers", "3",
-              "--allow-loopback-backends", "--log-level", "debug", "--log-format", "json",
-              "--drain-timeout", "5", "--api-rate-limit", "7", "--api-body-limit", "8192", NULL),
+        nt_config_parse(&cfg, err, sizeof(err), "--node-name", "gw-1", "--data-dir", "/tmp/x",
+                        "--domain", "GW.Example.COM", "--http", "127.0.0.2:80", "--https",
+                        "[::1]:443", "--gossip", "10.0.0.1:7000", "--advertise", "192.0.2.1:7000",
+                        "--api=[::1]:9000", "--join", "seed1:7946", "--join", "[fd00::1]:7946",
+                        "--cluster-key", key, "--workers", "3", "--allow-loopback-backends",
+                        "--log-level", "debug", "--log-format", "json", "--drain-timeout", "5",
+                        "--api-rate-limit", "7", "--api-body-limit", "8192", NULL),
         0);
     assert_string_equal(cfg.node_name, "gw-1");
     assert_string_equal(cfg.data_dir, "/tmp/x");
@@ -109,7 +78,8 @@ static void advertise_follows_gossip_unless_set(void **state)
     struct node_config cfg;
     char err[NODE_ERR_MAX];
 
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--gossip", "127.0.0.3:7946", NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--gossip", "127.0.0.3:7946", NULL),
+                     0);
     assert_string_equal(cfg.advertise.text, "127.0.0.3:7946");
 }
 
@@ -183,7 +153,7 @@ static void bad_flags_name_the_key_and_the_problem(void **state)
 static void files_that_cannot_be_read_are_refused(void **state)
 {
     char err[NODE_ERR_MAX];
-    const char *cert = write_file("cert.pem", "x");
+    const char *cert = nt_write_tmp("cert.pem", "x");
 
     assert_refused(err, "--cluster-key", "/nonexistent/key");
     assert_string_equal(err,
@@ -207,12 +177,12 @@ static void certificates_pair_with_keys_by_position(void **state)
     char err[NODE_ERR_MAX], c1[512], c2[512], k1[512], k2[512], yaml[4096];
     const char *path;
 
-    snprintf(c1, sizeof(c1), "%s", write_file("c1.pem", "x"));
-    snprintf(c2, sizeof(c2), "%s", write_file("c2.pem", "x"));
-    snprintf(k1, sizeof(k1), "%s", write_file("k1.pem", "x"));
-    snprintf(k2, sizeof(k2), "%s", write_file("k2.pem", "x"));
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--tls-cert", c1, "--tls-key", k1, "--tls-cert",
-                           c2, "--tls-key", k2, NULL),
+    snprintf(c1, sizeof(c1), "%s", nt_write_tmp("c1.pem", "x"));
+    snprintf(c2, sizeof(c2), "%s", nt_write_tmp("c2.pem", "x"));
+    snprintf(k1, sizeof(k1), "%s", nt_write_tmp("k1.pem", "x"));
+    snprintf(k2, sizeof(k2), "%s", nt_write_tmp("k2.pem", "x"));
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--tls-cert", c1, "--tls-key", k1,
+                                     "--tls-cert", c2, "--tls-key", k2, NULL),
                      0);
     assert_int_equal(cfg.tls_cert_count, 2);
     assert_string_equal(cfg.tls_cert[1], c2);
@@ -223,14 +193,14 @@ static void certificates_pair_with_keys_by_position(void **state)
 
     snprintf(yaml, sizeof(yaml), "tls-cert:\n  - %s\n  - %s\ntls-key:\n  - %s\n  - %s\n", c1, c2,
              k1, k2);
-    path = write_file("pairs.yaml", yaml);
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    path = nt_write_tmp("pairs.yaml", yaml);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
     assert_int_equal(cfg.tls_cert_count, 2);
     assert_string_equal(cfg.tls_key[0], k1);
     /* flags replace the file's lists */
-    assert_int_equal(
-        parse(&cfg, err, sizeof(err), "--config", path, "--tls-cert", c2, "--tls-key", k2, NULL),
-        0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, "--tls-cert", c2,
+                                     "--tls-key", k2, NULL),
+                     0);
     assert_int_equal(cfg.tls_cert_count, 1);
     assert_string_equal(cfg.tls_cert[0], c2);
 }
@@ -242,29 +212,30 @@ static void dns_check_options(void **state)
     char err[NODE_ERR_MAX];
     const char *path;
 
-    assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), NULL), 0);
     assert_false(cfg.dns_server_set);
     assert_int_equal(cfg.dns_interval_ms, 60000);
     assert_int_equal(cfg.fleet_addr_count, 0);
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--fleet-addr", "192.0.2.7", "--fleet-addr",
-                           "[2001:db8::7]", "--dns-server", "127.0.0.1", "--dns-interval", "5",
-                           NULL),
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--fleet-addr", "192.0.2.7",
+                                     "--fleet-addr", "[2001:db8::7]", "--dns-server", "127.0.0.1",
+                                     "--dns-interval", "5", NULL),
                      0);
     assert_int_equal(cfg.fleet_addr_count, 2);
     assert_int_equal(cfg.fleet_addr[1].ss_family, AF_INET6);
     assert_true(cfg.dns_server_set);
     assert_string_equal(cfg.dns_server.text, "127.0.0.1:53");
     assert_int_equal(cfg.dns_interval_ms, 5000);
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--dns-server", "[::1]:5353", NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--dns-server", "[::1]:5353", NULL),
+                     0);
     assert_string_equal(cfg.dns_server.text, "[::1]:5353");
     assert_refused(err, "--fleet-addr", "gw.example.com");
     assert_string_equal(err, "--fleet-addr: expected an IP address, got \"gw.example.com\"");
     assert_refused(err, "--dns-server", "ns1.example.com");
     assert_refused(err, "--dns-interval", "0");
 
-    path = write_file("fleet.yaml", "fleet-addr:\n  - 192.0.2.1\n  - 192.0.2.2\n"
-                                    "dns-server: 127.0.0.1:5300\ndns-interval: 2\n");
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    path = nt_write_tmp("fleet.yaml", "fleet-addr:\n  - 192.0.2.1\n  - 192.0.2.2\n"
+                                      "dns-server: 127.0.0.1:5300\ndns-interval: 2\n");
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
     assert_int_equal(cfg.fleet_addr_count, 2);
     assert_string_equal(cfg.dns_server.text, "127.0.0.1:5300");
     assert_int_equal(cfg.dns_interval_ms, 2000);
@@ -274,18 +245,18 @@ static void yaml_keys_are_the_long_options(void **state)
 {
     struct node_config cfg;
     char err[NODE_ERR_MAX];
-    const char *path = write_file("good.yaml", "# a node\n"
-                                               "node-name: gw-2\n"
-                                               "domain: gw.test\n"
-                                               "http: 127.0.0.5:8080\n"
-                                               "join:\n"
-                                               "  - 127.0.0.1:7946\n"
-                                               "  - 127.0.0.2:7946\n"
-                                               "allow-loopback-backends: true\n"
-                                               "workers: 2\n"
-                                               "log-format: json\n");
+    const char *path = nt_write_tmp("good.yaml", "# a node\n"
+                                                 "node-name: gw-2\n"
+                                                 "domain: gw.test\n"
+                                                 "http: 127.0.0.5:8080\n"
+                                                 "join:\n"
+                                                 "  - 127.0.0.1:7946\n"
+                                                 "  - 127.0.0.2:7946\n"
+                                                 "allow-loopback-backends: true\n"
+                                                 "workers: 2\n"
+                                                 "log-format: json\n");
 
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
     assert_string_equal(cfg.node_name, "gw-2");
     assert_string_equal(cfg.domain, "gw.test");
     assert_string_equal(cfg.http.text, "127.0.0.5:8080");
@@ -296,8 +267,8 @@ static void yaml_keys_are_the_long_options(void **state)
     assert_int_equal(cfg.log_format, NODE_LOG_JSON);
 
     /* flags override the file, wherever they stand on the line; --join replaces the list */
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--workers", "4", "--config", path, "--join",
-                           "127.0.0.9:7946", NULL),
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--workers", "4", "--config", path,
+                                     "--join", "127.0.0.9:7946", NULL),
                      0);
     assert_int_equal(cfg.workers, 4);
     assert_int_equal(cfg.join_count, 1);
@@ -305,8 +276,8 @@ static void yaml_keys_are_the_long_options(void **state)
     assert_string_equal(cfg.domain, "gw.test");
 
     /* an empty file is the defaults */
-    path = write_file("empty.yaml", "");
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    path = nt_write_tmp("empty.yaml", "");
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
     assert_string_equal(cfg.domain, "localhost");
 }
 
@@ -315,35 +286,35 @@ static void bad_yaml_names_file_line_key_and_problem(void **state)
     char err[NODE_ERR_MAX], want[600];
     const char *path;
 
-    path = write_file("unknown.yaml", "domain: gw.test\nlisten: 1.2.3.4:80\n");
+    path = nt_write_tmp("unknown.yaml", "domain: gw.test\nlisten: 1.2.3.4:80\n");
     assert_refused(err, "--config", path);
     snprintf(want, sizeof(want), "%s: line 2: listen: unknown key", path);
     assert_string_equal(err, want);
 
-    path = write_file("badval.yaml", "http: 127.0.0.1:99999\n");
+    path = nt_write_tmp("badval.yaml", "http: 127.0.0.1:99999\n");
     assert_refused(err, "--config", path);
     snprintf(want, sizeof(want), "%s: line 1: http: port must be 1..65535 in \"127.0.0.1:99999\"",
              path);
     assert_string_equal(err, want);
 
-    path = write_file("syntax.yaml", "domain: [unclosed\n");
+    path = nt_write_tmp("syntax.yaml", "domain: [unclosed\n");
     assert_refused(err, "--config", path);
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "line "));
 
-    path = write_file("list.yaml", "- http\n- https\n");
+    path = nt_write_tmp("list.yaml", "- http\n- https\n");
     assert_refused(err, "--config", path);
     assert_non_null(strstr(err, "expected a mapping of option names to values"));
 
-    path = write_file("nested.yaml", "http:\n  addr: 1.2.3.4\n");
+    path = nt_write_tmp("nested.yaml", "http:\n  addr: 1.2.3.4\n");
     assert_refused(err, "--config", path);
     assert_non_null(strstr(err, "line 1: http: expected a single value"));
 
-    path = write_file("self.yaml", "config: other.yaml\n");
+    path = nt_write_tmp("self.yaml", "config: other.yaml\n");
     assert_refused(err, "--config", path);
     assert_non_null(strstr(err, "config: not allowed inside a config file"));
 
-    path = write_file("joinbad.yaml", "join:\n  - nope\n");
+    path = nt_write_tmp("joinbad.yaml", "join:\n  - nope\n");
     assert_refused(err, "--config", path);
     assert_non_null(strstr(err, "join: expected ADDR:PORT"));
 }
@@ -353,7 +324,7 @@ static void daemon_exits_with_one_line_on_bad_input(void **state)
 {
     char out[32768], err[4096]; /* --help is over 8 KiB */
     const char *bad_flag[] = {"webgw", "--http", "nope", NULL};
-    const char *path = write_file("bin.yaml", "workers: lots\n");
+    const char *path = nt_write_tmp("bin.yaml", "workers: lots\n");
     const char *bad_file[] = {"webgw", "--config", path, NULL};
     const char *help[] = {"webgw", "--help", NULL};
 

@@ -20,38 +20,6 @@
 #include "harness.h"
 #include "node/node.h"
 
-/* Parses a command line; returns from_args' result, the message in err. */
-static int parse(struct node_config *cfg, char *err, size_t errlen, ...)
-{
-    char *argv[96] = {"webgw"};
-    int argc = 1;
-    va_list ap;
-    FILE *devnull = fopen("/dev/null", "w");
-    int rc;
-
-    va_start(ap, errlen);
-    for (char *a; (a = va_arg(ap, char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    err[0] = '\0';
-    rc = node_config_from_args(cfg, argc, argv, devnull, err, errlen);
-    fclose(devnull);
-    return rc;
-}
-
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", nt_tmpdir(), name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 static void defaults_are_the_proxys(void **state)
 {
     struct node_config cfg;
@@ -59,7 +27,7 @@ static void defaults_are_the_proxys(void **state)
     struct proxy_probe_config probe;
     char err[NODE_ERR_MAX];
 
-    assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), NULL), 0);
     proxy_config_init(&pc);
     proxy_probe_config_init(&probe);
     assert_int_equal(cfg.proxy.balance, PROXY_BALANCE_ROUND_ROBIN);
@@ -119,17 +87,18 @@ static void every_flag_sets_its_field(void **state)
     char err[NODE_ERR_MAX];
 
     assert_int_equal(
-        parse(&cfg, err, sizeof(err), "--balance", "least-conn", "--max-request-line", "1000",
-              "--max-header-count", "20", "--max-header-bytes=4096", "--max-body-bytes", "0",
-              "--header-timeout", "500ms", "--keepalive-timeout", "7", "--connect-timeout", "250ms",
-              "--response-timeout", "2m", "--tunnel-timeout", "30s", "--retries", "0",
-              "--backend-pool-idle", "8", "--max-conns-per-ip", "0", "--rate-per-ip", "50",
-              "--rate-burst", "100", "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1",
-              "--health-check", "http", "--health-path", "/healthz?deep=1", "--health-interval",
-              "500ms", "--health-rise", "1", "--health-fall", "5", NULL),
+        nt_config_parse(&cfg, err, sizeof(err), "--balance", "least-conn", "--max-request-line",
+                        "1000", "--max-header-count", "20", "--max-header-bytes=4096",
+                        "--max-body-bytes", "0", "--header-timeout", "500ms", "--keepalive-timeout",
+                        "7", "--connect-timeout", "250ms", "--response-timeout", "2m",
+                        "--tunnel-timeout", "30s", "--retries", "0", "--backend-pool-idle", "8",
+                        "--max-conns-per-ip", "0", "--rate-per-ip", "50", "--rate-burst", "100",
+                        "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1", "--health-check",
+                        "http", "--health-path", "/healthz?deep=1", "--health-interval", "500ms",
+                        "--health-rise", "1", "--health-fall", "5", NULL),
         0);
     assert_all_set(&cfg);
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--balance", "p2c", NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--balance", "p2c", NULL), 0);
     assert_int_equal(cfg.proxy.balance, PROXY_BALANCE_P2C);
 }
 
@@ -137,38 +106,38 @@ static void every_yaml_key_sets_its_field(void **state)
 {
     struct node_config cfg;
     char err[NODE_ERR_MAX];
-    const char *path = write_file("proxy.yaml", "balance: least-conn\n"
-                                                "max-request-line: 1000\n"
-                                                "max-header-count: 20\n"
-                                                "max-header-bytes: 4096\n"
-                                                "max-body-bytes: 0\n"
-                                                "header-timeout: 500ms\n"
-                                                "keepalive-timeout: 7\n"
-                                                "connect-timeout: 250ms\n"
-                                                "response-timeout: 2m\n"
-                                                "tunnel-timeout: 30s\n"
-                                                "retries: 0\n"
-                                                "backend-pool-idle: 8\n"
-                                                "max-conns-per-ip: 0\n"
-                                                "rate-per-ip: 50\n"
-                                                "rate-burst: 100\n"
-                                                "trusted-proxy:\n"
-                                                "  - 10.0.0.0/8\n"
-                                                "  - \"::1\"\n"
-                                                "health-check: http\n"
-                                                "health-path: /healthz?deep=1\n"
-                                                "health-interval: 500ms\n"
-                                                "health-rise: 1\n"
-                                                "health-fall: 5\n");
+    const char *path = nt_write_tmp("proxy.yaml", "balance: least-conn\n"
+                                                  "max-request-line: 1000\n"
+                                                  "max-header-count: 20\n"
+                                                  "max-header-bytes: 4096\n"
+                                                  "max-body-bytes: 0\n"
+                                                  "header-timeout: 500ms\n"
+                                                  "keepalive-timeout: 7\n"
+                                                  "connect-timeout: 250ms\n"
+                                                  "response-timeout: 2m\n"
+                                                  "tunnel-timeout: 30s\n"
+                                                  "retries: 0\n"
+                                                  "backend-pool-idle: 8\n"
+                                                  "max-conns-per-ip: 0\n"
+                                                  "rate-per-ip: 50\n"
+                                                  "rate-burst: 100\n"
+                                                  "trusted-proxy:\n"
+                                                  "  - 10.0.0.0/8\n"
+                                                  "  - \"::1\"\n"
+                                                  "health-check: http\n"
+                                                  "health-path: /healthz?deep=1\n"
+                                                  "health-interval: 500ms\n"
+                                                  "health-rise: 1\n"
+                                                  "health-fall: 5\n");
     char copy[512];
 
     snprintf(copy, sizeof(copy), "%s", path);
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", copy, NULL), 0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", copy, NULL), 0);
     assert_all_set(&cfg);
     /* a flag replaces the file's list rather than adding to it */
-    assert_int_equal(
-        parse(&cfg, err, sizeof(err), "--config", copy, "--trusted-proxy", "192.0.2.0/24", NULL),
-        0);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", copy, "--trusted-proxy",
+                                     "192.0.2.0/24", NULL),
+                     0);
     assert_int_equal(cfg.proxy.trusted_count, 1);
     assert_int_equal(cfg.proxy.trusted[0].prefix, 24);
 }
@@ -214,7 +183,7 @@ static void bad_values_name_the_key(void **state)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(flag, sizeof(flag), "--%s", cases[i].key);
-        assert_int_equal(parse(&cfg, err, sizeof(err), flag, cases[i].value, NULL), -1);
+        assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), flag, cases[i].value, NULL), -1);
         assert_string_equal(err, cases[i].message);
         assert_null(strchr(err, '\n'));
     }
@@ -226,14 +195,14 @@ static void bad_yaml_values_name_file_line_and_key(void **state)
     char err[NODE_ERR_MAX], path[512], want[700];
 
     snprintf(path, sizeof(path), "%s",
-             write_file("badproxy.yaml", "balance: round-robin\ntrusted-proxy:\n  - 10.0.0.0/8\n"
-                                         "  - nope\n"));
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), -1);
+             nt_write_tmp("badproxy.yaml", "balance: round-robin\ntrusted-proxy:\n  - 10.0.0.0/8\n"
+                                           "  - nope\n"));
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), -1);
     snprintf(want, sizeof(want),
              "%s: line 2: trusted-proxy: expected IP or IP/PREFIX, got \"nope\"", path);
     assert_string_equal(err, want);
-    snprintf(path, sizeof(path), "%s", write_file("badtime.yaml", "header-timeout: soon\n"));
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), -1);
+    snprintf(path, sizeof(path), "%s", nt_write_tmp("badtime.yaml", "header-timeout: soon\n"));
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), -1);
     assert_non_null(strstr(err, "line 1: header-timeout: expected a duration"));
 }
 
@@ -243,8 +212,8 @@ static void cross_field_errors_are_caught_at_start(void **state)
     struct node_config cfg;
     char err[NODE_ERR_MAX];
 
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--max-request-line", "9000",
-                           "--max-header-bytes", "4096", NULL),
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--max-request-line", "9000",
+                                     "--max-header-bytes", "4096", NULL),
                      -1);
     assert_string_equal(err, "max-request-line: 9000 is over max-header-bytes (4096), which "
                              "includes the request line");
@@ -252,13 +221,13 @@ static void cross_field_errors_are_caught_at_start(void **state)
     {
         char path[512];
         snprintf(path, sizeof(path), "%s",
-                 write_file("cross.yaml", "max-header-bytes: 1024\nmax-request-line: 2048\n"));
-        assert_int_equal(parse(&cfg, err, sizeof(err), "--config", path, NULL), -1);
+                 nt_write_tmp("cross.yaml", "max-header-bytes: 1024\nmax-request-line: 2048\n"));
+        assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), -1);
         assert_non_null(strstr(err, "max-request-line: 2048 is over max-header-bytes (1024)"));
     }
     /* lowering both together is fine */
-    assert_int_equal(parse(&cfg, err, sizeof(err), "--max-request-line", "512",
-                           "--max-header-bytes", "1024", NULL),
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--max-request-line", "512",
+                                     "--max-header-bytes", "1024", NULL),
                      0);
 }
 
