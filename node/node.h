@@ -33,6 +33,7 @@
 #define NODE_ERR_MAX 256               /* size of an error message buffer */
 #define NODE_TLS_PAIRS_MAX 16          /* --tls-cert/--tls-key pairs */
 #define NODE_FLEET_ADDRS_MAX 64        /* --fleet-addr entries */
+#define NODE_DENY_BACKENDS_MAX 64      /* --deny-backend networks */
 
 /* ---- addresses ------------------------------------------------------------------------- */
 
@@ -91,6 +92,8 @@ struct node_config {
     unsigned dns_interval_ms;                         /* --dns-interval (seconds in the config) */
     struct sockaddr_storage fleet_addr[NODE_FLEET_ADDRS_MAX]; /* --fleet-addr: public IPs */
     size_t fleet_addr_count;                                  /* entries in fleet_addr */
+    struct state_cidr deny_backend[NODE_DENY_BACKENDS_MAX];   /* --deny-backend networks */
+    size_t deny_backend_count;                                /* entries in deny_backend */
     char acme_directory[NODE_PATH_MAX];   /* --acme-directory: ACME CA directory URL; "" off */
     char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
     char acme_email[256];                 /* --acme-email: account contact */
