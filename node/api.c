@@ -50,7 +50,7 @@ static bool api_method(struct node_httpd_conn *conn, const struct node_httpd_req
 
 static void api_healthz(struct node *node, struct node_httpd_conn *conn)
 {
-    const struct sockaddr_storage *http = &node->cfg.http.ss;
+    const struct sockaddr_storage *http = &node->cfg.http[0].ss;
     unsigned http_port =
         ntohs(http->ss_family == AF_INET ? ((const struct sockaddr_in *)http)->sin_port
                                          : ((const struct sockaddr_in6 *)http)->sin6_port);

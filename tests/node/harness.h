@@ -34,7 +34,7 @@ struct node_config;
 int nt_config_parse(struct node_config *cfg, char *err, size_t errlen, ...);
 void nt_cleanup(void);
 
-/* A port free on `ip` right now. */
+/* A port free on `ip` (IPv4, or IPv6 such as "::1") right now. */
 int nt_free_port(const char *ip);
 
 /* Starts webgw on `ip` with fresh ports and a data dir under nt_tmpdir(), plus extra flags
@@ -51,7 +51,7 @@ int nt_node_stop(struct nt_node *n, int sig, int timeout_ms);
 int nt_api(const struct nt_node *n, const char *method, const char *path, const char *ctype,
            const void *body, size_t len, struct ctl_response *resp);
 
-/* Raw bytes to ip:port; reads the answer until close or timeout into out (NUL-terminated).
+/* Raw bytes to ip:port (IPv6 when ip has a colon); reads the answer until close or timeout into out (NUL-terminated).
  * Returns the status of the first answer, or 0. */
 int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap);
 
