@@ -61,6 +61,13 @@ static void api_healthz(struct node *node, struct node_httpd_conn *conn)
                   "uptime_s", (json_int_t)((state_now_ms() - node->started_ms) / 1000), "names",
                   (json_int_t)state_names_count(node->names), "routes",
                   (json_int_t)state_routes_count(node->routes));
+    /* things that work but likely not as the operator meant; status stays "ok" */
+    {
+        json_t *warnings = json_array();
+        if (node_tls_warning(node))
+            json_array_append_new(warnings, json_string(node_tls_warning(node)));
+        json_object_set_new(body, "warnings", warnings);
+    }
     api_json(conn, node->draining ? 503 : 200, body);
 }
 

@@ -171,9 +171,14 @@ int nt_node_start(struct nt_node *n, const char *name, const char *ip, const cha
     n->http_port = nt_free_port(ip);
     n->https_port = nt_free_port(ip);
     n->gossip_port = nt_free_port(ip);
-    snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name);
-    snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name);
-    snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port);
+    /* a truncated path would start the node in the wrong place: refuse instead */
+    if (snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name) >= (int)sizeof(n->dir) ||
+        snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name) >= (int)sizeof(n->log) ||
+        snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port) >=
+            (int)sizeof(n->api_url)) {
+        fprintf(stderr, "nt_node_start: %s: data dir, log or API URL too long\n", name);
+        return -1;
+    }
     return nt_spawn(n, extra);
 }
 

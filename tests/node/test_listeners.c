@@ -1,7 +1,8 @@
 /*
  * test_listeners.c - the proxy's listen addresses as a user sees them: several --http
  * addresses at once, IPv6 loopback, a [::] listener that serves IPv4 clients too (dual-stack)
- * unless /v6only, and a bind failure on an --https address labelled https.
+ * unless /v6only, a bind failure on an --https address labelled https, and the warning when
+ * HTTPS has no certificate.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "harness.h"
 #include "node/node.h"
@@ -83,6 +85,35 @@ static void every_http_address_serves_its_families(void **state)
     assert_int_equal(nt_get("127.0.0.1", port_v6only, "lst.localhost", "/", body, sizeof(body)), 0);
 }
 
+/* No --tls-cert and no ACME: HTTPS still opens (for passthrough names) but says, once in the
+ * log and in /healthz, that terminated names will fail. */
+static void https_without_a_certificate_warns(void **state)
+{
+    struct ctl_response resp;
+    char log[65536];
+    const char *hit;
+    FILE *f = fopen(node.log, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(log, 1, sizeof(log) - 1, f);
+    fclose(f);
+    log[n] = '\0';
+    hit = strstr(log, "https: no certificate");
+    assert_non_null(hit);
+    assert_null(strstr(hit + 1, "https: no certificate")); /* one line */
+    assert_non_null(strstr(hit, "unrecognized_name"));
+
+    assert_int_equal(nt_api(&node, "GET", "/healthz", NULL, NULL, 0, &resp), 200);
+    json_t *doc = json_loads(resp.body, 0, NULL);
+    json_t *w = json_object_get(doc, "warnings");
+    assert_int_equal(json_array_size(w), 1);
+    assert_non_null(strstr(json_string_value(json_array_get(w, 0)), "https: no certificate"));
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "ok");
+    json_decref(doc);
+    ctl_response_free(&resp);
+}
+
 /* A taken --https address stops the daemon with one line that says https, not http. */
 static void https_bind_error_names_https(void **state)
 {
@@ -114,6 +145,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_http_address_serves_its_families),
+        cmocka_unit_test(https_without_a_certificate_warns),
         cmocka_unit_test(https_bind_error_names_https),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
