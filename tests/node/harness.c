@@ -101,6 +101,14 @@ static void nt_print_log(const struct nt_node *n)
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
+static bool nt_has_flag(const char *const *extra, const char *flag)
+{
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strcmp(extra[i], flag) == 0)
+            return true;
+    return false;
+}
+
 static int nt_spawn(struct nt_node *n, const char *const *extra)
 {
     char bin[512], api[64], http[64], https[64], gossip[64];
@@ -117,10 +125,16 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     argv[argc++] = n->dir;
     argv[argc++] = "--api";
     argv[argc++] = api;
-    argv[argc++] = "--http";
-    argv[argc++] = http;
-    argv[argc++] = "--https";
-    argv[argc++] = https;
+    /* --http and --https repeat (each adds a listener): a test that gives its own replaces the
+     * harness's rather than adding to it */
+    if (!nt_has_flag(extra, "--http")) {
+        argv[argc++] = "--http";
+        argv[argc++] = http;
+    }
+    if (!nt_has_flag(extra, "--https")) {
+        argv[argc++] = "--https";
+        argv[argc++] = https;
+    }
     argv[argc++] = "--gossip";
     argv[argc++] = gossip;
     argv[argc++] = "--workers";

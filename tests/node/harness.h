@@ -38,7 +38,8 @@ void nt_cleanup(void);
 int nt_free_port(const char *ip);
 
 /* Starts webgw on `ip` with fresh ports and a data dir under nt_tmpdir(), plus extra flags
- * (NULL-terminated, may be NULL); waits until /healthz answers. `name` names the node and its
+ * (NULL-terminated, may be NULL; an --http or --https among them replaces the harness's
+ * listener of that scheme, whose port is then unused); waits until /healthz answers. `name` names the node and its
  * data dir. Returns 0, or -1 (the log is printed). */
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra);
 /* Starts it again on the same ports and data dir. */

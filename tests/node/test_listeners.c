@@ -24,7 +24,7 @@
 
 static struct nt_node node;
 static struct nt_backend *backend;
-static int port_v6, port_dual, port_v6only;
+static int port_v4, port_v6, port_dual, port_v6only;
 
 static int teardown(void **state)
 {
@@ -37,19 +37,29 @@ static int teardown(void **state)
 static bool served(void *ctx)
 {
     char body[128];
-    return nt_get(node.ip, node.http_port, "lst.localhost", "/", body, sizeof(body)) == 200;
+    return nt_get("127.0.0.1", port_v4, "lst.localhost", "/", body, sizeof(body)) == 200;
 }
 
-/* One node, four --http addresses: the harness's 127.0.0.1 one, [::1], a dual-stack [::] and
- * an IPv6-only [::]. A served name answers on each, over each family the address takes. */
+/* One node, four --http addresses: 127.0.0.1, [::1], a dual-stack [::] and an IPv6-only [::]. A
+ * served name answers on each, over each family the address takes. */
 static void every_http_address_serves_its_families(void **state)
 {
     char envkey[400], target[64], out[4096], err[4096], body[128];
-    char v6[64], dual[64], v6only[64];
+    char v4[64], v6[64], dual[64], v6only[64];
     const char *env[] = {envkey, NULL};
-    const char *extra[] = {
-        "--allow-loopback-backends", "--http", v6, "--http", dual, "--http", v6only, NULL};
+    const char *extra[] = {"--allow-loopback-backends",
+                           "--http",
+                           v4,
+                           "--http",
+                           v6,
+                           "--http",
+                           dual,
+                           "--http",
+                           v6only,
+                           NULL};
 
+    port_v4 = nt_free_port("127.0.0.1");
+    snprintf(v4, sizeof(v4), "127.0.0.1:%d", port_v4);
     port_v6 = nt_free_port("::1");
     port_dual = nt_free_port("127.0.0.1");
     port_v6only = nt_free_port("::1");
@@ -71,8 +81,7 @@ static void every_http_address_serves_its_families(void **state)
     assert_true(nt_wait(served, NULL, 10000));
 
     /* the first --http address (IPv4) and the second (IPv6 loopback) */
-    assert_int_equal(nt_get("127.0.0.1", node.http_port, "lst.localhost", "/", body, sizeof(body)),
-                     200);
+    assert_int_equal(nt_get("127.0.0.1", port_v4, "lst.localhost", "/", body, sizeof(body)), 200);
     assert_string_equal(body, "lst-backend\n");
     assert_int_equal(nt_get("::1", port_v6, "lst.localhost", "/", body, sizeof(body)), 200);
     assert_string_equal(body, "lst-backend\n");
