@@ -326,6 +326,11 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
         gc.meta.https.family = gc.advertise.family;
         memcpy(gc.meta.https.ip, gc.advertise.ip, sizeof(gc.meta.https.ip));
     }
+    node_to_gossip_addr(&node->cfg.api.ss, &gc.meta.api);
+    if (node_gossip_addr_unspecified(&gc.meta.api)) {
+        gc.meta.api.family = gc.advertise.family;
+        memcpy(gc.meta.api.ip, gc.advertise.ip, sizeof(gc.meta.api.ip));
+    }
     node_public_addrs(node, &gc);
     gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
     gc.incarnation = state_now_ms() / 1000;
