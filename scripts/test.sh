@@ -3,7 +3,9 @@
 #   build/        release build, the whole suite
 #   build-asan/   ASan + UBSan, the whole suite
 #   build-tsan/   TSan, the tests labelled "tsan" (where threads meet: RCU readers, workers)
-# Ends with one line "N passed, N failed" summing the three runs.
+# then two whole-system tests, one count each: the 3-minute soak (tests/soak/run.sh, gateways
+# from build-asan/) and the docker cluster test (tests/docker/cluster_test.sh).
+# Ends with one line "N passed, N failed" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
@@ -41,9 +43,31 @@ run_suite() { # run_suite DIR SANITIZER [ctest args...]
     failed=$((failed + bad))
 }
 
+run_step() { # run_step NAME LOG COMMAND...: one whole-system test, counted as one test
+    local name=$1 log=$2
+    shift 2
+    echo "=== $name ==="
+    local t0=$SECONDS
+    if "$@" >"$log" 2>&1; then
+        grep -E '^(soak: (PASS|FAIL)|PASS|FAIL)' "$log" | tail -n 20
+        echo "$name: passed in $((SECONDS - t0)) s"
+        passed=$((passed + 1))
+    else
+        tail -n 60 "$log"
+        echo "$name: FAILED in $((SECONDS - t0)) s (full output: $log)"
+        failed=$((failed + 1))
+    fi
+}
+
 run_suite build ""
 run_suite build-asan address
 run_suite build-tsan thread -L tsan
+# The fleet over time: 5 gateways (the ASan build) under traffic, churn and faults for 3 minutes.
+run_step "soak (tests/soak, 3-minute profile, gateways under ASan)" build-asan/soak-ci.log \
+    tests/soak/run.sh --profile ci --build build-asan --out build-asan/soak-ci
+# The docker compose cluster (builds its image from this checkout, no registry).
+run_step "docker cluster (tests/docker/cluster_test.sh)" build-docker-test.log \
+    bash -c 'scripts/install-docker-deps.sh && tests/docker/cluster_test.sh'
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
