@@ -92,7 +92,7 @@ static int retransmit(struct fakenet *net, uint64_t rto, int retries, uint64_t *
  * Linux's retry counts; a reset with probability stream_reset; and the transfer time at
  * stream_bytes_per_ms. Returns -1 when the message is lost (counted), else 0 with *delay
  * grown by the time it takes. */
-static int stream_fate(struct fakenet *net, size_t len, uint64_t *delay)
+int fakenet_stream_fate(struct fakenet *net, size_t len, uint64_t *delay)
 {
     size_t segs = len / FN_MSS + 1;
 
@@ -143,7 +143,7 @@ static int fn_send(struct fn_node *src, const struct gossip_addr *to, const uint
     if (net->delay_max_ms > net->delay_min_ms)
         delay += grand_below(&net->rng, net->delay_max_ms - net->delay_min_ms + 1);
     delay += net->nodes[dst].in_delay_ms;
-    if (stream && stream_fate(net, len, &delay) != 0)
+    if (stream && fakenet_stream_fate(net, len, &delay) != 0)
         return 0;
     p = malloc(sizeof(*p) + len);
     p->at = net->now + delay;

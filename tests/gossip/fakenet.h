@@ -93,6 +93,12 @@ bool fakenet_converged(struct fakenet *net, size_t alive);
 /* The state node `viewer` has for node `subject` (GOSSIP_DEAD if unknown). */
 enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_t subject);
 
+/* What the network does to one stream message of len bytes (see fakenet.c): -1 when it is
+ * lost (reset, or retransmissions ran out; counted in streams_reset / streams_lost), else 0
+ * with *delay grown by the retransmission backoff and the transfer time. Used by fn_send;
+ * exported so tests can check the model itself. */
+int fakenet_stream_fate(struct fakenet *net, size_t len, uint64_t *delay);
+
 /* Item store helpers. */
 const struct fn_item *fakenet_item(const struct fn_node *node, const char *key);
 /* Stores locally and broadcasts, as the node does for a record accepted via the API. */
