@@ -467,5 +467,6 @@ void node_free(struct node *node)
         state_routes_free(node->routes);
     if (node->names)
         state_names_free(node->names);
+    free(node->fleet_addrs);
     free(node);
 }
