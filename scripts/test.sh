@@ -3,8 +3,10 @@
 #   build/        release build, the whole suite
 #   build-asan/   ASan + UBSan, the whole suite
 #   build-tsan/   TSan, the tests labelled "tsan" (where threads meet: RCU readers, workers)
+# then two whole-system tests, one count each: the 3-minute soak (tests/soak/run.sh, gateways
+# from build-asan/) and the docker cluster test (tests/docker/cluster_test.sh).
 # Builds with -DWEBGW_WERROR=ON (warnings are errors here, not in users' builds). Prints the build
-# steps and each test as it finishes; ends with one line "N passed, N failed" summing the runs.
+# steps and each test as it finishes; ends with one line "N passed, N failed" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
@@ -42,9 +44,30 @@ run_suite() { # run_suite DIR SANITIZER [ctest args...]
     failed=$((failed + bad))
 }
 
+run_step() { # run_step NAME LOG COMMAND...: one whole-system test, counted as one test
+    local name=$1 log=$2
+    shift 2
+    echo "=== $name ==="
+    local t0=$SECONDS
+    # streamed as it runs (pipefail: the status is the command's), and kept in LOG
+    if "$@" 2>&1 | tee "$log"; then
+        echo "$name: passed in $((SECONDS - t0)) s"
+        passed=$((passed + 1))
+    else
+        echo "$name: FAILED in $((SECONDS - t0)) s (full output: $log)"
+        failed=$((failed + 1))
+    fi
+}
+
 run_suite build ""
 run_suite build-asan address
 run_suite build-tsan thread -L tsan
+# The fleet over time: 5 gateways (the ASan build) under traffic, churn and faults for 3 minutes.
+run_step "soak (tests/soak, 3-minute profile, gateways under ASan)" build-asan/soak-ci.log \
+    tests/soak/run.sh --profile ci --build build-asan --out build-asan/soak-ci
+# The docker compose cluster (builds its image from this checkout, no registry).
+run_step "docker cluster (tests/docker/cluster_test.sh)" build-docker-test.log \
+    bash -c 'scripts/install-docker-deps.sh && tests/docker/cluster_test.sh'
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
