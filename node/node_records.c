@@ -60,7 +60,7 @@ void node_fleet_addrs_update(struct node *node)
         return;
     count = gossip_members(node->gossip, NULL, 0);
     members = calloc(count ? count : 1, sizeof(*members));
-    v = calloc(count * 3 + 1, sizeof(*v));
+    v = calloc(count * 4 + 1, sizeof(*v));
     if (!members || !v) {
         free(members);
         free(v);
@@ -72,6 +72,7 @@ void node_fleet_addrs_update(struct node *node)
         fleet_add(v, &n, &members[i].addr);
         fleet_add(v, &n, &members[i].meta.http);
         fleet_add(v, &n, &members[i].meta.https);
+        fleet_add(v, &n, &members[i].meta.api);
     }
     free(members);
     n = state_backends_sort(v, n);

@@ -121,6 +121,9 @@ static void refused_backends(void **state)
     snprintf(backend, sizeof(backend), "http://127.0.0.3:%d", n2.gossip_port);
     assert_int_not_equal(expose("direct3", backend, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "fleet member's advertised address"));
+    snprintf(backend, sizeof(backend), "http://127.0.0.3:%d", n2.api_port);
+    assert_int_not_equal(expose("direct4", backend, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "fleet member's advertised address"));
     /* n2's host on another port is an ordinary backend */
     snprintf(backend, sizeof(backend), "http://127.0.0.3:%d", nt_free_port("127.0.0.3"));
     assert_int_equal(expose("beside", backend, err, sizeof(err)), 0);
