@@ -59,8 +59,9 @@ struct node {
     uv_async_t probe_async;                 /* probe thread -> loop */
     uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
     bool probe_mutex_ready;                 /* probe_mutex initialized */
-    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop, oldest first */
     size_t probe_count;                     /* entries in probe_queue */
+    struct node_probe_result *probe_batch;  /* the loop's copy while it publishes (swapped) */
     uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
@@ -200,6 +201,10 @@ void node_zone_metrics(const struct node *node, struct node_metrics *m);
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 int node_tls_load(struct node *node, char *err, size_t errlen);
 void node_tls_reload(struct node *node);
+/* What an operator should know about HTTPS, or NULL: with no --tls-cert and no ACME the HTTPS
+ * listener still opens (passthrough names need no certificate) but every terminated name fails
+ * its handshake with unrecognized_name. Logged once at start and listed in /healthz. */
+const char *node_tls_warning(const struct node *node);
 void node_tls_free(struct node *node);
 void node_tls_metrics(const struct node *node, struct node_metrics *m);
 

@@ -5,7 +5,8 @@
 #   build-tsan/   TSan, the tests labelled "tsan" (where threads meet: RCU readers, workers)
 # then two whole-system tests, one count each: the 3-minute soak (tests/soak/run.sh, gateways
 # from build-asan/) and the docker cluster test (tests/docker/cluster_test.sh).
-# Ends with one line "N passed, N failed" summing all of them.
+# Builds with -DWEBGW_WERROR=ON (warnings are errors here, not in users' builds). Prints the build
+# steps and each test as it finishes; ends with one line "N passed, N failed" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
@@ -18,20 +19,20 @@ run_suite() { # run_suite DIR SANITIZER [ctest args...]
     local dir=$1 san=$2
     shift 2
     echo "=== $dir (sanitizer: ${san:-none}) ==="
-    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBGW_SANITIZE="$san" >"$dir.configure.log" 2>&1 ||
-        ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
-        tail -n 40 "$dir.configure.log" "$dir.build.log" 2>/dev/null
-        echo "$dir: build FAILED"
+    # configure and build print as they go (cmake's [ NN%] lines), and are kept in DIR.*.log
+    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBGW_SANITIZE="$san" \
+        -DWEBGW_WERROR=ON 2>&1 | tee "$dir.configure.log" ||
+        ! cmake --build "$dir" -j"$jobs" 2>&1 | tee "$dir.build.log"; then
+        echo "$dir: build FAILED (see $dir.configure.log, $dir.build.log)"
         failed=$((failed + 1))
         return
     fi
-    local out
-    out=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    # each test is printed as it finishes; the whole run is kept in DIR.ctest.log for the tally
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-        ctest --test-dir "$dir" --output-on-failure "$@" 2>&1)
-    echo "$out" | tail -n 60
+        ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$dir.ctest.log"
     local line total bad
-    line=$(echo "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
+    line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$dir.ctest.log" | tail -n 1)
     if [ -z "$line" ]; then
         echo "$dir: no ctest summary"
         failed=$((failed + 1))
@@ -48,12 +49,11 @@ run_step() { # run_step NAME LOG COMMAND...: one whole-system test, counted as o
     shift 2
     echo "=== $name ==="
     local t0=$SECONDS
-    if "$@" >"$log" 2>&1; then
-        grep -E '^(soak: (PASS|FAIL)|PASS|FAIL)' "$log" | tail -n 20
+    # streamed as it runs (pipefail: the status is the command's), and kept in LOG
+    if "$@" 2>&1 | tee "$log"; then
         echo "$name: passed in $((SECONDS - t0)) s"
         passed=$((passed + 1))
     else
-        tail -n 60 "$log"
         echo "$name: FAILED in $((SECONDS - t0)) s (full output: $log)"
         failed=$((failed + 1))
     fi
