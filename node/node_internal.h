@@ -152,6 +152,8 @@ void node_api_keys(struct node *node, struct node_httpd_conn *conn,
 int node_proxy_start(struct node *node, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
 void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
+/* Feeds the proxy the fleet verdicts gossip holds now for a route's backends. */
+void node_proxy_fleet_sync(struct node *node, const struct state_record *rec);
 void node_proxy_drain(struct node *node);
 void node_proxy_stop(struct node *node);
 json_t *node_proxy_local_health(const struct node *node);

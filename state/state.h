@@ -335,6 +335,15 @@ int state_routes_apply(struct state_routes *routes, const struct state_name_view
  * backend_count backends of `out` are written. */
 bool state_routes_lookup(struct state_routes *routes, const char *host, size_t host_len,
                          struct state_route *out);
+/* Route observer: told, in the writer's thread, of every route published (added, before
+ * readers can see it) and of every route retired (replaced or removed, after the replacement
+ * was announced as added), with a copy of the route. The proxy counts its backends'
+ * references with it. A callback must not call back into the table. */
+typedef void (*state_routes_observer_fn)(void *ctx, const struct state_route *route, bool added);
+/* Installs `fn` (NULL removes it) and reports every route already in the table as added.
+ * Call it from the writer thread while no other writer runs; remove it before the observer
+ * goes away (and before state_routes_free, which retires every route). */
+void state_routes_observe(struct state_routes *routes, state_routes_observer_fn fn, void *ctx);
 /* Routes in the table (exact once the writer is idle). */
 size_t state_routes_count(struct state_routes *routes);
 /* Heap bytes held by the live routes' nodes (malloc_usable_size), without the hash table's
