@@ -404,6 +404,7 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     }
     node_public_addrs(node, &gc);
     gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
+    gc.health_ttl_ms = node->cfg.health_ttl_ms;
     gc.incarnation = state_now_ms() / 1000;
     RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed));
     snprintf(gc.label, sizeof(gc.label), "%s", node->cfg.cluster_label);

@@ -60,8 +60,9 @@ struct node {
     uv_async_t probe_async;                 /* probe thread -> loop */
     uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
     bool probe_mutex_ready;                 /* probe_mutex initialized */
-    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop, oldest first */
     size_t probe_count;                     /* entries in probe_queue */
+    struct node_probe_result *probe_batch;  /* the loop's copy while it publishes (swapped) */
     uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
