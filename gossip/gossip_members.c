@@ -302,7 +302,6 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     gossip_stream_msg(g, &acc->addr, &msg);
 }
 
-
 static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
 
 /* Compares wire metadata with what a member holds (NULL: empty). */

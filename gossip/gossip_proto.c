@@ -340,8 +340,8 @@ int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
 
 void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
 {
-    size_t n = meta->public_count < GOSSIP_PUBLIC_ADDRS_MAX ? meta->public_count
-                                                             : GOSSIP_PUBLIC_ADDRS_MAX;
+    size_t n =
+        meta->public_count < GOSSIP_PUBLIC_ADDRS_MAX ? meta->public_count : GOSSIP_PUBLIC_ADDRS_MAX;
 
     gproto_pack_str(pk, meta->name);
     gproto_pack_str(pk, meta->domain);

@@ -99,12 +99,13 @@ struct node_config {
     struct sockaddr_storage public_addr[NODE_PUBLIC_ADDRS_MAX]; /* --public-addr: what DNS
                                                                    answers for this gateway */
     size_t public_addr_count;                                   /* 0: the advertise address */
-    unsigned dns_ttl;      /* --dns-ttl: seconds, TTL of the fleet's DNS answers */
-    unsigned dns_rrl;      /* --dns-rrl: UDP responses/s per client prefix; 0 off */
+    unsigned dns_ttl;                     /* --dns-ttl: seconds, TTL of the fleet's DNS answers */
+    unsigned dns_rrl;                     /* --dns-rrl: UDP responses/s per client prefix; 0 off */
     char acme_directory[NODE_PATH_MAX];   /* --acme-directory: ACME CA directory URL; "" off */
     char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
     char acme_email[256];                 /* --acme-email: account contact */
     bool https_redirect;                  /* --https-redirect: HTTP answers 308 to https */
+    bool acme_wildcard;                   /* --acme-wildcard: *.DOMAIN through DNS-01 */
     bool allow_loopback_backends;         /* --allow-loopback-backends */
     char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
     enum node_log_level log_level;        /* --log-level */
