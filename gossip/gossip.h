@@ -107,7 +107,8 @@ const char *gossip_state_name(enum gossip_member_state state);
  * Wire: name, domain, version, http, https, then an extension map {uint tag: value}. New
  * metadata gets a new tag in that map instead of a new position, so members that do not know
  * a tag skip it (unknown tags are ignored, at most GOSSIP_META_EXT_MAX entries). Tags:
- *   1  public addresses: an array of up to GOSSIP_PUBLIC_ADDRS_MAX address bins (port 0) */
+ *   1  public addresses: an array of up to GOSSIP_PUBLIC_ADDRS_MAX address bins (port 0)
+ *   2  API address: one address bin (the fleet refuses it as a backend) */
 struct gossip_meta {
     char name[GOSSIP_NAME_MAX + 1];       /* --node-name */
     char domain[GOSSIP_DOMAIN_MAX + 1];   /* --domain */
@@ -117,6 +118,7 @@ struct gossip_meta {
     struct gossip_addr public_addrs[GOSSIP_PUBLIC_ADDRS_MAX]; /* --public-addr: what the
                                                                  fleet's DNS answers (port 0) */
     uint8_t public_count;                                     /* entries in public_addrs */
+    struct gossip_addr api;                                   /* API address (family 0: none) */
 };
 
 /* A snapshot of one member, copied out (no pointer into gossip's tables). */
@@ -383,6 +385,9 @@ enum gossip_drop_reason {
     GOSSIP_DROP_QUEUE_FULL,    /* a queued change evicted before its retransmits */
     GOSSIP_DROP_SEND_FAILED,   /* the transport refused to send */
     GOSSIP_DROP_TABLE_FULL,    /* member / relay / health table at its bound */
+    GOSSIP_DROP_INCARNATION,   /* an incarnation far above what the member can have reached */
+    GOSSIP_DROP_UNSOLICITED,   /* a push-pull reply or item list for no exchange of ours */
+    GOSSIP_DROP_REPLAY,        /* an encrypted packet seen before or outside the time window */
     GOSSIP_DROP__COUNT
 };
 const char *gossip_drop_reason_name(enum gossip_drop_reason r); /* "malformed", ... */

@@ -77,7 +77,8 @@ static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *
 static bool gossip_meta_empty(const struct gossip_meta *m)
 {
     return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
-           m->http.family == 0 && m->https.family == 0 && m->public_count == 0;
+           m->http.family == 0 && m->https.family == 0 && m->public_count == 0 &&
+           m->api.family == 0;
 }
 
 /* Most simulated members carry no metadata: keep it out of line and only when present. */
@@ -316,7 +317,8 @@ static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_m
 {
     if (strcmp(a->name, b->name) != 0 || strcmp(a->domain, b->domain) != 0 ||
         strcmp(a->version, b->version) != 0 || !gossip_addr_equal(&a->http, &b->http) ||
-        !gossip_addr_equal(&a->https, &b->https) || a->public_count != b->public_count)
+        !gossip_addr_equal(&a->https, &b->https) || a->public_count != b->public_count ||
+        !gossip_addr_equal(&a->api, &b->api))
         return false;
     for (size_t i = 0; i < a->public_count && i < GOSSIP_PUBLIC_ADDRS_MAX; i++)
         if (!gossip_addr_equal(&a->public_addrs[i], &b->public_addrs[i]))
@@ -324,10 +326,31 @@ static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_m
     return true;
 }
 
+/* Incarnations only grow by refutation (one at a time) and by restarts (the node starts from
+ * the unix time in seconds). One message claiming UINT64_MAX would otherwise leave the member
+ * unable to ever outrank it (its refutation wraps to 0): it would be silenced for good. So an
+ * incarnation is believed only up to a day past our estimate of the wall clock, or a
+ * generous number of refutations past what we know of the member. */
+static bool gossip_inc_plausible(struct gossip *g, const struct gmember *mem, uint64_t inc)
+{
+    uint64_t wall_s = g->wall_base_s + (gossip_now(g) - g->start_ms) / 1000;
+    uint64_t ceiling = wall_s + GOSSIP_INC_AHEAD_S;
+    uint64_t known = mem != NULL ? mem->incarnation : 0;
+
+    if (known + GOSSIP_INC_STEP_MAX > ceiling)
+        ceiling = known + GOSSIP_INC_STEP_MAX;
+    if (inc <= ceiling)
+        return true;
+    gossip_drop(g, GOSSIP_DROP_INCARNATION);
+    return false;
+}
+
 void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
 {
     struct gmember *mem = gossip_find(g, m->id);
 
+    if (!gossip_inc_plausible(g, mem, m->incarnation))
+        return;
     if (mem == g->self) {
         if (g->leaving || m->incarnation < mem->incarnation)
             return;
@@ -416,7 +439,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
 {
     struct gmember *mem = gossip_find(g, id);
 
-    if (mem == NULL)
+    if (mem == NULL || !gossip_inc_plausible(g, mem, inc))
         return;
     if (mem == g->self) {
         if (!g->leaving && inc >= mem->incarnation)
@@ -453,7 +476,7 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
     struct gmember *mem = gossip_find(g, id);
     bool left = strcmp(id, from) == 0;
 
-    if (mem == NULL)
+    if (mem == NULL || !gossip_inc_plausible(g, mem, inc))
         return;
     if (mem == g->self) {
         if (!g->leaving && inc >= mem->incarnation)

@@ -35,6 +35,7 @@ struct node_record_stats {
     uint64_t failed;               /* 500: disk or memory */
     uint64_t from_gossip_accepted; /* gossip records that changed our state */
     uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
+    uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
     uint64_t compactions;          /* snapshots written */
 };
 
@@ -59,8 +60,9 @@ struct node {
     uv_async_t probe_async;                 /* probe thread -> loop */
     uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
     bool probe_mutex_ready;                 /* probe_mutex initialized */
-    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop, oldest first */
     size_t probe_count;                     /* entries in probe_queue */
+    struct node_probe_result *probe_batch;  /* the loop's copy while it publishes (swapped) */
     uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
@@ -76,15 +78,20 @@ struct node {
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
-    char admin_token[256];                              /* "" when the admin API is off */
-    char id[NODE_ID_HEX_LEN + 1];                       /* stable node id (data-dir/node-id) */
-    uint64_t started_ms;                                /* wall clock at start */
-    bool draining;                                      /* a stop is under way */
-    int exit_code;                                      /* node_run's result */
-    struct node_event events[NODE_EVENTS_MAX];          /* ring of recent events */
-    size_t events_next;                                 /* next slot to write */
-    size_t events_count;                                /* filled slots */
-    struct node_record_stats rec_stats;                 /* record flow counters */
+    struct node_longkey **longkeys;            /* item keys of long names: "#HASH" -> name */
+    size_t longkey_count;                      /* entries in longkeys */
+    uint64_t longkey_seed[2];                  /* SipHash key of longkeys */
+    struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
+    size_t fleet_addr_count;                   /* entries in fleet_addrs */
+    char admin_token[256];                     /* "" when the admin API is off */
+    char id[NODE_ID_HEX_LEN + 1];              /* stable node id (data-dir/node-id) */
+    uint64_t started_ms;                       /* wall clock at start */
+    bool draining;                             /* a stop is under way */
+    int exit_code;                             /* node_run's result */
+    struct node_event events[NODE_EVENTS_MAX]; /* ring of recent events */
+    size_t events_next;                        /* next slot to write */
+    size_t events_count;                       /* filled slots */
+    struct node_record_stats rec_stats;        /* record flow counters */
 };
 
 /* Result of submitting one record through the API: an HTTP status and a message. */
@@ -111,6 +118,12 @@ void node_route_name(struct node *node, const char *name);
 bool node_backend_allowed(const struct node *node, const struct state_backend *be);
 /* The address policy submitted records are checked against. */
 void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
+/* Re-reads every member's advertised addresses (HTTP, HTTPS, API, gossip) from gossip; when
+ * the set changed, routes are re-derived so a backend that became a member's address stops
+ * being served. Called on every membership change. */
+void node_fleet_addrs_update(struct node *node);
+/* Frees the long-name item key index (node_gossip.c). */
+void node_longkeys_free(struct node *node);
 
 /* Appends an event to the ring and logs it at info. */
 void node_event(struct node *node, const char *kind, const char *fmt, ...)
@@ -197,6 +210,10 @@ void node_zone_metrics(const struct node *node, struct node_metrics *m);
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 int node_tls_load(struct node *node, char *err, size_t errlen);
 void node_tls_reload(struct node *node);
+/* What an operator should know about HTTPS, or NULL: with no --tls-cert and no ACME the HTTPS
+ * listener still opens (passthrough names need no certificate) but every terminated name fails
+ * its handshake with unrecognized_name. Logged once at start and listed in /healthz. */
+const char *node_tls_warning(const struct node *node);
 void node_tls_free(struct node *node);
 void node_tls_metrics(const struct node *node, struct node_metrics *m);
 

@@ -52,19 +52,37 @@ void nt_bin(const char *name, char *out, size_t cap)
     snprintf(out, cap, "%s/%s", b && b[0] ? b : "./bin", name);
 }
 
+/* ip (IPv4, or IPv6 when it has a colon) and port into *ss; returns its length. */
+static socklen_t nt_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, ip, &s6->sin6_addr);
+        return sizeof(*s6);
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &s4->sin_addr);
+    return sizeof(*s4);
+}
+
 int nt_free_port(const char *ip)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    struct sockaddr_storage ss;
+    socklen_t sl = nt_sockaddr(ip, 0, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0), port;
 
-    inet_pton(AF_INET, ip, &sin.sin_addr);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         perror("nt_free_port");
         exit(1);
     }
-    port = ntohs(sin.sin_port);
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
     close(fd);
     return port;
 }
@@ -83,6 +101,14 @@ static void nt_print_log(const struct nt_node *n)
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
+static bool nt_has_flag(const char *const *extra, const char *flag)
+{
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strcmp(extra[i], flag) == 0)
+            return true;
+    return false;
+}
+
 static int nt_spawn(struct nt_node *n, const char *const *extra)
 {
     char bin[512], api[64], http[64], https[64], gossip[64];
@@ -99,10 +125,16 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     argv[argc++] = n->dir;
     argv[argc++] = "--api";
     argv[argc++] = api;
-    argv[argc++] = "--http";
-    argv[argc++] = http;
-    argv[argc++] = "--https";
-    argv[argc++] = https;
+    /* --http and --https repeat (each adds a listener): a test that gives its own replaces the
+     * harness's rather than adding to it */
+    if (!nt_has_flag(extra, "--http")) {
+        argv[argc++] = "--http";
+        argv[argc++] = http;
+    }
+    if (!nt_has_flag(extra, "--https")) {
+        argv[argc++] = "--https";
+        argv[argc++] = https;
+    }
     argv[argc++] = "--gossip";
     argv[argc++] = gossip;
     argv[argc++] = "--workers";
@@ -153,9 +185,14 @@ int nt_node_start(struct nt_node *n, const char *name, const char *ip, const cha
     n->http_port = nt_free_port(ip);
     n->https_port = nt_free_port(ip);
     n->gossip_port = nt_free_port(ip);
-    snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name);
-    snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name);
-    snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port);
+    /* a truncated path would start the node in the wrong place: refuse instead */
+    if (snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name) >= (int)sizeof(n->dir) ||
+        snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name) >= (int)sizeof(n->log) ||
+        snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port) >=
+            (int)sizeof(n->api_url)) {
+        fprintf(stderr, "nt_node_start: %s: data dir, log or API URL too long\n", name);
+        return -1;
+    }
     return nt_spawn(n, extra);
 }
 
@@ -197,14 +234,14 @@ int nt_api(const struct nt_node *n, const char *method, const char *path, const 
 
 int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
+    struct sockaddr_storage ss;
+    socklen_t sl = nt_sockaddr(ip, port, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0), status = 0;
     size_t got = 0;
     const char *p = req;
 
     out[0] = '\0';
-    inet_pton(AF_INET, ip, &sin.sin_addr);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) != 0)
         goto out;
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -312,7 +349,14 @@ static void *nt_backend_serve(void *arg)
 
     for (;;) {
         char *end;
-        ssize_t n = recv(c->fd, buf + have, sizeof(buf) - 1 - have, 0);
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        ssize_t n;
+        /* a stopped backend drops its keep-alive connections too, as a dead one would */
+        if (atomic_load(&c->b->stopping))
+            break;
+        if (poll(&pfd, 1, 100) == 0)
+            continue;
+        n = recv(c->fd, buf + have, sizeof(buf) - 1 - have, 0);
         if (n <= 0)
             break;
         have += (size_t)n;
@@ -357,7 +401,7 @@ static void *nt_backend_accept(void *arg)
 
         if (poll(&pfd, 1, 100) <= 0)
             continue;
-        fd = accept(b->fd, NULL, NULL);
+        fd = accept4(b->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
         c = malloc(sizeof(*c));
@@ -377,15 +421,22 @@ static void *nt_backend_accept(void *arg)
 
 struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms)
 {
+    return nt_backend_start_port(ip, 0, tag, delay_ms);
+}
+
+struct nt_backend *nt_backend_start_port(const char *ip, int port, const char *tag, int delay_ms)
+{
     struct nt_backend *b = calloc(1, sizeof(*b));
-    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     socklen_t sl = sizeof(sin);
     int one = 1;
 
     snprintf(b->tag, sizeof(b->tag), "%s", tag);
     b->delay_ms = delay_ms;
     inet_pton(AF_INET, ip, &sin.sin_addr);
-    b->fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* CLOEXEC: a daemon started later must not inherit the listener and keep the port open
+     * after nt_backend_stop (its kernel backlog would still complete connections) */
+    b->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     setsockopt(b->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(b->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(b->fd, 512) != 0 ||
         getsockname(b->fd, (struct sockaddr *)&sin, &sl) != 0) {
@@ -414,8 +465,8 @@ void nt_backend_stop(struct nt_backend *b)
     atomic_store(&b->stopping, true);
     pthread_join(b->thread, NULL);
     close(b->fd);
-    /* connection threads end when their clients close (the gateway's pool closes on stop);
-     * the struct outlives them, and is leaked rather than freed under a running thread */
+    /* connection threads see `stopping` within 100 ms and close; the struct outlives them,
+     * and is leaked rather than freed under a running thread */
     for (int i = 0; i < 300 && atomic_load(&b->active) > 0; i++)
         usleep(10000);
     if (atomic_load(&b->active) == 0)
