@@ -101,6 +101,8 @@ static const struct config_option config_options[] = {
     {"rate-per-ip", CONFIG_UINT, "N", "0 (off)",
      "requests per second per client IP, token bucket (429 over)"},
     {"rate-burst", CONFIG_UINT, "N", "rate-per-ip", "token bucket size of --rate-per-ip"},
+    {"max-hops", CONFIG_UINT, "N", "8",
+     "gateways a request may pass (Webgw-Hops) before it is answered 508 Loop Detected"},
     {"trusted-proxy", CONFIG_LIST, "CIDR", "none",
      "peer whose X-Forwarded-* are kept (repeatable; a YAML list)"},
     {"health-check", CONFIG_ENUM, "KIND", "tcp",
@@ -415,6 +417,8 @@ static int config_apply_proxy(struct node_config *cfg, const char *key, const ch
         return config_u32(value, 0, 16, &pc->retries, err, errlen);
     if (strcmp(key, "backend-pool-idle") == 0)
         return config_u32(value, 0, 65536, &pc->pool_max_idle, err, errlen);
+    if (strcmp(key, "max-hops") == 0)
+        return config_u32(value, 1, 255, &pc->max_hops, err, errlen);
     if (strcmp(key, "max-conns-per-ip") == 0)
         return config_u32(value, 0, 1000000, &pc->max_conns_per_ip, err, errlen);
     if (strcmp(key, "rate-per-ip") == 0)
@@ -816,6 +820,7 @@ void node_config_proxy(const struct node_config *cfg, struct proxy_config *pc)
     pc->retries = o->retries;
     pc->pool_max_idle = o->pool_max_idle;
     pc->max_conns_per_ip = o->max_conns_per_ip;
+    pc->max_hops = o->max_hops;
     pc->rate_per_ip = o->rate_per_ip;
     pc->rate_burst = o->rate_burst;
     memcpy(pc->trusted, o->trusted, sizeof(pc->trusted));

@@ -391,7 +391,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (node_tls_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
-        node_proxy_start(node, err, errlen) != 0 ||
+        node_proxy_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
         node_gossip_start(node, &keyring, err, errlen) != 0 ||
         node_fqdn_start(node, err, errlen) != 0)
         goto fail;

@@ -105,8 +105,9 @@ struct node_config {
     uint64_t compact_bytes;               /* --compact-bytes: log size that triggers a snapshot */
     uint64_t tombstone_ttl_ms;            /* --tombstone-ttl (seconds in the config) */
     struct proxy_config proxy;            /* --balance, --max-*, the timeouts, --retries,
-                                             --backend-pool-idle, the per-IP limits and
-                                             --trusted-proxy; only the fields those options
+                                             --backend-pool-idle, the per-IP limits,
+                                             --max-hops and --trusted-proxy; only the
+                                             fields those options
                                              name are read (node_config_proxy) */
     struct proxy_probe_config probe;      /* --health-*: the active health check */
 };

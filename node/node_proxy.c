@@ -8,6 +8,8 @@
  * uv_async_send, where gossip publishes it.
  */
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +84,34 @@ static void node_probe_drain(uv_async_t *a)
     }
 }
 
-int node_proxy_start(struct node *node, char *err, size_t errlen)
+/* The fleet's Via pseudonym (proxy.h, http1_via.c): "webgw-" and 16 hex digits of
+ * SHA-256("webgw-via-v1\0" || cluster key), so every member holding the same primary key
+ * names the fleet the same way and a request that re-enters the fleet anywhere is refused at
+ * once. It is public (it goes out in every forwarded request) but says nothing of the key. A
+ * node without a cluster key is a fleet of its own: its persistent node id stands in. After a
+ * key rotation the members started before it keep the old token until they restart; a loop
+ * through two tokens is still caught, one hop later. */
+static void node_via_name(const uint8_t *cluster_key, const char *node_id, char *out, size_t cap)
+{
+    static const char label[] = "webgw-via-v1";
+    uint8_t in[sizeof(label) + NODE_ID_HEX_LEN + GOSSIP_KEY_LEN], md[SHA256_DIGEST_LENGTH];
+    size_t len = sizeof(label); /* with its NUL: domain separation */
+
+    memcpy(in, label, sizeof(label));
+    if (cluster_key) {
+        memcpy(in + len, cluster_key, GOSSIP_KEY_LEN);
+        len += GOSSIP_KEY_LEN;
+    } else {
+        memcpy(in + len, node_id, strnlen(node_id, NODE_ID_HEX_LEN));
+        len += strnlen(node_id, NODE_ID_HEX_LEN);
+    }
+    SHA256(in, len, md);
+    OPENSSL_cleanse(in, sizeof(in));
+    snprintf(out, cap, "webgw-%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1], md[2], md[3], md[4],
+             md[5], md[6], md[7]);
+}
+
+int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen)
 {
     struct proxy_config pc;
     char perr[PROXY_ERR_MAX];
@@ -105,6 +134,7 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     for (size_t i = 0; i < node->own_addr_count && pc.own_addr_count < PROXY_OWN_ADDRS_MAX; i++)
         pc.own_addrs[pc.own_addr_count++] = node->own_addrs[i];
     snprintf(pc.own_hosts[pc.own_host_count++], STATE_FQDN_MAX + 1, "%s", node->cfg.domain);
+    node_via_name(cluster_key, node->id, pc.via_name, sizeof(pc.via_name));
     pc.access_log = node_access_log;
     pc.access_log_ctx = node;
 

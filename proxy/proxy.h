@@ -40,6 +40,7 @@ struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gatewa
 #define PROXY_OWN_HOSTS_MAX 16   /* own host names (loop prevention) */
 #define PROXY_LATENCY_BUCKETS 12 /* latency histogram buckets, see proxy_latency_bounds_ms */
 #define PROXY_PROBE_PATH_MAX 256 /* active health check path */
+#define PROXY_VIA_NAME_MAX 40    /* Via pseudonym of the fleet, with its NUL */
 
 enum proxy_error {
     PROXY_OK = 0,
@@ -132,6 +133,13 @@ struct proxy_config {
     char own_hosts[PROXY_OWN_HOSTS_MAX][STATE_FQDN_MAX + 1];
     size_t own_host_count;
 
+    /* request loops (RFC 9110 7.6.3): every forwarded request gets "Via: 1.1 <via_name>"
+     * after the Via values it came with, and "Webgw-Hops: N+1" for the N it came with; a
+     * request whose Via already names via_name, or that came with N >= max_hops, is answered
+     * 508 Loop Detected instead */
+    char via_name[PROXY_VIA_NAME_MAX]; /* a token; "" = no Via added nor checked */
+    uint32_t max_hops;                 /* gateways a request may pass, 1..255 */
+
     /* access log: one line per request, key=value pairs; NULL = none */
     proxy_log_fn access_log;
     void *access_log_ctx;
@@ -141,7 +149,8 @@ struct proxy_config {
  * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
  * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
  * 256 KiB write queue, pool 256 idle for 60 s / 1000 requests (peek after 100 ms idle),
- * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit. */
+ * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit, no Via
+ * pseudonym, 8 hops. */
 void proxy_config_init(struct proxy_config *cfg);
 
 /* Checks ranges and consistency. Returns 0 or PROXY_EINVAL with the first problem in err. */

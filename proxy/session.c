@@ -411,6 +411,16 @@ static void sess_begin_request(struct proxy_session *s)
         sess_local_reply(s, 404, msg, true, NULL);
         return;
     }
+    uint32_t hops;
+    enum http1_loop loop = http1_loop_check(h, p->cfg.via_name, p->cfg.max_hops, &hops);
+    if (loop != HTTP1_LOOP_NONE) {
+        proxy_conn_consume(&s->c, h->head_len);
+        snprintf(msg, sizeof(msg), "webgw: request loop: %s",
+                 loop == HTTP1_LOOP_VIA ? "this fleet forwarded it already (Via)"
+                                        : "it passed too many gateways (Webgw-Hops)");
+        sess_local_reply(s, 508, msg, true, NULL);
+        return;
+    }
     if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms())) {
         proxy_conn_consume(&s->c, h->head_len);
         sess_local_reply(s, 429, "webgw: too many requests from your address", true,
@@ -423,6 +433,8 @@ static void sess_begin_request(struct proxy_session *s)
         .proto = s->https ? "https" : "http",
         .host = hv, /* the Host, or the authority of an absolute-form target */
         .host_len = hl,
+        .via_name = p->cfg.via_name,
+        .hops = hops + 1,
     };
     size_t cap = h->head_len + 512 + h->host_len;
     if (cap > s->up_head_cap) { /* kept across requests: no allocation per request */
