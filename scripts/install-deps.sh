@@ -9,6 +9,7 @@ packages=(
     node-llhttp libjansson-dev libyaml-dev libc-ares-dev libsystemd-dev
     libcurl4-openssl-dev pebble
     curl python3 iproute2 procps
+    openssl iptables faketime gnuplot-nox   # the soak suite: certificates, partitions and loss, a skewed clock, plots
     chromium                     # the dashboard test renders /dashboard headless
     serf                         # the gossip benchmark's anchor (tests/bench/gossip_vs_serf.sh)
 )
