@@ -99,6 +99,8 @@ struct node_config {
     char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
     enum node_log_level log_level;        /* --log-level */
     enum node_log_format log_format;      /* --log-format */
+    char access_log[NODE_PATH_MAX];       /* --access-log: stderr, syslog[:SOCKET], off, a path */
+    uint64_t access_log_buffer;           /* --access-log-buffer: ring bytes per worker */
     unsigned drain_timeout_ms;            /* --drain-timeout (seconds in the config) */
     unsigned api_rate_limit;              /* --api-rate-limit: requests/s per client IP */
     unsigned api_body_limit;              /* --api-body-limit: bytes */

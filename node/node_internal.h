@@ -54,6 +54,7 @@ struct node {
     struct state_routes *routes;            /* what proxy workers read */
     struct gossip *gossip;                  /* membership and dissemination */
     struct proxy *proxy;                    /* the workers */
+    struct access_log *access;              /* their access lines (access_log.c), or NULL */
     char advertise_text[64];                /* gossip address peers use, as printed */
     uv_timer_t probe_timer;                 /* debounces probe assignment updates */
     uv_async_t probe_async;                 /* probe thread -> loop */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/access_log.h"
 #include "node/node_internal.h"
 
 #define NODE_PROBE_QUEUE_MAX 4096 /* probe results waiting for the loop; more are dropped */
@@ -22,11 +23,6 @@ struct node_probe_result {
     char key[64]; /* backend key as gossip names it */
     bool up;      /* the verdict */
 };
-
-static void node_access_log(void *ctx, const char *line)
-{
-    node_log(NODE_LOG_INFO, "access", "%s", line);
-}
 
 /* Health is per address, whatever the mode a name uses it in: the key is "IP:PORT" (the
  * passthrough text form), the same string on every node. */
@@ -135,8 +131,14 @@ int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, s
         pc.own_addrs[pc.own_addr_count++] = node->own_addrs[i];
     snprintf(pc.own_hosts[pc.own_host_count++], STATE_FQDN_MAX + 1, "%s", node->cfg.domain);
     node_via_name(cluster_key, node->id, pc.via_name, sizeof(pc.via_name));
-    pc.access_log = node_access_log;
-    pc.access_log_ctx = node;
+    node->access = access_log_start(node->cfg.access_log, node->cfg.access_log_buffer,
+                                    node->cfg.log_format, node->cfg.log_level, perr, sizeof(perr));
+    if (!node->access) {
+        snprintf(err, errlen, "access-log: %s", perr);
+        return -1;
+    }
+    pc.access_log = access_log_entry;
+    pc.access_log_ctx = node->access;
 
     node->probe_queue = calloc(NODE_PROBE_QUEUE_MAX, sizeof(*node->probe_queue));
     if (!node->probe_queue || uv_mutex_init(&node->probe_mutex) != 0) {
@@ -272,6 +274,9 @@ void node_proxy_stop(struct node *node)
 {
     proxy_stop(node->proxy);
     node->proxy = NULL;
+    /* after the workers: nobody writes to the rings any more */
+    access_log_stop(node->access);
+    node->access = NULL;
     if (node->probe_mutex_ready) {
         uv_mutex_destroy(&node->probe_mutex);
         node->probe_mutex_ready = false;
@@ -355,6 +360,15 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
 
     if (!node->proxy)
         return;
+    node_metrics_family(m, "webgw_access_log_lines_total", "counter",
+                        "Access-log lines the sink took.");
+    node_metrics_printf(m, "webgw_access_log_lines_total %llu\n",
+                        (unsigned long long)access_log_written(node->access));
+    node_metrics_family(m, "webgw_access_log_dropped_total", "counter",
+                        "Access-log lines dropped: a worker's buffer was full (slow or stuck "
+                        "sink) or the sink failed.");
+    node_metrics_printf(m, "webgw_access_log_dropped_total %llu\n",
+                        (unsigned long long)access_log_dropped(node->access));
     proxy_stats_each(node->proxy, metrics_collect, &l);
     node_metrics_family(m, "webgw_http_connections", "gauge", "Client connections open.");
     node_metrics_printf(m, "webgw_http_connections %llu\n",

@@ -66,8 +66,25 @@ struct proxy_cidr {
     uint8_t prefix;   /* 0..32 or 0..128 */
 };
 
-/* Receives one access-log line (no trailing newline), from a worker thread. */
-typedef void (*proxy_log_fn)(void *ctx, const char *line);
+/* One answered request, for the access log. The strings are valid during the call only. */
+struct proxy_access_entry {
+    unsigned worker;      /* index of the calling worker, 0..workers-1 */
+    const char *client;   /* client IP */
+    const char *host;     /* normalized Host; "" when there was none */
+    const char *name;     /* route key (name or fqdn); "" when nothing was routed */
+    const char *method;   /* "GET", ... */
+    const char *path;     /* request target as sent, cut at 255 bytes; may be "" */
+    const char *backend;  /* "IP:PORT" of the last backend tried; "" when none */
+    int status;           /* status answered; 0 when none was */
+    uint64_t bytes_in;    /* bytes received from the client (head and body) */
+    uint64_t bytes_out;   /* bytes sent to the client (head and body) */
+    uint64_t duration_us; /* from the request head parsed to the answer's end */
+    bool cut;             /* the exchange ended early (a peer failed or timed out) */
+};
+
+/* Receives each answered request, on the worker thread that answered it. It must not block:
+ * a slow callback stalls every connection of that worker. */
+typedef void (*proxy_access_fn)(void *ctx, const struct proxy_access_entry *entry);
 
 struct proxy_config {
     /* listeners */
@@ -140,8 +157,8 @@ struct proxy_config {
     char via_name[PROXY_VIA_NAME_MAX]; /* a token; "" = no Via added nor checked */
     uint32_t max_hops;                 /* gateways a request may pass, 1..255 */
 
-    /* access log: one line per request, key=value pairs; NULL = none */
-    proxy_log_fn access_log;
+    /* access log: called once per answered request; NULL = none */
+    proxy_access_fn access_log;
     void *access_log_ctx;
 };
 

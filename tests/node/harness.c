@@ -121,7 +121,7 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     if (n->pid == 0) {
         int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
-            dup2(fd, 2);
+            dup2(n->stderr_fd > 0 ? n->stderr_fd : fd, 2);
             dup2(fd, 1);
         }
         execv(bin, (char *const *)argv);
@@ -145,9 +145,11 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     return -1;
 }
 
-int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
+int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
+                         const char *const *extra, int stderr_fd)
 {
     memset(n, 0, sizeof(*n));
+    n->stderr_fd = stderr_fd;
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     n->api_port = nt_free_port(ip);
     n->http_port = nt_free_port(ip);
@@ -157,6 +159,11 @@ int nt_node_start(struct nt_node *n, const char *name, const char *ip, const cha
     snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name);
     snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port);
     return nt_spawn(n, extra);
+}
+
+int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
+{
+    return nt_node_start_stderr(n, name, ip, extra, 0);
 }
 
 int nt_node_restart(struct nt_node *n, const char *const *extra)
