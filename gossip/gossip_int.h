@@ -94,6 +94,11 @@ int gproto_u64(const msgpack_object *o, uint64_t *out);
 int gproto_addr(const msgpack_object *o, struct gossip_addr *out);
 void gproto_pack_addr(msgpack_packer *pk, const struct gossip_addr *a);
 void gproto_pack_str(msgpack_packer *pk, const char *s);
+/* Member metadata: GPROTO_META_FIELDS consecutive array elements (see struct gossip_meta for
+ * the layout and the extension map), shared by alive messages and push-pull member lists. */
+#define GPROTO_META_FIELDS 6
+void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta);
+int gproto_meta(const msgpack_object *f, struct gossip_meta *out);
 bool gproto_id_valid(const char *id);
 
 /* Envelope: version byte, flags, label, then the (possibly encrypted) body. */

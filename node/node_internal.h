@@ -69,21 +69,25 @@ struct node {
     struct tls_store *tls;                  /* certificates of the HTTPS listener */
     struct node_acme *acme;                 /* automatic certificates (node_acme.c) or NULL */
     struct node_fqdn *fqdn;                 /* fqdn DNS checks (node_fqdn.c) or NULL */
+    struct dns_zone *zone;                  /* the fleet's DNS zone (node_zone.c) or NULL */
+    struct dns_server *dns;                 /* its listeners (--dns-listen) or NULL */
     time_t tls_not_after[NODE_TLS_PAIRS_MAX]; /* operator certificates' expiry (0: none) */
     uint8_t ticket_secret[32];                /* cluster key: ticket keys derive from it */
     uv_timer_t ticket_timer;                  /* moves ticket keys to the next epoch */
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
-    char admin_token[256];                              /* "" when the admin API is off */
-    char id[NODE_ID_HEX_LEN + 1];                       /* stable node id (data-dir/node-id) */
-    uint64_t started_ms;                                /* wall clock at start */
-    bool draining;                                      /* a stop is under way */
-    int exit_code;                                      /* node_run's result */
-    struct node_event events[NODE_EVENTS_MAX];          /* ring of recent events */
-    size_t events_next;                                 /* next slot to write */
-    size_t events_count;                                /* filled slots */
-    struct node_record_stats rec_stats;                 /* record flow counters */
+    struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
+    size_t fleet_addr_count;                   /* entries in fleet_addrs */
+    char admin_token[256];                     /* "" when the admin API is off */
+    char id[NODE_ID_HEX_LEN + 1];              /* stable node id (data-dir/node-id) */
+    uint64_t started_ms;                       /* wall clock at start */
+    bool draining;                             /* a stop is under way */
+    int exit_code;                             /* node_run's result */
+    struct node_event events[NODE_EVENTS_MAX]; /* ring of recent events */
+    size_t events_next;                        /* next slot to write */
+    size_t events_count;                       /* filled slots */
+    struct node_record_stats rec_stats;        /* record flow counters */
 };
 
 /* Result of submitting one record through the API: an HTTP status and a message. */
@@ -110,6 +114,10 @@ void node_route_name(struct node *node, const char *name);
 bool node_backend_allowed(const struct node *node, const struct state_backend *be);
 /* The address policy submitted records are checked against. */
 void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
+/* Re-reads every member's advertised addresses (HTTP, HTTPS, API, gossip) from gossip; when
+ * the set changed, routes are re-derived so a backend that became a member's address stops
+ * being served. Called on every membership change. */
+void node_fleet_addrs_update(struct node *node);
 
 /* Appends an event to the ring and logs it at info. */
 void node_event(struct node *node, const char *kind, const char *fmt, ...)
@@ -179,6 +187,15 @@ void node_fqdn_check_soon(struct node *node, const char *fqdn);
 void node_fqdn_metrics(const struct node *node, struct node_metrics *m);
 /* Adds "dns": {"served", "checked", "reason"} (this node's last check of fqdn) to obj. */
 void node_fqdn_json(const struct node *node, const char *fqdn, json_t *obj);
+
+/* The fleet's authoritative DNS (node_zone.c): off without --dns-listen. */
+struct dns_zone;
+struct dns_server;
+int node_zone_start(struct node *node, char *err, size_t errlen);
+void node_zone_fleet_changed(struct node *node); /* a member changed: rebuild the gateways */
+void node_zone_stop(struct node *node);          /* closes the listeners; idempotent */
+void node_zone_free(struct node *node);          /* once the loop is done */
+void node_zone_metrics(const struct node *node, struct node_metrics *m);
 
 /* TLS side (node_tls.c). node_tls_start makes the store (before the proxy starts). */
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
