@@ -52,19 +52,37 @@ void nt_bin(const char *name, char *out, size_t cap)
     snprintf(out, cap, "%s/%s", b && b[0] ? b : "./bin", name);
 }
 
+/* ip (IPv4, or IPv6 when it has a colon) and port into *ss; returns its length. */
+static socklen_t nt_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, ip, &s6->sin6_addr);
+        return sizeof(*s6);
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &s4->sin_addr);
+    return sizeof(*s4);
+}
+
 int nt_free_port(const char *ip)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    struct sockaddr_storage ss;
+    socklen_t sl = nt_sockaddr(ip, 0, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0), port;
 
-    inet_pton(AF_INET, ip, &sin.sin_addr);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         perror("nt_free_port");
         exit(1);
     }
-    port = ntohs(sin.sin_port);
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
     close(fd);
     return port;
 }
@@ -83,6 +101,14 @@ static void nt_print_log(const struct nt_node *n)
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
+static bool nt_has_flag(const char *const *extra, const char *flag)
+{
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strcmp(extra[i], flag) == 0)
+            return true;
+    return false;
+}
+
 static int nt_spawn(struct nt_node *n, const char *const *extra)
 {
     char bin[512], api[64], http[64], https[64], gossip[64];
@@ -99,10 +125,16 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     argv[argc++] = n->dir;
     argv[argc++] = "--api";
     argv[argc++] = api;
-    argv[argc++] = "--http";
-    argv[argc++] = http;
-    argv[argc++] = "--https";
-    argv[argc++] = https;
+    /* --http and --https repeat (each adds a listener): a test that gives its own replaces the
+     * harness's rather than adding to it */
+    if (!nt_has_flag(extra, "--http")) {
+        argv[argc++] = "--http";
+        argv[argc++] = http;
+    }
+    if (!nt_has_flag(extra, "--https")) {
+        argv[argc++] = "--https";
+        argv[argc++] = https;
+    }
     argv[argc++] = "--gossip";
     argv[argc++] = gossip;
     argv[argc++] = "--workers";
@@ -155,9 +187,14 @@ int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
     n->http_port = nt_free_port(ip);
     n->https_port = nt_free_port(ip);
     n->gossip_port = nt_free_port(ip);
-    snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name);
-    snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name);
-    snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port);
+    /* a truncated path would start the node in the wrong place: refuse instead */
+    if (snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name) >= (int)sizeof(n->dir) ||
+        snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name) >= (int)sizeof(n->log) ||
+        snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port) >=
+            (int)sizeof(n->api_url)) {
+        fprintf(stderr, "nt_node_start: %s: data dir, log or API URL too long\n", name);
+        return -1;
+    }
     return nt_spawn(n, extra);
 }
 
@@ -204,14 +241,14 @@ int nt_api(const struct nt_node *n, const char *method, const char *path, const 
 
 int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
+    struct sockaddr_storage ss;
+    socklen_t sl = nt_sockaddr(ip, port, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0), status = 0;
     size_t got = 0;
     const char *p = req;
 
     out[0] = '\0';
-    inet_pton(AF_INET, ip, &sin.sin_addr);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) != 0)
         goto out;
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
