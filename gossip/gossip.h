@@ -50,6 +50,7 @@
 #define GOSSIP_VERSION_MAX 31         /* software version string in member metadata */
 #define GOSSIP_LABEL_MAX 64           /* cluster label (authenticated, never merges two clusters) */
 #define GOSSIP_KEY_MAX 255            /* item key */
+#define GOSSIP_WITNESS_KEY_LEN 32     /* Ed25519 public key in member metadata */
 #define GOSSIP_ITEM_MAX 4096          /* item payload bytes (a signed record is <= 2048) */
 #define GOSSIP_BACKEND_MAX 96         /* backend key for health ("http://[v6]:port") */
 #define GOSSIP_KEYS_MAX 8             /* keys in a keyring */
@@ -102,11 +103,13 @@ const char *gossip_state_name(enum gossip_member_state state);
 
 /* What a member tells the fleet about itself. Set by the node in gossip_config. */
 struct gossip_meta {
-    char name[GOSSIP_NAME_MAX + 1];       /* --node-name */
-    char domain[GOSSIP_DOMAIN_MAX + 1];   /* --domain */
-    char version[GOSSIP_VERSION_MAX + 1]; /* webgw version */
-    struct gossip_addr http;              /* public HTTP address (family 0: none) */
-    struct gossip_addr https;             /* public HTTPS address (family 0: none) */
+    char name[GOSSIP_NAME_MAX + 1];          /* --node-name */
+    char domain[GOSSIP_DOMAIN_MAX + 1];      /* --domain */
+    char version[GOSSIP_VERSION_MAX + 1];    /* webgw version */
+    struct gossip_addr http;                 /* public HTTP address (family 0: none) */
+    struct gossip_addr https;                /* public HTTPS address (family 0: none) */
+    uint8_t witness[GOSSIP_WITNESS_KEY_LEN]; /* the node's Ed25519 witness public key (claim
+                                                countersignatures); all zero: none */
 };
 
 /* A snapshot of one member, copied out (no pointer into gossip's tables). */

@@ -74,11 +74,19 @@ static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *
     arr[pos]->list_pos = pos;
 }
 
+static bool gossip_meta_empty(const struct gossip_meta *m)
+{
+    static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
+
+    return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
+           m->http.family == 0 && m->https.family == 0 &&
+           memcmp(m->witness, none, sizeof(none)) == 0;
+}
+
 /* Most simulated members carry no metadata: keep it out of line and only when present. */
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
 {
-    if (meta->name[0] == '\0' && meta->domain[0] == '\0' && meta->version[0] == '\0' &&
-        meta->http.family == 0 && meta->https.family == 0) {
+    if (gossip_meta_empty(meta)) {
         free(m->meta);
         m->meta = NULL;
         return;
@@ -297,12 +305,6 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     gossip_stream_msg(g, &acc->addr, &msg);
 }
 
-static bool gossip_meta_empty(const struct gossip_meta *m)
-{
-    return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
-           m->http.family == 0 && m->https.family == 0;
-}
-
 static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
 
 /* Compares wire metadata with what a member holds (NULL: empty). */
@@ -317,7 +319,8 @@ static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_m
 {
     return strcmp(a->name, b->name) == 0 && strcmp(a->domain, b->domain) == 0 &&
            strcmp(a->version, b->version) == 0 && gossip_addr_equal(&a->http, &b->http) &&
-           gossip_addr_equal(&a->https, &b->https);
+           gossip_addr_equal(&a->https, &b->https) &&
+           memcmp(a->witness, b->witness, sizeof(a->witness)) == 0;
 }
 
 void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)

@@ -132,7 +132,7 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m)
         msgpack_pack_uint32(pk, m->seq);
         break;
     case GMSG_ALIVE:
-        msgpack_pack_array(pk, 9);
+        msgpack_pack_array(pk, 10);
         msgpack_pack_uint8(pk, m->type);
         gproto_pack_str(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
@@ -142,6 +142,7 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m)
         gproto_pack_str(pk, m->meta.version);
         gproto_pack_addr(pk, &m->meta.http);
         gproto_pack_addr(pk, &m->meta.https);
+        gproto_pack_witness(pk, m->meta.witness);
         break;
     case GMSG_SUSPECT:
     case GMSG_DEAD:
@@ -338,6 +339,27 @@ int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
     return 0;
 }
 
+int gproto_witness(const msgpack_object *o, uint8_t out[GOSSIP_WITNESS_KEY_LEN])
+{
+    memset(out, 0, GOSSIP_WITNESS_KEY_LEN);
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return GOSSIP_EMALFORMED;
+    if (o->via.bin.size == 0)
+        return 0;
+    if (o->via.bin.size != GOSSIP_WITNESS_KEY_LEN)
+        return GOSSIP_EMALFORMED;
+    memcpy(out, o->via.bin.ptr, GOSSIP_WITNESS_KEY_LEN);
+    return 0;
+}
+
+void gproto_pack_witness(msgpack_packer *pk, const uint8_t key[GOSSIP_WITNESS_KEY_LEN])
+{
+    static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
+    bool set = memcmp(key, none, sizeof(none)) != 0;
+
+    msgpack_pack_bin_with_body(pk, key, set ? GOSSIP_WITNESS_KEY_LEN : 0);
+}
+
 static int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1])
 {
     int rc = gproto_str(o, out, GOSSIP_ID_MAX + 1, false);
@@ -375,7 +397,8 @@ static int gproto_fields(const msgpack_object *a, struct gmsg *m)
             (rc = gproto_str(&f[4], m->meta.name, sizeof(m->meta.name), true)) ||
             (rc = gproto_str(&f[5], m->meta.domain, sizeof(m->meta.domain), true)) ||
             (rc = gproto_str(&f[6], m->meta.version, sizeof(m->meta.version), true)) ||
-            (rc = gproto_addr(&f[7], &m->meta.http)) || (rc = gproto_addr(&f[8], &m->meta.https)))
+            (rc = gproto_addr(&f[7], &m->meta.http)) || (rc = gproto_addr(&f[8], &m->meta.https)) ||
+            (rc = gproto_witness(&f[9], m->meta.witness)))
             return rc;
         if (m->addr.family == 0)
             return GOSSIP_EMALFORMED;
@@ -424,7 +447,7 @@ static size_t gproto_arity(uint8_t type)
     case GMSG_NACK:
         return 2;
     case GMSG_ALIVE:
-        return 9;
+        return 10;
     case GMSG_HEALTH:
         return 6;
     }

@@ -132,7 +132,7 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk, bool full)
         const struct gmember *m = g->members[i];
         static const struct gossip_meta none;
         const struct gossip_meta *meta = m->meta ? m->meta : &none;
-        msgpack_pack_array(pk, 10);
+        msgpack_pack_array(pk, 11);
         gproto_pack_str(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         msgpack_pack_uint8(pk, (uint8_t)m->state);
@@ -143,6 +143,7 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk, bool full)
         gproto_pack_addr(pk, &meta->http);
         gproto_pack_addr(pk, &meta->https);
         msgpack_pack_uint64(pk, now - m->state_since_ms);
+        gproto_pack_witness(pk, meta->witness);
     }
 }
 
@@ -257,7 +258,7 @@ static int gpp_members_check(const msgpack_object *o)
         const msgpack_object *e = &o->via.array.ptr[i];
         struct gmsg m;
         uint64_t state, age;
-        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 10)
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 11)
             return GOSSIP_EMALFORMED;
         const msgpack_object *f = e->via.array.ptr;
         if (gproto_str(&f[0], m.id, sizeof(m.id), false) || !gproto_id_valid(m.id) ||
@@ -267,7 +268,7 @@ static int gpp_members_check(const msgpack_object *o)
             gproto_str(&f[5], m.meta.domain, sizeof(m.meta.domain), true) ||
             gproto_str(&f[6], m.meta.version, sizeof(m.meta.version), true) ||
             gproto_addr(&f[7], &m.meta.http) || gproto_addr(&f[8], &m.meta.https) ||
-            gproto_u64(&f[9], &age))
+            gproto_u64(&f[9], &age) || gproto_witness(&f[10], m.meta.witness))
             return GOSSIP_EMALFORMED;
     }
     return 0;
@@ -298,6 +299,7 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
         gproto_addr(&f[7], &m.meta.http);
         gproto_addr(&f[8], &m.meta.https);
         gproto_u64(&f[9], &age);
+        gproto_witness(&f[10], m.meta.witness);
         switch (state) {
         case GOSSIP_ALIVE:
             gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0 || age < recent);

@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +86,33 @@ static void nt_print_log(const struct nt_node *n)
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
+const char *nt_cluster_key(void)
+{
+    static char path[300];
+    unsigned char raw[32];
+    char b64[64];
+
+    if (path[0])
+        return path;
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        abort();
+    EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+    strcat(b64, "\n");
+    snprintf(path, sizeof(path), "%s", nt_write_tmp("harness-cluster.key", b64));
+    chmod(path, 0600);
+    return path;
+}
+
+/* Whether the test asked for something about the cluster key itself. */
+static bool nt_keyed_by_test(const char *const *extra)
+{
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strcmp(extra[i], "--cluster-key") == 0 || strcmp(extra[i], "--gossip-insecure") == 0 ||
+            strcmp(extra[i], NT_NO_CLUSTER_KEY) == 0 || strcmp(extra[i], "--config") == 0)
+            return true;
+    return false;
+}
+
 static int nt_spawn(struct nt_node *n, const char *const *extra)
 {
     char bin[512], api[64], http[64], https[64], gossip[64];
@@ -111,8 +141,14 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
      * its own --dns-server (a later flag wins) */
     argv[argc++] = "--dns-server";
     argv[argc++] = "127.0.0.1:9";
+    /* every harness fleet shares one cluster key, as a real fleet must */
+    if (!nt_keyed_by_test(extra)) {
+        argv[argc++] = "--cluster-key";
+        argv[argc++] = nt_cluster_key();
+    }
     for (size_t i = 0; extra && extra[i] && argc < 62; i++)
-        argv[argc++] = extra[i];
+        if (strcmp(extra[i], NT_NO_CLUSTER_KEY) != 0)
+            argv[argc++] = extra[i];
     argv[argc] = NULL;
 
     n->pid = fork();
@@ -124,6 +160,8 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
             dup2(fd, 2);
             dup2(fd, 1);
         }
+        for (size_t i = 0; n->env[i][0] && i < NT_ENV_MAX; i++)
+            putenv(n->env[i]);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
@@ -147,7 +185,15 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
 
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
 {
+    return nt_node_start_env(n, name, ip, extra, NULL);
+}
+
+int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const char *const *extra,
+                      const char *const *env)
+{
     memset(n, 0, sizeof(*n));
+    for (size_t i = 0; env && env[i] && i < NT_ENV_MAX; i++)
+        snprintf(n->env[i], sizeof(n->env[i]), "%s", env[i]);
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     n->api_port = nt_free_port(ip);
     n->http_port = nt_free_port(ip);

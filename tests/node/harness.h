@@ -11,17 +11,27 @@
 
 #include "node/ctl.h"
 
+#define NT_ENV_MAX 4
+/* Pseudo-flag for nt_node_start: start without the harness's cluster key (removed before
+ * exec). */
+#define NT_NO_CLUSTER_KEY "--nt-no-cluster-key"
+
 struct nt_node {
-    pid_t pid;        /* running webgw, or 0 */
-    char ip[32];      /* loopback address it listens on */
-    int api_port;     /* --api port */
-    int http_port;    /* --http port */
-    int https_port;   /* --https port */
-    int gossip_port;  /* --gossip port */
-    char dir[256];    /* its data dir */
-    char log[300];    /* its stderr */
-    char api_url[96]; /* http://IP:PORT */
+    pid_t pid;                 /* running webgw, or 0 */
+    char ip[32];               /* loopback address it listens on */
+    int api_port;              /* --api port */
+    int http_port;             /* --http port */
+    int https_port;            /* --https port */
+    int gossip_port;           /* --gossip port */
+    char dir[256];             /* its data dir */
+    char log[300];             /* its stderr */
+    char api_url[96];          /* http://IP:PORT */
+    char env[NT_ENV_MAX][300]; /* extra environment of the process ("K=V"; "" ends) */
 };
+
+/* The key file every harness node gets unless its flags name one (--cluster-key,
+ * --gossip-insecure, --config or NT_NO_CLUSTER_KEY). */
+const char *nt_cluster_key(void);
 
 /* A fresh directory under $TMPDIR (removed by nt_cleanup). */
 const char *nt_tmpdir(void);
@@ -41,6 +51,9 @@ int nt_free_port(const char *ip);
  * (NULL-terminated, may be NULL); waits until /healthz answers. `name` names the node and its
  * data dir. Returns 0, or -1 (the log is printed). */
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra);
+/* nt_node_start with extra environment entries for the process ("K=V", NULL-terminated). */
+int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const char *const *extra,
+                      const char *const *env);
 /* Starts it again on the same ports and data dir. */
 int nt_node_restart(struct nt_node *n, const char *const *extra);
 /* Sends `sig` and waits up to timeout_ms for the exit; returns the exit status, 128+signal
