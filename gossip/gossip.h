@@ -50,7 +50,6 @@
 #define GOSSIP_VERSION_MAX 31         /* software version string in member metadata */
 #define GOSSIP_LABEL_MAX 64           /* cluster label (authenticated, never merges two clusters) */
 #define GOSSIP_KEY_MAX 255            /* item key */
-#define GOSSIP_WITNESS_KEY_LEN 32     /* Ed25519 public key in member metadata */
 #define GOSSIP_ITEM_MAX 4096          /* item payload bytes (a signed record is <= 2048) */
 #define GOSSIP_BACKEND_MAX 96         /* backend key for health ("http://[v6]:port") */
 #define GOSSIP_KEYS_MAX 8             /* keys in a keyring */
@@ -60,6 +59,9 @@
 #define GOSSIP_MEMBERS_MAX 65536      /* members we track (bounded memory) */
 #define GOSSIP_SEEDS_MAX 16           /* join addresses */
 #define GOSSIP_ERR_MAX 256            /* size of an error message buffer */
+#define GOSSIP_PUBLIC_ADDRS_MAX 8     /* --public-addr entries in member metadata */
+#define GOSSIP_WITNESS_KEY_LEN 32     /* Ed25519 public key in member metadata (tag 2) */
+#define GOSSIP_META_EXT_MAX 16        /* entries of the metadata extension map we accept */
 
 /* ---- error codes ----------------------------------------------------------------------- */
 
@@ -101,15 +103,25 @@ enum gossip_member_state {
 /* "alive", "suspect", "dead", "left": the strings GET /api/v1/members uses. */
 const char *gossip_state_name(enum gossip_member_state state);
 
-/* What a member tells the fleet about itself. Set by the node in gossip_config. */
+/* What a member tells the fleet about itself. Set by the node in gossip_config.
+ *
+ * Wire: name, domain, version, http, https, then an extension map {uint tag: value}. New
+ * metadata gets a new tag in that map instead of a new position, so members that do not know
+ * a tag skip it (unknown tags are ignored, at most GOSSIP_META_EXT_MAX entries). Tags:
+ *   1  public addresses: an array of up to GOSSIP_PUBLIC_ADDRS_MAX address bins (port 0)
+ *   2  witness key: bin 32, the member's Ed25519 public key for claim witnesses */
 struct gossip_meta {
-    char name[GOSSIP_NAME_MAX + 1];          /* --node-name */
-    char domain[GOSSIP_DOMAIN_MAX + 1];      /* --domain */
-    char version[GOSSIP_VERSION_MAX + 1];    /* webgw version */
-    struct gossip_addr http;                 /* public HTTP address (family 0: none) */
-    struct gossip_addr https;                /* public HTTPS address (family 0: none) */
-    uint8_t witness[GOSSIP_WITNESS_KEY_LEN]; /* the node's Ed25519 witness public key (claim
-                                                countersignatures); all zero: none */
+    char name[GOSSIP_NAME_MAX + 1];       /* --node-name */
+    char domain[GOSSIP_DOMAIN_MAX + 1];   /* --domain */
+    char version[GOSSIP_VERSION_MAX + 1]; /* webgw version */
+    struct gossip_addr http;              /* public HTTP address (family 0: none) */
+    struct gossip_addr https;             /* public HTTPS address (family 0: none) */
+    struct gossip_addr public_addrs[GOSSIP_PUBLIC_ADDRS_MAX]; /* --public-addr: what the
+                                                                 fleet's DNS answers (port 0) */
+    uint8_t public_count;                                     /* entries in public_addrs */
+    uint8_t witness[GOSSIP_WITNESS_KEY_LEN]; /* the node's Ed25519 witness key (claim
+                                                countersignatures, node_witness.c); all zero:
+                                                none */
 };
 
 /* A snapshot of one member, copied out (no pointer into gossip's tables). */

@@ -97,6 +97,11 @@ void gproto_pack_addr(msgpack_packer *pk, const struct gossip_addr *a);
 int gproto_witness(const msgpack_object *o, uint8_t out[GOSSIP_WITNESS_KEY_LEN]);
 void gproto_pack_witness(msgpack_packer *pk, const uint8_t key[GOSSIP_WITNESS_KEY_LEN]);
 void gproto_pack_str(msgpack_packer *pk, const char *s);
+/* Member metadata: GPROTO_META_FIELDS consecutive array elements (see struct gossip_meta for
+ * the layout and the extension map), shared by alive messages and push-pull member lists. */
+#define GPROTO_META_FIELDS 6
+void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta);
+int gproto_meta(const msgpack_object *f, struct gossip_meta *out);
 bool gproto_id_valid(const char *id);
 
 /* Envelope: version byte, flags, label, then the (possibly encrypted) body. */

@@ -79,7 +79,7 @@ static bool gossip_meta_empty(const struct gossip_meta *m)
     static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
 
     return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
-           m->http.family == 0 && m->https.family == 0 &&
+           m->http.family == 0 && m->https.family == 0 && m->public_count == 0 &&
            memcmp(m->witness, none, sizeof(none)) == 0;
 }
 
@@ -305,6 +305,7 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     gossip_stream_msg(g, &acc->addr, &msg);
 }
 
+
 static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
 
 /* Compares wire metadata with what a member holds (NULL: empty). */
@@ -317,10 +318,15 @@ static bool gossip_meta_same(const struct gossip_meta *wire, const struct gossip
 
 static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b)
 {
-    return strcmp(a->name, b->name) == 0 && strcmp(a->domain, b->domain) == 0 &&
-           strcmp(a->version, b->version) == 0 && gossip_addr_equal(&a->http, &b->http) &&
-           gossip_addr_equal(&a->https, &b->https) &&
-           memcmp(a->witness, b->witness, sizeof(a->witness)) == 0;
+    if (strcmp(a->name, b->name) != 0 || strcmp(a->domain, b->domain) != 0 ||
+        strcmp(a->version, b->version) != 0 || !gossip_addr_equal(&a->http, &b->http) ||
+        !gossip_addr_equal(&a->https, &b->https) || a->public_count != b->public_count ||
+        memcmp(a->witness, b->witness, sizeof(a->witness)) != 0)
+        return false;
+    for (size_t i = 0; i < a->public_count && i < GOSSIP_PUBLIC_ADDRS_MAX; i++)
+        if (!gossip_addr_equal(&a->public_addrs[i], &b->public_addrs[i]))
+            return false;
+    return true;
 }
 
 void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)

@@ -132,17 +132,12 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m)
         msgpack_pack_uint32(pk, m->seq);
         break;
     case GMSG_ALIVE:
-        msgpack_pack_array(pk, 10);
+        msgpack_pack_array(pk, 4 + GPROTO_META_FIELDS);
         msgpack_pack_uint8(pk, m->type);
         gproto_pack_str(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         gproto_pack_addr(pk, &m->addr);
-        gproto_pack_str(pk, m->meta.name);
-        gproto_pack_str(pk, m->meta.domain);
-        gproto_pack_str(pk, m->meta.version);
-        gproto_pack_addr(pk, &m->meta.http);
-        gproto_pack_addr(pk, &m->meta.https);
-        gproto_pack_witness(pk, m->meta.witness);
+        gproto_pack_meta(pk, &m->meta);
         break;
     case GMSG_SUSPECT:
     case GMSG_DEAD:
@@ -339,25 +334,87 @@ int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
     return 0;
 }
 
-int gproto_witness(const msgpack_object *o, uint8_t out[GOSSIP_WITNESS_KEY_LEN])
+/* ---- member metadata --------------------------------------------------------------------- */
+
+#define GPROTO_META_TAG_PUBLIC 1  /* extension tag: public addresses */
+#define GPROTO_META_TAG_WITNESS 2 /* extension tag: witness public key */
+
+void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
 {
-    memset(out, 0, GOSSIP_WITNESS_KEY_LEN);
-    if (o->type != MSGPACK_OBJECT_BIN)
+    static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
+    size_t n = meta->public_count < GOSSIP_PUBLIC_ADDRS_MAX ? meta->public_count
+                                                             : GOSSIP_PUBLIC_ADDRS_MAX;
+    bool witness = memcmp(meta->witness, none, sizeof(none)) != 0;
+
+    gproto_pack_str(pk, meta->name);
+    gproto_pack_str(pk, meta->domain);
+    gproto_pack_str(pk, meta->version);
+    gproto_pack_addr(pk, &meta->http);
+    gproto_pack_addr(pk, &meta->https);
+    /* extension map: empty tags are left out, so a member without them costs one byte */
+    msgpack_pack_map(pk, (n ? 1 : 0) + (witness ? 1 : 0));
+    if (n) {
+        msgpack_pack_uint8(pk, GPROTO_META_TAG_PUBLIC);
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++)
+            gproto_pack_addr(pk, &meta->public_addrs[i]);
+    }
+    if (witness) {
+        msgpack_pack_uint8(pk, GPROTO_META_TAG_WITNESS);
+        msgpack_pack_bin_with_body(pk, meta->witness, GOSSIP_WITNESS_KEY_LEN);
+    }
+}
+
+/* Tag 1: an array of address bins, none empty. */
+static int gproto_meta_public(const msgpack_object *v, struct gossip_meta *out)
+{
+    if (v->type != MSGPACK_OBJECT_ARRAY)
         return GOSSIP_EMALFORMED;
-    if (o->via.bin.size == 0)
-        return 0;
-    if (o->via.bin.size != GOSSIP_WITNESS_KEY_LEN)
-        return GOSSIP_EMALFORMED;
-    memcpy(out, o->via.bin.ptr, GOSSIP_WITNESS_KEY_LEN);
+    if (v->via.array.size > GOSSIP_PUBLIC_ADDRS_MAX)
+        return GOSSIP_ETOOBIG;
+    for (uint32_t i = 0; i < v->via.array.size; i++) {
+        int rc = gproto_addr(&v->via.array.ptr[i], &out->public_addrs[i]);
+        if (rc != 0)
+            return rc;
+        if (out->public_addrs[i].family == 0)
+            return GOSSIP_EMALFORMED;
+    }
+    out->public_count = (uint8_t)v->via.array.size;
     return 0;
 }
 
-void gproto_pack_witness(msgpack_packer *pk, const uint8_t key[GOSSIP_WITNESS_KEY_LEN])
+int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
 {
-    static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
-    bool set = memcmp(key, none, sizeof(none)) != 0;
+    const msgpack_object *ext = &f[5];
+    int rc;
 
-    msgpack_pack_bin_with_body(pk, key, set ? GOSSIP_WITNESS_KEY_LEN : 0);
+    if ((rc = gproto_str(&f[0], out->name, sizeof(out->name), true)) ||
+        (rc = gproto_str(&f[1], out->domain, sizeof(out->domain), true)) ||
+        (rc = gproto_str(&f[2], out->version, sizeof(out->version), true)) ||
+        (rc = gproto_addr(&f[3], &out->http)) || (rc = gproto_addr(&f[4], &out->https)))
+        return rc;
+    out->public_count = 0;
+    memset(out->witness, 0, sizeof(out->witness));
+    if (ext->type != MSGPACK_OBJECT_MAP)
+        return GOSSIP_EMALFORMED;
+    if (ext->via.map.size > GOSSIP_META_EXT_MAX)
+        return GOSSIP_ETOOBIG;
+    for (uint32_t i = 0; i < ext->via.map.size; i++) {
+        const msgpack_object_kv *kv = &ext->via.map.ptr[i];
+        uint64_t tag;
+        if (gproto_u64(&kv->key, &tag) != 0)
+            return GOSSIP_EMALFORMED;
+        if (tag == GPROTO_META_TAG_PUBLIC && (rc = gproto_meta_public(&kv->val, out)) != 0)
+            return rc;
+        if (tag == GPROTO_META_TAG_WITNESS) {
+            if (kv->val.type != MSGPACK_OBJECT_BIN ||
+                kv->val.via.bin.size != GOSSIP_WITNESS_KEY_LEN)
+                return GOSSIP_EMALFORMED;
+            memcpy(out->witness, kv->val.via.bin.ptr, GOSSIP_WITNESS_KEY_LEN);
+        }
+        /* other tags: metadata of a newer member, skipped */
+    }
+    return 0;
 }
 
 static int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1])
@@ -393,12 +450,7 @@ static int gproto_fields(const msgpack_object *a, struct gmsg *m)
         return gproto_u32(&f[1], &m->seq);
     case GMSG_ALIVE:
         if ((rc = gproto_id(&f[1], m->id)) || (rc = gproto_u64(&f[2], &m->incarnation)) ||
-            (rc = gproto_addr(&f[3], &m->addr)) ||
-            (rc = gproto_str(&f[4], m->meta.name, sizeof(m->meta.name), true)) ||
-            (rc = gproto_str(&f[5], m->meta.domain, sizeof(m->meta.domain), true)) ||
-            (rc = gproto_str(&f[6], m->meta.version, sizeof(m->meta.version), true)) ||
-            (rc = gproto_addr(&f[7], &m->meta.http)) || (rc = gproto_addr(&f[8], &m->meta.https)) ||
-            (rc = gproto_witness(&f[9], m->meta.witness)))
+            (rc = gproto_addr(&f[3], &m->addr)) || (rc = gproto_meta(&f[4], &m->meta)))
             return rc;
         if (m->addr.family == 0)
             return GOSSIP_EMALFORMED;
@@ -447,7 +499,7 @@ static size_t gproto_arity(uint8_t type)
     case GMSG_NACK:
         return 2;
     case GMSG_ALIVE:
-        return 10;
+        return 4 + GPROTO_META_FIELDS;
     case GMSG_HEALTH:
         return 6;
     }

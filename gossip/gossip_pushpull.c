@@ -132,18 +132,13 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk, bool full)
         const struct gmember *m = g->members[i];
         static const struct gossip_meta none;
         const struct gossip_meta *meta = m->meta ? m->meta : &none;
-        msgpack_pack_array(pk, 11);
+        msgpack_pack_array(pk, 5 + GPROTO_META_FIELDS);
         gproto_pack_str(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         msgpack_pack_uint8(pk, (uint8_t)m->state);
         gproto_pack_addr(pk, &m->addr);
-        gproto_pack_str(pk, meta->name);
-        gproto_pack_str(pk, meta->domain);
-        gproto_pack_str(pk, meta->version);
-        gproto_pack_addr(pk, &meta->http);
-        gproto_pack_addr(pk, &meta->https);
+        gproto_pack_meta(pk, meta);
         msgpack_pack_uint64(pk, now - m->state_since_ms);
-        gproto_pack_witness(pk, meta->witness);
     }
 }
 
@@ -258,17 +253,13 @@ static int gpp_members_check(const msgpack_object *o)
         const msgpack_object *e = &o->via.array.ptr[i];
         struct gmsg m;
         uint64_t state, age;
-        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 11)
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5 + GPROTO_META_FIELDS)
             return GOSSIP_EMALFORMED;
         const msgpack_object *f = e->via.array.ptr;
         if (gproto_str(&f[0], m.id, sizeof(m.id), false) || !gproto_id_valid(m.id) ||
             gproto_u64(&f[1], &m.incarnation) || gproto_u64(&f[2], &state) || state > 3 ||
-            gproto_addr(&f[3], &m.addr) || m.addr.family == 0 ||
-            gproto_str(&f[4], m.meta.name, sizeof(m.meta.name), true) ||
-            gproto_str(&f[5], m.meta.domain, sizeof(m.meta.domain), true) ||
-            gproto_str(&f[6], m.meta.version, sizeof(m.meta.version), true) ||
-            gproto_addr(&f[7], &m.meta.http) || gproto_addr(&f[8], &m.meta.https) ||
-            gproto_u64(&f[9], &age) || gproto_witness(&f[10], m.meta.witness))
+            gproto_addr(&f[3], &m.addr) || m.addr.family == 0 || gproto_meta(&f[4], &m.meta) ||
+            gproto_u64(&f[4 + GPROTO_META_FIELDS], &age))
             return GOSSIP_EMALFORMED;
     }
     return 0;
@@ -293,13 +284,8 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
         gproto_u64(&f[1], &m.incarnation);
         gproto_u64(&f[2], &state);
         gproto_addr(&f[3], &m.addr);
-        gproto_str(&f[4], m.meta.name, sizeof(m.meta.name), true);
-        gproto_str(&f[5], m.meta.domain, sizeof(m.meta.domain), true);
-        gproto_str(&f[6], m.meta.version, sizeof(m.meta.version), true);
-        gproto_addr(&f[7], &m.meta.http);
-        gproto_addr(&f[8], &m.meta.https);
-        gproto_u64(&f[9], &age);
-        gproto_witness(&f[10], m.meta.witness);
+        gproto_meta(&f[4], &m.meta);
+        gproto_u64(&f[4 + GPROTO_META_FIELDS], &age);
         switch (state) {
         case GOSSIP_ALIVE:
             gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0 || age < recent);

@@ -11,8 +11,16 @@
  *     sender's gossip address | sealed message
  *
  * The sender's address is in the frame because the TCP source port is ephemeral. It is not
- * authenticated (the sealed message is): a forged one can only misdirect a reply, which the
- * real owner of that address drops as it cannot decrypt... or, in plain mode, ignores.
+ * authenticated, so only its port is used: replies go to the IP the connection came from, at
+ * the declared gossip port. A forged address therefore cannot aim our replies (a full member
+ * list) at a third party.
+ *
+ * The port is open to anyone who can reach it, key or not, so connections are bounded: at most
+ * GUV_IN_MAX inbound (and GUV_OUT_MAX outbound, a separate budget so a flood of inbound
+ * connections never stops our own probes and exchanges), at most GUV_IN_PER_PEER from one
+ * peer (an IPv4 address or an IPv6 /64), and an inbound connection that sends nothing for
+ * GUV_IDLE_MS is cut. Refused connections are accepted into a heap handle and closed at once,
+ * or the listener would keep signalling.
  *
  * The clock is uv_now(); one uv timer is armed for the deadline gossip_tick returns and is
  * re-armed after every tick and every received message.
@@ -28,7 +36,10 @@
 #include <unistd.h>
 
 #define GUV_IO_TIMEOUT_MS 10000 /* a connection that has not finished by then is cut */
-#define GUV_CONNS_MAX 256       /* concurrent stream connections (in + out) */
+#define GUV_IDLE_MS 2000        /* an inbound connection silent this long is cut */
+#define GUV_IN_MAX 128          /* concurrent inbound stream connections */
+#define GUV_OUT_MAX 128         /* concurrent outbound stream connections */
+#define GUV_IN_PER_PEER 8       /* inbound connections from one IPv4 address or IPv6 /64 */
 
 struct guv_conn {
     uv_tcp_t tcp;                 /* the connection (first: handle casts) */
@@ -36,6 +47,8 @@ struct guv_conn {
     struct guv *u;                /* owner */
     struct guv_conn *prev, *next; /* owner's list */
     bool outbound;                /* we connected */
+    struct gossip_addr peer;      /* inbound: the TCP peer (its port is ephemeral) */
+    uint64_t deadline;            /* inbound: loop time when the whole frame must be in */
     uv_connect_t connect;         /* outbound: connect request */
     uv_write_t write;             /* outbound: the frame write */
     uint8_t *buf;                 /* outbound: frame; inbound: reassembly */
@@ -51,7 +64,7 @@ struct guv {
     uv_tcp_t listener;            /* stream messages */
     uv_timer_t timer;             /* gossip_tick deadline */
     struct guv_conn *conns;       /* open stream connections */
-    size_t nconns;                /* connections in the list */
+    size_t nin, nout;             /* inbound / outbound connections in the list */
     size_t conn_structs;          /* connections not yet freed (their handles may be closing) */
     int open_handles;             /* udp, listener, timer still open */
     bool closing;                 /* gossip_uv_close called */
@@ -102,6 +115,13 @@ static bool guv_from_sockaddr(const struct sockaddr *sa, struct gossip_addr *a)
         return true;
     }
     return false;
+}
+
+static bool guv_unspecified(const struct gossip_addr *a)
+{
+    static const uint8_t zero[16];
+
+    return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
 }
 
 /* ---- timer ------------------------------------------------------------------------------- */
@@ -203,7 +223,10 @@ static void guv_conn_close(struct guv_conn *c)
         u->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    u->nconns--;
+    if (c->outbound)
+        u->nout--;
+    else
+        u->nin--;
     c->closing = 2;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, guv_conn_closed);
@@ -219,7 +242,7 @@ static struct guv_conn *guv_conn_new(struct guv *u, bool outbound)
 {
     struct guv_conn *c;
 
-    if (u->nconns >= GUV_CONNS_MAX) {
+    if ((outbound ? u->nout : u->nin) >= (outbound ? GUV_OUT_MAX : GUV_IN_MAX)) {
         gossip_drop(u->g, GOSSIP_DROP_TABLE_FULL);
         return NULL;
     }
@@ -237,8 +260,12 @@ static struct guv_conn *guv_conn_new(struct guv *u, bool outbound)
     if (u->conns)
         u->conns->prev = c;
     u->conns = c;
-    u->nconns++;
-    uv_timer_start(&c->timer, guv_conn_timeout, GUV_IO_TIMEOUT_MS, 0);
+    if (outbound)
+        u->nout++;
+    else
+        u->nin++;
+    c->deadline = uv_now(u->loop) + GUV_IO_TIMEOUT_MS;
+    uv_timer_start(&c->timer, guv_conn_timeout, outbound ? GUV_IO_TIMEOUT_MS : GUV_IDLE_MS, 0);
     return c;
 }
 
@@ -297,6 +324,13 @@ static int guv_send_stream(void *ctx, const struct gossip_addr *to, const uint8_
     p[5 + alen - 1] = (uint8_t)(u->advertise.port & 0xff);
     memcpy(p + 5 + alen, buf, len);
     c->len = 4 + total;
+    /* leave from the address we listen on: the receiver answers the connection's source IP */
+    if (!guv_unspecified(&u->bound)) {
+        struct gossip_addr src = u->bound;
+        src.port = 0;
+        guv_to_sockaddr(&src, &ss);
+        uv_tcp_bind(&c->tcp, (const struct sockaddr *)&ss, 0);
+    }
     guv_to_sockaddr(to, &ss);
     c->connect.data = c;
     if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&ss, guv_connected) != 0) {
@@ -344,6 +378,12 @@ static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         guv_conn_close(c);
         return;
     }
+    if (nread > 0) {
+        /* progress restarts the idle clock, never past the whole-frame deadline */
+        uint64_t now = uv_now(u->loop);
+        uint64_t left = c->deadline > now ? c->deadline - now : 0;
+        uv_timer_start(&c->timer, guv_conn_timeout, left < GUV_IDLE_MS ? left : GUV_IDLE_MS, 0);
+    }
     c->len += (size_t)nread;
     if (c->want == 0 && c->len == 4) {
         size_t total = ((size_t)c->buf[0] << 24) | ((size_t)c->buf[1] << 16) |
@@ -366,8 +406,9 @@ static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         guv_conn_close(c);
         return;
     }
-    from.family = alen == 6 ? 4 : 6;
-    memcpy(from.ip, p + 1, alen - 2);
+    /* the declared address is not authenticated: answer the IP the connection came from,
+     * at the declared gossip port */
+    from = c->peer;
     from.port = (uint16_t)((p[1 + alen - 2] << 8) | p[1 + alen - 1]);
     uv_read_stop(s);
     gossip_receive(u->g, &from, p + 1 + alen, c->want - 5 - alen, true);
@@ -375,24 +416,69 @@ static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     guv_rearm(u);
 }
 
+/* Same peer for the per-peer cap: one IPv4 address, or one IPv6 /64 (a host gets a whole /64
+ * and picks any address in it). */
+static bool guv_same_peer(const struct gossip_addr *a, const struct gossip_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 8) == 0;
+}
+
+static size_t guv_peer_conns(const struct guv *u, const struct gossip_addr *peer)
+{
+    size_t n = 0;
+
+    for (const struct guv_conn *c = u->conns; c != NULL; c = c->next)
+        if (!c->outbound && guv_same_peer(&c->peer, peer))
+            n++;
+    return n;
+}
+
+static void guv_free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Over the inbound cap: accept into a handle of its own and close it, so the listener stops
+ * signalling. It lives on the heap because uv_close finishes on a later loop iteration. */
+static void guv_refuse(struct guv *u, uv_stream_t *server)
+{
+    uv_tcp_t *tmp = malloc(sizeof(*tmp));
+
+    if (tmp == NULL)
+        return;
+    uv_tcp_init(u->loop, tmp);
+    /* a reset frees the socket at once instead of leaving it in TIME_WAIT */
+    if (uv_accept(server, (uv_stream_t *)tmp) != 0 || uv_tcp_close_reset(tmp, guv_free_handle) != 0)
+        uv_close((uv_handle_t *)tmp, guv_free_handle);
+}
+
 static void guv_accept(uv_stream_t *server, int status)
 {
     struct guv *u = server->data;
     struct guv_conn *c;
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
 
     if (status != 0 || u->closing)
         return;
     c = guv_conn_new(u, false);
     if (c == NULL) {
-        /* accept and drop, or the listener keeps signalling */
-        uv_tcp_t tmp;
-        uv_tcp_init(u->loop, &tmp);
-        if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
-            uv_close((uv_handle_t *)&tmp, NULL);
+        guv_refuse(u, server);
         return;
     }
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, guv_conn_alloc, guv_conn_read) != 0)
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) != 0 ||
+        !guv_from_sockaddr((struct sockaddr *)&ss, &c->peer)) {
+        guv_conn_close(c);
+        return;
+    }
+    /* counts itself: it is already in the list */
+    if (guv_peer_conns(u, &c->peer) > GUV_IN_PER_PEER) {
+        gossip_drop(u->g, GOSSIP_DROP_TABLE_FULL);
+        guv_conn_close(c);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, guv_conn_alloc, guv_conn_read) != 0)
         guv_conn_close(c);
 }
 
@@ -511,8 +597,7 @@ struct gossip *gossip_uv_open(uv_loop_t *loop, const struct gossip_config *cfg,
     uv_udp_set_ttl(&u->udp, 64);
     c.bind = u->bound;
     if (c.advertise.family == 0) {
-        static const uint8_t zero[16];
-        if (memcmp(u->bound.ip, zero, u->bound.family == 4 ? 4 : 16) == 0) {
+        if (guv_unspecified(&u->bound)) {
             snprintf(err, errlen, "gossip: --advertise is required when binding to %s",
                      gossip_addr_format(&u->bound, text, sizeof(text)));
             goto fail;

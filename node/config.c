@@ -62,6 +62,13 @@ static const struct config_option config_options[] = {
      "a fleet address besides the members' own (repeatable)"},
     {"dns-server", CONFIG_STRING, "IP[:PORT]", "resolv.conf's", "resolver of the fqdn checks"},
     {"dns-interval", CONFIG_UINT, "SECONDS", "60", "how often each fqdn's DNS is checked again"},
+    {"dns-listen", CONFIG_LIST, "ADDR:PORT", "none (no DNS server)",
+     "authoritative DNS for --domain, UDP and TCP (repeatable)"},
+    {"public-addr", CONFIG_LIST, "IP", "the advertise address",
+     "this gateway's address in the fleet's DNS answers (repeatable, IPv4 or IPv6)"},
+    {"dns-ttl", CONFIG_UINT, "SECONDS", "30", "TTL of the fleet's DNS answers"},
+    {"dns-rrl", CONFIG_UINT, "N", "100",
+     "DNS responses per second per client /24 (IPv6 /56) over UDP; 0 = unlimited"},
     {"acme-directory", CONFIG_STRING, "URL", "none (no automatic certificates)",
      "ACME directory of the CA that issues certificates for served names (HTTP-01)"},
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
@@ -150,6 +157,8 @@ void node_config_defaults(struct node_config *cfg)
     cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
     cfg->dns_interval_ms = 60000;
     cfg->witness_faults = 1;
+    cfg->dns_ttl = 30;
+    cfg->dns_rrl = 100;
     proxy_config_init(&cfg->proxy);
     proxy_probe_config_init(&cfg->probe);
 }
@@ -172,6 +181,10 @@ void node_config_clear_list(struct node_config *cfg, const char *key)
         cfg->fleet_addr_count = 0;
     else if (strcmp(key, "trusted-proxy") == 0)
         cfg->proxy.trusted_count = 0;
+    else if (strcmp(key, "dns-listen") == 0)
+        cfg->dns_listen_count = 0;
+    else if (strcmp(key, "public-addr") == 0)
+        cfg->public_addr_count = 0;
 }
 
 static int config_uint(const char *value, uint64_t min, uint64_t max, uint64_t *out, char *err,
@@ -571,6 +584,38 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
             node_addr_format((struct sockaddr *)&cfg->dns_server.ss, cfg->dns_server.text);
         }
         cfg->dns_server_set = true;
+        return 0;
+    }
+    if (strcmp(key, "dns-listen") == 0) {
+        if (cfg->dns_listen_count == NODE_DNS_LISTEN_MAX) {
+            snprintf(err, errlen, "at most %d addresses", NODE_DNS_LISTEN_MAX);
+            return -1;
+        }
+        if (node_addr_parse(value, &cfg->dns_listen[cfg->dns_listen_count], err, errlen) != 0)
+            return -1;
+        cfg->dns_listen_count++;
+        return 0;
+    }
+    if (strcmp(key, "public-addr") == 0) {
+        if (cfg->public_addr_count == NODE_PUBLIC_ADDRS_MAX) {
+            snprintf(err, errlen, "at most %d addresses", NODE_PUBLIC_ADDRS_MAX);
+            return -1;
+        }
+        if (config_ip(value, 0, &cfg->public_addr[cfg->public_addr_count], err, errlen) != 0)
+            return -1;
+        cfg->public_addr_count++;
+        return 0;
+    }
+    if (strcmp(key, "dns-ttl") == 0) {
+        if (config_uint(value, 1, 86400, &n, err, errlen) != 0)
+            return -1;
+        cfg->dns_ttl = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "dns-rrl") == 0) {
+        if (config_uint(value, 0, 1000000, &n, err, errlen) != 0)
+            return -1;
+        cfg->dns_rrl = (unsigned)n;
         return 0;
     }
     if (strcmp(key, "dns-interval") == 0) {

@@ -128,6 +128,7 @@ char *node_metrics_render(const struct node *node, size_t *len)
     node_proxy_metrics(node, &b);
     node_tls_metrics(node, &b);
     node_fqdn_metrics(node, &b);
+    node_zone_metrics(node, &b);
 
     if (b.failed) {
         free(b.data);

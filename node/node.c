@@ -292,6 +292,7 @@ void node_drain_step(struct node *node)
     node->stopped = true;
     node_acme_stop(node);
     node_fqdn_stop(node);
+    node_zone_stop(node);
     node_proxy_stop(node);
     node_gossip_close(node);
     if (node->store && state_store_compact(node->store, node->names, err, sizeof(err)) != 0)
@@ -322,6 +323,7 @@ void node_drain(struct node *node, const char *why)
     uv_timer_stop(&node->probe_timer);
     /* 1. peers stop counting on us */
     node_gossip_leave(node);
+    node_zone_fleet_changed(node); /* our own addresses leave our answers at once */
     uv_timer_start(&node->leave_timer, node_leave_spread, node->gossip ? NODE_LEAVE_SPREAD_MS : 0,
                    0);
     /* 2. stop accepting API connections (the answer to an admin drain still goes out) */
@@ -396,7 +398,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     if (node_tls_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
         node_proxy_start(node, err, errlen) != 0 ||
         node_gossip_start(node, &keyring, err, errlen) != 0 ||
-        node_fqdn_start(node, err, errlen) != 0)
+        node_fqdn_start(node, err, errlen) != 0 || node_zone_start(node, err, errlen) != 0)
         goto fail;
     OPENSSL_cleanse(&keyring, sizeof(keyring));
 
@@ -450,6 +452,7 @@ void node_free(struct node *node)
     node->api = NULL;
     node_acme_stop(node);
     node_fqdn_stop(node);
+    node_zone_stop(node);
     node_proxy_stop(node);
     node_gossip_close(node);
     node_tls_free(node);
@@ -458,6 +461,7 @@ void node_free(struct node *node)
     uv_run(&node->loop, UV_RUN_DEFAULT);
     node_acme_free(node);
     node_fqdn_free(node);
+    node_zone_free(node);
     if (uv_loop_close(&node->loop) != 0)
         node_log(NODE_LOG_WARN, "node", "event loop still had open handles at exit");
     if (node->store)

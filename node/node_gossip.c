@@ -143,6 +143,7 @@ static void node_on_member(void *ctx, const struct gossip_member *m, bool reaped
     struct node *node = ctx;
     char addr[64];
 
+    node_zone_fleet_changed(node);
     if (m->self)
         return;
     if (!reaped)
@@ -327,6 +328,23 @@ const char *node_gossip_mode(const struct node *node)
     return node->cfg.cluster_key[0] ? "encrypted" : "insecure";
 }
 
+_Static_assert(NODE_PUBLIC_ADDRS_MAX <= GOSSIP_PUBLIC_ADDRS_MAX, "public addresses fit metadata");
+
+/* --public-addr, or else the advertise address: what the fleet's DNS answers for us. */
+static void node_public_addrs(const struct node *node, struct gossip_config *gc)
+{
+    for (size_t i = 0; i < node->cfg.public_addr_count; i++) {
+        node_to_gossip_addr(&node->cfg.public_addr[i], &gc->meta.public_addrs[i]);
+        gc->meta.public_addrs[i].port = 0;
+    }
+    gc->meta.public_count = (uint8_t)node->cfg.public_addr_count;
+    if (gc->meta.public_count == 0) {
+        gc->meta.public_addrs[0] = gc->advertise;
+        gc->meta.public_addrs[0].port = 0;
+        gc->meta.public_count = 1;
+    }
+}
+
 int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, char *err,
                       size_t errlen)
 {
@@ -356,6 +374,7 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     node_to_gossip_addr(&node->cfg.http.ss, &gc.meta.http);
     if (node_gossip_addr_unspecified(&gc.meta.http))
         memcpy(gc.meta.http.ip, gc.advertise.ip, sizeof(gc.meta.http.ip));
+    node_public_addrs(node, &gc);
     gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
     gc.incarnation = state_now_ms() / 1000;
     RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed));

@@ -72,6 +72,8 @@ struct node {
     struct tls_store *tls;                  /* certificates of the HTTPS listener */
     struct node_acme *acme;                 /* automatic certificates (node_acme.c) or NULL */
     struct node_fqdn *fqdn;                 /* fqdn DNS checks (node_fqdn.c) or NULL */
+    struct dns_zone *zone;                  /* the fleet's DNS zone (node_zone.c) or NULL */
+    struct dns_server *dns;                 /* its listeners (--dns-listen) or NULL */
     time_t tls_not_after[NODE_TLS_PAIRS_MAX]; /* operator certificates' expiry (0: none) */
     uint8_t ticket_secret[32];                /* cluster key: ticket keys derive from it */
     uv_timer_t ticket_timer;                  /* moves ticket keys to the next epoch */
@@ -217,6 +219,15 @@ void node_fqdn_check_soon(struct node *node, const char *fqdn);
 void node_fqdn_metrics(const struct node *node, struct node_metrics *m);
 /* Adds "dns": {"served", "checked", "reason"} (this node's last check of fqdn) to obj. */
 void node_fqdn_json(const struct node *node, const char *fqdn, json_t *obj);
+
+/* The fleet's authoritative DNS (node_zone.c): off without --dns-listen. */
+struct dns_zone;
+struct dns_server;
+int node_zone_start(struct node *node, char *err, size_t errlen);
+void node_zone_fleet_changed(struct node *node); /* a member changed: rebuild the gateways */
+void node_zone_stop(struct node *node);          /* closes the listeners; idempotent */
+void node_zone_free(struct node *node);          /* once the loop is done */
+void node_zone_metrics(const struct node *node, struct node_metrics *m);
 
 /* TLS side (node_tls.c). node_tls_start makes the store (before the proxy starts). */
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);

@@ -12,7 +12,16 @@
  *   TUNNEL    after a 101: bytes both ways, untouched (tunnel idle timeout)
  *   CLOSING   last bytes flushing, then the connection closes
  *
- * Back-pressure: each direction stops reading its source while the destination has more than
+ * Flow control, per direction (request: client -> backend; response: backend -> client), in
+ * the manner of HAProxy's channels: each direction records its facts in one struct sess_dir
+ * (its source ended; its destination is over the queue limit), and one function,
+ * sess_update_reading(), derives from those facts and the session state whether the source is
+ * read, recording who blocks it when not. Nothing else starts or stops reading, so a stop
+ * always has a named reason that is re-checked whenever that reason can go away (an earlier
+ * version stopped reading the client while connecting to a backend, with nothing to restart it:
+ * uploads on new backend connections stalled at 64 KiB).
+ *
+ * Back-pressure: a direction stops reading its source while the destination has more than
  * write_queue_limit bytes waiting, and resumes below half of it. Bodies are never buffered
  * whole: memory per connection is bounded by the head limit plus twice that queue limit.
  *
@@ -33,6 +42,22 @@
 #define CLIENT_IN_INITIAL 8192
 
 enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
+
+/* Why a direction's source is not read at the moment; derived by sess_update_reading(). */
+enum sess_blocker {
+    BLOCK_NONE = 0,  /* reading */
+    BLOCK_SHUT,      /* the source ended (EOF): nothing more will come */
+    BLOCK_DEST_FULL, /* the destination holds over write_queue_limit; until it drains to half */
+    BLOCK_BUF_FULL,  /* the input buffer is at in_max and this state consumes none of it */
+    BLOCK_STATE,     /* this state does not read the side (closing, connecting a passthrough) */
+};
+
+/* One direction of the session: the facts its reading depends on. */
+struct sess_dir {
+    bool shut;                 /* the source sent EOF */
+    bool dest_full;            /* the destination's queue went over write_queue_limit */
+    enum sess_blocker blocked; /* why the source is not read now (BLOCK_NONE: it is) */
+};
 
 struct proxy_session {
     struct proxy_conn c;     /* the client connection; first member */
@@ -73,21 +98,19 @@ struct proxy_session {
     char host[256]; /* normalized Host, for routing and the log */
     char path[256]; /* request target, truncated, for the log */
     uint8_t method;
-    bool client10;       /* client spoke HTTP/1.0 */
-    bool head_only;      /* HEAD request: the response has no body */
-    bool upgrade_wanted; /* request asked for an Upgrade */
-    bool req_done;       /* whole request read and forwarded */
-    bool body_sent;      /* some request body bytes went to the backend */
-    bool resp_head_done; /* backend's final response head parsed */
-    bool resp_started;   /* bytes of the response went to the client */
-    bool chunked_out;    /* response is re-chunked to the client */
-    bool client_keep;    /* connection stays open after this response */
-    bool client_eof;     /* client half-closed after its request */
-    bool client_paused;  /* client reads stopped: backend queue over the limit */
-    bool up_paused;      /* backend reads stopped: client queue over the limit */
-    bool logged;         /* this exchange was counted */
-    bool in_exchange;    /* an exchange is open (counted when it ends) */
-    bool tunnel_client_eof, tunnel_up_eof;
+    bool client10;                /* client spoke HTTP/1.0 */
+    bool head_only;               /* HEAD request: the response has no body */
+    bool upgrade_wanted;          /* request asked for an Upgrade */
+    bool req_done;                /* whole request read and forwarded */
+    bool body_sent;               /* some request body bytes went to the backend */
+    bool resp_head_done;          /* backend's final response head parsed */
+    bool resp_started;            /* bytes of the response went to the client */
+    bool chunked_out;             /* response is re-chunked to the client */
+    bool client_keep;             /* connection stays open after this response */
+    bool logged;                  /* this exchange was counted */
+    bool in_exchange;             /* an exchange is open (counted when it ends) */
+    struct sess_dir request_dir;  /* client -> backend (request bodies, tunnel bytes) */
+    struct sess_dir response_dir; /* backend -> client; reset with each backend connection */
 };
 
 static void sess_process(struct proxy_session *s);
@@ -99,6 +122,67 @@ static void up_written(struct proxy_conn *c, int status);
 static struct proxy *P(struct proxy_session *s)
 {
     return s->w->p;
+}
+
+/* ---- flow control ---------------------------------------------------------------------- */
+
+static void dir_apply(struct sess_dir *d, struct proxy_conn *src, enum sess_blocker why)
+{
+    d->blocked = why;
+    if (why == BLOCK_NONE)
+        proxy_conn_read_start(src);
+    else
+        proxy_conn_read_stop(src);
+}
+
+/* Derives, for each direction, whether its source is read now, and reads or stops reading
+ * accordingly. Called after every event that changes one of its inputs: a state change, an
+ * EOF, a queue crossing its limit, input consumed. */
+static void sess_update_reading(struct proxy_session *s)
+{
+    if (s->c.closing)
+        return;
+    struct sess_dir *rq = &s->request_dir;
+    enum sess_blocker why = BLOCK_NONE;
+    if (s->st == SS_CLOSING || (s->passthrough && s->st == SS_CONNECT))
+        why = BLOCK_STATE;
+    else if (rq->shut)
+        why = BLOCK_SHUT;
+    else if (rq->dest_full)
+        why = BLOCK_DEST_FULL;
+    else if (s->st != SS_TUNNEL && proxy_conn_in_full(&s->c))
+        why = BLOCK_BUF_FULL;
+    dir_apply(rq, &s->c, why);
+
+    if (s->up == NULL || s->up->c.closing)
+        return;
+    struct sess_dir *rs = &s->response_dir;
+    why = BLOCK_NONE;
+    if (s->st == SS_CONNECT || s->st == SS_CLOSING || s->st == SS_HEAD)
+        why = BLOCK_STATE;
+    else if (rs->shut)
+        why = BLOCK_SHUT;
+    else if (rs->dest_full)
+        why = BLOCK_DEST_FULL;
+    else if (s->st != SS_TUNNEL && proxy_conn_in_full(&s->up->c))
+        why = BLOCK_BUF_FULL;
+    dir_apply(rs, &s->up->c, why);
+}
+
+/* After writing into `to`: marks the direction full when the queue is over the limit. */
+static void dir_note_queue(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to)
+{
+    if (proxy_conn_pending(to) > P(s)->cfg.write_queue_limit)
+        d->dest_full = true;
+}
+
+/* After `to` wrote some: true when the direction was full and has drained below half. */
+static bool dir_drained(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to)
+{
+    if (!d->dest_full || proxy_conn_pending(to) > P(s)->cfg.write_queue_limit / 2)
+        return false;
+    d->dest_full = false;
+    return true;
 }
 
 /* ---- timers ------------------------------------------------------------------------- */
@@ -172,7 +256,7 @@ static void up_detach(struct proxy_session *s, bool reuse)
     if (up == NULL)
         return;
     s->up = NULL;
-    s->up_paused = false;
+    s->response_dir = (struct sess_dir){0};
     atomic_fetch_sub_explicit(&up->wb->be->in_flight, 1, memory_order_relaxed);
     up->c.owner = NULL;
     if (reuse) {
@@ -228,7 +312,7 @@ static void sess_finish(struct proxy_session *s)
 {
     s->st = SS_CLOSING;
     up_detach(s, false);
-    proxy_conn_read_stop(&s->c);
+    sess_update_reading(s);
     timer_set(s, P(s)->cfg.send_timeout_ms);
     proxy_conn_close_flushed(&s->c);
 }
@@ -242,10 +326,8 @@ static void sess_next(struct proxy_session *s)
     s->head_timer = false;
     http1_parser_next(&s->req);
     timer_set(s, P(s)->cfg.keepalive_timeout_ms);
-    if (s->client_paused || !s->c.reading) {
-        s->client_paused = false;
-        proxy_conn_read_start(&s->c);
-    }
+    s->request_dir.dest_full = false; /* no backend queue now */
+    sess_update_reading(s);
 }
 
 static void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool keep,
@@ -257,7 +339,7 @@ static void sess_local_reply(struct proxy_session *s, int status, const char *ms
         sess_close(s, true);
         return;
     }
-    keep = keep && !s->w->draining && s->req.head.keep_alive && s->req_done && !s->client_eof;
+    keep = keep && !s->w->draining && s->req.head.keep_alive && s->req_done && !s->request_dir.shut;
     int n = http1_build_local(status, msg, keep, s->head_only, extra, buf, sizeof(buf));
     if (n > 0)
         proxy_conn_write(&s->c, buf, (size_t)n);
@@ -475,12 +557,12 @@ static void sess_upstream_ready(struct proxy_session *s)
     http1_parser_init(&s->resp, false, &p->resp_limits, s->resp_fields, p->cfg.max_header_count,
                       resp_body_cb, s);
     s->resp.skip_body = s->head_only;
-    if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0 ||
-        proxy_conn_read_start(&up->c) != 0) {
+    if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0) {
         sess_fail(s, 502, "webgw: cannot use the backend connection", true);
         return;
     }
     proxy_conn_flush(&up->c);
+    sess_update_reading(s);
 }
 
 static void on_up_connected(struct proxy_upstream *up, int status)
@@ -556,7 +638,7 @@ static int sess_response_head(struct proxy_session *s)
     else
         out = s->client10 ? HTTP1_FRAME_CLOSE : HTTP1_FRAME_CHUNKED;
     s->client_keep = s->req.head.keep_alive && !s->w->draining && s->req_done &&
-                     out != HTTP1_FRAME_CLOSE && !s->upgrade_wanted && !s->client_eof;
+                     out != HTTP1_FRAME_CLOSE && !s->upgrade_wanted && !s->request_dir.shut;
     size_t cap = h->head_len + 128;
     char *dst = proxy_conn_reserve(&s->c, cap);
     if (dst == NULL)
@@ -581,7 +663,7 @@ static void exchange_done(struct proxy_session *s)
     bool reuse =
         s->req_done && s->resp.head.keep_alive && s->up && proxy_conn_avail(&s->up->c) == 0;
     up_detach(s, reuse);
-    if (!s->client_keep || s->client_eof) {
+    if (!s->client_keep || s->request_dir.shut) {
         sess_finish(s);
         return;
     }
@@ -602,30 +684,25 @@ static void tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct
     proxy_conn_write(to, proxy_conn_data(from), n);
     proxy_conn_consume(from, n);
     proxy_conn_flush(to);
-    if (proxy_conn_pending(to) > P(s)->cfg.write_queue_limit) {
-        proxy_conn_read_stop(from);
-        if (from == &s->c)
-            s->client_paused = true;
-        else
-            s->up_paused = true;
-    }
+    dir_note_queue(s, from == &s->c ? &s->request_dir : &s->response_dir, to);
+    sess_update_reading(s);
 }
 
 static void tunnel_eof(struct proxy_session *s, bool from_client)
 {
     if (from_client) {
-        s->tunnel_client_eof = true;
-        proxy_conn_read_stop(&s->c);
+        s->request_dir.shut = true;
         proxy_conn_shutdown(&s->up->c);
     } else {
-        s->tunnel_up_eof = true;
-        proxy_conn_read_stop(&s->up->c);
+        s->response_dir.shut = true;
         proxy_conn_shutdown(&s->c);
     }
-    if (s->tunnel_client_eof && s->tunnel_up_eof) {
+    if (s->request_dir.shut && s->response_dir.shut) {
         sess_log(s, false);
         sess_finish(s);
+        return;
     }
+    sess_update_reading(s);
 }
 
 static void sess_start_tunnel(struct proxy_session *s)
@@ -644,13 +721,11 @@ static void sess_start_tunnel(struct proxy_session *s)
     s->status = 101;
     s->resp_started = s->resp_head_done = true;
     s->st = SS_TUNNEL;
-    s->tunnel_client_eof = s->tunnel_up_eof = false;
     timer_set(s, p->cfg.tunnel_idle_timeout_ms);
     tunnel_pump(s, &s->up->c, &s->c);
     proxy_conn_flush(&s->c);
     tunnel_pump(s, &s->c, &s->up->c);
-    if (!s->client_paused)
-        proxy_conn_read_start(&s->c);
+    sess_update_reading(s);
 }
 
 /* TLS passthrough: the backend is connected; the client's bytes (its ClientHello first, as
@@ -662,18 +737,13 @@ static void sess_start_passthrough(struct proxy_session *s)
     s->status = 200;
     s->resp_started = s->resp_head_done = true;
     s->st = SS_TUNNEL;
-    s->tunnel_client_eof = s->tunnel_up_eof = false;
     atomic_fetch_add_explicit(&s->up->wb->be->requests, 1, memory_order_relaxed);
     timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-    if (proxy_conn_read_start(&s->up->c) != 0) {
-        sess_close(s, true);
-        return;
-    }
     tunnel_pump(s, &s->c, &s->up->c);
-    if (s->client_eof) /* the client half-closed while we were connecting */
+    if (s->request_dir.shut) /* the client half-closed while we were connecting */
         tunnel_eof(s, true);
-    else if (!s->client_paused)
-        proxy_conn_read_start(&s->c);
+    else
+        sess_update_reading(s);
 }
 
 /* Called by tls_layer.c once the ClientHello is read: which name, and how to serve it. Only
@@ -714,8 +784,8 @@ static void sess_begin_passthrough(struct proxy_session *s)
     s->req_done = true; /* nothing to parse: retries are safe until the tunnel starts */
     snprintf(s->path, sizeof(s->path), "-");
     s->stat = proxy_stats_get(&s->w->stats, s->route.name);
-    proxy_conn_read_stop(&s->c); /* the bytes wait in c->in until the backend is there */
-    s->st = SS_CONNECT;
+    s->st = SS_CONNECT; /* the bytes wait in c->in until the backend is there */
+    sess_update_reading(s);
     sess_connect_backend(s);
 }
 
@@ -833,10 +903,8 @@ static void up_read(struct proxy_conn *c, int status)
         }
     }
     proxy_conn_flush(&s->c);
-    if (proxy_conn_pending(&s->c) > p->cfg.write_queue_limit) {
-        proxy_conn_read_stop(&up->c);
-        s->up_paused = true;
-    }
+    dir_note_queue(s, &s->response_dir, &s->c);
+    sess_update_reading(s);
 }
 
 static void up_written(struct proxy_conn *c, int status)
@@ -849,15 +917,11 @@ static void up_written(struct proxy_conn *c, int status)
         up_read(c, status);
         return;
     }
-    if (s->client_paused && proxy_conn_pending(c) <= P(s)->cfg.write_queue_limit / 2) {
-        s->client_paused = false;
-        if (s->st == SS_TUNNEL) {
-            if (!s->tunnel_client_eof)
-                proxy_conn_read_start(&s->c);
-            return;
-        }
-        proxy_conn_read_start(&s->c);
-        sess_process(s);
+    if (dir_drained(s, &s->request_dir, c)) {
+        if (s->st == SS_TUNNEL)
+            sess_update_reading(s);
+        else
+            sess_process(s);
     }
 }
 
@@ -872,14 +936,14 @@ static void sess_process(struct proxy_session *s)
         size_t avail = proxy_conn_avail(&s->c);
         if (s->st == SS_HEAD) {
             if (avail == 0)
-                return;
+                break;
             if (!s->head_timer) {
                 s->head_timer = true;
                 timer_set(s, p->cfg.header_timeout_ms);
             }
             int r = http1_parse_head(&s->req, proxy_conn_data(&s->c), avail);
             if (r == 0)
-                return;
+                break;
             if (r < 0) {
                 /* a request we cannot frame: answer and close, never guess */
                 s->in_exchange = true;
@@ -897,10 +961,8 @@ static void sess_process(struct proxy_session *s)
             continue;
         }
         if (s->st == SS_EXCHANGE && !s->req_done) {
-            if (s->up == NULL || s->client_paused)
-                return;
-            if (avail == 0)
-                return;
+            if (s->up == NULL || s->request_dir.dest_full || avail == 0)
+                break;
             size_t used;
             int r = http1_parse_body(&s->req, proxy_conn_data(&s->c), avail, &used);
             s->ex_in += used;
@@ -919,18 +981,13 @@ static void sess_process(struct proxy_session *s)
                     proxy_conn_write(&s->up->c, "0\r\n\r\n", 5);
             }
             proxy_conn_flush(&s->up->c);
-            if (proxy_conn_pending(&s->up->c) > p->cfg.write_queue_limit) {
-                proxy_conn_read_stop(&s->c);
-                s->client_paused = true;
-                return;
-            }
+            dir_note_queue(s, &s->request_dir, &s->up->c);
             continue;
         }
-        /* waiting for a response: later pipelined bytes stay buffered, within in_max */
-        if (proxy_conn_in_full(&s->c))
-            proxy_conn_read_stop(&s->c);
-        return;
+        /* connecting, or waiting for a response: later bytes stay buffered, within in_max */
+        break;
     }
+    sess_update_reading(s);
 }
 
 static void sess_read(struct proxy_conn *c, int status)
@@ -949,8 +1006,8 @@ static void sess_read(struct proxy_conn *c, int status)
         case SS_EXCHANGE:
             if (status == UV_EOF && s->req_done) {
                 /* half-close after a complete request: still answer it */
-                s->client_eof = true;
-                proxy_conn_read_stop(&s->c);
+                s->request_dir.shut = true;
+                sess_update_reading(s);
                 return;
             }
             sess_close(s, true);
@@ -982,13 +1039,10 @@ static void sess_written(struct proxy_conn *c, int status)
         sess_close(s, true);
         return;
     }
-    if (s->up_paused && s->up && proxy_conn_pending(c) <= P(s)->cfg.write_queue_limit / 2) {
-        s->up_paused = false;
-        if (s->st == SS_TUNNEL && s->tunnel_up_eof)
-            return;
-        proxy_conn_read_start(&s->up->c);
+    if (s->up && dir_drained(s, &s->response_dir, c)) {
+        sess_update_reading(s);
         /* bytes may already wait in the backend buffer */
-        if (proxy_conn_avail(&s->up->c))
+        if (s->up && proxy_conn_avail(&s->up->c))
             up_read(&s->up->c, 0);
     }
 }
@@ -1141,8 +1195,7 @@ void proxy_session_begin(struct proxy_session *s, bool https)
     uv_tcp_nodelay(&s->c.tcp, 1);
     s->head_timer = true;
     timer_set(s, p->cfg.header_timeout_ms);
-    if (proxy_conn_read_start(&s->c) != 0)
-        sess_close(s, false);
+    sess_update_reading(s);
 }
 
 void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener)

@@ -8,7 +8,10 @@ packages=(
     libuv1-dev libssl-dev libmsgpack-dev liburcu-dev libcmocka-dev
     node-llhttp libjansson-dev libyaml-dev libc-ares-dev libsystemd-dev
     libcurl4-openssl-dev pebble
+    libldns-dev                  # the fleet's DNS server: wire format (dns/)
+    bind9-dnsutils knot-dnsutils python3-dnspython   # dig, kdig, dnspython: the DNS tests
     curl python3 iproute2 procps
+    openssl iptables faketime gnuplot-nox   # the soak suite: certificates, partitions and loss, a skewed clock, plots
     chromium                     # the dashboard test renders /dashboard headless
     serf                         # the gossip benchmark's anchor (tests/bench/gossip_vs_serf.sh)
 )

@@ -20,59 +20,6 @@
 
 #define NAME_TABLE_INITIAL_BUCKETS 64
 
-/* ---- keyed bucket hash (SipHash-1-3 shape, written from the paper's description) -------- */
-
-static inline uint64_t rotl64(uint64_t x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-#define SIP_ROUND(v0, v1, v2, v3)                                                                  \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = rotl64(v1, 13);                                                                       \
-        v1 ^= v0;                                                                                  \
-        v0 = rotl64(v0, 32);                                                                       \
-        v2 += v3;                                                                                  \
-        v3 = rotl64(v3, 16);                                                                       \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = rotl64(v3, 21);                                                                       \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = rotl64(v1, 17);                                                                       \
-        v1 ^= v2;                                                                                  \
-        v2 = rotl64(v2, 32);                                                                       \
-    } while (0)
-
-static uint64_t key_hash(const uint64_t seed[2], const char *s, size_t len)
-{
-    uint64_t v0 = seed[0] ^ 0x736f6d6570736575ULL, v1 = seed[1] ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = seed[0] ^ 0x6c7967656e657261ULL, v3 = seed[1] ^ 0x7465646279746573ULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t whole = len & ~(size_t)7;
-    uint64_t m, last = (uint64_t)len << 56;
-
-    for (size_t i = 0; i < whole; i += 8) {
-        m = 0;
-        for (int b = 0; b < 8; b++)
-            m |= (uint64_t)p[i + b] << (8 * b);
-        v3 ^= m;
-        SIP_ROUND(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    for (size_t i = whole; i < len; i++)
-        last |= (uint64_t)p[i] << (8 * (i - whole));
-    v3 ^= last;
-    SIP_ROUND(v0, v1, v2, v3);
-    v0 ^= last;
-    v2 ^= 0xff;
-    SIP_ROUND(v0, v1, v2, v3);
-    SIP_ROUND(v0, v1, v2, v3);
-    SIP_ROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* ---- table ------------------------------------------------------------------------------ */
 
 struct state_names *state_names_new(void)
@@ -87,14 +34,7 @@ struct state_names *state_names_new(void)
         free(names);
         return NULL;
     }
-    if (getrandom(names->seed, sizeof(names->seed), GRND_NONBLOCK) != sizeof(names->seed)) {
-        /* early boot without entropy: a weaker key still spreads ordinary names well */
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        names->seed[0] = (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)names;
-        names->seed[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ULL;
-    }
+    state_siphash_key(names->seed);
     return names;
 }
 
@@ -130,7 +70,7 @@ struct name_key *name_table_find(const struct state_names *names, const char *ke
 
     if (len > STATE_FQDN_MAX)
         return NULL;
-    h = key_hash(names->seed, key, len);
+    h = state_siphash(names->seed, key, len);
     for (struct name_key *k = names->buckets[h & (names->bucket_count - 1)]; k; k = k->next)
         if (strcmp(k->name, key) == 0)
             return k;
@@ -150,7 +90,7 @@ static void table_grow(struct state_names *names)
 
         for (; k != NULL; k = next) {
             /* recomputed rather than cached: 8 bytes less per key, and growth is rare */
-            uint64_t h = key_hash(names->seed, k->name, strlen(k->name));
+            uint64_t h = state_siphash(names->seed, k->name, strlen(k->name));
 
             next = k->next;
             k->next = buckets[h & (count - 1)];
@@ -175,7 +115,7 @@ struct name_key *name_table_upsert(struct state_names *names, const char *key)
         return k;
     if (names->key_count >= names->bucket_count)
         table_grow(names);
-    h = key_hash(names->seed, key, len);
+    h = state_siphash(names->seed, key, len);
     k = calloc(1, sizeof(*k) + len + 1);
     if (k == NULL)
         return NULL;
@@ -188,7 +128,7 @@ struct name_key *name_table_upsert(struct state_names *names, const char *key)
 
 void name_table_remove(struct state_names *names, struct name_key *k)
 {
-    uint64_t h = key_hash(names->seed, k->name, strlen(k->name));
+    uint64_t h = state_siphash(names->seed, k->name, strlen(k->name));
     struct name_key **pp = &names->buckets[h & (names->bucket_count - 1)];
 
     while (*pp != NULL && *pp != k)

@@ -402,4 +402,9 @@ size_t state_routes_memory(struct state_routes *routes);
 
 uint64_t state_now_ms(void); /* wall clock, ms since the Unix epoch */
 
+/* SipHash-1-3 of len bytes under `key` (siphash.c): the hash of every table keyed by what
+ * the network sends. state_siphash_key fills a fresh random key (one per table). */
+uint64_t state_siphash(const uint64_t key[2], const void *data, size_t len);
+void state_siphash_key(uint64_t key[2]);
+
 #endif /* WEBGW_STATE_H */

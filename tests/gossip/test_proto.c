@@ -54,6 +54,9 @@ static void sample_messages(struct gmsg *m, size_t *n)
     strcpy(m[4].meta.domain, "gw.example.com");
     strcpy(m[4].meta.version, "0.1.0");
     gossip_addr_parse("192.0.2.10:80", &m[4].meta.http, NULL, 0);
+    gossip_addr_parse("198.51.100.7:0", &m[4].meta.public_addrs[0], NULL, 0);
+    gossip_addr_parse("[2001:db8::10]:0", &m[4].meta.public_addrs[1], NULL, 0);
+    m[4].meta.public_count = 2;
     m[5].type = GMSG_SUSPECT;
     strcpy(m[5].id, "node-c");
     m[5].incarnation = 9;
@@ -101,6 +104,9 @@ static void test_every_message_round_trips(void **state)
         assert_int_equal(out.nack, in[i].nack);
         assert_string_equal(out.meta.name, in[i].meta.name);
         assert_string_equal(out.meta.domain, in[i].meta.domain);
+        assert_int_equal(out.meta.public_count, in[i].meta.public_count);
+        for (size_t j = 0; j < in[i].meta.public_count; j++)
+            assert_true(gossip_addr_equal(&out.meta.public_addrs[j], &in[i].meta.public_addrs[j]));
         assert_string_equal(out.key, in[i].key);
         assert_int_equal(out.version, in[i].version);
         assert_int_equal(out.len, in[i].len);
@@ -110,6 +116,82 @@ static void test_every_message_round_trips(void **state)
         assert_int_equal(out.ttl_ms, in[i].ttl_ms);
     }
     assert_int_equal(off, len);
+}
+
+/* Packs an alive message by hand with the given extension map writer. */
+static size_t alive_with_ext(uint8_t *buf, size_t cap, void (*ext)(msgpack_packer *pk))
+{
+    struct gwbuf w;
+    struct gossip_addr a;
+
+    gossip_addr_parse("192.0.2.10:7946", &a, NULL, 0);
+    gwbuf_init_fixed(&w, buf, cap);
+    msgpack_pack_array(&w.pk, 4 + GPROTO_META_FIELDS);
+    msgpack_pack_uint8(&w.pk, GMSG_ALIVE);
+    gproto_pack_str(&w.pk, "node-x");
+    msgpack_pack_uint64(&w.pk, 3);
+    gproto_pack_addr(&w.pk, &a);
+    gproto_pack_str(&w.pk, "gw");
+    gproto_pack_str(&w.pk, "example.com");
+    gproto_pack_str(&w.pk, "9.9");
+    gproto_pack_addr(&w.pk, &a);
+    gproto_pack_addr(&w.pk, &a);
+    ext(&w.pk);
+    return w.len;
+}
+
+static void ext_unknown_tag(msgpack_packer *pk)
+{
+    struct gossip_addr a;
+
+    gossip_addr_parse("203.0.113.9:0", &a, NULL, 0);
+    msgpack_pack_map(pk, 2);
+    msgpack_pack_uint8(pk, 77); /* a tag from a newer member */
+    msgpack_pack_str(pk, 5);
+    msgpack_pack_str_body(pk, "later", 5);
+    msgpack_pack_uint8(pk, 1);
+    msgpack_pack_array(pk, 1);
+    gproto_pack_addr(pk, &a);
+}
+
+static void ext_too_many_addrs(msgpack_packer *pk)
+{
+    struct gossip_addr a;
+
+    gossip_addr_parse("203.0.113.9:0", &a, NULL, 0);
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_uint8(pk, 1);
+    msgpack_pack_array(pk, GOSSIP_PUBLIC_ADDRS_MAX + 1);
+    for (int i = 0; i < GOSSIP_PUBLIC_ADDRS_MAX + 1; i++)
+        gproto_pack_addr(pk, &a);
+}
+
+static void ext_not_a_map(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 0);
+}
+
+/* Metadata grows through the extension map: a tag this member does not know is skipped, and
+ * the public addresses it knows are still read; more addresses than the bound are refused. */
+static void test_metadata_extensions(void **state)
+{
+    uint8_t buf[GOSSIP_UDP_MAX];
+    struct gmsg out;
+    enum gossip_drop_reason why;
+    size_t len, off = 0;
+
+    (void)state;
+    len = alive_with_ext(buf, sizeof(buf), ext_unknown_tag);
+    assert_int_equal(gproto_decode(buf, len, &off, &out, &why), 0);
+    assert_int_equal(out.meta.public_count, 1);
+    assert_int_equal(out.meta.public_addrs[0].ip[0], 203);
+    off = 0;
+    len = alive_with_ext(buf, sizeof(buf), ext_too_many_addrs);
+    assert_true(gproto_decode(buf, len, &off, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_OVERSIZE);
+    off = 0;
+    len = alive_with_ext(buf, sizeof(buf), ext_not_a_map);
+    assert_true(gproto_decode(buf, len, &off, &out, &why) < 0);
 }
 
 static void test_every_truncation_is_refused(void **state)
@@ -436,6 +518,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_message_round_trips),
+        cmocka_unit_test(test_metadata_extensions),
         cmocka_unit_test(test_every_truncation_is_refused),
         cmocka_unit_test(test_bad_shapes_are_refused_with_reason),
         cmocka_unit_test(test_oversized_fields_are_refused),

@@ -14,6 +14,11 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gossip/gossip.h"
 
@@ -349,6 +354,88 @@ static void test_garbage_is_dropped_and_counted(void **state)
     close_all(&loop, &m, 1);
 }
 
+/* Opens n TCP connections to `to` from 127.0.0.<first>..<first+spread-1> that send nothing
+ * (an attacker holding sockets open, no key needed). Returns how many connected. */
+static size_t flood_open(uv_loop_t *loop, const struct gossip_addr *to, int *fds, size_t n,
+                         int first, int spread)
+{
+    struct sockaddr_in dst, src;
+    size_t ok = 0;
+
+    memset(&dst, 0, sizeof(dst));
+    dst.sin_family = AF_INET;
+    memcpy(&dst.sin_addr, to->ip, 4);
+    dst.sin_port = htons(to->port);
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fds[i] >= 0);
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)(first + (int)(i % (size_t)spread)));
+        assert_int_equal(bind(fds[i], (struct sockaddr *)&src, sizeof(src)), 0);
+        if (connect(fds[i], (struct sockaddr *)&dst, sizeof(dst)) == 0 || errno == EINPROGRESS)
+            ok++;
+        /* let the listener accept as we go: the backlog is 128 */
+        if (i % 64 == 63)
+            run_until(loop, NULL, NULL, 20);
+    }
+    return ok;
+}
+
+static void flood_close(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* 2,000 connections to the gossip TCP port, first from one address, then from 200: the node
+ * refuses past its per-address and total caps (without aborting: the 257th connection used to
+ * close a stack-allocated handle), keeps serving a peer joining during the one-address flood,
+ * closes the idle connections quickly, and a member joins normally afterwards. */
+static void test_connection_flood_is_capped(void **state)
+{
+    enum { FLOOD = 2000 };
+    uv_loop_t loop;
+    struct member m[3];
+    struct group two = {m, 2, 2}, three = {m, 3, 3};
+    struct gossip_addr a;
+    struct gossip_stats st;
+    struct rlimit rl;
+    static int fds[FLOOD];
+
+    (void)state;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 3 * FLOOD) {
+        rl.rlim_cur = rl.rlim_max < 3 * FLOOD ? rl.rlim_max : 3 * FLOOD;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    if (rl.rlim_cur < 2 * FLOOD + 64)
+        skip();
+    uv_loop_init(&loop);
+    open_member(&loop, &m[0], 0, KEY1, "prod");
+    open_member(&loop, &m[1], 1, KEY1, "prod");
+    assert_int_equal(gossip_uv_bound_addr(m[0].g, &a), 0);
+
+    /* one address holds as many connections as it can: a peer elsewhere still joins */
+    assert_int_equal(flood_open(&loop, &a, fds, FLOOD / 2, 2, 1), FLOOD / 2);
+    run_until(&loop, NULL, NULL, 200);
+    join(&m[1], &m[0]);
+    assert_true(run_until(&loop, group_sees, &two, 10000));
+    gossip_stats_get(m[0].g, &st);
+    assert_true(st.drops[GOSSIP_DROP_TABLE_FULL] >= FLOOD / 2 - 64);
+
+    /* then from 200 addresses: the total cap refuses the rest, nothing aborts */
+    assert_int_equal(flood_open(&loop, &a, fds + FLOOD / 2, FLOOD / 2, 10, 200), FLOOD / 2);
+    run_until(&loop, NULL, NULL, 300);
+    /* idle connections are cut within seconds; then a new member joins as usual */
+    run_until(&loop, NULL, NULL, 2500);
+    open_member(&loop, &m[2], 2, KEY1, "prod");
+    join(&m[2], &m[0]);
+    assert_true(run_until(&loop, group_sees, &three, 10000));
+    flood_close(fds, FLOOD);
+    close_all(&loop, m, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_plain_and_encrypted_do_not_mix),
         cmocka_unit_test(test_bind_conflict_is_reported),
         cmocka_unit_test(test_garbage_is_dropped_and_counted),
+        cmocka_unit_test(test_connection_flood_is_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -16,6 +17,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #define TB_CONNS_MAX 256
 
@@ -35,6 +38,9 @@ struct tb_server {
     struct tb_conn conns[TB_CONNS_MAX];
     atomic_bool dead;
     atomic_uint_fast64_t requests;
+    atomic_uint_fast64_t accepts;
+    bool hold;     /* under lock: leave connections in the kernel's accept queue */
+    int filler_fd; /* tb_hold_connects(): our own connection filling that queue */
     bool joined;
 };
 
@@ -88,8 +94,10 @@ static const char *find_field(const char *head, const char *name, char *out, siz
     return NULL;
 }
 
-/* Consumes a body: fixed length or chunked. Returns body bytes or -1. */
-static long long read_body(int fd, char *buf, size_t cap, size_t *have, long long cl, bool chunked)
+/* Consumes a body: fixed length or chunked, hashing the decoded bytes into md when given.
+ * Returns body bytes or -1 (also when a chunk's data is not followed by CRLF). */
+static long long read_body(int fd, char *buf, size_t cap, size_t *have, long long cl, bool chunked,
+                           EVP_MD_CTX *md)
 {
     long long total = 0;
     if (!chunked) {
@@ -101,6 +109,8 @@ static long long read_body(int fd, char *buf, size_t cap, size_t *have, long lon
                 *have = (size_t)n;
             }
             size_t take = (long long)*have < cl - total ? *have : (size_t)(cl - total);
+            if (md)
+                EVP_DigestUpdate(md, buf, take);
             memmove(buf, buf + take, *have - take);
             *have -= take;
             total += (long long)take;
@@ -144,8 +154,18 @@ static long long read_body(int fd, char *buf, size_t cap, size_t *have, long lon
                 *have += (size_t)n;
             }
         }
-        if (read_body(fd, buf, cap, have, sz + 2, false) < 0)
+        if (read_body(fd, buf, cap, have, sz, false, md) < 0)
             return -1;
+        while (*have < 2) {
+            ssize_t n = recv(fd, buf + *have, cap - 1 - *have, 0);
+            if (n <= 0)
+                return -1;
+            *have += (size_t)n;
+        }
+        if (buf[0] != '\r' || buf[1] != '\n')
+            return -1;
+        memmove(buf, buf + 2, *have - 2);
+        *have -= 2;
         total += sz;
     }
 }
@@ -172,10 +192,28 @@ static void *tb_conn_main(void *arg)
         sscanf(head, "%*s %1023s", path);
         long long cl = find_field(head, "content-length", v, sizeof(v)) ? atoll(v) : 0;
         bool chunked = find_field(head, "transfer-encoding", v, sizeof(v)) != NULL;
-        long long got = read_body(c->fd, buf, cap, &have, cl, chunked);
-        if (got < 0)
+        EVP_MD_CTX *md = strcmp(path, "/sha") == 0 ? EVP_MD_CTX_new() : NULL;
+        if (md)
+            EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        long long got = read_body(c->fd, buf, cap, &have, cl, chunked, md);
+        if (got < 0) {
+            EVP_MD_CTX_free(md);
             break;
+        }
         char out[16384];
+        if (md) {
+            unsigned char d[32];
+            char body[160];
+            EVP_DigestFinal_ex(md, d, NULL);
+            EVP_MD_CTX_free(md);
+            int bl = snprintf(body, sizeof(body), "received %lld sha256=", got);
+            for (int i = 0; i < 32; i++)
+                bl += snprintf(body + bl, sizeof(body) - (size_t)bl, "%02x", d[i]);
+            int ol = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s",
+                              bl, body);
+            write_all(c->fd, out, (size_t)ol);
+            continue;
+        }
         if (strcmp(path, "/id") == 0) {
             char body[32];
             int bl = snprintf(body, sizeof(body), "backend-%d", s->id);
@@ -258,19 +296,26 @@ static void *tb_accept_main(void *arg)
 {
     struct tb_server *s = arg;
     for (;;) {
-        int fd = accept(s->lfd, NULL, NULL);
+        struct pollfd pf = {s->lfd, POLLIN, 0};
+        int rc = poll(&pf, 1, 20);
+        if (atomic_load(&s->dead))
+            break;
+        if (rc <= 0)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        if (s->hold) {
+            pthread_mutex_unlock(&s->lock);
+            usleep(2000);
+            continue;
+        }
+        int fd = accept(s->lfd, NULL, NULL); /* lfd is non-blocking */
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            break;
+            pthread_mutex_unlock(&s->lock);
+            continue;
         }
-        if (atomic_load(&s->dead)) {
-            close(fd);
-            break;
-        }
+        atomic_fetch_add(&s->accepts, 1);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        pthread_mutex_lock(&s->lock);
         struct tb_conn *c = NULL;
         for (int i = 0; i < TB_CONNS_MAX && !c; i++)
             if (!s->conns[i].used)
@@ -296,8 +341,10 @@ struct tb_server *tb_start(int id)
     s->lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
+    s->filler_fd = -1;
     if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(s->lfd, 128) != 0)
         abort();
+    fcntl(s->lfd, F_SETFL, fcntl(s->lfd, F_GETFL) | O_NONBLOCK);
     getsockname(s->lfd, (struct sockaddr *)&a, &al);
     s->port = ntohs(a.sin_port);
     pthread_create(&s->accept_thread, NULL, tb_accept_main, s);
@@ -312,6 +359,40 @@ uint16_t tb_port(const struct tb_server *s)
 uint64_t tb_requests(const struct tb_server *s)
 {
     return atomic_load(&((struct tb_server *)s)->requests);
+}
+
+uint64_t tb_accepts(const struct tb_server *s)
+{
+    return atomic_load(&((struct tb_server *)s)->accepts);
+}
+
+void tb_hold_connects(struct tb_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold = true;
+    /* a backlog of 0 admits one queued connection: ours. The kernel then drops the SYNs of
+     * every other connect, which completes only at a SYN retransmission (1 s) after release */
+    if (listen(s->lfd, 0) != 0)
+        abort();
+    pthread_mutex_unlock(&s->lock);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(s->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    s->filler_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s->filler_fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        abort();
+}
+
+void tb_release_connects(struct tb_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->hold = false;
+    if (listen(s->lfd, 128) != 0)
+        abort();
+    pthread_mutex_unlock(&s->lock);
+    if (s->filler_fd >= 0)
+        close(s->filler_fd);
+    s->filler_fd = -1;
 }
 
 void tb_kill(struct tb_server *s)
@@ -341,6 +422,8 @@ void tb_free(struct tb_server *s)
         }
     }
     close(s->lfd);
+    if (s->filler_fd >= 0)
+        close(s->filler_fd);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

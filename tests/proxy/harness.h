@@ -19,6 +19,7 @@
  *   /download?n=N     N bytes of 'x' with Content-Length, written in 64 KiB pieces
  *   /chunked          "hello world" in three chunks
  *   /upload           reads the body (Content-Length or chunked), answers "received N"
+ *   /sha              the same, answering "received N sha256=HEX" of the decoded body
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
  *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101)
@@ -28,6 +29,12 @@ struct tb_server;
 struct tb_server *tb_start(int id);
 uint16_t tb_port(const struct tb_server *s);
 uint64_t tb_requests(const struct tb_server *s); /* requests it received */
+uint64_t tb_accepts(const struct tb_server *s);  /* connections it accepted */
+/* Makes new connections to it hang in SYN_SENT: its accept queue is filled by a connection of
+ * our own and not served. After tb_release_connects() a waiting connect completes at its next
+ * SYN retransmission, about 1 s after it started: a backend whose connect completes late. */
+void tb_hold_connects(struct tb_server *s);
+void tb_release_connects(struct tb_server *s);
 /* Kills it the hard way: listener closed, every connection reset. */
 void tb_kill(struct tb_server *s);
 void tb_free(struct tb_server *s); /* kills if needed and joins its threads */

@@ -1,0 +1,628 @@
+#!/usr/bin/env python3
+"""soak.py - starts the soak fleet (5 gateways, 4 backends, load clients) in network
+namespaces, drives traffic, record churn and a schedule of faults for a profile's duration,
+samples every gateway while it runs, then judges the invariants (verdict.py) and writes
+report.md with gnuplot SVGs into the output folder. Exit status 0 when every invariant
+holds, 1 when one fails, 2 when the fleet could not be set up. Run it through run.sh.
+"""
+import argparse
+import asyncio
+import base64
+import concurrent.futures
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fleet  # noqa: E402
+import verdict  # noqa: E402
+
+DOMAIN = "soak.test"
+PT_NAME = "passthru"
+GATEWAYS = [f"gw{i}" for i in range(1, 6)]
+# backend -> (mode, extra args): the four kinds a gateway meets
+BACKENDS = {
+    "b1": ("keepalive", ["--tls-port", "8443"]),
+    "b2": ("close", ["--reset-rate", "0.01"]),
+    "b3": ("slow", ["--tls-port", "8443"]),
+    "b4": ("idleclose", []),
+}
+SKEWED = "gw4"  # runs with its wall clock 2 minutes behind
+HEALTH_INTERVAL_S = 1
+HEALTH_FALL = 3
+HEALTH_RISE = 2
+
+
+def profile(name, duration):
+    """The fault schedule: list of (t seconds from load start, action, target)."""
+    if name == "ci":
+        d = duration or 180
+        s = [
+            (10, "kill9", "gw2"),
+            (15, "start", "gw2"),
+            (25, "rolling_restart", None),
+            (72, "backend_kill", "b1"),
+            (87, "backend_start", "b1"),
+            (92, "backend_stall", "b3"),
+            (107, "backend_unstall", "b3"),
+            (112, "partition", "gw5"),
+            (132, "heal", "gw5"),
+            (134, "udp_loss", 0.15),
+            (140, "rotate_key", None),
+            (152, "udp_loss_end", None),
+        ]
+        return d, s, d - 28
+    # the hour: the same faults, each cycle on other targets, one cycle every 10 minutes
+    d = duration or 3600
+    s = []
+    cycle = 600
+    for c in range(int((d - 90) // cycle)):
+        b = c * cycle
+        gw = GATEWAYS[(c + 1) % 5]
+        be = ["b1", "b2", "b3", "b4"][c % 4]
+        st = ["b3", "b4", "b1", "b2"][c % 4]
+        s += [
+            (b + 30, "kill9", gw),
+            (b + 40, "start", gw),
+            (b + 90, "backend_kill", be),
+            (b + 120, "backend_start", be),
+            (b + 150, "backend_stall", st),
+            (b + 180, "backend_unstall", st),
+            (b + 210, "partition", GATEWAYS[(c + 3) % 5]),
+            (b + 270, "heal", GATEWAYS[(c + 3) % 5]),
+            (b + 300, "udp_loss", 0.10 + 0.05 * (c % 3)),
+            (b + 330, "rotate_key", None),
+            (b + 390, "udp_loss_end", None),
+            (b + 420, "rolling_restart", None),
+        ]
+    return d, s, d - 60
+
+
+class Soak:
+    def __init__(self, a):
+        self.a = a
+        self.out = a.out
+        self.bindir = os.path.abspath(os.path.join(a.build, "bin"))
+        self.net = fleet.Net(os.getpid())
+        self.gw = {}
+        self.be = {}
+        self.load = None
+        self.t0 = None
+        self.faults = []  # {"t","action","target","end"?}
+        self.samples = open(os.path.join(self.out, "samples.jsonl"), "a", buffering=1)
+        self.churnlog = open(os.path.join(self.out, "churn.jsonl"), "a", buffering=1)
+        self.rng = random.Random(a.seed)
+        self.names = {}  # churn client's view: name -> backends (live), None when released
+        self.traffic_names = {}
+        self.next_name = 0
+        self.keys = []
+        self.churning = True
+        self.stopping = False
+        self.convergence = None
+        self.env = {}
+
+    # ---- setup -------------------------------------------------------------------------
+
+    def log(self, msg):
+        t = "" if self.t0 is None else f"t={time.time() - self.t0:6.1f} "
+        print(f"soak: {t}{msg}", flush=True)
+
+    def be_url(self, b, port=8000):
+        return f"http://{self.net.ip(b)}:{port}"
+
+    def setup(self):
+        hosts = [(g, 10 + i) for i, g in enumerate(GATEWAYS, 1)] + [(b, 20 + i) for i, b in enumerate(BACKENDS, 1)]
+        hosts.append(("cl", 100))
+        self.net.create(hosts)
+        d = self.out
+        self.ca, certs = fleet.make_certs(d, DOMAIN, f"{PT_NAME}.{DOMAIN}")
+        self.gw_cert, self.pt_cert = certs["gw"], certs["pt"]
+        key = base64.b64encode(os.urandom(32)).decode()
+        self.keys = [key]
+        with open(f"{d}/admin.token", "w") as f:
+            f.write("soak-admin-token-" + os.urandom(8).hex() + "\n")
+        self.token = open(f"{d}/admin.token").read().strip()
+        for g in GATEWAYS:
+            path = f"{d}/{g}.clusterkey"
+            with open(path, "w") as f:
+                f.write(key + "\n")
+            os.chmod(path, 0o600)
+        for b, (mode, extra) in BACKENDS.items():
+            argv = [sys.executable, f"{HERE}/backend.py", "--name", b, "--addr", self.net.ip(b), "--mode", mode,
+                    "--log", f"{d}/{b}.events.jsonl", "--cert", self.pt_cert[0], "--key", self.pt_cert[1]] + extra
+            self.be[b] = fleet.Proc(b, argv, self.net.hosts[b][0], f"{d}/{b}.log")
+            self.be[b].start()
+        san = {
+            "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=16:verify_asan_link_order=0"
+            f":log_path={d}/asan",
+            "UBSAN_OPTIONS": f"print_stacktrace=1:log_path={d}/ubsan",
+        }
+        for g in GATEWAYS:
+            ip = self.net.ip(g)
+            joins = []
+            for o in GATEWAYS:
+                if o != g:
+                    joins += ["--join", f"{self.net.ip(o)}:7946"]
+            argv = [
+                f"{self.bindir}/webgw", "--node-name", g, "--data-dir", f"{d}/{g}.data", "--domain", DOMAIN,
+                "--http", f"{ip}:8080", "--https", f"{ip}:8443", "--gossip", f"{ip}:7946", "--api", f"{ip}:9080",
+                "--cluster-key", f"{d}/{g}.clusterkey", "--admin-token-file", f"{d}/admin.token",
+                "--tls-cert", self.gw_cert[0], "--tls-key", self.gw_cert[1], "--workers", "2",
+                "--health-check", "http", "--health-path", "/health", "--health-interval", f"{HEALTH_INTERVAL_S}s",
+                "--health-fall", str(HEALTH_FALL), "--health-rise", str(HEALTH_RISE),
+                "--connect-timeout", "1s", "--response-timeout", "8s", "--api-rate-limit", "2000",
+                "--drain-timeout", "15",
+            ] + joins
+            env = dict(san)
+            if g == SKEWED:
+                env.update(fleet.faketime_env("-120s"))
+            self.gw[g] = fleet.Proc(g, argv, self.net.hosts[g][0], f"{d}/{g}.log", env)
+            self.gw[g].start()
+        self.net.enter("cl")
+        for g in GATEWAYS:
+            self.wait_healthy(g, 30)
+        self.wait_members(5, 60)
+        self.log("5 gateways alive on every member")
+        for b in BACKENDS:
+            self.wait_url(self.be_url(b) + "/health", 20)
+        self.env = dict(os.environ, WEBGW_KEY=f"{d}/owner.key")
+        subprocess.run([f"{self.bindir}/webgwctl", "keygen"], env=self.env, check=True, capture_output=True)
+        self.make_names()
+
+    def api(self, g, path, timeout=3, data=None, auth=False):
+        req = urllib.request.Request(f"http://{self.net.ip(g)}:9080{path}", data=data)
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            body = r.read()
+            return json.loads(body) if path != "/metrics" else body.decode()
+
+    def wait_url(self, url, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+    def wait_healthy(self, g, timeout):
+        self.wait_url(f"http://{self.net.ip(g)}:9080/healthz", timeout)
+
+    def alive_seen(self, g):
+        return sum(1 for m in self.api(g, "/api/v1/members") if m.get("state") == "alive")
+
+    def wait_members(self, n, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                if all(self.alive_seen(g) == n for g in GATEWAYS):
+                    return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"members did not converge to {n} alive in {timeout} s")
+
+    def ctl(self, g, *args):
+        return subprocess.run(
+            [f"{self.bindir}/webgwctl", "--api", f"http://{self.net.ip(g)}:9080"] + list(args),
+            env=self.env, capture_output=True, text=True, timeout=30,
+        )
+
+    def make_names(self):
+        """The 12 traffic names (every pair of backends, twice), the passthrough name and
+        churn names up to --names in total, exposed through the gateways in turn."""
+        pairs = [(a, b) for i, a in enumerate(BACKENDS) for b in list(BACKENDS)[i + 1 :]]
+        for i in range(12):
+            a, b = pairs[i % len(pairs)]
+            self.traffic_names[f"t{i:02d}"] = [self.be_url(a), self.be_url(b)]
+        jobs = [(n, bs, False) for n, bs in self.traffic_names.items()]
+        jobs.append((PT_NAME, [f"{self.net.ip('b1')}:8443", f"{self.net.ip('b3')}:8443"], True))
+        while len(jobs) < self.a.names:
+            jobs.append((self.new_churn_name(), self.random_backends(), False))
+        t = time.time()
+
+        def expose(i, job):
+            name, bs, pt = job
+            g = GATEWAYS[i % 5]
+            args = []
+            for b in bs:
+                args += ["--backend", b]
+            if pt:
+                args.append("--tls-passthrough")
+            for cmd in (["reserve", name], ["expose", name] + args):
+                r = self.ctl(g, *cmd)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)} on {g}: {r.stderr.strip()}")
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for f in [pool.submit(expose, i, job) for i, job in enumerate(jobs)]:
+                f.result()
+        for name, bs, pt in jobs:
+            self.names[name] = bs
+        self.log(f"{len(jobs)} names exposed in {time.time() - t:.1f} s")
+        end = time.time() + 60
+        while time.time() < end:
+            counts = [self.api(g, "/healthz").get("names", 0) for g in GATEWAYS]
+            if all(c >= len(jobs) for c in counts):
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"names did not reach every gateway: {counts}")
+        self.log(f"every gateway holds {len(jobs)} names")
+
+    def new_churn_name(self):
+        self.next_name += 1
+        return f"c{self.next_name:05d}"
+
+    def random_backends(self):
+        bs = self.rng.sample(list(BACKENDS), self.rng.choice([1, 2, 2, 3]))
+        return [self.be_url(b) for b in bs]
+
+    # ---- running -----------------------------------------------------------------------
+
+    def rel(self):
+        return time.time() - self.t0
+
+    def start_load(self):
+        a = self.a
+        argv = [
+            sys.executable, f"{HERE}/load.py", "--gateways", ",".join(self.net.ip(g) for g in GATEWAYS),
+            "--names", ",".join(self.traffic_names), "--pt-name", PT_NAME, "--domain", DOMAIN, "--ca", self.ca,
+            "--out", self.out, "--duration", str(a.duration), "--seed", str(a.seed), "--get-rate", str(a.get_rate),
+            "--upload-max", str(a.upload_max),
+        ]
+        self.load = subprocess.Popen(argv, stdout=open(f"{self.out}/load.log", "ab"), stderr=subprocess.STDOUT)
+
+    def fault(self, action, target, **kw):
+        ev = {"t": time.time(), "action": action, "target": target}
+        ev.update(kw)
+        self.faults.append(ev)
+        self.log(f"fault {action} {target if target is not None else ''}")
+        return ev
+
+    async def run_schedule(self, schedule):
+        for at, action, target in schedule:
+            delay = self.t0 + at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.stopping:
+                return
+            try:
+                await self.do(action, target)
+            except Exception as e:  # a fault that could not be applied is itself reported
+                self.fault("error", f"{action} {target}: {e}")
+
+    async def do(self, action, target):
+        loop = asyncio.get_running_loop()
+        if action == "kill9":
+            self.fault(action, target)
+            self.gw[target].signal(signal.SIGKILL)
+            await loop.run_in_executor(None, self.gw[target].wait, 5)
+        elif action == "start":
+            self.gw[target].start()
+            self.fault("gw_start", target)
+        elif action == "rolling_restart":
+            ev = self.fault(action, None)
+            for g in GATEWAYS:
+                p = self.gw[g]
+                t = time.time()
+                p.signal(signal.SIGTERM)
+                rc = await loop.run_in_executor(None, p.wait, 30)
+                self.fault("sigterm", g, rc=rc, stop_s=round(time.time() - t, 2))
+                if rc is None:
+                    p.signal(signal.SIGKILL)
+                    await loop.run_in_executor(None, p.wait, 5)
+                p.start()
+                try:
+                    await loop.run_in_executor(None, self.wait_healthy, g, 30)
+                except RuntimeError as e:
+                    self.fault("error", str(e))
+                await asyncio.sleep(4)  # let it rejoin and learn health before the next one
+            ev["end"] = time.time()
+        elif action == "backend_kill":
+            self.fault(action, target)
+            self.be[target].signal(signal.SIGKILL)
+        elif action == "backend_start":
+            self.be[target].start()
+            self.fault(action, target)
+        elif action == "backend_stall":
+            self.fault(action, target)
+            self.be[target].signal(signal.SIGUSR1, expected=False)
+        elif action == "backend_unstall":
+            self.be[target].signal(signal.SIGUSR2, expected=False)
+            self.fault(action, target)
+        elif action == "partition":
+            # target loses gossip (UDP and TCP) with every other gateway, both ways; HTTP stays
+            for rule in (["-I", "INPUT", "-p", "udp", "--dport", "7946"], ["-I", "INPUT", "-p", "tcp", "--dport", "7946"],
+                         ["-I", "INPUT", "-p", "udp", "--sport", "7946"], ["-I", "INPUT", "-p", "tcp", "--sport", "7946"]):
+                self.net.iptables(target, *rule, "-j", "DROP")
+            self.fault(action, target)
+        elif action == "heal":
+            self.net.iptables(target, "-F", "INPUT")
+            self.fault(action, target)
+        elif action == "udp_loss":
+            for g in GATEWAYS:
+                self.net.iptables(g, "-I", "INPUT", "-p", "udp", "-m", "statistic", "--mode", "random",
+                                  "--probability", str(target), "-j", "DROP")
+            self.fault(action, target)
+        elif action == "udp_loss_end":
+            for g in GATEWAYS:
+                self.net.iptables(g, "-F", "INPUT")
+            self.fault(action, None)
+        elif action == "rotate_key":
+            ev = self.fault(action, None)
+            new = base64.b64encode(os.urandom(32)).decode()
+            old = self.keys[0]
+            for op in ("install", "use", "remove"):
+                k = old if op == "remove" else new
+                for g in GATEWAYS:
+                    ok = await loop.run_in_executor(None, self.key_op, g, op, k)
+                    if not ok:
+                        self.fault("error", f"key {op} on {g} failed")
+                await asyncio.sleep(1)
+            self.keys = [new]
+            ev["end"] = time.time()
+
+    def key_op(self, g, op, key):
+        for _ in range(10):
+            try:
+                self.api(g, "/api/v1/admin/keys", data=json.dumps({op: key}).encode(), auth=True)
+                return True
+            except urllib.error.HTTPError as e:
+                self.log(f"key {op} on {g}: {e.code} {e.read()[:200]!r}")
+                return False
+            except (urllib.error.URLError, OSError):
+                time.sleep(1)  # restarting: try again
+        return False
+
+    async def churn(self, stop_at):
+        """Every second: release one churn name, claim a new one, re-expose another."""
+        while time.time() < stop_at and not self.stopping:
+            t = time.time()
+            live = [n for n, bs in self.names.items() if bs is not None and n not in self.traffic_names and n != PT_NAME]
+            ops = []
+            if live:
+                ops.append(("release", self.rng.choice(live), None))
+                ops.append(("expose", self.rng.choice(live), self.random_backends()))
+            ops.append(("reserve+expose", self.new_churn_name(), self.random_backends()))
+            for op, name, bs in ops:
+                await self.churn_op(op, name, bs)
+            await asyncio.sleep(max(0, 1 - (time.time() - t)))
+        self.churning = False
+
+    async def churn_op(self, op, name, bs, first=None):
+        if op == "reserve+expose":
+            g = await self.churn_op("reserve", name, None)
+            if g is not None:
+                await self.churn_op("expose", name, bs, g)
+            return
+        args = [op, name]
+        for b in bs or []:
+            args += ["--backend", b]
+        order = list(GATEWAYS)
+        self.rng.shuffle(order)
+        if first:
+            order.remove(first)
+            order.insert(0, first)
+        t = time.time()
+        for g in order:
+            p = await asyncio.create_subprocess_exec(
+                f"{self.bindir}/webgwctl", "--api", f"http://{self.net.ip(g)}:9080", *args, env=self.env,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            try:
+                _, err = await asyncio.wait_for(p.communicate(), 20)
+            except asyncio.TimeoutError:
+                p.kill()
+                await p.wait()
+                err, p.returncode = b"timeout", 99
+            ev = {"t": t, "end": time.time(), "op": op, "name": name, "gateway": g, "rc": p.returncode,
+                  "err": err.decode(errors="replace").strip()[:200]}
+            self.churnlog.write(json.dumps(ev) + "\n")
+            if p.returncode == 0:
+                if op != "reserve":
+                    self.names[name] = None if op == "release" else bs
+                return g
+            if p.returncode != 3:  # refused (not unreachable): a real answer, not a retry case
+                return None
+        return None
+
+    def proc_sample(self, p):
+        if not p.alive():
+            return None
+        pid = p.pid
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+            fds = len(os.listdir(f"/proc/{pid}/fd"))
+        except (OSError, AttributeError):
+            return None
+        return {"pid": pid, "rss_kb": rss, "fds": fds}
+
+    async def monitor(self):
+        loop = asyncio.get_running_loop()
+        while not self.stopping:
+            t = time.time()
+            rows = await asyncio.gather(*(loop.run_in_executor(None, self.sample_gw, g) for g in GATEWAYS))
+            self.samples.write(json.dumps({"t": t, "gw": dict(zip(GATEWAYS, rows))}) + "\n")
+            for g in GATEWAYS:
+                r = self.gw[g].reap()
+                if r is not None:
+                    rc, expected = r
+                    if not expected:
+                        self.fault("crash", g, rc=rc)
+            await asyncio.sleep(max(0.2, self.a.sample_s - (time.time() - t)))
+
+    def sample_gw(self, g):
+        s = self.proc_sample(self.gw[g]) or {}
+        if not s:
+            return s
+        try:
+            s["alive"] = self.alive_seen(g)
+            m = self.api(g, "/metrics")
+            conns = re.search(r"^webgw_http_connections\s+(\d+)", m, re.M)
+            s["sessions"] = int(conns.group(1)) if conns else None
+            health = {}
+            for e in self.api(g, "/api/v1/backends", timeout=5):
+                key = e.get("key") or e.get("backend")
+                health.setdefault(key, e.get("health"))
+            s["health"] = health
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            s["api_error"] = str(e)[:100]
+        return s
+
+    async def converge(self, bound):
+        """After churn: the time until every gateway lists the same records, or None."""
+        loop = asyncio.get_running_loop()
+        t = time.time()
+        last = None
+        while time.time() - t < bound:
+            views = await asyncio.gather(*(loop.run_in_executor(None, self.names_view, g) for g in GATEWAYS))
+            last = views
+            if all(v is not None for v in views) and all(v == views[0] for v in views):
+                return time.time() - t, views
+            await asyncio.sleep(1)
+        return None, last
+
+    def names_view(self, g):
+        try:
+            out = {}
+            for n in self.api(g, "/api/v1/names", timeout=10):
+                if n["name"] in out:
+                    out[n["name"]] = ("DUPLICATE",)
+                else:
+                    out[n["name"]] = (n.get("owner"), n.get("version"), tuple(sorted(n.get("backends") or [])))
+            return out
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return None
+
+    async def main_run(self, duration, schedule, churn_stop):
+        self.t0 = time.time()
+        self.start_load()
+        tasks = [
+            asyncio.create_task(self.monitor()),
+            asyncio.create_task(self.run_schedule(schedule)),
+            asyncio.create_task(self.churn(self.t0 + churn_stop)),
+        ]
+        await asyncio.sleep(max(0, self.t0 + churn_stop - time.time()))
+        while self.churning:
+            await asyncio.sleep(0.2)
+        self.log("churn stopped; checking convergence")
+        self.fault("churn_stop", None)
+        took, views = await self.converge(self.a.converge_bound)
+        self.convergence = {"took_s": took, "bound_s": self.a.converge_bound, "views": views,
+                            "expected": {n: bs for n, bs in self.names.items() if bs is not None}}
+        self.log(f"records converged in {took:.1f} s" if took is not None else "records did NOT converge")
+        await asyncio.sleep(max(0, self.t0 + duration - time.time()))
+        self.stopping = True
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def finish(self):
+        if self.load:
+            try:
+                self.load.wait(60)
+            except subprocess.TimeoutExpired:
+                self.load.kill()
+        self.fault("stop", None)
+        for g in GATEWAYS:
+            p = self.gw[g]
+            if p.alive():
+                t = time.time()
+                p.stop(30)
+                self.fault("sigterm", g, rc=p.exits[-1][1] if p.exits else None, stop_s=round(time.time() - t, 2))
+            else:
+                r = p.reap()
+                if r is not None and not r[1]:
+                    self.fault("crash", g, rc=r[0])
+        for b in self.be.values():
+            b.stop(5)
+
+    def cleanup(self):
+        for p in list(self.gw.values()) + list(self.be.values()):
+            if p.alive():
+                p.signal(signal.SIGKILL)
+                p.wait(5)
+        if self.load and self.load.poll() is None:
+            self.load.kill()
+        if not self.a.keep_netns:
+            self.net.destroy()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="ci", choices=["ci", "hour"])
+    ap.add_argument("--duration", type=float, default=0, help="seconds of load (default: the profile's)")
+    ap.add_argument("--build", default="build", help="build dir holding bin/webgw (build-asan for ASan)")
+    ap.add_argument("--out", default="", help="output folder (default BUILD/soak-PROFILE)")
+    ap.add_argument("--names", type=int, default=1000)
+    ap.add_argument("--get-rate", type=float, default=100)
+    ap.add_argument("--upload-max", type=int, default=20 << 20)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--sample-s", type=float, default=2)
+    ap.add_argument("--converge-bound", type=float, default=30)
+    ap.add_argument("--health-bound", type=float, default=15,
+                    help="seconds within which a backend's verdict must be right after it changes")
+    ap.add_argument("--keep-netns", action="store_true")
+    a = ap.parse_args()
+    duration, schedule, churn_stop = profile(a.profile, a.duration)
+    a.duration = duration
+    a.out = os.path.abspath(a.out or os.path.join(a.build, f"soak-{a.profile}"))
+    if os.path.isdir(a.out):
+        shutil.rmtree(a.out)
+    os.makedirs(a.out)
+    s = Soak(a)
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    rc = 2
+    try:
+        try:
+            s.setup()
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+            print(f"soak: setup failed: {e}", file=sys.stderr)
+            for g in GATEWAYS:
+                if g in s.gw:
+                    print(f"--- {g} log tail", file=sys.stderr)
+                    os.system(f"tail -n 5 {a.out}/{g}.log >&2")
+            return 2
+        s.log(f"profile {a.profile}: {duration:.0f} s, seed {a.seed}, build {a.build}, output {a.out}")
+        asyncio.run(s.main_run(duration, schedule, churn_stop))
+        s.finish()
+        meta = {
+            "profile": a.profile, "duration": duration, "t0": s.t0, "seed": a.seed, "build": a.build,
+            "gateways": {g: s.net.ip(g) for g in GATEWAYS}, "backends": {b: s.net.ip(b) for b in BACKENDS},
+            "backend_modes": {b: m for b, (m, _) in BACKENDS.items()},
+            "traffic_names": s.traffic_names, "pt_name": PT_NAME, "pt_backends": ["b1", "b3"], "skewed": SKEWED,
+            "health_bound": a.health_bound, "gw_starts": {g: s.gw[g].starts for g in GATEWAYS},
+            "gw_exits": {g: s.gw[g].exits for g in GATEWAYS}, "convergence": s.convergence, "faults": s.faults,
+            "asan": "asan" in os.path.basename(os.path.normpath(a.build)),
+        }
+        with open(os.path.join(a.out, "meta.json"), "w") as f:
+            json.dump(meta, f, default=str)
+        rc = verdict.judge(a.out, meta)
+    except KeyboardInterrupt:
+        print("soak: interrupted", file=sys.stderr)
+        rc = 130
+    finally:
+        s.cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""verdict.py - judges a finished soak run from the files it left (load counters and
+failures, gateway samples, backend events, churn log, faults) and writes report.md with
+one verdict per invariant and gnuplot SVGs over time with the faults marked.
+
+A failure is *explained* only by a fault that makes it unavoidable for a DNS round-robin
+client: a backend that stalls (every gateway waits on the same backend), and, for requests
+that are not idempotent, a backend that dies, resets or closes the connection under the
+request, or the gateway that held it being killed. Everything else is a gateway defect.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import subprocess
+
+GRACE_S = 20  # a (re)started gateway learns the fleet's health verdicts within this
+
+
+def jsonl(path):
+    out = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+    return out
+
+
+class Run:
+    def __init__(self, out, meta):
+        self.out, self.meta = out, meta
+        self.t0 = meta["t0"]
+        self.ip2be = {ip: b for b, ip in meta["backends"].items()}
+        self.ip2gw = {ip: g for g, ip in meta["gateways"].items()}
+        self.faults = meta["faults"]
+        self.stats = jsonl(f"{out}/stats.jsonl")
+        self.failures = jsonl(f"{out}/failures.jsonl")
+        self.retries = jsonl(f"{out}/retries.jsonl")
+        self.samples = jsonl(f"{out}/samples.jsonl")
+        self.churn = jsonl(f"{out}/churn.jsonl")
+        self.be_events = []
+        for b in meta["backends"]:
+            self.be_events += jsonl(f"{out}/{b}.events.jsonl")
+        self.be_ids = {}
+        for e in self.be_events:
+            if e.get("id"):
+                self.be_ids[e["id"]] = e
+        self.windows = self.fault_windows()
+
+    def rel(self, t):
+        return t - self.t0
+
+    def fault_windows(self):
+        """(kind, target, start, end) for backend death, backend stall and gateway kills."""
+        w = []
+        open_ = {}
+        for f in self.faults:
+            a, tg, t = f["action"], f.get("target"), f["t"]
+            if a in ("backend_kill", "backend_stall", "kill9", "partition", "udp_loss"):
+                open_[(a, tg if a != "udp_loss" else None)] = t
+            elif a in ("backend_start", "backend_unstall", "gw_start", "heal", "udp_loss_end"):
+                start_kind = {"backend_start": "backend_kill", "backend_unstall": "backend_stall", "gw_start": "kill9",
+                              "heal": "partition", "udp_loss_end": "udp_loss"}[a]
+                key = (start_kind, tg if a != "udp_loss_end" else None)
+                if key in open_:
+                    w.append((start_kind, key[1], open_.pop(key), t))
+            elif a == "sigterm":
+                w.append(("sigterm", tg, t - f.get("stop_s", 0), t))
+        end = self.t0 + self.meta["duration"] + 60
+        for (k, tg), t in open_.items():
+            w.append((k, tg, t, end))
+        return w
+
+    def name_backends(self, name):
+        if name == self.meta.get("pt_name"):
+            return set(self.meta["pt_backends"])
+        out = set()
+        for url in self.meta["traffic_names"].get(name, []):
+            ip = re.sub(r"^\w+://", "", url).split(":")[0]
+            out.add(self.ip2be.get(ip))
+        return out
+
+    def overlaps(self, kind, start, end, targets, slack=0.0):
+        for k, tg, ws, we in self.windows:
+            if k == kind and (targets is None or tg in targets) and start <= we + slack and end >= ws:
+                return (k, tg, ws, we)
+        return None
+
+    def explain(self, f):
+        """Why a failure was unavoidable, or None."""
+        bound = self.meta["health_bound"]
+        bes = self.name_backends(f.get("name"))
+        st, en = f.get("start", f["t"]), f["t"]
+        w = self.overlaps("backend_stall", st, en, bes, slack=bound)
+        if w and re.match(r"(http_504|timeout|stall|all_gateways)", f["cause"]):
+            return f"backend {w[1]} stalled at t={self.rel(w[2]):.0f}s"
+        if f.get("idempotent"):
+            return None
+        ev = self.be_ids.get(f.get("id"))
+        if ev and ev.get("event") in ("reset", "idle_close_race"):
+            return f"backend {ev['backend']} {ev['event']} under the request"
+        w = self.overlaps("backend_kill", st, en, bes)
+        if w:
+            return f"backend {w[1]} killed at t={self.rel(w[2]):.0f}s mid-request"
+        gws = {self.ip2gw.get(g) for g in f.get("gateways", [])[-1:]}
+        w = self.overlaps("kill9", st, en, gws)
+        if w:
+            return f"gateway {w[1]} killed at t={self.rel(w[2]):.0f}s mid-request"
+        return None
+
+    def truth(self, b, t):
+        """A backend's real state at t: down while killed or stalled."""
+        for k, tg, ws, we in self.windows:
+            if tg == b and k in ("backend_kill", "backend_stall") and ws <= t < we:
+                return "down"
+        return "up"
+
+    def gw_start_before(self, g, t):
+        starts = [s for s in self.meta["gw_starts"][g] if s <= t]
+        return max(starts) if starts else None
+
+
+def inv_traffic(r):
+    ok = {}
+    for s in r.stats:
+        for k, v in s["ok"].items():
+            ok[k] = ok.get(k, 0) + v
+    kinds = ["get", "upload", "download", "sse", "ws", "https", "passthrough"]
+    missing = [k for k in kinds if ok.get(k, 0) == 0]
+    detail = ", ".join(f"{k} {ok.get(k, 0)}" for k in kinds)
+    return not missing, f"completed: {detail}" + (f"; none of: {', '.join(missing)}" if missing else ""), ok
+
+
+def inv_failures(r, idempotent):
+    fs = [f for f in r.failures if bool(f.get("idempotent")) == idempotent]
+    unexplained, explained = [], []
+    for f in fs:
+        why = r.explain(f)
+        (explained if why else unexplained).append((f, why))
+    by = {}
+    for f, _ in unexplained:
+        by[f["cause"]] = by.get(f["cause"], 0) + 1
+    detail = f"{len(fs)} failed, {len(explained)} explained by faults, {len(unexplained)} unexplained"
+    if by:
+        detail += " (" + ", ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda x: -x[1])) + ")"
+    return not unexplained, detail, unexplained, explained
+
+
+def inv_health(r):
+    bound = r.meta["health_bound"]
+    bad = {}
+    checked = 0
+    for s in r.samples:
+        t = s["t"]
+        for g, row in s["gw"].items():
+            h = row.get("health")
+            if not h:
+                continue
+            start = r.gw_start_before(g, t)
+            if start is None or t - start < GRACE_S:
+                continue
+            for key, v in h.items():
+                ip = key.split(":")[0]
+                b = r.ip2be.get(ip)
+                if b is None:
+                    continue
+                checked += 1
+                now, before = r.truth(b, t), r.truth(b, t - bound)
+                if v == "unknown":
+                    kind = "unknown"
+                elif now == before and v != now and all(r.truth(b, t - x) == now for x in range(0, int(bound) + 1)):
+                    kind = f"{v} but {now}"
+                else:
+                    continue
+                k = (g, key, kind)
+                e = bad.setdefault(k, [t, t, 0])
+                e[1] = t
+                e[2] += 1
+    rows = sorted(bad.items(), key=lambda x: x[1][0])
+    detail = f"{checked} verdicts checked (bound {bound:.0f} s, {GRACE_S} s grace after a gateway start)"
+    if rows:
+        n = sum(v[2] for _, v in rows)
+        detail += f"; {n} wrong: " + "; ".join(
+            f"{g} {key} {kind} t={r.rel(a):.0f}..{r.rel(b):.0f}s" for (g, key, kind), (a, b, _) in rows[:6])
+    return not rows and checked > 0, detail, rows
+
+
+def inv_records(r):
+    c = r.meta.get("convergence") or {}
+    took, views, expected = c.get("took_s"), c.get("views"), c.get("expected") or {}
+    problems = []
+    if took is None:
+        problems.append(f"gateways still differ after {c.get('bound_s')} s")
+    if views:
+        for g, v in zip(r.meta["gateways"], views):
+            if v is None:
+                problems.append(f"{g} did not answer")
+                continue
+            dup = [n for n, x in v.items() if x == ["DUPLICATE"]]
+            if dup:
+                problems.append(f"{g}: {len(dup)} names listed twice")
+        v0 = views[0] or {}
+        exp = {n: sorted(re.sub(r"^\w+://", "", b) for b in bs) for n, bs in expected.items()}
+        got = {n: sorted(re.sub(r"^\w+://", "", b) for b in x[2]) for n, x in v0.items() if x != ["DUPLICATE"]}
+        missing = [n for n in exp if n not in got]
+        extra = [n for n in got if n not in exp]
+        differ = [n for n in exp if n in got and got[n] != exp[n]]
+        if missing or extra or differ:
+            problems.append(f"vs the churn client: {len(missing)} missing ({', '.join(missing[:3])}), "
+                            f"{len(extra)} unexpected ({', '.join(extra[:3])}), {len(differ)} with other backends "
+                            f"({', '.join(differ[:3])})")
+        size = len(v0)
+    else:
+        size = 0
+    ops = len(r.churn)
+    okops = sum(1 for c_ in r.churn if c_["rc"] == 0)
+    detail = (f"{okops}/{ops} churn operations accepted; after churn stopped, {size} names identical on every "
+              f"gateway in {took:.1f} s (bound {c.get('bound_s'):.0f} s)" if took is not None else
+              f"{okops}/{ops} churn operations accepted")
+    if problems:
+        detail += "; " + "; ".join(problems)
+    return not problems, detail
+
+
+def inv_resources(r):
+    d = r.meta["duration"]
+    w0 = r.t0 + d / 3
+    out, ok, rows = [], True, {}
+    for g in r.meta["gateways"]:
+        last_start = max(r.meta["gw_starts"][g])
+        start = max(w0, last_start + GRACE_S)
+        pts = [(s["t"], s["gw"][g]) for s in r.samples if s["t"] >= start and s["gw"].get(g, {}).get("rss_kb")]
+        if len(pts) < 8 or r.t0 + d - start < d / 3:
+            out.append(f"{g}: not judged (last start at t={r.rel(last_start):.0f}s)")
+            continue
+        q = max(2, len(pts) // 4)
+        first, last = pts[:q], pts[-q:]
+        med = lambda xs, k: statistics.median(x[1].get(k) or 0 for x in xs)
+        rss0, rss1 = med(first, "rss_kb"), med(last, "rss_kb")
+        fd0, fd1 = med(first, "fds"), med(last, "fds")
+        se0, se1 = med(first, "sessions"), med(last, "sessions")
+        grow_rss = rss1 > rss0 * 1.25 + 8192
+        grow_fd = fd1 > fd0 + 32
+        grow_se = se1 > se0 + 32
+        rows[g] = (rss0, rss1, fd0, fd1, se0, se1, r.rel(start))
+        if grow_rss or grow_fd or grow_se:
+            ok = False
+            out.append(f"{g} grew: RSS {rss0 / 1024:.1f}->{rss1 / 1024:.1f} MiB, FDs {fd0:.0f}->{fd1:.0f}, "
+                       f"sessions {se0:.0f}->{se1:.0f}")
+    judged = len(rows)
+    detail = (f"{judged} gateways judged from t={min((v[6] for v in rows.values()), default=0):.0f}s "
+              "(allowed: RSS +25%+8 MiB, FDs +32, sessions +32)")
+    if out:
+        detail += "; " + "; ".join(out)
+    return ok and judged >= 3, detail, rows
+
+
+def inv_crashes(r):
+    problems = []
+    for f in r.faults:
+        if f["action"] == "crash":
+            problems.append(f"{f['target']} exited on its own (status {f.get('rc')}) at t={r.rel(f['t']):.0f}s")
+        if f["action"] == "sigterm" and f.get("rc") != 0:
+            problems.append(f"{f['target']} SIGTERM exit status {f.get('rc')}")
+    reports = []
+    for path in glob.glob(f"{r.out}/asan*") + glob.glob(f"{r.out}/ubsan*"):
+        reports.append(os.path.basename(path))
+    pat = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer")
+    for g in r.meta["gateways"]:
+        p = f"{r.out}/{g}.log"
+        if os.path.exists(p):
+            with open(p, errors="replace") as f:
+                for line in f:
+                    if pat.search(line):
+                        reports.append(f"{g}.log: {line.strip()[:120]}")
+                        break
+    if reports:
+        problems.append("sanitizer reports: " + ", ".join(reports[:5]))
+    mode = "ASan+UBSan build" if r.meta.get("asan") else "release build (sanitizers off)"
+    n_stop = sum(1 for f in r.faults if f["action"] == "sigterm")
+    detail = f"{mode}; {n_stop} SIGTERM stops" + ("; " + "; ".join(problems) if problems else ", all exit 0")
+    return not problems, detail
+
+
+# ---- plots -------------------------------------------------------------------------------
+
+def write_plots(r, out):
+    t0 = r.t0
+    with open(f"{out}/load.tsv", "w") as f:
+        f.write("# t ok_per_s fail_per_s p50_ms p99_ms retries_per_s\n")
+        for s in r.stats:
+            f.write(f"{s['t'] - t0:.0f}\t{sum(s['ok'].values())}\t{sum(s['fail'].values())}\t"
+                    f"{s['p50_ms'] if s['p50_ms'] is not None else '-'}\t"
+                    f"{s['p99_ms'] if s['p99_ms'] is not None else '-'}\t{sum(s['retry'].values())}\n")
+    causes = sorted({c for s in r.stats for c in s["fail"]} | {"retry:" + c for s in r.stats for c in s["retry"]})
+    with open(f"{out}/causes.tsv", "w") as f:
+        f.write("# t " + " ".join(causes) + "\n")
+        for s in r.stats:
+            vals = [s["fail"].get(c, 0) if not c.startswith("retry:") else s["retry"].get(c[6:], 0) for c in causes]
+            f.write(f"{s['t'] - t0:.0f}\t" + "\t".join(str(v) for v in vals) + "\n")
+    gws = list(r.meta["gateways"])
+    with open(f"{out}/gw.tsv", "w") as f:
+        f.write("# t " + " ".join(f"rss_{g} fds_{g} alive_{g}" for g in gws) + "\n")
+        for s in r.samples:
+            cols = []
+            for g in gws:
+                row = s["gw"].get(g) or {}
+                cols += [f"{row['rss_kb'] / 1024:.1f}" if row.get("rss_kb") else "-", str(row.get("fds", "-")),
+                         str(row.get("alive", "-"))]
+            f.write(f"{s['t'] - t0:.1f}\t" + "\t".join(cols) + "\n")
+    marks = []
+    for f_ in r.faults:
+        if f_["action"] in ("sigterm", "error", "gw_start", "stop"):
+            continue
+        label = f_["action"] + (f" {f_['target']}" if f_.get("target") is not None else "")
+        marks.append((f_["t"] - t0, label))
+    markers = "".join(
+        f'set arrow from {x:.1f}, graph 0 to {x:.1f}, graph 1 nohead lc rgb "#c0c0c0" dt 2\n'
+        f'set label "{lab}" at {x:.1f}, graph 0.98 rotate by 90 right font ",8" tc rgb "#808080"\n'
+        for x, lab in marks)
+    head = ('set terminal svg size 900,360 dynamic font "sans,10" background rgb "white"\n'
+            'set termoption noenhanced\nset datafile missing "-"\nset key outside right top\nset grid\n'
+            'set xlabel "seconds since the load started"\n'
+            f"set xrange [0:{r.meta['duration']:.0f}]\n")
+    plots = {
+        "reqs": ("requests completed per second", "set ylabel 'per s'\n",
+                 "plot 'load.tsv' u 1:2 w l lw 1.5 t 'ok', '' u 1:3 w impulses lw 2 t 'failed', "
+                 "'' u 1:6 w impulses t 'retried on next gateway'"),
+        "p99": ("small GET latency (ms)", "set ylabel 'ms'\nset logscale y\n",
+                "plot 'load.tsv' u 1:5 w l t 'p99', '' u 1:4 w l t 'p50'"),
+        "rss": ("gateway RSS (MiB)", "set ylabel 'MiB'\n",
+                "plot " + ", ".join(f"'gw.tsv' u 1:{2 + 3 * i} w l t '{g}'" for i, g in enumerate(gws))),
+        "fds": ("gateway open file descriptors", "set ylabel 'FDs'\n",
+                "plot " + ", ".join(f"'gw.tsv' u 1:{3 + 3 * i} w l t '{g}'" for i, g in enumerate(gws))),
+        "members": ("members alive, as each gateway sees them", "set ylabel 'alive'\nset yrange [0:6]\n",
+                    "plot " + ", ".join(f"'gw.tsv' u 1:{4 + 3 * i} w steps t '{g}'" for i, g in enumerate(gws))),
+    }
+    if causes:
+        plots["causes"] = ("failures and retries by cause, per second", "set ylabel 'per s'\n",
+                           "plot " + ", ".join(f"'causes.tsv' u 1:{2 + i} w impulses lw 2 t '{c.replace('_', '-')}'"
+                                               for i, c in enumerate(causes)))
+    made = []
+    for name, (title, extra, cmd) in plots.items():
+        script = head + f'set title "{title}"\nset output "{name}.svg"\n' + extra + markers + cmd + "\n"
+        with open(f"{out}/{name}.gp", "w") as f:
+            f.write(script)
+        rc = subprocess.run(["gnuplot", f"{name}.gp"], cwd=out, capture_output=True, text=True)
+        if rc.returncode == 0:
+            made.append((name, title))
+        else:
+            print(f"soak: gnuplot {name}: {rc.stderr.strip()[:300]}")
+    # one overview (the README's picture): requests, failures, members, RSS
+    ov = head.replace("size 900,360", "size 1000,900") + 'set output "overview.svg"\nset multiplot layout 3,1\n'
+    ov += 'set title "requests/s (ok, failed, retried)"\n' + markers + plots["reqs"][2] + "\n"
+    ov += 'set title "members alive as each gateway sees them"\nset yrange [0:6]\n' + plots["members"][2] + "\n"
+    ov += 'set title "gateway RSS (MiB)"\nset autoscale y\n' + plots["rss"][2] + "\nunset multiplot\n"
+    with open(f"{out}/overview.gp", "w") as f:
+        f.write(ov)
+    if subprocess.run(["gnuplot", "overview.gp"], cwd=out, capture_output=True).returncode == 0:
+        made.insert(0, ("overview", "overview"))
+    return made
+
+
+def judge(out, meta):
+    r = Run(out, meta)
+    res = []
+    ok, d, okcounts = inv_traffic(r)
+    res.append(("Every kind of traffic was served", ok, d))
+    ok, d, unexp_i, expl_i = inv_failures(r, True)
+    res.append(("No idempotent request failed that a DNS round-robin client could have avoided", ok, d))
+    ok, d, unexp_n, expl_n = inv_failures(r, False)
+    res.append(("A non-idempotent request failed only when its backend (or its gateway) died under it", ok, d))
+    ok, d, hrows = inv_health(r)
+    res.append(("Every probed backend's verdict is right within the bound, never unknown", ok, d))
+    ok, d = inv_records(r)
+    res.append(("After churn, records identical on every gateway within the bound, one holder per name", ok, d))
+    ok, d, rrows = inv_resources(r)
+    res.append(("RSS, open FDs and sessions flat over the last two thirds", ok, d))
+    ok, d = inv_crashes(r)
+    res.append(("No crash, clean SIGTERM exits, no sanitizer report", ok, d))
+    plots = write_plots(r, out)
+
+    lines = [f"# webgw soak report: profile {meta['profile']}, {meta['duration']:.0f} s", ""]
+    lines.append(f"Build `{meta['build']}`, seed {meta['seed']}, 5 gateways ({meta['skewed']} with its clock "
+                 "2 minutes behind), 4 backends (" + ", ".join(f"{b} {m}" for b, m in meta["backend_modes"].items())
+                 + "), cluster key on.")
+    lines += ["", "| invariant | verdict | detail |", "|---|---|---|"]
+    for name, ok, d in res:
+        lines.append(f"| {name} | {'PASS' if ok else '**FAIL**'} | {d} |")
+    lines += ["", "## Faults", "", "| t (s) | fault | target | note |", "|---|---|---|---|"]
+    for f in meta["faults"]:
+        note = ", ".join(f"{k}={v}" for k, v in f.items() if k not in ("t", "action", "target"))
+        lines.append(f"| {r.rel(f['t']):.1f} | {f['action']} | {f.get('target') if f.get('target') is not None else ''}"
+                     f" | {note} |")
+    lines += ["", "## Failures", ""]
+    for title, rows in (("Unexplained", unexp_i + unexp_n), ("Explained by a fault", expl_i + expl_n)):
+        lines += [f"{title}: {len(rows)}", ""]
+        if rows:
+            lines += ["| t (s) | kind | name | cause | gateways | detail / explanation |", "|---|---|---|---|---|---|"]
+            for f, why in rows[:40]:
+                gws = ",".join(r.ip2gw.get(g, g) for g in f.get("gateways", []))
+                lines.append(f"| {r.rel(f['t']):.1f} | {f['kind']} | {f.get('name')} | {f['cause']} | {gws} | "
+                             f"{(why or f.get('detail', '')).replace('|', '/').strip().replace(chr(10), ' ')[:140]} |")
+            if len(rows) > 40:
+                lines.append(f"| … | {len(rows) - 40} more in failures.jsonl | | | | |")
+            lines.append("")
+    rc = {}
+    for x in r.retries:
+        rc[x["cause"]] = rc.get(x["cause"], 0) + 1
+    lines += ["Retried on the next gateway (client-side, not failures): "
+              + (", ".join(f"{k} {v}" for k, v in sorted(rc.items(), key=lambda x: -x[1])) or "none"), ""]
+    if hrows:
+        lines += ["## Wrong health verdicts", "", "| gateway | backend | wrong as | from t | to t | samples |",
+                  "|---|---|---|---|---|---|"]
+        for (g, key, kind), (a, b, n) in hrows[:30]:
+            lines.append(f"| {g} | {key} | {kind} | {r.rel(a):.0f} | {r.rel(b):.0f} | {n} |")
+        lines.append("")
+    if rrows:
+        lines += ["## Resources (medians of the first and last quarter of the judged window)", "",
+                  "| gateway | RSS MiB | FDs | sessions |", "|---|---|---|---|"]
+        for g, (r0, r1, f0, f1, s0, s1, _) in rrows.items():
+            lines.append(f"| {g} | {r0 / 1024:.1f} → {r1 / 1024:.1f} | {f0:.0f} → {f1:.0f} | {s0:.0f} → {s1:.0f} |")
+        lines.append("")
+    lines += ["## Plots", ""]
+    for name, title in plots:
+        lines.append(f"![{title}]({name}.svg)")
+        lines.append("")
+    lines += ["Raw data: `stats.jsonl` (per second), `failures.jsonl`, `retries.jsonl`, `samples.jsonl` (per gateway),",
+              "`b*.events.jsonl` (backend resets and stalls), `churn.jsonl`, `meta.json`, gateway logs `gw*.log`.", ""]
+    with open(f"{out}/report.md", "w") as f:
+        f.write("\n".join(lines))
+    failed = [name for name, ok, _ in res if not ok]
+    for name, ok, d in res:
+        print(f"soak: {'PASS' if ok else 'FAIL'}: {name}: {d}")
+    print(f"soak: report {out}/report.md")
+    return 1 if failed else 0
