@@ -76,6 +76,8 @@ static const struct config_option config_options[] = {
     {"acme-email", CONFIG_STRING, "ADDR", "none", "contact address of the ACME account"},
     {"https-redirect", CONFIG_BOOL, NULL, "false",
      "answer plain HTTP for served names with a redirect to https (ACME paths excepted)"},
+    {"deny-backend", CONFIG_LIST, "CIDR", "none",
+     "network no backend may be in, on top of the built-in rules (repeatable; a YAML list)"},
     {"allow-loopback-backends", CONFIG_BOOL, NULL, "false",
      "accept 127.0.0.0/8 and ::1 backends (demos and tests on one machine)"},
     {"admin-token-file", CONFIG_STRING, "FILE", "none (admin API off)",
@@ -179,6 +181,8 @@ void node_config_clear_list(struct node_config *cfg, const char *key)
         cfg->tls_key_count = 0;
     else if (strcmp(key, "fleet-addr") == 0)
         cfg->fleet_addr_count = 0;
+    else if (strcmp(key, "deny-backend") == 0)
+        cfg->deny_backend_count = 0;
     else if (strcmp(key, "trusted-proxy") == 0)
         cfg->proxy.trusted_count = 0;
     else if (strcmp(key, "dns-listen") == 0)
@@ -571,6 +575,20 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         if (config_ip(value, 0, &cfg->fleet_addr[cfg->fleet_addr_count], err, errlen) != 0)
             return -1;
         cfg->fleet_addr_count++;
+        return 0;
+    }
+    if (strcmp(key, "deny-backend") == 0) {
+        char why[STATE_ERR_MAX];
+        if (cfg->deny_backend_count == NODE_DENY_BACKENDS_MAX) {
+            snprintf(err, errlen, "at most %d networks", NODE_DENY_BACKENDS_MAX);
+            return -1;
+        }
+        if (state_cidr_parse(value, &cfg->deny_backend[cfg->deny_backend_count], why,
+                             sizeof(why)) != 0) {
+            snprintf(err, errlen, "expected IP or IP/PREFIX, got \"%.60s\"", value);
+            return -1;
+        }
+        cfg->deny_backend_count++;
         return 0;
     }
     if (strcmp(key, "dns-server") == 0) {

@@ -1,9 +1,9 @@
 /*
  * config_yaml.c - reads the --config file: a YAML mapping whose keys are the long option
- * names. Values are scalars; repeatable keys (join, tls-cert, tls-key, fleet-addr, trusted-proxy)
- * may also be sequences; tls-cert and tls-key are parallel lists, paired by position. Parsing is
- * libyaml's; the checks on each value are config.c's, so a file and a flag fail with the same
- * words.
+ * names. Values are scalars; repeatable keys (join, tls-cert, tls-key, fleet-addr, deny-backend,
+ * trusted-proxy) may also be sequences; tls-cert and tls-key are parallel lists, paired by
+ * position. Parsing is libyaml's; the checks on each value are config.c's, so a file and a flag
+ * fail with the same words.
  */
 #include <errno.h>
 #include <stdio.h>

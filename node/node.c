@@ -471,5 +471,6 @@ void node_free(struct node *node)
     if (node->names)
         state_names_free(node->names);
     node_witness_free(node);
+    free(node->fleet_addrs);
     free(node);
 }

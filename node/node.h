@@ -33,6 +33,7 @@
 #define NODE_ERR_MAX 256               /* size of an error message buffer */
 #define NODE_TLS_PAIRS_MAX 16          /* --tls-cert/--tls-key pairs */
 #define NODE_FLEET_ADDRS_MAX 64        /* --fleet-addr entries */
+#define NODE_DENY_BACKENDS_MAX 64      /* --deny-backend networks */
 #define NODE_DNS_LISTEN_MAX 8          /* --dns-listen entries */
 #define NODE_PUBLIC_ADDRS_MAX 8        /* --public-addr entries (GOSSIP_PUBLIC_ADDRS_MAX) */
 
@@ -95,14 +96,16 @@ struct node_config {
     unsigned dns_interval_ms;                         /* --dns-interval (seconds in the config) */
     struct sockaddr_storage fleet_addr[NODE_FLEET_ADDRS_MAX]; /* --fleet-addr: public IPs */
     size_t fleet_addr_count;                                  /* entries in fleet_addr */
+    struct state_cidr deny_backend[NODE_DENY_BACKENDS_MAX];   /* --deny-backend networks */
+    size_t deny_backend_count;                                /* entries in deny_backend */
     struct node_addr dns_listen[NODE_DNS_LISTEN_MAX]; /* --dns-listen: authoritative DNS, UDP
                                                          and TCP; none: no DNS server */
     size_t dns_listen_count;                          /* entries in dns_listen */
     struct sockaddr_storage public_addr[NODE_PUBLIC_ADDRS_MAX]; /* --public-addr: what DNS
                                                                    answers for this gateway */
     size_t public_addr_count;                                   /* 0: the advertise address */
-    unsigned dns_ttl;      /* --dns-ttl: seconds, TTL of the fleet's DNS answers */
-    unsigned dns_rrl;      /* --dns-rrl: UDP responses/s per client prefix; 0 off */
+    unsigned dns_ttl;                     /* --dns-ttl: seconds, TTL of the fleet's DNS answers */
+    unsigned dns_rrl;                     /* --dns-rrl: UDP responses/s per client prefix; 0 off */
     char acme_directory[NODE_PATH_MAX];   /* --acme-directory: ACME CA directory URL; "" off */
     char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
     char acme_email[256];                 /* --acme-email: account contact */

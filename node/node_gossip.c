@@ -148,6 +148,7 @@ static void node_on_member(void *ctx, const struct gossip_member *m, bool reaped
         return;
     if (!reaped)
         node_witness_member(node, m->meta.witness);
+    node_fleet_addrs_update(node);
     gossip_addr_format(&m->addr, addr, sizeof(addr));
     if (reaped)
         node_event(node, "member", "%s (%s) forgotten", m->meta.name, addr);
@@ -374,6 +375,13 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     node_to_gossip_addr(&node->cfg.http.ss, &gc.meta.http);
     if (node_gossip_addr_unspecified(&gc.meta.http))
         memcpy(gc.meta.http.ip, gc.advertise.ip, sizeof(gc.meta.http.ip));
+    /* the fleet refuses these as backends (node_fleet_addrs_update) */
+    node_to_gossip_addr(&node->cfg.https.ss, &gc.meta.https);
+    if (node_gossip_addr_unspecified(&gc.meta.https))
+        memcpy(gc.meta.https.ip, gc.advertise.ip, sizeof(gc.meta.https.ip));
+    node_to_gossip_addr(&node->cfg.api.ss, &gc.meta.api);
+    if (node_gossip_addr_unspecified(&gc.meta.api))
+        memcpy(gc.meta.api.ip, gc.advertise.ip, sizeof(gc.meta.api.ip));
     node_public_addrs(node, &gc);
     gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
     gc.incarnation = state_now_ms() / 1000;
@@ -408,6 +416,7 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
         node_log(NODE_LOG_WARN, "gossip", "join refused its seeds");
     if (node->cfg.join_count > 0 && nseeds == 0)
         node_log(NODE_LOG_WARN, "gossip", "no seed could be resolved; running alone");
+    node_fleet_addrs_update(node);
     node_probes_dirty(node);
     return 0;
 }

@@ -80,22 +80,24 @@ struct node {
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
-    char admin_token[256];                              /* "" when the admin API is off */
-    char id[NODE_ID_HEX_LEN + 1];                       /* stable node id (data-dir/node-id) */
-    uint64_t started_ms;                                /* wall clock at start */
-    bool draining;                                      /* a stop is under way */
-    int exit_code;                                      /* node_run's result */
-    struct node_event events[NODE_EVENTS_MAX];          /* ring of recent events */
-    size_t events_next;                                 /* next slot to write */
-    size_t events_count;                                /* filled slots */
-    struct node_record_stats rec_stats;                 /* record flow counters */
-    struct state_key *identity;                         /* witness key (data-dir/node.key) */
-    uint8_t witness_key[STATE_OWNER_LEN];               /* its public half */
-    uint8_t (*roster)[STATE_OWNER_LEN];                 /* witness keys of the fleet, ever */
-    size_t roster_count;                                /* entries in roster */
-    bool gossip_lone;                                   /* no cluster key: gossip without a
-                                                           transport (node_gossip.c) */
-    uv_timer_t lone_timer;                              /* drives that lone gossip instance */
+    struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
+    size_t fleet_addr_count;                   /* entries in fleet_addrs */
+    char admin_token[256];                     /* "" when the admin API is off */
+    char id[NODE_ID_HEX_LEN + 1];              /* stable node id (data-dir/node-id) */
+    uint64_t started_ms;                       /* wall clock at start */
+    bool draining;                             /* a stop is under way */
+    int exit_code;                             /* node_run's result */
+    struct node_event events[NODE_EVENTS_MAX]; /* ring of recent events */
+    size_t events_next;                        /* next slot to write */
+    size_t events_count;                       /* filled slots */
+    struct node_record_stats rec_stats;        /* record flow counters */
+    struct state_key *identity;                /* witness key (data-dir/node.key) */
+    uint8_t witness_key[STATE_OWNER_LEN];      /* its public half */
+    uint8_t (*roster)[STATE_OWNER_LEN];        /* witness keys of the fleet, ever */
+    size_t roster_count;                       /* entries in roster */
+    bool gossip_lone;                          /* no cluster key: gossip without a transport
+                                                  (node_gossip.c) */
+    uv_timer_t lone_timer;                     /* drives that lone gossip instance */
 };
 
 /* Result of submitting one record through the API: an HTTP status and a message. */
@@ -147,6 +149,10 @@ void node_route_name(struct node *node, const char *name);
 bool node_backend_allowed(const struct node *node, const struct state_backend *be);
 /* The address policy submitted records are checked against. */
 void node_validate_policy(const struct node *node, struct state_validate_policy *pol);
+/* Re-reads every member's advertised addresses (HTTP, HTTPS, API, gossip) from gossip; when
+ * the set changed, routes are re-derived so a backend that became a member's address stops
+ * being served. Called on every membership change. */
+void node_fleet_addrs_update(struct node *node);
 
 /* Appends an event to the ring and logs it at info. */
 void node_event(struct node *node, const char *kind, const char *fmt, ...)

@@ -29,6 +29,62 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
     pol->own_addr_count = node->own_addr_count;
     pol->now_ms = state_now_ms();
     pol->domain = node->cfg.domain;
+    pol->fleet_addrs = node->fleet_addrs;
+    pol->fleet_addr_count = node->fleet_addr_count;
+    pol->deny = node->cfg.deny_backend;
+    pol->deny_count = node->cfg.deny_backend_count;
+}
+
+static void fleet_add(struct state_backend *v, size_t *n, const struct gossip_addr *a)
+{
+    static const uint8_t zero[16];
+
+    /* a wildcard is a listener's, not an address anyone reaches it at */
+    if ((a->family != 4 && a->family != 6) || a->port == 0 ||
+        memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0)
+        return;
+    memset(&v[*n], 0, sizeof(v[*n]));
+    v[*n].family = a->family;
+    memcpy(v[*n].addr, a->ip, a->family == 4 ? 4 : 16);
+    v[*n].port = a->port;
+    (*n)++;
+}
+
+void node_fleet_addrs_update(struct node *node)
+{
+    struct gossip_member *members;
+    struct state_backend *v;
+    size_t count, n = 0;
+
+    if (!node->gossip)
+        return;
+    count = gossip_members(node->gossip, NULL, 0);
+    members = calloc(count ? count : 1, sizeof(*members));
+    v = calloc(count * 4 + 1, sizeof(*v));
+    if (!members || !v) {
+        free(members);
+        free(v);
+        return;
+    }
+    count = gossip_members(node->gossip, members, count);
+    /* every state: a dead member's addresses come back with it */
+    for (size_t i = 0; i < count; i++) {
+        fleet_add(v, &n, &members[i].addr);
+        fleet_add(v, &n, &members[i].meta.http);
+        fleet_add(v, &n, &members[i].meta.https);
+        fleet_add(v, &n, &members[i].meta.api);
+    }
+    free(members);
+    n = state_backends_sort(v, n);
+    if (n == node->fleet_addr_count &&
+        (n == 0 || memcmp(v, node->fleet_addrs, n * sizeof(*v)) == 0)) {
+        free(v);
+        return;
+    }
+    free(node->fleet_addrs);
+    node->fleet_addrs = v;
+    node->fleet_addr_count = n;
+    node_routes_rebuild(node);
 }
 
 bool node_backend_allowed(const struct node *node, const struct state_backend *be)

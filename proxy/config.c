@@ -178,36 +178,15 @@ int proxy_parse_addr(const char *text, struct sockaddr_storage *out, char *err, 
 
 int proxy_parse_cidr(const char *text, struct proxy_cidr *out, char *err, size_t errlen)
 {
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *slash = strchr(text, '/');
-    size_t hl = slash ? (size_t)(slash - text) : strlen(text);
+    struct state_cidr c;
+
+    /* one parser for networks: the state layer's (it also reads --deny-backend) */
     memset(out, 0, sizeof(*out));
-    if (hl == 0 || hl >= sizeof(host)) {
-        ERR("network \"%s\": expected IP or IP/PREFIX", text);
+    if (state_cidr_parse(text, &c, err, errlen) != 0)
         return PROXY_EINVAL;
-    }
-    memcpy(host, text, hl);
-    host[hl] = '\0';
-    if (inet_pton(AF_INET, host, out->addr) == 1) {
-        out->family = 4;
-        out->prefix = 32;
-    } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
-        out->family = 6;
-        out->prefix = 128;
-    } else {
-        ERR("network \"%s\": \"%s\" is not an IP literal", text, host);
-        return PROXY_EINVAL;
-    }
-    if (slash) {
-        char *endp;
-        errno = 0;
-        long prefix = strtol(slash + 1, &endp, 10);
-        if (slash[1] == '\0' || *endp != '\0' || errno || prefix < 0 || prefix > out->prefix) {
-            ERR("network \"%s\": bad prefix length", text);
-            return PROXY_EINVAL;
-        }
-        out->prefix = (uint8_t)prefix;
-    }
+    out->family = c.family;
+    memcpy(out->addr, c.addr, sizeof(out->addr));
+    out->prefix = c.prefix;
     return PROXY_OK;
 }
 

@@ -283,6 +283,19 @@ void proxy_conn_close_flushed(struct proxy_conn *c)
         c->close_when_flushed = true;
 }
 
+int proxy_conn_unqueue(struct proxy_conn *c, uint64_t mark)
+{
+    size_t unsent = c->out ? c->out->len : 0;
+    if (mark > c->bytes_written || c->bytes_written - unsent > mark)
+        return -1;
+    size_t drop = (size_t)(c->bytes_written - mark);
+    if (drop) {
+        c->out->len -= drop;
+        c->bytes_written -= drop;
+    }
+    return 0;
+}
+
 void proxy_conn_consume(struct proxy_conn *c, size_t n)
 {
     c->in.off += n;

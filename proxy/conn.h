@@ -84,6 +84,11 @@ void proxy_conn_shutdown(struct proxy_conn *c);
 void proxy_conn_close(struct proxy_conn *c);
 /* Closes once every queued byte is written (or at once if none are). */
 void proxy_conn_close_flushed(struct proxy_conn *c);
+/* Takes back queued bytes that have not been submitted yet: everything queued after the first
+ * `mark` bytes (a value of c->bytes_written taken earlier). Returns 0 when done, -1 (nothing
+ * changed) when some of those bytes were already submitted. Lets a reply be replaced by an
+ * error while nothing of it has left. */
+int proxy_conn_unqueue(struct proxy_conn *c, uint64_t mark);
 /* Drops consumed bytes: n more bytes of `in` are consumed. */
 void proxy_conn_consume(struct proxy_conn *c, size_t n);
 

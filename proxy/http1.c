@@ -102,6 +102,12 @@ int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim,
             line_start = i + 1;
             continue;
         }
+        if (c == '\t' && first && is_request) {
+            /* llhttp as built takes HTAB inside a request-target; a backend splitting the
+             * line at whitespace would read another target and version */
+            WHY("HTAB in the request line");
+            return -400;
+        }
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
             WHY("%s byte 0x%02x in %s head", c == 0 ? "NUL" : "control", c, what);
             return -400;
@@ -195,9 +201,48 @@ static int cb_headers_complete(llhttp_t *ll)
     return 0;
 }
 
+static void chunk_framing_error(struct http1_parser *p)
+{
+    p->status = p->head.is_request ? 400 : 502;
+    snprintf(p->why, sizeof(p->why), "chunk data not followed by CRLF");
+}
+
+/* Checks the CRLF after a chunk's data against the bytes [q, end) that follow it; they may
+ * arrive over several buffers (crlf_left says how many are still due). Returns -1 on a
+ * mismatch. */
+static int check_chunk_crlf(struct http1_parser *p, const char *q, const char *end)
+{
+    while (p->crlf_left && q < end) {
+        char want = p->crlf_left == 2 ? '\r' : '\n';
+        if (*q++ != want)
+            return -1;
+        p->crlf_left--;
+    }
+    return 0;
+}
+
+static int cb_chunk_header(llhttp_t *ll)
+{
+    struct http1_parser *p = P(ll);
+    /* a last chunk (size 0) has no data and no CRLF of its own: the trailer section follows */
+    p->chunk_left = ll->content_length;
+    p->crlf_left = 0;
+    return 0;
+}
+
 static int cb_body(llhttp_t *ll, const char *at, size_t len)
 {
     struct http1_parser *p = P(ll);
+    if (p->head.framing == HTTP1_FRAME_CHUNKED) {
+        p->chunk_left = len < p->chunk_left ? p->chunk_left - len : 0;
+        if (p->chunk_left == 0) {
+            p->crlf_left = 2;
+            if (check_chunk_crlf(p, at + len, p->exec_end) != 0) {
+                chunk_framing_error(p);
+                return HPE_USER;
+            }
+        }
+    }
     p->body_bytes += len;
     if (p->lim->max_body_bytes && p->head.is_request && p->body_bytes > p->lim->max_body_bytes) {
         p->status = 413;
@@ -229,6 +274,7 @@ static const llhttp_settings_t *settings(void)
         .on_header_field = cb_field,
         .on_header_value = cb_value,
         .on_headers_complete = cb_headers_complete,
+        .on_chunk_header = cb_chunk_header,
         .on_body = cb_body,
         .on_message_complete = cb_message_complete,
     };
@@ -261,6 +307,8 @@ void http1_parser_next(struct http1_parser *p)
     p->head.cap = cap;
     p->head.is_request = is_request;
     p->body_bytes = 0;
+    p->chunk_left = 0;
+    p->crlf_left = 0;
     p->skip_body = false;
     p->message_done = false;
     p->header_value_seen = false;
@@ -288,6 +336,7 @@ int http1_parse_head(struct http1_parser *p, const char *buf, size_t len)
     if (llhttp_get_errno(&p->ll) == HPE_PAUSED)
         llhttp_resume(&p->ll);
     p->in_head = true;
+    p->exec_end = buf + n;
     p->header_value_seen = false;
     p->head.count = 0;
     p->head.target = p->head.reason = NULL;
@@ -328,6 +377,11 @@ int http1_parse_body(struct http1_parser *p, const char *buf, size_t len, size_t
         return 1;
     if (len == 0)
         return 0;
+    if (check_chunk_crlf(p, buf, buf + len) != 0) {
+        chunk_framing_error(p);
+        return -1;
+    }
+    p->exec_end = buf + len;
     llhttp_errno_t e = llhttp_execute(&p->ll, buf, len);
     if (e == HPE_OK) {
         *used = len;

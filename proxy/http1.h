@@ -81,8 +81,13 @@ struct http1_parser {
     bool message_done;   /* the current message ended */
     bool in_head;        /* collecting head spans */
     bool header_value_seen;
-    int status;    /* on error: the HTTP status to answer (400, 413, 431, 502) */
-    char why[128]; /* on error: a one-line reason */
+    /* Chunked bodies: llhttp as Debian builds it (not LLHTTP_STRICT_MODE) skips the two bytes
+     * after a chunk's data whatever they are, so we check them: */
+    uint64_t chunk_left;  /* data bytes of the current chunk not yet seen */
+    uint8_t crlf_left;    /* bytes of the CRLF after that data still to check (0..2) */
+    const char *exec_end; /* end of the buffer llhttp is executing (for that check) */
+    int status;           /* on error: the HTTP status to answer (400, 413, 431, 502) */
+    char why[128];        /* on error: a one-line reason */
 };
 
 /* Initializes a parser for requests (is_request) or responses. `fields` is where heads store
@@ -93,7 +98,8 @@ void http1_parser_init(struct http1_parser *p, bool is_request, const struct htt
 /* Validates the raw bytes of a head in buf[0..len) and finds its end. Returns the head length
  * (> 0, including the final CRLF CRLF) when complete, 0 when more bytes are needed and within
  * the limits, or -status (-400 or -431) with a reason in why[whylen]. Rules: CR only in CRLF,
- * no bare LF, no NUL or other control byte (HTAB allowed in values), no obs-fold, no whitespace
+ * no bare LF, no NUL or other control byte (HTAB allowed in field values and the reason
+ * phrase, not in a request line), no obs-fold, no whitespace
  * before the colon, no empty field name, line/count/size limits. */
 int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim, bool is_request,
                     char *why, size_t whylen);
@@ -106,7 +112,9 @@ int http1_parse_head(struct http1_parser *p, const char *buf, size_t len);
 
 /* Feeds body bytes; *used receives how many were consumed. Returns 1 when the message ended
  * (bytes after it are the next message), 0 when all bytes were consumed and more are needed,
- * -1 on error (p->status, p->why). */
+ * -1 on error (p->status, p->why). A chunk's data not followed by CRLF is an error (400 for
+ * requests, 502 for responses), found before the last bytes of that chunk reach the body
+ * callback when the CRLF is in the same buffer. */
 int http1_parse_body(struct http1_parser *p, const char *buf, size_t len, size_t *used);
 
 /* The peer closed: ends a close-delimited response body. Returns 1 if that completed the

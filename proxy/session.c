@@ -92,6 +92,7 @@ struct proxy_session {
     uint64_t t_start_us; /* request head parsed */
     uint64_t ex_in;      /* client bytes of this exchange */
     uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
+    uint64_t resp_mark;  /* c.bytes_written before the final response head */
     int status;          /* status answered */
     int fail_status;     /* 502 or 504 if the last backend attempt failed */
     char fail_why[320];
@@ -640,6 +641,7 @@ static int sess_response_head(struct proxy_session *s)
     s->client_keep = s->req.head.keep_alive && !s->w->draining && s->req_done &&
                      out != HTTP1_FRAME_CLOSE && !s->upgrade_wanted && !s->request_dir.shut;
     size_t cap = h->head_len + 128;
+    s->resp_mark = s->c.bytes_written;
     char *dst = proxy_conn_reserve(&s->c, cap);
     if (dst == NULL)
         return -1;
@@ -894,7 +896,16 @@ static void up_read(struct proxy_conn *c, int status)
         int r = http1_parse_body(&s->resp, proxy_conn_data(&up->c), avail, &used);
         proxy_conn_consume(&up->c, used);
         if (r < 0) {
-            sess_close(s, true);
+            /* a 502 while nothing of the response has left, else the client sees it cut */
+            char why[320];
+            snprintf(why, sizeof(why), "webgw: backend %s: invalid response body: %s",
+                     up->wb->be->text, s->resp.why);
+            if (proxy_conn_unqueue(&s->c, s->resp_mark) == 0) {
+                s->resp_started = s->resp_head_done = s->chunked_out = false;
+                sess_fail(s, 502, why, false);
+            } else {
+                sess_close(s, true);
+            }
             return;
         }
         if (r == 1) {

@@ -5,13 +5,20 @@
  *
  * Only IP literals are accepted: a host name would make every gateway resolve it on its own,
  * at its own time, and the fleet would disagree about where a name goes. Refused addresses:
- * unspecified, multicast, broadcast and link-local (169.254.169.254 is the cloud metadata
- * service on most providers), loopback unless the node allows it, the same in IPv4-mapped
- * IPv6 form, and the node's own listen addresses (a record pointing a name at the gateway
- * would make it proxy to itself forever).
+ * unspecified, multicast, broadcast, reserved (240.0.0.0/4) and link-local, the cloud metadata
+ * services (169.254.169.254 on most providers, fd00:ec2::254 on AWS over IPv6, 100.100.100.200
+ * on Alibaba, 168.63.129.16 on Azure), loopback unless the node allows it, the node's own
+ * listen addresses and every fleet member's advertised addresses (a record pointing a name at
+ * a gateway would make the fleet proxy to itself), and the operator's deny list. Every IPv6
+ * form that carries an IPv4 address to an IPv4 host is read as that IPv4 address first:
+ * IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d, which a
+ * NAT64 gateway on the path translates) and 6to4 (2002:AABB:CCDD::/48, relayed to
+ * AA.BB.CC.DD), so none of them reaches what the plain form may not. Private ranges stay
+ * allowed: reaching them is what a gateway is for.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -217,32 +224,56 @@ int state_backend_parse(const char *text, bool passthrough, struct state_backend
 
 /* ---- address rules ------------------------------------------------------------------------ */
 
-/* An address reduced to one form: IPv4-mapped IPv6 becomes IPv4, so "::ffff:127.0.0.1" meets
- * the same rules (and matches the same own address) as "127.0.0.1". */
+/* An address reduced to one form: an IPv6 form carrying an IPv4 address becomes that IPv4
+ * address, so "::ffff:127.0.0.1" or "64:ff9b::7f00:1" meets the same rules (and matches the
+ * same own address) as "127.0.0.1". */
 struct plain_addr {
     uint8_t family;
     uint8_t addr[16];
-    bool mapped; /* came in as ::ffff:a.b.c.d */
+    const char *form; /* how the IPv4 address came in: NULL (plain), "IPv4-mapped", ... */
 };
 
 static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+static const uint8_t v4_compat_prefix[12] = {0};
+static const uint8_t nat64_prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+
+static struct plain_addr plain_of(uint8_t family, const uint8_t *addr)
+{
+    struct plain_addr p;
+    const uint8_t *v4 = NULL;
+
+    memset(&p, 0, sizeof(p));
+    p.family = family;
+    if (family == 4) {
+        memcpy(p.addr, addr, 4);
+        return p;
+    }
+    if (memcmp(addr, v4_mapped_prefix, 12) == 0) {
+        v4 = addr + 12;
+        p.form = "IPv4-mapped";
+    } else if (memcmp(addr, nat64_prefix, 12) == 0) {
+        v4 = addr + 12;
+        p.form = "NAT64";
+    } else if (addr[0] == 0x20 && addr[1] == 0x02) {
+        v4 = addr + 2;
+        p.form = "6to4";
+    } else if (memcmp(addr, v4_compat_prefix, 12) == 0 && (addr[12] | addr[13] | addr[14]) != 0) {
+        /* :: and ::1 stay IPv6 (unspecified, loopback); ::a.b.c.d is IPv4-compatible */
+        v4 = addr + 12;
+        p.form = "IPv4-compatible";
+    }
+    if (v4 == NULL) {
+        memcpy(p.addr, addr, 16);
+        return p;
+    }
+    p.family = 4;
+    memcpy(p.addr, v4, 4);
+    return p;
+}
 
 static struct plain_addr plain(const struct state_backend *be)
 {
-    struct plain_addr p;
-
-    memset(&p, 0, sizeof(p));
-    p.family = be->family;
-    if (be->family == 4) {
-        memcpy(p.addr, be->addr, 4);
-    } else if (be->family == 6 && memcmp(be->addr, v4_mapped_prefix, 12) == 0) {
-        p.family = 4;
-        p.mapped = true;
-        memcpy(p.addr, be->addr + 12, 4);
-    } else {
-        memcpy(p.addr, be->addr, 16);
-    }
-    return p;
+    return plain_of(be->family, be->addr);
 }
 
 static bool is_unspecified(const struct plain_addr *a)
@@ -273,13 +304,22 @@ static const char *forbidden_class(const struct plain_addr *a)
             return "multicast address";
         if (a->addr[0] == 255 && a->addr[1] == 255 && a->addr[2] == 255 && a->addr[3] == 255)
             return "broadcast address";
+        if (a->addr[0] >= 240)
+            return "reserved address"; /* 240.0.0.0/4: never assigned, some stacks route it */
         if (a->addr[0] == 169 && a->addr[1] == 254)
-            return "link-local address";
+            return a->addr[2] == 169 && a->addr[3] == 254 ? "cloud metadata address"
+                                                          : "link-local address";
+        if ((a->addr[0] == 100 && a->addr[1] == 100 && a->addr[2] == 100 && a->addr[3] == 200) ||
+            (a->addr[0] == 168 && a->addr[1] == 63 && a->addr[2] == 129 && a->addr[3] == 16))
+            return "cloud metadata address";
     } else {
+        static const uint8_t aws_v6[16] = {0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54};
         if (a->addr[0] == 0xff)
             return "multicast address";
         if (a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80)
             return "link-local address";
+        if (memcmp(a->addr, aws_v6, 16) == 0)
+            return "cloud metadata address";
     }
     return NULL;
 }
@@ -303,18 +343,133 @@ static bool is_own(const struct state_backend *be, const struct plain_addr *a,
     return false;
 }
 
+static int backend_cmp(const void *pa, const void *pb)
+{
+    const struct state_backend *a = pa, *b = pb;
+    int c = (int)a->family - (int)b->family;
+
+    if (c == 0)
+        c = memcmp(a->addr, b->addr, 16);
+    if (c == 0)
+        c = (int)a->port - (int)b->port;
+    return c;
+}
+
+size_t state_backends_sort(struct state_backend *v, size_t n)
+{
+    size_t k = 0;
+
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(*v), backend_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (backend_cmp(&v[k], &v[i]) != 0)
+            v[++k] = v[i];
+    return k + 1;
+}
+
+/* A fleet member's address, in the plain or the embedded form. */
+static bool is_fleet(const struct state_backend *be, const struct plain_addr *a,
+                     const struct state_validate_policy *pol)
+{
+    struct state_backend key;
+
+    if (pol->fleet_addr_count == 0)
+        return false;
+    memset(&key, 0, sizeof(key));
+    key.family = a->family;
+    memcpy(key.addr, a->addr, a->family == 4 ? 4 : 16);
+    key.port = be->port;
+    if (bsearch(&key, pol->fleet_addrs, pol->fleet_addr_count, sizeof(key), backend_cmp))
+        return true;
+    if (a->family == 6)
+        return false;
+    /* members may advertise an IPv4 address in its IPv4-mapped form */
+    memset(key.addr, 0, sizeof(key.addr));
+    memcpy(key.addr, v4_mapped_prefix, 12);
+    memcpy(key.addr + 12, a->addr, 4);
+    key.family = 6;
+    return bsearch(&key, pol->fleet_addrs, pol->fleet_addr_count, sizeof(key), backend_cmp) != NULL;
+}
+
+/* The operator's deny list matches the address as written and as the IPv4 address it
+ * carries, so denying 10.0.0.0/8 also denies ::ffff:10.0.0.1 and 64:ff9b::a00:1. */
+static const struct state_cidr *denied_by(const struct state_backend *be,
+                                          const struct plain_addr *a,
+                                          const struct state_validate_policy *pol)
+{
+    for (size_t i = 0; i < pol->deny_count; i++)
+        if (state_cidr_contains(&pol->deny[i], be->family, be->addr) ||
+            state_cidr_contains(&pol->deny[i], a->family, a->addr))
+            return &pol->deny[i];
+    return NULL;
+}
+
 /* "a loopback address", "an IPv4-mapped loopback address", ... for the error message */
 static void describe(const struct plain_addr *a, const char *cls, char *out, size_t outlen)
 {
-    const char *article = "a ";
+    const char *article = cls[0] == 'u' ? "an " : "a ";
 
-    if (a->mapped)
-        article = "an IPv4-mapped ";
-    else if (cls[0] == 'u')
-        article = "an ";
-    else if (strcmp(cls, "broadcast address") == 0)
-        article = "the ";
-    snprintf(out, outlen, "%s%s", article, cls);
+    if (a->form != NULL)
+        snprintf(out, outlen, "a%s %s %s", a->form[0] == 'I' ? "n" : "", a->form, cls);
+    else
+        snprintf(out, outlen, "%s%s", strcmp(cls, "broadcast address") == 0 ? "the " : article,
+                 cls);
+}
+
+int state_cidr_parse(const char *text, struct state_cidr *out, char *err, size_t errlen)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(text, '/');
+    size_t hl = slash ? (size_t)(slash - text) : strlen(text);
+    unsigned long prefix = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (hl == 0 || hl >= sizeof(host)) {
+        state_errf(err, errlen, "network \"%.80s\": expected IP or IP/PREFIX", text);
+        return STATE_EINVAL;
+    }
+    memcpy(host, text, hl);
+    host[hl] = '\0';
+    if (inet_pton(AF_INET, host, out->addr) == 1) {
+        out->family = 4;
+        out->prefix = 32;
+    } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+        out->family = 6;
+        out->prefix = 128;
+    } else {
+        state_errf(err, errlen, "network \"%.80s\": \"%s\" is not an IP literal", text, host);
+        return STATE_EINVAL;
+    }
+    if (slash == NULL)
+        return 0;
+    if (slash[1] == '\0' || strlen(slash + 1) > 3)
+        goto bad_prefix;
+    for (const char *c = slash + 1; *c; c++) {
+        if (*c < '0' || *c > '9')
+            goto bad_prefix;
+        prefix = prefix * 10 + (unsigned long)(*c - '0');
+    }
+    if (prefix > out->prefix)
+        goto bad_prefix;
+    out->prefix = (uint8_t)prefix;
+    return 0;
+bad_prefix:
+    state_errf(err, errlen, "network \"%.80s\": bad prefix length", text);
+    return STATE_EINVAL;
+}
+
+bool state_cidr_contains(const struct state_cidr *net, uint8_t family, const uint8_t *addr)
+{
+    unsigned whole = net->prefix / 8, rest = net->prefix % 8;
+
+    if (net->family != family)
+        return false;
+    if (memcmp(net->addr, addr, whole) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    return ((net->addr[whole] ^ addr[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
 int state_backend_check(const struct state_backend *be, const struct state_validate_policy *pol,
@@ -348,6 +503,21 @@ int state_backend_check(const struct state_backend *be, const struct state_valid
         state_backend_format(be, true, text);
         state_errf(err, errlen, "backend %s is this gateway's own address (requests would loop)",
                    text);
+        return STATE_EINVAL;
+    }
+    if (is_fleet(be, &a, pol)) {
+        state_backend_format(be, true, text);
+        state_errf(err, errlen,
+                   "backend %s is a fleet member's advertised address (requests would loop)", text);
+        return STATE_EINVAL;
+    }
+    if (denied_by(be, &a, pol) != NULL) {
+        const struct state_cidr *d = denied_by(be, &a, pol);
+        char net[INET6_ADDRSTRLEN];
+        inet_ntop(d->family == 4 ? AF_INET : AF_INET6, d->addr, net, sizeof(net));
+        state_backend_format(be, true, text);
+        state_errf(err, errlen, "backend %s is in denied network %s/%u (--deny-backend)", text, net,
+                   (unsigned)d->prefix);
         return STATE_EINVAL;
     }
     if (is_loopback(&a) && !pol->allow_loopback) {

@@ -190,20 +190,42 @@ int state_witness_entry_decode(const uint8_t *buf, size_t len, char *name,
 
 /* ---- validation ------------------------------------------------------------------------ */
 
+/* A network: family 4 or 6, address in network order, prefix length. */
+struct state_cidr {
+    uint8_t family;   /* 4 or 6 */
+    uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+    uint8_t prefix;   /* 0..32 or 0..128 */
+};
+
+/* Parses "IP/PREFIX" or a bare IP (full prefix). Returns 0 or STATE_EINVAL with `err` set. */
+int state_cidr_parse(const char *text, struct state_cidr *out, char *err, size_t errlen);
+/* True when the address (family 4 or 6, network order) lies in the network. */
+bool state_cidr_contains(const struct state_cidr *net, uint8_t family, const uint8_t *addr);
+
+/* Sorts addresses and drops repeats, so state_backend_check finds one among many by binary
+ * search. Returns the new count. */
+size_t state_backends_sort(struct state_backend *v, size_t n);
+
 /* Addresses that backends may never use: the gateway's own (loop prevention). */
 struct state_validate_policy {
-    bool allow_loopback;                   /* --allow-loopback-backends */
-    const struct state_backend *own_addrs; /* this node's listen/advertise addresses; a port of
-                                              0 forbids the whole IP, else IP:port only; an
-                                              unspecified IP (0.0.0.0, ::) with port P forbids
-                                              every loopback address on P (a wildcard listener
-                                              answers there) */
-    size_t own_addr_count;                 /* entries in own_addrs */
-    uint64_t now_ms;                       /* wall clock, for the future-skew check; 0 reads
-                                              state_now_ms() */
-    const char *domain;                    /* gateway domain (--domain): fqdn records at or
-                                              under it are refused, NAME.DOMAIN belongs to name
-                                              records; NULL skips the check */
+    bool allow_loopback;                     /* --allow-loopback-backends */
+    const struct state_backend *own_addrs;   /* this node's listen/advertise addresses; a port of
+                                                0 forbids the whole IP, else IP:port only; an
+                                                unspecified IP (0.0.0.0, ::) with port P forbids
+                                                every loopback address on P (a wildcard listener
+                                                answers there) */
+    size_t own_addr_count;                   /* entries in own_addrs */
+    uint64_t now_ms;                         /* wall clock, for the future-skew check; 0 reads
+                                                state_now_ms() */
+    const char *domain;                      /* gateway domain (--domain): fqdn records at or
+                                                under it are refused, NAME.DOMAIN belongs to name
+                                                records; NULL skips the check */
+    const struct state_backend *fleet_addrs; /* every fleet member's advertised HTTP, HTTPS,
+                                                API and gossip address (IP:port), sorted by
+                                                state_backends_sort */
+    size_t fleet_addr_count;                 /* entries in fleet_addrs */
+    const struct state_cidr *deny;           /* operator's --deny-backend networks */
+    size_t deny_count;                       /* entries in deny */
 };
 
 /* Checks every semantic rule (name syntax, kind/fields consistency, backend count and
@@ -224,7 +246,10 @@ int state_fqdn_normalize(const char *in, char *out, char *err, size_t errlen);
 int state_backend_parse(const char *text, bool passthrough, struct state_backend *out, char *err,
                         size_t errlen);
 void state_backend_format(const struct state_backend *be, bool passthrough, char out[64]);
-/* Address-only checks (loopback, unspecified, multicast, own addresses). */
+/* Address-only checks: refused whatever the policy are unspecified, multicast, broadcast,
+ * link-local, reserved (240.0.0.0/4) and cloud metadata addresses, also when an IPv6 form
+ * embeds them (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96, 6to4 2002::/16); then, by
+ * policy, loopback, this node's own addresses, fleet members' addresses and denied networks. */
 int state_backend_check(const struct state_backend *be, const struct state_validate_policy *pol,
                         char *err, size_t errlen);
 

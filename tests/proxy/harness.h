@@ -22,7 +22,8 @@
  *   /sha              the same, answering "received N sha256=HEX" of the decoded body
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
- *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101)
+ *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101;
+ *                     9 and 10: chunk data not followed by CRLF)
  */
 struct tb_server;
 

@@ -273,7 +273,7 @@ static void test_bad_backend_responses_502(void **state)
     uint16_t port = tb_port(be);
     th_route(routes, "app.localhost", "app", &port, 1);
     struct proxy *p = th_proxy(routes, NULL);
-    for (int k = 0; k < 9; k++) {
+    for (int k = 0; k < 11; k++) {
         char path[32];
         struct tc_resp r;
         snprintf(path, sizeof(path), "/bad/%d", k);

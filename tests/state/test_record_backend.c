@@ -219,15 +219,114 @@ static void test_always_forbidden(void **state)
                         "backend [::ffff:224.0.0.1]:80 is an IPv4-mapped multicast address");
     assert_string_equal(check_problem("255.255.255.255", 80, &allow),
                         "backend 255.255.255.255:80 is the broadcast address");
-    assert_string_equal(check_problem("169.254.169.254", 80, &allow),
-                        "backend 169.254.169.254:80 is a link-local address");
+    assert_string_equal(check_problem("169.254.1.2", 80, &allow),
+                        "backend 169.254.1.2:80 is a link-local address");
     assert_string_equal(check_problem("fe80::1", 80, &allow),
                         "backend [fe80::1]:80 is a link-local address");
     assert_string_equal(check_problem("febf::1", 80, &allow),
                         "backend [febf::1]:80 is a link-local address");
     assert_string_equal(check_problem("fec0::1", 80, &allow), "");
     assert_string_equal(check_problem("223.255.255.255", 80, &allow), "");
-    assert_string_equal(check_problem("240.0.0.1", 80, &allow), "");
+    assert_string_equal(check_problem("240.0.0.1", 80, &allow),
+                        "backend 240.0.0.1:80 is a reserved address");
+    assert_string_equal(check_problem("254.255.255.255", 80, &allow),
+                        "backend 254.255.255.255:80 is a reserved address");
+}
+
+/* The metadata service hands out cloud credentials: no form of its address may get through,
+ * whatever the policy. */
+static void test_cloud_metadata_in_every_form(void **state)
+{
+    struct state_validate_policy allow = {.allow_loopback = true};
+    static const char *const forms[][2] = {
+        {"169.254.169.254", "a cloud metadata address"},
+        {"::ffff:169.254.169.254", "an IPv4-mapped cloud metadata address"},
+        {"::ffff:a9fe:a9fe", "an IPv4-mapped cloud metadata address"},
+        {"64:ff9b::a9fe:a9fe", "a NAT64 cloud metadata address"},
+        {"64:ff9b::169.254.169.254", "a NAT64 cloud metadata address"},
+        {"2002:a9fe:a9fe::", "a 6to4 cloud metadata address"},
+        {"2002:a9fe:a9fe:1234::1", "a 6to4 cloud metadata address"},
+        {"::a9fe:a9fe", "an IPv4-compatible cloud metadata address"},
+        {"::169.254.169.254", "an IPv4-compatible cloud metadata address"},
+        {"fd00:ec2::254", "a cloud metadata address"},
+        {"100.100.100.200", "a cloud metadata address"},
+        {"::ffff:100.100.100.200", "an IPv4-mapped cloud metadata address"},
+        {"64:ff9b::6464:64c8", "a NAT64 cloud metadata address"},
+        {"168.63.129.16", "a cloud metadata address"},
+        /* the other embedded forms of what the plain form may not reach */
+        {"64:ff9b::7f00:1", "a NAT64 loopback address"},
+        {"2002:7f00:1::", "a 6to4 loopback address"},
+        {"64:ff9b::e000:1", "a NAT64 multicast address"},
+        {"2002:f000:1::", "a 6to4 reserved address"},
+        {"::f000:1", "an IPv4-compatible reserved address"},
+    };
+
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        const char *got = check_problem(forms[i][0], 80, &strict);
+        if (strstr(got, forms[i][1]) == NULL)
+            fail_msg("%s: got \"%s\", want \"%s\"", forms[i][0], got, forms[i][1]);
+        if (strstr(forms[i][1], "loopback") == NULL &&
+            strstr(check_problem(forms[i][0], 80, &allow), forms[i][1]) == NULL)
+            fail_msg("%s allowed with loopback allowed", forms[i][0]);
+    }
+    /* neighbours stay allowed: private ranges are what a gateway is for */
+    assert_string_equal(check_problem("100.100.100.201", 80, &strict), "");
+    assert_string_equal(check_problem("100.64.0.1", 80, &strict), "");
+    assert_string_equal(check_problem("10.0.0.1", 80, &strict), "");
+    assert_string_equal(check_problem("64:ff9b::a00:1", 80, &strict), "");
+    assert_string_equal(check_problem("2002:a00:1::", 80, &strict), "");
+    assert_string_equal(check_problem("fd00:ec2::253", 80, &strict), "");
+    assert_string_equal(check_problem("2001:db8::1", 80, &strict), "");
+}
+
+/* Every member's advertised HTTP, HTTPS, API and gossip address, not only this node's. */
+static void test_fleet_member_addresses(void **state)
+{
+    struct state_backend fleet[] = {
+        fixture_backend("10.1.0.2", 80),   fixture_backend("10.1.0.2", 443),
+        fixture_backend("10.1.0.2", 7900), fixture_backend("10.1.0.2", 7946),
+        fixture_backend("fd00::3", 80),    fixture_backend("10.1.0.2", 80),
+    };
+    struct state_validate_policy pol = {.allow_loopback = true};
+    const char *loop = "is a fleet member's advertised address (requests would loop)";
+
+    pol.fleet_addrs = fleet;
+    pol.fleet_addr_count = state_backends_sort(fleet, 6);
+    assert_int_equal(pol.fleet_addr_count, 5);
+    assert_non_null(strstr(check_problem("10.1.0.2", 80, &pol), loop));
+    assert_non_null(strstr(check_problem("10.1.0.2", 443, &pol), loop));
+    assert_non_null(strstr(check_problem("10.1.0.2", 7900, &pol), loop));
+    assert_non_null(strstr(check_problem("10.1.0.2", 7946, &pol), loop));
+    assert_non_null(strstr(check_problem("::ffff:10.1.0.2", 7946, &pol), loop));
+    assert_non_null(strstr(check_problem("64:ff9b::a01:2", 80, &pol), loop));
+    assert_non_null(strstr(check_problem("fd00::3", 80, &pol), loop));
+    /* the same hosts' other ports are ordinary backends */
+    assert_string_equal(check_problem("10.1.0.2", 8080, &pol), "");
+    assert_string_equal(check_problem("fd00::3", 8080, &pol), "");
+}
+
+static void test_operator_deny_list(void **state)
+{
+    struct state_cidr deny[3];
+    struct state_validate_policy pol = {.deny = deny, .deny_count = 3};
+    char err[STATE_ERR_MAX];
+
+    assert_int_equal(state_cidr_parse("10.20.0.0/16", &deny[0], err, sizeof(err)), 0);
+    assert_int_equal(state_cidr_parse("fd00:abcd::/32", &deny[1], err, sizeof(err)), 0);
+    assert_int_equal(state_cidr_parse("192.0.2.7", &deny[2], err, sizeof(err)), 0);
+    assert_string_equal(check_problem("10.20.3.4", 80, &pol),
+                        "backend 10.20.3.4:80 is in denied network 10.20.0.0/16 (--deny-backend)");
+    assert_non_null(strstr(check_problem("::ffff:10.20.3.4", 80, &pol), "10.20.0.0/16"));
+    assert_non_null(strstr(check_problem("64:ff9b::a14:304", 80, &pol), "10.20.0.0/16"));
+    assert_non_null(strstr(check_problem("fd00:abcd:1::1", 80, &pol), "fd00:abcd::/32"));
+    assert_non_null(strstr(check_problem("192.0.2.7", 80, &pol), "192.0.2.7/32"));
+    assert_string_equal(check_problem("10.21.3.4", 80, &pol), "");
+    assert_string_equal(check_problem("192.0.2.8", 80, &pol), "");
+    assert_string_equal(check_problem("fd00:abce::1", 80, &pol), "");
+    assert_int_equal(state_cidr_parse("10.0.0.0/33", &deny[0], err, sizeof(err)), STATE_EINVAL);
+    assert_string_equal(err, "network \"10.0.0.0/33\": bad prefix length");
+    assert_int_equal(state_cidr_parse("example.org/8", &deny[0], err, sizeof(err)), STATE_EINVAL);
+    assert_int_equal(state_cidr_parse("10.0.0.0/", &deny[0], err, sizeof(err)), STATE_EINVAL);
 }
 
 static void test_bad_family_and_port(void **state)
@@ -306,6 +405,9 @@ int main(void)
         cmocka_unit_test(test_private_overlays_allowed),
         cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_always_forbidden),
+        cmocka_unit_test(test_cloud_metadata_in_every_form),
+        cmocka_unit_test(test_fleet_member_addresses),
+        cmocka_unit_test(test_operator_deny_list),
         cmocka_unit_test(test_bad_family_and_port),
         cmocka_unit_test(test_own_addresses),
         cmocka_unit_test(test_own_ports_refused_even_with_loopback_allowed),
