@@ -97,8 +97,11 @@ const char *nt_cluster_key(void)
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         abort();
     EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
-    strcat(b64, "\n");
-    snprintf(path, sizeof(path), "%s", nt_write_tmp("harness-cluster.key", b64));
+    /* not nt_write_tmp: its static path buffer may hold a test's file name right now */
+    snprintf(path, sizeof(path), "%s/harness-cluster.key", nt_tmpdir());
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "%s\n", b64) < 0 || fclose(f) != 0)
+        abort();
     chmod(path, 0600);
     return path;
 }
@@ -108,7 +111,7 @@ static bool nt_keyed_by_test(const char *const *extra)
 {
     for (size_t i = 0; extra && extra[i]; i++)
         if (strcmp(extra[i], "--cluster-key") == 0 || strcmp(extra[i], "--gossip-insecure") == 0 ||
-            strcmp(extra[i], NT_NO_CLUSTER_KEY) == 0 || strcmp(extra[i], "--config") == 0)
+            strcmp(extra[i], NT_NO_CLUSTER_KEY) == 0)
             return true;
     return false;
 }

@@ -30,7 +30,7 @@ struct nt_node {
 };
 
 /* The key file every harness node gets unless its flags name one (--cluster-key,
- * --gossip-insecure, --config or NT_NO_CLUSTER_KEY). */
+ * --gossip-insecure or NT_NO_CLUSTER_KEY); it overrides a --config file's. */
 const char *nt_cluster_key(void);
 
 /* A fresh directory under $TMPDIR (removed by nt_cleanup). */
