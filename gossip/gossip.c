@@ -599,6 +599,8 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->self->self = true;
     gossip_member_set_meta(g->self, &cfg->meta);
     now = gossip_now(g);
+    g->start_ms = now;
+    g->wall_base_s = cfg->incarnation;
     /* stagger the first period so members started together do not probe in lockstep */
     g->probe_next = now + grand_below(&g->rng, cfg->probe_interval_ms);
     g->gossip_next = now + cfg->gossip_interval_ms;
@@ -757,4 +759,9 @@ int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossi
     if (gossip_find(g, id) != NULL || !gproto_id_valid(id))
         return GOSSIP_EINVAL;
     return gossip_member_add(g, id, addr, incarnation) ? 0 : GOSSIP_ENOMEM;
+}
+
+int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t *out, size_t cap)
+{
+    return genv_seal(g->cipher, &g->cfg.keyring, g->cfg.label, body, len, out, cap);
 }

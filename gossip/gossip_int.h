@@ -24,6 +24,12 @@
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
 #define GOSSIP_EAGER_GAP_MS 20       /* a new item may advance the gossip round this close */
+#define GOSSIP_INC_AHEAD_S 86400     /* incarnations are unix seconds at start: one day of skew */
+#define GOSSIP_INC_STEP_MAX 65536    /* refutations a member may have made since we heard */
+#define GOSSIP_PP_OPEN_MAX 32        /* push-pull exchanges in flight, both roles */
+#define GOSSIP_PP_OPEN_MS 15000      /* an exchange's answers are accepted this long */
+#define GOSSIP_PP_ENTRIES_MAX (1u << 20) /* (key, version, hash) entries in one reply */
+#define GOSSIP_PP_WANTS_MAX 16384        /* keys wanted in one item list */
 
 enum gmsg_type {
     GMSG_PING = 1,       /* [1, seq, target_id, from_id]: are you there? */
@@ -198,6 +204,20 @@ struct grelay {
 
 struct ghealth; /* gossip_health.c */
 
+/* A push-pull exchange in flight. Replies and item lists are accepted only against one of
+ * these, so nobody can push member lists or items at us outside an exchange we are part of. */
+enum gpp_stage {
+    GPP_FREE = 0,    /* slot unused */
+    GPP_DIGEST_SENT, /* we started it: a REPLY (or nothing) may come */
+    GPP_ITEMS_SENT,  /* we started it and asked for items: the answering ITEMS may come */
+    GPP_REPLY_SENT,  /* we answered a digest: the initiator's ITEMS may come */
+};
+struct gpp_open {
+    enum gpp_stage stage;    /* what we wait for */
+    struct gossip_addr peer; /* whom */
+    uint64_t expires_ms;     /* forgotten then */
+};
+
 struct gossip {
     struct gossip_config cfg;   /* copied configuration */
     struct gossip_callbacks cb; /* node callbacks */
@@ -240,7 +260,10 @@ struct gossip {
     struct gqueue q_data;    /* items and health */
     struct gqueue q_big;     /* items too big for a datagram (sent over TCP) */
 
-    struct ghealth *health; /* backend health table */
+    struct ghealth *health;                      /* backend health table */
+    struct gpp_open pp_open[GOSSIP_PP_OPEN_MAX]; /* push-pull exchanges in flight */
+    uint64_t wall_base_s;                        /* cfg.incarnation: unix seconds at start */
+    uint64_t start_ms;                           /* our clock at start */
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX]; /* join addresses, retried when alone */
     size_t nseeds;
@@ -286,6 +309,11 @@ void gossip_member_fill(const struct gmember *m, struct gossip_member *out);
 /* Test/simulator hook: adds an alive member without any message (pre-built clusters). */
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,
                             uint64_t incarnation);
+
+/* Test hook: seals body[len] into out[cap] exactly as g seals what it sends (its keys, its
+ * label, a fresh nonce). Returns the envelope length or a negative code. Tests use it to play
+ * a fleet member that holds the key and turned hostile. */
+int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t *out, size_t cap);
 
 /* Handles one decoded datagram message (also used for pings/acks that came over a stream). */
 void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);

@@ -329,10 +329,31 @@ static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_m
     return true;
 }
 
+/* Incarnations only grow by refutation (one at a time) and by restarts (the node starts from
+ * the unix time in seconds). One message claiming UINT64_MAX would otherwise leave the member
+ * unable to ever outrank it (its refutation wraps to 0): it would be silenced for good. So an
+ * incarnation is believed only up to a day past our estimate of the wall clock, or a
+ * generous number of refutations past what we know of the member. */
+static bool gossip_inc_plausible(struct gossip *g, const struct gmember *mem, uint64_t inc)
+{
+    uint64_t wall_s = g->wall_base_s + (gossip_now(g) - g->start_ms) / 1000;
+    uint64_t ceiling = wall_s + GOSSIP_INC_AHEAD_S;
+    uint64_t known = mem != NULL ? mem->incarnation : 0;
+
+    if (known + GOSSIP_INC_STEP_MAX > ceiling)
+        ceiling = known + GOSSIP_INC_STEP_MAX;
+    if (inc <= ceiling)
+        return true;
+    gossip_drop(g, GOSSIP_DROP_INCARNATION);
+    return false;
+}
+
 void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
 {
     struct gmember *mem = gossip_find(g, m->id);
 
+    if (!gossip_inc_plausible(g, mem, m->incarnation))
+        return;
     if (mem == g->self) {
         if (g->leaving || m->incarnation < mem->incarnation)
             return;
@@ -421,7 +442,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
 {
     struct gmember *mem = gossip_find(g, id);
 
-    if (mem == NULL)
+    if (mem == NULL || !gossip_inc_plausible(g, mem, inc))
         return;
     if (mem == g->self) {
         if (!g->leaving && inc >= mem->incarnation)
@@ -458,7 +479,7 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
     struct gmember *mem = gossip_find(g, id);
     bool left = strcmp(id, from) == 0;
 
-    if (mem == NULL)
+    if (mem == NULL || !gossip_inc_plausible(g, mem, inc))
         return;
     if (mem == g->self) {
         if (!g->leaving && inc >= mem->incarnation)

@@ -56,8 +56,10 @@ bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const v
     (void)arg;
     if (gossip_is_live(m->state))
         return true;
-    /* keep telling the recently dead: if they are in fact alive they learn it and refute */
-    return m->state == GOSSIP_DEAD && gossip_now(g) - m->state_since_ms < g->cfg.gossip_to_dead_ms;
+    /* keep telling the recently dead or departed: if they are in fact alive (a forged leave
+     * notice, a false death) they learn it and refute */
+    return (m->state == GOSSIP_DEAD || m->state == GOSSIP_LEFT) &&
+           gossip_now(g) - m->state_since_ms < g->cfg.gossip_to_dead_ms;
 }
 
 static bool gossip_pick_relay(const struct gossip *g, const struct gmember *m, const void *arg)

@@ -29,7 +29,15 @@
  * flood the fleet with what it already has); other repairs are, which is what spreads the
  * missing side's records through the fleet after a partition heals.
  *
- * Big items (over a datagram) use the same ITEMS message with the GPP_GOSSIP flag.
+ * Big items (over a datagram) use the same ITEMS message with the GPP_GOSSIP flag (one item,
+ * no wants).
+ *
+ * Only DIGEST opens an exchange. A REPLY is accepted only from a peer we sent a DIGEST to, the
+ * initiator's ITEMS only from a peer we sent a REPLY to, and the answering ITEMS only from a
+ * peer we asked for items, each once and within GOSSIP_PP_OPEN_MS (struct gpp_open): a member
+ * list or an item list pushed at us outside an exchange is dropped as "unsolicited" before it
+ * is walked. Counts are bounded before anything is allocated for them (GOSSIP_PP_ENTRIES_MAX
+ * entries, GOSSIP_PP_WANTS_MAX wants; a side that wants more asks in the next exchange).
  */
 #include "gossip/gossip_int.h"
 
@@ -38,6 +46,50 @@
 
 #define GPP_TO_INITIATOR 0x4 /* ITEMS flag: the answer to the initiator's ITEMS */
 #define GPP_GOSSIP 0x8       /* ITEMS flag: a big item being gossiped, not a repair */
+
+/* ---- exchanges in flight ----------------------------------------------------------------- */
+
+/* Remembers that we now wait for `stage` from `peer` (one entry per peer and stage; the
+ * oldest entry goes when the table is full: its late answer is then dropped, and the next
+ * periodic exchange repairs what it would have). */
+static void gpp_open_set(struct gossip *g, const struct gossip_addr *peer, enum gpp_stage stage)
+{
+    uint64_t now = gossip_now(g);
+    struct gpp_open *slot = NULL;
+
+    for (size_t i = 0; i < GOSSIP_PP_OPEN_MAX; i++) {
+        struct gpp_open *o = &g->pp_open[i];
+        if (o->stage != GPP_FREE && now >= o->expires_ms)
+            o->stage = GPP_FREE;
+        if (o->stage == stage && gossip_addr_equal(&o->peer, peer)) {
+            slot = o;
+            break;
+        }
+        if (slot == NULL ||
+            (slot->stage != GPP_FREE && (o->stage == GPP_FREE || o->expires_ms < slot->expires_ms)))
+            slot = o;
+    }
+    slot->stage = stage;
+    slot->peer = *peer;
+    slot->expires_ms = now + GOSSIP_PP_OPEN_MS;
+}
+
+/* Consumes the entry waiting for `stage` from `peer`; false (dropped, counted) when there is
+ * none: the message belongs to no exchange of ours. */
+static bool gpp_open_take(struct gossip *g, const struct gossip_addr *peer, enum gpp_stage stage)
+{
+    uint64_t now = gossip_now(g);
+
+    for (size_t i = 0; i < GOSSIP_PP_OPEN_MAX; i++) {
+        struct gpp_open *o = &g->pp_open[i];
+        if (o->stage == stage && now < o->expires_ms && gossip_addr_equal(&o->peer, peer)) {
+            o->stage = GPP_FREE;
+            return true;
+        }
+    }
+    gossip_drop(g, GOSSIP_DROP_UNSOLICITED);
+    return false;
+}
 
 /* ---- digests ----------------------------------------------------------------------------- */
 
@@ -101,6 +153,48 @@ static void gpp_collect(struct gossip *g, struct gpp_collect *c, const bool *wan
 static int gpp_entry_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct gpp_entry *)a)->key, ((const struct gpp_entry *)b)->key);
+}
+
+/* A peer's entry, its key left in the received message (no copy: a reply may list many). */
+struct gpp_remote {
+    const char *key;  /* not NUL-terminated */
+    uint32_t klen;    /* 1..GOSSIP_KEY_MAX, printable ASCII */
+    uint64_t version; /* its version */
+    uint64_t hash;    /* content hash */
+};
+
+/* strcmp order between a NUL-terminated key and a counted one (neither holds a NUL). */
+static int gpp_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int gpp_remote_cmp(const void *pa, const void *pb)
+{
+    const struct gpp_remote *a = pa, *b = pb;
+
+    return gpp_key_cmp(a->key, a->klen, b->key, b->klen);
+}
+
+static int gpp_remote_parse(const msgpack_object *e, struct gpp_remote *out)
+{
+    const msgpack_object *f = e->via.array.ptr;
+
+    if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
+        f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size == 0 ||
+        f[0].via.str.size > GOSSIP_KEY_MAX || gproto_u64(&f[1], &out->version) ||
+        gproto_u64(&f[2], &out->hash))
+        return GOSSIP_EMALFORMED;
+    for (uint32_t i = 0; i < f[0].via.str.size; i++) {
+        unsigned char c = (unsigned char)f[0].via.str.ptr[i];
+        if (c < 0x20 || c > 0x7e)
+            return GOSSIP_EMALFORMED;
+    }
+    out->key = f[0].via.str.ptr;
+    out->klen = f[0].via.str.size;
+    return 0;
 }
 
 /* ---- encoding ---------------------------------------------------------------------------- */
@@ -180,6 +274,7 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     gpp_pack_buckets(&w.pk, c.buckets);
     msgpack_pack_uint64(&w.pk, gpp_members_hash(g));
     free(c.entries);
+    gpp_open_set(g, to, GPP_DIGEST_SENT);
     gpp_send(g, to, &w);
 }
 
@@ -368,6 +463,7 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     }
     msgpack_pack_uint64(&w.pk, gpp_members_hash(g));
     free(c.entries);
+    gpp_open_set(g, from, GPP_REPLY_SENT);
     gpp_send(g, from, &w);
 }
 
@@ -377,7 +473,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
     uint64_t theirs[GOSSIP_PP_BUCKETS];
     bool diff[GOSSIP_PP_BUCKETS];
     struct gpp_collect c;
-    struct gpp_entry *remote = NULL;
+    struct gpp_remote *remote = NULL;
     size_t nremote, i = 0, j = 0, nitems = 0, nwants = 0;
     struct gwbuf items, wants;
     uint8_t *buf = NULL;
@@ -390,15 +486,15 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
         return;
     }
     nremote = f[5].via.array.size;
+    if (nremote > GOSSIP_PP_ENTRIES_MAX) {
+        gossip_drop(g, GOSSIP_DROP_OVERSIZE);
+        return;
+    }
     remote = calloc(nremote ? nremote : 1, sizeof(*remote));
     if (remote == NULL)
         return;
     for (size_t k = 0; k < nremote; k++) {
-        const msgpack_object *e = &f[5].via.array.ptr[k];
-        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
-            gproto_str(&e->via.array.ptr[0], remote[k].key, sizeof(remote[k].key), false) ||
-            gproto_u64(&e->via.array.ptr[1], &remote[k].version) ||
-            gproto_u64(&e->via.array.ptr[2], &remote[k].hash)) {
+        if (gpp_remote_parse(&f[5].via.array.ptr[k], &remote[k]) != 0) {
             gossip_drop(g, GOSSIP_DROP_MALFORMED);
             free(remote);
             return;
@@ -422,7 +518,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
     if (c.n > 1)
         qsort(c.entries, c.n, sizeof(*c.entries), gpp_entry_cmp);
     if (nremote > 1)
-        qsort(remote, nremote, sizeof(*remote), gpp_entry_cmp);
+        qsort(remote, nremote, sizeof(*remote), gpp_remote_cmp);
     buf = malloc(GOSSIP_ITEM_MAX);
     if (buf == NULL || gwbuf_init_dynamic(&items, 4096, GOSSIP_STREAM_MAX / 2) != 0)
         goto done;
@@ -432,24 +528,31 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
     }
     /* merge-walk the two sorted lists: send what they lack or have older, want the reverse */
     while (i < c.n || j < nremote) {
-        int cmp = i == c.n ? 1 : j == nremote ? -1 : strcmp(c.entries[i].key, remote[j].key);
+        int cmp = i == c.n       ? 1
+                  : j == nremote ? -1
+                                 : gpp_key_cmp(c.entries[i].key, strlen(c.entries[i].key),
+                                               remote[j].key, remote[j].klen);
+        bool want = false;
         if (cmp < 0) {
             nitems += gpp_pack_item(g, &items.pk, c.entries[i].key, buf);
             i++;
         } else if (cmp > 0) {
-            gproto_pack_str(&wants.pk, remote[j].key);
-            nwants++;
+            want = true;
             j++;
         } else {
-            const struct gpp_entry *a = &c.entries[i], *b = &remote[j];
+            const struct gpp_entry *a = &c.entries[i];
+            const struct gpp_remote *b = &remote[j];
             if (a->version > b->version || (a->version == b->version && a->hash != b->hash))
                 nitems += gpp_pack_item(g, &items.pk, a->key, buf);
-            if (b->version > a->version || (a->version == b->version && a->hash != b->hash)) {
-                gproto_pack_str(&wants.pk, b->key);
-                nwants++;
-            }
+            want = b->version > a->version || (a->version == b->version && a->hash != b->hash);
             i++;
             j++;
+        }
+        /* the rest is asked for in the next exchange */
+        if (want && nwants < GOSSIP_PP_WANTS_MAX) {
+            msgpack_pack_str(&wants.pk, remote[j - 1].klen);
+            msgpack_pack_str_body(&wants.pk, remote[j - 1].key, remote[j - 1].klen);
+            nwants++;
         }
     }
     if ((nitems > 0 || nwants > 0 || members_differ) && !items.overflow && !wants.overflow) {
@@ -470,6 +573,8 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
                 w.len += wants.len;
             }
             gpp_pack_members(g, &w.pk, members_differ);
+            if (nwants > 0)
+                gpp_open_set(g, from, GPP_ITEMS_SENT);
             gpp_send(g, from, &w);
         }
     }
@@ -496,6 +601,20 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     if (items->type != MSGPACK_OBJECT_ARRAY || wants->type != MSGPACK_OBJECT_ARRAY ||
         gpp_members_check(&f[5]) != 0) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
+        return;
+    }
+    if (wants->via.array.size > GOSSIP_PP_WANTS_MAX) {
+        gossip_drop(g, GOSSIP_DROP_OVERSIZE);
+        return;
+    }
+    /* a gossiped big item is one item on its own; anything else answers an exchange of ours */
+    if (flags & GPP_GOSSIP) {
+        if (items->via.array.size > 1 || wants->via.array.size > 0 || f[5].via.array.size > 0) {
+            gossip_drop(g, GOSSIP_DROP_MALFORMED);
+            return;
+        }
+    } else if (!gpp_open_take(g, from,
+                              (flags & GPP_TO_INITIATOR) ? GPP_ITEMS_SENT : GPP_REPLY_SENT)) {
         return;
     }
     for (uint32_t i = 0; i < items->via.array.size; i++) {
@@ -582,9 +701,10 @@ void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, c
     }
     if (type == GMSG_PP_DIGEST && u.data.via.array.size == 6)
         gpp_on_digest(g, from, f, (uint8_t)flags, from_id);
-    else if (type == GMSG_PP_REPLY && u.data.via.array.size == 7)
-        gpp_on_reply(g, from, f, (uint8_t)flags, from_id);
-    else if (type == GMSG_PP_ITEMS && u.data.via.array.size == 6)
+    else if (type == GMSG_PP_REPLY && u.data.via.array.size == 7) {
+        if (gpp_open_take(g, from, GPP_DIGEST_SENT))
+            gpp_on_reply(g, from, f, (uint8_t)flags, from_id);
+    } else if (type == GMSG_PP_ITEMS && u.data.via.array.size == 6)
         gpp_on_items(g, from, f, (uint8_t)flags);
     else if (type == GMSG_PP_DIGEST || type == GMSG_PP_REPLY || type == GMSG_PP_ITEMS)
         gossip_drop(g, GOSSIP_DROP_MALFORMED);

@@ -145,7 +145,8 @@ const char *gossip_drop_reason_name(enum gossip_drop_reason r)
         [GOSSIP_DROP_ENCRYPTED] = "encrypted",       [GOSSIP_DROP_UNKNOWN_TYPE] = "unknown_type",
         [GOSSIP_DROP_WRONG_TARGET] = "wrong_target", [GOSSIP_DROP_ITEM_REJECTED] = "item_rejected",
         [GOSSIP_DROP_QUEUE_FULL] = "queue_full",     [GOSSIP_DROP_SEND_FAILED] = "send_failed",
-        [GOSSIP_DROP_TABLE_FULL] = "table_full",
+        [GOSSIP_DROP_TABLE_FULL] = "table_full",     [GOSSIP_DROP_INCARNATION] = "incarnation",
+        [GOSSIP_DROP_UNSOLICITED] = "unsolicited",   [GOSSIP_DROP_REPLAY] = "replay",
     };
 
     if ((unsigned)r >= GOSSIP_DROP__COUNT)

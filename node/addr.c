@@ -81,6 +81,66 @@ not_ip:
     return -1;
 }
 
+int node_listen_parse(const char *text, struct node_addr *out, char *err, size_t errlen)
+{
+    static const char suffix[] = "/v6only";
+    char addr[NODE_ADDR_TEXT_MAX];
+    size_t len = strlen(text), slen = sizeof(suffix) - 1;
+    bool v6only = len > slen && strcmp(text + len - slen, suffix) == 0;
+
+    if (len >= sizeof(addr)) {
+        snprintf(err, errlen, "address longer than %zu bytes", sizeof(addr) - 1);
+        return -1;
+    }
+    snprintf(addr, sizeof(addr), "%.*s", (int)(v6only ? len - slen : len), text);
+    if (node_addr_parse(addr, out, err, errlen) != 0)
+        return -1;
+    if (v6only && out->ss.ss_family != AF_INET6) {
+        snprintf(err, errlen, "/v6only needs an IPv6 address, got \"%s\"", text);
+        return -1;
+    }
+    out->v6only = v6only;
+    if (v6only)
+        snprintf(out->text + strlen(out->text), sizeof(out->text) - strlen(out->text), "%s",
+                 suffix);
+    return 0;
+}
+
+/* The port of a parsed address, and whether its IP is the wildcard of its family. */
+static uint16_t addr_port(const struct node_addr *a, bool *wildcard)
+{
+    static const uint8_t zero[16];
+
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+        *wildcard = memcmp(&s6->sin6_addr, zero, 16) == 0;
+        return ntohs(s6->sin6_port);
+    }
+    *wildcard = ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == 0;
+    return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+bool node_listen_overlap(const struct node_addr *a, const struct node_addr *b)
+{
+    bool wa, wb;
+    uint16_t pa = addr_port(a, &wa), pb = addr_port(b, &wb);
+
+    if (pa != pb)
+        return false;
+    if (a->ss.ss_family == b->ss.ss_family) {
+        if (wa || wb)
+            return true;
+        if (a->ss.ss_family == AF_INET)
+            return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+                   ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+        return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
+                      &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, 16) == 0;
+    }
+    /* one IPv4, one IPv6: only a dual-stack [::] reaches IPv4 clients */
+    return (a->ss.ss_family == AF_INET6 && wa && !a->v6only) ||
+           (b->ss.ss_family == AF_INET6 && wb && !b->v6only);
+}
+
 int node_hostport_check(const char *text, char *err, size_t errlen)
 {
     char host[256];

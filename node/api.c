@@ -50,7 +50,7 @@ static bool api_method(struct node_httpd_conn *conn, const struct node_httpd_req
 
 static void api_healthz(struct node *node, struct node_httpd_conn *conn)
 {
-    const struct sockaddr_storage *http = &node->cfg.http.ss;
+    const struct sockaddr_storage *http = &node->cfg.http[0].ss;
     unsigned http_port =
         ntohs(http->ss_family == AF_INET ? ((const struct sockaddr_in *)http)->sin_port
                                          : ((const struct sockaddr_in6 *)http)->sin6_port);
@@ -62,6 +62,17 @@ static void api_healthz(struct node *node, struct node_httpd_conn *conn)
                   (json_int_t)state_names_count(node->names), "routes",
                   (json_int_t)state_routes_count(node->routes), "gossip", node_gossip_mode(node),
                   "witnesses_needed", (int)node_witness_need(node));
+    /* things that work but likely not as the operator meant; status stays "ok" */
+    {
+        json_t *warnings = json_array();
+        if (node_tls_warning(node))
+            json_array_append_new(warnings, json_string(node_tls_warning(node)));
+        if (strcmp(node_gossip_mode(node), "insecure") == 0)
+            json_array_append_new(warnings,
+                                  json_string("--gossip-insecure: gossip is plain text and anyone "
+                                              "who reaches it can join and inject records"));
+        json_object_set_new(body, "warnings", warnings);
+    }
     api_json(conn, node->draining ? 503 : 200, body);
 }
 

@@ -41,8 +41,10 @@ static const struct config_option config_options[] = {
     {"node-name", CONFIG_STRING, "NAME", "host name", "this node's name, shown to operators"},
     {"data-dir", CONFIG_STRING, "DIR", "./data", "where the record log and snapshots live"},
     {"domain", CONFIG_STRING, "D", "localhost", "names are served as NAME.D"},
-    {"http", CONFIG_ADDR, "ADDR:PORT", "0.0.0.0:8080", "plain HTTP proxy listener"},
-    {"https", CONFIG_ADDR, "ADDR:PORT", "0.0.0.0:8443", "TLS proxy listener"},
+    {"http", CONFIG_LIST, "ADDR:PORT[/v6only]", "[::]:8080 (IPv4 and IPv6)",
+     "plain HTTP proxy listener (repeatable; a YAML list)"},
+    {"https", CONFIG_LIST, "ADDR:PORT[/v6only]", "[::]:8443 (IPv4 and IPv6)",
+     "TLS proxy listener (repeatable; a YAML list)"},
     {"gossip", CONFIG_ADDR, "ADDR:PORT", "0.0.0.0:7946", "gossip listener, UDP and TCP"},
     {"advertise", CONFIG_ADDR, "ADDR:PORT", "the gossip address", "gossip address peers use"},
     {"api", CONFIG_ADDR, "ADDR:PORT", "127.0.0.1:9080", "API, metrics and dashboard listener"},
@@ -145,8 +147,9 @@ void node_config_defaults(struct node_config *cfg)
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./data");
     snprintf(cfg->domain, sizeof(cfg->domain), "localhost");
     snprintf(cfg->cluster_label, sizeof(cfg->cluster_label), "webgw");
-    node_addr_parse("0.0.0.0:8080", &cfg->http, err, sizeof(err));
-    node_addr_parse("0.0.0.0:8443", &cfg->https, err, sizeof(err));
+    node_listen_parse("[::]:8080", &cfg->http[0], err, sizeof(err));
+    node_listen_parse("[::]:8443", &cfg->https[0], err, sizeof(err));
+    cfg->http_count = cfg->https_count = 1;
     node_addr_parse("0.0.0.0:7946", &cfg->gossip, err, sizeof(err));
     node_addr_parse("127.0.0.1:9080", &cfg->api, err, sizeof(err));
     cfg->advertise = cfg->gossip;
@@ -175,6 +178,10 @@ void node_config_clear_list(struct node_config *cfg, const char *key)
 {
     if (strcmp(key, "join") == 0)
         cfg->join_count = 0;
+    else if (strcmp(key, "http") == 0)
+        cfg->http_count = 0;
+    else if (strcmp(key, "https") == 0)
+        cfg->https_count = 0;
     else if (strcmp(key, "tls-cert") == 0)
         cfg->tls_cert_count = 0;
     else if (strcmp(key, "tls-key") == 0)
@@ -347,6 +354,19 @@ static int config_path_item(char (*list)[NODE_PATH_MAX], size_t *count, const ch
     return 0;
 }
 
+static int config_listen_item(struct node_addr *list, size_t *count, const char *value, char *err,
+                              size_t errlen)
+{
+    if (*count == NODE_LISTEN_MAX) {
+        snprintf(err, errlen, "at most %d addresses", NODE_LISTEN_MAX);
+        return -1;
+    }
+    if (node_listen_parse(value, &list[*count], err, errlen) != 0)
+        return -1;
+    (*count)++;
+    return 0;
+}
+
 /* A duration into milliseconds, min_ms..max_ms. A bare number is seconds, as for
  * --drain-timeout; the suffixes ms, s and m say the unit, so "500ms" is half a second. */
 static int config_duration(const char *value, uint64_t min_ms, uint64_t max_ms, uint32_t *out,
@@ -511,9 +531,9 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
     if (strcmp(key, "domain") == 0)
         return config_domain(cfg->domain, value, err, errlen);
     if (strcmp(key, "http") == 0)
-        return node_addr_parse(value, &cfg->http, err, errlen);
+        return config_listen_item(cfg->http, &cfg->http_count, value, err, errlen);
     if (strcmp(key, "https") == 0)
-        return node_addr_parse(value, &cfg->https, err, errlen);
+        return config_listen_item(cfg->https, &cfg->https_count, value, err, errlen);
     if (strcmp(key, "gossip") == 0) {
         if (node_addr_parse(value, &cfg->gossip, err, errlen) != 0)
             return -1;
@@ -852,8 +872,39 @@ static int config_readable(const char *key, const char *path, char *err, size_t 
     return 0;
 }
 
+/* Two listeners that would take the same connections (the same address twice, 0.0.0.0 and
+ * 127.0.0.1 on one port, or a dual-stack [::] and any IPv4 address on it) would both bind under
+ * SO_REUSEPORT and split the clients between HTTP and HTTPS or between duplicates. */
+static int config_check_listeners(const struct node_config *cfg, char *err, size_t errlen)
+{
+    const struct node_addr *all[2 * NODE_LISTEN_MAX];
+    size_t n = 0;
+
+    if (cfg->http_count == 0 || cfg->https_count == 0) {
+        snprintf(err, errlen, "%s: needs at least one address", cfg->http_count ? "https" : "http");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->http_count; i++)
+        all[n++] = &cfg->http[i];
+    for (size_t i = 0; i < cfg->https_count; i++)
+        all[n++] = &cfg->https[i];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (node_listen_overlap(all[i], all[j])) {
+                snprintf(err, errlen,
+                         "%s: %s overlaps %s %s (a [::] listener takes IPv4 too unless "
+                         "/v6only)",
+                         j < cfg->http_count ? "http" : "https", all[j]->text,
+                         i < cfg->http_count ? "http" : "https", all[i]->text);
+                return -1;
+            }
+    return 0;
+}
+
 int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
 {
+    if (config_check_listeners(cfg, err, errlen) != 0)
+        return -1;
     if (cfg->tls_cert_count != cfg->tls_key_count) {
         if (cfg->tls_cert_count == 0 || cfg->tls_key_count == 0)
             snprintf(err, errlen, "%s: needs %s as well",
@@ -928,7 +979,9 @@ void node_config_usage(void *out)
     fprintf(f, "  %-36s %s\n  %-36s %s\n\n", "--help", "print this help", "--version",
             "print the version");
     fprintf(f, "A DURATION is seconds, or a number with a unit: 500ms, 10s, 5m.\n");
-    fprintf(f, "IPv6 addresses are written [::1]:8080. Make a cluster key with\n"
+    fprintf(f, "IPv6 addresses are written [::1]:8080. An IPv6 proxy listener takes IPv4\n"
+               "clients too ([::]:8080 serves both families); add /v6only to refuse them, e.g.\n"
+               "--http [::]:8080/v6only --http 0.0.0.0:8080. Make a cluster key with\n"
                "  head -c 32 /dev/urandom | base64 > cluster.key\n\n"
                "Signals: SIGTERM/SIGINT leave the cluster, stop accepting, finish in-flight\n"
                "requests (up to --drain-timeout) and exit 0; SIGHUP reloads the config file and\n"

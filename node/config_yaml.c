@@ -1,9 +1,9 @@
 /*
  * config_yaml.c - reads the --config file: a YAML mapping whose keys are the long option
- * names. Values are scalars; repeatable keys (join, tls-cert, tls-key, fleet-addr, deny-backend,
- * trusted-proxy) may also be sequences; tls-cert and tls-key are parallel lists, paired by
- * position. Parsing is libyaml's; the checks on each value are config.c's, so a file and a flag
- * fail with the same words.
+ * names. Values are scalars; repeatable keys (http, https, join, tls-cert, tls-key, fleet-addr,
+ * deny-backend, trusted-proxy) may also be sequences, which replace the default; tls-cert and
+ * tls-key are parallel lists, paired by position. Parsing is libyaml's; the checks on each value
+ * are config.c's, so a file and a flag fail with the same words.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -84,6 +84,9 @@ int node_config_load_file(struct node_config *cfg, const char *path, char *err, 
                      k->start_mark.line + 1);
             goto out;
         }
+        /* a list in the file replaces the embedded default (http, https) rather than adding */
+        if (node_config_is_list(key))
+            node_config_clear_list(cfg, key);
         if (v->type == YAML_SCALAR_NODE) {
             if (yaml_set(cfg, path, k, key, (const char *)v->data.scalar.value, err, errlen) != 0)
                 goto out;

@@ -6,8 +6,10 @@
  * reservations) is kept from the name's current claim when we hold it, so re-exposing a name
  * never weakens the claim.
  *
- * Exit statuses: 0 done, 1 refused (the server said no, or a local failure such as an existing
- * key file), 2 usage error, 3 the API could not be reached.
+ * Exit statuses: 0 done; 1 refused (the server said no or knows no such name, or a local failure
+ * such as an existing key file); 2 usage error (the command line is wrong, including a name, FQDN
+ * or backend URL that can never be valid: checked here, before any request); 3 the API could not
+ * be reached or is not a webgw API.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "node/ctl.h"
 #include "node/node.h"
@@ -63,8 +66,15 @@ static void ctl_usage(FILE *f)
             "  --key FILE    owner key (env WEBGW_KEY; default ~/.config/webgw/owner.key)\n"
             "  --json        print JSON as the API returns it\n"
             "  --help        this text\n\n"
-            "Exit status: 0 done, 1 refused by the server (or a local failure), 2 usage error,\n"
-            "3 API unreachable. Errors are one line on stderr.\n");
+            "Exit status:\n"
+            "  0  done\n"
+            "  1  refused: the server said no or has no such name, or a local failure\n"
+            "     (an existing key file, an unreadable key)\n"
+            "  2  usage: the command line is wrong, including an invalid NAME, FQDN or\n"
+            "     --backend URL (checked before anything is sent)\n"
+            "  3  the API cannot be reached, or --api is not a webgw API\n"
+            "Errors are one line on stderr. show prints times in ISO 8601 (UTC); --json\n"
+            "prints the API's raw values (milliseconds since 1970).\n");
 }
 
 static int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -80,7 +90,8 @@ static int ctl_fail(int code, const char *fmt, ...)
     return code;
 }
 
-/* Sends a request; maps transport failures to exit 3 and leaves HTTP errors to the caller. */
+/* Sends a request; maps transport failures to exit 3 and leaves HTTP errors to the caller.
+ * ctl_http's message already says to check --api / WEBGW_API. */
 static int ctl_call(const struct ctl *c, const char *method, const char *path, const char *ctype,
                     const void *body, size_t len, struct ctl_response *resp)
 {
@@ -94,25 +105,67 @@ static int ctl_call(const struct ctl *c, const char *method, const char *path, c
     return NODE_CTL_OK;
 }
 
-/* The server's {"error": ...} or the status line, as one line. */
-static int ctl_refused(const struct ctl_response *resp)
+/* The server's {"error": ...} as one line, or that --api is not a webgw API. */
+static int ctl_refused(const struct ctl *c, const struct ctl_response *resp)
 {
-    json_t *doc = json_loads(resp->body, 0, NULL);
-    const char *msg = doc ? json_string_value(json_object_get(doc, "error")) : NULL;
-    int rc =
-        ctl_fail(NODE_CTL_REFUSED, "refused (%d): %s", resp->status, msg ? msg : "no reason given");
+    char msg[NODE_ERR_MAX + 256];
+    int rc = ctl_answer_error(c->api, resp, msg, sizeof(msg));
 
-    json_decref(doc);
-    return rc;
+    return ctl_fail(rc, "%s", msg);
 }
 
-static json_t *ctl_parse_json(const struct ctl_response *resp)
+/* A 2xx answer's JSON, or NULL with *rc set: a body that is not JSON is not webgw's. */
+static json_t *ctl_parse_json(const struct ctl *c, const struct ctl_response *resp, int *rc)
 {
     json_t *doc = json_loadb(resp->body, resp->len, 0, NULL);
 
     if (!doc)
-        ctl_fail(NODE_CTL_REFUSED, "the API answered something that is not JSON");
+        *rc = ctl_fail(NODE_CTL_UNREACHABLE, "%s is not a webgw API (its answer is not JSON; %s)",
+                       c->api, CTL_API_HINT);
     return doc;
+}
+
+/* Milliseconds since 1970 as ISO 8601 UTC ("2026-12-04T16:55:42.123Z") into out[CTL_TIME_MAX]. */
+#define CTL_TIME_MAX 40
+static void ctl_iso_time(json_int_t ms, char out[CTL_TIME_MAX])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    size_t n;
+
+    if (ms <= 0 || !gmtime_r(&secs, &tm) ||
+        (n = strftime(out, CTL_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+        snprintf(out, CTL_TIME_MAX, "-");
+        return;
+    }
+    snprintf(out + n, CTL_TIME_MAX - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Creates every missing folder of `path`'s parent (mkdir -p), new ones mode 0700: the key
+ * folder holds a secret. Returns 0 or -1 with errno set and the failing folder in `failed`. */
+static int ctl_mkdir_parents(const char *path, char *failed, size_t cap)
+{
+    char dir[NODE_PATH_MAX];
+    char *slash;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            snprintf(failed, cap, "%s", dir);
+            return -1;
+        }
+        *p = saved;
+        if (saved == '\0')
+            return 0;
+    }
 }
 
 static void ctl_print_json(json_t *doc)
@@ -132,16 +185,10 @@ static int ctl_keygen(const struct ctl *c)
     char err[STATE_ERR_MAX], owner[STATE_OWNER_HEX_LEN + 1], dir[NODE_PATH_MAX];
     uint8_t raw[STATE_OWNER_LEN];
     struct state_key *key;
-    char *slash;
 
-    /* the default path's folder may not exist yet */
-    snprintf(dir, sizeof(dir), "%s", c->key_path);
-    slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return ctl_fail(NODE_CTL_REFUSED, "keygen: cannot create %s: %s", dir, strerror(errno));
-    }
+    /* the default path's folders (~/.config/webgw) may not exist yet on a fresh home */
+    if (ctl_mkdir_parents(c->key_path, dir, sizeof(dir)) != 0)
+        return ctl_fail(NODE_CTL_REFUSED, "keygen: cannot create %s: %s", dir, strerror(errno));
     key = state_key_generate(c->key_path, err, sizeof(err));
     if (!key)
         return ctl_fail(NODE_CTL_REFUSED, "keygen: %s", err);
@@ -180,9 +227,11 @@ static int ctl_lookup(const struct ctl *c, const char *key, const uint8_t owner[
     if (rc != NODE_CTL_OK)
         return rc;
     doc = json_loadb(resp.body, resp.len, 0, NULL);
-    if (resp.status != 200 && resp.status != 404) {
+    /* webgw answers 404 for an unknown name with a JSON error; a 404 without one is some other
+     * server's (ctl_refused says so) */
+    if ((resp.status != 200 && resp.status != 404) || !doc) {
         json_decref(doc);
-        rc = ctl_refused(&resp);
+        rc = ctl_refused(c, &resp);
         ctl_response_free(&resp);
         return rc;
     }
@@ -236,7 +285,7 @@ static int ctl_submit(const struct ctl *c, struct state_record *rec, const char 
     if (rc != NODE_CTL_OK)
         goto out;
     if (resp.status != 202) {
-        rc = ctl_refused(&resp);
+        rc = ctl_refused(c, &resp);
         ctl_response_free(&resp);
         goto out;
     }
@@ -290,7 +339,7 @@ static int ctl_record(const struct ctl *c, enum state_record_kind kind)
         for (size_t i = 0; i < c->backend_count; i++) {
             if (state_backend_parse(c->backends[i], c->tls_passthrough, &rec.backends[i], err,
                                     sizeof(err)) != 0)
-                return ctl_fail(NODE_CTL_USAGE, "--backend %s: %s", c->backends[i], err);
+                return ctl_fail(NODE_CTL_USAGE, "%s: --%s", c->command, err); /* err names it */
         }
         rec.backend_count = (uint8_t)c->backend_count;
     } else if (c->backend_count || c->tls_passthrough) {
@@ -311,14 +360,12 @@ static json_t *ctl_get(const struct ctl *c, const char *path, int *rc)
     if (*rc != NODE_CTL_OK)
         return NULL;
     if (resp.status != 200 && !(resp.status == 503 && strcmp(path, "/healthz") == 0)) {
-        *rc = ctl_refused(&resp);
+        *rc = ctl_refused(c, &resp);
         ctl_response_free(&resp);
         return NULL;
     }
-    doc = ctl_parse_json(&resp);
+    doc = ctl_parse_json(c, &resp, rc);
     ctl_response_free(&resp);
-    if (!doc)
-        *rc = NODE_CTL_REFUSED;
     return doc;
 }
 
@@ -367,15 +414,18 @@ static int ctl_names(const struct ctl *c)
 
 static int ctl_show(const struct ctl *c)
 {
-    char path[STATE_FQDN_MAX + 32], backends[1200];
+    char path[STATE_FQDN_MAX + 32], backends[1200], key[STATE_FQDN_MAX + 1], err[STATE_ERR_MAX];
+    char reserved[CTL_TIME_MAX], issued[CTL_TIME_MAX];
     int rc;
     json_t *doc;
 
     if (!c->target)
         return ctl_fail(NODE_CTL_USAGE, "show: missing NAME");
-    if (strlen(c->target) > STATE_FQDN_MAX || strpbrk(c->target, "/?#% "))
-        return ctl_fail(NODE_CTL_USAGE, "show: \"%s\" is not a name", c->target);
-    snprintf(path, sizeof(path), "/api/v1/names/%s", c->target);
+    /* the same checks, words and exit status as reserve/expose/fqdn/release */
+    if ((strchr(c->target, '.') ? state_fqdn_normalize(c->target, key, err, sizeof(err))
+                                : state_name_normalize(c->target, key, err, sizeof(err))) != 0)
+        return ctl_fail(NODE_CTL_USAGE, "show: %s", err);
+    snprintf(path, sizeof(path), "/api/v1/names/%s", key);
     doc = ctl_get(c, path, &rc);
     if (!doc)
         return rc;
@@ -383,15 +433,16 @@ static int ctl_show(const struct ctl *c)
         ctl_print_json(doc);
     } else {
         ctl_join_backends(json_object_get(doc, "backends"), backends, sizeof(backends));
+        ctl_iso_time(json_integer_value(json_object_get(doc, "reserved_at")), reserved);
+        ctl_iso_time(json_integer_value(json_object_get(doc, "issued_at")), issued);
         printf("name:            %s\nowner:           %s\nkind:            %s\n"
-               "version:         %lld\nreserved_at:     %lld\nbackends:        %s\n"
-               "tls_passthrough: %s\ncontenders:      %lld\n",
+               "version:         %lld\nreserved_at:     %s\nissued_at:       %s\n"
+               "backends:        %s\ntls_passthrough: %s\ncontenders:      %lld\n",
                json_string_value(json_object_get(doc, "name")),
                json_string_value(json_object_get(doc, "owner")),
                json_string_value(json_object_get(doc, "kind")),
-               (long long)json_integer_value(json_object_get(doc, "version")),
-               (long long)json_integer_value(json_object_get(doc, "reserved_at")), backends,
-               json_is_true(json_object_get(doc, "tls_passthrough")) ? "yes" : "no",
+               (long long)json_integer_value(json_object_get(doc, "version")), reserved, issued,
+               backends, json_is_true(json_object_get(doc, "tls_passthrough")) ? "yes" : "no",
                (long long)json_integer_value(json_object_get(doc, "contenders")));
     }
     json_decref(doc);

@@ -28,6 +28,15 @@ int ctl_http_bearer(const char *base, const char *method, const char *path,
                     struct ctl_response *resp, char *err, size_t errlen);
 void ctl_response_free(struct ctl_response *resp);
 
+/* Hint appended to every "cannot reach the API" message: where the URL comes from. */
+#define CTL_API_HINT "check --api or WEBGW_API"
+
+/* Explains an API answer that is not a success, as one line into msg (without the "webgwctl: "
+ * prefix), and returns the exit status: NODE_CTL_REFUSED with the server's {"error": ...} when
+ * webgw answered, NODE_CTL_UNREACHABLE when the answer carries no webgw error at all (--api
+ * points at something else, e.g. the proxy port or another web server). */
+int ctl_answer_error(const char *api, const struct ctl_response *resp, char *msg, size_t cap);
+
 /* `webgwctl keys ...` (ctl_keys.c): argv holds what follows "keys". Returns the exit status. */
 int ctl_keys_main(const char *api, bool json, int argc, char **argv);
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <llhttp.h>
 #include <netdb.h>
 #include <poll.h>
@@ -155,7 +156,8 @@ static int ctl_connect(const char *host, const char *port, char *err, size_t err
         fd = -1;
     }
     freeaddrinfo(res);
-    snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(last));
+    snprintf(err, errlen, "cannot connect to %s:%s: %s (is webgw's API there? %s)", host, port,
+             strerror(last), CTL_API_HINT);
     return -1;
 }
 
@@ -259,6 +261,25 @@ fail:
     close(fd);
     ctl_response_free(resp);
     return -1;
+}
+
+int ctl_answer_error(const char *api, const struct ctl_response *resp, char *msg, size_t cap)
+{
+    json_t *doc = json_loadb(resp->body ? resp->body : "", resp->len, 0, NULL);
+    const char *why = json_string_value(json_object_get(doc, "error"));
+    int rc = NODE_CTL_REFUSED;
+
+    /* every error webgw's API sends is a JSON object with "error"; anything else (an HTML
+     * page, the proxy's plain-text 404) means --api names some other server */
+    if (why)
+        snprintf(msg, cap, "refused (%d): %s", resp->status, why);
+    else {
+        snprintf(msg, cap, "%s is not a webgw API (it answered HTTP %d without a webgw error; %s)",
+                 api, resp->status, CTL_API_HINT);
+        rc = NODE_CTL_UNREACHABLE;
+    }
+    json_decref(doc);
+    return rc;
 }
 
 void ctl_response_free(struct ctl_response *resp)

@@ -61,13 +61,14 @@ static int keys_token(const char *file, char *out, size_t cap)
     return NODE_CTL_OK;
 }
 
-static int keys_print(const struct ctl_response *resp, bool json)
+static int keys_print(const char *api, const struct ctl_response *resp, bool json)
 {
     json_t *doc = json_loadb(resp->body, resp->len, 0, NULL), *k;
     size_t i;
 
     if (!doc)
-        return keys_fail(NODE_CTL_REFUSED, "the API answered something that is not JSON");
+        return keys_fail(NODE_CTL_UNREACHABLE, "%s is not a webgw API (its answer is not JSON; %s)",
+                         api, CTL_API_HINT);
     if (json) {
         char *text = json_dumps(doc, JSON_INDENT(2));
         if (text)
@@ -138,13 +139,11 @@ int ctl_keys_main(const char *api, bool json, int argc, char **argv)
         goto out;
     }
     if (resp.status != 200) {
-        json_t *doc = json_loadb(resp.body, resp.len, 0, NULL);
-        const char *msg = json_string_value(json_object_get(doc, "error"));
-        rc = keys_fail(NODE_CTL_REFUSED, "refused (%d): %s", resp.status,
-                       msg ? msg : "no reason given");
-        json_decref(doc);
+        char msg[NODE_ERR_MAX + 256];
+        rc = ctl_answer_error(api, &resp, msg, sizeof(msg));
+        keys_fail(rc, "%s", msg);
     } else {
-        rc = keys_print(&resp, json);
+        rc = keys_print(api, &resp, json);
     }
     ctl_response_free(&resp);
 out:

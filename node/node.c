@@ -81,6 +81,10 @@ static void node_own_add(struct node *node, const struct sockaddr *sa, uint16_t 
         bool unspecified = memcmp(be->addr, zero, be->family == 4 ? 4 : 16) == 0;
         be->port = loopback || unspecified ? port : 0;
     }
+    /* several listeners share the interface addresses: keep one entry each */
+    for (size_t i = 0; i < node->own_addr_count; i++)
+        if (memcmp(&node->own_addrs[i], be, sizeof(*be)) == 0)
+            return;
     node->own_addr_count++;
 }
 
@@ -97,14 +101,21 @@ static bool node_addr_unspecified(const struct sockaddr_storage *ss)
  * listener is bound to the unspecified address. */
 static void node_collect_own_addrs(struct node *node)
 {
-    const struct node_addr *ls[] = {&node->cfg.http, &node->cfg.https, &node->cfg.gossip,
-                                    &node->cfg.api, &node->cfg.advertise};
+    const struct node_addr *ls[2 * NODE_LISTEN_MAX + 3];
+    size_t nls = 0;
     uv_interface_address_t *ifs = NULL;
     int nifs = 0;
 
+    for (size_t i = 0; i < node->cfg.http_count; i++)
+        ls[nls++] = &node->cfg.http[i];
+    for (size_t i = 0; i < node->cfg.https_count; i++)
+        ls[nls++] = &node->cfg.https[i];
+    ls[nls++] = &node->cfg.gossip;
+    ls[nls++] = &node->cfg.api;
+    ls[nls++] = &node->cfg.advertise;
     node->own_addr_count = 0;
     uv_interface_addresses(&ifs, &nifs);
-    for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
+    for (size_t i = 0; i < nls; i++) {
         const struct sockaddr_storage *ss = &ls[i]->ss;
         uint16_t port =
             ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
@@ -122,6 +133,18 @@ static void node_collect_own_addrs(struct node *node)
         }
     }
     uv_free_interface_addresses(ifs, nifs);
+}
+
+/* Whether two lists of listen addresses are the same, in order (reload compares them). */
+static bool node_listeners_equal(const struct node_addr *a, size_t na, const struct node_addr *b,
+                                 size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].text, b[i].text) != 0)
+            return false;
+    return true;
 }
 
 /* ---- admin token and reload --------------------------------------------------------------- */
@@ -176,8 +199,8 @@ static void node_reload(struct node *node)
         node_sd_notify("READY=1");
         return;
     }
-    if (strcmp(cfg.http.text, node->cfg.http.text) ||
-        strcmp(cfg.https.text, node->cfg.https.text) ||
+    if (!node_listeners_equal(cfg.http, cfg.http_count, node->cfg.http, node->cfg.http_count) ||
+        !node_listeners_equal(cfg.https, cfg.https_count, node->cfg.https, node->cfg.https_count) ||
         strcmp(cfg.gossip.text, node->cfg.gossip.text) ||
         strcmp(cfg.api.text, node->cfg.api.text) || strcmp(cfg.data_dir, node->cfg.data_dir) ||
         strcmp(cfg.domain, node->cfg.domain) || cfg.workers != node->cfg.workers)
@@ -421,9 +444,19 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     uv_timer_start(&node->housekeeping, node_housekeeping, NODE_HOUSEKEEPING_MS,
                    NODE_HOUSEKEEPING_MS);
 
-    node_event(node, "node", "%s started: %zu names from %s, http %s, gossip %s, api http://%s",
-               cfg->node_name, state_names_count(node->names), cfg->data_dir, cfg->http.text,
-               node->advertise_text, cfg->api.text);
+    {
+        char http[2 * NODE_LISTEN_MAX * 72];
+        size_t off = 0;
+        for (size_t i = 0; i < cfg->http_count + cfg->https_count; i++) {
+            bool tls = i >= cfg->http_count;
+            const struct node_addr *l = tls ? &cfg->https[i - cfg->http_count] : &cfg->http[i];
+            off += (size_t)snprintf(http + off, sizeof(http) - off, "%s%s %s", i ? ", " : "",
+                                    tls ? "https" : "http", l->text);
+        }
+        node_event(node, "node", "%s started: %zu names from %s, %s, gossip %s, api http://%s",
+                   cfg->node_name, state_names_count(node->names), cfg->data_dir, http,
+                   node->advertise_text, cfg->api.text);
+    }
     return node;
 fail:
     OPENSSL_cleanse(&keyring, sizeof(keyring));

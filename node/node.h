@@ -25,29 +25,41 @@
 
 /* ---- limits ----------------------------------------------------------------------------- */
 
-#define NODE_PATH_MAX 512              /* longest file or directory path in the config */
-#define NODE_NAME_MAX 63               /* longest --node-name */
-#define NODE_JOIN_MAX 16               /* --join seeds */
-#define NODE_ADDR_TEXT_MAX 300         /* "HOST:PORT" as written, for --join */
-#define NODE_CONFIG_FILE_MAX (1 << 20) /* largest YAML config file */
-#define NODE_ERR_MAX 256               /* size of an error message buffer */
-#define NODE_TLS_PAIRS_MAX 16          /* --tls-cert/--tls-key pairs */
-#define NODE_FLEET_ADDRS_MAX 64        /* --fleet-addr entries */
-#define NODE_DENY_BACKENDS_MAX 64      /* --deny-backend networks */
-#define NODE_DNS_LISTEN_MAX 8          /* --dns-listen entries */
-#define NODE_PUBLIC_ADDRS_MAX 8        /* --public-addr entries (GOSSIP_PUBLIC_ADDRS_MAX) */
+#define NODE_PATH_MAX 512                /* longest file or directory path in the config */
+#define NODE_NAME_MAX 63                 /* longest --node-name */
+#define NODE_JOIN_MAX 16                 /* --join seeds */
+#define NODE_ADDR_TEXT_MAX 300           /* "HOST:PORT" as written, for --join */
+#define NODE_CONFIG_FILE_MAX (1 << 20)   /* largest YAML config file */
+#define NODE_ERR_MAX 256                 /* size of an error message buffer */
+#define NODE_TLS_PAIRS_MAX 16            /* --tls-cert/--tls-key pairs */
+#define NODE_FLEET_ADDRS_MAX 64          /* --fleet-addr entries */
+#define NODE_LISTEN_MAX PROXY_LISTEN_MAX /* --http and --https addresses, each */
+#define NODE_DENY_BACKENDS_MAX 64        /* --deny-backend networks */
+#define NODE_DNS_LISTEN_MAX 8            /* --dns-listen entries */
+#define NODE_PUBLIC_ADDRS_MAX 8          /* --public-addr entries (GOSSIP_PUBLIC_ADDRS_MAX) */
 
 /* ---- addresses ------------------------------------------------------------------------- */
 
 /* A listen or peer address: "IP:PORT", IPv6 as "[::1]:8080". */
 struct node_addr {
     struct sockaddr_storage ss; /* AF_INET or AF_INET6, port set */
-    char text[64];              /* canonical text form, e.g. "127.0.0.1:8080" */
+    bool v6only;                /* proxy listeners only: IPv6 socket refuses IPv4 clients */
+    char text[64];              /* canonical text form, e.g. "127.0.0.1:8080", "[::]:80/v6only" */
 };
 
 /* Parses an IP literal with a port (1..65535). Host names are refused: listen addresses must
  * be literal. Returns 0 or -1 with `err` set ("expected ADDR:PORT, got ..."). */
 int node_addr_parse(const char *text, struct node_addr *out, char *err, size_t errlen);
+
+/* Parses a proxy listen address: node_addr_parse's form, optionally followed by "/v6only" on an
+ * IPv6 address. Without it an IPv6 listener takes IPv4 clients too, so "[::]:8080" serves both
+ * families. Returns 0 or -1 with `err` set. */
+int node_listen_parse(const char *text, struct node_addr *out, char *err, size_t errlen);
+
+/* Whether two listen addresses would take the same connections: same port, and the same IP,
+ * or one a wildcard covering the other (0.0.0.0 covers IPv4, [::] covers IPv6 and, unless
+ * v6only, IPv4). */
+bool node_listen_overlap(const struct node_addr *a, const struct node_addr *b);
 
 /* Checks "HOST:PORT" syntax for seeds (a host name or an IP literal), without resolving. */
 int node_hostport_check(const char *text, char *err, size_t errlen);
@@ -70,16 +82,18 @@ void node_log(enum node_log_level level, const char *component, const char *fmt,
 /* ---- configuration --------------------------------------------------------------------- */
 
 struct node_config {
-    char config_path[NODE_PATH_MAX];   /* --config: YAML file read before the flags */
-    char node_name[NODE_NAME_MAX + 1]; /* --node-name: shown to operators; default host name */
-    char data_dir[NODE_PATH_MAX];      /* --data-dir: record log and snapshot */
-    char domain[STATE_FQDN_MAX + 1];   /* --domain: names are served as NAME.DOMAIN */
-    struct node_addr http;             /* --http: proxy listener, plain HTTP */
-    struct node_addr https;            /* --https: proxy listener, TLS */
-    struct node_addr gossip;           /* --gossip: SWIM, UDP and TCP */
-    struct node_addr advertise;        /* --advertise: gossip address peers use */
-    bool advertise_set;                /* advertise given (else derived from gossip) */
-    struct node_addr api;              /* --api: this API */
+    char config_path[NODE_PATH_MAX];        /* --config: YAML file read before the flags */
+    char node_name[NODE_NAME_MAX + 1];      /* --node-name: shown to operators; default host name */
+    char data_dir[NODE_PATH_MAX];           /* --data-dir: record log and snapshot */
+    char domain[STATE_FQDN_MAX + 1];        /* --domain: names are served as NAME.DOMAIN */
+    struct node_addr http[NODE_LISTEN_MAX]; /* --http: proxy listeners, plain HTTP */
+    size_t http_count;                      /* entries in http (at least one) */
+    struct node_addr https[NODE_LISTEN_MAX];      /* --https: proxy listeners, TLS */
+    size_t https_count;                           /* entries in https (at least one) */
+    struct node_addr gossip;                      /* --gossip: SWIM, UDP and TCP */
+    struct node_addr advertise;                   /* --advertise: gossip address peers use */
+    bool advertise_set;                           /* advertise given (else derived from gossip) */
+    struct node_addr api;                         /* --api: this API */
     char join[NODE_JOIN_MAX][NODE_ADDR_TEXT_MAX]; /* --join: seeds, HOST:PORT */
     size_t join_count;                            /* seeds in join */
     char cluster_key[NODE_PATH_MAX];              /* --cluster-key: base64 keys, one a line */

@@ -123,8 +123,10 @@ static size_t fqdn_fleet(struct node_fqdn *f)
 
     for (size_t i = 0; i < cfg->fleet_addr_count; i++)
         fleet_add(f, &n, &cfg->fleet_addr[i]);
-    fleet_add(f, &n, &cfg->http.ss);
-    fleet_add(f, &n, &cfg->https.ss);
+    for (size_t i = 0; i < cfg->http_count; i++)
+        fleet_add(f, &n, &cfg->http[i].ss);
+    for (size_t i = 0; i < cfg->https_count; i++)
+        fleet_add(f, &n, &cfg->https[i].ss);
     fleet_add(f, &n, &cfg->advertise.ss);
     if (f->node->gossip)
         m = gossip_members(f->node->gossip, f->members, FQDN_MEMBERS_MAX);

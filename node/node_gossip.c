@@ -372,16 +372,24 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     node_to_gossip_addr(&node->cfg.advertise.ss, &gc.advertise);
     if (node_gossip_addr_unspecified(&gc.advertise))
         node_pick_advertise(&gc.advertise);
-    node_to_gossip_addr(&node->cfg.http.ss, &gc.meta.http);
-    if (node_gossip_addr_unspecified(&gc.meta.http))
+    /* peers see the first --http address; a wildcard one ([::] or 0.0.0.0) is reached at the
+     * advertised IP, whatever its family ([::] takes IPv4 too) */
+    node_to_gossip_addr(&node->cfg.http[0].ss, &gc.meta.http);
+    if (node_gossip_addr_unspecified(&gc.meta.http)) {
+        gc.meta.http.family = gc.advertise.family;
         memcpy(gc.meta.http.ip, gc.advertise.ip, sizeof(gc.meta.http.ip));
+    }
     /* the fleet refuses these as backends (node_fleet_addrs_update) */
-    node_to_gossip_addr(&node->cfg.https.ss, &gc.meta.https);
-    if (node_gossip_addr_unspecified(&gc.meta.https))
+    node_to_gossip_addr(&node->cfg.https[0].ss, &gc.meta.https);
+    if (node_gossip_addr_unspecified(&gc.meta.https)) {
+        gc.meta.https.family = gc.advertise.family;
         memcpy(gc.meta.https.ip, gc.advertise.ip, sizeof(gc.meta.https.ip));
+    }
     node_to_gossip_addr(&node->cfg.api.ss, &gc.meta.api);
-    if (node_gossip_addr_unspecified(&gc.meta.api))
+    if (node_gossip_addr_unspecified(&gc.meta.api)) {
+        gc.meta.api.family = gc.advertise.family;
         memcpy(gc.meta.api.ip, gc.advertise.ip, sizeof(gc.meta.api.ip));
+    }
     node_public_addrs(node, &gc);
     gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
     gc.incarnation = state_now_ms() / 1000;

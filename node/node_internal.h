@@ -239,6 +239,10 @@ void node_zone_metrics(const struct node *node, struct node_metrics *m);
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 int node_tls_load(struct node *node, char *err, size_t errlen);
 void node_tls_reload(struct node *node);
+/* What an operator should know about HTTPS, or NULL: with no --tls-cert and no ACME the HTTPS
+ * listener still opens (passthrough names need no certificate) but every terminated name fails
+ * its handshake with unrecognized_name. Logged once at start and listed in /healthz. */
+const char *node_tls_warning(const struct node *node);
 void node_tls_free(struct node *node);
 void node_tls_metrics(const struct node *node, struct node_metrics *m);
 

@@ -89,15 +89,19 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
 
     proxy_config_init(&pc);
     node_config_proxy(&node->cfg, &pc);
-    memcpy(&pc.http_addr, &node->cfg.http.ss, sizeof(pc.http_addr));
-    memcpy(&pc.https_addr, &node->cfg.https.ss, sizeof(pc.https_addr));
-    pc.https_enabled = true;
+    pc.http_count = node->cfg.http_count;
+    for (size_t i = 0; i < pc.http_count; i++)
+        pc.http[i] = (struct proxy_listen){node->cfg.http[i].ss, node->cfg.http[i].v6only};
+    pc.https_count = node->cfg.https_count;
+    for (size_t i = 0; i < pc.https_count; i++)
+        pc.https[i] = (struct proxy_listen){node->cfg.https[i].ss, node->cfg.https[i].v6only};
     pc.tls = node->tls;
     pc.https_redirect = node->cfg.https_redirect;
+    /* the redirect names the first --https port: the one operators publish */
     pc.https_redirect_port =
-        ntohs(node->cfg.https.ss.ss_family == AF_INET6
-                  ? ((const struct sockaddr_in6 *)&node->cfg.https.ss)->sin6_port
-                  : ((const struct sockaddr_in *)&node->cfg.https.ss)->sin_port);
+        ntohs(node->cfg.https[0].ss.ss_family == AF_INET6
+                  ? ((const struct sockaddr_in6 *)&node->cfg.https[0].ss)->sin6_port
+                  : ((const struct sockaddr_in *)&node->cfg.https[0].ss)->sin_port);
     if (node_acme_setup(node, &pc, err, errlen) != 0)
         return -1;
     pc.workers = node->cfg.workers;
@@ -119,7 +123,7 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
 
     node->proxy = proxy_start(&pc, node->routes, perr, sizeof(perr));
     if (!node->proxy) {
-        snprintf(err, errlen, "http: %s", perr);
+        snprintf(err, errlen, "proxy: %s", perr); /* "proxy: https: bind ..." */
         return -1;
     }
     return 0;

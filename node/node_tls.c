@@ -87,6 +87,15 @@ static void node_tls_tickets(uv_timer_t *t)
         node_log(NODE_LOG_WARN, "tls", "session ticket keys not updated: %s", err);
 }
 
+const char *node_tls_warning(const struct node *node)
+{
+    if (node->cfg.tls_cert_count > 0 || node->cfg.acme_directory[0] != '\0')
+        return NULL;
+    return "https: no certificate (no --tls-cert/--tls-key, no --acme-directory): only "
+           "--tls-passthrough names work over HTTPS; terminated names fail the handshake with "
+           "unrecognized_name";
+}
+
 int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen)
 {
     char terr[256];
@@ -98,6 +107,8 @@ int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, siz
     }
     if (node_tls_load(node, err, errlen) != 0)
         return -1;
+    if (node_tls_warning(node))
+        node_log(NODE_LOG_WARN, "tls", "%s", node_tls_warning(node));
     uv_timer_init(&node->loop, &node->ticket_timer);
     node->ticket_timer.data = node;
     if (cluster_key) {

@@ -21,9 +21,9 @@
 void proxy_config_init(struct proxy_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    proxy_parse_addr("0.0.0.0:8080", &cfg->http_addr, NULL, 0);
-    proxy_parse_addr("0.0.0.0:8443", &cfg->https_addr, NULL, 0);
-    cfg->https_enabled = false;
+    proxy_parse_addr("[::]:8080", &cfg->http[0].addr, NULL, 0);
+    cfg->http_count = 1;
+    cfg->https_count = 0;
     cfg->workers = 0;
     cfg->listen_backlog = 511;
     snprintf(cfg->domain, sizeof(cfg->domain), "localhost");
@@ -64,9 +64,19 @@ void proxy_probe_config_init(struct proxy_probe_config *pc)
 
 int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errlen)
 {
-    if (cfg->http_addr.ss_family != AF_INET && cfg->http_addr.ss_family != AF_INET6) {
-        ERR("http address: not an IPv4 or IPv6 address");
+    if (cfg->http_count < 1 || cfg->http_count > PROXY_LISTEN_MAX ||
+        cfg->https_count > PROXY_LISTEN_MAX) {
+        ERR("listeners: 1..%d http and 0..%d https addresses, got %zu and %zu", PROXY_LISTEN_MAX,
+            PROXY_LISTEN_MAX, cfg->http_count, cfg->https_count);
         return PROXY_EINVAL;
+    }
+    for (size_t i = 0; i < cfg->http_count + cfg->https_count; i++) {
+        const struct proxy_listen *l =
+            i < cfg->http_count ? &cfg->http[i] : &cfg->https[i - cfg->http_count];
+        if (l->addr.ss_family != AF_INET && l->addr.ss_family != AF_INET6) {
+            ERR("%s address: not an IPv4 or IPv6 address", i < cfg->http_count ? "http" : "https");
+            return PROXY_EINVAL;
+        }
     }
     if (cfg->workers > PROXY_WORKERS_MAX) {
         ERR("workers: %u is over the maximum of %d", cfg->workers, PROXY_WORKERS_MAX);

@@ -148,6 +148,15 @@ enum {
     PROXY_CMD_STOP = 2,
 };
 
+/* One listening socket of a worker. Every worker has its own SO_REUSEPORT socket per listen
+ * address, so the kernel spreads new connections over the workers. */
+struct proxy_wlisten {
+    uv_tcp_t tcp;   /* first: the handle's data points at the worker */
+    int fd;         /* until the loop owns it; -1 after (or never opened) */
+    bool tls;       /* an --https address: the TLS layer (tls_layer.c) sits on top */
+    bool listening; /* tcp is open in the loop and must be closed on drain */
+};
+
 struct proxy_worker {
     struct proxy *p;
     unsigned id;
@@ -155,13 +164,9 @@ struct proxy_worker {
     bool thread_started;
     uv_loop_t loop;
     bool loop_ready;
-    uv_tcp_t listener; /* SO_REUSEPORT socket of this worker */
-    int listen_fd;     /* until the loop owns it */
-    bool listening;
-    uv_tcp_t tls_listener; /* the HTTPS port's SO_REUSEPORT socket (tls_layer.c on top) */
-    int tls_listen_fd;     /* until the loop owns it; -1 when HTTPS is off */
-    bool tls_listening;
-    uv_async_t wake;  /* commands from other threads */
+    struct proxy_wlisten listen[2 * PROXY_LISTEN_MAX]; /* the --http ones, then --https */
+    unsigned nlisten;                                  /* entries in listen */
+    uv_async_t wake;                                   /* commands from other threads */
     uv_timer_t sweep; /* once a second: pool idle timeouts, IP table */
     _Atomic int cmd;  /* PROXY_CMD_* bits */
     bool draining;
@@ -182,8 +187,8 @@ struct proxy {
     struct state_routes *routes;
     unsigned nworkers;
     struct proxy_worker *workers;
-    uint16_t http_port;
-    uint16_t https_port;            /* 0 when HTTPS is off */
+    uint16_t http_port;             /* bound port of the first --http address */
+    uint16_t https_port;            /* of the first --https address; 0 when HTTPS is off */
     pthread_mutex_t reg_lock;       /* backend registry */
     struct proxy_backend *backends; /* registry list */
     size_t backend_count;

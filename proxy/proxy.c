@@ -24,9 +24,12 @@
             snprintf(err, errlen, __VA_ARGS__);                                                    \
     } while (0)
 
-static int listen_socket(const struct sockaddr_storage *addr, int backlog, char *err, size_t errlen)
+/* Binds and listens on one address. An IPv6 socket takes IPv4 clients too unless v6only: a
+ * "[::]" listener then serves both families. Returns the fd, or -1 with err set. */
+static int listen_socket(const struct sockaddr_storage *addr, bool v6only, int backlog, char *err,
+                         size_t errlen)
 {
-    int one = 1;
+    int one = 1, v6only_opt = v6only ? 1 : 0;
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         ERR("socket: %s", strerror(errno));
@@ -38,7 +41,7 @@ static int listen_socket(const struct sockaddr_storage *addr, int backlog, char 
         goto fail;
     }
     if (addr->ss_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only_opt, sizeof(v6only_opt)) != 0) {
         ERR("setsockopt IPV6_V6ONLY: %s", strerror(errno));
         goto fail;
     }
@@ -68,58 +71,101 @@ fail:
     return -1;
 }
 
-/* Opens one listening socket per worker on addr (SO_REUSEPORT), into each worker's TLS or
- * plain slot. The first socket fixes the port (addr may say 0) and the others share it; the
- * port is stored in *port. Returns 0, or -1 with err set; sockets opened so far stay in the
- * workers for proxy_free to close. */
-static int listen_workers(struct proxy *p, struct sockaddr_storage addr, bool tls, uint16_t *port,
+/* A host without IPv6 (kernel booted with ipv6.disable=1) cannot open an AF_INET6 socket at
+ * all; there "[::]" (every address, both families) can only mean 0.0.0.0. An explicit v6only
+ * or a specific IPv6 address keeps its error. */
+static struct sockaddr_storage listen_effective_addr(const struct proxy_listen *l)
+{
+    static const uint8_t any6[16];
+    struct sockaddr_storage a = l->addr;
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&l->addr;
+    int fd;
+
+    if (a.ss_family != AF_INET6 || l->v6only || memcmp(&s6->sin6_addr, any6, 16) != 0)
+        return a;
+    fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        close(fd);
+        return a;
+    }
+    if (errno != EAFNOSUPPORT)
+        return a;
+    memset(&a, 0, sizeof(a));
+    ((struct sockaddr_in *)&a)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&a)->sin_port = s6->sin6_port;
+    return a;
+}
+
+/* Opens one listening socket per worker on `l` (SO_REUSEPORT), into each worker's next listen
+ * slot. The first socket fixes the port (the address may say 0) and the others share it; the
+ * port is stored in *port when port is not NULL. Returns 0, or -1 with err set ("https: bind
+ * ...: Address in use"); sockets opened so far stay in the workers for proxy_free to close. */
+static int listen_workers(struct proxy *p, const struct proxy_listen *l, bool tls, uint16_t *port,
                           char *err, size_t errlen)
 {
+    struct sockaddr_storage addr = listen_effective_addr(l);
+    char why[PROXY_ERR_MAX];
+
     for (unsigned i = 0; i < p->nworkers; i++) {
-        int fd = listen_socket(&addr, p->cfg.listen_backlog, err, errlen);
-        if (fd < 0)
+        struct proxy_wlisten *wl = &p->workers[i].listen[p->workers[i].nlisten];
+        int fd = listen_socket(&addr, l->v6only, p->cfg.listen_backlog, why, sizeof(why));
+        if (fd < 0) {
+            ERR("%s: %s", tls ? "https" : "http", why);
             return -1;
-        if (tls)
-            p->workers[i].tls_listen_fd = fd;
-        else
-            p->workers[i].listen_fd = fd;
+        }
+        wl->fd = fd;
+        wl->tls = tls;
+        p->workers[i].nlisten++;
         if (i == 0) {
             socklen_t sl = sizeof(addr);
             getsockname(fd, (struct sockaddr *)&addr, &sl);
-            *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                     : ((struct sockaddr_in *)&addr)->sin_port);
+            if (port)
+                *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                         : ((struct sockaddr_in *)&addr)->sin_port);
         }
     }
     return 0;
 }
 
-/* Adds every local interface address with our HTTP port to the own-address list, so a backend
- * pointing at this gateway's listener is refused even when it is bound to 0.0.0.0. */
+/* The bound port of a worker's listen slot (its fd is still ours: before worker_init). */
+static uint16_t listen_port(const struct proxy_wlisten *wl)
+{
+    struct sockaddr_storage a;
+    socklen_t sl = sizeof(a);
+
+    if (wl->fd < 0 || getsockname(wl->fd, (struct sockaddr *)&a, &sl) != 0)
+        return 0;
+    return ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                         : ((struct sockaddr_in *)&a)->sin_port);
+}
+
+/* Adds every local interface address with each of our listen ports to the own-address list,
+ * so a backend pointing at this gateway's listener is refused even when it is bound to a
+ * wildcard address. */
 static void add_own_addrs(struct proxy *p)
 {
     struct ifaddrs *ifs, *i;
     struct proxy_config *cfg = &p->cfg;
+    const struct proxy_worker *w0 = &p->workers[0];
     if (getifaddrs(&ifs) != 0)
         return;
     for (i = ifs; i && cfg->own_addr_count < PROXY_OWN_ADDRS_MAX; i = i->ifa_next) {
+        struct state_backend o;
         if (i->ifa_addr == NULL)
             continue;
-        struct state_backend *o = &cfg->own_addrs[cfg->own_addr_count];
-        memset(o, 0, sizeof(*o));
+        memset(&o, 0, sizeof(o));
         if (i->ifa_addr->sa_family == AF_INET) {
-            o->family = 4;
-            memcpy(o->addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+            o.family = 4;
+            memcpy(o.addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
         } else if (i->ifa_addr->sa_family == AF_INET6) {
-            o->family = 6;
-            memcpy(o->addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+            o.family = 6;
+            memcpy(o.addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
         } else {
             continue;
         }
-        o->port = p->http_port;
-        cfg->own_addr_count++;
-        if (p->https_port && cfg->own_addr_count < PROXY_OWN_ADDRS_MAX) {
-            cfg->own_addrs[cfg->own_addr_count] = *o;
-            cfg->own_addrs[cfg->own_addr_count++].port = p->https_port;
+        for (unsigned l = 0; l < w0->nlisten && cfg->own_addr_count < PROXY_OWN_ADDRS_MAX; l++) {
+            o.port = listen_port(&w0->listen[l]);
+            cfg->own_addrs[cfg->own_addr_count++] = o;
         }
     }
     freeifaddrs(ifs);
@@ -145,12 +191,11 @@ static void on_tls_connection(uv_stream_t *server, int status)
 
 static void close_listeners(struct proxy_worker *w)
 {
-    if (w->listening)
-        uv_close((uv_handle_t *)&w->listener, NULL);
-    w->listening = false;
-    if (w->tls_listening)
-        uv_close((uv_handle_t *)&w->tls_listener, NULL);
-    w->tls_listening = false;
+    for (unsigned i = 0; i < w->nlisten; i++) {
+        if (w->listen[i].listening)
+            uv_close((uv_handle_t *)&w->listen[i].tcp, NULL);
+        w->listen[i].listening = false;
+    }
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -214,13 +259,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, int fd, char *err,
+static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, char *err,
                        size_t errlen)
 {
     int rc;
     w->p = p;
     w->id = id;
-    w->listen_fd = fd;
     w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
     proxy_list_init(&w->sessions);
     pthread_mutex_init(&w->stats.lock, NULL);
@@ -235,26 +279,18 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, int
     w->sweep.data = w;
     uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)&w->sweep);
-    uv_tcp_init(&w->loop, &w->listener);
-    w->listener.data = w;
-    if ((rc = uv_tcp_open(&w->listener, fd)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&w->listener, p->cfg.listen_backlog, on_connection)) != 0) {
-        ERR("worker %u: listen: %s", id, uv_strerror(rc));
-        return PROXY_ESYS;
-    }
-    w->listen_fd = -1; /* the loop owns it now */
-    w->listening = true;
-    if (w->tls_listen_fd >= 0) {
-        uv_tcp_init(&w->loop, &w->tls_listener);
-        w->tls_listener.data = w;
-        if ((rc = uv_tcp_open(&w->tls_listener, w->tls_listen_fd)) != 0 ||
-            (rc = uv_listen((uv_stream_t *)&w->tls_listener, p->cfg.listen_backlog,
-                            on_tls_connection)) != 0) {
-            ERR("worker %u: listen https: %s", id, uv_strerror(rc));
+    for (unsigned i = 0; i < w->nlisten; i++) {
+        struct proxy_wlisten *wl = &w->listen[i];
+        uv_tcp_init(&w->loop, &wl->tcp);
+        wl->tcp.data = w;
+        if ((rc = uv_tcp_open(&wl->tcp, wl->fd)) != 0 ||
+            (rc = uv_listen((uv_stream_t *)&wl->tcp, p->cfg.listen_backlog,
+                            wl->tls ? on_tls_connection : on_connection)) != 0) {
+            ERR("worker %u: listen %s: %s", id, wl->tls ? "https" : "http", uv_strerror(rc));
             return PROXY_ESYS;
         }
-        w->tls_listen_fd = -1;
-        w->tls_listening = true;
+        wl->fd = -1; /* the loop owns it now */
+        wl->listening = true;
     }
     return PROXY_OK;
 }
@@ -266,10 +302,9 @@ static void proxy_free(struct proxy *p)
     if (p->workers) {
         for (unsigned i = 0; i < p->nworkers; i++) {
             struct proxy_worker *w = &p->workers[i];
-            if (w->listen_fd >= 0)
-                close(w->listen_fd);
-            if (w->tls_listen_fd >= 0)
-                close(w->tls_listen_fd);
+            for (unsigned l = 0; l < w->nlisten; l++)
+                if (w->listen[l].fd >= 0)
+                    close(w->listen[l].fd);
             if (w->loop_ready) {
                 if (!w->thread_started) {
                     uv_walk(&w->loop, close_walk, NULL);
@@ -328,21 +363,24 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
         goto fail;
     }
     for (unsigned i = 0; i < p->nworkers; i++)
-        p->workers[i].listen_fd = p->workers[i].tls_listen_fd = -1;
-    if (cfg->https_enabled && cfg->tls == NULL) {
+        for (unsigned l = 0; l < 2 * PROXY_LISTEN_MAX; l++)
+            p->workers[i].listen[l].fd = -1;
+    if (cfg->https_count > 0 && cfg->tls == NULL) {
         ERR("https enabled without a certificate store");
         goto fail;
     }
-
-    if (listen_workers(p, cfg->http_addr, false, &p->http_port, err, errlen) != 0)
-        goto fail;
-    /* the HTTPS port: same scheme, a socket per worker (tls_layer.c reads the hello) */
-    if (cfg->https_enabled &&
-        listen_workers(p, cfg->https_addr, true, &p->https_port, err, errlen) != 0)
-        goto fail;
+    for (size_t l = 0; l < cfg->http_count; l++)
+        if (listen_workers(p, &cfg->http[l], false, l == 0 ? &p->http_port : NULL, err, errlen) !=
+            0)
+            goto fail;
+    /* the HTTPS addresses: same scheme, a socket per worker (tls_layer.c reads the hello) */
+    for (size_t l = 0; l < cfg->https_count; l++)
+        if (listen_workers(p, &cfg->https[l], true, l == 0 ? &p->https_port : NULL, err, errlen) !=
+            0)
+            goto fail;
     add_own_addrs(p);
     for (unsigned i = 0; i < p->nworkers; i++)
-        if (worker_init(p, &p->workers[i], i, p->workers[i].listen_fd, err, errlen) != 0)
+        if (worker_init(p, &p->workers[i], i, err, errlen) != 0)
             goto fail;
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct proxy_worker *w = &p->workers[i];

@@ -35,8 +35,9 @@ struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gatewa
 
 #define PROXY_ERR_MAX 256        /* size of an error message buffer */
 #define PROXY_WORKERS_MAX 64     /* worker threads */
+#define PROXY_LISTEN_MAX 8       /* listening addresses per scheme (--http, --https) */
 #define PROXY_TRUSTED_MAX 32     /* trusted proxy networks */
-#define PROXY_OWN_ADDRS_MAX 32   /* own addresses (loop prevention) */
+#define PROXY_OWN_ADDRS_MAX 128  /* own addresses (loop prevention): interfaces x listeners */
 #define PROXY_OWN_HOSTS_MAX 16   /* own host names (loop prevention) */
 #define PROXY_LATENCY_BUCKETS 12 /* latency histogram buckets, see proxy_latency_bounds_ms */
 #define PROXY_PROBE_PATH_MAX 256 /* active health check path */
@@ -65,23 +66,31 @@ struct proxy_cidr {
     uint8_t prefix;   /* 0..32 or 0..128 */
 };
 
+/* One listening address. An IPv6 wildcard ([::]) takes IPv4 clients too (IPV6_V6ONLY off)
+ * unless v6only is set; when the host has no IPv6 at all, [::] falls back to 0.0.0.0. */
+struct proxy_listen {
+    struct sockaddr_storage addr; /* IP and port; port 0 picks one (see proxy_http_port) */
+    bool v6only;                  /* IPv6 socket refuses IPv4-mapped clients */
+};
+
 /* Receives one access-log line (no trailing newline), from a worker thread. */
 typedef void (*proxy_log_fn)(void *ctx, const char *line);
 
 struct proxy_config {
     /* listeners */
-    struct sockaddr_storage http_addr;  /* --http; port 0 picks one (see proxy_http_port) */
-    bool https_enabled;                 /* --https is served (by the TLS layer, issue 5) */
-    struct sockaddr_storage https_addr; /* --https */
-    struct tls_store *tls;              /* certificates by SNI; required with https_enabled;
-                                           owned by the caller, must outlive the proxy */
-    struct acme_challenges *acme;       /* answers GET /.well-known/acme-challenge/TOKEN on
-                                           the HTTP port; NULL = none; outlives the proxy */
-    bool https_redirect;                /* HTTP requests for served names get a 308 to
-                                           https:// (ACME challenge paths excepted) */
-    uint16_t https_redirect_port;       /* port put in that Location; 0 or 443: none */
-    unsigned workers;                   /* worker threads; 0 = one per online CPU */
-    int listen_backlog;                 /* listen(2) backlog */
+    struct proxy_listen http[PROXY_LISTEN_MAX];  /* --http, repeatable; at least one */
+    size_t http_count;                           /* entries in http */
+    struct proxy_listen https[PROXY_LISTEN_MAX]; /* --https, repeatable (TLS layer) */
+    size_t https_count;                          /* entries in https; 0 = no HTTPS */
+    struct tls_store *tls;                       /* certificates by SNI; required with https_count;
+                                                    owned by the caller, must outlive the proxy */
+    struct acme_challenges *acme;                /* answers GET /.well-known/acme-challenge/TOKEN on
+                                                    the HTTP port; NULL = none; outlives the proxy */
+    bool https_redirect;                         /* HTTP requests for served names get a 308 to
+                                                    https:// (ACME challenge paths excepted) */
+    uint16_t https_redirect_port;                /* port put in that Location; 0 or 443: none */
+    unsigned workers;                            /* worker threads; 0 = one per online CPU */
+    int listen_backlog;                          /* listen(2) backlog */
 
     /* naming */
     char domain[STATE_FQDN_MAX + 1]; /* gateway domain: NAME.DOMAIN is served */
@@ -137,7 +146,7 @@ struct proxy_config {
     void *access_log_ctx;
 };
 
-/* Fills `cfg` with the embedded defaults: http 0.0.0.0:8080, https 0.0.0.0:8443 (disabled),
+/* Fills `cfg` with the embedded defaults: http [::]:8080 (both families), no https,
  * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
  * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
  * 256 KiB write queue, pool 256 idle for 60 s / 1000 requests (peek after 100 ms idle),
@@ -169,10 +178,10 @@ struct proxy; /* a running proxy (opaque) */
 struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *routes, char *err,
                           size_t errlen);
 
-/* The bound HTTP port (useful when the config asked for port 0). */
+/* The bound port of the first HTTP listener (useful when the config asked for port 0). */
 uint16_t proxy_http_port(const struct proxy *p);
 
-/* The bound HTTPS port, 0 when HTTPS is not enabled. */
+/* The bound port of the first HTTPS listener, 0 when HTTPS is not enabled. */
 uint16_t proxy_https_port(const struct proxy *p);
 
 /* Graceful drain: closes the listeners, lets in-flight requests finish (idle keep-alive

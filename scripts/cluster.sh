@@ -63,10 +63,12 @@ start) ;;
     ;;
 esac
 
-echo "== installing dependencies and building"
+echo "== installing dependencies"
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target webgw webgwctl >/dev/null
+echo "== building webgw and webgwctl in build/ (half a minute the first time)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >build.configure.log 2>&1 ||
+    { cat build.configure.log; exit 1; }
+cmake --build build -j"$(nproc)" --target webgw webgwctl
 
 stop_all
 mkdir -p "$dir"

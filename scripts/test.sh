@@ -3,7 +3,10 @@
 #   build/        release build, the whole suite
 #   build-asan/   ASan + UBSan, the whole suite
 #   build-tsan/   TSan, the tests labelled "tsan" (where threads meet: RCU readers, workers)
-# Ends with one line "N passed, N failed" summing the three runs.
+# then two whole-system tests, one count each: the 3-minute soak (tests/soak/run.sh, gateways
+# from build-asan/) and the docker cluster test (tests/docker/cluster_test.sh).
+# Builds with -DWEBGW_WERROR=ON (warnings are errors here, not in users' builds). Prints the build
+# steps and each test as it finishes; ends with one line "N passed, N failed" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
@@ -16,20 +19,20 @@ run_suite() { # run_suite DIR SANITIZER [ctest args...]
     local dir=$1 san=$2
     shift 2
     echo "=== $dir (sanitizer: ${san:-none}) ==="
-    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBGW_SANITIZE="$san" >"$dir.configure.log" 2>&1 ||
-        ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
-        tail -n 40 "$dir.configure.log" "$dir.build.log" 2>/dev/null
-        echo "$dir: build FAILED"
+    # configure and build print as they go (cmake's [ NN%] lines), and are kept in DIR.*.log
+    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBGW_SANITIZE="$san" \
+        -DWEBGW_WERROR=ON 2>&1 | tee "$dir.configure.log" ||
+        ! cmake --build "$dir" -j"$jobs" 2>&1 | tee "$dir.build.log"; then
+        echo "$dir: build FAILED (see $dir.configure.log, $dir.build.log)"
         failed=$((failed + 1))
         return
     fi
-    local out
-    out=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    # each test is printed as it finishes; the whole run is kept in DIR.ctest.log for the tally
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-        ctest --test-dir "$dir" --output-on-failure "$@" 2>&1)
-    echo "$out" | tail -n 60
+        ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$dir.ctest.log"
     local line total bad
-    line=$(echo "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
+    line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$dir.ctest.log" | tail -n 1)
     if [ -z "$line" ]; then
         echo "$dir: no ctest summary"
         failed=$((failed + 1))
@@ -41,9 +44,30 @@ run_suite() { # run_suite DIR SANITIZER [ctest args...]
     failed=$((failed + bad))
 }
 
+run_step() { # run_step NAME LOG COMMAND...: one whole-system test, counted as one test
+    local name=$1 log=$2
+    shift 2
+    echo "=== $name ==="
+    local t0=$SECONDS
+    # streamed as it runs (pipefail: the status is the command's), and kept in LOG
+    if "$@" 2>&1 | tee "$log"; then
+        echo "$name: passed in $((SECONDS - t0)) s"
+        passed=$((passed + 1))
+    else
+        echo "$name: FAILED in $((SECONDS - t0)) s (full output: $log)"
+        failed=$((failed + 1))
+    fi
+}
+
 run_suite build ""
 run_suite build-asan address
 run_suite build-tsan thread -L tsan
+# The fleet over time: 5 gateways (the ASan build) under traffic, churn and faults for 3 minutes.
+run_step "soak (tests/soak, 3-minute profile, gateways under ASan)" build-asan/soak-ci.log \
+    tests/soak/run.sh --profile ci --build build-asan --out build-asan/soak-ci
+# The docker compose cluster (builds its image from this checkout, no registry).
+run_step "docker cluster (tests/docker/cluster_test.sh)" build-docker-test.log \
+    bash -c 'scripts/install-docker-deps.sh && tests/docker/cluster_test.sh'
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]

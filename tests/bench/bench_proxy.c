@@ -57,7 +57,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (proxy_parse_addr(listen, &cfg.http_addr, err, sizeof(err)) != 0) {
+    if (proxy_parse_addr(listen, &cfg.http[0].addr, err, sizeof(err)) != 0) {
         fprintf(stderr, "bench_proxy: --listen: %s\n", err);
         return 2;
     }

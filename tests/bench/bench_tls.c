@@ -62,9 +62,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_tls: certificate: %s\n", err);
         return 1;
     }
-    cfg.https_enabled = true;
-    if (proxy_parse_addr(https, &cfg.https_addr, err, sizeof(err)) != 0 ||
-        proxy_parse_addr("127.0.0.1:0", &cfg.http_addr, err, sizeof(err)) != 0) {
+    cfg.https_count = 1;
+    if (proxy_parse_addr(https, &cfg.https[0].addr, err, sizeof(err)) != 0 ||
+        proxy_parse_addr("127.0.0.1:0", &cfg.http[0].addr, err, sizeof(err)) != 0) {
         fprintf(stderr, "bench_tls: %s\n", err);
         return 2;
     }

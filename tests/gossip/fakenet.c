@@ -69,6 +69,53 @@ static size_t addr_index(const struct gossip_addr *a)
     return ((size_t)a->ip[1] << 16) | ((size_t)a->ip[2] << 8) | a->ip[3];
 }
 
+static bool chance(struct fakenet *net, double p)
+{
+    return p > 0 && (double)(grand_next(&net->rng) >> 11) / 9007199254740992.0 < p;
+}
+
+/* Retransmissions of one packet with TCP's exponential backoff: adds the waits to *delay;
+ * -1 when the retries run out (the kernel gives up and resets the connection). */
+static int retransmit(struct fakenet *net, uint64_t rto, int retries, uint64_t *delay)
+{
+    for (int tries = 0; chance(net, net->loss); tries++) {
+        if (tries == retries)
+            return -1;
+        *delay += rto;
+        rto = rto * 2 < FN_RTO_MAX ? rto * 2 : FN_RTO_MAX;
+    }
+    return 0;
+}
+
+/* What TCP does to one stream message on this network: the handshake (SYN and SYN-ACK,
+ * first retransmission after 1 s), every MSS-sized segment (200 ms, doubling), both with
+ * Linux's retry counts; a reset with probability stream_reset; and the transfer time at
+ * stream_bytes_per_ms. Returns -1 when the message is lost (counted), else 0 with *delay
+ * grown by the time it takes. */
+int fakenet_stream_fate(struct fakenet *net, size_t len, uint64_t *delay)
+{
+    size_t segs = len / FN_MSS + 1;
+
+    if (chance(net, net->stream_reset)) {
+        net->streams_reset++;
+        return -1;
+    }
+    if (retransmit(net, 1000, FN_SYN_RETRIES, delay) != 0 ||
+        retransmit(net, 1000, FN_SYN_RETRIES, delay) != 0) {
+        net->streams_lost++;
+        return -1;
+    }
+    for (size_t i = 0; i < segs; i++) {
+        if (retransmit(net, 200, FN_DATA_RETRIES, delay) != 0) {
+            net->streams_lost++;
+            return -1;
+        }
+    }
+    if (net->stream_bytes_per_ms > 0)
+        *delay += len / net->stream_bytes_per_ms;
+    return 0;
+}
+
 static int fn_send(struct fn_node *src, const struct gossip_addr *to, const uint8_t *buf,
                    size_t len, bool stream)
 {
@@ -90,19 +137,14 @@ static int fn_send(struct fn_node *src, const struct gossip_addr *to, const uint
         return 0;
     if (net->nodes[dst].group != src->group)
         return 0;
-    if (!stream && net->loss > 0 &&
-        (double)(grand_next(&net->rng) >> 11) / 9007199254740992.0 < net->loss)
+    if (!stream && chance(net, net->loss))
         return 0;
     delay = net->delay_min_ms;
     if (net->delay_max_ms > net->delay_min_ms)
         delay += grand_below(&net->rng, net->delay_max_ms - net->delay_min_ms + 1);
     delay += net->nodes[dst].in_delay_ms;
-    /* TCP gets through loss, late: each lost segment costs a 200 ms retransmission */
-    for (int tries = 0; stream && net->loss > 0 && tries < 6; tries++) {
-        if ((double)(grand_next(&net->rng) >> 11) / 9007199254740992.0 >= net->loss)
-            break;
-        delay += 200;
-    }
+    if (stream && fakenet_stream_fate(net, len, &delay) != 0)
+        return 0;
     p = malloc(sizeof(*p) + len);
     p->at = net->now + delay;
     p->seq = net->pkt_seq++;

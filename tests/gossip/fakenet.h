@@ -3,7 +3,10 @@
  *
  * Like tarantool's swim fakenet: members are real gossip instances with the real codec, and
  * only the transport and the clock are fake. Datagrams can be lost, delayed and cut by
- * partitions; streams (TCP) are never lost but are cut by partitions and delayed the same.
+ * partitions. Streams (TCP) are honest about the same loss: the handshake and every segment
+ * are retransmitted with TCP's exponential backoff (so a lossy path makes them slow), a
+ * message whose retries run out is lost as the kernel's reset would lose it, a stream can be
+ * reset outright (stream_reset), and bandwidth can be limited (stream_bytes_per_ms).
  * Time advances in steps of step_ms; nothing sleeps, so a 100-member cluster runs minutes
  * of protocol in milliseconds, and every run with the same seed is identical.
  *
@@ -54,7 +57,16 @@ struct fakenet {
     uint64_t pkt_seq;                    /* tie-break for equal delivery times: FIFO */
     uint64_t dgram_bytes, dgram_count;   /* datagrams sent (before loss) */
     uint64_t stream_bytes, stream_count; /* stream messages sent */
+    double stream_reset;                 /* probability a stream message is reset (lost) */
+    uint32_t stream_bytes_per_ms;        /* stream bandwidth; 0 = unlimited */
+    uint64_t streams_lost;               /* stream messages lost to retries running out */
+    uint64_t streams_reset;              /* stream messages lost to stream_reset */
 };
+
+#define FN_MSS 1400        /* bytes per TCP segment */
+#define FN_SYN_RETRIES 6   /* net.ipv4.tcp_syn_retries: about 127 s of backoff */
+#define FN_DATA_RETRIES 15 /* net.ipv4.tcp_retries2 */
+#define FN_RTO_MAX 120000  /* TCP_RTO_MAX: the backoff stops doubling at 120 s */
 
 struct fakenet *fakenet_new(size_t max_nodes, uint64_t seed);
 void fakenet_free(struct fakenet *net);
@@ -80,6 +92,12 @@ uint64_t fakenet_run_until(struct fakenet *net, fakenet_pred pred, void *arg, ui
 bool fakenet_converged(struct fakenet *net, size_t alive);
 /* The state node `viewer` has for node `subject` (GOSSIP_DEAD if unknown). */
 enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_t subject);
+
+/* What the network does to one stream message of len bytes (see fakenet.c): -1 when it is
+ * lost (reset, or retransmissions ran out; counted in streams_reset / streams_lost), else 0
+ * with *delay grown by the retransmission backoff and the transfer time. Used by fn_send;
+ * exported so tests can check the model itself. */
+int fakenet_stream_fate(struct fakenet *net, size_t len, uint64_t *delay);
 
 /* Item store helpers. */
 const struct fn_item *fakenet_item(const struct fn_node *node, const char *key);

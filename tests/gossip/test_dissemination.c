@@ -204,6 +204,7 @@ static void test_partition_heals_and_release_sticks(void **state)
     t = fakenet_run_until(net, all_items_converged, NULL, 100, 120000);
     printf("  partition healed: members and records converged in %llu ms\n", (unsigned long long)t);
     assert_true(t != UINT64_MAX);
+    assert_true(t <= 99000); /* ten times the README's 9.9 s */
     /* the release holds everywhere and stays: the east's old record was offered back to the
      * west during the repair and refused as older */
     fakenet_run(net, 60000);

@@ -55,19 +55,37 @@ void nt_bin(const char *name, char *out, size_t cap)
     snprintf(out, cap, "%s/%s", b && b[0] ? b : "./bin", name);
 }
 
+/* ip (IPv4, or IPv6 when it has a colon) and port into *ss; returns its length. */
+static socklen_t nt_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, ip, &s6->sin6_addr);
+        return sizeof(*s6);
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &s4->sin_addr);
+    return sizeof(*s4);
+}
+
 int nt_free_port(const char *ip)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    struct sockaddr_storage ss;
+    socklen_t sl = nt_sockaddr(ip, 0, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0), port;
 
-    inet_pton(AF_INET, ip, &sin.sin_addr);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         perror("nt_free_port");
         exit(1);
     }
-    port = ntohs(sin.sin_port);
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
     close(fd);
     return port;
 }
@@ -106,12 +124,10 @@ const char *nt_cluster_key(void)
     return path;
 }
 
-/* Whether the test asked for something about the cluster key itself. */
-static bool nt_keyed_by_test(const char *const *extra)
+static bool nt_has_flag(const char *const *extra, const char *flag)
 {
     for (size_t i = 0; extra && extra[i]; i++)
-        if (strcmp(extra[i], "--cluster-key") == 0 || strcmp(extra[i], "--gossip-insecure") == 0 ||
-            strcmp(extra[i], NT_NO_CLUSTER_KEY) == 0)
+        if (strcmp(extra[i], flag) == 0)
             return true;
     return false;
 }
@@ -132,10 +148,16 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     argv[argc++] = n->dir;
     argv[argc++] = "--api";
     argv[argc++] = api;
-    argv[argc++] = "--http";
-    argv[argc++] = http;
-    argv[argc++] = "--https";
-    argv[argc++] = https;
+    /* --http and --https repeat (each adds a listener): a test that gives its own replaces the
+     * harness's rather than adding to it */
+    if (!nt_has_flag(extra, "--http")) {
+        argv[argc++] = "--http";
+        argv[argc++] = http;
+    }
+    if (!nt_has_flag(extra, "--https")) {
+        argv[argc++] = "--https";
+        argv[argc++] = https;
+    }
     argv[argc++] = "--gossip";
     argv[argc++] = gossip;
     argv[argc++] = "--workers";
@@ -145,7 +167,8 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     argv[argc++] = "--dns-server";
     argv[argc++] = "127.0.0.1:9";
     /* every harness fleet shares one cluster key, as a real fleet must */
-    if (!nt_keyed_by_test(extra)) {
+    if (!nt_has_flag(extra, "--cluster-key") && !nt_has_flag(extra, "--gossip-insecure") &&
+        !nt_has_flag(extra, NT_NO_CLUSTER_KEY)) {
         argv[argc++] = "--cluster-key";
         argv[argc++] = nt_cluster_key();
     }
@@ -202,9 +225,14 @@ int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const
     n->http_port = nt_free_port(ip);
     n->https_port = nt_free_port(ip);
     n->gossip_port = nt_free_port(ip);
-    snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name);
-    snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name);
-    snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port);
+    /* a truncated path would start the node in the wrong place: refuse instead */
+    if (snprintf(n->dir, sizeof(n->dir), "%s/%s", nt_tmpdir(), name) >= (int)sizeof(n->dir) ||
+        snprintf(n->log, sizeof(n->log), "%s/%s.log", nt_tmpdir(), name) >= (int)sizeof(n->log) ||
+        snprintf(n->api_url, sizeof(n->api_url), "http://%s:%d", ip, n->api_port) >=
+            (int)sizeof(n->api_url)) {
+        fprintf(stderr, "nt_node_start: %s: data dir, log or API URL too long\n", name);
+        return -1;
+    }
     return nt_spawn(n, extra);
 }
 
@@ -246,14 +274,14 @@ int nt_api(const struct nt_node *n, const char *method, const char *path, const 
 
 int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
+    struct sockaddr_storage ss;
+    socklen_t sl = nt_sockaddr(ip, port, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0), status = 0;
     size_t got = 0;
     const char *p = req;
 
     out[0] = '\0';
-    inet_pton(AF_INET, ip, &sin.sin_addr);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) != 0)
         goto out;
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);

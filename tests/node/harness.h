@@ -44,11 +44,12 @@ struct node_config;
 int nt_config_parse(struct node_config *cfg, char *err, size_t errlen, ...);
 void nt_cleanup(void);
 
-/* A port free on `ip` right now. */
+/* A port free on `ip` (IPv4, or IPv6 such as "::1") right now. */
 int nt_free_port(const char *ip);
 
 /* Starts webgw on `ip` with fresh ports and a data dir under nt_tmpdir(), plus extra flags
- * (NULL-terminated, may be NULL); waits until /healthz answers. `name` names the node and its
+ * (NULL-terminated, may be NULL; an --http or --https among them replaces the harness's
+ * listener of that scheme, whose port is then unused); waits until /healthz answers. `name` names the node and its
  * data dir. Returns 0, or -1 (the log is printed). */
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra);
 /* nt_node_start with extra environment entries for the process ("K=V", NULL-terminated). */
@@ -64,7 +65,7 @@ int nt_node_stop(struct nt_node *n, int sig, int timeout_ms);
 int nt_api(const struct nt_node *n, const char *method, const char *path, const char *ctype,
            const void *body, size_t len, struct ctl_response *resp);
 
-/* Raw bytes to ip:port; reads the answer until close or timeout into out (NUL-terminated).
+/* Raw bytes to ip:port (IPv6 when ip has a colon); reads the answer until close or timeout into out (NUL-terminated).
  * Returns the status of the first answer, or 0. */
 int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap);
 

@@ -29,8 +29,13 @@ static void defaults_serve_a_single_local_node(void **state)
 
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), NULL), 0);
     assert_string_equal(cfg.domain, "localhost");
-    assert_string_equal(cfg.http.text, "0.0.0.0:8080");
-    assert_string_equal(cfg.https.text, "0.0.0.0:8443");
+    /* [::] without /v6only: one listener per scheme serves IPv4 and IPv6 clients */
+    assert_int_equal(cfg.http_count, 1);
+    assert_string_equal(cfg.http[0].text, "[::]:8080");
+    assert_false(cfg.http[0].v6only);
+    assert_int_equal(cfg.https_count, 1);
+    assert_string_equal(cfg.https[0].text, "[::]:8443");
+    assert_false(cfg.https[0].v6only);
     assert_string_equal(cfg.gossip.text, "0.0.0.0:7946");
     assert_string_equal(cfg.api.text, "127.0.0.1:9080");
     assert_int_equal(cfg.join_count, 0);
@@ -56,8 +61,10 @@ static void every_flag_sets_its_key(void **state)
     assert_string_equal(cfg.node_name, "gw-1");
     assert_string_equal(cfg.data_dir, "/tmp/x");
     assert_string_equal(cfg.domain, "gw.example.com");
-    assert_string_equal(cfg.http.text, "127.0.0.2:80");
-    assert_string_equal(cfg.https.text, "[::1]:443");
+    assert_int_equal(cfg.http_count, 1);
+    assert_string_equal(cfg.http[0].text, "127.0.0.2:80");
+    assert_int_equal(cfg.https_count, 1);
+    assert_string_equal(cfg.https[0].text, "[::1]:443");
     assert_string_equal(cfg.gossip.text, "10.0.0.1:7000");
     assert_string_equal(cfg.advertise.text, "192.0.2.1:7000");
     assert_string_equal(cfg.api.text, "[::1]:9000");
@@ -263,7 +270,8 @@ static void yaml_keys_are_the_long_options(void **state)
     assert_true(cfg.gossip_insecure);
     assert_int_equal(cfg.witness_faults, 2);
     assert_string_equal(cfg.domain, "gw.test");
-    assert_string_equal(cfg.http.text, "127.0.0.5:8080");
+    assert_int_equal(cfg.http_count, 1);
+    assert_string_equal(cfg.http[0].text, "127.0.0.5:8080");
     assert_int_equal(cfg.join_count, 2);
     assert_string_equal(cfg.join[0], "127.0.0.1:7946");
     assert_true(cfg.allow_loopback_backends);
@@ -378,10 +386,74 @@ static void daemon_reports_a_taken_port(void **state)
     snprintf(dir, sizeof(dir), "%s/taken2", nt_tmpdir());
     const char *argv[] = {"webgw",       "--api",   api,           "--data-dir",
                           dir,           "--http",  "127.0.0.1:1", "--gossip",
-                          "127.0.0.1:1", "--https", "127.0.0.1:1", NULL};
+                          "127.0.0.1:1", "--https", "127.0.0.1:2", NULL};
     assert_int_equal(nt_run(argv, NULL, out, sizeof(out), err, sizeof(err)), 1);
     assert_non_null(strstr(err, "address already in use"));
     assert_int_equal(nt_node_stop(&a, SIGTERM, 5000), 0);
+}
+
+/* --http and --https repeat, as flags and as YAML lists; a list in the file replaces the
+ * default, flags replace the file's list. */
+static void listeners_repeat_as_flags_and_yaml_lists(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+    const char *path = nt_write_tmp("listen.yaml", "http:\n"
+                                                   "  - 0.0.0.0:80\n"
+                                                   "  - \"[::]:80/v6only\"\n"
+                                                   "https: 127.0.0.1:443\n");
+
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--http", "127.0.0.1:8080", "--http",
+                                     "[::1]:8080", "--https", "127.0.0.1:8443", "--https",
+                                     "[::1]:8443", NULL),
+                     0);
+    assert_int_equal(cfg.http_count, 2);
+    assert_string_equal(cfg.http[0].text, "127.0.0.1:8080");
+    assert_string_equal(cfg.http[1].text, "[::1]:8080");
+    assert_int_equal(cfg.https_count, 2);
+    assert_string_equal(cfg.https[1].text, "[::1]:8443");
+
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_int_equal(cfg.http_count, 2);
+    assert_string_equal(cfg.http[0].text, "0.0.0.0:80");
+    assert_false(cfg.http[0].v6only);
+    assert_string_equal(cfg.http[1].text, "[::]:80/v6only");
+    assert_true(cfg.http[1].v6only);
+    assert_int_equal(cfg.https_count, 1);
+    assert_string_equal(cfg.https[0].text, "127.0.0.1:443");
+
+    assert_int_equal(
+        nt_config_parse(&cfg, err, sizeof(err), "--config", path, "--http", "[::1]:81", NULL), 0);
+    assert_int_equal(cfg.http_count, 1);
+    assert_string_equal(cfg.http[0].text, "[::1]:81");
+    assert_int_equal(cfg.https_count, 1); /* untouched by the --http flag */
+}
+
+/* Listeners that would take the same clients are refused, naming both; /v6only is for IPv6. */
+static void overlapping_listeners_are_refused(void **state)
+{
+    char err[NODE_ERR_MAX];
+    struct node_config cfg;
+
+    assert_refused(err, "--http", "[::]:8080", "--https", "0.0.0.0:8080");
+    assert_string_equal(err, "https: 0.0.0.0:8080 overlaps http [::]:8080 (a [::] listener "
+                             "takes IPv4 too unless /v6only)");
+    assert_refused(err, "--http", "127.0.0.1:8080", "--http", "127.0.0.1:8080");
+    assert_non_null(strstr(err, "http: 127.0.0.1:8080 overlaps http 127.0.0.1:8080"));
+    assert_refused(err, "--http", "0.0.0.0:8080", "--http", "127.0.0.1:8080");
+    assert_refused(err, "--http", "127.0.0.1:8080/v6only");
+    assert_string_equal(err,
+                        "--http: /v6only needs an IPv6 address, got \"127.0.0.1:8080/v6only\"");
+    assert_refused(err, "--http", "[::]:8080", "--http", "[::]:8080/v6only");
+
+    /* the two families split on one port: IPv6-only [::] beside 0.0.0.0 */
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--http", "[::]:8080/v6only", "--http",
+                                     "0.0.0.0:8080", "--https", "[::1]:8080/v6only", NULL),
+                     -1); /* [::] covers [::1] */
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--http", "[::]:8080/v6only", "--http",
+                                     "0.0.0.0:8080", NULL),
+                     0);
+    assert_int_equal(cfg.http_count, 2);
 }
 
 static int teardown(void **state)
@@ -404,6 +476,8 @@ int main(void)
         cmocka_unit_test(bad_yaml_names_file_line_key_and_problem),
         cmocka_unit_test(daemon_exits_with_one_line_on_bad_input),
         cmocka_unit_test(daemon_reports_a_taken_port),
+        cmocka_unit_test(listeners_repeat_as_flags_and_yaml_lists),
+        cmocka_unit_test(overlapping_listeners_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -1,6 +1,7 @@
 /*
  * test_ctl.c - every webgwctl command against a running webgw, as a user types them: what is
- * printed, the --json shapes, and the exit statuses (0 done, 1 refused, 2 usage, 3 unreachable).
+ * printed, the --json shapes, and the exit statuses (0 done, 1 refused, 2 usage, 3 unreachable or
+ * not a webgw API).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -76,6 +77,28 @@ static void keygen_writes_a_private_key_once(void **state)
     json_decref(doc);
 }
 
+/* A fresh home has no ~/.config: keygen makes the folders (0700) and the key. */
+static void keygen_on_a_fresh_home(void **state)
+{
+    char home[400], env_home[420], path[480];
+    const char *env[] = {env_api, env_home, "XDG_CONFIG_HOME=", "WEBGW_KEY=", NULL};
+    const char *argv[] = {"webgwctl", "keygen", NULL};
+    struct stat st;
+
+    snprintf(home, sizeof(home), "%s/fresh-home", nt_tmpdir());
+    snprintf(env_home, sizeof(env_home), "HOME=%s", home);
+    assert_int_equal(nt_run(argv, env, out, sizeof(out), err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s/.config/webgw/owner.key", home);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof(path), "%s/.config/webgw", home);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof(path), "%s/.config", home);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+}
+
 static void reserve_expose_show_names_release(void **state)
 {
     json_t *doc, *n;
@@ -107,6 +130,17 @@ static void reserve_expose_show_names_release(void **state)
 
     assert_int_equal(ctl("show", "demo"), 0);
     assert_non_null(strstr(out, "kind:            proxy"));
+    /* times in ISO 8601 UTC for people; --json keeps the raw milliseconds */
+    {
+        const char *r = strstr(out, "reserved_at:     ");
+        assert_non_null(r);
+        r += strlen("reserved_at:     ");
+        assert_int_equal(strspn(r, "0123456789"), 4);
+        assert_int_equal(r[4], '-');
+        assert_int_equal(r[10], 'T');
+        assert_int_equal(r[23], 'Z');
+        assert_non_null(strstr(out, "issued_at:       20"));
+    }
     assert_int_equal(ctl("--json", "show", "demo"), 0);
     doc = json_loads(out, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(doc, "kind")), "proxy");
@@ -175,6 +209,24 @@ static void usage_errors_exit_2(void **state)
     assert_int_equal(ctl("reserve"), 2);
     assert_non_null(strstr(err, "missing NAME"));
     assert_int_equal(ctl("reserve", "-bad-"), 2);
+    /* a bad name is a usage error in every command that takes one, with the same words (show
+     * used to send it and exit 1 on the server's 400) */
+    assert_int_equal(ctl("reserve", "bad_name"), 2);
+    {
+        static char reserve_err[sizeof(err)];
+        memcpy(reserve_err, err + strlen("webgwctl: reserve: "),
+               sizeof(err) - strlen("webgwctl: reserve: "));
+        assert_int_equal(ctl("show", "bad_name"), 2);
+        assert_string_equal(err + strlen("webgwctl: show: "), reserve_err);
+        assert_int_equal(ctl("release", "bad_name"), 2);
+        assert_int_equal(ctl("expose", "bad_name", "--backend", "http://127.0.0.1:1"), 2);
+        assert_int_equal(ctl("show", "bad..fqdn"), 2);
+        assert_int_equal(ctl("show", "nosuchname"), 1); /* valid but unknown: the server says */
+    }
+    /* a bad backend names the URL once */
+    assert_int_equal(ctl("expose", "demo", "--backend", "http://127.0.0.21"), 2);
+    assert_non_null(strstr(err, "missing port"));
+    assert_null(strstr(strstr(err, "127.0.0.21") + 1, "127.0.0.21"));
     assert_int_equal(ctl("expose", "demo"), 2);
     assert_non_null(strstr(err, "--backend"));
     assert_int_equal(ctl("expose", "demo", "--backend", "http://app.internal:80"), 2);
@@ -208,6 +260,23 @@ static void refused_and_unreachable(void **state)
     snprintf(api, sizeof(api), "http://127.0.0.1:%d", nt_free_port("127.0.0.1"));
     assert_int_equal(nt_run(argv, NULL, out, sizeof(out), err, sizeof(err)), 3);
     assert_non_null(strstr(err, "cannot connect"));
+    assert_non_null(strstr(err, "Connection refused"));
+    assert_non_null(strstr(err, "check --api or WEBGW_API"));
+    /* --api pointed at the proxy port: not a webgw API, for reads and for writes */
+    snprintf(api, sizeof(api), "http://127.0.0.1:%d", node.http_port);
+    assert_int_equal(nt_run(argv, NULL, out, sizeof(out), err, sizeof(err)), 3);
+    assert_non_null(strstr(err, "is not a webgw API"));
+    assert_null(strstr(err, "no reason given"));
+    {
+        const char *show[] = {"webgwctl", "--api", api, "show", "demo", NULL};
+        const char *reserve[] = {"webgwctl", "--api", api, "reserve", "demo", NULL};
+        const char *env[] = {env_key, NULL};
+        assert_int_equal(nt_run(show, env, out, sizeof(out), err, sizeof(err)), 3);
+        assert_non_null(strstr(err, "is not a webgw API"));
+        assert_int_equal(nt_run(reserve, env, out, sizeof(out), err, sizeof(err)), 3);
+        assert_non_null(strstr(err, "is not a webgw API"));
+    }
+    snprintf(api, sizeof(api), "http://127.0.0.1:%d", nt_free_port("127.0.0.1"));
     /* --api beats WEBGW_API */
     {
         const char *env[] = {env_api, NULL};
@@ -219,6 +288,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keygen_writes_a_private_key_once),
+        cmocka_unit_test(keygen_on_a_fresh_home),
         cmocka_unit_test(reserve_expose_show_names_release),
         cmocka_unit_test(fqdn_and_its_release),
         cmocka_unit_test(members_and_health),

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -122,6 +123,17 @@ static void https_serves_names_and_reloads_certificates(void **state)
     assert_int_equal(st, 200);
     assert_string_equal(body, "tls-backend\n");
     assert_string_equal(cn, "first");
+
+    /* with a certificate, /healthz has no HTTPS warning */
+    {
+        struct ctl_response resp;
+        assert_int_equal(nt_api(&node, "GET", "/healthz", NULL, NULL, 0, &resp), 200);
+        json_t *doc = json_loads(resp.body, 0, NULL);
+        assert_int_equal(json_array_size(json_object_get(doc, "warnings")), 0);
+        assert_true(json_is_array(json_object_get(doc, "warnings")));
+        json_decref(doc);
+        ctl_response_free(&resp);
+    }
 
     /* a name nobody exposed: a TLS alert, not a certificate */
     assert_int_equal(https_get(ctx, "nobody.gw.test", body, sizeof(body), cn, sizeof(cn), &reason),

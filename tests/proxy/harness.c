@@ -457,7 +457,8 @@ struct proxy *th_proxy(struct state_routes *routes, struct proxy_config *cfg)
         def.workers = 2;
         cfg = &def;
     }
-    proxy_parse_addr("127.0.0.1:0", &cfg->http_addr, NULL, 0);
+    proxy_parse_addr("127.0.0.1:0", &cfg->http[0].addr, NULL, 0);
+    cfg->http_count = 1;
     char err[PROXY_ERR_MAX];
     struct proxy *p = proxy_start(cfg, routes, err, sizeof(err));
     if (p == NULL) {

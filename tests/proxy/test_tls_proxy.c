@@ -173,8 +173,8 @@ static int setup(void **state)
     proxy_config_init(&cfg);
     cfg.workers = 2;
     snprintf(cfg.domain, sizeof(cfg.domain), "gw.test");
-    cfg.https_enabled = true;
-    proxy_parse_addr("127.0.0.1:0", &cfg.https_addr, NULL, 0);
+    cfg.https_count = 1;
+    proxy_parse_addr("127.0.0.1:0", &cfg.https[0].addr, NULL, 0);
     cfg.tls = f->store;
     cfg.acme = f->acme;
     f->p = th_proxy(f->routes, &cfg);

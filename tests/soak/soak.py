@@ -43,22 +43,21 @@ HEALTH_RISE = 2
 
 
 def profile(name, duration):
-    """The fault schedule: list of (t seconds from load start, action, target)."""
+    """(duration, schedule, churn stop): the schedule is a list of (not before t, action,
+    target, hold), run in order; a fault with a hold is undone hold seconds after it began
+    (kill9 -> start, backend_kill -> backend_start, backend_stall -> backend_unstall,
+    partition -> heal, udp_loss -> udp_loss_end), so a slow step (a rolling restart waits for
+    drains) shifts what follows instead of squeezing it."""
     if name == "ci":
         d = duration or 180
         s = [
-            (10, "kill9", "gw2"),
-            (15, "start", "gw2"),
-            (25, "rolling_restart", None),
-            (72, "backend_kill", "b1"),
-            (87, "backend_start", "b1"),
-            (92, "backend_stall", "b3"),
-            (107, "backend_unstall", "b3"),
-            (112, "partition", "gw5"),
-            (132, "heal", "gw5"),
-            (134, "udp_loss", 0.15),
-            (140, "rotate_key", None),
-            (152, "udp_loss_end", None),
+            (10, "kill9", "gw2", 5),
+            (20, "rolling_restart", None, 0),
+            (60, "backend_kill", "b1", 15),
+            (75, "backend_stall", "b3", 15),
+            (92, "partition", "gw5", 18),
+            (112, "udp_loss", 0.15, 20),
+            (117, "rotate_key", None, 0),
         ]
         return d, s, d - 28
     # the hour: the same faults, each cycle on other targets, one cycle every 10 minutes
@@ -67,24 +66,21 @@ def profile(name, duration):
     cycle = 600
     for c in range(int((d - 90) // cycle)):
         b = c * cycle
-        gw = GATEWAYS[(c + 1) % 5]
-        be = ["b1", "b2", "b3", "b4"][c % 4]
-        st = ["b3", "b4", "b1", "b2"][c % 4]
         s += [
-            (b + 30, "kill9", gw),
-            (b + 40, "start", gw),
-            (b + 90, "backend_kill", be),
-            (b + 120, "backend_start", be),
-            (b + 150, "backend_stall", st),
-            (b + 180, "backend_unstall", st),
-            (b + 210, "partition", GATEWAYS[(c + 3) % 5]),
-            (b + 270, "heal", GATEWAYS[(c + 3) % 5]),
-            (b + 300, "udp_loss", 0.10 + 0.05 * (c % 3)),
-            (b + 330, "rotate_key", None),
-            (b + 390, "udp_loss_end", None),
-            (b + 420, "rolling_restart", None),
+            (b + 30, "kill9", GATEWAYS[(c + 1) % 5], 10),
+            (b + 90, "backend_kill", ["b1", "b2", "b3", "b4"][c % 4], 30),
+            (b + 150, "backend_stall", ["b3", "b4", "b1", "b2"][c % 4], 30),
+            (b + 210, "partition", GATEWAYS[(c + 3) % 5], 60),
+            (b + 300, "udp_loss", 0.10 + 0.05 * (c % 3), 90),
+            (b + 330, "rotate_key", None, 0),
         ]
+        if c < 2:  # restarts of all only in the first third: the last two thirds judge growth
+            s.append((b + 420, "rolling_restart", None, 0))
     return d, s, d - 60
+
+
+UNDO = {"kill9": "start", "backend_kill": "backend_start", "backend_stall": "backend_unstall",
+        "partition": "heal", "udp_loss": "udp_loss_end"}
 
 
 class Soak:
@@ -108,6 +104,8 @@ class Soak:
         self.churning = True
         self.stopping = False
         self.convergence = None
+        self.schedule_done = False
+        self.churn_stop_at = None
         self.env = {}
 
     # ---- setup -------------------------------------------------------------------------
@@ -124,6 +122,14 @@ class Soak:
         hosts.append(("cl", 100))
         self.net.create(hosts)
         d = self.out
+        # Data dirs on tmpfs: each acknowledged record is fdatasync'd by all 5 gateways, and a
+        # shared CI disk would make setup, not the fleet, the thing measured.
+        for old in os.listdir("/dev/shm"):
+            m = re.match(r"wgsoak-(\d+)$", old)
+            if m and not os.path.exists(f"/proc/{m.group(1)}"):
+                shutil.rmtree(f"/dev/shm/{old}", ignore_errors=True)
+        self.datadir = f"/dev/shm/wgsoak-{os.getpid()}"
+        os.makedirs(self.datadir, exist_ok=True)
         self.ca, certs = fleet.make_certs(d, DOMAIN, f"{PT_NAME}.{DOMAIN}")
         self.gw_cert, self.pt_cert = certs["gw"], certs["pt"]
         key = base64.b64encode(os.urandom(32)).decode()
@@ -153,7 +159,7 @@ class Soak:
                 if o != g:
                     joins += ["--join", f"{self.net.ip(o)}:7946"]
             argv = [
-                f"{self.bindir}/webgw", "--node-name", g, "--data-dir", f"{d}/{g}.data", "--domain", DOMAIN,
+                f"{self.bindir}/webgw", "--node-name", g, "--data-dir", f"{self.datadir}/{g}", "--domain", DOMAIN,
                 "--http", f"{ip}:8080", "--https", f"{ip}:8443", "--gossip", f"{ip}:7946", "--api", f"{ip}:9080",
                 "--cluster-key", f"{d}/{g}.clusterkey", "--admin-token-file", f"{d}/admin.token",
                 "--tls-cert", self.gw_cert[0], "--tls-key", self.gw_cert[1], "--workers", "2",
@@ -294,16 +300,35 @@ class Soak:
         return ev
 
     async def run_schedule(self, schedule):
-        for at, action, target in schedule:
+        """Faults in order; an undo overlaps the next fault only when that one starts during
+        the hold (the key rotation under UDP loss)."""
+        undo = []
+        for at, action, target, hold in schedule:
             delay = self.t0 + at - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            while undo and undo[0][0] <= time.time() + 0.01:
+                await self.apply(*undo.pop(0)[1:])
             if self.stopping:
                 return
-            try:
-                await self.do(action, target)
-            except Exception as e:  # a fault that could not be applied is itself reported
-                self.fault("error", f"{action} {target}: {e}")
+            await self.apply(action, target)
+            if hold:
+                undo.append((time.time() + hold, UNDO[action], target))
+                undo.sort(key=lambda u: u[0])
+                nxt = [s for s in schedule if s[0] > at]
+                if not nxt or self.t0 + nxt[0][0] >= undo[0][0]:
+                    await asyncio.sleep(max(0, undo[0][0] - time.time()))
+                    await self.apply(*undo.pop(0)[1:])
+        for when, action, target in undo:
+            await asyncio.sleep(max(0, when - time.time()))
+            await self.apply(action, target)
+        self.schedule_done = True
+
+    async def apply(self, action, target):
+        try:
+            await self.do(action, target)
+        except Exception as e:  # a fault that could not be applied is itself reported
+            self.fault("error", f"{action} {target}: {e}")
 
     async def do(self, action, target):
         loop = asyncio.get_running_loop()
@@ -330,7 +355,7 @@ class Soak:
                     await loop.run_in_executor(None, self.wait_healthy, g, 30)
                 except RuntimeError as e:
                     self.fault("error", str(e))
-                await asyncio.sleep(4)  # let it rejoin and learn health before the next one
+                await asyncio.sleep(2)  # let it rejoin before the next one goes
             ev["end"] = time.time()
         elif action == "backend_kill":
             self.fault(action, target)
@@ -388,9 +413,9 @@ class Soak:
                 time.sleep(1)  # restarting: try again
         return False
 
-    async def churn(self, stop_at):
+    async def churn(self):
         """Every second: release one churn name, claim a new one, re-expose another."""
-        while time.time() < stop_at and not self.stopping:
+        while self.churn_stop_at is None and not self.stopping:
             t = time.time()
             live = [n for n, bs in self.names.items() if bs is not None and n not in self.traffic_names and n != PT_NAME]
             ops = []
@@ -514,9 +539,12 @@ class Soak:
         tasks = [
             asyncio.create_task(self.monitor()),
             asyncio.create_task(self.run_schedule(schedule)),
-            asyncio.create_task(self.churn(self.t0 + churn_stop)),
+            asyncio.create_task(self.churn()),
         ]
         await asyncio.sleep(max(0, self.t0 + churn_stop - time.time()))
+        while not self.schedule_done:  # a late schedule delays the churn stop, never cuts a fault
+            await asyncio.sleep(0.5)
+        self.churn_stop_at = time.time()
         while self.churning:
             await asyncio.sleep(0.2)
         self.log("churn stopped; checking convergence")
@@ -560,6 +588,8 @@ class Soak:
             self.load.kill()
         if not self.a.keep_netns:
             self.net.destroy()
+        if getattr(self, "datadir", None):
+            shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 def main():

@@ -97,7 +97,7 @@ class Run:
         bes = self.name_backends(f.get("name"))
         st, en = f.get("start", f["t"]), f["t"]
         w = self.overlaps("backend_stall", st, en, bes, slack=bound)
-        if w and re.match(r"(http_504|timeout|stall|all_gateways)", f["cause"]):
+        if w and re.match(r"(http_504|timeout|stall|all_gateways|reset)", f["cause"]):
             return f"backend {w[1]} stalled at t={self.rel(w[2]):.0f}s"
         if f.get("idempotent"):
             return None
