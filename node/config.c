@@ -124,6 +124,9 @@ static const struct config_option config_options[] = {
     {"health-interval", CONFIG_TIME, "DURATION", "2s", "between two checks of a backend"},
     {"health-rise", CONFIG_UINT, "N", "2", "consecutive successes that mark a backend up"},
     {"health-fall", CONFIG_UINT, "N", "3", "consecutive failures that mark a backend down"},
+    {"health-ttl", CONFIG_TIME, "DURATION", "30s",
+     "a prober's verdict expires fleet-wide after this unless restated (probers restate it "
+     "every half TTL); at least 4x (health-interval + probe timeout)"},
 };
 
 #define CONFIG_OPTION_COUNT (sizeof(config_options) / sizeof(config_options[0]))
@@ -166,6 +169,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->dns_rrl = 100;
     proxy_config_init(&cfg->proxy);
     proxy_probe_config_init(&cfg->probe);
+    cfg->health_ttl_ms = NODE_HEALTH_TTL_MS_DEFAULT;
 }
 
 bool node_config_is_list(const char *key)
@@ -512,6 +516,8 @@ static int config_apply_proxy(struct node_config *cfg, const char *key, const ch
         return config_u32(value, 1, 100, &probe->rise, err, errlen);
     if (strcmp(key, "health-fall") == 0)
         return config_u32(value, 1, 100, &probe->fall, err, errlen);
+    if (strcmp(key, "health-ttl") == 0)
+        return config_duration(value, 100, 600 * 1000, &cfg->health_ttl_ms, err, errlen);
     snprintf(err, errlen, "unknown key");
     return -1;
 }
@@ -852,6 +858,17 @@ static int node_config_check_proxy(const struct node_config *cfg, char *err, siz
                  "max-request-line: %u is over max-header-bytes (%u), which includes the request "
                  "line",
                  cfg->proxy.max_request_line, cfg->proxy.max_header_bytes);
+        return -1;
+    }
+    /* A prober restates an unchanged verdict once half a TTL has passed, at its next probe:
+     * the gap between two restatements is at most TTL/2 + interval + timeout. Capping the
+     * probe period at TTL/4 leaves a quarter of the TTL for gossip to carry it before the
+     * previous one expires anywhere. */
+    if ((uint64_t)cfg->probe.interval_ms + cfg->probe.timeout_ms > cfg->health_ttl_ms / 4) {
+        snprintf(err, errlen,
+                 "health-ttl: %ums is under 4x (health-interval %ums + probe timeout %ums): "
+                 "verdicts would expire between two probes",
+                 cfg->health_ttl_ms, cfg->probe.interval_ms, cfg->probe.timeout_ms);
         return -1;
     }
     proxy_config_init(&pc);

@@ -233,6 +233,8 @@ static void node_reload(struct node *node)
             node_log(NODE_LOG_WARN, "config",
                      "proxy limits, timeouts, balance and trusted proxies change only on restart");
     }
+    if (cfg.health_ttl_ms != node->cfg.health_ttl_ms)
+        node_log(NODE_LOG_WARN, "config", "health-ttl changes only on restart");
     if (memcmp(&node->cfg.probe, &cfg.probe, sizeof(cfg.probe)) != 0) {
         node->cfg.probe = cfg.probe; /* the next probe set uses it */
         node_probes_dirty(node);
@@ -505,5 +507,6 @@ void node_free(struct node *node)
         state_names_free(node->names);
     node_witness_free(node);
     free(node->fleet_addrs);
+    node_longkeys_free(node);
     free(node);
 }

@@ -138,7 +138,10 @@ struct node_config {
                                              --trusted-proxy; only the fields those options
                                              name are read (node_config_proxy) */
     struct proxy_probe_config probe;      /* --health-*: the active health check */
+    uint32_t health_ttl_ms;               /* --health-ttl: a gossiped verdict's lifetime */
 };
+
+#define NODE_HEALTH_TTL_MS_DEFAULT 30000 /* --health-ttl default */
 
 /* Copies the proxy options of `cfg` (limits, timeouts, balancing, retries, pool, per-IP limits,
  * trusted proxies) into `pc`, leaving its other fields (listeners, TLS, naming) alone. */

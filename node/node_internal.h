@@ -36,6 +36,7 @@ struct node_record_stats {
     uint64_t failed;               /* 500: disk or memory */
     uint64_t from_gossip_accepted; /* gossip records that changed our state */
     uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
+    uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
     uint64_t compactions;          /* snapshots written */
     uint64_t witnesses_signed;     /* claims this node countersigned */
     uint64_t witnesses_kept;       /* other members' witnesses that were new */
@@ -63,8 +64,9 @@ struct node {
     uv_async_t probe_async;                 /* probe thread -> loop */
     uv_mutex_t probe_mutex;                 /* guards probe_queue and probe_count */
     bool probe_mutex_ready;                 /* probe_mutex initialized */
-    struct node_probe_result *probe_queue;  /* results waiting for the loop */
+    struct node_probe_result *probe_queue;  /* results waiting for the loop, oldest first */
     size_t probe_count;                     /* entries in probe_queue */
+    struct node_probe_result *probe_batch;  /* the loop's copy while it publishes (swapped) */
     uv_timer_t leave_timer;                 /* lets the leave notice spread before gossip closes */
     bool leave_done;                        /* leave notice had its time */
     bool proxy_drained;                     /* in-flight requests finished (or timed out) */
@@ -80,6 +82,9 @@ struct node {
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
+    struct node_longkey **longkeys;            /* item keys of long names: "#HASH" -> name */
+    size_t longkey_count;                      /* entries in longkeys */
+    uint64_t longkey_seed[2];                  /* SipHash key of longkeys */
     struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
     size_t fleet_addr_count;                   /* entries in fleet_addrs */
     char admin_token[256];                     /* "" when the admin API is off */
@@ -153,6 +158,8 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
  * the set changed, routes are re-derived so a backend that became a member's address stops
  * being served. Called on every membership change. */
 void node_fleet_addrs_update(struct node *node);
+/* Frees the long-name item key index (node_gossip.c). */
+void node_longkeys_free(struct node *node);
 
 /* Appends an event to the ring and logs it at info. */
 void node_event(struct node *node, const char *kind, const char *fmt, ...)

@@ -5,7 +5,11 @@
  *
  * Threads: the proxy's workers and its probe thread never touch node state. A probe result
  * arrives on the probe thread, is queued under a mutex and handed to the control loop with
- * uv_async_send, where gossip publishes it.
+ * uv_async_send, where gossip publishes it. Every probe's result comes through, changed or
+ * not: publishing an unchanged verdict refreshes its expiry in gossip, which is what keeps a
+ * verdict alive fleet-wide for as long as probing goes on. The queue is drained oldest first
+ * so the last result published for a backend is its latest; a result dropped on overflow is
+ * restated by the next probe one interval later.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -42,7 +46,7 @@ int node_backend_from_key(const char *key, struct state_backend *out)
 
 /* Probe thread: queue the result for the loop. */
 static void node_probe_result(void *ctx, const struct state_backend *be, enum proxy_verdict verdict,
-                              const char *detail)
+                              bool changed, const char *detail)
 {
     struct node *node = ctx;
     char key[64];
@@ -50,8 +54,9 @@ static void node_probe_result(void *ctx, const struct state_backend *be, enum pr
     if (verdict == PROXY_VERDICT_UNKNOWN)
         return;
     node_backend_key(be, key);
-    node_log(NODE_LOG_DEBUG, "health", "probe %s: %s (%s)", key,
-             verdict == PROXY_VERDICT_UP ? "up" : "down", detail ? detail : "");
+    if (changed)
+        node_log(NODE_LOG_DEBUG, "health", "probe %s: %s (%s)", key,
+                 verdict == PROXY_VERDICT_UP ? "up" : "down", detail ? detail : "");
     uv_mutex_lock(&node->probe_mutex);
     if (node->probe_count < NODE_PROBE_QUEUE_MAX) {
         struct node_probe_result *r = &node->probe_queue[node->probe_count++];
@@ -62,24 +67,23 @@ static void node_probe_result(void *ctx, const struct state_backend *be, enum pr
     uv_async_send(&node->probe_async);
 }
 
-/* Loop: publish the queued probe results through gossip. */
+/* Loop: publish the queued probe results through gossip, in the order they came. */
 static void node_probe_drain(uv_async_t *a)
 {
     struct node *node = a->data;
-    struct node_probe_result batch[64];
+    struct node_probe_result *batch;
     size_t n;
 
-    for (;;) {
-        uv_mutex_lock(&node->probe_mutex);
-        n = node->probe_count < 64 ? node->probe_count : 64;
-        memcpy(batch, node->probe_queue + node->probe_count - n, n * sizeof(batch[0]));
-        node->probe_count -= n;
-        uv_mutex_unlock(&node->probe_mutex);
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < n; i++)
-            node_health_observed(node, batch[i].key, batch[i].up);
-    }
+    /* take the whole queue by swapping buffers: the probe thread waits for one swap only */
+    uv_mutex_lock(&node->probe_mutex);
+    batch = node->probe_queue;
+    n = node->probe_count;
+    node->probe_queue = node->probe_batch;
+    node->probe_count = 0;
+    node->probe_batch = batch;
+    uv_mutex_unlock(&node->probe_mutex);
+    for (size_t i = 0; i < n; i++)
+        node_health_observed(node, batch[i].key, batch[i].up);
 }
 
 int node_proxy_start(struct node *node, char *err, size_t errlen)
@@ -113,7 +117,8 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     pc.access_log_ctx = node;
 
     node->probe_queue = calloc(NODE_PROBE_QUEUE_MAX, sizeof(*node->probe_queue));
-    if (!node->probe_queue || uv_mutex_init(&node->probe_mutex) != 0) {
+    node->probe_batch = calloc(NODE_PROBE_QUEUE_MAX, sizeof(*node->probe_batch));
+    if (!node->probe_queue || !node->probe_batch || uv_mutex_init(&node->probe_mutex) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -252,6 +257,8 @@ void node_proxy_stop(struct node *node)
     }
     free(node->probe_queue);
     node->probe_queue = NULL;
+    free(node->probe_batch);
+    node->probe_batch = NULL;
 }
 
 /* ---- views ---------------------------------------------------------------------------- */

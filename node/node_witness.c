@@ -198,7 +198,7 @@ int node_witness_record(struct node *node, const char *name, const uint8_t owner
     char err[STATE_ERR_MAX];
     int rc;
 
-    if (node->identity == NULL || state_names_record(node->names, name, owner, &rec) != 0 ||
+    if (node->identity == NULL || state_names_owner_record(node->names, name, owner, &rec) != 0 ||
         witnessed_by_us(node, &rec))
         return 0;
     if (state_witness_sign(&w, node->identity, &rec, state_now_ms(), err, sizeof(err)) != 0) {
@@ -210,13 +210,27 @@ int node_witness_record(struct node *node, const char *name, const uint8_t owner
     return rc;
 }
 
+static bool witness_same(const struct state_witness *a, const struct state_witness *b)
+{
+    return a->version == b->version && a->claim_at_ms == b->claim_at_ms &&
+           a->released == b->released && a->time_ms == b->time_ms &&
+           memcmp(a->key, b->key, STATE_OWNER_LEN) == 0 &&
+           memcmp(a->signature, b->signature, STATE_SIGNATURE_LEN) == 0;
+}
+
 int node_witness_admit(struct node *node, const char *name, const uint8_t owner[STATE_OWNER_LEN],
                        const struct state_witness *w, struct state_name_view *view, char *err,
                        size_t errlen)
 {
+    struct state_witness kept[STATE_WITNESSES_MAX];
+    size_t nkept = state_names_witnesses(node->names, name, owner, kept);
     char hex[STATE_OWNER_HEX_LEN + 1];
     int rc;
 
+    /* a witness we keep already (every bundle resent repeats them) costs no verify */
+    for (size_t i = 0; i < nkept; i++)
+        if (witness_same(&kept[i], w))
+            return 0;
     if (!roster_has(node, w->key)) {
         state_owner_format(w->key, hex);
         snprintf(err, errlen, "witness %.16s is not a known fleet member", hex);

@@ -90,7 +90,12 @@ bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms)
 {
     if (be->own)
         return false;
-    if (atomic_load_explicit(&be->fleet, memory_order_relaxed) == PROXY_VERDICT_DOWN)
+    int fleet = atomic_load_explicit(&be->fleet, memory_order_relaxed);
+    if (fleet == PROXY_VERDICT_DOWN)
+        return false;
+    /* nobody's report is fresh: our own probe, when we run one, still knows */
+    if (fleet == PROXY_VERDICT_UNKNOWN &&
+        atomic_load_explicit(&be->probe, memory_order_relaxed) == PROXY_VERDICT_DOWN)
         return false;
     return atomic_load_explicit(&be->down_until, memory_order_relaxed) <= now_ms;
 }

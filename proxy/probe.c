@@ -1,9 +1,11 @@
 /*
  * probe.c - active health checks of the backends gossip assigns to this node: a TCP connect,
  * or an HTTP GET whose status must be 2xx or 3xx, every interval, with rise/fall hysteresis.
- * Runs on its own thread and loop so a slow probe never delays proxied traffic. Verdict
- * changes go to the node's callback, which shares them through gossip; the node feeds the
- * fleet's combined verdict back with proxy_health_set_fleet.
+ * Runs on its own thread and loop so a slow probe never delays proxied traffic. Every probe's
+ * outcome goes to the node's callback with the current verdict, not only the changes: gossip
+ * lets an observation expire after its TTL, so a verdict that is not restated while probing
+ * goes on would turn into "unknown" fleet-wide (and a down backend back into a usable one).
+ * The node feeds the fleet's combined verdict back with proxy_health_set_fleet.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,13 +76,14 @@ static void verdict(struct probe_target *t, bool ok, const char *detail)
         v = PROXY_VERDICT_UP;
     if (!ok && (t->fail_streak >= ps->pc.fall || t->verdict == PROXY_VERDICT_UNKNOWN))
         v = PROXY_VERDICT_DOWN;
-    if (v != t->verdict) {
+    bool changed = v != t->verdict;
+    if (changed) {
         t->verdict = v;
-        if (t->be)
-            atomic_store_explicit(&t->be->probe, (int)v, memory_order_relaxed);
-        if (ps->fn)
-            ps->fn(ps->ctx, &t->addr, v, detail);
+        atomic_store_explicit(&t->be->probe, (int)v, memory_order_relaxed);
     }
+    /* restated after every probe: this is what keeps the fleet's copy from expiring */
+    if (ps->fn)
+        ps->fn(ps->ctx, &t->addr, v, changed, detail);
 }
 
 static void probe_end(struct probe_target *t, bool ok, const char *detail)
@@ -196,6 +199,8 @@ static void probe_schedule(struct probe_target *t, uint64_t ms)
 static void target_remove(struct probe_target *t)
 {
     t->removed = true;
+    /* no longer probed here: our old verdict must not keep vetoing the backend */
+    atomic_store_explicit(&t->be->probe, (int)PROXY_VERDICT_UNKNOWN, memory_order_relaxed);
     if (t->running) {
         t->running = false;
         uv_close((uv_handle_t *)&t->tcp, target_handle_closed);

@@ -244,7 +244,9 @@ typedef int (*proxy_backend_visit_fn)(const struct proxy_backend_health *h, void
 int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx);
 
 /* Feeds the fleet's verdict on a backend (from gossip). A DOWN verdict takes the backend out
- * of load balancing on this node; UP or UNKNOWN leaves the decision to the passive view. */
+ * of load balancing on this node; UP leaves the decision to the passive view; UNKNOWN (no
+ * fresh report anywhere) falls back to this node's own probe verdict when it probes the
+ * backend, so a backend probed down here never turns usable because reports expired. */
 void proxy_health_set_fleet(struct proxy *p, const struct state_backend *be,
                             enum proxy_verdict verdict);
 
@@ -266,10 +268,12 @@ struct proxy_probe_config {
 
 void proxy_probe_config_init(struct proxy_probe_config *pc); /* TCP, "/", 2 s, 1 s, 2, 3 */
 
-/* Called on the proxy's probe thread when a probed backend's verdict changes (and once for
- * its first verdict). `detail` says why, e.g. "connect: connection refused". */
+/* Called on the proxy's probe thread after every probe of a backend with its current verdict
+ * (UP or DOWN), so the caller can keep the verdict fresh wherever it shares it; `changed` is
+ * true when this probe changed it (and for its first verdict). `detail` says why, e.g.
+ * "connect: connection refused". */
 typedef void (*proxy_probe_result_fn)(void *ctx, const struct state_backend *be,
-                                      enum proxy_verdict verdict, const char *detail);
+                                      enum proxy_verdict verdict, bool changed, const char *detail);
 
 /* Replaces the set of backends this node probes (an empty set stops probing). Backends kept
  * from the previous set keep their rise/fall counters. Returns 0, or PROXY_EINVAL/ENOMEM. */

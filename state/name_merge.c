@@ -354,18 +354,6 @@ int state_names_witness(struct state_names *names, const char *name,
     return rc == 1 ? 1 : STATE_ESTALE;
 }
 
-int state_names_record(const struct state_names *names, const char *key,
-                       const uint8_t owner[STATE_OWNER_LEN], struct state_record *out)
-{
-    const struct name_key *k = name_table_find(names, key);
-    int idx = k != NULL ? claim_find(k, owner) : -1;
-
-    if (idx < 0)
-        return STATE_ENOTFOUND;
-    name_claim_to_record(k->claims[idx], k->name, out);
-    return 0;
-}
-
 size_t state_names_witnesses(const struct state_names *names, const char *name,
                              const uint8_t owner[STATE_OWNER_LEN], struct state_witness *out)
 {

@@ -287,9 +287,6 @@ void state_names_set_witnessing(struct state_names *names, unsigned faults, unsi
 int state_names_witness(struct state_names *names, const char *name,
                         const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
                         struct state_name_view *changed);
-/* Copies owner's latest record on key into out: 0, or STATE_ENOTFOUND. */
-int state_names_record(const struct state_names *names, const char *key,
-                       const uint8_t owner[STATE_OWNER_LEN], struct state_record *out);
 /* Copies the witnesses kept for owner's entry on name (at most STATE_WITNESSES_MAX) into out,
  * best first; returns how many, 0 when none or no such entry. */
 size_t state_names_witnesses(const struct state_names *names, const char *name,
@@ -313,6 +310,13 @@ int state_names_admit(const struct state_names *names, const struct state_record
                       uint64_t now_ms, char *err, size_t errlen);
 
 int state_names_get(const struct state_names *names, const char *key, struct state_name_view *out);
+
+/* The latest record `owner` has on `key` (held, contending or a tombstone) into out. Returns
+ * 0, or STATE_ENOTFOUND. O(1): one hash lookup and at most STATE_CLAIMS_PER_NAME_MAX owners
+ * compared; what anti-entropy uses to answer for one item, and to drop a stale record
+ * before paying for its signature check. */
+int state_names_owner_record(const struct state_names *names, const char *key,
+                             const uint8_t owner[STATE_OWNER_LEN], struct state_record *out);
 
 /* Calls fn for every key in a stable order (sorted by key); stops early if fn returns non-zero
  * and returns that value. */

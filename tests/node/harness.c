@@ -389,7 +389,14 @@ static void *nt_backend_serve(void *arg)
 
     for (;;) {
         char *end;
-        ssize_t n = recv(c->fd, buf + have, sizeof(buf) - 1 - have, 0);
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        ssize_t n;
+        /* a stopped backend drops its keep-alive connections too, as a dead one would */
+        if (atomic_load(&c->b->stopping))
+            break;
+        if (poll(&pfd, 1, 100) == 0)
+            continue;
+        n = recv(c->fd, buf + have, sizeof(buf) - 1 - have, 0);
         if (n <= 0)
             break;
         have += (size_t)n;
@@ -434,7 +441,7 @@ static void *nt_backend_accept(void *arg)
 
         if (poll(&pfd, 1, 100) <= 0)
             continue;
-        fd = accept(b->fd, NULL, NULL);
+        fd = accept4(b->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
         c = malloc(sizeof(*c));
@@ -454,15 +461,22 @@ static void *nt_backend_accept(void *arg)
 
 struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms)
 {
+    return nt_backend_start_port(ip, 0, tag, delay_ms);
+}
+
+struct nt_backend *nt_backend_start_port(const char *ip, int port, const char *tag, int delay_ms)
+{
     struct nt_backend *b = calloc(1, sizeof(*b));
-    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     socklen_t sl = sizeof(sin);
     int one = 1;
 
     snprintf(b->tag, sizeof(b->tag), "%s", tag);
     b->delay_ms = delay_ms;
     inet_pton(AF_INET, ip, &sin.sin_addr);
-    b->fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* CLOEXEC: a daemon started later must not inherit the listener and keep the port open
+     * after nt_backend_stop (its kernel backlog would still complete connections) */
+    b->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     setsockopt(b->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(b->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(b->fd, 512) != 0 ||
         getsockname(b->fd, (struct sockaddr *)&sin, &sl) != 0) {
@@ -491,8 +505,8 @@ void nt_backend_stop(struct nt_backend *b)
     atomic_store(&b->stopping, true);
     pthread_join(b->thread, NULL);
     close(b->fd);
-    /* connection threads end when their clients close (the gateway's pool closes on stop);
-     * the struct outlives them, and is leaked rather than freed under a running thread */
+    /* connection threads see `stopping` within 100 ms and close; the struct outlives them,
+     * and is leaked rather than freed under a running thread */
     for (int i = 0; i < 300 && atomic_load(&b->active) > 0; i++)
         usleep(10000);
     if (atomic_load(&b->active) == 0)

@@ -83,6 +83,8 @@ void nt_bin(const char *name, char *out, size_t cap);
  * every request is answered 200 with body "<tag>\n" after delay_ms. */
 struct nt_backend;
 struct nt_backend *nt_backend_start(const char *ip, const char *tag, int delay_ms);
+/* The same on a given port (a backend that comes back where it was). */
+struct nt_backend *nt_backend_start_port(const char *ip, int port, const char *tag, int delay_ms);
 int nt_backend_port(const struct nt_backend *b);
 unsigned long nt_backend_requests(const struct nt_backend *b);
 void nt_backend_stop(struct nt_backend *b);

@@ -229,6 +229,14 @@ static void cross_field_errors_are_caught_at_start(void **state)
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--max-request-line", "512",
                                      "--max-header-bytes", "1024", NULL),
                      0);
+    /* a health TTL too short for the probe period would let verdicts expire between probes */
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--health-ttl", "10s", NULL), -1);
+    assert_string_equal(err, "health-ttl: 10000ms is under 4x (health-interval 2000ms + probe "
+                             "timeout 1000ms): verdicts would expire between two probes");
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--health-ttl", "4s",
+                                     "--health-interval", "500ms", NULL),
+                     0);
+    assert_int_equal(cfg.health_ttl_ms, 4000);
 }
 
 /* The binary exits 1 with that one line. */

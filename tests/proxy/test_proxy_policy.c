@@ -325,10 +325,12 @@ static void test_least_conn_and_p2c_use_all_backends(void **state)
 
 struct probe_log {
     pthread_mutex_t lock;
-    int up, down;
+    int up, down;      /* verdict changes */
+    int restated_up;   /* unchanged UP verdicts reported again */
+    int restated_down; /* unchanged DOWN verdicts reported again */
 };
 
-static void on_probe(void *ctx, const struct state_backend *be, enum proxy_verdict v,
+static void on_probe(void *ctx, const struct state_backend *be, enum proxy_verdict v, bool changed,
                      const char *detail)
 {
     struct probe_log *l = ctx;
@@ -336,10 +338,18 @@ static void on_probe(void *ctx, const struct state_backend *be, enum proxy_verdi
     (void)detail;
     pthread_mutex_lock(&l->lock);
     if (v == PROXY_VERDICT_UP)
-        l->up++;
+        *(changed ? &l->up : &l->restated_up) += 1;
     else if (v == PROXY_VERDICT_DOWN)
-        l->down++;
+        *(changed ? &l->down : &l->restated_down) += 1;
     pthread_mutex_unlock(&l->lock);
+}
+
+static int probe_log_get(struct probe_log *l, const int *field)
+{
+    pthread_mutex_lock(&l->lock);
+    int v = *field;
+    pthread_mutex_unlock(&l->lock);
+    return v;
 }
 
 static void test_active_probes(void **state)
@@ -372,8 +382,15 @@ static void test_active_probes(void **state)
     assert_int_equal(up, 1);
     assert_int_equal(down, 1);
     uint64_t before = tb_requests(be);
+    int restated_up = probe_log_get(&log, &log.restated_up);
+    int restated_down = probe_log_get(&log, &log.restated_down);
     usleep(300000);
     assert_true(tb_requests(be) >= before + 2); /* probing goes on every interval */
+    /* and every probe restates the unchanged verdict: what keeps it fresh in gossip */
+    assert_true(probe_log_get(&log, &log.restated_up) >= restated_up + 2);
+    assert_true(probe_log_get(&log, &log.restated_down) >= restated_down + 2);
+    assert_int_equal(probe_log_get(&log, &log.up), 1);
+    assert_int_equal(probe_log_get(&log, &log.down), 1);
     /* a 404 path turns the live backend DOWN after `fall` failures */
     snprintf(pc.path, sizeof(pc.path), "/missing");
     assert_int_equal(proxy_probe_set(p, set, 1, &pc, on_probe, &log, err, sizeof(err)), 0);
@@ -392,6 +409,64 @@ static void test_active_probes(void **state)
     state_routes_free(routes);
 }
 
+/* Gossip lets every report expire after its TTL; a backend this node itself probes down must
+ * stay out of load balancing when the fleet verdict falls back to UNKNOWN. */
+static void test_probed_down_backend_stays_out_when_fleet_verdict_expires(void **state)
+{
+    (void)state;
+    struct state_routes *routes = state_routes_new();
+    struct tb_server *live = tb_start(1);
+    uint16_t ports[2] = {dead_port(), tb_port(live)};
+    th_route(routes, "app.localhost", "app", ports, 2);
+    struct proxy *p = th_proxy(routes, NULL);
+    struct probe_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct state_backend set[2] = {
+        {.family = 4, .addr = {127, 0, 0, 1}, .port = ports[0]},
+        {.family = 4, .addr = {127, 0, 0, 1}, .port = ports[1]},
+    };
+    struct proxy_probe_config pc;
+    proxy_probe_config_init(&pc);
+    pc.interval_ms = 50;
+    pc.timeout_ms = 200;
+    char err[PROXY_ERR_MAX];
+    assert_int_equal(proxy_probe_set(p, set, 2, &pc, on_probe, &log, err, sizeof(err)), 0);
+    for (int i = 0; i < 300 && probe_log_get(&log, &log.down) < 1; i++)
+        usleep(10000);
+    assert_int_equal(probe_log_get(&log, &log.down), 1);
+    /* the fleet said down, then every report expired */
+    proxy_health_set_fleet(p, &set[0], PROXY_VERDICT_DOWN);
+    proxy_health_set_fleet(p, &set[0], PROXY_VERDICT_UNKNOWN);
+    struct health_find f = {.port = ports[0]};
+    proxy_backends_each(p, find_health, &f);
+    assert_true(f.found);
+    assert_int_equal(f.h.probe, PROXY_VERDICT_DOWN);
+    assert_int_equal(f.h.fleet, PROXY_VERDICT_UNKNOWN);
+    assert_false(f.h.up);
+    for (int i = 0; i < 20; i++) {
+        struct tc_resp r;
+        assert_int_equal(tc_get(proxy_http_port(p), "app.localhost", "/id", &r), 200);
+        assert_string_equal(r.body, "backend-1");
+        tc_resp_free(&r);
+    }
+    f.found = false;
+    proxy_backends_each(p, find_health, &f);
+    assert_int_equal(f.h.failures, 0); /* never even tried */
+    /* once this node stops probing it, its old verdict no longer vetoes the backend */
+    assert_int_equal(proxy_probe_set(p, set + 1, 1, &pc, on_probe, &log, err, sizeof(err)), 0);
+    bool up = false;
+    for (int i = 0; i < 300 && !up; i++) {
+        usleep(10000);
+        f.found = false;
+        proxy_backends_each(p, find_health, &f);
+        up = f.h.up;
+    }
+    assert_true(up);
+    assert_int_equal(f.h.probe, PROXY_VERDICT_UNKNOWN);
+    proxy_stop(p);
+    tb_free(live);
+    state_routes_free(routes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_access_log_line),
         cmocka_unit_test(test_least_conn_and_p2c_use_all_backends),
         cmocka_unit_test(test_active_probes),
+        cmocka_unit_test(test_probed_down_backend_stays_out_when_fleet_verdict_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
