@@ -183,7 +183,7 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     if (n->pid == 0) {
         int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
-            dup2(fd, 2);
+            dup2(n->stderr_fd > 0 ? n->stderr_fd : fd, 2);
             dup2(fd, 1);
         }
         for (size_t i = 0; n->env[i][0] && i < NT_ENV_MAX; i++)
@@ -209,17 +209,14 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     return -1;
 }
 
-int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
-{
-    return nt_node_start_env(n, name, ip, extra, NULL);
-}
-
-int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const char *const *extra,
-                      const char *const *env)
+/* The one way a node starts: fresh ports, data dir, optional environment and stderr. */
+static int nt_node_launch(struct nt_node *n, const char *name, const char *ip,
+                          const char *const *extra, const char *const *env, int stderr_fd)
 {
     memset(n, 0, sizeof(*n));
     for (size_t i = 0; env && env[i] && i < NT_ENV_MAX; i++)
         snprintf(n->env[i], sizeof(n->env[i]), "%s", env[i]);
+    n->stderr_fd = stderr_fd;
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     n->api_port = nt_free_port(ip);
     n->http_port = nt_free_port(ip);
@@ -234,6 +231,23 @@ int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const
         return -1;
     }
     return nt_spawn(n, extra);
+}
+
+int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
+{
+    return nt_node_launch(n, name, ip, extra, NULL, 0);
+}
+
+int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
+                         const char *const *extra, int stderr_fd)
+{
+    return nt_node_launch(n, name, ip, extra, NULL, stderr_fd);
+}
+
+int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const char *const *extra,
+                      const char *const *env)
+{
+    return nt_node_launch(n, name, ip, extra, env, 0);
 }
 
 int nt_node_restart(struct nt_node *n, const char *const *extra)
