@@ -73,6 +73,9 @@ static const struct config_option config_options[] = {
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
      "PEM trust anchors for the ACME CA's own HTTPS"},
     {"acme-email", CONFIG_STRING, "ADDR", "none", "contact address of the ACME account"},
+    {"acme-wildcard", CONFIG_BOOL, NULL, "false",
+     "order a wildcard *.DOMAIN certificate with DNS-01 through the fleet's own DNS "
+     "(needs --dns-listen and --acme-directory)"},
     {"https-redirect", CONFIG_BOOL, NULL, "false",
      "answer plain HTTP for served names with a redirect to https (ACME paths excepted)"},
     {"deny-backend", CONFIG_LIST, "CIDR", "none",
@@ -677,6 +680,8 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
     }
     if (strcmp(key, "https-redirect") == 0)
         return config_bool(value, &cfg->https_redirect, err, errlen);
+    if (strcmp(key, "acme-wildcard") == 0)
+        return config_bool(value, &cfg->acme_wildcard, err, errlen);
     if (strcmp(key, "acme-ca-file") == 0)
         return config_path(cfg->acme_ca_file, value, err, errlen);
     if (strcmp(key, "acme-email") == 0) {
@@ -930,6 +935,10 @@ int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
 {
     if (config_check_listeners(cfg, err, errlen) != 0)
         return -1;
+    if (cfg->acme_wildcard && (cfg->dns_listen_count == 0 || cfg->acme_directory[0] == '\0')) {
+        snprintf(err, errlen, "acme-wildcard: needs --dns-listen and --acme-directory");
+        return -1;
+    }
     if (cfg->tls_cert_count != cfg->tls_key_count) {
         if (cfg->tls_cert_count == 0 || cfg->tls_key_count == 0)
             snprintf(err, errlen, "%s: needs %s as well",

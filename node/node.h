@@ -122,6 +122,7 @@ struct node_config {
     char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
     char acme_email[256];                 /* --acme-email: account contact */
     bool https_redirect;                  /* --https-redirect: HTTP answers 308 to https */
+    bool acme_wildcard;                   /* --acme-wildcard: *.DOMAIN through DNS-01 */
     bool allow_loopback_backends;         /* --allow-loopback-backends */
     char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
     enum node_log_level log_level;        /* --log-level */

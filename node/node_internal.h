@@ -178,6 +178,9 @@ size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
  * received ones opened with any of them. Certificates already sealed are not re-sealed. */
 void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr);
 bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
+/* The DNS-01 TXT values the fleet holds for `owner` ("_acme-challenge.DOMAIN"), at most cap
+ * into out; returns how many (0 with ACME off). */
+size_t node_acme_txt(struct node *node, const char *owner, char (*out)[256], size_t cap);
 int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
                       size_t len);
 int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);
