@@ -72,6 +72,8 @@ static void node_probe_drain(uv_async_t *a)
     struct node_probe_result *batch;
     size_t n;
 
+    if (!node->probe_mutex_ready) /* stopped: the queue and its mutex are gone */
+        return;
     /* take the whole queue by swapping buffers: the probe thread waits for one swap only */
     uv_mutex_lock(&node->probe_mutex);
     batch = node->probe_queue;
@@ -305,6 +307,12 @@ void node_proxy_stop(struct node *node)
     access_log_stop(node->access);
     node->access = NULL;
     if (node->probe_mutex_ready) {
+        /* The probe thread's last uv_async_send may still be pending in this loop turn (stop
+         * runs from a timer or the drain's work-done callback, before the async phase): close
+         * the handle first, or node_probe_drain would lock the destroyed mutex, which glibc
+         * answers with EINVAL and uv_mutex_lock turns into a silent abort() at SIGTERM. */
+        uv_close((uv_handle_t *)&node->probe_async, NULL);
+        node->probe_count = 0;
         uv_mutex_destroy(&node->probe_mutex);
         node->probe_mutex_ready = false;
     }
