@@ -35,6 +35,7 @@ struct node_record_stats {
     uint64_t failed;               /* 500: disk or memory */
     uint64_t from_gossip_accepted; /* gossip records that changed our state */
     uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
+    uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
     uint64_t compactions;          /* snapshots written */
 };
 
@@ -54,6 +55,7 @@ struct node {
     struct state_routes *routes;            /* what proxy workers read */
     struct gossip *gossip;                  /* membership and dissemination */
     struct proxy *proxy;                    /* the workers */
+    struct access_log *access;              /* their access lines (access_log.c), or NULL */
     char advertise_text[64];                /* gossip address peers use, as printed */
     uv_timer_t probe_timer;                 /* debounces probe assignment updates */
     uv_async_t probe_async;                 /* probe thread -> loop */
@@ -77,6 +79,9 @@ struct node {
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
+    struct node_longkey **longkeys;            /* item keys of long names: "#HASH" -> name */
+    size_t longkey_count;                      /* entries in longkeys */
+    uint64_t longkey_seed[2];                  /* SipHash key of longkeys */
     struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
     size_t fleet_addr_count;                   /* entries in fleet_addrs */
     char admin_token[256];                     /* "" when the admin API is off */
@@ -118,6 +123,8 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
  * the set changed, routes are re-derived so a backend that became a member's address stops
  * being served. Called on every membership change. */
 void node_fleet_addrs_update(struct node *node);
+/* Frees the long-name item key index (node_gossip.c). */
+void node_longkeys_free(struct node *node);
 
 /* Appends an event to the ring and logs it at info. */
 void node_event(struct node *node, const char *kind, const char *fmt, ...)
@@ -149,7 +156,7 @@ void node_keys_reload(struct node *node, const char *path);
 void node_api_keys(struct node *node, struct node_httpd_conn *conn,
                    const struct node_httpd_request *req);
 /* Proxy side (node_proxy.c). Health keys are "IP:PORT", the same on every node. */
-int node_proxy_start(struct node *node, char *err, size_t errlen);
+int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
 void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
 void node_proxy_drain(struct node *node);
@@ -171,6 +178,9 @@ size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
  * received ones opened with any of them. Certificates already sealed are not re-sealed. */
 void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr);
 bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
+/* The DNS-01 TXT values the fleet holds for `owner` ("_acme-challenge.DOMAIN"), at most cap
+ * into out; returns how many (0 with ACME off). */
+size_t node_acme_txt(struct node *node, const char *owner, char (*out)[256], size_t cap);
 int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
                       size_t len);
 int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);

@@ -86,8 +86,9 @@ static bool is_hop_by_hop(const struct http1_header *f)
         return http1_name_is(f, "te");
     case 7:
         return http1_name_is(f, "trailer") || http1_name_is(f, "upgrade");
-    case 10:
-        return http1_name_is(f, "connection") || http1_name_is(f, "keep-alive");
+    case 10: /* Webgw-Hops is ours to count (http1_via.c): always rewritten */
+        return http1_name_is(f, "connection") || http1_name_is(f, "keep-alive") ||
+               http1_name_is(f, "webgw-hops");
     case 14:
         /* h2c's upgrade parameters: connection-specific (RFC 7540 3.2.1), never forwarded */
         return http1_name_is(f, "content-length") || http1_name_is(f, "http2-settings");
@@ -311,6 +312,11 @@ static void build_request(struct out *o, const struct http1_head *h,
         put(o, fwd->host, fwd->host_len);
         put(o, "\r\n", 2);
     }
+    /* received Via fields went out above in their order; ours comes last (RFC 9110 7.6.3) */
+    if (fwd->via_name && fwd->via_name[0])
+        putf(o, "Via: %u.%u %s\r\n", h->major, h->minor, fwd->via_name);
+    if (fwd->hops)
+        put_u64_field(o, "Webgw-Hops: ", fwd->hops);
     if (h->upgrade) {
         const struct http1_header *up = find(h, "upgrade");
         puts_(o, "Connection: upgrade\r\nUpgrade: ");

@@ -342,7 +342,8 @@ static void test_request_rewrite(void **state)
                       "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\n\r\n";
     assert_int_equal(parse_req(raw, &p, f, &b), 1);
     char out[2048];
-    struct http1_forward fwd = {"10.1.2.3", false, "http", "app.gw", 6};
+    struct http1_forward fwd = {
+        .client_ip = "10.1.2.3", .proto = "http", .host = "app.gw", .host_len = 6};
     int n = http1_build_request(&p.head, &fwd, out, sizeof(out));
     assert_true(n > 0);
     out[n] = '\0';
@@ -398,7 +399,7 @@ static void test_forwarded_rewrite(void **state)
                       "X-Real-IP: 6.6.6.6\r\n\r\n";
     assert_int_equal(parse_req(raw, &p, f, &b), 1);
     char out[2048];
-    struct http1_forward fwd = {"2001:db8::1", false, "https", "app.gw:8080", 11};
+    struct http1_forward fwd = {"2001:db8::1", false, "https", "app.gw:8080", 11, NULL, 0};
     int n = http1_build_request(&p.head, &fwd, out, sizeof(out));
     assert_true(n > 0);
     assert_int_equal(http1_request_len(&p.head, &fwd), (size_t)n);
@@ -409,7 +410,7 @@ static void test_forwarded_rewrite(void **state)
     assert_false(contains(out, "6.6.6.6"));
     /* one byte short: refused, never cut */
     assert_int_equal(http1_build_request(&p.head, &fwd, out, (size_t)n - 1), -1);
-    fwd = (struct http1_forward){"10.0.0.1", true, "http", "app.gw", 6};
+    fwd = (struct http1_forward){"10.0.0.1", true, "http", "app.gw", 6, NULL, 0};
     n = http1_build_request(&p.head, &fwd, out, sizeof(out));
     out[n] = '\0';
     assert_true(
