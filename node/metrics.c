@@ -102,6 +102,8 @@ char *node_metrics_render(const struct node *node, size_t *len)
                         (unsigned long long)rs->from_gossip_accepted);
     node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"dropped\"} %llu\n",
                         (unsigned long long)rs->from_gossip_dropped);
+    node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"stale\"} %llu\n",
+                        (unsigned long long)rs->from_gossip_stale);
 
     node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
     node_metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);

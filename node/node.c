@@ -503,5 +503,6 @@ void node_free(struct node *node)
     if (node->names)
         state_names_free(node->names);
     free(node->fleet_addrs);
+    node_longkeys_free(node);
     free(node);
 }

@@ -56,7 +56,87 @@ static int node_on_item(void *ctx, const char *key, uint64_t version, const uint
     return node_record_receive(ctx, bytes, len, key);
 }
 
+/* ---- item keys of long names -------------------------------------------------------------
+ *
+ * An item key is "OWNERHEX/NAME", found in O(1) by name then owner. A name too long for that
+ * travels as "OWNERHEX/#HASH" (node_item_key), and the hash alone does not give the name back:
+ * this index does. It is filled whenever anti-entropy walks the records (each_item, before any
+ * peer can ask for one of them) and when a long-named record is broadcast, and emptied when it
+ * outgrows the record set, so it never holds more than the records plus a margin. A stale entry
+ * costs one failed lookup. */
+
+#define NODE_LONGKEY_BUCKETS 1024 /* chains of the index */
+
+struct node_longkey {
+    struct node_longkey *next; /* bucket chain */
+    char hash[33];             /* the "#HASH" part, without '#' */
+    char name[];               /* the long name */
+};
+
+void node_longkeys_free(struct node *node)
+{
+    if (node->longkeys == NULL)
+        return;
+    for (size_t b = 0; b < NODE_LONGKEY_BUCKETS; b++) {
+        struct node_longkey *e = node->longkeys[b], *next;
+        for (; e != NULL; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(node->longkeys);
+    node->longkeys = NULL;
+    node->longkey_count = 0;
+}
+
+static struct node_longkey **longkey_bucket(struct node *node, const char *hash)
+{
+    return &node->longkeys[state_siphash(node->longkey_seed, hash, strlen(hash)) %
+                           NODE_LONGKEY_BUCKETS];
+}
+
+static void longkey_remember(struct node *node, const char *item_key, const char *name)
+{
+    const char *hash = strstr(item_key, "/#");
+    struct node_longkey **b, *e;
+
+    if (hash == NULL || strlen(hash + 2) >= sizeof(e->hash))
+        return;
+    hash += 2;
+    if (node->longkeys != NULL && node->longkey_count > state_names_records(node->names) + 1024)
+        node_longkeys_free(node);
+    if (node->longkeys == NULL) {
+        node->longkeys = calloc(NODE_LONGKEY_BUCKETS, sizeof(*node->longkeys));
+        if (node->longkeys == NULL)
+            return;
+        state_siphash_key(node->longkey_seed);
+    }
+    b = longkey_bucket(node, hash);
+    for (e = *b; e != NULL; e = e->next)
+        if (strcmp(e->hash, hash) == 0 && strcmp(e->name, name) == 0)
+            return;
+    e = malloc(sizeof(*e) + strlen(name) + 1);
+    if (e == NULL)
+        return;
+    snprintf(e->hash, sizeof(e->hash), "%s", hash);
+    memcpy(e->name, name, strlen(name) + 1);
+    e->next = *b;
+    *b = e;
+    node->longkey_count++;
+}
+
+static const char *longkey_name(struct node *node, const char *hash)
+{
+    if (node->longkeys == NULL)
+        return NULL;
+    for (const struct node_longkey *e = *longkey_bucket(node, hash); e != NULL; e = e->next)
+        if (strcmp(e->hash, hash) == 0)
+            return e->name;
+    return NULL;
+}
+
 struct item_visit {
+    struct node *node;          /* whose records */
     gossip_item_visit_fn visit; /* gossip's visitor */
     void *visit_ctx;            /* its context */
 };
@@ -67,64 +147,55 @@ static int node_each_item_one(const struct state_record *rec, void *ctx)
     char key[GOSSIP_KEY_MAX + 1];
 
     node_item_key(rec, key);
+    longkey_remember(v->node, key, rec->name);
     return v->visit(v->visit_ctx, key, rec->version, node_item_hash(rec));
 }
 
 static int node_each_item(void *ctx, gossip_item_visit_fn visit, void *visit_ctx)
 {
     struct node *node = ctx;
-    struct item_visit v = {visit, visit_ctx};
+    struct item_visit v = {node, visit, visit_ctx};
     int rc = state_names_each_record(node->names, node_each_item_one, &v);
 
     return rc ? rc : node_acme_each_item(node, visit, visit_ctx);
 }
 
-struct item_find {
-    const char *key;           /* wanted */
-    struct state_record found; /* the record */
-    bool ok;                   /* found it */
-};
-
-static int node_find_one(const struct state_record *rec, void *ctx)
+/* The record an item key names, in O(1): owner from the key, name from the key or (for long
+ * names) from the index. Never a scan: a peer may ask for any number of unknown keys. */
+static int node_find_item(struct node *node, const char *key, struct state_record *out)
 {
-    struct item_find *f = ctx;
-    char key[GOSSIP_KEY_MAX + 1];
+    const char *slash = strchr(key, '/');
+    uint8_t owner[STATE_OWNER_LEN];
+    char owner_hex[STATE_OWNER_HEX_LEN + 1], check[GOSSIP_KEY_MAX + 1];
+    const char *name;
 
-    node_item_key(rec, key);
-    if (strcmp(key, f->key) != 0)
-        return 0;
-    f->found = *rec;
-    f->ok = true;
-    return 1;
+    if (slash == NULL || (size_t)(slash - key) != STATE_OWNER_HEX_LEN)
+        return GOSSIP_ENOTFOUND;
+    memcpy(owner_hex, key, STATE_OWNER_HEX_LEN);
+    owner_hex[STATE_OWNER_HEX_LEN] = '\0';
+    if (state_owner_parse(owner_hex, owner) != 0)
+        return GOSSIP_ENOTFOUND;
+    name = slash[1] == '#' ? longkey_name(node, slash + 2) : slash + 1;
+    if (name == NULL || state_names_owner_record(node->names, name, owner, out) != 0)
+        return GOSSIP_ENOTFOUND;
+    node_item_key(out, check);
+    return strcmp(check, key) == 0 ? 0 : GOSSIP_ENOTFOUND;
 }
 
 static int node_get_item(void *ctx, const char *key, uint64_t *version, uint8_t *buf, size_t cap)
 {
     struct node *node = ctx;
-    struct item_find f = {.key = key};
-    struct state_name_view view;
-    const char *slash = strchr(key, '/');
+    struct state_record rec;
     int len;
 
     if (node_acme_item_key(key))
         return node_acme_get_item(node, key, version, buf, cap);
-    /* the holder's record is the common case and needs no scan */
-    if (slash && slash[1] != '#' && state_names_get(node->names, slash + 1, &view) == 0) {
-        char k[GOSSIP_KEY_MAX + 1];
-        node_item_key(&view.record, k);
-        if (strcmp(k, key) == 0) {
-            f.found = view.record;
-            f.ok = true;
-        }
-    }
-    if (!f.ok)
-        state_names_each_record(node->names, node_find_one, &f);
-    if (!f.ok)
+    if (node_find_item(node, key, &rec) != 0)
         return GOSSIP_ENOTFOUND;
-    len = state_record_encode(&f.found, buf, cap);
+    len = state_record_encode(&rec, buf, cap);
     if (len < 0)
         return GOSSIP_ETOOBIG;
-    *version = f.found.version;
+    *version = rec.version;
     return len;
 }
 
@@ -365,6 +436,7 @@ void node_gossip_broadcast(struct node *node, const struct state_record *rec, co
     if (!node->gossip)
         return;
     node_item_key(rec, key);
+    longkey_remember(node, key, rec->name);
     if (gossip_broadcast(node->gossip, key, rec->version, buf, len) != 0)
         node_log(NODE_LOG_WARN, "gossip", "record %s not broadcast", rec->name);
     node_probes_dirty(node);

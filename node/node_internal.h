@@ -35,6 +35,7 @@ struct node_record_stats {
     uint64_t failed;               /* 500: disk or memory */
     uint64_t from_gossip_accepted; /* gossip records that changed our state */
     uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
+    uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
     uint64_t compactions;          /* snapshots written */
 };
 
@@ -77,6 +78,9 @@ struct node {
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
+    struct node_longkey **longkeys;            /* item keys of long names: "#HASH" -> name */
+    size_t longkey_count;                      /* entries in longkeys */
+    uint64_t longkey_seed[2];                  /* SipHash key of longkeys */
     struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
     size_t fleet_addr_count;                   /* entries in fleet_addrs */
     char admin_token[256];                     /* "" when the admin API is off */
@@ -118,6 +122,8 @@ void node_validate_policy(const struct node *node, struct state_validate_policy 
  * the set changed, routes are re-derived so a backend that became a member's address stops
  * being served. Called on every membership change. */
 void node_fleet_addrs_update(struct node *node);
+/* Frees the long-name item key index (node_gossip.c). */
+void node_longkeys_free(struct node *node);
 
 /* Appends an event to the ring and logs it at info. */
 void node_event(struct node *node, const char *kind, const char *fmt, ...)

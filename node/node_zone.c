@@ -143,8 +143,8 @@ void node_zone_free(struct node *node)
 
 void node_zone_metrics(const struct node *node, struct node_metrics *m)
 {
-    static const char *const rcodes[] = {"noerror", "formerr", "servfail",
-                                         "nxdomain", "notimp", "refused"};
+    static const char *const rcodes[] = {"noerror",  "formerr", "servfail",
+                                         "nxdomain", "notimp",  "refused"};
     struct dns_stats s;
 
     if (node->dns == NULL)
@@ -174,6 +174,5 @@ void node_zone_metrics(const struct node *node, struct node_metrics *m)
                         (unsigned long long)s.tcp_refused);
     node_metrics_family(m, "webgw_dns_rrl_slipped_total", "counter",
                         "rate-limited DNS answers sent truncated (TC) instead of dropped");
-    node_metrics_printf(m, "webgw_dns_rrl_slipped_total %llu\n",
-                        (unsigned long long)s.rrl_slipped);
+    node_metrics_printf(m, "webgw_dns_rrl_slipped_total %llu\n", (unsigned long long)s.rrl_slipped);
 }

@@ -27,6 +27,11 @@
  *
  * Retries: a request goes to another backend when connecting failed (nothing was sent), or
  * when an idempotent request without a body sent lost its backend before any response byte.
+ * A pooled connection closed by its backend just as a request went out (the keep-alive race
+ * that recv(MSG_PEEK) at reuse cannot see when the close comes a moment later) costs nothing
+ * if the request is idempotent: it is sent again, once, on a new connection to the same
+ * backend. The body bytes sent on a reused connection are kept (up to SESS_REPLAY_MAX) so
+ * that such a request is replayed whole; when more was sent, no retry: a byte would be lost.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -40,6 +45,7 @@
 #include "proxy/tls_internal.h"
 
 #define CLIENT_IN_INITIAL 8192
+#define SESS_REPLAY_MAX 65536 /* body bytes kept for replaying a request on a new connection */
 
 enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
 
@@ -86,7 +92,11 @@ struct proxy_session {
     struct proxy_wbackend *wb; /* its backend */
     uint32_t tried;            /* backends tried (bit = index in route) */
     unsigned attempts;         /* backends tried so far */
-    char *up_head;             /* request head for the backend, kept for a retry */
+    char *replay;              /* body bytes as sent on a reused connection, for a retry */
+    size_t replay_len;
+    bool replay_lost; /* more body was sent than replay holds: no retry */
+    bool fresh_retry; /* this request was already sent again on a new connection */
+    char *up_head;    /* request head for the backend, kept for a retry */
     size_t up_head_len;
     size_t up_head_cap;  /* bytes allocated for up_head */
     uint64_t t_start_us; /* request head parsed */
@@ -277,6 +287,7 @@ static void sess_free(struct proxy_session *s)
     if (s->ip)
         proxy_ip_release(&p->ips, s->ip);
     free(s->up_head);
+    free(s->replay);
     atomic_fetch_sub_explicit(&p->connections, 1, memory_order_relaxed);
     free(s);
 }
@@ -374,21 +385,40 @@ static void sess_fail(struct proxy_session *s, int status, const char *why, bool
 
 /* ---- request side ---------------------------------------------------------------------- */
 
+/* Queues request body bytes (as framed for the backend) and keeps a copy while the
+ * connection is a reused one that may turn out dead (see the retry note at the top). */
+static int up_send_body(struct proxy_session *s, const char *data, size_t len)
+{
+    if (proxy_conn_write(&s->up->c, data, len) != 0)
+        return -1;
+    s->body_sent = true;
+    if (!s->up->reused || s->fresh_retry || s->replay_lost)
+        return 0;
+    if (s->replay_len + len > SESS_REPLAY_MAX) {
+        s->replay_lost = true;
+        return 0;
+    }
+    if (s->replay == NULL && (s->replay = malloc(SESS_REPLAY_MAX)) == NULL) {
+        s->replay_lost = true;
+        return 0;
+    }
+    memcpy(s->replay + s->replay_len, data, len);
+    s->replay_len += len;
+    return 0;
+}
+
 static int req_body_cb(void *ctx, const char *data, size_t len)
 {
     struct proxy_session *s = ctx;
-    struct proxy_conn *uc = &s->up->c;
     if (s->req.head.framing == HTTP1_FRAME_CHUNKED) {
         char hex[24];
         int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-        if (proxy_conn_write(uc, hex, (size_t)n) || proxy_conn_write(uc, data, len) ||
-            proxy_conn_write(uc, "\r\n", 2))
+        if (up_send_body(s, hex, (size_t)n) || up_send_body(s, data, len) ||
+            up_send_body(s, "\r\n", 2))
             return -1;
-    } else if (proxy_conn_write(uc, data, len)) {
-        return -1;
+        return 0;
     }
-    s->body_sent = true;
-    return 0;
+    return up_send_body(s, data, len);
 }
 
 static bool own_host(const struct proxy *p, const char *host)
@@ -424,6 +454,8 @@ static void sess_begin_request(struct proxy_session *s)
     s->tried = 0;
     s->attempts = 0;
     s->fail_status = 0;
+    s->replay_len = 0;
+    s->replay_lost = s->fresh_retry = false;
     s->stat = NULL;
     s->wb = NULL;
     s->route.name[0] = '\0';
@@ -558,7 +590,9 @@ static void sess_upstream_ready(struct proxy_session *s)
     http1_parser_init(&s->resp, false, &p->resp_limits, s->resp_fields, p->cfg.max_header_count,
                       resp_body_cb, s);
     s->resp.skip_body = s->head_only;
-    if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0) {
+    /* on a retry, the body bytes the dead connection took go out again after the head */
+    if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0 ||
+        (s->fresh_retry && proxy_conn_write(&up->c, s->replay, s->replay_len) != 0)) {
         sess_fail(s, 502, "webgw: cannot use the backend connection", true);
         return;
     }
@@ -793,16 +827,38 @@ static void sess_begin_passthrough(struct proxy_session *s)
 
 /* ---- backend callbacks ---------------------------------------------------------------- */
 
+/* Sends the request again, once, on a new connection to the same backend (see the retry note
+ * at the top). Returns false when no connection could even be started. */
+static bool sess_retry_fresh(struct proxy_session *s)
+{
+    struct proxy_wbackend *wb = s->up->wb;
+    up_detach(s, false);
+    struct proxy_upstream *up = proxy_upstream_connect(s->w, wb, on_up_connected);
+    if (up == NULL)
+        return false;
+    s->fresh_retry = true;
+    up_attach(s, up);
+    s->st = SS_CONNECT;
+    timer_set(s, P(s)->cfg.connect_timeout_ms);
+    sess_update_reading(s);
+    return true;
+}
+
 static void up_failed_before_answer(struct proxy_session *s, int status)
 {
     struct proxy_upstream *up = s->up;
     char why[160];
-    /* a reused connection closing under us is the keep-alive race, not a sick backend */
-    if (!up->reused)
-        proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
+    bool idempotent = http1_method_idempotent(s->method);
     snprintf(why, sizeof(why), "webgw: backend %s: %s before answering", up->wb->be->text,
              status == UV_EOF ? "closed the connection" : uv_strerror(status));
-    sess_fail(s, 502, why, http1_method_idempotent(s->method) && !s->body_sent);
+    /* a reused connection closing under us is the keep-alive race, not a sick backend */
+    if (up->reused) {
+        if (idempotent && !s->fresh_retry && !s->replay_lost && sess_retry_fresh(s))
+            return;
+    } else {
+        proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
+    }
+    sess_fail(s, 502, why, idempotent && !s->body_sent);
 }
 
 static void up_read(struct proxy_conn *c, int status)
@@ -989,7 +1045,7 @@ static void sess_process(struct proxy_session *s)
             if (r == 1) {
                 s->req_done = true;
                 if (s->req.head.framing == HTTP1_FRAME_CHUNKED)
-                    proxy_conn_write(&s->up->c, "0\r\n\r\n", 5);
+                    up_send_body(s, "0\r\n\r\n", 5);
             }
             proxy_conn_flush(&s->up->c);
             dir_note_queue(s, &s->request_dir, &s->up->c);

@@ -64,7 +64,7 @@ run_suite build-asan address
 run_suite build-tsan thread -L tsan
 # The fleet over time: 5 gateways (the ASan build) under traffic, churn and faults for 3 minutes.
 run_step "soak (tests/soak, 3-minute profile, gateways under ASan)" build-asan/soak-ci.log \
-    tests/soak/run.sh --profile ci --build build-asan --out build-asan/soak-ci
+    tests/soak/run.sh --profile ci --build build-asan --ctl-build build --out build-asan/soak-ci
 # The docker compose cluster (builds its image from this checkout, no registry).
 run_step "docker cluster (tests/docker/cluster_test.sh)" build-docker-test.log \
     bash -c 'scripts/install-docker-deps.sh && tests/docker/cluster_test.sh'

@@ -248,6 +248,20 @@ int state_names_get(const struct state_names *names, const char *key, struct sta
     return 0;
 }
 
+int state_names_owner_record(const struct state_names *names, const char *key,
+                             const uint8_t owner[STATE_OWNER_LEN], struct state_record *out)
+{
+    const struct name_key *k = name_table_find(names, key);
+
+    for (uint8_t i = 0; k != NULL && i < k->claim_count; i++) {
+        if (memcmp(k->claims[i]->owner, owner, STATE_OWNER_LEN) == 0) {
+            name_claim_to_record(k->claims[i], k->name, out);
+            return 0;
+        }
+    }
+    return STATE_ENOTFOUND;
+}
+
 static int key_cmp(const void *a, const void *b)
 {
     const struct name_key *ka = *(const struct name_key *const *)a;

@@ -236,6 +236,13 @@ int state_names_admit(const struct state_names *names, const struct state_record
 
 int state_names_get(const struct state_names *names, const char *key, struct state_name_view *out);
 
+/* The latest record `owner` has on `key` (held, contending or a tombstone) into out. Returns
+ * 0, or STATE_ENOTFOUND. O(1): one hash lookup and at most STATE_CLAIMS_PER_NAME_MAX owners
+ * compared; what anti-entropy uses to answer for one item, and to drop a stale record
+ * before paying for its signature check. */
+int state_names_owner_record(const struct state_names *names, const char *key,
+                             const uint8_t owner[STATE_OWNER_LEN], struct state_record *out);
+
 /* Calls fn for every key in a stable order (sorted by key); stops early if fn returns non-zero
  * and returns that value. */
 typedef int (*state_names_visit_fn)(const struct state_name_view *view, void *ctx);

@@ -39,6 +39,8 @@ struct tb_server {
     atomic_bool dead;
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t accepts;
+    unsigned answers_per_conn; /* tb_set_conn_life() */
+    unsigned close_after_ms;
     bool hold;     /* under lock: leave connections in the kernel's accept queue */
     int filler_fd; /* tb_hold_connects(): our own connection filling that queue */
     bool joined;
@@ -177,11 +179,18 @@ static void *tb_conn_main(void *arg)
     static const size_t cap = 65536;
     char *buf = malloc(cap);
     size_t have = 0;
+    unsigned nreq = 0; /* requests read on this connection */
     for (;;) {
+        if (nreq > 0 && s->close_after_ms) {
+            /* an idle timeout racing the next request: reads nothing more, then closes */
+            usleep(s->close_after_ms * 1000u);
+            break;
+        }
         ssize_t hl = read_head(c->fd, buf, cap, &have);
         if (hl < 0)
             break;
         atomic_fetch_add(&s->requests, 1);
+        nreq++;
         char head[8192];
         size_t n = (size_t)hl < sizeof(head) - 1 ? (size_t)hl : sizeof(head) - 1;
         memcpy(head, buf, n);
@@ -196,7 +205,7 @@ static void *tb_conn_main(void *arg)
         if (md)
             EVP_DigestInit_ex(md, EVP_sha256(), NULL);
         long long got = read_body(c->fd, buf, cap, &have, cl, chunked, md);
-        if (got < 0) {
+        if (got < 0 || (s->answers_per_conn && nreq > s->answers_per_conn)) {
             EVP_MD_CTX_free(md);
             break;
         }
@@ -366,6 +375,12 @@ uint64_t tb_requests(const struct tb_server *s)
 uint64_t tb_accepts(const struct tb_server *s)
 {
     return atomic_load(&((struct tb_server *)s)->accepts);
+}
+
+void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned close_after_ms)
+{
+    s->answers_per_conn = answers_per_conn;
+    s->close_after_ms = close_after_ms;
 }
 
 void tb_hold_connects(struct tb_server *s)

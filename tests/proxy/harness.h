@@ -35,6 +35,11 @@ uint64_t tb_accepts(const struct tb_server *s);  /* connections it accepted */
  * our own and not served. After tb_release_connects() a waiting connect completes at its next
  * SYN retransmission, about 1 s after it started: a backend whose connect completes late. */
 void tb_hold_connects(struct tb_server *s);
+/* Keep-alive that ends under the gateway (call before any traffic). answers_per_conn > 0: each
+ * connection answers that many requests, then reads the next one whole and closes without a
+ * word. close_after_ms > 0: after its first answer a connection reads nothing more and closes
+ * that long after. 0 turns either off. */
+void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned close_after_ms);
 void tb_release_connects(struct tb_server *s);
 /* Kills it the hard way: listener closed, every connection reset. */
 void tb_kill(struct tb_server *s);

@@ -99,10 +99,29 @@ class Run:
         w = self.overlaps("backend_stall", st, en, bes, slack=bound)
         if w and re.match(r"(http_504|timeout|stall|all_gateways|reset)", f["cause"]):
             return f"backend {w[1]} stalled at t={self.rel(w[2]):.0f}s"
+        detail = f.get("detail", "")
+        if (f["cause"] == "http_503" and "no healthy backend" in detail) or (
+            f["cause"] == "http_502" and "connect" in detail):
+            # One backend of the name dead, and every other one failed a request just before
+            # (a reset or an idle close): passive health (down on a reset, backoff 1-30 s) has
+            # them all down, and the documented answer is 503 (or 502 after the dead one's
+            # refused connect).
+            for k in ("backend_kill", "backend_stall"):
+                w = self.overlaps(k, st, en, bes, slack=bound)
+                if w and (f["cause"] == "http_503" or self.meta["backends"][w[1]] + ":" in detail):
+                    others = bes - {w[1]}
+                    if others and all(self.failed_recently(b, st - 30, en) for b in others):
+                        return (f"backend {w[1]} down since t={self.rel(w[2]):.0f}s and "
+                                f"{', '.join(sorted(others))} passively down after a reset")
         if f.get("idempotent"):
             return None
         ev = self.be_ids.get(f.get("id"))
         if ev and ev.get("event") in ("reset", "idle_close_race"):
+            # only when the gateway's answer names that backend: a retry that then fails on
+            # another backend is the gateway's own failure
+            ip = self.meta["backends"][ev["backend"]]
+            if f["cause"].startswith("http_") and ip + ":" not in f.get("detail", ""):
+                return None
             return f"backend {ev['backend']} {ev['event']} under the request"
         w = self.overlaps("backend_kill", st, en, bes)
         if w:
@@ -112,6 +131,10 @@ class Run:
         if w:
             return f"gateway {w[1]} killed at t={self.rel(w[2]):.0f}s mid-request"
         return None
+
+    def failed_recently(self, b, t0, t1):
+        return any(e["backend"] == b and e.get("event") in ("reset", "idle_close_race") and t0 <= e["t"] <= t1
+                   for e in self.be_events)
 
     def truth(self, b, t):
         """A backend's real state at t: down while killed or stalled."""
@@ -217,11 +240,14 @@ def inv_records(r):
         size = len(v0)
     else:
         size = 0
-    ops = len(r.churn)
     okops = sum(1 for c_ in r.churn if c_["rc"] == 0)
-    detail = (f"{okops}/{ops} churn operations accepted; after churn stopped, {size} names identical on every "
-              f"gateway in {took:.1f} s (bound {c.get('bound_s'):.0f} s)" if took is not None else
-              f"{okops}/{ops} churn operations accepted")
+    refused = sum(1 for c_ in r.churn if c_["rc"] not in (0, 3))
+    unreach = sum(1 for c_ in r.churn if c_["rc"] == 3)
+    ops = f"{okops} churn operations accepted, {refused} refused, {unreach} tries on a gateway that was down"
+    detail = (f"{ops}; after churn stopped, {size} names identical on every gateway in {took:.1f} s "
+              f"(bound {c.get('bound_s'):.0f} s)" if took is not None else ops)
+    if refused:
+        problems.append(f"{refused} churn operations refused")
     if problems:
         detail += "; " + "; ".join(problems)
     return not problems, detail

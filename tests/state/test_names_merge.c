@@ -565,6 +565,33 @@ static void test_many_keys(void **unused)
     state_names_free(names);
 }
 
+/* One owner's record on a key, held or contending, found without walking the table: what
+ * anti-entropy answers a peer's "want" with, and what drops a stale gossiped record before
+ * its signature is checked. */
+static void test_owner_record_lookup(void **unused)
+{
+    struct state_names *names = state_names_new();
+    struct state_record a = nf_record(STATE_RECORD_RESERVE, "shop", 1, 3, NF_NOW_MS, 0);
+    struct state_record b = nf_record(STATE_RECORD_RESERVE, "shop", 2, 5, NF_NOW_MS + 10, 0);
+    struct state_record out;
+    uint8_t stranger[STATE_OWNER_LEN];
+
+    (void)unused;
+    assert_int_equal(state_names_merge(names, &a, NULL), 1);
+    assert_int_equal(state_names_merge(names, &b, NULL), 1);
+    assert_int_equal(state_names_owner_record(names, "shop", a.owner, &out), 0);
+    assert_int_equal(out.version, 3);
+    assert_memory_equal(out.signature, a.signature, STATE_SIGNATURE_LEN);
+    /* the contender's record too, not only the holder's */
+    assert_int_equal(state_names_owner_record(names, "shop", b.owner, &out), 0);
+    assert_int_equal(out.version, 5);
+    assert_string_equal(out.name, "shop");
+    nf_owner(stranger, 9);
+    assert_int_equal(state_names_owner_record(names, "shop", stranger, &out), STATE_ENOTFOUND);
+    assert_int_equal(state_names_owner_record(names, "nope", a.owner, &out), STATE_ENOTFOUND);
+    state_names_free(names);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_holder_release_promotes_contender),
         cmocka_unit_test(test_equal_version_tie_break),
         cmocka_unit_test(test_claims_bound),
+        cmocka_unit_test(test_owner_record_lookup),
         cmocka_unit_test(test_collect_tombstones),
         cmocka_unit_test(test_each_sorted_and_get),
         cmocka_unit_test(test_many_keys),
