@@ -690,7 +690,7 @@ size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t 
 {
     size_t n = g->nmembers < cap ? g->nmembers : cap;
 
-    if (n == 0)
+    if (n == 0) /* a count only (out may be NULL) */
         return g->nmembers;
     if (n < g->nmembers) {
         /* not enough room to sort everything: copy the smallest ids by sorting a full copy */

@@ -328,7 +328,8 @@ int gossip_broadcast(struct gossip *g, const char *key, uint64_t version, const 
 /* ---- membership views -------------------------------------------------------------------- */
 
 /* Copies up to `cap` members (self included), sorted by id, into out. Returns how many members
- * there are in all (call again with a larger array if that is more than cap). */
+ * there are in all (call again with a larger array if that is more than cap); with cap 0,
+ * out may be NULL. */
 size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t cap);
 /* Copies one member by id. Returns 0 or GOSSIP_ENOTFOUND. */
 int gossip_member_get(const struct gossip *g, const char *id, struct gossip_member *out);

@@ -389,6 +389,11 @@ def write_plots(r, out):
         f.write(ov)
     if subprocess.run(["gnuplot", "overview.gp"], cwd=out, capture_output=True).returncode == 0:
         made.insert(0, ("overview", "overview"))
+    # the same as a PNG, for places that show no SVG
+    png = ov.replace('set terminal svg size 1000,900 dynamic font "sans,10"', 'set terminal pngcairo size 1000,900 font "sans,9"')
+    with open(f"{out}/overview-png.gp", "w") as f:
+        f.write(png.replace('"overview.svg"', '"overview.png"'))
+    subprocess.run(["gnuplot", "overview-png.gp"], cwd=out, capture_output=True)
     return made
 
 
