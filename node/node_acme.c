@@ -87,16 +87,20 @@ struct node_acme {
     struct acme_challenges *table; /* what the HTTP port answers (given to the proxy) */
     struct acme_client *client;    /* used by the worker thread only */
     EVP_PKEY *account;             /* account key (data-dir/acme-account.pem) */
-    uint8_t keys[GOSSIP_KEYS_MAX][ACME_SEAL_KEY_LEN]; /* cluster keys: [0] seals, all open */
-    size_t nkeys;                                     /* 0: certificates stay local */
-    uv_timer_t timer;                                 /* CHECK_MS */
-    uv_async_t async;                                 /* worker -> loop: publish and withdraw */
-    uv_mutex_t mutex;                                 /* guards the request below and stopping */
-    uv_cond_t cond;                                   /* signals req_done */
-    bool req_pending;                                 /* a request waits for the loop */
-    bool req_done;                                    /* the loop handled it */
-    bool req_withdraw;                                /* remove rather than publish */
-    int req_rc;                                       /* its result */
+    /* sealing keys derived from the cluster keys (GOSSIP_KDF_SEAL): [0] seals, all open; then
+     * the raw cluster keys themselves, which only open: certificates sealed before keys were
+     * derived (DATA-DIR/acme/, or gossiped by a not yet upgraded member) still load, and are
+     * sealed anew under the derived key at renewal */
+    uint8_t keys[2 * GOSSIP_KEYS_MAX][ACME_SEAL_KEY_LEN];
+    size_t nkeys;      /* 0: certificates stay local */
+    uv_timer_t timer;  /* CHECK_MS */
+    uv_async_t async;  /* worker -> loop: publish and withdraw */
+    uv_mutex_t mutex;  /* guards the request below and stopping */
+    uv_cond_t cond;    /* signals req_done */
+    bool req_pending;  /* a request waits for the loop */
+    bool req_done;     /* the loop handled it */
+    bool req_withdraw; /* remove rather than publish */
+    int req_rc;        /* its result */
     char req_token[ACME_TOKEN_MAX + 1];
     char req_key_auth[ACME_KEY_AUTH_MAX + 1];
     char req_txt_name[TXT_NAME_MAX + 1]; /* DNS-01: TXT owner; "" for HTTP-01 */
@@ -116,6 +120,20 @@ struct node_acme {
     struct retry retries[RETRIES_MAX];
     size_t nretries;
 };
+
+/* Fills a->keys from a cluster keyring (see the field). */
+static void acme_keys_from_ring(struct node_acme *a, const struct gossip_keyring *kr)
+{
+    size_t n = kr->count < GOSSIP_KEYS_MAX ? kr->count : GOSSIP_KEYS_MAX;
+
+    OPENSSL_cleanse(a->keys, sizeof(a->keys));
+    a->nkeys = 0;
+    for (size_t i = 0; i < n; i++)
+        if (gossip_key_derive(kr->keys[i], GOSSIP_KDF_SEAL, a->keys[a->nkeys]) == 0)
+            a->nkeys++;
+    for (size_t i = 0; i < n && a->nkeys > 0; i++)
+        memcpy(a->keys[a->nkeys++], kr->keys[i], ACME_SEAL_KEY_LEN);
+}
 
 static uint64_t wall_ms(void)
 {
@@ -801,9 +819,7 @@ int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_
     }
     if (node->cfg.cluster_key[0] &&
         gossip_keyring_load(node->cfg.cluster_key, &ring, aerr, sizeof(aerr)) == 0) {
-        for (size_t i = 0; i < ring.count && i < GOSSIP_KEYS_MAX; i++)
-            memcpy(a->keys[i], ring.keys[i], ACME_SEAL_KEY_LEN);
-        a->nkeys = ring.count;
+        acme_keys_from_ring(a, &ring);
         OPENSSL_cleanse(&ring, sizeof(ring));
     }
     struct acme_config ac = {
@@ -887,12 +903,6 @@ void node_acme_free(struct node *node)
 
 void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr)
 {
-    struct node_acme *a = node->acme;
-
-    if (!a)
-        return;
-    OPENSSL_cleanse(a->keys, sizeof(a->keys));
-    for (size_t i = 0; i < kr->count && i < GOSSIP_KEYS_MAX; i++)
-        memcpy(a->keys[i], kr->keys[i], ACME_SEAL_KEY_LEN);
-    a->nkeys = kr->count;
+    if (node->acme)
+        acme_keys_from_ring(node->acme, kr);
 }
