@@ -244,7 +244,8 @@ typedef int (*proxy_backend_visit_fn)(const struct proxy_backend_health *h, void
 int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx);
 
 /* Feeds the fleet's verdict on a backend (from gossip). A DOWN verdict takes the backend out
- * of load balancing on this node; UP leaves the decision to the passive view; UNKNOWN (no
+ * of load balancing on this node; UP leaves the decision to the passive view, and a change to
+ * UP from anything else ends any passive backoff (the probes saw it recover); UNKNOWN (no
  * fresh report anywhere) falls back to this node's own probe verdict when it probes the
  * backend, so a backend probed down here never turns usable because reports expired. */
 void proxy_health_set_fleet(struct proxy *p, const struct state_backend *be,
