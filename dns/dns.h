@@ -35,22 +35,22 @@
 
 /* ---- limits ------------------------------------------------------------------------------ */
 
-#define DNS_QUERY_MAX 4096         /* largest query read, over UDP or TCP; longer is dropped */
-#define DNS_NAME_MAX 253           /* longest name, text form, no trailing dot */
-#define DNS_LABEL_MAX 63           /* longest label */
-#define DNS_GATEWAYS_MAX 256       /* gateways in the zone (more are left out, in id order) */
-#define DNS_GATEWAY_ADDRS_MAX 8    /* public addresses per gateway */
-#define DNS_ANSWER_ADDRS_MAX 64    /* A (or AAAA) records in one answer: a rotating window */
-#define DNS_UDP_PAYLOAD 1232       /* our EDNS0 payload size (DNS flag day 2020) */
-#define DNS_UDP_PLAIN 512          /* UDP response limit without EDNS0 */
-#define DNS_TXT_MAX 8              /* TXT records per name (ACME challenges) */
-#define DNS_TXT_LEN 255            /* one TXT string */
-#define DNS_LISTEN_MAX 8           /* listen addresses */
-#define DNS_TCP_CONNS_MAX 256      /* open TCP connections, all clients */
-#define DNS_TCP_IDLE_MS 10000      /* a TCP client silent this long is closed */
-#define DNS_TCP_QUERIES_MAX 100    /* queries answered on one TCP connection */
-#define DNS_RRL_SLOTS 4096         /* client prefixes tracked by the rate limiter */
-#define DNS_ERR_MAX 256            /* size of an error message buffer */
+#define DNS_QUERY_MAX 4096      /* largest query read, over UDP or TCP; longer is dropped */
+#define DNS_NAME_MAX 253        /* longest name, text form, no trailing dot */
+#define DNS_LABEL_MAX 63        /* longest label */
+#define DNS_GATEWAYS_MAX 256    /* gateways in the zone (more are left out, in id order) */
+#define DNS_GATEWAY_ADDRS_MAX 8 /* public addresses per gateway */
+#define DNS_ANSWER_ADDRS_MAX 64 /* A (or AAAA) records in one answer: a rotating window */
+#define DNS_UDP_PAYLOAD 1232    /* our EDNS0 payload size (DNS flag day 2020) */
+#define DNS_UDP_PLAIN 512       /* UDP response limit without EDNS0 */
+#define DNS_TXT_MAX 8           /* TXT records per name (ACME challenges) */
+#define DNS_TXT_LEN 255         /* one TXT string */
+#define DNS_LISTEN_MAX 8        /* listen addresses */
+#define DNS_TCP_CONNS_MAX 256   /* open TCP connections, all clients */
+#define DNS_TCP_IDLE_MS 10000   /* a TCP client silent this long is closed */
+#define DNS_TCP_QUERIES_MAX 100 /* queries answered on one TCP connection */
+#define DNS_RRL_SLOTS 4096      /* client prefixes tracked by the rate limiter */
+#define DNS_ERR_MAX 256         /* size of an error message buffer */
 
 enum dns_error {
     DNS_OK = 0,
@@ -113,20 +113,20 @@ void dns_zone_set_ttl(struct dns_zone *zone, uint32_t ttl);
 
 /* A decoded query. */
 struct dns_query {
-    uint16_t id;                    /* echoed */
-    uint8_t opcode;                 /* 0 = QUERY; others get NOTIMP */
-    bool rd;                        /* recursion desired: echoed, never granted */
-    bool cd;                        /* checking disabled: echoed */
-    uint16_t qtype;                 /* the question's type */
-    uint16_t qclass;                /* its class */
-    uint8_t qname_wire[256];        /* the question's name as sent (case kept: 0x20 resolvers
-                                       check it), uncompressed wire form */
-    size_t qname_len;               /* bytes in qname_wire */
-    char qname[DNS_NAME_MAX + 2];   /* lowercase text, no trailing dot ("" for the root) */
-    bool edns;                      /* the query carried an OPT record */
-    uint8_t edns_version;           /* its version (we speak 0; others get BADVERS) */
-    uint16_t edns_udp_size;         /* the client's advertised UDP payload size */
-    bool edns_do;                   /* DNSSEC OK (we sign nothing; only echoed) */
+    uint16_t id;                  /* echoed */
+    uint8_t opcode;               /* 0 = QUERY; others get NOTIMP */
+    bool rd;                      /* recursion desired: echoed, never granted */
+    bool cd;                      /* checking disabled: echoed */
+    uint16_t qtype;               /* the question's type */
+    uint16_t qclass;              /* its class */
+    uint8_t qname_wire[256];      /* the question's name as sent (case kept: 0x20 resolvers
+                                     check it), uncompressed wire form */
+    size_t qname_len;             /* bytes in qname_wire */
+    char qname[DNS_NAME_MAX + 2]; /* lowercase text, no trailing dot ("" for the root) */
+    bool edns;                    /* the query carried an OPT record */
+    uint8_t edns_version;         /* its version (we speak 0; others get BADVERS) */
+    uint16_t edns_udp_size;       /* the client's advertised UDP payload size */
+    bool edns_do;                 /* DNSSEC OK (we sign nothing; only echoed) */
 };
 
 /* Decodes a query of `len` bytes (at most DNS_QUERY_MAX). Returns 0; DNS_EFORMERR when the
@@ -137,8 +137,8 @@ int dns_query_decode(const uint8_t *buf, size_t len, struct dns_query *q);
 
 /* What an answer was, for counters and tests. */
 struct dns_answer_info {
-    uint8_t rcode;  /* 0 NOERROR, 1 FORMERR, 3 NXDOMAIN, 4 NOTIMP, 5 REFUSED, 16 BADVERS */
-    bool truncated; /* TC set: the records did not fit */
+    uint8_t rcode;    /* 0 NOERROR, 1 FORMERR, 3 NXDOMAIN, 4 NOTIMP, 5 REFUSED, 16 BADVERS */
+    bool truncated;   /* TC set: the records did not fit */
     uint16_t ancount; /* records in the answer section */
 };
 

@@ -170,8 +170,8 @@ static void dns_add_ns(struct dns_build *b)
 static void dns_add_txt(struct dns_build *b)
 {
     for (size_t i = 0; i < b->txt_count; i++) {
-        ldns_rr *rr = dns_rr(b, dns_qname(b->q), LDNS_RR_TYPE_TXT, b->zone->ttl,
-                             LDNS_SECTION_ANSWER);
+        ldns_rr *rr =
+            dns_rr(b, dns_qname(b->q), LDNS_RR_TYPE_TXT, b->zone->ttl, LDNS_SECTION_ANSWER);
         size_t n = strlen(b->txt[i]);
         uint8_t raw[DNS_TXT_LEN + 1];
         raw[0] = (uint8_t)n;
@@ -184,8 +184,7 @@ static void dns_add_txt(struct dns_build *b)
 static void dns_add_any(struct dns_build *b)
 {
     static const uint8_t cpu[] = {7, 'R', 'F', 'C', '8', '4', '8', '2'}, os[] = {0};
-    ldns_rr *rr = dns_rr(b, dns_qname(b->q), LDNS_RR_TYPE_HINFO, b->zone->ttl,
-                         LDNS_SECTION_ANSWER);
+    ldns_rr *rr = dns_rr(b, dns_qname(b->q), LDNS_RR_TYPE_HINFO, b->zone->ttl, LDNS_SECTION_ANSWER);
 
     dns_rdata(b, rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, sizeof(cpu), cpu));
     dns_rdata(b, rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, sizeof(os), os));
@@ -328,8 +327,8 @@ static int dns_pkt_write(ldns_pkt *p, size_t limit, uint8_t *out, size_t cap)
 }
 
 /* An answer with no records: errors, and the truncated form of an answer too large. */
-static int dns_answer_bare(const struct dns_query *q, uint8_t rcode, bool aa, bool tc,
-                           uint8_t *out, size_t cap)
+static int dns_answer_bare(const struct dns_query *q, uint8_t rcode, bool aa, bool tc, uint8_t *out,
+                           size_t cap)
 {
     ldns_pkt *p = dns_pkt_start(q, rcode, aa);
     int rc;

@@ -20,15 +20,15 @@ enum {
 
 /* The fleet's addresses by family, sorted, ready to rotate; and the name servers. */
 struct dns_zone {
-    char domain[DNS_NAME_MAX + 1];         /* lowercase, no trailing dot */
-    size_t domain_len;                     /* strlen(domain) */
-    uint32_t ttl;                          /* of positive answers, NS, glue and SOA minimum */
-    struct dns_source src;                 /* names and TXT records */
-    struct dns_gateway *gws;               /* the fleet, sorted by label then addresses */
-    size_t gw_count;                       /* entries in gws */
-    struct dns_ip *v4, *v6;                /* every gateway's addresses by family, sorted */
-    size_t v4_count, v6_count;             /* entries in v4, v6 */
-    uint64_t rotation;                     /* moves by one per answer */
+    char domain[DNS_NAME_MAX + 1]; /* lowercase, no trailing dot */
+    size_t domain_len;             /* strlen(domain) */
+    uint32_t ttl;                  /* of positive answers, NS, glue and SOA minimum */
+    struct dns_source src;         /* names and TXT records */
+    struct dns_gateway *gws;       /* the fleet, sorted by label then addresses */
+    size_t gw_count;               /* entries in gws */
+    struct dns_ip *v4, *v6;        /* every gateway's addresses by family, sorted */
+    size_t v4_count, v6_count;     /* entries in v4, v6 */
+    uint64_t rotation;             /* moves by one per answer */
 };
 
 /* The gateway whose name server is ns-LABEL (label: the part after "ns-"), or NULL. */

@@ -27,17 +27,17 @@
 #define DNS_RRL_PROBE 8 /* slots searched per prefix */
 
 struct dns_rrl_slot {
-    uint8_t prefix[8];  /* /24 (3 bytes) or /56 (7 bytes), family in byte 7 */
-    bool used;          /* holds a prefix */
-    uint32_t tokens_m;  /* tokens, in thousandths */
-    uint64_t seen_ms;   /* last refill */
-    uint32_t limited;   /* responses limited since the last one sent (slip alternation) */
+    uint8_t prefix[8]; /* /24 (3 bytes) or /56 (7 bytes), family in byte 7 */
+    bool used;         /* holds a prefix */
+    uint32_t tokens_m; /* tokens, in thousandths */
+    uint64_t seen_ms;  /* last refill */
+    uint32_t limited;  /* responses limited since the last one sent (slip alternation) */
 };
 
 struct dns_rrl {
-    uint32_t rate;                             /* tokens per second; 0: off */
-    uint64_t key[2];                           /* SipHash key */
-    struct dns_rrl_slot slots[DNS_RRL_SLOTS];  /* the table */
+    uint32_t rate;                            /* tokens per second; 0: off */
+    uint64_t key[2];                          /* SipHash key */
+    struct dns_rrl_slot slots[DNS_RRL_SLOTS]; /* the table */
 };
 
 struct dns_rrl *dns_rrl_new(uint32_t rate)

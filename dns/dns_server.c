@@ -35,27 +35,27 @@ struct dns_tcp_conn {
     uv_tcp_t handle;
     uv_timer_t idle;
     struct dns_server *srv;
-    struct dns_tcp_conn *next, *prev;  /* the server's list */
-    struct sockaddr_storage peer;      /* for the per-client bound */
-    uint8_t buf[2 + DNS_QUERY_MAX];    /* length prefix + query */
-    size_t len;                        /* bytes in buf */
-    unsigned queries;                  /* answered so far */
-    int closing;                       /* handles still to close (0: open) */
+    struct dns_tcp_conn *next, *prev; /* the server's list */
+    struct sockaddr_storage peer;     /* for the per-client bound */
+    uint8_t buf[2 + DNS_QUERY_MAX];   /* length prefix + query */
+    size_t len;                       /* bytes in buf */
+    unsigned queries;                 /* answered so far */
+    int closing;                      /* handles still to close (0: open) */
 };
 
 struct dns_server {
     uv_loop_t *loop;
     struct dns_zone *zone;
     struct dns_rrl *rrl;
-    uv_udp_t udp[DNS_LISTEN_MAX];      /* data: the server */
-    uv_tcp_t tcp[DNS_LISTEN_MAX];      /* data: the server */
-    size_t count;                      /* listeners of each kind */
-    size_t open_handles;               /* handles not yet closed (the free waits for 0) */
-    struct dns_tcp_conn *conns;        /* open TCP connections */
-    size_t conn_count;                 /* entries in conns */
-    bool closing;                      /* dns_server_close was called */
-    uint8_t rbuf[DNS_QUERY_MAX + 1];   /* UDP receive buffer (one datagram at a time) */
-    uint8_t wbuf[DNS_UDP_PAYLOAD];     /* UDP answer */
+    uv_udp_t udp[DNS_LISTEN_MAX];    /* data: the server */
+    uv_tcp_t tcp[DNS_LISTEN_MAX];    /* data: the server */
+    size_t count;                    /* listeners of each kind */
+    size_t open_handles;             /* handles not yet closed (the free waits for 0) */
+    struct dns_tcp_conn *conns;      /* open TCP connections */
+    size_t conn_count;               /* entries in conns */
+    bool closing;                    /* dns_server_close was called */
+    uint8_t rbuf[DNS_QUERY_MAX + 1]; /* UDP receive buffer (one datagram at a time) */
+    uint8_t wbuf[DNS_UDP_PAYLOAD];   /* UDP answer */
     struct dns_stats stats;
 };
 

@@ -89,6 +89,11 @@ uint64_t gossip_now(const struct gossip *g)
     return g->clock.now_ms(g->clock.ctx);
 }
 
+uint64_t gossip_wall(const struct gossip *g)
+{
+    return g->clock.wall_ms ? g->clock.wall_ms(g->clock.ctx) : g->clock.now_ms(g->clock.ctx);
+}
+
 void gossip_logf(const struct gossip *g, int level, const char *fmt, ...)
 {
     char line[512];
@@ -235,7 +240,8 @@ static void gossip_send_body(struct gossip *g, const struct gossip_addr *to, con
                              size_t len)
 {
     uint8_t out[GOSSIP_UDP_MAX];
-    int n = genv_seal(g->cipher, &g->cfg.keyring, g->cfg.label, body, len, out, sizeof(out));
+    int n =
+        genv_seal(g->cipher, &g->wire, g->cfg.label, gossip_wall(g), body, len, out, sizeof(out));
 
     if (n < 0 || g->tr.ops->send_packet(g->tr.ctx, to, out, (size_t)n) != 0) {
         gossip_drop(g, GOSSIP_DROP_SEND_FAILED);
@@ -264,7 +270,7 @@ void gossip_send_msgs(struct gossip *g, const struct gossip_addr *to, const stru
 void gossip_send_stream(struct gossip *g, const struct gossip_addr *to, const uint8_t *body,
                         size_t len)
 {
-    size_t cap = len + genv_overhead(&g->cfg.keyring, g->cfg.label);
+    size_t cap = len + genv_overhead(&g->wire, g->cfg.label);
     uint8_t *out;
     int n;
 
@@ -275,7 +281,7 @@ void gossip_send_stream(struct gossip *g, const struct gossip_addr *to, const ui
     out = malloc(cap);
     if (out == NULL)
         return;
-    n = genv_seal(g->cipher, &g->cfg.keyring, g->cfg.label, body, len, out, cap);
+    n = genv_seal(g->cipher, &g->wire, g->cfg.label, gossip_wall(g), body, len, out, cap);
     if (n < 0 || g->tr.ops->send_stream(g->tr.ctx, to, out, (size_t)n) != 0) {
         gossip_drop(g, GOSSIP_DROP_SEND_FAILED);
     } else {
@@ -366,7 +372,8 @@ void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint
             return;
     }
     memcpy(copy, buf, len);
-    blen = genv_open(g->cipher, &g->cfg.keyring, g->cfg.label, copy, len, &body, &reason);
+    blen = genv_open(g->cipher, &g->wire, g->cfg.label, g->replay, gossip_wall(g), copy, len, &body,
+                     &reason);
     if (blen < 0) {
         gossip_drop(g, reason);
         goto done;
@@ -586,9 +593,11 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->rng = cfg->seed ^ ghash64(cfg->id, strlen(cfg->id), 0x5157);
     g->cipher = EVP_CIPHER_CTX_new();
     g->health = ghealth_new();
+    g->replay = greplay_new();
     g->index_size = 64;
     g->index = calloc(g->index_size, sizeof(*g->index));
-    if (g->cipher == NULL || g->health == NULL || g->index == NULL ||
+    if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||
+        gossip_keyring_derive(&cfg->keyring, &g->wire) != 0 ||
         gq_init(&g->q_members, cfg->queue_max) != 0 || gq_init(&g->q_data, cfg->queue_max) != 0 ||
         gq_init(&g->q_big, 256) != 0)
         goto nomem;
@@ -635,6 +644,8 @@ void gossip_free(struct gossip *g)
     gq_destroy(&g->q_data);
     gq_destroy(&g->q_big);
     ghealth_free(g->health);
+    greplay_free(g->replay);
+    OPENSSL_cleanse(&g->wire, sizeof(g->wire));
     EVP_CIPHER_CTX_free(g->cipher);
     OPENSSL_cleanse(&g->cfg.keyring, sizeof(g->cfg.keyring));
     free(g);
@@ -690,7 +701,7 @@ size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t 
 {
     size_t n = g->nmembers < cap ? g->nmembers : cap;
 
-    if (n == 0)
+    if (n == 0) /* a count only (out may be NULL) */
         return g->nmembers;
     if (n < g->nmembers) {
         /* not enough room to sort everything: copy the smallest ids by sorting a full copy */
@@ -763,5 +774,5 @@ int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossi
 
 int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t *out, size_t cap)
 {
-    return genv_seal(g->cipher, &g->cfg.keyring, g->cfg.label, body, len, out, cap);
+    return genv_seal(g->cipher, &g->wire, g->cfg.label, gossip_wall(g), body, len, out, cap);
 }

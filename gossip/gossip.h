@@ -198,8 +198,10 @@ struct gossip_transport {
 
 /* Monotonic milliseconds. Tests run a virtual clock; real use reads uv_now. */
 struct gossip_clock {
-    uint64_t (*now_ms)(void *ctx); /* current time */
-    void *ctx;                     /* its argument */
+    uint64_t (*now_ms)(void *ctx);  /* current time */
+    void *ctx;                      /* its argument */
+    uint64_t (*wall_ms)(void *ctx); /* unix time in ms, stamped on encrypted envelopes for the
+                                       replay window; NULL: now_ms (a shared virtual clock) */
 };
 
 /* ---- configuration --------------------------------------------------------------------- */
@@ -208,6 +210,18 @@ struct gossip_keyring {
     uint8_t keys[GOSSIP_KEYS_MAX][GOSSIP_KEY_LEN]; /* keys[0] encrypts, all decrypt */
     size_t count;                                  /* 0: plain mode (warned about) */
 };
+
+/* Purposes of the keys derived from a cluster key: each use gets its own key, so no two
+ * mechanisms ever share key material (AES-GCM nonces of gossip and of sealed certificates are
+ * drawn independently; a key recovered from one use says nothing of the others). */
+#define GOSSIP_KDF_GOSSIP "webgw gossip encryption v2"
+#define GOSSIP_KDF_TICKETS "webgw tls session tickets v2"
+#define GOSSIP_KDF_SEAL "webgw certificate sealing v2"
+
+/* Derives out = HKDF-SHA256(key, salt "webgw cluster key", info purpose) (RFC 5869, OpenSSL's
+ * EVP_KDF). Returns 0 or GOSSIP_ECRYPTO. */
+int gossip_key_derive(const uint8_t key[GOSSIP_KEY_LEN], const char *purpose,
+                      uint8_t out[GOSSIP_KEY_LEN]);
 
 /* Reads a key file: one base64-encoded 32-byte key per line, the first line encrypts. Blank
  * lines and lines starting with '#' are ignored. Errors name the line. */
@@ -328,7 +342,8 @@ int gossip_broadcast(struct gossip *g, const char *key, uint64_t version, const 
 /* ---- membership views -------------------------------------------------------------------- */
 
 /* Copies up to `cap` members (self included), sorted by id, into out. Returns how many members
- * there are in all (call again with a larger array if that is more than cap). */
+ * there are in all (call again with a larger array if that is more than cap); with cap 0,
+ * out may be NULL. */
 size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t cap);
 /* Copies one member by id. Returns 0 or GOSSIP_ENOTFOUND. */
 int gossip_member_get(const struct gossip *g, const char *id, struct gossip_member *out);

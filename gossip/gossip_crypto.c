@@ -5,12 +5,15 @@
  *
  *     version (1) | flags (1) | label length (1) | label (0..64)
  *
- * followed by the body, either plain or `nonce (12) | ciphertext | tag (16)`. The header is
- * the GCM associated data, so a packet of another cluster (another label) fails to
- * authenticate even if it shares our key; the label also travels in clear so such packets are
- * dropped and counted as "label" before any decryption is tried. The first key of the ring
- * encrypts; opening tries every key, so an operator rotates by adding the new key second,
- * then first, then removing the old one, with no moment where two members cannot talk.
+ * followed by the body, either plain or `time (8) | nonce (12) | ciphertext | tag (16)`. The
+ * header and the time (the sender's wall clock in ms) are the GCM associated data: the time
+ * feeds the replay window (gossip_replay.c), checked before any decryption. The keys are not
+ * the operator's cluster keys but keys derived from them with HKDF for gossip alone
+ * (gossip_key_derive); the header is the GCM associated data, so a packet of another cluster
+ * (another label) fails to authenticate even if it shares our key; the label also travels in clear
+ * so such packets are dropped and counted as "label" before any decryption is tried. The first key
+ * of the ring encrypts; opening tries every key, so an operator rotates by adding the new key
+ * second, then first, then removing the old one, with no moment where two members cannot talk.
  * Nonces are random: with 96 bits, collisions under one key stay negligible for far more
  * packets than a key should see.
  */
@@ -143,12 +146,12 @@ size_t genv_overhead(const struct gossip_keyring *kr, const char *label)
     size_t n = 3 + strlen(label);
 
     if (kr->count > 0)
-        n += GOSSIP_NONCE_LEN + GOSSIP_TAG_LEN;
+        n += GOSSIP_TIME_LEN + GOSSIP_NONCE_LEN + GOSSIP_TAG_LEN;
     return n;
 }
 
 int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
-              const uint8_t *body, size_t len, uint8_t *out, size_t cap)
+              uint64_t now_ms, const uint8_t *body, size_t len, uint8_t *out, size_t cap)
 {
     size_t h, need = genv_overhead(kr, label) + len;
     uint8_t *nonce, *ct;
@@ -161,6 +164,9 @@ int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
         memcpy(out + h, body, len);
         return (int)(h + len);
     }
+    for (int i = 0; i < GOSSIP_TIME_LEN; i++)
+        out[h + i] = (uint8_t)(now_ms >> (8 * (GOSSIP_TIME_LEN - 1 - i)));
+    h += GOSSIP_TIME_LEN;
     nonce = out + h;
     ct = nonce + GOSSIP_NONCE_LEN;
     if (RAND_bytes(nonce, GOSSIP_NONCE_LEN) != 1)
@@ -174,11 +180,13 @@ int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
     return (int)need;
 }
 
-int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label, uint8_t *in,
-              size_t len, uint8_t **body, enum gossip_drop_reason *reason)
+int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
+              struct greplay *replay, uint64_t now_ms, uint8_t *in, size_t len, uint8_t **body,
+              enum gossip_drop_reason *reason)
 {
     size_t llen = strlen(label), h, clen;
     uint8_t *nonce, *ct, *tag;
+    uint64_t ts = 0;
     uint8_t *plain = NULL;
     int rc = GOSSIP_EMALFORMED;
 
@@ -209,9 +217,17 @@ int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
         *reason = GOSSIP_DROP_ENCRYPTED;
         return GOSSIP_EMALFORMED;
     }
-    if (len < h + GOSSIP_NONCE_LEN + GOSSIP_TAG_LEN || len - h > INT32_MAX)
+    if (len < h + GOSSIP_TIME_LEN + GOSSIP_NONCE_LEN + GOSSIP_TAG_LEN || len - h > INT32_MAX)
         return GOSSIP_EMALFORMED;
+    for (int i = 0; i < GOSSIP_TIME_LEN; i++)
+        ts = (ts << 8) | in[h + i];
+    h += GOSSIP_TIME_LEN;
     nonce = in + h;
+    /* a replay (or a capture from outside the window) is refused for the price of a lookup */
+    if (replay != NULL && greplay_check(replay, now_ms, ts, nonce) != 0) {
+        *reason = GOSSIP_DROP_REPLAY;
+        return GOSSIP_EMALFORMED;
+    }
     ct = nonce + GOSSIP_NONCE_LEN;
     clen = len - h - GOSSIP_NONCE_LEN - GOSSIP_TAG_LEN;
     tag = ct + clen;
@@ -233,6 +249,8 @@ int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
             memcpy(ct, plain, clen);
             *body = ct;
             rc = (int)clen;
+            if (replay != NULL)
+                greplay_record(replay, now_ms, ts, nonce);
             break;
         }
     }

@@ -12,11 +12,16 @@
 #include <msgpack.h>
 #include <openssl/evp.h>
 
+struct greplay; /* gossip_replay.c */
+
 /* ---- wire -------------------------------------------------------------------------------- */
 
-#define GOSSIP_WIRE_VERSION 1     /* first byte of every packet and stream message */
-#define GOSSIP_FLAG_ENCRYPTED 0x1 /* body is nonce | AES-256-GCM ciphertext | tag */
+#define GOSSIP_WIRE_VERSION 2     /* first byte of every packet and stream message */
+#define GOSSIP_FLAG_ENCRYPTED 0x1 /* body is time | nonce | AES-256-GCM ciphertext | tag */
+#define GOSSIP_TIME_LEN 8         /* sender's wall clock, ms, big-endian (authenticated) */
 #define GOSSIP_NONCE_LEN 12
+#define GOSSIP_REPLAY_WINDOW_MS 120000 /* envelopes older or newer than this are refused */
+#define GOSSIP_REPLAY_MAX 65536        /* nonces remembered for the replay window */
 #define GOSSIP_TAG_LEN 16
 #define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
@@ -107,15 +112,37 @@ void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta);
 int gproto_meta(const msgpack_object *f, struct gossip_meta *out);
 bool gproto_id_valid(const char *id);
 
-/* Envelope: version byte, flags, label, then the (possibly encrypted) body. */
+/* Envelope: version byte, flags, label, then the (possibly encrypted) body. `kr` holds the
+ * derived wire keys (gossip_key_derive with GOSSIP_KDF_GOSSIP), never the raw cluster keys. */
 size_t genv_overhead(const struct gossip_keyring *kr, const char *label);
-/* Seals body[len] into out[cap]. Returns the envelope length or a negative code. */
+/* Seals body[len] into out[cap], stamped with now_ms (wall clock). Returns the envelope length
+ * or a negative code. */
 int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
-              const uint8_t *body, size_t len, uint8_t *out, size_t cap);
+              uint64_t now_ms, const uint8_t *body, size_t len, uint8_t *out, size_t cap);
 /* Opens in[len] in place: on success *body points into `in` (decrypted there) and its length is
- * returned; else a negative code and *reason. Pure apart from the cipher context. */
-int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label, uint8_t *in,
-              size_t len, uint8_t **body, enum gossip_drop_reason *reason);
+ * returned; else a negative code and *reason. With a replay window (`replay` not NULL), an
+ * encrypted envelope stamped outside now_ms +- GOSSIP_REPLAY_WINDOW_MS or with a nonce seen
+ * before is refused (GOSSIP_DROP_REPLAY) before any decryption, and an authenticated one is
+ * recorded. Pure apart from the cipher context and the window. */
+int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
+              struct greplay *replay, uint64_t now_ms, uint8_t *in, size_t len, uint8_t **body,
+              enum gossip_drop_reason *reason);
+
+/* The wire keyring for a raw one: each key through gossip_key_derive(GOSSIP_KDF_GOSSIP), same
+ * order (gossip_keyring.c). Returns 0 or GOSSIP_ECRYPTO. */
+int gossip_keyring_derive(const struct gossip_keyring *raw, struct gossip_keyring *wire);
+
+/* ---- replay window (gossip_replay.c) ------------------------------------------------------ */
+
+struct greplay *greplay_new(void);
+void greplay_free(struct greplay *r);
+/* 0 when an envelope stamped ts_ms with this nonce may be opened at now_ms; GOSSIP_EINVAL when
+ * it is outside the window or was seen. Records nothing. */
+int greplay_check(const struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
+                  const uint8_t nonce[GOSSIP_NONCE_LEN]);
+/* Remembers an authenticated envelope's nonce. */
+void greplay_record(struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
+                    const uint8_t nonce[GOSSIP_NONCE_LEN]);
 
 /* ---- small utilities --------------------------------------------------------------------- */
 
@@ -222,6 +249,8 @@ struct gossip {
     struct gossip_clock clock;  /* how we tell time */
     uint64_t rng;               /* PRNG state */
     EVP_CIPHER_CTX *cipher;     /* reused for every seal/open */
+    struct gossip_keyring wire; /* keys derived from cfg.keyring (HKDF): what packets use */
+    struct greplay *replay;     /* nonces of recent encrypted envelopes */
     size_t udp_body_max;        /* datagram room after the envelope */
 
     struct gmember *self;         /* our own entry */
@@ -280,6 +309,7 @@ struct gossip {
 
 /* gossip.c */
 uint64_t gossip_now(const struct gossip *g);
+uint64_t gossip_wall(const struct gossip *g); /* unix ms (the clock's wall_ms, else now_ms) */
 void gossip_logf(const struct gossip *g, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 struct gmember *gossip_find(const struct gossip *g, const char *id);
@@ -352,6 +382,8 @@ void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from
 
 /* gossip_pushpull.c */
 void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool join);
+/* Test and fuzz hook: makes g wait for `stage` from `peer`, as if its exchange were under way. */
+void gossip_pushpull_expect(struct gossip *g, const struct gossip_addr *peer, enum gpp_stage stage);
 void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *body,
                              size_t len);
 /* Sends items too large for a datagram over a stream. */

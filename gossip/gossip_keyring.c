@@ -15,13 +15,18 @@
  */
 #include "gossip/gossip_int.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
 int gossip_set_keyring(struct gossip *g, const struct gossip_keyring *kr, char *err, size_t errlen)
 {
+    struct gossip_keyring wire;
+
     if (kr->count > GOSSIP_KEYS_MAX) {
         snprintf(err, errlen, "keyring: %zu keys, at most %d", kr->count, GOSSIP_KEYS_MAX);
         return GOSSIP_EINVAL;
@@ -39,8 +44,49 @@ int gossip_set_keyring(struct gossip *g, const struct gossip_keyring *kr, char *
                 snprintf(err, errlen, "keyring: key %zu repeats key %zu", j + 1, i + 1);
                 return GOSSIP_EINVAL;
             }
+    if (gossip_keyring_derive(kr, &wire) != 0) {
+        snprintf(err, errlen, "keyring: key derivation failed");
+        return GOSSIP_ECRYPTO;
+    }
     OPENSSL_cleanse(&g->cfg.keyring, sizeof(g->cfg.keyring));
     memcpy(&g->cfg.keyring, kr, sizeof(*kr));
+    OPENSSL_cleanse(&g->wire, sizeof(g->wire));
+    g->wire = wire;
+    OPENSSL_cleanse(&wire, sizeof(wire));
+    return 0;
+}
+
+int gossip_key_derive(const uint8_t key[GOSSIP_KEY_LEN], const char *purpose,
+                      uint8_t out[GOSSIP_KEY_LEN])
+{
+    static const char salt[] = "webgw cluster key";
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM params[5];
+    int ok;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, GOSSIP_KEY_LEN);
+    params[2] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, sizeof(salt) - 1);
+    params[3] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)purpose, strlen(purpose));
+    params[4] = OSSL_PARAM_construct_end();
+    ok = kctx != NULL && EVP_KDF_derive(kctx, out, GOSSIP_KEY_LEN, params) == 1;
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    return ok ? 0 : GOSSIP_ECRYPTO;
+}
+
+int gossip_keyring_derive(const struct gossip_keyring *raw, struct gossip_keyring *wire)
+{
+    memset(wire, 0, sizeof(*wire));
+    for (size_t i = 0; i < raw->count && i < GOSSIP_KEYS_MAX; i++)
+        if (gossip_key_derive(raw->keys[i], GOSSIP_KDF_GOSSIP, wire->keys[i]) != 0) {
+            OPENSSL_cleanse(wire, sizeof(*wire));
+            return GOSSIP_ECRYPTO;
+        }
+    wire->count = raw->count;
     return 0;
 }
 

@@ -74,6 +74,11 @@ static void gpp_open_set(struct gossip *g, const struct gossip_addr *peer, enum 
     slot->expires_ms = now + GOSSIP_PP_OPEN_MS;
 }
 
+void gossip_pushpull_expect(struct gossip *g, const struct gossip_addr *peer, enum gpp_stage stage)
+{
+    gpp_open_set(g, peer, stage);
+}
+
 /* Consumes the entry waiting for `stage` from `peer`; false (dropped, counted) when there is
  * none: the message belongs to no exchange of ours. */
 static bool gpp_open_take(struct gossip *g, const struct gossip_addr *peer, enum gpp_stage stage)

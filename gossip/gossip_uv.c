@@ -150,6 +150,15 @@ static uint64_t guv_now(void *ctx)
     return uv_now(((struct guv *)ctx)->loop);
 }
 
+static uint64_t guv_wall(void *ctx)
+{
+    struct timespec ts;
+
+    (void)ctx;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* ---- datagrams --------------------------------------------------------------------------- */
 
 static void guv_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -610,6 +619,7 @@ struct gossip *gossip_uv_open(uv_loop_t *loop, const struct gossip_config *cfg,
     tr.ops = &guv_ops;
     tr.ctx = u;
     clock.now_ms = guv_now;
+    clock.wall_ms = guv_wall;
     clock.ctx = u;
     u->g = gossip_new(&c, cb, &tr, &clock, err, errlen);
     if (u->g == NULL)

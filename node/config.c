@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "node/access_log.h"
 #include "node/node.h"
 
 enum config_kind {
@@ -72,6 +73,9 @@ static const struct config_option config_options[] = {
     {"acme-ca-file", CONFIG_STRING, "FILE", "system trust store",
      "PEM trust anchors for the ACME CA's own HTTPS"},
     {"acme-email", CONFIG_STRING, "ADDR", "none", "contact address of the ACME account"},
+    {"acme-wildcard", CONFIG_BOOL, NULL, "false",
+     "order a wildcard *.DOMAIN certificate with DNS-01 through the fleet's own DNS "
+     "(needs --dns-listen and --acme-directory)"},
     {"https-redirect", CONFIG_BOOL, NULL, "false",
      "answer plain HTTP for served names with a redirect to https (ACME paths excepted)"},
     {"deny-backend", CONFIG_LIST, "CIDR", "none",
@@ -82,6 +86,11 @@ static const struct config_option config_options[] = {
      "bearer token required by the admin API (drain, leave, key rotation)"},
     {"log-level", CONFIG_ENUM, "LEVEL", "info", "debug, info, warn or error"},
     {"log-format", CONFIG_ENUM, "FORMAT", "text", "text or json (one object a line)"},
+    {"access-log", CONFIG_STRING, "DEST", "stderr",
+     "one line per request to stderr (shown at log-level info), a file PATH (reopened on "
+     "SIGHUP), syslog, syslog:SOCKET, or off"},
+    {"access-log-buffer", CONFIG_UINT, "BYTES", "1048576",
+     "access lines held per worker for the writer; when full, lines are dropped and counted"},
     {"drain-timeout", CONFIG_UINT, "SECONDS", "10", "how long a stop waits for in-flight requests"},
     {"api-rate-limit", CONFIG_UINT, "N", "100", "API requests per second per client IP (429 over)"},
     {"api-body-limit", CONFIG_UINT, "BYTES", "16384", "largest API request body (413 over)"},
@@ -112,6 +121,8 @@ static const struct config_option config_options[] = {
     {"rate-per-ip", CONFIG_UINT, "N", "0 (off)",
      "requests per second per client IP, token bucket (429 over)"},
     {"rate-burst", CONFIG_UINT, "N", "rate-per-ip", "token bucket size of --rate-per-ip"},
+    {"max-hops", CONFIG_UINT, "N", "8",
+     "gateways a request may pass (Webgw-Hops) before it is answered 508 Loop Detected"},
     {"trusted-proxy", CONFIG_LIST, "CIDR", "none",
      "peer whose X-Forwarded-* are kept (repeatable; a YAML list)"},
     {"health-check", CONFIG_ENUM, "KIND", "tcp",
@@ -154,6 +165,8 @@ void node_config_defaults(struct node_config *cfg)
     cfg->advertise = cfg->gossip;
     cfg->log_level = NODE_LOG_INFO;
     cfg->log_format = NODE_LOG_TEXT;
+    snprintf(cfg->access_log, sizeof(cfg->access_log), "stderr");
+    cfg->access_log_buffer = 1u << 20;
     cfg->drain_timeout_ms = 10000;
     cfg->api_rate_limit = 100;
     cfg->api_body_limit = 16384;
@@ -456,6 +469,8 @@ static int config_apply_proxy(struct node_config *cfg, const char *key, const ch
         return config_u32(value, 0, 16, &pc->retries, err, errlen);
     if (strcmp(key, "backend-pool-idle") == 0)
         return config_u32(value, 0, 65536, &pc->pool_max_idle, err, errlen);
+    if (strcmp(key, "max-hops") == 0)
+        return config_u32(value, 1, 255, &pc->max_hops, err, errlen);
     if (strcmp(key, "max-conns-per-ip") == 0)
         return config_u32(value, 0, 1000000, &pc->max_conns_per_ip, err, errlen);
     if (strcmp(key, "rate-per-ip") == 0)
@@ -665,6 +680,8 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
     }
     if (strcmp(key, "https-redirect") == 0)
         return config_bool(value, &cfg->https_redirect, err, errlen);
+    if (strcmp(key, "acme-wildcard") == 0)
+        return config_bool(value, &cfg->acme_wildcard, err, errlen);
     if (strcmp(key, "acme-ca-file") == 0)
         return config_path(cfg->acme_ca_file, value, err, errlen);
     if (strcmp(key, "acme-email") == 0) {
@@ -699,6 +716,15 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         snprintf(err, errlen, "expected text or json, got \"%s\"", value);
         return -1;
     }
+    if (strcmp(key, "access-log") == 0) {
+        struct access_sink sink;
+        if (access_sink_parse(value, &sink, err, errlen) != 0)
+            return -1;
+        snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "access-log-buffer") == 0)
+        return config_uint(value, 4096, UINT64_C(1) << 30, &cfg->access_log_buffer, err, errlen);
     if (strcmp(key, "drain-timeout") == 0) {
         if (config_uint(value, 0, 3600, &n, err, errlen) != 0)
             return -1;
@@ -909,6 +935,10 @@ int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
 {
     if (config_check_listeners(cfg, err, errlen) != 0)
         return -1;
+    if (cfg->acme_wildcard && (cfg->dns_listen_count == 0 || cfg->acme_directory[0] == '\0')) {
+        snprintf(err, errlen, "acme-wildcard: needs --dns-listen and --acme-directory");
+        return -1;
+    }
     if (cfg->tls_cert_count != cfg->tls_key_count) {
         if (cfg->tls_cert_count == 0 || cfg->tls_key_count == 0)
             snprintf(err, errlen, "%s: needs %s as well",
@@ -947,6 +977,7 @@ void node_config_proxy(const struct node_config *cfg, struct proxy_config *pc)
     pc->retries = o->retries;
     pc->pool_max_idle = o->pool_max_idle;
     pc->max_conns_per_ip = o->max_conns_per_ip;
+    pc->max_hops = o->max_hops;
     pc->rate_per_ip = o->rate_per_ip;
     pc->rate_burst = o->rate_burst;
     memcpy(pc->trusted, o->trusted, sizeof(pc->trusted));
@@ -983,6 +1014,7 @@ void node_config_usage(void *out)
                "  head -c 32 /dev/urandom | base64 > cluster.key\n\n"
                "Signals: SIGTERM/SIGINT leave the cluster, stop accepting, finish in-flight\n"
                "requests (up to --drain-timeout) and exit 0; SIGHUP reloads the config file and\n"
-               "certificates. Exit status: 0 after a clean stop, 1 on a start-up error (one line\n"
-               "on stderr naming the option and the problem).\n");
+               "certificates and reopens the --access-log file (logrotate: rename, then SIGHUP).\n"
+               "Exit status: 0 after a clean stop, 1 on a start-up error (one line on stderr\n"
+               "naming the option and the problem).\n");
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/log_format.h"
 #include "node/node.h"
 
 static enum node_log_format log_format = NODE_LOG_TEXT;
@@ -25,28 +26,70 @@ void node_log_setup(enum node_log_format format, enum node_log_level level, void
     log_stream = stream;
 }
 
-/* Appends `s` to out as the inside of a JSON string; returns the new length. */
-static size_t log_json_escape(char *out, size_t len, size_t cap, const char *s)
+size_t node_log_ts_seconds(time_t t, char *out)
 {
-    for (; *s && len + 8 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[len++] = '\\';
-            out[len++] = (char)c;
-        } else if (c < 0x20) {
-            len += (size_t)snprintf(out + len, cap - len, "\\u%04x", c);
-        } else {
-            out[len++] = (char)c;
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    return strftime(out, NODE_LOG_TS_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, at most
+ * U+10FFFF), or 0 when s does not start one. */
+static size_t log_utf8_len(const unsigned char *s)
+{
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f))
+            return 0;
+        return 3;
+    }
+    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+size_t node_log_json_escape(char *out, size_t len, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p && len + 8 < cap) {
+        size_t n = *p >= 0x80 ? log_utf8_len(p) : 1;
+        if (n > 1) {
+            memcpy(out + len, p, n);
+            len += n;
+            p += n;
+            continue;
         }
+        if (*p == '"' || *p == '\\') {
+            out[len++] = '\\';
+            out[len++] = (char)*p;
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            memcpy(out + len, "\\u00", 4);
+            out[len + 4] = hex[*p >> 4];
+            out[len + 5] = hex[*p & 0xf];
+            len += 6;
+        } else {
+            out[len++] = (char)*p;
+        }
+        p++;
     }
     return len;
 }
 
 void node_log(enum node_log_level level, const char *component, const char *fmt, ...)
 {
-    char msg[1024], line[2560], ts[40];
+    char msg[1024], line[2560], ts[NODE_LOG_TS_MAX];
     struct timespec now;
-    struct tm tm;
     FILE *f = log_stream ? log_stream : stderr;
     va_list ap;
     size_t len;
@@ -62,17 +105,16 @@ void node_log(enum node_log_level level, const char *component, const char *fmt,
             *p = ' ';
 
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    len = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    len = node_log_ts_seconds(now.tv_sec, ts);
     snprintf(ts + len, sizeof(ts) - len, ".%03ldZ", now.tv_nsec / 1000000);
 
     if (log_format == NODE_LOG_JSON) {
         len =
             (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"",
                              ts, log_level_names[level]);
-        len = log_json_escape(line, len, sizeof(line), component);
+        len = node_log_json_escape(line, len, sizeof(line), component);
         len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"msg\":\"");
-        len = log_json_escape(line, len, sizeof(line), msg);
+        len = node_log_json_escape(line, len, sizeof(line), msg);
         len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}\n");
     } else {
         len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s: %s\n", ts, log_level_names[level],

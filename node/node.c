@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "node/access_log.h"
 #include "node/node_internal.h"
 
 #define NODE_HOUSEKEEPING_MS 5000 /* compaction / tombstone check period */
@@ -212,6 +213,15 @@ static void node_reload(struct node *node)
     node->cfg.log_level = cfg.log_level;
     node->cfg.log_format = cfg.log_format;
     node_log_setup(cfg.log_format, cfg.log_level, NULL);
+    /* the access log's file is reopened even when its path did not change: logrotate moved it */
+    if (node->access && access_log_set(node->access, cfg.access_log, cfg.log_format, cfg.log_level,
+                                       err, sizeof(err)) != 0)
+        node_log(NODE_LOG_ERROR, "config", "access-log: %s (keeping %s)", err,
+                 node->cfg.access_log);
+    else
+        memcpy(node->cfg.access_log, cfg.access_log, sizeof(cfg.access_log));
+    if (cfg.access_log_buffer != node->cfg.access_log_buffer)
+        node_log(NODE_LOG_WARN, "config", "access-log-buffer changes only on restart");
     if (node->cfg.allow_loopback_backends != cfg.allow_loopback_backends) {
         /* routes and probes follow the address policy */
         node->cfg.allow_loopback_backends = cfg.allow_loopback_backends;
@@ -418,7 +428,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (node_tls_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
-        node_proxy_start(node, err, errlen) != 0 ||
+        node_proxy_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
         node_gossip_start(node, &keyring, err, errlen) != 0 ||
         node_fqdn_start(node, err, errlen) != 0 || node_zone_start(node, err, errlen) != 0)
         goto fail;

@@ -122,18 +122,22 @@ struct node_config {
     char acme_ca_file[NODE_PATH_MAX];     /* --acme-ca-file: trust anchors for the CA's HTTPS */
     char acme_email[256];                 /* --acme-email: account contact */
     bool https_redirect;                  /* --https-redirect: HTTP answers 308 to https */
+    bool acme_wildcard;                   /* --acme-wildcard: *.DOMAIN through DNS-01 */
     bool allow_loopback_backends;         /* --allow-loopback-backends */
     char admin_token_file[NODE_PATH_MAX]; /* --admin-token-file: bearer token for admin ops */
     enum node_log_level log_level;        /* --log-level */
     enum node_log_format log_format;      /* --log-format */
+    char access_log[NODE_PATH_MAX];       /* --access-log: stderr, syslog[:SOCKET], off, a path */
+    uint64_t access_log_buffer;           /* --access-log-buffer: ring bytes per worker */
     unsigned drain_timeout_ms;            /* --drain-timeout (seconds in the config) */
     unsigned api_rate_limit;              /* --api-rate-limit: requests/s per client IP */
     unsigned api_body_limit;              /* --api-body-limit: bytes */
     uint64_t compact_bytes;               /* --compact-bytes: log size that triggers a snapshot */
     uint64_t tombstone_ttl_ms;            /* --tombstone-ttl (seconds in the config) */
     struct proxy_config proxy;            /* --balance, --max-*, the timeouts, --retries,
-                                             --backend-pool-idle, the per-IP limits and
-                                             --trusted-proxy; only the fields those options
+                                             --backend-pool-idle, the per-IP limits,
+                                             --max-hops and --trusted-proxy; only the
+                                             fields those options
                                              name are read (node_config_proxy) */
     struct proxy_probe_config probe;      /* --health-*: the active health check */
     uint32_t health_ttl_ms;               /* --health-ttl: a gossiped verdict's lifetime */

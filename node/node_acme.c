@@ -19,6 +19,14 @@
  * that join later. Without a cluster key nothing can be sealed: the certificate then stays
  * on the node that ordered it (a warning says so).
  *
+ * DNS-01 and the wildcard (--acme-wildcard): the fleet answers DNS for its own domain
+ * (node_zone.c), so the first node in rendezvous order for "*.DOMAIN" orders a wildcard
+ * certificate with DNS-01. Its TXT value travels like an HTTP-01 token, as item
+ * "acme:d/TOKEN" (expiry, "_acme-challenge.DOMAIN", value), and every gateway's DNS answers
+ * TXT _acme-challenge.DOMAIN with the values it holds, so the CA's lookup may land anywhere.
+ * Once the wildcard is served, per-name orders stop: every NAME.DOMAIN already has a
+ * certificate. fqdn proxies keep HTTP-01 (their zones are not ours).
+ *
  * Every node also keeps the sealed certificates it holds in DATA-DIR/acme/ (written to a
  * temporary file, fsynced, renamed), so a restart, even of the last node standing, serves
  * them at once instead of asking the CA again and running into its rate limits.
@@ -29,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +56,8 @@
 #define RETRIES_MAX 1024     /* hosts in backoff after a failed order */
 #define ITEM_CHALLENGE "acme:c/"
 #define ITEM_CERT "acme:x/"
+#define ITEM_TXT "acme:d/"
+#define TXT_NAME_MAX 253 /* "_acme-challenge.DOMAIN" */
 
 struct issued {
     char host[STATE_FQDN_MAX + 1];   /* the name it serves */
@@ -57,8 +68,10 @@ struct issued {
 };
 
 struct challenge_item {
-    char token[ACME_TOKEN_MAX + 1];       /* the key after ITEM_CHALLENGE */
-    char key_auth[ACME_KEY_AUTH_MAX + 1]; /* what to answer */
+    char token[ACME_TOKEN_MAX + 1];       /* the key after ITEM_CHALLENGE / ITEM_TXT */
+    char key_auth[ACME_KEY_AUTH_MAX + 1]; /* what to answer: key authorization (HTTP-01) or
+                                             TXT value (DNS-01) */
+    char txt_name[TXT_NAME_MAX + 1];      /* DNS-01: the TXT owner; "" for HTTP-01 */
     uint64_t expires;                     /* unix seconds */
     uint64_t version;                     /* gossip version */
 };
@@ -74,18 +87,23 @@ struct node_acme {
     struct acme_challenges *table; /* what the HTTP port answers (given to the proxy) */
     struct acme_client *client;    /* used by the worker thread only */
     EVP_PKEY *account;             /* account key (data-dir/acme-account.pem) */
-    uint8_t keys[GOSSIP_KEYS_MAX][ACME_SEAL_KEY_LEN]; /* cluster keys: [0] seals, all open */
-    size_t nkeys;                                     /* 0: certificates stay local */
-    uv_timer_t timer;                                 /* CHECK_MS */
-    uv_async_t async;                                 /* worker -> loop: publish and withdraw */
-    uv_mutex_t mutex;                                 /* guards the request below and stopping */
-    uv_cond_t cond;                                   /* signals req_done */
-    bool req_pending;                                 /* a request waits for the loop */
-    bool req_done;                                    /* the loop handled it */
-    bool req_withdraw;                                /* remove rather than publish */
-    int req_rc;                                       /* its result */
+    /* sealing keys derived from the cluster keys (GOSSIP_KDF_SEAL): [0] seals, all open; then
+     * the raw cluster keys themselves, which only open: certificates sealed before keys were
+     * derived (DATA-DIR/acme/, or gossiped by a not yet upgraded member) still load, and are
+     * sealed anew under the derived key at renewal */
+    uint8_t keys[2 * GOSSIP_KEYS_MAX][ACME_SEAL_KEY_LEN];
+    size_t nkeys;      /* 0: certificates stay local */
+    uv_timer_t timer;  /* CHECK_MS */
+    uv_async_t async;  /* worker -> loop: publish and withdraw */
+    uv_mutex_t mutex;  /* guards the request below and stopping */
+    uv_cond_t cond;    /* signals req_done */
+    bool req_pending;  /* a request waits for the loop */
+    bool req_done;     /* the loop handled it */
+    bool req_withdraw; /* remove rather than publish */
+    int req_rc;        /* its result */
     char req_token[ACME_TOKEN_MAX + 1];
     char req_key_auth[ACME_KEY_AUTH_MAX + 1];
+    char req_txt_name[TXT_NAME_MAX + 1]; /* DNS-01: TXT owner; "" for HTTP-01 */
     char req_err[ACME_ERR_MAX];
     bool stopping;  /* no more publishing: the loop is closing */
     uv_work_t work; /* the order in flight */
@@ -103,6 +121,20 @@ struct node_acme {
     size_t nretries;
 };
 
+/* Fills a->keys from a cluster keyring (see the field). */
+static void acme_keys_from_ring(struct node_acme *a, const struct gossip_keyring *kr)
+{
+    size_t n = kr->count < GOSSIP_KEYS_MAX ? kr->count : GOSSIP_KEYS_MAX;
+
+    OPENSSL_cleanse(a->keys, sizeof(a->keys));
+    a->nkeys = 0;
+    for (size_t i = 0; i < n; i++)
+        if (gossip_key_derive(kr->keys[i], GOSSIP_KDF_SEAL, a->keys[a->nkeys]) == 0)
+            a->nkeys++;
+    for (size_t i = 0; i < n && a->nkeys > 0; i++)
+        memcpy(a->keys[a->nkeys++], kr->keys[i], ACME_SEAL_KEY_LEN);
+}
+
 static uint64_t wall_ms(void)
 {
     return state_now_ms();
@@ -118,20 +150,39 @@ static void certificates_changed(struct node *node)
 
 /* ---- challenge items ----------------------------------------------------------------- */
 
+/* HTTP-01: expiry (8 bytes, big-endian) then the key authorization. DNS-01: expiry, the TXT
+ * owner, a NUL, the TXT value. */
 static size_t challenge_encode(const struct challenge_item *c, uint8_t *buf, size_t cap)
 {
-    size_t n = strlen(c->key_auth);
-    if (cap < 8 + n)
+    size_t n = strlen(c->key_auth), t = c->txt_name[0] ? strlen(c->txt_name) + 1 : 0;
+    if (cap < 8 + t + n)
         return 0;
     for (int i = 0; i < 8; i++)
         buf[i] = (uint8_t)(c->expires >> (56 - 8 * i));
-    memcpy(buf + 8, c->key_auth, n);
-    return 8 + n;
+    memcpy(buf + 8, c->txt_name, t);
+    memcpy(buf + 8 + t, c->key_auth, n);
+    return 8 + t + n;
+}
+
+/* A DNS-01 item's owner and value: "_acme-challenge." + a name, and ACME_TXT_LEN base64url
+ * characters; anything else from gossip is refused. */
+static bool challenge_txt_valid(const char *name, const char *value)
+{
+    size_t n = strlen(value);
+
+    if (strncmp(name, "_acme-challenge.", 16) != 0 || strlen(name) <= 16 || n != ACME_TXT_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((value[i] >= 'a' && value[i] <= 'z') || (value[i] >= 'A' && value[i] <= 'Z') ||
+              (value[i] >= '0' && value[i] <= '9') || value[i] == '-' || value[i] == '_'))
+            return false;
+    return true;
 }
 
 /* Keeps (or refreshes) a token this node answers for, and remembers it for push-pull. */
 static int challenge_hold(struct node_acme *a, const char *token, const char *key_auth,
-                          uint64_t expires, uint64_t version, char *err, size_t errlen)
+                          const char *txt_name, uint64_t expires, uint64_t version, char *err,
+                          size_t errlen)
 {
     struct challenge_item *c = NULL;
     uint64_t now = (uint64_t)time(NULL);
@@ -146,7 +197,12 @@ static int challenge_hold(struct node_acme *a, const char *token, const char *ke
             c = &a->chals[i];
     if (c && c->version >= version)
         return 0;
-    if (acme_challenges_put(a->table, token, key_auth, (time_t)expires, err, errlen) != 0)
+    if (txt_name[0] && !challenge_txt_valid(txt_name, key_auth)) {
+        snprintf(err, errlen, "malformed DNS-01 challenge");
+        return -1;
+    }
+    if (!txt_name[0] &&
+        acme_challenges_put(a->table, token, key_auth, (time_t)expires, err, errlen) != 0)
         return -1;
     if (!c) {
         if (a->nchals == CHALLENGES_MAX) {
@@ -157,6 +213,7 @@ static int challenge_hold(struct node_acme *a, const char *token, const char *ke
     }
     snprintf(c->token, sizeof(c->token), "%s", token);
     snprintf(c->key_auth, sizeof(c->key_auth), "%s", key_auth);
+    snprintf(c->txt_name, sizeof(c->txt_name), "%s", txt_name);
     c->expires = expires;
     c->version = version;
     return 1;
@@ -165,7 +222,7 @@ static int challenge_hold(struct node_acme *a, const char *token, const char *ke
 /* ---- the publisher (worker thread side) and its loop half ---------------------------- */
 
 static int request(struct node_acme *a, bool withdraw, const char *token, const char *key_auth,
-                   char *err, size_t errlen)
+                   const char *txt_name, char *err, size_t errlen)
 {
     int rc;
 
@@ -180,6 +237,7 @@ static int request(struct node_acme *a, bool withdraw, const char *token, const 
     a->req_withdraw = withdraw;
     snprintf(a->req_token, sizeof(a->req_token), "%s", token);
     snprintf(a->req_key_auth, sizeof(a->req_key_auth), "%s", key_auth ? key_auth : "");
+    snprintf(a->req_txt_name, sizeof(a->req_txt_name), "%s", txt_name ? txt_name : "");
     uv_async_send(&a->async);
     while (!a->req_done && !a->stopping)
         uv_cond_wait(&a->cond, &a->mutex);
@@ -193,7 +251,7 @@ static int request(struct node_acme *a, bool withdraw, const char *token, const 
 static int publish(void *ctx, const char *token, const char *key_auth, char *err, size_t errlen)
 {
     struct node_acme *a = ctx;
-    int rc = request(a, false, token, key_auth, err, errlen);
+    int rc = request(a, false, token, key_auth, NULL, err, errlen);
     if (rc == 0) {
         struct timespec ts = {SETTLE_MS / 1000, (SETTLE_MS % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* let gossip carry it to the gateway the CA will ask */
@@ -201,10 +259,23 @@ static int publish(void *ctx, const char *token, const char *key_auth, char *err
     return rc;
 }
 
+/* DNS-01: the TXT value goes where a key authorization would, with its owner name. */
+static int publish_txt(void *ctx, const char *name, const char *token, const char *value, char *err,
+                       size_t errlen)
+{
+    struct node_acme *a = ctx;
+    int rc = request(a, false, token, value, name, err, errlen);
+    if (rc == 0) {
+        struct timespec ts = {SETTLE_MS / 1000, (SETTLE_MS % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* let gossip carry it to the gateway the CA's resolver asks */
+    }
+    return rc;
+}
+
 static void withdraw(void *ctx, const char *token)
 {
     char err[ACME_ERR_MAX];
-    request(ctx, true, token, NULL, err, sizeof(err));
+    request(ctx, true, token, NULL, NULL, err, sizeof(err));
 }
 
 static void on_async(uv_async_t *h)
@@ -225,18 +296,20 @@ static void on_async(uv_async_t *h)
     } else {
         uint64_t version = wall_ms();
         struct challenge_item c;
-        uint8_t buf[8 + ACME_KEY_AUTH_MAX];
+        uint8_t buf[8 + TXT_NAME_MAX + 1 + ACME_KEY_AUTH_MAX];
         char key[GOSSIP_KEY_MAX + 16];
-        int held =
-            challenge_hold(a, a->req_token, a->req_key_auth, (uint64_t)time(NULL) + CHALLENGE_TTL_S,
-                           version, a->req_err, sizeof(a->req_err));
+        int held = challenge_hold(a, a->req_token, a->req_key_auth, a->req_txt_name,
+                                  (uint64_t)time(NULL) + CHALLENGE_TTL_S, version, a->req_err,
+                                  sizeof(a->req_err));
         if (held < 0) {
             a->req_rc = ACME_EINVAL;
         } else if (node->gossip) {
             snprintf(c.key_auth, sizeof(c.key_auth), "%s", a->req_key_auth);
+            snprintf(c.txt_name, sizeof(c.txt_name), "%s", a->req_txt_name);
             c.expires = (uint64_t)time(NULL) + CHALLENGE_TTL_S;
             size_t n = challenge_encode(&c, buf, sizeof(buf));
-            snprintf(key, sizeof(key), ITEM_CHALLENGE "%s", a->req_token);
+            snprintf(key, sizeof(key), "%s%s", c.txt_name[0] ? ITEM_TXT : ITEM_CHALLENGE,
+                     a->req_token);
             if (gossip_broadcast(node->gossip, key, version, buf, n) != 0)
                 node_log(NODE_LOG_WARN, "acme", "token %s not broadcast", a->req_token);
         }
@@ -468,6 +541,9 @@ static int needs_one(const struct state_name_view *view, void *ctx)
     if (!view->held || rec->tls_passthrough ||
         (rec->kind != STATE_RECORD_PROXY && rec->kind != STATE_RECORD_FQDN))
         return 0;
+    /* with --acme-wildcard every NAME.DOMAIN is covered by the wildcard */
+    if (rec->kind == STATE_RECORD_PROXY && a->node->cfg.acme_wildcard)
+        return 0;
     /* a CA asks the fqdn's DNS: no order before it points at the fleet */
     if (rec->kind == STATE_RECORD_FQDN && !node_fqdn_served(a->node, rec->name))
         return 0;
@@ -491,6 +567,43 @@ static int needs_one(const struct state_name_view *view, void *ctx)
     }
     snprintf(n->host, sizeof(n->host), "%s", host);
     return 1;
+}
+
+/* --acme-wildcard: whether this node must order *.DOMAIN now (into n->host). */
+static bool wildcard_needed(struct needs *n)
+{
+    struct node_acme *a = n->a;
+    char host[STATE_FQDN_MAX + 1];
+    time_t expiry;
+
+    if (!a->node->cfg.acme_wildcard ||
+        (size_t)snprintf(host, sizeof(host), "*.%s", a->node->cfg.domain) >= sizeof(host))
+        return false;
+    if (tls_store_expiry(a->node->tls, host, &expiry) == 0 && !acme_renewal_due(expiry, time(NULL)))
+        return false;
+    struct retry *r = retry_find(a, host, false);
+    if (r && r->next_ms > wall_ms())
+        return false;
+    if (n->nids > 0) {
+        long who = acme_orderer(host, n->ids, n->nids);
+        if (who < 0 || strcmp(n->ids[who], n->self) != 0)
+            return false;
+    }
+    snprintf(n->host, sizeof(n->host), "%s", host);
+    return true;
+}
+
+size_t node_acme_txt(struct node *node, const char *owner, char (*out)[256], size_t cap)
+{
+    struct node_acme *a = node->acme;
+    uint64_t now = (uint64_t)time(NULL);
+    size_t n = 0;
+
+    for (size_t i = 0; a && i < a->nchals && n < cap; i++)
+        if (a->chals[i].txt_name[0] && a->chals[i].expires > now &&
+            strcasecmp(a->chals[i].txt_name, owner) == 0)
+            snprintf(out[n++], 256, "%s", a->chals[i].key_auth);
+    return n;
 }
 
 static void on_timer(uv_timer_t *t)
@@ -533,7 +646,7 @@ static void on_timer(uv_timer_t *t)
         if (!n.self)
             n.nids = 0;
     }
-    if (state_names_each(node->names, needs_one, &n) != 1)
+    if (!wildcard_needed(&n) && state_names_each(node->names, needs_one, &n) != 1)
         goto out;
     snprintf(a->job_host, sizeof(a->job_host), "%s", n.host);
     memset(&a->job_cert, 0, sizeof(a->job_cert));
@@ -575,10 +688,31 @@ int node_acme_on_item(struct node *node, const char *key, uint64_t version, cons
         key_auth[len - 8] = '\0';
         if (expires <= (uint64_t)time(NULL))
             return 0;
-        int rc = challenge_hold(a, key + strlen(ITEM_CHALLENGE), key_auth, expires, version, err,
-                                sizeof(err));
+        int rc = challenge_hold(a, key + strlen(ITEM_CHALLENGE), key_auth, "", expires, version,
+                                err, sizeof(err));
         if (rc < 0)
             node_log(NODE_LOG_WARN, "acme", "token from gossip refused: %s", err);
+        return rc;
+    }
+    if (strncmp(key, ITEM_TXT, strlen(ITEM_TXT)) == 0) {
+        char name[TXT_NAME_MAX + 1], value[ACME_KEY_AUTH_MAX + 1];
+        const uint8_t *nul = len > 8 ? memchr(bytes + 8, 0, len - 8) : NULL;
+        uint64_t expires = 0;
+        size_t nlen, vlen;
+        if (nul == NULL || (nlen = (size_t)(nul - bytes - 8)) > TXT_NAME_MAX ||
+            (vlen = len - 8 - nlen - 1) > ACME_KEY_AUTH_MAX)
+            return -1;
+        for (int i = 0; i < 8; i++)
+            expires = (expires << 8) | bytes[i];
+        memcpy(name, bytes + 8, nlen + 1);
+        memcpy(value, nul + 1, vlen);
+        value[vlen] = '\0';
+        if (expires <= (uint64_t)time(NULL))
+            return 0;
+        int rc = challenge_hold(a, key + strlen(ITEM_TXT), value, name, expires, version, err,
+                                sizeof(err));
+        if (rc < 0)
+            node_log(NODE_LOG_WARN, "acme", "DNS-01 challenge from gossip refused: %s", err);
         return rc;
     }
     if (strncmp(key, ITEM_CERT, strlen(ITEM_CERT)) == 0) {
@@ -616,7 +750,8 @@ int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *vis
     int rc = 0;
 
     for (size_t i = 0; a && i < a->nchals && rc == 0; i++) {
-        snprintf(key, sizeof(key), ITEM_CHALLENGE "%s", a->chals[i].token);
+        snprintf(key, sizeof(key), "%s%s", a->chals[i].txt_name[0] ? ITEM_TXT : ITEM_CHALLENGE,
+                 a->chals[i].token);
         rc = visit(visit_ctx, key, a->chals[i].version, 0);
     }
     for (size_t i = 0; a && i < a->nissued && rc == 0; i++) {
@@ -635,9 +770,11 @@ int node_acme_get_item(struct node *node, const char *key, uint64_t *version, ui
 
     if (!a)
         return GOSSIP_ENOTFOUND;
-    if (strncmp(key, ITEM_CHALLENGE, strlen(ITEM_CHALLENGE)) == 0) {
+    bool txt = strncmp(key, ITEM_TXT, strlen(ITEM_TXT)) == 0;
+    if (txt || strncmp(key, ITEM_CHALLENGE, strlen(ITEM_CHALLENGE)) == 0) {
         for (size_t i = 0; i < a->nchals; i++) {
-            if (strcmp(a->chals[i].token, key + strlen(ITEM_CHALLENGE)) != 0)
+            if (strcmp(a->chals[i].token, key + strlen(ITEM_CHALLENGE)) != 0 ||
+                (a->chals[i].txt_name[0] != '\0') != txt)
                 continue;
             size_t n = challenge_encode(&a->chals[i], buf, cap);
             if (n == 0)
@@ -682,9 +819,7 @@ int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_
     }
     if (node->cfg.cluster_key[0] &&
         gossip_keyring_load(node->cfg.cluster_key, &ring, aerr, sizeof(aerr)) == 0) {
-        for (size_t i = 0; i < ring.count && i < GOSSIP_KEYS_MAX; i++)
-            memcpy(a->keys[i], ring.keys[i], ACME_SEAL_KEY_LEN);
-        a->nkeys = ring.count;
+        acme_keys_from_ring(a, &ring);
         OPENSSL_cleanse(&ring, sizeof(ring));
     }
     struct acme_config ac = {
@@ -692,7 +827,8 @@ int node_acme_setup(struct node *node, struct proxy_config *pc, char *err, size_
         .ca_file = node->cfg.acme_ca_file[0] ? node->cfg.acme_ca_file : NULL,
         .contact = node->cfg.acme_email[0] ? node->cfg.acme_email : NULL,
         .account_key = a->account,
-        .publisher = {publish, withdraw, a},
+        .publisher = {publish, withdraw, a, publish_txt},
+        .dns01_zone = node->cfg.acme_wildcard ? node->cfg.domain : NULL,
         .poll_interval_ms = 500,
     };
     char contact[300];
@@ -767,12 +903,6 @@ void node_acme_free(struct node *node)
 
 void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr)
 {
-    struct node_acme *a = node->acme;
-
-    if (!a)
-        return;
-    OPENSSL_cleanse(a->keys, sizeof(a->keys));
-    for (size_t i = 0; i < kr->count && i < GOSSIP_KEYS_MAX; i++)
-        memcpy(a->keys[i], kr->keys[i], ACME_SEAL_KEY_LEN);
-    a->nkeys = kr->count;
+    if (node->acme)
+        acme_keys_from_ring(node->acme, kr);
 }

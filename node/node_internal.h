@@ -55,6 +55,7 @@ struct node {
     struct state_routes *routes;            /* what proxy workers read */
     struct gossip *gossip;                  /* membership and dissemination */
     struct proxy *proxy;                    /* the workers */
+    struct access_log *access;              /* their access lines (access_log.c), or NULL */
     char advertise_text[64];                /* gossip address peers use, as printed */
     uv_timer_t probe_timer;                 /* debounces probe assignment updates */
     uv_async_t probe_async;                 /* probe thread -> loop */
@@ -155,7 +156,7 @@ void node_keys_reload(struct node *node, const char *path);
 void node_api_keys(struct node *node, struct node_httpd_conn *conn,
                    const struct node_httpd_request *req);
 /* Proxy side (node_proxy.c). Health keys are "IP:PORT", the same on every node. */
-int node_proxy_start(struct node *node, char *err, size_t errlen);
+int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
 void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
 void node_proxy_drain(struct node *node);
@@ -177,6 +178,9 @@ size_t node_acme_pairs(struct node *node, struct tls_pem_pair *out, size_t cap);
  * received ones opened with any of them. Certificates already sealed are not re-sealed. */
 void node_acme_set_keys(struct node *node, const struct gossip_keyring *kr);
 bool node_acme_item_key(const char *key); /* "acme:..." items are node_acme's */
+/* The DNS-01 TXT values the fleet holds for `owner` ("_acme-challenge.DOMAIN"), at most cap
+ * into out; returns how many (0 with ACME off). */
+size_t node_acme_txt(struct node *node, const char *owner, char (*out)[256], size_t cap);
 int node_acme_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
                       size_t len);
 int node_acme_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);

@@ -149,18 +149,20 @@ out:
 static void keys_installed(struct node *node, const char *how, const struct gossip_keyring *kr)
 {
     char fpr[GOSSIP_KEY_FPR_LEN + 1], err[256];
+    uint8_t secret[sizeof(node->ticket_secret)];
 
     gossip_key_fingerprint(kr->keys[0], fpr);
     node_acme_set_keys(node, kr);
     /* session ticket keys derive from the primary so any gateway resumes any session; tickets
      * under the old primary fall back to a full handshake */
-    if (node->tls &&
-        CRYPTO_memcmp(node->ticket_secret, kr->keys[0], sizeof(node->ticket_secret)) != 0) {
-        memcpy(node->ticket_secret, kr->keys[0], sizeof(node->ticket_secret));
+    if (node->tls && gossip_key_derive(kr->keys[0], GOSSIP_KDF_TICKETS, secret) == 0 &&
+        CRYPTO_memcmp(node->ticket_secret, secret, sizeof(node->ticket_secret)) != 0) {
+        memcpy(node->ticket_secret, secret, sizeof(node->ticket_secret));
         if (tls_store_set_ticket_secret(node->tls, node->ticket_secret, sizeof(node->ticket_secret),
                                         time(NULL), err, sizeof(err)) != 0)
             node_log(NODE_LOG_WARN, "tls", "session ticket keys not updated: %s", err);
     }
+    OPENSSL_cleanse(secret, sizeof(secret));
     node_event(node, "keys", "cluster keys %s: %zu key%s, primary %s", how, kr->count,
                kr->count == 1 ? "" : "s", fpr);
 }

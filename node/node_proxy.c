@@ -12,10 +12,13 @@
  * restated by the next probe one interval later.
  */
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/access_log.h"
 #include "node/node_internal.h"
 
 #define NODE_PROBE_QUEUE_MAX 4096 /* probe results waiting for the loop; more are dropped */
@@ -24,11 +27,6 @@ struct node_probe_result {
     char key[64]; /* backend key as gossip names it */
     bool up;      /* the verdict */
 };
-
-static void node_access_log(void *ctx, const char *line)
-{
-    node_log(NODE_LOG_INFO, "access", "%s", line);
-}
 
 /* Health is per address, whatever the mode a name uses it in: the key is "IP:PORT" (the
  * passthrough text form), the same string on every node. */
@@ -86,7 +84,34 @@ static void node_probe_drain(uv_async_t *a)
         node_health_observed(node, batch[i].key, batch[i].up);
 }
 
-int node_proxy_start(struct node *node, char *err, size_t errlen)
+/* The fleet's Via pseudonym (proxy.h, http1_via.c): "webgw-" and 16 hex digits of
+ * SHA-256("webgw-via-v1\0" || cluster key), so every member holding the same primary key
+ * names the fleet the same way and a request that re-enters the fleet anywhere is refused at
+ * once. It is public (it goes out in every forwarded request) but says nothing of the key. A
+ * node without a cluster key is a fleet of its own: its persistent node id stands in. After a
+ * key rotation the members started before it keep the old token until they restart; a loop
+ * through two tokens is still caught, one hop later. */
+static void node_via_name(const uint8_t *cluster_key, const char *node_id, char *out, size_t cap)
+{
+    static const char label[] = "webgw-via-v1";
+    uint8_t in[sizeof(label) + NODE_ID_HEX_LEN + GOSSIP_KEY_LEN], md[SHA256_DIGEST_LENGTH];
+    size_t len = sizeof(label); /* with its NUL: domain separation */
+
+    memcpy(in, label, sizeof(label));
+    if (cluster_key) {
+        memcpy(in + len, cluster_key, GOSSIP_KEY_LEN);
+        len += GOSSIP_KEY_LEN;
+    } else {
+        memcpy(in + len, node_id, strnlen(node_id, NODE_ID_HEX_LEN));
+        len += strnlen(node_id, NODE_ID_HEX_LEN);
+    }
+    SHA256(in, len, md);
+    OPENSSL_cleanse(in, sizeof(in));
+    snprintf(out, cap, "webgw-%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1], md[2], md[3], md[4],
+             md[5], md[6], md[7]);
+}
+
+int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen)
 {
     struct proxy_config pc;
     char perr[PROXY_ERR_MAX];
@@ -113,8 +138,15 @@ int node_proxy_start(struct node *node, char *err, size_t errlen)
     for (size_t i = 0; i < node->own_addr_count && pc.own_addr_count < PROXY_OWN_ADDRS_MAX; i++)
         pc.own_addrs[pc.own_addr_count++] = node->own_addrs[i];
     snprintf(pc.own_hosts[pc.own_host_count++], STATE_FQDN_MAX + 1, "%s", node->cfg.domain);
-    pc.access_log = node_access_log;
-    pc.access_log_ctx = node;
+    node_via_name(cluster_key, node->id, pc.via_name, sizeof(pc.via_name));
+    node->access = access_log_start(node->cfg.access_log, node->cfg.access_log_buffer,
+                                    node->cfg.log_format, node->cfg.log_level, perr, sizeof(perr));
+    if (!node->access) {
+        snprintf(err, errlen, "access-log: %s", perr);
+        return -1;
+    }
+    pc.access_log = access_log_entry;
+    pc.access_log_ctx = node->access;
 
     node->probe_queue = calloc(NODE_PROBE_QUEUE_MAX, sizeof(*node->probe_queue));
     node->probe_batch = calloc(NODE_PROBE_QUEUE_MAX, sizeof(*node->probe_batch));
@@ -251,6 +283,9 @@ void node_proxy_stop(struct node *node)
 {
     proxy_stop(node->proxy);
     node->proxy = NULL;
+    /* after the workers: nobody writes to the rings any more */
+    access_log_stop(node->access);
+    node->access = NULL;
     if (node->probe_mutex_ready) {
         uv_mutex_destroy(&node->probe_mutex);
         node->probe_mutex_ready = false;
@@ -336,6 +371,15 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
 
     if (!node->proxy)
         return;
+    node_metrics_family(m, "webgw_access_log_lines_total", "counter",
+                        "Access-log lines the sink took.");
+    node_metrics_printf(m, "webgw_access_log_lines_total %llu\n",
+                        (unsigned long long)access_log_written(node->access));
+    node_metrics_family(m, "webgw_access_log_dropped_total", "counter",
+                        "Access-log lines dropped: a worker's buffer was full (slow or stuck "
+                        "sink) or the sink failed.");
+    node_metrics_printf(m, "webgw_access_log_dropped_total %llu\n",
+                        (unsigned long long)access_log_dropped(node->access));
     proxy_stats_each(node->proxy, metrics_collect, &l);
     node_metrics_family(m, "webgw_http_connections", "gauge", "Client connections open.");
     node_metrics_printf(m, "webgw_http_connections %llu\n",

@@ -112,8 +112,12 @@ int node_tls_start(struct node *node, const uint8_t *cluster_key, char *err, siz
     uv_timer_init(&node->loop, &node->ticket_timer);
     node->ticket_timer.data = node;
     if (cluster_key) {
-        /* every gateway with the cluster key derives the same ticket keys */
-        memcpy(node->ticket_secret, cluster_key, sizeof(node->ticket_secret));
+        /* every gateway with the cluster key derives the same ticket keys, from a key of their
+         * own (HKDF), never the gossip key itself */
+        if (gossip_key_derive(cluster_key, GOSSIP_KDF_TICKETS, node->ticket_secret) != 0) {
+            snprintf(err, errlen, "tls: session ticket key derivation failed");
+            return -1;
+        }
         node_tls_tickets(&node->ticket_timer);
         uv_timer_start(&node->ticket_timer, node_tls_tickets, NODE_TICKET_REFRESH_MS,
                        NODE_TICKET_REFRESH_MS);

@@ -104,9 +104,28 @@ static enum dns_name_status node_zone_name(void *ctx, const char *name)
     return DNS_NAME_EMPTY;
 }
 
+/* TXT records: the DNS-01 challenges replicated by gossip (node_acme.c). */
+static size_t node_zone_txt(void *ctx, const char *name, char (*out)[DNS_TXT_LEN + 1], size_t cap)
+{
+    struct node *node = ctx;
+    char owner[2 * STATE_FQDN_MAX + 2];
+    char vals[DNS_TXT_MAX][DNS_TXT_LEN + 1];
+    size_t n;
+
+    if (strncmp(name, "_acme-challenge", 15) != 0)
+        return 0;
+    snprintf(owner, sizeof(owner), "%s.%s", name, node->cfg.domain);
+    n = node_acme_txt(node, owner, vals, cap < DNS_TXT_MAX ? cap : DNS_TXT_MAX);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out[i], vals[i], DNS_TXT_LEN);
+        out[i][DNS_TXT_LEN] = '\0';
+    }
+    return n;
+}
+
 int node_zone_start(struct node *node, char *err, size_t errlen)
 {
-    struct dns_source src = {.ctx = node, .name_status = node_zone_name};
+    struct dns_source src = {.ctx = node, .name_status = node_zone_name, .txt = node_zone_txt};
     struct dns_server_config sc = {.rrl_rate = node->cfg.dns_rrl};
     char why[DNS_ERR_MAX];
 

@@ -181,5 +181,5 @@ static void local_withdraw(void *ctx, const char *token)
 
 struct acme_publisher acme_publisher_local(struct acme_challenges *table)
 {
-    return (struct acme_publisher){local_publish, local_withdraw, table};
+    return (struct acme_publisher){local_publish, local_withdraw, table, NULL};
 }

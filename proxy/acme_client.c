@@ -1,5 +1,7 @@
 /*
- * acme_client.c - ordering a certificate from an ACME CA with HTTP-01 (RFC 8555 7).
+ * acme_client.c - ordering a certificate from an ACME CA with HTTP-01 or, for names in the
+ * zone the fleet answers DNS for, DNS-01 (RFC 8555 7 and 8.4; DNS-01 is the only way to a
+ * wildcard certificate).
  *
  * The flow, one blocking call per certificate: directory -> newNonce -> newAccount (once)
  * -> newOrder -> for each authorization: publish the key authorization through the
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -32,6 +35,7 @@ struct acme_client {
     char *contact;                            /* account contact, or NULL */
     EVP_PKEY *key;                            /* account key (a reference) */
     struct acme_publisher publisher;          /* makes tokens answerable */
+    char *dns01_zone;                         /* DNS-01 for names in it; NULL: HTTP-01 only */
     long poll_interval_ms;                    /* default wait between polls */
     long poll_timeout_ms;                     /* give up on a pending object after this */
     struct acme_http *http;                   /* connection to the CA */
@@ -72,6 +76,11 @@ struct acme_client *acme_client_new(const struct acme_config *cfg, char *err, si
     EVP_PKEY_up_ref(cfg->account_key);
     c->key = cfg->account_key;
     c->publisher = cfg->publisher;
+    if (cfg->dns01_zone && cfg->publisher.publish_txt &&
+        (c->dns01_zone = strdup(cfg->dns01_zone)) == NULL) {
+        proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        goto fail;
+    }
     c->poll_interval_ms = cfg->poll_interval_ms > 0 ? cfg->poll_interval_ms : 1000;
     c->poll_timeout_ms = cfg->poll_timeout_ms > 0 ? cfg->poll_timeout_ms : 120000;
     return c;
@@ -88,6 +97,7 @@ void acme_client_free(struct acme_client *c)
     EVP_PKEY_free(c->key);
     free(c->directory_url);
     free(c->contact);
+    free(c->dns01_zone);
     free(c);
 }
 
@@ -338,7 +348,19 @@ static void challenge_error(json_t *authz, char *out, size_t cap)
     }
 }
 
-/* Completes one authorization with HTTP-01. The token goes into *published for withdrawal. */
+/* Whether `ident` (an authorization's identifier: a wildcard's is its base name) is validated
+ * with DNS-01: it is the zone or under it. */
+static bool in_dns01_zone(const struct acme_client *c, const char *ident)
+{
+    size_t n = strlen(ident), z = c->dns01_zone ? strlen(c->dns01_zone) : 0;
+
+    if (z == 0 || n < z || strcasecmp(ident + n - z, c->dns01_zone) != 0)
+        return false;
+    return n == z || ident[n - z - 1] == '.';
+}
+
+/* Completes one authorization with HTTP-01 or DNS-01. The token goes into *published for
+ * withdrawal. */
 static int authorize(struct acme_client *c, const char *url, char *published, size_t pubcap,
                      char *err, size_t errlen)
 {
@@ -366,21 +388,35 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
                         status ? status : "without status");
         goto out;
     }
+    const char *want = in_dns01_zone(c, ident) ? "dns-01" : "http-01";
     json_array_foreach(json_object_get(authz, "challenges"), i, ch)
     {
         const char *type = json_string_value(json_object_get(ch, "type"));
-        if (type && strcmp(type, "http-01") == 0 && json_str(ch, "token", token, sizeof(token)) &&
+        if (type && strcmp(type, want) == 0 && json_str(ch, "token", token, sizeof(token)) &&
             json_str(ch, "url", ch_url, sizeof(ch_url)))
             break;
         token[0] = ch_url[0] = '\0';
     }
     if (!token[0]) {
-        rc = proxy_errf(err, errlen, ACME_ECA, "authorization for %s offers no usable http-01",
-                        ident);
+        rc = proxy_errf(err, errlen, ACME_ECA, "authorization for %s offers no usable %s", ident,
+                        want);
         goto out;
     }
     snprintf(key_auth, sizeof(key_auth), "%s.%s", token, c->thumbprint);
-    rc = c->publisher.publish(c->publisher.ctx, token, key_auth, err, errlen);
+    if (want[0] == 'd') {
+        uint8_t digest[32];
+        char value[ACME_TXT_LEN + 8], name[300];
+        /* RFC 8555 8.4: TXT _acme-challenge.IDENT = base64url(SHA-256(key authorization)) */
+        if (EVP_Digest(key_auth, strlen(key_auth), digest, NULL, EVP_sha256(), NULL) != 1 ||
+            acme_base64url(digest, sizeof(digest), value, sizeof(value)) != ACME_TXT_LEN) {
+            rc = proxy_errf(err, errlen, ACME_ECRYPTO, "dns-01 digest failed");
+            goto out;
+        }
+        snprintf(name, sizeof(name), "_acme-challenge.%s", ident);
+        rc = c->publisher.publish_txt(c->publisher.ctx, name, token, value, err, errlen);
+    } else {
+        rc = c->publisher.publish(c->publisher.ctx, token, key_auth, err, errlen);
+    }
     if (rc != ACME_OK)
         goto out;
     snprintf(published, pubcap, "%s", token);
@@ -400,7 +436,7 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
     status = json_string_value(json_object_get(done, "status"));
     if (strcmp(status, "valid") != 0) {
         challenge_error(done, why, sizeof(why));
-        rc = proxy_errf(err, errlen, ACME_EINVALID, "http-01 for %s: %s%s%s", ident, status,
+        rc = proxy_errf(err, errlen, ACME_EINVALID, "%s for %s: %s%s%s", want, ident, status,
                         why[0] ? ": " : "", why);
     }
 out:
@@ -532,11 +568,15 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     if (n < 1 || n > ACME_NAMES_MAX)
         return proxy_errf(err, errlen, ACME_EINVAL, "order: 1 to %d names, not %zu", ACME_NAMES_MAX,
                           n);
-    for (i = 0; i < n; i++)
-        if (!name_ok(names[i]))
-            return proxy_errf(
-                err, errlen, ACME_EINVAL,
-                "order: \"%s\" is not a lowercase DNS name (HTTP-01 has no wildcards)", names[i]);
+    for (i = 0; i < n; i++) {
+        /* a wildcard "*.ZONE" only where DNS-01 validates it (HTTP-01 has no wildcards) */
+        bool wild = strncmp(names[i], "*.", 2) == 0 && in_dns01_zone(c, names[i] + 2);
+        if (!name_ok(wild ? names[i] + 2 : names[i]))
+            return proxy_errf(err, errlen, ACME_EINVAL,
+                              "order: \"%s\" is not a lowercase DNS name (wildcards only in the "
+                              "DNS-01 zone)",
+                              names[i]);
+    }
 
     if ((rc = fetch_directory(c, err, errlen)) != ACME_OK ||
         (rc = ensure_account(c, retry_after, err, errlen)) != ACME_OK)

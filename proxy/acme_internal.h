@@ -93,7 +93,14 @@ struct acme_publisher {
     int (*publish)(void *ctx, const char *token, const char *key_auth, char *err, size_t errlen);
     void (*withdraw)(void *ctx, const char *token);
     void *ctx;
+    /* DNS-01 (optional): make TXT `name` ("_acme-challenge.IDENT") hold `value` (base64url
+     * SHA-256 of the key authorization, ACME_TXT_LEN characters) wherever the CA may ask;
+     * withdraw(token) ends it. */
+    int (*publish_txt)(void *ctx, const char *name, const char *token, const char *value, char *err,
+                       size_t errlen);
 };
+
+#define ACME_TXT_LEN 43 /* base64url of a SHA-256 digest, unpadded */
 
 /* acme_publisher_local - a publisher that fills only `table` (a single gateway). */
 struct acme_publisher acme_publisher_local(struct acme_challenges *table);
@@ -136,6 +143,9 @@ struct acme_config {
     const char *contact;             /* "mailto:ops@example.org" or NULL */
     EVP_PKEY *account_key;           /* P-256; the client takes a reference */
     struct acme_publisher publisher; /* makes HTTP-01 tokens answerable */
+    const char *dns01_zone;          /* identifiers equal to or under this zone (wildcards
+                                        included) are validated with DNS-01 through
+                                        publisher.publish_txt; NULL: HTTP-01 only */
     long http_timeout_ms;            /* per request; 0: 30 s */
     long poll_interval_ms;           /* between status polls without Retry-After; 0: 1 s */
     long poll_timeout_ms;            /* give up on an authorization or order; 0: 120 s */

@@ -49,6 +49,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->max_conns_per_ip = 256;
     cfg->rate_per_ip = 0;
     cfg->rate_burst = 0;
+    cfg->max_hops = 8;
 }
 
 void proxy_probe_config_init(struct proxy_probe_config *pc)
@@ -113,6 +114,18 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
     if (cfg->retries > 16) {
         ERR("retries: %u is over 16", cfg->retries);
         return PROXY_EINVAL;
+    }
+    if (cfg->max_hops < 1 || cfg->max_hops > 255) {
+        ERR("max_hops: %u is outside 1..255", cfg->max_hops);
+        return PROXY_EINVAL;
+    }
+    for (const char *c = cfg->via_name; *c; c++) {
+        /* a token (RFC 9110 5.6.2) of our own making: letters, digits, '-' */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.')) {
+            ERR("via_name: \"%.40s\" is not a token of [A-Za-z0-9.-]", cfg->via_name);
+            return PROXY_EINVAL;
+        }
     }
     if (cfg->down_backoff_ms == 0 || cfg->down_backoff_max_ms < cfg->down_backoff_ms) {
         ERR("backoff: need 0 < down_backoff_ms <= down_backoff_max_ms");

@@ -146,11 +146,14 @@ struct http1_forward {
     const char *proto;     /* "http" or "https" */
     const char *host;      /* original Host value for X-Forwarded-Host */
     size_t host_len;
+    const char *via_name; /* this fleet's Via pseudonym, appended to Via; NULL or "" = none */
+    uint32_t hops;        /* Webgw-Hops sent: the count received plus one */
 };
 
 /* Writes the request head for the backend into out[cap]: origin-form target, HTTP/1.1,
  * hop-by-hop fields and those named by Connection removed, X-Forwarded-For/-Proto/-Host set
- * (client copies dropped unless trusted_peer), framing regenerated from h->framing, and
+ * (client copies dropped unless trusted_peer), received Via fields kept and ours appended
+ * after them, Webgw-Hops replaced by fwd->hops, framing regenerated from h->framing, and
  * Connection/Upgrade kept only for an upgrade. Returns the length or -1 if cap is short. */
 int http1_build_request(const struct http1_head *h, const struct http1_forward *fwd, char *out,
                         size_t cap);
@@ -168,6 +171,22 @@ int http1_build_local(int status, const char *msg, bool keep_alive, bool head_on
                       const char *extra_fields, char *out, size_t cap);
 
 const char *http1_reason(int status);
+
+/* ---- request loops (http1_via.c) ---------------------------------------------------------- */
+
+enum http1_loop {
+    HTTP1_LOOP_NONE = 0, /* forward it */
+    HTTP1_LOOP_VIA = 1,  /* a Via member's received-by is via_name: it came through us */
+    HTTP1_LOOP_HOPS = 2, /* Webgw-Hops says max_hops gateways or more were passed already */
+};
+
+/* Reads every Via and Webgw-Hops field of a request head. *hops receives the hop count it
+ * arrived with (the largest Webgw-Hops; 0 without one; UINT32_MAX for a value that is not 1 to
+ * 6 digits). Returns HTTP1_LOOP_VIA when via_name (compared case-insensitively; NULL or "" =
+ * not checked) is the received-by of a Via member, else HTTP1_LOOP_HOPS when *hops >=
+ * max_hops, else HTTP1_LOOP_NONE. */
+enum http1_loop http1_loop_check(const struct http1_head *h, const char *via_name,
+                                 uint32_t max_hops, uint32_t *hops);
 
 /* Method is idempotent per RFC 9110 (GET, HEAD, OPTIONS, TRACE, PUT, DELETE). */
 bool http1_method_idempotent(uint8_t method);

@@ -78,8 +78,9 @@ static bool is_hop_by_hop(const struct http1_header *f)
         return http1_name_is(f, "te");
     case 7:
         return http1_name_is(f, "trailer") || http1_name_is(f, "upgrade");
-    case 10:
-        return http1_name_is(f, "connection") || http1_name_is(f, "keep-alive");
+    case 10: /* Webgw-Hops is ours to count (http1_via.c): always rewritten */
+        return http1_name_is(f, "connection") || http1_name_is(f, "keep-alive") ||
+               http1_name_is(f, "webgw-hops");
     case 14:
         return http1_name_is(f, "content-length");
     case 16:
@@ -238,6 +239,11 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
         put(&o, fwd->host, fwd->host_len);
         put(&o, "\r\n", 2);
     }
+    /* received Via fields went out above in their order; ours comes last (RFC 9110 7.6.3) */
+    if (fwd->via_name && fwd->via_name[0])
+        putf(&o, "Via: %u.%u %s\r\n", h->major, h->minor, fwd->via_name);
+    if (fwd->hops)
+        put_u64_field(&o, "Webgw-Hops: ", fwd->hops);
     if (h->upgrade) {
         const struct http1_header *up = find(h, "upgrade");
         puts_(&o, "Connection: upgrade\r\nUpgrade: ");

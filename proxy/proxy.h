@@ -41,6 +41,7 @@ struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gatewa
 #define PROXY_OWN_HOSTS_MAX 16   /* own host names (loop prevention) */
 #define PROXY_LATENCY_BUCKETS 12 /* latency histogram buckets, see proxy_latency_bounds_ms */
 #define PROXY_PROBE_PATH_MAX 256 /* active health check path */
+#define PROXY_VIA_NAME_MAX 40    /* Via pseudonym of the fleet, with its NUL */
 
 enum proxy_error {
     PROXY_OK = 0,
@@ -73,8 +74,25 @@ struct proxy_listen {
     bool v6only;                  /* IPv6 socket refuses IPv4-mapped clients */
 };
 
-/* Receives one access-log line (no trailing newline), from a worker thread. */
-typedef void (*proxy_log_fn)(void *ctx, const char *line);
+/* One answered request, for the access log. The strings are valid during the call only. */
+struct proxy_access_entry {
+    unsigned worker;      /* index of the calling worker, 0..workers-1 */
+    const char *client;   /* client IP */
+    const char *host;     /* normalized Host; "" when there was none */
+    const char *name;     /* route key (name or fqdn); "" when nothing was routed */
+    const char *method;   /* "GET", ... */
+    const char *path;     /* request target as sent, cut at 255 bytes; may be "" */
+    const char *backend;  /* "IP:PORT" of the last backend tried; "" when none */
+    int status;           /* status answered; 0 when none was */
+    uint64_t bytes_in;    /* bytes received from the client (head and body) */
+    uint64_t bytes_out;   /* bytes sent to the client (head and body) */
+    uint64_t duration_us; /* from the request head parsed to the answer's end */
+    bool cut;             /* the exchange ended early (a peer failed or timed out) */
+};
+
+/* Receives each answered request, on the worker thread that answered it. It must not block:
+ * a slow callback stalls every connection of that worker. */
+typedef void (*proxy_access_fn)(void *ctx, const struct proxy_access_entry *entry);
 
 struct proxy_config {
     /* listeners */
@@ -141,8 +159,15 @@ struct proxy_config {
     char own_hosts[PROXY_OWN_HOSTS_MAX][STATE_FQDN_MAX + 1];
     size_t own_host_count;
 
-    /* access log: one line per request, key=value pairs; NULL = none */
-    proxy_log_fn access_log;
+    /* request loops (RFC 9110 7.6.3): every forwarded request gets "Via: 1.1 <via_name>"
+     * after the Via values it came with, and "Webgw-Hops: N+1" for the N it came with; a
+     * request whose Via already names via_name, or that came with N >= max_hops, is answered
+     * 508 Loop Detected instead */
+    char via_name[PROXY_VIA_NAME_MAX]; /* a token; "" = no Via added nor checked */
+    uint32_t max_hops;                 /* gateways a request may pass, 1..255 */
+
+    /* access log: called once per answered request; NULL = none */
+    proxy_access_fn access_log;
     void *access_log_ctx;
 };
 
@@ -150,7 +175,8 @@ struct proxy_config {
  * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
  * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
  * 256 KiB write queue, pool 256 idle for 60 s / 1000 requests (peek after 100 ms idle),
- * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit. */
+ * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit, no Via
+ * pseudonym, 8 hops. */
 void proxy_config_init(struct proxy_config *cfg);
 
 /* Checks ranges and consistency. Returns 0 or PROXY_EINVAL with the first problem in err. */

@@ -231,21 +231,21 @@ static void sess_log(struct proxy_session *s, bool cut)
     proxy_stats_record(s->stat, s->status, s->ex_in, out, dur, cut);
     if (p->cfg.access_log == NULL)
         return;
-    char ts[40], line[1024];
-    struct timespec wall;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    gmtime_r(&wall.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", wall.tv_nsec / 1000000);
-    snprintf(line, sizeof(line),
-             "time=%s client=%s host=%s name=%s method=%s path=%s status=%d bytes_in=%" PRIu64
-             " bytes_out=%" PRIu64 " backend=%s duration_ms=%.3f%s",
-             ts, s->client_ip, s->host[0] ? s->host : "-", s->route.name[0] ? s->route.name : "-",
-             llhttp_method_name((llhttp_method_t)s->method), s->path[0] ? s->path : "-", s->status,
-             s->ex_in, out, s->wb ? s->wb->be->text : "-", (double)dur / 1000.0,
-             cut ? " cut=1" : "");
-    p->cfg.access_log(p->cfg.access_log_ctx, line);
+    struct proxy_access_entry e = {
+        .worker = s->w->id,
+        .client = s->client_ip,
+        .host = s->host,
+        .name = s->route.name,
+        .method = llhttp_method_name((llhttp_method_t)s->method),
+        .path = s->path,
+        .backend = s->wb ? s->wb->be->text : "",
+        .status = s->status,
+        .bytes_in = s->ex_in,
+        .bytes_out = out,
+        .duration_us = dur,
+        .cut = cut,
+    };
+    p->cfg.access_log(p->cfg.access_log_ctx, &e);
 }
 
 /* ---- backend attachment ---------------------------------------------------------------- */
@@ -526,6 +526,16 @@ static void sess_begin_request(struct proxy_session *s)
         sess_local_reply(s, 404, msg, true, NULL);
         return;
     }
+    uint32_t hops;
+    enum http1_loop loop = http1_loop_check(h, p->cfg.via_name, p->cfg.max_hops, &hops);
+    if (loop != HTTP1_LOOP_NONE) {
+        proxy_conn_consume(&s->c, h->head_len);
+        snprintf(msg, sizeof(msg), "webgw: request loop: %s",
+                 loop == HTTP1_LOOP_VIA ? "this fleet forwarded it already (Via)"
+                                        : "it passed too many gateways (Webgw-Hops)");
+        sess_local_reply(s, 508, msg, true, NULL);
+        return;
+    }
     if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms())) {
         proxy_conn_consume(&s->c, h->head_len);
         sess_local_reply(s, 429, "webgw: too many requests from your address", true,
@@ -538,6 +548,8 @@ static void sess_begin_request(struct proxy_session *s)
         .proto = s->https ? "https" : "http",
         .host = hv, /* the Host, or the authority of an absolute-form target */
         .host_len = hl,
+        .via_name = p->cfg.via_name,
+        .hops = hops + 1,
     };
     size_t cap = h->head_len + 512 + h->host_len;
     if (cap > s->up_head_cap) { /* kept across requests: no allocation per request */

@@ -4,6 +4,6 @@
 # Idempotent (scripts/apt-install.sh skips apt when every package is already installed).
 set -euo pipefail
 
-packages=(haproxy nginx wrk linux-perf)
+packages=(haproxy nginx wrk linux-perf dnsperf nsd)
 
 "$(dirname "$0")/apt-install.sh" install-bench-deps "${packages[@]}"

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
     cmake make gcc clang clang-format pkg-config
+    libclang-rt-14-dev           # libFuzzer and the sanitizer runtimes of the fuzz targets
     libuv1-dev libssl-dev libmsgpack-dev liburcu-dev libcmocka-dev
     node-llhttp libjansson-dev libyaml-dev libc-ares-dev libsystemd-dev
     libcurl4-openssl-dev pebble

@@ -193,7 +193,8 @@ static void test_every_gateway_gives_the_same_set(void **state)
     (void)state;
     for (size_t i = 0; i < 2; i++)
         for (size_t t = 0; t < 3; t++) {
-            ldns_pkt *pa = ask(a, names[i], types[t], &info), *pb = ask(b, names[i], types[t], &info);
+            ldns_pkt *pa = ask(a, names[i], types[t], &info),
+                     *pb = ask(b, names[i], types[t], &info);
             answer_set(pa, sa, sizeof(sa), true);
             answer_set(pb, sb, sizeof(sb), true);
             assert_string_equal(sa, sb);
@@ -216,8 +217,7 @@ static void test_nxdomain_and_nodata_carry_the_soa(void **state)
     assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
     assert_int_equal(ldns_pkt_ancount(p), 0);
     assert_int_equal(ldns_pkt_nscount(p), 1);
-    assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_authority(p), 0)),
-                     LDNS_RR_TYPE_SOA);
+    assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_authority(p), 0)), LDNS_RR_TYPE_SOA);
     ldns_pkt_free(p);
     /* exists without a healthy backend: NODATA */
     p = ask(z, "reserved.gw.example.com.", LDNS_RR_TYPE_A, &info);
@@ -253,13 +253,15 @@ static void test_apex_soa_ns_and_glue(void **state)
     (void)state;
     p = ask(z, "gw.example.com.", LDNS_RR_TYPE_NS, &info);
     answer_set(p, set, sizeof(set), true);
-    assert_string_equal(set, "ns-gw1.gw.example.com. ns-gw2.gw.example.com. ns-gw3.gw.example.com.");
+    assert_string_equal(set,
+                        "ns-gw1.gw.example.com. ns-gw2.gw.example.com. ns-gw3.gw.example.com.");
     assert_int_equal(ldns_pkt_arcount(p), 5); /* glue: 3 A + 2 AAAA (ldns keeps the OPT apart) */
     ldns_pkt_free(p);
     p = ask(z, "gw.example.com.", LDNS_RR_TYPE_SOA, &info);
     assert_int_equal(ldns_pkt_ancount(p), 1);
     char *soa = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_answer(p), 0));
-    assert_non_null(strstr(soa, "ns-gw1.gw.example.com. hostmaster.gw.example.com. 1 3600 600 86400 30"));
+    assert_non_null(
+        strstr(soa, "ns-gw1.gw.example.com. hostmaster.gw.example.com. 1 3600 600 86400 30"));
     free(soa);
     ldns_pkt_free(p);
     p = ask(z, "ns-gw3.gw.example.com.", LDNS_RR_TYPE_AAAA, &info);

@@ -22,6 +22,7 @@ enum fuzz_gossip_mode {
 };
 
 #define FG_LABEL "fuzz-cluster"
+#define FG_NOW_MS 1000000 /* the members' clock, and the time seeds are sealed at */
 /* base64 of the key below, for keyring seeds */
 #define FG_KEY_B64 "ZnV6ei1nb3NzaXAtdGVzdC1rZXktMzItYnl0ZXMhISE="
 static const uint8_t fg_key[GOSSIP_KEY_LEN + 1] = "fuzz-gossip-test-key-32-bytes!!!";

@@ -14,7 +14,7 @@ size_t fg_item_count = 3;
 static uint64_t fg_now(void *ctx)
 {
     (void)ctx;
-    return 1000000;
+    return FG_NOW_MS;
 }
 
 static int fg_send(struct fg_capture *c, bool stream, const uint8_t *buf, size_t len)
@@ -88,7 +88,7 @@ struct gossip *fg_member(const char *id, uint16_t port, bool keyed, bool peers,
     const struct gossip_callbacks cb = {
         .on_item = fg_on_item, .each_item = fg_each_item, .get_item = fg_get_item};
     const struct gossip_transport tr = {&ops, capture};
-    const struct gossip_clock clock = {fg_now, NULL};
+    const struct gossip_clock clock = {fg_now, NULL, NULL};
     struct gossip_config cfg;
     char err[GOSSIP_ERR_MAX];
     struct gossip *g;

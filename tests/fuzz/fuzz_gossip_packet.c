@@ -71,6 +71,7 @@ static void fg_body(const uint8_t *body, size_t len)
 static void fg_envelope(const uint8_t *data, size_t size, bool keyed)
 {
     static EVP_CIPHER_CTX *ctx;
+    static struct greplay *replay; /* shared by every input: replays of earlier inputs too */
     struct gossip_keyring kr;
     enum gossip_drop_reason reason;
     uint8_t *copy, *body = NULL;
@@ -79,6 +80,8 @@ static void fg_envelope(const uint8_t *data, size_t size, bool keyed)
     if (size > GOSSIP_UDP_MAX)
         return;
     if (ctx == NULL && (ctx = EVP_CIPHER_CTX_new()) == NULL)
+        abort();
+    if (replay == NULL && (replay = greplay_new()) == NULL)
         abort();
     memset(&kr, 0, sizeof(kr));
     if (keyed) {
@@ -89,14 +92,17 @@ static void fg_envelope(const uint8_t *data, size_t size, bool keyed)
     if (copy == NULL)
         abort();
     memcpy(copy, data, size);
-    n = genv_open(ctx, &kr, FG_LABEL, copy, size, &body, &reason);
+    /* the replay window sees every keyed input, at a clock that moves with the inputs */
+    n = genv_open(ctx, &kr, FG_LABEL, keyed ? replay : NULL, FG_NOW_MS + (size & 0xff), copy, size,
+                  &body, &reason);
     if (n >= 0) {
         if (body < copy || (size_t)n > size || body + n > copy + size)
             abort();
         fg_body(body, (size_t)n);
     } else if (reason != GOSSIP_DROP_MALFORMED && reason != GOSSIP_DROP_VERSION &&
                reason != GOSSIP_DROP_LABEL && reason != GOSSIP_DROP_DECRYPT &&
-               reason != GOSSIP_DROP_UNENCRYPTED && reason != GOSSIP_DROP_ENCRYPTED) {
+               reason != GOSSIP_DROP_UNENCRYPTED && reason != GOSSIP_DROP_ENCRYPTED &&
+               reason != GOSSIP_DROP_REPLAY) {
         abort();
     }
     free(copy);

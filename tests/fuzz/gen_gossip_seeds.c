@@ -90,7 +90,7 @@ static void seal(EVP_CIPHER_CTX *ctx, bool keyed, const char *name, int mode, co
         memcpy(kr.keys[0], fg_key, GOSSIP_KEY_LEN);
         kr.count = 1;
     }
-    n = genv_seal(ctx, &kr, FG_LABEL, body, len, out, sizeof(out));
+    n = genv_seal(ctx, &kr, FG_LABEL, FG_NOW_MS, body, len, out, sizeof(out));
     if (n < 0) {
         fprintf(stderr, "genv_seal %s: %d\n", name, n);
         exit(1);

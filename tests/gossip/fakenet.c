@@ -311,7 +311,7 @@ int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *c
 {
     struct fn_node *node = &net->nodes[idx];
     struct gossip_transport tr = {&fn_ops, node};
-    struct gossip_clock clock = {fn_now, net};
+    struct gossip_clock clock = {fn_now, net, NULL};
     struct gossip_callbacks cb = {
         .ctx = node,
         .on_item = fn_on_item,

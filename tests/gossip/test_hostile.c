@@ -261,6 +261,54 @@ static void test_oversized_reply_is_refused_before_allocation(void **state)
     fakenet_free(net);
 }
 
+/* A captured packet sent again is refused before it is decrypted or parsed: a replayed
+ * push-pull costs a hash lookup, not a member-list merge. */
+static void test_replayed_envelopes_are_refused(void **state)
+{
+    struct fakenet *net = keyed_cluster(3);
+    uint8_t body[GOSSIP_UDP_MAX], sealed[GOSSIP_UDP_MAX], *big;
+    struct gmsg m;
+    struct gwbuf w, r;
+    int n, nb;
+
+    (void)state;
+    memset(&m, 0, sizeof(m));
+    m.type = GMSG_PING;
+    m.seq = 77;
+    snprintf(m.id, sizeof(m.id), "node-0");
+    snprintf(m.from, sizeof(m.from), "node-2");
+    gwbuf_init_fixed(&w, body, sizeof(body) - 128);
+    assert_int_equal(gproto_encode(&w, &m), 0);
+    n = gossip_debug_seal(net->nodes[0].g, body, w.len, sealed, sizeof(sealed));
+    assert_true(n > 0);
+    gossip_receive(net->nodes[0].g, &net->nodes[2].addr, sealed, (size_t)n, false);
+    assert_int_equal(drops(net, 0, GOSSIP_DROP_REPLAY), 0);
+    for (int i = 0; i < 100; i++)
+        gossip_receive(net->nodes[0].g, &net->nodes[2].addr, sealed, (size_t)n, false);
+    assert_int_equal(drops(net, 0, GOSSIP_DROP_REPLAY), 100);
+
+    /* a push-pull message: parsed once (and refused there as unsolicited), then never again */
+    build_reply(&r, "node-2", true, 1000);
+    big = malloc(r.len + 256);
+    assert_non_null(big);
+    nb = gossip_debug_seal(net->nodes[0].g, r.data, r.len, big, r.len + 256);
+    assert_true(nb > 0);
+    for (int i = 0; i < 50; i++)
+        gossip_receive(net->nodes[0].g, &net->nodes[2].addr, big, (size_t)nb, true);
+    assert_int_equal(drops(net, 0, GOSSIP_DROP_UNSOLICITED), 1);
+    assert_int_equal(drops(net, 0, GOSSIP_DROP_REPLAY), 149);
+    free(big);
+    gwbuf_free_dynamic(&r);
+
+    /* a capture older than the window is refused even the first time this member sees it */
+    n = gossip_debug_seal(net->nodes[1].g, body, w.len, sealed, sizeof(sealed));
+    fakenet_run(net, GOSSIP_REPLAY_WINDOW_MS + 1000);
+    gossip_receive(net->nodes[0].g, &net->nodes[2].addr, sealed, (size_t)n, false);
+    assert_int_equal(drops(net, 0, GOSSIP_DROP_REPLAY), 150);
+    assert_true(fakenet_converged(net, 3));
+    fakenet_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_forged_leave_is_refuted),
         cmocka_unit_test(test_unsolicited_pushpull_is_dropped),
         cmocka_unit_test(test_oversized_reply_is_refused_before_allocation),
+        cmocka_unit_test(test_replayed_envelopes_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

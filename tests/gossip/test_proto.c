@@ -16,6 +16,8 @@
 
 #include "gossip/gossip_int.h"
 
+#define T0 1700000000000ull /* a wall clock in ms */
+
 #define KEY1 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 #define KEY2 "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
 
@@ -320,51 +322,51 @@ static void test_envelope_seals_and_refuses(void **state)
     keyring(KEY2 "\n" KEY1, &k21);
     keyring(KEY2, &k2);
 
-    n = genv_seal(ctx, &k1, "prod", body, 3, pkt, sizeof(pkt));
-    assert_int_equal(n, (int)(3 + 4 + 12 + 3 + 16));
+    n = genv_seal(ctx, &k1, "prod", T0, body, 3, pkt, sizeof(pkt));
+    assert_int_equal(n, (int)(3 + 4 + 8 + 12 + 3 + 16));
     /* the body is not in clear */
     assert_null(memmem(pkt, (size_t)n, body, 3));
     /* a second key of the ring decrypts */
     memcpy(copy, pkt, (size_t)n);
-    assert_int_equal(genv_open(ctx, &k21, "prod", copy, (size_t)n, &out, &why), 3);
+    assert_int_equal(genv_open(ctx, &k21, "prod", NULL, T0, copy, (size_t)n, &out, &why), 3);
     assert_memory_equal(out, body, 3);
     /* another key: refused as undecryptable */
     memcpy(copy, pkt, (size_t)n);
-    assert_true(genv_open(ctx, &k2, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_true(genv_open(ctx, &k2, "prod", NULL, T0, copy, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_DECRYPT);
     /* another cluster label, same key */
     memcpy(copy, pkt, (size_t)n);
-    assert_true(genv_open(ctx, &k1, "staging", copy, (size_t)n, &out, &why) < 0);
+    assert_true(genv_open(ctx, &k1, "staging", NULL, T0, copy, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_LABEL);
     /* one flipped ciphertext bit */
     memcpy(copy, pkt, (size_t)n);
     copy[n - 17] ^= 1;
-    assert_true(genv_open(ctx, &k1, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_true(genv_open(ctx, &k1, "prod", NULL, T0, copy, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_DECRYPT);
     /* the label in clear cannot be swapped either: it is authenticated */
     memcpy(copy, pkt, (size_t)n);
     copy[3] = 'P';
-    assert_true(genv_open(ctx, &k1, "Prod", copy, (size_t)n, &out, &why) < 0);
+    assert_true(genv_open(ctx, &k1, "Prod", NULL, T0, copy, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_DECRYPT);
     /* an unknown wire version */
     memcpy(copy, pkt, (size_t)n);
-    copy[0] = 2;
-    assert_true(genv_open(ctx, &k1, "prod", copy, (size_t)n, &out, &why) < 0);
+    copy[0] = 1;
+    assert_true(genv_open(ctx, &k1, "prod", NULL, T0, copy, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_VERSION);
     /* encrypted packet to a plain member, plain packet to an encrypting one */
     memcpy(copy, pkt, (size_t)n);
-    assert_true(genv_open(ctx, &none, "prod", copy, (size_t)n, &out, &why) < 0);
+    assert_true(genv_open(ctx, &none, "prod", NULL, T0, copy, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_ENCRYPTED);
-    n = genv_seal(ctx, &none, "prod", body, 3, pkt, sizeof(pkt));
+    n = genv_seal(ctx, &none, "prod", T0, body, 3, pkt, sizeof(pkt));
     assert_int_equal(n, 3 + 4 + 3);
-    assert_true(genv_open(ctx, &k1, "prod", pkt, (size_t)n, &out, &why) < 0);
+    assert_true(genv_open(ctx, &k1, "prod", NULL, T0, pkt, (size_t)n, &out, &why) < 0);
     assert_int_equal(why, GOSSIP_DROP_UNENCRYPTED);
-    assert_int_equal(genv_open(ctx, &none, "prod", pkt, (size_t)n, &out, &why), 3);
+    assert_int_equal(genv_open(ctx, &none, "prod", NULL, T0, pkt, (size_t)n, &out, &why), 3);
     /* truncated headers */
     for (int cut = 0; cut < 7; cut++)
-        assert_true(genv_open(ctx, &none, "prod", pkt, (size_t)cut, &out, &why) < 0);
+        assert_true(genv_open(ctx, &none, "prod", NULL, T0, pkt, (size_t)cut, &out, &why) < 0);
     /* no room: refused, never written past cap */
-    assert_int_equal(genv_seal(ctx, &k1, "prod", body, 3, pkt, 20), GOSSIP_ETOOBIG);
+    assert_int_equal(genv_seal(ctx, &k1, "prod", T0, body, 3, pkt, 20), GOSSIP_ETOOBIG);
     EVP_CIPHER_CTX_free(ctx);
 }
 
@@ -514,9 +516,89 @@ static void test_every_msgpack_format_passes_the_count_guard(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* A captured envelope opens once: sent again it is refused before any decryption; one stamped
+ * outside the window either way is refused too, and only authenticated envelopes take a place
+ * in the window (a forged one cannot block the real one). */
+static void test_envelope_replay_window(void **state)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    struct greplay *rp = greplay_new();
+    struct gossip_keyring k1;
+    static const uint8_t body[] = "\x92\x03\x07";
+    uint8_t pkt[256], copy[256], forged[256], *out;
+    enum gossip_drop_reason why;
+    int n;
+
+    (void)state;
+    keyring(KEY1, &k1);
+    n = genv_seal(ctx, &k1, "prod", T0, body, 3, pkt, sizeof(pkt));
+    /* a forgery reusing the time and nonce, wrong tag: refused, and not remembered */
+    memcpy(forged, pkt, (size_t)n);
+    forged[n - 1] ^= 1;
+    assert_true(genv_open(ctx, &k1, "prod", rp, T0, forged, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_DECRYPT);
+    memcpy(copy, pkt, (size_t)n);
+    assert_int_equal(genv_open(ctx, &k1, "prod", rp, T0 + 5, copy, (size_t)n, &out, &why), 3);
+    memcpy(copy, pkt, (size_t)n);
+    assert_true(genv_open(ctx, &k1, "prod", rp, T0 + 6, copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_REPLAY);
+    /* the time is authenticated: moving it makes the tag fail */
+    n = genv_seal(ctx, &k1, "prod", T0 + 1, body, 3, pkt, sizeof(pkt));
+    memcpy(copy, pkt, (size_t)n);
+    copy[3 + 4 + 7] ^= 1;
+    assert_true(genv_open(ctx, &k1, "prod", rp, T0, copy, (size_t)n, &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_DECRYPT);
+    /* outside the window, either way: refused before decryption */
+    memcpy(copy, pkt, (size_t)n);
+    assert_true(genv_open(ctx, &k1, "prod", rp, T0 + GOSSIP_REPLAY_WINDOW_MS + 2, copy, (size_t)n,
+                          &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_REPLAY);
+    memcpy(copy, pkt, (size_t)n);
+    assert_true(genv_open(ctx, &k1, "prod", rp, T0 - GOSSIP_REPLAY_WINDOW_MS - 1, copy, (size_t)n,
+                          &out, &why) < 0);
+    assert_int_equal(why, GOSSIP_DROP_REPLAY);
+    /* many envelopes: memory stays bounded and no forgotten one gets in again */
+    for (uint32_t i = 0; i < GOSSIP_REPLAY_MAX + 1000; i++) {
+        uint8_t nonce[GOSSIP_NONCE_LEN] = {0};
+        memcpy(nonce, &i, sizeof(i));
+        greplay_record(rp, T0 + 10, T0 + 10 + i / 1000, nonce);
+    }
+    for (uint32_t i = 0; i < GOSSIP_REPLAY_MAX + 1000; i += 997) {
+        uint8_t nonce[GOSSIP_NONCE_LEN] = {0};
+        memcpy(nonce, &i, sizeof(i));
+        assert_true(greplay_check(rp, T0 + 10, T0 + 10 + i / 1000, nonce) != 0);
+    }
+    greplay_free(rp);
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+/* Each purpose gets its own key, none equal to the cluster key; fixed per key (every member
+ * derives the same). */
+static void test_key_derivation_separates_purposes(void **state)
+{
+    struct gossip_keyring k1;
+    uint8_t a[GOSSIP_KEY_LEN], b[GOSSIP_KEY_LEN], c[GOSSIP_KEY_LEN], again[GOSSIP_KEY_LEN];
+
+    (void)state;
+    keyring(KEY1, &k1);
+    assert_int_equal(gossip_key_derive(k1.keys[0], GOSSIP_KDF_GOSSIP, a), 0);
+    assert_int_equal(gossip_key_derive(k1.keys[0], GOSSIP_KDF_TICKETS, b), 0);
+    assert_int_equal(gossip_key_derive(k1.keys[0], GOSSIP_KDF_SEAL, c), 0);
+    assert_int_equal(gossip_key_derive(k1.keys[0], GOSSIP_KDF_GOSSIP, again), 0);
+    assert_memory_equal(a, again, GOSSIP_KEY_LEN);
+    assert_memory_not_equal(a, b, GOSSIP_KEY_LEN);
+    assert_memory_not_equal(a, c, GOSSIP_KEY_LEN);
+    assert_memory_not_equal(b, c, GOSSIP_KEY_LEN);
+    assert_memory_not_equal(a, k1.keys[0], GOSSIP_KEY_LEN);
+    assert_memory_not_equal(b, k1.keys[0], GOSSIP_KEY_LEN);
+    assert_memory_not_equal(c, k1.keys[0], GOSSIP_KEY_LEN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_envelope_replay_window),
+        cmocka_unit_test(test_key_derivation_separates_purposes),
         cmocka_unit_test(test_every_message_round_trips),
         cmocka_unit_test(test_metadata_extensions),
         cmocka_unit_test(test_every_truncation_is_refused),

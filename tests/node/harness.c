@@ -153,7 +153,7 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     if (n->pid == 0) {
         int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
-            dup2(fd, 2);
+            dup2(n->stderr_fd > 0 ? n->stderr_fd : fd, 2);
             dup2(fd, 1);
         }
         execv(bin, (char *const *)argv);
@@ -177,9 +177,11 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     return -1;
 }
 
-int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
+int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
+                         const char *const *extra, int stderr_fd)
 {
     memset(n, 0, sizeof(*n));
+    n->stderr_fd = stderr_fd;
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     n->api_port = nt_free_port(ip);
     n->http_port = nt_free_port(ip);
@@ -194,6 +196,11 @@ int nt_node_start(struct nt_node *n, const char *name, const char *ip, const cha
         return -1;
     }
     return nt_spawn(n, extra);
+}
+
+int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
+{
+    return nt_node_start_stderr(n, name, ip, extra, 0);
 }
 
 int nt_node_restart(struct nt_node *n, const char *const *extra)

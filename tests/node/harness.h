@@ -21,6 +21,7 @@ struct nt_node {
     char dir[256];    /* its data dir */
     char log[300];    /* its stderr */
     char api_url[96]; /* http://IP:PORT */
+    int stderr_fd;    /* where its stderr goes; 0 = the log file */
 };
 
 /* A fresh directory under $TMPDIR (removed by nt_cleanup). */
@@ -42,6 +43,10 @@ int nt_free_port(const char *ip);
  * listener of that scheme, whose port is then unused); waits until /healthz answers. `name` names the node and its
  * data dir. Returns 0, or -1 (the log is printed). */
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra);
+/* nt_node_start with the daemon's stderr on `stderr_fd` instead of its log file (stdout
+ * still goes to the log). */
+int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
+                         const char *const *extra, int stderr_fd);
 /* Starts it again on the same ports and data dir. */
 int nt_node_restart(struct nt_node *n, const char *const *extra);
 /* Sends `sig` and waits up to timeout_ms for the exit; returns the exit status, 128+signal

@@ -35,6 +35,7 @@ static void defaults_are_the_proxys(void **state)
     assert_int_equal(cfg.proxy.header_timeout_ms, 10000);
     assert_int_equal(cfg.proxy.rate_per_ip, 0);
     assert_int_equal(cfg.proxy.trusted_count, 0);
+    assert_int_equal(cfg.proxy.max_hops, 8);
     assert_int_equal(cfg.probe.kind, PROXY_PROBE_TCP);
     assert_int_equal(cfg.probe.interval_ms, probe.interval_ms);
 }
@@ -57,6 +58,7 @@ static void assert_all_set(const struct node_config *cfg)
     assert_int_equal(cfg->proxy.retries, 0);
     assert_int_equal(cfg->proxy.pool_max_idle, 8);
     assert_int_equal(cfg->proxy.max_conns_per_ip, 0);
+    assert_int_equal(cfg->proxy.max_hops, 3);
     assert_int_equal(cfg->proxy.rate_per_ip, 50);
     assert_int_equal(cfg->proxy.rate_burst, 100);
     assert_int_equal(cfg->proxy.trusted_count, 2);
@@ -77,6 +79,7 @@ static void assert_all_set(const struct node_config *cfg)
     assert_int_equal(pc.balance, PROXY_BALANCE_LEAST_CONN);
     assert_int_equal(pc.max_header_bytes, 4096);
     assert_int_equal(pc.rate_burst, 100);
+    assert_int_equal(pc.max_hops, 3);
     assert_int_equal(pc.trusted_count, 2);
     assert_string_equal(pc.domain, "localhost"); /* left alone */
 }
@@ -87,15 +90,15 @@ static void every_flag_sets_its_field(void **state)
     char err[NODE_ERR_MAX];
 
     assert_int_equal(
-        nt_config_parse(&cfg, err, sizeof(err), "--balance", "least-conn", "--max-request-line",
-                        "1000", "--max-header-count", "20", "--max-header-bytes=4096",
-                        "--max-body-bytes", "0", "--header-timeout", "500ms", "--keepalive-timeout",
-                        "7", "--connect-timeout", "250ms", "--response-timeout", "2m",
-                        "--tunnel-timeout", "30s", "--retries", "0", "--backend-pool-idle", "8",
-                        "--max-conns-per-ip", "0", "--rate-per-ip", "50", "--rate-burst", "100",
-                        "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1", "--health-check",
-                        "http", "--health-path", "/healthz?deep=1", "--health-interval", "500ms",
-                        "--health-rise", "1", "--health-fall", "5", NULL),
+        nt_config_parse(
+            &cfg, err, sizeof(err), "--balance", "least-conn", "--max-request-line", "1000",
+            "--max-header-count", "20", "--max-header-bytes=4096", "--max-body-bytes", "0",
+            "--header-timeout", "500ms", "--keepalive-timeout", "7", "--connect-timeout", "250ms",
+            "--response-timeout", "2m", "--tunnel-timeout", "30s", "--retries", "0",
+            "--backend-pool-idle", "8", "--max-conns-per-ip", "0", "--max-hops", "3",
+            "--rate-per-ip", "50", "--rate-burst", "100", "--trusted-proxy", "10.0.0.0/8",
+            "--trusted-proxy", "::1", "--health-check", "http", "--health-path", "/healthz?deep=1",
+            "--health-interval", "500ms", "--health-rise", "1", "--health-fall", "5", NULL),
         0);
     assert_all_set(&cfg);
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--balance", "p2c", NULL), 0);
@@ -119,6 +122,7 @@ static void every_yaml_key_sets_its_field(void **state)
                                                   "retries: 0\n"
                                                   "backend-pool-idle: 8\n"
                                                   "max-conns-per-ip: 0\n"
+                                                  "max-hops: 3\n"
                                                   "rate-per-ip: 50\n"
                                                   "rate-burst: 100\n"
                                                   "trusted-proxy:\n"
@@ -165,6 +169,7 @@ static void bad_values_name_the_key(void **state)
         {"retries", "17", "--retries: 17 is out of range 0..16"},
         {"backend-pool-idle", "100000", "--backend-pool-idle: 100000 is out of range 0..65536"},
         {"max-conns-per-ip", "x", "--max-conns-per-ip: expected a whole number, got \"x\""},
+        {"max-hops", "0", "--max-hops: 0 is out of range 1..255"},
         {"rate-per-ip", "2000000", "--rate-per-ip: 2000000 is out of range 0..1000000"},
         {"rate-burst", "1.5", "--rate-burst: expected a whole number, got \"1.5\""},
         {"trusted-proxy", "10.0.0.0/33",
@@ -247,12 +252,29 @@ static void daemon_exits_with_one_line(void **state)
     const char *cross[] = {"webgw", "--max-header-bytes", "100", NULL};
     const char *help[] = {"webgw", "--help", NULL};
     static const char *const keys[] = {
-        "--balance",          "--max-request-line",    "--max-header-count",  "--max-header-bytes",
-        "--max-body-bytes",   "--header-timeout",      "--keepalive-timeout", "--connect-timeout",
-        "--response-timeout", "--tunnel-timeout",      "--retries",           "--backend-pool-idle",
-        "--max-conns-per-ip", "--rate-per-ip",         "--rate-burst",        "--trusted-proxy",
-        "--health-check",     "--health-path",         "--health-interval",   "--health-rise",
-        "--health-fall",      "A DURATION is seconds",
+        "--balance",
+        "--max-request-line",
+        "--max-header-count",
+        "--max-header-bytes",
+        "--max-body-bytes",
+        "--header-timeout",
+        "--keepalive-timeout",
+        "--connect-timeout",
+        "--response-timeout",
+        "--tunnel-timeout",
+        "--retries",
+        "--backend-pool-idle",
+        "--max-conns-per-ip",
+        "--rate-per-ip",
+        "--rate-burst",
+        "--trusted-proxy",
+        "--health-check",
+        "--health-path",
+        "--health-interval",
+        "--health-rise",
+        "--health-fall",
+        "--max-hops",
+        "A DURATION is seconds",
     };
 
     assert_int_equal(nt_run(bad, NULL, out, sizeof(out), err, sizeof(err)), 1);

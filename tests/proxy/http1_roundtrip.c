@@ -83,7 +83,8 @@ const char *http1_roundtrip_check(const uint8_t *data, size_t len)
     /* rebuild for the backend and parse that */
     size_t cap = h->head_len + 1024;
     out = malloc(cap);
-    struct http1_forward fwd = {"192.0.2.1", false, "http", h->host, h->host_len};
+    struct http1_forward fwd = {
+        .client_ip = "192.0.2.1", .proto = "http", .host = h->host, .host_len = h->host_len};
     int n = out ? http1_build_request(h, &fwd, out, cap) : -1;
     if (n < 0) {
         why = "rebuilt head does not fit";

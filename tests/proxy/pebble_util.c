@@ -67,7 +67,9 @@ static long https_get(struct pebble *p, const char *url, char **body)
     return status;
 }
 
-void pebble_start(struct pebble *p, int http_port, const char *default_ipv4)
+/* Starts pebble; with dns_server NULL also challtestsrv as its DNS (answering default_ipv4). */
+static void pebble_spawn(struct pebble *p, int http_port, const char *default_ipv4,
+                         const char *dns_server)
 {
     struct tt_leaf leaf;
     char cert[160], key[160], config[160], log[160], dns[64], mgmt[64];
@@ -105,6 +107,8 @@ void pebble_start(struct pebble *p, int http_port, const char *default_ipv4)
     snprintf(dns, sizeof(dns), "127.0.0.1:%d", p->dns_port);
     snprintf(mgmt, sizeof(mgmt), "127.0.0.1:%d", p->dns_mgmt_port);
     snprintf(log, sizeof(log), "%s/challtestsrv.log", p->dir);
+    if (dns_server)
+        snprintf(dns, sizeof(dns), "%s", dns_server);
     char *ct_argv[] = {"pebble-challtestsrv",
                        "-dns01",
                        dns,
@@ -122,7 +126,8 @@ void pebble_start(struct pebble *p, int http_port, const char *default_ipv4)
                        "",
                        NULL};
     char *no_env[] = {NULL};
-    p->challtest = spawn(log, ct_argv, no_env);
+    if (!dns_server)
+        p->challtest = spawn(log, ct_argv, no_env);
     snprintf(log, sizeof(log), "%s/pebble.log", p->dir);
     char *pb_argv[] = {"pebble", "-config", config, "-dnsserver", dns, NULL};
     char *pb_env[] = {"PEBBLE_VA_NOSLEEP=1", NULL};
@@ -134,6 +139,16 @@ void pebble_start(struct pebble *p, int http_port, const char *default_ipv4)
         usleep(100000);
     }
     DIE("pebble did not answer on %s (logs in %s)", p->directory, p->dir);
+}
+
+void pebble_start(struct pebble *p, int http_port, const char *default_ipv4)
+{
+    pebble_spawn(p, http_port, default_ipv4, NULL);
+}
+
+void pebble_start_dns(struct pebble *p, int http_port, const char *dns_server)
+{
+    pebble_spawn(p, http_port, "", dns_server);
 }
 
 void pebble_stop(struct pebble *p)

@@ -23,6 +23,9 @@ struct pebble {
 /* Starts both; HTTP-01 validation connects to DNS answer:http_port. Aborts the test on
  * failure (pebble missing: scripts/install-deps.sh installs it). */
 void pebble_start(struct pebble *p, int http_port, const char *default_ipv4);
+/* The same without challtestsrv: pebble resolves (A, AAAA, and the TXT of DNS-01) through
+ * `dns_server` ("IP:PORT"), e.g. a gateway's --dns-listen. */
+void pebble_start_dns(struct pebble *p, int http_port, const char *dns_server);
 void pebble_stop(struct pebble *p);
 
 /* PEM of the root pebble issues under (malloc'd). */

@@ -342,7 +342,8 @@ static void test_request_rewrite(void **state)
                       "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\n\r\n";
     assert_int_equal(parse_req(raw, &p, f, &b), 1);
     char out[2048];
-    struct http1_forward fwd = {"10.1.2.3", false, "http", "app.gw", 6};
+    struct http1_forward fwd = {
+        .client_ip = "10.1.2.3", .proto = "http", .host = "app.gw", .host_len = 6};
     int n = http1_build_request(&p.head, &fwd, out, sizeof(out));
     assert_true(n > 0);
     out[n] = '\0';
