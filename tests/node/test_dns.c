@@ -4,6 +4,7 @@
  * dig, kdig and dnspython (tests/node/dns_probe.py):
  *
  *   - a served name gets the A/AAAA of every gateway, the same set from each one, rotated;
+ *     an fqdn proxy's CNAME target FQDN.DOMAIN too;
  *     unknown names NXDOMAIN; the apex SOA and NS with glue; ANY minimal; AXFR refused;
  *     another zone REFUSED even with RD; malformed and oversized queries dropped or FORMERR
  *   - without EDNS0 the AAAA answer (21 addresses) is truncated and dig retries over TCP
@@ -229,6 +230,15 @@ static void the_fleet_answers_for_a_served_name(void **state)
        "-u | wc -l",
        nodes[1].ip, dns_port[1], DOMAIN);
     assert_int_equal(atoi(out), 3);
+    /* an fqdn proxy is answered at FQDN.DOMAIN, the target its owner CNAMEs to */
+    assert_int_equal(ctl(nodes[0].api_url, "fqdn", "shop.example.org", "--backend", backend, NULL),
+                     0);
+    for (int i = 0; i < NODES; i++) {
+        struct want w = {i, "shop.example.org." DOMAIN, "A", ALL_V4};
+        assert_true(within("fqdn target -> answered", answer_is, &w, 5000));
+    }
+    struct want outside = {0, "shop.example.org", "A", "status: REFUSED"};
+    assert_true(status_is(&outside)); /* the fqdn itself is not our zone */
     /* dnspython: authoritative, TTL 30, 21 AAAA with EDNS0 */
     probe(2, "demo." DOMAIN, "AAAA", "udp");
     assert_non_null(strstr(out, "NOERROR flags=qr,aa,rd an=21 ns=0 ttl=30 |"));

@@ -131,13 +131,14 @@ static struct relay *relay_start(const char *ip, const char *to_ip, int to_port)
     return r;
 }
 
-/* Stops accepting; connections still open end when their peers close (the struct is leaked
- * rather than freed under a pump thread, as nt_backend_stop does). */
+/* Stops accepting and frees the relay; connections still open end when their peers close
+ * (their pump threads hold only the two sockets). */
 static void relay_stop(struct relay *r)
 {
     atomic_store(&r->stopping, true);
     pthread_join(r->thread, NULL);
     close(r->fd);
+    free(r);
 }
 
 /* ---- the fleets ------------------------------------------------------------------------- */
