@@ -60,6 +60,7 @@
 #define GOSSIP_SEEDS_MAX 16           /* join addresses */
 #define GOSSIP_ERR_MAX 256            /* size of an error message buffer */
 #define GOSSIP_PUBLIC_ADDRS_MAX 8     /* --public-addr entries in member metadata */
+#define GOSSIP_WITNESS_KEY_LEN 32     /* Ed25519 public key in member metadata (tag 2) */
 #define GOSSIP_META_EXT_MAX 16        /* entries of the metadata extension map we accept */
 
 /* ---- error codes ----------------------------------------------------------------------- */
@@ -108,7 +109,8 @@ const char *gossip_state_name(enum gossip_member_state state);
  * metadata gets a new tag in that map instead of a new position, so members that do not know
  * a tag skip it (unknown tags are ignored, at most GOSSIP_META_EXT_MAX entries). Tags:
  *   1  public addresses: an array of up to GOSSIP_PUBLIC_ADDRS_MAX address bins (port 0)
- *   2  API address: one address bin (the fleet refuses it as a backend) */
+ *   2  API address: one address bin (the fleet refuses it as a backend)
+ *   3  witness key: bin 32, the member's Ed25519 public key for claim witnesses */
 struct gossip_meta {
     char name[GOSSIP_NAME_MAX + 1];       /* --node-name */
     char domain[GOSSIP_DOMAIN_MAX + 1];   /* --domain */
@@ -119,6 +121,9 @@ struct gossip_meta {
                                                                  fleet's DNS answers (port 0) */
     uint8_t public_count;                                     /* entries in public_addrs */
     struct gossip_addr api;                                   /* API address (family 0: none) */
+    uint8_t witness[GOSSIP_WITNESS_KEY_LEN]; /* the node's Ed25519 witness key (claim
+                                                countersignatures, node_witness.c); all zero:
+                                                none */
 };
 
 /* A snapshot of one member, copied out (no pointer into gossip's tables). */

@@ -104,6 +104,9 @@ int gproto_str(const msgpack_object *o, char *out, size_t cap, bool allow_empty)
 int gproto_u64(const msgpack_object *o, uint64_t *out);
 int gproto_addr(const msgpack_object *o, struct gossip_addr *out);
 void gproto_pack_addr(msgpack_packer *pk, const struct gossip_addr *a);
+/* A witness public key in member metadata: bin 32, or bin 0 for none (all zero). */
+int gproto_witness(const msgpack_object *o, uint8_t out[GOSSIP_WITNESS_KEY_LEN]);
+void gproto_pack_witness(msgpack_packer *pk, const uint8_t key[GOSSIP_WITNESS_KEY_LEN]);
 void gproto_pack_str(msgpack_packer *pk, const char *s);
 /* Member metadata: GPROTO_META_FIELDS consecutive array elements (see struct gossip_meta for
  * the layout and the extension map), shared by alive messages and push-pull member lists. */

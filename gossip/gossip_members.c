@@ -76,9 +76,11 @@ static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *
 
 static bool gossip_meta_empty(const struct gossip_meta *m)
 {
+    static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
+
     return m->name[0] == '\0' && m->domain[0] == '\0' && m->version[0] == '\0' &&
            m->http.family == 0 && m->https.family == 0 && m->public_count == 0 &&
-           m->api.family == 0;
+           m->api.family == 0 && memcmp(m->witness, none, sizeof(none)) == 0;
 }
 
 /* Most simulated members carry no metadata: keep it out of line and only when present. */
@@ -318,7 +320,8 @@ static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_m
     if (strcmp(a->name, b->name) != 0 || strcmp(a->domain, b->domain) != 0 ||
         strcmp(a->version, b->version) != 0 || !gossip_addr_equal(&a->http, &b->http) ||
         !gossip_addr_equal(&a->https, &b->https) || a->public_count != b->public_count ||
-        !gossip_addr_equal(&a->api, &b->api))
+        !gossip_addr_equal(&a->api, &b->api) ||
+        memcmp(a->witness, b->witness, sizeof(a->witness)) != 0)
         return false;
     for (size_t i = 0; i < a->public_count && i < GOSSIP_PUBLIC_ADDRS_MAX; i++)
         if (!gossip_addr_equal(&a->public_addrs[i], &b->public_addrs[i]))

@@ -336,13 +336,16 @@ int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
 
 /* ---- member metadata --------------------------------------------------------------------- */
 
-#define GPROTO_META_TAG_PUBLIC 1 /* extension tag: public addresses */
-#define GPROTO_META_TAG_API 2    /* extension tag: API address */
+#define GPROTO_META_TAG_PUBLIC 1  /* extension tag: public addresses */
+#define GPROTO_META_TAG_API 2     /* extension tag: API address */
+#define GPROTO_META_TAG_WITNESS 3 /* extension tag: witness public key */
 
 void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
 {
+    static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
     size_t n =
         meta->public_count < GOSSIP_PUBLIC_ADDRS_MAX ? meta->public_count : GOSSIP_PUBLIC_ADDRS_MAX;
+    bool witness = memcmp(meta->witness, none, sizeof(none)) != 0;
 
     gproto_pack_str(pk, meta->name);
     gproto_pack_str(pk, meta->domain);
@@ -350,7 +353,7 @@ void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
     gproto_pack_addr(pk, &meta->http);
     gproto_pack_addr(pk, &meta->https);
     /* extension map: empty tags are left out, so a member without them costs one byte */
-    msgpack_pack_map(pk, (n ? 1 : 0) + (meta->api.family ? 1 : 0));
+    msgpack_pack_map(pk, (n ? 1 : 0) + (meta->api.family ? 1 : 0) + (witness ? 1 : 0));
     if (n) {
         msgpack_pack_uint8(pk, GPROTO_META_TAG_PUBLIC);
         msgpack_pack_array(pk, n);
@@ -360,6 +363,10 @@ void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
     if (meta->api.family) {
         msgpack_pack_uint8(pk, GPROTO_META_TAG_API);
         gproto_pack_addr(pk, &meta->api);
+    }
+    if (witness) {
+        msgpack_pack_uint8(pk, GPROTO_META_TAG_WITNESS);
+        msgpack_pack_bin_with_body(pk, meta->witness, GOSSIP_WITNESS_KEY_LEN);
     }
 }
 
@@ -393,6 +400,7 @@ int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
         return rc;
     out->public_count = 0;
     memset(&out->api, 0, sizeof(out->api));
+    memset(out->witness, 0, sizeof(out->witness));
     if (ext->type != MSGPACK_OBJECT_MAP)
         return GOSSIP_EMALFORMED;
     if (ext->via.map.size > GOSSIP_META_EXT_MAX)
@@ -406,6 +414,12 @@ int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
             return rc;
         if (tag == GPROTO_META_TAG_API && (rc = gproto_addr(&kv->val, &out->api)) != 0)
             return rc;
+        if (tag == GPROTO_META_TAG_WITNESS) {
+            if (kv->val.type != MSGPACK_OBJECT_BIN ||
+                kv->val.via.bin.size != GOSSIP_WITNESS_KEY_LEN)
+                return GOSSIP_EMALFORMED;
+            memcpy(out->witness, kv->val.via.bin.ptr, GOSSIP_WITNESS_KEY_LEN);
+        }
         /* other tags: metadata of a newer member, skipped */
     }
     return 0;

@@ -55,17 +55,22 @@ static void api_healthz(struct node *node, struct node_httpd_conn *conn)
         ntohs(http->ss_family == AF_INET ? ((const struct sockaddr_in *)http)->sin_port
                                          : ((const struct sockaddr_in6 *)http)->sin6_port);
     json_t *body =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "status",
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:i}", "status",
                   node->draining ? "draining" : "ok", "node", node->cfg.node_name, "id", node->id,
                   "version", WEBGW_VERSION, "domain", node->cfg.domain, "http_port", (int)http_port,
                   "uptime_s", (json_int_t)((state_now_ms() - node->started_ms) / 1000), "names",
                   (json_int_t)state_names_count(node->names), "routes",
-                  (json_int_t)state_routes_count(node->routes));
+                  (json_int_t)state_routes_count(node->routes), "gossip", node_gossip_mode(node),
+                  "witnesses_needed", (int)node_witness_need(node));
     /* things that work but likely not as the operator meant; status stays "ok" */
     {
         json_t *warnings = json_array();
         if (node_tls_warning(node))
             json_array_append_new(warnings, json_string(node_tls_warning(node)));
+        if (strcmp(node_gossip_mode(node), "insecure") == 0)
+            json_array_append_new(warnings,
+                                  json_string("--gossip-insecure: gossip is plain text and anyone "
+                                              "who reaches it can join and inject records"));
         json_object_set_new(body, "warnings", warnings);
     }
     api_json(conn, node->draining ? 503 : 200, body);

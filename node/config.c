@@ -52,8 +52,12 @@ static const struct config_option config_options[] = {
     {"join", CONFIG_LIST, "ADDR:PORT", "none", "seed to join (repeatable; a YAML list)"},
     {"cluster-label", CONFIG_STRING, "LABEL", "webgw",
      "gossip cluster name, authenticated: labels differ, clusters never merge"},
-    {"cluster-key", CONFIG_STRING, "FILE", "none (plain gossip)",
+    {"cluster-key", CONFIG_STRING, "FILE", "none (the node runs alone)",
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
+    {"gossip-insecure", CONFIG_BOOL, NULL, "false",
+     "without --cluster-key, gossip in plain text and let anyone who reaches the port join"},
+    {"witness-faults", CONFIG_UINT, "F", "1",
+     "f: a claim's time is the (f+1)-th earliest member witness (same on every node)"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
     {"tls-cert", CONFIG_LIST, "FILE", "none", "PEM certificate chain for HTTPS (repeatable)"},
     {"tls-key", CONFIG_LIST, "FILE", "none", "PEM key of the --tls-cert in the same position"},
@@ -173,6 +177,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->compact_bytes = 8u << 20;
     cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
     cfg->dns_interval_ms = 60000;
+    cfg->witness_faults = 1;
     cfg->dns_ttl = 30;
     cfg->dns_rrl = 100;
     proxy_config_init(&cfg->proxy);
@@ -585,6 +590,14 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
     }
     if (strcmp(key, "cluster-key") == 0)
         return config_path(cfg->cluster_key, value, err, errlen);
+    if (strcmp(key, "gossip-insecure") == 0)
+        return config_bool(value, &cfg->gossip_insecure, err, errlen);
+    if (strcmp(key, "witness-faults") == 0) {
+        if (config_uint(value, 0, STATE_WITNESS_FAULTS_MAX, &n, err, errlen) != 0)
+            return -1;
+        cfg->witness_faults = (unsigned)n;
+        return 0;
+    }
     if (strcmp(key, "workers") == 0) {
         if (config_uint(value, 0, 256, &n, err, errlen) != 0)
             return -1;
@@ -954,6 +967,12 @@ int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
         if (config_readable("tls-cert", cfg->tls_cert[i], err, errlen) != 0 ||
             config_readable("tls-key", cfg->tls_key[i], err, errlen) != 0)
             return -1;
+    if (cfg->join_count > 0 && cfg->cluster_key[0] == '\0' && !cfg->gossip_insecure) {
+        snprintf(err, errlen,
+                 "join: a node without --cluster-key runs alone; give the fleet's --cluster-key "
+                 "(or --gossip-insecure to gossip in plain text, which anyone can join)");
+        return -1;
+    }
     if (config_readable("cluster-key", cfg->cluster_key, err, errlen) != 0 ||
         config_readable("admin-token-file", cfg->admin_token_file, err, errlen) != 0)
         return -1;

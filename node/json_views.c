@@ -30,6 +30,11 @@ json_t *node_json_name(const struct state_name_view *view)
     json_object_set_new(obj, "reserved_at", json_integer((json_int_t)rec->reserved_at_ms));
     json_object_set_new(obj, "issued_at", json_integer((json_int_t)rec->issued_at_ms));
     json_object_set_new(obj, "contenders", json_integer(view->contenders));
+    /* the claim time that decides (README "Trust model"): the fleet's witnesses, not the
+     * owner's reserved_at */
+    json_object_set_new(obj, "claimed_at", json_integer((json_int_t)view->claimed_at_ms));
+    json_object_set_new(obj, "witnesses", json_integer(view->witnesses));
+    json_object_set_new(obj, "pending", json_boolean(view->pending));
     return obj;
 }
 

@@ -104,6 +104,14 @@ char *node_metrics_render(const struct node *node, size_t *len)
                         (unsigned long long)rs->from_gossip_dropped);
     node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"stale\"} %llu\n",
                         (unsigned long long)rs->from_gossip_stale);
+    node_metrics_family(&b, "webgw_witnesses_total", "counter",
+                        "Claim witnesses: signed by this node, kept from others, refused.");
+    node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"signed\"} %llu\n",
+                        (unsigned long long)rs->witnesses_signed);
+    node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"kept\"} %llu\n",
+                        (unsigned long long)rs->witnesses_kept);
+    node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"refused\"} %llu\n",
+                        (unsigned long long)rs->witnesses_refused);
 
     node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
     node_metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);

@@ -419,6 +419,9 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     }
     if (report[0])
         node_log(NODE_LOG_WARN, "store", "%s", report);
+    if (node_witness_start(node, err, errlen) != 0)
+        goto fail;
+    node_witness_all(node);
     node_routes_rebuild(node);
 
     /* the cluster key encrypts gossip and seeds the TLS session ticket keys */
@@ -512,6 +515,7 @@ void node_free(struct node *node)
         state_routes_free(node->routes);
     if (node->names)
         state_names_free(node->names);
+    node_witness_free(node);
     free(node->fleet_addrs);
     node_longkeys_free(node);
     free(node);

@@ -97,8 +97,10 @@ struct node_config {
     char join[NODE_JOIN_MAX][NODE_ADDR_TEXT_MAX]; /* --join: seeds, HOST:PORT */
     size_t join_count;                            /* seeds in join */
     char cluster_key[NODE_PATH_MAX];              /* --cluster-key: base64 keys, one a line */
-    char cluster_label[65]; /* --cluster-label: authenticated in gossip packets */
-    unsigned workers;       /* --workers: proxy threads; 0 = one per core */
+    char cluster_label[65];  /* --cluster-label: authenticated in gossip packets */
+    bool gossip_insecure;    /* --gossip-insecure: plain gossip open to the network */
+    unsigned witness_faults; /* --witness-faults: f, faulty members a claim time tolerates */
+    unsigned workers;        /* --workers: proxy threads; 0 = one per core */
     char tls_cert[NODE_TLS_PAIRS_MAX][NODE_PATH_MAX]; /* --tls-cert: the i-th pairs with */
     char tls_key[NODE_TLS_PAIRS_MAX][NODE_PATH_MAX];  /* the i-th --tls-key */
     size_t tls_cert_count;                            /* entries in tls_cert */

@@ -2,11 +2,17 @@
  * node_gossip.c - the node's side of gossip: records as gossip items, members and backend
  * health as the API shows them, and the gossip counters for /metrics.
  *
- * Items: one per owner and key, the owner's latest record (what state_names_each_record
- * lists), so two nodes that exchanged every item hold the same record set. The item key is
- * "OWNERHEX/NAME" ("OWNERHEX/#HASH" when a long fqdn would not fit GOSSIP_KEY_MAX), the
- * version is the record's, and the digest hash is the first 8 bytes of the signature, which
- * tells two different records of one version apart.
+ * Items: one per owner and key, a bundle of the owner's latest record (what
+ * state_names_each_record lists) and the witnesses kept for it, so two nodes that exchanged
+ * every item hold the same records and witnesses. The item key is "OWNERHEX/NAME"
+ * ("OWNERHEX/#HASH" when a long fqdn would not fit GOSSIP_KEY_MAX), the version is the
+ * record's, and the digest hash mixes the record's and the witnesses' signatures
+ * (node_bundle_hash), which tells two different bundles of one version apart.
+ *
+ * Without a cluster key (and without --gossip-insecure) the node runs alone: gossip runs on no
+ * transport at all, nothing listens, nothing is sent, and the node neither joins nor can be
+ * joined. The gossip instance still exists so that members, health and the API behave as on a
+ * fleet of one.
  */
 #include <netdb.h>
 #include <openssl/evp.h>
@@ -35,15 +41,6 @@ void node_item_key(const struct state_record *rec, char out[GOSSIP_KEY_MAX + 1])
             snprintf(hex + 2 * i, 3, "%02x", md[i]);
         snprintf(out, GOSSIP_KEY_MAX + 1, "%s/#%s", owner, hex);
     }
-}
-
-static uint64_t node_item_hash(const struct state_record *rec)
-{
-    uint64_t h = 0;
-
-    for (int i = 0; i < 8; i++)
-        h = (h << 8) | rec->signature[i];
-    return h ? h : 1;
 }
 
 /* ---- callbacks (on the control loop) ------------------------------------------------- */
@@ -136,7 +133,7 @@ static const char *longkey_name(struct node *node, const char *hash)
 }
 
 struct item_visit {
-    struct node *node;          /* whose records */
+    struct node *node;          /* whose records and witnesses */
     gossip_item_visit_fn visit; /* gossip's visitor */
     void *visit_ctx;            /* its context */
 };
@@ -148,7 +145,7 @@ static int node_each_item_one(const struct state_record *rec, void *ctx)
 
     node_item_key(rec, key);
     longkey_remember(v->node, key, rec->name);
-    return v->visit(v->visit_ctx, key, rec->version, node_item_hash(rec));
+    return v->visit(v->visit_ctx, key, rec->version, node_bundle_hash(v->node, rec));
 }
 
 static int node_each_item(void *ctx, gossip_item_visit_fn visit, void *visit_ctx)
@@ -192,7 +189,7 @@ static int node_get_item(void *ctx, const char *key, uint64_t *version, uint8_t 
         return node_acme_get_item(node, key, version, buf, cap);
     if (node_find_item(node, key, &rec) != 0)
         return GOSSIP_ENOTFOUND;
-    len = state_record_encode(&rec, buf, cap);
+    len = node_bundle_encode(node, &rec, buf, cap);
     if (len < 0)
         return GOSSIP_ETOOBIG;
     *version = rec.version;
@@ -219,6 +216,8 @@ static void node_on_member(void *ctx, const struct gossip_member *m, bool reaped
     node_zone_fleet_changed(node);
     if (m->self)
         return;
+    if (!reaped)
+        node_witness_member(node, m->meta.witness);
     node_fleet_addrs_update(node);
     gossip_addr_format(&m->addr, addr, sizeof(addr));
     if (reaped)
@@ -341,6 +340,65 @@ static size_t node_resolve_seeds(const struct node *node, struct gossip_addr *ou
     return n;
 }
 
+/* ---- a node without a cluster key: gossip on no transport --------------------------------- */
+
+static int lone_send(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len)
+{
+    (void)ctx, (void)to, (void)buf, (void)len;
+    return 0; /* nothing leaves a node that runs alone */
+}
+
+static const struct gossip_transport_ops lone_ops = {.send_packet = lone_send,
+                                                     .send_stream = lone_send};
+
+static uint64_t lone_now(void *ctx)
+{
+    return uv_now(ctx);
+}
+
+static void lone_tick(uv_timer_t *t)
+{
+    struct node *node = t->data;
+    uint64_t next = gossip_tick(node->gossip), now = uv_now(&node->loop);
+
+    /* at least 10 ms apart: a lone member's timers are all periodic */
+    uv_timer_start(t, lone_tick, next > now + 10 ? next - now : 10, 0);
+}
+
+/* Gossip for a node that runs alone: no socket, no seed, and a throwaway random key so that
+ * even the in-process instance is in encrypted mode (nothing it could ever receive opens). */
+static int lone_open(struct node *node, struct gossip_config *gc, const struct gossip_callbacks *cb,
+                     char *err, size_t errlen)
+{
+    struct gossip_transport tr = {.ops = &lone_ops, .ctx = node};
+    struct gossip_clock clock = {.now_ms = lone_now, .ctx = &node->loop};
+
+    gc->keyring.count = 1;
+    if (RAND_bytes(gc->keyring.keys[0], GOSSIP_KEY_LEN) != 1) {
+        snprintf(err, errlen, "gossip: no randomness");
+        return -1;
+    }
+    node->gossip = gossip_new(gc, cb, &tr, &clock, err, errlen);
+    if (!node->gossip)
+        return -1;
+    node->gossip_lone = true;
+    snprintf(node->advertise_text, sizeof(node->advertise_text), "off");
+    uv_timer_init(&node->loop, &node->lone_timer);
+    node->lone_timer.data = node;
+    uv_timer_start(&node->lone_timer, lone_tick, 0, 0);
+    node_log(NODE_LOG_INFO, "gossip",
+             "no --cluster-key: this node runs alone (no gossip listener; it neither joins nor "
+             "can be joined). Give every gateway the same --cluster-key to form a fleet");
+    return 0;
+}
+
+const char *node_gossip_mode(const struct node *node)
+{
+    if (node->gossip_lone)
+        return "alone";
+    return node->cfg.cluster_key[0] ? "encrypted" : "insecure";
+}
+
 _Static_assert(NODE_PUBLIC_ADDRS_MAX <= GOSSIP_PUBLIC_ADDRS_MAX, "public addresses fit metadata");
 
 /* --public-addr, or else the advertise address: what the fleet's DNS answers for us. */
@@ -409,9 +467,23 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed));
     snprintf(gc.label, sizeof(gc.label), "%s", node->cfg.cluster_label);
     gc.keyring = *keyring;
+    memcpy(gc.meta.witness, node->witness_key, sizeof(gc.meta.witness));
 
     uv_timer_init(&node->loop, &node->probe_timer);
     node->probe_timer.data = node;
+    if (keyring->count == 0 && !node->cfg.gossip_insecure) {
+        int rc = lone_open(node, &gc, &cb, gerr, sizeof(gerr));
+        OPENSSL_cleanse(&gc.keyring, sizeof(gc.keyring));
+        if (rc != 0)
+            snprintf(err, errlen, "gossip: %s", gerr);
+        node_probes_dirty(node);
+        return rc;
+    }
+    if (keyring->count == 0)
+        node_log(NODE_LOG_WARN, "gossip",
+                 "--gossip-insecure: gossip on %s is plain text; anyone who reaches it can join "
+                 "the fleet, read it and inject records",
+                 node->cfg.gossip.text);
     node->gossip = gossip_uv_open(&node->loop, &gc, &cb, gerr, sizeof(gerr));
     OPENSSL_cleanse(&gc.keyring, sizeof(gc.keyring));
     if (!node->gossip) {
@@ -428,17 +500,23 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     return 0;
 }
 
-void node_gossip_broadcast(struct node *node, const struct state_record *rec, const uint8_t *buf,
-                           size_t len)
+void node_gossip_broadcast(struct node *node, const char *name,
+                           const uint8_t owner[STATE_OWNER_LEN])
 {
     char key[GOSSIP_KEY_MAX + 1];
+    struct state_record rec;
+    uint8_t *buf;
+    int len;
 
-    if (!node->gossip)
+    if (!node->gossip || state_names_owner_record(node->names, name, owner, &rec) != 0)
         return;
-    node_item_key(rec, key);
-    longkey_remember(node, key, rec->name);
-    if (gossip_broadcast(node->gossip, key, rec->version, buf, len) != 0)
-        node_log(NODE_LOG_WARN, "gossip", "record %s not broadcast", rec->name);
+    buf = malloc(STATE_BUNDLE_MAX_BYTES);
+    len = buf ? node_bundle_encode(node, &rec, buf, STATE_BUNDLE_MAX_BYTES) : STATE_ENOMEM;
+    node_item_key(&rec, key);
+    longkey_remember(node, key, rec.name);
+    if (len < 0 || gossip_broadcast(node->gossip, key, rec.version, buf, (size_t)len) != 0)
+        node_log(NODE_LOG_WARN, "gossip", "record %s not broadcast", rec.name);
+    free(buf);
     node_probes_dirty(node);
 }
 
@@ -453,7 +531,11 @@ void node_gossip_leave(struct node *node)
 
 void node_gossip_close(struct node *node)
 {
-    if (node->gossip) {
+    if (node->gossip && node->gossip_lone) {
+        uv_timer_stop(&node->lone_timer);
+        gossip_free(node->gossip);
+        node->gossip = NULL;
+    } else if (node->gossip) {
         gossip_uv_close(node->gossip);
         node->gossip = NULL;
     }

@@ -17,6 +17,7 @@
 #define NODE_EVENTS_MAX 200    /* recent events kept for the dashboard */
 #define NODE_OWN_ADDRS_MAX 128 /* own addresses a backend may not use */
 #define NODE_ID_HEX_LEN 32     /* node id: 16 random bytes, hex */
+#define NODE_ROSTER_MAX 256    /* witness keys remembered (members ever announced) */
 
 struct node_event {
     uint64_t ts_ms; /* when */
@@ -37,6 +38,9 @@ struct node_record_stats {
     uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
     uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
     uint64_t compactions;          /* snapshots written */
+    uint64_t witnesses_signed;     /* claims this node countersigned */
+    uint64_t witnesses_kept;       /* other members' witnesses that were new */
+    uint64_t witnesses_refused;    /* unknown key, future time or bad signature */
 };
 
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
@@ -93,6 +97,13 @@ struct node {
     size_t events_next;                        /* next slot to write */
     size_t events_count;                       /* filled slots */
     struct node_record_stats rec_stats;        /* record flow counters */
+    struct state_key *identity;                /* witness key (data-dir/node.key) */
+    uint8_t witness_key[STATE_OWNER_LEN];      /* its public half */
+    uint8_t (*roster)[STATE_OWNER_LEN];        /* witness keys of the fleet, ever */
+    size_t roster_count;                       /* entries in roster */
+    bool gossip_lone;                          /* no cluster key: gossip without a transport
+                                                  (node_gossip.c) */
+    uv_timer_t lone_timer;                     /* drives that lone gossip instance */
 };
 
 /* Result of submitting one record through the API: an HTTP status and a message. */
@@ -106,9 +117,34 @@ struct node_submit_result {
  * route table and dissemination. `result` tells what to answer. */
 void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
                         struct node_submit_result *result);
-/* The gossip path: the same minus admission and minus the node-local address policy (so every
- * node merges the same set). Returns 1 when the state changed, 0 when not, <0 when refused. */
+/* The gossip path for a bundle (a record and its witnesses): the same minus admission and
+ * minus the node-local address policy (so every node merges the same set), then the witnesses
+ * through node_witness_admit and our own. When anything changed, this node broadcasts its own
+ * fuller bundle and returns 0 (gossip must not re-queue the received copy over it); returns
+ * 0 when nothing changed, <0 when refused. */
 int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key);
+/* Witnesses (node_witness.c). node_witness_start loads or makes the identity and the roster
+ * and turns witnessing on; node_witness_member adds a member's announced key to the roster;
+ * node_witness_record countersigns owner's current record on name unless we already attested
+ * its claim (1 new, 0 nothing to do, <0 failure); node_witness_admit applies the policy
+ * (known key, not in the future, signature) and keeps a received witness (1 new, 0 known,
+ * <0 refused with err set); node_witness_all attests every stored record (at start). */
+int node_witness_start(struct node *node, char *err, size_t errlen);
+void node_witness_free(struct node *node);
+void node_witness_member(struct node *node, const uint8_t key[GOSSIP_WITNESS_KEY_LEN]);
+unsigned node_witness_need(const struct node *node);
+int node_witness_record(struct node *node, const char *name, const uint8_t owner[STATE_OWNER_LEN],
+                        struct state_name_view *view);
+int node_witness_admit(struct node *node, const char *name, const uint8_t owner[STATE_OWNER_LEN],
+                       const struct state_witness *w, struct state_name_view *view, char *err,
+                       size_t errlen);
+void node_witness_all(struct node *node);
+/* The gossip item of owner's record on a key: the record and our kept witnesses (bundle), and
+ * the push-pull hash over both. */
+int node_bundle_encode(const struct node *node, const struct state_record *rec, uint8_t *buf,
+                       size_t cap);
+uint64_t node_bundle_hash(const struct node *node, const struct state_record *rec);
+
 /* Schedules a compaction check right after this loop turn (the log passed --compact-bytes). */
 void node_compact_soon(struct node *node);
 /* Applies the current routes of every name (at start, after a reload). */
@@ -138,9 +174,12 @@ void node_drain_step(struct node *node);
 /* Gossip side (node_gossip.c). */
 int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, char *err,
                       size_t errlen);
-void node_gossip_broadcast(struct node *node, const struct state_record *rec, const uint8_t *buf,
-                           size_t len);
+/* Spreads owner's current record on name with every witness we keep (a bundle). */
+void node_gossip_broadcast(struct node *node, const char *name,
+                           const uint8_t owner[STATE_OWNER_LEN]);
 void node_gossip_leave(struct node *node);
+/* "encrypted" (cluster key), "insecure" (--gossip-insecure, plain) or "alone" (no key). */
+const char *node_gossip_mode(const struct node *node);
 void node_gossip_close(struct node *node);
 /* Item key of a record: "OWNERHEX/NAME" (see node_gossip.c). */
 void node_item_key(const struct state_record *rec, char out[GOSSIP_KEY_MAX + 1]);
@@ -159,6 +198,8 @@ void node_api_keys(struct node *node, struct node_httpd_conn *conn,
 int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
 void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
+/* Feeds the proxy the fleet verdicts gossip holds now for a route's backends. */
+void node_proxy_fleet_sync(struct node *node, const struct state_record *rec);
 void node_proxy_drain(struct node *node);
 void node_proxy_stop(struct node *node);
 json_t *node_proxy_local_health(const struct node *node);

@@ -121,31 +121,50 @@ static int records_route(struct node *node, const struct state_name_view *view)
         node_log(NODE_LOG_WARN, "routes", "%s: %u of %u backends refused by this node's policy",
                  view->name, (unsigned)(rec->backend_count - kept), (unsigned)rec->backend_count);
     rec->backend_count = kept;
-    return state_routes_apply(node->routes, &local, node->cfg.domain);
+    if (state_routes_apply(node->routes, &local, node->cfg.domain) != 0)
+        return -1;
+    if (local.held)
+        node_proxy_fleet_sync(node, rec);
+    return 0;
 }
 
-/* Store, route and announce a record the merge called new information. */
-static int records_commit(struct node *node, const struct state_record *rec,
-                          const struct state_name_view *view, const char *via, char *err,
-                          size_t errlen)
+/* Our own witness of owner's record on name (when we have not attested its claim yet), then
+ * the key's route and an event from the view that results. */
+static void records_settle(struct node *node, const struct state_record *rec, const char *via,
+                           bool record_changed)
 {
+    struct state_name_view view;
     char owner[STATE_OWNER_HEX_LEN + 1];
 
+    node_witness_record(node, rec->name, rec->owner, NULL);
+    if (state_names_get(node->names, rec->name, &view) != 0)
+        return;
+    if (records_route(node, &view) != 0) {
+        /* the record is durable; the route catches up on the next rebuild */
+        node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view.name);
+    }
+    node_probes_dirty(node);
+    if (view.held && view.record.kind == STATE_RECORD_FQDN)
+        node_fqdn_check_soon(node, view.name);
+    if (!record_changed)
+        return;
+    state_owner_format(rec->owner, owner);
+    node_event(node, "record", "%s %s v%llu by %.12s (%s)%s", state_record_kind_name(rec->kind),
+               rec->name, (unsigned long long)rec->version, owner, via,
+               rec->kind == STATE_RECORD_RELEASE                                          ? ""
+               : view.held && memcmp(view.record.owner, rec->owner, STATE_OWNER_LEN) == 0 ? ""
+               : view.pending ? " - waiting for witnesses"
+                              : " - a contender");
+}
+
+/* Stores a record the merge called new information. */
+static int records_commit(struct node *node, const struct state_record *rec, char *err,
+                          size_t errlen)
+{
     if (state_store_append(node->store, rec, err, errlen) != 0)
         return -1;
     if (state_store_log_bytes(node->store) >= node->cfg.compact_bytes)
         node_compact_soon(node);
-    if (records_route(node, view) != 0) {
-        /* the record is durable; the route catches up on the next rebuild */
-        node_log(NODE_LOG_ERROR, "routes", "route update for %s failed", view->name);
-    }
-    node_probes_dirty(node);
-    if (view->held && view->record.kind == STATE_RECORD_FQDN)
-        node_fqdn_check_soon(node, view->name);
-    state_owner_format(rec->owner, owner);
-    node_event(node, "record", "%s %s v%llu by %.12s (%s)%s", state_record_kind_name(rec->kind),
-               rec->name, (unsigned long long)rec->version, owner, via,
-               view->held || rec->kind == STATE_RECORD_RELEASE ? "" : " - lost the claim");
     return 0;
 }
 
@@ -243,7 +262,7 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
         node->rec_stats.failed++;
         return;
     }
-    if (records_commit(node, &rec, &view, "api", err, sizeof(err)) != 0) {
+    if (records_commit(node, &rec, err, sizeof(err)) != 0) {
         res->status = 500;
         snprintf(res->message, sizeof(res->message), "not stored: %s", err);
         node_log(NODE_LOG_ERROR, "store", "record %s v%llu not stored: %s", rec.name,
@@ -252,8 +271,9 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
         return;
     }
     node->rec_stats.accepted++;
-    /* durable here first, then the fleet hears of it */
-    node_gossip_broadcast(node, &rec, buf, len);
+    records_settle(node, &rec, "api", true);
+    /* durable here first, then the fleet hears of it, with our witness */
+    node_gossip_broadcast(node, rec.name, rec.owner);
     res->status = 202;
     res->changed = true;
     snprintf(res->message, sizeof(res->message), "accepted %s %s v%llu%s",
@@ -265,13 +285,19 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
 
 int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key)
 {
+    struct state_witness *w = NULL;
     struct state_record rec, held;
-    struct state_name_view view;
     struct state_validate_policy pol;
     char err[STATE_ERR_MAX];
+    size_t nw = 0;
+    bool changed = false, record_changed = false;
     int rc;
 
-    if (len > STATE_RECORD_MAX_BYTES || state_record_decode(buf, len, &rec, err, sizeof(err)) != 0)
+    w = malloc(STATE_WITNESSES_MAX * sizeof(*w));
+    if (w == NULL)
+        return STATE_ENOMEM;
+    if (len > STATE_BUNDLE_MAX_BYTES ||
+        state_bundle_decode(buf, len, &rec, w, &nw, err, sizeof(err)) != 0)
         goto drop;
     if (item_key) {
         char key[GOSSIP_KEY_MAX + 1];
@@ -282,35 +308,55 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const
         }
     }
     /* an Ed25519 check costs far more than a lookup: a record older than (or the same as)
-     * the one we hold from its owner changes nothing, so it is dropped unverified */
+     * the one we hold from its owner changes nothing, so it is not verified nor merged (its
+     * witnesses still count: they attest the owner's entry, whichever version we hold) */
     if (state_names_owner_record(node->names, rec.name, rec.owner, &held) == 0 &&
         (rec.version < held.version ||
          (rec.version == held.version &&
           memcmp(rec.signature, held.signature, STATE_SIGNATURE_LEN) == 0))) {
         node->rec_stats.from_gossip_stale++;
-        return 0;
+        rc = STATE_ESTALE;
+    } else {
+        if (state_record_verify(&rec, err, sizeof(err)) != 0)
+            goto drop;
+        /* shared rules only: see the comment at the top of this file */
+        memset(&pol, 0, sizeof(pol));
+        pol.allow_loopback = true;
+        pol.now_ms = state_now_ms();
+        pol.domain = node->cfg.domain;
+        if (state_record_validate(&rec, &pol, err, sizeof(err)) != 0)
+            goto drop;
+        rc = state_names_merge(node->names, &rec, NULL);
     }
-    if (state_record_verify(&rec, err, sizeof(err)) != 0)
-        goto drop;
-    /* shared rules only: see the comment at the top of this file */
-    memset(&pol, 0, sizeof(pol));
-    pol.allow_loopback = true;
-    pol.now_ms = state_now_ms();
-    pol.domain = node->cfg.domain;
-    if (state_record_validate(&rec, &pol, err, sizeof(err)) != 0)
-        goto drop;
-    rc = state_names_merge(node->names, &rec, &view);
-    if (rc == STATE_ESTALE)
-        return 0;
-    if (rc < 0)
+    if (rc < 0 && rc != STATE_ESTALE) {
+        free(w);
         return rc;
-    if (records_commit(node, &rec, &view, "gossip", err, sizeof(err)) != 0) {
-        node_log(NODE_LOG_ERROR, "store", "gossiped record %s not stored: %s", rec.name, err);
-        return STATE_EIO;
     }
-    node->rec_stats.from_gossip_accepted++;
-    return 1;
+    if (rc == 1) {
+        if (records_commit(node, &rec, err, sizeof(err)) != 0) {
+            node_log(NODE_LOG_ERROR, "store", "gossiped record %s not stored: %s", rec.name, err);
+            free(w);
+            return STATE_EIO;
+        }
+        node->rec_stats.from_gossip_accepted++;
+        changed = record_changed = true;
+    }
+    /* the witnesses attest the owner's entry, whichever of its versions we hold */
+    for (size_t i = 0; i < nw; i++) {
+        rc = node_witness_admit(node, rec.name, rec.owner, &w[i], NULL, err, sizeof(err));
+        if (rc < 0)
+            node_log(NODE_LOG_DEBUG, "gossip", "witness for %s refused: %s", rec.name, err);
+        changed |= rc == 1;
+    }
+    free(w);
+    changed |= node_witness_record(node, rec.name, rec.owner, NULL) == 1;
+    if (changed) {
+        records_settle(node, &rec, "gossip", record_changed);
+        node_gossip_broadcast(node, rec.name, rec.owner);
+    }
+    return 0;
 drop:
+    free(w);
     node->rec_stats.from_gossip_dropped++;
     node_log(NODE_LOG_DEBUG, "gossip", "record dropped: %s", err);
     return STATE_EINVAL;

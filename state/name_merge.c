@@ -38,23 +38,78 @@
  * the only live one and takes the name; the old owner can claim again only with a higher
  * version, and then with its new, later claim time.
  *
- * Claim times are signed by their owner, so a node cannot forge one for someone else. Clients
- * go through state_names_admit, which refuses a claim on a held key (409, naming the holder)
- * and a claim dated more than NAME_CLAIM_PAST_MS in the past, so a newcomer cannot backdate
- * itself ahead of a holder; the record validator refuses dates too far in the future. Records
- * from gossip skip admission (they were admitted by the node that took them), which is where
- * concurrent reservations of one name on two nodes meet and resolve by claim time.
+ * Claim times: why the owner's reserved_at_ms does not decide alone. An owner signs its own
+ * claim time, so an owner (or a fleet member gossiping for its own keys) could date a claim a
+ * day back and take any name held since. The API refuses new claims dated more than
+ * NAME_CLAIM_PAST_MS in the past, but a record that arrives by gossip, or from a joining node's
+ * store, skips the API; and a member whose clock is a day behind accepts such a claim as
+ * recent. So, with witnessing on (the daemon always turns it on), a claim's order comes from
+ * the gateways that saw it:
+ *
+ *   - Every gateway has its own Ed25519 identity and, on seeing an owner's record whose claim
+ *     it has not yet attested, signs a witness: (its key, the record's version, the claim time
+ *     the owner gave, release or not, ITS OWN clock's time) over the key and owner
+ *     (witness.c). Witnesses travel with the record (gossip bundles, push-pull) and are stored.
+ *   - A claim's effective time is the need-th earliest time among the witnesses that attest
+ *     this very claim (not a release, same claim time), need = f' + 1, f' = min(f, fleet - 1):
+ *     f malicious or misclocked members can each put one early time in, but the need-th
+ *     earliest is at least one honest member's clock at the moment it first saw the claim.
+ *     A claim with fewer witnesses has no effective time: it is a contender (shown as
+ *     `pending` when no claim has one), never the holder, until enough members saw it.
+ *   - Holder = the live claim with an effective time and the smallest (effective time, owner):
+ *     first seen by the fleet wins, the owner id breaks exact ties, the same way everywhere.
+ *   - The owner's reserved_at_ms still names the claim (witnesses attest a claim time, so a
+ *     new version of the same claim keeps its witnesses and an honest gateway attests a claim
+ *     once), but its value no longer orders anything.
+ *
+ * Who may witness is the caller's policy, applied before a witness reaches this merge like a
+ * signature check: the node keeps witnesses only from keys announced by fleet members (under
+ * the cluster key) and refuses times in the future; the merge itself is a pure function of
+ * the witnesses it is given. `fleet` is the number of witness keys known (members ever seen),
+ * so a fleet of one needs only its own witness (f' = 0: its own clock decides) and a fleet of
+ * two needs both whatever f is.
+ *
+ * Witnesses as a lattice. For each (key, owner) we keep a set of witnesses with one entry per
+ * witness key, and at most STATE_WITNESSES_MAX entries, chosen by one total order on witnesses
+ * ("better first"): higher version, then earlier time, then smaller claim time, claim before
+ * release, then signature and key bytes. Per witness key the better entry wins; over keys the
+ * STATE_WITNESSES_MAX best are kept. Both steps use the same order, so the result over any
+ * union is "the N best among each key's best", whatever the grouping or repetition: a
+ * witness kept in the final set is the best of its key everywhere and fewer than N keys rank
+ * before it in any subset, so no intermediate step dropped it. Hence merge stays commutative,
+ * associative and idempotent with witnesses (tests/state/test_names_merge.c checks it against
+ * a brute-force model). The set is kept apart from the owner's record: a new version of the
+ * record does not drop it, and which of its witnesses count is decided by the current record
+ * when the view is derived, never stored.
+ *
+ * Why higher version first, per witness key: a gateway's newest observation of an owner
+ * supersedes its older ones. When an owner releases a name, honest gateways attest the
+ * release (a witness with a higher version); if that owner later signs a record reviving the
+ * old claim time, the old witnesses of that claim (public, replayable) are outranked by the
+ * same gateways' release witnesses, so the revived claim needs fresh witnesses at today's
+ * times and cannot jump back ahead of whoever claimed the name after the release.
+ *
+ * Honest partitions. Concurrent claims on two sides of a partition are each witnessed at once
+ * on their side and by the other side after the heal; every node ends with the same witness
+ * sets and so the same holder. Which side wins depends on the witness times the fleet
+ * recorded, as before it depended on the owners' times.
+ *
+ * What remains possible (README "Trust model"): f + 1 colluding members can date a claim as
+ * they like; a member that holds the cluster key can announce several identities (the fleet
+ * size f is measured in is identities admitted by the cluster key); past STATE_WITNESSES_MAX
+ * witness keys per claim, the kept ones are the N best by the order above.
  *
  * Abuse bound. A key tracks at most STATE_CLAIMS_PER_NAME_MAX owners. When a ninth owner
  * arrives, the nine candidates are ranked and the last one is dropped (possibly the newcomer,
  * which then changes nothing): the holder first (so the bound can never take a name from its
  * holder), then release tombstones, newest first (they stop stale records from coming back),
- * then the other live claims by claim order (a contender only waits in a queue; its owner can
- * send it again). Up to the bound the state is exactly the lattice above; past it, which losing
- * claims or old tombstones are remembered can depend on arrival order, and a stale record of an
- * owner whose tombstone was dropped could be taken as new. Reaching it takes eight distinct
- * keys signing claims on one name, which the API refuses while the name is held (409), so only
- * a cluster member gossiping forged traffic for its own keys gets there.
+ * then the other live claims, those with an effective time first by it, then the others by
+ * their owner's claim time (a contender only waits in a queue; its owner can send it again). Up to
+ * the bound the state is exactly the lattice above; past it, which losing claims or old tombstones
+ * are remembered can depend on arrival order, and a stale record of an owner whose tombstone was
+ * dropped could be taken as new. Reaching it takes eight distinct keys signing claims on one name,
+ * which the API refuses while the name is held (409), so only a cluster member gossiping forged
+ * traffic for its own keys gets there.
  *
  * Tombstone collection (name_table.c) drops a key once all its claims are releases and the
  * newest is older than a TTL (7 days by default). The TTL is the usual gc-grace trade-off: a
@@ -119,6 +174,8 @@ static struct name_claim *claim_new(const struct state_record *rec, uint64_t rec
     c->kind = (uint8_t)rec->kind;
     c->tls_passthrough = rec->tls_passthrough;
     c->backend_count = rec->backend_count;
+    c->witness_count = 0;
+    c->witnesses = NULL;
     memcpy(c->backends, rec->backends, rec->backend_count * sizeof(c->backends[0]));
     return c;
 }
@@ -163,11 +220,201 @@ done:
     return rc;
 }
 
+void name_claim_free(struct name_claim *c)
+{
+    if (c != NULL)
+        free(c->witnesses);
+    free(c);
+}
+
+/* ---- witnesses -------------------------------------------------------------------------- */
+
+/* The one total order on witnesses (see the top comment): <0 when a is better than b. */
+static int witness_cmp(const struct state_witness *a, const struct state_witness *b)
+{
+    int c;
+
+    if (a->version != b->version)
+        return a->version > b->version ? -1 : 1;
+    if (a->time_ms != b->time_ms)
+        return a->time_ms < b->time_ms ? -1 : 1;
+    if (a->claim_at_ms != b->claim_at_ms)
+        return a->claim_at_ms < b->claim_at_ms ? -1 : 1;
+    if (a->released != b->released)
+        return a->released ? 1 : -1;
+    c = memcmp(a->signature, b->signature, STATE_SIGNATURE_LEN);
+    return c != 0 ? c : memcmp(a->key, b->key, STATE_OWNER_LEN);
+}
+
+static bool witness_attests(const struct name_claim *c, const struct state_witness *w)
+{
+    return !w->released && w->claim_at_ms == c->reserved_at_ms;
+}
+
+unsigned name_claim_witnessed(const struct name_claim *c)
+{
+    unsigned n = 0;
+
+    if (c->kind == STATE_RECORD_RELEASE)
+        return 0;
+    for (int i = 0; i < c->witness_count; i++)
+        n += witness_attests(c, &c->witnesses[i].w);
+    return n;
+}
+
+bool name_claim_effective(const struct state_names *names, const struct name_claim *c,
+                          uint64_t *time_ms)
+{
+    uint64_t times[STATE_WITNESSES_MAX];
+    unsigned n = 0;
+
+    if (!names->witnessing) {
+        *time_ms = c->reserved_at_ms;
+        return true;
+    }
+    for (int i = 0; i < c->witness_count; i++)
+        if (witness_attests(c, &c->witnesses[i].w))
+            times[n++] = c->witnesses[i].w.time_ms;
+    if (n < names->witness_need)
+        return false;
+    /* the need-th smallest: a partial selection sort over at most 16 entries */
+    for (unsigned i = 0; i < names->witness_need; i++) {
+        unsigned min = i;
+
+        for (unsigned j = i + 1; j < n; j++)
+            if (times[j] < times[min])
+                min = j;
+        uint64_t t = times[i];
+        times[i] = times[min];
+        times[min] = t;
+    }
+    *time_ms = times[names->witness_need - 1];
+    return true;
+}
+
+static uint64_t witness_hash(const struct state_witness *w)
+{
+    uint8_t buf[STATE_WITNESS_MAX_BYTES];
+    int n = state_witness_encode(w, buf, sizeof(buf));
+
+    return n < 0 ? 0 : bytes_hash(buf, (size_t)n);
+}
+
+/* Adds w to c's set under the lattice rule. Returns 1 changed, 0 not, STATE_ENOMEM. */
+static int claim_add_witness(struct name_claim *c, const struct state_witness *w)
+{
+    struct name_witness entry = {.w = *w, .hash = witness_hash(w)};
+    int at, same = -1;
+
+    for (int i = 0; i < c->witness_count; i++)
+        if (memcmp(c->witnesses[i].w.key, w->key, STATE_OWNER_LEN) == 0)
+            same = i;
+    if (same >= 0) {
+        if (witness_cmp(w, &c->witnesses[same].w) >= 0)
+            return 0; /* this witness key already gave a better (or the same) one */
+        memmove(&c->witnesses[same], &c->witnesses[same + 1],
+                (size_t)(c->witness_count - same - 1) * sizeof(c->witnesses[0]));
+        c->witness_count--;
+    } else if (c->witness_count == STATE_WITNESSES_MAX) {
+        if (witness_cmp(w, &c->witnesses[STATE_WITNESSES_MAX - 1].w) >= 0)
+            return 0;       /* ranks below every kept one */
+        c->witness_count--; /* the worst kept one makes room */
+    } else if (c->witnesses == NULL) {
+        c->witnesses = malloc(STATE_WITNESSES_MAX * sizeof(c->witnesses[0]));
+        if (c->witnesses == NULL)
+            return STATE_ENOMEM;
+    }
+    for (at = 0; at < c->witness_count; at++)
+        if (witness_cmp(w, &c->witnesses[at].w) < 0)
+            break;
+    memmove(&c->witnesses[at + 1], &c->witnesses[at],
+            (size_t)(c->witness_count - at) * sizeof(c->witnesses[0]));
+    c->witnesses[at] = entry;
+    c->witness_count++;
+    return 1;
+}
+
+int state_names_witness(struct state_names *names, const char *name,
+                        const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
+                        struct state_name_view *changed)
+{
+    struct name_key *k = name_table_find(names, name);
+    int idx = k != NULL ? claim_find(k, owner) : -1;
+    int rc;
+
+    if (idx < 0)
+        return STATE_ENOTFOUND;
+    name_table_account(names, k, -1);
+    rc = claim_add_witness(k->claims[idx], w);
+    name_table_account(names, k, +1);
+    if (rc < 0)
+        return rc;
+    if (changed != NULL)
+        name_key_view(names, k, changed);
+    return rc == 1 ? 1 : STATE_ESTALE;
+}
+
+size_t state_names_witnesses(const struct state_names *names, const char *name,
+                             const uint8_t owner[STATE_OWNER_LEN], struct state_witness *out)
+{
+    const struct name_key *k = name_table_find(names, name);
+    int idx = k != NULL ? claim_find(k, owner) : -1;
+    const struct name_claim *c;
+
+    if (idx < 0)
+        return 0;
+    c = k->claims[idx];
+    for (int i = 0; i < c->witness_count; i++)
+        out[i] = c->witnesses[i].w;
+    return c->witness_count;
+}
+
+/* Held and tombstone counters depend on the setting: take every key out and back in. */
+static void names_account_all(struct state_names *names, int sign)
+{
+    for (size_t b = 0; b < names->bucket_count; b++)
+        for (struct name_key *k = names->buckets[b]; k != NULL; k = k->next)
+            name_table_account(names, k, sign);
+}
+
+void state_names_set_witnessing(struct state_names *names, unsigned faults, unsigned fleet)
+{
+    unsigned f = fleet > 0 && faults > fleet - 1 ? fleet - 1 : faults;
+
+    if (f > STATE_WITNESS_FAULTS_MAX)
+        f = STATE_WITNESS_FAULTS_MAX;
+    if (names->witnessing && names->witness_need == f + 1)
+        return;
+    names_account_all(names, -1);
+    names->witnessing = true;
+    names->witness_need = f + 1;
+    names_account_all(names, +1);
+}
+
 /* ---- the abuse bound -------------------------------------------------------------------- */
 
+/* A live claim's place in the queue: those with an effective time first, by it, then the
+ * others by their owner's claim time; the owner id breaks ties. <0 when a goes first. */
+static int live_order(const struct state_names *names, const struct name_claim *a,
+                      const struct name_claim *b)
+{
+    uint64_t ta, tb;
+    bool ea = name_claim_effective(names, a, &ta), eb = name_claim_effective(names, b, &tb);
+
+    if (ea != eb)
+        return ea ? -1 : 1;
+    if (!ea) {
+        ta = a->reserved_at_ms;
+        tb = b->reserved_at_ms;
+    }
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
+}
+
 /* Rank for the bound (see the top comment): <0 when a is kept before b. */
-static int bound_rank_cmp(const struct name_claim *a, const struct name_claim *b,
-                          const struct name_claim *holder)
+static int bound_rank_cmp(const struct state_names *names, const struct name_claim *a,
+                          const struct name_claim *b, const struct name_claim *holder)
 {
     bool a_tomb = a->kind == STATE_RECORD_RELEASE, b_tomb = b->kind == STATE_RECORD_RELEASE;
 
@@ -180,14 +427,13 @@ static int bound_rank_cmp(const struct name_claim *a, const struct name_claim *b
             return a->issued_at_ms > b->issued_at_ms ? -1 : 1;
         return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
     }
-    if (a->reserved_at_ms != b->reserved_at_ms)
-        return a->reserved_at_ms < b->reserved_at_ms ? -1 : 1;
-    return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
+    return live_order(names, a, b);
 }
 
 /* With the key full, returns the index in k->claims of the claim to drop for `fresh`, or -1
  * when `fresh` itself ranks last. */
-static int bound_victim(const struct name_key *k, const struct name_claim *fresh)
+static int bound_victim(const struct state_names *names, const struct name_key *k,
+                        const struct name_claim *fresh)
 {
     const struct name_claim *holder = NULL, *worst = fresh;
     int victim = -1;
@@ -195,15 +441,11 @@ static int bound_victim(const struct name_key *k, const struct name_claim *fresh
     for (int i = 0; i <= k->claim_count; i++) {
         const struct name_claim *c = i < k->claim_count ? k->claims[i] : fresh;
 
-        if (c->kind == STATE_RECORD_RELEASE)
-            continue;
-        if (holder == NULL || c->reserved_at_ms < holder->reserved_at_ms ||
-            (c->reserved_at_ms == holder->reserved_at_ms &&
-             memcmp(c->owner, holder->owner, STATE_OWNER_LEN) < 0))
+        if (c->kind != STATE_RECORD_RELEASE && (holder == NULL || live_order(names, c, holder) < 0))
             holder = c;
     }
     for (int i = 0; i < k->claim_count; i++) {
-        if (bound_rank_cmp(k->claims[i], worst, holder) > 0) {
+        if (bound_rank_cmp(names, k->claims[i], worst, holder) > 0) {
             worst = k->claims[i];
             victim = i;
         }
@@ -281,7 +523,7 @@ int state_names_merge(struct state_names *names, const struct state_record *rec,
         goto view;
     }
     if (idx < 0 && k->claim_count >= STATE_CLAIMS_PER_NAME_MAX) {
-        idx = bound_victim(k, fresh);
+        idx = bound_victim(names, k, fresh);
         if (idx < 0) {
             rc = STATE_ESTALE; /* the newcomer ranks last: dropped, see the abuse bound */
             goto view;
@@ -290,7 +532,16 @@ int state_names_merge(struct state_names *names, const struct state_record *rec,
 
     name_table_account(names, k, -1);
     if (idx >= 0) {
-        free(k->claims[idx]);
+        struct name_claim *old = k->claims[idx];
+
+        /* the witnesses are the owner's, not the version's: a new version keeps them, an
+         * evicted owner's go with it */
+        if (memcmp(old->owner, fresh->owner, STATE_OWNER_LEN) == 0) {
+            fresh->witnesses = old->witnesses;
+            fresh->witness_count = old->witness_count;
+            old->witnesses = NULL;
+        }
+        name_claim_free(old);
         k->claims[idx] = fresh;
         rc = 1;
     } else {
@@ -305,15 +556,33 @@ view:
     if (k->claim_count == 0) {
         name_table_remove(names, k); /* only a key created above that got nothing */
     } else if (changed != NULL) {
-        name_key_view(k, changed);
+        name_key_view(names, k, changed);
     }
 done:
-    free(fresh);
+    name_claim_free(fresh);
     free(enc);
     return rc;
 }
 
 /* ---- admission of client submissions ---------------------------------------------------- */
+
+/* Who the API treats as holding a key: the holder, or while no live claim has enough
+ * witnesses yet, the first pending claim by its owner's time (so an owner can expose a name it
+ * reserved a moment ago, and a second owner is told it is taken). */
+static int name_key_claimant(const struct state_names *names, const struct name_key *k)
+{
+    int h = name_key_holder(names, k);
+
+    if (h >= 0)
+        return h;
+    for (int i = 0; i < k->claim_count; i++) {
+        if (k->claims[i]->kind == STATE_RECORD_RELEASE)
+            continue;
+        if (h < 0 || live_order(names, k->claims[i], k->claims[h]) < 0)
+            h = i;
+    }
+    return h;
+}
 
 static void format_time(uint64_t ms, char out[32])
 {
@@ -341,7 +610,7 @@ int state_names_admit(const struct state_names *names, const struct state_record
     bool is_claim = rec->kind == STATE_RECORD_RESERVE || rec->kind == STATE_RECORD_FQDN;
 
     if (k != NULL) {
-        int h = name_key_holder(k), o = claim_find(k, rec->owner);
+        int h = name_key_claimant(names, k), o = claim_find(k, rec->owner);
 
         holder = h >= 0 ? k->claims[h] : NULL;
         own = o >= 0 ? k->claims[o] : NULL;

@@ -13,7 +13,13 @@
 
 #include "state/state.h"
 
-/* One owner's latest record for a key, stored compactly. */
+/* A witness kept for an owner's claim, with its digest contribution. */
+struct name_witness {
+    struct state_witness w; /* as signed */
+    uint64_t hash;          /* first 8 bytes of SHA-256 of its encoding (digest) */
+};
+
+/* One owner's latest record for a key, stored compactly, and the witnesses of its claims. */
 struct name_claim {
     uint64_t version;                       /* the owner's version for this key */
     uint64_t reserved_at_ms;                /* the owner's claim time */
@@ -24,6 +30,9 @@ struct name_claim {
     uint8_t kind;                           /* enum state_record_kind */
     uint8_t tls_passthrough;                /* proxy/fqdn flag */
     uint8_t backend_count;                  /* entries in backends[] */
+    uint8_t witness_count;                  /* entries in witnesses[] */
+    struct name_witness *witnesses;         /* one per witness key, best first (name_merge.c),
+                                               kept across the owner's versions; NULL if none */
     struct state_backend backends[];        /* only the backends the record has */
 };
 
@@ -46,6 +55,8 @@ struct state_names {
     size_t record_count;       /* claims over all keys */
     uint64_t digest;           /* sum of record_hash over all claims */
     uint64_t seed[2];          /* random key of the bucket hash (hash flooding) */
+    bool witnessing;           /* holders need witnesses (state_names_set_witnessing) */
+    unsigned witness_need;     /* witnesses a claim needs: min(f, fleet - 1) + 1 */
 };
 
 /* Looks a key up; NULL when absent. */
@@ -55,11 +66,21 @@ struct name_key *name_table_upsert(struct state_names *names, const char *key);
 /* Unlinks and frees a key with all its claims. Counters must already exclude it. */
 void name_table_remove(struct state_names *names, struct name_key *k);
 
-/* Index of the key's holder in k->claims (the live claim with the smallest
- * (reserved_at_ms, owner)), or -1 when no claim is live. */
-int name_key_holder(const struct name_key *k);
-/* Fills a view from the key (pure function of its claims). */
-void name_key_view(const struct name_key *k, struct state_name_view *out);
+/* A live claim's effective time (name_merge.c): with witnessing, the witness_need-th earliest
+ * witness time among its witnesses of this claim, false when it has fewer; without, its
+ * reserved_at_ms. */
+bool name_claim_effective(const struct state_names *names, const struct name_claim *c,
+                          uint64_t *time_ms);
+/* Witnesses of c that attest its current claim (not a release, same claim time). */
+unsigned name_claim_witnessed(const struct name_claim *c);
+/* Index of the key's holder in k->claims (the live claim with an effective time and the
+ * smallest (effective time, owner)), or -1 when none. */
+int name_key_holder(const struct state_names *names, const struct name_key *k);
+/* Fills a view from the key (pure function of its claims and the witnessing setting). */
+void name_key_view(const struct state_names *names, const struct name_key *k,
+                   struct state_name_view *out);
+/* Frees a claim and its witnesses. */
+void name_claim_free(struct name_claim *c);
 /* Rebuilds the full record of a claim stored under key `name`. */
 void name_claim_to_record(const struct name_claim *c, const char *name, struct state_record *out);
 

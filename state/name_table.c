@@ -41,7 +41,7 @@ struct state_names *state_names_new(void)
 static void key_free(struct name_key *k)
 {
     for (uint8_t i = 0; i < k->claim_count; i++)
-        free(k->claims[i]);
+        name_claim_free(k->claims[i]);
     if (k->claims != &k->one)
         free(k->claims);
     free(k);
@@ -142,22 +142,39 @@ void name_table_remove(struct state_names *names, struct name_key *k)
 
 /* ---- derived view ----------------------------------------------------------------------- */
 
-/* Claim order among live claims: earliest claim time first, owner bytes break ties. */
-static int claim_order(const struct name_claim *a, const struct name_claim *b)
+int name_key_holder(const struct state_names *names, const struct name_key *k)
 {
-    if (a->reserved_at_ms != b->reserved_at_ms)
-        return a->reserved_at_ms < b->reserved_at_ms ? -1 : 1;
-    return memcmp(a->owner, b->owner, STATE_OWNER_LEN);
+    uint64_t best_time = 0, t;
+    int best = -1;
+
+    for (int i = 0; i < k->claim_count; i++) {
+        const struct name_claim *c = k->claims[i];
+
+        if (c->kind == STATE_RECORD_RELEASE || !name_claim_effective(names, c, &t))
+            continue;
+        if (best < 0 || t < best_time ||
+            (t == best_time && memcmp(c->owner, k->claims[best]->owner, STATE_OWNER_LEN) < 0)) {
+            best = i;
+            best_time = t;
+        }
+    }
+    return best;
 }
 
-int name_key_holder(const struct name_key *k)
+/* The live claim a key shows while none has enough witnesses: the earliest owner-given claim
+ * time, as the API's admission sees it (an owner may expose its own pending claim). */
+static int key_first_pending(const struct name_key *k)
 {
     int best = -1;
 
     for (int i = 0; i < k->claim_count; i++) {
-        if (k->claims[i]->kind == STATE_RECORD_RELEASE)
+        const struct name_claim *c = k->claims[i], *b = best >= 0 ? k->claims[best] : NULL;
+
+        if (c->kind == STATE_RECORD_RELEASE)
             continue;
-        if (best < 0 || claim_order(k->claims[i], k->claims[best]) < 0)
+        if (b == NULL || c->reserved_at_ms < b->reserved_at_ms ||
+            (c->reserved_at_ms == b->reserved_at_ms &&
+             memcmp(c->owner, b->owner, STATE_OWNER_LEN) < 0))
             best = i;
     }
     return best;
@@ -196,10 +213,12 @@ void name_claim_to_record(const struct name_claim *c, const char *name, struct s
     memcpy(out->signature, c->signature, STATE_SIGNATURE_LEN);
 }
 
-void name_key_view(const struct name_key *k, struct state_name_view *out)
+void name_key_view(const struct state_names *names, const struct name_key *k,
+                   struct state_name_view *out)
 {
-    int holder = name_key_holder(k);
-    int shown = holder >= 0 ? holder : key_newest_release(k);
+    int holder = name_key_holder(names, k);
+    int pending = holder < 0 ? key_first_pending(k) : -1;
+    int shown = holder >= 0 ? holder : pending >= 0 ? pending : key_newest_release(k);
     uint8_t live = 0;
 
     for (int i = 0; i < k->claim_count; i++)
@@ -207,9 +226,14 @@ void name_key_view(const struct name_key *k, struct state_name_view *out)
     memset(out, 0, sizeof(*out));
     snprintf(out->name, sizeof(out->name), "%s", k->name);
     out->held = holder >= 0;
-    out->contenders = holder >= 0 ? (uint8_t)(live - 1) : 0;
-    if (shown >= 0)
+    out->pending = pending >= 0;
+    out->contenders = live > 0 ? (uint8_t)(live - 1) : 0;
+    if (holder >= 0)
+        name_claim_effective(names, k->claims[holder], &out->claimed_at_ms);
+    if (shown >= 0) {
         name_claim_to_record(k->claims[shown], k->name, &out->record);
+        out->witnesses = (uint8_t)name_claim_witnessed(k->claims[shown]);
+    }
 }
 
 void name_table_account(struct state_names *names, const struct name_key *k, int sign)
@@ -218,11 +242,18 @@ void name_table_account(struct state_names *names, const struct name_key *k, int
     uint64_t digest = 0;
 
     if (k->claim_count > 0) {
-        held = name_key_holder(k) >= 0;
-        tomb = !held;
+        bool live = false;
+
+        for (int i = 0; i < k->claim_count; i++)
+            live |= k->claims[i]->kind != STATE_RECORD_RELEASE;
+        held = name_key_holder(names, k) >= 0;
+        tomb = !live;
     }
-    for (int i = 0; i < k->claim_count; i++)
+    for (int i = 0; i < k->claim_count; i++) {
         digest += k->claims[i]->record_hash;
+        for (int j = 0; j < k->claims[i]->witness_count; j++)
+            digest += k->claims[i]->witnesses[j].hash;
+    }
     if (sign > 0) {
         names->held_count += held;
         names->tombstone_count += tomb;
@@ -244,7 +275,7 @@ int state_names_get(const struct state_names *names, const char *key, struct sta
 
     if (k == NULL || k->claim_count == 0)
         return STATE_ENOTFOUND;
-    name_key_view(k, out);
+    name_key_view(names, k, out);
     return 0;
 }
 
@@ -308,7 +339,7 @@ int state_names_each(const struct state_names *names, state_names_visit_fn fn, v
     if (rc != 0)
         goto done;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        name_key_view(keys[i], view);
+        name_key_view(names, keys[i], view);
         rc = fn(view, ctx);
     }
     free(keys);

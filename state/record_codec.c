@@ -32,17 +32,9 @@ _Static_assert(STATE_RECORD_BODY_MAX + 2 + 3 + 2 + STATE_SIGNATURE_LEN <= STATE_
 
 /* ---- encoding ----------------------------------------------------------------------------- */
 
-/* A bounded output buffer for msgpack-c's packer; overflow is remembered, not written. */
-struct out_buf {
-    uint8_t *buf;
-    size_t cap;
-    size_t len;
-    bool overflow;
-};
-
-static int out_write(void *data, const char *bytes, size_t n)
+int state_out_write(void *data, const char *bytes, size_t n)
 {
-    struct out_buf *o = data;
+    struct state_out_buf *o = data;
 
     if (o->overflow || n > o->cap - o->len) {
         o->overflow = true;
@@ -95,14 +87,14 @@ static int encodable(const struct state_record *rec)
 
 int state_record_encode_body(const struct state_record *rec, uint8_t *buf, size_t cap)
 {
-    struct out_buf out = {.buf = buf, .cap = cap};
+    struct state_out_buf out = {.buf = buf, .cap = cap};
     msgpack_packer pk;
     size_t name_len;
 
     if (encodable(rec) != 0)
         return STATE_EINVAL;
     name_len = strlen(rec->name);
-    msgpack_packer_init(&pk, &out, out_write);
+    msgpack_packer_init(&pk, &out, state_out_write);
     msgpack_pack_array(&pk, BODY_FIELDS);
     msgpack_pack_uint64(&pk, STATE_RECORD_FORMAT);
     msgpack_pack_uint64(&pk, (uint64_t)rec->kind);
@@ -126,14 +118,14 @@ int state_record_encode_body(const struct state_record *rec, uint8_t *buf, size_
 int state_record_encode(const struct state_record *rec, uint8_t *buf, size_t cap)
 {
     uint8_t body[STATE_RECORD_BODY_MAX];
-    struct out_buf out = {.buf = buf, .cap = cap};
+    struct state_out_buf out = {.buf = buf, .cap = cap};
     msgpack_packer pk;
     int body_len;
 
     body_len = state_record_encode_body(rec, body, sizeof(body));
     if (body_len < 0)
         return body_len;
-    msgpack_packer_init(&pk, &out, out_write);
+    msgpack_packer_init(&pk, &out, state_out_write);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_bin_with_body(&pk, body, (size_t)body_len);
     msgpack_pack_bin_with_body(&pk, rec->signature, STATE_SIGNATURE_LEN);
@@ -144,25 +136,14 @@ int state_record_encode(const struct state_record *rec, uint8_t *buf, size_t cap
 
 /* ---- decoding ----------------------------------------------------------------------------- */
 
-/* A cursor over untrusted bytes. `field` names what is being read, for the error message. */
-struct reader {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-    const char *what; /* "record" or "record body": which layer the offsets refer to */
-    const char *field;
-    char *err;
-    size_t errlen;
-};
-
-static int truncated(struct reader *r)
+static int truncated(struct state_reader *r)
 {
     state_errf(r->err, r->errlen, "%s truncated in field %s at byte %zu", r->what, r->field,
                r->off);
     return STATE_EINVAL;
 }
 
-static int wrong_type(struct reader *r, const char *expected)
+static int wrong_type(struct state_reader *r, const char *expected)
 {
     state_errf(r->err, r->errlen, "%s field %s: expected %s, got type byte 0x%02x at byte %zu",
                r->what, r->field, expected, r->p[r->off], r->off);
@@ -170,7 +151,7 @@ static int wrong_type(struct reader *r, const char *expected)
 }
 
 /* Reads a big-endian unsigned integer of n bytes after the type byte. */
-static int read_be(struct reader *r, size_t n, uint64_t *v)
+static int read_be(struct state_reader *r, size_t n, uint64_t *v)
 {
     if (r->len - r->off < n)
         return truncated(r);
@@ -181,7 +162,7 @@ static int read_be(struct reader *r, size_t n, uint64_t *v)
     return 0;
 }
 
-static int read_uint(struct reader *r, uint64_t *v)
+int state_read_uint(struct state_reader *r, uint64_t *v)
 {
     uint8_t t;
 
@@ -204,7 +185,7 @@ static int read_uint(struct reader *r, uint64_t *v)
     return wrong_type(r, "an unsigned integer");
 }
 
-static int read_bool(struct reader *r, bool *v)
+int state_read_bool(struct state_reader *r, bool *v)
 {
     if (r->off >= r->len)
         return truncated(r);
@@ -215,7 +196,7 @@ static int read_bool(struct reader *r, bool *v)
     return 0;
 }
 
-static int read_array(struct reader *r, uint64_t *count)
+int state_read_array(struct state_reader *r, uint64_t *count)
 {
     uint8_t t;
 
@@ -235,7 +216,7 @@ static int read_array(struct reader *r, uint64_t *count)
 }
 
 /* Reads a str (is_str) or bin header and returns a pointer to its bytes inside the input. */
-static int read_bytes(struct reader *r, bool is_str, const uint8_t **data, size_t *n)
+int state_read_bytes(struct state_reader *r, bool is_str, const uint8_t **data, size_t *n)
 {
     uint64_t len;
     uint8_t t;
@@ -263,42 +244,42 @@ static int read_bytes(struct reader *r, bool is_str, const uint8_t **data, size_
     return 0;
 }
 
-static int decode_name(struct reader *r, struct state_record *out)
+int state_read_name(struct state_reader *r, const char *who, char *out)
 {
     const uint8_t *name;
     size_t n;
     int rc;
 
     r->field = "name";
-    rc = read_bytes(r, true, &name, &n);
+    rc = state_read_bytes(r, true, &name, &n);
     if (rc != 0)
         return rc;
     if (n > STATE_FQDN_MAX) {
-        state_errf(r->err, r->errlen, "record name is %zu bytes, over the %d-byte limit", n,
+        state_errf(r->err, r->errlen, "%s name is %zu bytes, over the %d-byte limit", who, n,
                    STATE_FQDN_MAX);
         return STATE_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
         if (!wire_name_byte(name[i])) {
             state_errf(r->err, r->errlen,
-                       "record name has byte 0x%02x at position %zu: names are "
+                       "%s name has byte 0x%02x at position %zu: names are "
                        "lowercase printable ASCII",
-                       name[i], i);
+                       who, name[i], i);
             return STATE_EINVAL;
         }
     }
-    memcpy(out->name, name, n);
-    out->name[n] = '\0';
+    memcpy(out, name, n);
+    out[n] = '\0';
     return 0;
 }
 
-static int decode_backends(struct reader *r, struct state_record *out)
+static int decode_backends(struct state_reader *r, struct state_record *out)
 {
     uint64_t count;
     int rc;
 
     r->field = "backends";
-    rc = read_array(r, &count);
+    rc = state_read_array(r, &count);
     if (rc != 0)
         return rc;
     if (count > STATE_BACKENDS_MAX) {
@@ -313,7 +294,7 @@ static int decode_backends(struct reader *r, struct state_record *out)
         size_t n, alen;
 
         r->field = "backend";
-        rc = read_bytes(r, false, &raw, &n);
+        rc = state_read_bytes(r, false, &raw, &n);
         if (rc != 0)
             return rc;
         if (n != 6 && n != 18) {
@@ -332,18 +313,18 @@ static int decode_backends(struct reader *r, struct state_record *out)
 static int decode_body(const uint8_t *body, size_t len, struct state_record *out, char *err,
                        size_t errlen)
 {
-    struct reader r = {.p = body,
-                       .len = len,
-                       .what = "record body",
-                       .field = "body",
-                       .err = err,
-                       .errlen = errlen};
+    struct state_reader r = {.p = body,
+                             .len = len,
+                             .what = "record body",
+                             .field = "body",
+                             .err = err,
+                             .errlen = errlen};
     const uint8_t *owner;
     uint64_t count, format, kind;
     size_t n;
     int rc;
 
-    rc = read_array(&r, &count);
+    rc = state_read_array(&r, &count);
     if (rc != 0)
         return rc;
     if (count != BODY_FIELDS) {
@@ -352,7 +333,7 @@ static int decode_body(const uint8_t *body, size_t len, struct state_record *out
         return STATE_EINVAL;
     }
     r.field = "format";
-    if ((rc = read_uint(&r, &format)) != 0)
+    if ((rc = state_read_uint(&r, &format)) != 0)
         return rc;
     if (format != STATE_RECORD_FORMAT) {
         state_errf(err, errlen, "unknown record format version %llu (this node reads %d)",
@@ -360,17 +341,17 @@ static int decode_body(const uint8_t *body, size_t len, struct state_record *out
         return STATE_EINVAL;
     }
     r.field = "kind";
-    if ((rc = read_uint(&r, &kind)) != 0)
+    if ((rc = state_read_uint(&r, &kind)) != 0)
         return rc;
     if (kind < STATE_RECORD_RESERVE || kind > STATE_RECORD_RELEASE) {
         state_errf(err, errlen, "unknown record kind %llu", (unsigned long long)kind);
         return STATE_EINVAL;
     }
     out->kind = (enum state_record_kind)kind;
-    if ((rc = decode_name(&r, out)) != 0)
+    if ((rc = state_read_name(&r, "record", out->name)) != 0)
         return rc;
     r.field = "owner";
-    if ((rc = read_bytes(&r, false, &owner, &n)) != 0)
+    if ((rc = state_read_bytes(&r, false, &owner, &n)) != 0)
         return rc;
     if (n != STATE_OWNER_LEN) {
         state_errf(err, errlen, "record owner is %zu bytes, expected %d", n, STATE_OWNER_LEN);
@@ -378,16 +359,16 @@ static int decode_body(const uint8_t *body, size_t len, struct state_record *out
     }
     memcpy(out->owner, owner, STATE_OWNER_LEN);
     r.field = "version";
-    if ((rc = read_uint(&r, &out->version)) != 0)
+    if ((rc = state_read_uint(&r, &out->version)) != 0)
         return rc;
     r.field = "reserved_at_ms";
-    if ((rc = read_uint(&r, &out->reserved_at_ms)) != 0)
+    if ((rc = state_read_uint(&r, &out->reserved_at_ms)) != 0)
         return rc;
     r.field = "issued_at_ms";
-    if ((rc = read_uint(&r, &out->issued_at_ms)) != 0)
+    if ((rc = state_read_uint(&r, &out->issued_at_ms)) != 0)
         return rc;
     r.field = "tls_passthrough";
-    if ((rc = read_bool(&r, &out->tls_passthrough)) != 0)
+    if ((rc = state_read_bool(&r, &out->tls_passthrough)) != 0)
         return rc;
     if ((rc = decode_backends(&r, out)) != 0)
         return rc;
@@ -401,7 +382,7 @@ static int decode_body(const uint8_t *body, size_t len, struct state_record *out
 static int decode_record(const uint8_t *buf, size_t len, struct state_record *out, char *err,
                          size_t errlen)
 {
-    struct reader r = {
+    struct state_reader r = {
         .p = buf, .len = len, .what = "record", .field = "record", .err = err, .errlen = errlen};
     uint8_t again[STATE_RECORD_MAX_BYTES];
     const uint8_t *body, *sig;
@@ -415,7 +396,7 @@ static int decode_record(const uint8_t *buf, size_t len, struct state_record *ou
         return STATE_ETOOBIG;
     }
     memset(out, 0, sizeof(*out));
-    if ((rc = read_array(&r, &count)) != 0)
+    if ((rc = state_read_array(&r, &count)) != 0)
         return rc;
     if (count != 2) {
         state_errf(err, errlen, "record has %llu parts, expected 2 (body, signature)",
@@ -423,10 +404,10 @@ static int decode_record(const uint8_t *buf, size_t len, struct state_record *ou
         return STATE_EINVAL;
     }
     r.field = "body";
-    if ((rc = read_bytes(&r, false, &body, &body_len)) != 0)
+    if ((rc = state_read_bytes(&r, false, &body, &body_len)) != 0)
         return rc;
     r.field = "signature";
-    if ((rc = read_bytes(&r, false, &sig, &sig_len)) != 0)
+    if ((rc = state_read_bytes(&r, false, &sig, &sig_len)) != 0)
         return rc;
     if (sig_len != STATE_SIGNATURE_LEN) {
         state_errf(err, errlen, "record signature is %zu bytes, expected %d", sig_len,

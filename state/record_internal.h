@@ -30,6 +30,44 @@ void state_errf(char *err, size_t errlen, const char *fmt, ...)
  * log lines and HTTP answers through this. */
 void state_quote(const char *in, size_t len, char *out, size_t outlen);
 
+/* Ed25519 over msg[len] with `key` (records, witnesses); 0 or a negative code with err set. */
+int state_sign_bytes(const struct state_key *key, const uint8_t *msg, size_t len,
+                     uint8_t sig[STATE_SIGNATURE_LEN], char *err, size_t errlen);
+/* 0 when sig verifies over msg[len] for the public key pub, else STATE_ESIGNATURE with
+ * "signature does not verify for WHO HEX" (who: "owner", "witness"). */
+int state_verify_bytes(const char *who, const uint8_t pub[STATE_OWNER_LEN], const uint8_t *msg,
+                       size_t len, const uint8_t sig[STATE_SIGNATURE_LEN], char *err,
+                       size_t errlen);
+
+/* A cursor over untrusted msgpack bytes (record_codec.c): the strict, non-allocating reader
+ * the record and witness decoders share. `what` and `field` name the place for messages. */
+struct state_reader {
+    const uint8_t *p;  /* input */
+    size_t len;        /* its length */
+    size_t off;        /* next byte to read */
+    const char *what;  /* "record", "witness": which layer the offsets refer to */
+    const char *field; /* field being read */
+    char *err;         /* caller's message buffer (may be NULL) */
+    size_t errlen;     /* its size */
+};
+int state_read_uint(struct state_reader *r, uint64_t *v);
+int state_read_bool(struct state_reader *r, bool *v);
+int state_read_array(struct state_reader *r, uint64_t *count);
+/* A str (is_str) or bin header; *data points at its bytes inside the input. */
+int state_read_bytes(struct state_reader *r, bool is_str, const uint8_t **data, size_t *n);
+/* Reads a key (str of wire name bytes, at most STATE_FQDN_MAX) into out[STATE_FQDN_MAX + 1];
+ * messages start with `who` ("record"). */
+int state_read_name(struct state_reader *r, const char *who, char *out);
+
+/* A bounded output buffer for msgpack-c's packer; overflow is remembered, not written. */
+struct state_out_buf {
+    uint8_t *buf;  /* destination */
+    size_t cap;    /* its size */
+    size_t len;    /* bytes written */
+    bool overflow; /* a write did not fit */
+};
+int state_out_write(void *data, const char *bytes, size_t n); /* msgpack_packer_write */
+
 /* Whether a record kind is one of the four known kinds. */
 int state_record_kind_valid(int kind);
 

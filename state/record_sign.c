@@ -164,30 +164,21 @@ static int signed_message(const struct state_record *rec, uint8_t *msg, size_t c
     return n < 0 ? n : n + STATE_RECORD_SIGN_DOMAIN_LEN;
 }
 
-int state_record_sign(struct state_record *rec, const struct state_key *key, char *err,
-                      size_t errlen)
+int state_sign_bytes(const struct state_key *key, const uint8_t *msg, size_t len,
+                     uint8_t sig[STATE_SIGNATURE_LEN], char *err, size_t errlen)
 {
-    uint8_t msg[STATE_RECORD_SIGN_DOMAIN_LEN + STATE_RECORD_BODY_MAX];
     size_t siglen = STATE_SIGNATURE_LEN;
-    EVP_MD_CTX *ctx = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     char why[128];
-    int rc = STATE_EINVAL, n;
+    int rc = STATE_EINVAL;
 
-    memcpy(rec->owner, key->owner, STATE_OWNER_LEN);
-    n = signed_message(rec, msg, sizeof(msg));
-    if (n < 0) {
-        state_errf(err, errlen, "cannot sign: record has no encoding (bad kind, name or backend)");
-        return n;
-    }
-    ctx = EVP_MD_CTX_new();
     if (ctx == NULL) {
         state_errf(err, errlen, "cannot sign: out of memory");
         return STATE_ENOMEM;
     }
     /* Ed25519 hashes internally: no digest, one-shot DigestSign */
     if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key->pkey) != 1 ||
-        EVP_DigestSign(ctx, rec->signature, &siglen, msg, (size_t)n) != 1 ||
-        siglen != STATE_SIGNATURE_LEN) {
+        EVP_DigestSign(ctx, sig, &siglen, msg, len) != 1 || siglen != STATE_SIGNATURE_LEN) {
         state_errf(err, errlen, "cannot sign: %s", ssl_reason(why, sizeof(why)));
         goto done;
     }
@@ -197,26 +188,20 @@ done:
     return rc;
 }
 
-int state_record_verify(const struct state_record *rec, char *err, size_t errlen)
+int state_verify_bytes(const char *who, const uint8_t pub[STATE_OWNER_LEN], const uint8_t *msg,
+                       size_t len, const uint8_t sig[STATE_SIGNATURE_LEN], char *err, size_t errlen)
 {
-    uint8_t msg[STATE_RECORD_SIGN_DOMAIN_LEN + STATE_RECORD_BODY_MAX];
-    char owner_hex[STATE_OWNER_HEX_LEN + 1];
+    char hex[STATE_OWNER_HEX_LEN + 1];
     EVP_MD_CTX *ctx = NULL;
-    EVP_PKEY *pub = NULL;
-    int rc = STATE_ESIGNATURE, n;
+    EVP_PKEY *pkey;
+    int rc = STATE_ESIGNATURE;
 
-    state_owner_format(rec->owner, owner_hex);
-    n = signed_message(rec, msg, sizeof(msg));
-    if (n < 0) {
-        state_errf(err, errlen,
-                   "cannot verify: record has no encoding (bad kind, name or backend)");
-        return STATE_EINVAL;
-    }
-    pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, rec->owner, STATE_OWNER_LEN);
-    if (pub == NULL) {
+    state_owner_format(pub, hex);
+    pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, STATE_OWNER_LEN);
+    if (pkey == NULL) {
         ERR_clear_error();
-        state_errf(err, errlen, "owner %s is not a valid Ed25519 public key", owner_hex);
-        goto done;
+        state_errf(err, errlen, "%s %s is not a valid Ed25519 public key", who, hex);
+        return rc;
     }
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL) {
@@ -224,17 +209,46 @@ int state_record_verify(const struct state_record *rec, char *err, size_t errlen
         rc = STATE_ENOMEM;
         goto done;
     }
-    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) != 1 ||
-        EVP_DigestVerify(ctx, rec->signature, STATE_SIGNATURE_LEN, msg, (size_t)n) != 1) {
+    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1 ||
+        EVP_DigestVerify(ctx, sig, STATE_SIGNATURE_LEN, msg, len) != 1) {
         ERR_clear_error();
-        state_errf(err, errlen, "signature does not verify for owner %s", owner_hex);
+        state_errf(err, errlen, "signature does not verify for %s %s", who, hex);
         goto done;
     }
     rc = 0;
 done:
     EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pub);
+    EVP_PKEY_free(pkey);
     return rc;
+}
+
+int state_record_sign(struct state_record *rec, const struct state_key *key, char *err,
+                      size_t errlen)
+{
+    uint8_t msg[STATE_RECORD_SIGN_DOMAIN_LEN + STATE_RECORD_BODY_MAX];
+    int n;
+
+    memcpy(rec->owner, key->owner, STATE_OWNER_LEN);
+    n = signed_message(rec, msg, sizeof(msg));
+    if (n < 0) {
+        state_errf(err, errlen, "cannot sign: record has no encoding (bad kind, name or backend)");
+        return n;
+    }
+    return state_sign_bytes(key, msg, (size_t)n, rec->signature, err, errlen);
+}
+
+int state_record_verify(const struct state_record *rec, char *err, size_t errlen)
+{
+    uint8_t msg[STATE_RECORD_SIGN_DOMAIN_LEN + STATE_RECORD_BODY_MAX];
+    int n;
+
+    n = signed_message(rec, msg, sizeof(msg));
+    if (n < 0) {
+        state_errf(err, errlen,
+                   "cannot verify: record has no encoding (bad kind, name or backend)");
+        return STATE_EINVAL;
+    }
+    return state_verify_bytes("owner", rec->owner, msg, (size_t)n, rec->signature, err, errlen);
 }
 
 void state_owner_format(const uint8_t owner[STATE_OWNER_LEN], char out[STATE_OWNER_HEX_LEN + 1])

@@ -39,6 +39,10 @@
 #define STATE_FUTURE_SKEW_MS 300000 /* a record may be dated at most 5 min ahead of us */
 #define STATE_CLAIMS_PER_NAME_MAX 8 /* distinct owners tracked per name (abuse bound) */
 #define STATE_ERR_MAX 256           /* size of an error message buffer */
+#define STATE_WITNESSES_MAX 16      /* witnesses kept per owner and key (one per witness key) */
+#define STATE_WITNESS_FAULTS_MAX 8  /* largest f (--witness-faults); f + 1 <= witnesses kept */
+#define STATE_WITNESS_MAX_BYTES 160 /* largest encoded witness */
+#define STATE_BUNDLE_MAX_BYTES 4096 /* largest encoded bundle: a record and its witnesses */
 #define STATE_TOMBSTONE_TTL_MS_DEFAULT (7ULL * 24 * 3600 * 1000) /* tombstone retention */
 
 /* ---- error codes ----------------------------------------------------------------------- */
@@ -137,6 +141,53 @@ int state_record_verify(const struct state_record *rec, char *err, size_t errlen
 void state_owner_format(const uint8_t owner[STATE_OWNER_LEN], char out[STATE_OWNER_HEX_LEN + 1]);
 int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
 
+/* ---- witnesses: claim times nobody can forge alone ------------------------------------- */
+
+/* A gateway's countersignature of an owner's record on a key: "I, gateway `key`, saw this
+ * owner's claim (or release) at my clock's `time_ms`". It signs the key, the owner, the claim
+ * time the owner gave (`claim_at_ms`, the record's reserved_at_ms), whether the record was a
+ * release, and the version it saw, under the domain "webgw-witness-v1". A claim's effective
+ * time is taken from its witnesses (name_merge.c explains the rule). */
+struct state_witness {
+    uint8_t key[STATE_OWNER_LEN];           /* the witnessing gateway's Ed25519 public key */
+    uint64_t version;                       /* record version it saw */
+    uint64_t claim_at_ms;                   /* the claim time it saw (record reserved_at_ms) */
+    bool released;                          /* it saw a release */
+    uint64_t time_ms;                       /* its own wall clock then */
+    uint8_t signature[STATE_SIGNATURE_LEN]; /* over the fields above, the key and the owner */
+};
+
+/* Signs a witness of `rec` (its key, owner, version, claim time, kind) at time_ms with the
+ * gateway key `key`. Returns 0 or a negative code with err set. */
+int state_witness_sign(struct state_witness *w, const struct state_key *key,
+                       const struct state_record *rec, uint64_t time_ms, char *err, size_t errlen);
+/* 0 when w's signature verifies for the claim of `owner` on `name`, else STATE_ESIGNATURE. */
+int state_witness_verify(const struct state_witness *w, const char *name,
+                         const uint8_t owner[STATE_OWNER_LEN], char *err, size_t errlen);
+
+/* Canonical msgpack of a witness: [key (bin 32), version, claim_at_ms, released (bool),
+ * time_ms, signature (bin 64)]. Encode returns the length or a negative code; decode reads
+ * exactly len bytes and refuses anything non-canonical. */
+int state_witness_encode(const struct state_witness *w, uint8_t *buf, size_t cap);
+int state_witness_decode(const uint8_t *buf, size_t len, struct state_witness *out, char *err,
+                         size_t errlen);
+
+/* A bundle is what travels in gossip: one signed record and the witnesses of its owner's claim
+ * on its key, [record (bin), [witness, ...]] with at most STATE_WITNESSES_MAX witnesses, in
+ * the order state_names_witnesses lists them (so equal sets encode equally). Decode fills
+ * rec, w[STATE_WITNESSES_MAX] and *count; it checks the shape, not the signatures. */
+int state_bundle_encode(const struct state_record *rec, const struct state_witness *w, size_t count,
+                        uint8_t *buf, size_t cap);
+int state_bundle_decode(const uint8_t *buf, size_t len, struct state_record *rec,
+                        struct state_witness *w, size_t *count, char *err, size_t errlen);
+
+/* A witness as the store keeps it: [name, owner (bin 32), witness]. */
+int state_witness_entry_encode(const char *name, const uint8_t owner[STATE_OWNER_LEN],
+                               const struct state_witness *w, uint8_t *buf, size_t cap);
+int state_witness_entry_decode(const uint8_t *buf, size_t len, char *name,
+                               uint8_t owner[STATE_OWNER_LEN], struct state_witness *w, char *err,
+                               size_t errlen);
+
 /* ---- validation ------------------------------------------------------------------------ */
 
 /* A network: family 4 or 6, address in network order, prefix length. */
@@ -208,14 +259,38 @@ int state_backend_check(const struct state_backend *be, const struct state_valid
 struct state_name_view {
     char name[STATE_FQDN_MAX + 1]; /* the key */
     bool held;                     /* some owner holds it (false: free or released) */
-    struct state_record record;    /* the holder's latest record (or the newest tombstone) */
+    struct state_record record;    /* the holder's latest record (or the newest tombstone;
+                                      or, while no claim has enough witnesses, the claim the
+                                      API would treat as first: see `pending`) */
     uint8_t contenders;            /* other owners with a losing claim on the key */
+    bool pending;                  /* live claims exist but none has enough witnesses yet */
+    uint64_t claimed_at_ms;        /* the holder's effective claim time (0 when not held) */
+    uint8_t witnesses;             /* witnesses of the shown record's claim */
 };
 
 struct state_names; /* the merged record set (opaque); one writer thread */
 
 struct state_names *state_names_new(void);
 void state_names_free(struct state_names *names);
+
+/* Turns witnessed claim times on: a live claim counts, and is ordered, by the
+ * (f'+1)-th earliest of its witness times, f' = min(faults, fleet - 1) (fleet: witness keys
+ * known, at least 1). Without this call (unit tests, tools) claims count by reserved_at_ms.
+ * Every node must use the same faults; fleet converges as members learn each other. */
+void state_names_set_witnessing(struct state_names *names, unsigned faults, unsigned fleet);
+
+/* Merges a witness, already verified (state_witness_verify) and admitted by the caller's
+ * policy (known witness key, time not in the future), into the owner's entry on `name`.
+ * Keeps one witness per witness key, at most STATE_WITNESSES_MAX (name_merge.c). Returns 1
+ * changed, STATE_ESTALE nothing new, STATE_ENOTFOUND no record of that owner on that key
+ * (merge the record first: bundles carry both). `changed` receives the key's view. */
+int state_names_witness(struct state_names *names, const char *name,
+                        const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
+                        struct state_name_view *changed);
+/* Copies the witnesses kept for owner's entry on name (at most STATE_WITNESSES_MAX) into out,
+ * best first; returns how many, 0 when none or no such entry. */
+size_t state_names_witnesses(const struct state_names *names, const char *name,
+                             const uint8_t owner[STATE_OWNER_LEN], struct state_witness *out);
 
 /* Merges a record that has already been decoded, verified and validated. Returns:
  *   1             the state changed (the record is new information: store and disseminate it)
@@ -285,6 +360,10 @@ int state_store_append(struct state_store *store, const struct state_record *rec
  * every record appended so far (the set the appends were merged into). */
 int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
                         size_t errlen);
+/* Appends a witness of owner's claim on name (after its record) and fsyncs, as above. */
+int state_store_append_witness(struct state_store *store, const char *name,
+                               const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
+                               char *err, size_t errlen);
 size_t state_store_log_bytes(const struct state_store *store); /* current log size */
 void state_store_close(struct state_store *store);
 
@@ -342,6 +421,15 @@ int state_routes_apply(struct state_routes *routes, const struct state_name_view
  * backend_count backends of `out` are written. */
 bool state_routes_lookup(struct state_routes *routes, const char *host, size_t host_len,
                          struct state_route *out);
+/* Route observer: told, in the writer's thread, of every route published (added, before
+ * readers can see it) and of every route retired (replaced or removed, after the replacement
+ * was announced as added), with a copy of the route. The proxy counts its backends'
+ * references with it. A callback must not call back into the table. */
+typedef void (*state_routes_observer_fn)(void *ctx, const struct state_route *route, bool added);
+/* Installs `fn` (NULL removes it) and reports every route already in the table as added.
+ * Call it from the writer thread while no other writer runs; remove it before the observer
+ * goes away (and before state_routes_free, which retires every route). */
+void state_routes_observe(struct state_routes *routes, state_routes_observer_fn fn, void *ctx);
 /* Routes in the table (exact once the writer is idle). */
 size_t state_routes_count(struct state_routes *routes);
 /* Heap bytes held by the live routes' nodes (malloc_usable_size), without the hash table's

@@ -117,6 +117,28 @@ const char *store_scan_stop_name(enum store_scan_stop stop)
 
 /* ---- replay ----------------------------------------------------------------------------- */
 
+/* A witness entry ([name, owner, witness], a 3-element array) beside the records. */
+static int replay_witness(struct store_replay *replay, const uint8_t *buf, size_t len)
+{
+    char name[STATE_FQDN_MAX + 1], err[STATE_ERR_MAX];
+    uint8_t owner[STATE_OWNER_LEN];
+    struct state_witness w;
+    int rc;
+
+    if (state_witness_entry_decode(buf, len, name, owner, &w, replay->decode_err,
+                                   sizeof(replay->decode_err)) != 0)
+        return STORE_SCAN_REJECTED;
+    if (replay->verify && state_witness_verify(&w, name, owner, err, sizeof(err)) != 0) {
+        replay->unverified++;
+        return 0;
+    }
+    rc = state_names_witness(replay->names, name, owner, &w, NULL);
+    if (rc == STATE_ENOMEM)
+        return STORE_SCAN_FAILED;
+    replay->loaded++;
+    return 0;
+}
+
 int store_replay_entry(const uint8_t *rec, size_t len, void *ctx)
 {
     struct store_replay *replay = ctx;
@@ -124,6 +146,8 @@ int store_replay_entry(const uint8_t *rec, size_t len, void *ctx)
     char err[STATE_ERR_MAX];
     int rc;
 
+    if (len > 0 && rec[0] == STORE_WITNESS_ENTRY_TAG)
+        return replay_witness(replay, rec, len);
     if (state_record_decode(rec, len, &r, replay->decode_err, sizeof(replay->decode_err)) != 0)
         return STORE_SCAN_REJECTED;
     if (replay->verify && state_record_verify(&r, err, sizeof(err)) != 0) {

@@ -246,24 +246,9 @@ fail:
     return NULL;
 }
 
-int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
-                       size_t errlen)
+/* Frames buf[HEADER..HEADER+n) in place, appends it and fdatasyncs. */
+static int append_entry(struct state_store *store, uint8_t *buf, int n, char *err, size_t errlen)
 {
-    uint8_t buf[STORE_ENTRY_HEADER + STATE_RECORD_MAX_BYTES];
-    int n;
-
-    if (store->broken) {
-        state_errf(err, errlen,
-                   "%s/%s: refusing appends after a failed write (restart or "
-                   "compact)",
-                   store->dir, STORE_LOG_FILE);
-        return STATE_EIO;
-    }
-    n = state_record_encode(rec, buf + STORE_ENTRY_HEADER, STATE_RECORD_MAX_BYTES);
-    if (n < 0) {
-        state_errf(err, errlen, "%s: cannot encode record for %s", STORE_LOG_FILE, rec->name);
-        return n;
-    }
     store_entry_frame(buf + STORE_ENTRY_HEADER, (uint32_t)n, buf);
     if (write_all(store->log_fd, buf, STORE_ENTRY_HEADER + (size_t)n, (off_t)store->log_size) !=
             0 ||
@@ -279,6 +264,49 @@ int state_store_append(struct state_store *store, const struct state_record *rec
     }
     store->log_size += STORE_ENTRY_HEADER + (size_t)n;
     return 0;
+}
+
+static int append_refused(const struct state_store *store, char *err, size_t errlen)
+{
+    if (!store->broken)
+        return 0;
+    state_errf(err, errlen, "%s/%s: refusing appends after a failed write (restart or compact)",
+               store->dir, STORE_LOG_FILE);
+    return STATE_EIO;
+}
+
+int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
+                       size_t errlen)
+{
+    uint8_t buf[STORE_ENTRY_HEADER + STATE_RECORD_MAX_BYTES];
+    int n;
+
+    if (append_refused(store, err, errlen) != 0)
+        return STATE_EIO;
+    n = state_record_encode(rec, buf + STORE_ENTRY_HEADER, STATE_RECORD_MAX_BYTES);
+    if (n < 0) {
+        state_errf(err, errlen, "%s: cannot encode record for %s", STORE_LOG_FILE, rec->name);
+        return n;
+    }
+    return append_entry(store, buf, n, err, errlen);
+}
+
+int state_store_append_witness(struct state_store *store, const char *name,
+                               const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
+                               char *err, size_t errlen)
+{
+    uint8_t buf[STORE_ENTRY_HEADER + STATE_RECORD_MAX_BYTES];
+    int n;
+
+    if (append_refused(store, err, errlen) != 0)
+        return STATE_EIO;
+    n = state_witness_entry_encode(name, owner, w, buf + STORE_ENTRY_HEADER,
+                                   STATE_RECORD_MAX_BYTES);
+    if (n < 0) {
+        state_errf(err, errlen, "%s: cannot encode a witness for %s", STORE_LOG_FILE, name);
+        return n;
+    }
+    return append_entry(store, buf, n, err, errlen);
 }
 
 size_t state_store_log_bytes(const struct state_store *store)

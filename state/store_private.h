@@ -8,8 +8,10 @@
  *   records.log        STORE_LOG_MAGIC, then entries appended one per accepted record
  *   records.snapshot   STORE_SNAPSHOT_MAGIC, u64 record count (LE), then entries
  *   records.snapshot.tmp  a snapshot being written (removed on open)
- * An entry is [u32 length LE][u32 CRC32C LE][canonical signed record, `length` bytes]; the
- * checksum covers the four length bytes and the record, so a damaged length is caught too.
+ * An entry is [u32 length LE][u32 CRC32C LE][payload, `length` bytes]; the checksum covers
+ * the four length bytes and the payload, so a damaged length is caught too. A payload is a
+ * canonical signed record, or a witness entry [name, owner, witness] (witness.c) that
+ * follows the record it attests.
  */
 #ifndef WEBGW_STATE_STORE_PRIVATE_H
 #define WEBGW_STATE_STORE_PRIVATE_H
@@ -27,6 +29,8 @@
 #define STORE_SNAPSHOT_MAGIC "WGWSNP1\n" /* 8 bytes, no NUL written */
 #define STORE_SNAPSHOT_HEADER (STORE_MAGIC_LEN + 8)
 #define STORE_ENTRY_HEADER 8
+/* First byte of a witness entry (a 3-element msgpack array); a record entry starts with 0x92 */
+#define STORE_WITNESS_ENTRY_TAG 0x93
 
 struct state_store {
     char *dir;         /* data directory path, for messages */

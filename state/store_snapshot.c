@@ -113,6 +113,7 @@ struct snapshot_writer {
     off_t off;      /* file offset of buf[0] */
     uint64_t count; /* entries written */
     int error;      /* errno of the first failed write, or a STATE_E* code from encoding */
+    const struct state_names *names; /* where each record's witnesses are read */
 };
 
 static int writer_flush(struct snapshot_writer *w)
@@ -135,15 +136,17 @@ static int writer_flush(struct snapshot_writer *w)
     return 0;
 }
 
-static int writer_add(const struct state_record *rec, void *ctx)
+/* Room for one more entry in the buffer (flushing it first when full). */
+static uint8_t *writer_room(struct snapshot_writer *w)
 {
-    struct snapshot_writer *w = ctx;
-    int n;
-
     if (SNAPSHOT_BUFFER - w->used < STORE_ENTRY_HEADER + STATE_RECORD_MAX_BYTES &&
         writer_flush(w) != 0)
-        return -1;
-    n = state_record_encode(rec, w->buf + w->used + STORE_ENTRY_HEADER, STATE_RECORD_MAX_BYTES);
+        return NULL;
+    return w->buf + w->used + STORE_ENTRY_HEADER;
+}
+
+static int writer_commit(struct snapshot_writer *w, int n)
+{
     if (n < 0) {
         w->error = EINVAL;
         return -1;
@@ -154,10 +157,30 @@ static int writer_add(const struct state_record *rec, void *ctx)
     return 0;
 }
 
+/* A record, then the witnesses of its owner on its key (a replay needs the record first). */
+static int writer_add(const struct state_record *rec, void *ctx)
+{
+    struct state_witness wit[STATE_WITNESSES_MAX];
+    struct snapshot_writer *w = ctx;
+    size_t count;
+    uint8_t *at;
+
+    if ((at = writer_room(w)) == NULL ||
+        writer_commit(w, state_record_encode(rec, at, STATE_RECORD_MAX_BYTES)) != 0)
+        return -1;
+    count = state_names_witnesses(w->names, rec->name, rec->owner, wit);
+    for (size_t i = 0; i < count; i++)
+        if ((at = writer_room(w)) == NULL ||
+            writer_commit(w, state_witness_entry_encode(rec->name, rec->owner, &wit[i], at,
+                                                        STATE_RECORD_MAX_BYTES)) != 0)
+            return -1;
+    return 0;
+}
+
 int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
                         size_t errlen)
 {
-    struct snapshot_writer w = {.fd = -1};
+    struct snapshot_writer w = {.fd = -1, .names = names};
     uint8_t header[STORE_SNAPSHOT_HEADER];
     int rc = STATE_EIO;
 

@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +104,26 @@ static void nt_print_log(const struct nt_node *n)
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
+const char *nt_cluster_key(void)
+{
+    static char path[300];
+    unsigned char raw[32];
+    char b64[64];
+
+    if (path[0])
+        return path;
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        abort();
+    EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+    /* not nt_write_tmp: its static path buffer may hold a test's file name right now */
+    snprintf(path, sizeof(path), "%s/harness-cluster.key", nt_tmpdir());
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "%s\n", b64) < 0 || fclose(f) != 0)
+        abort();
+    chmod(path, 0600);
+    return path;
+}
+
 static bool nt_has_flag(const char *const *extra, const char *flag)
 {
     for (size_t i = 0; extra && extra[i]; i++)
@@ -143,8 +166,15 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
      * its own --dns-server (a later flag wins) */
     argv[argc++] = "--dns-server";
     argv[argc++] = "127.0.0.1:9";
+    /* every harness fleet shares one cluster key, as a real fleet must */
+    if (!nt_has_flag(extra, "--cluster-key") && !nt_has_flag(extra, "--gossip-insecure") &&
+        !nt_has_flag(extra, NT_NO_CLUSTER_KEY)) {
+        argv[argc++] = "--cluster-key";
+        argv[argc++] = nt_cluster_key();
+    }
     for (size_t i = 0; extra && extra[i] && argc < 62; i++)
-        argv[argc++] = extra[i];
+        if (strcmp(extra[i], NT_NO_CLUSTER_KEY) != 0)
+            argv[argc++] = extra[i];
     argv[argc] = NULL;
 
     n->pid = fork();
@@ -156,6 +186,8 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
             dup2(n->stderr_fd > 0 ? n->stderr_fd : fd, 2);
             dup2(fd, 1);
         }
+        for (size_t i = 0; n->env[i][0] && i < NT_ENV_MAX; i++)
+            putenv(n->env[i]);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
@@ -177,10 +209,13 @@ static int nt_spawn(struct nt_node *n, const char *const *extra)
     return -1;
 }
 
-int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
-                         const char *const *extra, int stderr_fd)
+/* The one way a node starts: fresh ports, data dir, optional environment and stderr. */
+static int nt_node_launch(struct nt_node *n, const char *name, const char *ip,
+                          const char *const *extra, const char *const *env, int stderr_fd)
 {
     memset(n, 0, sizeof(*n));
+    for (size_t i = 0; env && env[i] && i < NT_ENV_MAX; i++)
+        snprintf(n->env[i], sizeof(n->env[i]), "%s", env[i]);
     n->stderr_fd = stderr_fd;
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     n->api_port = nt_free_port(ip);
@@ -200,7 +235,19 @@ int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
 
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra)
 {
-    return nt_node_start_stderr(n, name, ip, extra, 0);
+    return nt_node_launch(n, name, ip, extra, NULL, 0);
+}
+
+int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
+                         const char *const *extra, int stderr_fd)
+{
+    return nt_node_launch(n, name, ip, extra, NULL, stderr_fd);
+}
+
+int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const char *const *extra,
+                      const char *const *env)
+{
+    return nt_node_launch(n, name, ip, extra, env, 0);
 }
 
 int nt_node_restart(struct nt_node *n, const char *const *extra)

@@ -11,18 +11,28 @@
 
 #include "node/ctl.h"
 
+#define NT_ENV_MAX 4
+/* Pseudo-flag for nt_node_start: start without the harness's cluster key (removed before
+ * exec). */
+#define NT_NO_CLUSTER_KEY "--nt-no-cluster-key"
+
 struct nt_node {
-    pid_t pid;        /* running webgw, or 0 */
-    char ip[32];      /* loopback address it listens on */
-    int api_port;     /* --api port */
-    int http_port;    /* --http port */
-    int https_port;   /* --https port */
-    int gossip_port;  /* --gossip port */
-    char dir[256];    /* its data dir */
-    char log[300];    /* its stderr */
-    char api_url[96]; /* http://IP:PORT */
-    int stderr_fd;    /* where its stderr goes; 0 = the log file */
+    pid_t pid;                 /* running webgw, or 0 */
+    char ip[32];               /* loopback address it listens on */
+    int api_port;              /* --api port */
+    int http_port;             /* --http port */
+    int https_port;            /* --https port */
+    int gossip_port;           /* --gossip port */
+    char dir[256];             /* its data dir */
+    char log[300];             /* its stderr */
+    char api_url[96];          /* http://IP:PORT */
+    int stderr_fd;             /* where its stderr goes; 0 = the log file */
+    char env[NT_ENV_MAX][300]; /* extra environment of the process ("K=V"; "" ends) */
 };
+
+/* The key file every harness node gets unless its flags name one (--cluster-key,
+ * --gossip-insecure or NT_NO_CLUSTER_KEY); it overrides a --config file's. */
+const char *nt_cluster_key(void);
 
 /* A fresh directory under $TMPDIR (removed by nt_cleanup). */
 const char *nt_tmpdir(void);
@@ -40,9 +50,12 @@ int nt_free_port(const char *ip);
 
 /* Starts webgw on `ip` with fresh ports and a data dir under nt_tmpdir(), plus extra flags
  * (NULL-terminated, may be NULL; an --http or --https among them replaces the harness's
- * listener of that scheme, whose port is then unused); waits until /healthz answers. `name` names the node and its
- * data dir. Returns 0, or -1 (the log is printed). */
+ * listener of that scheme, whose port is then unused); waits until /healthz answers. `name` names
+ * the node and its data dir. Returns 0, or -1 (the log is printed). */
 int nt_node_start(struct nt_node *n, const char *name, const char *ip, const char *const *extra);
+/* nt_node_start with extra environment entries for the process ("K=V", NULL-terminated). */
+int nt_node_start_env(struct nt_node *n, const char *name, const char *ip, const char *const *extra,
+                      const char *const *env);
 /* nt_node_start with the daemon's stderr on `stderr_fd` instead of its log file (stdout
  * still goes to the log). */
 int nt_node_start_stderr(struct nt_node *n, const char *name, const char *ip,
@@ -57,8 +70,8 @@ int nt_node_stop(struct nt_node *n, int sig, int timeout_ms);
 int nt_api(const struct nt_node *n, const char *method, const char *path, const char *ctype,
            const void *body, size_t len, struct ctl_response *resp);
 
-/* Raw bytes to ip:port (IPv6 when ip has a colon); reads the answer until close or timeout into out (NUL-terminated).
- * Returns the status of the first answer, or 0. */
+/* Raw bytes to ip:port (IPv6 when ip has a colon); reads the answer until close or timeout into out
+ * (NUL-terminated). Returns the status of the first answer, or 0. */
 int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, size_t cap);
 
 /* Runs a program (argv[0] relative to $WEBGW_BIN) with extra env entries ("K=V", NULL-

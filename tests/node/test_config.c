@@ -260,11 +260,15 @@ static void yaml_keys_are_the_long_options(void **state)
                                                  "  - 127.0.0.1:7946\n"
                                                  "  - 127.0.0.2:7946\n"
                                                  "allow-loopback-backends: true\n"
+                                                 "gossip-insecure: true\n"
+                                                 "witness-faults: 2\n"
                                                  "workers: 2\n"
                                                  "log-format: json\n");
 
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
     assert_string_equal(cfg.node_name, "gw-2");
+    assert_true(cfg.gossip_insecure);
+    assert_int_equal(cfg.witness_faults, 2);
     assert_string_equal(cfg.domain, "gw.test");
     assert_int_equal(cfg.http_count, 1);
     assert_string_equal(cfg.http[0].text, "127.0.0.5:8080");
@@ -344,18 +348,29 @@ static void daemon_exits_with_one_line_on_bad_input(void **state)
     assert_non_null(strchr(err, '\n'));
     assert_int_equal(strchr(err, '\n') - err, strlen(err) - 1); /* one line */
 
+    /* secure by default: no cluster key, no fleet, unless plain gossip is asked for by name */
+    const char *join_plain[] = {"webgw", "--join", "127.0.0.1:7946", NULL};
+    assert_int_equal(nt_run(join_plain, NULL, out, sizeof(out), err, sizeof(err)), 1);
+    assert_string_equal(err, "webgw: join: a node without --cluster-key runs alone; give the "
+                             "fleet's --cluster-key (or --gossip-insecure to gossip in plain "
+                             "text, which anyone can join)\n");
+    const char *faults[] = {"webgw", "--witness-faults", "9", NULL};
+    assert_int_equal(nt_run(faults, NULL, out, sizeof(out), err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "--witness-faults"));
+
     /* --help documents every key */
     assert_int_equal(nt_run(help, NULL, out, sizeof(out), err, sizeof(err)), 0);
-    static const char *const keys[] = {"--node-name",     "--data-dir",
-                                       "--domain",        "--http",
-                                       "--https",         "--gossip",
-                                       "--advertise",     "--api",
-                                       "--join",          "--cluster-key",
-                                       "--workers",       "--tls-cert",
-                                       "--tls-key",       "--allow-loopback-backends",
-                                       "--config",        "--admin-token-file",
-                                       "--log-level",     "--log-format",
-                                       "--drain-timeout", "SIGHUP"};
+    static const char *const keys[] = {"--node-name",      "--data-dir",
+                                       "--domain",         "--http",
+                                       "--https",          "--gossip",
+                                       "--advertise",      "--api",
+                                       "--join",           "--cluster-key",
+                                       "--workers",        "--tls-cert",
+                                       "--tls-key",        "--allow-loopback-backends",
+                                       "--config",         "--admin-token-file",
+                                       "--log-level",      "--log-format",
+                                       "--drain-timeout",  "--gossip-insecure",
+                                       "--witness-faults", "SIGHUP"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_non_null(strstr(out, keys[i]));
 }

@@ -60,7 +60,8 @@ static void loopback_backends_are_refused_where_not_allowed(void **state)
     f = fopen(cfg, "w");
     fputs("allow-loopback-backends: false\n", f);
     fclose(f);
-    const char *extra_strict[] = {"--config", cfg, "--join", seed, NULL};
+    const char *extra_strict[] = {"--config",       cfg, "--join", seed, "--cluster-key",
+                                  nt_cluster_key(), NULL};
     assert_int_equal(nt_node_start(&strict_node, "strict", "127.0.0.2", extra_strict), 0);
 
     snprintf(envkey, sizeof(envkey), "WEBGW_KEY=%s/owner.key", nt_tmpdir());

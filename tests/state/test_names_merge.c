@@ -260,6 +260,306 @@ static void test_merge_order_independent(void **unused)
     }
 }
 
+/* ---- witnesses: the same properties, and a broken rule that they catch -------------------- */
+
+#define W_KEYS 24 /* more witness keys than STATE_WITNESSES_MAX: the bound is exercised */
+#define W_COUNT 48
+
+/* A random witness among few versions, times and claim times, so ties are common. */
+static struct state_witness random_witness(uint64_t *seed)
+{
+    static const uint64_t claims[] = {NF_NOW_MS, NF_NOW_MS - 1000, NF_NOW_MS - 2000};
+    struct state_witness w;
+
+    memset(&w, 0, sizeof(w));
+    nf_owner(w.key, (uint8_t)(100 + nf_rand(seed) % W_KEYS));
+    w.version = 1 + nf_rand(seed) % 3;
+    w.claim_at_ms = claims[nf_rand(seed) % 3];
+    w.released = nf_rand(seed) % 5 == 0;
+    w.time_ms = NF_NOW_MS + 1000 * (nf_rand(seed) % 4);
+    for (int i = 0; i < STATE_SIGNATURE_LEN; i++)
+        w.signature[i] = (uint8_t)nf_rand(seed);
+    if (nf_rand(seed) % 4 == 0) /* the same signature with other fields: the tie-breaks count */
+        memset(w.signature, 7, STATE_SIGNATURE_LEN);
+    return w;
+}
+
+/* The order name_merge.c documents, written again: <0 when a is better. */
+static int model_witness_cmp(const struct state_witness *a, const struct state_witness *b)
+{
+    int c;
+
+    if (a->version != b->version)
+        return a->version > b->version ? -1 : 1;
+    if (a->time_ms != b->time_ms)
+        return a->time_ms < b->time_ms ? -1 : 1;
+    if (a->claim_at_ms != b->claim_at_ms)
+        return a->claim_at_ms < b->claim_at_ms ? -1 : 1;
+    if (a->released != b->released)
+        return a->released ? 1 : -1;
+    c = memcmp(a->signature, b->signature, STATE_SIGNATURE_LEN);
+    return c != 0 ? c : memcmp(a->key, b->key, STATE_OWNER_LEN);
+}
+
+/* The model of one owner's witness set: each key's best, then the N best, sorted. */
+static size_t model_witnesses(const struct state_witness *all, int n, struct state_witness *out)
+{
+    struct state_witness best[W_COUNT];
+    size_t nb = 0;
+
+    for (int i = 0; i < n; i++) {
+        size_t j;
+
+        for (j = 0; j < nb; j++)
+            if (memcmp(best[j].key, all[i].key, STATE_OWNER_LEN) == 0)
+                break;
+        if (j == nb)
+            best[nb++] = all[i];
+        else if (model_witness_cmp(&all[i], &best[j]) < 0)
+            best[j] = all[i];
+    }
+    for (size_t a = 0; a < nb; a++)
+        for (size_t b = a + 1; b < nb; b++)
+            if (model_witness_cmp(&best[b], &best[a]) < 0) {
+                struct state_witness t = best[a];
+                best[a] = best[b];
+                best[b] = t;
+            }
+    if (nb > STATE_WITNESSES_MAX)
+        nb = STATE_WITNESSES_MAX;
+    memcpy(out, best, nb * sizeof(out[0]));
+    return nb;
+}
+
+/* A witness-set rule under test: adds w to set[*n] (at most STATE_WITNESSES_MAX). */
+typedef void (*wset_add_fn)(struct state_witness *set, size_t *n, const struct state_witness *w);
+
+/* The real rule, through a state table holding one owner's record. */
+static void real_add(struct state_witness *set, size_t *n, const struct state_witness *w)
+{
+    struct state_record rec = nf_record(STATE_RECORD_RESERVE, "alpha", 1, 1, NF_NOW_MS, 0);
+    struct state_names *names = state_names_new();
+
+    assert_int_equal(state_names_merge(names, &rec, NULL), 1);
+    for (size_t i = 0; i < *n; i++)
+        assert_int_equal(state_names_witness(names, "alpha", rec.owner, &set[i], NULL), 1);
+    state_names_witness(names, "alpha", rec.owner, w, NULL);
+    *n = state_names_witnesses(names, "alpha", rec.owner, set);
+    state_names_free(names);
+}
+
+/* A plausible broken rule: per key the newest version wins (as the real one), but the bound
+ * keeps the earliest times. The two orders disagree, so what survives depends on grouping. */
+static void broken_add(struct state_witness *set, size_t *n, const struct state_witness *w)
+{
+    size_t worst = 0;
+
+    for (size_t i = 0; i < *n; i++) {
+        if (memcmp(set[i].key, w->key, STATE_OWNER_LEN) == 0) {
+            if (model_witness_cmp(w, &set[i]) < 0)
+                set[i] = *w;
+            return;
+        }
+    }
+    if (*n < STATE_WITNESSES_MAX) {
+        set[(*n)++] = *w;
+        return;
+    }
+    for (size_t i = 1; i < *n; i++)
+        if (set[i].time_ms > set[worst].time_ms)
+            worst = i;
+    if (w->time_ms < set[worst].time_ms)
+        set[worst] = *w;
+}
+
+static void wset_sort(struct state_witness *set, size_t n)
+{
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++)
+            if (model_witness_cmp(&set[b], &set[a]) < 0) {
+                struct state_witness t = set[a];
+                set[a] = set[b];
+                set[b] = t;
+            }
+}
+
+static bool wset_equal(struct state_witness *a, size_t na, struct state_witness *b, size_t nb)
+{
+    wset_sort(a, na);
+    wset_sort(b, nb);
+    return na == nb && memcmp(a, b, na * sizeof(a[0])) == 0;
+}
+
+/* Runs the property check on `add` for `trials` random witness multisets: every order with
+ * duplicates, and the join of two overlapping halves, gives the model's set. Returns how many
+ * trials broke it. */
+static int wset_violations(wset_add_fn add, int trials, uint64_t seed)
+{
+    struct state_witness all[W_COUNT], expect[STATE_WITNESSES_MAX], got[STATE_WITNESSES_MAX],
+        half[STATE_WITNESSES_MAX];
+    int idx[3 * W_COUNT], violations = 0;
+
+    for (int trial = 0; trial < trials; trial++) {
+        size_t ne, ng, nh;
+        int n;
+        bool broken = false;
+
+        for (int i = 0; i < W_COUNT; i++)
+            all[i] = random_witness(&seed);
+        ne = model_witnesses(all, W_COUNT, expect);
+        for (int perm = 0; perm < 6 && !broken; perm++) {
+            n = 0;
+            for (int i = 0; i < W_COUNT; i++)
+                for (int c = 1 + (int)(nf_rand(&seed) % 3 == 0); c > 0; c--)
+                    idx[n++] = i;
+            shuffle(idx, n, &seed);
+            ng = 0;
+            for (int i = 0; i < n; i++)
+                add(got, &ng, &all[idx[i]]);
+            broken |= !wset_equal(got, ng, expect, ne);
+        }
+        /* associativity: state(S1) joined with state(S2) */
+        for (int i = 0; i < W_COUNT; i++)
+            idx[i] = i;
+        shuffle(idx, W_COUNT, &seed);
+        ng = nh = 0;
+        for (int i = 0; i < 30; i++)
+            add(got, &ng, &all[idx[i]]);
+        for (int i = 18; i < W_COUNT; i++)
+            add(half, &nh, &all[idx[i]]);
+        for (size_t i = 0; i < nh; i++)
+            add(got, &ng, &half[i]);
+        broken |= !wset_equal(got, ng, expect, ne);
+        violations += broken;
+    }
+    return violations;
+}
+
+/* The witness rule is a join (commutative, associative, idempotent, equal to the model), and
+ * the same check does catch a rule that only looks right. */
+static void test_witness_sets_are_a_lattice(void **unused)
+{
+    assert_int_equal(wset_violations(real_add, 200, 0x5eed0002), 0);
+    assert_true(wset_violations(broken_add, 200, 0x5eed0002) > 0);
+}
+
+/* The view with witnesses, against a model: the holder is the live claim whose need-th
+ * earliest attesting witness time is smallest (owner breaking ties); claims with fewer
+ * attesting witnesses are contenders. Units are bundles (a record and some witnesses of its
+ * owner's entry), merged in random orders with duplicates; every order gives the same views,
+ * witness lists and digest. */
+static void test_witnessed_merge_order_independent(void **unused)
+{
+    enum { RECS = 24 };
+    struct state_record recs[RECS];
+    struct state_witness wits[RECS][4];
+    int nw[RECS], idx[3 * RECS];
+    uint64_t seed = 0x5eed0003;
+
+    for (int trial = 0; trial < 150; trial++) {
+        unsigned faults = (unsigned)(nf_rand(&seed) % 3),
+                 fleet = 1 + (unsigned)(nf_rand(&seed) % 5);
+        struct state_names *ref = NULL;
+
+        for (int i = 0; i < RECS; i++) {
+            recs[i] = random_record(&seed);
+            nw[i] = (int)(nf_rand(&seed) % 5);
+            for (int j = 0; j < nw[i]; j++) {
+                wits[i][j] = random_witness(&seed);
+                /* mostly witnesses of this very claim, so holders exist */
+                if (nf_rand(&seed) % 3 != 0) {
+                    wits[i][j].claim_at_ms = recs[i].reserved_at_ms;
+                    wits[i][j].released = false;
+                }
+            }
+        }
+        for (int perm = 0; perm < 5; perm++) {
+            struct state_names *a = state_names_new();
+            int n = 0;
+
+            state_names_set_witnessing(a, faults, fleet);
+            for (int i = 0; i < RECS; i++)
+                for (int c = 1 + (int)(nf_rand(&seed) % 3 == 0); c > 0; c--)
+                    idx[n++] = i;
+            shuffle(idx, n, &seed);
+            for (int i = 0; i < n; i++) {
+                const struct state_record *r = &recs[idx[i]];
+                int rc = state_names_merge(a, r, NULL);
+
+                assert_true(rc == 1 || rc == STATE_ESTALE);
+                for (int j = 0; j < nw[idx[i]]; j++) {
+                    rc = state_names_witness(a, r->name, r->owner, &wits[idx[i]][j], NULL);
+                    assert_true(rc == 1 || rc == STATE_ESTALE);
+                }
+            }
+            if (ref == NULL) {
+                ref = a;
+                continue;
+            }
+            assert_int_equal(state_names_digest(a), state_names_digest(ref));
+            assert_int_equal(nf_fingerprint(a), nf_fingerprint(ref));
+            for (size_t k = 0; k < 3; k++) {
+                struct state_name_view va, vr;
+                int ga = state_names_get(a, rand_names[k], &va);
+
+                assert_int_equal(ga, state_names_get(ref, rand_names[k], &vr));
+                if (ga != 0)
+                    continue;
+                assert_int_equal(va.held, vr.held);
+                assert_int_equal(va.pending, vr.pending);
+                assert_int_equal(va.claimed_at_ms, vr.claimed_at_ms);
+                assert_memory_equal(va.record.owner, vr.record.owner, STATE_OWNER_LEN);
+            }
+            state_names_free(a);
+        }
+        /* the model of the holder, from the reference table's kept records and witnesses */
+        for (size_t k = 0; k < 3; k++) {
+            struct state_name_view v;
+            uint64_t best_t = 0;
+            int best_owner = -1;
+            unsigned need = (faults > fleet - 1 ? fleet - 1 : faults) + 1;
+
+            if (state_names_get(ref, rand_names[k], &v) != 0)
+                continue;
+            for (uint8_t o = 1; o <= 4; o++) {
+                struct state_record r;
+                struct state_witness w[STATE_WITNESSES_MAX];
+                uint64_t times[STATE_WITNESSES_MAX];
+                uint8_t owner[STATE_OWNER_LEN];
+                size_t nwit, nt = 0;
+
+                nf_owner(owner, o);
+                if (state_names_owner_record(ref, rand_names[k], owner, &r) != 0 ||
+                    r.kind == STATE_RECORD_RELEASE)
+                    continue;
+                nwit = state_names_witnesses(ref, rand_names[k], owner, w);
+                for (size_t i = 0; i < nwit; i++)
+                    if (!w[i].released && w[i].claim_at_ms == r.reserved_at_ms)
+                        times[nt++] = w[i].time_ms;
+                if (nt < need)
+                    continue;
+                for (size_t a = 0; a < nt; a++)
+                    for (size_t b = a + 1; b < nt; b++)
+                        if (times[b] < times[a]) {
+                            uint64_t t = times[a];
+                            times[a] = times[b];
+                            times[b] = t;
+                        }
+                if (best_owner < 0 || times[need - 1] < best_t) {
+                    best_owner = o;
+                    best_t = times[need - 1];
+                }
+            }
+            assert_int_equal(v.held, best_owner >= 0);
+            if (best_owner >= 0) {
+                assert_int_equal(v.record.owner[0], best_owner);
+                assert_int_equal(v.claimed_at_ms, best_t);
+            }
+        }
+        state_names_free(ref);
+    }
+}
+
 /* ---- the rules, one by one --------------------------------------------------------------- */
 
 static void expect_view(struct state_names *names, const char *name, bool held, uint8_t holder,
@@ -596,6 +896,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_order_independent),
+        cmocka_unit_test(test_witness_sets_are_a_lattice),
+        cmocka_unit_test(test_witnessed_merge_order_independent),
         cmocka_unit_test(test_release_beats_stale_update),
         cmocka_unit_test(test_no_resurrection_after_release),
         cmocka_unit_test(test_concurrent_reservations),
