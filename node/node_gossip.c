@@ -692,9 +692,12 @@ json_t *node_json_backends(const struct node *node)
 static int node_metrics_health_one(void *ctx, const struct gossip_health_entry *e)
 {
     struct node_metrics *m = ctx;
+    char backend[2 * GOSSIP_BACKEND_MAX + 1], observer[2 * GOSSIP_ID_MAX + 1];
 
-    node_metrics_printf(m, "webgw_backend_up{backend=\"%s\",observer=\"%s\"} %d\n", e->backend,
-                        e->observer, e->up ? 1 : 0);
+    /* both come from gossip: any member names them */
+    node_metrics_printf(m, "webgw_backend_up{backend=\"%s\",observer=\"%s\"} %d\n",
+                        node_metrics_label(e->backend, backend, sizeof(backend)),
+                        node_metrics_label(e->observer, observer, sizeof(observer)), e->up ? 1 : 0);
     return 0;
 }
 
