@@ -198,6 +198,8 @@ void node_api_keys(struct node *node, struct node_httpd_conn *conn,
 int node_proxy_start(struct node *node, const uint8_t *cluster_key, char *err, size_t errlen);
 void node_proxy_probes_update(struct node *node);
 void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_verdict verdict);
+/* Feeds the proxy the fleet verdicts gossip holds now for a route's backends. */
+void node_proxy_fleet_sync(struct node *node, const struct state_record *rec);
 void node_proxy_drain(struct node *node);
 void node_proxy_stop(struct node *node);
 json_t *node_proxy_local_health(const struct node *node);
@@ -258,6 +260,10 @@ void node_tls_free(struct node *node);
 void node_tls_metrics(const struct node *node, struct node_metrics *m);
 
 /* Metrics text builder (metrics.c). */
+/* Writes `in` as a Prometheus label value (without the quotes) into out[cap]: '\\', '"' and
+ * newline escaped, cut at cap. Label values that come from the network (health keys gossiped
+ * by any member) must go through it, or one '"' breaks every scrape. Returns out. */
+const char *node_metrics_label(const char *in, char *out, size_t cap);
 void node_metrics_printf(struct node_metrics *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void node_metrics_family(struct node_metrics *m, const char *name, const char *type,

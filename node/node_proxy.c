@@ -228,6 +228,24 @@ void node_proxy_fleet_verdict(struct node *node, const char *key, enum proxy_ver
         proxy_health_set_fleet(node->proxy, &be, verdict);
 }
 
+/* The proxy keeps fleet verdicts only for backends it tracks, and gossip reports a verdict
+ * only when it changes: a route that adds a backend gets the verdict gossip holds now. */
+void node_proxy_fleet_sync(struct node *node, const struct state_record *rec)
+{
+    if (!node->proxy || !node->gossip)
+        return;
+    for (unsigned i = 0; i < rec->backend_count; i++) {
+        char key[64];
+        enum gossip_health_verdict v;
+        node_backend_key(&rec->backends[i], key);
+        v = gossip_health_verdict(node->gossip, key, NULL, NULL);
+        proxy_health_set_fleet(node->proxy, &rec->backends[i],
+                               v == GOSSIP_HEALTH_UP     ? PROXY_VERDICT_UP
+                               : v == GOSSIP_HEALTH_DOWN ? PROXY_VERDICT_DOWN
+                                                         : PROXY_VERDICT_UNKNOWN);
+    }
+}
+
 struct drain_work {
     uv_work_t req;     /* runs proxy_drain on the thread pool */
     struct node *node; /* whose proxy */
@@ -381,6 +399,11 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
     node_metrics_printf(m, "webgw_access_log_dropped_total %llu\n",
                         (unsigned long long)access_log_dropped(node->access));
     proxy_stats_each(node->proxy, metrics_collect, &l);
+    node_metrics_family(m, "webgw_backend_registry_entries", "gauge",
+                        "Backends the proxy tracks (routed, probed or in use); returns to the "
+                        "routed count when names go.");
+    node_metrics_printf(m, "webgw_backend_registry_entries %zu\n",
+                        proxy_backend_entries(node->proxy));
     node_metrics_family(m, "webgw_http_connections", "gauge", "Client connections open.");
     node_metrics_printf(m, "webgw_http_connections %llu\n",
                         (unsigned long long)proxy_connections(node->proxy));

@@ -121,7 +121,11 @@ static int records_route(struct node *node, const struct state_name_view *view)
         node_log(NODE_LOG_WARN, "routes", "%s: %u of %u backends refused by this node's policy",
                  view->name, (unsigned)(rec->backend_count - kept), (unsigned)rec->backend_count);
     rec->backend_count = kept;
-    return state_routes_apply(node->routes, &local, node->cfg.domain);
+    if (state_routes_apply(node->routes, &local, node->cfg.domain) != 0)
+        return -1;
+    if (local.held)
+        node_proxy_fleet_sync(node, rec);
+    return 0;
 }
 
 /* Our own witness of owner's record on name (when we have not attested its claim yet), then

@@ -1,7 +1,7 @@
 /*
- * backend.c - backends as the proxy sees them: the shared registry (health and counters,
- * written by every worker through atomics), each worker's private map to it, passive health
- * with exponential backoff, loop prevention, and the load-balancing policies.
+ * backend.c - backends as the proxy sees them: passive health with exponential backoff, the
+ * combination of fleet, probe and passive views into "usable", loop prevention, and the
+ * load-balancing policies. The registry of entries itself is registry.c.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -35,12 +35,6 @@ void proxy_backend_format(const struct state_backend *a, char out[64])
         snprintf(out, 64, "%s:%u", ip, a->port);
 }
 
-static bool same_addr(const struct state_backend *a, const struct state_backend *b)
-{
-    size_t n = a->family == 6 ? 16 : 4;
-    return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, n) == 0;
-}
-
 bool proxy_addr_is_own(const struct proxy *p, const struct state_backend *addr)
 {
     size_t n = addr->family == 6 ? 16 : 4;
@@ -51,39 +45,6 @@ bool proxy_addr_is_own(const struct proxy *p, const struct state_backend *addr)
             return true;
     }
     return false;
-}
-
-struct proxy_backend *proxy_backend_get(struct proxy *p, const struct state_backend *addr)
-{
-    struct proxy_backend *be;
-    pthread_mutex_lock(&p->reg_lock);
-    for (be = p->backends; be; be = be->next)
-        if (same_addr(&be->addr, addr))
-            goto out;
-    /* bounded like every input: backends come from records anyone can publish */
-    be = p->backend_count < PROXY_BACKENDS_TRACKED_MAX ? calloc(1, sizeof(*be)) : NULL;
-    if (be == NULL)
-        goto out;
-    be->addr = *addr;
-    if (addr->family == 6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&be->sa;
-        in6->sin6_family = AF_INET6;
-        memcpy(&in6->sin6_addr, addr->addr, 16);
-        in6->sin6_port = htons(addr->port);
-    } else {
-        struct sockaddr_in *in4 = (struct sockaddr_in *)&be->sa;
-        in4->sin_family = AF_INET;
-        memcpy(&in4->sin_addr, addr->addr, 4);
-        in4->sin_port = htons(addr->port);
-    }
-    proxy_backend_format(addr, be->text);
-    be->own = proxy_addr_is_own(p, addr);
-    be->next = p->backends;
-    p->backends = be;
-    p->backend_count++;
-out:
-    pthread_mutex_unlock(&p->reg_lock);
-    return be;
 }
 
 bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms)
@@ -116,35 +77,6 @@ void proxy_backend_succeeded(struct proxy_backend *be)
     /* read first: a healthy backend's cache line stays shared between workers */
     if (atomic_load_explicit(&be->backoff_ms, memory_order_relaxed) != 0)
         atomic_store_explicit(&be->backoff_ms, 0, memory_order_relaxed);
-}
-
-static unsigned addr_hash(const struct state_backend *a)
-{
-    uint32_t h = 2166136261u;
-    size_t n = a->family == 6 ? 16 : 4;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ a->addr[i]) * 16777619u;
-    h = (h ^ a->port) * 16777619u;
-    return h % PROXY_WB_BUCKETS;
-}
-
-struct proxy_wbackend *proxy_worker_backend(struct proxy_worker *w, const struct state_backend *a)
-{
-    unsigned b = addr_hash(a);
-    for (struct proxy_wbackend *wb = w->wb[b]; wb; wb = wb->next)
-        if (same_addr(&wb->be->addr, a))
-            return wb;
-    struct proxy_backend *be = proxy_backend_get(w->p, a);
-    if (be == NULL)
-        return NULL;
-    struct proxy_wbackend *wb = calloc(1, sizeof(*wb));
-    if (wb == NULL)
-        return NULL;
-    wb->be = be;
-    proxy_list_init(&wb->idle);
-    wb->next = w->wb[b];
-    w->wb[b] = wb;
-    return wb;
 }
 
 static uint64_t xorshift(uint64_t *s)

@@ -75,17 +75,18 @@ struct proxy_backend {
     _Atomic uint32_t backoff_ms; /* current passive backoff; 0 = healthy */
     _Atomic int fleet;           /* enum proxy_verdict from gossip */
     _Atomic int probe;           /* enum proxy_verdict from our own probes */
-    struct proxy_backend *next;  /* registry chain (under proxy.reg_lock) */
+    _Atomic uint32_t routes;     /* published routes listing it (written under reg_lock) */
+    uint32_t users;              /* worker views and probe targets holding it (reg_lock) */
+    struct proxy_backend *next;  /* registry hash chain (under proxy.reg_lock) */
 };
 
 struct proxy_wbackend {
     struct proxy_backend *be;    /* shared part */
     struct proxy_link idle;      /* idle keep-alive upstreams, most recent first */
     unsigned idle_count;         /* length of idle */
+    bool held;                   /* a session uses it (set by the eviction sweep's mark) */
     struct proxy_wbackend *next; /* worker hash chain */
 };
-
-#define PROXY_WB_BUCKETS 64
 
 /* ---- per-name counters ---------------------------------------------------------------- */
 
@@ -97,17 +98,24 @@ struct proxy_stat {
     _Atomic uint64_t status_class[4]; /* 2xx..5xx */
     _Atomic uint64_t latency[PROXY_LATENCY_BUCKETS];
     _Atomic uint64_t latency_sum_us;
+    bool held; /* a session uses it (set by the eviction sweep's mark) */
     struct proxy_stat *next;
 };
 
-#define PROXY_STAT_BUCKETS 256
-
 struct proxy_stats_table {
-    pthread_mutex_t lock; /* taken by the worker to insert, by readers to walk */
-    struct proxy_stat *buckets[PROXY_STAT_BUCKETS];
+    pthread_mutex_t lock;        /* taken by the worker to insert or evict, by readers to walk */
+    struct proxy_stat **buckets; /* chained, keyed by SipHash of the name */
+    size_t size;                 /* buckets, a power of two (0 before the first insert) */
+    size_t count;                /* names */
+    uint64_t key[2];             /* SipHash key */
 };
 
+/* This worker's counters of `name` (created on first use). NULL when out of memory. */
+struct proxy_worker;
 struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name);
+/* Drops the counters of names no route serves any more unless a session holds them; returns
+ * how many of those had to stay. Worker thread only. */
+size_t proxy_stats_evict(struct proxy_worker *w);
 void proxy_stats_record(struct proxy_stat *st, int status, uint64_t bytes_in, uint64_t bytes_out,
                         uint64_t latency_us, bool cut);
 void proxy_stats_table_free(struct proxy_stats_table *t);
@@ -172,9 +180,12 @@ struct proxy_worker {
     bool draining;
     bool stopping;
     struct proxy_link sessions; /* every client connection */
-    struct proxy_wbackend *wb[PROXY_WB_BUCKETS];
-    uint64_t rr;  /* round-robin counter */
-    uint64_t rng; /* xorshift state for p2c */
+    struct proxy_wbackend **wb; /* this worker's views of backends, chained by address hash */
+    size_t wb_size, wb_count;   /* buckets (power of two), views */
+    uint64_t seen_gen;          /* proxy.routes_gen at the last eviction sweep */
+    bool evict_pending;         /* that sweep kept unrouted entries a session held */
+    uint64_t rr;                /* round-robin counter */
+    uint64_t rng;               /* xorshift state for p2c */
     struct proxy_stats_table stats;
 };
 
@@ -187,11 +198,14 @@ struct proxy {
     struct state_routes *routes;
     unsigned nworkers;
     struct proxy_worker *workers;
-    uint16_t http_port;             /* bound port of the first --http address */
-    uint16_t https_port;            /* of the first --https address; 0 when HTTPS is off */
-    pthread_mutex_t reg_lock;       /* backend registry */
-    struct proxy_backend *backends; /* registry list */
-    size_t backend_count;
+    uint16_t http_port;          /* bound port of the first --http address */
+    uint16_t https_port;         /* of the first --https address; 0 when HTTPS is off */
+    pthread_mutex_t reg_lock;    /* backend registry (registry.c) */
+    struct proxy_backend **reg;  /* chained hash by address */
+    size_t reg_size;             /* buckets, a power of two */
+    size_t backend_count;        /* entries */
+    uint64_t hash_key[2];        /* SipHash key of the registry and the workers' views */
+    _Atomic uint64_t routes_gen; /* bumped when a route is retired: workers sweep */
     struct proxy_iptable ips;
     _Atomic uint64_t connections;    /* client connections open */
     struct proxy_probe_state *probe; /* active health checks (NULL until proxy_probe_set) */
@@ -206,8 +220,19 @@ static inline size_t proxy_conn_in_max(const struct proxy *p)
     return in_max < 65536 ? 65536 : in_max;
 }
 
-/* Registry: finds or creates the shared entry of a backend. NULL on allocation failure. */
-struct proxy_backend *proxy_backend_get(struct proxy *p, const struct state_backend *addr);
+/* registry.c: the shared entries, their references and the workers' views of them. */
+int proxy_registry_init(struct proxy *p);
+void proxy_registry_free(struct proxy *p);
+uint64_t proxy_addr_hash(const uint64_t key[2], const struct state_backend *a);
+/* The route observer (state_routes_observe): counts route references. */
+void proxy_registry_route(void *ctx, const struct state_route *route, bool added);
+/* Finds or creates the entry of a backend and holds it; NULL at the tracking bound or out of
+ * memory. Every acquire is paired with a release. */
+struct proxy_backend *proxy_backend_acquire(struct proxy *p, const struct state_backend *addr);
+void proxy_backend_release(struct proxy *p, struct proxy_backend *be);
+/* Worker thread, from its sweep: drops views and counters whose route is gone. */
+void proxy_worker_evict(struct proxy_worker *w);
+void proxy_worker_backends_free(struct proxy_worker *w);
 bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms);
 void proxy_backend_failed(struct proxy *p, struct proxy_backend *be, uint64_t now_ms);
 void proxy_backend_succeeded(struct proxy_backend *be);
@@ -239,6 +264,8 @@ void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener);
 /* The HTTPS listener: a session with the TLS layer (tls_layer.c) under it. */
 void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener);
 void proxy_session_drain(struct proxy_worker *w);
+/* Sets `held` on the backend views and counters the worker's sessions point at. */
+void proxy_session_mark_held(struct proxy_worker *w);
 void proxy_session_close_all(struct proxy_worker *w);
 
 /* upstream.c: backend connections and the per-worker keep-alive pool */

@@ -16,7 +16,7 @@
 struct probe_target {
     struct proxy_probe_state *ps;
     struct state_backend addr;
-    struct proxy_backend *be; /* registry entry (probe verdict shown in health) */
+    struct proxy_backend *be; /* registry entry, held (probe verdict shown in health) */
     uv_timer_t timer;         /* next probe, and the running probe's deadline */
     uv_tcp_t tcp;             /* the running probe's connection */
     uv_connect_t creq;
@@ -57,8 +57,10 @@ static void probe_schedule(struct probe_target *t, uint64_t ms);
 static void target_handle_closed(uv_handle_t *h)
 {
     struct probe_target *t = h->data;
-    if (--t->handles == 0 && t->removed)
+    if (--t->handles == 0 && t->removed) {
+        proxy_backend_release(t->ps->p, t->be);
         free(t);
+    }
 }
 
 static void verdict(struct probe_target *t, bool ok, const char *detail)
@@ -240,7 +242,7 @@ static void apply_set(struct proxy_probe_state *ps, const struct state_backend *
             continue;
         t->ps = ps;
         t->addr = set[i];
-        t->be = proxy_backend_get(ps->p, &set[i]);
+        t->be = proxy_backend_acquire(ps->p, &set[i]);
         if (t->be == NULL) {
             free(t);
             continue;

@@ -1,6 +1,7 @@
 /*
  * proxy.c - lifecycle of the proxy: listening sockets, worker threads and their loops,
- * drain and stop, and the read side of health for the node (proxy_backends_each).
+ * drain and stop. The backend registry and the health the node reads and feeds are in
+ * registry.c.
  *
  * Every worker gets its own SO_REUSEPORT socket bound to the same address, so the kernel
  * balances new connections over workers and a worker never touches another's connections.
@@ -205,23 +206,11 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void worker_free_backends(struct proxy_worker *w)
-{
-    for (unsigned b = 0; b < PROXY_WB_BUCKETS; b++) {
-        struct proxy_wbackend *wb = w->wb[b];
-        while (wb) {
-            struct proxy_wbackend *n = wb->next;
-            free(wb);
-            wb = n;
-        }
-        w->wb[b] = NULL;
-    }
-}
-
 static void on_sweep(uv_timer_t *t)
 {
     struct proxy_worker *w = t->data;
     proxy_pool_sweep(w, uv_now(&w->loop), false);
+    proxy_worker_evict(w);
     if (w->id == 0)
         proxy_ip_sweep(&w->p->ips, proxy_mono_ms());
 }
@@ -312,20 +301,15 @@ static void proxy_free(struct proxy *p)
                 }
                 uv_loop_close(&w->loop);
             }
-            worker_free_backends(w);
+            proxy_worker_backends_free(w);
             proxy_stats_table_free(&w->stats);
             pthread_mutex_destroy(&w->stats.lock);
         }
         free(p->workers);
     }
-    struct proxy_backend *be = p->backends;
-    while (be) {
-        struct proxy_backend *n = be->next;
-        free(be);
-        be = n;
-    }
+    state_routes_observe(p->routes, NULL, NULL);
+    proxy_registry_free(p);
     proxy_ip_destroy(&p->ips);
-    pthread_mutex_destroy(&p->reg_lock);
     free(p);
 }
 
@@ -346,7 +330,14 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
     }
     p->cfg = *cfg;
     p->routes = routes;
-    pthread_mutex_init(&p->reg_lock, NULL);
+    if (proxy_registry_init(p) != 0) {
+        ERR("out of memory");
+        proxy_registry_free(p);
+        free(p);
+        return NULL;
+    }
+    /* from here on the registry counts what routes refer to (registry.c) */
+    state_routes_observe(routes, proxy_registry_route, p);
     proxy_ip_init(&p->ips, cfg->max_conns_per_ip, cfg->rate_per_ip, cfg->rate_burst);
     p->req_limits = (struct http1_limits){cfg->max_request_line, cfg->max_header_count,
                                           cfg->max_header_bytes, cfg->max_body_bytes};
@@ -453,39 +444,4 @@ void proxy_stop(struct proxy *p)
     }
     proxy_probe_free(p);
     proxy_free(p);
-}
-
-/* ---- health, read and fed by the node ----------------------------------------------------- */
-
-int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx)
-{
-    int rc = 0;
-    uint64_t now = proxy_mono_ms();
-    uint64_t wall = state_now_ms();
-    pthread_mutex_lock(&p->reg_lock);
-    for (struct proxy_backend *be = p->backends; be && rc == 0; be = be->next) {
-        struct proxy_backend_health h;
-        memset(&h, 0, sizeof(h));
-        h.addr = be->addr;
-        uint64_t until = atomic_load_explicit(&be->down_until, memory_order_relaxed);
-        h.passive_down = until > now;
-        h.down_until_ms = h.passive_down ? wall + (until - now) : 0;
-        h.fleet = (enum proxy_verdict)atomic_load_explicit(&be->fleet, memory_order_relaxed);
-        h.probe = (enum proxy_verdict)atomic_load_explicit(&be->probe, memory_order_relaxed);
-        h.up = proxy_backend_usable(be, now);
-        h.in_flight = atomic_load_explicit(&be->in_flight, memory_order_relaxed);
-        h.requests = atomic_load_explicit(&be->requests, memory_order_relaxed);
-        h.failures = atomic_load_explicit(&be->failures, memory_order_relaxed);
-        rc = fn(&h, ctx);
-    }
-    pthread_mutex_unlock(&p->reg_lock);
-    return rc;
-}
-
-void proxy_health_set_fleet(struct proxy *p, const struct state_backend *addr,
-                            enum proxy_verdict verdict)
-{
-    struct proxy_backend *be = proxy_backend_get(p, addr);
-    if (be != NULL)
-        atomic_store_explicit(&be->fleet, (int)verdict, memory_order_relaxed);
 }

@@ -265,12 +265,21 @@ struct proxy_backend_health {
     uint64_t failures;         /* connect failures, resets and timeouts */
 };
 
-/* Calls fn for every backend the proxy has used or probed, as above. */
+/* Entries in the backend registry: the backends routes list, plus those probed or in use
+ * while their route goes away. Unreferenced entries are freed, so this returns to the
+ * routes' count when names are released. */
+size_t proxy_backend_entries(struct proxy *p);
+
+/* Calls fn for every backend in the registry (see proxy_backend_entries), as above. */
 typedef int (*proxy_backend_visit_fn)(const struct proxy_backend_health *h, void *ctx);
 int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx);
 
-/* Feeds the fleet's verdict on a backend (from gossip). A DOWN verdict takes the backend out
- * of load balancing on this node; UP leaves the decision to the passive view; UNKNOWN (no
+/* Feeds the fleet's verdict on a backend (from gossip). It is kept only for a backend in the
+ * registry (a route lists it, or it is probed or in use): a verdict on any other address is
+ * ignored, so the caller feeds the current verdict again when a route adds a backend. A DOWN
+ * verdict takes the backend out
+ * of load balancing on this node; UP leaves the decision to the passive view, and a change to
+ * UP from anything else ends any passive backoff (the probes saw it recover); UNKNOWN (no
  * fresh report anywhere) falls back to this node's own probe verdict when it probes the
  * backend, so a backend probed down here never turns usable because reports expired. */
 void proxy_health_set_fleet(struct proxy *p, const struct state_backend *be,

@@ -1325,3 +1325,16 @@ void proxy_session_close_all(struct proxy_worker *w)
         sess_close(s, true);
     }
 }
+
+void proxy_session_mark_held(struct proxy_worker *w)
+{
+    for (struct proxy_link *l = w->sessions.next; l != &w->sessions; l = l->next) {
+        struct proxy_session *s = PROXY_CONTAINER(l, struct proxy_session, link);
+        if (s->wb)
+            s->wb->held = true;
+        if (s->up && s->up->wb)
+            s->up->wb->held = true;
+        if (s->stat)
+            s->stat->held = true;
+    }
+}

@@ -131,7 +131,7 @@ void proxy_pool_put(struct proxy_worker *w, struct proxy_upstream *up)
 void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all)
 {
     uint64_t timeout = w->p->cfg.pool_idle_timeout_ms;
-    for (unsigned b = 0; b < PROXY_WB_BUCKETS; b++) {
+    for (size_t b = 0; b < w->wb_size; b++) {
         for (struct proxy_wbackend *wb = w->wb[b]; wb; wb = wb->next) {
             /* most recent first: the old ones are at the tail */
             while (!proxy_list_empty(&wb->idle)) {

@@ -94,11 +94,13 @@ struct route_node {
 };
 
 struct state_routes {
-    struct cds_lfht *ht;      /* host -> struct route_node */
-    uint64_t hash_key[2];     /* SipHash key, random per table */
-    atomic_size_t count;      /* routes in the table */
-    atomic_size_t node_bytes; /* malloc_usable_size of the live nodes */
-    atomic_size_t buckets;    /* bucket count last asked of cds_lfht_resize */
+    struct cds_lfht *ht;               /* host -> struct route_node */
+    uint64_t hash_key[2];              /* SipHash key, random per table */
+    atomic_size_t count;               /* routes in the table */
+    atomic_size_t node_bytes;          /* malloc_usable_size of the live nodes */
+    atomic_size_t buckets;             /* bucket count last asked of cds_lfht_resize */
+    state_routes_observer_fn observer; /* told of every route published and retired */
+    void *observer_ctx;                /* its context */
 };
 
 /* What a lookup compares nodes against. */
@@ -337,10 +339,23 @@ static void route_node_copy(const struct route_node *node, struct state_route *o
     }
 }
 
+/* Tells the observer, if any, that `node` is now published (added) or retired. */
+static void route_node_observe(struct state_routes *routes, const struct route_node *node,
+                               bool added)
+{
+    struct state_route copy;
+
+    if (!routes->observer)
+        return;
+    route_node_copy(node, &copy);
+    routes->observer(routes->observer_ctx, &copy, added);
+}
+
 /* Unlinks a node found by the writer (inside its read-side critical section) and schedules
  * it to be freed after a grace period. */
 static void route_node_retire(struct state_routes *routes, struct route_node *node)
 {
+    route_node_observe(routes, node, false);
     atomic_fetch_sub_explicit(&routes->count, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&routes->node_bytes, malloc_usable_size(node), memory_order_relaxed);
     ROUTE_TSAN_RELEASE(node); /* the writer's last reads (match) precede the free */
@@ -453,6 +468,9 @@ int state_routes_set(struct state_routes *routes, const struct state_route *rout
     key.host = (const char *)node->data;
     key.len = host_len;
 
+    /* the new route's references are counted before the old one's are dropped, so a backend
+     * both name is never seen unreferenced in between */
+    route_node_observe(routes, node, true);
     route_rcu_ensure_registered();
     ROUTE_TSAN_RELEASE(node); /* publish: readers that find the node see it filled in */
     urcu_memb_read_lock();
@@ -547,6 +565,25 @@ bool state_routes_lookup(struct state_routes *routes, const char *host, size_t h
     ROUTE_TSAN_RELEASE(&route_reclaim_sync); /* our reads precede any reclaim after unlock */
     urcu_memb_read_unlock();
     return found != NULL;
+}
+
+void state_routes_observe(struct state_routes *routes, state_routes_observer_fn fn, void *ctx)
+{
+    struct cds_lfht_iter iter;
+    struct route_node *node;
+
+    routes->observer = fn;
+    routes->observer_ctx = ctx;
+    if (!fn)
+        return;
+    route_rcu_ensure_registered();
+    urcu_memb_read_lock();
+    cds_lfht_for_each_entry(routes->ht, &iter, node, lfht)
+    {
+        ROUTE_TSAN_ACQUIRE(node);
+        route_node_observe(routes, node, true);
+    }
+    urcu_memb_read_unlock();
 }
 
 size_t state_routes_count(struct state_routes *routes)

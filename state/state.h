@@ -37,6 +37,10 @@
 #define STATE_OWNER_HEX_LEN 64      /* owner id as printed: lowercase hex */
 #define STATE_SIGNATURE_LEN 64      /* Ed25519 signature bytes */
 #define STATE_FUTURE_SKEW_MS 300000 /* a record may be dated at most 5 min ahead of us */
+#define STATE_VERSION_MAX                                                                          \
+    (1ULL << 53)                    /* highest version: exact in JSON numbers and doubles,         \
+                                       and centuries of one version per microsecond, while an      \
+                                       owner who jumps to 2^64-1 could never update again */
 #define STATE_CLAIMS_PER_NAME_MAX 8 /* distinct owners tracked per name (abuse bound) */
 #define STATE_ERR_MAX 256           /* size of an error message buffer */
 #define STATE_WITNESSES_MAX 16      /* witnesses kept per owner and key (one per witness key) */
@@ -421,6 +425,15 @@ int state_routes_apply(struct state_routes *routes, const struct state_name_view
  * backend_count backends of `out` are written. */
 bool state_routes_lookup(struct state_routes *routes, const char *host, size_t host_len,
                          struct state_route *out);
+/* Route observer: told, in the writer's thread, of every route published (added, before
+ * readers can see it) and of every route retired (replaced or removed, after the replacement
+ * was announced as added), with a copy of the route. The proxy counts its backends'
+ * references with it. A callback must not call back into the table. */
+typedef void (*state_routes_observer_fn)(void *ctx, const struct state_route *route, bool added);
+/* Installs `fn` (NULL removes it) and reports every route already in the table as added.
+ * Call it from the writer thread while no other writer runs; remove it before the observer
+ * goes away (and before state_routes_free, which retires every route). */
+void state_routes_observe(struct state_routes *routes, state_routes_observer_fn fn, void *ctx);
 /* Routes in the table (exact once the writer is idle). */
 size_t state_routes_count(struct state_routes *routes);
 /* Heap bytes held by the live routes' nodes (malloc_usable_size), without the hash table's
