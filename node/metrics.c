@@ -18,6 +18,22 @@ struct node_metrics {
     bool failed; /* an allocation failed */
 };
 
+const char *node_metrics_label(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *in != '\0' && o + 3 <= cap; in++) {
+        if (*in == '\\' || *in == '"' || *in == '\n') {
+            out[o++] = '\\';
+            out[o++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 void node_metrics_printf(struct node_metrics *b, const char *fmt, ...)
 {
     va_list ap;

@@ -260,6 +260,10 @@ void node_tls_free(struct node *node);
 void node_tls_metrics(const struct node *node, struct node_metrics *m);
 
 /* Metrics text builder (metrics.c). */
+/* Writes `in` as a Prometheus label value (without the quotes) into out[cap]: '\\', '"' and
+ * newline escaped, cut at cap. Label values that come from the network (health keys gossiped
+ * by any member) must go through it, or one '"' breaks every scrape. Returns out. */
+const char *node_metrics_label(const char *in, char *out, size_t cap);
 void node_metrics_printf(struct node_metrics *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void node_metrics_family(struct node_metrics *m, const char *name, const char *type,

@@ -67,6 +67,10 @@ int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim,
                 }
                 first = false;
             } else if (line_len == 0) {
+                if (i + 2 > lim->max_header_bytes) { /* the final LF is past the limit */
+                    WHY("%s head over %u bytes", what, lim->max_header_bytes);
+                    return -431;
+                }
                 return (int)(i + 2);
             } else {
                 const char *line = buf + line_start;
@@ -195,6 +199,11 @@ static int cb_headers_complete(llhttp_t *ll)
     h->minor = ll->http_minor;
     h->status = ll->status_code;
     p->in_head = false;
+    /* Upgrades are ours to decide (http1_check_head, then the backend's 101): llhttp would
+     * stop at the end of any request with Connection: upgrade and an Upgrade field and parse
+     * nothing after it, so a declined or refused upgrade broke the next request. */
+    if (h->is_request)
+        ll->upgrade = 0;
     if (!h->is_request && (p->skip_body || (h->status >= 100 && h->status < 200) ||
                            h->status == 204 || h->status == 304))
         return 1;
@@ -508,6 +517,7 @@ static bool target_form_ok(const struct http1_head *h)
 int http1_check_head(struct http1_head *h, char *why, size_t whylen)
 {
     unsigned cl = 0, te = 0, host = 0, upgrade = 0;
+    bool websocket = false;
     struct conn_tokens ct = {0};
 
     if (h->major != 1 || h->minor > 1) {
@@ -550,6 +560,7 @@ int http1_check_head(struct http1_head *h, char *why, size_t whylen)
             each_token(f->value, f->value_len, note_conn_token, &ct);
         } else if (http1_name_is(f, "upgrade")) {
             upgrade++;
+            websocket = f->value_len == 9 && strncasecmp(f->value, "websocket", 9) == 0;
         } else if (http1_name_is(f, "expect")) {
             h->expect_continue =
                 f->value_len == 12 && strncasecmp(f->value, "100-continue", 12) == 0;
@@ -588,7 +599,10 @@ int http1_check_head(struct http1_head *h, char *why, size_t whylen)
     h->keep_alive = h->minor == 1 ? !ct.close : (ct.keep_alive && !ct.close);
     if (h->framing == HTTP1_FRAME_CLOSE)
         h->keep_alive = false;
-    h->upgrade = ct.upgrade && upgrade == 1;
+    /* The only upgrade served is WebSocket: anything else (h2c above all, the smuggling vector
+     * of a backend that speaks HTTP/2 after an Upgrade we did not see through) is a plain
+     * request whose Upgrade field is dropped as hop-by-hop. */
+    h->upgrade = ct.upgrade && upgrade == 1 && (!h->is_request || websocket);
     return 0;
 }
 

@@ -12,15 +12,19 @@
 
 #define CONN_TOKENS_MAX 16
 
-/* An append-only output buffer that remembers overflow instead of checking every call. */
+/* An append-only output buffer that remembers overflow instead of checking every call, and
+ * counts in `need` the bytes the whole output takes, so a caller whose buffer was short learns
+ * the exact size (the *_len functions run the writers with no buffer at all). */
 struct out {
     char *p;
     size_t len, cap;
+    size_t need; /* bytes written or that would have been */
     bool overflow;
 };
 
 static void put(struct out *o, const char *s, size_t n)
 {
+    o->need += n;
     if (o->overflow || n > o->cap - o->len) {
         o->overflow = true;
         return;
@@ -36,15 +40,19 @@ static void puts_(struct out *o, const char *s)
 
 static void putf(struct out *o, const char *fmt, ...)
 {
-    if (o->overflow)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    int n = o->overflow ? vsnprintf(NULL, 0, fmt, ap)
+                        : vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len)
+    if (n < 0) {
         o->overflow = true;
-    else
+        return;
+    }
+    o->need += (size_t)n;
+    if ((size_t)n >= o->cap - o->len)
+        o->overflow = true;
+    else if (!o->overflow)
         o->len += (size_t)n;
 }
 
@@ -82,7 +90,8 @@ static bool is_hop_by_hop(const struct http1_header *f)
         return http1_name_is(f, "connection") || http1_name_is(f, "keep-alive") ||
                http1_name_is(f, "webgw-hops");
     case 14:
-        return http1_name_is(f, "content-length");
+        /* h2c's upgrade parameters: connection-specific (RFC 7540 3.2.1), never forwarded */
+        return http1_name_is(f, "content-length") || http1_name_is(f, "http2-settings");
     case 16:
         return http1_name_is(f, "proxy-connection");
     case 17:
@@ -150,10 +159,64 @@ static void put_framing(struct out *o, enum http1_framing framing, uint64_t leng
         puts_(o, "Transfer-Encoding: chunked\r\n");
 }
 
-int http1_build_request(const struct http1_head *h, const struct http1_forward *fwd, char *buf,
-                        size_t cap)
+/* A Forwarded (RFC 7239) value is a token, or a quoted-string when it holds other bytes (the
+ * ':' of a port, the brackets of IPv6). Values here come validated (an IP we formatted, a
+ * Host that passed http1_host_normalize), but quote and escape by the grammar anyway. */
+static void put_forwarded_value(struct out *o, const char *v, size_t n, bool brackets)
 {
-    struct out o = {buf, 0, cap, false};
+    bool token = !brackets && n > 0;
+    for (size_t i = 0; i < n && token; i++) {
+        unsigned char c = (unsigned char)v[i];
+        token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    }
+    if (token) {
+        put(o, v, n);
+        return;
+    }
+    put(o, brackets ? "\"[" : "\"", brackets ? 2 : 1);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '"' || v[i] == '\\')
+            put(o, "\\", 1);
+        put(o, v + i, 1);
+    }
+    put(o, brackets ? "]\"" : "\"", brackets ? 2 : 1);
+}
+
+/* Our element of Forwarded: for=CLIENT;proto=PROTO;host=HOST. */
+static void put_forwarded_element(struct out *o, const struct http1_forward *fwd)
+{
+    put(o, "for=", 4);
+    put_forwarded_value(o, fwd->client_ip, strlen(fwd->client_ip),
+                        strchr(fwd->client_ip, ':') != NULL);
+    put(o, ";proto=", 7);
+    puts_(o, fwd->proto);
+    if (fwd->host && fwd->host_len) {
+        put(o, ";host=", 6);
+        put_forwarded_value(o, fwd->host, fwd->host_len, false);
+    }
+}
+
+/* Fields a client sends about earlier hops, folded into one list (trusted peers) or dropped
+ * (anyone else), then ours: "X-Forwarded-For" and "Forwarded" extend the list with this hop. */
+static void put_hop_list(struct out *o, const struct http1_head *h, size_t first, const char *lower,
+                         const char *name, bool trusted)
+{
+    puts_(o, name);
+    put(o, ": ", 2);
+    if (trusted) {
+        for (size_t j = first; j < h->count; j++) {
+            if (!http1_name_is(&h->fields[j], lower))
+                continue;
+            put(o, h->fields[j].value, h->fields[j].value_len);
+            put(o, ", ", 2);
+        }
+    }
+}
+
+static void build_request(struct out *o, const struct http1_head *h,
+                          const struct http1_forward *fwd)
+{
     struct span tok[CONN_TOKENS_MAX];
     size_t ntok = connection_tokens(h, tok, CONN_TOKENS_MAX);
     const char *target = h->target;
@@ -174,21 +237,21 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
         target = path;
         target_len = (size_t)(end - path);
     }
-    puts_(&o, llhttp_method_name((llhttp_method_t)h->method));
-    put(&o, " ", 1);
+    puts_(o, llhttp_method_name((llhttp_method_t)h->method));
+    put(o, " ", 1);
     if (target_len == 0 || target[0] == '?')
-        put(&o, "/", 1);
-    put(&o, target, target_len);
-    puts_(&o, " HTTP/1.1\r\n");
+        put(o, "/", 1);
+    put(o, target, target_len);
+    puts_(o, " HTTP/1.1\r\n");
 
     /* absolute-form: the authority is what we routed by (RFC 9112 3.2.2 says to ignore Host
      * then), so it becomes the Host the backend sees, replacing the client's */
     if (authority_len) {
-        put(&o, "Host: ", 6);
-        put(&o, authority, authority_len);
-        put(&o, "\r\n", 2);
+        put(o, "Host: ", 6);
+        put(o, authority, authority_len);
+        put(o, "\r\n", 2);
     }
-    bool xff_sent = false;
+    bool xff_sent = false, fwd_sent = false;
     for (size_t i = 0; i < h->count; i++) {
         const struct http1_header *f = &h->fields[i];
         bool is_host = f->name_len == 4 && http1_name_is(f, "host");
@@ -200,65 +263,88 @@ int http1_build_request(const struct http1_head *h, const struct http1_forward *
         if (http1_name_is(f, "x-forwarded-for")) {
             if (fwd->trusted_peer && !xff_sent) {
                 /* fold every trusted copy into one list, then append the peer */
-                put(&o, "X-Forwarded-For: ", 17);
-                bool firstv = true;
-                for (size_t j = i; j < h->count; j++) {
-                    if (!http1_name_is(&h->fields[j], "x-forwarded-for"))
-                        continue;
-                    if (!firstv)
-                        put(&o, ", ", 2);
-                    put(&o, h->fields[j].value, h->fields[j].value_len);
-                    firstv = false;
-                }
-                put(&o, ", ", 2);
-                puts_(&o, fwd->client_ip);
-                put(&o, "\r\n", 2);
+                put_hop_list(o, h, i, "x-forwarded-for", "X-Forwarded-For", true);
+                puts_(o, fwd->client_ip);
+                put(o, "\r\n", 2);
                 xff_sent = true;
             }
             continue;
         }
-        if (http1_name_is(f, "x-forwarded-proto") || http1_name_is(f, "x-forwarded-host")) {
-            if (fwd->trusted_peer)
-                put_field(&o, f);
+        if (http1_name_is(f, "forwarded")) {
+            if (fwd->trusted_peer && !fwd_sent) {
+                put_hop_list(o, h, i, "forwarded", "Forwarded", true);
+                put_forwarded_element(o, fwd);
+                put(o, "\r\n", 2);
+                fwd_sent = true;
+            }
             continue;
         }
-        put_field(&o, f);
+        if (http1_name_is(f, "x-forwarded-proto") || http1_name_is(f, "x-forwarded-host") ||
+            http1_name_is(f, "x-real-ip")) {
+            if (fwd->trusted_peer)
+                put_field(o, f);
+            continue;
+        }
+        put_field(o, f);
     }
     if (!xff_sent) {
-        put(&o, "X-Forwarded-For: ", 17);
-        puts_(&o, fwd->client_ip);
-        put(&o, "\r\n", 2);
+        put(o, "X-Forwarded-For: ", 17);
+        puts_(o, fwd->client_ip);
+        put(o, "\r\n", 2);
+    }
+    if (!fwd_sent) {
+        put(o, "Forwarded: ", 11);
+        put_forwarded_element(o, fwd);
+        put(o, "\r\n", 2);
+    }
+    if (!fwd->trusted_peer || find(h, "x-real-ip") == NULL) {
+        put(o, "X-Real-IP: ", 11);
+        puts_(o, fwd->client_ip);
+        put(o, "\r\n", 2);
     }
     if (!fwd->trusted_peer || find(h, "x-forwarded-proto") == NULL) {
-        put(&o, "X-Forwarded-Proto: ", 19);
-        puts_(&o, fwd->proto);
-        put(&o, "\r\n", 2);
+        put(o, "X-Forwarded-Proto: ", 19);
+        puts_(o, fwd->proto);
+        put(o, "\r\n", 2);
     }
     if ((!fwd->trusted_peer || find(h, "x-forwarded-host") == NULL) && fwd->host) {
-        put(&o, "X-Forwarded-Host: ", 18);
-        put(&o, fwd->host, fwd->host_len);
-        put(&o, "\r\n", 2);
+        put(o, "X-Forwarded-Host: ", 18);
+        put(o, fwd->host, fwd->host_len);
+        put(o, "\r\n", 2);
     }
     /* received Via fields went out above in their order; ours comes last (RFC 9110 7.6.3) */
     if (fwd->via_name && fwd->via_name[0])
-        putf(&o, "Via: %u.%u %s\r\n", h->major, h->minor, fwd->via_name);
+        putf(o, "Via: %u.%u %s\r\n", h->major, h->minor, fwd->via_name);
     if (fwd->hops)
-        put_u64_field(&o, "Webgw-Hops: ", fwd->hops);
+        put_u64_field(o, "Webgw-Hops: ", fwd->hops);
     if (h->upgrade) {
         const struct http1_header *up = find(h, "upgrade");
-        puts_(&o, "Connection: upgrade\r\nUpgrade: ");
-        put(&o, up->value, up->value_len);
-        put(&o, "\r\n", 2);
+        puts_(o, "Connection: upgrade\r\nUpgrade: ");
+        put(o, up->value, up->value_len);
+        put(o, "\r\n", 2);
     }
-    put_framing(&o, h->framing, h->content_length);
-    put(&o, "\r\n", 2);
+    put_framing(o, h->framing, h->content_length);
+    put(o, "\r\n", 2);
+}
+
+int http1_build_request(const struct http1_head *h, const struct http1_forward *fwd, char *buf,
+                        size_t cap)
+{
+    struct out o = {buf, 0, cap, 0, false};
+    build_request(&o, h, fwd);
     return o.overflow ? -1 : (int)o.len;
 }
 
-int http1_build_response(const struct http1_head *h, enum http1_framing framing, bool keep_alive,
-                         bool client_http10, char *buf, size_t cap)
+size_t http1_request_len(const struct http1_head *h, const struct http1_forward *fwd)
 {
-    struct out o = {buf, 0, cap, false};
+    struct out o = {NULL, 0, 0, 0, false};
+    build_request(&o, h, fwd);
+    return o.need;
+}
+
+static void build_response(struct out *o, const struct http1_head *h, enum http1_framing framing,
+                           bool keep_alive, bool client_http10)
+{
     struct span tok[CONN_TOKENS_MAX];
     size_t ntok = connection_tokens(h, tok, CONN_TOKENS_MAX);
 
@@ -266,41 +352,56 @@ int http1_build_response(const struct http1_head *h, enum http1_framing framing,
     status[9] = (char)('0' + h->status / 100 % 10);
     status[10] = (char)('0' + h->status / 10 % 10);
     status[11] = (char)('0' + h->status % 10);
-    put(&o, status, 13);
+    put(o, status, 13);
     if (h->reason_len)
-        put(&o, h->reason, h->reason_len);
+        put(o, h->reason, h->reason_len);
     else
-        puts_(&o, http1_reason(h->status));
-    put(&o, "\r\n", 2);
+        puts_(o, http1_reason(h->status));
+    put(o, "\r\n", 2);
     for (size_t i = 0; i < h->count; i++) {
         const struct http1_header *f = &h->fields[i];
         if (is_hop_by_hop(f) || named_by_connection(f, tok, ntok))
             continue;
-        put_field(&o, f);
+        put_field(o, f);
     }
     if (h->status == 101) {
         const struct http1_header *up = find(h, "upgrade");
-        puts_(&o, "Connection: upgrade\r\n");
+        puts_(o, "Connection: upgrade\r\n");
         if (up) {
-            put(&o, "Upgrade: ", 9);
-            put(&o, up->value, up->value_len);
-            put(&o, "\r\n", 2);
+            put(o, "Upgrade: ", 9);
+            put(o, up->value, up->value_len);
+            put(o, "\r\n", 2);
         }
     } else {
-        put_framing(&o, framing, h->content_length);
+        put_framing(o, framing, h->content_length);
         if (!keep_alive)
-            puts_(&o, "Connection: close\r\n");
+            puts_(o, "Connection: close\r\n");
         else if (client_http10)
-            puts_(&o, "Connection: keep-alive\r\n");
+            puts_(o, "Connection: keep-alive\r\n");
     }
-    put(&o, "\r\n", 2);
+    put(o, "\r\n", 2);
+}
+
+int http1_build_response(const struct http1_head *h, enum http1_framing framing, bool keep_alive,
+                         bool client_http10, char *buf, size_t cap)
+{
+    struct out o = {buf, 0, cap, 0, false};
+    build_response(&o, h, framing, keep_alive, client_http10);
     return o.overflow ? -1 : (int)o.len;
+}
+
+size_t http1_response_len(const struct http1_head *h, enum http1_framing framing, bool keep_alive,
+                          bool client_http10)
+{
+    struct out o = {NULL, 0, 0, 0, false};
+    build_response(&o, h, framing, keep_alive, client_http10);
+    return o.need;
 }
 
 int http1_build_local(int status, const char *msg, bool keep_alive, bool head_only,
                       const char *extra_fields, char *buf, size_t cap)
 {
-    struct out o = {buf, 0, cap, false};
+    struct out o = {buf, 0, cap, 0, false};
     size_t mlen = strlen(msg);
     putf(&o,
          "HTTP/1.1 %03d %s\r\nServer: webgw\r\nContent-Type: text/plain; charset=utf-8\r\n"

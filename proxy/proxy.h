@@ -278,7 +278,8 @@ int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx);
  * registry (a route lists it, or it is probed or in use): a verdict on any other address is
  * ignored, so the caller feeds the current verdict again when a route adds a backend. A DOWN
  * verdict takes the backend out
- * of load balancing on this node; UP leaves the decision to the passive view; UNKNOWN (no
+ * of load balancing on this node; UP leaves the decision to the passive view, and a change to
+ * UP from anything else ends any passive backoff (the probes saw it recover); UNKNOWN (no
  * fresh report anywhere) falls back to this node's own probe verdict when it probes the
  * backend, so a backend probed down here never turns usable because reports expired. */
 void proxy_health_set_fleet(struct proxy *p, const struct state_backend *be,

@@ -245,8 +245,16 @@ void proxy_health_set_fleet(struct proxy *p, const struct state_backend *addr,
     pthread_mutex_lock(&p->reg_lock);
     /* never creates: gossip may name any address */
     struct proxy_backend *be = registry_find(p, addr);
-    if (be != NULL)
-        atomic_store_explicit(&be->fleet, (int)verdict, memory_order_relaxed);
+    if (be != NULL) {
+        int was = atomic_exchange_explicit(&be->fleet, (int)verdict, memory_order_relaxed);
+        /* The probes saw it come back: newer evidence than the failures our passive backoff
+         * counted while it was down (up to 30 s of them, which would keep a recovered backend
+         * out and could leave a name with no usable backend at all). */
+        if (verdict == PROXY_VERDICT_UP && was != PROXY_VERDICT_UP) {
+            atomic_store_explicit(&be->down_until, 0, memory_order_relaxed);
+            atomic_store_explicit(&be->backoff_ms, 0, memory_order_relaxed);
+        }
+    }
     pthread_mutex_unlock(&p->reg_lock);
 }
 

@@ -551,15 +551,18 @@ static void sess_begin_request(struct proxy_session *s)
         .via_name = p->cfg.via_name,
         .hops = hops + 1,
     };
-    size_t cap = h->head_len + 512 + h->host_len;
-    if (cap > s->up_head_cap) { /* kept across requests: no allocation per request */
-        char *nb = realloc(s->up_head, cap);
+    /* the buffer is kept across requests: one pass and no allocation per request, unless
+     * this head outgrows it; then it takes exactly what the head needs */
+    int len = s->up_head ? http1_build_request(h, &fwd, s->up_head, s->up_head_cap) : -1;
+    if (len < 0) {
+        size_t need = http1_request_len(h, &fwd);
+        char *nb = realloc(s->up_head, need);
         if (nb != NULL) {
             s->up_head = nb;
-            s->up_head_cap = cap;
+            s->up_head_cap = need;
+            len = http1_build_request(h, &fwd, s->up_head, s->up_head_cap);
         }
     }
-    int len = s->up_head_cap >= cap ? http1_build_request(h, &fwd, s->up_head, cap) : -1;
     proxy_conn_consume(&s->c, h->head_len);
     if (len < 0) {
         sess_local_reply(s, 500, "webgw: out of memory", false, NULL);
@@ -686,12 +689,16 @@ static int sess_response_head(struct proxy_session *s)
         out = s->client10 ? HTTP1_FRAME_CLOSE : HTTP1_FRAME_CHUNKED;
     s->client_keep = s->req.head.keep_alive && !s->w->draining && s->req_done &&
                      out != HTTP1_FRAME_CLOSE && !s->upgrade_wanted && !s->request_dir.shut;
-    size_t cap = h->head_len + 128;
     s->resp_mark = s->c.bytes_written;
+    /* one pass when the usual room is enough, else exactly the room this head takes */
+    size_t cap = h->head_len + 128;
     char *dst = proxy_conn_reserve(&s->c, cap);
-    if (dst == NULL)
-        return -1;
-    int n = http1_build_response(h, out, s->client_keep, s->client10, dst, cap);
+    int n = dst ? http1_build_response(h, out, s->client_keep, s->client10, dst, cap) : -1;
+    if (n < 0 && dst != NULL) {
+        cap = http1_response_len(h, out, s->client_keep, s->client10);
+        dst = proxy_conn_reserve(&s->c, cap);
+        n = dst ? http1_build_response(h, out, s->client_keep, s->client10, dst, cap) : -1;
+    }
     if (n < 0)
         return -1;
     proxy_conn_commit(&s->c, (size_t)n);
@@ -757,7 +764,7 @@ static void sess_start_tunnel(struct proxy_session *s)
 {
     struct proxy *p = P(s);
     struct http1_head *h = &s->resp.head;
-    size_t cap = h->head_len + 128;
+    size_t cap = http1_response_len(h, HTTP1_FRAME_NONE, true, false);
     char *dst = proxy_conn_reserve(&s->c, cap);
     int n = dst ? http1_build_response(h, HTTP1_FRAME_NONE, true, false, dst, cap) : -1;
     if (n < 0) {

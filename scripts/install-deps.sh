@@ -12,6 +12,7 @@ packages=(
     libldns-dev                  # the fleet's DNS server: wire format (dns/)
     bind9-dnsutils knot-dnsutils python3-dnspython   # dig, kdig, dnspython: the DNS tests
     curl python3 iproute2 procps
+    dpkg-dev groff-base          # the .deb (cpack calls dpkg-shlibdeps); man page checks
     openssl iptables faketime gnuplot-nox   # the soak suite: certificates, partitions and loss, a skewed clock, plots
     chromium                     # the dashboard test renders /dashboard headless
     serf                         # the gossip benchmark's anchor (tests/bench/gossip_vs_serf.sh)

@@ -260,6 +260,11 @@ static int check_times(const struct state_record *rec, const struct state_valida
         state_errf(err, errlen, "version must be at least 1");
         return STATE_EINVAL;
     }
+    if (rec->version > STATE_VERSION_MAX) {
+        state_errf(err, errlen, "version %llu is above the highest, 2^53 (%llu)",
+                   (unsigned long long)rec->version, (unsigned long long)STATE_VERSION_MAX);
+        return STATE_EINVAL;
+    }
     if (rec->reserved_at_ms > rec->issued_at_ms) {
         state_errf(err, errlen, "reserved_at_ms %llu is after issued_at_ms %llu",
                    (unsigned long long)rec->reserved_at_ms, (unsigned long long)rec->issued_at_ms);

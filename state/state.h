@@ -37,6 +37,10 @@
 #define STATE_OWNER_HEX_LEN 64      /* owner id as printed: lowercase hex */
 #define STATE_SIGNATURE_LEN 64      /* Ed25519 signature bytes */
 #define STATE_FUTURE_SKEW_MS 300000 /* a record may be dated at most 5 min ahead of us */
+#define STATE_VERSION_MAX                                                                          \
+    (1ULL << 53)                    /* highest version: exact in JSON numbers and doubles,         \
+                                       and centuries of one version per microsecond, while an      \
+                                       owner who jumps to 2^64-1 could never update again */
 #define STATE_CLAIMS_PER_NAME_MAX 8 /* distinct owners tracked per name (abuse bound) */
 #define STATE_ERR_MAX 256           /* size of an error message buffer */
 #define STATE_WITNESSES_MAX 16      /* witnesses kept per owner and key (one per witness key) */

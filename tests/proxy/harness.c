@@ -247,6 +247,20 @@ static void *tb_conn_main(void *arg)
                 total -= (long long)k;
             }
             free(chunk);
+        } else if (strncmp(path, "/bighead/", 9) == 0) {
+            /* a response head of exactly N bytes, of short fields written without the space
+             * after the colon (so a gateway rewriting it grows it by one byte per field) */
+            size_t want = (size_t)atol(path + 9), bl = 0;
+            char *h = malloc(want + 64);
+            bl += (size_t)sprintf(h, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+            for (int k = 0; bl + 9 + 8 <= want; k++)
+                bl += (size_t)sprintf(h + bl, "X%04d:y\r\n", k % 10000);
+            size_t pad = want - bl - 2 - 4; /* "P:" ... "\r\n" then "\r\n" */
+            memcpy(h + bl, "P:", 2);
+            memset(h + bl + 2, 'p', pad);
+            memcpy(h + bl + 2 + pad, "\r\n\r\nok", 6);
+            write_all(c->fd, h, want + 2);
+            free(h);
         } else if (strcmp(path, "/chunked") == 0) {
             static const char r[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                     "5\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n\r\n";

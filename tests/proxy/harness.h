@@ -18,6 +18,8 @@
  *   /headers          the request head it received, as the body
  *   /download?n=N     N bytes of 'x' with Content-Length, written in 64 KiB pieces
  *   /chunked          "hello world" in three chunks
+ *   /bighead/N        "ok" under a response head of exactly N bytes (N >= 64) of "Xnnnn:y"
+ *                     fields (no space after the colon)
  *   /upload           reads the body (Content-Length or chunked), answers "received N"
  *   /sha              the same, answering "received N sha256=HEX" of the decoded body
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF

@@ -387,6 +387,47 @@ static void test_request_rewrite(void **state)
     assert_int_equal(http1_build_request(&p.head, &fwd, out, 20), -1);
 }
 
+/* RFC 7239 Forwarded: ours replaces the client's, IPv6 and host:port quoted; a trusted
+ * peer's list is extended; *_len gives the exact size of what is written. */
+static void test_forwarded_rewrite(void **state)
+{
+    (void)state;
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    const char *raw = "GET / HTTP/1.1\r\nHost: app.gw:8080\r\nForwarded: for=6.6.6.6\r\n"
+                      "X-Real-IP: 6.6.6.6\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    char out[2048];
+    struct http1_forward fwd = {"2001:db8::1", false, "https", "app.gw:8080", 11, NULL, 0};
+    int n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    assert_true(n > 0);
+    assert_int_equal(http1_request_len(&p.head, &fwd), (size_t)n);
+    out[n] = '\0';
+    assert_true(
+        contains(out, "\r\nForwarded: for=\"[2001:db8::1]\";proto=https;host=\"app.gw:8080\"\r\n"));
+    assert_true(contains(out, "\r\nX-Real-IP: 2001:db8::1\r\n"));
+    assert_false(contains(out, "6.6.6.6"));
+    /* one byte short: refused, never cut */
+    assert_int_equal(http1_build_request(&p.head, &fwd, out, (size_t)n - 1), -1);
+    fwd = (struct http1_forward){"10.0.0.1", true, "http", "app.gw", 6, NULL, 0};
+    n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    out[n] = '\0';
+    assert_true(
+        contains(out, "\r\nForwarded: for=6.6.6.6, for=10.0.0.1;proto=http;host=app.gw\r\n"));
+    assert_true(contains(out, "\r\nX-Real-IP: 6.6.6.6\r\n"));
+    /* h2c is no upgrade: Upgrade and HTTP2-Settings go */
+    raw = "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+          "HTTP2-Settings: AAMAAABk\r\n\r\n";
+    assert_int_equal(parse_req(raw, &p, f, &b), 1);
+    assert_false(p.head.upgrade);
+    n = http1_build_request(&p.head, &fwd, out, sizeof(out));
+    out[n] = '\0';
+    assert_false(contains(out, "h2c"));
+    assert_false(contains(out, "HTTP2-Settings"));
+    assert_false(contains(out, "Upgrade"));
+}
+
 static void test_response_rewrite(void **state)
 {
     (void)state;
@@ -443,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_chunk_data_must_end_in_crlf),
         cmocka_unit_test(test_llhttp_loose_mode_covered),
         cmocka_unit_test(test_request_rewrite),
+        cmocka_unit_test(test_forwarded_rewrite),
         cmocka_unit_test(test_response_rewrite),
         cmocka_unit_test(test_host_normalize),
     };

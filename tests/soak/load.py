@@ -376,7 +376,8 @@ class Load:
                         head_only=True,
                     )
                     if st != 101:
-                        raise Failed(f"http_{st}", "websocket upgrade")
+                        why = conn.buf[:160].decode("latin-1")  # the error body, when it came along
+                        raise Failed(f"http_{st}", f"websocket upgrade: {why}")
                     rd = BufReader(conn.r, conn.buf)
                     for k in range(msgs):
                         payload = os.urandom(self.rng.choice([1, 125, 126, 4000, 65536, 70000]))

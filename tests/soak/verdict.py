@@ -113,9 +113,17 @@ class Run:
                     if others and all(self.failed_recently(b, st - 30, en) for b in others):
                         return (f"backend {w[1]} down since t={self.rel(w[2]):.0f}s and "
                                 f"{', '.join(sorted(others))} passively down after a reset")
+        ev = self.be_ids.get(f.get("id"))
+        if f["cause"] == "http_502" and ev and ev.get("event") in ("reset", "idle_close_race"):
+            # the backend it went to reset it before answering, and no other backend of the
+            # name was there to retry on
+            others = bes - {ev["backend"]}
+            if self.meta["backends"][ev["backend"]] + ":" in detail and others and all(
+                    self.overlaps("backend_kill", st, en, {b}, slack=bound)
+                    or self.overlaps("backend_stall", st, en, {b}, slack=bound) for b in others):
+                return f"backend {ev['backend']} {ev['event']} before answering, {', '.join(sorted(others))} down"
         if f.get("idempotent"):
             return None
-        ev = self.be_ids.get(f.get("id"))
         if ev and ev.get("event") in ("reset", "idle_close_race"):
             # only when the gateway's answer names that backend: a retry that then fails on
             # another backend is the gateway's own failure
@@ -187,6 +195,8 @@ def inv_health(r):
             start = r.gw_start_before(g, t)
             if start is None or t - start < GRACE_S:
                 continue
+            if r.overlaps("partition", t, t, {g}, slack=bound):
+                continue  # cut off from the fleet's reports: judged again a bound after the heal
             for key, v in h.items():
                 ip = key.split(":")[0]
                 b = r.ip2be.get(ip)

@@ -353,6 +353,14 @@ static void test_version_zero(void **state)
     assert_string_equal(problem(&rec, &policy), "version must be at least 1");
     rec.version = 1;
     assert_string_equal(problem(&rec, &policy), "");
+    /* the top of the range: 2^53 is the last version, 2^63 (accepted once) is refused */
+    rec.version = STATE_VERSION_MAX;
+    assert_string_equal(problem(&rec, &policy), "");
+    rec.version = STATE_VERSION_MAX + 1;
+    assert_string_equal(problem(&rec, &policy),
+                        "version 9007199254740993 is above the highest, 2^53 (9007199254740992)");
+    rec.version = 1ULL << 63;
+    assert_non_null(strstr(problem(&rec, &policy), "is above the highest"));
 }
 
 static void test_reserved_after_issued(void **state)
