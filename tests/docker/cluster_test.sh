@@ -227,7 +227,7 @@ dns_full() { # every running gateway answers with all three addresses
     for n in "${nodes[@]}"; do [ "$(dns_answer "$n")" = "$all_three" ] || return 1; done
 }
 client_lines_since() { # client_lines_since MS: the client's lines for requests started at MS or later
-    docker logs "${cid[client]}" 2>/dev/null | awk -v t0="$1" '{ t = substr($1, 3) } t >= t0 + 0'
+    docker logs "${cid[client]}" 2>/dev/null | awk -v t0="$1" '(substr($1, 3) + 0) >= (t0 + 0)'
 }
 client_saw() { # client_saw MS SHELL-PATTERN: a request since MS succeeded with answers=PATTERN
     local line
