@@ -25,7 +25,8 @@
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
  *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101;
- *                     9 and 10: chunk data not followed by CRLF)
+ *                     9 and 10: chunk data not followed by CRLF; 11 and 12: a bare LF
+ *                     in the trailer section)
  */
 struct tb_server;
 
