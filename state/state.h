@@ -449,4 +449,12 @@ uint64_t state_now_ms(void); /* wall clock, ms since the Unix epoch */
 uint64_t state_siphash(const uint64_t key[2], const void *data, size_t len);
 void state_siphash_key(uint64_t key[2]);
 
+/* The key of a client address in per-IP tables (ip_key.c): a family byte, then the IPv4
+ * address or the IPv6 /64. A host is routinely given a whole /64, so a table keyed on full
+ * IPv6 addresses would hand every client 2^64 keys (and limits); IPv4-mapped IPv6 (a dual-stack
+ * socket) counts as IPv4. Returns false, out zeroed, for other families. */
+#define STATE_IP_KEY_LEN 9
+struct sockaddr;
+bool state_ip_key(const struct sockaddr *sa, uint8_t out[STATE_IP_KEY_LEN]);
+
 #endif /* WEBGW_STATE_H */
