@@ -237,8 +237,11 @@ void gossip_eager(struct gossip *g)
 
     if (soon < now)
         soon = now;
-    if (soon < g->gossip_next)
+    if (soon < g->gossip_next) {
         g->gossip_next = soon;
+        if (g->clock.wake != NULL)
+            g->clock.wake(g->clock.ctx, soon);
+    }
 }
 
 void gossip_queue_member(struct gossip *g, const struct gmsg *m)

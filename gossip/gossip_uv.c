@@ -23,7 +23,8 @@
  * or the listener would keep signalling.
  *
  * The clock is uv_now(); one uv timer is armed for the deadline gossip_tick returns and is
- * re-armed after every tick and every received message.
+ * re-armed after every tick and every received message, and moved up when gossip asks for an
+ * earlier tick (the clock's wake: a change queued between ticks).
  */
 #include "gossip/gossip_int.h"
 
@@ -143,6 +144,20 @@ static void guv_rearm(struct guv *u)
 static void guv_timer_cb(uv_timer_t *t)
 {
     guv_rearm(t->data);
+}
+
+/* The clock's wake: a change queued between ticks moves the timer up. */
+static void guv_wake(void *ctx, uint64_t at_ms)
+{
+    struct guv *u = ctx;
+    uint64_t now = uv_now(u->loop);
+    uint64_t delay = at_ms > now ? at_ms - now : 0;
+
+    if (u->closing)
+        return;
+    if (uv_is_active((uv_handle_t *)&u->timer) && uv_timer_get_due_in(&u->timer) <= delay)
+        return;
+    uv_timer_start(&u->timer, guv_timer_cb, delay, 0);
 }
 
 static uint64_t guv_now(void *ctx)
@@ -620,6 +635,7 @@ struct gossip *gossip_uv_open(uv_loop_t *loop, const struct gossip_config *cfg,
     tr.ctx = u;
     clock.now_ms = guv_now;
     clock.wall_ms = guv_wall;
+    clock.wake = guv_wake;
     clock.ctx = u;
     u->g = gossip_new(&c, cb, &tr, &clock, err, errlen);
     if (u->g == NULL)
