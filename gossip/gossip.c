@@ -609,6 +609,7 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->cipher = EVP_CIPHER_CTX_new();
     g->health = ghealth_new();
     g->replay = greplay_new();
+    state_siphash_key(g->hash_key);
     g->index_size = 64;
     g->index = calloc(g->index_size, sizeof(*g->index));
     if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||
