@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "tests/node/harness.h"
 #include "tests/proxy/pebble_util.h"
 
