@@ -381,6 +381,28 @@ static void gossip_log_version(struct gossip *g, const struct gossip_addr *from,
                 gossip_addr_format(from, text, sizeof(text)), version, GOSSIP_WIRE_VERSION);
 }
 
+/* A member's envelopes are refused because its clock is off ours by more than the window:
+ * everything it says is lost until its clock is fixed, so say so (once a minute at most). */
+static void gossip_warn_clock(struct gossip *g, const struct gossip_addr *from, const uint8_t *in,
+                              size_t len)
+{
+    uint64_t now = gossip_now(g), ts = 0, wall = gossip_wall(g);
+    size_t h = 3 + (size_t)in[2];
+    char addr[64];
+
+    if (g->clock_warned_ms != 0 && now - g->clock_warned_ms < 60000)
+        return;
+    g->clock_warned_ms = now ? now : 1;
+    for (size_t i = 0; i < GOSSIP_TIME_LEN && h + i < len; i++)
+        ts = (ts << 8) | in[h + i];
+    gossip_addr_format(from, addr, sizeof(addr));
+    gossip_logf(g, 1,
+                "gossip from %s refused: its clock is %lld s %s ours (at most %d s is accepted; "
+                "check NTP on both)",
+                addr, (long long)((ts > wall ? ts - wall : wall - ts) / 1000),
+                ts > wall ? "ahead of" : "behind", GOSSIP_REPLAY_WINDOW_MS / 1000);
+}
+
 void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *buf,
                     size_t len, bool stream)
 {
@@ -413,6 +435,8 @@ void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint
         gossip_drop(g, reason);
         if (reason == GOSSIP_DROP_VERSION)
             gossip_log_version(g, from, len > 0 ? buf[0] : 0);
+        if (reason == GOSSIP_DROP_CLOCK)
+            gossip_warn_clock(g, from, buf, len);
         goto done;
     }
     if (stream) {
@@ -627,6 +651,7 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->cipher = EVP_CIPHER_CTX_new();
     g->health = ghealth_new();
     g->replay = greplay_new();
+    state_siphash_key(g->hash_key);
     g->index_size = 64;
     g->index = calloc(g->index_size, sizeof(*g->index));
     if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||

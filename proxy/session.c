@@ -42,7 +42,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/internal.h"
 #include "proxy/tls_internal.h"
 
