@@ -31,7 +31,6 @@ struct node_traffic {
     struct traffic_history *history;                 /* this node's last 15 minutes */
     uv_timer_t timer;                                /* one sample per NODE_SAMPLE_MS */
     uint64_t seq;                                    /* our last summary's version */
-    uint64_t own_ms;                                 /* loop clock when we made it */
     uint8_t own[GOSSIP_ITEM_MAX];                    /* our last summary */
     size_t own_len;                                  /* its bytes (0: none yet) */
     struct fleet_entry *fleet[NODE_FLEET_NODES_MAX]; /* the other members' summaries */
@@ -148,7 +147,6 @@ static void node_traffic_tick(uv_timer_t *timer)
     len = node->identity ? traffic_summary_encode(s, node->identity, t->own, sizeof(t->own)) : -1;
     if (len > 0) {
         t->own_len = (size_t)len;
-        t->own_ms = now;
         snprintf(key, sizeof(key), TRAFFIC_ITEM_PREFIX "%s", node->id);
         if (node->gossip && !node->gossip_lone)
             gossip_broadcast(node->gossip, key, t->seq, t->own, t->own_len);
@@ -347,6 +345,64 @@ static void fleet_add_summary(json_t *rows, json_t *nodes, const struct traffic_
                   (json_int_t)s->others_errors));
 }
 
+struct self_walk {
+    json_t *rows;                    /* fleet rows by name */
+    json_t *index;                   /* name -> entry of our last summary */
+    const struct traffic_summary *s; /* that summary (the last interval's rate and p99) */
+    const char *id, *node_name;      /* us */
+    uint32_t names;                  /* names counted */
+};
+
+static int self_one(const struct proxy_name_stats *st, void *ctx)
+{
+    struct self_walk *w = ctx;
+    struct traffic_name n = {0};
+    json_t *i;
+
+    if (st->name[0] == '\0')
+        return 0;
+    w->names++;
+    n.requests = st->requests;
+    n.errors = st->errors;
+    n.bytes_in = st->bytes_in;
+    n.bytes_out = st->bytes_out;
+    if ((i = json_object_get(w->index, st->name)) != NULL) {
+        const struct traffic_name *last = &w->s->names[json_integer_value(i)];
+        n.recent_requests = last->recent_requests;
+        n.recent_errors = last->recent_errors;
+        n.p99 = last->p99;
+    }
+    fleet_add(w->rows, w->id, w->node_name, st->name, &n, NODE_SAMPLE_MS);
+    return 0;
+}
+
+/* This node's line: its live counters (not its last summary, up to NODE_SAMPLE_MS old), with
+ * the last interval's rate and p99 from that summary. Every name is listed. */
+static void fleet_add_self(struct node *node, json_t *rows, json_t *nodes)
+{
+    struct node_traffic *t = node->traffic;
+    struct self_walk w = {.rows = rows,
+                          .index = json_object(),
+                          .s = &t->scratch,
+                          .id = node->id,
+                          .node_name = node->cfg.node_name};
+    char err[STATE_ERR_MAX];
+
+    if (t->own_len == 0 ||
+        traffic_summary_decode(t->own, t->own_len, &t->scratch, err, sizeof(err)) != 0)
+        t->scratch.count = 0;
+    for (size_t i = 0; i < t->scratch.count; i++)
+        json_object_set_new(w.index, t->scratch.names[i].name, json_integer((json_int_t)i));
+    if (node->proxy)
+        proxy_stats_each(node->proxy, self_one, &w);
+    json_decref(w.index);
+    json_array_append_new(
+        nodes, json_pack("{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:I}", "id", node->id, "name",
+                         node->cfg.node_name, "self", true, "age_ms", (json_int_t)0, "stale", false,
+                         "names_total", (json_int_t)w.names, "names_listed", (json_int_t)w.names,
+                         "others_requests", (json_int_t)0, "others_errors", (json_int_t)0));
+}
+
 json_t *node_json_traffic_fleet(struct node *node)
 {
     struct node_traffic *t = node->traffic;
@@ -355,9 +411,8 @@ json_t *node_json_traffic_fleet(struct node *node)
     char err[STATE_ERR_MAX], name[GOSSIP_ID_MAX + 1]; /* a display name, or the id */
     const char *k;
 
-    if (t && t->own_len &&
-        traffic_summary_decode(t->own, t->own_len, &t->scratch, err, sizeof(err)) == 0)
-        fleet_add_summary(rows, nodes, &t->scratch, node->cfg.node_name, true, now - t->own_ms);
+    if (t)
+        fleet_add_self(node, rows, nodes);
     for (size_t i = 0; t && i < t->nfleet; i++) {
         const struct fleet_entry *e = t->fleet[i];
         if (!member_current(node, e->id, NULL, name, sizeof(name)) ||
