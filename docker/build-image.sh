@@ -18,7 +18,7 @@ root=$PWD
 tag=${1:-${WEBGW_IMAGE:-webgw:dev}}
 build=${WEBGW_DOCKER_BUILD:-$root/build-docker}
 jobs=${JOBS:-2}
-programs=(webgw webgwctl webgw-demo-backend)
+programs=(webgw webgwctl webgw-demo-backend webgw-dns-client)
 
 die() {
     echo "build-image: $*" >&2

@@ -41,7 +41,9 @@
  * - Changes are never sent on their own: they ride on pings, acks and gossip rounds from two
  *   queues (membership, data) that alternate within each packet (gossip_queue.c). A new
  *   change advances the next gossip round (at most one early round per 20 ms): the same
- *   number of transmissions, sent sooner.
+ *   number of transmissions, sent sooner. A record the node broadcasts runs that round at
+ *   once, and a change queued between ticks asks the owner for an earlier tick (the clock's
+ *   wake), so first sends never wait for the regular round.
  * - A ping from a member we do not know, or a member list older than one dissemination cycle,
  *   triggers repair: a push-pull with the stranger, and re-gossip of recent news learned by
  *   push-pull, so simultaneous joins through one seed converge in seconds, not in push-pull
@@ -122,6 +124,20 @@ uint32_t gossip_retransmit_limit(const struct gossip *g)
 
 /* ---- items ------------------------------------------------------------------------------- */
 
+static void gossip_round(struct gossip *g);
+
+/* Runs the dissemination round now if it is due (gossip_eager may just have made it so). */
+static void gossip_round_if_due(struct gossip *g)
+{
+    uint64_t now = gossip_now(g);
+
+    if (now < g->gossip_next)
+        return;
+    g->last_round_ms = now;
+    gossip_round(g);
+    g->gossip_next = now + g->cfg.gossip_interval_ms;
+}
+
 void gossip_queue_data(struct gossip *g, const char *qkey, uint64_t version, const struct gmsg *m)
 {
     uint8_t small[GOSSIP_UDP_MAX];
@@ -176,6 +192,9 @@ int gossip_broadcast(struct gossip *g, const char *key, uint64_t version, const 
     if (len > GOSSIP_ITEM_MAX)
         return GOSSIP_ETOOBIG;
     gossip_queue_item(g, key, version, bytes, len);
+    /* the first transmissions leave now, not at the owner's next timer: at small n the wait
+     * for the next round was the whole spread time */
+    gossip_round_if_due(g);
     return 0;
 }
 
@@ -503,11 +522,7 @@ uint64_t gossip_tick(struct gossip *g)
         }
         i++;
     }
-    if (now >= g->gossip_next) {
-        g->last_round_ms = now;
-        gossip_round(g);
-        g->gossip_next = now + g->cfg.gossip_interval_ms;
-    }
+    gossip_round_if_due(g);
     if (now >= g->pushpull_next) {
         struct gmember *peer;
         if (!g->leaving && gossip_random_members(g, 1, gossip_pick_alive, NULL, &peer) == 1) {
@@ -594,6 +609,7 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->cipher = EVP_CIPHER_CTX_new();
     g->health = ghealth_new();
     g->replay = greplay_new();
+    state_siphash_key(g->hash_key);
     g->index_size = 64;
     g->index = calloc(g->index_size, sizeof(*g->index));
     if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||

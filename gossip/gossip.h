@@ -207,6 +207,10 @@ struct gossip_clock {
     void *ctx;                      /* its argument */
     uint64_t (*wall_ms)(void *ctx); /* unix time in ms, stamped on encrypted envelopes for the
                                        replay window; NULL: now_ms (a shared virtual clock) */
+    /* Optional: gossip needs a tick at `at_ms`, earlier than the deadline gossip_tick last
+     * returned (a change was queued between ticks). The owner moves its timer up; without it
+     * the change waits for the owner's next tick. */
+    void (*wake)(void *ctx, uint64_t at_ms);
 };
 
 /* ---- configuration --------------------------------------------------------------------- */

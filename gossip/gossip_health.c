@@ -42,9 +42,10 @@ struct ghbackend {
 };
 
 struct ghealth {
-    struct ghbackend **table; /* chained hash table */
-    size_t size;              /* buckets, power of two */
+    struct ghbackend **table; /* chained, by SipHash under hash_key */
+    size_t size;              /* buckets, power of two, doubled as count passes it */
     size_t count;             /* backends */
+    uint64_t hash_key[2];     /* random per member: backends come from the network */
     uint64_t seq;             /* our last published sequence */
 };
 
@@ -54,6 +55,7 @@ struct ghealth *ghealth_new(void)
 
     if (h == NULL)
         return NULL;
+    state_siphash_key(h->hash_key);
     h->size = 256;
     h->table = calloc(h->size, sizeof(*h->table));
     if (h->table == NULL) {
@@ -91,9 +93,43 @@ static bool ghealth_key_valid(const char *backend)
     return true;
 }
 
+static size_t ghealth_bucket(const struct ghealth *h, const char *backend, size_t size)
+{
+    return state_siphash(h->hash_key, backend, strlen(backend)) & (size - 1);
+}
+
+/* Doubles the buckets (up to one per backend at the bound); on no memory the chains just
+ * grow longer. */
+static void ghealth_grow(struct ghealth *h)
+{
+    size_t nsize = h->size * 2;
+    struct ghbackend **nt;
+
+    if (h->count < h->size || nsize > GH_BACKENDS_MAX)
+        return;
+    nt = calloc(nsize, sizeof(*nt));
+    if (nt == NULL)
+        return;
+    for (size_t i = 0; i < h->size; i++) {
+        struct ghbackend *b = h->table[i];
+
+        while (b) {
+            struct ghbackend *n = b->next;
+            size_t j = ghealth_bucket(h, b->backend, nsize);
+
+            b->next = nt[j];
+            nt[j] = b;
+            b = n;
+        }
+    }
+    free(h->table);
+    h->table = nt;
+    h->size = nsize;
+}
+
 static struct ghbackend *ghealth_find(const struct ghealth *h, const char *backend)
 {
-    size_t i = ghash64(backend, strlen(backend), 0) & (h->size - 1);
+    size_t i = ghealth_bucket(h, backend, h->size);
 
     for (struct ghbackend *b = h->table[i]; b; b = b->next)
         if (strcmp(b->backend, backend) == 0)
@@ -117,7 +153,8 @@ static struct ghbackend *ghealth_get(struct gossip *g, const char *backend)
     if (b == NULL)
         return NULL;
     snprintf(b->backend, sizeof(b->backend), "%s", backend);
-    i = ghash64(backend, strlen(backend), 0) & (h->size - 1);
+    ghealth_grow(h);
+    i = ghealth_bucket(h, backend, h->size);
     b->next = h->table[i];
     h->table[i] = b;
     h->count++;

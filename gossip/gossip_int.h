@@ -8,6 +8,7 @@
 #define WEBGW_GOSSIP_INT_H
 
 #include "gossip/gossip.h"
+#include "state/state.h"
 
 #include <msgpack.h>
 #include <openssl/evp.h>
@@ -149,6 +150,9 @@ void greplay_record(struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
 
 /* ---- small utilities --------------------------------------------------------------------- */
 
+/* Unkeyed FNV-1a + mixer: only for values every member must compute alike (push-pull bucket
+ * hashes, rendezvous scores), never to place remote keys in a table; tables use state_siphash
+ * under their own random key. */
 uint64_t ghash64(const void *data, size_t len, uint64_t seed);
 uint64_t grand_next(uint64_t *state);              /* splitmix64 */
 uint32_t grand_below(uint64_t *state, uint32_t n); /* uniform in [0, n) */
@@ -171,6 +175,7 @@ struct gqueue {
     struct gq_entry *tiers[GOSSIP_TIERS]; /* heads, by transmit count */
     struct gq_entry **index;              /* key hash table */
     size_t index_size;                    /* power of two */
+    uint64_t hash_key[2];                 /* SipHash key of index (random per queue) */
     size_t count;                         /* entries queued */
     size_t max;                           /* bound before eviction */
     uint32_t round;                       /* current packet stamp */
@@ -259,7 +264,8 @@ struct gossip {
     struct gmember *self;         /* our own entry */
     struct gmember **members;     /* every known member, self included */
     size_t nmembers, members_cap; /* used / allocated */
-    struct gmember **index;       /* id -> member, open addressing */
+    struct gmember **index;       /* id -> member, open addressing by gossip_table_hash */
+    uint64_t hash_key[2];         /* SipHash key of index (random per member) */
     size_t index_size;            /* power of two, > 2 * nmembers */
     struct gmember **suspects;    /* members in SUSPECT */
     size_t nsuspects, suspects_cap;

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "gossip/gossip.h"
 #include "node/access_log.h"
 #include "node/node.h"
 
@@ -56,6 +57,18 @@ static const struct config_option config_options[] = {
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"gossip-insecure", CONFIG_BOOL, NULL, "false",
      "without --cluster-key, gossip in plain text and let anyone who reaches the port join"},
+    {"gossip-probe-interval", CONFIG_TIME, "DURATION", "500ms",
+     "SWIM protocol period: one member probed per period (100ms..60s; memberlist LAN: 1s)"},
+    {"gossip-probe-timeout", CONFIG_TIME, "DURATION", "250ms",
+     "direct ack deadline before indirect and TCP probes (10ms..30s, below the probe "
+     "interval; memberlist LAN: 500ms)"},
+    {"gossip-interval", CONFIG_TIME, "DURATION", "200ms",
+     "dissemination round period (10ms..10s); a new change goes out at once"},
+    {"gossip-fanout", CONFIG_UINT, "N", "3", "members sent each dissemination round (1..16)"},
+    {"gossip-suspicion-mult", CONFIG_UINT, "N", "4",
+     "a suspect is declared dead after N x log10(members) probe intervals at the least (1..20)"},
+    {"gossip-pushpull-interval", CONFIG_TIME, "DURATION", "30s",
+     "anti-entropy exchange with one member, longer past 32 members (1s..1h)"},
     {"witness-faults", CONFIG_UINT, "F", "1",
      "f: a claim's time is the (f+1)-th earliest member witness (same on every node)"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
@@ -100,6 +113,10 @@ static const struct config_option config_options[] = {
     {"api-body-limit", CONFIG_UINT, "BYTES", "16384", "largest API request body (413 over)"},
     {"compact-bytes", CONFIG_UINT, "BYTES", "8388608", "record log size that triggers a snapshot"},
     {"tombstone-ttl", CONFIG_UINT, "SECONDS", "604800", "how long released names are remembered"},
+    {"max-names-per-owner", CONFIG_UINT, "N", "1000",
+     "live names one owner key may hold or contend (API 403; gossip drops the rest); 0: none"},
+    {"max-records", CONFIG_UINT, "N", "100000",
+     "records (claims and tombstones) kept in all (API 429; gossip drops the rest); 0: none"},
     /* the proxy's limits and policies (struct proxy_config, proxy_probe_config) */
     {"balance", CONFIG_ENUM, "POLICY", "round-robin",
      "over a name's healthy backends: round-robin, least-conn or p2c"},
@@ -173,6 +190,8 @@ void node_config_defaults(struct node_config *cfg)
     cfg->access_log_buffer = 1u << 20;
     cfg->drain_timeout_ms = 10000;
     cfg->api_rate_limit = 100;
+    cfg->max_names_per_owner = 1000;
+    cfg->max_records = 100000;
     cfg->api_body_limit = 16384;
     cfg->compact_bytes = 8u << 20;
     cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
@@ -183,6 +202,7 @@ void node_config_defaults(struct node_config *cfg)
     proxy_config_init(&cfg->proxy);
     proxy_probe_config_init(&cfg->probe);
     cfg->health_ttl_ms = NODE_HEALTH_TTL_MS_DEFAULT;
+    node_config_gossip_defaults(&cfg->gossip_timing);
 }
 
 bool node_config_is_list(const char *key)
@@ -434,6 +454,39 @@ static int config_u32(const char *value, uint32_t min, uint32_t max, uint32_t *o
 
 #define CONFIG_TIME_MAX_MS (UINT64_C(86400) * 1000) /* a day: longer is a mistake */
 
+/* The gossip timings (--gossip-*). Returns 1 when `key` is not one of them. The ranges keep
+ * a typo from silencing the detector (a 60 s probe) or flooding the network (a 1 ms round). */
+static int config_apply_gossip(struct node_gossip_timing *t, const char *key, const char *value,
+                               char *err, size_t errlen)
+{
+    if (strcmp(key, "gossip-probe-interval") == 0)
+        return config_duration(value, 100, 60 * 1000, &t->probe_interval_ms, err, errlen);
+    if (strcmp(key, "gossip-probe-timeout") == 0)
+        return config_duration(value, 10, 30 * 1000, &t->probe_timeout_ms, err, errlen);
+    if (strcmp(key, "gossip-interval") == 0)
+        return config_duration(value, 10, 10 * 1000, &t->gossip_interval_ms, err, errlen);
+    if (strcmp(key, "gossip-fanout") == 0)
+        return config_u32(value, 1, 16, &t->fanout, err, errlen);
+    if (strcmp(key, "gossip-suspicion-mult") == 0)
+        return config_u32(value, 1, 20, &t->suspicion_mult, err, errlen);
+    if (strcmp(key, "gossip-pushpull-interval") == 0)
+        return config_duration(value, 1000, 3600 * 1000, &t->pushpull_interval_ms, err, errlen);
+    return 1;
+}
+
+void node_config_gossip_defaults(struct node_gossip_timing *t)
+{
+    struct gossip_config gc;
+
+    gossip_config_default(&gc);
+    t->probe_interval_ms = gc.probe_interval_ms;
+    t->probe_timeout_ms = gc.probe_timeout_ms;
+    t->gossip_interval_ms = gc.gossip_interval_ms;
+    t->fanout = gc.gossip_nodes;
+    t->suspicion_mult = gc.suspicion_mult;
+    t->pushpull_interval_ms = gc.pushpull_interval_ms;
+}
+
 /* The proxy's options (config_apply's tail): limits, timeouts, balancing, per-IP limits,
  * trusted proxies and the active health check. */
 static int config_apply_proxy(struct node_config *cfg, const char *key, const char *value,
@@ -542,6 +595,7 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
                         size_t errlen)
 {
     uint64_t n;
+    int rc;
 
     if (strcmp(key, "config") == 0)
         return config_path(cfg->config_path, value, err, errlen);
@@ -744,6 +798,10 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         cfg->drain_timeout_ms = (unsigned)n * 1000;
         return 0;
     }
+    if (strcmp(key, "max-names-per-owner") == 0)
+        return config_uint(value, 0, 100000000, &cfg->max_names_per_owner, err, errlen);
+    if (strcmp(key, "max-records") == 0)
+        return config_uint(value, 0, 1000000000, &cfg->max_records, err, errlen);
     if (strcmp(key, "api-rate-limit") == 0) {
         if (config_uint(value, 1, 1000000, &n, err, errlen) != 0)
             return -1;
@@ -765,6 +823,9 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         cfg->tombstone_ttl_ms = n * 1000;
         return 0;
     }
+    rc = config_apply_gossip(&cfg->gossip_timing, key, value, err, errlen);
+    if (rc != 1)
+        return rc;
     return config_apply_proxy(cfg, key, value, err, errlen);
 }
 
@@ -946,6 +1007,13 @@ static int config_check_listeners(const struct node_config *cfg, char *err, size
 
 int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
 {
+    if (cfg->gossip_timing.probe_timeout_ms >= cfg->gossip_timing.probe_interval_ms) {
+        snprintf(err, errlen,
+                 "gossip-probe-timeout: %ums is not below gossip-probe-interval (%ums): a probe "
+                 "must be answered or given up before the next one starts",
+                 cfg->gossip_timing.probe_timeout_ms, cfg->gossip_timing.probe_interval_ms);
+        return -1;
+    }
     if (config_check_listeners(cfg, err, errlen) != 0)
         return -1;
     if (cfg->acme_wildcard && (cfg->dns_listen_count == 0 || cfg->acme_directory[0] == '\0')) {

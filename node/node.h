@@ -81,6 +81,17 @@ void node_log(enum node_log_level level, const char *component, const char *fmt,
 
 /* ---- configuration --------------------------------------------------------------------- */
 
+/* The gossip timings an operator may set (--gossip-*). Defaults are gossip_config_default's;
+ * node_config_check refuses a probe timeout that is not below the probe interval. */
+struct node_gossip_timing {
+    uint32_t probe_interval_ms;    /* --gossip-probe-interval: one probe per period */
+    uint32_t probe_timeout_ms;     /* --gossip-probe-timeout: direct ack deadline */
+    uint32_t gossip_interval_ms;   /* --gossip-interval: dissemination round period */
+    uint32_t fanout;               /* --gossip-fanout: members per dissemination round */
+    uint32_t suspicion_mult;       /* --gossip-suspicion-mult: suspicion timeout multiplier */
+    uint32_t pushpull_interval_ms; /* --gossip-pushpull-interval: anti-entropy period */
+};
+
 struct node_config {
     char config_path[NODE_PATH_MAX];        /* --config: YAML file read before the flags */
     char node_name[NODE_NAME_MAX + 1];      /* --node-name: shown to operators; default host name */
@@ -133,6 +144,8 @@ struct node_config {
     uint64_t access_log_buffer;           /* --access-log-buffer: ring bytes per worker */
     unsigned drain_timeout_ms;            /* --drain-timeout (seconds in the config) */
     unsigned api_rate_limit;              /* --api-rate-limit: requests/s per client IP */
+    uint64_t max_names_per_owner;         /* --max-names-per-owner: live names per owner, 0 none */
+    uint64_t max_records;                 /* --max-records: records kept in all, 0 none */
     unsigned api_body_limit;              /* --api-body-limit: bytes */
     uint64_t compact_bytes;               /* --compact-bytes: log size that triggers a snapshot */
     uint64_t tombstone_ttl_ms;            /* --tombstone-ttl (seconds in the config) */
@@ -143,6 +156,7 @@ struct node_config {
                                              name are read (node_config_proxy) */
     struct proxy_probe_config probe;      /* --health-*: the active health check */
     uint32_t health_ttl_ms;               /* --health-ttl: a gossiped verdict's lifetime */
+    struct node_gossip_timing gossip_timing; /* --gossip-*: SWIM and dissemination timings */
 };
 
 #define NODE_HEALTH_TTL_MS_DEFAULT 30000 /* --health-ttl default */
@@ -150,6 +164,8 @@ struct node_config {
 /* Copies the proxy options of `cfg` (limits, timeouts, balancing, retries, pool, per-IP limits,
  * trusted proxies) into `pc`, leaving its other fields (listeners, TLS, naming) alone. */
 void node_config_proxy(const struct node_config *cfg, struct proxy_config *pc);
+/* Fills the gossip timings with gossip_config_default's values. */
+void node_config_gossip_defaults(struct node_gossip_timing *t);
 
 /* Fills the embedded defaults: `webgw` alone serves a single node on them. */
 void node_config_defaults(struct node_config *cfg);

@@ -1,7 +1,7 @@
 /*
  * node_acme.c - automatic certificates for the names the fleet serves, with no shared
- * storage: the ACME client of proxy/acme_*.c driven by the node, its HTTP-01 tokens and the
- * certificates it obtains carried by gossip.
+ * storage: the ACME client of acme/ (acme/acme.h) driven by the node, its HTTP-01 tokens
+ * and the certificates it obtains carried by gossip.
  *
  * Who orders: every CHECK_MS the control loop lists the hosts that need a certificate
  * (held, non-passthrough name and fqdn records without one valid for more than 30 days) and
@@ -45,7 +45,7 @@
 #include <openssl/crypto.h>
 
 #include "node/node_internal.h"
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/tls_internal.h"
 
 #define CHECK_MS 2000        /* how often the loop looks for hosts needing a certificate */

@@ -473,6 +473,12 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     node_public_addrs(node, &gc);
     gossip_addr_format(&gc.advertise, node->advertise_text, sizeof(node->advertise_text));
     gc.health_ttl_ms = node->cfg.health_ttl_ms;
+    gc.probe_interval_ms = node->cfg.gossip_timing.probe_interval_ms;
+    gc.probe_timeout_ms = node->cfg.gossip_timing.probe_timeout_ms;
+    gc.gossip_interval_ms = node->cfg.gossip_timing.gossip_interval_ms;
+    gc.gossip_nodes = node->cfg.gossip_timing.fanout;
+    gc.suspicion_mult = node->cfg.gossip_timing.suspicion_mult;
+    gc.pushpull_interval_ms = node->cfg.gossip_timing.pushpull_interval_ms;
     gc.incarnation = state_now_ms() / 1000;
     RAND_bytes((unsigned char *)&gc.seed, sizeof(gc.seed));
     snprintf(gc.label, sizeof(gc.label), "%s", node->cfg.cluster_label);

@@ -28,20 +28,24 @@ struct node_event {
 
 /* Outcome counters of the record flow, for /metrics. */
 struct node_record_stats {
-    uint64_t accepted;             /* new information, stored */
-    uint64_t duplicate;            /* already known */
-    uint64_t invalid;              /* 400 */
-    uint64_t forbidden;            /* 403 */
-    uint64_t conflict;             /* 409 */
-    uint64_t too_big;              /* 413 */
-    uint64_t failed;               /* 500: disk or memory */
-    uint64_t from_gossip_accepted; /* gossip records that changed our state */
-    uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
-    uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
-    uint64_t compactions;          /* snapshots written */
-    uint64_t witnesses_signed;     /* claims this node countersigned */
-    uint64_t witnesses_kept;       /* other members' witnesses that were new */
-    uint64_t witnesses_refused;    /* unknown key, future time or bad signature */
+    uint64_t accepted;               /* new information, stored */
+    uint64_t duplicate;              /* already known */
+    uint64_t invalid;                /* 400 */
+    uint64_t forbidden;              /* 403 */
+    uint64_t conflict;               /* 409 */
+    uint64_t too_big;                /* 413 */
+    uint64_t over_owner_limit;       /* 403: the owner has --max-names-per-owner names */
+    uint64_t over_fleet_limit;       /* 429: the fleet has --max-records records */
+    uint64_t failed;                 /* 500: disk or memory */
+    uint64_t from_gossip_accepted;   /* gossip records that changed our state */
+    uint64_t from_gossip_dropped;    /* gossip records refused (bad signature, invalid) */
+    uint64_t from_gossip_stale;      /* gossip records older than ours, dropped unverified */
+    uint64_t from_gossip_over_limit; /* gossip records past a growth limit, dropped unverified */
+    uint64_t over_limit_logged_ms;   /* when a gossip refusal was last logged (one a minute) */
+    uint64_t compactions;            /* snapshots written */
+    uint64_t witnesses_signed;       /* claims this node countersigned */
+    uint64_t witnesses_kept;         /* other members' witnesses that were new */
+    uint64_t witnesses_refused;      /* unknown key, future time or bad signature */
 };
 
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */

@@ -123,24 +123,32 @@ void proxy_stats_table_free(struct proxy_stats_table *t);
 /* ---- per-client-IP connection limit and token bucket ---------------------------------- */
 
 struct proxy_ipslot {
-    uint8_t key[17];  /* family byte + address */
-    uint32_t conns;   /* open connections */
-    double tokens;    /* token bucket */
-    uint64_t last_ms; /* last refill, monotonic */
-    struct proxy_ipslot *next;
+    uint8_t key[STATE_IP_KEY_LEN]; /* state_ip_key: IPv4 address or IPv6 /64 */
+    uint32_t conns;                /* open connections */
+    double tokens;                 /* token bucket */
+    uint64_t last_ms;              /* last refill, monotonic */
+    struct proxy_ipslot *next;     /* bucket chain */
 };
 
 #define PROXY_IP_BUCKETS 4096
 #define PROXY_IP_STRIPES 16
+/* Entries per stripe: 65,536 clients in all. An entry lives while its client holds a connection
+ * or its bucket is refilling, so reaching this takes that many addresses (or /64s) at once; a
+ * new one beyond it is refused like a client over its limit. */
+#define PROXY_IP_STRIPE_MAX 4096
 
 struct proxy_iptable {
-    pthread_mutex_t lock[PROXY_IP_STRIPES];
-    struct proxy_ipslot *buckets[PROXY_IP_BUCKETS];
-    uint32_t max_conns, rate, burst;
+    pthread_mutex_t lock[PROXY_IP_STRIPES];         /* bucket b is under lock[b % STRIPES] */
+    size_t entries[PROXY_IP_STRIPES];               /* entries per stripe, under its lock */
+    struct proxy_ipslot *buckets[PROXY_IP_BUCKETS]; /* chains, by keyed SipHash */
+    uint64_t hash_key[2];                           /* per-process random SipHash key */
+    uint32_t max_conns, rate, burst;                /* the limits */
 };
 
 int proxy_ip_init(struct proxy_iptable *t, uint32_t max_conns, uint32_t rate, uint32_t burst);
 void proxy_ip_destroy(struct proxy_iptable *t);
+/* Entries held and the longest bucket chain (tests, metrics). */
+void proxy_ip_stats(struct proxy_iptable *t, size_t *entries, size_t *longest);
 /* Counts a new connection from `sa`; returns NULL when over the limit (or out of memory). */
 struct proxy_ipslot *proxy_ip_acquire(struct proxy_iptable *t, const struct sockaddr *sa);
 void proxy_ip_release(struct proxy_iptable *t, struct proxy_ipslot *slot);

@@ -29,7 +29,7 @@
 #include "state/state.h"
 
 struct tls_store;       /* proxy/tls_internal.h: certificates served on the HTTPS port */
-struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gateway */
+struct acme_challenges; /* acme/acme.h: HTTP-01 answers of this gateway */
 
 /* ---- limits of the configuration itself ------------------------------------------------- */
 

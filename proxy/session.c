@@ -23,15 +23,17 @@
  *
  * Back-pressure: a direction stops reading its source while the destination has more than
  * write_queue_limit bytes waiting, and resumes below half of it. Bodies are never buffered
- * whole: memory per connection is bounded by the head limit plus twice that queue limit.
+ * whole (only their first SESS_REPLAY_MAX bytes are kept, see Retries).
  *
- * Retries: a request goes to another backend when connecting failed (nothing was sent), or
- * when an idempotent request without a body sent lost its backend before any response byte.
- * A pooled connection closed by its backend just as a request went out (the keep-alive race
- * that recv(MSG_PEEK) at reuse cannot see when the close comes a moment later) costs nothing
- * if the request is idempotent: it is sent again, once, on a new connection to the same
- * backend. The body bytes sent on a reused connection are kept (up to SESS_REPLAY_MAX) so
- * that such a request is replayed whole; when more was sent, no retry: a byte would be lost.
+ * Retries: a request goes to another backend when connecting failed, or when an idempotent
+ * request lost its backend before any response byte. A pooled connection closed by its backend
+ * just as a request went out (the keep-alive race that recv(MSG_PEEK) at reuse cannot see when
+ * the close comes a moment later) costs nothing if the request is idempotent: it is sent again,
+ * once, on a new connection to the same backend. The body bytes sent to a backend are kept (up
+ * to SESS_REPLAY_MAX, framing and chunked terminator included) and every retry sends them again
+ * after the head, then the rest of the body as it comes; when more was sent than is kept, no
+ * retry: a byte would be lost. So memory per connection is bounded by the head limit, twice
+ * the queue limit and SESS_REPLAY_MAX.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -40,7 +42,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/internal.h"
 #include "proxy/tls_internal.h"
 
@@ -92,11 +94,12 @@ struct proxy_session {
     struct proxy_wbackend *wb; /* its backend */
     uint32_t tried;            /* backends tried (bit = index in route) */
     unsigned attempts;         /* backends tried so far */
-    char *replay;              /* body bytes as sent on a reused connection, for a retry */
+    char *replay;              /* body bytes as sent to the backend, for a retry */
     size_t replay_len;
-    bool replay_lost; /* more body was sent than replay holds: no retry */
-    bool fresh_retry; /* this request was already sent again on a new connection */
-    char *up_head;    /* request head for the backend, kept for a retry */
+    size_t replay_cap; /* bytes allocated for replay (kept across requests) */
+    bool replay_lost;  /* more body was sent than replay holds: no retry */
+    bool fresh_retry;  /* this request was already sent again on a new connection */
+    char *up_head;     /* request head for the backend, kept for a retry */
     size_t up_head_len;
     size_t up_head_cap;  /* bytes allocated for up_head */
     uint64_t t_start_us; /* request head parsed */
@@ -366,14 +369,19 @@ static void sess_local_reply(struct proxy_session *s, int status, const char *ms
         sess_finish(s);
 }
 
-/* Answers a request that failed before any response byte reached the client, or retries it. */
+/* Answers a request that failed before any response byte reached the client, or retries it
+ * (`can_retry`, and no body byte sent that is not kept for replay). */
 static void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry)
 {
     up_detach(s, false);
-    if (can_retry && s->attempts <= P(s)->cfg.retries) {
+    if (can_retry && !(s->body_sent && s->replay_lost) && s->attempts <= P(s)->cfg.retries) {
         s->fail_status = status;
         snprintf(s->fail_why, sizeof(s->fail_why), "%s", why);
         sess_connect_backend(s);
+        /* a pooled connection is ready at once: the body bytes already read from the client
+         * go out now (no read event may come to move them: the client may have sent all) */
+        if (s->st == SS_EXCHANGE && proxy_conn_avail(&s->c) != 0)
+            sess_process(s);
         return;
     }
     if (s->resp_started) {
@@ -385,25 +393,40 @@ static void sess_fail(struct proxy_session *s, int status, const char *why, bool
 
 /* ---- request side ---------------------------------------------------------------------- */
 
-/* Queues request body bytes (as framed for the backend) and keeps a copy while the
- * connection is a reused one that may turn out dead (see the retry note at the top). */
+/* Keeps a copy of body bytes sent, for a retry (see the retry note at the top); past
+ * SESS_REPLAY_MAX (or out of memory) the request is marked as one that cannot be retried. */
+static void replay_keep(struct proxy_session *s, const char *data, size_t len)
+{
+    size_t need = s->replay_len + len;
+    if (s->replay_lost || len == 0)
+        return;
+    if (need > SESS_REPLAY_MAX) {
+        s->replay_lost = true;
+        return;
+    }
+    if (need > s->replay_cap) {
+        size_t cap = s->replay_cap ? s->replay_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        char *n = realloc(s->replay, cap);
+        if (n == NULL) {
+            s->replay_lost = true;
+            return;
+        }
+        s->replay = n;
+        s->replay_cap = cap;
+    }
+    memcpy(s->replay + s->replay_len, data, len);
+    s->replay_len = need;
+}
+
+/* Queues request body bytes (as framed for the backend) and keeps a copy for a retry. */
 static int up_send_body(struct proxy_session *s, const char *data, size_t len)
 {
     if (proxy_conn_write(&s->up->c, data, len) != 0)
         return -1;
     s->body_sent = true;
-    if (!s->up->reused || s->fresh_retry || s->replay_lost)
-        return 0;
-    if (s->replay_len + len > SESS_REPLAY_MAX) {
-        s->replay_lost = true;
-        return 0;
-    }
-    if (s->replay == NULL && (s->replay = malloc(SESS_REPLAY_MAX)) == NULL) {
-        s->replay_lost = true;
-        return 0;
-    }
-    memcpy(s->replay + s->replay_len, data, len);
-    s->replay_len += len;
+    replay_keep(s, data, len);
     return 0;
 }
 
@@ -605,9 +628,9 @@ static void sess_upstream_ready(struct proxy_session *s)
     http1_parser_init(&s->resp, false, &p->resp_limits, s->resp_fields, p->cfg.max_header_count,
                       resp_body_cb, s);
     s->resp.skip_body = s->head_only;
-    /* on a retry, the body bytes the dead connection took go out again after the head */
+    /* on a retry, the body bytes an earlier backend took go out again after the head */
     if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0 ||
-        (s->fresh_retry && proxy_conn_write(&up->c, s->replay, s->replay_len) != 0)) {
+        proxy_conn_write(&up->c, s->replay, s->replay_len) != 0) {
         sess_fail(s, 502, "webgw: cannot use the backend connection", true);
         return;
     }
@@ -877,7 +900,7 @@ static void up_failed_before_answer(struct proxy_session *s, int status)
     } else {
         proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
     }
-    sess_fail(s, 502, why, idempotent && !s->body_sent);
+    sess_fail(s, 502, why, idempotent);
 }
 
 static void up_read(struct proxy_conn *c, int status)

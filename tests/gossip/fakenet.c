@@ -171,7 +171,16 @@ static const struct gossip_transport_ops fn_ops = {fn_send_packet, fn_send_strea
 
 static uint64_t fn_now(void *ctx)
 {
-    return ((struct fakenet *)ctx)->now;
+    return ((struct fn_node *)ctx)->net->now;
+}
+
+/* The clock's wake: gossip wants a tick earlier than it last said. */
+static void fn_wake(void *ctx, uint64_t at_ms)
+{
+    struct fn_node *node = ctx;
+
+    if (at_ms < node->next_tick)
+        node->next_tick = at_ms;
 }
 
 /* ---- item store callbacks ---------------------------------------------------------------- */
@@ -311,7 +320,7 @@ int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *c
 {
     struct fn_node *node = &net->nodes[idx];
     struct gossip_transport tr = {&fn_ops, node};
-    struct gossip_clock clock = {fn_now, net, NULL};
+    struct gossip_clock clock = {fn_now, node, NULL, fn_wake};
     struct gossip_callbacks cb = {
         .ctx = node,
         .on_item = fn_on_item,

@@ -157,6 +157,69 @@ static void bad_flags_name_the_key_and_the_problem(void **state)
     }
 }
 
+/* Every gossip timing is a flag and a YAML key, defaults are gossip's own, and values outside
+ * sane ranges (or a probe timeout not below the probe interval) are refused by name. */
+static void gossip_timings_are_options(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+    const char *path;
+
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), NULL), 0);
+    assert_int_equal(cfg.gossip_timing.probe_interval_ms, 500);
+    assert_int_equal(cfg.gossip_timing.probe_timeout_ms, 250);
+    assert_int_equal(cfg.gossip_timing.gossip_interval_ms, 200);
+    assert_int_equal(cfg.gossip_timing.fanout, 3);
+    assert_int_equal(cfg.gossip_timing.suspicion_mult, 4);
+    assert_int_equal(cfg.gossip_timing.pushpull_interval_ms, 30000);
+
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--gossip-probe-interval", "1s",
+                                     "--gossip-probe-timeout", "500ms", "--gossip-interval", "50ms",
+                                     "--gossip-fanout", "4", "--gossip-suspicion-mult", "5",
+                                     "--gossip-pushpull-interval", "2m", NULL),
+                     0);
+    assert_int_equal(cfg.gossip_timing.probe_interval_ms, 1000);
+    assert_int_equal(cfg.gossip_timing.probe_timeout_ms, 500);
+    assert_int_equal(cfg.gossip_timing.gossip_interval_ms, 50);
+    assert_int_equal(cfg.gossip_timing.fanout, 4);
+    assert_int_equal(cfg.gossip_timing.suspicion_mult, 5);
+    assert_int_equal(cfg.gossip_timing.pushpull_interval_ms, 120000);
+
+    path = nt_write_tmp("gossip.yaml", "gossip-probe-interval: 2s\n"
+                                       "gossip-probe-timeout: 1s\n"
+                                       "gossip-interval: 300ms\n"
+                                       "gossip-fanout: 2\n"
+                                       "gossip-suspicion-mult: 6\n"
+                                       "gossip-pushpull-interval: 45s\n");
+    assert_int_equal(
+        nt_config_parse(&cfg, err, sizeof(err), "--config", path, "--gossip-fanout", "5", NULL), 0);
+    assert_int_equal(cfg.gossip_timing.probe_interval_ms, 2000);
+    assert_int_equal(cfg.gossip_timing.probe_timeout_ms, 1000);
+    assert_int_equal(cfg.gossip_timing.gossip_interval_ms, 300);
+    assert_int_equal(cfg.gossip_timing.fanout, 5);
+    assert_int_equal(cfg.gossip_timing.suspicion_mult, 6);
+    assert_int_equal(cfg.gossip_timing.pushpull_interval_ms, 45000);
+
+    assert_refused(err, "--gossip-probe-interval", "10ms");
+    assert_string_equal(err, "--gossip-probe-interval: 10ms is out of range 100ms..60s");
+    assert_refused(err, "--gossip-probe-interval", "fast");
+    assert_non_null(strstr(err, "--gossip-probe-interval: expected a duration"));
+    assert_refused(err, "--gossip-probe-timeout", "0");
+    assert_non_null(strstr(err, "--gossip-probe-timeout: 0 is out of range"));
+    assert_refused(err, "--gossip-interval", "1m");
+    assert_string_equal(err, "--gossip-interval: 1m is out of range 10ms..10s");
+    assert_refused(err, "--gossip-fanout", "0");
+    assert_string_equal(err, "--gossip-fanout: 0 is out of range 1..16");
+    assert_refused(err, "--gossip-fanout", "17");
+    assert_refused(err, "--gossip-suspicion-mult", "21");
+    assert_string_equal(err, "--gossip-suspicion-mult: 21 is out of range 1..20");
+    assert_refused(err, "--gossip-pushpull-interval", "500ms");
+    assert_non_null(strstr(err, "--gossip-pushpull-interval: 500ms is out of range"));
+    assert_refused(err, "--gossip-probe-interval", "300ms", "--gossip-probe-timeout", "300ms");
+    assert_non_null(strstr(err, "gossip-probe-timeout: 300ms is not below gossip-probe-interval "
+                                "(300ms)"));
+}
+
 static void files_that_cannot_be_read_are_refused(void **state)
 {
     char err[NODE_ERR_MAX];
@@ -469,6 +532,7 @@ int main(void)
         cmocka_unit_test(every_flag_sets_its_key),
         cmocka_unit_test(advertise_follows_gossip_unless_set),
         cmocka_unit_test(bad_flags_name_the_key_and_the_problem),
+        cmocka_unit_test(gossip_timings_are_options),
         cmocka_unit_test(files_that_cannot_be_read_are_refused),
         cmocka_unit_test(yaml_keys_are_the_long_options),
         cmocka_unit_test(certificates_pair_with_keys_by_position),

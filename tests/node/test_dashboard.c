@@ -62,17 +62,15 @@ static char *chromium(const char *url, const char *screenshot)
 
 static int ctl(const struct nt_node *n, ...)
 {
-    const char *argv[32] = {"webgwctl", "--api", n->api_url};
     const char *env[] = {env_key, NULL};
     char out[8192], err[4096];
-    int argc = 3;
     va_list ap;
+    int rc;
 
     va_start(ap, n);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
+    rc = nt_ctlv(env, out, sizeof(out), err, sizeof(err), n->api_url, ap);
     va_end(ap);
-    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
+    return rc;
 }
 
 static int setup(void **state)

@@ -25,7 +25,8 @@
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
  *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101;
- *                     9 and 10: chunk data not followed by CRLF)
+ *                     9 and 10: chunk data not followed by CRLF; 11 and 12: a bare LF
+ *                     in the trailer section)
  */
 struct tb_server;
 
@@ -43,6 +44,9 @@ void tb_hold_connects(struct tb_server *s);
  * that long after. 0 turns either off. */
 void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned close_after_ms);
 void tb_release_connects(struct tb_server *s);
+/* on: every request but GET and HEAD is read whole, then its connection is reset (RST) without
+ * an answer, as by a backend process dying on it. GETs are still answered. */
+void tb_set_reset_uploads(struct tb_server *s, bool on);
 /* Kills it the hard way: listener closed, every connection reset. */
 void tb_kill(struct tb_server *s);
 void tb_free(struct tb_server *s); /* kills if needed and joins its threads */
