@@ -365,6 +365,28 @@ void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const str
     }
 }
 
+/* A member's envelopes are refused because its clock is off ours by more than the window:
+ * everything it says is lost until its clock is fixed, so say so (once a minute at most). */
+static void gossip_warn_clock(struct gossip *g, const struct gossip_addr *from, const uint8_t *in,
+                              size_t len)
+{
+    uint64_t now = gossip_now(g), ts = 0, wall = gossip_wall(g);
+    size_t h = 3 + (size_t)in[2];
+    char addr[64];
+
+    if (g->clock_warned_ms != 0 && now - g->clock_warned_ms < 60000)
+        return;
+    g->clock_warned_ms = now ? now : 1;
+    for (size_t i = 0; i < GOSSIP_TIME_LEN && h + i < len; i++)
+        ts = (ts << 8) | in[h + i];
+    gossip_addr_format(from, addr, sizeof(addr));
+    gossip_logf(g, 1,
+                "gossip from %s refused: its clock is %lld s %s ours (at most %d s is accepted; "
+                "check NTP on both)",
+                addr, (long long)((ts > wall ? ts - wall : wall - ts) / 1000),
+                ts > wall ? "ahead of" : "behind", GOSSIP_REPLAY_WINDOW_MS / 1000);
+}
+
 void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *buf,
                     size_t len, bool stream)
 {
@@ -395,6 +417,8 @@ void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint
                      &reason);
     if (blen < 0) {
         gossip_drop(g, reason);
+        if (reason == GOSSIP_DROP_CLOCK)
+            gossip_warn_clock(g, from, buf, len);
         goto done;
     }
     if (stream) {

@@ -74,6 +74,7 @@ enum gossip_error {
     GOSSIP_ECRYPTO = -5,    /* encryption failure or bad key */
     GOSSIP_EMALFORMED = -6, /* undecodable input */
     GOSSIP_ENOTFOUND = -7,  /* no such member / backend / item */
+    GOSSIP_ERANGE = -8,     /* a time outside the window we accept */
 };
 
 /* ---- addresses --------------------------------------------------------------------------- */
@@ -410,7 +411,9 @@ enum gossip_drop_reason {
     GOSSIP_DROP_TABLE_FULL,    /* member / relay / health table at its bound */
     GOSSIP_DROP_INCARNATION,   /* an incarnation far above what the member can have reached */
     GOSSIP_DROP_UNSOLICITED,   /* a push-pull reply or item list for no exchange of ours */
-    GOSSIP_DROP_REPLAY,        /* an encrypted packet seen before or outside the time window */
+    GOSSIP_DROP_REPLAY,        /* an encrypted packet seen before */
+    GOSSIP_DROP_CLOCK,         /* an encrypted packet stamped outside the time window: the
+                                  sender's clock is more than GOSSIP_REPLAY_WINDOW_MS off ours */
     GOSSIP_DROP__COUNT
 };
 const char *gossip_drop_reason_name(enum gossip_drop_reason r); /* "malformed", ... */

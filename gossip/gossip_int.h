@@ -21,8 +21,13 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_FLAG_ENCRYPTED 0x1 /* body is time | nonce | AES-256-GCM ciphertext | tag */
 #define GOSSIP_TIME_LEN 8         /* sender's wall clock, ms, big-endian (authenticated) */
 #define GOSSIP_NONCE_LEN 12
-#define GOSSIP_REPLAY_WINDOW_MS 120000 /* envelopes older or newer than this are refused */
-#define GOSSIP_REPLAY_MAX 65536        /* nonces remembered for the replay window */
+/* Envelopes stamped further than this from our clock, either way, are refused. It must cover
+ * the clock offset the fleet tolerates elsewhere (STATE_FUTURE_SKEW_MS, 5 minutes: records and
+ * witnesses dated ahead) plus a stream's time in flight (TCP retransmission backoff); at 120 s,
+ * a member whose clock was 2 minutes off lost nearly every envelope it sent, and records
+ * accepted through its API reached no other member (the soak's setup failure). */
+#define GOSSIP_REPLAY_WINDOW_MS 600000
+#define GOSSIP_REPLAY_MAX 65536 /* nonces remembered for the replay window */
 #define GOSSIP_TAG_LEN 16
 #define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
@@ -125,8 +130,9 @@ int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
               uint64_t now_ms, const uint8_t *body, size_t len, uint8_t *out, size_t cap);
 /* Opens in[len] in place: on success *body points into `in` (decrypted there) and its length is
  * returned; else a negative code and *reason. With a replay window (`replay` not NULL), an
- * encrypted envelope stamped outside now_ms +- GOSSIP_REPLAY_WINDOW_MS or with a nonce seen
- * before is refused (GOSSIP_DROP_REPLAY) before any decryption, and an authenticated one is
+ * encrypted envelope stamped outside now_ms +- GOSSIP_REPLAY_WINDOW_MS (GOSSIP_DROP_CLOCK) or
+ * with a nonce seen before (GOSSIP_DROP_REPLAY) is refused before any decryption, and an
+ * authenticated one is
  * recorded. Pure apart from the cipher context and the window. */
 int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
               struct greplay *replay, uint64_t now_ms, uint8_t *in, size_t len, uint8_t **body,
@@ -140,8 +146,9 @@ int gossip_keyring_derive(const struct gossip_keyring *raw, struct gossip_keyrin
 
 struct greplay *greplay_new(void);
 void greplay_free(struct greplay *r);
-/* 0 when an envelope stamped ts_ms with this nonce may be opened at now_ms; GOSSIP_EINVAL when
- * it is outside the window or was seen. Records nothing. */
+/* 0 when an envelope stamped ts_ms with this nonce may be opened at now_ms; GOSSIP_ERANGE when
+ * ts_ms is outside now_ms +- GOSSIP_REPLAY_WINDOW_MS (the sender's clock is off ours, or a late
+ * capture); GOSSIP_EINVAL when its nonce was seen or forgotten. Records nothing. */
 int greplay_check(const struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
                   const uint8_t nonce[GOSSIP_NONCE_LEN]);
 /* Remembers an authenticated envelope's nonce. */
@@ -259,6 +266,7 @@ struct gossip {
     EVP_CIPHER_CTX *cipher;     /* reused for every seal/open */
     struct gossip_keyring wire; /* keys derived from cfg.keyring (HKDF): what packets use */
     struct greplay *replay;     /* nonces of recent encrypted envelopes */
+    uint64_t clock_warned_ms;   /* when we last warned of a member's clock (monotonic) */
     size_t udp_body_max;        /* datagram room after the envelope */
 
     struct gmember *self;         /* our own entry */

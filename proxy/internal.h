@@ -64,20 +64,21 @@ static inline bool proxy_list_empty(const struct proxy_link *head)
 #define PROXY_BACKENDS_TRACKED_MAX 65536 /* registry entries (health kept per backend) */
 
 struct proxy_backend {
-    struct state_backend addr;   /* identity */
-    struct sockaddr_storage sa;  /* for connect(2) */
-    char text[64];               /* "IP:PORT" for logs */
-    bool own;                    /* one of the gateway's own addresses: never used */
-    _Atomic uint64_t in_flight;  /* requests on it now, over workers (least-conn, p2c) */
-    _Atomic uint64_t requests;   /* requests sent */
-    _Atomic uint64_t failures;   /* passive failures */
-    _Atomic uint64_t down_until; /* monotonic ms; passive backoff ends then */
-    _Atomic uint32_t backoff_ms; /* current passive backoff; 0 = healthy */
-    _Atomic int fleet;           /* enum proxy_verdict from gossip */
-    _Atomic int probe;           /* enum proxy_verdict from our own probes */
-    _Atomic uint32_t routes;     /* published routes listing it (written under reg_lock) */
-    uint32_t users;              /* worker views and probe targets holding it (reg_lock) */
-    struct proxy_backend *next;  /* registry hash chain (under proxy.reg_lock) */
+    struct state_backend addr;     /* identity */
+    struct sockaddr_storage sa;    /* for connect(2) */
+    char text[64];                 /* "IP:PORT" for logs */
+    bool own;                      /* one of the gateway's own addresses: never used */
+    _Atomic uint64_t in_flight;    /* requests on it now, over workers (least-conn, p2c) */
+    _Atomic uint64_t requests;     /* requests sent */
+    _Atomic uint64_t failures;     /* passive failures */
+    _Atomic uint32_t fails_in_row; /* passive failures since the last answer it gave */
+    _Atomic uint64_t down_until;   /* monotonic ms; passive backoff ends then */
+    _Atomic uint32_t backoff_ms;   /* current passive backoff; 0 = healthy */
+    _Atomic int fleet;             /* enum proxy_verdict from gossip */
+    _Atomic int probe;             /* enum proxy_verdict from our own probes */
+    _Atomic uint32_t routes;       /* published routes listing it (written under reg_lock) */
+    uint32_t users;                /* worker views and probe targets holding it (reg_lock) */
+    struct proxy_backend *next;    /* registry hash chain (under proxy.reg_lock) */
 };
 
 struct proxy_wbackend {

@@ -174,6 +174,14 @@ static uint64_t fn_now(void *ctx)
     return ((struct fn_node *)ctx)->net->now;
 }
 
+/* The member's wall clock: the fleet's, off by its wall_offset_ms. */
+static uint64_t fn_wall(void *ctx)
+{
+    const struct fn_node *node = ctx;
+
+    return (uint64_t)((int64_t)(FN_WALL_EPOCH_MS + node->net->now) + node->wall_offset_ms);
+}
+
 /* The clock's wake: gossip wants a tick earlier than it last said. */
 static void fn_wake(void *ctx, uint64_t at_ms)
 {
@@ -320,7 +328,7 @@ int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *c
 {
     struct fn_node *node = &net->nodes[idx];
     struct gossip_transport tr = {&fn_ops, node};
-    struct gossip_clock clock = {fn_now, node, NULL, fn_wake};
+    struct gossip_clock clock = {fn_now, node, fn_wall, fn_wake};
     struct gossip_callbacks cb = {
         .ctx = node,
         .on_item = fn_on_item,

@@ -36,6 +36,8 @@ struct fn_node {
     bool up;                 /* receiving and ticking */
     int group;               /* partition group: packets cross only within a group */
     uint32_t in_delay_ms;    /* extra delay on everything it receives (a slow member) */
+    int64_t wall_offset_ms;  /* its wall clock minus the fleet's (a member whose NTP is off);
+                                set before fakenet_start */
     uint64_t next_tick;      /* when gossip wants its next tick */
     struct fn_item *items;   /* item store */
     size_t nitems, items_cap;
@@ -67,6 +69,10 @@ struct fakenet {
 #define FN_SYN_RETRIES 6   /* net.ipv4.tcp_syn_retries: about 127 s of backoff */
 #define FN_DATA_RETRIES 15 /* net.ipv4.tcp_retries2 */
 #define FN_RTO_MAX 120000  /* TCP_RTO_MAX: the backoff stops doubling at 120 s */
+
+/* The fleet's wall clock at virtual time 0 (what encrypted envelopes are stamped with, plus
+ * the virtual time and the member's wall_offset_ms). */
+#define FN_WALL_EPOCH_MS 1700000000000ull
 
 struct fakenet *fakenet_new(size_t max_nodes, uint64_t seed);
 void fakenet_free(struct fakenet *net);
