@@ -232,11 +232,11 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk, bool full)
         static const struct gossip_meta none;
         const struct gossip_meta *meta = m->meta ? m->meta : &none;
         msgpack_pack_array(pk, 5 + GPROTO_META_FIELDS);
-        gproto_pack_str(pk, m->id);
+        gproto_pack_id(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         msgpack_pack_uint8(pk, (uint8_t)m->state);
         gproto_pack_addr(pk, &m->addr);
-        gproto_pack_meta(pk, meta);
+        gproto_pack_meta(pk, meta, &m->addr);
         msgpack_pack_uint64(pk, now - m->state_since_ms);
     }
 }
@@ -272,7 +272,7 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_DIGEST);
     msgpack_pack_uint8(&w.pk, GPP_REPLY | (join ? GPP_JOIN : 0));
-    gproto_pack_str(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, g->self->id);
     /* the list itself only when joining; otherwise its digest, and lists follow if they
      * differ */
     gpp_pack_members(g, &w.pk, join);
@@ -315,7 +315,7 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, GPP_GOSSIP);
-    gproto_pack_str(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, g->self->id);
     msgpack_pack_array(&w.pk, 1);
     if (!w.overflow && len <= w.cap - w.len) {
         memcpy(w.data + w.len, msg, len);
@@ -356,9 +356,9 @@ static int gpp_members_check(const msgpack_object *o)
         if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5 + GPROTO_META_FIELDS)
             return GOSSIP_EMALFORMED;
         const msgpack_object *f = e->via.array.ptr;
-        if (gproto_str(&f[0], m.id, sizeof(m.id), false) || !gproto_id_valid(m.id) ||
-            gproto_u64(&f[1], &m.incarnation) || gproto_u64(&f[2], &state) || state > 3 ||
-            gproto_addr(&f[3], &m.addr) || m.addr.family == 0 || gproto_meta(&f[4], &m.meta) ||
+        if (gproto_id(&f[0], m.id) || gproto_u64(&f[1], &m.incarnation) ||
+            gproto_u64(&f[2], &state) || state > 3 || gproto_addr(&f[3], &m.addr) ||
+            m.addr.family == 0 || gproto_meta(&f[4], &m.meta, &m.addr) ||
             gproto_u64(&f[4 + GPROTO_META_FIELDS], &age))
             return GOSSIP_EMALFORMED;
     }
@@ -380,11 +380,11 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
 
         memset(&m, 0, sizeof(m));
         m.type = GMSG_ALIVE;
-        gproto_str(&f[0], m.id, sizeof(m.id), false);
+        gproto_id(&f[0], m.id);
         gproto_u64(&f[1], &m.incarnation);
         gproto_u64(&f[2], &state);
         gproto_addr(&f[3], &m.addr);
-        gproto_meta(&f[4], &m.meta);
+        gproto_meta(&f[4], &m.meta, &m.addr);
         gproto_u64(&f[4 + GPROTO_META_FIELDS], &age);
         switch (state) {
         case GOSSIP_ALIVE:
@@ -456,7 +456,7 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     msgpack_pack_array(&w.pk, 7);
     msgpack_pack_uint8(&w.pk, GMSG_PP_REPLY);
     msgpack_pack_uint8(&w.pk, flags & GPP_JOIN);
-    gproto_pack_str(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, g->self->id);
     gpp_pack_members(g, &w.pk, (flags & GPP_JOIN) || their_mhash != gpp_members_hash(g));
     gpp_pack_buckets(&w.pk, c.buckets);
     msgpack_pack_array(&w.pk, c.n);
@@ -566,7 +566,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             msgpack_pack_array(&w.pk, 6);
             msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
             msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | (nwants ? GPP_REPLY : 0)));
-            gproto_pack_str(&w.pk, g->self->id);
+            gproto_pack_id(&w.pk, g->self->id);
             msgpack_pack_array(&w.pk, nitems);
             if (!w.overflow && items.len <= w.cap - w.len) {
                 memcpy(w.data + w.len, items.data, items.len);
@@ -631,7 +631,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     }
     if (f[5].via.array.size > 0) {
         char from_id[GOSSIP_ID_MAX + 1];
-        gproto_str(&f[2], from_id, sizeof(from_id), false);
+        gproto_id(&f[2], from_id);
         gpp_members_merge(g, &f[5], from_id);
     }
     /* a joiner does not re-gossip the fleet's state back to the fleet */
@@ -653,7 +653,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | GPP_TO_INITIATOR));
-    gproto_pack_str(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, g->self->id);
     /* count first: msgpack arrays carry their length up front */
     for (uint32_t i = 0; i < wants->via.array.size; i++) {
         char key[GOSSIP_KEY_MAX + 1];
@@ -700,7 +700,7 @@ void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, c
         goto done;
     }
     if (u.data.via.array.size < 3 || gproto_u64(&f[1], &flags) || flags > 0xff ||
-        gproto_str(&f[2], from_id, sizeof(from_id), false) || !gproto_id_valid(from_id)) {
+        gproto_id(&f[2], from_id)) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         goto done;
     }

@@ -164,7 +164,7 @@ static void build_reply(struct gwbuf *w, const char *from, bool ghost, size_t ne
         msgpack_pack_uint64(&w->pk, START_INC);
         msgpack_pack_uint8(&w->pk, GOSSIP_ALIVE);
         gproto_pack_addr(&w->pk, &ga);
-        gproto_pack_meta(&w->pk, &(struct gossip_meta){.name = "ghost"});
+        gproto_pack_meta(&w->pk, &(struct gossip_meta){.name = "ghost"}, &ga);
         msgpack_pack_uint64(&w->pk, 0);
     }
     pack_buckets(&w->pk);
