@@ -387,6 +387,9 @@ struct gossip_health_entry {
     char observer[GOSSIP_ID_MAX + 1];     /* member that probed it */
     bool up;                              /* its result */
     uint64_t expires_ms;                  /* our clock when it stops counting */
+    uint64_t observed_ms;                 /* our clock when the result last reached us (our
+                                             own: when last probed); a remote prober re-gossips
+                                             an unchanged result every health_ttl_ms / 2 */
 };
 typedef int (*gossip_health_visit_fn)(void *ctx, const struct gossip_health_entry *e);
 /* Calls fn for every fresh entry, grouped by backend. Stops when fn returns non-zero. */

@@ -29,6 +29,8 @@ struct ghentry {
     uint64_t seq;                     /* observer's sequence: higher wins */
     uint64_t expires_ms;              /* our clock */
     uint64_t published_ms;            /* own entries: when last gossiped */
+    uint64_t observed_ms;             /* our clock when this result last arrived (own
+                                         entries: when last probed) - its age on the API */
 };
 
 struct ghbackend {
@@ -248,6 +250,7 @@ void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
     e->up = m->up;
     e->seq = m->version;
     e->expires_ms = now + ttl;
+    e->observed_ms = now;
     ghealth_queue(g, b, e, ttl);
     ghealth_report(g, b, now);
 }
@@ -293,6 +296,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     e = ghealth_slot(b, g->self->id, &fresh);
     if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
         e->expires_ms = now + g->cfg.health_ttl_ms;
+        e->observed_ms = now;
         return 0;
     }
     /* Sequences start from our incarnation so a restarted prober outranks its past self. */
@@ -304,6 +308,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     e->seq = ++g->health->seq;
     e->expires_ms = now + g->cfg.health_ttl_ms;
     e->published_ms = now;
+    e->observed_ms = now;
     ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
     ghealth_report(g, b, now);
     return 0;
@@ -335,6 +340,7 @@ int gossip_health_each(const struct gossip *g, gossip_health_visit_fn fn, void *
                 memcpy(e.observer, b->obs[j].observer, sizeof(e.observer));
                 e.up = b->obs[j].up;
                 e.expires_ms = b->obs[j].expires_ms;
+                e.observed_ms = b->obs[j].observed_ms;
                 rc = fn(ctx, &e);
                 if (rc != 0)
                     return rc;

@@ -143,6 +143,17 @@ int state_record_sign(struct state_record *rec, const struct state_key *key, cha
 /* 0 if rec->signature verifies against rec->owner, else STATE_ESIGNATURE. */
 int state_record_verify(const struct state_record *rec, char *err, size_t errlen);
 
+/* Ed25519 over msg[len] with `key` (records, witnesses, the node's signed
+ * traffic summaries); callers put their own domain string first in msg so that no signature
+ * of one kind verifies as another; 0 or a negative code with err set. */
+int state_sign_bytes(const struct state_key *key, const uint8_t *msg, size_t len,
+                     uint8_t sig[STATE_SIGNATURE_LEN], char *err, size_t errlen);
+/* 0 when sig verifies over msg[len] for the public key pub, else STATE_ESIGNATURE with
+ * "signature does not verify for WHO HEX" (who: "owner", "witness"). */
+int state_verify_bytes(const char *who, const uint8_t pub[STATE_OWNER_LEN], const uint8_t *msg,
+                       size_t len, const uint8_t sig[STATE_SIGNATURE_LEN], char *err,
+                       size_t errlen);
+
 /* Owner id, printed one way everywhere: 64 lowercase hex digits. `out` holds 65 bytes. */
 void state_owner_format(const uint8_t owner[STATE_OWNER_LEN], char out[STATE_OWNER_HEX_LEN + 1]);
 int state_owner_parse(const char *text, uint8_t owner[STATE_OWNER_LEN]);
