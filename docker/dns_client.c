@@ -117,9 +117,6 @@ static int client_resolve(const struct client_opts *o, struct client_answer *ans
     rc = getaddrinfo(o->name, o->port, &hints, &res);
     if (rc != 0) {
         snprintf(reason, cap, "resolve:%s", gai_strerror(rc));
-        for (char *p = reason; *p; p++)
-            if (*p == ' ')
-                *p = '_';
         return -1;
     }
     for (struct addrinfo *ai = res; ai && ans->count < CLIENT_ADDRS_MAX; ai = ai->ai_next) {
@@ -255,6 +252,15 @@ static int client_exchange(const struct client_opts *o, int fd, char *first, siz
     return status;
 }
 
+/* Spaces in a reason become '_', so every line splits into KEY=VALUE fields on blanks. */
+static const char *client_field(char *text)
+{
+    for (char *p = text; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    return text;
+}
+
 /* One request: resolve, then try the addresses in order until one answers. Prints its line. */
 static bool client_request(const struct client_opts *o)
 {
@@ -267,7 +273,8 @@ static bool client_request(const struct client_opts *o)
 
     resolve_ms = client_now_ms() - r0;
     if (rc != 0) {
-        printf("t=%lld resolve_ms=%ld fail reason=%s tried=0 answers=-\n", t, resolve_ms, reason);
+        printf("t=%lld resolve_ms=%ld fail reason=%s tried=0 answers=-\n", t, resolve_ms,
+               client_field(reason));
         return false;
     }
     for (size_t i = 0; i < ans.count; i++) {
@@ -288,8 +295,8 @@ static bool client_request(const struct client_opts *o)
         }
         break; /* the gateway answered: a wrong answer is a failure, not a dead address */
     }
-    printf("t=%lld resolve_ms=%ld fail reason=%s tried=%zu answers=%s\n", t, resolve_ms, reason,
-           tried, ans.text);
+    printf("t=%lld resolve_ms=%ld fail reason=%s tried=%zu answers=%s\n", t, resolve_ms,
+           client_field(reason), tried, ans.text);
     return false;
 }
 

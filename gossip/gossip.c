@@ -365,6 +365,22 @@ void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const str
     }
 }
 
+/* A member speaking another wire version (a fleet half upgraded) is refused packet by packet;
+ * the operator hears of it once a minute, not once a packet. */
+static void gossip_log_version(struct gossip *g, const struct gossip_addr *from, uint8_t version)
+{
+    uint64_t now = gossip_now(g);
+    char text[64];
+
+    if (g->version_log_next != 0 && now < g->version_log_next)
+        return;
+    g->version_log_next = now + 60000;
+    gossip_logf(g, 1,
+                "gossip: dropped a packet from %s in wire version %u; this member speaks version "
+                "%u and every member of a fleet must speak the same (upgrade them all)",
+                gossip_addr_format(from, text, sizeof(text)), version, GOSSIP_WIRE_VERSION);
+}
+
 /* A member's envelopes are refused because its clock is off ours by more than the window:
  * everything it says is lost until its clock is fixed, so say so (once a minute at most). */
 static void gossip_warn_clock(struct gossip *g, const struct gossip_addr *from, const uint8_t *in,
@@ -417,6 +433,8 @@ void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint
                      &reason);
     if (blen < 0) {
         gossip_drop(g, reason);
+        if (reason == GOSSIP_DROP_VERSION)
+            gossip_log_version(g, from, len > 0 ? buf[0] : 0);
         if (reason == GOSSIP_DROP_CLOCK)
             gossip_warn_clock(g, from, buf, len);
         goto done;

@@ -17,7 +17,9 @@ struct greplay; /* gossip_replay.c */
 
 /* ---- wire -------------------------------------------------------------------------------- */
 
-#define GOSSIP_WIRE_VERSION 2     /* first byte of every packet and stream message */
+#define GOSSIP_WIRE_VERSION                                                                        \
+    3                             /* first byte of every packet and stream message (3: binary      \
+                                     ids, addresses relative to the member's) */
 #define GOSSIP_FLAG_ENCRYPTED 0x1 /* body is time | nonce | AES-256-GCM ciphertext | tag */
 #define GOSSIP_TIME_LEN 8         /* sender's wall clock, ms, big-endian (authenticated) */
 #define GOSSIP_NONCE_LEN 12
@@ -31,6 +33,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_TAG_LEN 16
 #define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
+#define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
@@ -52,9 +55,10 @@ enum gmsg_type {
     GMSG_DEAD = 7,       /* [7, id, inc, from_id]; from == id means it left */
     GMSG_ITEM = 8,       /* [8, key, version, bytes] */
     GMSG_HEALTH = 9,     /* [9, observer, backend, seq, up, ttl_ms] */
-    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets] */
-    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries] */
-    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants] */
+    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets, member buckets] */
+    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries,
+                            member buckets] */
+    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants, members] */
 };
 
 #define GPP_REPLY 0x1 /* push-pull flag: the receiver must answer */
@@ -117,8 +121,13 @@ void gproto_pack_str(msgpack_packer *pk, const char *s);
 /* Member metadata: GPROTO_META_FIELDS consecutive array elements (see struct gossip_meta for
  * the layout and the extension map), shared by alive messages and push-pull member lists. */
 #define GPROTO_META_FIELDS 6
-void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta);
-int gproto_meta(const msgpack_object *f, struct gossip_meta *out);
+void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta,
+                      const struct gossip_addr *base);
+int gproto_meta(const msgpack_object *f, struct gossip_meta *out, const struct gossip_addr *base);
+/* Member ids: 32 lowercase hex digits (what the daemon makes) travel as bin 16, anything else
+ * as str. gproto_id takes either and checks it (gproto_id_valid). */
+void gproto_pack_id(msgpack_packer *pk, const char *id);
+int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1]);
 bool gproto_id_valid(const char *id);
 
 /* Envelope: version byte, flags, label, then the (possibly encrypted) body. `kr` holds the
@@ -319,6 +328,7 @@ struct gossip {
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
     uint64_t unknown_pp_next;   /* rate limit for push-pull with unknown pingers */
+    uint64_t version_log_next;  /* rate limit for the "other wire version" warning */
 
     struct gossip_stats stats; /* counters */
     void *uv;                  /* gossip_uv.c state when opened with gossip_uv_open */
