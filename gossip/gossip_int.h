@@ -33,6 +33,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_TAG_LEN 16
 #define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
+#define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
@@ -54,9 +55,10 @@ enum gmsg_type {
     GMSG_DEAD = 7,       /* [7, id, inc, from_id]; from == id means it left */
     GMSG_ITEM = 8,       /* [8, key, version, bytes] */
     GMSG_HEALTH = 9,     /* [9, observer, backend, seq, up, ttl_ms] */
-    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets] */
-    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries] */
-    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants] */
+    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets, member buckets] */
+    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries,
+                            member buckets] */
+    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants, members] */
 };
 
 #define GPP_REPLY 0x1 /* push-pull flag: the receiver must answer */

@@ -147,7 +147,7 @@ static void pack_buckets(msgpack_packer *pk)
     msgpack_pack_bin_body(pk, zero, sizeof(zero));
 }
 
-/* [17, 0, from, [ghost member], buckets, entries(n), 0]: a push-pull reply. */
+/* [17, 0, from, [ghost member], buckets, entries(n), member buckets]: a push-pull reply. */
 static void build_reply(struct gwbuf *w, const char *from, bool ghost, size_t nentries)
 {
     struct gossip_addr ga = {.family = 4, .ip = {10, 9, 9, 9}, .port = 7946};
@@ -175,7 +175,10 @@ static void build_reply(struct gwbuf *w, const char *from, bool ghost, size_t ne
         msgpack_pack_uint8(&w->pk, 1);
         msgpack_pack_uint8(&w->pk, 1);
     }
-    msgpack_pack_uint8(&w->pk, 0);
+    {
+        static const uint8_t one_member_bucket[8];
+        msgpack_pack_bin_with_body(&w->pk, one_member_bucket, sizeof(one_member_bucket));
+    }
     assert_false(w->overflow);
 }
 
