@@ -3,8 +3,9 @@
 #   build/        release build, the whole suite
 #   build-asan/   ASan + UBSan, the whole suite
 #   build-tsan/   TSan, the tests labelled "tsan" (where threads meet: RCU readers, workers)
-# then two whole-system tests, one count each: the 3-minute soak (tests/soak/run.sh, gateways
-# from build-asan/) and the docker cluster test (tests/docker/cluster_test.sh).
+# then whole-system tests, one count each: the 3-minute soak (tests/soak/run.sh, gateways
+# from build-asan/; reported, counted with WEBGW_SOAK_GATES=1), the docker cluster test
+# (tests/docker/cluster_test.sh) and the .deb on a clean Debian 12 (tests/install/deb_test.sh).
 # Builds with -DWEBGW_WERROR=ON (warnings are errors here, not in users' builds). Prints the build
 # steps and each test as it finishes; ends with one line "N passed, N failed" summing all of them.
 set -uo pipefail
@@ -81,6 +82,14 @@ fi
 # The docker compose cluster (builds its image from this checkout, no registry).
 run_step "docker cluster (tests/docker/cluster_test.sh)" build-docker-test.log \
     bash -c 'scripts/install-docker-deps.sh && tests/docker/cluster_test.sh'
+
+# The .deb on a clean Debian 12 container: a Release build without tests (scripts/package-deb.sh),
+# the image made once by debootstrap from the Debian mirror (tests/install/debian-image.sh, 37 s
+# here), then dpkg -i with the package's dependencies installed by apt inside the container (it
+# needs the Debian mirror from the container's default bridge network; nothing else).
+run_step "deb package on clean Debian 12 (tests/install/deb_test.sh)" build-deb-test.log \
+    bash -c 'scripts/install-docker-deps.sh && { docker image inspect webgw-debian:12 \
+        >/dev/null 2>&1 || tests/install/debian-image.sh; } && tests/install/deb_test.sh'
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
