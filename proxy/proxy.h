@@ -223,6 +223,11 @@ void proxy_stop(struct proxy *p);
 /* Number of client connections open right now, over all workers. */
 uint64_t proxy_connections(const struct proxy *p);
 
+/* Read buffers held right now by the proxy's connections (client, backend, tunnel), over
+ * every proxy of the process. A connection holds one only while it has bytes read and not
+ * consumed: idle keep-alive connections hold none. */
+uint64_t proxy_read_buffers(void);
+
 /* ---- per-name counters (for /metrics; bytes per name is what an operator bills by) ------ */
 
 /* Upper bounds of the latency histogram buckets in milliseconds; the last bucket is +Inf. */

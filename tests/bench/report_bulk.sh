@@ -43,7 +43,7 @@ family_bulk() {
         for n in $(rotate "$i" webgw haproxy); do
             p=${port_http[$n]}
             bulk_one "$n" download curl_time -H "Host: bench.localhost" "http://127.0.0.1:$p/big"
-            bulk_one "$n" upload curl_time -H "Host: bench.localhost" -H "Expect:" -T "$work/www/big" \
+            bulk_one "$n" upload curl_time -H "Host: sock.localhost" -H "Expect:" -T "$work/www/big" \
                 "http://127.0.0.1:$p/up"
             p=${port_pass[$n]}
             bulk_one "$n" tls-passthrough curl_time --cacert "$work/cert.pem" \
