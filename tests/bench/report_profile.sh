@@ -17,9 +17,13 @@ family_profile() {
             --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --allow-loopback-backends \
             --max-conns-per-ip 0 --workers 1 --access-log "$accesslog" >>"$work/logs/webgw.err" 2>&1 &
         pidof[webgw]=$!
-        wait_http $WEBGW_HTTP bench.localhost || { sleep 5; wait_http $WEBGW_HTTP bench.localhost; } ||
-            fail "webgw under callgrind does not serve"
+        for _ in $(seq 1 600); do
+            curl -fsS "http://127.0.0.1:$WEBGW_API/healthz" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
         webgw_expose
+        wait_http $WEBGW_HTTP bench.localhost || wait_http $WEBGW_HTTP bench.localhost ||
+            fail "webgw under callgrind does not serve"
         wrk -t1 -c10 -d2s -H 'Host: bench.localhost' "http://127.0.0.1:$WEBGW_HTTP/file" >/dev/null
         callgrind_control -z "${pidof[webgw]}" >/dev/null
         o=$(wrk -t1 -c10 -d"${duration}s" -H 'Host: bench.localhost' "http://127.0.0.1:$WEBGW_HTTP/file")
