@@ -6,8 +6,8 @@
  * The read buffer exists only while it holds bytes (as nginx does): it is taken when the
  * socket is readable and given back once everything read was consumed, so a keep-alive
  * connection between requests, an idle backend connection or an idle tunnel holds none.
- * Buffers of the initial sizes go through a small per-thread cache, which keeps the request
- * path free of malloc and free.
+ * Read buffers of the initial sizes and write requests of the smallest size go through a small
+ * per-thread cache, which keeps the request path free of malloc and free.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,9 +19,16 @@
 
 #define WREQ_MIN 4096
 
+struct proxy_wreq {
+    uv_write_t req;
+    struct proxy_conn *c;
+    size_t len, cap;
+    char data[];
+};
+
 /* ---- read buffers -------------------------------------------------------------------------- */
 
-#define BUF_CACHE_SIZES 2 /* distinct initial sizes cached (the client's, the backend's) */
+#define BUF_CACHE_SIZES 4 /* distinct sizes cached: client and backend reads, TLS, writes */
 #define BUF_CACHE_MAX 32  /* buffers kept per size per thread */
 
 struct buf_cache {
@@ -110,6 +117,36 @@ uint64_t proxy_read_buffers(void)
     return atomic_load_explicit(&buffers_held, memory_order_relaxed);
 }
 
+/* A write request with room for cap bytes: the smallest size comes from the cache. */
+static struct proxy_wreq *wreq_new(size_t cap)
+{
+    struct proxy_wreq *w = NULL;
+    if (cap <= WREQ_MIN) {
+        cap = WREQ_MIN;
+        int i = cache_slot(sizeof(*w) + cap, true);
+        if (i >= 0 && cache->count[i] > 0)
+            w = (struct proxy_wreq *)(void *)cache->bufs[i][--cache->count[i]];
+    }
+    if (w == NULL)
+        w = malloc(sizeof(*w) + cap);
+    if (w == NULL)
+        return NULL;
+    w->len = 0;
+    w->cap = cap;
+    return w;
+}
+
+static void wreq_free(struct proxy_wreq *w)
+{
+    if (w == NULL)
+        return;
+    int i = w->cap == WREQ_MIN ? cache_slot(sizeof(*w) + WREQ_MIN, true) : -1;
+    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX)
+        cache->bufs[i][cache->count[i]++] = (char *)w;
+    else
+        free(w);
+}
+
 int proxy_conn_in_reserve(struct proxy_conn *c, size_t need)
 {
     struct proxy_buf *b = &c->in;
@@ -144,13 +181,6 @@ void proxy_conn_release_idle(struct proxy_conn *c)
     if (c->in.off == c->in.len)
         in_give_back(c);
 }
-
-struct proxy_wreq {
-    uv_write_t req;
-    struct proxy_conn *c;
-    size_t len, cap;
-    char data[];
-};
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -260,6 +290,13 @@ void proxy_conn_read_stop(struct proxy_conn *c)
 char *proxy_conn_reserve(struct proxy_conn *c, size_t n)
 {
     struct proxy_wreq *w = c->out;
+    if (w == NULL && n <= WREQ_MIN) {
+        w = wreq_new(n);
+        if (w == NULL)
+            return NULL;
+        w->c = c;
+        c->out = w;
+    }
     if (w == NULL || w->cap - w->len < n) {
         size_t used = w ? w->len : 0;
         size_t cap = w ? w->cap : WREQ_MIN;
@@ -300,7 +337,7 @@ static void on_write(uv_write_t *req, int status)
     struct proxy_wreq *w = (struct proxy_wreq *)req; /* req is the first member */
     struct proxy_conn *c = w->c;
     c->queued -= w->len;
-    free(w);
+    wreq_free(w);
     if (c->closing)
         return;
     if (c->on_written)
@@ -318,7 +355,7 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
         uv_buf_t now = uv_buf_init(w->data, (unsigned)w->len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
         if (n == (int)w->len) {
-            free(w);
+            wreq_free(w);
             return 0;
         }
         if (n > 0)
@@ -334,18 +371,18 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
         c->queued -= w->len;
-        free(w);
+        wreq_free(w);
     }
     return rc;
 }
 
 int proxy_conn_raw_write(struct proxy_conn *c, const char *data, size_t len)
 {
-    struct proxy_wreq *w = malloc(sizeof(*w) + len);
+    struct proxy_wreq *w = wreq_new(len);
     if (w == NULL)
         return UV_ENOMEM;
     w->c = c;
-    w->len = w->cap = len;
+    w->len = len;
     memcpy(w->data, data, len);
     return submit(c, w);
 }
@@ -357,12 +394,12 @@ int proxy_conn_flush(struct proxy_conn *c)
         return 0;
     c->out = NULL;
     if (w->len == 0) {
-        free(w);
+        wreq_free(w);
         return 0;
     }
     if (c->layer) {
         int rc = c->layer->encode(c, w->data, w->len);
-        free(w);
+        wreq_free(w);
         return rc;
     }
     return submit(c, w);
@@ -396,7 +433,7 @@ static void on_close(uv_handle_t *h)
 {
     struct proxy_conn *c = h->data;
     in_give_back(c);
-    free(c->out);
+    wreq_free(c->out);
     c->out = NULL;
     if (c->layer && c->layer->destroy)
         c->layer->destroy(c);
