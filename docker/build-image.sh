@@ -4,12 +4,13 @@
 #   docker/build-image.sh [TAG]
 #
 # No base image can be pulled here, so the image is FROM scratch: this script builds webgw,
-# webgwctl and webgw-demo-backend with CMake (RelWithDebInfo, the configuration CI tests, then
-# stripped), stages them with exactly the shared libraries ldd says they load and the dynamic
-# loader, adds a minimal /etc/passwd and /etc/group, /tmp (1777) and /data (the data dir, owned
-# by nobody), and runs `docker build` on that staging dir with docker/Dockerfile. File times
-# are set to the last commit's time so the same commit stages the same bytes. At the end each
-# program runs once in the image (--help) to prove the loader finds everything it needs.
+# webgwctl, webgw-demo-backend and webgw-dns-client (the compose cluster's DNS round-robin
+# client) with CMake (RelWithDebInfo, the configuration CI tests, then stripped), stages them
+# with exactly the shared libraries ldd says they load and the dynamic loader, adds a minimal
+# /etc/passwd and /etc/group, /tmp (1777) and /data (the data dir, owned by nobody), and runs
+# `docker build` on that staging dir with docker/Dockerfile. File times are set to the last
+# commit's time so the same commit stages the same bytes. At the end each program runs once
+# in the image (--help) to prove the loader finds everything it needs.
 #
 # Environment: WEBGW_DOCKER_BUILD (CMake build dir, default build-docker), JOBS (default 2).
 set -euo pipefail
@@ -18,7 +19,7 @@ root=$PWD
 tag=${1:-${WEBGW_IMAGE:-webgw:dev}}
 build=${WEBGW_DOCKER_BUILD:-$root/build-docker}
 jobs=${JOBS:-2}
-programs=(webgw webgwctl webgw-demo-backend)
+programs=(webgw webgwctl webgw-demo-backend webgw-dns-client)
 
 die() {
     echo "build-image: $*" >&2

@@ -41,7 +41,9 @@
  * - Changes are never sent on their own: they ride on pings, acks and gossip rounds from two
  *   queues (membership, data) that alternate within each packet (gossip_queue.c). A new
  *   change advances the next gossip round (at most one early round per 20 ms): the same
- *   number of transmissions, sent sooner.
+ *   number of transmissions, sent sooner. A record the node broadcasts runs that round at
+ *   once, and a change queued between ticks asks the owner for an earlier tick (the clock's
+ *   wake), so first sends never wait for the regular round.
  * - A ping from a member we do not know, or a member list older than one dissemination cycle,
  *   triggers repair: a push-pull with the stranger, and re-gossip of recent news learned by
  *   push-pull, so simultaneous joins through one seed converge in seconds, not in push-pull
@@ -122,6 +124,20 @@ uint32_t gossip_retransmit_limit(const struct gossip *g)
 
 /* ---- items ------------------------------------------------------------------------------- */
 
+static void gossip_round(struct gossip *g);
+
+/* Runs the dissemination round now if it is due (gossip_eager may just have made it so). */
+static void gossip_round_if_due(struct gossip *g)
+{
+    uint64_t now = gossip_now(g);
+
+    if (now < g->gossip_next)
+        return;
+    g->last_round_ms = now;
+    gossip_round(g);
+    g->gossip_next = now + g->cfg.gossip_interval_ms;
+}
+
 void gossip_queue_data(struct gossip *g, const char *qkey, uint64_t version, const struct gmsg *m)
 {
     uint8_t small[GOSSIP_UDP_MAX];
@@ -176,6 +192,9 @@ int gossip_broadcast(struct gossip *g, const char *key, uint64_t version, const 
     if (len > GOSSIP_ITEM_MAX)
         return GOSSIP_ETOOBIG;
     gossip_queue_item(g, key, version, bytes, len);
+    /* the first transmissions leave now, not at the owner's next timer: at small n the wait
+     * for the next round was the whole spread time */
+    gossip_round_if_due(g);
     return 0;
 }
 
@@ -346,6 +365,44 @@ void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const str
     }
 }
 
+/* A member speaking another wire version (a fleet half upgraded) is refused packet by packet;
+ * the operator hears of it once a minute, not once a packet. */
+static void gossip_log_version(struct gossip *g, const struct gossip_addr *from, uint8_t version)
+{
+    uint64_t now = gossip_now(g);
+    char text[64];
+
+    if (g->version_log_next != 0 && now < g->version_log_next)
+        return;
+    g->version_log_next = now + 60000;
+    gossip_logf(g, 1,
+                "gossip: dropped a packet from %s in wire version %u; this member speaks version "
+                "%u and every member of a fleet must speak the same (upgrade them all)",
+                gossip_addr_format(from, text, sizeof(text)), version, GOSSIP_WIRE_VERSION);
+}
+
+/* A member's envelopes are refused because its clock is off ours by more than the window:
+ * everything it says is lost until its clock is fixed, so say so (once a minute at most). */
+static void gossip_warn_clock(struct gossip *g, const struct gossip_addr *from, const uint8_t *in,
+                              size_t len)
+{
+    uint64_t now = gossip_now(g), ts = 0, wall = gossip_wall(g);
+    size_t h = 3 + (size_t)in[2];
+    char addr[64];
+
+    if (g->clock_warned_ms != 0 && now - g->clock_warned_ms < 60000)
+        return;
+    g->clock_warned_ms = now ? now : 1;
+    for (size_t i = 0; i < GOSSIP_TIME_LEN && h + i < len; i++)
+        ts = (ts << 8) | in[h + i];
+    gossip_addr_format(from, addr, sizeof(addr));
+    gossip_logf(g, 1,
+                "gossip from %s refused: its clock is %lld s %s ours (at most %d s is accepted; "
+                "check NTP on both)",
+                addr, (long long)((ts > wall ? ts - wall : wall - ts) / 1000),
+                ts > wall ? "ahead of" : "behind", GOSSIP_REPLAY_WINDOW_MS / 1000);
+}
+
 void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *buf,
                     size_t len, bool stream)
 {
@@ -376,6 +433,10 @@ void gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint
                      &reason);
     if (blen < 0) {
         gossip_drop(g, reason);
+        if (reason == GOSSIP_DROP_VERSION)
+            gossip_log_version(g, from, len > 0 ? buf[0] : 0);
+        if (reason == GOSSIP_DROP_CLOCK)
+            gossip_warn_clock(g, from, buf, len);
         goto done;
     }
     if (stream) {
@@ -503,11 +564,7 @@ uint64_t gossip_tick(struct gossip *g)
         }
         i++;
     }
-    if (now >= g->gossip_next) {
-        g->last_round_ms = now;
-        gossip_round(g);
-        g->gossip_next = now + g->cfg.gossip_interval_ms;
-    }
+    gossip_round_if_due(g);
     if (now >= g->pushpull_next) {
         struct gmember *peer;
         if (!g->leaving && gossip_random_members(g, 1, gossip_pick_alive, NULL, &peer) == 1) {
@@ -594,6 +651,7 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->cipher = EVP_CIPHER_CTX_new();
     g->health = ghealth_new();
     g->replay = greplay_new();
+    state_siphash_key(g->hash_key);
     g->index_size = 64;
     g->index = calloc(g->index_size, sizeof(*g->index));
     if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||

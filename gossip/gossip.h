@@ -74,6 +74,7 @@ enum gossip_error {
     GOSSIP_ECRYPTO = -5,    /* encryption failure or bad key */
     GOSSIP_EMALFORMED = -6, /* undecodable input */
     GOSSIP_ENOTFOUND = -7,  /* no such member / backend / item */
+    GOSSIP_ERANGE = -8,     /* a time outside the window we accept */
 };
 
 /* ---- addresses --------------------------------------------------------------------------- */
@@ -207,6 +208,10 @@ struct gossip_clock {
     void *ctx;                      /* its argument */
     uint64_t (*wall_ms)(void *ctx); /* unix time in ms, stamped on encrypted envelopes for the
                                        replay window; NULL: now_ms (a shared virtual clock) */
+    /* Optional: gossip needs a tick at `at_ms`, earlier than the deadline gossip_tick last
+     * returned (a change was queued between ticks). The owner moves its timer up; without it
+     * the change waits for the owner's next tick. */
+    void (*wake)(void *ctx, uint64_t at_ms);
 };
 
 /* ---- configuration --------------------------------------------------------------------- */
@@ -382,6 +387,9 @@ struct gossip_health_entry {
     char observer[GOSSIP_ID_MAX + 1];     /* member that probed it */
     bool up;                              /* its result */
     uint64_t expires_ms;                  /* our clock when it stops counting */
+    uint64_t observed_ms;                 /* our clock when the result last reached us (our
+                                             own: when last probed); a remote prober re-gossips
+                                             an unchanged result every health_ttl_ms / 2 */
 };
 typedef int (*gossip_health_visit_fn)(void *ctx, const struct gossip_health_entry *e);
 /* Calls fn for every fresh entry, grouped by backend. Stops when fn returns non-zero. */
@@ -406,7 +414,9 @@ enum gossip_drop_reason {
     GOSSIP_DROP_TABLE_FULL,    /* member / relay / health table at its bound */
     GOSSIP_DROP_INCARNATION,   /* an incarnation far above what the member can have reached */
     GOSSIP_DROP_UNSOLICITED,   /* a push-pull reply or item list for no exchange of ours */
-    GOSSIP_DROP_REPLAY,        /* an encrypted packet seen before or outside the time window */
+    GOSSIP_DROP_REPLAY,        /* an encrypted packet seen before */
+    GOSSIP_DROP_CLOCK,         /* an encrypted packet stamped outside the time window: the
+                                  sender's clock is more than GOSSIP_REPLAY_WINDOW_MS off ours */
     GOSSIP_DROP__COUNT
 };
 const char *gossip_drop_reason_name(enum gossip_drop_reason r); /* "malformed", ... */

@@ -224,8 +224,8 @@ int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
     h += GOSSIP_TIME_LEN;
     nonce = in + h;
     /* a replay (or a capture from outside the window) is refused for the price of a lookup */
-    if (replay != NULL && greplay_check(replay, now_ms, ts, nonce) != 0) {
-        *reason = GOSSIP_DROP_REPLAY;
+    if (replay != NULL && (rc = greplay_check(replay, now_ms, ts, nonce)) != 0) {
+        *reason = rc == GOSSIP_ERANGE ? GOSSIP_DROP_CLOCK : GOSSIP_DROP_REPLAY;
         return GOSSIP_EMALFORMED;
     }
     ct = nonce + GOSSIP_NONCE_LEN;

@@ -29,6 +29,8 @@ struct ghentry {
     uint64_t seq;                     /* observer's sequence: higher wins */
     uint64_t expires_ms;              /* our clock */
     uint64_t published_ms;            /* own entries: when last gossiped */
+    uint64_t observed_ms;             /* our clock when this result last arrived (own
+                                         entries: when last probed) - its age on the API */
 };
 
 struct ghbackend {
@@ -40,9 +42,10 @@ struct ghbackend {
 };
 
 struct ghealth {
-    struct ghbackend **table; /* chained hash table */
-    size_t size;              /* buckets, power of two */
+    struct ghbackend **table; /* chained, by SipHash under hash_key */
+    size_t size;              /* buckets, power of two, doubled as count passes it */
     size_t count;             /* backends */
+    uint64_t hash_key[2];     /* random per member: backends come from the network */
     uint64_t seq;             /* our last published sequence */
 };
 
@@ -52,6 +55,7 @@ struct ghealth *ghealth_new(void)
 
     if (h == NULL)
         return NULL;
+    state_siphash_key(h->hash_key);
     h->size = 256;
     h->table = calloc(h->size, sizeof(*h->table));
     if (h->table == NULL) {
@@ -89,9 +93,43 @@ static bool ghealth_key_valid(const char *backend)
     return true;
 }
 
+static size_t ghealth_bucket(const struct ghealth *h, const char *backend, size_t size)
+{
+    return state_siphash(h->hash_key, backend, strlen(backend)) & (size - 1);
+}
+
+/* Doubles the buckets (up to one per backend at the bound); on no memory the chains just
+ * grow longer. */
+static void ghealth_grow(struct ghealth *h)
+{
+    size_t nsize = h->size * 2;
+    struct ghbackend **nt;
+
+    if (h->count < h->size || nsize > GH_BACKENDS_MAX)
+        return;
+    nt = calloc(nsize, sizeof(*nt));
+    if (nt == NULL)
+        return;
+    for (size_t i = 0; i < h->size; i++) {
+        struct ghbackend *b = h->table[i];
+
+        while (b) {
+            struct ghbackend *n = b->next;
+            size_t j = ghealth_bucket(h, b->backend, nsize);
+
+            b->next = nt[j];
+            nt[j] = b;
+            b = n;
+        }
+    }
+    free(h->table);
+    h->table = nt;
+    h->size = nsize;
+}
+
 static struct ghbackend *ghealth_find(const struct ghealth *h, const char *backend)
 {
-    size_t i = ghash64(backend, strlen(backend), 0) & (h->size - 1);
+    size_t i = ghealth_bucket(h, backend, h->size);
 
     for (struct ghbackend *b = h->table[i]; b; b = b->next)
         if (strcmp(b->backend, backend) == 0)
@@ -115,7 +153,8 @@ static struct ghbackend *ghealth_get(struct gossip *g, const char *backend)
     if (b == NULL)
         return NULL;
     snprintf(b->backend, sizeof(b->backend), "%s", backend);
-    i = ghash64(backend, strlen(backend), 0) & (h->size - 1);
+    ghealth_grow(h);
+    i = ghealth_bucket(h, backend, h->size);
     b->next = h->table[i];
     h->table[i] = b;
     h->count++;
@@ -211,6 +250,7 @@ void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
     e->up = m->up;
     e->seq = m->version;
     e->expires_ms = now + ttl;
+    e->observed_ms = now;
     ghealth_queue(g, b, e, ttl);
     ghealth_report(g, b, now);
 }
@@ -256,6 +296,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     e = ghealth_slot(b, g->self->id, &fresh);
     if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
         e->expires_ms = now + g->cfg.health_ttl_ms;
+        e->observed_ms = now;
         return 0;
     }
     /* Sequences start from our incarnation so a restarted prober outranks its past self. */
@@ -267,6 +308,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     e->seq = ++g->health->seq;
     e->expires_ms = now + g->cfg.health_ttl_ms;
     e->published_ms = now;
+    e->observed_ms = now;
     ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
     ghealth_report(g, b, now);
     return 0;
@@ -298,6 +340,7 @@ int gossip_health_each(const struct gossip *g, gossip_health_visit_fn fn, void *
                 memcpy(e.observer, b->obs[j].observer, sizeof(e.observer));
                 e.up = b->obs[j].up;
                 e.expires_ms = b->obs[j].expires_ms;
+                e.observed_ms = b->obs[j].observed_ms;
                 rc = fn(ctx, &e);
                 if (rc != 0)
                     return rc;

@@ -8,6 +8,7 @@
 #define WEBGW_GOSSIP_INT_H
 
 #include "gossip/gossip.h"
+#include "state/state.h"
 
 #include <msgpack.h>
 #include <openssl/evp.h>
@@ -16,15 +17,23 @@ struct greplay; /* gossip_replay.c */
 
 /* ---- wire -------------------------------------------------------------------------------- */
 
-#define GOSSIP_WIRE_VERSION 2     /* first byte of every packet and stream message */
+#define GOSSIP_WIRE_VERSION                                                                        \
+    3                             /* first byte of every packet and stream message (3: binary      \
+                                     ids, addresses relative to the member's) */
 #define GOSSIP_FLAG_ENCRYPTED 0x1 /* body is time | nonce | AES-256-GCM ciphertext | tag */
 #define GOSSIP_TIME_LEN 8         /* sender's wall clock, ms, big-endian (authenticated) */
 #define GOSSIP_NONCE_LEN 12
-#define GOSSIP_REPLAY_WINDOW_MS 120000 /* envelopes older or newer than this are refused */
-#define GOSSIP_REPLAY_MAX 65536        /* nonces remembered for the replay window */
+/* Envelopes stamped further than this from our clock, either way, are refused. It must cover
+ * the clock offset the fleet tolerates elsewhere (STATE_FUTURE_SKEW_MS, 5 minutes: records and
+ * witnesses dated ahead) plus a stream's time in flight (TCP retransmission backoff); at 120 s,
+ * a member whose clock was 2 minutes off lost nearly every envelope it sent, and records
+ * accepted through its API reached no other member (the soak's setup failure). */
+#define GOSSIP_REPLAY_WINDOW_MS 600000
+#define GOSSIP_REPLAY_MAX 65536 /* nonces remembered for the replay window */
 #define GOSSIP_TAG_LEN 16
 #define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
+#define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
@@ -46,9 +55,10 @@ enum gmsg_type {
     GMSG_DEAD = 7,       /* [7, id, inc, from_id]; from == id means it left */
     GMSG_ITEM = 8,       /* [8, key, version, bytes] */
     GMSG_HEALTH = 9,     /* [9, observer, backend, seq, up, ttl_ms] */
-    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets] */
-    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries] */
-    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants] */
+    GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets, member buckets] */
+    GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries,
+                            member buckets] */
+    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants, members] */
 };
 
 #define GPP_REPLY 0x1 /* push-pull flag: the receiver must answer */
@@ -111,8 +121,13 @@ void gproto_pack_str(msgpack_packer *pk, const char *s);
 /* Member metadata: GPROTO_META_FIELDS consecutive array elements (see struct gossip_meta for
  * the layout and the extension map), shared by alive messages and push-pull member lists. */
 #define GPROTO_META_FIELDS 6
-void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta);
-int gproto_meta(const msgpack_object *f, struct gossip_meta *out);
+void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta,
+                      const struct gossip_addr *base);
+int gproto_meta(const msgpack_object *f, struct gossip_meta *out, const struct gossip_addr *base);
+/* Member ids: 32 lowercase hex digits (what the daemon makes) travel as bin 16, anything else
+ * as str. gproto_id takes either and checks it (gproto_id_valid). */
+void gproto_pack_id(msgpack_packer *pk, const char *id);
+int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1]);
 bool gproto_id_valid(const char *id);
 
 /* Envelope: version byte, flags, label, then the (possibly encrypted) body. `kr` holds the
@@ -124,8 +139,9 @@ int genv_seal(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *
               uint64_t now_ms, const uint8_t *body, size_t len, uint8_t *out, size_t cap);
 /* Opens in[len] in place: on success *body points into `in` (decrypted there) and its length is
  * returned; else a negative code and *reason. With a replay window (`replay` not NULL), an
- * encrypted envelope stamped outside now_ms +- GOSSIP_REPLAY_WINDOW_MS or with a nonce seen
- * before is refused (GOSSIP_DROP_REPLAY) before any decryption, and an authenticated one is
+ * encrypted envelope stamped outside now_ms +- GOSSIP_REPLAY_WINDOW_MS (GOSSIP_DROP_CLOCK) or
+ * with a nonce seen before (GOSSIP_DROP_REPLAY) is refused before any decryption, and an
+ * authenticated one is
  * recorded. Pure apart from the cipher context and the window. */
 int genv_open(EVP_CIPHER_CTX *ctx, const struct gossip_keyring *kr, const char *label,
               struct greplay *replay, uint64_t now_ms, uint8_t *in, size_t len, uint8_t **body,
@@ -139,8 +155,9 @@ int gossip_keyring_derive(const struct gossip_keyring *raw, struct gossip_keyrin
 
 struct greplay *greplay_new(void);
 void greplay_free(struct greplay *r);
-/* 0 when an envelope stamped ts_ms with this nonce may be opened at now_ms; GOSSIP_EINVAL when
- * it is outside the window or was seen. Records nothing. */
+/* 0 when an envelope stamped ts_ms with this nonce may be opened at now_ms; GOSSIP_ERANGE when
+ * ts_ms is outside now_ms +- GOSSIP_REPLAY_WINDOW_MS (the sender's clock is off ours, or a late
+ * capture); GOSSIP_EINVAL when its nonce was seen or forgotten. Records nothing. */
 int greplay_check(const struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
                   const uint8_t nonce[GOSSIP_NONCE_LEN]);
 /* Remembers an authenticated envelope's nonce. */
@@ -149,6 +166,9 @@ void greplay_record(struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
 
 /* ---- small utilities --------------------------------------------------------------------- */
 
+/* Unkeyed FNV-1a + mixer: only for values every member must compute alike (push-pull bucket
+ * hashes, rendezvous scores), never to place remote keys in a table; tables use state_siphash
+ * under their own random key. */
 uint64_t ghash64(const void *data, size_t len, uint64_t seed);
 uint64_t grand_next(uint64_t *state);              /* splitmix64 */
 uint32_t grand_below(uint64_t *state, uint32_t n); /* uniform in [0, n) */
@@ -171,6 +191,7 @@ struct gqueue {
     struct gq_entry *tiers[GOSSIP_TIERS]; /* heads, by transmit count */
     struct gq_entry **index;              /* key hash table */
     size_t index_size;                    /* power of two */
+    uint64_t hash_key[2];                 /* SipHash key of index (random per queue) */
     size_t count;                         /* entries queued */
     size_t max;                           /* bound before eviction */
     uint32_t round;                       /* current packet stamp */
@@ -254,12 +275,14 @@ struct gossip {
     EVP_CIPHER_CTX *cipher;     /* reused for every seal/open */
     struct gossip_keyring wire; /* keys derived from cfg.keyring (HKDF): what packets use */
     struct greplay *replay;     /* nonces of recent encrypted envelopes */
+    uint64_t clock_warned_ms;   /* when we last warned of a member's clock (monotonic) */
     size_t udp_body_max;        /* datagram room after the envelope */
 
     struct gmember *self;         /* our own entry */
     struct gmember **members;     /* every known member, self included */
     size_t nmembers, members_cap; /* used / allocated */
-    struct gmember **index;       /* id -> member, open addressing */
+    struct gmember **index;       /* id -> member, open addressing by gossip_table_hash */
+    uint64_t hash_key[2];         /* SipHash key of index (random per member) */
     size_t index_size;            /* power of two, > 2 * nmembers */
     struct gmember **suspects;    /* members in SUSPECT */
     size_t nsuspects, suspects_cap;
@@ -305,6 +328,7 @@ struct gossip {
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
     uint64_t unknown_pp_next;   /* rate limit for push-pull with unknown pingers */
+    uint64_t version_log_next;  /* rate limit for the "other wire version" warning */
 
     struct gossip_stats stats; /* counters */
     void *uv;                  /* gossip_uv.c state when opened with gossip_uv_open */

@@ -18,7 +18,7 @@
 struct gmember *gossip_find(const struct gossip *g, const char *id)
 {
     size_t mask = g->index_size - 1;
-    size_t i = ghash64(id, strlen(id), 0) & mask;
+    size_t i = state_siphash(g->hash_key, id, strlen(id)) & mask;
 
     for (; g->index[i]; i = (i + 1) & mask)
         if (strcmp(g->index[i]->id, id) == 0)
@@ -26,9 +26,10 @@ struct gmember *gossip_find(const struct gossip *g, const char *id)
     return NULL;
 }
 
-static void gossip_index_put(struct gmember **index, size_t size, struct gmember *m)
+static void gossip_index_put(const struct gossip *g, struct gmember **index, size_t size,
+                             struct gmember *m)
 {
-    size_t i = ghash64(m->id, strlen(m->id), 0) & (size - 1);
+    size_t i = state_siphash(g->hash_key, m->id, strlen(m->id)) & (size - 1);
 
     while (index[i])
         i = (i + 1) & (size - 1);
@@ -42,7 +43,7 @@ static int gossip_index_rebuild(struct gossip *g, size_t size)
     if (ni == NULL)
         return GOSSIP_ENOMEM;
     for (size_t i = 0; i < g->nmembers; i++)
-        gossip_index_put(ni, size, g->members[i]);
+        gossip_index_put(g, ni, size, g->members[i]);
     free(g->index);
     g->index = ni;
     g->index_size = size;
@@ -149,7 +150,7 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
         free(m);
         return NULL;
     }
-    gossip_index_put(g->index, g->index_size, m);
+    gossip_index_put(g, g->index, g->index_size, m);
     g->nlive++;
     /* A newcomer goes to a random place among the members not yet probed this round, so it
      * is probed within one round without favouring it. */
@@ -236,8 +237,11 @@ void gossip_eager(struct gossip *g)
 
     if (soon < now)
         soon = now;
-    if (soon < g->gossip_next)
+    if (soon < g->gossip_next) {
         g->gossip_next = soon;
+        if (g->clock.wake != NULL)
+            g->clock.wake(g->clock.ctx, soon);
+    }
 }
 
 void gossip_queue_member(struct gossip *g, const struct gmsg *m)

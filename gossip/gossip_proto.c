@@ -7,7 +7,9 @@
  * gproto_decode is a pure function over bytes: it checks every type, every length against
  * the limits in gossip.h and the exact element count of each message, and says why it refused
  * so the caller can count the drop. Addresses travel as 6 (IPv4) or 18 (IPv6) raw bytes: IP
- * then port, big-endian.
+ * then port, big-endian; in member metadata an address on the member's own gossip IP travels
+ * as its 2-byte port alone. Member ids of 32 lowercase hex digits (the daemon's) travel as
+ * their 16 bytes.
  */
 #include "gossip/gossip_int.h"
 
@@ -101,6 +103,48 @@ void gproto_pack_addr(msgpack_packer *pk, const struct gossip_addr *a)
     msgpack_pack_bin_body(pk, raw, n);
 }
 
+/* An address in member metadata: on the member's gossip IP (`base`), the port alone. */
+static void gproto_pack_addr_rel(msgpack_packer *pk, const struct gossip_addr *a,
+                                 const struct gossip_addr *base)
+{
+    uint8_t port[2];
+
+    if (a->family == 0 || a->family != base->family ||
+        memcmp(a->ip, base->ip, a->family == 4 ? 4 : 16) != 0) {
+        gproto_pack_addr(pk, a);
+        return;
+    }
+    port[0] = (uint8_t)(a->port >> 8);
+    port[1] = (uint8_t)(a->port & 0xff);
+    msgpack_pack_bin_with_body(pk, port, 2);
+}
+
+static bool gproto_id_is_hex32(const char *id)
+{
+    size_t n = 0;
+
+    for (; id[n]; n++)
+        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')) || n == 32)
+            return false;
+    return n == 32;
+}
+
+void gproto_pack_id(msgpack_packer *pk, const char *id)
+{
+    uint8_t raw[16];
+
+    if (!gproto_id_is_hex32(id)) {
+        gproto_pack_str(pk, id);
+        return;
+    }
+    for (size_t i = 0; i < 16; i++) {
+        char hi = id[2 * i], lo = id[2 * i + 1];
+        raw[i] = (uint8_t)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) |
+                           (lo <= '9' ? lo - '0' : lo - 'a' + 10));
+    }
+    msgpack_pack_bin_with_body(pk, raw, sizeof(raw));
+}
+
 int gproto_encode(struct gwbuf *w, const struct gmsg *m)
 {
     msgpack_packer *pk = &w->pk;
@@ -111,14 +155,14 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m)
         msgpack_pack_array(pk, 4);
         msgpack_pack_uint8(pk, m->type);
         msgpack_pack_uint32(pk, m->seq);
-        gproto_pack_str(pk, m->id);
-        gproto_pack_str(pk, m->from);
+        gproto_pack_id(pk, m->id);
+        gproto_pack_id(pk, m->from);
         break;
     case GMSG_IPING:
         msgpack_pack_array(pk, 5);
         msgpack_pack_uint8(pk, m->type);
         msgpack_pack_uint32(pk, m->seq);
-        gproto_pack_str(pk, m->id);
+        gproto_pack_id(pk, m->id);
         gproto_pack_addr(pk, &m->addr);
         if (m->nack)
             msgpack_pack_true(pk);
@@ -134,18 +178,18 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m)
     case GMSG_ALIVE:
         msgpack_pack_array(pk, 4 + GPROTO_META_FIELDS);
         msgpack_pack_uint8(pk, m->type);
-        gproto_pack_str(pk, m->id);
+        gproto_pack_id(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         gproto_pack_addr(pk, &m->addr);
-        gproto_pack_meta(pk, &m->meta);
+        gproto_pack_meta(pk, &m->meta, &m->addr);
         break;
     case GMSG_SUSPECT:
     case GMSG_DEAD:
         msgpack_pack_array(pk, 4);
         msgpack_pack_uint8(pk, m->type);
-        gproto_pack_str(pk, m->id);
+        gproto_pack_id(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
-        gproto_pack_str(pk, m->from);
+        gproto_pack_id(pk, m->from);
         break;
     case GMSG_ITEM:
         msgpack_pack_array(pk, 4);
@@ -158,7 +202,7 @@ int gproto_encode(struct gwbuf *w, const struct gmsg *m)
     case GMSG_HEALTH:
         msgpack_pack_array(pk, 6);
         msgpack_pack_uint8(pk, m->type);
-        gproto_pack_str(pk, m->id);
+        gproto_pack_id(pk, m->id);
         gproto_pack_str(pk, m->key);
         msgpack_pack_uint64(pk, m->version);
         if (m->up)
@@ -314,6 +358,22 @@ static int gproto_bool(const msgpack_object *o, bool *out)
     return 0;
 }
 
+/* An address in member metadata: a 2-byte bin is a port on the member's gossip IP. */
+static int gproto_addr_rel(const msgpack_object *o, struct gossip_addr *out,
+                           const struct gossip_addr *base)
+{
+    const uint8_t *p;
+
+    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != 2)
+        return gproto_addr(o, out);
+    if (base->family != 4 && base->family != 6)
+        return GOSSIP_EMALFORMED;
+    p = (const uint8_t *)o->via.bin.ptr;
+    *out = *base;
+    out->port = (uint16_t)((p[0] << 8) | p[1]);
+    return 0;
+}
+
 int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
 {
     const uint8_t *p;
@@ -340,7 +400,8 @@ int gproto_addr(const msgpack_object *o, struct gossip_addr *out)
 #define GPROTO_META_TAG_API 2     /* extension tag: API address */
 #define GPROTO_META_TAG_WITNESS 3 /* extension tag: witness public key */
 
-void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
+void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta,
+                      const struct gossip_addr *base)
 {
     static const uint8_t none[GOSSIP_WITNESS_KEY_LEN];
     size_t n =
@@ -350,19 +411,19 @@ void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
     gproto_pack_str(pk, meta->name);
     gproto_pack_str(pk, meta->domain);
     gproto_pack_str(pk, meta->version);
-    gproto_pack_addr(pk, &meta->http);
-    gproto_pack_addr(pk, &meta->https);
+    gproto_pack_addr_rel(pk, &meta->http, base);
+    gproto_pack_addr_rel(pk, &meta->https, base);
     /* extension map: empty tags are left out, so a member without them costs one byte */
     msgpack_pack_map(pk, (n ? 1 : 0) + (meta->api.family ? 1 : 0) + (witness ? 1 : 0));
     if (n) {
         msgpack_pack_uint8(pk, GPROTO_META_TAG_PUBLIC);
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++)
-            gproto_pack_addr(pk, &meta->public_addrs[i]);
+            gproto_pack_addr_rel(pk, &meta->public_addrs[i], base);
     }
     if (meta->api.family) {
         msgpack_pack_uint8(pk, GPROTO_META_TAG_API);
-        gproto_pack_addr(pk, &meta->api);
+        gproto_pack_addr_rel(pk, &meta->api, base);
     }
     if (witness) {
         msgpack_pack_uint8(pk, GPROTO_META_TAG_WITNESS);
@@ -371,14 +432,15 @@ void gproto_pack_meta(msgpack_packer *pk, const struct gossip_meta *meta)
 }
 
 /* Tag 1: an array of address bins, none empty. */
-static int gproto_meta_public(const msgpack_object *v, struct gossip_meta *out)
+static int gproto_meta_public(const msgpack_object *v, struct gossip_meta *out,
+                              const struct gossip_addr *base)
 {
     if (v->type != MSGPACK_OBJECT_ARRAY)
         return GOSSIP_EMALFORMED;
     if (v->via.array.size > GOSSIP_PUBLIC_ADDRS_MAX)
         return GOSSIP_ETOOBIG;
     for (uint32_t i = 0; i < v->via.array.size; i++) {
-        int rc = gproto_addr(&v->via.array.ptr[i], &out->public_addrs[i]);
+        int rc = gproto_addr_rel(&v->via.array.ptr[i], &out->public_addrs[i], base);
         if (rc != 0)
             return rc;
         if (out->public_addrs[i].family == 0)
@@ -388,7 +450,7 @@ static int gproto_meta_public(const msgpack_object *v, struct gossip_meta *out)
     return 0;
 }
 
-int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
+int gproto_meta(const msgpack_object *f, struct gossip_meta *out, const struct gossip_addr *base)
 {
     const msgpack_object *ext = &f[5];
     int rc;
@@ -396,7 +458,8 @@ int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
     if ((rc = gproto_str(&f[0], out->name, sizeof(out->name), true)) ||
         (rc = gproto_str(&f[1], out->domain, sizeof(out->domain), true)) ||
         (rc = gproto_str(&f[2], out->version, sizeof(out->version), true)) ||
-        (rc = gproto_addr(&f[3], &out->http)) || (rc = gproto_addr(&f[4], &out->https)))
+        (rc = gproto_addr_rel(&f[3], &out->http, base)) ||
+        (rc = gproto_addr_rel(&f[4], &out->https, base)))
         return rc;
     out->public_count = 0;
     memset(&out->api, 0, sizeof(out->api));
@@ -410,9 +473,9 @@ int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
         uint64_t tag;
         if (gproto_u64(&kv->key, &tag) != 0)
             return GOSSIP_EMALFORMED;
-        if (tag == GPROTO_META_TAG_PUBLIC && (rc = gproto_meta_public(&kv->val, out)) != 0)
+        if (tag == GPROTO_META_TAG_PUBLIC && (rc = gproto_meta_public(&kv->val, out, base)) != 0)
             return rc;
-        if (tag == GPROTO_META_TAG_API && (rc = gproto_addr(&kv->val, &out->api)) != 0)
+        if (tag == GPROTO_META_TAG_API && (rc = gproto_addr_rel(&kv->val, &out->api, base)) != 0)
             return rc;
         if (tag == GPROTO_META_TAG_WITNESS) {
             if (kv->val.type != MSGPACK_OBJECT_BIN ||
@@ -425,9 +488,23 @@ int gproto_meta(const msgpack_object *f, struct gossip_meta *out)
     return 0;
 }
 
-static int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1])
+int gproto_id(const msgpack_object *o, char out[GOSSIP_ID_MAX + 1])
 {
-    int rc = gproto_str(o, out, GOSSIP_ID_MAX + 1, false);
+    static const char hex[] = "0123456789abcdef";
+    int rc;
+
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        const uint8_t *p = (const uint8_t *)o->via.bin.ptr;
+        if (o->via.bin.size != 16)
+            return GOSSIP_EMALFORMED;
+        for (size_t i = 0; i < 16; i++) {
+            out[2 * i] = hex[p[i] >> 4];
+            out[2 * i + 1] = hex[p[i] & 15];
+        }
+        out[32] = '\0';
+        return 0;
+    }
+    rc = gproto_str(o, out, GOSSIP_ID_MAX + 1, false);
 
     if (rc != 0)
         return rc;
@@ -458,7 +535,7 @@ static int gproto_fields(const msgpack_object *a, struct gmsg *m)
         return gproto_u32(&f[1], &m->seq);
     case GMSG_ALIVE:
         if ((rc = gproto_id(&f[1], m->id)) || (rc = gproto_u64(&f[2], &m->incarnation)) ||
-            (rc = gproto_addr(&f[3], &m->addr)) || (rc = gproto_meta(&f[4], &m->meta)))
+            (rc = gproto_addr(&f[3], &m->addr)) || (rc = gproto_meta(&f[4], &m->meta, &m->addr)))
             return rc;
         if (m->addr.family == 0)
             return GOSSIP_EMALFORMED;

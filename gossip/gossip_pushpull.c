@@ -6,21 +6,25 @@
  * member periodically (and on join, and towards dead members after a partition) opens an
  * exchange with one peer:
  *
- *   A -> B  DIGEST  a digest of A's member list (the list itself when joining), and 256
+ *   A -> B  DIGEST  bucket hashes of A's member list (the list itself when joining), and 256
  *                   bucket hashes of A's item set
- *   B -> A  REPLY   only if something differs: B's member list (if the lists differ) and
- *                   bucket hashes, plus (key, version, hash) of B's items in the buckets
- *                   that differ
- *   A -> B  ITEMS   A's items that B lacks or has older, the keys A wants from B, and A's
- *                   member list if the lists differed
+ *   B -> A  REPLY   only if something differs: B's members in the member buckets that differ,
+ *                   its item bucket hashes, plus (key, version, hash) of B's items in the
+ *                   item buckets that differ
+ *   A -> B  ITEMS   A's items that B lacks or has older, the keys A wants from B, and those of
+ *                   A's members in the differing member buckets that B did not list as A
+ *                   knows them (after merging B's)
  *   B -> A  ITEMS   the wanted items
  *
  * Each item falls in bucket hash(key) mod 256, whose hash is the XOR of hash(key, version,
- * content hash) over its items; the member list is summarised the same way (a XOR of
- * hash(id, incarnation, state)). When both sides agree (the steady state), the exchange is
- * the DIGEST alone, about 2 KiB whatever the number of items and members; when they differ,
- * member lists travel whole (only on a difference, or on join) and only the differing
- * buckets' entries and the differing items travel.
+ * content hash) over its items. Members are summarised the same way (XOR of hash(id,
+ * incarnation, state)) in a number of buckets the initiator picks for its fleet size (about
+ * 8 members a bucket, a power of two up to GOSSIP_PP_MBUCKETS_MAX), so member lists never
+ * travel whole: an exchange costs the digests (2 KiB plus a byte per member) and the members
+ * and items of the buckets that differ, growing with the difference, not with the fleet. A
+ * joiner, who knows nobody, gets the seed's whole list once and sends back only itself. When
+ * both sides agree (the steady state), the exchange is the DIGEST alone; a REPLY whose item or
+ * member digest agrees with the DIGEST's sends it as an empty bin ("same as yours").
  *
  * Every message is one msgpack array in one stream message (gossip_transport.send_stream),
  * sealed like datagrams. Member lists are merged with SWIM's rules (gossip.c): a remote
@@ -202,41 +206,137 @@ static int gpp_remote_parse(const msgpack_object *e, struct gpp_remote *out)
     return 0;
 }
 
-/* ---- encoding ---------------------------------------------------------------------------- */
+/* ---- member digests ----------------------------------------------------------------------- */
 
-/* Order-independent digest of the member list: equal on two members that agree on every
- * member's incarnation and state (the steady state), so the lists need not travel. */
-static uint64_t gpp_members_hash(const struct gossip *g)
+/* Member buckets for a fleet of n: about 8 members each, a power of two. */
+static size_t gpp_mbuckets_for(size_t n)
 {
-    uint64_t h = 0;
+    size_t m = 1;
 
-    for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = g->members[i];
-        uint64_t v[2] = {m->incarnation, (uint64_t)m->state};
-        h ^= ghash64(v, sizeof(v), ghash64(m->id, strlen(m->id), 0x3d));
-    }
-    return h;
+    while (m < GOSSIP_PP_MBUCKETS_MAX && m * 8 < n)
+        m *= 2;
+    return m;
 }
 
-static void gpp_pack_members(struct gossip *g, msgpack_packer *pk, bool full)
+static size_t gpp_mbucket(const char *id, size_t nb)
+{
+    return (size_t)(ghash64(id, strlen(id), 0x3d) & (nb - 1));
+}
+
+static uint64_t gpp_member_digest(const char *id, uint64_t incarnation, uint64_t state)
+{
+    uint64_t v[2] = {incarnation, state};
+
+    return ghash64(v, sizeof(v), ghash64(id, strlen(id), 0x3d));
+}
+
+/* Order-independent digest of the member list in nb buckets (XOR of each member's hash of
+ * id, incarnation and state): equal buckets hold the same members in the same states. */
+static void gpp_members_buckets(const struct gossip *g, uint64_t *out, size_t nb)
+{
+    memset(out, 0, nb * sizeof(*out));
+    for (size_t i = 0; i < g->nmembers; i++) {
+        const struct gmember *m = g->members[i];
+        out[gpp_mbucket(m->id, nb)] ^= gpp_member_digest(m->id, m->incarnation, (uint64_t)m->state);
+    }
+}
+
+static void gpp_pack_mbuckets(msgpack_packer *pk, const uint64_t *b, size_t nb)
+{
+    uint8_t raw[GOSSIP_PP_MBUCKETS_MAX * 8];
+
+    for (size_t i = 0; i < nb; i++)
+        for (size_t j = 0; j < 8; j++)
+            raw[i * 8 + j] = (uint8_t)(b[i] >> (8 * j));
+    msgpack_pack_bin_with_body(pk, raw, nb * 8);
+}
+
+/* A member bucket digest: a power of two of 8-byte hashes. Returns the count, 0 if malformed. */
+static size_t gpp_mbuckets_parse(const msgpack_object *o, uint64_t *out)
+{
+    const uint8_t *p;
+    size_t nb;
+
+    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size % 8 != 0)
+        return 0;
+    nb = o->via.bin.size / 8;
+    if (nb == 0 || nb > GOSSIP_PP_MBUCKETS_MAX || (nb & (nb - 1)) != 0)
+        return 0;
+    p = (const uint8_t *)o->via.bin.ptr;
+    for (size_t i = 0; i < nb; i++) {
+        out[i] = 0;
+        for (size_t j = 0; j < 8; j++)
+            out[i] |= (uint64_t)p[i * 8 + j] << (8 * j);
+    }
+    return nb;
+}
+
+/* What a peer listed about a member: packed entries are checked (gpp_members_check) first. */
+struct gpp_listed {
+    char id[GOSSIP_ID_MAX + 1]; /* member id */
+    uint64_t incarnation;       /* as the peer knows it */
+    uint64_t state;             /* as the peer knows it */
+};
+
+static int gpp_listed_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct gpp_listed *)a)->id, ((const struct gpp_listed *)b)->id);
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+/* Whether member i goes into a member list: `diff` (nb buckets) says which buckets differ
+ * (NULL: every member), `listed` (sorted, n) what the peer already told us about them: a
+ * member it listed exactly as we know it is left out. */
+struct gpp_member_filter {
+    const bool *diff;
+    size_t nb;
+    const struct gpp_listed *listed;
+    size_t nlisted;
+};
+
+static bool gpp_member_wanted(const struct gmember *m, const struct gpp_member_filter *f)
+{
+    struct gpp_listed key;
+    const struct gpp_listed *hit;
+
+    if (f == NULL)
+        return true;
+    if (f->diff != NULL && !f->diff[gpp_mbucket(m->id, f->nb)])
+        return false;
+    if (f->nlisted == 0)
+        return true;
+    snprintf(key.id, sizeof(key.id), "%s", m->id);
+    hit = bsearch(&key, f->listed, f->nlisted, sizeof(key), gpp_listed_cmp);
+    return hit == NULL || hit->incarnation != m->incarnation || hit->state != (uint64_t)m->state;
+}
+
+/* Packs the members that pass `filter` (NULL: all; `none`: an empty list). */
+static void gpp_pack_members(struct gossip *g, msgpack_packer *pk,
+                             const struct gpp_member_filter *filter, bool none)
 {
     uint64_t now = gossip_now(g);
+    size_t n = 0;
 
-    if (!full) {
+    if (none) {
         msgpack_pack_array(pk, 0);
         return;
     }
-    msgpack_pack_array(pk, g->nmembers);
+    for (size_t i = 0; i < g->nmembers; i++)
+        n += gpp_member_wanted(g->members[i], filter);
+    msgpack_pack_array(pk, n);
     for (size_t i = 0; i < g->nmembers; i++) {
         const struct gmember *m = g->members[i];
-        static const struct gossip_meta none;
-        const struct gossip_meta *meta = m->meta ? m->meta : &none;
+        static const struct gossip_meta none_meta;
+        const struct gossip_meta *meta = m->meta ? m->meta : &none_meta;
+        if (!gpp_member_wanted(m, filter))
+            continue;
         msgpack_pack_array(pk, 5 + GPROTO_META_FIELDS);
-        gproto_pack_str(pk, m->id);
+        gproto_pack_id(pk, m->id);
         msgpack_pack_uint64(pk, m->incarnation);
         msgpack_pack_uint8(pk, (uint8_t)m->state);
         gproto_pack_addr(pk, &m->addr);
-        gproto_pack_meta(pk, meta);
+        gproto_pack_meta(pk, meta, &m->addr);
         msgpack_pack_uint64(pk, now - m->state_since_ms);
     }
 }
@@ -265,6 +365,8 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
 {
     struct gpp_collect c;
     struct gwbuf w;
+    uint64_t mb[GOSSIP_PP_MBUCKETS_MAX];
+    size_t nb = gpp_mbuckets_for(g->nmembers);
 
     if (gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0)
         return;
@@ -272,12 +374,13 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_DIGEST);
     msgpack_pack_uint8(&w.pk, GPP_REPLY | (join ? GPP_JOIN : 0));
-    gproto_pack_str(&w.pk, g->self->id);
-    /* the list itself only when joining; otherwise its digest, and lists follow if they
-     * differ */
-    gpp_pack_members(g, &w.pk, join);
+    gproto_pack_id(&w.pk, g->self->id);
+    /* the list itself only when joining (it is the joiner and maybe a few others); otherwise
+     * its digest, and the members of the buckets that differ follow */
+    gpp_pack_members(g, &w.pk, NULL, !join);
     gpp_pack_buckets(&w.pk, c.buckets);
-    msgpack_pack_uint64(&w.pk, gpp_members_hash(g));
+    gpp_members_buckets(g, mb, nb);
+    gpp_pack_mbuckets(&w.pk, mb, nb);
     free(c.entries);
     gpp_open_set(g, to, GPP_DIGEST_SENT);
     gpp_send(g, to, &w);
@@ -315,7 +418,7 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, GPP_GOSSIP);
-    gproto_pack_str(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, g->self->id);
     msgpack_pack_array(&w.pk, 1);
     if (!w.overflow && len <= w.cap - w.len) {
         memcpy(w.data + w.len, msg, len);
@@ -356,9 +459,9 @@ static int gpp_members_check(const msgpack_object *o)
         if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5 + GPROTO_META_FIELDS)
             return GOSSIP_EMALFORMED;
         const msgpack_object *f = e->via.array.ptr;
-        if (gproto_str(&f[0], m.id, sizeof(m.id), false) || !gproto_id_valid(m.id) ||
-            gproto_u64(&f[1], &m.incarnation) || gproto_u64(&f[2], &state) || state > 3 ||
-            gproto_addr(&f[3], &m.addr) || m.addr.family == 0 || gproto_meta(&f[4], &m.meta) ||
+        if (gproto_id(&f[0], m.id) || gproto_u64(&f[1], &m.incarnation) ||
+            gproto_u64(&f[2], &state) || state > 3 || gproto_addr(&f[3], &m.addr) ||
+            m.addr.family == 0 || gproto_meta(&f[4], &m.meta, &m.addr) ||
             gproto_u64(&f[4 + GPROTO_META_FIELDS], &age))
             return GOSSIP_EMALFORMED;
     }
@@ -380,11 +483,11 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
 
         memset(&m, 0, sizeof(m));
         m.type = GMSG_ALIVE;
-        gproto_str(&f[0], m.id, sizeof(m.id), false);
+        gproto_id(&f[0], m.id);
         gproto_u64(&f[1], &m.incarnation);
         gproto_u64(&f[2], &state);
         gproto_addr(&f[3], &m.addr);
-        gproto_meta(&f[4], &m.meta);
+        gproto_meta(&f[4], &m.meta, &m.addr);
         gproto_u64(&f[4 + GPROTO_META_FIELDS], &age);
         switch (state) {
         case GOSSIP_ALIVE:
@@ -427,13 +530,15 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
 {
     uint64_t theirs[GOSSIP_PP_BUCKETS];
     bool diff[GOSSIP_PP_BUCKETS];
+    uint64_t their_mb[GOSSIP_PP_MBUCKETS_MAX], our_mb[GOSSIP_PP_MBUCKETS_MAX];
+    bool mdiff[GOSSIP_PP_MBUCKETS_MAX];
+    struct gpp_member_filter mf;
     struct gpp_collect c;
     struct gwbuf w;
-    uint64_t their_mhash;
-    size_t ndiff;
+    size_t ndiff, nmdiff = 0, nb;
 
     if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0 ||
-        gproto_u64(&f[5], &their_mhash) != 0) {
+        (nb = gpp_mbuckets_parse(&f[5], their_mb)) == 0) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         return;
     }
@@ -446,8 +551,15 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
         ndiff += diff[i] = c.buckets[i] != theirs[i];
     free(c.entries);
-    if (ndiff == 0 && !(flags & GPP_JOIN) && their_mhash == gpp_members_hash(g))
+    /* their digest was taken before they sent us their list (a joiner's): compare with ours */
+    gpp_members_buckets(g, our_mb, nb);
+    for (size_t i = 0; i < nb; i++)
+        nmdiff += mdiff[i] = our_mb[i] != their_mb[i];
+    if (ndiff == 0 && nmdiff == 0 && !(flags & GPP_JOIN))
         return; /* the steady state: we agree on everything, one message was enough */
+    memset(&mf, 0, sizeof(mf));
+    mf.diff = mdiff;
+    mf.nb = nb;
     gpp_collect(g, &c, diff);
     if (c.nomem || gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0) {
         free(c.entries);
@@ -456,9 +568,13 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     msgpack_pack_array(&w.pk, 7);
     msgpack_pack_uint8(&w.pk, GMSG_PP_REPLY);
     msgpack_pack_uint8(&w.pk, flags & GPP_JOIN);
-    gproto_pack_str(&w.pk, g->self->id);
-    gpp_pack_members(g, &w.pk, (flags & GPP_JOIN) || their_mhash != gpp_members_hash(g));
-    gpp_pack_buckets(&w.pk, c.buckets);
+    gproto_pack_id(&w.pk, g->self->id);
+    gpp_pack_members(g, &w.pk, &mf, nmdiff == 0);
+    /* a digest that agrees with theirs travels as an empty bin: "same as yours" */
+    if (ndiff > 0)
+        gpp_pack_buckets(&w.pk, c.buckets);
+    else
+        msgpack_pack_bin(&w.pk, 0);
     msgpack_pack_array(&w.pk, c.n);
     for (size_t i = 0; i < c.n; i++) {
         msgpack_pack_array(&w.pk, 3);
@@ -466,7 +582,7 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
         msgpack_pack_uint64(&w.pk, c.entries[i].version);
         msgpack_pack_uint64(&w.pk, c.entries[i].hash);
     }
-    msgpack_pack_uint64(&w.pk, gpp_members_hash(g));
+    gpp_pack_mbuckets(&w.pk, our_mb, nmdiff > 0 ? nb : 0);
     free(c.entries);
     gpp_open_set(g, from, GPP_REPLY_SENT);
     gpp_send(g, from, &w);
@@ -477,16 +593,25 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
 {
     uint64_t theirs[GOSSIP_PP_BUCKETS];
     bool diff[GOSSIP_PP_BUCKETS];
-    struct gpp_collect c;
+    struct gpp_collect c = {.entries = NULL};
     struct gpp_remote *remote = NULL;
     size_t nremote, i = 0, j = 0, nitems = 0, nwants = 0;
     struct gwbuf items, wants;
     uint8_t *buf = NULL;
-    bool ok = false, members_differ;
-    uint64_t their_mhash;
+    bool ok = false, members_differ = false;
+    uint64_t their_mb[GOSSIP_PP_MBUCKETS_MAX], our_mb[GOSSIP_PP_MBUCKETS_MAX];
+    bool mdiff[GOSSIP_PP_MBUCKETS_MAX];
+    struct gpp_member_filter mf;
+    struct gpp_listed *listed = NULL;
+    size_t nb = 1;
+    bool items_same, members_same;
 
-    if (gpp_members_check(&f[3]) != 0 || gpp_buckets(&f[4], theirs) != 0 ||
-        f[5].type != MSGPACK_OBJECT_ARRAY || gproto_u64(&f[6], &their_mhash) != 0) {
+    /* an empty digest in a reply means "same as yours" */
+    items_same = f[4].type == MSGPACK_OBJECT_BIN && f[4].via.bin.size == 0;
+    members_same = f[6].type == MSGPACK_OBJECT_BIN && f[6].via.bin.size == 0;
+    if (gpp_members_check(&f[3]) != 0 || (!items_same && gpp_buckets(&f[4], theirs) != 0) ||
+        f[5].type != MSGPACK_OBJECT_ARRAY ||
+        (!members_same && (nb = gpp_mbuckets_parse(&f[6], their_mb)) == 0)) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         return;
     }
@@ -505,13 +630,32 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             return;
         }
     }
-    /* they sent their list because ours differed from it: they need ours too */
-    members_differ = f[3].via.array.size > 0 || their_mhash != gpp_members_hash(g);
+    /* the member buckets where we differ, before we take theirs in: they listed their members
+     * of those buckets; ours that they did not list as we know them go back to them */
+    gpp_members_buckets(g, our_mb, nb);
+    for (size_t k = 0; k < nb; k++)
+        members_differ |= mdiff[k] = !members_same && our_mb[k] != their_mb[k];
+    listed = calloc(f[3].via.array.size ? f[3].via.array.size : 1, sizeof(*listed));
+    if (listed == NULL)
+        goto done;
+    for (uint32_t k = 0; k < f[3].via.array.size; k++) {
+        const msgpack_object *e = f[3].via.array.ptr[k].via.array.ptr;
+        gproto_id(&e[0], listed[k].id);
+        gproto_u64(&e[1], &listed[k].incarnation);
+        gproto_u64(&e[2], &listed[k].state);
+    }
+    if (f[3].via.array.size > 1)
+        qsort(listed, f[3].via.array.size, sizeof(*listed), gpp_listed_cmp);
     gpp_members_merge(g, &f[3], from_id);
+    memset(&mf, 0, sizeof(mf));
+    mf.diff = mdiff;
+    mf.nb = nb;
+    mf.listed = listed;
+    mf.nlisted = f[3].via.array.size;
 
     gpp_collect(g, &c, NULL);
     for (size_t k = 0; k < GOSSIP_PP_BUCKETS; k++)
-        diff[k] = c.buckets[k] != theirs[k];
+        diff[k] = !items_same && c.buckets[k] != theirs[k];
     free(c.entries);
     gpp_collect(g, &c, diff);
     if (c.nomem)
@@ -566,7 +710,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             msgpack_pack_array(&w.pk, 6);
             msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
             msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | (nwants ? GPP_REPLY : 0)));
-            gproto_pack_str(&w.pk, g->self->id);
+            gproto_pack_id(&w.pk, g->self->id);
             msgpack_pack_array(&w.pk, nitems);
             if (!w.overflow && items.len <= w.cap - w.len) {
                 memcpy(w.data + w.len, items.data, items.len);
@@ -577,7 +721,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
                 memcpy(w.data + w.len, wants.data, wants.len);
                 w.len += wants.len;
             }
-            gpp_pack_members(g, &w.pk, members_differ);
+            gpp_pack_members(g, &w.pk, &mf, !members_differ);
             if (nwants > 0)
                 gpp_open_set(g, from, GPP_ITEMS_SENT);
             gpp_send(g, from, &w);
@@ -592,6 +736,7 @@ done:
     free(buf);
     free(c.entries);
     free(remote);
+    free(listed);
 }
 
 static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const msgpack_object *f,
@@ -631,7 +776,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     }
     if (f[5].via.array.size > 0) {
         char from_id[GOSSIP_ID_MAX + 1];
-        gproto_str(&f[2], from_id, sizeof(from_id), false);
+        gproto_id(&f[2], from_id);
         gpp_members_merge(g, &f[5], from_id);
     }
     /* a joiner does not re-gossip the fleet's state back to the fleet */
@@ -653,7 +798,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | GPP_TO_INITIATOR));
-    gproto_pack_str(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, g->self->id);
     /* count first: msgpack arrays carry their length up front */
     for (uint32_t i = 0; i < wants->via.array.size; i++) {
         char key[GOSSIP_KEY_MAX + 1];
@@ -700,7 +845,7 @@ void gossip_pushpull_receive(struct gossip *g, const struct gossip_addr *from, c
         goto done;
     }
     if (u.data.via.array.size < 3 || gproto_u64(&f[1], &flags) || flags > 0xff ||
-        gproto_str(&f[2], from_id, sizeof(from_id), false) || !gproto_id_valid(from_id)) {
+        gproto_id(&f[2], from_id)) {
         gossip_drop(g, GOSSIP_DROP_MALFORMED);
         goto done;
     }

@@ -19,6 +19,7 @@
 int gq_init(struct gqueue *q, size_t max)
 {
     memset(q, 0, sizeof(*q));
+    state_siphash_key(q->hash_key);
     q->index_size = 64;
     q->index = calloc(q->index_size, sizeof(*q->index));
     q->max = max ? max : 1;
@@ -116,7 +117,7 @@ static void gq_evict(struct gqueue *q)
 int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *msg, size_t len)
 {
     size_t klen = strlen(key);
-    uint64_t h = ghash64(key, klen, 0);
+    uint64_t h = state_siphash(q->hash_key, key, klen);
     struct gq_entry *old = gq_find(q, key, h);
     struct gq_entry *e;
 
@@ -149,7 +150,7 @@ int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *m
 
 void gq_remove(struct gqueue *q, const char *key)
 {
-    struct gq_entry *e = gq_find(q, key, ghash64(key, strlen(key), 0));
+    struct gq_entry *e = gq_find(q, key, state_siphash(q->hash_key, key, strlen(key)));
 
     if (e != NULL) {
         gq_unlink(q, e);

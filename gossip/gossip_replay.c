@@ -8,7 +8,8 @@
  * accepts it only
  *
  *   - within GOSSIP_REPLAY_WINDOW_MS of its own clock, either way (older captures are refused
- *     without any cryptography), and
+ *     without any cryptography; the window is wide enough for the clock offsets the fleet
+ *     tolerates, see gossip_int.h, and a member beyond it is named in a warning), and
  *   - if its nonce was not seen before: accepted nonces are remembered while their time is
  *     inside the window.
  *
@@ -81,8 +82,9 @@ static bool greplay_seen(const struct greplay *r, uint64_t h)
 int greplay_check(const struct greplay *r, uint64_t now_ms, uint64_t ts_ms,
                   const uint8_t nonce[GOSSIP_NONCE_LEN])
 {
-    if (ts_ms + GOSSIP_REPLAY_WINDOW_MS < now_ms || ts_ms > now_ms + GOSSIP_REPLAY_WINDOW_MS ||
-        (r->floored && ts_ms <= r->floor_ms))
+    if (ts_ms + GOSSIP_REPLAY_WINDOW_MS < now_ms || ts_ms > now_ms + GOSSIP_REPLAY_WINDOW_MS)
+        return GOSSIP_ERANGE;
+    if (r->floored && ts_ms <= r->floor_ms)
         return GOSSIP_EINVAL;
     return greplay_seen(r, greplay_hash(r, nonce)) ? GOSSIP_EINVAL : 0;
 }

@@ -139,14 +139,23 @@ const char *gossip_state_name(enum gossip_member_state state)
 const char *gossip_drop_reason_name(enum gossip_drop_reason r)
 {
     static const char *const names[GOSSIP_DROP__COUNT] = {
-        [GOSSIP_DROP_MALFORMED] = "malformed",       [GOSSIP_DROP_VERSION] = "version",
-        [GOSSIP_DROP_OVERSIZE] = "oversize",         [GOSSIP_DROP_LABEL] = "label",
-        [GOSSIP_DROP_DECRYPT] = "decrypt",           [GOSSIP_DROP_UNENCRYPTED] = "unencrypted",
-        [GOSSIP_DROP_ENCRYPTED] = "encrypted",       [GOSSIP_DROP_UNKNOWN_TYPE] = "unknown_type",
-        [GOSSIP_DROP_WRONG_TARGET] = "wrong_target", [GOSSIP_DROP_ITEM_REJECTED] = "item_rejected",
-        [GOSSIP_DROP_QUEUE_FULL] = "queue_full",     [GOSSIP_DROP_SEND_FAILED] = "send_failed",
-        [GOSSIP_DROP_TABLE_FULL] = "table_full",     [GOSSIP_DROP_INCARNATION] = "incarnation",
-        [GOSSIP_DROP_UNSOLICITED] = "unsolicited",   [GOSSIP_DROP_REPLAY] = "replay",
+        [GOSSIP_DROP_MALFORMED] = "malformed",
+        [GOSSIP_DROP_VERSION] = "version",
+        [GOSSIP_DROP_OVERSIZE] = "oversize",
+        [GOSSIP_DROP_LABEL] = "label",
+        [GOSSIP_DROP_DECRYPT] = "decrypt",
+        [GOSSIP_DROP_UNENCRYPTED] = "unencrypted",
+        [GOSSIP_DROP_ENCRYPTED] = "encrypted",
+        [GOSSIP_DROP_UNKNOWN_TYPE] = "unknown_type",
+        [GOSSIP_DROP_WRONG_TARGET] = "wrong_target",
+        [GOSSIP_DROP_ITEM_REJECTED] = "item_rejected",
+        [GOSSIP_DROP_QUEUE_FULL] = "queue_full",
+        [GOSSIP_DROP_SEND_FAILED] = "send_failed",
+        [GOSSIP_DROP_TABLE_FULL] = "table_full",
+        [GOSSIP_DROP_INCARNATION] = "incarnation",
+        [GOSSIP_DROP_UNSOLICITED] = "unsolicited",
+        [GOSSIP_DROP_REPLAY] = "replay",
+        [GOSSIP_DROP_CLOCK] = "clock",
     };
 
     if ((unsigned)r >= GOSSIP_DROP__COUNT)

@@ -2,10 +2,14 @@
  * gossip_uv.c - the libuv transport and clock: UDP for datagrams, TCP for stream messages.
  *
  * One UDP socket and one TCP listener share the gossip port. A stream message travels on its
- * own short TCP connection: the sender connects, writes one frame and closes; replies come
- * back on a new connection to the sender's gossip address. That keeps both ends free of
- * per-connection protocol state, and a stuck peer costs one connection with a deadline, never
- * a blocked exchange. A frame is
+ * own short TCP connection: the sender connects, writes one frame and then reads at most one
+ * frame back; the receiver hands the frame to gossip, and a stream message gossip sends to
+ * that same sender while handling it (the ack of a TCP probe, a push-pull reply) is written
+ * back on the connection it came in on, which then closes. Anything later goes on a new
+ * connection. So a TCP probe costs one handshake, not two (with a second one, a lost SYN on
+ * the way back cost a 1 s retransmission), both ends stay free of per-connection protocol
+ * state, and a stuck peer costs one connection with a deadline, never a blocked exchange.
+ * A frame is
  *
  *     length (4, big-endian, of what follows the address) | address length (1: 6 or 18) |
  *     sender's gossip address | sealed message
@@ -23,7 +27,8 @@
  * or the listener would keep signalling.
  *
  * The clock is uv_now(); one uv timer is armed for the deadline gossip_tick returns and is
- * re-armed after every tick and every received message.
+ * re-armed after every tick and every received message, and moved up when gossip asks for an
+ * earlier tick (the clock's wake: a change queued between ticks).
  */
 #include "gossip/gossip_int.h"
 
@@ -47,7 +52,11 @@ struct guv_conn {
     struct guv *u;                /* owner */
     struct guv_conn *prev, *next; /* owner's list */
     bool outbound;                /* we connected */
-    struct gossip_addr peer;      /* inbound: the TCP peer (its port is ephemeral) */
+    bool replied;                 /* inbound: an answer is being written back on it */
+    struct gossip_addr peer;      /* inbound: the TCP peer (its port is ephemeral); outbound:
+                                     where we connected (whom an answer comes from) */
+    struct gossip_addr sender;    /* inbound: the peer's gossip address (IP of the connection,
+                                     declared port): whom an answer on it is for */
     uint64_t deadline;            /* inbound: loop time when the whole frame must be in */
     uv_connect_t connect;         /* outbound: connect request */
     uv_write_t write;             /* outbound: the frame write */
@@ -64,6 +73,7 @@ struct guv {
     uv_tcp_t listener;            /* stream messages */
     uv_timer_t timer;             /* gossip_tick deadline */
     struct guv_conn *conns;       /* open stream connections */
+    struct guv_conn *answering;   /* inbound connection whose frame gossip is handling now */
     size_t nin, nout;             /* inbound / outbound connections in the list */
     size_t conn_structs;          /* connections not yet freed (their handles may be closing) */
     int open_handles;             /* udp, listener, timer still open */
@@ -143,6 +153,20 @@ static void guv_rearm(struct guv *u)
 static void guv_timer_cb(uv_timer_t *t)
 {
     guv_rearm(t->data);
+}
+
+/* The clock's wake: a change queued between ticks moves the timer up. */
+static void guv_wake(void *ctx, uint64_t at_ms)
+{
+    struct guv *u = ctx;
+    uint64_t now = uv_now(u->loop);
+    uint64_t delay = at_ms > now ? at_ms - now : 0;
+
+    if (u->closing)
+        return;
+    if (uv_is_active((uv_handle_t *)&u->timer) && uv_timer_get_due_in(&u->timer) <= delay)
+        return;
+    uv_timer_start(&u->timer, guv_timer_cb, delay, 0);
 }
 
 static uint64_t guv_now(void *ctx)
@@ -278,12 +302,24 @@ static struct guv_conn *guv_conn_new(struct guv *u, bool outbound)
     return c;
 }
 
+static void guv_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Our frame is out. An answer we wrote: done. A message we sent: wait for at most one frame
+ * back (the peer's answer) or its close, within the connection's deadline. */
 static void guv_write_done(uv_write_t *req, int status)
 {
     struct guv_conn *c = req->data;
 
-    (void)status;
-    guv_conn_close(c);
+    if (status != 0 || !c->outbound) {
+        guv_conn_close(c);
+        return;
+    }
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = c->want = 0;
+    if (uv_read_start((uv_stream_t *)&c->tcp, guv_conn_alloc, guv_conn_read) != 0)
+        guv_conn_close(c);
 }
 
 static void guv_connected(uv_connect_t *req, int status)
@@ -303,26 +339,16 @@ static void guv_connected(uv_connect_t *req, int status)
         guv_conn_close(c);
 }
 
-static int guv_send_stream(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len)
+/* Frames a sealed message with our gossip address into a new buffer of *outlen bytes, or
+ * returns NULL. */
+static uint8_t *guv_frame(const struct guv *u, const uint8_t *buf, size_t len, size_t *outlen)
 {
-    struct guv *u = ctx;
-    struct sockaddr_storage ss;
-    struct guv_conn *c;
     size_t alen = u->advertise.family == 6 ? 18 : 6;
     size_t total = 1 + alen + len;
-    uint8_t *p;
+    uint8_t *p = malloc(4 + total);
 
-    if (u->closing || len > GOSSIP_STREAM_MAX)
-        return GOSSIP_EIO;
-    c = guv_conn_new(u, true);
-    if (c == NULL)
-        return GOSSIP_EIO;
-    c->buf = malloc(4 + total);
-    if (c->buf == NULL) {
-        guv_conn_close(c);
-        return GOSSIP_ENOMEM;
-    }
-    p = c->buf;
+    if (p == NULL)
+        return NULL;
     p[0] = (uint8_t)(total >> 24);
     p[1] = (uint8_t)(total >> 16);
     p[2] = (uint8_t)(total >> 8);
@@ -332,7 +358,52 @@ static int guv_send_stream(void *ctx, const struct gossip_addr *to, const uint8_
     p[5 + alen - 2] = (uint8_t)(u->advertise.port >> 8);
     p[5 + alen - 1] = (uint8_t)(u->advertise.port & 0xff);
     memcpy(p + 5 + alen, buf, len);
-    c->len = 4 + total;
+    *outlen = 4 + total;
+    return p;
+}
+
+/* Writes an answer back on the inbound connection being handled; it closes once written. */
+static int guv_answer(struct guv_conn *c, const uint8_t *buf, size_t len)
+{
+    uv_buf_t b;
+
+    free(c->buf);
+    c->buf = guv_frame(c->u, buf, len, &c->len);
+    c->cap = c->len;
+    if (c->buf == NULL)
+        return GOSSIP_ENOMEM;
+    c->replied = true;
+    /* a large answer (a push-pull reply) gets the whole I/O deadline, not the idle one */
+    uv_timer_start(&c->timer, guv_conn_timeout, GUV_IO_TIMEOUT_MS, 0);
+    b = uv_buf_init((char *)c->buf, (unsigned)c->len);
+    c->write.data = c;
+    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, guv_write_done) != 0) {
+        c->replied = false;
+        return GOSSIP_EIO;
+    }
+    return 0;
+}
+
+static int guv_send_stream(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len)
+{
+    struct guv *u = ctx;
+    struct sockaddr_storage ss;
+    struct guv_conn *c;
+
+    if (u->closing || len > GOSSIP_STREAM_MAX)
+        return GOSSIP_EIO;
+    c = u->answering;
+    if (c != NULL && !c->replied && gossip_addr_equal(&c->sender, to))
+        return guv_answer(c, buf, len);
+    c = guv_conn_new(u, true);
+    if (c == NULL)
+        return GOSSIP_EIO;
+    c->peer = *to;
+    c->buf = guv_frame(u, buf, len, &c->len);
+    if (c->buf == NULL) {
+        guv_conn_close(c);
+        return GOSSIP_ENOMEM;
+    }
     /* leave from the address we listen on: the receiver answers the connection's source IP */
     if (!guv_unspecified(&u->bound)) {
         struct gossip_addr src = u->bound;
@@ -415,13 +486,24 @@ static void guv_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         guv_conn_close(c);
         return;
     }
+    uv_read_stop(s);
+    if (c->outbound) {
+        /* the answer to what we sent: it comes from where we connected */
+        gossip_receive(u->g, &c->peer, p + 1 + alen, c->want - 5 - alen, true);
+        guv_conn_close(c);
+        guv_rearm(u);
+        return;
+    }
     /* the declared address is not authenticated: answer the IP the connection came from,
      * at the declared gossip port */
     from = c->peer;
     from.port = (uint16_t)((p[1 + alen - 2] << 8) | p[1 + alen - 1]);
-    uv_read_stop(s);
+    c->sender = from;
+    u->answering = c;
     gossip_receive(u->g, &from, p + 1 + alen, c->want - 5 - alen, true);
-    guv_conn_close(c);
+    u->answering = NULL;
+    if (!c->replied)
+        guv_conn_close(c);
     guv_rearm(u);
 }
 
@@ -620,6 +702,7 @@ struct gossip *gossip_uv_open(uv_loop_t *loop, const struct gossip_config *cfg,
     tr.ctx = u;
     clock.now_ms = guv_now;
     clock.wall_ms = guv_wall;
+    clock.wake = guv_wake;
     clock.ctx = u;
     u->g = gossip_new(&c, cb, &tr, &clock, err, errlen);
     if (u->g == NULL)

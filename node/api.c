@@ -5,6 +5,7 @@
  *   GET  /healthz                 GET /api/v1/members          GET /api/v1/names
  *   GET  /api/v1/names/NAME       POST /api/v1/records         GET /api/v1/backends
  *   GET  /api/v1/events           GET /api/v1/traffic          GET /metrics
+ *   GET  /api/v1/traffic/fleet    GET /api/v1/traffic/history
  *   GET  /dashboard
  *   POST /api/v1/admin/drain      graceful stop, as SIGTERM               (bearer token)
  *   POST /api/v1/admin/leave      leave the cluster, keep serving          (bearer token)
@@ -215,6 +216,12 @@ void node_api_handle(void *ctx, struct node_httpd_conn *conn, const struct node_
     } else if (strcmp(p, "/api/v1/traffic") == 0) {
         if (api_method(conn, req, "GET"))
             api_json(conn, 200, node_json_traffic(node));
+    } else if (strcmp(p, "/api/v1/traffic/fleet") == 0) {
+        if (api_method(conn, req, "GET"))
+            api_json(conn, 200, node_json_traffic_fleet(node));
+    } else if (strcmp(p, "/api/v1/traffic/history") == 0) {
+        if (api_method(conn, req, "GET"))
+            api_json(conn, 200, node_json_traffic_history(node));
     } else if (strcmp(p, "/api/v1/events") == 0) {
         if (api_method(conn, req, "GET"))
             api_json(conn, 200, node_json_events(node));

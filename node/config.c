@@ -113,6 +113,10 @@ static const struct config_option config_options[] = {
     {"api-body-limit", CONFIG_UINT, "BYTES", "16384", "largest API request body (413 over)"},
     {"compact-bytes", CONFIG_UINT, "BYTES", "8388608", "record log size that triggers a snapshot"},
     {"tombstone-ttl", CONFIG_UINT, "SECONDS", "604800", "how long released names are remembered"},
+    {"max-names-per-owner", CONFIG_UINT, "N", "1000",
+     "live names one owner key may hold or contend (API 403; gossip drops the rest); 0: none"},
+    {"max-records", CONFIG_UINT, "N", "100000",
+     "records (claims and tombstones) kept in all (API 429; gossip drops the rest); 0: none"},
     /* the proxy's limits and policies (struct proxy_config, proxy_probe_config) */
     {"balance", CONFIG_ENUM, "POLICY", "round-robin",
      "over a name's healthy backends: round-robin, least-conn or p2c"},
@@ -186,6 +190,8 @@ void node_config_defaults(struct node_config *cfg)
     cfg->access_log_buffer = 1u << 20;
     cfg->drain_timeout_ms = 10000;
     cfg->api_rate_limit = 100;
+    cfg->max_names_per_owner = 1000;
+    cfg->max_records = 100000;
     cfg->api_body_limit = 16384;
     cfg->compact_bytes = 8u << 20;
     cfg->tombstone_ttl_ms = STATE_TOMBSTONE_TTL_MS_DEFAULT;
@@ -792,6 +798,10 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         cfg->drain_timeout_ms = (unsigned)n * 1000;
         return 0;
     }
+    if (strcmp(key, "max-names-per-owner") == 0)
+        return config_uint(value, 0, 100000000, &cfg->max_names_per_owner, err, errlen);
+    if (strcmp(key, "max-records") == 0)
+        return config_uint(value, 0, 1000000000, &cfg->max_records, err, errlen);
     if (strcmp(key, "api-rate-limit") == 0) {
         if (config_uint(value, 1, 1000000, &n, err, errlen) != 0)
             return -1;

@@ -9,6 +9,9 @@
  *   accept -> per-IP and total connection caps -> read -> llhttp -> handler (answers at once)
  *   -> keep-alive or close (shutdown, drain the client's leftover bytes briefly, close)
  *
+ * Per-IP state is keyed on the IPv4 address or the IPv6 /64 (state_ip_key) and placed by
+ * SipHash under a random key, in a fixed table (HTTPD_IP_SLOTS).
+ *
  * A request must be complete within NODE_HTTPD_IDLE_MS of the previous answer (or of accept),
  * however slowly its bytes arrive: that is the slowloris bound. A client that does not read
  * its answers stops being read (back-pressure) until the socket drains.
@@ -29,11 +32,11 @@
 #define HTTPD_LINGER_MS 2000          /* after a closing answer, how long we drain client input */
 
 struct httpd_ip {
-    uint8_t key[17];  /* family byte + address */
-    bool used;        /* slot holds an entry */
-    double tokens;    /* rate-limit bucket */
-    uint64_t last_ms; /* last refill / use */
-    unsigned conns;   /* open connections from this IP */
+    uint8_t key[STATE_IP_KEY_LEN]; /* state_ip_key: IPv4 address or IPv6 /64 */
+    bool used;                     /* slot holds an entry */
+    double tokens;                 /* rate-limit bucket */
+    uint64_t last_ms;              /* last refill / use */
+    unsigned conns;                /* open connections from this IP */
 };
 
 struct node_httpd_conn {
@@ -79,6 +82,7 @@ struct node_httpd {
     struct node_httpd_conn *conns;       /* open connections */
     struct node_httpd_stats stats;       /* counters */
     struct httpd_ip ips[HTTPD_IP_SLOTS]; /* per-IP rate and connection state */
+    uint64_t ip_hash_key[2];             /* SipHash key of ips (random per server) */
     char readbuf[65536];                 /* shared: a read is parsed before the next one */
 };
 
@@ -139,16 +143,14 @@ static uint64_t httpd_now_ms(const struct node_httpd *srv)
 
 /* Finds or makes the entry of an IP; NULL when the table neighbourhood is full of IPs that
  * hold connections (treated as over the limit). */
-static struct httpd_ip *httpd_ip_get(struct node_httpd *srv, const uint8_t key[17])
+static struct httpd_ip *httpd_ip_get(struct node_httpd *srv, const uint8_t key[STATE_IP_KEY_LEN])
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = state_siphash(srv->ip_hash_key, key, STATE_IP_KEY_LEN);
     struct httpd_ip *victim = NULL;
 
-    for (int i = 0; i < 17; i++)
-        h = (h ^ key[i]) * 1099511628211ULL;
     for (int p = 0; p < HTTPD_IP_PROBES; p++) {
         struct httpd_ip *e = &srv->ips[(h + (uint64_t)p) % HTTPD_IP_SLOTS];
-        if (e->used && memcmp(e->key, key, 17) == 0)
+        if (e->used && memcmp(e->key, key, STATE_IP_KEY_LEN) == 0)
             return e;
         if (!e->used || e->conns == 0) {
             if (!victim || !e->used || (victim->used && e->last_ms < victim->last_ms))
@@ -158,7 +160,7 @@ static struct httpd_ip *httpd_ip_get(struct node_httpd *srv, const uint8_t key[1
     if (!victim)
         return NULL;
     memset(victim, 0, sizeof(*victim));
-    memcpy(victim->key, key, 17);
+    memcpy(victim->key, key, STATE_IP_KEY_LEN);
     victim->used = true;
     victim->tokens = 2.0 * srv->limits.rate_per_s;
     victim->last_ms = httpd_now_ms(srv);
@@ -607,7 +609,7 @@ static void httpd_on_connection(uv_stream_t *listener, int status)
     struct node_httpd_conn *c;
     struct sockaddr_storage peer;
     int plen = sizeof(peer);
-    uint8_t key[17] = {0};
+    uint8_t key[STATE_IP_KEY_LEN];
 
     if (status != 0 || srv->closing)
         return;
@@ -619,17 +621,13 @@ static void httpd_on_connection(uv_stream_t *listener, int status)
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
         uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) != 0)
         goto refuse;
-    if (peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&peer;
-        key[0] = 6;
-        memcpy(key + 1, &s6->sin6_addr, 16);
-        inet_ntop(AF_INET6, &s6->sin6_addr, c->ip_text, sizeof(c->ip_text));
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&peer;
-        key[0] = 4;
-        memcpy(key + 1, &s4->sin_addr, 4);
-        inet_ntop(AF_INET, &s4->sin_addr, c->ip_text, sizeof(c->ip_text));
-    }
+    if (peer.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, c->ip_text,
+                  sizeof(c->ip_text));
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, c->ip_text,
+                  sizeof(c->ip_text));
+    state_ip_key((struct sockaddr *)&peer, key);
     if (srv->stats.conns_open >= NODE_HTTPD_CONNS_MAX)
         goto refuse;
     c->ip = httpd_ip_get(srv, key);
@@ -671,6 +669,7 @@ int node_httpd_start(uv_loop_t *loop, const struct sockaddr *addr,
         return UV_ENOMEM;
     }
     srv->loop = loop;
+    state_siphash_key(srv->ip_hash_key);
     srv->limits = *limits;
     srv->handler = handler;
     srv->ctx = ctx;

@@ -105,10 +105,12 @@ char *node_metrics_render(const struct node *node, size_t *len)
 
     node_metrics_family(&b, "webgw_records_submitted_total", "counter",
                         "Records submitted to the API, by outcome.");
-    static const char *const outcomes[] = {"accepted", "duplicate", "invalid", "forbidden",
-                                           "conflict", "too_big",   "failed"};
-    const uint64_t counts[] = {rs->accepted, rs->duplicate, rs->invalid, rs->forbidden,
-                               rs->conflict, rs->too_big,   rs->failed};
+    static const char *const outcomes[] = {"accepted",  "duplicate",        "invalid",
+                                           "forbidden", "conflict",         "too_big",
+                                           "failed",    "over_owner_limit", "over_fleet_limit"};
+    const uint64_t counts[] = {rs->accepted,  rs->duplicate,        rs->invalid,
+                               rs->forbidden, rs->conflict,         rs->too_big,
+                               rs->failed,    rs->over_owner_limit, rs->over_fleet_limit};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         node_metrics_printf(&b, "webgw_records_submitted_total{outcome=\"%s\"} %llu\n", outcomes[i],
                             (unsigned long long)counts[i]);
@@ -120,6 +122,8 @@ char *node_metrics_render(const struct node *node, size_t *len)
                         (unsigned long long)rs->from_gossip_dropped);
     node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"stale\"} %llu\n",
                         (unsigned long long)rs->from_gossip_stale);
+    node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"over_limit\"} %llu\n",
+                        (unsigned long long)rs->from_gossip_over_limit);
     node_metrics_family(&b, "webgw_witnesses_total", "counter",
                         "Claim witnesses: signed by this node, kept from others, refused.");
     node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"signed\"} %llu\n",

@@ -356,6 +356,7 @@ void node_drain(struct node *node, const char *why)
     node_event(node, "node", "draining (%s): leaving the cluster, finishing requests", why);
     uv_timer_stop(&node->housekeeping);
     uv_timer_stop(&node->probe_timer);
+    node_traffic_stop(node);
     /* 1. peers stop counting on us */
     node_gossip_leave(node);
     node_zone_fleet_changed(node); /* our own addresses leave our answers at once */
@@ -433,7 +434,8 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     if (node_tls_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
         node_proxy_start(node, keyring.count ? keyring.keys[0] : NULL, err, errlen) != 0 ||
         node_gossip_start(node, &keyring, err, errlen) != 0 ||
-        node_fqdn_start(node, err, errlen) != 0 || node_zone_start(node, err, errlen) != 0)
+        node_fqdn_start(node, err, errlen) != 0 || node_zone_start(node, err, errlen) != 0 ||
+        node_traffic_start(node, err, errlen) != 0)
         goto fail;
     OPENSSL_cleanse(&keyring, sizeof(keyring));
 
@@ -507,6 +509,7 @@ void node_free(struct node *node)
     node_acme_free(node);
     node_fqdn_free(node);
     node_zone_free(node);
+    node_traffic_free(node);
     if (uv_loop_close(&node->loop) != 0)
         node_log(NODE_LOG_WARN, "node", "event loop still had open handles at exit");
     if (node->store)

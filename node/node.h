@@ -144,6 +144,8 @@ struct node_config {
     uint64_t access_log_buffer;           /* --access-log-buffer: ring bytes per worker */
     unsigned drain_timeout_ms;            /* --drain-timeout (seconds in the config) */
     unsigned api_rate_limit;              /* --api-rate-limit: requests/s per client IP */
+    uint64_t max_names_per_owner;         /* --max-names-per-owner: live names per owner, 0 none */
+    uint64_t max_records;                 /* --max-records: records kept in all, 0 none */
     unsigned api_body_limit;              /* --api-body-limit: bytes */
     uint64_t compact_bytes;               /* --compact-bytes: log size that triggers a snapshot */
     uint64_t tombstone_ttl_ms;            /* --tombstone-ttl (seconds in the config) */

@@ -1,7 +1,7 @@
 /*
  * node_acme.c - automatic certificates for the names the fleet serves, with no shared
- * storage: the ACME client of proxy/acme_*.c driven by the node, its HTTP-01 tokens and the
- * certificates it obtains carried by gossip.
+ * storage: the ACME client of acme/ (acme/acme.h) driven by the node, its HTTP-01 tokens
+ * and the certificates it obtains carried by gossip.
  *
  * Who orders: every CHECK_MS the control loop lists the hosts that need a certificate
  * (held, non-passthrough name and fqdn records without one valid for more than 30 days) and
@@ -45,7 +45,7 @@
 #include <openssl/crypto.h>
 
 #include "node/node_internal.h"
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/tls_internal.h"
 
 #define CHECK_MS 2000        /* how often the loop looks for hosts needing a certificate */
@@ -599,10 +599,14 @@ size_t node_acme_txt(struct node *node, const char *owner, char (*out)[256], siz
     uint64_t now = (uint64_t)time(NULL);
     size_t n = 0;
 
-    for (size_t i = 0; a && i < a->nchals && n < cap; i++)
-        if (a->chals[i].txt_name[0] && a->chals[i].expires > now &&
+    for (size_t i = 0; a && i < a->nchals && n < cap; i++) {
+        size_t len = strlen(a->chals[i].key_auth);
+        /* a TXT value is a 43-byte digest; one that would not fit out[] whole is skipped, not
+         * cut (a Debug build's -Wformat-truncation saw that snprintf could cut it) */
+        if (a->chals[i].txt_name[0] && a->chals[i].expires > now && len < sizeof(out[0]) &&
             strcasecmp(a->chals[i].txt_name, owner) == 0)
-            snprintf(out[n++], 256, "%s", a->chals[i].key_auth);
+            memcpy(out[n++], a->chals[i].key_auth, len + 1);
+    }
     return n;
 }
 

@@ -55,6 +55,8 @@ static int node_on_item(void *ctx, const char *key, uint64_t version, const uint
 {
     if (node_acme_item_key(key))
         return node_acme_on_item(ctx, key, version, bytes, len);
+    if (node_traffic_item_key(key))
+        return node_traffic_on_item(ctx, key, version, bytes, len);
     return node_record_receive(ctx, bytes, len, key);
 }
 
@@ -159,7 +161,8 @@ static int node_each_item(void *ctx, gossip_item_visit_fn visit, void *visit_ctx
     struct item_visit v = {node, visit, visit_ctx};
     int rc = state_names_each_record(node->names, node_each_item_one, &v);
 
-    return rc ? rc : node_acme_each_item(node, visit, visit_ctx);
+    rc = rc ? rc : node_acme_each_item(node, visit, visit_ctx);
+    return rc ? rc : node_traffic_each_item(node, visit, visit_ctx);
 }
 
 /* The record an item key names, in O(1): owner from the key, name from the key or (for long
@@ -192,6 +195,8 @@ static int node_get_item(void *ctx, const char *key, uint64_t *version, uint8_t 
 
     if (node_acme_item_key(key))
         return node_acme_get_item(node, key, version, buf, cap);
+    if (node_traffic_item_key(key))
+        return node_traffic_get_item(node, key, version, buf, cap);
     if (node_find_item(node, key, &rec) != 0)
         return GOSSIP_ENOTFOUND;
     len = node_bundle_encode(node, &rec, buf, cap);
@@ -634,10 +639,12 @@ static int node_health_collect(void *ctx, const struct gossip_health_entry *e)
         json_object_set_new(hc->by_key, e->backend, list);
     }
     json_array_append_new(
-        list, json_pack("{s:s, s:s, s:s, s:I}", "node",
-                        node_member_name(hc->node, e->observer, name, sizeof(name)), "id",
-                        e->observer, "health", e->up ? "up" : "down", "expires_in_ms",
-                        (json_int_t)(e->expires_ms > hc->mono ? e->expires_ms - hc->mono : 0)));
+        list,
+        json_pack("{s:s, s:s, s:s, s:I, s:I}", "node",
+                  node_member_name(hc->node, e->observer, name, sizeof(name)), "id", e->observer,
+                  "health", e->up ? "up" : "down", "expires_in_ms",
+                  (json_int_t)(e->expires_ms > hc->mono ? e->expires_ms - hc->mono : 0), "age_ms",
+                  (json_int_t)(hc->mono > e->observed_ms ? hc->mono - e->observed_ms : 0)));
     return 0;
 }
 
@@ -667,12 +674,24 @@ static int node_backends_one(const struct state_name_view *view, void *ctx)
             v = gossip_health_verdict(w->node->gossip, key, &up, &down);
         obs = json_object_get(w->observers, key);
         local = json_object_get(w->local, key);
-        json_array_append_new(w->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "name",
-                                                view->name, "backend", text, "key", key, "health",
-                                                gossip_health_verdict_name(v), "up_votes", (int)up,
-                                                "down_votes", (int)down, "observers",
-                                                obs ? json_incref(obs) : json_array(), "local",
-                                                local ? json_incref(local) : json_null()));
+        json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "name", view->name,
+                                  "backend", text, "key", key, "health",
+                                  gossip_health_verdict_name(v), "up_votes", (int)up, "down_votes",
+                                  (int)down, "observers", obs ? json_incref(obs) : json_array(),
+                                  "local", local ? json_incref(local) : json_null());
+        /* the verdict is as old as the newest result behind it; none: no "age_ms" */
+        json_int_t age = -1;
+        size_t j;
+        json_t *o;
+        json_array_foreach(obs, j, o)
+        {
+            json_int_t a = json_integer_value(json_object_get(o, "age_ms"));
+            if (age < 0 || a < age)
+                age = a;
+        }
+        if (age >= 0)
+            json_object_set_new(entry, "age_ms", json_integer(age));
+        json_array_append_new(w->arr, entry);
     }
     return 0;
 }

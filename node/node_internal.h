@@ -12,6 +12,7 @@
 #include "gossip/gossip.h"
 #include "node/httpd.h"
 #include "node/node.h"
+#include "node/traffic_internal.h"
 #include "proxy/proxy.h"
 
 #define NODE_EVENTS_MAX 200    /* recent events kept for the dashboard */
@@ -27,20 +28,24 @@ struct node_event {
 
 /* Outcome counters of the record flow, for /metrics. */
 struct node_record_stats {
-    uint64_t accepted;             /* new information, stored */
-    uint64_t duplicate;            /* already known */
-    uint64_t invalid;              /* 400 */
-    uint64_t forbidden;            /* 403 */
-    uint64_t conflict;             /* 409 */
-    uint64_t too_big;              /* 413 */
-    uint64_t failed;               /* 500: disk or memory */
-    uint64_t from_gossip_accepted; /* gossip records that changed our state */
-    uint64_t from_gossip_dropped;  /* gossip records refused (bad signature, invalid) */
-    uint64_t from_gossip_stale;    /* gossip records older than ours, dropped unverified */
-    uint64_t compactions;          /* snapshots written */
-    uint64_t witnesses_signed;     /* claims this node countersigned */
-    uint64_t witnesses_kept;       /* other members' witnesses that were new */
-    uint64_t witnesses_refused;    /* unknown key, future time or bad signature */
+    uint64_t accepted;               /* new information, stored */
+    uint64_t duplicate;              /* already known */
+    uint64_t invalid;                /* 400 */
+    uint64_t forbidden;              /* 403 */
+    uint64_t conflict;               /* 409 */
+    uint64_t too_big;                /* 413 */
+    uint64_t over_owner_limit;       /* 403: the owner has --max-names-per-owner names */
+    uint64_t over_fleet_limit;       /* 429: the fleet has --max-records records */
+    uint64_t failed;                 /* 500: disk or memory */
+    uint64_t from_gossip_accepted;   /* gossip records that changed our state */
+    uint64_t from_gossip_dropped;    /* gossip records refused (bad signature, invalid) */
+    uint64_t from_gossip_stale;      /* gossip records older than ours, dropped unverified */
+    uint64_t from_gossip_over_limit; /* gossip records past a growth limit, dropped unverified */
+    uint64_t over_limit_logged_ms;   /* when a gossip refusal was last logged (one a minute) */
+    uint64_t compactions;            /* snapshots written */
+    uint64_t witnesses_signed;       /* claims this node countersigned */
+    uint64_t witnesses_kept;         /* other members' witnesses that were new */
+    uint64_t witnesses_refused;      /* unknown key, future time or bad signature */
 };
 
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
@@ -104,6 +109,8 @@ struct node {
     bool gossip_lone;                          /* no cluster key: gossip without a transport
                                                   (node_gossip.c) */
     uv_timer_t lone_timer;                     /* drives that lone gossip instance */
+    struct node_traffic *traffic;              /* history and fleet summaries
+                                                  (node_traffic.c) */
 };
 
 /* Result of submitting one record through the API: an HTTP status and a message. */
@@ -279,6 +286,21 @@ json_t *node_json_members(const struct node *node);
 json_t *node_json_backends(const struct node *node);
 json_t *node_json_events(const struct node *node);
 json_t *node_json_traffic(const struct node *node);
+
+/* Traffic views (node_traffic.c): start samples every NODE_SAMPLE_MS (after gossip and the
+ * proxy), stop at drain, free after the loop; the gossip items "traffic:ID"; the JSON of
+ * GET /api/v1/traffic/fleet and /api/v1/traffic/history. */
+int node_traffic_start(struct node *node, char *err, size_t errlen);
+void node_traffic_stop(struct node *node);
+void node_traffic_free(struct node *node);
+bool node_traffic_item_key(const char *key);
+int node_traffic_on_item(struct node *node, const char *key, uint64_t version, const uint8_t *bytes,
+                         size_t len);
+int node_traffic_each_item(struct node *node, gossip_item_visit_fn visit, void *visit_ctx);
+int node_traffic_get_item(struct node *node, const char *key, uint64_t *version, uint8_t *buf,
+                          size_t cap);
+json_t *node_json_traffic_fleet(struct node *node);
+json_t *node_json_traffic_history(const struct node *node);
 
 /* Prometheus text of everything the node counts (metrics.c); caller frees. */
 char *node_metrics_render(const struct node *node, size_t *len);

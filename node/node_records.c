@@ -168,6 +168,16 @@ static int records_commit(struct node *node, const struct state_record *rec, cha
     return 0;
 }
 
+/* The growth limits (state_names_quota) under this node's settings. */
+static int records_quota(const struct node *node, const struct state_record *rec, char *err,
+                         size_t errlen)
+{
+    const struct state_quota q = {.names_per_owner = (size_t)node->cfg.max_names_per_owner,
+                                  .records_max = (size_t)node->cfg.max_records};
+
+    return state_names_quota(node->names, rec, &q, err, errlen);
+}
+
 void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
                         struct node_submit_result *res)
 {
@@ -249,6 +259,16 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
         snprintf(res->message, sizeof(res->message), "%s", err[0] ? err : "refused");
         return;
     }
+    rc = records_quota(node, &rec, err, sizeof(err));
+    if (rc != 0) {
+        res->status = rc == STATE_EQUOTA ? 403 : 429;
+        if (rc == STATE_EQUOTA)
+            node->rec_stats.over_owner_limit++;
+        else
+            node->rec_stats.over_fleet_limit++;
+        snprintf(res->message, sizeof(res->message), "%s", err);
+        return;
+    }
     rc = state_names_merge(node->names, &rec, &view);
     if (rc == STATE_ESTALE) {
         res->status = 202;
@@ -316,6 +336,19 @@ int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const
           memcmp(rec.signature, held.signature, STATE_SIGNATURE_LEN) == 0))) {
         node->rec_stats.from_gossip_stale++;
         rc = STATE_ESTALE;
+    } else if (records_quota(node, &rec, err, sizeof(err)) != 0) {
+        /* past a limit: dropped before the verify, its witnesses with it (they attest an
+         * entry we do not keep); logged once a minute, counted always */
+        uint64_t now = state_now_ms();
+
+        node->rec_stats.from_gossip_over_limit++;
+        if (now - node->rec_stats.over_limit_logged_ms >= 60000) {
+            node->rec_stats.over_limit_logged_ms = now;
+            node_log(NODE_LOG_WARN, "gossip", "record dropped: %s (%llu so far)", err,
+                     (unsigned long long)node->rec_stats.from_gossip_over_limit);
+        }
+        free(w);
+        return STATE_EINVAL;
     } else {
         if (state_record_verify(&rec, err, sizeof(err)) != 0)
             goto drop;

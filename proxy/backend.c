@@ -61,15 +61,23 @@ bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms)
     return atomic_load_explicit(&be->down_until, memory_order_relaxed) <= now_ms;
 }
 
+/* Passive health, in the manner of nginx's max_fails or HAProxy's error-limit: a failure
+ * (connect refused or timed out, reset or no answer on a fresh connection) counts, and only
+ * cfg.down_after_failures in a row with no answer between them take the backend out, for
+ * down_backoff_ms; each further failure doubles that pause, up to down_backoff_max_ms. One
+ * reset is a request's bad luck, not a verdict on the backend. */
 void proxy_backend_failed(struct proxy *p, struct proxy_backend *be, uint64_t now_ms)
 {
+    atomic_fetch_add_explicit(&be->failures, 1, memory_order_relaxed);
+    uint32_t row = atomic_fetch_add_explicit(&be->fails_in_row, 1, memory_order_relaxed) + 1;
+    if (row < p->cfg.down_after_failures)
+        return;
     uint32_t cur = atomic_load_explicit(&be->backoff_ms, memory_order_relaxed);
     uint32_t next = cur ? cur * 2 : p->cfg.down_backoff_ms;
     if (next > p->cfg.down_backoff_max_ms)
         next = p->cfg.down_backoff_max_ms;
     atomic_store_explicit(&be->backoff_ms, next, memory_order_relaxed);
     atomic_store_explicit(&be->down_until, now_ms + next, memory_order_relaxed);
-    atomic_fetch_add_explicit(&be->failures, 1, memory_order_relaxed);
 }
 
 void proxy_backend_succeeded(struct proxy_backend *be)
@@ -77,6 +85,8 @@ void proxy_backend_succeeded(struct proxy_backend *be)
     /* read first: a healthy backend's cache line stays shared between workers */
     if (atomic_load_explicit(&be->backoff_ms, memory_order_relaxed) != 0)
         atomic_store_explicit(&be->backoff_ms, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&be->fails_in_row, memory_order_relaxed) != 0)
+        atomic_store_explicit(&be->fails_in_row, 0, memory_order_relaxed);
 }
 
 static uint64_t xorshift(uint64_t *s)

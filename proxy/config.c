@@ -44,6 +44,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->pool_check_after_ms = 100;
     cfg->balance = PROXY_BALANCE_ROUND_ROBIN;
     cfg->retries = 2;
+    cfg->down_after_failures = 3;
     cfg->down_backoff_ms = 1000;
     cfg->down_backoff_max_ms = 30000;
     cfg->max_conns_per_ip = 256;
@@ -126,6 +127,10 @@ int proxy_config_validate(const struct proxy_config *cfg, char *err, size_t errl
             ERR("via_name: \"%.40s\" is not a token of [A-Za-z0-9.-]", cfg->via_name);
             return PROXY_EINVAL;
         }
+    }
+    if (cfg->down_after_failures == 0 || cfg->down_after_failures > 1000) {
+        ERR("down_after_failures: %u is not in 1..1000", cfg->down_after_failures);
+        return PROXY_EINVAL;
     }
     if (cfg->down_backoff_ms == 0 || cfg->down_backoff_max_ms < cfg->down_backoff_ms) {
         ERR("backoff: need 0 < down_backoff_ms <= down_backoff_max_ms");

@@ -184,6 +184,7 @@ void proxy_conn_release_idle(struct proxy_conn *c)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void write_failed(struct proxy_conn *c, int err);
 
 int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, size_t in_max)
 {
@@ -194,6 +195,9 @@ int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, si
     if (rc != 0)
         return rc;
     c->tcp.data = c;
+    uv_idle_init(loop, &c->defer);
+    c->defer.data = c;
+    c->handles = 2;
     return 0;
 }
 
@@ -303,8 +307,10 @@ char *proxy_conn_reserve(struct proxy_conn *c, size_t n)
         while (cap - used < n)
             cap *= 2;
         struct proxy_wreq *nw = realloc(w, sizeof(*nw) + cap);
-        if (nw == NULL)
+        if (nw == NULL) {
+            write_failed(c, UV_ENOMEM);
             return NULL;
+        }
         if (w == NULL)
             nw->len = 0;
         nw->cap = cap;
@@ -370,17 +376,40 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
     c->queued += w->len;
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
+        /* refused at once (EPIPE after a shutdown, EBADF): no on_write will come */
         c->queued -= w->len;
         wreq_free(w);
+        write_failed(c, rc);
     }
     return rc;
+}
+
+static void on_defer(uv_idle_t *h)
+{
+    struct proxy_conn *c = h->data;
+    int err = c->write_err;
+    uv_idle_stop(h);
+    c->write_err = 0;
+    if (!c->closing && err != 0 && c->on_written)
+        c->on_written(c, err);
+}
+
+/* A write failed without libuv taking it: on_written hears of it on the next loop turn. */
+static void write_failed(struct proxy_conn *c, int err)
+{
+    if (c->closing || c->write_err != 0)
+        return;
+    c->write_err = err;
+    uv_idle_start(&c->defer, on_defer);
 }
 
 int proxy_conn_raw_write(struct proxy_conn *c, const char *data, size_t len)
 {
     struct proxy_wreq *w = wreq_new(len);
-    if (w == NULL)
+    if (w == NULL) {
+        write_failed(c, UV_ENOMEM);
         return UV_ENOMEM;
+    }
     w->c = c;
     w->len = len;
     memcpy(w->data, data, len);
@@ -400,6 +429,8 @@ int proxy_conn_flush(struct proxy_conn *c)
     if (c->layer) {
         int rc = c->layer->encode(c, w->data, w->len);
         wreq_free(w);
+        if (rc < 0)
+            write_failed(c, rc);
         return rc;
     }
     return submit(c, w);
@@ -432,6 +463,8 @@ void proxy_conn_shutdown(struct proxy_conn *c)
 static void on_close(uv_handle_t *h)
 {
     struct proxy_conn *c = h->data;
+    if (--c->handles != 0)
+        return;
     in_give_back(c);
     wreq_free(c->out);
     c->out = NULL;
@@ -447,6 +480,7 @@ void proxy_conn_close(struct proxy_conn *c)
         return;
     c->closing = true;
     c->reading = false;
+    uv_close((uv_handle_t *)&c->defer, on_close);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 

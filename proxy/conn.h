@@ -11,6 +11,12 @@
  *
  * Output is coalesced: bytes queued during one read callback go out in one write(2) at
  * proxy_conn_flush(), which keeps small responses at one system call.
+ *
+ * Every write failure reaches on_written, and never from inside the call that queued or
+ * flushed: libuv reports most of them itself, and those it refuses at once (a write after a
+ * shutdown, a layer that cannot encode, no memory for the queue) are reported from the next
+ * loop turn, through an idle handle. Callers can ignore the return of a write or a flush and
+ * still learn of the failure in their one error path, instead of waiting for a timeout.
  */
 #ifndef WEBGW_PROXY_CONN_H
 #define WEBGW_PROXY_CONN_H
@@ -58,6 +64,9 @@ struct proxy_conn {
     /* Called once the handle is closed; the owner frees its memory there. */
     void (*on_closed)(struct proxy_conn *c);
     void *owner;
+    uv_idle_t defer;         /* reports a write failure libuv refused at once (see the top) */
+    int write_err;           /* that failure, until reported; 0 = none */
+    uint8_t handles;         /* tcp and defer open: on_closed runs once both are closed */
     bool reading;            /* read started */
     bool closing;            /* proxy_conn_close() called */
     bool shut;               /* write side shut down */
@@ -75,7 +84,8 @@ int proxy_conn_write(struct proxy_conn *c, const void *data, size_t len);
  * proxy_conn_commit(). NULL on allocation failure. */
 char *proxy_conn_reserve(struct proxy_conn *c, size_t n);
 void proxy_conn_commit(struct proxy_conn *c, size_t n);
-/* Submits queued bytes to the socket (through the layer). Returns 0 or a libuv error. */
+/* Submits queued bytes to the socket (through the layer). Returns 0 or a libuv error, which
+ * on_written also gets on the next loop turn. */
 int proxy_conn_flush(struct proxy_conn *c);
 /* Bytes waiting to be written: submitted plus queued. Drives back-pressure. */
 size_t proxy_conn_pending(const struct proxy_conn *c);

@@ -1,6 +1,6 @@
 /*
  * err.c - the error-message helpers of err_internal.h: one formatter for the caller's error
- * buffer and one reader of the OpenSSL error queue, shared by the TLS and ACME files.
+ * buffer and one reader of the OpenSSL error queue, shared by the TLS files.
  */
 #include "proxy/err_internal.h"
 

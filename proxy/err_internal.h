@@ -1,5 +1,5 @@
 /*
- * err_internal.h - the error-message helpers the TLS and ACME files of proxy/ share, so each
+ * err_internal.h - the error-message helpers the TLS files of proxy/ share, so each
  * writes its "what failed: why" line into the caller's buffer the same way. Private to proxy/.
  */
 #ifndef WEBGW_PROXY_ERR_INTERNAL_H

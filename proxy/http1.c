@@ -247,13 +247,55 @@ static int check_chunk_crlf(struct http1_parser *p, const char *q, const char *e
     return 0;
 }
 
+/* Scans trailer-section bytes [q, end) for what llhttp as built lets through: a bare LF or a
+ * lone CR as a line end. Stops at the empty line that ends the section. Returns -1 (status and
+ * why set) on a fault. */
+static int scan_trailer(struct http1_parser *p, const char *q, const char *end)
+{
+    for (; p->in_trailer && q < end; q++) {
+        if (++p->trailer_bytes > p->lim->max_header_bytes) {
+            p->status = p->head.is_request ? 431 : 502;
+            snprintf(p->why, sizeof(p->why), "trailer section over %u bytes",
+                     p->lim->max_header_bytes);
+            return -1;
+        }
+        if (p->trailer_cr) {
+            if (*q != '\n')
+                break;
+            p->trailer_cr = false;
+            if (p->trailer_line_empty)
+                p->in_trailer = false; /* CRLF on its own: the message ends here */
+            p->trailer_line_empty = true;
+        } else if (*q == '\r') {
+            p->trailer_cr = true;
+        } else if (*q == '\n') {
+            break;
+        } else {
+            p->trailer_line_empty = false;
+        }
+    }
+    if (!p->in_trailer || q == end)
+        return 0;
+    p->status = p->head.is_request ? 400 : 502;
+    snprintf(p->why, sizeof(p->why), "%s in the chunked trailer section",
+             *q == '\n' ? "bare LF" : "CR not followed by LF");
+    return -1;
+}
+
 static int cb_chunk_header(llhttp_t *ll)
 {
     struct http1_parser *p = P(ll);
     /* a last chunk (size 0) has no data and no CRLF of its own: the trailer section follows */
     p->chunk_left = ll->content_length;
     p->crlf_left = 0;
-    return 0;
+    if (ll->content_length != 0)
+        return 0;
+    /* pause where the trailer section starts, for http1_parse_body to scan it */
+    p->in_trailer = true;
+    p->trailer_cr = false;
+    p->trailer_line_empty = true;
+    p->trailer_bytes = 0;
+    return HPE_PAUSED;
 }
 
 static int cb_body(llhttp_t *ll, const char *at, size_t len)
@@ -335,6 +377,7 @@ void http1_parser_next(struct http1_parser *p)
     p->body_bytes = 0;
     p->chunk_left = 0;
     p->crlf_left = 0;
+    p->in_trailer = false;
     p->skip_body = false;
     p->message_done = false;
     p->header_value_seen = false;
@@ -407,19 +450,31 @@ int http1_parse_body(struct http1_parser *p, const char *buf, size_t len, size_t
         chunk_framing_error(p);
         return -1;
     }
+    if (scan_trailer(p, buf, buf + len) != 0)
+        return -1;
     p->exec_end = buf + len;
-    llhttp_errno_t e = llhttp_execute(&p->ll, buf, len);
-    if (e == HPE_OK) {
-        *used = len;
-        return 0;
-    }
-    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+    size_t off = 0;
+    for (;;) {
+        llhttp_errno_t e = llhttp_execute(&p->ll, buf + off, len - off);
+        if (e == HPE_OK) {
+            *used = len;
+            return 0;
+        }
+        if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
+            set_llhttp_error(p, e);
+            return -1;
+        }
         const char *pos = llhttp_get_error_pos(&p->ll);
-        *used = pos ? (size_t)(pos - buf) : len;
-        return 1;
+        off = pos ? (size_t)(pos - buf) : len;
+        if (p->message_done) {
+            *used = off;
+            return 1;
+        }
+        /* paused by cb_chunk_header at the start of the trailer section */
+        llhttp_resume(&p->ll);
+        if (scan_trailer(p, buf + off, buf + len) != 0)
+            return -1;
     }
-    set_llhttp_error(p, e);
-    return -1;
 }
 
 int http1_parse_eof(struct http1_parser *p)

@@ -86,8 +86,14 @@ struct http1_parser {
     uint64_t chunk_left;  /* data bytes of the current chunk not yet seen */
     uint8_t crlf_left;    /* bytes of the CRLF after that data still to check (0..2) */
     const char *exec_end; /* end of the buffer llhttp is executing (for that check) */
-    int status;           /* on error: the HTTP status to answer (400, 413, 431, 502) */
-    char why[128];        /* on error: a one-line reason */
+    /* ... and takes a bare LF as a line end in the trailer section after the last chunk, so
+     * that section is scanned here too (CR only in CRLF, bounded like a head): */
+    bool in_trailer;         /* between the last chunk's size line and the empty line */
+    bool trailer_cr;         /* the last byte scanned was a CR */
+    bool trailer_line_empty; /* nothing but the CR yet on the current trailer line */
+    uint32_t trailer_bytes;  /* bytes of the trailer section so far (max_header_bytes) */
+    int status;              /* on error: the HTTP status to answer (400, 413, 431, 502) */
+    char why[128];           /* on error: a one-line reason */
 };
 
 /* Initializes a parser for requests (is_request) or responses. `fields` is where heads store
@@ -114,7 +120,8 @@ int http1_parse_head(struct http1_parser *p, const char *buf, size_t len);
  * (bytes after it are the next message), 0 when all bytes were consumed and more are needed,
  * -1 on error (p->status, p->why). A chunk's data not followed by CRLF is an error (400 for
  * requests, 502 for responses), found before the last bytes of that chunk reach the body
- * callback when the CRLF is in the same buffer. */
+ * callback when the CRLF is in the same buffer. So is a trailer section (after the last chunk)
+ * with a bare LF or a lone CR, or over max_header_bytes. */
 int http1_parse_body(struct http1_parser *p, const char *buf, size_t len, size_t *used);
 
 /* The peer closed: ends a close-delimited response body. Returns 1 if that completed the

@@ -25,6 +25,7 @@
 #include "proxy/conn.h"
 #include "proxy/http1.h"
 #include "proxy/proxy.h"
+#include "proxy/tls_internal.h"
 
 /* ---- intrusive list ------------------------------------------------------------------- */
 
@@ -64,20 +65,21 @@ static inline bool proxy_list_empty(const struct proxy_link *head)
 #define PROXY_BACKENDS_TRACKED_MAX 65536 /* registry entries (health kept per backend) */
 
 struct proxy_backend {
-    struct state_backend addr;   /* identity */
-    struct sockaddr_storage sa;  /* for connect(2) */
-    char text[64];               /* "IP:PORT" for logs */
-    bool own;                    /* one of the gateway's own addresses: never used */
-    _Atomic uint64_t in_flight;  /* requests on it now, over workers (least-conn, p2c) */
-    _Atomic uint64_t requests;   /* requests sent */
-    _Atomic uint64_t failures;   /* passive failures */
-    _Atomic uint64_t down_until; /* monotonic ms; passive backoff ends then */
-    _Atomic uint32_t backoff_ms; /* current passive backoff; 0 = healthy */
-    _Atomic int fleet;           /* enum proxy_verdict from gossip */
-    _Atomic int probe;           /* enum proxy_verdict from our own probes */
-    _Atomic uint32_t routes;     /* published routes listing it (written under reg_lock) */
-    uint32_t users;              /* worker views and probe targets holding it (reg_lock) */
-    struct proxy_backend *next;  /* registry hash chain (under proxy.reg_lock) */
+    struct state_backend addr;     /* identity */
+    struct sockaddr_storage sa;    /* for connect(2) */
+    char text[64];                 /* "IP:PORT" for logs */
+    bool own;                      /* one of the gateway's own addresses: never used */
+    _Atomic uint64_t in_flight;    /* requests on it now, over workers (least-conn, p2c) */
+    _Atomic uint64_t requests;     /* requests sent */
+    _Atomic uint64_t failures;     /* passive failures */
+    _Atomic uint32_t fails_in_row; /* passive failures since the last answer it gave */
+    _Atomic uint64_t down_until;   /* monotonic ms; passive backoff ends then */
+    _Atomic uint32_t backoff_ms;   /* current passive backoff; 0 = healthy */
+    _Atomic int fleet;             /* enum proxy_verdict from gossip */
+    _Atomic int probe;             /* enum proxy_verdict from our own probes */
+    _Atomic uint32_t routes;       /* published routes listing it (written under reg_lock) */
+    uint32_t users;                /* worker views and probe targets holding it (reg_lock) */
+    struct proxy_backend *next;    /* registry hash chain (under proxy.reg_lock) */
 };
 
 struct proxy_wbackend {
@@ -123,24 +125,32 @@ void proxy_stats_table_free(struct proxy_stats_table *t);
 /* ---- per-client-IP connection limit and token bucket ---------------------------------- */
 
 struct proxy_ipslot {
-    uint8_t key[17];  /* family byte + address */
-    uint32_t conns;   /* open connections */
-    double tokens;    /* token bucket */
-    uint64_t last_ms; /* last refill, monotonic */
-    struct proxy_ipslot *next;
+    uint8_t key[STATE_IP_KEY_LEN]; /* state_ip_key: IPv4 address or IPv6 /64 */
+    uint32_t conns;                /* open connections */
+    double tokens;                 /* token bucket */
+    uint64_t last_ms;              /* last refill, monotonic */
+    struct proxy_ipslot *next;     /* bucket chain */
 };
 
 #define PROXY_IP_BUCKETS 4096
 #define PROXY_IP_STRIPES 16
+/* Entries per stripe: 65,536 clients in all. An entry lives while its client holds a connection
+ * or its bucket is refilling, so reaching this takes that many addresses (or /64s) at once; a
+ * new one beyond it is refused like a client over its limit. */
+#define PROXY_IP_STRIPE_MAX 4096
 
 struct proxy_iptable {
-    pthread_mutex_t lock[PROXY_IP_STRIPES];
-    struct proxy_ipslot *buckets[PROXY_IP_BUCKETS];
-    uint32_t max_conns, rate, burst;
+    pthread_mutex_t lock[PROXY_IP_STRIPES];         /* bucket b is under lock[b % STRIPES] */
+    size_t entries[PROXY_IP_STRIPES];               /* entries per stripe, under its lock */
+    struct proxy_ipslot *buckets[PROXY_IP_BUCKETS]; /* chains, by keyed SipHash */
+    uint64_t hash_key[2];                           /* per-process random SipHash key */
+    uint32_t max_conns, rate, burst;                /* the limits */
 };
 
 int proxy_ip_init(struct proxy_iptable *t, uint32_t max_conns, uint32_t rate, uint32_t burst);
 void proxy_ip_destroy(struct proxy_iptable *t);
+/* Entries held and the longest bucket chain (tests, metrics). */
+void proxy_ip_stats(struct proxy_iptable *t, size_t *entries, size_t *longest);
 /* Counts a new connection from `sa`; returns NULL when over the limit (or out of memory). */
 struct proxy_ipslot *proxy_ip_acquire(struct proxy_iptable *t, const struct sockaddr *sa);
 void proxy_ip_release(struct proxy_iptable *t, struct proxy_ipslot *slot);
@@ -293,6 +303,124 @@ void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all);
 struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct proxy_wbackend *wb,
                                               void (*connected)(struct proxy_upstream *, int));
 void proxy_upstream_close(struct proxy_upstream *up);
+
+/* ---- sessions: one client connection each (session*.c) -------------------------------- */
+
+#define SESS_REPLAY_MAX 65536 /* body bytes kept for replaying a request on a new connection */
+
+enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
+
+/* Why a direction's source is not read at the moment; derived by sess_update_reading(). */
+enum sess_blocker {
+    BLOCK_NONE = 0,  /* reading */
+    BLOCK_SHUT,      /* the source ended (EOF): nothing more will come */
+    BLOCK_DEST_FULL, /* the destination holds over write_queue_limit; until it drains to half */
+    BLOCK_BUF_FULL,  /* the input buffer is at in_max and this state consumes none of it */
+    BLOCK_STATE,     /* this state does not read the side (closing, connecting a passthrough) */
+};
+
+/* One direction of the session: the facts its reading depends on. */
+struct sess_dir {
+    bool shut;                 /* the source sent EOF */
+    bool dest_full;            /* the destination's queue went over write_queue_limit */
+    enum sess_blocker blocked; /* why the source is not read now (BLOCK_NONE: it is) */
+};
+
+struct proxy_session {
+    struct proxy_conn c;     /* the client connection; first member */
+    struct proxy_worker *w;  /* owning worker */
+    struct proxy_link link;  /* in w->sessions */
+    struct proxy_ipslot *ip; /* per-IP accounting */
+    char client_ip[INET6_ADDRSTRLEN];
+    bool trusted;       /* peer is a trusted proxy */
+    bool https;         /* arrived over TLS: X-Forwarded-Proto https */
+    bool passthrough;   /* HTTPS to a tls_passthrough route: raw bytes to the backend */
+    uv_timer_t timer;   /* the one timeout of the current state */
+    uint64_t deadline;  /* loop time the current state times out at */
+    uint64_t timer_due; /* loop time the libuv timer is armed for; 0 = not armed */
+    int handles;        /* open handles (connection, timer); freed at 0 */
+    enum sess_state st;
+    bool head_timer;          /* header timeout armed for the current head */
+    unsigned requests;        /* requests started on this connection */
+    struct http1_parser req;  /* client side */
+    struct http1_parser resp; /* backend side, reset per exchange */
+    struct http1_header *req_fields, *resp_fields;
+
+    /* the current exchange */
+    struct state_route route;  /* copied out of the RCU table */
+    struct proxy_stat *stat;   /* counters of route.name */
+    struct proxy_upstream *up; /* backend connection */
+    struct proxy_wbackend *wb; /* its backend */
+    uint32_t tried;            /* backends tried (bit = index in route) */
+    unsigned attempts;         /* backends tried so far */
+    char *replay;              /* body bytes as sent to the backend, for a retry */
+    size_t replay_len;
+    size_t replay_cap; /* bytes allocated for replay (kept across requests) */
+    bool replay_lost;  /* more body was sent than replay holds: no retry */
+    bool fresh_retry;  /* this request was already sent again on a new connection */
+    char *up_head;     /* request head for the backend, kept for a retry */
+    size_t up_head_len;
+    size_t up_head_cap;  /* bytes allocated for up_head */
+    uint64_t t_start_us; /* request head parsed */
+    uint64_t ex_in;      /* client bytes of this exchange */
+    uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
+    uint64_t resp_mark;  /* c.bytes_written before the final response head */
+    int status;          /* status answered */
+    int fail_status;     /* 502 or 504 if the last backend attempt failed */
+    char fail_why[320];
+    char host[256]; /* normalized Host, for routing and the log */
+    char path[256]; /* request target, truncated, for the log */
+    uint8_t method;
+    bool client10;                /* client spoke HTTP/1.0 */
+    bool head_only;               /* HEAD request: the response has no body */
+    bool upgrade_wanted;          /* request asked for an Upgrade */
+    bool req_done;                /* whole request read and forwarded */
+    bool body_sent;               /* some request body bytes went to the backend */
+    bool resp_head_done;          /* backend's final response head parsed */
+    bool resp_started;            /* bytes of the response went to the client */
+    bool chunked_out;             /* response is re-chunked to the client */
+    bool client_keep;             /* connection stays open after this response */
+    bool logged;                  /* this exchange was counted */
+    bool in_exchange;             /* an exchange is open (counted when it ends) */
+    struct sess_dir request_dir;  /* client -> backend (request bodies, tunnel bytes) */
+    struct sess_dir response_dir; /* backend -> client; reset with each backend connection */
+};
+static inline struct proxy *sess_proxy(const struct proxy_session *s)
+{
+    return s->w->p;
+}
+
+/* session.c: the client side (requests, local answers, timers, closing) */
+void sess_timer_set(struct proxy_session *s, uint32_t ms);
+void sess_log(struct proxy_session *s, bool cut);
+void sess_close(struct proxy_session *s, bool cut);
+void sess_finish(struct proxy_session *s);
+void sess_next(struct proxy_session *s);
+void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool keep,
+                      const char *extra);
+void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry);
+bool sess_own_host(const struct proxy *p, const char *host);
+void sess_process(struct proxy_session *s);
+
+/* session_flow.c: per-direction reading (the flow-control note at the top of session.c) */
+void sess_update_reading(struct proxy_session *s);
+void sess_dir_note_queue(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to);
+bool sess_dir_drained(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to);
+
+/* session_upstream.c: the backend side (connect, retry and replay, request out, response in) */
+void sess_connect_backend(struct proxy_session *s);
+void sess_up_detach(struct proxy_session *s, bool reuse);
+int sess_up_send_body(struct proxy_session *s, const char *data, size_t len);
+void sess_up_read(struct proxy_conn *c, int status);
+
+/* session_tunnel.c: bytes both ways after a 101, and TLS passthrough */
+void sess_tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct proxy_conn *to);
+void sess_tunnel_eof(struct proxy_session *s, bool from_client);
+void sess_start_tunnel(struct proxy_session *s);
+void sess_start_passthrough(struct proxy_session *s);
+enum tls_route sess_tls_route(struct proxy_conn *c, const struct tls_client_hello *hello,
+                              void *ctx);
+void sess_begin_passthrough(struct proxy_session *s);
 
 /* probe.c */
 void proxy_probe_free(struct proxy *p);

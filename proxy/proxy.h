@@ -29,7 +29,7 @@
 #include "state/state.h"
 
 struct tls_store;       /* proxy/tls_internal.h: certificates served on the HTTPS port */
-struct acme_challenges; /* proxy/acme_internal.h: HTTP-01 answers of this gateway */
+struct acme_challenges; /* acme/acme.h: HTTP-01 answers of this gateway */
 
 /* ---- limits of the configuration itself ------------------------------------------------- */
 
@@ -140,7 +140,8 @@ struct proxy_config {
     /* load balancing, retries and passive health */
     enum proxy_balance balance;   /* policy */
     uint32_t retries;             /* extra backends tried for one request (see issue 4) */
-    uint32_t down_backoff_ms;     /* first pause after a passive failure; doubles */
+    uint32_t down_after_failures; /* consecutive passive failures that take a backend out */
+    uint32_t down_backoff_ms;     /* first pause once out; doubles with each further failure */
     uint32_t down_backoff_max_ms; /* cap of that pause */
 
     /* per client IP */
@@ -175,8 +176,8 @@ struct proxy_config {
  * domain "localhost", one worker per CPU, 8 KiB request line, 100 fields, 32 KiB head, 1 GiB
  * body, header 10 s, keep-alive 60 s, connect 3 s, response 60 s, send 60 s, tunnel 300 s,
  * 256 KiB write queue, pool 256 idle for 60 s / 1000 requests (peek after 100 ms idle),
- * round-robin, 2 retries, backoff 1 s..30 s, 256 connections per IP, no rate limit, no Via
- * pseudonym, 8 hops. */
+ * round-robin, 2 retries, out after 3 failures in a row, backoff 1 s..30 s, 256 connections per IP,
+ * no rate limit, no Via pseudonym, 8 hops. */
 void proxy_config_init(struct proxy_config *cfg);
 
 /* Checks ranges and consistency. Returns 0 or PROXY_EINVAL with the first problem in err. */

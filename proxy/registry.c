@@ -253,6 +253,7 @@ void proxy_health_set_fleet(struct proxy *p, const struct state_backend *addr,
         if (verdict == PROXY_VERDICT_UP && was != PROXY_VERDICT_UP) {
             atomic_store_explicit(&be->down_until, 0, memory_order_relaxed);
             atomic_store_explicit(&be->backoff_ms, 0, memory_order_relaxed);
+            atomic_store_explicit(&be->fails_in_row, 0, memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&p->reg_lock);

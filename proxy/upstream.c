@@ -113,7 +113,8 @@ void proxy_pool_put(struct proxy_worker *w, struct proxy_upstream *up)
     struct proxy_wbackend *wb = up->wb;
     up->s = NULL;
     if (w->draining || w->stopping || wb->idle_count >= w->p->cfg.pool_max_idle ||
-        up->requests >= w->p->cfg.pool_max_requests || proxy_conn_avail(&up->c) != 0) {
+        up->requests >= w->p->cfg.pool_max_requests || proxy_conn_avail(&up->c) != 0 ||
+        up->c.write_err != 0) {
         proxy_conn_close(&up->c);
         return;
     }

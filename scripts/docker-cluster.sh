@@ -74,6 +74,7 @@ done
 "$ctl" --api "$api1" members
 gw2=$(docker inspect -f '{{.Name}}' "$(docker_container gw2)" | tr -d /)
 gw3=$(docker inspect -f '{{.Name}}' "$(docker_container gw3)" | tr -d /)
+client=$(docker inspect -f '{{.Name}}' "$(docker_container client)" | tr -d /)
 
 cat <<EOT
 
@@ -85,7 +86,9 @@ demo backends (backend-a, backend-b) on the internal network $WEBGW_NET.0/24.
   CLI:        export WEBGW_API=$api1 WEBGW_KEY=$WEBGW_KEY
               $ctl names
   logs:       docker logs -f $gw2
-  try:        docker kill $gw2        # gw1 and gw3 keep serving, see gw2 dead
+  fleet DNS:  dig @$WEBGW_NET.11 demo.localhost A        (every gateway answers on :53)
+              docker logs -f $client   # demo.localhost by name, resolver = the gateways
+  try:        docker kill $gw2        # gw1 and gw3 keep serving, see gw2 dead, drop it from DNS
               docker network disconnect ${project}_cluster $gw3   # partition
               docker network connect --ip $WEBGW_NET.13 ${project}_cluster $gw3   # heal
   stop:       scripts/docker-cluster.sh down

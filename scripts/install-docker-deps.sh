@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12's packages, what the docker cluster (scripts/docker-cluster.sh) and
 # its test (tests/docker/cluster_test.sh) need beyond scripts/install-deps.sh: the Docker
-# engine, Compose, jq and curl. Idempotent. Starts dockerd when it is installed but not running.
+# engine, Compose, jq, curl and dig (the fleet DNS step). Idempotent. Starts dockerd when it
+# is installed but not running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
-scripts/apt-install.sh install-docker-deps docker.io docker-compose jq curl
+scripts/apt-install.sh install-docker-deps docker.io docker-compose jq curl bind9-dnsutils
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 # Without systemd (containers, CI sandboxes) the engine has to be started by hand.
 if ! docker info >/dev/null 2>&1; then

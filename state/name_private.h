@@ -47,17 +47,32 @@ struct name_key {
 };
 
 struct state_names {
-    struct name_key **buckets; /* chained hash table, bucket_count is a power of two */
-    size_t bucket_count;       /* number of buckets */
-    size_t key_count;          /* keys in the table */
-    size_t held_count;         /* keys with a live claim (state_names_count) */
-    size_t tombstone_count;    /* keys whose every claim is a release */
-    size_t record_count;       /* claims over all keys */
-    uint64_t digest;           /* sum of record_hash over all claims */
-    uint64_t seed[2];          /* random key of the bucket hash (hash flooding) */
-    bool witnessing;           /* holders need witnesses (state_names_set_witnessing) */
-    unsigned witness_need;     /* witnesses a claim needs: min(f, fleet - 1) + 1 */
+    struct name_key **buckets;  /* chained hash table, bucket_count is a power of two */
+    size_t bucket_count;        /* number of buckets */
+    size_t key_count;           /* keys in the table */
+    size_t held_count;          /* keys with a live claim (state_names_count) */
+    size_t tombstone_count;     /* keys whose every claim is a release */
+    size_t record_count;        /* claims over all keys */
+    uint64_t digest;            /* sum of record_hash over all claims */
+    uint64_t seed[2];           /* random key of the bucket hash (hash flooding) */
+    struct name_owner **owners; /* live claims per owner (name_quota.c), chained */
+    size_t owner_bucket_count;  /* buckets of owners, a power of two (0: none yet) */
+    size_t owner_count;         /* owners with a live claim */
+    bool witnessing;            /* holders need witnesses (state_names_set_witnessing) */
+    unsigned witness_need;      /* witnesses a claim needs: min(f, fleet - 1) + 1 */
 };
+
+/* An owner's count of live claims (name_quota.c). */
+struct name_owner {
+    struct name_owner *next;        /* bucket chain */
+    uint8_t owner[STATE_OWNER_LEN]; /* Ed25519 public key */
+    size_t live;                    /* its claims that are not releases */
+};
+
+/* Adds delta to the owner's live count (name_table_account); frees the entry at 0. */
+void name_owner_count(struct state_names *names, const uint8_t owner[STATE_OWNER_LEN], int delta);
+/* Frees the owner counts. */
+void name_owner_free_all(struct state_names *names);
 
 /* Looks a key up; NULL when absent. */
 struct name_key *name_table_find(const struct state_names *names, const char *key);

@@ -60,6 +60,7 @@ void state_names_free(struct state_names *names)
         }
     }
     free(names->buckets);
+    name_owner_free_all(names);
     free(names);
 }
 
@@ -250,6 +251,8 @@ void name_table_account(struct state_names *names, const struct name_key *k, int
         tomb = !live;
     }
     for (int i = 0; i < k->claim_count; i++) {
+        if (k->claims[i]->kind != STATE_RECORD_RELEASE)
+            name_owner_count(names, k->claims[i]->owner, sign);
         digest += k->claims[i]->record_hash;
         for (int j = 0; j < k->claims[i]->witness_count; j++)
             digest += k->claims[i]->witnesses[j].hash;

@@ -30,15 +30,6 @@ void state_errf(char *err, size_t errlen, const char *fmt, ...)
  * log lines and HTTP answers through this. */
 void state_quote(const char *in, size_t len, char *out, size_t outlen);
 
-/* Ed25519 over msg[len] with `key` (records, witnesses); 0 or a negative code with err set. */
-int state_sign_bytes(const struct state_key *key, const uint8_t *msg, size_t len,
-                     uint8_t sig[STATE_SIGNATURE_LEN], char *err, size_t errlen);
-/* 0 when sig verifies over msg[len] for the public key pub, else STATE_ESIGNATURE with
- * "signature does not verify for WHO HEX" (who: "owner", "witness"). */
-int state_verify_bytes(const char *who, const uint8_t pub[STATE_OWNER_LEN], const uint8_t *msg,
-                       size_t len, const uint8_t sig[STATE_SIGNATURE_LEN], char *err,
-                       size_t errlen);
-
 /* A cursor over untrusted msgpack bytes (record_codec.c): the strict, non-allocating reader
  * the record and witness decoders share. `what` and `field` name the place for messages. */
 struct state_reader {

@@ -17,9 +17,9 @@
  * into the table survives the critical section, so a worker may block or sleep afterwards
  * without delaying reclamation.
  *
- * Hash: keyed SipHash-1-3 with a per-table random key. Anyone can reserve names, so an
- * unkeyed hash would let an attacker fill one bucket chain with chosen colliding names and
- * turn every lookup into a list walk (hash flooding).
+ * Hash: keyed SipHash-1-3 (state_siphash, the one keyed hash) with a per-table random key. Anyone
+ * can reserve names, so an unkeyed hash would let an attacker fill one bucket chain with chosen
+ * colliding names and turn every lookup into a list walk (hash flooding).
  *
  * Host names are case-insensitive: the table stores lowercase bytes and lookups fold case
  * while hashing, so "App.Example.ORG" finds "app.example.org". A lookup also accepts the
@@ -53,7 +53,6 @@
 #include <string.h>
 #include <strings.h>
 #include <stdio.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,64 +165,17 @@ void state_routes_reader_unregister(void)
     }
 }
 
-/* ---- hashing: SipHash-1-3 over the lowercase host ------------------------------------------ */
-
-static inline uint64_t route_rotl(uint64_t x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
+/* ---- hashing: SipHash-1-3 (siphash.c) over the lowercase host -------------------------------- */
 
 static inline uint8_t route_lower(uint8_t c)
 {
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
-#define ROUTE_SIPROUND(v0, v1, v2, v3)                                                             \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = route_rotl(v1, 13);                                                                   \
-        v1 ^= v0;                                                                                  \
-        v0 = route_rotl(v0, 32);                                                                   \
-        v2 += v3;                                                                                  \
-        v3 = route_rotl(v3, 16);                                                                   \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = route_rotl(v3, 21);                                                                   \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = route_rotl(v1, 17);                                                                   \
-        v1 ^= v2;                                                                                  \
-        v2 = route_rotl(v2, 32);                                                                   \
-    } while (0)
-
 /* Hashes `len` bytes already folded to lowercase. */
 static unsigned long route_hash(const struct state_routes *routes, const uint8_t *p, size_t len)
 {
-    uint64_t k0 = routes->hash_key[0], k1 = routes->hash_key[1];
-    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-    size_t whole = len & ~(size_t)7;
-    uint64_t m;
-
-    for (size_t i = 0; i < whole; i += 8) {
-        m = 0;
-        for (int b = 0; b < 8; b++)
-            m |= (uint64_t)p[i + b] << (8 * b);
-        v3 ^= m;
-        ROUTE_SIPROUND(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    m = (uint64_t)(len & 0xff) << 56;
-    for (size_t b = 0; b < (len & 7); b++)
-        m |= (uint64_t)p[whole + b] << (8 * b);
-    v3 ^= m;
-    ROUTE_SIPROUND(v0, v1, v2, v3);
-    v0 ^= m;
-    v2 ^= 0xff;
-    ROUTE_SIPROUND(v0, v1, v2, v3);
-    ROUTE_SIPROUND(v0, v1, v2, v3);
-    ROUTE_SIPROUND(v0, v1, v2, v3);
-    return (unsigned long)(v0 ^ v1 ^ v2 ^ v3);
+    return (unsigned long)state_siphash(routes->hash_key, p, len);
 }
 
 /* ---- nodes ---------------------------------------------------------------------------------- */
@@ -394,14 +346,7 @@ struct state_routes *state_routes_new(void)
 
     if (!routes)
         return NULL;
-    if (getrandom(routes->hash_key, sizeof(routes->hash_key), 0) !=
-        (ssize_t)sizeof(routes->hash_key)) {
-        /* No entropy yet (early boot): a weaker but still per-process key. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        routes->hash_key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uintptr_t)routes;
-        routes->hash_key[1] = (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 32);
-    }
+    state_siphash_key(routes->hash_key);
     atomic_init(&routes->count, 0);
     atomic_init(&routes->node_bytes, 0);
     atomic_init(&routes->buckets, ROUTE_BUCKETS_MIN);

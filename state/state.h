@@ -62,6 +62,8 @@ enum state_error {
     STATE_EIO = -7,        /* disk or system failure: 500 */
     STATE_ENOMEM = -8,     /* allocation failure: 500 */
     STATE_ENOTFOUND = -9,  /* no such name/key: 404 */
+    STATE_EQUOTA = -10,    /* the owner has its limit of names: 403 */
+    STATE_EFULL = -11,     /* the fleet has its limit of records: 429 */
 };
 
 /* ---- records --------------------------------------------------------------------------- */
@@ -140,6 +142,17 @@ int state_record_sign(struct state_record *rec, const struct state_key *key, cha
                       size_t errlen);
 /* 0 if rec->signature verifies against rec->owner, else STATE_ESIGNATURE. */
 int state_record_verify(const struct state_record *rec, char *err, size_t errlen);
+
+/* Ed25519 over msg[len] with `key` (records, witnesses, the node's signed
+ * traffic summaries); callers put their own domain string first in msg so that no signature
+ * of one kind verifies as another; 0 or a negative code with err set. */
+int state_sign_bytes(const struct state_key *key, const uint8_t *msg, size_t len,
+                     uint8_t sig[STATE_SIGNATURE_LEN], char *err, size_t errlen);
+/* 0 when sig verifies over msg[len] for the public key pub, else STATE_ESIGNATURE with
+ * "signature does not verify for WHO HEX" (who: "owner", "witness"). */
+int state_verify_bytes(const char *who, const uint8_t pub[STATE_OWNER_LEN], const uint8_t *msg,
+                       size_t len, const uint8_t sig[STATE_SIGNATURE_LEN], char *err,
+                       size_t errlen);
 
 /* Owner id, printed one way everywhere: 64 lowercase hex digits. `out` holds 65 bytes. */
 void state_owner_format(const uint8_t owner[STATE_OWNER_LEN], char out[STATE_OWNER_HEX_LEN + 1]);
@@ -335,6 +348,23 @@ int state_names_each_record(const struct state_names *names, state_records_visit
 size_t state_names_count(const struct state_names *names);      /* keys held by someone */
 size_t state_names_tombstones(const struct state_names *names); /* released keys kept */
 size_t state_names_records(const struct state_names *names);    /* records kept in all */
+/* Live claims (names held or contended, not released) of one owner. */
+size_t state_names_owner_names(const struct state_names *names,
+                               const uint8_t owner[STATE_OWNER_LEN]);
+
+/* Growth limits (name_quota.c); 0 means no limit. */
+struct state_quota {
+    size_t names_per_owner; /* live claims one owner may have */
+    size_t records_max;     /* records (claims and tombstones) kept in all */
+};
+
+/* Whether merging `rec` stays within `q`: only a record that would take a new place counts (a
+ * first record of its owner on its key against records_max; a claim that is not yet live,
+ * against names_per_owner); updates of what is kept always pass. Returns 0, STATE_EQUOTA or
+ * STATE_EFULL with a message in err. A lookup, no signature check: callers run it before the
+ * verify, so records refused here cost little. */
+int state_names_quota(const struct state_names *names, const struct state_record *rec,
+                      const struct state_quota *q, char *err, size_t errlen);
 
 /* Drops tombstones whose release was issued more than ttl_ms before now_ms. Returns how many
  * were collected. */
@@ -448,5 +478,13 @@ uint64_t state_now_ms(void); /* wall clock, ms since the Unix epoch */
  * the network sends. state_siphash_key fills a fresh random key (one per table). */
 uint64_t state_siphash(const uint64_t key[2], const void *data, size_t len);
 void state_siphash_key(uint64_t key[2]);
+
+/* The key of a client address in per-IP tables (ip_key.c): a family byte, then the IPv4
+ * address or the IPv6 /64. A host is routinely given a whole /64, so a table keyed on full
+ * IPv6 addresses would hand every client 2^64 keys (and limits); IPv4-mapped IPv6 (a dual-stack
+ * socket) counts as IPv4. Returns false, out zeroed, for other families. */
+#define STATE_IP_KEY_LEN 9
+struct sockaddr;
+bool state_ip_key(const struct sockaddr *sa, uint8_t out[STATE_IP_KEY_LEN]);
 
 #endif /* WEBGW_STATE_H */

@@ -87,7 +87,7 @@ static struct row simulate(size_t n)
         for (size_t j = 0; j < n; j++) {
             if (i == j)
                 continue;
-            snprintf(id, sizeof(id), "node-%zu", j);
+            fakenet_id(net, j, id);
             if (gossip_debug_add_member(net->nodes[i].g, id, &net->nodes[j].addr, 0) != 0)
                 exit(1);
         }

@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
 # dns.sh - the fleet's DNS against NSD serving an equivalent static zone (issue 12), same
-# machine, same run. One webgw node answering gw.bench with --dns-listen (its DNS runs on the
-# control loop: one thread) and three --public-addr; NSD with server-count 1 and a zone file
-# holding the same records (SOA, NS + glue, demo A x3). dnsperf (-c 1 -T 1) sends
-# "demo.gw.bench A" and "nothing.gw.bench A" (NXDOMAIN) alternately for DURATION seconds,
-# ROUNDS interleaved rounds; prints each round, the median queries/s of each and the ratio.
-# RRL is off on both sides (webgw --dns-rrl 0; NSD rrl-ratelimit 0, Debian's NSD has it on):
-# one client would otherwise be rate-limited by design.
+# machine, same run, one thread each:
+#   webgw  one node answering gw.bench: --dns-listen, --dns-rrl 0, three --public-addr; its DNS
+#          server runs on the node's control loop (one thread; --workers 1 is the HTTP proxy)
+#   NSD    server-count: 1 (one server process, one thread), rrl-ratelimit: 0, a zone file
+#          holding the same records (SOA, NS + glue, demo A x3)
+#   load   dnsperf -c 1 -T 1 -q 200 (one client thread, 200 queries in flight), alternating
+#          "demo.gw.bench A" (3 records) and "nothing.gw.bench A" (NXDOMAIN), DURATION seconds
+# ROUNDS interleaved rounds (webgw, then NSD); prints the settings, each round with both
+# rates, CPU per query and the ratio, then the medians and their ratio (webgw/nsd). RRL is
+# off on both sides (Debian's NSD has it on): one client would otherwise be rate-limited by
+# design.
 #
-#   tests/bench/dns.sh [build-dir]      (env: ROUNDS=3 DURATION=10)
-# Needs: nsd dnsperf (scripts/install-bench-deps.sh), a built webgw and webgwctl.
+#   tests/bench/dns.sh [build-dir]      (env: ROUNDS=3 DURATION=10 JOBS=2)
+#
+# Works from a clean clone: installs nsd and dnsperf (scripts/install-bench-deps.sh) and the
+# build and test tools (scripts/install-deps.sh: dig, python3) when missing, and builds webgw
+# and webgwctl (RelWithDebInfo) in build-dir (default build) when they are not there. Refuses
+# a sanitizer build (its figures mean nothing). Servers listen on 127.0.0.91 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 rounds=${ROUNDS:-3}
 duration=${DURATION:-10}
-for tool in nsd dnsperf; do
-    command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] ||
-        { echo "dns.sh: $tool missing (scripts/install-bench-deps.sh)"; exit 1; }
-done
+have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+if ! have dig || ! have python3 || ! have pgrep || ! have cmake; then
+    scripts/install-deps.sh || { echo "dns.sh: scripts/install-deps.sh failed"; exit 1; }
+fi
+if ! have nsd || ! have dnsperf; then
+    scripts/install-bench-deps.sh || { echo "dns.sh: scripts/install-bench-deps.sh failed"; exit 1; }
+fi
 NSD=$(command -v nsd || echo /usr/sbin/nsd)
-[ -x "$build/bin/webgw" ] || { echo "dns.sh: $build/bin/webgw missing (cmake --build $build)"; exit 1; }
+if [ ! -x "$build/bin/webgw" ] || [ ! -x "$build/bin/webgwctl" ]; then
+    echo "dns.sh: building webgw and webgwctl in $build (RelWithDebInfo)"
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build.dns-bench.log" 2>&1 &&
+        cmake --build "$build" -j"${JOBS:-2}" --target webgw webgwctl >>"$build.dns-bench.log" 2>&1 ||
+        { tail -n 20 "$build.dns-bench.log"; echo "dns.sh: build failed"; exit 1; }
+fi
+if grep -Eq '^WEBGW_SANITIZE:STRING=.+' "$build/CMakeCache.txt" 2>/dev/null; then
+    echo "dns.sh: $build is a sanitizer build; benchmark a plain one (tests/bench/dns.sh build)"
+    exit 1
+fi
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null)
 
 work=$(mktemp -d /tmp/webgw-bench-dns.XXXXXX)
 pids=()
@@ -122,17 +143,26 @@ cpu_ms() { # pid -> user+sys CPU ms so far of it and its descendants (NSD forks 
     echo $((t * 1000 / $(getconf CLK_TCK)))
 }
 
-echo "dns.sh: $rounds rounds of ${duration}s, dnsperf -c 1 -T 1 -q 200; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "dns.sh: settings (one thread each):"
+echo "  webgw  $("$build/bin/webgw" --version 2>&1 | head -n 1), ${btype:-?} build: --dns-listen $IP:$WEBGW_DNS --dns-rrl 0" \
+    "--public-addr $A1 --public-addr $A2 --public-addr $A3 (DNS on the control loop)"
+echo "  nsd    $("$NSD" -v 2>&1 | head -n 1): server-count 1, rrl-ratelimit 0, zone gw.bench (SOA, NS, glue, demo A x3)"
+echo "  load   dnsperf -s $IP -c 1 -T 1 -q 200 -l $duration, demo.gw.bench A / nothing.gw.bench A alternating"
+echo "  $rounds rounds of ${duration} s each side; load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 w=() n=()
 for r in $(seq "$rounds"); do
     c0=$(cpu_ms $webgw_pid); a=$(qps $WEBGW_DNS); c1=$(cpu_ms $webgw_pid)
     d0=$(cpu_ms $nsd_pid); b=$(qps $NSD_PORT); d1=$(cpu_ms $nsd_pid)
+    [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt 0 ] ||
+        { echo "dns.sh: round $r: dnsperf reported no rate (webgw '$a', nsd '$b'); see $work/dnsperf.log"; tail -n 30 "$work/dnsperf.log"; exit 1; }
     w+=("$a") n+=("$b")
     echo "round $r: webgw $a q/s ($(( (c1 - c0) * 1000000 / (a * duration + 1) )) ns CPU/query)," \
-         "nsd $b q/s ($(( (d1 - d0) * 1000000 / (b * duration + 1) )) ns CPU/query)"
+         "nsd $b q/s ($(( (d1 - d0) * 1000000 / (b * duration + 1) )) ns CPU/query)," \
+         "webgw/nsd $(awk "BEGIN {printf \"%.2f\", $a / $b}")"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 mw=$(median "${w[@]}") mn=$(median "${n[@]}")
-echo "median: webgw $mw q/s, nsd $mn q/s, webgw/nsd $(awk "BEGIN {printf \"%.2f\", $mw / $mn}")"
+echo "median: webgw $mw q/s, nsd $mn q/s, webgw/nsd $(awk "BEGIN {printf \"%.2f\", $mw / $mn}")" \
+    "(goal: at least 0.50, within 2x of NSD)"
 cat "$work/dnsperf.log" | grep -E "Queries (lost|completed)|Response codes" || true
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -171,7 +171,24 @@ static const struct gossip_transport_ops fn_ops = {fn_send_packet, fn_send_strea
 
 static uint64_t fn_now(void *ctx)
 {
-    return ((struct fakenet *)ctx)->now;
+    return ((struct fn_node *)ctx)->net->now;
+}
+
+/* The member's wall clock: the fleet's, off by its wall_offset_ms. */
+static uint64_t fn_wall(void *ctx)
+{
+    const struct fn_node *node = ctx;
+
+    return (uint64_t)((int64_t)(FN_WALL_EPOCH_MS + node->net->now) + node->wall_offset_ms);
+}
+
+/* The clock's wake: gossip wants a tick earlier than it last said. */
+static void fn_wake(void *ctx, uint64_t at_ms)
+{
+    struct fn_node *node = ctx;
+
+    if (at_ms < node->next_tick)
+        node->next_tick = at_ms;
 }
 
 /* ---- item store callbacks ---------------------------------------------------------------- */
@@ -296,22 +313,59 @@ void fakenet_free(struct fakenet *net)
     free(net);
 }
 
+void fakenet_id(const struct fakenet *net, size_t idx, char out[GOSSIP_ID_MAX + 1])
+{
+    if (!net->daemon_sized) {
+        snprintf(out, GOSSIP_ID_MAX + 1, "node-%zu", idx);
+        return;
+    }
+    /* like node_load_id: 16 random-looking bytes in lowercase hex */
+    snprintf(out, GOSSIP_ID_MAX + 1, "%016llx%016llx",
+             (unsigned long long)ghash64(&idx, sizeof(idx), 1),
+             (unsigned long long)ghash64(&idx, sizeof(idx), 2));
+}
+
+/* What node_gossip_start puts in the metadata: a host name, the domain, the version, HTTP,
+ * HTTPS and API addresses on the advertised IP, one public address and the witness key. */
+static void fn_daemon_meta(struct fakenet *net, size_t idx, struct gossip_config *cfg)
+{
+    const struct gossip_addr *a = &net->nodes[idx].addr;
+
+    snprintf(cfg->meta.name, sizeof(cfg->meta.name), "gateway-%03zu", idx);
+    snprintf(cfg->meta.domain, sizeof(cfg->meta.domain), "gw.example.com");
+    snprintf(cfg->meta.version, sizeof(cfg->meta.version), "0.9.0");
+    cfg->meta.http = cfg->meta.https = cfg->meta.api = *a;
+    cfg->meta.http.port = 8080;
+    cfg->meta.https.port = 8443;
+    cfg->meta.api.port = 9080;
+    cfg->meta.public_addrs[0] = *a;
+    cfg->meta.public_addrs[0].ip[0] = 203;
+    cfg->meta.public_addrs[0].port = 0;
+    cfg->meta.public_count = 1;
+    for (size_t i = 0; i < GOSSIP_WITNESS_KEY_LEN; i++)
+        cfg->meta.witness[i] = (uint8_t)(grand_next(&net->rng) | 1);
+    cfg->keyring.count = 1;
+    memset(cfg->keyring.keys[0], 0x5a, GOSSIP_KEY_LEN);
+}
+
 void fakenet_config(struct fakenet *net, size_t idx, struct gossip_config *cfg)
 {
     gossip_config_default(cfg);
-    snprintf(cfg->id, sizeof(cfg->id), "node-%zu", idx);
+    fakenet_id(net, idx, cfg->id);
     snprintf(cfg->meta.name, sizeof(cfg->meta.name), "gw%zu", idx);
     snprintf(cfg->meta.domain, sizeof(cfg->meta.domain), "gw.example");
     snprintf(cfg->meta.version, sizeof(cfg->meta.version), "test");
     cfg->advertise = net->nodes[idx].addr;
     cfg->seed = grand_next(&net->rng);
+    if (net->daemon_sized)
+        fn_daemon_meta(net, idx, cfg);
 }
 
 int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *cfg)
 {
     struct fn_node *node = &net->nodes[idx];
     struct gossip_transport tr = {&fn_ops, node};
-    struct gossip_clock clock = {fn_now, net, NULL};
+    struct gossip_clock clock = {fn_now, node, fn_wall, fn_wake};
     struct gossip_callbacks cb = {
         .ctx = node,
         .on_item = fn_on_item,
@@ -407,7 +461,7 @@ enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_
     struct gossip_member m;
     char id[GOSSIP_ID_MAX + 1];
 
-    snprintf(id, sizeof(id), "node-%zu", subject);
+    fakenet_id(net, subject, id);
     if (gossip_member_get(net->nodes[viewer].g, id, &m) != 0)
         return GOSSIP_DEAD;
     return m.state;

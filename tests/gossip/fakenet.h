@@ -36,6 +36,8 @@ struct fn_node {
     bool up;                 /* receiving and ticking */
     int group;               /* partition group: packets cross only within a group */
     uint32_t in_delay_ms;    /* extra delay on everything it receives (a slow member) */
+    int64_t wall_offset_ms;  /* its wall clock minus the fleet's (a member whose NTP is off);
+                                set before fakenet_start */
     uint64_t next_tick;      /* when gossip wants its next tick */
     struct fn_item *items;   /* item store */
     size_t nitems, items_cap;
@@ -61,6 +63,9 @@ struct fakenet {
     uint32_t stream_bytes_per_ms;        /* stream bandwidth; 0 = unlimited */
     uint64_t streams_lost;               /* stream messages lost to retries running out */
     uint64_t streams_reset;              /* stream messages lost to stream_reset */
+    bool daemon_sized;                   /* fakenet_config gives what the daemon sends: 32-hex
+                                            ids, a witness key, API and public addresses, a
+                                            cluster key (set before starting nodes) */
 };
 
 #define FN_MSS 1400        /* bytes per TCP segment */
@@ -68,10 +73,17 @@ struct fakenet {
 #define FN_DATA_RETRIES 15 /* net.ipv4.tcp_retries2 */
 #define FN_RTO_MAX 120000  /* TCP_RTO_MAX: the backoff stops doubling at 120 s */
 
+/* The fleet's wall clock at virtual time 0 (what encrypted envelopes are stamped with, plus
+ * the virtual time and the member's wall_offset_ms). */
+#define FN_WALL_EPOCH_MS 1700000000000ull
+
 struct fakenet *fakenet_new(size_t max_nodes, uint64_t seed);
 void fakenet_free(struct fakenet *net);
 
-/* Fills cfg for node idx: defaults, id "node-<idx>", its address, a seed. Tests then tweak. */
+/* Node idx's id: "node-<idx>", or with daemon_sized 32 hex digits derived from idx. */
+void fakenet_id(const struct fakenet *net, size_t idx, char out[GOSSIP_ID_MAX + 1]);
+/* Fills cfg for node idx: defaults, its id, its address, a seed (and with daemon_sized the
+ * daemon's metadata and a cluster key). Tests then tweak. */
 void fakenet_config(struct fakenet *net, size_t idx, struct gossip_config *cfg);
 /* Starts (or restarts, freeing the previous instance) node idx with cfg. Returns 0 or -1. */
 int fakenet_start(struct fakenet *net, size_t idx, const struct gossip_config *cfg);

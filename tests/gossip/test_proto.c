@@ -120,6 +120,159 @@ static void test_every_message_round_trips(void **state)
     assert_int_equal(off, len);
 }
 
+/* Wire version 3: a daemon id (32 lowercase hex) travels as 16 bytes, other ids as text, and
+ * metadata addresses on the member's own gossip IP as their port alone. */
+static void test_compact_ids_and_addresses(void **state)
+{
+    static const char hex_a[] = "0123456789abcdef0123456789abcdef";
+    static const char hex_b[] = "fedcba9876543210fedcba9876543210";
+    struct gmsg m, out;
+    uint8_t buf[GOSSIP_UDP_MAX];
+    enum gossip_drop_reason why;
+    size_t len, off = 0;
+
+    (void)state;
+    memset(&m, 0, sizeof(m));
+    m.type = GMSG_PING;
+    m.seq = 77;
+    strcpy(m.id, hex_a);
+    strcpy(m.from, hex_b);
+    len = encode(&m, buf, sizeof(buf));
+    /* array, type, seq, two bin 16 (2 + 16 each): 73 bytes as text */
+    assert_int_equal(len, 3 + 2 * 18);
+    assert_int_equal(gproto_decode(buf, len, &off, &out, &why), 0);
+    assert_string_equal(out.id, hex_a);
+    assert_string_equal(out.from, hex_b);
+
+    /* upper case, or another length: text, and it comes back as it went */
+    strcpy(m.id, "0123456789ABCDEF0123456789ABCDEF");
+    strcpy(m.from, "0123456789abcdef0123456789abcdef0");
+    len = encode(&m, buf, sizeof(buf));
+    off = 0;
+    assert_int_equal(gproto_decode(buf, len, &off, &out, &why), 0);
+    assert_string_equal(out.id, m.id);
+    assert_string_equal(out.from, m.from);
+
+    /* an id bin of another size is refused */
+    {
+        struct gwbuf w;
+        static const uint8_t fifteen[15];
+        gwbuf_init_fixed(&w, buf, sizeof(buf));
+        msgpack_pack_array(&w.pk, 4);
+        msgpack_pack_uint8(&w.pk, GMSG_PING);
+        msgpack_pack_uint8(&w.pk, 1);
+        msgpack_pack_bin_with_body(&w.pk, fifteen, sizeof(fifteen));
+        gproto_pack_id(&w.pk, hex_b);
+        off = 0;
+        assert_int_not_equal(gproto_decode(buf, w.len, &off, &out, &why), 0);
+        assert_int_equal(why, GOSSIP_DROP_MALFORMED);
+    }
+
+    /* alive: http, https, api and a public address on the gossip IP shrink to ports */
+    memset(&m, 0, sizeof(m));
+    m.type = GMSG_ALIVE;
+    strcpy(m.id, hex_a);
+    m.incarnation = 1732400000;
+    gossip_addr_parse("192.0.2.10:7946", &m.addr, NULL, 0);
+    gossip_addr_parse("192.0.2.10:8080", &m.meta.http, NULL, 0);
+    gossip_addr_parse("192.0.2.10:8443", &m.meta.https, NULL, 0);
+    gossip_addr_parse("192.0.2.10:9080", &m.meta.api, NULL, 0);
+    gossip_addr_parse("192.0.2.10:0", &m.meta.public_addrs[0], NULL, 0);
+    gossip_addr_parse("[2001:db8::10]:0", &m.meta.public_addrs[1], NULL, 0);
+    m.meta.public_count = 2;
+    len = encode(&m, buf, sizeof(buf));
+    off = 0;
+    assert_int_equal(gproto_decode(buf, len, &off, &out, &why), 0);
+    assert_string_equal(out.id, hex_a);
+    assert_true(gossip_addr_equal(&out.meta.http, &m.meta.http));
+    assert_true(gossip_addr_equal(&out.meta.https, &m.meta.https));
+    assert_true(gossip_addr_equal(&out.meta.api, &m.meta.api));
+    assert_true(gossip_addr_equal(&out.meta.public_addrs[0], &m.meta.public_addrs[0]));
+    assert_true(gossip_addr_equal(&out.meta.public_addrs[1], &m.meta.public_addrs[1]));
+    /* array 1, type 1, id 18 (34 as text), incarnation 5, address 8, three empty strings 3,
+     * http and https 4 each (8 whole), map 1, tag 1 + array 1 + 4 (8 whole) + IPv6 20,
+     * tag 1 + api 4 (8 whole): 76 bytes, 108 in version 2 */
+    assert_int_equal(len, 76);
+
+    /* a port alone is only understood in metadata: an indirect probe's target must be whole */
+    {
+        struct gwbuf w;
+        static const uint8_t port[2] = {0x1f, 0x0a};
+        gwbuf_init_fixed(&w, buf, sizeof(buf));
+        msgpack_pack_array(&w.pk, 5);
+        msgpack_pack_uint8(&w.pk, GMSG_IPING);
+        msgpack_pack_uint8(&w.pk, 1);
+        gproto_pack_id(&w.pk, hex_b);
+        msgpack_pack_bin_with_body(&w.pk, port, sizeof(port));
+        msgpack_pack_true(&w.pk);
+        off = 0;
+        assert_int_not_equal(gproto_decode(buf, w.len, &off, &out, &why), 0);
+        assert_int_equal(why, GOSSIP_DROP_MALFORMED);
+    }
+}
+
+static int lines_logged;
+static char last_line[512];
+
+static void capture_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    lines_logged++;
+    snprintf(last_line, sizeof(last_line), "%s", msg);
+}
+
+static int no_send(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    (void)to;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+static uint64_t fixed_now(void *ctx)
+{
+    return *(uint64_t *)ctx;
+}
+
+/* A packet of wire version 2 (text ids) is dropped and counted as "version", and the operator
+ * hears of it in one line a minute, not one a packet. */
+static void test_old_wire_version_is_refused_cleanly(void **state)
+{
+    static const struct gossip_transport_ops ops = {no_send, no_send};
+    uint64_t now = T0;
+    struct gossip_transport tr = {&ops, NULL};
+    struct gossip_clock clock = {fixed_now, &now, NULL, NULL};
+    struct gossip_callbacks cb = {.log = capture_log};
+    struct gossip_config cfg;
+    struct gossip_stats st;
+    struct gossip_addr from;
+    struct gossip *g;
+    char err[GOSSIP_ERR_MAX];
+    static const uint8_t v2[] = {2, 0, 0, 0x92, 0x03, 0x01};
+
+    (void)state;
+    gossip_config_default(&cfg);
+    strcpy(cfg.id, "0123456789abcdef0123456789abcdef");
+    gossip_addr_parse("192.0.2.1:7946", &cfg.advertise, NULL, 0);
+    gossip_addr_parse("192.0.2.2:7946", &from, NULL, 0);
+    g = gossip_new(&cfg, &cb, &tr, &clock, err, sizeof(err));
+    assert_non_null(g);
+    lines_logged = 0;
+    for (int i = 0; i < 5; i++)
+        gossip_receive(g, &from, v2, sizeof(v2), false);
+    gossip_stats_get(g, &st);
+    assert_int_equal(st.drops[GOSSIP_DROP_VERSION], 5);
+    assert_int_equal(lines_logged, 1);
+    assert_non_null(strstr(last_line, "192.0.2.2:7946 in wire version 2"));
+    assert_non_null(strstr(last_line, "speaks version 3"));
+    now += 60000;
+    gossip_receive(g, &from, v2, sizeof(v2), true);
+    assert_int_equal(lines_logged, 2);
+    gossip_free(g);
+}
+
 /* Packs an alive message by hand with the given extension map writer. */
 static size_t alive_with_ext(uint8_t *buf, size_t cap, void (*ext)(msgpack_packer *pk))
 {
@@ -552,11 +705,20 @@ static void test_envelope_replay_window(void **state)
     memcpy(copy, pkt, (size_t)n);
     assert_true(genv_open(ctx, &k1, "prod", rp, T0 + GOSSIP_REPLAY_WINDOW_MS + 2, copy, (size_t)n,
                           &out, &why) < 0);
-    assert_int_equal(why, GOSSIP_DROP_REPLAY);
+    assert_int_equal(why, GOSSIP_DROP_CLOCK);
     memcpy(copy, pkt, (size_t)n);
     assert_true(genv_open(ctx, &k1, "prod", rp, T0 - GOSSIP_REPLAY_WINDOW_MS - 1, copy, (size_t)n,
                           &out, &why) < 0);
-    assert_int_equal(why, GOSSIP_DROP_REPLAY);
+    assert_int_equal(why, GOSSIP_DROP_CLOCK);
+    /* inside it, either way, by the 5 minutes records allow a clock to be off (and more) */
+    n = genv_seal(ctx, &k1, "prod", T0 + 2, body, 3, pkt, sizeof(pkt));
+    memcpy(copy, pkt, (size_t)n);
+    assert_int_equal(
+        genv_open(ctx, &k1, "prod", rp, T0 + 2 + 300000 + 60000, copy, (size_t)n, &out, &why), 3);
+    n = genv_seal(ctx, &k1, "prod", T0 + 3, body, 3, pkt, sizeof(pkt));
+    memcpy(copy, pkt, (size_t)n);
+    assert_int_equal(
+        genv_open(ctx, &k1, "prod", rp, T0 + 3 - 300000 - 60000, copy, (size_t)n, &out, &why), 3);
     /* many envelopes: memory stays bounded and no forgotten one gets in again */
     for (uint32_t i = 0; i < GOSSIP_REPLAY_MAX + 1000; i++) {
         uint8_t nonce[GOSSIP_NONCE_LEN] = {0};
@@ -600,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_envelope_replay_window),
         cmocka_unit_test(test_key_derivation_separates_purposes),
         cmocka_unit_test(test_every_message_round_trips),
+        cmocka_unit_test(test_compact_ids_and_addresses),
+        cmocka_unit_test(test_old_wire_version_is_refused_cleanly),
         cmocka_unit_test(test_metadata_extensions),
         cmocka_unit_test(test_every_truncation_is_refused),
         cmocka_unit_test(test_bad_shapes_are_refused_with_reason),

@@ -374,6 +374,29 @@ int nt_run(const char *const *argv, const char *const *env, char *out, size_t ou
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+int nt_ctlv(const char *const *env, char *out, size_t outcap, char *err, size_t errcap,
+            const char *api_url, va_list ap)
+{
+    const char *argv[32] = {"webgwctl", "--api", api_url};
+    int argc = 3;
+
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 31;)
+        argv[argc++] = a;
+    return nt_run(argv, env, out, outcap, err, errcap);
+}
+
+int nt_ctl(const char *const *env, char *out, size_t outcap, char *err, size_t errcap,
+           const char *api_url, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, api_url);
+    rc = nt_ctlv(env, out, outcap, err, errcap, api_url, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* ---- a tiny backend ---------------------------------------------------------------------- */
 
 #include <pthread.h>

@@ -5,6 +5,7 @@
 #ifndef WEBGW_TESTS_NODE_HARNESS_H
 #define WEBGW_TESTS_NODE_HARNESS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -78,6 +79,14 @@ int nt_raw(const char *ip, int port, const void *req, size_t len, char *out, siz
  * terminated), capturing stdout and stderr. Returns the exit status. */
 int nt_run(const char *const *argv, const char *const *env, char *out, size_t outcap, char *err,
            size_t errcap);
+
+/* webgwctl --api api_url followed by the NULL-terminated arguments (at most 28), with extra env
+ * entries as nt_run (the owner key is usually one: "WEBGW_KEY=path"), capturing stdout and stderr
+ * into out and err. Returns the exit status. nt_ctlv takes the arguments as a va_list. */
+int nt_ctl(const char *const *env, char *out, size_t outcap, char *err, size_t errcap,
+           const char *api_url, ...);
+int nt_ctlv(const char *const *env, char *out, size_t outcap, char *err, size_t errcap,
+            const char *api_url, va_list ap);
 
 /* $WEBGW_BIN/name into out. */
 void nt_bin(const char *name, char *out, size_t cap);

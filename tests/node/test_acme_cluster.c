@@ -28,7 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "tests/node/harness.h"
 #include "tests/proxy/pebble_util.h"
 

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "tests/node/harness.h"
 #include "tests/proxy/pebble_util.h"
 
@@ -34,19 +34,9 @@ static char out[16384];
 
 static char env_key[400], ctl_out[4096], ctl_err[4096];
 
-static int ctl(const char *api_url, ...)
-{
-    const char *argv[32] = {"webgwctl", "--api", api_url};
-    const char *env[] = {env_key, NULL};
-    int argc = 3;
-    va_list ap;
-
-    va_start(ap, api_url);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    return nt_run(argv, env, ctl_out, sizeof(ctl_out), ctl_err, sizeof(ctl_err));
-}
+#define ctl(...)                                                                                   \
+    nt_ctl((const char *const[]){env_key, NULL}, ctl_out, sizeof(ctl_out), ctl_err,                \
+           sizeof(ctl_err), __VA_ARGS__)
 
 static int sh(const char *fmt, ...)
 {

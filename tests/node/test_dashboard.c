@@ -3,7 +3,10 @@
  * /dashboard from a two-node cluster, runs its JavaScript against the live API, and the DOM
  * it leaves must show the cluster as the API describes it (members and their state, the
  * name, its backend with the health each prober reported, the name's traffic, the events).
- * A screenshot is kept as dashboard.png in the test's build directory.
+ * Then traffic runs on both nodes for more than a minute: the page must show the fleet-wide
+ * total per name with each node's share (each node's count arrives by gossip, as a summary that
+ * node signed), charts of the last samples drawn as points, and how old each health verdict
+ * is. A screenshot is kept as dashboard.png in the test's build directory.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -16,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <time.h>
 
 #include "harness.h"
 #include "node/node.h"
@@ -23,6 +28,7 @@
 static struct nt_node gw1, gw2;
 static struct nt_backend *be;
 static char env_key[400];
+static int shop_before; /* requests to shop through gw1 in the first test */
 
 /* Runs headless Chromium on url; returns the DOM after scripts ran (malloc'd) or NULL. */
 static char *chromium(const char *url, const char *screenshot)
@@ -56,17 +62,15 @@ static char *chromium(const char *url, const char *screenshot)
 
 static int ctl(const struct nt_node *n, ...)
 {
-    const char *argv[32] = {"webgwctl", "--api", n->api_url};
     const char *env[] = {env_key, NULL};
     char out[8192], err[4096];
-    int argc = 3;
     va_list ap;
+    int rc;
 
     va_start(ap, n);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
+    rc = nt_ctlv(env, out, sizeof(out), err, sizeof(err), n->api_url, ap);
     va_end(ap);
-    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
+    return rc;
 }
 
 static int setup(void **state)
@@ -133,6 +137,7 @@ static void dashboard_renders_the_live_cluster(void **state)
         }
         assert_int_equal(st_, 200);
     }
+    shop_before = 7;
     assert_true(nt_wait(health_known, NULL, 10000));
 
     snprintf(url, sizeof(url), "%s/dashboard", gw1.api_url);
@@ -186,10 +191,209 @@ static void dashboard_renders_the_live_cluster(void **state)
     fprintf(stderr, "screenshot: %s (%lld bytes)\n", shot, (long long)st.st_size);
 }
 
+/* GET path on gw as JSON (NULL when it fails). */
+static json_t *api_json(const struct nt_node *gw, const char *path)
+{
+    struct ctl_response r;
+    json_t *j = NULL;
+
+    if (nt_api(gw, "GET", path, NULL, NULL, 0, &r) == 200)
+        j = json_loads(r.body, 0, NULL);
+    ctl_response_free(&r);
+    return j;
+}
+
+/* Requests to `name` that node `node` reports in gw1's fleet view; -1 when not listed. */
+static long fleet_requests(const char *name, const char *node)
+{
+    json_t *fleet = api_json(&gw1, "/api/v1/traffic/fleet"), *row, *n;
+    long found = -1;
+    size_t i, j;
+
+    json_array_foreach(json_object_get(fleet, "names"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "name")), name) != 0)
+            continue;
+        json_array_foreach(json_object_get(row, "nodes"), j, n)
+        {
+            if (strcmp(json_string_value(json_object_get(n, "node")), node) == 0)
+                found = (long)json_integer_value(json_object_get(n, "requests"));
+        }
+    }
+    json_decref(fleet);
+    return found;
+}
+
+/* Sum of gw1's history samples of `name` (what its charts draw). */
+static long history_sum(const char *name)
+{
+    json_t *h = api_json(&gw1, "/api/v1/traffic/history"), *row, *v;
+    long sum = -1;
+    size_t i, j;
+
+    json_array_foreach(json_object_get(h, "names"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "name")), name) != 0)
+            continue;
+        sum = 0;
+        json_array_foreach(json_object_get(row, "requests"), j, v)
+        {
+            sum += (long)json_integer_value(v);
+        }
+    }
+    json_decref(h);
+    return sum;
+}
+
+struct expect {
+    const char *name, *node; /* whose count */
+    long requests;           /* what it must be */
+};
+
+static bool fleet_has(void *ctx)
+{
+    const struct expect *e = ctx;
+    return fleet_requests(e->name, e->node) == e->requests;
+}
+
+static bool history_has(void *ctx)
+{
+    const struct expect *e = ctx;
+    return history_sum(e->name) == e->requests;
+}
+
+/* The number in attribute `attr` of the first element after `from` that has it; -1 if none. */
+static long attr_after(const char *from, const char *attr)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "%s=\"", attr);
+    p = from ? strstr(from, pat) : NULL;
+    return p ? atol(p + strlen(pat)) : -1;
+}
+
+/* Within the element that starts at `row` (up to the next "</tr>"), the data-points of the chart
+ * of `series`; -1 if none. */
+static long chart_points(const char *row, const char *series)
+{
+    char pat[64], *end, *copy;
+    const char *p;
+    long n = -1;
+
+    if (row == NULL || (end = strstr(row, "</tr>")) == NULL)
+        return -1;
+    copy = strndup(row, (size_t)(end - row));
+    snprintf(pat, sizeof(pat), "data-series=\"%s\"", series);
+    p = strstr(copy, pat);
+    if (p) {
+        const char *tag = p;
+        while (tag > copy && *tag != '<')
+            tag--;
+        n = attr_after(tag, "data-points");
+        /* and the line is really there: a polyline with that many coordinates or more */
+        const char *pl = strstr(p, "<polyline points=\"");
+        if (pl == NULL || n <= 0)
+            n = -1;
+        else {
+            long pairs = 0;
+            for (const char *c = pl + 18; *c && *c != '"'; c++)
+                pairs += *c == ',';
+            if (pairs < n)
+                n = -1;
+        }
+    }
+    free(copy);
+    return n;
+}
+
+static void dashboard_after_a_minute_of_traffic(void **state)
+{
+    char body[128], url[128], shot[512], rowpat[64], *dom;
+    long n1 = 0, n2 = 0, errors = 0;
+    struct timespec t0, t;
+
+    /* a second name whose backend refuses connections: its requests are errors (502) */
+    assert_int_equal(ctl(&gw1, "reserve", "flaky", NULL), 0);
+    assert_int_equal(ctl(&gw1, "expose", "flaky", "--backend", "http://127.0.0.15:9", NULL), 0);
+    /* 65 s of traffic on both nodes: two requests through gw1 for one through gw2 */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        if (nt_get(gw1.ip, gw1.http_port, "shop.localhost", "/", body, sizeof(body)) == 200)
+            n1++;
+        if (nt_get(gw1.ip, gw1.http_port, "shop.localhost", "/", body, sizeof(body)) == 200)
+            n1++;
+        if (nt_get(gw2.ip, gw2.http_port, "shop.localhost", "/", body, sizeof(body)) == 200)
+            n2++;
+        int st = nt_get(gw1.ip, gw1.http_port, "flaky.localhost", "/", body, sizeof(body));
+        if (st >= 500)
+            errors++;
+        usleep(100000);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 65);
+    fprintf(stderr, "traffic: shop %ld via dash-one, %ld via dash-two; flaky %ld errors\n", n1, n2,
+            errors);
+    assert_true(n1 > 100 && n2 > 50 && errors > 50);
+
+    /* dash-two's count reaches dash-one by gossip, in its next signed summary (every 10 s) */
+    struct expect two = {"shop", "dash-two", n2}, one = {"shop", "dash-one", n1 + shop_before};
+    assert_true(nt_wait(fleet_has, &two, 30000));
+    assert_true(nt_wait(fleet_has, &one, 1000));
+    /* dash-one's history holds every request once its next sample is taken */
+    assert_true(nt_wait(history_has, &one, 15000));
+
+    snprintf(url, sizeof(url), "%s/dashboard", gw1.api_url);
+    dom = chromium(url, NULL);
+    assert_non_null(dom);
+    assert_non_null(strstr(dom, "data-ready=\"1\""));
+    /* fleet-wide total of shop, and each node's share */
+    {
+        const char *row = strstr(dom, "data-traffic=\"shop\"");
+        assert_non_null(row);
+        assert_int_equal(attr_after(row, "data-requests"), n1 + n2 + shop_before);
+        snprintf(rowpat, sizeof(rowpat), "<td class=\"num\">%ld</td>", n1 + n2 + shop_before);
+        assert_non_null(strstr(row, rowpat));
+        assert_int_equal(attr_after(strstr(row, "data-node=\"dash-one\""), "data-requests"),
+                         n1 + shop_before);
+        assert_int_equal(attr_after(strstr(row, "data-node=\"dash-two\""), "data-requests"), n2);
+        assert_non_null(strstr(dom, "2 nodes reporting"));
+    }
+    /* charts: more than a minute at one sample per 10 s is at least 6 points per series */
+    {
+        const char *shop = strstr(dom, "data-history=\"shop\"");
+        const char *flaky = strstr(dom, "data-history=\"flaky\"");
+        long req = chart_points(shop, "requests"), p99 = chart_points(shop, "p99");
+        long err = chart_points(flaky, "errors");
+        fprintf(stderr, "chart points: shop requests %ld, shop p99 %ld, flaky errors %ld\n", req,
+                p99, err);
+        assert_true(req >= 6);
+        assert_true(p99 >= 6);
+        assert_true(err >= 6);
+    }
+    /* each verdict and each prober's result says how old it is */
+    {
+        const char *v = strstr(dom, "data-verdict-age=\"");
+        assert_non_null(v);
+        assert_true(atol(v + 18) >= 0 && atol(v + 18) <= 30);
+        assert_true(attr_after(strstr(dom, "class=\"probe up\""), "data-age") >= 0);
+        assert_non_null(strstr(dom, "s ago"));
+    }
+    free(dom);
+
+    {
+        char cwd[400];
+        snprintf(shot, sizeof(shot), "%s/dashboard.png", getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+    }
+    dom = chromium(url, shot);
+    free(dom);
+    fprintf(stderr, "screenshot after a minute: %s\n", shot);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dashboard_renders_the_live_cluster),
+        cmocka_unit_test(dashboard_after_a_minute_of_traffic),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -39,19 +39,8 @@ static int port_a, port_b;
 static char key_a[64], key_b[64];
 static char env_key[400], out[65536], err[8192];
 
-static int ctl(const char *api_url, ...)
-{
-    const char *argv[32] = {"webgwctl", "--api", api_url};
-    const char *env[] = {env_key, NULL};
-    int argc = 3;
-    va_list ap;
-
-    va_start(ap, api_url);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
-}
+#define ctl(...)                                                                                   \
+    nt_ctl((const char *const[]){env_key, NULL}, out, sizeof(out), err, sizeof(err), __VA_ARGS__)
 
 static uint64_t now_ms(void)
 {

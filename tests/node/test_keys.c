@@ -76,19 +76,8 @@ static void expect_400(const struct nt_node *n, const char *body, const char *wh
         fail_msg("%s: want an error naming \"%s\", got %s", body, why, resp);
 }
 
-static int ctl(const char *api_url, ...)
-{
-    const char *argv[32] = {"webgwctl", "--api", api_url};
-    const char *env[] = {env_key, NULL};
-    int argc = 3;
-    va_list ap;
-
-    va_start(ap, api_url);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
-}
+#define ctl(...)                                                                                   \
+    nt_ctl((const char *const[]){env_key, NULL}, out, sizeof(out), err, sizeof(err), __VA_ARGS__)
 
 static bool both_alive(void *ctx)
 {

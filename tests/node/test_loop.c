@@ -147,19 +147,8 @@ static struct nt_node a1, a2, b;
 static struct relay *ra1, *ra2;
 static char env_key[400], out[65536], err[8192];
 
-static int ctl(const char *api_url, ...)
-{
-    const char *argv[32] = {"webgwctl", "--api", api_url};
-    const char *env[] = {env_key, NULL};
-    int argc = 3;
-    va_list ap;
-
-    va_start(ap, api_url);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
-}
+#define ctl(...)                                                                                   \
+    nt_ctl((const char *const[]){env_key, NULL}, out, sizeof(out), err, sizeof(err), __VA_ARGS__)
 
 /* webgw_http_requests_total{name="NAME"} on one gateway (0 when absent). */
 static unsigned long requests_of(const struct nt_node *n, const char *name)

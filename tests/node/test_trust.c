@@ -30,21 +30,19 @@ static char out[65536], err[8192], owner_a[80], owner_b[80];
 /* webgwctl with key `key` (and optionally a clock a day behind) against `api`. */
 static int ctl(const char *api, const char *key, bool late, ...)
 {
-    const char *argv[32] = {"webgwctl", "--api", api};
     char env_key[400];
     const char *env[] = {env_key, "LD_PRELOAD=" FAKETIME_LIB, "FAKETIME=-1d",
                          "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1", NULL};
-    int argc = 3;
     va_list ap;
+    int rc;
 
     snprintf(env_key, sizeof(env_key), "WEBGW_KEY=%s/%s", nt_tmpdir(), key);
     if (!late)
         env[1] = NULL;
     va_start(ap, late);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
-        argv[argc++] = a;
+    rc = nt_ctlv(env, out, sizeof(out), err, sizeof(err), api, ap);
     va_end(ap);
-    return nt_run(argv, env, out, sizeof(out), err, sizeof(err));
+    return rc;
 }
 
 /* Whether node n shows `victim` held by owner a, with a contender, served by the real one. */

@@ -41,8 +41,9 @@ struct tb_server {
     atomic_uint_fast64_t accepts;
     unsigned answers_per_conn; /* tb_set_conn_life() */
     unsigned close_after_ms;
-    bool hold;     /* under lock: leave connections in the kernel's accept queue */
-    int filler_fd; /* tb_hold_connects(): our own connection filling that queue */
+    atomic_bool reset_uploads; /* tb_set_reset_uploads() */
+    bool hold;                 /* under lock: leave connections in the kernel's accept queue */
+    int filler_fd;             /* tb_hold_connects(): our own connection filling that queue */
     bool joined;
 };
 
@@ -209,6 +210,18 @@ static void *tb_conn_main(void *arg)
             EVP_MD_CTX_free(md);
             break;
         }
+        if (atomic_load(&s->reset_uploads) && strncmp(head, "GET ", 4) != 0 &&
+            strncmp(head, "HEAD ", 5) != 0) {
+            /* a backend process dying on this request: RST, no answer */
+            EVP_MD_CTX_free(md);
+            struct linger lg = {1, 0};
+            pthread_mutex_lock(&s->lock);
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            close(c->fd);
+            c->fd = -1;
+            pthread_mutex_unlock(&s->lock);
+            break;
+        }
         char out[16384];
         if (md) {
             unsigned char d[32];
@@ -298,6 +311,8 @@ static void *tb_conn_main(void *arg)
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\n\r\n",
             };
             int k = atoi(path + 5);
             if (k >= 0 && k < (int)(sizeof(bad) / sizeof(bad[0])))
@@ -313,7 +328,10 @@ static void *tb_conn_main(void *arg)
         }
     }
     free(buf);
-    shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_lock(&s->lock);
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
@@ -397,6 +415,11 @@ void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned c
     s->close_after_ms = close_after_ms;
 }
 
+void tb_set_reset_uploads(struct tb_server *s, bool on)
+{
+    atomic_store(&s->reset_uploads, on);
+}
+
 void tb_hold_connects(struct tb_server *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -449,7 +472,8 @@ void tb_free(struct tb_server *s)
     for (int i = 0; i < TB_CONNS_MAX; i++) {
         if (s->conns[i].used) {
             pthread_join(s->conns[i].thread, NULL);
-            close(s->conns[i].fd);
+            if (s->conns[i].fd >= 0)
+                close(s->conns[i].fd);
         }
     }
     close(s->lfd);
@@ -495,6 +519,30 @@ struct proxy *th_proxy(struct state_routes *routes, struct proxy_config *cfg)
         abort();
     }
     return p;
+}
+
+void th_fixture_start(struct th_fixture *f, int n, struct proxy_config *cfg)
+{
+    uint16_t ports[TH_BACKENDS_MAX];
+    memset(f, 0, sizeof(*f));
+    if (n < 1 || n > TH_BACKENDS_MAX)
+        abort();
+    f->routes = state_routes_new();
+    for (f->n = 0; f->n < n; f->n++) {
+        f->be[f->n] = tb_start(f->n);
+        ports[f->n] = tb_port(f->be[f->n]);
+    }
+    th_route(f->routes, "app.localhost", "app", ports, n);
+    f->p = th_proxy(f->routes, cfg);
+    f->port = proxy_http_port(f->p);
+}
+
+void th_fixture_stop(struct th_fixture *f)
+{
+    proxy_stop(f->p);
+    for (int i = 0; i < f->n; i++)
+        tb_free(f->be[i]);
+    state_routes_free(f->routes);
 }
 
 int tc_connect(uint16_t port)

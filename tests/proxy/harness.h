@@ -25,7 +25,8 @@
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
  *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101;
- *                     9 and 10: chunk data not followed by CRLF)
+ *                     9 and 10: chunk data not followed by CRLF; 11 and 12: a bare LF
+ *                     in the trailer section)
  */
 struct tb_server;
 
@@ -43,6 +44,9 @@ void tb_hold_connects(struct tb_server *s);
  * that long after. 0 turns either off. */
 void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned close_after_ms);
 void tb_release_connects(struct tb_server *s);
+/* on: every request but GET and HEAD is read whole, then its connection is reset (RST) without
+ * an answer, as by a backend process dying on it. GETs are still answered. */
+void tb_set_reset_uploads(struct tb_server *s, bool on);
 /* Kills it the hard way: listener closed, every connection reset. */
 void tb_kill(struct tb_server *s);
 void tb_free(struct tb_server *s); /* kills if needed and joins its threads */
@@ -53,6 +57,22 @@ void th_route(struct state_routes *routes, const char *host, const char *name,
 
 /* Starts a proxy on 127.0.0.1:0 with `cfg` (or defaults with 2 workers when NULL). */
 struct proxy *th_proxy(struct state_routes *routes, struct proxy_config *cfg);
+
+/* What most tests stand on: n backends (ids 0..n-1) behind app.localhost (name "app") and a
+ * proxy in front of them. */
+#define TH_BACKENDS_MAX 4
+struct th_fixture {
+    struct state_routes *routes;
+    struct tb_server *be[TH_BACKENDS_MAX];
+    int n;           /* backends started */
+    struct proxy *p; /* started with the cfg given to th_fixture_start */
+    uint16_t port;   /* its HTTP port */
+};
+
+/* Starts the fixture; cfg as th_proxy(). */
+void th_fixture_start(struct th_fixture *f, int n, struct proxy_config *cfg);
+/* Stops the proxy, frees the backends and the routes. */
+void th_fixture_stop(struct th_fixture *f);
 
 /* Client. */
 int tc_connect(uint16_t port);

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #define DIE(...)                                                                                   \
     do {                                                                                           \

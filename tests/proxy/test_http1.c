@@ -280,6 +280,63 @@ static void test_chunk_data_must_end_in_crlf(void **state)
     }
 }
 
+/* llhttp as built takes a bare LF (and a lone CR) as a line end in the trailer section after
+ * the last chunk: refused in either direction wherever a read boundary falls, while good
+ * trailers still end the message exactly where they end. */
+static void test_chunked_trailer_line_ends(void **state)
+{
+    (void)state;
+    static const char *const heads[2] = {
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"};
+    static const char *const bad[] = {"0\r\n\n",           "0\r\nX: y\n\r\n",
+                                      "1\r\na\r\n0\r\n\n", "0\r\nX: y\r\nZ: w\n\r\n",
+                                      "0\r\n\rX",          "0\r\nX: y\rZ\r\n\r\n"};
+    for (int dir = 0; dir < 2; dir++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            for (size_t cut = 0; cut <= strlen(bad[i]); cut++) {
+                struct body b = {.len = 0};
+                int status = 0;
+                int r = feed_split(dir == 0, heads[dir], bad[i], cut, &b, &status);
+                if (r != -1)
+                    fprintf(stderr, "%s trailer case %zu cut %zu: %d\n",
+                            dir ? "response" : "request", i, cut, r);
+                assert_int_equal(r, -1);
+                assert_int_equal(status, dir == 0 ? 400 : 502);
+            }
+        }
+        static const char *const good[] = {"0\r\n\r\n", "0\r\nX: y\r\n\r\n",
+                                           "2\r\nab\r\n0\r\nX: y\r\nZ: w\r\n\r\n"};
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            for (size_t cut = 0; cut <= strlen(good[i]); cut++) {
+                struct body b = {.len = 0};
+                int status = 0;
+                assert_int_equal(feed_split(dir == 0, heads[dir], good[i], cut, &b, &status), 1);
+            }
+        }
+    }
+    /* the bytes after a good trailer are the next request, whole */
+    struct http1_parser p;
+    struct http1_header f[16];
+    struct body b = {.len = 0};
+    static const struct http1_limits small = {
+        .max_request_line = 256, .max_header_count = 10, .max_header_bytes = 64};
+    const char *raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "0\r\nX: y\r\n\r\nGET / HTTP/1.1\r\n";
+    http1_parser_init(&p, true, &small, f, 16, collect, &b);
+    assert_int_equal(http1_parse_head(&p, raw, strlen(raw)), 1);
+    size_t off = p.head.head_len, used;
+    assert_int_equal(http1_parse_body(&p, raw + off, strlen(raw) - off, &used), 1);
+    assert_string_equal(raw + off + used, "GET / HTTP/1.1\r\n");
+    /* a trailer section is bounded like a head */
+    char big[200];
+    int n = snprintf(big, sizeof(big), "0\r\nX: %080d\r\n\r\n", 0);
+    http1_parser_init(&p, true, &small, f, 16, collect, &b);
+    assert_int_equal(http1_parse_head(&p, raw, strlen(raw)), 1);
+    assert_int_equal(http1_parse_body(&p, big, (size_t)n, &used), -1);
+    assert_int_equal(p.status, 431);
+}
+
 /* What llhttp 8.1 accepts as Debian builds it (without LLHTTP_STRICT_MODE) and its strict
  * mode refuses, found by running both builds over the same inputs: each is refused here. */
 static void test_llhttp_loose_mode_covered(void **state)
@@ -293,6 +350,7 @@ static void test_llhttp_loose_mode_covered(void **state)
     assert_int_equal(req_status("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
     assert_int_equal(req_status("GET /a\x0c HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
     /* the two bytes after chunk data: test_chunk_data_must_end_in_crlf */
+    /* bare LF or lone CR in the chunked trailer section: test_chunked_trailer_line_ends */
 }
 
 static void test_responses(void **state)
@@ -482,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_chunked_body_and_pipelining),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_chunk_data_must_end_in_crlf),
+        cmocka_unit_test(test_chunked_trailer_line_ends),
         cmocka_unit_test(test_llhttp_loose_mode_covered),
         cmocka_unit_test(test_request_rewrite),
         cmocka_unit_test(test_forwarded_rewrite),

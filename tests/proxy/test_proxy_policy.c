@@ -62,11 +62,70 @@ static void test_dead_backend_retried_and_marked_down(void **state)
     assert_true(f.found);
     assert_true(f.h.passive_down);
     assert_false(f.h.up);
-    assert_true(f.h.failures >= 1);
-    /* backoff: one failure per backoff period, not one per request */
-    assert_true(f.h.failures <= 2);
+    /* out after 3 failures in a row, then one failure per backoff period, not one per request */
+    assert_true(f.h.failures >= 3);
+    assert_true(f.h.failures <= 4);
     proxy_stop(p);
     tb_free(live);
+    state_routes_free(routes);
+}
+
+/* One reset is a request's bad luck, not a verdict on the backend: it stays in (the next
+ * request is served, where it used to get 503 for the 1 s backoff); three in a row with no
+ * answer between them take it out; an answer between them starts the count again. */
+static void test_single_reset_keeps_backend_in(void **state)
+{
+    (void)state;
+    struct state_routes *routes = state_routes_new();
+    struct tb_server *be = tb_start(0);
+    tb_set_reset_uploads(be, true); /* PUTs are reset unanswered, GETs answered */
+    uint16_t port = tb_port(be);
+    th_route(routes, "app.localhost", "app", &port, 1);
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    cfg.workers = 1;
+    struct proxy *p = th_proxy(routes, &cfg);
+    uint16_t pp = proxy_http_port(p);
+    /* fail, answer, fail, fail, answer: never three in a row */
+    const char *steps = "RGRRG";
+    for (const char *c = steps; *c; c++) {
+        struct tc_resp r;
+        if (*c == 'G') {
+            int st = tc_get(pp, "app.localhost", "/id", &r);
+            if (st != 200)
+                fprintf(stderr, "GET after %.*s: %d %s\n", (int)(c - steps), steps, st, r.body);
+            assert_int_equal(st, 200);
+        } else {
+            int fd = tc_connect(pp);
+            /* a fresh connection each time: a reset there counts against the backend */
+            tc_sends(fd, "PUT /upload HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n");
+            assert_int_equal(tc_read(fd, &r, 4096, false), 502);
+            close(fd);
+        }
+        tc_resp_free(&r);
+    }
+    struct health_find f = {.port = port};
+    proxy_backends_each(p, find_health, &f);
+    assert_true(f.found);
+    assert_false(f.h.passive_down);
+    assert_int_equal(f.h.failures, 3);
+    /* the third failure in a row takes it out */
+    for (int i = 0; i < 3; i++) {
+        struct tc_resp r;
+        int fd = tc_connect(pp);
+        tc_sends(fd, "PUT /upload HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 0\r\n\r\n");
+        assert_int_equal(tc_read(fd, &r, 4096, false), 502);
+        tc_resp_free(&r);
+        close(fd);
+    }
+    struct tc_resp r;
+    assert_int_equal(tc_get(pp, "app.localhost", "/id", &r), 503);
+    tc_resp_free(&r);
+    proxy_backends_each(p, find_health, &f);
+    assert_true(f.h.passive_down);
+    proxy_stop(p);
+    tb_free(be);
     state_routes_free(routes);
 }
 
@@ -78,10 +137,12 @@ static void test_no_backend_left_answers_502_then_503(void **state)
     th_route(routes, "app.localhost", "app", &port, 1);
     struct proxy *p = th_proxy(routes, NULL);
     struct tc_resp r;
-    /* the first request finds the backend refusing connections */
-    assert_int_equal(tc_get(proxy_http_port(p), "app.localhost", "/id", &r), 502);
-    assert_non_null(strstr(r.body, "connect"));
-    tc_resp_free(&r);
+    /* the first three requests find the backend refusing connections */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tc_get(proxy_http_port(p), "app.localhost", "/id", &r), 502);
+        assert_non_null(strstr(r.body, "connect"));
+        tc_resp_free(&r);
+    }
     /* then it is down (backoff): no healthy backend */
     assert_int_equal(tc_get(proxy_http_port(p), "app.localhost", "/id", &r), 503);
     assert_non_null(strstr(r.body, "no healthy backend"));
@@ -480,6 +541,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dead_backend_retried_and_marked_down),
         cmocka_unit_test(test_no_backend_left_answers_502_then_503),
+        cmocka_unit_test(test_single_reset_keeps_backend_in),
         cmocka_unit_test(test_loop_prevention),
         cmocka_unit_test(test_per_ip_limits),
         cmocka_unit_test(test_limits_on_the_wire),

@@ -33,7 +33,8 @@ static void test_fleet_up_clears_passive_backoff(void **state)
     proxy_config_init(&cfg);
     cfg.workers = 1;
     cfg.connect_timeout_ms = 100;
-    cfg.down_backoff_ms = 50; /* short steps; the cap stays 30 s */
+    cfg.down_backoff_ms = 50;    /* short steps; the cap stays 30 s */
+    cfg.down_after_failures = 1; /* every failure counts at once: the backoff piles up fast */
     struct proxy *p = th_proxy(routes, &cfg);
     uint16_t port = proxy_http_port(p);
     struct state_backend b0 = {.family = 4, .addr = {127, 0, 0, 1}, .port = ports[0]};

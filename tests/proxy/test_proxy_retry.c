@@ -23,32 +23,13 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct state_routes *routes;
-    struct tb_server *be;
-    struct proxy *p;
-    uint16_t port;
-};
-
-static void start(struct fixture *f, unsigned answers_per_conn, unsigned close_after_ms)
+static void start(struct th_fixture *f, unsigned answers_per_conn, unsigned close_after_ms)
 {
-    f->routes = state_routes_new();
-    f->be = tb_start(0);
-    tb_set_conn_life(f->be, answers_per_conn, close_after_ms);
-    uint16_t port = tb_port(f->be);
-    th_route(f->routes, "app.localhost", "app", &port, 1);
     struct proxy_config cfg;
     proxy_config_init(&cfg);
     cfg.workers = 1; /* one pool: every request after the first reuses a connection */
-    f->p = th_proxy(f->routes, &cfg);
-    f->port = proxy_http_port(f->p);
-}
-
-static void stop(struct fixture *f)
-{
-    proxy_stop(f->p);
-    tb_free(f->be);
-    state_routes_free(f->routes);
+    th_fixture_start(f, 1, &cfg);
+    tb_set_conn_life(f->be[0], answers_per_conn, close_after_ms);
 }
 
 static uint64_t now_ms(void)
@@ -58,40 +39,52 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* How send_body() writes: head and body pieces apart (false), or all in one send (true), so
+ * the gateway has the whole request in its buffer when it reads the head. */
+static bool send_whole;
+
 /* Sends a request with a body of n bytes (Content-Length or chunked) and reads the answer. */
 static int send_body(int fd, const char *method, size_t n, bool chunked, struct tc_resp *r,
                      char sha[65])
 {
-    char head[256];
     char *body = malloc(n + 1);
     for (size_t i = 0; i < n; i++)
         body[i] = (char)('a' + i * 7 % 26);
+    char *msg = malloc(256 + 2 * n + 16 * (n / 1000 + 1));
+    size_t len, head_len;
     if (chunked)
-        snprintf(head, sizeof(head),
-                 "%s /sha HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
-                 method);
+        len = (size_t)sprintf(
+            msg, "%s /sha HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
+            method);
     else
-        snprintf(head, sizeof(head),
-                 "%s /sha HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: %zu\r\n\r\n", method,
-                 n);
-    tc_sends(fd, head);
+        len = (size_t)sprintf(
+            msg, "%s /sha HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: %zu\r\n\r\n", method,
+            n);
+    head_len = len;
     if (chunked) {
         for (size_t off = 0; off < n; off += 1000) {
             size_t k = n - off < 1000 ? n - off : 1000;
-            char hex[16];
-            snprintf(hex, sizeof(hex), "%zx\r\n", k);
-            tc_sends(fd, hex);
-            tc_send(fd, body + off, k);
-            tc_sends(fd, "\r\n");
+            len += (size_t)sprintf(msg + len, "%zx\r\n", k);
+            memcpy(msg + len, body + off, k);
+            len += k;
+            len += (size_t)sprintf(msg + len, "\r\n");
         }
-        tc_sends(fd, "0\r\n\r\n");
+        len += (size_t)sprintf(msg + len, "0\r\n\r\n");
     } else {
-        tc_send(fd, body, n);
+        memcpy(msg + len, body, n);
+        len += n;
+    }
+    if (send_whole) {
+        tc_send(fd, msg, len);
+    } else {
+        tc_send(fd, msg, head_len);
+        tc_send(fd, msg + head_len, len - head_len);
     }
     unsigned char d[32];
     EVP_Digest(body, n, d, NULL, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++)
         snprintf(sha + 2 * i, 3, "%02x", d[i]);
+    free(msg);
     free(body);
     return tc_read(fd, r, 4096, false);
 }
@@ -99,7 +92,7 @@ static int send_body(int fd, const char *method, size_t n, bool chunked, struct 
 static void test_get_after_backend_idle_close_200(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct th_fixture f;
     start(&f, 0, 300);
     int fd = tc_connect(f.port);
     int ok = 0;
@@ -116,13 +109,13 @@ static void test_get_after_backend_idle_close_200(void **state)
     printf("%d of 20 GETs 250 ms after the previous answer, backend closing at 300 ms: 200\n", ok);
     assert_int_equal(ok, 20);
     close(fd);
-    stop(&f);
+    th_fixture_stop(&f);
 }
 
 static void test_idempotent_retried_on_new_connection(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct th_fixture f;
     start(&f, 1, 0);
     int fd = tc_connect(f.port);
     struct tc_resp r;
@@ -133,7 +126,7 @@ static void test_idempotent_retried_on_new_connection(void **state)
     for (size_t i = 0; i < 4; i++) {
         char req[128];
         snprintf(req, sizeof(req), "%s /id HTTP/1.1\r\nHost: app.localhost\r\n\r\n", methods[i]);
-        uint64_t accepts = tb_accepts(f.be);
+        uint64_t accepts = tb_accepts(f.be[0]);
         tc_sends(fd, req);
         int st = tc_read(fd, &r, 4096, i == 1);
         if (st != 200)
@@ -142,7 +135,7 @@ static void test_idempotent_retried_on_new_connection(void **state)
         assert_false(r.closed);
         tc_resp_free(&r);
         /* the pooled connection died, a new one answered */
-        assert_int_equal(tb_accepts(f.be), accepts + 1);
+        assert_int_equal(tb_accepts(f.be[0]), accepts + 1);
     }
     /* PUT with a body the gateway still holds: replayed whole, byte for byte, on both
      * framings and across the 1000-byte chunks */
@@ -160,13 +153,13 @@ static void test_idempotent_retried_on_new_connection(void **state)
         }
     }
     close(fd);
-    stop(&f);
+    th_fixture_stop(&f);
 }
 
 static void test_lost_body_502_promptly(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct th_fixture f;
     start(&f, 1, 0);
     struct {
         const char *method;
@@ -190,7 +183,128 @@ static void test_lost_body_502_promptly(void **state)
         tc_resp_free(&r);
         close(fd);
     }
-    stop(&f);
+    th_fixture_stop(&f);
+}
+
+/* Two backends behind app.localhost: `a` and `b`. a.localhost and b.localhost route to one of
+ * them each, so a GET there leaves a pooled connection to it. Passive backoff is 1-2 ms: a
+ * backend that failed is tried again by the next request. */
+struct pair {
+    struct state_routes *routes;
+    struct tb_server *b;
+    struct proxy *p;
+    uint16_t port;
+};
+
+static void start_pair(struct pair *f, uint16_t a_port)
+{
+    f->routes = state_routes_new();
+    f->b = tb_start(1);
+    uint16_t ports[2] = {a_port, tb_port(f->b)};
+    th_route(f->routes, "app.localhost", "app", ports, 2);
+    th_route(f->routes, "a.localhost", "a", &ports[0], 1);
+    th_route(f->routes, "b.localhost", "b", &ports[1], 1);
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.down_backoff_ms = 1;
+    cfg.down_backoff_max_ms = 2;
+    cfg.response_timeout_ms = 3000; /* a request left waiting shows as a 504 after 3 s */
+    f->p = th_proxy(f->routes, &cfg);
+    f->port = proxy_http_port(f->p);
+}
+
+static void stop_pair(struct pair *f)
+{
+    proxy_stop(f->p);
+    tb_free(f->b);
+    state_routes_free(f->routes);
+}
+
+/* Leaves a pooled connection to the backend of `host` (a.localhost or b.localhost). */
+static void warm(struct pair *f, const char *host)
+{
+    struct tc_resp r;
+    assert_int_equal(tc_get(f->port, host, "/id", &r), 200);
+    tc_resp_free(&r);
+}
+
+/* A PUT of n bytes to app.localhost on a fresh client connection: must be 200 with the body
+ * received whole, whichever backend was tried first. */
+static void put_ok(struct pair *f, size_t n, bool chunked)
+{
+    int fd = tc_connect(f->port);
+    struct tc_resp r;
+    char sha[65], want[160];
+    uint64_t t0 = now_ms();
+    int st = send_body(fd, "PUT", n, chunked, &r, sha);
+    snprintf(want, sizeof(want), "received %zu sha256=%s", n, sha);
+    if (st != 200)
+        fprintf(stderr, "PUT %zu %s: %d after %llu ms: %s\n", n, chunked ? "chunked" : "length", st,
+                (unsigned long long)(now_ms() - t0), r.body ? r.body : "");
+    assert_int_equal(st, 200);
+    assert_string_equal(r.body, want);
+    tc_resp_free(&r);
+    close(fd);
+    usleep(10000); /* past the 2 ms backoff of a backend that failed */
+}
+
+static const size_t put_sizes[] = {0, 5, 3000};
+
+/* A backend that resets the connection on reading a PUT: the request goes to the other backend
+ * with its whole body, the chunked terminator included (a 0-byte chunked body is nothing but
+ * that terminator); on a fresh connection to the resetting backend and on a pooled one. */
+static void test_put_replayed_on_other_backend_after_reset(void **state)
+{
+    (void)state;
+    struct tb_server *a = tb_start(0);
+    tb_set_reset_uploads(a, true);
+    struct pair f;
+    start_pair(&f, tb_port(a));
+    for (int pooled = 0; pooled < 2; pooled++) {
+        uint64_t tried = tb_requests(a);
+        for (int round = 0; round < 2; round++) { /* round-robin: a goes first in one of two */
+            for (size_t i = 0; i < 3; i++) {
+                for (int chunked = 0; chunked < 2; chunked++) {
+                    /* one warm-up GET or two: each takes a round-robin turn, so the PUT
+                     * meets either backend first */
+                    for (int k = 0; pooled && k <= chunked; k++)
+                        warm(&f, "a.localhost");
+                    put_ok(&f, put_sizes[i], chunked);
+                }
+            }
+        }
+        printf("%s: the resetting backend read %llu of the PUTs, all answered 200\n",
+               pooled ? "pooled" : "fresh", (unsigned long long)(tb_requests(a) - tried));
+        assert_true(tb_requests(a) - tried >= 4);
+    }
+    stop_pair(&f);
+    tb_free(a);
+}
+
+/* The first backend refuses the connection and the other has a pooled connection: the body
+ * already read from the client goes out on it at once (it used to wait in the client buffer
+ * until the response timeout: 504). */
+static void test_put_after_refused_connect_on_pooled_backend(void **state)
+{
+    (void)state;
+    struct tb_server *dead = tb_start(2);
+    uint16_t dead_port = tb_port(dead);
+    tb_free(dead); /* nothing listens there any more: connection refused */
+    struct pair f;
+    start_pair(&f, dead_port);
+    send_whole = true;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 3; i++) {
+            for (int chunked = 0; chunked < 2; chunked++) {
+                for (int k = 0; k <= chunked; k++)
+                    warm(&f, "b.localhost");
+                put_ok(&f, put_sizes[i], chunked);
+            }
+        }
+    }
+    send_whole = false;
+    stop_pair(&f);
 }
 
 int main(void)
@@ -199,6 +313,8 @@ int main(void)
         cmocka_unit_test(test_get_after_backend_idle_close_200),
         cmocka_unit_test(test_idempotent_retried_on_new_connection),
         cmocka_unit_test(test_lost_body_502_promptly),
+        cmocka_unit_test(test_put_replayed_on_other_backend_after_reset),
+        cmocka_unit_test(test_put_after_refused_connect_on_pooled_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

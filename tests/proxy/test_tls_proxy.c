@@ -29,7 +29,7 @@
 #include <openssl/err.h>
 
 #include "harness.h"
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/tls_internal.h"
 #include "tests/proxy/tls_test_util.h"
 

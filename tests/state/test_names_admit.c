@@ -197,6 +197,51 @@ static void test_fqdn_claims(void **state)
     assert_int_equal(admit(f, &rec), 0);
 }
 
+/* Growth limits: only a record taking a new place counts; updates and releases always pass; a
+ * release frees a place; the per-owner count survives a change of the witnessing setting. */
+static void test_quota(void **state)
+{
+    const struct state_quota q = {.names_per_owner = 2, .records_max = 4};
+    struct state_names *names = state_names_new();
+    char err[STATE_ERR_MAX];
+    struct state_record r;
+
+    (void)state;
+    r = nf_record(STATE_RECORD_RESERVE, "one", 1, 1, NF_NOW_MS, 0);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), 0);
+    assert_int_equal(state_names_merge(names, &r, NULL), 1);
+    r = nf_record(STATE_RECORD_RESERVE, "two", 1, 1, NF_NOW_MS, 0);
+    assert_int_equal(state_names_merge(names, &r, NULL), 1);
+    assert_int_equal(state_names_owner_names(names, r.owner), 2);
+    r = nf_record(STATE_RECORD_RESERVE, "three", 1, 1, NF_NOW_MS, 0);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), STATE_EQUOTA);
+    assert_non_null(strstr(err, "max-names-per-owner"));
+    /* an update of a held name passes; so does a release, which frees a place */
+    r = nf_record(STATE_RECORD_PROXY, "two", 1, 2, NF_NOW_MS, 80);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), 0);
+    r = nf_record(STATE_RECORD_RELEASE, "two", 1, 3, NF_NOW_MS, 0);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), 0);
+    assert_int_equal(state_names_merge(names, &r, NULL), 1);
+    state_names_set_witnessing(names, 1, 3); /* every key accounted out and back in */
+    assert_int_equal(state_names_owner_names(names, r.owner), 1);
+    r = nf_record(STATE_RECORD_RESERVE, "three", 1, 1, NF_NOW_MS, 0);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), 0);
+    assert_int_equal(state_names_merge(names, &r, NULL), 1);
+    /* reviving the tombstone of "two" would be a third live name */
+    r = nf_record(STATE_RECORD_RESERVE, "two", 1, 4, NF_NOW_MS, 0);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), STATE_EQUOTA);
+    /* the fleet: one, two (tombstone), three and another owner's make 4 records */
+    r = nf_record(STATE_RECORD_RESERVE, "four", 2, 1, NF_NOW_MS, 0);
+    assert_int_equal(state_names_merge(names, &r, NULL), 1);
+    r = nf_record(STATE_RECORD_RESERVE, "five", 3, 1, NF_NOW_MS, 0);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), STATE_EFULL);
+    assert_non_null(strstr(err, "max-records"));
+    /* but an existing entry's update still passes */
+    r = nf_record(STATE_RECORD_PROXY, "four", 2, 2, NF_NOW_MS, 80);
+    assert_int_equal(state_names_quota(names, &r, &q, err, sizeof(err)), 0);
+    state_names_free(names);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_holder_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_after_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fqdn_claims, setup, teardown),
+        cmocka_unit_test(test_quota),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -284,21 +284,34 @@ static struct state_witness random_witness(uint64_t *seed)
     return w;
 }
 
-/* The order name_merge.c documents, written again: <0 when a is better. */
+/* The order name_merge.c documents ("better first": higher version, earlier time, smaller
+ * claim time, claim before release, then signature and key bytes), written as a byte string
+ * compared with memcmp rather than field by field, so a slip in either is caught. */
+#define W_SORT_LEN (8 + 8 + 8 + 1 + STATE_SIGNATURE_LEN + STATE_OWNER_LEN)
+
+static void put_be(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static void witness_sort_key(const struct state_witness *w, uint8_t out[W_SORT_LEN])
+{
+    put_be(out, UINT64_MAX - w->version);
+    put_be(out + 8, w->time_ms);
+    put_be(out + 16, w->claim_at_ms);
+    out[24] = w->released;
+    memcpy(out + 25, w->signature, STATE_SIGNATURE_LEN);
+    memcpy(out + 25 + STATE_SIGNATURE_LEN, w->key, STATE_OWNER_LEN);
+}
+
 static int model_witness_cmp(const struct state_witness *a, const struct state_witness *b)
 {
-    int c;
+    uint8_t ka[W_SORT_LEN], kb[W_SORT_LEN];
 
-    if (a->version != b->version)
-        return a->version > b->version ? -1 : 1;
-    if (a->time_ms != b->time_ms)
-        return a->time_ms < b->time_ms ? -1 : 1;
-    if (a->claim_at_ms != b->claim_at_ms)
-        return a->claim_at_ms < b->claim_at_ms ? -1 : 1;
-    if (a->released != b->released)
-        return a->released ? 1 : -1;
-    c = memcmp(a->signature, b->signature, STATE_SIGNATURE_LEN);
-    return c != 0 ? c : memcmp(a->key, b->key, STATE_OWNER_LEN);
+    witness_sort_key(a, ka);
+    witness_sort_key(b, kb);
+    return memcmp(ka, kb, W_SORT_LEN);
 }
 
 /* The model of one owner's witness set: each key's best, then the N best, sorted. */
@@ -512,7 +525,12 @@ static void test_witnessed_merge_order_independent(void **unused)
             }
             state_names_free(a);
         }
-        /* the model of the holder, from the reference table's kept records and witnesses */
+        /* the model of the holder, brute force from the inputs: per (name, owner) every
+         * witness ever given for it; per distinct witness key its newest observation (highest
+         * version, then earliest time, smallest claim time, a claim before a release); the
+         * claim's time is the smallest t such that need distinct keys attest this claim at or
+         * before t. (Each claim gets at most 8 witnesses here, below STATE_WITNESSES_MAX, so
+         * the bound never drops one.) */
         for (size_t k = 0; k < 3; k++) {
             struct state_name_view v;
             uint64_t best_t = 0;
@@ -523,31 +541,52 @@ static void test_witnessed_merge_order_independent(void **unused)
                 continue;
             for (uint8_t o = 1; o <= 4; o++) {
                 struct state_record r;
-                struct state_witness w[STATE_WITNESSES_MAX];
-                uint64_t times[STATE_WITNESSES_MAX];
+                const struct state_witness *newest[W_KEYS] = {0};
                 uint8_t owner[STATE_OWNER_LEN];
-                size_t nwit, nt = 0;
+                bool found = false;
+                uint64_t t_found = 0;
 
                 nf_owner(owner, o);
                 if (state_names_owner_record(ref, rand_names[k], owner, &r) != 0 ||
                     r.kind == STATE_RECORD_RELEASE)
                     continue;
-                nwit = state_names_witnesses(ref, rand_names[k], owner, w);
-                for (size_t i = 0; i < nwit; i++)
-                    if (!w[i].released && w[i].claim_at_ms == r.reserved_at_ms)
-                        times[nt++] = w[i].time_ms;
-                if (nt < need)
-                    continue;
-                for (size_t a = 0; a < nt; a++)
-                    for (size_t b = a + 1; b < nt; b++)
-                        if (times[b] < times[a]) {
-                            uint64_t t = times[a];
-                            times[a] = times[b];
-                            times[b] = t;
-                        }
-                if (best_owner < 0 || times[need - 1] < best_t) {
+                for (int i = 0; i < RECS; i++) {
+                    if (strcmp(recs[i].name, rand_names[k]) != 0 || recs[i].owner[0] != o)
+                        continue;
+                    for (int j = 0; j < nw[i]; j++) {
+                        const struct state_witness *w = &wits[i][j], *cur;
+                        int slot = w->key[0] - 100;
+
+                        cur = newest[slot];
+                        if (cur == NULL || w->version > cur->version ||
+                            (w->version == cur->version &&
+                             (w->time_ms < cur->time_ms ||
+                              (w->time_ms == cur->time_ms &&
+                               (w->claim_at_ms < cur->claim_at_ms ||
+                                (w->claim_at_ms == cur->claim_at_ms && cur->released))))))
+                            newest[slot] = w;
+                    }
+                }
+                for (int cand = 0; cand < W_KEYS; cand++) {
+                    const struct state_witness *c = newest[cand];
+                    unsigned at_or_before = 0;
+
+                    if (c == NULL || c->released || c->claim_at_ms != r.reserved_at_ms)
+                        continue;
+                    for (int other = 0; other < W_KEYS; other++) {
+                        const struct state_witness *x = newest[other];
+                        at_or_before += x != NULL && !x->released &&
+                                        x->claim_at_ms == r.reserved_at_ms &&
+                                        x->time_ms <= c->time_ms;
+                    }
+                    if (at_or_before >= need && (!found || c->time_ms < t_found)) {
+                        found = true;
+                        t_found = c->time_ms;
+                    }
+                }
+                if (found && (best_owner < 0 || t_found < best_t)) {
                     best_owner = o;
-                    best_t = times[need - 1];
+                    best_t = t_found;
                 }
             }
             assert_int_equal(v.held, best_owner >= 0);

@@ -33,7 +33,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/tls_internal.h"
 #include "tests/proxy/pebble_util.h"
 #include "tests/proxy/tls_test_util.h"
@@ -244,8 +244,8 @@ static void test_unpublished_challenge_is_refused_by_the_ca(void **state)
     char err[ACME_ERR_MAX];
     atomic_int published = 0;
     EVP_PKEY *key = acme_key_generate(err, sizeof(err));
-    struct acme_client *c =
-        client_with(f, (struct acme_publisher){silent_publish, silent_withdraw, &published, NULL}, key);
+    struct acme_client *c = client_with(
+        f, (struct acme_publisher){silent_publish, silent_withdraw, &published, NULL}, key);
     const char *names[] = {"nobody-answers.webgw.test"};
     struct acme_cert cert;
     long retry;

@@ -8,7 +8,7 @@
  * (libcurl4-openssl-dev), and keeps this file to request plumbing. Only https:// is
  * allowed and redirects are not followed: ACME hands out every URL itself.
  */
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #include <ctype.h>
 #include <pthread.h>

@@ -7,7 +7,7 @@
  * ACME_CHALLENGES_MAX, in practice a handful), so a mutex and a linear scan serve; nothing
  * here is on the path of ordinary traffic, which never gets past the prefix compare.
  */
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>

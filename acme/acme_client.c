@@ -13,8 +13,7 @@
  * node's log line says what the CA objected to; rate limits come back as ACME_ERATE with
  * the CA's Retry-After so the scheduler can honour it.
  */
-#include "proxy/err_internal.h"
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -52,13 +51,13 @@ struct acme_client *acme_client_new(const struct acme_config *cfg, char *err, si
     struct acme_client *c = calloc(1, sizeof(*c));
 
     if (!c) {
-        proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         return NULL;
     }
     if (!cfg->directory_url || !cfg->account_key || !cfg->publisher.publish ||
         !cfg->publisher.withdraw) {
-        proxy_errf(err, errlen, ACME_EINVAL,
-                   "acme: directory URL, account key and publisher needed");
+        acme_errf(err, errlen, ACME_EINVAL,
+                  "acme: directory URL, account key and publisher needed");
         goto fail;
     }
     if (acme_jwk_thumbprint(cfg->account_key, c->thumbprint, sizeof(c->thumbprint), err, errlen) !=
@@ -67,7 +66,7 @@ struct acme_client *acme_client_new(const struct acme_config *cfg, char *err, si
     c->directory_url = strdup(cfg->directory_url);
     c->contact = cfg->contact ? strdup(cfg->contact) : NULL;
     if (!c->directory_url || (cfg->contact && !c->contact)) {
-        proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto fail;
     }
     c->http = acme_http_new(cfg->ca_file, cfg->http_timeout_ms, err, errlen);
@@ -78,7 +77,7 @@ struct acme_client *acme_client_new(const struct acme_config *cfg, char *err, si
     c->publisher = cfg->publisher;
     if (cfg->dns01_zone && cfg->publisher.publish_txt &&
         (c->dns01_zone = strdup(cfg->dns01_zone)) == NULL) {
-        proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto fail;
     }
     c->poll_interval_ms = cfg->poll_interval_ms > 0 ? cfg->poll_interval_ms : 1000;
@@ -145,8 +144,8 @@ static int problem(const struct acme_http_response *r, const char *what, long *r
 
     if (rate && retry_after)
         *retry_after = r->retry_after > 0 ? r->retry_after : 0;
-    proxy_errf(err, errlen, rc, "%s: HTTP %ld %s%s%s", what, r->status,
-               type ? type : "(no problem type)", detail ? ": " : "", detail ? detail : "");
+    acme_errf(err, errlen, rc, "%s: HTTP %ld %s%s%s", what, r->status,
+              type ? type : "(no problem type)", detail ? ": " : "", detail ? detail : "");
     json_decref(doc);
     return rc;
 }
@@ -185,8 +184,8 @@ static int fetch_directory(struct acme_client *c, char *err, size_t errlen)
         !json_str(doc, "newAccount", c->new_account, sizeof(c->new_account)) ||
         !json_str(doc, "newOrder", c->new_order, sizeof(c->new_order))) {
         c->new_order[0] = '\0';
-        rc = proxy_errf(err, errlen, ACME_ECA,
-                        "directory %s: newNonce, newAccount or newOrder missing", c->directory_url);
+        rc = acme_errf(err, errlen, ACME_ECA,
+                       "directory %s: newNonce, newAccount or newOrder missing", c->directory_url);
     }
 out:
     json_decref(doc);
@@ -204,7 +203,7 @@ static int fetch_nonce(struct acme_client *c, char *err, size_t errlen)
     if ((r.status == 200 || r.status == 204) && r.nonce[0])
         memcpy(c->nonce, r.nonce, sizeof(c->nonce));
     else
-        rc = proxy_errf(err, errlen, ACME_ECA, "newNonce: HTTP %ld without Replay-Nonce", r.status);
+        rc = acme_errf(err, errlen, ACME_ECA, "newNonce: HTTP %ld without Replay-Nonce", r.status);
     acme_http_response_free(&r);
     return rc;
 }
@@ -254,7 +253,7 @@ static int ensure_account(struct acme_client *c, long *retry_after, char *err, s
     text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (!text)
-        return proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        return acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
     rc = post(c, c->new_account, text, &r, err, errlen);
     free(text);
     if (rc != ACME_OK)
@@ -308,7 +307,7 @@ static int poll_status(struct acme_client *c, const char *url, const char *what,
         if (!status) {
             json_decref(doc);
             acme_http_response_free(&r);
-            return proxy_errf(err, errlen, ACME_ECA, "%s: answer without status", what);
+            return acme_errf(err, errlen, ACME_ECA, "%s: answer without status", what);
         }
         char key[32];
         snprintf(key, sizeof(key), " %s ", status);
@@ -324,8 +323,8 @@ static int poll_status(struct acme_client *c, const char *url, const char *what,
         json_decref(doc);
         acme_http_response_free(&r);
         if (now_ms() + wait > deadline)
-            return proxy_errf(err, errlen, ACME_ETIMEOUT, "%s: still %s after %ld ms", what,
-                              pending_states, c->poll_timeout_ms);
+            return acme_errf(err, errlen, ACME_ETIMEOUT, "%s: still %s after %ld ms", what,
+                             pending_states, c->poll_timeout_ms);
         sleep_ms(wait);
     }
 }
@@ -384,8 +383,8 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
     if (status && strcmp(status, "valid") == 0)
         goto out; /* reused from an earlier order */
     if (!status || strcmp(status, "pending") != 0) {
-        rc = proxy_errf(err, errlen, ACME_EINVALID, "authorization for %s is %s", ident,
-                        status ? status : "without status");
+        rc = acme_errf(err, errlen, ACME_EINVALID, "authorization for %s is %s", ident,
+                       status ? status : "without status");
         goto out;
     }
     const char *want = in_dns01_zone(c, ident) ? "dns-01" : "http-01";
@@ -398,8 +397,8 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
         token[0] = ch_url[0] = '\0';
     }
     if (!token[0]) {
-        rc = proxy_errf(err, errlen, ACME_ECA, "authorization for %s offers no usable %s", ident,
-                        want);
+        rc = acme_errf(err, errlen, ACME_ECA, "authorization for %s offers no usable %s", ident,
+                       want);
         goto out;
     }
     snprintf(key_auth, sizeof(key_auth), "%s.%s", token, c->thumbprint);
@@ -409,7 +408,7 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
         /* RFC 8555 8.4: TXT _acme-challenge.IDENT = base64url(SHA-256(key authorization)) */
         if (EVP_Digest(key_auth, strlen(key_auth), digest, NULL, EVP_sha256(), NULL) != 1 ||
             acme_base64url(digest, sizeof(digest), value, sizeof(value)) != ACME_TXT_LEN) {
-            rc = proxy_errf(err, errlen, ACME_ECRYPTO, "dns-01 digest failed");
+            rc = acme_errf(err, errlen, ACME_ECRYPTO, "dns-01 digest failed");
             goto out;
         }
         snprintf(name, sizeof(name), "_acme-challenge.%s", ident);
@@ -436,8 +435,8 @@ static int authorize(struct acme_client *c, const char *url, char *published, si
     status = json_string_value(json_object_get(done, "status"));
     if (strcmp(status, "valid") != 0) {
         challenge_error(done, why, sizeof(why));
-        rc = proxy_errf(err, errlen, ACME_EINVALID, "%s for %s: %s%s%s", want, ident, status,
-                        why[0] ? ": " : "", why);
+        rc = acme_errf(err, errlen, ACME_EINVALID, "%s for %s: %s%s%s", want, ident, status,
+                       why[0] ? ": " : "", why);
     }
 out:
     json_decref(done);
@@ -460,14 +459,14 @@ static int make_csr(const char *const *names, size_t n, EVP_PKEY **key_out, char
     int der_len, rc = ACME_ECRYPTO;
 
     if (!key || !req || !exts) {
-        proxy_errf(err, errlen, rc, "CSR: allocation failed");
+        acme_errf(err, errlen, rc, "CSR: allocation failed");
         goto out;
     }
     for (size_t i = 0; i < n; i++)
         sans_len += strlen(names[i]) + 5;
     sans = calloc(1, sans_len + 1);
     if (!sans) {
-        proxy_errf(err, errlen, rc = ACME_ENOMEM, "out of memory");
+        acme_errf(err, errlen, rc = ACME_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -482,14 +481,14 @@ static int make_csr(const char *const *names, size_t n, EVP_PKEY **key_out, char
         X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
         if (!sk_X509_EXTENSION_num(exts))
             X509_EXTENSION_free(san);
-        proxy_errf(err, errlen, rc, "CSR: %s", ERR_reason_error_string(ERR_peek_last_error()));
+        acme_errf(err, errlen, rc, "CSR: %s", ERR_reason_error_string(ERR_peek_last_error()));
         goto out;
     }
     der_len = i2d_X509_REQ(req, &der);
     b64 = der_len > 0 ? malloc((size_t)der_len * 4 / 3 + 8) : NULL;
     if (!b64 || !acme_base64url(der, (size_t)der_len, b64, (size_t)der_len * 4 / 3 + 8)) {
         free(b64);
-        proxy_errf(err, errlen, rc, "CSR: encoding failed");
+        acme_errf(err, errlen, rc, "CSR: encoding failed");
         goto out;
     }
     *csr_out = b64;
@@ -515,11 +514,11 @@ static int check_chain(const char *pem, EVP_PKEY *key, time_t *not_after, char *
     int rc = ACME_OK;
 
     if (!leaf)
-        rc = proxy_errf(err, errlen, ACME_ECA, "certificate: no PEM certificate in the download");
+        rc = acme_errf(err, errlen, ACME_ECA, "certificate: no PEM certificate in the download");
     else if (X509_check_private_key(leaf, key) != 1)
-        rc = proxy_errf(err, errlen, ACME_ECA, "certificate: does not match the key we sent");
+        rc = acme_errf(err, errlen, ACME_ECA, "certificate: does not match the key we sent");
     else if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1)
-        rc = proxy_errf(err, errlen, ACME_ECA, "certificate: unreadable notAfter");
+        rc = acme_errf(err, errlen, ACME_ECA, "certificate: unreadable notAfter");
     else
         *not_after = timegm(&tm);
     ERR_clear_error();
@@ -566,16 +565,16 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     if (retry_after)
         *retry_after = 0;
     if (n < 1 || n > ACME_NAMES_MAX)
-        return proxy_errf(err, errlen, ACME_EINVAL, "order: 1 to %d names, not %zu", ACME_NAMES_MAX,
-                          n);
+        return acme_errf(err, errlen, ACME_EINVAL, "order: 1 to %d names, not %zu", ACME_NAMES_MAX,
+                         n);
     for (i = 0; i < n; i++) {
         /* a wildcard "*.ZONE" only where DNS-01 validates it (HTTP-01 has no wildcards) */
         bool wild = strncmp(names[i], "*.", 2) == 0 && in_dns01_zone(c, names[i] + 2);
         if (!name_ok(wild ? names[i] + 2 : names[i]))
-            return proxy_errf(err, errlen, ACME_EINVAL,
-                              "order: \"%s\" is not a lowercase DNS name (wildcards only in the "
-                              "DNS-01 zone)",
-                              names[i]);
+            return acme_errf(err, errlen, ACME_EINVAL,
+                             "order: \"%s\" is not a lowercase DNS name (wildcards only in the "
+                             "DNS-01 zone)",
+                             names[i]);
     }
 
     if ((rc = fetch_directory(c, err, errlen)) != ACME_OK ||
@@ -589,7 +588,7 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
     if (!text) {
-        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     rc = post(c, c->new_order, text, &r, err, errlen);
@@ -604,20 +603,20 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     authzs = json_object_get(order, "authorizations");
     if (!json_str(order, "finalize", finalize, sizeof(finalize)) || !json_is_array(authzs) ||
         json_array_size(authzs) == 0 || json_array_size(authzs) > ACME_NAMES_MAX) {
-        rc = proxy_errf(err, errlen, ACME_ECA,
-                        "newOrder: answer without finalize or authorizations");
+        rc =
+            acme_errf(err, errlen, ACME_ECA, "newOrder: answer without finalize or authorizations");
         goto out;
     }
     published = calloc(json_array_size(authzs), sizeof(*published));
     if (!published) {
-        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     json_array_foreach(authzs, i, item)
     {
         const char *url = json_string_value(item);
         if (!url) {
-            rc = proxy_errf(err, errlen, ACME_ECA, "newOrder: authorization is not a URL");
+            rc = acme_errf(err, errlen, ACME_ECA, "newOrder: authorization is not a URL");
             goto out;
         }
         published[npublished][0] = '\0';
@@ -634,7 +633,7 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
     free(text);
     if (asprintf(&text, "{\"csr\":\"%s\"}", csr) < 0) {
         text = NULL;
-        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     acme_http_response_free(&r);
@@ -650,8 +649,8 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
         goto out;
     if (strcmp(json_string_value(json_object_get(done, "status")), "valid") != 0 ||
         !json_str(done, "certificate", cert_url, sizeof(cert_url))) {
-        rc = proxy_errf(err, errlen, ACME_EINVALID, "order %s: %s", order_url,
-                        json_string_value(json_object_get(done, "status")));
+        rc = acme_errf(err, errlen, ACME_EINVALID, "order %s: %s", order_url,
+                       json_string_value(json_object_get(done, "status")));
         goto out;
     }
     acme_http_response_free(&r);
@@ -673,7 +672,7 @@ int acme_client_issue(struct acme_client *c, const char *const *names, size_t n,
         (pem_len = BIO_get_mem_data(bio, &pem)) <= 0 ||
         !(out->key_pem = strndup(pem, (size_t)pem_len))) {
         BIO_free(bio);
-        rc = proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+        rc = acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
         goto out;
     }
     BIO_free(bio);

@@ -13,7 +13,7 @@
  * tag (16); plaintext: chain DER length (4, BE) | chain DER (leaf first) | key DER length
  * (4, BE) | PKCS#8 key DER | notAfter (8, BE, unix seconds).
  */
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

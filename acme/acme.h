@@ -1,6 +1,8 @@
 /*
- * acme_internal.h - automatic certificates: an ACME (RFC 8555) client for HTTP-01 and the
- * challenge table every gateway answers from.
+ * acme.h - automatic certificates: an ACME (RFC 8555) client for HTTP-01 and DNS-01, the
+ * challenge table every gateway answers from, and the fleet's share of the work (who orders
+ * a name, certificates sealed for gossip). The public interface of acme/; the JWS and HTTPS
+ * transport underneath are private (acme_internal.h).
  *
  *   challenges  struct acme_challenges: token -> key authorization, filled by whoever learns
  *               a token (the local ACME client, or gossip carrying another node's), read by
@@ -8,16 +10,22 @@
  *               (acme_challenges.c). The CA's validation request may land on any gateway,
  *               so the client publishes each token through struct acme_publisher, which the
  *               node implements with gossip, and only then asks the CA to validate.
- *   jws         ES256 account keys, JWK thumbprints, flattened JWS (acme_jws.c).
+ *   keys        ES256 account keys (acme_jws.c).
  *   client      the order flow: directory, nonce, account, order, authorizations,
  *               challenges, CSR, finalize, download (acme_client.c) over libcurl
  *               (acme_http.c). Blocking by design: certificates are ordered a few times a
  *               month, so the node runs the client on a thread of its own, never on a
  *               proxy worker.
+ *   fleet       rendezvous choice of the orderer, AES-GCM sealing (acme_cluster.c).
  *   schedule    when to renew, and how long to back off after a failure (acme_schedule.c).
+ *
+ * Layering: acme/ uses OpenSSL, libcurl and jansson, nothing of webgw above it. The proxy
+ * reads the challenge table (its HTTP listener answers the CA) and the node drives the rest
+ * (node_acme.c: the worker thread, gossip, installing certificates in the proxy's TLS store):
+ * node -> proxy -> acme, node -> acme.
  */
-#ifndef WEBGW_PROXY_ACME_INTERNAL_H
-#define WEBGW_PROXY_ACME_INTERNAL_H
+#ifndef WEBGW_ACME_ACME_H
+#define WEBGW_ACME_ACME_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -116,25 +124,6 @@ EVP_PKEY *acme_key_generate(char *err, size_t errlen);
  */
 int acme_key_load_or_create(const char *path, EVP_PKEY **out, char *err, size_t errlen);
 
-/* acme_base64url - unpadded base64url of `len` bytes into `out` (cap >= 4*len/3+4).
- * Returns the length written, or 0 when `cap` is too small. */
-size_t acme_base64url(const uint8_t *in, size_t len, char *out, size_t cap);
-
-/* acme_jwk - the public JWK of a P-256 key, members in lexicographic order and no
- * whitespace (RFC 7638), so it doubles as the thumbprint input. Returns 0 or negative. */
-int acme_jwk(EVP_PKEY *key, char *out, size_t cap, char *err, size_t errlen);
-
-/* acme_jwk_thumbprint - base64url(SHA-256(acme_jwk)) into out (cap > ACME_THUMBPRINT_LEN). */
-int acme_jwk_thumbprint(EVP_PKEY *key, char *out, size_t cap, char *err, size_t errlen);
-
-/*
- * acme_jws - a flattened JWS JSON serialization (RFC 7515 7.2.2) of `payload` (may be ""
- * for POST-as-GET) under ES256, with a protected header holding alg, nonce, url and either
- * the account URL as kid or, when kid is NULL, the jwk. Returns a malloc'd string or NULL.
- */
-char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
-               const char *payload, char *err, size_t errlen);
-
 /* ---- the client ------------------------------------------------------------------------ */
 
 struct acme_config {
@@ -213,32 +202,6 @@ int acme_cert_seal(const uint8_t key[ACME_SEAL_KEY_LEN], const char *name,
  */
 int acme_cert_open(const uint8_t (*keys)[ACME_SEAL_KEY_LEN], size_t nkeys, const char *name,
                    const uint8_t *in, size_t len, struct acme_cert *out, char *err, size_t errlen);
-
-/* ---- transport (used by acme_client.c) ------------------------------------------------ */
-
-/* One answer from the CA. */
-struct acme_http_response {
-    long status;                 /* HTTP status */
-    char *body;                  /* NUL-terminated body (at most ACME_RESPONSE_MAX) */
-    size_t len;                  /* body bytes */
-    char nonce[256];             /* Replay-Nonce, "" when absent */
-    char location[ACME_URL_MAX]; /* Location, "" when absent */
-    long retry_after;            /* Retry-After in seconds, -1 when absent */
-};
-
-struct acme_http; /* a keep-alive HTTPS session to one CA */
-
-struct acme_http *acme_http_new(const char *ca_file, long timeout_ms, char *err, size_t errlen);
-void acme_http_free(struct acme_http *http);
-
-/*
- * acme_http_request - `method` ("GET", "HEAD" or "POST") on an https:// `url`; a POST sends
- * `body` as application/jose+json. Redirects are not followed. Returns 0 with `resp`
- * filled (any status), or ACME_EHTTP/ACME_ELIMIT with a message.
- */
-int acme_http_request(struct acme_http *http, const char *method, const char *url, const char *body,
-                      struct acme_http_response *resp, char *err, size_t errlen);
-void acme_http_response_free(struct acme_http_response *resp);
 
 /* ---- scheduling ------------------------------------------------------------------------ */
 

@@ -7,8 +7,7 @@
  * members in lexicographic order and no whitespace, which is what the RFC 7638 thumbprint
  * needs; JSON libraries do not promise that.
  */
-#include "proxy/err_internal.h"
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +77,7 @@ EVP_PKEY *acme_key_generate(char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (!key)
-        proxy_errf(err, errlen, ACME_ECRYPTO, "P-256 key generation failed");
+        acme_errf(err, errlen, ACME_ECRYPTO, "P-256 key generation failed");
     return key;
 }
 
@@ -93,17 +92,17 @@ int acme_key_load_or_create(const char *path, EVP_PKEY **out, char *err, size_t 
         fclose(f);
         if (!key) {
             ERR_clear_error();
-            return proxy_errf(err, errlen, ACME_EINVAL, "%s: no PEM private key", path);
+            return acme_errf(err, errlen, ACME_EINVAL, "%s: no PEM private key", path);
         }
         if (!is_p256(key)) {
             EVP_PKEY_free(key);
-            return proxy_errf(err, errlen, ACME_EINVAL, "%s: account key is not ECDSA P-256", path);
+            return acme_errf(err, errlen, ACME_EINVAL, "%s: account key is not ECDSA P-256", path);
         }
         *out = key;
         return ACME_OK;
     }
     if (errno != ENOENT)
-        return proxy_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
+        return acme_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
 
     key = acme_key_generate(err, errlen);
     if (!key)
@@ -111,20 +110,20 @@ int acme_key_load_or_create(const char *path, EVP_PKEY **out, char *err, size_t 
     /* O_EXCL: never overwrite a key another process just wrote */
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
-        rc = proxy_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
+        rc = acme_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
         goto fail;
     }
     f = fdopen(fd, "w");
     if (!f) {
         close(fd);
-        rc = proxy_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
+        rc = acme_errf(err, errlen, ACME_EINVAL, "%s: %s", path, strerror(errno));
         goto fail;
     }
     if (PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1 || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
         fclose(f);
         unlink(path);
-        rc = proxy_errf(err, errlen, ACME_EINVAL, "%s: write failed", path);
+        rc = acme_errf(err, errlen, ACME_EINVAL, "%s: write failed", path);
         goto fail;
     }
     fclose(f);
@@ -143,18 +142,18 @@ int acme_jwk(EVP_PKEY *key, char *out, size_t cap, char *err, size_t errlen)
     int rc = ACME_ECRYPTO;
 
     if (!is_p256(key))
-        return proxy_errf(err, errlen, ACME_EINVAL, "account key is not ECDSA P-256");
+        return acme_errf(err, errlen, ACME_EINVAL, "account key is not ECDSA P-256");
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
         EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
         BN_bn2binpad(x, xb, 32) != 32 || BN_bn2binpad(y, yb, 32) != 32) {
-        proxy_errf(err, errlen, rc, "cannot read the public key");
+        acme_errf(err, errlen, rc, "cannot read the public key");
         goto out;
     }
     acme_base64url(xb, 32, xs, sizeof(xs));
     acme_base64url(yb, 32, ys, sizeof(ys));
     if ((size_t)snprintf(out, cap, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
                          xs, ys) >= cap) {
-        rc = proxy_errf(err, errlen, ACME_EINVAL, "JWK buffer too small");
+        rc = acme_errf(err, errlen, ACME_EINVAL, "JWK buffer too small");
         goto out;
     }
     rc = ACME_OK;
@@ -173,9 +172,9 @@ int acme_jwk_thumbprint(EVP_PKEY *key, char *out, size_t cap, char *err, size_t 
     if (rc != ACME_OK)
         return rc;
     if (EVP_Digest(jwk, strlen(jwk), digest, NULL, EVP_sha256(), NULL) != 1)
-        return proxy_errf(err, errlen, ACME_ECRYPTO, "SHA-256 failed");
+        return acme_errf(err, errlen, ACME_ECRYPTO, "SHA-256 failed");
     if (acme_base64url(digest, sizeof(digest), out, cap) != ACME_THUMBPRINT_LEN)
-        return proxy_errf(err, errlen, ACME_EINVAL, "thumbprint buffer too small");
+        return acme_errf(err, errlen, ACME_EINVAL, "thumbprint buffer too small");
     return ACME_OK;
 }
 
@@ -216,7 +215,7 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
         return NULL;
     /* nonce and URLs come from the CA: never let one break out of its JSON string */
     if (strpbrk(nonce, "\"\\") || strpbrk(url, "\"\\") || (kid && strpbrk(kid, "\"\\"))) {
-        proxy_errf(err, errlen, ACME_EINVAL, "nonce or URL with quote or backslash");
+        acme_errf(err, errlen, ACME_EINVAL, "nonce or URL with quote or backslash");
         return NULL;
     }
     if (kid)
@@ -237,7 +236,7 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
     }
     if (!sign_es256(key, input, sig)) {
         ERR_clear_error();
-        proxy_errf(err, errlen, ACME_ECRYPTO, "ES256 signing failed");
+        acme_errf(err, errlen, ACME_ECRYPTO, "ES256 signing failed");
         goto out;
     }
     acme_base64url(sig, sizeof(sig), s64, sizeof(s64));
@@ -248,7 +247,7 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
     }
     goto out;
 nomem:
-    proxy_errf(err, errlen, ACME_ENOMEM, "out of memory");
+    acme_errf(err, errlen, ACME_ENOMEM, "out of memory");
 out:
     free(header);
     free(h64);

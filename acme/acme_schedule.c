@@ -5,7 +5,7 @@
  * (Let's Encrypt's advice for 90-day certificates, leaving a month of retries), back off
  * exponentially from a minute to a day, and never retry before the CA's own Retry-After.
  */
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 #define BACKOFF_BASE_S 60L
 #define BACKOFF_CAP_S 86400L

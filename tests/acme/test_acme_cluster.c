@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme.h"
 #include "proxy/tls_internal.h"
 #include "tests/proxy/tls_test_util.h"
 

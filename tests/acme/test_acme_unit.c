@@ -23,7 +23,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
-#include "proxy/acme_internal.h"
+#include "acme/acme_internal.h"
 
 static void test_base64url_vectors(void **state)
 {

@@ -1,0 +1,204 @@
+/*
+ * test_wire_cost.c - what a member costs on the wire in the steady state, with what the daemon
+ * really sends: 32-hex member ids, its metadata (witness key, API and public addresses) and a
+ * cluster key (every packet sealed).
+ *
+ * A converged cluster runs a virtual minute with nothing happening but probes, acks and
+ * anti-entropy; the bytes every member sent, per member per second, are counted as they would
+ * be on the wire: datagrams with their IPv4 and UDP headers (28 bytes), stream messages with
+ * the frame header and the TCP segments of a short connection (handshake, data, close: see
+ * wire_tcp). Prints the figures; the bounds are the compact wire's (version 3), which the
+ * text ids of version 2 exceeded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fakenet.h"
+#include "gossip/gossip_int.h"
+
+#define WIRE_IP_UDP 28  /* IPv4 + UDP headers */
+#define WIRE_TCP_SEG 52 /* IPv4 + TCP headers with timestamps */
+#define WIRE_FRAME 11   /* gossip_uv frame: length, address length, IPv4 address and port */
+
+struct wire {
+    double udp_bps; /* datagram bytes per member per second, headers included */
+    double tcp_bps; /* stream bytes per member per second, headers included */
+    double pkt_ps;  /* datagrams per member per second */
+};
+
+/* A short TCP connection carrying `bytes` in `msgs` messages: SYN, SYN-ACK, ACK, a segment
+ * (and an ack) per MSS, FIN and ACK both ways. */
+static double wire_tcp(uint64_t bytes, uint64_t msgs)
+{
+    uint64_t segs = bytes / FN_MSS + msgs;
+
+    return (double)(bytes + msgs * WIRE_FRAME + WIRE_TCP_SEG * (msgs * 7 + 2 * segs));
+}
+
+static struct wire steady_state(size_t n, uint64_t seed)
+{
+    struct fakenet *net = fakenet_new(n, seed);
+    struct wire w;
+    uint64_t b0, c0, s0, sc0;
+    const double secs = 60;
+
+    net->daemon_sized = true;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fakenet_start_join(net, i, 0), 0);
+    for (int s = 0; s < 600 && !fakenet_converged(net, n); s++)
+        fakenet_run(net, 100);
+    assert_true(fakenet_converged(net, n));
+    /* past the join chatter and the first round of push-pull exchanges */
+    fakenet_run(net, 60000);
+    b0 = net->dgram_bytes;
+    c0 = net->dgram_count;
+    s0 = net->stream_bytes;
+    sc0 = net->stream_count;
+    fakenet_run(net, (uint64_t)(secs * 1000));
+    w.pkt_ps = (double)(net->dgram_count - c0) / (double)n / secs;
+    w.udp_bps =
+        (double)(net->dgram_bytes - b0 + WIRE_IP_UDP * (net->dgram_count - c0)) / (double)n / secs;
+    w.tcp_bps = wire_tcp(net->stream_bytes - s0, net->stream_count - sc0) / (double)n / secs;
+    assert_true(fakenet_converged(net, n));
+    fakenet_free(net);
+    return w;
+}
+
+static void test_bytes_per_member_per_second(void **state)
+{
+    static const size_t sizes[] = {5, 20, 50};
+
+    (void)state;
+    printf("  steady state, daemon-sized ids and metadata, encrypted, probe 500ms, push-pull "
+           "30s\n");
+    printf("  %4s %10s %10s %10s %10s\n", "n", "pkt/s", "udp B/s", "tcp B/s", "total B/s");
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct wire w = steady_state(sizes[i], 900 + sizes[i]);
+        printf("  %4zu %10.1f %10.1f %10.1f %10.1f\n", sizes[i], w.pkt_ps, w.udp_bps, w.tcp_bps,
+               w.udp_bps + w.tcp_bps);
+        /* four datagrams a second (two pings, two acks); wire version 2 spent 420 B/s on them,
+         * version 3 spends 356 */
+        assert_true(w.pkt_ps <= 4.1);
+        assert_true(w.udp_bps <= 360);
+    }
+}
+
+#define PP_FLEET 400 /* members both sides know besides themselves */
+
+struct stream_mark {
+    uint64_t bytes, count; /* fakenet's stream counters when the mark was set */
+};
+
+static struct stream_mark stream_mark(const struct fakenet *net)
+{
+    return (struct stream_mark){net->stream_bytes, net->stream_count};
+}
+
+/* Runs the network `ms` more; returns the stream bytes sent since the mark (messages in *msgs). */
+static uint64_t stream_bytes_since(struct fakenet *net, struct stream_mark m, uint64_t ms,
+                                   uint64_t *msgs)
+{
+    fakenet_run(net, ms);
+    *msgs = net->stream_count - m.count;
+    return net->stream_bytes - m.bytes;
+}
+
+/* Push-pull moves what differs, not the member list: with 400 members known to both sides, an
+ * exchange where they agree is the digest alone, one where a single member's incarnation
+ * differs adds about one member bucket, and a joiner gets the seed's list once and sends back
+ * only itself. (Wire version 2 sent both whole lists in the last two cases.) */
+static void test_pushpull_cost_follows_the_difference(void **state)
+{
+    struct fakenet *net = fakenet_new(3, 31);
+    struct gossip_config cfg;
+    struct gossip_addr fake = {.family = 4, .ip = {10, 100, 0, 0}, .port = 7946};
+    char id[GOSSIP_ID_MAX + 1];
+    uint64_t steady, one_diff, join, msgs;
+    struct stream_mark mark;
+    struct gmsg alive;
+
+    (void)state;
+    net->daemon_sized = true;
+    for (size_t i = 0; i < 2; i++) {
+        fakenet_config(net, i, &cfg);
+        /* no probes of the members that are not running, no periodic exchanges: only the
+         * exchanges this test starts move stream bytes */
+        cfg.probe_interval_ms = 60000;
+        cfg.probe_timeout_ms = 30000;
+        cfg.pushpull_interval_ms = 3600000;
+        cfg.reconnect_interval_ms = 3600000;
+        assert_int_equal(fakenet_start(net, i, &cfg), 0);
+    }
+    for (size_t j = 0; j < PP_FLEET; j++) {
+        snprintf(id, sizeof(id), "%032zx", j + 1000);
+        fake.ip[2] = (uint8_t)(j >> 8);
+        fake.ip[3] = (uint8_t)j;
+        for (size_t i = 0; i < 2; i++)
+            assert_int_equal(gossip_debug_add_member(net->nodes[i].g, id, &fake, 5), 0);
+    }
+    fakenet_id(net, 1, id);
+    assert_int_equal(gossip_debug_add_member(net->nodes[0].g, id, &net->nodes[1].addr,
+                                             net->nodes[1].g->self->incarnation),
+                     0);
+    fakenet_id(net, 0, id);
+    assert_int_equal(gossip_debug_add_member(net->nodes[1].g, id, &net->nodes[0].addr,
+                                             net->nodes[0].g->self->incarnation),
+                     0);
+    fakenet_run(net, 1000);
+
+    mark = stream_mark(net);
+    gossip_pushpull_start(net->nodes[0].g, &net->nodes[1].addr, false);
+    steady = stream_bytes_since(net, mark, 200, &msgs);
+    assert_int_equal(msgs, 1); /* the digest, and nothing to answer */
+
+    /* node 0 alone hears that member 7 restarted */
+    memset(&alive, 0, sizeof(alive));
+    alive.type = GMSG_ALIVE;
+    snprintf(alive.id, sizeof(alive.id), "%032zx", (size_t)1007);
+    alive.incarnation = 6;
+    alive.addr = fake;
+    alive.addr.ip[2] = 0;
+    alive.addr.ip[3] = 7;
+    gossip_on_alive(net->nodes[0].g, &alive, false);
+    mark = stream_mark(net);
+    gossip_pushpull_start(net->nodes[0].g, &net->nodes[1].addr, false);
+    one_diff = stream_bytes_since(net, mark, 200, &msgs);
+    {
+        struct gossip_member gm;
+        assert_int_equal(gossip_member_get(net->nodes[1].g, alive.id, &gm), 0);
+        assert_int_equal(gm.incarnation, 6);
+    }
+
+    /* a joiner through node 0 */
+    fakenet_config(net, 2, &cfg);
+    cfg.probe_interval_ms = 60000;
+    cfg.probe_timeout_ms = 30000;
+    assert_int_equal(fakenet_start(net, 2, &cfg), 0);
+    mark = stream_mark(net);
+    assert_int_equal(gossip_join(net->nodes[2].g, &net->nodes[0].addr, 1), 0);
+    join = stream_bytes_since(net, mark, 200, &msgs);
+    assert_int_equal(gossip_live_count(net->nodes[2].g), PP_FLEET + 3);
+
+    printf("  push-pull with %d members: agreeing %llu B, one member differs %llu B, join %llu B\n",
+           PP_FLEET + 2, (unsigned long long)steady, (unsigned long long)one_diff,
+           (unsigned long long)join);
+    /* one member more than agreeing: a reply with one bucket (about 8 members), not 400 */
+    assert_true(one_diff < steady + 2048);
+    /* the seed's list once (about 40 bytes a member here, no metadata on the fakes) */
+    assert_true(join < 2 * steady + 2048 + 60 * (PP_FLEET + 2));
+    fakenet_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bytes_per_member_per_second),
+        cmocka_unit_test(test_pushpull_cost_follows_the_difference),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,210 @@
+/*
+ * test_proxy_conn_write.c - every write failure of a proxy connection reaches its on_written
+ * callback, on a later loop turn, so the session's one error path runs at once (issue 9 item 7,
+ * last point). Before, a write libuv refused at once (EPIPE after a shutdown) or a layer that
+ * could not encode freed its request silently: the session learnt nothing and waited for its
+ * timeout. A reset by the peer, reported by libuv itself, is checked as well; and the
+ * connection still closes with every handle, the loop left empty.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+
+#include "proxy/conn.h"
+
+struct probe {
+    int written_calls; /* on_written calls */
+    int last_status;   /* status of the last one */
+    bool in_write;     /* inside a proxy_conn_* call of the test: must not be called back */
+    bool reentered;    /* on_written ran inside such a call */
+    bool closed;       /* on_closed ran */
+};
+
+static void probe_written(struct proxy_conn *c, int status)
+{
+    struct probe *pr = c->owner;
+    pr->written_calls++;
+    pr->last_status = status;
+    if (pr->in_write)
+        pr->reentered = true;
+}
+
+static void probe_read(struct proxy_conn *c, int status)
+{
+    (void)c;
+    (void)status;
+}
+
+static void probe_closed(struct proxy_conn *c)
+{
+    struct probe *pr = c->owner;
+    pr->closed = true;
+}
+
+/* A loop and a connected pair on loopback: peer is a plain socket, c wraps the other end. */
+struct pair {
+    uv_loop_t loop;
+    struct proxy_conn c;
+    struct probe pr;
+    int peer;
+};
+
+static void open_pair(struct pair *t)
+{
+    uv_loop_t *loop = &t->loop;
+    struct proxy_conn *c = &t->c;
+    struct probe *pr = &t->pr;
+    int *peer = &t->peer;
+    uv_loop_init(loop);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    *peer = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(*peer, (struct sockaddr *)&a, sizeof(a)), 0);
+    int fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    close(lfd);
+    memset(pr, 0, sizeof(*pr));
+    assert_int_equal(proxy_conn_init(loop, c, 4096, 65536), 0);
+    assert_int_equal(uv_tcp_open(&c->tcp, fd), 0);
+    c->owner = pr;
+    c->on_read = probe_read;
+    c->on_written = probe_written;
+    c->on_closed = probe_closed;
+}
+
+/* Runs the loop until on_written was called or `turns` turns passed. */
+static void run_until_written(uv_loop_t *loop, struct probe *pr, int turns)
+{
+    for (int i = 0; i < turns && pr->written_calls == 0; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (pr->written_calls == 0)
+            usleep(1000);
+    }
+}
+
+/* Closes the connection (and the peer, unless -1): every handle closes, the loop is empty. */
+static void close_and_check(struct pair *t)
+{
+    proxy_conn_close(&t->c);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_true(t->pr.closed);
+    if (t->peer >= 0)
+        close(t->peer);
+    assert_int_equal(uv_loop_close(&t->loop), 0);
+}
+
+/* A write after our own shutdown: libuv refuses it at once with EPIPE. */
+static void test_write_after_shutdown_reported(void **state)
+{
+    (void)state;
+    static struct pair t;
+    open_pair(&t);
+    proxy_conn_shutdown(&t.c);
+    t.pr.in_write = true;
+    assert_int_equal(proxy_conn_write(&t.c, "late", 4), 0); /* queued: fails at the flush */
+    int rc = proxy_conn_flush(&t.c);
+    t.pr.in_write = false;
+    assert_int_equal(rc, UV_EPIPE);
+    assert_int_equal(t.pr.written_calls, 0); /* not from inside the flush */
+    run_until_written(&t.loop, &t.pr, 5);    /* the next turn */
+    assert_int_equal(t.pr.written_calls, 1);
+    assert_int_equal(t.pr.last_status, UV_EPIPE);
+    assert_false(t.pr.reentered);
+    close_and_check(&t);
+}
+
+static int failing_decode(struct proxy_conn *c, const char *raw, size_t len)
+{
+    (void)c;
+    (void)raw;
+    (void)len;
+    return 0;
+}
+
+static int failing_encode(struct proxy_conn *c, const char *data, size_t len)
+{
+    (void)c;
+    (void)data;
+    (void)len;
+    return UV_EPROTO;
+}
+
+/* A layer (TLS) that cannot encode what is flushed. */
+static void test_layer_encode_failure_reported(void **state)
+{
+    (void)state;
+    static const struct proxy_conn_layer layer = {failing_decode, failing_encode, NULL};
+    static struct pair t;
+    open_pair(&t);
+    t.c.layer = &layer;
+    t.pr.in_write = true;
+    assert_int_equal(proxy_conn_write(&t.c, "data", 4), 0);
+    assert_int_equal(proxy_conn_flush(&t.c), UV_EPROTO);
+    t.pr.in_write = false;
+    run_until_written(&t.loop, &t.pr, 5);
+    assert_int_equal(t.pr.written_calls, 1);
+    assert_int_equal(t.pr.last_status, UV_EPROTO);
+    assert_false(t.pr.reentered);
+    close_and_check(&t);
+}
+
+/* The peer resets the connection: libuv's own failure report, through the same callback. */
+static void test_write_to_reset_peer_reported(void **state)
+{
+    (void)state;
+    static struct pair t;
+    open_pair(&t);
+    struct linger lg = {1, 0};
+    setsockopt(t.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(t.peer);
+    t.peer = -1;
+    usleep(20000); /* the RST is in */
+    static char big[1 << 20];
+    for (int i = 0; i < 4 && t.pr.written_calls == 0; i++) {
+        proxy_conn_write(&t.c, big, sizeof(big));
+        proxy_conn_flush(&t.c);
+        run_until_written(&t.loop, &t.pr, 200);
+    }
+    assert_true(t.pr.written_calls >= 1);
+    assert_true(t.pr.last_status < 0);
+    close_and_check(&t);
+}
+
+/* A failure pending when the connection closes is dropped, and the close still completes. */
+static void test_close_with_failure_pending(void **state)
+{
+    (void)state;
+    static struct pair t;
+    open_pair(&t);
+    proxy_conn_shutdown(&t.c);
+    proxy_conn_write(&t.c, "x", 1);
+    proxy_conn_flush(&t.c);
+    close_and_check(&t);
+    assert_int_equal(t.pr.written_calls, 0);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: a write to a reset peer is an error code */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_after_shutdown_reported),
+        cmocka_unit_test(test_layer_encode_failure_reported),
+        cmocka_unit_test(test_write_to_reset_peer_reported),
+        cmocka_unit_test(test_close_with_failure_pending),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
