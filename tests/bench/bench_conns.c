@@ -5,7 +5,7 @@
  *   bench_conns hold --connect IP:PORT --host H --path P --conns N [--upgrade]
  *       opens N connections, sends one request on each (GET P, keep-alive; with --upgrade a
  *       WebSocket-style Upgrade), reads the answer (the whole response, or the 101 head), then
- *       prints "ready N" and holds every connection open until SIGTERM or stdin closes.
+ *       prints "ready N" and holds every connection open until SIGTERM.
  *   bench_conns tunnel-server --listen IP:PORT
  *       a backend that answers any request with 101 Switching Protocols, then by path:
  *       /hold keeps the tunnel open, /sink/B reads B bytes and answers "ok\n",
@@ -166,16 +166,10 @@ static int hold(const struct sockaddr_in *sa, const char *host, const char *path
     }
     printf("ready %ld\n", ready);
     fflush(stdout);
-    /* hold until told to stop: SIGTERM, or stdin closed */
-    struct pollfd in = {.fd = 0, .events = POLLIN};
-    while (!stop) {
-        int r = poll(&in, 1, 1000);
-        if (r > 0) {
-            char b[64];
-            if (read(0, b, sizeof(b)) <= 0)
-                break;
-        }
-    }
+    /* hold until told to stop (SIGTERM or SIGINT); stdin is not watched: a background job of
+     * a script has /dev/null there */
+    while (!stop)
+        pause();
     return 0;
 }
 
