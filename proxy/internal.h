@@ -185,8 +185,9 @@ struct proxy_worker {
     struct proxy_wlisten listen[2 * PROXY_LISTEN_MAX]; /* the --http ones, then --https */
     unsigned nlisten;                                  /* entries in listen */
     uv_async_t wake;                                   /* commands from other threads */
-    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table */
-    _Atomic int cmd;  /* PROXY_CMD_* bits */
+    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table, loop counts */
+    _Atomic uint32_t loop_handles, loop_timers; /* active handles and timers at the last sweep */
+    _Atomic int cmd;                            /* PROXY_CMD_* bits */
     bool draining;
     bool stopping;
     struct proxy_link sessions; /* every client connection */

@@ -213,6 +213,36 @@ static void on_sweep(uv_timer_t *t)
     proxy_worker_evict(w);
     if (w->id == 0)
         proxy_ip_sweep(&w->p->ips, proxy_mono_ms());
+    struct proxy_loop_counts c;
+    proxy_loop_count(&w->loop, &c);
+    atomic_store_explicit(&w->loop_handles, c.handles, memory_order_relaxed);
+    atomic_store_explicit(&w->loop_timers, c.timers, memory_order_relaxed);
+}
+
+static void loop_count_one(uv_handle_t *h, void *arg)
+{
+    struct proxy_loop_counts *c = arg;
+
+    if (!uv_is_active(h))
+        return;
+    c->handles++;
+    c->timers += h->type == UV_TIMER;
+}
+
+void proxy_loop_count(struct uv_loop_s *loop, struct proxy_loop_counts *out)
+{
+    out->handles = out->timers = 0;
+    uv_walk(loop, loop_count_one, out);
+}
+
+void proxy_worker_loop_counts(const struct proxy *p, struct proxy_loop_counts *out)
+{
+    out->handles = out->timers = 0;
+    for (unsigned i = 0; p != NULL && i < p->nworkers; i++) {
+        struct proxy_worker *w = &p->workers[i];
+        out->handles += atomic_load_explicit(&w->loop_handles, memory_order_relaxed);
+        out->timers += atomic_load_explicit(&w->loop_timers, memory_order_relaxed);
+    }
 }
 
 static void on_wake(uv_async_t *a)

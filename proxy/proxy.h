@@ -229,6 +229,18 @@ uint64_t proxy_connections(const struct proxy *p);
  * consumed: idle keep-alive connections hold none. */
 uint64_t proxy_read_buffers(void);
 
+/* Active libuv handles and, of them, active timers on one loop (uv_walk: call on the loop's
+ * own thread). A count that grows while the traffic does not is a leak (the soak checks it). */
+struct proxy_loop_counts {
+    uint32_t handles;
+    uint32_t timers;
+};
+struct uv_loop_s;
+void proxy_loop_count(struct uv_loop_s *loop, struct proxy_loop_counts *out);
+/* The same summed over the workers' loops, as each worker counted it at its last once-a-second
+ * sweep. */
+void proxy_worker_loop_counts(const struct proxy *p, struct proxy_loop_counts *out);
+
 /* ---- per-name counters (for /metrics; bytes per name is what an operator bills by) ------ */
 
 /* Upper bounds of the latency histogram buckets in milliseconds; the last bucket is +Inf. */

@@ -60,7 +60,10 @@ void sess_start_tunnel(struct proxy_session *s)
     sess_tunnel_pump(s, &s->up->c, &s->c);
     proxy_conn_flush(&s->c);
     sess_tunnel_pump(s, &s->c, &s->up->c);
-    sess_update_reading(s);
+    if (s->request_dir.shut) /* the client half-closed before the 101: the backend hears it */
+        sess_tunnel_eof(s, true);
+    else
+        sess_update_reading(s);
 }
 
 /* TLS passthrough: the backend is connected; the client's bytes (its ClientHello first, as
