@@ -24,6 +24,7 @@
  *   /sha              the same, answering "received N sha256=HEX" of the decoded body
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
+ *   /reset            resets the connection (RST) once the head is read, before any body
  *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101;
  *                     9 and 10: chunk data not followed by CRLF; 11 and 12: a bare LF
  *                     in the trailer section)
