@@ -583,7 +583,7 @@ void tc_sends(int fd, const char *s)
 static _Thread_local char *tc_pending[TC_FDS];
 static _Thread_local size_t tc_pending_len[TC_FDS];
 
-static ssize_t tc_recv(int fd, char *buf, size_t cap)
+ssize_t tc_recv(int fd, char *buf, size_t cap)
 {
     if (fd < TC_FDS && tc_pending_len[fd]) {
         size_t n = tc_pending_len[fd] < cap ? tc_pending_len[fd] : cap;

@@ -167,7 +167,7 @@ static void test_websocket_half_close_before_101(void **state)
     char got[64];
     size_t have = 0;
     while (have < 11) {
-        ssize_t n = recv(fd, got + have, sizeof(got) - have, 0);
+        ssize_t n = tc_recv(fd, got + have, sizeof(got) - have);
         assert_true(n > 0);
         have += (size_t)n;
     }
