@@ -22,7 +22,10 @@
 # The settings of both sides are printed first.
 #
 #   tests/bench/gossip_vs_serf.sh [BUILD_DIR]
-#     SIZES="5 20 50" CONFIGS="shipped equal" REPEAT=1 SETTLE=35 MEASURE=60
+#     SIZES="5 20 50" CONFIGS="shipped equal" REPEAT=1 SETTLE=35 MEASURE=60 LOSS=0
+# LOSS=10 drops 10% of every packet arriving in the namespace (iptables INPUT, statistic
+# match; both systems alike, TCP and UDP) for the whole run: suspicions and false deaths under
+# loss. Bytes are counted on OUTPUT, before the drop.
 # Needs root (namespaces, iptables), serf (scripts/install-deps.sh) and a built webgw. A full
 # run takes about (SETTLE + MEASURE + 30) s x sizes x configs x 2 x REPEAT: run it on a quiet
 # machine. Smoke run: SIZES=5 CONFIGS=equal SETTLE=2 MEASURE=10.
@@ -35,7 +38,7 @@ command -v serf >/dev/null || { echo "gossip_vs_serf: serf missing: scripts/inst
 command -v iptables >/dev/null || { echo "gossip_vs_serf: iptables missing" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "gossip_vs_serf: needs root (network namespaces and iptables)" >&2; exit 1; }
 export WEBGW SIZES=${SIZES:-"5 20 50"} CONFIGS=${CONFIGS:-"shipped equal"} REPEAT=${REPEAT:-1} \
-    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60}
+    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60} LOSS=${LOSS:-0}
 
 exec python3 - <<'PY'
 import base64, os, re, shutil, signal, statistics, subprocess, tempfile, threading, time
@@ -46,6 +49,7 @@ CONFIGS = os.environ["CONFIGS"].split()
 REPEAT = int(os.environ["REPEAT"])
 SETTLE = float(os.environ["SETTLE"])
 MEASURE = float(os.environ["MEASURE"])
+LOSS = float(os.environ["LOSS"])
 PORT = 7946
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -63,11 +67,18 @@ class Netns:
     def __init__(self, name):
         self.name = name
         sh("ip", "netns", "add", name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        self.ipt("-N", "GVS")
-        self.ipt("-A", "OUTPUT", "-j", "GVS")
-        for r in self.RULES:
-            self.ipt("-A", "GVS", *r)
+        try:
+            sh("ip", "-n", name, "link", "set", "lo", "up")
+            self.ipt("-N", "GVS")
+            self.ipt("-A", "OUTPUT", "-j", "GVS")
+            for r in self.RULES:
+                self.ipt("-A", "GVS", *r)
+            if LOSS > 0:
+                self.ipt("-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability",
+                         "%g" % (LOSS / 100.0), "-j", "DROP")
+        except Exception:
+            self.close()
+            raise
     def ipt(self, *args):
         sh("ip", "netns", "exec", self.name, "iptables", "-w", *args)
     def counters(self):
@@ -267,7 +278,7 @@ for c in CONFIGS:
           "32-hex ids, real metadata (HTTP, HTTPS, API, public address, witness key)" % "")
 print("  serf:    %s" % SERF_SETTINGS)
 print("  bytes: iptables OUTPUT on port %d in the system's own namespace, whole IP packets; "
-      "SETTLE=%gs MEASURE=%gs REPEAT=%d" % (PORT, SETTLE, MEASURE, REPEAT))
+      "SETTLE=%gs MEASURE=%gs REPEAT=%d LOSS=%g%%" % (PORT, SETTLE, MEASURE, REPEAT, LOSS))
 print(flush=True)
 
 results = {}
