@@ -150,7 +150,7 @@ start_backend() {
     cat >"$work/backend.conf" <<CONF
 daemon off; worker_processes 1; pid $work/backend.pid; error_log $work/logs/backend.err;
 worker_rlimit_nofile $nofile;
-events { worker_connections $(((nofile - 200) / 2)); }
+events { worker_connections $((nofile - 200)); }
 http { access_log off; keepalive_requests 1000000; sendfile on;
   server { listen 127.0.0.1:$BACKEND backlog=4096; root $work/www; }
   server { listen 127.0.0.1:$BACKEND_TLS ssl; root $work/www;
@@ -273,7 +273,7 @@ start_nginx() {
 $stream
 daemon off; worker_processes $workers; pid $work/nginx.pid; error_log $work/logs/nginx.err;
 worker_rlimit_nofile $nofile;
-events { worker_connections $(((nofile - 200) / 2)); }
+events { worker_connections $((nofile - 200)); }
 http { $access keepalive_requests 1000000;
   upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
   upstream ws { server 127.0.0.1:$TUNNEL; }
