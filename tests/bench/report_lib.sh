@@ -196,9 +196,10 @@ start_webgw() { # the daemon with its defaults, except what one machine and the 
         --allow-loopback-backends --max-conns-per-ip 0 --workers "$workers" \
         --access-log "$accesslog" >>"$work/logs/webgw.err" 2>&1 &
     pidof[webgw]=$!
-    local i
-    for i in $(seq 1 100); do
+    local i # a data dir of 1M names takes seconds to load
+    for i in $(seq 1 1200); do
         curl -fsS "http://127.0.0.1:$WEBGW_API/healthz" >/dev/null 2>&1 && break
+        kill -0 "${pidof[webgw]}" 2>/dev/null || fail "webgw exited ($work/logs/webgw.err)"
         sleep 0.1
     done
     webgw_expose
