@@ -164,6 +164,15 @@ static void a_member_publishes_numbers_only_as_itself(void **state)
     }
     fprintf(stderr, "refused on n1: %ld (before: %ld)\n", refused, before);
     assert_true(refused >= before + 2);
+    {
+        struct ctl_response r;
+        const char *p;
+        assert_int_equal(nt_api(&n1, "GET", "/metrics", NULL, NULL, 0, &r), 200);
+        p = strstr(r.body, "\nwebgw_traffic_summaries_refused_total ");
+        assert_non_null(p);
+        assert_true(atol(p + 39) >= 2);
+        ctl_response_free(&r);
+    }
     /* n2's line is still n2's own: no "shop" under its name, not 999999, not 888888 */
     spin(&loop, 2000);
     assert_int_equal(n1_fleet("shop", "n2", NULL), -1);
