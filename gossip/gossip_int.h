@@ -236,7 +236,7 @@ struct gmember {
     enum gossip_member_state state; /* alive / suspect / dead / left */
     bool self;                      /* this is us */
     uint32_t list_pos;              /* index in suspects[] or gone[], when in one */
-    struct gossip_meta *meta;       /* its metadata; NULL when empty */
+    const struct gossip_meta *meta; /* its metadata, shared (gmeta_get); NULL when empty */
     struct gsusp *susp;             /* while SUSPECT */
     char id[];                      /* stable id, NUL-terminated */
 };
@@ -371,6 +371,13 @@ int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t
 
 /* Handles one decoded datagram message (also used for pings/acks that came over a stream). */
 void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
+
+/* gossip_metapool.c: metadata stored once per process. gmeta_get returns a reference to the
+ * stored copy of meta (NULL when out of memory), gmeta_put drops one (NULL: nothing);
+ * gmeta_stored counts the distinct metadata held. */
+const struct gossip_meta *gmeta_get(const struct gossip_meta *meta);
+void gmeta_put(const struct gossip_meta *meta);
+size_t gmeta_stored(void);
 
 /* gossip_members.c: the member table and its state transitions */
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);

@@ -84,17 +84,22 @@ static bool gossip_meta_empty(const struct gossip_meta *m)
            m->api.family == 0 && memcmp(m->witness, none, sizeof(none)) == 0;
 }
 
-/* Most simulated members carry no metadata: keep it out of line and only when present. */
+static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
+
+/* Metadata is shared (gossip_metapool.c), and only when present (most test members have
+ * none). */
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
 {
+    const struct gossip_meta *old = m->meta;
+
     if (gossip_meta_empty(meta)) {
-        free(m->meta);
         m->meta = NULL;
-        return;
+    } else {
+        if (old != NULL && gossip_meta_equal(old, meta))
+            return;
+        m->meta = gmeta_get(meta);
     }
-    if (m->meta == NULL && (m->meta = malloc(sizeof(*m->meta))) == NULL)
-        return;
-    *m->meta = *meta;
+    gmeta_put(old);
 }
 
 void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
@@ -112,7 +117,7 @@ void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
 
 void gossip_member_free(struct gmember *m)
 {
-    free(m->meta);
+    gmeta_put(m->meta);
     free(m->susp);
     free(m);
 }
@@ -308,8 +313,6 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     gossip_send_msgs(g, &acc->addr, &msg, 1);
     gossip_stream_msg(g, &acc->addr, &msg);
 }
-
-static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
 
 /* Compares wire metadata with what a member holds (NULL: empty). */
 static bool gossip_meta_same(const struct gossip_meta *wire, const struct gossip_meta *held)
