@@ -42,6 +42,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_INC_STEP_MAX 65536    /* refutations a member may have made since we heard */
 #define GOSSIP_PP_OPEN_MAX 32        /* push-pull exchanges in flight, both roles */
 #define GOSSIP_PP_OPEN_MS 15000      /* an exchange's answers are accepted this long */
+#define GOSSIP_PP_CATCHUP_MS 1000    /* next exchange after one that taught us members */
 #define GOSSIP_PP_ENTRIES_MAX (1u << 20) /* (key, version, hash) entries in one reply */
 #define GOSSIP_PP_WANTS_MAX 16384        /* keys wanted in one item list */
 

@@ -468,13 +468,26 @@ static int gpp_members_check(const msgpack_object *o)
     return 0;
 }
 
+/* After an exchange that taught us members we did not know, the next one comes soon
+ * (GOSSIP_PP_CATCHUP_MS, with a random peer) instead of a whole push-pull period later: in a
+ * cold start every member's list is missing the members that started after it, and one
+ * exchange with a random member brings all it knows. It stops by itself: an exchange that
+ * brings nothing new schedules nothing. */
+static void gpp_catch_up(struct gossip *g)
+{
+    uint64_t soon =
+        gossip_now(g) + GOSSIP_PP_CATCHUP_MS + grand_below(&g->rng, GOSSIP_PP_CATCHUP_MS / 2 + 1);
+
+    if (!g->leaving && soon < g->pushpull_next) {
+        g->pushpull_next = soon;
+        if (g->clock.wake != NULL)
+            g->clock.wake(g->clock.ctx, soon);
+    }
+}
+
 static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const char *from_id)
 {
-    /* News younger than one dissemination cycle is still spreading: a member we learn of
-     * here joins in spreading it, or members that learned it the same way would all stay
-     * silent and the epidemic would die out (many simultaneous joins through one seed).
-     * Older news the fleet already has; repeating it would only cost bandwidth. */
-    uint64_t recent = 2ull * g->cfg.gossip_interval_ms * gossip_retransmit_limit(g);
+    size_t known = g->nmembers;
 
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         const msgpack_object *f = o->via.array.ptr[i].via.array.ptr;
@@ -491,7 +504,12 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
         gproto_u64(&f[4 + GPROTO_META_FIELDS], &age);
         switch (state) {
         case GOSSIP_ALIVE:
-            gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0 || age < recent);
+            /* Only the peer's news of itself is spread further (a joiner telling its seed).
+             * Members the peer lists spread through their own gossip and through these
+             * exchanges: re-gossiping every recent one made a cold start of n members cost
+             * n * n * retransmits messages (each joiner received hundreds of recent members
+             * from its seed and queued them all). */
+            gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0);
             break;
         case GOSSIP_SUSPECT:
         case GOSSIP_DEAD:
@@ -502,6 +520,8 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
             break;
         }
     }
+    if (g->nmembers > known)
+        gpp_catch_up(g);
 }
 
 /* Decodes an item message object into m (bytes point into the stream body). */
