@@ -38,6 +38,8 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
 #define GOSSIP_EAGER_GAP_MS 20       /* a new item may advance the gossip round this close */
+#define GOSSIP_EAGER_QUEUE_MAX 16    /* no early rounds with more changes queued (a flood) */
+#define GOSSIP_MEMBER_QUEUE_MAX 1024 /* membership news queued at most (gossip.c) */
 #define GOSSIP_INC_AHEAD_S 86400     /* incarnations are unix seconds at start: one day of skew */
 #define GOSSIP_INC_STEP_MAX 65536    /* refutations a member may have made since we heard */
 #define GOSSIP_PP_OPEN_MAX 32        /* push-pull exchanges in flight, both roles */
@@ -237,9 +239,9 @@ struct gmember {
     enum gossip_member_state state; /* alive / suspect / dead / left */
     bool self;                      /* this is us */
     uint32_t list_pos;              /* index in suspects[] or gone[], when in one */
-    const struct gossip_meta *meta; /* its metadata, shared (gmeta_get); NULL when empty */
+    const struct gossip_meta *meta; /* its metadata, shared (gshare_get); NULL when empty */
     struct gsusp *susp;             /* while SUSPECT */
-    char id[];                      /* stable id, NUL-terminated */
+    const char *id;                 /* stable id, NUL-terminated, shared (gshare_get) */
 };
 
 struct grelay {
@@ -373,12 +375,12 @@ int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t
 /* Handles one decoded datagram message (also used for pings/acks that came over a stream). */
 void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 
-/* gossip_metapool.c: metadata stored once per process. gmeta_get returns a reference to the
- * stored copy of meta (NULL when out of memory), gmeta_put drops one (NULL: nothing);
- * gmeta_stored counts the distinct metadata held. */
-const struct gossip_meta *gmeta_get(const struct gossip_meta *meta);
-void gmeta_put(const struct gossip_meta *meta);
-size_t gmeta_stored(void);
+/* gossip_share.c: member data stored once per process. gshare_get returns a reference to
+ * the stored copy of data[len] (NULL when out of memory), gshare_put drops one (NULL:
+ * nothing); gshare_stored counts the distinct blobs held. */
+const void *gshare_get(const void *data, size_t len);
+void gshare_put(const void *data);
+size_t gshare_stored(void);
 
 /* gossip_members.c: the member table and its state transitions */
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);

@@ -36,6 +36,8 @@ struct row {
     size_t n;
     double cold_s;             /* last start -> converged (virtual) */
     double cold_bps, seed_bps; /* wire B/member/s during the cold start; the busiest member */
+    double cold_tcp_bps;       /* the TCP part of cold_bps */
+    double cold_pp;            /* push-pull exchanges started per member in the cold start */
     double udp_bps, tcp_bps;   /* steady state, wire B/member/s */
     double join_s, death_s, record_s;
     double cold_wall_s, wall_s; /* wall time of the cold start, of the whole run */
@@ -103,15 +105,18 @@ static struct row simulate(size_t n, uint64_t window_ms)
     r.cold_wall_s = mono() - t0;
     secs = (double)net->now / 1000.0;
     r.cold_bps = (double)wire_total(net) / (double)n / secs;
+    r.cold_tcp_bps = (double)net->wire_tcp / (double)n / secs;
+    for (size_t i = 0; i < n; i++)
+        r.cold_pp += (double)net->nodes[i].g->stats.pushpulls / (double)n;
     for (size_t i = 0; i < n; i++)
         if (net->nodes[i].wire_sent > busiest)
             busiest = net->nodes[i].wire_sent;
     r.seed_bps = (double)busiest / secs;
     fprintf(stderr,
             "  %zu members: cold start %s in %.1f virtual s after the last start, %.0f s "
-            "wall, peak RSS %.2f GB\n",
+            "wall, peak RSS %.2f GB; %.0f B/member/s (TCP %.0f), %.1f push-pulls a member\n",
             n, ms == UINT64_MAX ? "NOT converged" : "converged", r.cold_s, r.cold_wall_s,
-            peak_rss_gb());
+            peak_rss_gb(), r.cold_bps, r.cold_tcp_bps, r.cold_pp);
 
     /* steady state, past the settling of the cold start's exchanges */
     fakenet_run(net, 60000);

@@ -1,6 +1,6 @@
 /*
- * test_metapool.c - member metadata is stored once per process (gossip_metapool.c): every
- * member table in the simulator references the same copy, a change takes a new one, and the
+ * test_share.c - member ids and metadata are stored once per process (gossip_share.c):
+ * every member table in the simulator references the same copy, a change takes a new one, and the
  * last reference frees it.
  */
 #include <setjmp.h>
@@ -35,8 +35,8 @@ static void test_metadata_is_shared(void **state)
     for (size_t i = 0; i < N; i++)
         assert_int_equal(fakenet_start_join(net, i, 0), 0);
     assert_true(fakenet_run_until(net, all_alive, NULL, 100, 60000) != UINT64_MAX);
-    /* N * N member entries, N distinct metadata */
-    assert_int_equal(gmeta_stored(), N);
+    /* N * N member entries: N distinct ids and N distinct metadata */
+    assert_int_equal(gshare_stored(), 2 * N);
     fakenet_id(net, 7, id);
     a = gossip_find(net->nodes[3].g, id);
     b = gossip_find(net->nodes[12].g, id);
@@ -45,6 +45,7 @@ static void test_metadata_is_shared(void **state)
     assert_non_null(a->meta);
     assert_ptr_equal(a->meta, b->meta);
     assert_ptr_equal(a->meta, net->nodes[7].g->self->meta);
+    assert_ptr_equal(a->id, b->id);
 
     /* member 7 as member 3 hears of it in a new life with another name: member 3 alone takes
      * a new copy, the others keep the old one */
@@ -57,10 +58,10 @@ static void test_metadata_is_shared(void **state)
     assert_string_equal(a->meta->name, "renamed");
     assert_ptr_not_equal(a->meta, b->meta);
     assert_string_equal(b->meta->name, "gateway-007");
-    assert_int_equal(gmeta_stored(), N + 1);
+    assert_int_equal(gshare_stored(), 2 * N + 1);
 
     fakenet_free(net);
-    assert_int_equal(gmeta_stored(), 0);
+    assert_int_equal(gshare_stored(), 0);
 }
 
 int main(void)
