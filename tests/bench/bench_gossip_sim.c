@@ -11,7 +11,8 @@
  *           seeds: virtual seconds from the last start until every member lists every other
  *           alive and none suspect; bytes per member per second over the whole cold start,
  *           and the busiest member's (a seed)
- *   steady  bytes per member per second on the converged fleet (after a settling minute)
+ *   steady  bytes per member per second on the converged fleet (after a settling minute),
+ *           over one push-pull period
  *   join    a new member joins through one seed: until every member lists it alive
  *   record  a new item is published at one member: until every member holds it
  *   death   a member is killed: until every survivor lists it dead
@@ -23,6 +24,7 @@
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@ struct row {
     double cold_tcp_bps;       /* the TCP part of cold_bps */
     double cold_pp;            /* push-pull exchanges started per member in the cold start */
     double udp_bps, tcp_bps;   /* steady state, wire B/member/s */
+    double steady_s;           /* over this many virtual seconds */
     double join_s, death_s, record_s;
     double cold_wall_s, wall_s; /* wall time of the cold start, of the whole run */
     double rss_gb;              /* peak resident set of the process so far */
@@ -118,12 +121,15 @@ static struct row simulate(size_t n, uint64_t window_ms)
             n, ms == UINT64_MAX ? "NOT converged" : "converged", r.cold_s, r.cold_wall_s,
             peak_rss_gb(), r.cold_bps, r.cold_tcp_bps, r.cold_pp);
 
-    /* steady state, past the settling of the cold start's exchanges */
+    /* steady state, past the settling of the cold start's exchanges, over one whole
+     * push-pull period (gossip_pushpull_period: 30 s, times 1 + ceil(log2(n) - 5) past 32
+     * members) so that every member's exchange is counted once */
     fakenet_run(net, 60000);
     u0 = net->wire_udp;
     t0b = net->wire_tcp;
-    secs = 60;
+    secs = 30.0 * (n > 32 ? ceil(log2((double)n) - 5.0) + 1.0 : 1.0);
     fakenet_run(net, (uint64_t)(secs * 1000));
+    r.steady_s = secs;
     r.udp_bps = (double)(net->wire_udp - u0) / (double)n / secs;
     r.tcp_bps = (double)(net->wire_tcp - t0b) / (double)n / secs;
 
