@@ -487,6 +487,11 @@ static void gpp_catch_up(struct gossip *g)
 
 static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const char *from_id)
 {
+    /* News younger than one dissemination cycle is still spreading: a member we learn of
+     * here joins in spreading it, or members that learned it the same way would all stay
+     * silent and the epidemic would die out (many simultaneous joins through one seed).
+     * Older news the fleet already has; repeating it would only cost bandwidth. */
+    uint64_t recent = 2ull * g->cfg.gossip_interval_ms * gossip_retransmit_limit(g);
     size_t known = g->nmembers;
 
     for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -504,12 +509,7 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
         gproto_u64(&f[4 + GPROTO_META_FIELDS], &age);
         switch (state) {
         case GOSSIP_ALIVE:
-            /* Only the peer's news of itself is spread further (a joiner telling its seed).
-             * Members the peer lists spread through their own gossip and through these
-             * exchanges: re-gossiping every recent one made a cold start of n members cost
-             * n * n * retransmits messages (each joiner received hundreds of recent members
-             * from its seed and queued them all). */
-            gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0);
+            gossip_on_alive(g, &m, strcmp(m.id, from_id) == 0 || age < recent);
             break;
         case GOSSIP_SUSPECT:
         case GOSSIP_DEAD:
