@@ -495,6 +495,24 @@ static void gossip_round(struct gossip *g)
     }
 }
 
+/* Asks the next seed of a join in progress, unless a seed already answered. Our own address
+ * in the seed list (every member given the same seeds) is skipped. */
+static void gossip_join_next(struct gossip *g, uint64_t now)
+{
+    if (g->join_next >= g->nseeds || now < g->join_at_ms)
+        return;
+    if (g->nlive > 1 || g->leaving) {
+        g->join_next = g->nseeds; /* joined: the rest is not needed */
+        return;
+    }
+    while (g->join_next < g->nseeds && gossip_addr_equal(&g->seeds[g->join_next], &g->self->addr))
+        g->join_next++;
+    if (g->join_next == g->nseeds)
+        return;
+    gossip_pushpull_start(g, &g->seeds[g->join_next++], true);
+    g->join_at_ms = now + GOSSIP_JOIN_STAGGER_MS;
+}
+
 static void gossip_reconnect(struct gossip *g)
 {
     if (g->nlive <= 1 && g->nseeds > 0) {
@@ -583,6 +601,7 @@ uint64_t gossip_tick(struct gossip *g)
         }
         g->pushpull_next = now + gossip_pushpull_period(g);
     }
+    gossip_join_next(g, now);
     if (now >= g->reconnect_next) {
         if (!g->leaving)
             gossip_reconnect(g);
@@ -596,6 +615,8 @@ uint64_t gossip_tick(struct gossip *g)
     next = gossip_min(g->gossip_next, g->pushpull_next);
     next = gossip_min(next, g->reconnect_next);
     next = gossip_min(next, g->housekeeping_next);
+    if (g->join_next < g->nseeds)
+        next = gossip_min(next, g->join_at_ms);
     if (!g->leaving) {
         next = gossip_min(next, g->probe_next);
         if (g->probe.active && !g->probe.acked && !g->probe.indirect_sent)
@@ -729,8 +750,12 @@ int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t count)
     g->nseeds = count;
     gossip_alive_msg(g->self, &alive);
     gossip_queue_member(g, &alive);
-    for (size_t i = 0; i < count; i++)
-        gossip_pushpull_start(g, &seeds[i], true);
+    /* one seed at a time: each answers a joiner with its whole member list, so asking all of
+     * them at once moved the fleet's list once per seed; the next seed is asked only if we
+     * are still alone GOSSIP_JOIN_STAGGER_MS later (gossip_join_next) */
+    g->join_next = 0;
+    g->join_at_ms = gossip_now(g);
+    gossip_join_next(g, g->join_at_ms);
     return 0;
 }
 

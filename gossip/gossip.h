@@ -318,9 +318,12 @@ int gossip_set_keyring(struct gossip *g, const struct gossip_keyring *kr, char *
 /* Copies the running keyring into out (the caller cleanses it when done). */
 void gossip_keyring_get(const struct gossip *g, struct gossip_keyring *out);
 
-/* Contacts the seed addresses with a push-pull exchange. Returns at once; the member list
- * fills as answers arrive. Seeds are remembered and retried every reconnect interval while
- * we know no other live member. Returns 0 or GOSSIP_EINVAL (no seeds, too many). */
+/* Joins through the seed addresses with a push-pull exchange: the first seed at once, each
+ * next one GOSSIP_JOIN_STAGGER_MS (1 s) later while no seed has answered (a seed answers a
+ * joiner with its whole member list; asking all at once moved that list once per seed). Our
+ * own address among the seeds is skipped. Returns at once; the member list fills as answers
+ * arrive. Seeds are remembered and all retried every reconnect interval while we know no other
+ * live member. Returns 0 or GOSSIP_EINVAL (no seeds, too many). */
 int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t count);
 
 /* Announces a graceful leave: the fleet marks us "left" instead of "dead". Sends the notice

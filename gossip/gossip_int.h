@@ -37,6 +37,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
+#define GOSSIP_JOIN_STAGGER_MS 1000  /* a join asks the next seed after this, if still alone */
 #define GOSSIP_EAGER_GAP_MS 20       /* a new item may advance the gossip round this close */
 #define GOSSIP_EAGER_QUEUE_MAX 16    /* no early rounds with more changes queued (a flood) */
 #define GOSSIP_MEMBER_QUEUE_MAX 1024 /* membership news queued at most (gossip.c) */
@@ -322,7 +323,9 @@ struct gossip {
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX]; /* join addresses, retried when alone */
     size_t nseeds;
-    bool leaving; /* gossip_leave called */
+    size_t join_next;    /* next seed gossip_join contacts if we are still alone */
+    uint64_t join_at_ms; /* when (GOSSIP_JOIN_STAGGER_MS after the previous one) */
+    bool leaving;        /* gossip_leave called */
 
     uint64_t probe_next;        /* next protocol period */
     uint64_t gossip_next;       /* next gossip round */

@@ -69,6 +69,23 @@ void node_metrics_family(struct node_metrics *b, const char *name, const char *t
     node_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Active libuv handles and timers: the control loop's now, the workers' at their last sweep
+ * (at most a second old). Flat under steady traffic; growth is a leak. */
+static void metrics_loops(const struct node *node, struct node_metrics *b)
+{
+    struct proxy_loop_counts ctl, wk;
+
+    proxy_loop_count((uv_loop_t *)&node->loop, &ctl);
+    proxy_worker_loop_counts(node->proxy, &wk);
+    node_metrics_family(b, "webgw_loop_handles", "gauge",
+                        "Active libuv handles (sockets, timers, signals) per event loop.");
+    node_metrics_printf(b, "webgw_loop_handles{loop=\"control\"} %u\n", ctl.handles);
+    node_metrics_printf(b, "webgw_loop_handles{loop=\"workers\"} %u\n", wk.handles);
+    node_metrics_family(b, "webgw_loop_timers", "gauge", "Active libuv timers per event loop.");
+    node_metrics_printf(b, "webgw_loop_timers{loop=\"control\"} %u\n", ctl.timers);
+    node_metrics_printf(b, "webgw_loop_timers{loop=\"workers\"} %u\n", wk.timers);
+}
+
 char *node_metrics_render(const struct node *node, size_t *len)
 {
     struct node_metrics b = {.cap = 8192};
@@ -132,6 +149,7 @@ char *node_metrics_render(const struct node *node, size_t *len)
                         (unsigned long long)rs->witnesses_kept);
     node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"refused\"} %llu\n",
                         (unsigned long long)rs->witnesses_refused);
+    node_traffic_metrics(node, &b);
 
     node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
     node_metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);
@@ -145,6 +163,7 @@ char *node_metrics_render(const struct node *node, size_t *len)
                         (unsigned long long)hs.bad_requests);
     node_metrics_family(&b, "webgw_api_connections", "gauge", "Open API connections.");
     node_metrics_printf(&b, "webgw_api_connections %llu\n", (unsigned long long)hs.conns_open);
+    metrics_loops(node, &b);
 
     node_gossip_metrics(node, &b);
     node_proxy_metrics(node, &b);

@@ -25,6 +25,7 @@
 #include "proxy/conn.h"
 #include "proxy/http1.h"
 #include "proxy/proxy.h"
+#include "proxy/tls_internal.h"
 
 /* ---- intrusive list ------------------------------------------------------------------- */
 
@@ -184,8 +185,9 @@ struct proxy_worker {
     struct proxy_wlisten listen[2 * PROXY_LISTEN_MAX]; /* the --http ones, then --https */
     unsigned nlisten;                                  /* entries in listen */
     uv_async_t wake;                                   /* commands from other threads */
-    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table */
-    _Atomic int cmd;  /* PROXY_CMD_* bits */
+    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table, loop counts */
+    _Atomic uint32_t loop_handles, loop_timers; /* active handles and timers at the last sweep */
+    _Atomic int cmd;                            /* PROXY_CMD_* bits */
     bool draining;
     bool stopping;
     struct proxy_link sessions; /* every client connection */
@@ -196,6 +198,10 @@ struct proxy_worker {
     uint64_t rr;                /* round-robin counter */
     uint64_t rng;               /* xorshift state for p2c */
     struct proxy_stats_table stats;
+    /* Where every session of this worker parses a head into (max_header_count entries): a
+     * head's fields are read only while it is parsed and forwarded, within one callback, so
+     * one array serves all and an idle session holds none (issue 14). */
+    struct http1_header *head_fields;
 };
 
 struct proxy_probe_state; /* probe.c */
@@ -302,6 +308,124 @@ void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all);
 struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct proxy_wbackend *wb,
                                               void (*connected)(struct proxy_upstream *, int));
 void proxy_upstream_close(struct proxy_upstream *up);
+
+/* ---- sessions: one client connection each (session*.c) -------------------------------- */
+
+#define SESS_REPLAY_MAX 65536 /* body bytes kept for replaying a request on a new connection */
+#define SESS_REPLAY_IDLE 4096 /* replay buffer an idle keep-alive connection may keep */
+
+enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
+
+/* Why a direction's source is not read at the moment; derived by sess_update_reading(). */
+enum sess_blocker {
+    BLOCK_NONE = 0,  /* reading */
+    BLOCK_SHUT,      /* the source ended (EOF): nothing more will come */
+    BLOCK_DEST_FULL, /* the destination holds over write_queue_limit; until it drains to half */
+    BLOCK_BUF_FULL,  /* the input buffer is at in_max and this state consumes none of it */
+    BLOCK_STATE,     /* this state does not read the side (closing, connecting a passthrough) */
+};
+
+/* One direction of the session: the facts its reading depends on. */
+struct sess_dir {
+    bool shut;                 /* the source sent EOF */
+    bool dest_full;            /* the destination's queue went over write_queue_limit */
+    enum sess_blocker blocked; /* why the source is not read now (BLOCK_NONE: it is) */
+};
+
+struct proxy_session {
+    struct proxy_conn c;     /* the client connection; first member */
+    struct proxy_worker *w;  /* owning worker */
+    struct proxy_link link;  /* in w->sessions */
+    struct proxy_ipslot *ip; /* per-IP accounting */
+    char client_ip[INET6_ADDRSTRLEN];
+    bool trusted;       /* peer is a trusted proxy */
+    bool https;         /* arrived over TLS: X-Forwarded-Proto https */
+    bool passthrough;   /* HTTPS to a tls_passthrough route: raw bytes to the backend */
+    uv_timer_t timer;   /* the one timeout of the current state */
+    uint64_t deadline;  /* loop time the current state times out at */
+    uint64_t timer_due; /* loop time the libuv timer is armed for; 0 = not armed */
+    int handles;        /* open handles (connection, timer); freed at 0 */
+    enum sess_state st;
+    bool head_timer;          /* header timeout armed for the current head */
+    unsigned requests;        /* requests started on this connection */
+    struct http1_parser req;  /* client side */
+    struct http1_parser resp; /* backend side, reset per exchange */
+
+    /* the current exchange */
+    struct state_route route;  /* copied out of the RCU table */
+    struct proxy_stat *stat;   /* counters of route.name */
+    struct proxy_upstream *up; /* backend connection */
+    struct proxy_wbackend *wb; /* its backend */
+    uint32_t tried;            /* backends tried (bit = index in route) */
+    unsigned attempts;         /* backends tried so far */
+    char *replay;              /* body bytes as sent to the backend, for a retry */
+    size_t replay_len;
+    size_t replay_cap; /* bytes allocated for replay (kept across requests) */
+    bool replay_lost;  /* more body was sent than replay holds: no retry */
+    bool fresh_retry;  /* this request was already sent again on a new connection */
+    char *up_head;     /* request head for the backend, kept for a retry */
+    size_t up_head_len;
+    size_t up_head_cap;  /* bytes allocated for up_head */
+    uint64_t t_start_us; /* request head parsed */
+    uint64_t ex_in;      /* client bytes of this exchange */
+    uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
+    uint64_t resp_mark;  /* c.bytes_written before the final response head */
+    int status;          /* status answered */
+    int fail_status;     /* 502 or 504 if the last backend attempt failed */
+    char fail_why[320];
+    char host[256]; /* normalized Host, for routing and the log */
+    char path[256]; /* request target, truncated, for the log */
+    uint8_t method;
+    bool client10;                /* client spoke HTTP/1.0 */
+    bool head_only;               /* HEAD request: the response has no body */
+    bool upgrade_wanted;          /* request asked for an Upgrade */
+    bool req_done;                /* whole request read and forwarded */
+    bool body_sent;               /* some request body bytes went to the backend */
+    bool resp_head_done;          /* backend's final response head parsed */
+    bool resp_started;            /* bytes of the response went to the client */
+    bool chunked_out;             /* response is re-chunked to the client */
+    bool client_keep;             /* connection stays open after this response */
+    bool logged;                  /* this exchange was counted */
+    bool in_exchange;             /* an exchange is open (counted when it ends) */
+    struct sess_dir request_dir;  /* client -> backend (request bodies, tunnel bytes) */
+    struct sess_dir response_dir; /* backend -> client; reset with each backend connection */
+};
+static inline struct proxy *sess_proxy(const struct proxy_session *s)
+{
+    return s->w->p;
+}
+
+/* session.c: the client side (requests, local answers, timers, closing) */
+void sess_timer_set(struct proxy_session *s, uint32_t ms);
+void sess_log(struct proxy_session *s, bool cut);
+void sess_close(struct proxy_session *s, bool cut);
+void sess_finish(struct proxy_session *s);
+void sess_next(struct proxy_session *s);
+void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool keep,
+                      const char *extra);
+void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry);
+bool sess_own_host(const struct proxy *p, const char *host);
+void sess_process(struct proxy_session *s);
+
+/* session_flow.c: per-direction reading (the flow-control note at the top of session.c) */
+void sess_update_reading(struct proxy_session *s);
+void sess_dir_note_queue(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to);
+bool sess_dir_drained(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to);
+
+/* session_upstream.c: the backend side (connect, retry and replay, request out, response in) */
+void sess_connect_backend(struct proxy_session *s);
+void sess_up_detach(struct proxy_session *s, bool reuse);
+int sess_up_send_body(struct proxy_session *s, const char *data, size_t len);
+void sess_up_read(struct proxy_conn *c, int status);
+
+/* session_tunnel.c: bytes both ways after a 101, and TLS passthrough */
+void sess_tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct proxy_conn *to);
+void sess_tunnel_eof(struct proxy_session *s, bool from_client);
+void sess_start_tunnel(struct proxy_session *s);
+void sess_start_passthrough(struct proxy_session *s);
+enum tls_route sess_tls_route(struct proxy_conn *c, const struct tls_client_hello *hello,
+                              void *ctx);
+void sess_begin_passthrough(struct proxy_session *s);
 
 /* probe.c */
 void proxy_probe_free(struct proxy *p);

@@ -213,6 +213,36 @@ static void on_sweep(uv_timer_t *t)
     proxy_worker_evict(w);
     if (w->id == 0)
         proxy_ip_sweep(&w->p->ips, proxy_mono_ms());
+    struct proxy_loop_counts c;
+    proxy_loop_count(&w->loop, &c);
+    atomic_store_explicit(&w->loop_handles, c.handles, memory_order_relaxed);
+    atomic_store_explicit(&w->loop_timers, c.timers, memory_order_relaxed);
+}
+
+static void loop_count_one(uv_handle_t *h, void *arg)
+{
+    struct proxy_loop_counts *c = arg;
+
+    if (!uv_is_active(h))
+        return;
+    c->handles++;
+    c->timers += h->type == UV_TIMER;
+}
+
+void proxy_loop_count(struct uv_loop_s *loop, struct proxy_loop_counts *out)
+{
+    out->handles = out->timers = 0;
+    uv_walk(loop, loop_count_one, out);
+}
+
+void proxy_worker_loop_counts(const struct proxy *p, struct proxy_loop_counts *out)
+{
+    out->handles = out->timers = 0;
+    for (unsigned i = 0; p != NULL && i < p->nworkers; i++) {
+        struct proxy_worker *w = &p->workers[i];
+        out->handles += atomic_load_explicit(&w->loop_handles, memory_order_relaxed);
+        out->timers += atomic_load_explicit(&w->loop_timers, memory_order_relaxed);
+    }
 }
 
 static void on_wake(uv_async_t *a)
@@ -257,6 +287,12 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, cha
     w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
     proxy_list_init(&w->sessions);
     pthread_mutex_init(&w->stats.lock, NULL);
+    w->head_fields =
+        calloc(p->cfg.max_header_count ? p->cfg.max_header_count : 1, sizeof(*w->head_fields));
+    if (w->head_fields == NULL) {
+        ERR("worker %u: out of memory", id);
+        return PROXY_ENOMEM;
+    }
     if ((rc = uv_loop_init(&w->loop)) != 0) {
         ERR("worker %u: uv_loop_init: %s", id, uv_strerror(rc));
         return PROXY_ESYS;
@@ -304,6 +340,7 @@ static void proxy_free(struct proxy *p)
             proxy_worker_backends_free(w);
             proxy_stats_table_free(&w->stats);
             pthread_mutex_destroy(&w->stats.lock);
+            free(w->head_fields);
         }
         free(p->workers);
     }

@@ -224,6 +224,23 @@ void proxy_stop(struct proxy *p);
 /* Number of client connections open right now, over all workers. */
 uint64_t proxy_connections(const struct proxy *p);
 
+/* Read buffers held right now by the proxy's connections (client, backend, tunnel), over
+ * every proxy of the process. A connection holds one only while it has bytes read and not
+ * consumed: idle keep-alive connections hold none. */
+uint64_t proxy_read_buffers(void);
+
+/* Active libuv handles and, of them, active timers on one loop (uv_walk: call on the loop's
+ * own thread). A count that grows while the traffic does not is a leak (the soak checks it). */
+struct proxy_loop_counts {
+    uint32_t handles;
+    uint32_t timers;
+};
+struct uv_loop_s;
+void proxy_loop_count(struct uv_loop_s *loop, struct proxy_loop_counts *out);
+/* The same summed over the workers' loops, as each worker counted it at its last once-a-second
+ * sweep. */
+void proxy_worker_loop_counts(const struct proxy *p, struct proxy_loop_counts *out);
+
 /* ---- per-name counters (for /metrics; bytes per name is what an operator bills by) ------ */
 
 /* Upper bounds of the latency histogram buckets in milliseconds; the last bucket is +Inf. */

@@ -3,6 +3,12 @@
  * backend connection and streams the response back, one request at a time so pipelined
  * requests are answered in order.
  *
+ * A session's code is in four files: this one (the client side: request heads and bodies,
+ * local answers, timeouts, closing), session_flow.c (whether each direction is read),
+ * session_upstream.c (the backend side: connect, retry, request out, response in) and
+ * session_tunnel.c (raw bytes after a 101, TLS passthrough). Their shared types and
+ * prototypes are in internal.h. The notes below are about all four.
+ *
  * States of a session:
  *
  *   HEAD      waiting for / parsing a request head (header timeout, then keep-alive timeout)
@@ -33,7 +39,8 @@
  * to SESS_REPLAY_MAX, framing and chunked terminator included) and every retry sends them again
  * after the head, then the rest of the body as it comes; when more was sent than is kept, no
  * retry: a byte would be lost. So memory per connection is bounded by the head limit, twice
- * the queue limit and SESS_REPLAY_MAX.
+ * the queue limit and SESS_REPLAY_MAX; an idle keep-alive connection keeps no more than
+ * SESS_REPLAY_IDLE of it.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -47,159 +54,6 @@
 #include "proxy/tls_internal.h"
 
 #define CLIENT_IN_INITIAL 8192
-#define SESS_REPLAY_MAX 65536 /* body bytes kept for replaying a request on a new connection */
-
-enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
-
-/* Why a direction's source is not read at the moment; derived by sess_update_reading(). */
-enum sess_blocker {
-    BLOCK_NONE = 0,  /* reading */
-    BLOCK_SHUT,      /* the source ended (EOF): nothing more will come */
-    BLOCK_DEST_FULL, /* the destination holds over write_queue_limit; until it drains to half */
-    BLOCK_BUF_FULL,  /* the input buffer is at in_max and this state consumes none of it */
-    BLOCK_STATE,     /* this state does not read the side (closing, connecting a passthrough) */
-};
-
-/* One direction of the session: the facts its reading depends on. */
-struct sess_dir {
-    bool shut;                 /* the source sent EOF */
-    bool dest_full;            /* the destination's queue went over write_queue_limit */
-    enum sess_blocker blocked; /* why the source is not read now (BLOCK_NONE: it is) */
-};
-
-struct proxy_session {
-    struct proxy_conn c;     /* the client connection; first member */
-    struct proxy_worker *w;  /* owning worker */
-    struct proxy_link link;  /* in w->sessions */
-    struct proxy_ipslot *ip; /* per-IP accounting */
-    char client_ip[INET6_ADDRSTRLEN];
-    bool trusted;       /* peer is a trusted proxy */
-    bool https;         /* arrived over TLS: X-Forwarded-Proto https */
-    bool passthrough;   /* HTTPS to a tls_passthrough route: raw bytes to the backend */
-    uv_timer_t timer;   /* the one timeout of the current state */
-    uint64_t deadline;  /* loop time the current state times out at */
-    uint64_t timer_due; /* loop time the libuv timer is armed for; 0 = not armed */
-    int handles;        /* open handles (connection, timer); freed at 0 */
-    enum sess_state st;
-    bool head_timer;          /* header timeout armed for the current head */
-    unsigned requests;        /* requests started on this connection */
-    struct http1_parser req;  /* client side */
-    struct http1_parser resp; /* backend side, reset per exchange */
-    struct http1_header *req_fields, *resp_fields;
-
-    /* the current exchange */
-    struct state_route route;  /* copied out of the RCU table */
-    struct proxy_stat *stat;   /* counters of route.name */
-    struct proxy_upstream *up; /* backend connection */
-    struct proxy_wbackend *wb; /* its backend */
-    uint32_t tried;            /* backends tried (bit = index in route) */
-    unsigned attempts;         /* backends tried so far */
-    char *replay;              /* body bytes as sent to the backend, for a retry */
-    size_t replay_len;
-    size_t replay_cap; /* bytes allocated for replay (kept across requests) */
-    bool replay_lost;  /* more body was sent than replay holds: no retry */
-    bool fresh_retry;  /* this request was already sent again on a new connection */
-    char *up_head;     /* request head for the backend, kept for a retry */
-    size_t up_head_len;
-    size_t up_head_cap;  /* bytes allocated for up_head */
-    uint64_t t_start_us; /* request head parsed */
-    uint64_t ex_in;      /* client bytes of this exchange */
-    uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
-    uint64_t resp_mark;  /* c.bytes_written before the final response head */
-    int status;          /* status answered */
-    int fail_status;     /* 502 or 504 if the last backend attempt failed */
-    char fail_why[320];
-    char host[256]; /* normalized Host, for routing and the log */
-    char path[256]; /* request target, truncated, for the log */
-    uint8_t method;
-    bool client10;                /* client spoke HTTP/1.0 */
-    bool head_only;               /* HEAD request: the response has no body */
-    bool upgrade_wanted;          /* request asked for an Upgrade */
-    bool req_done;                /* whole request read and forwarded */
-    bool body_sent;               /* some request body bytes went to the backend */
-    bool resp_head_done;          /* backend's final response head parsed */
-    bool resp_started;            /* bytes of the response went to the client */
-    bool chunked_out;             /* response is re-chunked to the client */
-    bool client_keep;             /* connection stays open after this response */
-    bool logged;                  /* this exchange was counted */
-    bool in_exchange;             /* an exchange is open (counted when it ends) */
-    struct sess_dir request_dir;  /* client -> backend (request bodies, tunnel bytes) */
-    struct sess_dir response_dir; /* backend -> client; reset with each backend connection */
-};
-
-static void sess_process(struct proxy_session *s);
-static void sess_close(struct proxy_session *s, bool cut);
-static void sess_connect_backend(struct proxy_session *s);
-static void up_read(struct proxy_conn *c, int status);
-static void up_written(struct proxy_conn *c, int status);
-
-static struct proxy *P(struct proxy_session *s)
-{
-    return s->w->p;
-}
-
-/* ---- flow control ---------------------------------------------------------------------- */
-
-static void dir_apply(struct sess_dir *d, struct proxy_conn *src, enum sess_blocker why)
-{
-    d->blocked = why;
-    if (why == BLOCK_NONE)
-        proxy_conn_read_start(src);
-    else
-        proxy_conn_read_stop(src);
-}
-
-/* Derives, for each direction, whether its source is read now, and reads or stops reading
- * accordingly. Called after every event that changes one of its inputs: a state change, an
- * EOF, a queue crossing its limit, input consumed. */
-static void sess_update_reading(struct proxy_session *s)
-{
-    if (s->c.closing)
-        return;
-    struct sess_dir *rq = &s->request_dir;
-    enum sess_blocker why = BLOCK_NONE;
-    if (s->st == SS_CLOSING || (s->passthrough && s->st == SS_CONNECT))
-        why = BLOCK_STATE;
-    else if (rq->shut)
-        why = BLOCK_SHUT;
-    else if (rq->dest_full)
-        why = BLOCK_DEST_FULL;
-    else if (s->st != SS_TUNNEL && proxy_conn_in_full(&s->c))
-        why = BLOCK_BUF_FULL;
-    dir_apply(rq, &s->c, why);
-
-    if (s->up == NULL || s->up->c.closing)
-        return;
-    struct sess_dir *rs = &s->response_dir;
-    why = BLOCK_NONE;
-    if (s->st == SS_CONNECT || s->st == SS_CLOSING || s->st == SS_HEAD)
-        why = BLOCK_STATE;
-    else if (rs->shut)
-        why = BLOCK_SHUT;
-    else if (rs->dest_full)
-        why = BLOCK_DEST_FULL;
-    else if (s->st != SS_TUNNEL && proxy_conn_in_full(&s->up->c))
-        why = BLOCK_BUF_FULL;
-    dir_apply(rs, &s->up->c, why);
-}
-
-/* After writing into `to`: marks the direction full when the queue is over the limit. */
-static void dir_note_queue(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to)
-{
-    if (proxy_conn_pending(to) > P(s)->cfg.write_queue_limit)
-        d->dest_full = true;
-}
-
-/* After `to` wrote some: true when the direction was full and has drained below half. */
-static bool dir_drained(struct proxy_session *s, struct sess_dir *d, struct proxy_conn *to)
-{
-    if (!d->dest_full || proxy_conn_pending(to) > P(s)->cfg.write_queue_limit / 2)
-        return false;
-    d->dest_full = false;
-    return true;
-}
-
-/* ---- timers ------------------------------------------------------------------------- */
 
 static void on_timeout(uv_timer_t *t);
 
@@ -207,7 +61,7 @@ static void on_timeout(uv_timer_t *t);
  * deadline is earlier than the armed one: a later deadline (the common case, progress pushing
  * a timeout back) is checked when the armed timer fires, so a request costs no timer heap
  * operation at all once a connection is warm. */
-static void timer_set(struct proxy_session *s, uint32_t ms)
+void sess_timer_set(struct proxy_session *s, uint32_t ms)
 {
     uint64_t due = uv_now(&s->w->loop) + ms;
     s->deadline = due;
@@ -217,11 +71,9 @@ static void timer_set(struct proxy_session *s, uint32_t ms)
     uv_timer_start(&s->timer, on_timeout, ms, 0);
 }
 
-/* ---- log and counters ---------------------------------------------------------------- */
-
-static void sess_log(struct proxy_session *s, bool cut)
+void sess_log(struct proxy_session *s, bool cut)
 {
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     if (!s->in_exchange || s->logged)
         return;
     s->logged = true;
@@ -251,41 +103,9 @@ static void sess_log(struct proxy_session *s, bool cut)
     p->cfg.access_log(p->cfg.access_log_ctx, &e);
 }
 
-/* ---- backend attachment ---------------------------------------------------------------- */
-
-static void up_attach(struct proxy_session *s, struct proxy_upstream *up)
-{
-    s->up = up;
-    up->s = s;
-    up->c.on_read = up_read;
-    up->c.on_written = up_written;
-    up->c.owner = s;
-    atomic_fetch_add_explicit(&up->wb->be->in_flight, 1, memory_order_relaxed);
-}
-
-/* Detaches the backend connection; it is returned to the pool when `reuse`, else closed. */
-static void up_detach(struct proxy_session *s, bool reuse)
-{
-    struct proxy_upstream *up = s->up;
-    if (up == NULL)
-        return;
-    s->up = NULL;
-    s->response_dir = (struct sess_dir){0};
-    atomic_fetch_sub_explicit(&up->wb->be->in_flight, 1, memory_order_relaxed);
-    up->c.owner = NULL;
-    if (reuse) {
-        up->reused = false;
-        proxy_pool_put(s->w, up);
-    } else {
-        proxy_upstream_close(up);
-    }
-}
-
-/* ---- closing ----------------------------------------------------------------------- */
-
 static void sess_free(struct proxy_session *s)
 {
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     proxy_list_del(&s->link);
     if (s->ip)
         proxy_ip_release(&p->ips, s->ip);
@@ -314,39 +134,42 @@ static void on_conn_closed(struct proxy_conn *c)
     on_handle_closed(s);
 }
 
-static void sess_close(struct proxy_session *s, bool cut)
+void sess_close(struct proxy_session *s, bool cut)
 {
     sess_log(s, cut);
     s->st = SS_CLOSING;
-    up_detach(s, false);
+    sess_up_detach(s, false);
     proxy_conn_close(&s->c);
 }
 
 /* Ends the connection once its last bytes are written (bounded by the send timeout). */
-static void sess_finish(struct proxy_session *s)
+void sess_finish(struct proxy_session *s)
 {
     s->st = SS_CLOSING;
-    up_detach(s, false);
+    sess_up_detach(s, false);
     sess_update_reading(s);
-    timer_set(s, P(s)->cfg.send_timeout_ms);
+    sess_timer_set(s, sess_proxy(s)->cfg.send_timeout_ms);
     proxy_conn_close_flushed(&s->c);
 }
 
-/* ---- answers generated here ------------------------------------------------------------ */
-
 /* Prepares the session for the next request on a kept-alive connection. */
-static void sess_next(struct proxy_session *s)
+void sess_next(struct proxy_session *s)
 {
     s->st = SS_HEAD;
     s->head_timer = false;
     http1_parser_next(&s->req);
-    timer_set(s, P(s)->cfg.keepalive_timeout_ms);
-    s->request_dir.dest_full = false; /* no backend queue now */
+    sess_timer_set(s, sess_proxy(s)->cfg.keepalive_timeout_ms);
+    s->request_dir.dest_full = false;       /* no backend queue now */
+    if (s->replay_cap > SESS_REPLAY_IDLE) { /* an upload's copy is not kept while idle */
+        free(s->replay);
+        s->replay = NULL;
+        s->replay_cap = 0;
+    }
     sess_update_reading(s);
 }
 
-static void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool keep,
-                             const char *extra)
+void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool keep,
+                      const char *extra)
 {
     char buf[1024];
     if (s->passthrough) {
@@ -362,7 +185,7 @@ static void sess_local_reply(struct proxy_session *s, int status, const char *ms
     s->resp_started = true;
     proxy_conn_flush(&s->c);
     sess_log(s, false);
-    up_detach(s, false);
+    sess_up_detach(s, false);
     if (keep)
         sess_next(s);
     else
@@ -371,10 +194,11 @@ static void sess_local_reply(struct proxy_session *s, int status, const char *ms
 
 /* Answers a request that failed before any response byte reached the client, or retries it
  * (`can_retry`, and no body byte sent that is not kept for replay). */
-static void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry)
+void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry)
 {
-    up_detach(s, false);
-    if (can_retry && !(s->body_sent && s->replay_lost) && s->attempts <= P(s)->cfg.retries) {
+    sess_up_detach(s, false);
+    if (can_retry && !(s->body_sent && s->replay_lost) &&
+        s->attempts <= sess_proxy(s)->cfg.retries) {
         s->fail_status = status;
         snprintf(s->fail_why, sizeof(s->fail_why), "%s", why);
         sess_connect_backend(s);
@@ -391,60 +215,21 @@ static void sess_fail(struct proxy_session *s, int status, const char *why, bool
     sess_local_reply(s, status, why, s->req_done, NULL);
 }
 
-/* ---- request side ---------------------------------------------------------------------- */
-
-/* Keeps a copy of body bytes sent, for a retry (see the retry note at the top); past
- * SESS_REPLAY_MAX (or out of memory) the request is marked as one that cannot be retried. */
-static void replay_keep(struct proxy_session *s, const char *data, size_t len)
-{
-    size_t need = s->replay_len + len;
-    if (s->replay_lost || len == 0)
-        return;
-    if (need > SESS_REPLAY_MAX) {
-        s->replay_lost = true;
-        return;
-    }
-    if (need > s->replay_cap) {
-        size_t cap = s->replay_cap ? s->replay_cap : 1024;
-        while (cap < need)
-            cap *= 2;
-        char *n = realloc(s->replay, cap);
-        if (n == NULL) {
-            s->replay_lost = true;
-            return;
-        }
-        s->replay = n;
-        s->replay_cap = cap;
-    }
-    memcpy(s->replay + s->replay_len, data, len);
-    s->replay_len = need;
-}
-
-/* Queues request body bytes (as framed for the backend) and keeps a copy for a retry. */
-static int up_send_body(struct proxy_session *s, const char *data, size_t len)
-{
-    if (proxy_conn_write(&s->up->c, data, len) != 0)
-        return -1;
-    s->body_sent = true;
-    replay_keep(s, data, len);
-    return 0;
-}
-
 static int req_body_cb(void *ctx, const char *data, size_t len)
 {
     struct proxy_session *s = ctx;
     if (s->req.head.framing == HTTP1_FRAME_CHUNKED) {
         char hex[24];
         int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-        if (up_send_body(s, hex, (size_t)n) || up_send_body(s, data, len) ||
-            up_send_body(s, "\r\n", 2))
+        if (sess_up_send_body(s, hex, (size_t)n) || sess_up_send_body(s, data, len) ||
+            sess_up_send_body(s, "\r\n", 2))
             return -1;
         return 0;
     }
-    return up_send_body(s, data, len);
+    return sess_up_send_body(s, data, len);
 }
 
-static bool own_host(const struct proxy *p, const char *host)
+bool sess_own_host(const struct proxy *p, const char *host)
 {
     if (strcmp(host, p->cfg.domain) == 0)
         return true;
@@ -456,7 +241,7 @@ static bool own_host(const struct proxy *p, const char *host)
 
 static void sess_begin_request(struct proxy_session *s)
 {
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     struct http1_head *h = &s->req.head;
     const char *hv = h->host;
     size_t hl = h->host_len;
@@ -519,7 +304,8 @@ static void sess_begin_request(struct proxy_session *s)
             return;
         }
     }
-    if (own_host(p, s->host) || !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
+    if (sess_own_host(p, s->host) ||
+        !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
         s->route.name[0] = '\0';
         proxy_conn_consume(&s->c, h->head_len);
         snprintf(msg, sizeof(msg), "webgw: no name \"%s\" is served here", s->host);
@@ -595,450 +381,9 @@ static void sess_begin_request(struct proxy_session *s)
     sess_connect_backend(s);
 }
 
-/* ---- backend side ------------------------------------------------------------------------ */
-
-static int resp_body_cb(void *ctx, const char *data, size_t len)
+void sess_process(struct proxy_session *s)
 {
-    struct proxy_session *s = ctx;
-    if (s->chunked_out) {
-        char hex[24];
-        int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-        if (proxy_conn_write(&s->c, hex, (size_t)n) || proxy_conn_write(&s->c, data, len) ||
-            proxy_conn_write(&s->c, "\r\n", 2))
-            return -1;
-        return 0;
-    }
-    return proxy_conn_write(&s->c, data, len) ? -1 : 0;
-}
-
-static void sess_start_passthrough(struct proxy_session *s);
-
-static void sess_upstream_ready(struct proxy_session *s)
-{
-    struct proxy *p = P(s);
-    struct proxy_upstream *up = s->up;
-    if (s->passthrough) {
-        sess_start_passthrough(s);
-        return;
-    }
-    s->st = SS_EXCHANGE;
-    timer_set(s, p->cfg.response_timeout_ms);
-    up->requests++;
-    atomic_fetch_add_explicit(&up->wb->be->requests, 1, memory_order_relaxed);
-    http1_parser_init(&s->resp, false, &p->resp_limits, s->resp_fields, p->cfg.max_header_count,
-                      resp_body_cb, s);
-    s->resp.skip_body = s->head_only;
-    /* on a retry, the body bytes an earlier backend took go out again after the head */
-    if (proxy_conn_write(&up->c, s->up_head, s->up_head_len) != 0 ||
-        proxy_conn_write(&up->c, s->replay, s->replay_len) != 0) {
-        sess_fail(s, 502, "webgw: cannot use the backend connection", true);
-        return;
-    }
-    proxy_conn_flush(&up->c);
-    sess_update_reading(s);
-}
-
-static void on_up_connected(struct proxy_upstream *up, int status)
-{
-    struct proxy_session *s = up->s;
-    if (s == NULL) {
-        proxy_upstream_close(up);
-        return;
-    }
-    if (status != 0) {
-        char why[160];
-        proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
-        snprintf(why, sizeof(why), "webgw: backend %s: connect: %s", up->wb->be->text,
-                 uv_strerror(status));
-        sess_fail(s, 502, why, true);
-        return;
-    }
-    sess_upstream_ready(s);
-    if (s->st == SS_EXCHANGE)
-        sess_process(s);
-}
-
-static void sess_connect_backend(struct proxy_session *s)
-{
-    struct proxy *p = P(s);
-    for (;;) {
-        struct proxy_wbackend *wb;
-        int idx =
-            s->attempts > p->cfg.retries ? -1 : proxy_balance_pick(s->w, &s->route, s->tried, &wb);
-        if (idx < 0) {
-            char msg[400];
-            if (s->fail_status) {
-                sess_local_reply(s, s->fail_status, s->fail_why, s->req_done, NULL);
-            } else {
-                snprintf(msg, sizeof(msg), "webgw: no healthy backend for \"%s\"", s->route.name);
-                sess_local_reply(s, 503, msg, true, "Retry-After: 1\r\n");
-            }
-            return;
-        }
-        s->tried |= 1u << idx;
-        s->attempts++;
-        s->wb = wb;
-        struct proxy_upstream *up = s->passthrough ? NULL : proxy_pool_take(s->w, wb);
-        if (up != NULL) {
-            up_attach(s, up);
-            sess_upstream_ready(s);
-            return;
-        }
-        up = proxy_upstream_connect(s->w, wb, on_up_connected);
-        if (up == NULL) {
-            proxy_backend_failed(p, wb->be, proxy_mono_ms());
-            s->fail_status = 502;
-            snprintf(s->fail_why, sizeof(s->fail_why), "webgw: backend %s: connect failed",
-                     wb->be->text);
-            continue;
-        }
-        up_attach(s, up);
-        s->st = SS_CONNECT;
-        timer_set(s, p->cfg.connect_timeout_ms);
-        return;
-    }
-}
-
-/* The final response head arrived: decide framing and keep-alive toward the client. */
-static int sess_response_head(struct proxy_session *s)
-{
-    struct http1_head *h = &s->resp.head;
-    enum http1_framing out;
-    if (h->framing == HTTP1_FRAME_NONE)
-        out = (s->head_only && h->has_length) ? HTTP1_FRAME_LENGTH : HTTP1_FRAME_NONE;
-    else if (h->framing == HTTP1_FRAME_LENGTH)
-        out = HTTP1_FRAME_LENGTH;
-    else
-        out = s->client10 ? HTTP1_FRAME_CLOSE : HTTP1_FRAME_CHUNKED;
-    s->client_keep = s->req.head.keep_alive && !s->w->draining && s->req_done &&
-                     out != HTTP1_FRAME_CLOSE && !s->upgrade_wanted && !s->request_dir.shut;
-    s->resp_mark = s->c.bytes_written;
-    /* one pass when the usual room is enough, else exactly the room this head takes */
-    size_t cap = h->head_len + 128;
-    char *dst = proxy_conn_reserve(&s->c, cap);
-    int n = dst ? http1_build_response(h, out, s->client_keep, s->client10, dst, cap) : -1;
-    if (n < 0 && dst != NULL) {
-        cap = http1_response_len(h, out, s->client_keep, s->client10);
-        dst = proxy_conn_reserve(&s->c, cap);
-        n = dst ? http1_build_response(h, out, s->client_keep, s->client10, dst, cap) : -1;
-    }
-    if (n < 0)
-        return -1;
-    proxy_conn_commit(&s->c, (size_t)n);
-    s->chunked_out = out == HTTP1_FRAME_CHUNKED;
-    s->resp_head_done = true;
-    s->resp_started = true;
-    s->status = h->status;
-    return 0;
-}
-
-static void exchange_done(struct proxy_session *s)
-{
-    if (s->chunked_out)
-        proxy_conn_write(&s->c, "0\r\n\r\n", 5);
-    proxy_conn_flush(&s->c);
-    sess_log(s, false);
-    bool reuse =
-        s->req_done && s->resp.head.keep_alive && s->up && proxy_conn_avail(&s->up->c) == 0;
-    up_detach(s, reuse);
-    if (!s->client_keep || s->request_dir.shut) {
-        sess_finish(s);
-        return;
-    }
-    sess_next(s);
-    if (proxy_conn_avail(&s->c))
-        sess_process(s);
-}
-
-/* ---- tunnels (after 101) -------------------------------------------------------------- */
-
-static void tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct proxy_conn *to)
-{
-    size_t n = proxy_conn_avail(from);
-    if (n == 0)
-        return;
-    if (from == &s->c)
-        s->ex_in += n;
-    proxy_conn_write(to, proxy_conn_data(from), n);
-    proxy_conn_consume(from, n);
-    proxy_conn_flush(to);
-    dir_note_queue(s, from == &s->c ? &s->request_dir : &s->response_dir, to);
-    sess_update_reading(s);
-}
-
-static void tunnel_eof(struct proxy_session *s, bool from_client)
-{
-    if (from_client) {
-        s->request_dir.shut = true;
-        proxy_conn_shutdown(&s->up->c);
-    } else {
-        s->response_dir.shut = true;
-        proxy_conn_shutdown(&s->c);
-    }
-    if (s->request_dir.shut && s->response_dir.shut) {
-        sess_log(s, false);
-        sess_finish(s);
-        return;
-    }
-    sess_update_reading(s);
-}
-
-static void sess_start_tunnel(struct proxy_session *s)
-{
-    struct proxy *p = P(s);
-    struct http1_head *h = &s->resp.head;
-    size_t cap = http1_response_len(h, HTTP1_FRAME_NONE, true, false);
-    char *dst = proxy_conn_reserve(&s->c, cap);
-    int n = dst ? http1_build_response(h, HTTP1_FRAME_NONE, true, false, dst, cap) : -1;
-    if (n < 0) {
-        sess_close(s, true);
-        return;
-    }
-    proxy_conn_commit(&s->c, (size_t)n);
-    proxy_conn_consume(&s->up->c, h->head_len);
-    s->status = 101;
-    s->resp_started = s->resp_head_done = true;
-    s->st = SS_TUNNEL;
-    timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-    tunnel_pump(s, &s->up->c, &s->c);
-    proxy_conn_flush(&s->c);
-    tunnel_pump(s, &s->c, &s->up->c);
-    sess_update_reading(s);
-}
-
-/* TLS passthrough: the backend is connected; the client's bytes (its ClientHello first, as
- * sent) go through untouched both ways, like a tunnel after 101. */
-static void sess_start_passthrough(struct proxy_session *s)
-{
-    struct proxy *p = P(s);
-    s->up->requests++;
-    s->status = 200;
-    s->resp_started = s->resp_head_done = true;
-    s->st = SS_TUNNEL;
-    atomic_fetch_add_explicit(&s->up->wb->be->requests, 1, memory_order_relaxed);
-    timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-    tunnel_pump(s, &s->c, &s->up->c);
-    if (s->request_dir.shut) /* the client half-closed while we were connecting */
-        tunnel_eof(s, true);
-    else
-        sess_update_reading(s);
-}
-
-/* Called by tls_layer.c once the ClientHello is read: which name, and how to serve it. Only
- * decides (the layer is mid-read); a passthrough starts in sess_read right after. */
-static enum tls_route sess_tls_route(struct proxy_conn *c, const struct tls_client_hello *hello,
-                                     void *ctx)
-{
-    struct proxy_session *s = ctx;
-    struct proxy *p = P(s);
-    size_t len = strlen(hello->sni);
-
-    if (!hello->has_sni || own_host(p, hello->sni) ||
-        !state_routes_lookup(p->routes, hello->sni, len, &s->route))
-        return TLS_ROUTE_REFUSE;
-    snprintf(s->host, sizeof(s->host), "%s", hello->sni);
-    if (!s->route.tls_passthrough)
-        return tls_store_has_name(p->cfg.tls, hello->sni) ? TLS_ROUTE_TERMINATE : TLS_ROUTE_REFUSE;
-    if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms()))
-        return TLS_ROUTE_REFUSE;
-    s->passthrough = true;
-    return TLS_ROUTE_PASSTHROUGH;
-}
-
-/* The first read after the hello chose passthrough: pick a backend and connect. */
-static void sess_begin_passthrough(struct proxy_session *s)
-{
-    s->in_exchange = true;
-    s->logged = false;
-    s->t_start_us = proxy_mono_us();
-    s->out_mark = s->c.bytes_written;
-    s->ex_in = 0;
-    s->status = 0;
-    s->tried = 0;
-    s->attempts = 0;
-    s->fail_status = 0;
-    s->wb = NULL;
-    s->requests++;
-    s->req_done = true; /* nothing to parse: retries are safe until the tunnel starts */
-    snprintf(s->path, sizeof(s->path), "-");
-    s->stat = proxy_stats_get(&s->w->stats, s->route.name);
-    s->st = SS_CONNECT; /* the bytes wait in c->in until the backend is there */
-    sess_update_reading(s);
-    sess_connect_backend(s);
-}
-
-/* ---- backend callbacks ---------------------------------------------------------------- */
-
-/* Sends the request again, once, on a new connection to the same backend (see the retry note
- * at the top). Returns false when no connection could even be started. */
-static bool sess_retry_fresh(struct proxy_session *s)
-{
-    struct proxy_wbackend *wb = s->up->wb;
-    up_detach(s, false);
-    struct proxy_upstream *up = proxy_upstream_connect(s->w, wb, on_up_connected);
-    if (up == NULL)
-        return false;
-    s->fresh_retry = true;
-    up_attach(s, up);
-    s->st = SS_CONNECT;
-    timer_set(s, P(s)->cfg.connect_timeout_ms);
-    sess_update_reading(s);
-    return true;
-}
-
-static void up_failed_before_answer(struct proxy_session *s, int status)
-{
-    struct proxy_upstream *up = s->up;
-    char why[160];
-    bool idempotent = http1_method_idempotent(s->method);
-    snprintf(why, sizeof(why), "webgw: backend %s: %s before answering", up->wb->be->text,
-             status == UV_EOF ? "closed the connection" : uv_strerror(status));
-    /* a reused connection closing under us is the keep-alive race, not a sick backend */
-    if (up->reused) {
-        if (idempotent && !s->fresh_retry && !s->replay_lost && sess_retry_fresh(s))
-            return;
-    } else {
-        proxy_backend_failed(P(s), up->wb->be, proxy_mono_ms());
-    }
-    sess_fail(s, 502, why, idempotent);
-}
-
-static void up_read(struct proxy_conn *c, int status)
-{
-    struct proxy_upstream *up = (struct proxy_upstream *)c;
-    struct proxy_session *s = up->s;
-    struct proxy *p;
-    if (s == NULL) {
-        proxy_upstream_close(up);
-        return;
-    }
-    p = P(s);
-    if (s->st == SS_TUNNEL) {
-        timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-        if (status < 0) {
-            if (status == UV_EOF)
-                tunnel_eof(s, false);
-            else
-                sess_close(s, true);
-            return;
-        }
-        tunnel_pump(s, &up->c, &s->c);
-        return;
-    }
-    if (s->st != SS_EXCHANGE)
-        return;
-    timer_set(s, p->cfg.response_timeout_ms);
-    if (status < 0) {
-        if (!s->resp_head_done) {
-            up_failed_before_answer(s, status);
-            return;
-        }
-        if (status == UV_EOF && http1_parse_eof(&s->resp) == 1) {
-            exchange_done(s);
-            return;
-        }
-        sess_close(s, true);
-        return;
-    }
-    for (;;) {
-        size_t avail = proxy_conn_avail(&up->c);
-        if (avail == 0)
-            break;
-        if (!s->resp_head_done) {
-            int r = http1_parse_head(&s->resp, proxy_conn_data(&up->c), avail);
-            if (r == 0)
-                break;
-            if (r < 0) {
-                char why[320];
-                snprintf(why, sizeof(why), "webgw: backend %s: invalid response: %s",
-                         up->wb->be->text, s->resp.why);
-                sess_fail(s, 502, why, false);
-                return;
-            }
-            int code = s->resp.head.status;
-            if (code == 101) {
-                if (!s->upgrade_wanted) {
-                    sess_fail(s, 502, "webgw: backend switched protocols unasked", false);
-                    return;
-                }
-                proxy_backend_succeeded(up->wb->be);
-                sess_start_tunnel(s);
-                return;
-            }
-            if (code >= 100 && code < 200) {
-                /* interim answers (100 Continue) are passed to HTTP/1.1 clients as they come */
-                if (!s->client10) {
-                    char line[64];
-                    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n\r\n", code,
-                                     http1_reason(code));
-                    proxy_conn_write(&s->c, line, (size_t)n);
-                }
-                proxy_conn_consume(&up->c, s->resp.head.head_len);
-                http1_parser_next(&s->resp);
-                s->resp.skip_body = s->head_only;
-                continue;
-            }
-            proxy_backend_succeeded(up->wb->be);
-            if (sess_response_head(s) != 0) {
-                sess_fail(s, 502, "webgw: response head too large", false);
-                return;
-            }
-            proxy_conn_consume(&up->c, s->resp.head.head_len);
-            if (s->resp.message_done) {
-                exchange_done(s);
-                return;
-            }
-            continue;
-        }
-        size_t used;
-        int r = http1_parse_body(&s->resp, proxy_conn_data(&up->c), avail, &used);
-        proxy_conn_consume(&up->c, used);
-        if (r < 0) {
-            /* a 502 while nothing of the response has left, else the client sees it cut */
-            char why[320];
-            snprintf(why, sizeof(why), "webgw: backend %s: invalid response body: %s",
-                     up->wb->be->text, s->resp.why);
-            if (proxy_conn_unqueue(&s->c, s->resp_mark) == 0) {
-                s->resp_started = s->resp_head_done = s->chunked_out = false;
-                sess_fail(s, 502, why, false);
-            } else {
-                sess_close(s, true);
-            }
-            return;
-        }
-        if (r == 1) {
-            exchange_done(s);
-            return;
-        }
-    }
-    proxy_conn_flush(&s->c);
-    dir_note_queue(s, &s->response_dir, &s->c);
-    sess_update_reading(s);
-}
-
-static void up_written(struct proxy_conn *c, int status)
-{
-    struct proxy_upstream *up = (struct proxy_upstream *)c;
-    struct proxy_session *s = up->s;
-    if (s == NULL)
-        return;
-    if (status < 0) {
-        up_read(c, status);
-        return;
-    }
-    if (dir_drained(s, &s->request_dir, c)) {
-        if (s->st == SS_TUNNEL)
-            sess_update_reading(s);
-        else
-            sess_process(s);
-    }
-}
-
-/* ---- client callbacks ----------------------------------------------------------------- */
-
-static void sess_process(struct proxy_session *s)
-{
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     for (;;) {
         if (s->c.closing)
             return;
@@ -1048,7 +393,7 @@ static void sess_process(struct proxy_session *s)
                 break;
             if (!s->head_timer) {
                 s->head_timer = true;
-                timer_set(s, p->cfg.header_timeout_ms);
+                sess_timer_set(s, p->cfg.header_timeout_ms);
             }
             int r = http1_parse_head(&s->req, proxy_conn_data(&s->c), avail);
             if (r == 0)
@@ -1087,10 +432,10 @@ static void sess_process(struct proxy_session *s)
             if (r == 1) {
                 s->req_done = true;
                 if (s->req.head.framing == HTTP1_FRAME_CHUNKED)
-                    up_send_body(s, "0\r\n\r\n", 5);
+                    sess_up_send_body(s, "0\r\n\r\n", 5);
             }
             proxy_conn_flush(&s->up->c);
-            dir_note_queue(s, &s->request_dir, &s->up->c);
+            sess_dir_note_queue(s, &s->request_dir, &s->up->c);
             continue;
         }
         /* connecting, or waiting for a response: later bytes stay buffered, within in_max */
@@ -1102,12 +447,12 @@ static void sess_process(struct proxy_session *s)
 static void sess_read(struct proxy_conn *c, int status)
 {
     struct proxy_session *s = (struct proxy_session *)c;
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     if (status < 0) {
         switch (s->st) {
         case SS_TUNNEL:
             if (status == UV_EOF)
-                tunnel_eof(s, true);
+                sess_tunnel_eof(s, true);
             else
                 sess_close(s, true);
             return;
@@ -1127,8 +472,8 @@ static void sess_read(struct proxy_conn *c, int status)
         }
     }
     if (s->st == SS_TUNNEL) {
-        timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-        tunnel_pump(s, &s->c, &s->up->c);
+        sess_timer_set(s, p->cfg.tunnel_idle_timeout_ms);
+        sess_tunnel_pump(s, &s->c, &s->up->c);
         return;
     }
     if (s->passthrough) {
@@ -1137,7 +482,7 @@ static void sess_read(struct proxy_conn *c, int status)
         return;
     }
     if (s->st == SS_EXCHANGE && !s->req_done)
-        timer_set(s, p->cfg.response_timeout_ms);
+        sess_timer_set(s, p->cfg.response_timeout_ms);
     sess_process(s);
 }
 
@@ -1148,18 +493,18 @@ static void sess_written(struct proxy_conn *c, int status)
         sess_close(s, true);
         return;
     }
-    if (s->up && dir_drained(s, &s->response_dir, c)) {
+    if (s->up && sess_dir_drained(s, &s->response_dir, c)) {
         sess_update_reading(s);
         /* bytes may already wait in the backend buffer */
         if (s->up && proxy_conn_avail(&s->up->c))
-            up_read(&s->up->c, 0);
+            sess_up_read(&s->up->c, 0);
     }
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     struct proxy_session *s = t->data;
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     uint64_t now = uv_now(&s->w->loop);
     if (now < s->deadline) { /* pushed back since it was armed */
         s->timer_due = s->deadline;
@@ -1208,8 +553,6 @@ static void on_timeout(uv_timer_t *t)
     }
 }
 
-/* ---- accept and drain ----------------------------------------------------------------- */
-
 static bool peer_trusted(const struct proxy *p, const struct sockaddr_storage *ss)
 {
     uint8_t addr[16];
@@ -1238,8 +581,7 @@ static bool peer_trusted(const struct proxy *p, const struct sockaddr_storage *s
 struct proxy_session *proxy_session_new(struct proxy_worker *w)
 {
     struct proxy *p = w->p;
-    size_t cap = p->cfg.max_header_count;
-    struct proxy_session *s = calloc(1, sizeof(*s) + 2 * cap * sizeof(struct http1_header));
+    struct proxy_session *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     size_t in_max = proxy_conn_in_max(p);
@@ -1248,8 +590,6 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
         return NULL;
     }
     s->w = w;
-    s->req_fields = (struct http1_header *)(s + 1);
-    s->resp_fields = s->req_fields + cap;
     s->c.owner = s;
     s->c.on_read = sess_read;
     s->c.on_written = sess_written;
@@ -1259,7 +599,8 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
     s->timer.data = s;
     proxy_list_add(&w->sessions, &s->link);
     atomic_fetch_add_explicit(&p->connections, 1, memory_order_relaxed);
-    http1_parser_init(&s->req, true, &p->req_limits, s->req_fields, cap, req_body_cb, s);
+    http1_parser_init(&s->req, true, &p->req_limits, w->head_fields, p->cfg.max_header_count,
+                      req_body_cb, s);
     s->st = SS_HEAD;
     return s;
 }
@@ -1276,7 +617,7 @@ void proxy_session_abort(struct proxy_session *s)
 
 void proxy_session_begin(struct proxy_session *s, bool https)
 {
-    struct proxy *p = P(s);
+    struct proxy *p = sess_proxy(s);
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     s->https = https;
@@ -1303,7 +644,7 @@ void proxy_session_begin(struct proxy_session *s, bool https)
     }
     uv_tcp_nodelay(&s->c.tcp, 1);
     s->head_timer = true;
-    timer_set(s, p->cfg.header_timeout_ms);
+    sess_timer_set(s, p->cfg.header_timeout_ms);
     sess_update_reading(s);
 }
 
@@ -1327,7 +668,7 @@ void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener)
     if (s == NULL)
         return;
     if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0 ||
-        tls_conn_attach(&s->c, P(s)->cfg.tls, sess_tls_route, s) != 0) {
+        tls_conn_attach(&s->c, sess_proxy(s)->cfg.tls, sess_tls_route, s) != 0) {
         sess_close(s, false);
         return;
     }

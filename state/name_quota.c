@@ -137,8 +137,8 @@ int state_names_quota(const struct state_names *names, const struct state_record
         if (memcmp(k->claims[i]->owner, rec->owner, STATE_OWNER_LEN) == 0)
             cur = k->claims[i];
     if (cur == NULL && q->records_max != 0 && names->record_count >= q->records_max) {
-        snprintf(err, errlen, "the fleet holds %zu records, its limit (max-records): %s refused",
-                 names->record_count, rec->name);
+        snprintf(err, errlen, "%s refused: the fleet is at its limit of %zu records (max-records)",
+                 rec->name, q->records_max);
         return STATE_EFULL;
     }
     if (rec->kind == STATE_RECORD_RELEASE || (cur != NULL && cur->kind != STATE_RECORD_RELEASE))
@@ -147,8 +147,8 @@ int state_names_quota(const struct state_names *names, const struct state_record
     if (q->names_per_owner != 0 && live >= q->names_per_owner) {
         state_owner_format(rec->owner, hex);
         snprintf(err, errlen,
-                 "owner %.16s already has %zu names, its limit (max-names-per-owner): %s refused",
-                 hex, live, rec->name);
+                 "%s refused: owner %.16s is at its limit of %zu names (max-names-per-owner)",
+                 rec->name, hex, q->names_per_owner);
         return STATE_EQUOTA;
     }
     return 0;

@@ -1,44 +1,115 @@
 #!/usr/bin/env bash
-# gossip_vs_serf.sh - webgw gossip against Serf (the anchor) on one machine, same run.
+# gossip_vs_serf.sh - the webgw daemon's gossip against Serf agents (the anchor), same machine,
+# same run, each system alone in its own network namespace so iptables counts its bytes.
 #
-# For 5, 20 and 50 processes of each (webgw: build/bench/bench_gossip_member; Serf: `serf
-# agent -profile=lan`), all on loopback addresses 127.0.1.x / 127.0.2.x:
-#   join    time from starting the joiners until every member sees every other alive
-#   record  time for a new record (Serf: a user event, not coalesced) to reach every member
-#   kill    time from kill -9 of one member until every survivor reports it failed/dead
-# Each process's stdout is read live and each line timestamped on arrival, for both systems.
-# Then a quiet run (QUIET_SECONDS, default 600) of 50 webgw members counts false deaths.
+# For each configuration (CONFIGS) and size (SIZES, default 5 20 50), n real `webgw` daemons
+# (their own 32-hex node ids, their real metadata, encrypted with a cluster key) and then n
+# `serf agent -profile=lan` (32-hex node names, encrypted with -encrypt) run on 127.0.1.x in a
+# fresh namespace; every line they log is timestamped on arrival. Measured:
+#   join     from starting the joiners until every member logs every other alive
+#   bytes    UDP and TCP bytes on the gossip port per member per second in the steady state
+#            (iptables OUTPUT counters in the namespace: whole IP packets, headers included),
+#            over MEASURE seconds after SETTLE seconds of quiet
+#   cpu      CPU ms per member per second over the same window (/proc/PID/stat)
+#   kill     from kill -9 of one member until every survivor logs it dead (webgw "is dead",
+#            Serf EventMemberFailed)
+#   false    deaths of anyone but the victim logged by anyone; suspicions of anyone but the
+#            victim logged (the "suspect" column)
+# Configurations:
+#   shipped  webgw defaults (probe 500ms, timeout 250ms) against Serf LAN (probe 1s, 500ms)
+#   equal    webgw with Serf's probe settings (--gossip-probe-interval 1s
+#            --gossip-probe-timeout 500ms); every other timing already matches memberlist LAN
+# The settings of both sides are printed first.
 #
-#   tests/bench/gossip_vs_serf.sh [BUILD_DIR]      (SIZES="5 20 50" QUIET_SECONDS=600 REPEAT=1)
+#   tests/bench/gossip_vs_serf.sh [BUILD_DIR]
+#     SIZES="5 20 50" CONFIGS="shipped equal" REPEAT=1 SETTLE=35 MEASURE=60 LOSS=0
+# LOSS=10 drops 10% of every packet arriving in the namespace (iptables INPUT, statistic
+# match; both systems alike, TCP and UDP) for the whole run: suspicions and false deaths under
+# loss. Bytes are counted on OUTPUT, before the drop.
+# Needs root (namespaces, iptables), serf (scripts/install-deps.sh) and a built webgw. A full
+# run takes about (SETTLE + MEASURE + 30) s x sizes x configs x 2 x REPEAT: run it on a quiet
+# machine. Smoke run: SIZES=5 CONFIGS=equal SETTLE=2 MEASURE=10.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-MEMBER=$BUILD/bench/bench_gossip_member
-[ -x "$MEMBER" ] || { echo "build first: $MEMBER missing"; exit 1; }
-command -v serf >/dev/null || { echo "serf missing: scripts/install-deps.sh installs it"; exit 1; }
-export MEMBER SIZES=${SIZES:-"5 20 50"} QUIET_SECONDS=${QUIET_SECONDS:-600} REPEAT=${REPEAT:-1}
+WEBGW=$BUILD/bin/webgw
+[ -x "$WEBGW" ] || { echo "gossip_vs_serf: build first: $WEBGW missing" >&2; exit 1; }
+command -v serf >/dev/null || { echo "gossip_vs_serf: serf missing: scripts/install-deps.sh installs it" >&2; exit 1; }
+command -v iptables >/dev/null || { echo "gossip_vs_serf: iptables missing" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "gossip_vs_serf: needs root (network namespaces and iptables)" >&2; exit 1; }
+export WEBGW SIZES=${SIZES:-"5 20 50"} CONFIGS=${CONFIGS:-"shipped equal"} REPEAT=${REPEAT:-1} \
+    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60} LOSS=${LOSS:-0}
 
 exec python3 - <<'PY'
-import os, subprocess, threading, time, signal, statistics
+import base64, os, re, shutil, signal, statistics, subprocess, tempfile, threading, time
 
-MEMBER = os.environ["MEMBER"]
+WEBGW = os.path.abspath(os.environ["WEBGW"])
 SIZES = [int(x) for x in os.environ["SIZES"].split()]
-QUIET = int(os.environ["QUIET_SECONDS"])
+CONFIGS = os.environ["CONFIGS"].split()
 REPEAT = int(os.environ["REPEAT"])
+SETTLE = float(os.environ["SETTLE"])
+MEASURE = float(os.environ["MEASURE"])
+LOSS = float(os.environ["LOSS"])
+PORT = 7946
+TICK = os.sysconf("SC_CLK_TCK")
 
 def now():
     return time.time()
 
-class Proc:
-    """One member process; lines of its stdout are kept with their arrival time."""
-    def __init__(self, argv, name):
+def sh(*argv):
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+
+class Netns:
+    """A fresh namespace with lo up and iptables counters on the gossip port (OUTPUT sees
+    every packet once on loopback)."""
+    RULES = [["-p", "udp", "--dport", str(PORT)], ["-p", "tcp", "--dport", str(PORT)],
+             ["-p", "tcp", "--sport", str(PORT)]]
+    def __init__(self, name):
         self.name = name
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        sh("ip", "netns", "add", name)
+        try:
+            sh("ip", "-n", name, "link", "set", "lo", "up")
+            self.ipt("-N", "GVS")
+            self.ipt("-A", "OUTPUT", "-j", "GVS")
+            for r in self.RULES:
+                self.ipt("-A", "GVS", *r)
+            if LOSS > 0:
+                self.ipt("-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability",
+                         "%g" % (LOSS / 100.0), "-j", "DROP")
+        except Exception:
+            self.close()
+            raise
+    def ipt(self, *args):
+        sh("ip", "netns", "exec", self.name, "iptables", "-w", *args)
+    def counters(self):
+        """(udp bytes, udp packets, tcp bytes, tcp packets) so far."""
+        out = subprocess.run(["ip", "netns", "exec", self.name, "iptables", "-w", "-L", "GVS",
+                              "-v", "-x", "-n"], check=True, capture_output=True,
+                             text=True).stdout
+        ub = up = tb = tp = 0
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) < 4 or not f[0].isdigit():
+                continue
+            pkts, byts = int(f[0]), int(f[1])
+            if "udp" in f and "dpt:%d" % PORT in line:
+                ub, up = ub + byts, up + pkts
+            elif "tcp" in f:
+                tb, tp = tb + byts, tp + pkts
+        return ub, up, tb, tp
+    def close(self):
+        subprocess.run(["ip", "netns", "del", self.name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+class Proc:
+    """One member process in the namespace; its output lines kept with their arrival time."""
+    def __init__(self, ns, argv):
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns.name] + argv,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines = []
         self.lock = threading.Lock()
-        self.t = threading.Thread(target=self.read, daemon=True)
-        self.t.start()
+        threading.Thread(target=self.read, daemon=True).start()
     def read(self):
         for line in self.p.stdout:
             with self.lock:
@@ -52,6 +123,13 @@ class Proc:
     def count(self, pred):
         with self.lock:
             return sum(1 for _, l in self.lines if pred(l))
+    def cpu_ticks(self):
+        try:
+            with open("/proc/%d/stat" % self.p.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            return 0
     def kill9(self):
         self.p.send_signal(signal.SIGKILL)
         self.p.wait()
@@ -59,152 +137,184 @@ class Proc:
         if self.p.poll() is None:
             self.p.terminate()
             try:
-                self.p.wait(5)
+                self.p.wait(10)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
 
+def hexname(prefix, i):
+    """A 32-hex name of the daemon's size (webgw makes its own; Serf gets one like it)."""
+    return ("%s%030x" % (prefix, 0x5eed0000 + i))[:32]
+
+WEBGW_TIMING = {
+    "shipped": [],
+    "equal": ["--gossip-probe-interval", "1s", "--gossip-probe-timeout", "500ms"],
+}
+WEBGW_SETTINGS = {
+    "shipped": "probe 500ms, probe timeout 250ms, gossip 200ms, fanout 3, suspicion mult 4, "
+               "push-pull 30s, indirect 3, retransmit mult 4 (webgw defaults)",
+    "equal": "probe 1s, probe timeout 500ms, gossip 200ms, fanout 3, suspicion mult 4, "
+             "push-pull 30s, indirect 3, retransmit mult 4 (--gossip-probe-interval 1s "
+             "--gossip-probe-timeout 500ms)",
+}
+SERF_SETTINGS = ("serf agent -profile=lan: memberlist DefaultLANConfig: probe 1s, probe timeout "
+                 "500ms, gossip 200ms, fanout 3, suspicion mult 4, push-pull 30s, indirect 3, "
+                 "retransmit mult 4; -encrypt with a 32-byte key; 32-hex node names")
+
 class Webgw:
     label = "webgw"
-    def addr(self, i): return "127.0.1.%d:7946" % (i + 1)
+    def __init__(self, config, tmp):
+        self.timing = WEBGW_TIMING[config]
+        self.tmp = tmp
+        self.key = os.path.join(tmp, "cluster.key")
+        with open(self.key, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    def ip(self, i): return "127.0.1.%d" % (i + 1)
     def name(self, i): return "w%d" % i
-    def start(self, i, join):
-        argv = [MEMBER, "--id", self.name(i), "--bind", self.addr(i)]
+    def start(self, ns, i, join):
+        ip = self.ip(i)
+        argv = [WEBGW, "--node-name", self.name(i), "--data-dir",
+                os.path.join(self.tmp, self.name(i)), "--gossip", "%s:%d" % (ip, PORT),
+                "--api", ip + ":9080", "--http", ip + ":8080", "--https", ip + ":8443",
+                "--cluster-key", self.key, "--workers", "1", "--access-log", "off",
+                "--log-level", "info"] + self.timing
         if join is not None:
-            argv += ["--join", self.addr(join)]
-        return Proc(argv, self.name(i))
-    def is_alive(self, line, name): return line.endswith(" alive " + name)
-    def is_dead(self, line, name): return line.endswith(" dead " + name)
-    def any_dead(self, line): return " dead " in line
-    def is_record(self, line, key): return (" item %s " % key) in line
-    def send_record(self, procs, key):
-        procs[0].p.stdin.write("broadcast %s 1\n" % key)
-        procs[0].p.stdin.flush()
-    def record_at_origin(self): return False  # the origin does not report its own item
+            argv += ["--join", "%s:%d" % (self.ip(join), PORT)]
+        return Proc(ns, argv)
+    # node_event: "member: NAME (ADDR) is STATE"
+    def is_state(self, line, name, state): return (" %s (" % name) in line and line.endswith(" is " + state)
+    def is_alive(self, line, name): return "member:" in line and self.is_state(line, name, "alive")
+    def is_dead(self, line, name): return "member:" in line and self.is_state(line, name, "dead")
+    def any_dead(self, line): return "member:" in line and line.endswith(" is dead")
+    def is_suspect(self, line): return "member:" in line and line.endswith(" is suspect")
 
 class Serf:
     label = "serf"
-    def addr(self, i): return "127.0.2.%d:7946" % (i + 1)
-    def rpc(self, i): return "127.0.2.%d:7373" % (i + 1)
-    def name(self, i): return "s%d" % i
-    def start(self, i, join):
-        argv = ["serf", "agent", "-node=" + self.name(i), "-bind=" + self.addr(i),
-                "-rpc-addr=" + self.rpc(i), "-profile=lan", "-log-level=info"]
+    def __init__(self, config, tmp):
+        self.key = base64.b64encode(os.urandom(32)).decode()
+    def ip(self, i): return "127.0.1.%d" % (i + 1)
+    def name(self, i): return hexname("5e", i)
+    def start(self, ns, i, join):
+        ip = self.ip(i)
+        argv = ["serf", "agent", "-node=" + self.name(i), "-bind=%s:%d" % (ip, PORT),
+                "-rpc-addr=%s:7373" % ip, "-profile=lan", "-encrypt=" + self.key,
+                "-log-level=info"]
         if join is not None:
-            argv.append("-join=" + self.addr(join))
-        return Proc(argv, self.name(i))
+            argv.append("-join=%s:%d" % (self.ip(join), PORT))
+        return Proc(ns, argv)
     def is_alive(self, line, name): return ("EventMemberJoin: %s " % name) in line
     def is_dead(self, line, name): return ("EventMemberFailed: %s " % name) in line
     def any_dead(self, line): return "EventMemberFailed" in line
-    def is_record(self, line, key): return ("user-event: %s" % key) in line
-    def send_record(self, procs, key):
-        for _ in range(10):  # the RPC port can be busy right after a burst of joins
-            r = subprocess.run(["serf", "event", "-rpc-addr=" + self.rpc(0), "-coalesce=false",
-                                key, "x"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-            if r.returncode == 0:
-                return
-            err = r.stderr.strip()
-            time.sleep(0.5)
-        print("serf event failed: %s" % err)
-    def record_at_origin(self): return True
+    def is_suspect(self, line): return "Suspect" in line
 
 def wait_all(cond, limit):
     end = now() + limit
     while now() < end:
         if cond():
             return True
-        time.sleep(0.02)
+        time.sleep(0.05)
     return cond()
 
-def run(sysm, n):
-    procs = [sysm.start(0, None)]
-    time.sleep(0.5)
-    t_join = now()
-    for i in range(1, n):
-        procs.append(sysm.start(i, 0))
+def run(cls, config, n):
+    tmp = tempfile.mkdtemp(prefix="gvs-")
+    ns = Netns("gvs%d-%s-%d" % (os.getpid(), cls.label, n))
+    sysm = cls(config, tmp)
+    procs = []
     res = {}
     try:
-        def joined():
-            return all(procs[i].first(lambda l, j=j: sysm.is_alive(l, sysm.name(j))) is not None
-                       for i in range(n) for j in range(n) if i != j)
-        if not wait_all(joined, 60):
+        procs.append(sysm.start(ns, 0, None))
+        time.sleep(1.0)
+        t_join = now()
+        for i in range(1, n):
+            procs.append(sysm.start(ns, i, 0))
+        def seen(i, j):
+            return procs[i].first(lambda l: sysm.is_alive(l, sysm.name(j)))
+        if wait_all(lambda: all(seen(i, j) is not None for i in range(n) for j in range(n)
+                                if i != j), 120):
+            res["join"] = max(seen(i, j) for i in range(n) for j in range(n) if i != j) - t_join
+        else:
             res["join"] = None
-        else:
-            last = max(procs[i].first(lambda l, j=j: sysm.is_alive(l, sysm.name(j)))
-                       for i in range(n) for j in range(n) if i != j)
-            res["join"] = last - t_join
-        time.sleep(3)
-        key = "rec%d" % n
-        t_rec = now()
-        sysm.send_record(procs, key)
-        targets = range(0 if sysm.record_at_origin() else 1, n)
-        if wait_all(lambda: all(procs[i].first(lambda l: sysm.is_record(l, key), t_rec)
-                                is not None for i in targets), 30):
-            res["record"] = max(procs[i].first(lambda l: sysm.is_record(l, key), t_rec)
-                                for i in targets) - t_rec
-        else:
-            res["record"] = None
-        time.sleep(2)
+        time.sleep(SETTLE)
+        c0, cpu0, t0 = ns.counters(), sum(p.cpu_ticks() for p in procs), now()
+        time.sleep(MEASURE)
+        c1, cpu1, t1 = ns.counters(), sum(p.cpu_ticks() for p in procs), now()
+        secs = t1 - t0
+        res["udp"] = (c1[0] - c0[0]) / n / secs
+        res["udp_pkts"] = (c1[1] - c0[1]) / n / secs
+        res["tcp"] = (c1[2] - c0[2]) / n / secs
+        res["cpu"] = (cpu1 - cpu0) * 1000.0 / TICK / n / secs
         victim = n - 1
         vname = sysm.name(victim)
         t_kill = now()
         procs[victim].kill9()
         surv = range(0, n - 1)
-        if wait_all(lambda: all(procs[i].first(lambda l: sysm.is_dead(l, vname), t_kill)
-                                is not None for i in surv), 90):
-            res["kill"] = max(procs[i].first(lambda l: sysm.is_dead(l, vname), t_kill)
-                              for i in surv) - t_kill
+        dead_at = lambda i: procs[i].first(lambda l: sysm.is_dead(l, vname), t_kill)
+        if wait_all(lambda: all(dead_at(i) is not None for i in surv), 120):
+            res["kill"] = max(dead_at(i) for i in surv) - t_kill
         else:
             res["kill"] = None
         res["false"] = sum(procs[i].count(lambda l: sysm.any_dead(l) and vname not in l)
                            for i in surv)
+        res["suspect"] = sum(p.count(lambda l: sysm.is_suspect(l) and vname not in l)
+                             for p in procs)
     finally:
         for p in procs:
             p.stop()
-    time.sleep(1)
+        ns.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return res
 
-def fmt(v):
-    return "   fail" if v is None else "%6.2fs" % v
+def fmt(v, unit="s", width=8):
+    return ("%*s" % (width, "fail")) if v is None else ("%*.2f%s" % (width - 1, v, unit))
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+print("settings:")
+for c in CONFIGS:
+    print("  %-8s webgw: %s" % (c, WEBGW_SETTINGS[c]))
+    print("  %-8s webgw daemons: `webgw --workers 1 --cluster-key FILE` on 127.0.1.x, own "
+          "32-hex ids, real metadata (HTTP, HTTPS, API, public address, witness key)" % "")
+print("  serf:    %s" % SERF_SETTINGS)
+print("  bytes: iptables OUTPUT on port %d in the system's own namespace, whole IP packets; "
+      "SETTLE=%gs MEASURE=%gs REPEAT=%d LOSS=%g%%" % (PORT, SETTLE, MEASURE, REPEAT, LOSS))
+print(flush=True)
 
 results = {}
-for n in SIZES:
-    for sysm in (Serf(), Webgw()):
-        vals = [run(sysm, n) for _ in range(REPEAT)]
-        results[(sysm.label, n)] = vals
+for config in CONFIGS:
+    for n in SIZES:
+        for cls in (Serf, Webgw):
+            results[(config, cls.label, n)] = [run(cls, config, n) for _ in range(REPEAT)]
+            r = results[(config, cls.label, n)][-1]
+            print("  done %s %s n=%d: join %s kill %s udp %.0f B/s tcp %.0f B/s" % (
+                config, cls.label, n, fmt(r["join"]), fmt(r["kill"]), r["udp"], r["tcp"]),
+                flush=True)
 
-print()
-print("%-6s %-6s %8s %8s %8s %6s" % ("n", "system", "join", "record", "kill -9", "false"))
-for n in SIZES:
-    for lab in ("serf", "webgw"):
-        for r in results[(lab, n)]:
-            print("%-6d %-6s %8s %8s %8s %6d" % (n, lab, fmt(r["join"]), fmt(r["record"]),
-                                                fmt(r["kill"]), r["false"]))
-print()
-print("ratios (serf time / webgw time; > 1 means webgw is faster), medians over REPEAT:")
-for n in SIZES:
-    row = []
-    for k in ("join", "record", "kill"):
-        s = [r[k] for r in results[("serf", n)] if r[k] is not None]
-        w = [r[k] for r in results[("webgw", n)] if r[k] is not None]
-        row.append("%s %5.2fx" % (k, statistics.median(s) / statistics.median(w))
-                   if s and w and statistics.median(w) > 0 else "%s   n/a" % k)
-    print("  n=%-3d %s" % (n, "   ".join(row)))
-
-if QUIET > 0:
-    n = 50
-    sysm = Webgw()
-    procs = [sysm.start(0, None)]
-    time.sleep(0.5)
-    for i in range(1, n):
-        procs.append(sysm.start(i, 0))
-    time.sleep(QUIET)
-    false = sum(p.count(lambda l: sysm.any_dead(l)) for p in procs)
-    suspect = sum(p.count(lambda l: " suspect " in l) for p in procs)
-    for p in procs:
-        p.stop()
+for config in CONFIGS:
     print()
-    print("quiet run: %d webgw members for %ds: %d false deaths, %d suspicions"
-          % (n, QUIET, false, suspect))
+    print("configuration %s (medians over %d run(s); bytes per member per second on the wire)"
+          % (config, REPEAT))
+    print("%-4s %-6s %8s %8s %9s %9s %9s %8s %9s %6s %8s" % (
+        "n", "system", "join", "kill -9", "UDP B/s", "TCP B/s", "total B/s", "pkt/s",
+        "CPU ms/s", "false", "suspect"))
+    for n in SIZES:
+        for lab in ("serf", "webgw"):
+            rs = results[(config, lab, n)]
+            udp, tcp = med([r["udp"] for r in rs]), med([r["tcp"] for r in rs])
+            print("%-4d %-6s %8s %8s %9.1f %9.1f %9.1f %8.2f %9.2f %6d %8d" % (
+                n, lab, fmt(med([r["join"] for r in rs])), fmt(med([r["kill"] for r in rs])),
+                udp, tcp, udp + tcp, med([r["udp_pkts"] for r in rs]),
+                med([r["cpu"] for r in rs]), sum(r["false"] for r in rs),
+                sum(r["suspect"] for r in rs)))
+    print("ratios, webgw / serf (kill -9 detection time: below 1 is faster; bytes: below 1 is "
+          "cheaper):")
+    for n in SIZES:
+        s, w = results[(config, "serf", n)], results[(config, "webgw", n)]
+        ks, kw = med([r["kill"] for r in s]), med([r["kill"] for r in w])
+        bs = med([r["udp"] + r["tcp"] for r in s])
+        bw = med([r["udp"] + r["tcp"] for r in w])
+        kill = "%.2fx" % (kw / ks) if ks and kw else "n/a"
+        byts = "%.2fx" % (bw / bs) if bs and bw else "n/a"
+        print("  n=%-3d detection %s   bytes per member %s" % (n, kill, byts))
 PY

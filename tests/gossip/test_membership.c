@@ -83,6 +83,60 @@ static bool victim_dead_everywhere(struct fakenet *net, void *arg)
     return true;
 }
 
+/* Joins member `idx` of net through the members listed in seeds; returns the stream bytes
+ * moved in the first 500 ms, with *alive set to how many members it then sees. */
+static uint64_t join_through(struct fakenet *net, size_t idx, const size_t *seeds, size_t nseeds,
+                             size_t *alive)
+{
+    struct gossip_config cfg;
+    struct gossip_addr addrs[GOSSIP_SEEDS_MAX];
+    uint64_t before;
+
+    for (size_t i = 0; i < nseeds; i++)
+        addrs[i] = net->nodes[seeds[i]].addr;
+    fakenet_config(net, idx, &cfg);
+    assert_int_equal(fakenet_start(net, idx, &cfg), 0);
+    before = net->stream_bytes;
+    assert_int_equal(gossip_join(net->nodes[idx].g, addrs, nseeds), 0);
+    fakenet_run(net, 500);
+    *alive = gossip_live_count(net->nodes[idx].g);
+    return net->stream_bytes - before;
+}
+
+/* A join through three seeds takes one seed's member list, not three; when the first seed is
+ * down, the next is asked a second later, and our own address among the seeds is skipped. */
+static void test_join_asks_one_seed_at_a_time(void **state)
+{
+    struct fakenet *net = fakenet_new(33, 12);
+    size_t n = 30, alive_one, alive_three, alive_down;
+    const size_t one[] = {0}, three[] = {0, 1, 2}, down_first[] = {3, 32, 4};
+    uint64_t b_one, b_three, t;
+
+    (void)state;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fakenet_start_join(net, i, 0), 0);
+    t = fakenet_run_until(net, all_converged, &n, 100, 60000);
+    assert_true(t != UINT64_MAX);
+    fakenet_run(net, 5000);
+
+    b_one = join_through(net, 30, one, 1, &alive_one);
+    b_three = join_through(net, 31, three, 3, &alive_three);
+    printf("  join through 1 seed: %llu stream bytes, through 3 seeds: %llu\n",
+           (unsigned long long)b_one, (unsigned long long)b_three);
+    assert_int_equal(alive_one, n + 1);
+    assert_true(alive_three >= n + 1);
+    /* the same exchange (the second joiner also finds the first): not three lists */
+    assert_true(b_three < b_one + b_one / 2);
+
+    /* seed 3 killed, node 32 itself listed: the join still lands, through seed 4 */
+    fakenet_kill(net, 3);
+    (void)join_through(net, 32, down_first, 3, &alive_down);
+    assert_int_equal(alive_down, 1);
+    fakenet_run(net, 1000);
+    assert_true(gossip_live_count(net->nodes[32].g) > 2);
+    fakenet_free(net);
+}
+
 static void test_killed_member_declared_dead_by_all(void **state)
 {
     size_t n = 50;
@@ -258,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_join_converges_5),
         cmocka_unit_test(test_join_converges_20),
         cmocka_unit_test(test_join_converges_100),
+        cmocka_unit_test(test_join_asks_one_seed_at_a_time),
         cmocka_unit_test(test_member_metadata_reaches_everyone),
         cmocka_unit_test(test_killed_member_declared_dead_by_all),
         cmocka_unit_test(test_slow_member_not_declared_dead),

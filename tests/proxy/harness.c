@@ -521,6 +521,30 @@ struct proxy *th_proxy(struct state_routes *routes, struct proxy_config *cfg)
     return p;
 }
 
+void th_fixture_start(struct th_fixture *f, int n, struct proxy_config *cfg)
+{
+    uint16_t ports[TH_BACKENDS_MAX];
+    memset(f, 0, sizeof(*f));
+    if (n < 1 || n > TH_BACKENDS_MAX)
+        abort();
+    f->routes = state_routes_new();
+    for (f->n = 0; f->n < n; f->n++) {
+        f->be[f->n] = tb_start(f->n);
+        ports[f->n] = tb_port(f->be[f->n]);
+    }
+    th_route(f->routes, "app.localhost", "app", ports, n);
+    f->p = th_proxy(f->routes, cfg);
+    f->port = proxy_http_port(f->p);
+}
+
+void th_fixture_stop(struct th_fixture *f)
+{
+    proxy_stop(f->p);
+    for (int i = 0; i < f->n; i++)
+        tb_free(f->be[i]);
+    state_routes_free(f->routes);
+}
+
 int tc_connect(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

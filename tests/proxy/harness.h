@@ -58,6 +58,22 @@ void th_route(struct state_routes *routes, const char *host, const char *name,
 /* Starts a proxy on 127.0.0.1:0 with `cfg` (or defaults with 2 workers when NULL). */
 struct proxy *th_proxy(struct state_routes *routes, struct proxy_config *cfg);
 
+/* What most tests stand on: n backends (ids 0..n-1) behind app.localhost (name "app") and a
+ * proxy in front of them. */
+#define TH_BACKENDS_MAX 4
+struct th_fixture {
+    struct state_routes *routes;
+    struct tb_server *be[TH_BACKENDS_MAX];
+    int n;           /* backends started */
+    struct proxy *p; /* started with the cfg given to th_fixture_start */
+    uint16_t port;   /* its HTTP port */
+};
+
+/* Starts the fixture; cfg as th_proxy(). */
+void th_fixture_start(struct th_fixture *f, int n, struct proxy_config *cfg);
+/* Stops the proxy, frees the backends and the routes. */
+void th_fixture_stop(struct th_fixture *f);
+
 /* Client. */
 int tc_connect(uint16_t port);
 void tc_send(int fd, const char *data, size_t len);

@@ -15,41 +15,23 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct state_routes *routes;
-    struct tb_server *be[2];
-    struct proxy *p;
-    uint16_t port;
-};
-
 static int setup(void **state)
 {
-    static struct fixture f;
-    memset(&f, 0, sizeof(f));
-    f.routes = state_routes_new();
-    f.be[0] = tb_start(0);
-    f.be[1] = tb_start(1);
-    uint16_t ports[2] = {tb_port(f.be[0]), tb_port(f.be[1])};
-    th_route(f.routes, "app.localhost", "app", ports, 2);
-    f.p = th_proxy(f.routes, NULL);
-    f.port = proxy_http_port(f.p);
+    static struct th_fixture f;
+    th_fixture_start(&f, 2, NULL);
     *state = &f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    proxy_stop(f->p);
-    tb_free(f->be[0]);
-    tb_free(f->be[1]);
-    state_routes_free(f->routes);
+    th_fixture_stop(*state);
     return 0;
 }
 
 static void test_routes_by_host(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     struct tc_resp r;
     assert_int_equal(tc_get(f->port, "app.localhost", "/id", &r), 200);
     assert_true(strncmp(r.body, "backend-", 8) == 0);
@@ -67,7 +49,7 @@ static void test_routes_by_host(void **state)
 
 static void test_keepalive_and_round_robin(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     int fd = tc_connect(f->port);
     int seen[2] = {0, 0};
     for (int i = 0; i < 20; i++) {
@@ -84,7 +66,7 @@ static void test_keepalive_and_round_robin(void **state)
 
 static void test_pipelining_in_order(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     int fd = tc_connect(f->port);
     tc_sends(fd, "GET /headers HTTP/1.1\r\nHost: app.localhost\r\nX-Seq: 1\r\n\r\n"
                  "GET /chunked HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
@@ -109,7 +91,7 @@ static void test_pipelining_in_order(void **state)
 
 static void test_forwarded_headers(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     int fd = tc_connect(f->port);
     tc_sends(fd, "GET /headers HTTP/1.1\r\nHost: app.localhost:80\r\nX-Forwarded-For: 6.6.6.6\r\n"
                  "Connection: keep-alive, X-Drop\r\nX-Drop: secret\r\nX-Keep: yes\r\n\r\n");
@@ -127,7 +109,7 @@ static void test_forwarded_headers(void **state)
 
 static void test_http10_and_close_delimited(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     int fd = tc_connect(f->port);
     tc_sends(fd, "GET /chunked HTTP/1.0\r\nHost: app.localhost\r\n\r\n");
     struct tc_resp r;
@@ -167,7 +149,7 @@ static int count_up(const struct proxy_backend_health *h, void *ctx)
 
 static void test_counters_and_health(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     struct tc_resp r;
     struct proxy_name_stats before = {.requests = 0}, after = {.requests = 0};
     proxy_stats_each(f->p, count_name, &before);

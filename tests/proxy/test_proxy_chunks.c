@@ -19,36 +19,20 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct state_routes *routes;
-    struct tb_server *be;
-    struct proxy *p;
-    uint16_t port;
-};
-
 static int setup(void **state)
 {
-    static struct fixture f;
-    memset(&f, 0, sizeof(f));
-    f.routes = state_routes_new();
-    f.be = tb_start(0);
-    uint16_t port = tb_port(f.be);
-    th_route(f.routes, "app.localhost", "app", &port, 1);
+    static struct th_fixture f;
     struct proxy_config cfg;
     proxy_config_init(&cfg);
     cfg.workers = 1; /* one pool: the second request of a client reuses the first's connection */
-    f.p = th_proxy(f.routes, &cfg);
-    f.port = proxy_http_port(f.p);
+    th_fixture_start(&f, 1, &cfg);
     *state = &f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    proxy_stop(f->p);
-    tb_free(f->be);
-    state_routes_free(f->routes);
+    th_fixture_stop(*state);
     return 0;
 }
 
@@ -91,14 +75,14 @@ static void expect_400_closed(int fd, const char *body, const char *why)
 
 static void test_request_chunk_without_crlf_400(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     for (size_t i = 0; i < BAD_COUNT; i++) {
         /* fresh backend connection */
-        uint64_t accepts = accepts_settled(f->be, 0);
+        uint64_t accepts = accepts_settled(f->be[0], 0);
         int fd = tc_connect(f->port);
         expect_400_closed(fd, bad_bodies[i], bad_why[i]);
         close(fd);
-        assert_int_equal(accepts_settled(f->be, accepts + 1), accepts + 1);
+        assert_int_equal(accepts_settled(f->be[0], accepts + 1), accepts + 1);
 
         /* pooled: a GET first leaves its backend connection idle, the POST takes it */
         fd = tc_connect(f->port);
@@ -106,37 +90,37 @@ static void test_request_chunk_without_crlf_400(void **state)
         tc_sends(fd, "GET /id HTTP/1.1\r\nHost: app.localhost\r\n\r\n");
         assert_int_equal(tc_read(fd, &r, 4096, false), 200);
         tc_resp_free(&r);
-        accepts = accepts_settled(f->be, 0);
+        accepts = accepts_settled(f->be[0], 0);
         expect_400_closed(fd, bad_bodies[i], bad_why[i]);
-        assert_int_equal(accepts_settled(f->be, accepts), accepts);
+        assert_int_equal(accepts_settled(f->be[0], accepts), accepts);
         close(fd);
     }
 }
 
 static void test_response_chunk_without_crlf_502(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     for (int k = 9; k <= 12; k++) { /* /bad/9..12: the same faults from a backend */
         char req[128];
         snprintf(req, sizeof(req), "GET /bad/%d HTTP/1.1\r\nHost: app.localhost\r\n\r\n", k);
         int fd = tc_connect(f->port);
         struct tc_resp r;
         /* fresh: the bad backend connection before was closed */
-        uint64_t accepts = accepts_settled(f->be, 0);
+        uint64_t accepts = accepts_settled(f->be[0], 0);
         tc_sends(fd, req);
         assert_int_equal(tc_read(fd, &r, 4096, false), 502);
         assert_non_null(strstr(r.body, bad_why[k - 9]));
         tc_resp_free(&r);
-        assert_int_equal(accepts_settled(f->be, accepts + 1), accepts + 1);
+        assert_int_equal(accepts_settled(f->be[0], accepts + 1), accepts + 1);
         /* the client connection is still usable; this GET opens a connection that is pooled */
         tc_sends(fd, "GET /id HTTP/1.1\r\nHost: app.localhost\r\n\r\n");
         assert_int_equal(tc_read(fd, &r, 4096, false), 200);
         tc_resp_free(&r);
-        accepts = accepts_settled(f->be, 0);
+        accepts = accepts_settled(f->be[0], 0);
         tc_sends(fd, req);
         assert_int_equal(tc_read(fd, &r, 4096, false), 502);
         tc_resp_free(&r);
-        assert_int_equal(accepts_settled(f->be, accepts), accepts);
+        assert_int_equal(accepts_settled(f->be[0], accepts), accepts);
         close(fd);
     }
 }

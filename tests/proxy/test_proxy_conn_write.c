@@ -51,9 +51,21 @@ static void probe_closed(struct proxy_conn *c)
     pr->closed = true;
 }
 
-/* A connected pair on loopback: *peer is a plain socket, c wraps the other end. */
-static void open_pair(uv_loop_t *loop, struct proxy_conn *c, struct probe *pr, int *peer)
+/* A loop and a connected pair on loopback: peer is a plain socket, c wraps the other end. */
+struct pair {
+    uv_loop_t loop;
+    struct proxy_conn c;
+    struct probe pr;
+    int peer;
+};
+
+static void open_pair(struct pair *t)
 {
+    uv_loop_t *loop = &t->loop;
+    struct proxy_conn *c = &t->c;
+    struct probe *pr = &t->pr;
+    int *peer = &t->peer;
+    uv_loop_init(loop);
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -84,37 +96,35 @@ static void run_until_written(uv_loop_t *loop, struct probe *pr, int turns)
     }
 }
 
-static void close_and_check(uv_loop_t *loop, struct proxy_conn *c, struct probe *pr, int peer)
+/* Closes the connection (and the peer, unless -1): every handle closes, the loop is empty. */
+static void close_and_check(struct pair *t)
 {
-    proxy_conn_close(c);
-    uv_run(loop, UV_RUN_DEFAULT);
-    assert_true(pr->closed);
-    close(peer);
-    assert_int_equal(uv_loop_close(loop), 0);
+    proxy_conn_close(&t->c);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_true(t->pr.closed);
+    if (t->peer >= 0)
+        close(t->peer);
+    assert_int_equal(uv_loop_close(&t->loop), 0);
 }
 
 /* A write after our own shutdown: libuv refuses it at once with EPIPE. */
 static void test_write_after_shutdown_reported(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    struct proxy_conn c;
-    struct probe pr;
-    int peer;
-    uv_loop_init(&loop);
-    open_pair(&loop, &c, &pr, &peer);
-    proxy_conn_shutdown(&c);
-    pr.in_write = true;
-    assert_int_equal(proxy_conn_write(&c, "late", 4), 0); /* queued: fails at the flush */
-    int rc = proxy_conn_flush(&c);
-    pr.in_write = false;
+    static struct pair t;
+    open_pair(&t);
+    proxy_conn_shutdown(&t.c);
+    t.pr.in_write = true;
+    assert_int_equal(proxy_conn_write(&t.c, "late", 4), 0); /* queued: fails at the flush */
+    int rc = proxy_conn_flush(&t.c);
+    t.pr.in_write = false;
     assert_int_equal(rc, UV_EPIPE);
-    assert_int_equal(pr.written_calls, 0); /* not from inside the flush */
-    run_until_written(&loop, &pr, 5);      /* the next turn */
-    assert_int_equal(pr.written_calls, 1);
-    assert_int_equal(pr.last_status, UV_EPIPE);
-    assert_false(pr.reentered);
-    close_and_check(&loop, &c, &pr, peer);
+    assert_int_equal(t.pr.written_calls, 0); /* not from inside the flush */
+    run_until_written(&t.loop, &t.pr, 5);    /* the next turn */
+    assert_int_equal(t.pr.written_calls, 1);
+    assert_int_equal(t.pr.last_status, UV_EPIPE);
+    assert_false(t.pr.reentered);
+    close_and_check(&t);
 }
 
 static int failing_decode(struct proxy_conn *c, const char *raw, size_t len)
@@ -138,68 +148,53 @@ static void test_layer_encode_failure_reported(void **state)
 {
     (void)state;
     static const struct proxy_conn_layer layer = {failing_decode, failing_encode, NULL};
-    uv_loop_t loop;
-    struct proxy_conn c;
-    struct probe pr;
-    int peer;
-    uv_loop_init(&loop);
-    open_pair(&loop, &c, &pr, &peer);
-    c.layer = &layer;
-    pr.in_write = true;
-    assert_int_equal(proxy_conn_write(&c, "data", 4), 0);
-    assert_int_equal(proxy_conn_flush(&c), UV_EPROTO);
-    pr.in_write = false;
-    run_until_written(&loop, &pr, 5);
-    assert_int_equal(pr.written_calls, 1);
-    assert_int_equal(pr.last_status, UV_EPROTO);
-    assert_false(pr.reentered);
-    close_and_check(&loop, &c, &pr, peer);
+    static struct pair t;
+    open_pair(&t);
+    t.c.layer = &layer;
+    t.pr.in_write = true;
+    assert_int_equal(proxy_conn_write(&t.c, "data", 4), 0);
+    assert_int_equal(proxy_conn_flush(&t.c), UV_EPROTO);
+    t.pr.in_write = false;
+    run_until_written(&t.loop, &t.pr, 5);
+    assert_int_equal(t.pr.written_calls, 1);
+    assert_int_equal(t.pr.last_status, UV_EPROTO);
+    assert_false(t.pr.reentered);
+    close_and_check(&t);
 }
 
 /* The peer resets the connection: libuv's own failure report, through the same callback. */
 static void test_write_to_reset_peer_reported(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    struct proxy_conn c;
-    struct probe pr;
-    int peer;
-    uv_loop_init(&loop);
-    open_pair(&loop, &c, &pr, &peer);
+    static struct pair t;
+    open_pair(&t);
     struct linger lg = {1, 0};
-    setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(peer);
-    peer = -1;
+    setsockopt(t.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(t.peer);
+    t.peer = -1;
     usleep(20000); /* the RST is in */
     static char big[1 << 20];
-    for (int i = 0; i < 4 && pr.written_calls == 0; i++) {
-        proxy_conn_write(&c, big, sizeof(big));
-        proxy_conn_flush(&c);
-        run_until_written(&loop, &pr, 200);
+    for (int i = 0; i < 4 && t.pr.written_calls == 0; i++) {
+        proxy_conn_write(&t.c, big, sizeof(big));
+        proxy_conn_flush(&t.c);
+        run_until_written(&t.loop, &t.pr, 200);
     }
-    assert_true(pr.written_calls >= 1);
-    assert_true(pr.last_status < 0);
-    proxy_conn_close(&c);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_true(pr.closed);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_true(t.pr.written_calls >= 1);
+    assert_true(t.pr.last_status < 0);
+    close_and_check(&t);
 }
 
 /* A failure pending when the connection closes is dropped, and the close still completes. */
 static void test_close_with_failure_pending(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    struct proxy_conn c;
-    struct probe pr;
-    int peer;
-    uv_loop_init(&loop);
-    open_pair(&loop, &c, &pr, &peer);
-    proxy_conn_shutdown(&c);
-    proxy_conn_write(&c, "x", 1);
-    proxy_conn_flush(&c);
-    close_and_check(&loop, &c, &pr, peer);
-    assert_int_equal(pr.written_calls, 0);
+    static struct pair t;
+    open_pair(&t);
+    proxy_conn_shutdown(&t.c);
+    proxy_conn_write(&t.c, "x", 1);
+    proxy_conn_flush(&t.c);
+    close_and_check(&t);
+    assert_int_equal(t.pr.written_calls, 0);
 }
 
 int main(void)

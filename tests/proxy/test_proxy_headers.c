@@ -21,44 +21,28 @@
 
 #define LIMIT 8192 /* max_header_bytes of the proxy under test */
 
-struct fixture {
-    struct state_routes *routes;
-    struct tb_server *be;
-    struct proxy *p;
-    uint16_t port;
-};
-
 static int setup(void **state)
 {
-    static struct fixture f;
-    memset(&f, 0, sizeof(f));
-    f.routes = state_routes_new();
-    f.be = tb_start(0);
-    uint16_t port = tb_port(f.be);
-    th_route(f.routes, "app.localhost", "app", &port, 1);
+    static struct th_fixture f;
     struct proxy_config cfg;
     proxy_config_init(&cfg);
     cfg.workers = 1; /* one pool: a client's second request reuses the first's connection */
     cfg.max_header_bytes = LIMIT;
     cfg.max_header_count = 2000;
-    f.p = th_proxy(f.routes, &cfg);
-    f.port = proxy_http_port(f.p);
+    th_fixture_start(&f, 1, &cfg);
     *state = &f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    proxy_stop(f->p);
-    tb_free(f->be);
-    state_routes_free(f->routes);
+    th_fixture_stop(*state);
     return 0;
 }
 
 /* Sends req twice on one client connection (the second goes over the pooled backend
  * connection the first left) and checks each answer with check(). */
-static void twice(struct fixture *f, const char *req, int want,
+static void twice(struct th_fixture *f, const char *req, int want,
                   void (*check)(const struct tc_resp *r))
 {
     int fd = tc_connect(f->port);
@@ -105,7 +89,7 @@ static void check_no_upgrade(const struct tc_resp *r)
 
 static void test_h2c_and_other_upgrades_stripped(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     /* the h2c request as curl --http2 sends it */
     twice(f,
           "GET /headers HTTP/1.1\r\nHost: app.localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n"
@@ -127,7 +111,7 @@ static void test_h2c_and_other_upgrades_stripped(void **state)
 
 static void test_duplicate_upgrade_next_request_served(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     static const char *const firsts[] = {
         "GET /id HTTP/1.1\r\nHost: app.localhost\r\nConnection: upgrade\r\n"
         "Upgrade: websocket\r\nUpgrade: websocket\r\n\r\n",
@@ -171,7 +155,7 @@ static char *request_head(size_t n)
 
 static void test_heads_at_the_limit(void **state)
 {
-    struct fixture *f = *state;
+    struct th_fixture *f = *state;
     for (int d = -1; d <= 1; d++) {
         size_t n = (size_t)(LIMIT + d);
         char *req = request_head(n);

@@ -23,32 +23,13 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct state_routes *routes;
-    struct tb_server *be;
-    struct proxy *p;
-    uint16_t port;
-};
-
-static void start(struct fixture *f, unsigned answers_per_conn, unsigned close_after_ms)
+static void start(struct th_fixture *f, unsigned answers_per_conn, unsigned close_after_ms)
 {
-    f->routes = state_routes_new();
-    f->be = tb_start(0);
-    tb_set_conn_life(f->be, answers_per_conn, close_after_ms);
-    uint16_t port = tb_port(f->be);
-    th_route(f->routes, "app.localhost", "app", &port, 1);
     struct proxy_config cfg;
     proxy_config_init(&cfg);
     cfg.workers = 1; /* one pool: every request after the first reuses a connection */
-    f->p = th_proxy(f->routes, &cfg);
-    f->port = proxy_http_port(f->p);
-}
-
-static void stop(struct fixture *f)
-{
-    proxy_stop(f->p);
-    tb_free(f->be);
-    state_routes_free(f->routes);
+    th_fixture_start(f, 1, &cfg);
+    tb_set_conn_life(f->be[0], answers_per_conn, close_after_ms);
 }
 
 static uint64_t now_ms(void)
@@ -111,7 +92,7 @@ static int send_body(int fd, const char *method, size_t n, bool chunked, struct 
 static void test_get_after_backend_idle_close_200(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct th_fixture f;
     start(&f, 0, 300);
     int fd = tc_connect(f.port);
     int ok = 0;
@@ -128,13 +109,13 @@ static void test_get_after_backend_idle_close_200(void **state)
     printf("%d of 20 GETs 250 ms after the previous answer, backend closing at 300 ms: 200\n", ok);
     assert_int_equal(ok, 20);
     close(fd);
-    stop(&f);
+    th_fixture_stop(&f);
 }
 
 static void test_idempotent_retried_on_new_connection(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct th_fixture f;
     start(&f, 1, 0);
     int fd = tc_connect(f.port);
     struct tc_resp r;
@@ -145,7 +126,7 @@ static void test_idempotent_retried_on_new_connection(void **state)
     for (size_t i = 0; i < 4; i++) {
         char req[128];
         snprintf(req, sizeof(req), "%s /id HTTP/1.1\r\nHost: app.localhost\r\n\r\n", methods[i]);
-        uint64_t accepts = tb_accepts(f.be);
+        uint64_t accepts = tb_accepts(f.be[0]);
         tc_sends(fd, req);
         int st = tc_read(fd, &r, 4096, i == 1);
         if (st != 200)
@@ -154,7 +135,7 @@ static void test_idempotent_retried_on_new_connection(void **state)
         assert_false(r.closed);
         tc_resp_free(&r);
         /* the pooled connection died, a new one answered */
-        assert_int_equal(tb_accepts(f.be), accepts + 1);
+        assert_int_equal(tb_accepts(f.be[0]), accepts + 1);
     }
     /* PUT with a body the gateway still holds: replayed whole, byte for byte, on both
      * framings and across the 1000-byte chunks */
@@ -172,13 +153,13 @@ static void test_idempotent_retried_on_new_connection(void **state)
         }
     }
     close(fd);
-    stop(&f);
+    th_fixture_stop(&f);
 }
 
 static void test_lost_body_502_promptly(void **state)
 {
     (void)state;
-    struct fixture f;
+    struct th_fixture f;
     start(&f, 1, 0);
     struct {
         const char *method;
@@ -202,7 +183,7 @@ static void test_lost_body_502_promptly(void **state)
         tc_resp_free(&r);
         close(fd);
     }
-    stop(&f);
+    th_fixture_stop(&f);
 }
 
 /* Two backends behind app.localhost: `a` and `b`. a.localhost and b.localhost route to one of

@@ -139,6 +139,51 @@ static void test_websocket_echo(void **state)
     state_routes_free(routes);
 }
 
+/* A client that sends its upgrade request and first bytes and then half-closes, before the
+ * backend's 101 arrives: once the tunnel starts, the backend gets the bytes and the EOF, and
+ * its echo and EOF come back at once (the EOF used to be kept from the backend until the
+ * tunnel idle timeout). */
+static void test_websocket_half_close_before_101(void **state)
+{
+    (void)state;
+    struct state_routes *routes = state_routes_new();
+    struct tb_server *be = tb_start(0);
+    uint16_t port = tb_port(be);
+    th_route(routes, "ws.localhost", "ws", &port, 1);
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.tunnel_idle_timeout_ms = 20000;
+    struct proxy *p = th_proxy(routes, &cfg);
+    int fd = tc_connect(proxy_http_port(p));
+    uint64_t t0 = now_ms();
+    tc_sends(fd, "GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nConnection: Upgrade\r\n"
+                 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly bytes");
+    shutdown(fd, SHUT_WR);
+    struct tc_resp r;
+    assert_int_equal(tc_read(fd, &r, 0, false), 101);
+    tc_resp_free(&r);
+    char got[64];
+    size_t have = 0;
+    while (have < 11) {
+        ssize_t n = recv(fd, got + have, sizeof(got) - have, 0);
+        assert_true(n > 0);
+        have += (size_t)n;
+    }
+    assert_memory_equal(got, "early bytes", 11);
+    bool closed = tc_closed(fd, 5000);
+    uint64_t ms = now_ms() - t0;
+    printf("  half-closed before the 101: echo and close after %llu ms (tunnel timeout 20 s)\n",
+           (unsigned long long)ms);
+    assert_true(closed);
+    assert_true(ms < 3000);
+    close(fd);
+    proxy_stop(p);
+    tb_free(be);
+    state_routes_free(routes);
+}
+
 /* ---- 100 MB each way, memory bounded ----------------------------------------------------- */
 
 static long peak_rss_kb(void)
@@ -429,6 +474,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_killed_mid_load),
         cmocka_unit_test(test_websocket_echo),
+        cmocka_unit_test(test_websocket_half_close_before_101),
         cmocka_unit_test(test_streaming_100mb_bounded),
         cmocka_unit_test(test_smuggling_rejected_and_closed),
         cmocka_unit_test(test_bad_backend_responses_502),

@@ -18,7 +18,8 @@ gateway caused.
 
 Endpoints: /health; /get (small body); /bytes?n=N&rate=BYTES_PER_S (deterministic body, see
 pattern_block); POST|PUT /upload (answers {"len","sha256"} of the body, chunked or
-Content-Length); /sse?n=N&ms=M (server-sent events id 0..N-1, chunked); /ws (WebSocket echo).
+Content-Length, and the request's number on its connection: 1 fresh, more pooled);
+/sse?n=N&ms=M (server-sent events id 0..N-1, chunked); /ws (WebSocket echo).
 With --tls-port it serves the same over TLS (the passthrough backend's own certificate).
 """
 import argparse
@@ -80,6 +81,7 @@ class Backend:
             await self.stall_forever(writer)
         buf = b""
         deadline = None  # idle deadline of the idleclose mode
+        nreq = 0  # requests seen on this connection: 1 = a fresh connection, more = reused
         try:
             while True:
                 if b"\r\n\r\n" not in buf:
@@ -106,7 +108,8 @@ class Backend:
                 for line in lines[1:]:
                     k, _, v = line.partition(":")
                     headers[k.strip().lower()] = v.strip()
-                keep = await self.serve(method, target, headers, reader, writer, buf)
+                nreq += 1
+                keep = await self.serve(method, target, headers, reader, writer, buf, nreq)
                 if keep is None:
                     return
                 buf = keep
@@ -180,8 +183,9 @@ class Backend:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()
 
-    async def serve(self, method, target, headers, reader, writer, buf):
-        """Answers one request; returns the leftover bytes to keep the connection, or None."""
+    async def serve(self, method, target, headers, reader, writer, buf, nreq=1):
+        """Answers one request (the nreq-th on its connection); returns the leftover bytes to
+        keep the connection, or None."""
         path, _, query = target.partition("?")
         q = dict(p.partition("=")[::2] for p in query.split("&") if p)
         rid = headers.get("x-soak-id", "")
@@ -234,7 +238,10 @@ class Backend:
                         await asyncio.sleep(ahead)
             return None if close else buf
         if path == "/upload" and method in ("POST", "PUT"):
-            body = json.dumps({"len": body_len, "sha256": body_hash, "backend": self.args.name}).encode()
+            # conn_req tells the client whether the gateway sent the body on a fresh backend
+            # connection (1) or a pooled one (more)
+            body = json.dumps({"len": body_len, "sha256": body_hash, "backend": self.args.name,
+                               "conn_req": nreq}).encode()
         elif path in ("/health", "/get", "/"):
             body = f"{self.args.name} {method} {path}\n".encode()
         else:

@@ -82,7 +82,9 @@ class Load:
         self.retryf = open(os.path.join(a.out, "retries.jsonl"), "a", buffering=1)
         self.stop = False
         self.seq = 0
-        self.upload_data = os.urandom(a.upload_max) if a.upload_max else b""
+        self.uploadf = open(os.path.join(a.out, "uploads.jsonl"), "a", buffering=1)
+        self.upload_names = [n for n in a.upload_names.split(",") if n] or self.names
+        self.upload_data = os.urandom(max(a.upload_max, a.big_upload))
         self.ctx = ssl.create_default_context(cafile=a.ca) if a.ca else None
         self.pattern_hash = {}
 
@@ -224,17 +226,22 @@ class Load:
         self.fail(kind, rid, "all_gateways_failed", "", t0, tried, idempotent, name)
         return None
 
-    async def upload_worker(self, wid):
-        """POST/PUT of every edge size and random sizes up to --upload-max, chunked or not.
-        Not idempotent: only a failed connect is tried on the next gateway."""
+    async def upload_worker(self, wid, big=False):
+        """POST/PUT of every edge size and random sizes up to --upload-max, chunked or not, over
+        the --upload-names in turn (each size with each encoding on each name). With big, only
+        --big-upload bytes, one every --big-every seconds. Not idempotent: only a failed connect
+        is tried on the next gateway."""
         i = wid
         while not self.stop:
-            sizes = UPLOAD_SIZES + [self.rng.randrange(0, self.a.upload_max + 1)]
-            size = min(sizes[i % len(sizes)], self.a.upload_max)
+            if big:
+                sizes = [self.a.big_upload]
+            else:
+                sizes = UPLOAD_SIZES + [self.rng.randrange(0, self.a.upload_max + 1)]
+            size = sizes[i % len(sizes)] if big else min(sizes[i % len(sizes)], self.a.upload_max)
             chunked = (i // len(sizes)) % 2 == 1
             method = "PUT" if i % 2 else "POST"
+            name = self.upload_names[(i // (2 * len(sizes))) % len(self.upload_names)]
             i += 1
-            name = self.rng.choice(self.names)
             data = memoryview(self.upload_data)[:size]
             want = hashlib.sha256(data).hexdigest()
 
@@ -248,7 +255,8 @@ class Load:
                         rid,
                         body=data,
                         chunked=chunked,
-                        timeout=self.a.request_timeout,
+                        # the whole exchange; a body that stops moving fails sooner (stall)
+                        timeout=self.a.request_timeout + size / (4 << 20),
                         stall=self.a.stall_timeout,
                     )
                 finally:
@@ -258,12 +266,18 @@ class Load:
                 got = json.loads(body)
                 if got.get("len") != size or got.get("sha256") != want:
                     raise Failed("hash_mismatch", f"sent {size} got {got.get('len')} via {got.get('backend')}")
+                # the backend numbers the requests of each connection: 1 means the gateway
+                # opened a fresh backend connection for this body, more a pooled one
+                self.uploadf.write(json.dumps({
+                    "t": time.time(), "id": rid, "name": name, "size": size, "chunked": chunked,
+                    "method": method, "backend": got.get("backend"),
+                    "pool": "fresh" if got.get("conn_req", 1) == 1 else "pooled"}) + "\n")
                 return True
 
             ok = await self.first_try_upload(name, attempt, size, chunked, method)
             if ok:
                 bump(self.stats.ok, "upload")
-            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+            await asyncio.sleep(self.a.big_every if big else self.rng.uniform(0.05, 0.3))
 
     async def first_try_upload(self, name, fn, size, chunked, method):
         rid = self.rid("upload")
@@ -437,6 +451,8 @@ class Load:
         tasks = [asyncio.create_task(self.ticker())]
         tasks += [asyncio.create_task(self.get_worker(i)) for i in range(a.get_workers)]
         tasks += [asyncio.create_task(self.upload_worker(i)) for i in range(a.upload_workers)]
+        if a.big_upload:
+            tasks.append(asyncio.create_task(self.upload_worker(0, big=True)))
         tasks += [asyncio.create_task(self.download_worker(i)) for i in range(a.download_workers)]
         tasks += [asyncio.create_task(self.sse_worker(i)) for i in range(a.sse_workers)]
         tasks += [asyncio.create_task(self.ws_worker(i)) for i in range(a.ws_workers)]
@@ -606,6 +622,9 @@ def main():
     ap.add_argument("--get-rate", type=float, default=100, help="small GETs per second, all workers")
     ap.add_argument("--upload-workers", type=int, default=2)
     ap.add_argument("--upload-max", type=int, default=20 << 20)
+    ap.add_argument("--upload-names", default="", help="comma-separated names uploads go to in turn (default --names)")
+    ap.add_argument("--big-upload", type=int, default=0, help="bytes of the big uploads (one more worker; 0: none)")
+    ap.add_argument("--big-every", type=float, default=10, help="seconds between big uploads")
     ap.add_argument("--download-workers", type=int, default=1)
     ap.add_argument("--download-bytes", type=int, default=16 << 20)
     ap.add_argument("--download-rate", type=int, default=4 << 20)

@@ -36,18 +36,48 @@ BACKENDS = {
     "b3": ("slow", ["--tls-port", "8443"]),
     "b4": ("idleclose", []),
 }
+# issue 9's mixed traffic: each name on one kind of backend, so an upload's backend connection
+# is known to be pooled (keep-alive) or fresh (Connection: close), GETs meet a backend that
+# closes idle connections, and the killed one's name has a second backend
+MIXED_BACKENDS = {
+    "b1": ("keepalive", []),
+    "b2": ("close", []),
+    "b3": ("keepalive", []),
+    "b4": ("idleclose", []),
+}
+MIXED_NAMES = {"pooled": ["b1"], "fresh": ["b2"], "idle": ["b4"], "killed": ["b3", "b1"]}
 SKEWED = "gw4"  # runs with its wall clock 2 minutes behind
 HEALTH_INTERVAL_S = 1
 HEALTH_FALL = 3
 HEALTH_RISE = 2
 
 
+ALL_KINDS = ["get", "upload", "download", "sse", "ws", "https", "passthrough"]
+
+
 def profile(name, duration):
-    """(duration, schedule, churn stop): the schedule is a list of (not before t, action,
+    """(duration, schedule, churn stop, fleet): the schedule is a list of (not before t, action,
     target, hold), run in order; a fault with a hold is undone hold seconds after it began
     (kill9 -> start, backend_kill -> backend_start, backend_stall -> backend_unstall,
     partition -> heal, udp_loss -> udp_loss_end), so a slow step (a rolling restart waits for
-    drains) shifts what follows instead of squeezing it."""
+    drains) shifts what follows instead of squeezing it. fleet: gateways, backends, the skewed
+    gateway, whether churn runs, the traffic names (None: the 12 pairs and passthrough), the
+    kinds of traffic that must complete, extra load.py arguments."""
+    fleet_ = {"gateways": GATEWAYS, "backends": BACKENDS, "skewed": SKEWED, "churn": True, "names": None,
+              "kinds": ALL_KINDS, "load": []}
+    if name == "mixed10":
+        # issue 9: 10 minutes of mixed traffic on 3 gateways, one backend killed and revived
+        # (twice); uploads of every edge size and 100 MiB, chunked and Content-Length, on
+        # pooled and fresh backend connections; GETs on every name, one of them idle-closing
+        d = duration or 600
+        s = [(d / 4, "backend_kill", "b3", 30), (d * 2 / 3, "backend_kill", "b3", 30)]
+        fleet_.update(gateways=GATEWAYS[:3], backends=MIXED_BACKENDS, skewed=None, churn=False,
+                      names=MIXED_NAMES, kinds=["get", "upload"],
+                      load=["--download-workers", "0", "--sse-workers", "0", "--ws-workers", "0",
+                            "--https-workers", "0", "--passthrough-workers", "0", "--upload-workers", "2",
+                            "--upload-names", "pooled,fresh", "--big-upload", str(100 << 20),
+                            "--big-every", "8"])
+        return d, s, d - 60, fleet_
     if name == "ci":
         d = duration or 180
         s = [
@@ -59,7 +89,7 @@ def profile(name, duration):
             (112, "udp_loss", 0.15, 20),
             (117, "rotate_key", None, 0),
         ]
-        return d, s, d - 28
+        return d, s, d - 28, fleet_
     # the hour: the same faults, each cycle on other targets, one cycle every 10 minutes
     d = duration or 3600
     s = []
@@ -76,7 +106,7 @@ def profile(name, duration):
         ]
         if c < 2:  # restarts of all only in the first third: the last two thirds judge growth
             s.append((b + 420, "rolling_restart", None, 0))
-    return d, s, d - 60
+    return d, s, d - 60, fleet_
 
 
 UNDO = {"kill9": "start", "backend_kill": "backend_start", "backend_stall": "backend_unstall",
@@ -86,6 +116,9 @@ UNDO = {"kill9": "start", "backend_kill": "backend_start", "backend_stall": "bac
 class Soak:
     def __init__(self, a):
         self.a = a
+        self.fl = a.fleet
+        self.gws, self.bes, self.skewed = a.fleet["gateways"], a.fleet["backends"], a.fleet["skewed"]
+        self.pt_name = PT_NAME if a.fleet["names"] is None else None
         self.out = a.out
         self.bindir = os.path.abspath(os.path.join(a.build, "bin"))
         self.ctlbin = os.path.abspath(os.path.join(a.ctl_build or a.build, "bin", "webgwctl"))
@@ -119,7 +152,7 @@ class Soak:
         return f"http://{self.net.ip(b)}:{port}"
 
     def setup(self):
-        hosts = [(g, 10 + i) for i, g in enumerate(GATEWAYS, 1)] + [(b, 20 + i) for i, b in enumerate(BACKENDS, 1)]
+        hosts = [(g, 10 + i) for i, g in enumerate(self.gws, 1)] + [(b, 20 + i) for i, b in enumerate(self.bes, 1)]
         hosts.append(("cl", 100))
         self.net.create(hosts)
         d = self.out
@@ -138,12 +171,12 @@ class Soak:
         with open(f"{d}/admin.token", "w") as f:
             f.write("soak-admin-token-" + os.urandom(8).hex() + "\n")
         self.token = open(f"{d}/admin.token").read().strip()
-        for g in GATEWAYS:
+        for g in self.gws:
             path = f"{d}/{g}.clusterkey"
             with open(path, "w") as f:
                 f.write(key + "\n")
             os.chmod(path, 0o600)
-        for b, (mode, extra) in BACKENDS.items():
+        for b, (mode, extra) in self.bes.items():
             argv = [sys.executable, f"{HERE}/backend.py", "--name", b, "--addr", self.net.ip(b), "--mode", mode,
                     "--log", f"{d}/{b}.events.jsonl", "--cert", self.pt_cert[0], "--key", self.pt_cert[1]] + extra
             self.be[b] = fleet.Proc(b, argv, self.net.hosts[b][0], f"{d}/{b}.log")
@@ -153,10 +186,10 @@ class Soak:
             f":log_path={d}/asan",
             "UBSAN_OPTIONS": f"print_stacktrace=1:log_path={d}/ubsan",
         }
-        for g in GATEWAYS:
+        for g in self.gws:
             ip = self.net.ip(g)
             joins = []
-            for o in GATEWAYS:
+            for o in self.gws:
                 if o != g:
                     joins += ["--join", f"{self.net.ip(o)}:7946"]
             argv = [
@@ -168,18 +201,21 @@ class Soak:
                 "--health-fall", str(HEALTH_FALL), "--health-rise", str(HEALTH_RISE),
                 "--connect-timeout", "1s", "--response-timeout", "8s", "--api-rate-limit", "2000",
                 "--drain-timeout", "15",
+                # one owner holds the 1,000 names and churn reserves one more before an earlier
+                # release has reached every gateway: the default limit (1,000) would refuse it
+                "--max-names-per-owner", "2000",
             ] + joins
             env = dict(san)
-            if g == SKEWED:
+            if g == self.skewed:
                 env.update(fleet.faketime_env("-120s"))
             self.gw[g] = fleet.Proc(g, argv, self.net.hosts[g][0], f"{d}/{g}.log", env)
             self.gw[g].start()
         self.net.enter("cl")
-        for g in GATEWAYS:
+        for g in self.gws:
             self.wait_healthy(g, 30)
-        self.wait_members(5, 60)
-        self.log("5 gateways alive on every member")
-        for b in BACKENDS:
+        self.wait_members(len(self.gws), 60)
+        self.log(f"{len(self.gws)} gateways alive on every member")
+        for b in self.bes:
             self.wait_url(self.be_url(b) + "/health", 20)
         self.env = dict(os.environ, WEBGW_KEY=f"{d}/owner.key")
         subprocess.run([self.ctlbin, "keygen"], env=self.env, check=True, capture_output=True)
@@ -215,7 +251,7 @@ class Soak:
         end = time.time() + timeout
         while time.time() < end:
             try:
-                if all(self.alive_seen(g) == n for g in GATEWAYS):
+                if all(self.alive_seen(g) == n for g in self.gws):
                     return
             except (urllib.error.URLError, OSError, ValueError):
                 pass
@@ -231,19 +267,24 @@ class Soak:
     def make_names(self):
         """The 12 traffic names (every pair of backends, twice), the passthrough name and
         churn names up to --names in total, exposed through the gateways in turn."""
-        pairs = [(a, b) for i, a in enumerate(BACKENDS) for b in list(BACKENDS)[i + 1 :]]
-        for i in range(12):
-            a, b = pairs[i % len(pairs)]
-            self.traffic_names[f"t{i:02d}"] = [self.be_url(a), self.be_url(b)]
+        if self.fl["names"] is not None:
+            for n, bs in self.fl["names"].items():
+                self.traffic_names[n] = [self.be_url(b) for b in bs]
+        else:
+            pairs = [(a, b) for i, a in enumerate(self.bes) for b in list(self.bes)[i + 1 :]]
+            for i in range(12):
+                a, b = pairs[i % len(pairs)]
+                self.traffic_names[f"t{i:02d}"] = [self.be_url(a), self.be_url(b)]
         jobs = [(n, bs, False) for n, bs in self.traffic_names.items()]
-        jobs.append((PT_NAME, [f"{self.net.ip('b1')}:8443", f"{self.net.ip('b3')}:8443"], True))
-        while len(jobs) < self.a.names:
+        if self.pt_name:
+            jobs.append((self.pt_name, [f"{self.net.ip('b1')}:8443", f"{self.net.ip('b3')}:8443"], True))
+        while self.fl["churn"] and len(jobs) < self.a.names:
             jobs.append((self.new_churn_name(), self.random_backends(), False))
         t = time.time()
 
         def expose(i, job):
             name, bs, pt = job
-            g = GATEWAYS[i % 5]
+            g = self.gws[i % len(self.gws)]
             args = []
             for b in bs:
                 args += ["--backend", b]
@@ -262,7 +303,7 @@ class Soak:
         self.log(f"{len(jobs)} names exposed in {time.time() - t:.1f} s")
         end = time.time() + 60
         while time.time() < end:
-            counts = [self.api(g, "/healthz").get("names", 0) for g in GATEWAYS]
+            counts = [self.api(g, "/healthz").get("names", 0) for g in self.gws]
             if all(c >= len(jobs) for c in counts):
                 break
             time.sleep(0.5)
@@ -275,7 +316,7 @@ class Soak:
         return f"c{self.next_name:05d}"
 
     def random_backends(self):
-        bs = self.rng.sample(list(BACKENDS), self.rng.choice([1, 2, 2, 3]))
+        bs = self.rng.sample(list(self.bes), self.rng.choice([1, 2, 2, 3]))
         return [self.be_url(b) for b in bs]
 
     # ---- running -----------------------------------------------------------------------
@@ -286,11 +327,11 @@ class Soak:
     def start_load(self):
         a = self.a
         argv = [
-            sys.executable, f"{HERE}/load.py", "--gateways", ",".join(self.net.ip(g) for g in GATEWAYS),
-            "--names", ",".join(self.traffic_names), "--pt-name", PT_NAME, "--domain", DOMAIN, "--ca", self.ca,
-            "--out", self.out, "--duration", str(a.duration), "--seed", str(a.seed), "--get-rate", str(a.get_rate),
-            "--upload-max", str(a.upload_max),
-        ]
+            sys.executable, f"{HERE}/load.py", "--gateways", ",".join(self.net.ip(g) for g in self.gws),
+            "--names", ",".join(self.traffic_names), "--pt-name", self.pt_name or "", "--domain", DOMAIN,
+            "--ca", self.ca, "--out", self.out, "--duration", str(a.duration), "--seed", str(a.seed),
+            "--get-rate", str(a.get_rate), "--upload-max", str(a.upload_max),
+        ] + self.fl["load"]
         self.load = subprocess.Popen(argv, stdout=open(f"{self.out}/load.log", "ab"), stderr=subprocess.STDOUT)
 
     def fault(self, action, target, **kw):
@@ -342,7 +383,7 @@ class Soak:
             self.fault("gw_start", target)
         elif action == "rolling_restart":
             ev = self.fault(action, None)
-            for g in GATEWAYS:
+            for g in self.gws:
                 p = self.gw[g]
                 t = time.time()
                 p.signal(signal.SIGTERM)
@@ -380,12 +421,12 @@ class Soak:
             self.net.iptables(target, "-F", "INPUT")
             self.fault(action, target)
         elif action == "udp_loss":
-            for g in GATEWAYS:
+            for g in self.gws:
                 self.net.iptables(g, "-I", "INPUT", "-p", "udp", "-m", "statistic", "--mode", "random",
                                   "--probability", str(target), "-j", "DROP")
             self.fault(action, target)
         elif action == "udp_loss_end":
-            for g in GATEWAYS:
+            for g in self.gws:
                 self.net.iptables(g, "-F", "INPUT")
             self.fault(action, None)
         elif action == "rotate_key":
@@ -394,7 +435,7 @@ class Soak:
             old = self.keys[0]
             for op in ("install", "use", "remove"):
                 k = old if op == "remove" else new
-                for g in GATEWAYS:
+                for g in self.gws:
                     ok = await loop.run_in_executor(None, self.key_op, g, op, k)
                     if not ok:
                         self.fault("error", f"key {op} on {g} failed")
@@ -416,9 +457,10 @@ class Soak:
 
     async def churn(self):
         """Every second: release one churn name, claim a new one, re-expose another."""
-        while self.churn_stop_at is None and not self.stopping:
+        while self.fl["churn"] and self.churn_stop_at is None and not self.stopping:
             t = time.time()
-            live = [n for n, bs in self.names.items() if bs is not None and n not in self.traffic_names and n != PT_NAME]
+            live = [n for n, bs in self.names.items()
+                    if bs is not None and n not in self.traffic_names and n != self.pt_name]
             ops = []
             if live:
                 ops.append(("release", self.rng.choice(live), None))
@@ -438,7 +480,7 @@ class Soak:
         args = [op, name]
         for b in bs or []:
             args += ["--backend", b]
-        order = list(GATEWAYS)
+        order = list(self.gws)
         self.rng.shuffle(order)
         if first:
             order.remove(first)
@@ -481,9 +523,9 @@ class Soak:
         loop = asyncio.get_running_loop()
         while not self.stopping:
             t = time.time()
-            rows = await asyncio.gather(*(loop.run_in_executor(None, self.sample_gw, g) for g in GATEWAYS))
-            self.samples.write(json.dumps({"t": t, "gw": dict(zip(GATEWAYS, rows))}) + "\n")
-            for g in GATEWAYS:
+            rows = await asyncio.gather(*(loop.run_in_executor(None, self.sample_gw, g) for g in self.gws))
+            self.samples.write(json.dumps({"t": t, "gw": dict(zip(self.gws, rows))}) + "\n")
+            for g in self.gws:
                 r = self.gw[g].reap()
                 if r is not None:
                     rc, expected = r
@@ -500,6 +542,10 @@ class Soak:
             m = self.api(g, "/metrics")
             conns = re.search(r"^webgw_http_connections\s+(\d+)", m, re.M)
             s["sessions"] = int(conns.group(1)) if conns else None
+            # active libuv timers and handles, control loop plus workers
+            for key, fam in (("timers", "webgw_loop_timers"), ("handles", "webgw_loop_handles")):
+                vals = re.findall(rf"^{fam}\{{[^}}]*\}}\s+(\d+)", m, re.M)
+                s[key] = sum(int(v) for v in vals) if vals else None
             health = {}
             for e in self.api(g, "/api/v1/backends", timeout=5):
                 key = e.get("key") or e.get("backend")
@@ -515,7 +561,7 @@ class Soak:
         t = time.time()
         last = None
         while time.time() - t < bound:
-            views = await asyncio.gather(*(loop.run_in_executor(None, self.names_view, g) for g in GATEWAYS))
+            views = await asyncio.gather(*(loop.run_in_executor(None, self.names_view, g) for g in self.gws))
             last = views
             if all(v is not None for v in views) and all(v == views[0] for v in views):
                 return time.time() - t, views
@@ -567,7 +613,7 @@ class Soak:
             except subprocess.TimeoutExpired:
                 self.load.kill()
         self.fault("stop", None)
-        for g in GATEWAYS:
+        for g in self.gws:
             p = self.gw[g]
             if p.alive():
                 t = time.time()
@@ -595,7 +641,9 @@ class Soak:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="ci", choices=["ci", "hour"])
+    ap.add_argument("--profile", default="ci", choices=["ci", "hour", "mixed10"],
+                    help="ci: 3 minutes, 5 gateways, every fault; hour: 60 minutes of the same; mixed10: "
+                         "issue 9's 10 minutes of mixed uploads and GETs on 3 gateways, a backend killed twice")
     ap.add_argument("--duration", type=float, default=0, help="seconds of load (default: the profile's)")
     ap.add_argument("--build", default="build", help="build dir holding bin/webgw (build-asan for ASan)")
     ap.add_argument("--ctl-build", default="",
@@ -612,7 +660,7 @@ def main():
                     help="seconds within which a backend's verdict must be right after it changes")
     ap.add_argument("--keep-netns", action="store_true")
     a = ap.parse_args()
-    duration, schedule, churn_stop = profile(a.profile, a.duration)
+    duration, schedule, churn_stop, a.fleet = profile(a.profile, a.duration)
     a.duration = duration
     a.out = os.path.abspath(a.out or os.path.join(a.build, f"soak-{a.profile}"))
     if os.path.isdir(a.out):
@@ -630,7 +678,8 @@ def main():
             s.setup()
         except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
             print(f"soak: setup failed: {e}", file=sys.stderr)
-            for g in GATEWAYS:
+            verdict.setup_failed(a.out, a.profile, a.build, str(e))
+            for g in s.gws:
                 if g in s.gw:
                     print(f"--- {g} log tail", file=sys.stderr)
                     os.system(f"tail -n 5 {a.out}/{g}.log >&2")
@@ -640,11 +689,12 @@ def main():
         s.finish()
         meta = {
             "profile": a.profile, "duration": duration, "t0": s.t0, "seed": a.seed, "build": a.build,
-            "gateways": {g: s.net.ip(g) for g in GATEWAYS}, "backends": {b: s.net.ip(b) for b in BACKENDS},
-            "backend_modes": {b: m for b, (m, _) in BACKENDS.items()},
-            "traffic_names": s.traffic_names, "pt_name": PT_NAME, "pt_backends": ["b1", "b3"], "skewed": SKEWED,
-            "health_bound": a.health_bound, "gw_starts": {g: s.gw[g].starts for g in GATEWAYS},
-            "gw_exits": {g: s.gw[g].exits for g in GATEWAYS}, "convergence": s.convergence, "faults": s.faults,
+            "gateways": {g: s.net.ip(g) for g in s.gws}, "backends": {b: s.net.ip(b) for b in s.bes},
+            "backend_modes": {b: m for b, (m, _) in s.bes.items()},
+            "traffic_names": s.traffic_names, "pt_name": s.pt_name, "pt_backends": ["b1", "b3"], "skewed": s.skewed,
+            "kinds": s.fl["kinds"], "upload_names": s.fl["names"] and ["pooled", "fresh"],
+            "health_bound": a.health_bound, "gw_starts": {g: s.gw[g].starts for g in s.gws},
+            "gw_exits": {g: s.gw[g].exits for g in s.gws}, "convergence": s.convergence, "faults": s.faults,
             "asan": "asan" in os.path.basename(os.path.normpath(a.build)),
         }
         with open(os.path.join(a.out, "meta.json"), "w") as f:

@@ -16,6 +16,16 @@ import subprocess
 
 GRACE_S = 20  # a (re)started gateway learns the fleet's health verdicts within this
 
+# the invariants, as the report names them
+T_TRAFFIC = "Every kind of traffic was served"
+T_IDEM = "No idempotent request failed that a DNS round-robin client could have avoided"
+T_NONIDEM = "A non-idempotent request failed only when its backend (or its gateway) died under it"
+T_HEALTH = "Every probed backend's verdict is right within the bound, never unknown"
+T_RECORDS = "After churn, records identical on every gateway within the bound, one holder per name"
+T_RES = "RSS, open FDs, sessions and timers flat over the last two thirds"
+T_UPLOADS = "Every upload size, chunked and Content-Length, on fresh and pooled backend connections"
+T_CRASH = "No crash, clean SIGTERM exits, no sanitizer report"
+
 
 def jsonl(path):
     out = []
@@ -161,10 +171,35 @@ def inv_traffic(r):
     for s in r.stats:
         for k, v in s["ok"].items():
             ok[k] = ok.get(k, 0) + v
-    kinds = ["get", "upload", "download", "sse", "ws", "https", "passthrough"]
+    kinds = r.meta.get("kinds") or ["get", "upload", "download", "sse", "ws", "https", "passthrough"]
     missing = [k for k in kinds if ok.get(k, 0) == 0]
     detail = ", ".join(f"{k} {ok.get(k, 0)}" for k in kinds)
     return not missing, f"completed: {detail}" + (f"; none of: {', '.join(missing)}" if missing else ""), ok
+
+
+UPLOAD_CLASS_SIZES = [0, 1, 65535, 65536, 65537, 1 << 20, 100 << 20]
+
+
+def upload_classes(r):
+    """Completed uploads per (size, encoding, backend connection) class, the connection as the
+    backend saw it (its first request: fresh; a later one: pooled)."""
+    got = {}
+    for u in jsonl(f"{r.out}/uploads.jsonl"):
+        k = (u["size"], "chunked" if u["chunked"] else "content-length", u["pool"])
+        got[k] = got.get(k, 0) + 1
+    return got
+
+
+def inv_upload_classes(r):
+    got = upload_classes(r)
+    want = [(s, e, p) for s in UPLOAD_CLASS_SIZES for e in ("content-length", "chunked") for p in ("fresh", "pooled")]
+    missing = [k for k in want if not got.get(k)]
+    n = sum(got.values())
+    detail = (f"{n} uploads checked by hash; {len(want) - len(missing)} of {len(want)} classes (7 sizes x "
+              f"chunked/Content-Length x fresh/pooled backend connection) completed at least once")
+    if missing:
+        detail += "; never: " + ", ".join(f"{s} B {e} {p}" for s, e, p in missing[:8])
+    return not missing, detail, got
 
 
 def inv_failures(r, idempotent):
@@ -280,20 +315,25 @@ def inv_resources(r):
         rss0, rss1 = med(first, "rss_kb"), med(last, "rss_kb")
         fd0, fd1 = med(first, "fds"), med(last, "fds")
         se0, se1 = med(first, "sessions"), med(last, "sessions")
+        # libuv timers (control loop and workers): a session holds one, so they follow sessions
+        have_timers = all(x[1].get("timers") is not None for x in first + last)
+        ti0, ti1 = (med(first, "timers"), med(last, "timers")) if have_timers else (None, None)
         grow_rss = rss1 > rss0 * 1.25 + 8192
         grow_fd = fd1 > fd0 + 32
         grow_se = se1 > se0 + 32
-        rows[g] = (rss0, rss1, fd0, fd1, se0, se1, r.rel(start))
-        if grow_rss or grow_fd or grow_se:
+        grow_ti = not have_timers or ti1 > ti0 + 32
+        rows[g] = (rss0, rss1, fd0, fd1, se0, se1, r.rel(start), ti0, ti1)
+        if grow_rss or grow_fd or grow_se or grow_ti:
             ok = False
+            timers = f"{ti0:.0f}->{ti1:.0f}" if have_timers else "not reported by /metrics"
             out.append(f"{g} grew: RSS {rss0 / 1024:.1f}->{rss1 / 1024:.1f} MiB, FDs {fd0:.0f}->{fd1:.0f}, "
-                       f"sessions {se0:.0f}->{se1:.0f}")
+                       f"sessions {se0:.0f}->{se1:.0f}, timers {timers}")
     judged = len(rows)
     detail = (f"{judged} gateways judged from t={min((v[6] for v in rows.values()), default=0):.0f}s "
-              "(allowed: RSS +25%+8 MiB, FDs +32, sessions +32)")
+              "(allowed: RSS +25%+8 MiB, FDs +32, sessions +32, timers +32)")
     if out:
         detail += "; " + "; ".join(out)
-    return ok and judged >= 3, detail, rows
+    return ok and judged >= min(3, len(r.meta["gateways"])), detail, rows
 
 
 def inv_crashes(r):
@@ -411,24 +451,29 @@ def judge(out, meta):
     r = Run(out, meta)
     res = []
     ok, d, okcounts = inv_traffic(r)
-    res.append(("Every kind of traffic was served", ok, d))
+    res.append((T_TRAFFIC, ok, d))
     ok, d, unexp_i, expl_i = inv_failures(r, True)
-    res.append(("No idempotent request failed that a DNS round-robin client could have avoided", ok, d))
+    res.append((T_IDEM, ok, d))
     ok, d, unexp_n, expl_n = inv_failures(r, False)
-    res.append(("A non-idempotent request failed only when its backend (or its gateway) died under it", ok, d))
+    res.append((T_NONIDEM, ok, d))
     ok, d, hrows = inv_health(r)
-    res.append(("Every probed backend's verdict is right within the bound, never unknown", ok, d))
+    res.append((T_HEALTH, ok, d))
     ok, d = inv_records(r)
-    res.append(("After churn, records identical on every gateway within the bound, one holder per name", ok, d))
+    res.append((T_RECORDS, ok, d))
     ok, d, rrows = inv_resources(r)
-    res.append(("RSS, open FDs and sessions flat over the last two thirds", ok, d))
+    res.append((T_RES, ok, d))
+    classes = None
+    if meta.get("upload_names"):
+        ok, d, classes = inv_upload_classes(r)
+        res.append((T_UPLOADS, ok, d))
     ok, d = inv_crashes(r)
-    res.append(("No crash, clean SIGTERM exits, no sanitizer report", ok, d))
+    res.append((T_CRASH, ok, d))
     plots = write_plots(r, out)
 
     lines = [f"# webgw soak report: profile {meta['profile']}, {meta['duration']:.0f} s", ""]
-    lines.append(f"Build `{meta['build']}`, seed {meta['seed']}, 5 gateways ({meta['skewed']} with its clock "
-                 "2 minutes behind), 4 backends (" + ", ".join(f"{b} {m}" for b, m in meta["backend_modes"].items())
+    skew = f" ({meta['skewed']} with its clock 2 minutes behind)" if meta.get("skewed") else ""
+    lines.append(f"Build `{meta['build']}`, seed {meta['seed']}, {len(meta['gateways'])} gateways{skew}, "
+                 f"{len(meta['backends'])} backends (" + ", ".join(f"{b} {m}" for b, m in meta["backend_modes"].items())
                  + "), cluster key on.")
     lines += ["", "| invariant | verdict | detail |", "|---|---|---|"]
     for name, ok, d in res:
@@ -463,10 +508,21 @@ def judge(out, meta):
         lines.append("")
     if rrows:
         lines += ["## Resources (medians of the first and last quarter of the judged window)", "",
-                  "| gateway | RSS MiB | FDs | sessions |", "|---|---|---|---|"]
-        for g, (r0, r1, f0, f1, s0, s1, _) in rrows.items():
-            lines.append(f"| {g} | {r0 / 1024:.1f} → {r1 / 1024:.1f} | {f0:.0f} → {f1:.0f} | {s0:.0f} → {s1:.0f} |")
+                  "| gateway | RSS MiB | FDs | sessions | libuv timers |", "|---|---|---|---|---|"]
+        for g, (r0, r1, f0, f1, s0, s1, _, t0_, t1_) in rrows.items():
+            tim = f"{t0_:.0f} → {t1_:.0f}" if t0_ is not None else "n/a"
+            lines.append(f"| {g} | {r0 / 1024:.1f} → {r1 / 1024:.1f} | {f0:.0f} → {f1:.0f} | {s0:.0f} → {s1:.0f} "
+                         f"| {tim} |")
         lines.append("")
+    if classes is not None:
+        lines += ["## Uploads by class (completed, body hash checked by the backend)", "",
+                  "| size (bytes) | Content-Length fresh | Content-Length pooled | chunked fresh | chunked pooled |",
+                  "|---|---|---|---|---|"]
+        for sz in UPLOAD_CLASS_SIZES:
+            cells = [str(classes.get((sz, e, p), 0)) for e in ("content-length", "chunked") for p in ("fresh", "pooled")]
+            lines.append(f"| {sz} | " + " | ".join(cells) + " |")
+        other = sum(v for k, v in classes.items() if k[0] not in UPLOAD_CLASS_SIZES)
+        lines += ["", f"Other (random) sizes: {other} completed.", ""]
     lines += ["## Plots", ""]
     for name, title in plots:
         lines.append(f"![{title}]({name}.svg)")
@@ -480,3 +536,16 @@ def judge(out, meta):
         print(f"soak: {'PASS' if ok else 'FAIL'}: {name}: {d}")
     print(f"soak: report {out}/report.md")
     return 1 if failed else 0
+
+
+def setup_failed(out, profile, build, reason):
+    """The report of a run whose fleet never got going: why, and no invariant judged."""
+    lines = [f"# webgw soak report: profile {profile}: SETUP FAILED", "",
+             f"Build `{build}`. The fleet could not be set up, so nothing ran and no invariant was judged:", "",
+             f"    {reason}", "", "Gateway logs: `gw*.log` in this folder.", "",
+             "| invariant | verdict | detail |", "|---|---|---|"]
+    for t in (T_TRAFFIC, T_IDEM, T_NONIDEM, T_HEALTH, T_RECORDS, T_RES, T_CRASH):
+        lines.append(f"| {t} | **NOT JUDGED** | setup failed |")
+    with open(f"{out}/report.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"soak: report {out}/report.md")
