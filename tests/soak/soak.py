@@ -464,8 +464,11 @@ class Soak:
                     if bs is not None and n not in self.traffic_names and n != self.pt_name]
             ops = []
             if live:
-                ops.append(("release", self.rng.choice(live), None))
-                ops.append(("expose", self.rng.choice(live), self.random_backends()))
+                gone = self.rng.choice(live)
+                ops.append(("release", gone, None))
+                rest = [n for n in live if n != gone]  # never re-expose what this tick releases
+                if rest:
+                    ops.append(("expose", self.rng.choice(rest), self.random_backends()))
             ops.append(("reserve+expose", self.new_churn_name(), self.random_backends()))
             for op, name, bs in ops:
                 await self.churn_op(op, name, bs)
