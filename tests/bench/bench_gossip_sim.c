@@ -24,7 +24,9 @@
  * the protocol, then the peak resident memory and the bytes per table entry. This reaches
  * sizes whose cold start takes too long on a shared machine.
  *
- *   bench_gossip_sim [-w WINDOW_MS] [-t] [N...]        (default: -w 10000 1000 10000)
+ * With -c, the cold start only (its line on stderr).
+ *
+ *   bench_gossip_sim [-w WINDOW_MS] [-c] [-t] [N...]        (default: -w 10000 1000 10000)
  */
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
@@ -97,6 +99,8 @@ static uint64_t wire_total(const struct fakenet *net)
     return net->wire_udp + net->wire_tcp;
 }
 
+static bool cold_only;
+
 static struct row simulate(size_t n, uint64_t window_ms)
 {
     struct row r = {.n = n};
@@ -126,6 +130,10 @@ static struct row simulate(size_t n, uint64_t window_ms)
             n, ms == UINT64_MAX ? "NOT converged" : "converged", r.cold_s, r.cold_wall_s,
             peak_rss_gb(), r.cold_bps, r.cold_tcp_bps, r.cold_pp);
 
+    if (cold_only) {
+        fakenet_free(net);
+        return r;
+    }
     /* steady state, past the settling of the cold start's exchanges, over one whole
      * push-pull period (gossip_pushpull_period: 30 s, times 1 + ceil(log2(n) - 5) past 32
      * members) so that every member's exchange is counted once */
@@ -222,13 +230,14 @@ int main(int argc, char **argv)
     bool tables = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "w:t")) != -1) {
-        if (opt == 't') {
-            tables = true;
+    while ((opt = getopt(argc, argv, "w:ct")) != -1) {
+        if (opt == 't' || opt == 'c') {
+            tables |= opt == 't';
+            cold_only |= opt == 'c';
             continue;
         }
         if (opt != 'w') {
-            fprintf(stderr, "usage: bench_gossip_sim [-w WINDOW_MS] [-t] [N...]\n");
+            fprintf(stderr, "usage: bench_gossip_sim [-w WINDOW_MS] [-c] [-t] [N...]\n");
             return 2;
         }
         window_ms = strtoull(optarg, NULL, 10);
@@ -248,7 +257,7 @@ int main(int argc, char **argv)
         else
             rows[i] = simulate(sizes[i], window_ms);
     }
-    if (tables)
+    if (tables || cold_only)
         return 0;
     if (getloadavg(load, 3) < 0)
         load[0] = -1;
