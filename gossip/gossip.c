@@ -73,6 +73,7 @@ void gossip_config_default(struct gossip_config *cfg)
     cfg->gossip_to_dead_ms = 30000;
     cfg->suspicion_mult = 4;
     cfg->suspicion_max_mult = 6;
+    cfg->suspicion_confirm = 3;
     cfg->retransmit_mult = 4;
     cfg->awareness_max = 8;
     cfg->pushpull_interval_ms = 30000;
@@ -640,6 +641,8 @@ static int gossip_check_config(const struct gossip_config *c, char *err, size_t 
     else if (c->suspicion_mult == 0 || c->suspicion_max_mult == 0 || c->retransmit_mult == 0 ||
              c->awareness_max == 0)
         what = "suspicion, retransmit and awareness multipliers must be positive";
+    else if (c->suspicion_confirm >= GOSSIP_SUSPECT_CONFIRM_MAX)
+        what = "suspicion confirmations must be below 8";
     else if (c->pushpull_interval_ms == 0 || c->reconnect_interval_ms == 0)
         what = "push-pull and reconnect intervals must be positive";
     else if (c->health_probers == 0 || c->health_ttl_ms == 0)

@@ -265,6 +265,8 @@ struct gossip_config {
     uint32_t gossip_to_dead_ms;     /* keep gossiping to the dead this long (30000) */
     uint32_t suspicion_mult;        /* min suspicion = mult * log10(n) * probe interval (4) */
     uint32_t suspicion_max_mult;    /* max suspicion = this * min (6) */
+    uint32_t suspicion_confirm;     /* independent accusers beyond the first that bring the
+                                       suspicion timeout down to the minimum (3) */
     uint32_t retransmit_mult;       /* retransmits = mult * ceil(log10(n + 1)) (4) */
     uint32_t awareness_max;         /* local health multiplier ceiling (8) */
     uint32_t pushpull_interval_ms;  /* anti-entropy period, scaled up past 32 members (30000) */

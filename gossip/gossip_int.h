@@ -399,6 +399,7 @@ bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const vo
 void gossip_probe_start(struct gossip *g, uint64_t now);
 void gossip_probe_indirect(struct gossip *g);
 void gossip_probe_conclude(struct gossip *g);
+void gossip_probe_soon(struct gossip *g, struct gmember *m);
 void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq);
 void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 void gossip_on_ack(struct gossip *g, uint32_t seq);

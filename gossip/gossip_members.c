@@ -408,13 +408,13 @@ static void gossip_suspicion_deadline(struct gossip *g, struct gmember *m)
 static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
 {
     uint32_t n = g->nlive;
-    uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    uint32_t k = g->cfg.suspicion_confirm;
     double scale = n > 1 ? log10((double)n) : 1.0;
 
     if (scale < 1.0)
         scale = 1.0;
-    if (n < k + 2)
-        k = 0;
+    if (n < k + 2) /* nobody but the accuser and the suspect can confirm */
+        k = n > 2 ? n - 2 : 0;
     if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
         return false;
     m->susp->start_ms = gossip_now(g);
@@ -476,6 +476,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_SUSPECT, mem, from);
+    gossip_probe_soon(g, mem);
 }
 
 void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *from)
