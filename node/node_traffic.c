@@ -9,9 +9,13 @@
  *
  * Trust and bounds (traffic_internal.h says why gossip): a summary is kept only when its
  * signature verifies with the witness key its member id announces, from a member alive or
- * suspect, for that id only; at most NODE_FLEET_NODES_MAX summaries of at most GOSSIP_ITEM_MAX
- * bytes (1 MiB in all), each dropped NODE_FLEET_FORGET_MS after it arrived or when its member
+ * suspect, for that id only; at most NODE_FLEET_NODES_MAX summaries of at most TRAFFIC_ITEM_MAX
+ * bytes (256 KiB in all), each dropped NODE_FLEET_FORGET_MS after it arrived or when its member
  * is gone. Refused summaries are counted, not logged (a bad member could flood the log).
+ *
+ * Cost: a summary changes every interval while a name has traffic (its last-interval numbers
+ * do); an unchanged one (an idle node) is published again only every NODE_FLEET_REFRESH_MS,
+ * so a quiet fleet sends almost nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +35,8 @@ struct node_traffic {
     struct traffic_history *history;                 /* this node's last 15 minutes */
     uv_timer_t timer;                                /* one sample per NODE_SAMPLE_MS */
     uint64_t seq;                                    /* our last summary's version */
-    uint8_t own[GOSSIP_ITEM_MAX];                    /* our last summary */
+    uint8_t own[TRAFFIC_ITEM_MAX];                   /* our last summary */
+    uint64_t published_ms;                           /* loop clock when it was made */
     size_t own_len;                                  /* its bytes (0: none yet) */
     struct fleet_entry *fleet[NODE_FLEET_NODES_MAX]; /* the other members' summaries */
     size_t nfleet;                                   /* entries in fleet */
@@ -131,8 +136,6 @@ static void node_traffic_tick(uv_timer_t *timer)
         proxy_stats_each(node->proxy, sample_one, &w);
     traffic_history_end(t->history);
 
-    /* versions only go up, across restarts too: the wall clock, or one more than the last */
-    t->seq = wall > t->seq ? wall : t->seq + 1;
     snprintf(s->id, sizeof(s->id), "%s", node->id);
     s->seq = t->seq;
     s->sample_ms = NODE_SAMPLE_MS;
@@ -144,9 +147,22 @@ static void node_traffic_tick(uv_timer_t *timer)
     }
     s->others_requests = w.requests;
     s->others_errors = w.errors;
-    len = node->identity ? traffic_summary_encode(s, node->identity, t->own, sizeof(t->own)) : -1;
+    /* unchanged (same numbers under the last version, Ed25519 signatures are deterministic)
+     * and recent: keep the last one */
+    uint8_t same[TRAFFIC_ITEM_MAX];
+    len = node->identity ? traffic_summary_encode(s, node->identity, same, sizeof(same)) : -1;
+    if (len > 0 && (size_t)len == t->own_len && memcmp(same, t->own, t->own_len) == 0 &&
+        now - t->published_ms < NODE_FLEET_REFRESH_MS)
+        len = -1;
+    else if (len > 0) {
+        /* versions only go up, across restarts too: the wall clock, or one more than the last */
+        t->seq = wall > t->seq ? wall : t->seq + 1;
+        s->seq = t->seq;
+        len = traffic_summary_encode(s, node->identity, t->own, sizeof(t->own));
+    }
     if (len > 0) {
         t->own_len = (size_t)len;
+        t->published_ms = now;
         snprintf(key, sizeof(key), TRAFFIC_ITEM_PREFIX "%s", node->id);
         if (node->gossip && !node->gossip_lone)
             gossip_broadcast(node->gossip, key, t->seq, t->own, t->own_len);

@@ -28,7 +28,12 @@
 #define NODE_FLEET_NODES_MAX 256    /* other members' summaries kept */
 #define NODE_FLEET_STALE_MS 60000   /* a summary older than this is shown as stale */
 #define NODE_FLEET_FORGET_MS 900000 /* and dropped after this */
-#define TRAFFIC_NAMES_MAX 96        /* names in one summary (at least 46 bytes each) */
+#define TRAFFIC_ITEM_MAX                                                                           \
+    1024                            /* bytes of one summary: with its gossip framing it fits a     \
+                                        datagram, so summaries ride the UDP rounds and never       \
+                                        queue for TCP beside large records */
+#define TRAFFIC_NAMES_MAX 24        /* names in one summary (at least 45 bytes each) */
+#define NODE_FLEET_REFRESH_MS 30000 /* an unchanged summary is published again after this */
 #define TRAFFIC_ITEM_PREFIX "traffic:"
 #define TRAFFIC_SIGN_DOMAIN "webgw-traffic-v1"
 
@@ -82,8 +87,8 @@ struct traffic_name {
     uint8_t p99;                   /* last interval's p99 bucket + 1, 0: none */
 };
 
-/* One node's numbers: its busiest names (as many as fit in a gossip item) and the rest as one
- * "others" sum. */
+/* One node's numbers: its busiest names (as many as fit in TRAFFIC_ITEM_MAX) and the rest as
+ * one "others" sum. */
 struct traffic_summary {
     char id[GOSSIP_ID_MAX + 1];                   /* the member id that signed it */
     uint64_t seq;                                 /* its wall clock in ms: only goes up */
@@ -95,8 +100,9 @@ struct traffic_summary {
     struct traffic_name names[TRAFFIC_NAMES_MAX]; /* busiest first */
 };
 
-/* Encodes s (names in the order given, as many as fit in cap - signature; the rest are added
- * to others) and signs it with key under TRAFFIC_SIGN_DOMAIN. Returns the length or -1. */
+/* Encodes s (names in the order given, as many as fit in TRAFFIC_ITEM_MAX (and cap) with the
+ * signature; the rest are added to others) and signs it with key under TRAFFIC_SIGN_DOMAIN. Returns
+ * the length or -1. */
 int traffic_summary_encode(struct traffic_summary *s, const struct state_key *key, uint8_t *buf,
                            size_t cap);
 /* Decodes exactly len bytes (strict: lengths, characters, counts, no trailing bytes) without

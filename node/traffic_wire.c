@@ -8,8 +8,9 @@
  *            u32 recent_requests | u32 recent_errors | u8 p99) |
  *   Ed25519 signature (64) over TRAFFIC_SIGN_DOMAIN followed by everything before it
  *
- * The whole item fits GOSSIP_ITEM_MAX, which bounds what one member can make every other
- * member keep (names beyond that are summed into "others" by the sender).
+ * The whole item fits TRAFFIC_ITEM_MAX (1 KiB), which bounds what one member can make every
+ * other member keep and lets it travel in a datagram (names beyond that are summed into
+ * "others" by the sender).
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static size_t name_size(const struct traffic_name *n)
 int traffic_summary_encode(struct traffic_summary *s, const struct state_key *key, uint8_t *buf,
                            size_t cap)
 {
-    uint8_t msg[sizeof(TRAFFIC_SIGN_DOMAIN) - 1 + GOSSIP_ITEM_MAX];
+    uint8_t msg[sizeof(TRAFFIC_SIGN_DOMAIN) - 1 + TRAFFIC_ITEM_MAX];
     struct wbuf w = {.p = msg, .cap = sizeof(msg)};
     size_t idlen = strlen(s->id), room, dom = sizeof(TRAFFIC_SIGN_DOMAIN) - 1, listed = 0;
     char err[STATE_ERR_MAX];
@@ -62,7 +63,7 @@ int traffic_summary_encode(struct traffic_summary *s, const struct state_key *ke
     if (idlen == 0 || idlen > GOSSIP_ID_MAX || cap < STATE_SIGNATURE_LEN)
         return -1;
     /* what fits beside the head and the signature; the rest is summed into others */
-    room = (cap > GOSSIP_ITEM_MAX ? GOSSIP_ITEM_MAX : cap) - STATE_SIGNATURE_LEN;
+    room = (cap > TRAFFIC_ITEM_MAX ? TRAFFIC_ITEM_MAX : cap) - STATE_SIGNATURE_LEN;
     if (room < TRAFFIC_HEAD_FIXED + idlen)
         return -1;
     room -= TRAFFIC_HEAD_FIXED + idlen;
@@ -154,7 +155,7 @@ int traffic_summary_decode(const uint8_t *buf, size_t len, struct traffic_summar
     struct rbuf r = {.p = buf, .len = len};
 
     memset(out, 0, sizeof(*out));
-    if (len > GOSSIP_ITEM_MAX || len < STATE_SIGNATURE_LEN) {
+    if (len > TRAFFIC_ITEM_MAX || len < STATE_SIGNATURE_LEN) {
         snprintf(err, errlen, "traffic summary of %zu bytes", len);
         return -1;
     }
@@ -204,10 +205,10 @@ int traffic_summary_decode(const uint8_t *buf, size_t len, struct traffic_summar
 int traffic_summary_verify(const uint8_t *buf, size_t len, const uint8_t pub[STATE_OWNER_LEN],
                            char *err, size_t errlen)
 {
-    uint8_t msg[sizeof(TRAFFIC_SIGN_DOMAIN) - 1 + GOSSIP_ITEM_MAX];
+    uint8_t msg[sizeof(TRAFFIC_SIGN_DOMAIN) - 1 + TRAFFIC_ITEM_MAX];
     size_t dom = sizeof(TRAFFIC_SIGN_DOMAIN) - 1;
 
-    if (len < STATE_SIGNATURE_LEN || len > GOSSIP_ITEM_MAX) {
+    if (len < STATE_SIGNATURE_LEN || len > TRAFFIC_ITEM_MAX) {
         snprintf(err, errlen, "traffic summary of %zu bytes", len);
         return -1;
     }

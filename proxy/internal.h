@@ -308,6 +308,7 @@ void proxy_upstream_close(struct proxy_upstream *up);
 /* ---- sessions: one client connection each (session*.c) -------------------------------- */
 
 #define SESS_REPLAY_MAX 65536 /* body bytes kept for replaying a request on a new connection */
+#define SESS_REPLAY_IDLE 4096 /* replay buffer an idle keep-alive connection may keep */
 
 enum sess_state { SS_HEAD, SS_CONNECT, SS_EXCHANGE, SS_TUNNEL, SS_CLOSING };
 

@@ -39,7 +39,8 @@
  * to SESS_REPLAY_MAX, framing and chunked terminator included) and every retry sends them again
  * after the head, then the rest of the body as it comes; when more was sent than is kept, no
  * retry: a byte would be lost. So memory per connection is bounded by the head limit, twice
- * the queue limit and SESS_REPLAY_MAX.
+ * the queue limit and SESS_REPLAY_MAX; an idle keep-alive connection keeps no more than
+ * SESS_REPLAY_IDLE of it.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -158,7 +159,12 @@ void sess_next(struct proxy_session *s)
     s->head_timer = false;
     http1_parser_next(&s->req);
     sess_timer_set(s, sess_proxy(s)->cfg.keepalive_timeout_ms);
-    s->request_dir.dest_full = false; /* no backend queue now */
+    s->request_dir.dest_full = false;       /* no backend queue now */
+    if (s->replay_cap > SESS_REPLAY_IDLE) { /* an upload's copy is not kept while idle */
+        free(s->replay);
+        s->replay = NULL;
+        s->replay_cap = 0;
+    }
     sess_update_reading(s);
 }
 

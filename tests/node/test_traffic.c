@@ -1,7 +1,7 @@
 /*
  * test_traffic.c - the pieces behind the dashboard's traffic views, without a running node:
  * the signed summary a node gossips (a member can sign numbers only as itself; any changed
- * byte, truncation or trailing byte is refused; one summary never outgrows a gossip item) and
+ * byte, truncation or trailing byte is refused; one summary never outgrows 1 KiB) and
  * the 15-minute history ring (exact per-interval counts, p99 buckets, wrap-around after 90
  * samples, at most 64 names, the least active name giving its slot to a busier one).
  */
@@ -141,27 +141,41 @@ static void summary_bad_fields_refused(void **state)
     assert_int_equal(traffic_summary_decode(buf, (size_t)len, &d, err, sizeof(err)), -1);
 }
 
-static void summary_fits_one_gossip_item(void **state)
+/* Encodes TRAFFIC_NAMES_MAX names of name_len (+ digits) characters; returns how many were
+ * listed, checking the size bound and that listed + others keeps every request. */
+static size_t listed_of(size_t name_len)
 {
     static struct traffic_summary s, d;
     uint8_t buf[GOSSIP_ITEM_MAX];
     char err[STATE_ERR_MAX];
-    uint64_t all = 0;
+    uint64_t all = 0, listed = 0;
 
-    /* 96 names of 240 characters would be 27 KB: the sender lists what fits, sums the rest */
-    fill(&s, "node-a", TRAFFIC_NAMES_MAX, 240);
+    fill(&s, "0123456789abcdef0123456789abcdef", TRAFFIC_NAMES_MAX, name_len);
     for (size_t i = 0; i < s.count; i++)
         all += s.names[i].requests;
     int len = traffic_summary_encode(&s, key_a, buf, sizeof(buf));
-    assert_true(len > 0 && len <= GOSSIP_ITEM_MAX);
+    assert_true(len > 0 && len <= TRAFFIC_ITEM_MAX);
     assert_int_equal(traffic_summary_decode(buf, (size_t)len, &d, err, sizeof(err)), 0);
-    assert_true(d.count >= 10 && d.count < TRAFFIC_NAMES_MAX);
-    uint64_t listed = 0;
     for (size_t i = 0; i < d.count; i++)
         listed += d.names[i].requests;
     assert_int_equal(listed + d.others_requests, all);
-    fprintf(stderr, "names of 240+ characters: %zu listed in %d bytes, the rest in others\n",
-            d.count, len);
+    fprintf(stderr, "names of %zu+ characters: %zu listed in %d bytes, the rest in others\n",
+            name_len, d.count, len);
+    return d.count;
+}
+
+static void summary_fits_one_datagram(void **state)
+{
+    /* 24 names of 240 characters would be 6.8 KB: the sender lists what fits 1 KiB (a gossip
+     * datagram with room for its framing) and sums the rest */
+    assert_int_equal(listed_of(240), 3);
+    assert_int_equal(listed_of(8), 17);
+    assert_int_equal(listed_of(1), 20);
+    /* a summary over the bound is refused by the decoder */
+    static struct traffic_summary d;
+    static uint8_t big[TRAFFIC_ITEM_MAX + 1];
+    char err[STATE_ERR_MAX];
+    assert_int_equal(traffic_summary_decode(big, sizeof(big), &d, err, sizeof(err)), -1);
 }
 
 static struct proxy_name_stats stat_of(const char *name, uint64_t requests, uint64_t errors,
@@ -288,7 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(summary_round_trip_and_signature),
         cmocka_unit_test(summary_bad_fields_refused),
-        cmocka_unit_test(summary_fits_one_gossip_item),
+        cmocka_unit_test(summary_fits_one_datagram),
         cmocka_unit_test(history_counts_each_interval),
         cmocka_unit_test(history_is_bounded),
     };
