@@ -65,13 +65,13 @@
 void gossip_config_default(struct gossip_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->probe_interval_ms = 500;
-    cfg->probe_timeout_ms = 250;
+    cfg->probe_interval_ms = 700;
+    cfg->probe_timeout_ms = 350;
     cfg->indirect_checks = 3;
     cfg->gossip_interval_ms = 200;
     cfg->gossip_nodes = 3;
     cfg->gossip_to_dead_ms = 30000;
-    cfg->suspicion_mult = 4;
+    cfg->suspicion_mult = 1;
     cfg->suspicion_max_mult = 6;
     cfg->suspicion_confirm = 3;
     cfg->retransmit_mult = 4;
