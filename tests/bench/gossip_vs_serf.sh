@@ -16,13 +16,15 @@
 #   false    deaths of anyone but the victim logged by anyone; suspicions of anyone but the
 #            victim logged (the "suspect" column)
 # Configurations:
-#   shipped  webgw defaults (probe 500ms, timeout 250ms) against Serf LAN (probe 1s, 500ms)
+#   shipped  webgw defaults (probe 700ms, timeout 350ms) against Serf LAN (probe 1s, 500ms)
 #   equal    webgw with Serf's probe settings (--gossip-probe-interval 1s
 #            --gossip-probe-timeout 500ms); every other timing already matches memberlist LAN
 # The settings of both sides are printed first.
 #
 #   tests/bench/gossip_vs_serf.sh [BUILD_DIR]
-#     SIZES="5 20 50" CONFIGS="shipped equal" REPEAT=1 SETTLE=35 MEASURE=60
+#     SIZES="5 20 50" CONFIGS="shipped equal" REPEAT=1 SETTLE=35 MEASURE=60 LOSS=0
+# LOSS=10 drops 10% of all packets in both namespaces (tc netem on lo: UDP and TCP alike)
+# from the start; "false" and "suspect" then count what the loss caused.
 # Needs root (namespaces, iptables), serf (scripts/install-deps.sh) and a built webgw. A full
 # run takes about (SETTLE + MEASURE + 30) s x sizes x configs x 2 x REPEAT: run it on a quiet
 # machine. Smoke run: SIZES=5 CONFIGS=equal SETTLE=2 MEASURE=10.
@@ -35,7 +37,7 @@ command -v serf >/dev/null || { echo "gossip_vs_serf: serf missing: scripts/inst
 command -v iptables >/dev/null || { echo "gossip_vs_serf: iptables missing" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "gossip_vs_serf: needs root (network namespaces and iptables)" >&2; exit 1; }
 export WEBGW SIZES=${SIZES:-"5 20 50"} CONFIGS=${CONFIGS:-"shipped equal"} REPEAT=${REPEAT:-1} \
-    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60}
+    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60} LOSS=${LOSS:-0}
 
 exec python3 - <<'PY'
 import base64, os, re, shutil, signal, statistics, subprocess, tempfile, threading, time
@@ -46,6 +48,7 @@ CONFIGS = os.environ["CONFIGS"].split()
 REPEAT = int(os.environ["REPEAT"])
 SETTLE = float(os.environ["SETTLE"])
 MEASURE = float(os.environ["MEASURE"])
+LOSS = float(os.environ["LOSS"])
 PORT = 7946
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -64,6 +67,9 @@ class Netns:
         self.name = name
         sh("ip", "netns", "add", name)
         sh("ip", "-n", name, "link", "set", "lo", "up")
+        if LOSS > 0:
+            sh("ip", "netns", "exec", name, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
+               "loss", "%g%%" % LOSS)
         self.ipt("-N", "GVS")
         self.ipt("-A", "OUTPUT", "-j", "GVS")
         for r in self.RULES:
@@ -140,11 +146,12 @@ WEBGW_TIMING = {
     "equal": ["--gossip-probe-interval", "1s", "--gossip-probe-timeout", "500ms"],
 }
 WEBGW_SETTINGS = {
-    "shipped": "probe 500ms, probe timeout 250ms, gossip 200ms, fanout 3, suspicion mult 4, "
-               "push-pull 30s, indirect 3, retransmit mult 4 (webgw defaults)",
-    "equal": "probe 1s, probe timeout 500ms, gossip 200ms, fanout 3, suspicion mult 4, "
-             "push-pull 30s, indirect 3, retransmit mult 4 (--gossip-probe-interval 1s "
-             "--gossip-probe-timeout 500ms)",
+    "shipped": "probe 700ms, probe timeout 350ms, gossip 200ms, fanout 3, suspicion mult 1 "
+               "with 3 confirmations (max 6x), push-pull 30s, indirect 3, retransmit mult 4 "
+               "(webgw defaults)",
+    "equal": "probe 1s, probe timeout 500ms, gossip 200ms, fanout 3, suspicion mult 1 "
+             "with 3 confirmations (max 6x), push-pull 30s, indirect 3, retransmit mult 4 "
+             "(--gossip-probe-interval 1s --gossip-probe-timeout 500ms)",
 }
 SERF_SETTINGS = ("serf agent -profile=lan: memberlist DefaultLANConfig: probe 1s, probe timeout "
                  "500ms, gossip 200ms, fanout 3, suspicion mult 4, push-pull 30s, indirect 3, "
@@ -267,7 +274,7 @@ for c in CONFIGS:
           "32-hex ids, real metadata (HTTP, HTTPS, API, public address, witness key)" % "")
 print("  serf:    %s" % SERF_SETTINGS)
 print("  bytes: iptables OUTPUT on port %d in the system's own namespace, whole IP packets; "
-      "SETTLE=%gs MEASURE=%gs REPEAT=%d" % (PORT, SETTLE, MEASURE, REPEAT))
+      "SETTLE=%gs MEASURE=%gs REPEAT=%d LOSS=%g%%" % (PORT, SETTLE, MEASURE, REPEAT, LOSS))
 print(flush=True)
 
 results = {}
