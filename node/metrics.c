@@ -149,6 +149,7 @@ char *node_metrics_render(const struct node *node, size_t *len)
                         (unsigned long long)rs->witnesses_kept);
     node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"refused\"} %llu\n",
                         (unsigned long long)rs->witnesses_refused);
+    node_traffic_metrics(node, &b);
 
     node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");
     node_metrics_printf(&b, "webgw_api_requests_total %llu\n", (unsigned long long)hs.requests);

@@ -301,6 +301,7 @@ int node_traffic_get_item(struct node *node, const char *key, uint64_t *version,
                           size_t cap);
 json_t *node_json_traffic_fleet(struct node *node);
 json_t *node_json_traffic_history(const struct node *node);
+void node_traffic_metrics(const struct node *node, struct node_metrics *m);
 
 /* Prometheus text of everything the node counts (metrics.c); caller frees. */
 char *node_metrics_render(const struct node *node, size_t *len);

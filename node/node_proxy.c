@@ -415,6 +415,11 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
     node_metrics_family(m, "webgw_http_connections", "gauge", "Client connections open.");
     node_metrics_printf(m, "webgw_http_connections %llu\n",
                         (unsigned long long)proxy_connections(node->proxy));
+    node_metrics_family(m, "webgw_proxy_read_buffers", "gauge",
+                        "Read buffers held by client, backend and tunnel connections (only "
+                        "those with bytes not yet consumed hold one).");
+    node_metrics_printf(m, "webgw_proxy_read_buffers %llu\n",
+                        (unsigned long long)proxy_read_buffers());
     node_metrics_family(m, "webgw_http_requests_total", "counter", "Proxied requests per name.");
     for (size_t i = 0; i < l.count; i++)
         node_metrics_printf(m, "webgw_http_requests_total{name=\"%s\"} %llu\n",

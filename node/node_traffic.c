@@ -472,3 +472,26 @@ json_t *node_json_traffic_history(const struct node *node)
                      (json_int_t)(t ? traffic_history_end_ms(t->history) : 0), "refused",
                      (json_int_t)(t ? traffic_history_refused(t->history) : 0), "names", names);
 }
+
+void node_traffic_metrics(const struct node *node, struct node_metrics *m)
+{
+    const struct node_traffic *t = node->traffic;
+
+    if (t == NULL)
+        return;
+    node_metrics_family(m, "webgw_traffic_summaries", "gauge",
+                        "Other members' traffic summaries kept for the fleet view.");
+    node_metrics_printf(m, "webgw_traffic_summaries %zu\n", t->nfleet);
+    node_metrics_family(m, "webgw_traffic_summaries_refused_total", "counter",
+                        "Traffic summaries refused: malformed, not signed by their member, "
+                        "or no room.");
+    node_metrics_printf(m, "webgw_traffic_summaries_refused_total %llu\n",
+                        (unsigned long long)t->refused);
+    node_metrics_family(m, "webgw_traffic_history_names", "gauge",
+                        "Names with a 15-minute history on this node (at most 64).");
+    node_metrics_printf(m, "webgw_traffic_history_names %zu\n", traffic_history_names(t->history));
+    node_metrics_family(m, "webgw_traffic_history_refused_total", "counter",
+                        "Names that found no history slot.");
+    node_metrics_printf(m, "webgw_traffic_history_refused_total %llu\n",
+                        (unsigned long long)traffic_history_refused(t->history));
+}

@@ -2,11 +2,20 @@
  * conn.c - byte-stream connections over libuv TCP handles, with an optional layer (TLS) in
  * between; see conn.h. Reads land in a growable buffer bounded by in_max; writes are coalesced
  * into one request per flush that owns its bytes until libuv is done with them.
+ *
+ * The read buffer exists only while it holds bytes (as nginx does): it is taken when the
+ * socket is readable and given back once everything read was consumed, so a keep-alive
+ * connection between requests, an idle backend connection or an idle tunnel holds none.
+ * Read buffers of the initial sizes and write requests of the smallest size go through a small
+ * per-thread cache, which keeps the request path free of malloc and free.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/conn.h"
+#include "proxy/proxy.h"
 
 #define WREQ_MIN 4096
 
@@ -17,6 +26,162 @@ struct proxy_wreq {
     char data[];
 };
 
+/* ---- read buffers -------------------------------------------------------------------------- */
+
+#define BUF_CACHE_SIZES 4 /* distinct sizes cached: client and backend reads, TLS, writes */
+#define BUF_CACHE_MAX 32  /* buffers kept per size per thread */
+
+struct buf_cache {
+    size_t size[BUF_CACHE_SIZES];
+    unsigned count[BUF_CACHE_SIZES];
+    char *bufs[BUF_CACHE_SIZES][BUF_CACHE_MAX];
+};
+
+static _Atomic uint64_t buffers_held; /* read buffers held by connections, process-wide */
+static _Thread_local struct buf_cache *cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *arg)
+{
+    struct buf_cache *bc = arg;
+    for (int i = 0; i < BUF_CACHE_SIZES; i++)
+        for (unsigned j = 0; j < bc->count[i]; j++)
+            free(bc->bufs[i][j]);
+    free(bc);
+}
+
+static void cache_key_init(void)
+{
+    (void)pthread_key_create(&cache_key, cache_free);
+}
+
+/* This thread's cache slot for buffers of `size`, or -1. */
+static int cache_slot(size_t size, bool create)
+{
+    if (cache == NULL) {
+        if (!create)
+            return -1;
+        pthread_once(&cache_once, cache_key_init);
+        cache = calloc(1, sizeof(*cache));
+        if (cache == NULL)
+            return -1;
+        /* freed at thread exit; the main thread's is reachable until the process ends */
+        (void)pthread_setspecific(cache_key, cache);
+    }
+    for (int i = 0; i < BUF_CACHE_SIZES; i++) {
+        if (cache->size[i] == size)
+            return i;
+        if (cache->size[i] == 0 && create) {
+            cache->size[i] = size;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Takes a buffer of `size` bytes for c->in (which holds none). */
+static int in_take(struct proxy_conn *c, size_t size)
+{
+    int i = cache_slot(size, true);
+    char *d = NULL;
+    if (i >= 0 && cache->count[i] > 0)
+        d = cache->bufs[i][--cache->count[i]];
+    else
+        d = malloc(size);
+    if (d == NULL)
+        return UV_ENOMEM;
+    c->in.data = d;
+    c->in.cap = size;
+    c->in.off = c->in.len = 0;
+    atomic_fetch_add_explicit(&buffers_held, 1, memory_order_relaxed);
+    return 0;
+}
+
+static void in_give_back(struct proxy_conn *c)
+{
+    if (c->in.data == NULL)
+        return;
+    int i = cache_slot(c->in.cap, true);
+    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX)
+        cache->bufs[i][cache->count[i]++] = c->in.data;
+    else
+        free(c->in.data);
+    c->in.data = NULL;
+    c->in.cap = c->in.off = c->in.len = 0;
+    atomic_fetch_sub_explicit(&buffers_held, 1, memory_order_relaxed);
+}
+
+uint64_t proxy_read_buffers(void)
+{
+    return atomic_load_explicit(&buffers_held, memory_order_relaxed);
+}
+
+/* A write request with room for cap bytes: the smallest size comes from the cache. */
+static struct proxy_wreq *wreq_new(size_t cap)
+{
+    struct proxy_wreq *w = NULL;
+    if (cap <= WREQ_MIN) {
+        cap = WREQ_MIN;
+        int i = cache_slot(sizeof(*w) + cap, true);
+        if (i >= 0 && cache->count[i] > 0)
+            w = (struct proxy_wreq *)(void *)cache->bufs[i][--cache->count[i]];
+    }
+    if (w == NULL)
+        w = malloc(sizeof(*w) + cap);
+    if (w == NULL)
+        return NULL;
+    w->len = 0;
+    w->cap = cap;
+    return w;
+}
+
+static void wreq_free(struct proxy_wreq *w)
+{
+    if (w == NULL)
+        return;
+    int i = w->cap == WREQ_MIN ? cache_slot(sizeof(*w) + WREQ_MIN, true) : -1;
+    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX)
+        cache->bufs[i][cache->count[i]++] = (char *)w;
+    else
+        free(w);
+}
+
+int proxy_conn_in_reserve(struct proxy_conn *c, size_t need)
+{
+    struct proxy_buf *b = &c->in;
+    if (b->data == NULL) {
+        size_t size = c->in_initial ? c->in_initial : 4096;
+        while (size < need)
+            size *= 2;
+        return in_take(c, size);
+    }
+    if (b->cap - b->len >= need)
+        return 0;
+    if (b->off > 0) {
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+        if (b->cap - b->len >= need)
+            return 0;
+    }
+    size_t cap = b->cap;
+    while (cap - b->len < need)
+        cap *= 2;
+    char *n = realloc(b->data, cap);
+    if (n == NULL)
+        return UV_ENOMEM;
+    b->data = n;
+    b->cap = cap;
+    return 0;
+}
+
+void proxy_conn_release_idle(struct proxy_conn *c)
+{
+    if (c->in.off == c->in.len)
+        in_give_back(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void write_failed(struct proxy_conn *c, int err);
@@ -25,16 +190,10 @@ int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, si
 {
     memset(c, 0, sizeof(*c));
     c->in_max = in_max;
-    c->in.cap = in_initial;
-    c->in.data = malloc(in_initial);
-    if (c->in.data == NULL)
-        return UV_ENOMEM;
+    c->in_initial = in_initial < in_max ? in_initial : in_max;
     int rc = uv_tcp_init(loop, &c->tcp);
-    if (rc != 0) {
-        free(c->in.data);
-        c->in.data = NULL;
+    if (rc != 0)
         return rc;
-    }
     c->tcp.data = c;
     uv_idle_init(loop, &c->defer);
     c->defer.data = c;
@@ -52,6 +211,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct proxy_conn *c = h->data;
     struct proxy_buf *b = &c->in;
     (void)suggested;
+    if (b->data == NULL && !c->layer) {
+        if (in_take(c, c->in_initial) != 0) {
+            buf->base = NULL;
+            buf->len = 0; /* libuv reports UV_ENOBUFS */
+            return;
+        }
+    }
     if (b->off == b->len) {
         b->off = b->len = 0;
     } else if (b->cap - b->len < 2048 && b->off > 0) {
@@ -59,7 +225,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         b->len -= b->off;
         b->off = 0;
     }
-    if (b->len == b->cap && b->cap < c->in_max) {
+    if (b->data != NULL && b->len == b->cap && b->cap < c->in_max) {
         size_t ncap = b->cap * 2 > c->in_max ? c->in_max : b->cap * 2;
         char *n = realloc(b->data, ncap);
         if (n != NULL) {
@@ -83,8 +249,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct proxy_conn *c = s->data;
     if (c->closing)
         return;
-    if (nread == 0 || nread == UV_ENOBUFS)
+    if (nread == 0 || nread == UV_ENOBUFS) {
+        proxy_conn_release_idle(c); /* nothing came (EAGAIN) */
         return;
+    }
     if (nread < 0) {
         c->on_read(c, (int)nread);
         return;
@@ -99,6 +267,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->bytes_read += (uint64_t)nread;
     c->on_read(c, 0);
+    /* everything read was consumed: the buffer goes back until the next bytes arrive. The
+     * owner keeps no pointer into it past consumption (what it needs later, it copied). */
+    if (!c->closing)
+        proxy_conn_release_idle(c);
 }
 
 int proxy_conn_read_start(struct proxy_conn *c)
@@ -122,6 +294,13 @@ void proxy_conn_read_stop(struct proxy_conn *c)
 char *proxy_conn_reserve(struct proxy_conn *c, size_t n)
 {
     struct proxy_wreq *w = c->out;
+    if (w == NULL && n <= WREQ_MIN) {
+        w = wreq_new(n);
+        if (w == NULL)
+            return NULL;
+        w->c = c;
+        c->out = w;
+    }
     if (w == NULL || w->cap - w->len < n) {
         size_t used = w ? w->len : 0;
         size_t cap = w ? w->cap : WREQ_MIN;
@@ -164,7 +343,7 @@ static void on_write(uv_write_t *req, int status)
     struct proxy_wreq *w = (struct proxy_wreq *)req; /* req is the first member */
     struct proxy_conn *c = w->c;
     c->queued -= w->len;
-    free(w);
+    wreq_free(w);
     if (c->closing)
         return;
     if (c->on_written)
@@ -182,7 +361,7 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
         uv_buf_t now = uv_buf_init(w->data, (unsigned)w->len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
         if (n == (int)w->len) {
-            free(w);
+            wreq_free(w);
             return 0;
         }
         if (n > 0)
@@ -199,7 +378,7 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
     if (rc != 0) {
         /* refused at once (EPIPE after a shutdown, EBADF): no on_write will come */
         c->queued -= w->len;
-        free(w);
+        wreq_free(w);
         write_failed(c, rc);
     }
     return rc;
@@ -226,13 +405,13 @@ static void write_failed(struct proxy_conn *c, int err)
 
 int proxy_conn_raw_write(struct proxy_conn *c, const char *data, size_t len)
 {
-    struct proxy_wreq *w = malloc(sizeof(*w) + len);
+    struct proxy_wreq *w = wreq_new(len);
     if (w == NULL) {
         write_failed(c, UV_ENOMEM);
         return UV_ENOMEM;
     }
     w->c = c;
-    w->len = w->cap = len;
+    w->len = len;
     memcpy(w->data, data, len);
     return submit(c, w);
 }
@@ -244,12 +423,12 @@ int proxy_conn_flush(struct proxy_conn *c)
         return 0;
     c->out = NULL;
     if (w->len == 0) {
-        free(w);
+        wreq_free(w);
         return 0;
     }
     if (c->layer) {
         int rc = c->layer->encode(c, w->data, w->len);
-        free(w);
+        wreq_free(w);
         if (rc < 0)
             write_failed(c, rc);
         return rc;
@@ -286,9 +465,8 @@ static void on_close(uv_handle_t *h)
     struct proxy_conn *c = h->data;
     if (--c->handles != 0)
         return;
-    free(c->in.data);
-    c->in.data = NULL;
-    free(c->out);
+    in_give_back(c);
+    wreq_free(c->out);
     c->out = NULL;
     if (c->layer && c->layer->destroy)
         c->layer->destroy(c);

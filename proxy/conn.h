@@ -26,7 +26,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* Input buffer: bytes [off, len) are unconsumed. */
+/* Input buffer: bytes [off, len) are unconsumed. data is NULL (cap 0) while the connection
+ * holds no unconsumed bytes: it is taken when bytes arrive and given back once they are
+ * consumed (conn.c), so an idle connection holds no read buffer. */
 struct proxy_buf {
     char *data;
     size_t off, len, cap;
@@ -49,6 +51,7 @@ struct proxy_conn {
     uv_tcp_t tcp;                         /* first: the handle's data points at the conn */
     struct proxy_buf in;                  /* plaintext read, not yet consumed */
     size_t in_max;                        /* `in` never grows past this */
+    size_t in_initial;                    /* size of `in` when taken (conn.c) */
     struct proxy_wreq *out;               /* plaintext queued, not yet submitted */
     size_t queued;                        /* bytes submitted and not yet written */
     const struct proxy_conn_layer *layer; /* NULL: plain TCP */
@@ -99,12 +102,18 @@ void proxy_conn_close_flushed(struct proxy_conn *c);
  * changed) when some of those bytes were already submitted. Lets a reply be replaced by an
  * error while nothing of it has left. */
 int proxy_conn_unqueue(struct proxy_conn *c, uint64_t mark);
+/* Makes room for `need` more bytes at the end of c->in, taking a buffer when it has none
+ * (layers decode into it). Returns 0 or UV_ENOMEM. */
+int proxy_conn_in_reserve(struct proxy_conn *c, size_t need);
+/* Gives the read buffer back when it holds no unconsumed bytes (done after every read
+ * callback; owners call it after consuming outside one). */
+void proxy_conn_release_idle(struct proxy_conn *c);
 /* Drops consumed bytes: n more bytes of `in` are consumed. */
 void proxy_conn_consume(struct proxy_conn *c, size_t n);
 
 static inline const char *proxy_conn_data(const struct proxy_conn *c)
 {
-    return c->in.data + c->in.off;
+    return c->in.data != NULL ? c->in.data + c->in.off : "";
 }
 
 static inline size_t proxy_conn_avail(const struct proxy_conn *c)

@@ -56,7 +56,7 @@ static void putf(struct out *o, const char *fmt, ...)
         o->len += (size_t)n;
 }
 
-static void put_u64_field(struct out *o, const char *name, uint64_t v)
+static void put_u64(struct out *o, uint64_t v)
 {
     char digits[24];
     int n = 0;
@@ -64,8 +64,13 @@ static void put_u64_field(struct out *o, const char *name, uint64_t v)
         digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    puts_(o, name);
     put(o, digits + sizeof(digits) - n, (size_t)n);
+}
+
+static void put_u64_field(struct out *o, const char *name, uint64_t v)
+{
+    puts_(o, name);
+    put_u64(o, v);
     put(o, "\r\n", 2);
 }
 
@@ -313,8 +318,15 @@ static void build_request(struct out *o, const struct http1_head *h,
         put(o, "\r\n", 2);
     }
     /* received Via fields went out above in their order; ours comes last (RFC 9110 7.6.3) */
-    if (fwd->via_name && fwd->via_name[0])
-        putf(o, "Via: %u.%u %s\r\n", h->major, h->minor, fwd->via_name);
+    if (fwd->via_name && fwd->via_name[0]) { /* "Via: 1.1 NAME": no printf per request */
+        put(o, "Via: ", 5);
+        put_u64(o, h->major);
+        put(o, ".", 1);
+        put_u64(o, h->minor);
+        put(o, " ", 1);
+        puts_(o, fwd->via_name);
+        put(o, "\r\n", 2);
+    }
     if (fwd->hops)
         put_u64_field(o, "Webgw-Hops: ", fwd->hops);
     if (h->upgrade) {

@@ -198,6 +198,10 @@ struct proxy_worker {
     uint64_t rr;                /* round-robin counter */
     uint64_t rng;               /* xorshift state for p2c */
     struct proxy_stats_table stats;
+    /* Where every session of this worker parses a head into (max_header_count entries): a
+     * head's fields are read only while it is parsed and forwarded, within one callback, so
+     * one array serves all and an idle session holds none (issue 14). */
+    struct http1_header *head_fields;
 };
 
 struct proxy_probe_state; /* probe.c */
@@ -346,7 +350,6 @@ struct proxy_session {
     unsigned requests;        /* requests started on this connection */
     struct http1_parser req;  /* client side */
     struct http1_parser resp; /* backend side, reset per exchange */
-    struct http1_header *req_fields, *resp_fields;
 
     /* the current exchange */
     struct state_route route;  /* copied out of the RCU table */

@@ -287,6 +287,12 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, cha
     w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
     proxy_list_init(&w->sessions);
     pthread_mutex_init(&w->stats.lock, NULL);
+    w->head_fields =
+        calloc(p->cfg.max_header_count ? p->cfg.max_header_count : 1, sizeof(*w->head_fields));
+    if (w->head_fields == NULL) {
+        ERR("worker %u: out of memory", id);
+        return PROXY_ENOMEM;
+    }
     if ((rc = uv_loop_init(&w->loop)) != 0) {
         ERR("worker %u: uv_loop_init: %s", id, uv_strerror(rc));
         return PROXY_ESYS;
@@ -334,6 +340,7 @@ static void proxy_free(struct proxy *p)
             proxy_worker_backends_free(w);
             proxy_stats_table_free(&w->stats);
             pthread_mutex_destroy(&w->stats.lock);
+            free(w->head_fields);
         }
         free(p->workers);
     }

@@ -224,6 +224,11 @@ void proxy_stop(struct proxy *p);
 /* Number of client connections open right now, over all workers. */
 uint64_t proxy_connections(const struct proxy *p);
 
+/* Read buffers held right now by the proxy's connections (client, backend, tunnel), over
+ * every proxy of the process. A connection holds one only while it has bytes read and not
+ * consumed: idle keep-alive connections hold none. */
+uint64_t proxy_read_buffers(void);
+
 /* Active libuv handles and, of them, active timers on one loop (uv_walk: call on the loop's
  * own thread). A count that grows while the traffic does not is a leak (the soak checks it). */
 struct proxy_loop_counts {

@@ -581,8 +581,7 @@ static bool peer_trusted(const struct proxy *p, const struct sockaddr_storage *s
 struct proxy_session *proxy_session_new(struct proxy_worker *w)
 {
     struct proxy *p = w->p;
-    size_t cap = p->cfg.max_header_count;
-    struct proxy_session *s = calloc(1, sizeof(*s) + 2 * cap * sizeof(struct http1_header));
+    struct proxy_session *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     size_t in_max = proxy_conn_in_max(p);
@@ -591,8 +590,6 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
         return NULL;
     }
     s->w = w;
-    s->req_fields = (struct http1_header *)(s + 1);
-    s->resp_fields = s->req_fields + cap;
     s->c.owner = s;
     s->c.on_read = sess_read;
     s->c.on_written = sess_written;
@@ -602,7 +599,8 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
     s->timer.data = s;
     proxy_list_add(&w->sessions, &s->link);
     atomic_fetch_add_explicit(&p->connections, 1, memory_order_relaxed);
-    http1_parser_init(&s->req, true, &p->req_limits, s->req_fields, cap, req_body_cb, s);
+    http1_parser_init(&s->req, true, &p->req_limits, w->head_fields, p->cfg.max_header_count,
+                      req_body_cb, s);
     s->st = SS_HEAD;
     return s;
 }

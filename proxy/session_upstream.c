@@ -103,7 +103,7 @@ static void sess_upstream_ready(struct proxy_session *s)
     sess_timer_set(s, p->cfg.response_timeout_ms);
     up->requests++;
     atomic_fetch_add_explicit(&up->wb->be->requests, 1, memory_order_relaxed);
-    http1_parser_init(&s->resp, false, &p->resp_limits, s->resp_fields, p->cfg.max_header_count,
+    http1_parser_init(&s->resp, false, &p->resp_limits, s->w->head_fields, p->cfg.max_header_count,
                       resp_body_cb, s);
     s->resp.skip_body = s->head_only;
     /* on a retry, the body bytes an earlier backend took go out again after the head */

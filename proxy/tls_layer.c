@@ -110,32 +110,6 @@ static int flush_wbio(struct proxy_conn *c, struct tls_conn *t, bool now)
     return rc;
 }
 
-/* Makes room for `need` more bytes at the end of c->in (which may pass in_max by at most
- * what one socket read decrypts to; the caller stops reading beyond in_max). */
-static int in_reserve(struct proxy_conn *c, size_t need)
-{
-    struct proxy_buf *b = &c->in;
-
-    if (b->cap - b->len >= need)
-        return 0;
-    if (b->off > 0) {
-        memmove(b->data, b->data + b->off, b->len - b->off);
-        b->len -= b->off;
-        b->off = 0;
-        if (b->cap - b->len >= need)
-            return 0;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < need)
-        cap *= 2;
-    char *n = realloc(b->data, cap);
-    if (!n)
-        return UV_ENOMEM;
-    b->data = n;
-    b->cap = cap;
-    return 0;
-}
-
 /* Fails the connection after an OpenSSL error, sending its alert if it made one. */
 static int tls_failed(struct proxy_conn *c, struct tls_conn *t)
 {
@@ -165,7 +139,7 @@ static int tls_pump(struct proxy_conn *c, struct tls_conn *t)
             tls_store_count(t->store, TLS_COUNT_RESUMED);
     }
     for (;;) {
-        if (in_reserve(c, PLAIN_CHUNK) != 0)
+        if (proxy_conn_in_reserve(c, PLAIN_CHUNK) != 0)
             return -1;
         rc = SSL_read(t->ssl, c->in.data + c->in.len, (int)(c->in.cap - c->in.len));
         if (rc > 0) {
@@ -218,7 +192,7 @@ static int start_tls(struct proxy_conn *c, struct tls_conn *t)
 /* Hands the buffered raw bytes to the owner and leaves the connection. */
 static int start_splice(struct proxy_conn *c, struct tls_conn *t)
 {
-    if (in_reserve(c, t->hello_len) != 0)
+    if (proxy_conn_in_reserve(c, t->hello_len) != 0)
         return -1;
     memcpy(c->in.data + c->in.len, t->hello, t->hello_len);
     c->in.len += t->hello_len;
