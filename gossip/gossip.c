@@ -143,6 +143,16 @@ void gossip_drop(struct gossip *g, enum gossip_drop_reason r)
     g->stats.drops[r]++;
 }
 
+/* Membership news queued at most: one entry per member, but no more than a member can still
+ * pass on. In a flood (a cold start of thousands) the regular rounds carry about 150 entries a
+ * second in all, each sent retransmit-limit times, so 1024 entries are two minutes of sending;
+ * older news is evicted (most-sent first) and push-pull brings it. 8192 entries of news cost
+ * 2 MB a member and bought nothing. */
+static size_t gossip_member_queue_max(const struct gossip_config *cfg)
+{
+    return cfg->queue_max < GOSSIP_MEMBER_QUEUE_MAX ? cfg->queue_max : GOSSIP_MEMBER_QUEUE_MAX;
+}
+
 uint32_t gossip_retransmit_limit(const struct gossip *g)
 {
     double l = ceil(log10((double)g->nlive + 1.0));
@@ -708,8 +718,8 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->index = calloc(g->index_size, sizeof(*g->index));
     if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||
         gossip_keyring_derive(&cfg->keyring, &g->wire) != 0 ||
-        gq_init(&g->q_members, cfg->queue_max) != 0 || gq_init(&g->q_data, cfg->queue_max) != 0 ||
-        gq_init(&g->q_big, 256) != 0)
+        gq_init(&g->q_members, gossip_member_queue_max(cfg)) != 0 ||
+        gq_init(&g->q_data, cfg->queue_max) != 0 || gq_init(&g->q_big, 256) != 0)
         goto nomem;
     g->udp_body_max = GOSSIP_UDP_MAX - genv_overhead(&cfg->keyring, cfg->label);
     g->self = gossip_member_add(g, cfg->id, &cfg->advertise, cfg->incarnation);

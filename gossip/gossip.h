@@ -11,8 +11,9 @@
  *   dissemination  a retransmit-limited queue that piggy-backs changes on every packet, newest
  *                  version per key wins, membership and data share each packet fairly
  *                  (gossip_queue.c)
- *   anti-entropy   push-pull over TCP: member lists plus per-bucket digests of the item set, then
- *                  only the items that differ (gossip_pushpull.c)
+ *   anti-entropy   push-pull over TCP: per-bucket digests of the member list and of the item
+ *                  set, then only the members and items of the buckets that differ
+ *                  (gossip_pushpull.c)
  *   health         per-observer backend health entries with expiry, rendezvous hashing to pick
  *                  the k members that probe each backend (gossip_health.c)
  *   wire           msgpack messages with a version byte, strict bounds-checked decoders, an
@@ -194,7 +195,9 @@ struct gossip_transport_ops {
      * (counted, never retried). */
     int (*send_packet)(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len);
     /* Sends one message over a reliable stream (TCP), whole or not at all, at most
-     * GOSSIP_STREAM_MAX bytes. The receiver gets it through gossip_receive(..., true). */
+     * GOSSIP_STREAM_MAX bytes. The receiver gets it through gossip_receive(..., true). A
+     * message sent to a peer while gossip_receive handles a stream message from it may travel
+     * back on that message's connection (gossip_uv.c does: the TCP probe's ack). */
     int (*send_stream)(void *ctx, const struct gossip_addr *to, const uint8_t *buf, size_t len);
 };
 struct gossip_transport {

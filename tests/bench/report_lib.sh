@@ -150,7 +150,7 @@ start_backend() {
     cat >"$work/backend.conf" <<CONF
 daemon off; worker_processes 1; pid $work/backend.pid; error_log $work/logs/backend.err;
 worker_rlimit_nofile $nofile;
-events { worker_connections $(((nofile - 200) / 2)); }
+events { worker_connections $((nofile - 200)); }
 http { access_log off; keepalive_requests 1000000; sendfile on;
   server { listen 127.0.0.1:$BACKEND backlog=4096; root $work/www; }
   server { listen 127.0.0.1:$BACKEND_TLS ssl; root $work/www;
@@ -196,9 +196,10 @@ start_webgw() { # the daemon with its defaults, except what one machine and the 
         --allow-loopback-backends --max-conns-per-ip 0 --workers "$workers" \
         --access-log "$accesslog" >>"$work/logs/webgw.err" 2>&1 &
     pidof[webgw]=$!
-    local i
-    for i in $(seq 1 100); do
+    local i # a data dir of 1M names takes seconds to load
+    for i in $(seq 1 1200); do
         curl -fsS "http://127.0.0.1:$WEBGW_API/healthz" >/dev/null 2>&1 && break
+        kill -0 "${pidof[webgw]}" 2>/dev/null || fail "webgw exited ($work/logs/webgw.err)"
         sleep 0.1
     done
     webgw_expose
@@ -273,7 +274,7 @@ start_nginx() {
 $stream
 daemon off; worker_processes $workers; pid $work/nginx.pid; error_log $work/logs/nginx.err;
 worker_rlimit_nofile $nofile;
-events { worker_connections $(((nofile - 200) / 2)); }
+events { worker_connections $((nofile - 200)); }
 http { $access keepalive_requests 1000000;
   upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
   upstream ws { server 127.0.0.1:$TUNNEL; }

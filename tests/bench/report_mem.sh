@@ -6,7 +6,6 @@
 family_mem() {
     local kind n r0 r1 hp
     say "== mem: $idle_conns idle keep-alive connections, then $idle_conns idle WebSockets"
-    for n in webgw haproxy nginx h2o; do start_contender "$n" on 1; done
     for kind in keepalive websocket; do
         for n in webgw haproxy nginx h2o; do
             local host=bench.localhost path=/file up=""
@@ -14,6 +13,8 @@ family_mem() {
                 [ "$n" = h2o ] && continue
                 host=sock.localhost path=/hold up=--upgrade
             fi
+            # a fresh process each time: memory freed by an earlier measurement would be reused
+            start_contender "$n" on 1
             # one warm request first, so that the backend pools and lazily made state exist
             curl -s -o /dev/null -H "Host: bench.localhost" "http://127.0.0.1:${port_http[$n]}/file"
             sleep 0.5
@@ -42,6 +43,7 @@ family_mem() {
             record "mem-$kind" bytes_per_conn "$n" "$per"
             printf "  %-8s %-10s RSS %7d KiB -> %7d KiB: %6d bytes per connection\n" "$n" "$kind" \
                 "$r0" "$r1" "$per" | tee -a "$out/log.txt"
+            stop_contender "$n"
             sleep 2 # closes settle before the next contender
         done
     done

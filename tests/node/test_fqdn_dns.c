@@ -91,6 +91,23 @@ static bool api_has(const char *path, const char *text)
     return found;
 }
 
+struct api_text {
+    const char *path, *text;
+};
+
+static bool api_text_present(void *arg)
+{
+    const struct api_text *t = arg;
+    return api_has(t->path, t->text);
+}
+
+/* The check runs after the API answered: its event appears within one lookup (3 s is plenty). */
+static bool api_comes_to_have(const char *path, const char *text)
+{
+    struct api_text t = {path, text};
+    return nt_wait(api_text_present, &t, 3000);
+}
+
 static void fqdn(const char *name, char *out, size_t cap)
 {
     char backend[64], err[4096];
@@ -153,9 +170,9 @@ static void a_new_fqdn_waits_for_its_check(void **state)
     if (!strstr(out, "served once its DNS points at the fleet"))
         fprintf(stderr, "webgwctl said: %s\n", out);
     assert_non_null(strstr(out, "served once its DNS points at the fleet"));
-    assert_true(api_has("/api/v1/events",
-                        "shop.example.net not served until its DNS points at the fleet: "
-                        "shop.example.net: no such domain"));
+    assert_true(api_comes_to_have("/api/v1/events",
+                                  "shop.example.net not served until its DNS points at the fleet: "
+                                  "shop.example.net: no such domain"));
     assert_int_equal(get_status("shop.example.net"), 404);
     /* its DNS appears: the periodic check picks it up */
     nt_dns_set(dns, "shop.example.net", NT_DNS_A, "127.0.0.1");

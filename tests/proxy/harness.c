@@ -173,6 +173,17 @@ static long long read_body(int fd, char *buf, size_t cap, size_t *have, long lon
     }
 }
 
+/* Resets the connection (RST, no answer), as a backend process dying on it would. */
+static void tb_conn_reset(struct tb_conn *c)
+{
+    struct linger lg = {1, 0};
+    pthread_mutex_lock(&c->srv->lock);
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(c->fd);
+    c->fd = -1;
+    pthread_mutex_unlock(&c->srv->lock);
+}
+
 static void *tb_conn_main(void *arg)
 {
     struct tb_conn *c = arg;
@@ -202,6 +213,10 @@ static void *tb_conn_main(void *arg)
         sscanf(head, "%*s %1023s", path);
         long long cl = find_field(head, "content-length", v, sizeof(v)) ? atoll(v) : 0;
         bool chunked = find_field(head, "transfer-encoding", v, sizeof(v)) != NULL;
+        if (strcmp(path, "/reset") == 0) {
+            tb_conn_reset(c); /* before reading any body */
+            break;
+        }
         EVP_MD_CTX *md = strcmp(path, "/sha") == 0 ? EVP_MD_CTX_new() : NULL;
         if (md)
             EVP_DigestInit_ex(md, EVP_sha256(), NULL);
@@ -212,14 +227,8 @@ static void *tb_conn_main(void *arg)
         }
         if (atomic_load(&s->reset_uploads) && strncmp(head, "GET ", 4) != 0 &&
             strncmp(head, "HEAD ", 5) != 0) {
-            /* a backend process dying on this request: RST, no answer */
             EVP_MD_CTX_free(md);
-            struct linger lg = {1, 0};
-            pthread_mutex_lock(&s->lock);
-            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-            close(c->fd);
-            c->fd = -1;
-            pthread_mutex_unlock(&s->lock);
+            tb_conn_reset(c);
             break;
         }
         char out[16384];
@@ -574,7 +583,7 @@ void tc_sends(int fd, const char *s)
 static _Thread_local char *tc_pending[TC_FDS];
 static _Thread_local size_t tc_pending_len[TC_FDS];
 
-static ssize_t tc_recv(int fd, char *buf, size_t cap)
+ssize_t tc_recv(int fd, char *buf, size_t cap)
 {
     if (fd < TC_FDS && tc_pending_len[fd]) {
         size_t n = tc_pending_len[fd] < cap ? tc_pending_len[fd] : cap;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proxy/proxy.h"
 
@@ -24,6 +25,7 @@
  *   /sha              the same, answering "received N sha256=HEX" of the decoded body
  *   /ws               with Upgrade: answers 101, then echoes every byte until EOF
  *   /close            "bye" without Content-Length, then closes (read-until-close framing)
+ *   /reset            resets the connection (RST) once the head is read, before any body
  *   /bad/K            the K-th malformed response (smuggling cases, garbage, unasked 101;
  *                     9 and 10: chunk data not followed by CRLF; 11 and 12: a bare LF
  *                     in the trailer section)
@@ -91,6 +93,9 @@ struct tc_resp {
  * counted but not kept. Returns the status or 0. */
 int tc_read(int fd, struct tc_resp *r, size_t keep_max, bool head_request);
 void tc_resp_free(struct tc_resp *r);
+/* recv(2) that first returns the bytes tc_read() read past a response (after a 101: the
+ * tunnel's first bytes). */
+ssize_t tc_recv(int fd, char *buf, size_t cap);
 /* True when the peer closes the connection within timeout_ms (after any pending bytes). */
 bool tc_closed(int fd, int timeout_ms);
 

@@ -167,7 +167,7 @@ static void test_websocket_half_close_before_101(void **state)
     char got[64];
     size_t have = 0;
     while (have < 11) {
-        ssize_t n = recv(fd, got + have, sizeof(got) - have, 0);
+        ssize_t n = tc_recv(fd, got + have, sizeof(got) - have);
         assert_true(n > 0);
         have += (size_t)n;
     }
@@ -182,6 +182,57 @@ static void test_websocket_half_close_before_101(void **state)
     proxy_stop(p);
     tb_free(be);
     state_routes_free(routes);
+}
+
+/* ---- a backend that resets while the request body goes out ------------------------------ */
+
+struct body_sender {
+    int fd;
+    size_t len;
+};
+
+static void *send_body_main(void *arg)
+{
+    struct body_sender *b = arg;
+    char *buf = calloc(1, b->len);
+    tc_send(b->fd, buf, b->len); /* stops at the first error: the gateway may close first */
+    free(buf);
+    return NULL;
+}
+
+/* The backend resets the connection on reading the head while a 4 MiB body streams to it:
+ * writing to it fails, and the client gets its 502 at once, not at the response timeout. */
+static void test_backend_reset_mid_upload_502_promptly(void **state)
+{
+    (void)state;
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.response_timeout_ms = 20000;
+    cfg.send_timeout_ms = 20000;
+    struct th_fixture f;
+    th_fixture_start(&f, 1, &cfg);
+    for (int round = 0; round < 3; round++) {
+        int fd = tc_connect(f.port);
+        struct body_sender b = {fd, 4u << 20};
+        uint64_t t0 = now_ms();
+        tc_sends(fd,
+                 "PUT /reset HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 4194304\r\n\r\n");
+        pthread_t th;
+        pthread_create(&th, NULL, send_body_main, &b);
+        struct tc_resp r;
+        int st = tc_read(fd, &r, 4096, false);
+        uint64_t ms = now_ms() - t0;
+        printf("  backend reset mid-upload: %d after %llu ms: %s\n", st, (unsigned long long)ms,
+               r.body ? r.body : "");
+        assert_int_equal(st, 502);
+        assert_true(ms < 2000);
+        tc_resp_free(&r);
+        shutdown(fd, SHUT_RDWR); /* ends the sender if it still waits */
+        pthread_join(th, NULL);
+        close(fd);
+    }
+    th_fixture_stop(&f);
 }
 
 /* ---- 100 MB each way, memory bounded ----------------------------------------------------- */
@@ -475,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_backend_killed_mid_load),
         cmocka_unit_test(test_websocket_echo),
         cmocka_unit_test(test_websocket_half_close_before_101),
+        cmocka_unit_test(test_backend_reset_mid_upload_502_promptly),
         cmocka_unit_test(test_streaming_100mb_bounded),
         cmocka_unit_test(test_smuggling_rejected_and_closed),
         cmocka_unit_test(test_bad_backend_responses_502),

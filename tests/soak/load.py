@@ -87,6 +87,7 @@ class Load:
         self.upload_data = os.urandom(max(a.upload_max, a.big_upload))
         self.ctx = ssl.create_default_context(cafile=a.ca) if a.ca else None
         self.pattern_hash = {}
+        self.by_name = {}  # completed requests per (kind, name), written at the end
 
     def rid(self, kind):
         self.seq += 1
@@ -205,6 +206,7 @@ class Load:
             ok = await self.run_order("get", name, attempt, order)
             if ok:
                 bump(self.stats.ok, "get")
+                bump(self.by_name, f"get {name}")
                 self.stats.lat.append(time.monotonic() - started)
             await asyncio.sleep(self.rng.expovariate(self.a.get_rate / self.a.get_workers))
 
@@ -277,6 +279,7 @@ class Load:
             ok = await self.first_try_upload(name, attempt, size, chunked, method)
             if ok:
                 bump(self.stats.ok, "upload")
+                bump(self.by_name, f"upload {name}")
             await asyncio.sleep(self.a.big_every if big else self.rng.uniform(0.05, 0.3))
 
     async def first_try_upload(self, name, fn, size, chunked, method):
@@ -474,6 +477,8 @@ class Load:
         for t in pending:
             t.cancel()
         self.stats.flush(int(time.time()))
+        with open(os.path.join(a.out, "by_name.json"), "w") as f:
+            json.dump(self.by_name, f)
 
 
 async def read_ws(rd):

@@ -70,7 +70,8 @@ def profile(name, duration):
         # (twice); uploads of every edge size and 100 MiB, chunked and Content-Length, on
         # pooled and fresh backend connections; GETs on every name, one of them idle-closing
         d = duration or 600
-        s = [(d / 4, "backend_kill", "b3", 30), (d * 2 / 3, "backend_kill", "b3", 30)]
+        hold = min(30, d / 6)  # a short --duration keeps the two kills apart
+        s = [(d / 4, "backend_kill", "b3", hold), (d * 2 / 3, "backend_kill", "b3", hold)]
         fleet_.update(gateways=GATEWAYS[:3], backends=MIXED_BACKENDS, skewed=None, churn=False,
                       names=MIXED_NAMES, kinds=["get", "upload"],
                       load=["--download-workers", "0", "--sse-workers", "0", "--ws-workers", "0",

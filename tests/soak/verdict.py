@@ -72,7 +72,8 @@ class Run:
         for f in self.faults:
             a, tg, t = f["action"], f.get("target"), f["t"]
             if a in ("backend_kill", "backend_stall", "kill9", "partition", "udp_loss"):
-                open_[(a, tg if a != "udp_loss" else None)] = t
+                # a second fault on a target already down keeps the first one's start
+                open_.setdefault((a, tg if a != "udp_loss" else None), t)
             elif a in ("backend_start", "backend_unstall", "gw_start", "heal", "udp_loss_end"):
                 start_kind = {"backend_start": "backend_kill", "backend_unstall": "backend_stall", "gw_start": "kill9",
                               "heal": "partition", "udp_loss_end": "udp_loss"}[a]
@@ -495,6 +496,12 @@ def judge(out, meta):
             if len(rows) > 40:
                 lines.append(f"| … | {len(rows) - 40} more in failures.jsonl | | | | |")
             lines.append("")
+    by_name = {}
+    if os.path.exists(f"{out}/by_name.json"):
+        with open(f"{out}/by_name.json") as f:
+            by_name = json.load(f)
+    if by_name:
+        lines += ["Completed by kind and name: " + ", ".join(f"{k} {v}" for k, v in sorted(by_name.items())), ""]
     rc = {}
     for x in r.retries:
         rc[x["cause"]] = rc.get(x["cause"], 0) + 1
