@@ -35,6 +35,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
 #define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
+#define GOSSIP_REFUTE_DIRECT 32      /* members a refutation is sent to directly */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
 #define GOSSIP_JOIN_STAGGER_MS 1000  /* a join asks the next seed after this, if still alone */

@@ -339,6 +339,18 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
         gossip_send_msgs(g, &acc->addr, &msg, 1);
         gossip_stream_msg(g, &acc->addr, &msg);
     }
+    /* Everyone who hears a suspicion probes the suspect at once and confirms it one probe
+     * period later (gossip_probe_soon), so the suspicion reaches its short minimum fast. A
+     * member that is slow rather than dead (it reads everything late) must beat that: its
+     * refutation goes straight to up to GOSSIP_REFUTE_DIRECT members, not only round by
+     * round. A datagram each, and only when we are suspected. */
+    {
+        struct gmember *to[GOSSIP_REFUTE_DIRECT];
+        size_t k = gossip_random_members(g, GOSSIP_REFUTE_DIRECT, gossip_pick_alive, NULL, to);
+        for (size_t i = 0; i < k; i++)
+            if (to[i] != acc)
+                gossip_send_msgs(g, &to[i]->addr, &msg, 1);
+    }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
                 (unsigned long long)g->self->incarnation);
 }
