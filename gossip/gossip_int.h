@@ -35,6 +35,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
 #define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
+#define GOSSIP_REFUTE_DIRECT 32      /* members a refutation is sent to directly */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
 #define GOSSIP_JOIN_STAGGER_MS 1000  /* a join asks the next seed after this, if still alone */
@@ -410,6 +411,7 @@ bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const vo
 void gossip_probe_start(struct gossip *g, uint64_t now);
 void gossip_probe_indirect(struct gossip *g);
 void gossip_probe_conclude(struct gossip *g);
+void gossip_probe_soon(struct gossip *g, struct gmember *m);
 void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq);
 void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 void gossip_on_ack(struct gossip *g, uint32_t seq);

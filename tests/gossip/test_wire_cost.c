@@ -62,7 +62,8 @@ static void test_bytes_per_member_per_second(void **state)
     static const size_t sizes[] = {5, 20, 50};
 
     (void)state;
-    printf("  steady state, daemon-sized ids and metadata, encrypted, probe 500ms, push-pull "
+    printf("  steady state, daemon-sized ids and metadata, encrypted, default probe (600ms), "
+           "push-pull "
            "30s\n");
     printf("  %4s %10s %10s %10s %10s\n", "n", "pkt/s", "udp B/s", "tcp B/s", "total B/s");
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
