@@ -100,20 +100,18 @@ struct proxy_stat {
     _Atomic uint64_t status_class[4]; /* 2xx..5xx */
     _Atomic uint64_t latency[PROXY_LATENCY_BUCKETS];
     _Atomic uint64_t latency_sum_us;
-    bool held; /* a session uses it (set by the eviction sweep's mark) */
-    struct proxy_stat *next;
+    bool held;                   /* a session uses it (set by the eviction sweep's mark) */
+    struct state_hash_node node; /* in proxy_stats_table.names */
 };
 
 struct proxy_stats_table {
-    pthread_mutex_t lock;        /* taken by the worker to insert or evict, by readers to walk */
-    struct proxy_stat **buckets; /* chained, keyed by SipHash of the name */
-    size_t size;                 /* buckets, a power of two (0 before the first insert) */
-    size_t count;                /* names */
-    uint64_t key[2];             /* SipHash key */
+    pthread_mutex_t lock;          /* taken by the worker to insert or evict, by readers to walk */
+    struct state_hash_table names; /* proxy_stat by name (state's keyed table) */
 };
 
 /* This worker's counters of `name` (created on first use). NULL when out of memory. */
 struct proxy_worker;
+void proxy_stats_table_init(struct proxy_stats_table *t);
 struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name);
 /* Drops the counters of names no route serves any more unless a session holds them; returns
  * how many of those had to stay. Worker thread only. */
