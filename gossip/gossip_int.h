@@ -35,14 +35,18 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
 #define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
+#define GOSSIP_REFUTE_DIRECT 32      /* members a refutation is sent to directly */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
 #define GOSSIP_JOIN_STAGGER_MS 1000  /* a join asks the next seed after this, if still alone */
 #define GOSSIP_EAGER_GAP_MS 20       /* a new item may advance the gossip round this close */
+#define GOSSIP_EAGER_QUEUE_MAX 16    /* no early rounds with more changes queued (a flood) */
+#define GOSSIP_MEMBER_QUEUE_MAX 1024 /* membership news queued at most (gossip.c) */
 #define GOSSIP_INC_AHEAD_S 86400     /* incarnations are unix seconds at start: one day of skew */
 #define GOSSIP_INC_STEP_MAX 65536    /* refutations a member may have made since we heard */
 #define GOSSIP_PP_OPEN_MAX 32        /* push-pull exchanges in flight, both roles */
 #define GOSSIP_PP_OPEN_MS 15000      /* an exchange's answers are accepted this long */
+#define GOSSIP_PP_CATCHUP_MS 1000    /* next exchange after one that taught us members */
 #define GOSSIP_PP_ENTRIES_MAX (1u << 20) /* (key, version, hash) entries in one reply */
 #define GOSSIP_PP_WANTS_MAX 16384        /* keys wanted in one item list */
 
@@ -237,9 +241,9 @@ struct gmember {
     enum gossip_member_state state; /* alive / suspect / dead / left */
     bool self;                      /* this is us */
     uint32_t list_pos;              /* index in suspects[] or gone[], when in one */
-    struct gossip_meta *meta;       /* its metadata; NULL when empty */
+    const struct gossip_meta *meta; /* its metadata, shared (gshare_get); NULL when empty */
     struct gsusp *susp;             /* while SUSPECT */
-    char id[];                      /* stable id, NUL-terminated */
+    const char *id;                 /* stable id, NUL-terminated, shared (gshare_get) */
 };
 
 struct grelay {
@@ -328,6 +332,7 @@ struct gossip {
     uint64_t gossip_next;       /* next gossip round */
     uint64_t last_round_ms;     /* when the last gossip round ran */
     uint64_t pushpull_next;     /* next anti-entropy exchange */
+    uint64_t pp_catchup_ms;     /* gap to the next exchange while catching up (0: not) */
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
     uint64_t unknown_pp_next;   /* rate limit for push-pull with unknown pingers */
@@ -375,6 +380,13 @@ int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t
 /* Handles one decoded datagram message (also used for pings/acks that came over a stream). */
 void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 
+/* gossip_share.c: member data stored once per process. gshare_get returns a reference to
+ * the stored copy of data[len] (NULL when out of memory), gshare_put drops one (NULL:
+ * nothing); gshare_stored counts the distinct blobs held. */
+const void *gshare_get(const void *data, size_t len);
+void gshare_put(const void *data);
+size_t gshare_stored(void);
+
 /* gossip_members.c: the member table and its state transitions */
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta);
@@ -399,6 +411,7 @@ bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const vo
 void gossip_probe_start(struct gossip *g, uint64_t now);
 void gossip_probe_indirect(struct gossip *g);
 void gossip_probe_conclude(struct gossip *g);
+void gossip_probe_soon(struct gossip *g, struct gmember *m);
 void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq);
 void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 void gossip_on_ack(struct gossip *g, uint32_t seq);

@@ -84,17 +84,54 @@ static bool gossip_meta_empty(const struct gossip_meta *m)
            m->api.family == 0 && memcmp(m->witness, none, sizeof(none)) == 0;
 }
 
-/* Most simulated members carry no metadata: keep it out of line and only when present. */
+static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
+
+static void gossip_copy_str(char *out, size_t cap, const char *in)
+{
+    memcpy(out, in, strnlen(in, cap - 1));
+}
+
+static void gossip_copy_addr(struct gossip_addr *out, const struct gossip_addr *in)
+{
+    out->family = in->family;
+    memcpy(out->ip, in->ip, sizeof(out->ip));
+    out->port = in->port;
+}
+
+/* Metadata in canonical form: equal metadata is equal bytes (no padding, nothing past a
+ * string's end or the public address count), so that it is stored once (gossip_share.c). */
+static const struct gossip_meta *gossip_meta_share(const struct gossip_meta *in)
+{
+    struct gossip_meta out;
+
+    memset(&out, 0, sizeof(out));
+    gossip_copy_str(out.name, sizeof(out.name), in->name);
+    gossip_copy_str(out.domain, sizeof(out.domain), in->domain);
+    gossip_copy_str(out.version, sizeof(out.version), in->version);
+    gossip_copy_addr(&out.http, &in->http);
+    gossip_copy_addr(&out.https, &in->https);
+    gossip_copy_addr(&out.api, &in->api);
+    out.public_count =
+        in->public_count < GOSSIP_PUBLIC_ADDRS_MAX ? in->public_count : GOSSIP_PUBLIC_ADDRS_MAX;
+    for (size_t i = 0; i < out.public_count; i++)
+        gossip_copy_addr(&out.public_addrs[i], &in->public_addrs[i]);
+    memcpy(out.witness, in->witness, sizeof(out.witness));
+    return gshare_get(&out, sizeof(out));
+}
+
+/* Metadata is shared, and only when present (most test members have none). */
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
 {
+    const struct gossip_meta *old = m->meta;
+
     if (gossip_meta_empty(meta)) {
-        free(m->meta);
         m->meta = NULL;
-        return;
+    } else {
+        if (old != NULL && gossip_meta_equal(old, meta))
+            return;
+        m->meta = gossip_meta_share(meta);
     }
-    if (m->meta == NULL && (m->meta = malloc(sizeof(*m->meta))) == NULL)
-        return;
-    *m->meta = *meta;
+    gshare_put(old);
 }
 
 void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
@@ -112,7 +149,8 @@ void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
 
 void gossip_member_free(struct gmember *m)
 {
-    free(m->meta);
+    gshare_put(m->meta);
+    gshare_put(m->id);
     free(m->susp);
     free(m);
 }
@@ -138,16 +176,20 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
     if ((g->nmembers + 1) * 4 > g->index_size * 3 &&
         gossip_index_rebuild(g, g->index_size * 2) != 0)
         return NULL;
-    m = calloc(1, sizeof(*m) + strlen(id) + 1);
+    m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    memcpy(m->id, id, strlen(id) + 1);
+    /* ids are shared like metadata: the simulator holds every id once per member */
+    if ((m->id = gshare_get(id, strlen(id) + 1)) == NULL) {
+        free(m);
+        return NULL;
+    }
     m->addr = *addr;
     m->incarnation = inc;
     m->state = GOSSIP_ALIVE;
     m->state_since_ms = gossip_now(g);
     if (gossip_ptr_push(&g->members, &g->nmembers, &g->members_cap, m) != 0) {
-        free(m);
+        gossip_member_free(m);
         return NULL;
     }
     gossip_index_put(g, g->index, g->index_size, m);
@@ -229,12 +271,18 @@ void gossip_alive_msg(const struct gmember *m, struct gmsg *out)
 
 /* News (a record change, a member's new state) is what users wait for: forward it now
  * rather than at the next round. The number of transmissions stays the same (the retransmit
- * limit); only their timing moves earlier, at most one early round per GOSSIP_EAGER_GAP_MS. */
+ * limit); only their timing moves earlier, at most one early round per GOSSIP_EAGER_GAP_MS.
+ * Not in a flood (more changes queued than GOSSIP_EAGER_QUEUE_MAX, as in a cold start where
+ * thousands of members join within seconds): early rounds would then run every gap, ten times
+ * the datagrams of the regular cadence, and the members pay it while it lasts; the regular
+ * rounds carry full packets, and push-pull exchanges bring the rest. */
 void gossip_eager(struct gossip *g)
 {
     uint64_t soon = g->last_round_ms + GOSSIP_EAGER_GAP_MS;
     uint64_t now = gossip_now(g);
 
+    if (g->q_members.count + g->q_data.count > GOSSIP_EAGER_QUEUE_MAX)
+        return;
     if (soon < now)
         soon = now;
     if (soon < g->gossip_next) {
@@ -291,6 +339,18 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
         gossip_send_msgs(g, &acc->addr, &msg, 1);
         gossip_stream_msg(g, &acc->addr, &msg);
     }
+    /* Everyone who hears a suspicion probes the suspect at once and confirms it one probe
+     * period later (gossip_probe_soon), so the suspicion reaches its short minimum fast. A
+     * member that is slow rather than dead (it reads everything late) must beat that: its
+     * refutation goes straight to up to GOSSIP_REFUTE_DIRECT members, not only round by
+     * round. A datagram each, and only when we are suspected. */
+    {
+        struct gmember *to[GOSSIP_REFUTE_DIRECT];
+        size_t k = gossip_random_members(g, GOSSIP_REFUTE_DIRECT, gossip_pick_alive, NULL, to);
+        for (size_t i = 0; i < k; i++)
+            if (to[i] != acc)
+                gossip_send_msgs(g, &to[i]->addr, &msg, 1);
+    }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
                 (unsigned long long)g->self->incarnation);
 }
@@ -308,8 +368,6 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     gossip_send_msgs(g, &acc->addr, &msg, 1);
     gossip_stream_msg(g, &acc->addr, &msg);
 }
-
-static bool gossip_meta_equal(const struct gossip_meta *a, const struct gossip_meta *b);
 
 /* Compares wire metadata with what a member holds (NULL: empty). */
 static bool gossip_meta_same(const struct gossip_meta *wire, const struct gossip_meta *held)
@@ -408,13 +466,13 @@ static void gossip_suspicion_deadline(struct gossip *g, struct gmember *m)
 static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
 {
     uint32_t n = g->nlive;
-    uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    uint32_t k = g->cfg.suspicion_confirm;
     double scale = n > 1 ? log10((double)n) : 1.0;
 
     if (scale < 1.0)
         scale = 1.0;
-    if (n < k + 2)
-        k = 0;
+    if (n < k + 2) /* nobody but the accuser and the suspect can confirm */
+        k = n > 2 ? n - 2 : 0;
     if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
         return false;
     m->susp->start_ms = gossip_now(g);
@@ -476,6 +534,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_SUSPECT, mem, from);
+    gossip_probe_soon(g, mem);
 }
 
 void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *from)

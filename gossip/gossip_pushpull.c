@@ -468,6 +468,27 @@ static int gpp_members_check(const msgpack_object *o)
     return 0;
 }
 
+/* After an exchange that taught us members we did not know, the next one comes soon
+ * (GOSSIP_PP_CATCHUP_MS, with a random peer) instead of a whole push-pull period later: in a
+ * cold start every member's list is missing the members that started after it, and one
+ * exchange with a random member brings all it knows. Exchanges that bring nothing new double
+ * the gap (gossip_tick) until it reaches the period: a member whose peer happened to know
+ * less keeps asking others for a while. */
+static void gpp_catch_up(struct gossip *g)
+{
+    uint64_t soon =
+        gossip_now(g) + GOSSIP_PP_CATCHUP_MS + grand_below(&g->rng, GOSSIP_PP_CATCHUP_MS / 2 + 1);
+
+    if (g->leaving)
+        return;
+    g->pp_catchup_ms = GOSSIP_PP_CATCHUP_MS;
+    if (soon < g->pushpull_next) {
+        g->pushpull_next = soon;
+        if (g->clock.wake != NULL)
+            g->clock.wake(g->clock.ctx, soon);
+    }
+}
+
 static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const char *from_id)
 {
     /* News younger than one dissemination cycle is still spreading: a member we learn of
@@ -475,6 +496,7 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
      * silent and the epidemic would die out (many simultaneous joins through one seed).
      * Older news the fleet already has; repeating it would only cost bandwidth. */
     uint64_t recent = 2ull * g->cfg.gossip_interval_ms * gossip_retransmit_limit(g);
+    size_t known = g->nmembers;
 
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         const msgpack_object *f = o->via.array.ptr[i].via.array.ptr;
@@ -502,6 +524,8 @@ static void gpp_members_merge(struct gossip *g, const msgpack_object *o, const c
             break;
         }
     }
+    if (g->nmembers > known)
+        gpp_catch_up(g);
 }
 
 /* Decodes an item message object into m (bytes point into the stream body). */

@@ -59,9 +59,10 @@ struct proxy_conn {
     /* Called with 0 after bytes were appended to `in`, UV_EOF at end of stream, or a libuv
      * error. Not called again after proxy_conn_close(). */
     void (*on_read)(struct proxy_conn *c, int status);
-    /* Called when a write completed (status 0) or failed; c->queued is already reduced. */
+    /* Called when a write completed (status 0) or failed; c->queued is already reduced. A
+     * failure refused at once is reported here on the next loop turn (see the top). */
     void (*on_written)(struct proxy_conn *c, int status);
-    /* Called once the handle is closed; the owner frees its memory there. */
+    /* Called once its handles (tcp, defer) are closed; the owner frees its memory there. */
     void (*on_closed)(struct proxy_conn *c);
     void *owner;
     uv_idle_t defer;         /* reports a write failure libuv refused at once (see the top) */
@@ -78,10 +79,10 @@ struct proxy_conn {
 int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, size_t in_max);
 int proxy_conn_read_start(struct proxy_conn *c);
 void proxy_conn_read_stop(struct proxy_conn *c);
-/* Queues bytes (copied) for the next flush. Returns 0 or UV_ENOMEM. */
+/* Queues bytes (copied) for the next flush. Returns 0 or UV_ENOMEM (on_written hears of it). */
 int proxy_conn_write(struct proxy_conn *c, const void *data, size_t len);
 /* Reserves room for n bytes in the queue and returns where to write them; commit with
- * proxy_conn_commit(). NULL on allocation failure. */
+ * proxy_conn_commit(). NULL on allocation failure (on_written hears of it). */
 char *proxy_conn_reserve(struct proxy_conn *c, size_t n);
 void proxy_conn_commit(struct proxy_conn *c, size_t n);
 /* Submits queued bytes to the socket (through the layer). Returns 0 or a libuv error, which

@@ -1,25 +1,32 @@
 /*
- * bench_gossip_sim.c - the gossip protocol at 1,000 and 10,000 members on the fake network.
+ * bench_gossip_sim.c - a cold start of thousands of gossip members on the fake network, then
+ * the converged fleet's steady state, a join, a record and a death.
  *
- * Every member is a real gossip instance with the real codec; only the network (no loss,
- * 1-5 ms delay) and the clock are simulated, so a minute of a 10,000-member fleet runs in
- * about a minute of CPU. The cluster is pre-built (every member already knows every other,
- * as after a long uptime), then:
+ * Every member is a real gossip instance with the real codec and what the daemon sends
+ * (fakenet's daemon_sized: 32-hex ids, the daemon's metadata, every packet sealed); only the
+ * network (no loss, 1-5 ms delay) and the clock are simulated. Bytes are counted as the wire
+ * carries them (fakenet_wire_udp / fakenet_wire_tcp: IP, UDP and TCP headers included).
  *
- *   join    a new member joins through one seed: rounds until every member lists it alive
- *   death   a member is killed: rounds until every survivor lists it dead
- *   record  a new item is published at one member: rounds until every member holds it
- *   bytes   datagram and TCP bytes sent per member per second in the steady state, as on
- *           the wire: every datagram with its 28 bytes of IPv4 and UDP headers, every stream
- *           message with its frame header and 52-byte TCP segments (handshake, data, close)
+ *   cold    N members start within WINDOW (the 3 seeds first), each joining through the 3
+ *           seeds: virtual seconds from the last start until every member lists every other
+ *           alive and none suspect; bytes per member per second over the whole cold start,
+ *           and the busiest member's (a seed)
+ *   steady  bytes per member per second on the converged fleet (after a settling minute),
+ *           over one push-pull period
+ *   join    a new member joins through one seed: until every member lists it alive
+ *   record  a new item is published at one member: until every member holds it
+ *   death   a member is killed: until every survivor lists it dead
  *
- * Members carry the daemon's 32-hex ids and every packet is sealed with a cluster key
- * (fakenet's daemon_sized); the pre-built views carry no metadata (see simulate), so member
- * lists exchanged by push-pull are smaller than the daemon's by the metadata.
+ * Also the wall time and the peak resident memory of the whole run.
  *
- * A round is one gossip interval (200 ms). Prints a table.
+ * With -t, only the memory of a converged fleet: N members started and every member table
+ * filled with every member (ids and metadata as the cold start leaves them) without running
+ * the protocol, then the peak resident memory and the bytes per table entry. This reaches
+ * sizes whose cold start takes too long on a shared machine.
  *
- *   bench_gossip_sim [N...]        (default: 1000 10000)
+ * With -c, the cold start only (its line on stderr).
+ *
+ *   bench_gossip_sim [-w WINDOW_MS] [-c] [-t] [N...]        (default: -w 10000 1000 10000)
  */
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
@@ -28,13 +35,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+
+#define SEEDS 3
 
 struct row {
     size_t n;
+    double cold_s;             /* last start -> converged (virtual) */
+    double cold_bps, seed_bps; /* wire B/member/s during the cold start; the busiest member */
+    double cold_tcp_bps;       /* the TCP part of cold_bps */
+    double cold_pp;            /* push-pull exchanges started per member in the cold start */
+    double udp_bps, tcp_bps;   /* steady state, wire B/member/s */
+    double steady_s;           /* over this many virtual seconds */
     double join_s, death_s, record_s;
-    double udp_bps, tcp_bps;
-    double build_s, wall_s;
+    double cold_wall_s, wall_s; /* wall time of the cold start, of the whole run */
+    double rss_gb;              /* peak resident set of the process so far */
 };
 
 static double mono(void)
@@ -43,6 +60,14 @@ static double mono(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double peak_rss_gb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / (1024.0 * 1024.0);
 }
 
 static bool all_see(struct fakenet *net, size_t subject, enum gossip_member_state want)
@@ -69,63 +94,60 @@ static double until(struct fakenet *net, size_t subject, enum gossip_member_stat
     return -1;
 }
 
-static struct row simulate(size_t n)
+static uint64_t wire_total(const struct fakenet *net)
+{
+    return net->wire_udp + net->wire_tcp;
+}
+
+static bool cold_only;
+
+static struct row simulate(size_t n, uint64_t window_ms)
 {
     struct row r = {.n = n};
+    /* n members and a spare slot for the join */
     struct fakenet *net = fakenet_new(n + 1, 4242 + n);
-    double t0 = mono();
-    uint64_t b0, s0, c0, start;
-    double window;
-    char id[GOSSIP_ID_MAX + 1];
+    double t0 = mono(), secs;
+    uint64_t ms, last_start, u0, t0b, start, busiest = 0;
 
-    net->step_ms = 5;
     net->daemon_sized = true;
-    for (size_t i = 0; i < n; i++) {
-        struct gossip_config cfg;
-        fakenet_config(net, i, &cfg);
-        /* no metadata: the pre-built views below carry none either, and a member seeing
-         * its own metadata differ would (rightly) refute with a new incarnation */
-        memset(&cfg.meta, 0, sizeof(cfg.meta));
-        if (fakenet_start(net, i, &cfg) != 0)
-            exit(1);
-    }
-    /* the converged fleet, without n^2 join messages */
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < n; j++) {
-            if (i == j)
-                continue;
-            fakenet_id(net, j, id);
-            if (gossip_debug_add_member(net->nodes[i].g, id, &net->nodes[j].addr, 0) != 0)
-                exit(1);
-        }
-    }
-    /* as after a long uptime: push-pull exchanges spread over their (size-scaled) period
-     * instead of all members starting their first one together */
-    for (size_t i = 0; i < n; i++) {
-        struct gossip *g = net->nodes[i].g;
-        uint64_t period = g->cfg.pushpull_interval_ms;
-        if (n > 32)
-            period *= (uint64_t)ceil(log2((double)n) - 5.0) + 1;
-        g->pushpull_next = net->now + grand_below(&g->rng, (uint32_t)period);
-    }
-    r.build_s = mono() - t0;
-    t0 = mono();
-    fakenet_run(net, 10000);
+    net->step_ms = 5;
+    net->n = n; /* the spare slot stays out of the cold start and of convergence */
+    ms = fakenet_cold_start(net, SEEDS, window_ms, 300000, &last_start);
+    r.cold_s = ms == UINT64_MAX ? -1 : (double)ms / 1000.0;
+    r.cold_wall_s = mono() - t0;
+    secs = (double)net->now / 1000.0;
+    r.cold_bps = (double)wire_total(net) / (double)n / secs;
+    r.cold_tcp_bps = (double)net->wire_tcp / (double)n / secs;
+    for (size_t i = 0; i < n; i++)
+        r.cold_pp += (double)net->nodes[i].g->stats.pushpulls / (double)n;
+    for (size_t i = 0; i < n; i++)
+        if (net->nodes[i].wire_sent > busiest)
+            busiest = net->nodes[i].wire_sent;
+    r.seed_bps = (double)busiest / secs;
+    fprintf(stderr,
+            "  %zu members: cold start %s in %.1f virtual s after the last start, %.0f s "
+            "wall, peak RSS %.2f GB; %.0f B/member/s (TCP %.0f), %.1f push-pulls a member\n",
+            n, ms == UINT64_MAX ? "NOT converged" : "converged", r.cold_s, r.cold_wall_s,
+            peak_rss_gb(), r.cold_bps, r.cold_tcp_bps, r.cold_pp);
 
-    /* steady state traffic, headers included */
-    b0 = net->dgram_bytes + 28 * net->dgram_count;
-    s0 = net->stream_bytes;
-    c0 = net->stream_count;
-    window = n >= 5000 ? 30.0 : 60.0;
-    fakenet_run(net, (uint64_t)(window * 1000));
-    r.udp_bps = (double)(net->dgram_bytes + 28 * net->dgram_count - b0) / (double)n / window;
-    {
-        uint64_t sb = net->stream_bytes - s0, sc = net->stream_count - c0;
-        uint64_t segs = sb / FN_MSS + sc;
-        r.tcp_bps = (double)(sb + 11 * sc + 52 * (7 * sc + 2 * segs)) / (double)n / window;
+    if (cold_only) {
+        fakenet_free(net);
+        return r;
     }
+    /* steady state, past the settling of the cold start's exchanges, over one whole
+     * push-pull period (gossip_pushpull_period: 30 s, times 1 + ceil(log2(n) - 5) past 32
+     * members) so that every member's exchange is counted once */
+    fakenet_run(net, 60000);
+    u0 = net->wire_udp;
+    t0b = net->wire_tcp;
+    secs = 30.0 * (n > 32 ? ceil(log2((double)n) - 5.0) + 1.0 : 1.0);
+    fakenet_run(net, (uint64_t)(secs * 1000));
+    r.steady_s = secs;
+    r.udp_bps = (double)(net->wire_udp - u0) / (double)n / secs;
+    r.tcp_bps = (double)(net->wire_tcp - t0b) / (double)n / secs;
 
     /* a join through one seed */
+    net->n = n + 1;
     if (fakenet_start_join(net, n, 0) != 0)
         exit(1);
     r.join_s = until(net, n, GOSSIP_ALIVE, 120000);
@@ -149,44 +171,113 @@ static struct row simulate(size_t n)
     fakenet_kill(net, 5);
     r.death_s = until(net, 5, GOSSIP_DEAD, 120000);
     r.wall_s = mono() - t0;
+    r.rss_gb = peak_rss_gb();
     fakenet_free(net);
     return r;
 }
 
-static void print_rounds(double s)
+/* -t: the converged fleet's member tables, built directly. */
+static void tables_only(size_t n)
+{
+    struct fakenet *net = fakenet_new(n, 4242 + n);
+    double t0 = mono(), base;
+    char id[GOSSIP_ID_MAX + 1];
+
+    net->daemon_sized = true;
+    for (size_t i = 0; i < n; i++) {
+        struct gossip_config cfg;
+        fakenet_config(net, i, &cfg);
+        if (fakenet_start(net, i, &cfg) != 0)
+            exit(1);
+    }
+    base = peak_rss_gb();
+    for (size_t i = 0; i < n; i++) {
+        struct gossip *g = net->nodes[i].g;
+        for (size_t j = 0; j < n; j++) {
+            struct gmember *m;
+            if (i == j)
+                continue;
+            fakenet_id(net, j, id);
+            if (gossip_debug_add_member(g, id, &net->nodes[j].addr, 1) != 0 ||
+                (m = gossip_find(g, id)) == NULL)
+                exit(1);
+            gossip_member_set_meta(m, net->nodes[j].g->self->meta);
+        }
+    }
+    printf("%7zu members: %.0f table entries, peak RSS %.2f GB (%.2f GB before the tables), "
+           "%.0f bytes an entry, %zu ids and metadata stored, %.0f s wall\n",
+           n, (double)n * (double)(n - 1), peak_rss_gb(), base,
+           (peak_rss_gb() - base) * 1024.0 * 1024.0 * 1024.0 / ((double)n * (double)(n - 1)),
+           gshare_stored(), mono() - t0);
+    fakenet_free(net);
+}
+
+static void print_secs(double s)
 {
     if (s < 0)
-        printf(" %16s", "not converged");
+        printf(" %10s", "never");
     else
-        printf(" %6.1f (%5.1fs)", s / 0.2, s);
+        printf(" %9.1fs", s);
 }
 
 int main(int argc, char **argv)
 {
     size_t sizes[8] = {1000, 10000};
     size_t nsizes = 2;
+    uint64_t window_ms = 10000;
     struct row rows[8];
+    double load[3] = {0, 0, 0};
+    bool tables = false;
+    int opt;
 
-    if (argc > 1) {
+    while ((opt = getopt(argc, argv, "w:ct")) != -1) {
+        if (opt == 't' || opt == 'c') {
+            tables |= opt == 't';
+            cold_only |= opt == 'c';
+            continue;
+        }
+        if (opt != 'w') {
+            fprintf(stderr, "usage: bench_gossip_sim [-w WINDOW_MS] [-c] [-t] [N...]\n");
+            return 2;
+        }
+        window_ms = strtoull(optarg, NULL, 10);
+    }
+    if (optind < argc) {
         nsizes = 0;
-        for (int i = 1; i < argc && nsizes < 8; i++)
+        for (int i = optind; i < argc && nsizes < 8; i++)
             sizes[nsizes++] = (size_t)strtoul(argv[i], NULL, 10);
     }
     for (size_t i = 0; i < nsizes; i++) {
-        rows[i] = simulate(sizes[i]);
-        fprintf(stderr, "simulated %zu members: built in %.1fs, ran in %.1fs\n", sizes[i],
-                rows[i].build_s, rows[i].wall_s);
+        if (sizes[i] < SEEDS + 1 || sizes[i] > 1u << 20) {
+            fprintf(stderr, "bench_gossip_sim: N must be %d .. %u\n", SEEDS + 1, 1u << 20);
+            return 2;
+        }
+        if (tables)
+            tables_only(sizes[i]);
+        else
+            rows[i] = simulate(sizes[i], window_ms);
     }
-    printf("\ngossip simulator (fake network, no loss, defaults: probe 500 ms, gossip 200 ms x 3; "
-           "32-hex ids, encrypted, bytes with IP/UDP/TCP headers)\n");
-    printf("%8s %16s %16s %16s %14s %14s\n", "members", "join rounds", "death rounds",
-           "record rounds", "UDP B/member/s", "TCP B/member/s");
+    if (tables || cold_only)
+        return 0;
+    if (getloadavg(load, 3) < 0)
+        load[0] = -1;
+    printf("\ngossip simulator: cold start through %d seeds, all starting within %.1f s; fake "
+           "network, no loss, 1-5 ms; daemon-sized ids and metadata, sealed; defaults (probe "
+           "500 ms, gossip 200 ms x 3, push-pull 30 s scaled); wire bytes with headers; load "
+           "average %.1f\n",
+           SEEDS, (double)window_ms / 1000.0, load[0]);
+    printf("%7s %11s %11s %11s %10s %10s %10s %10s %10s %9s %9s\n", "members", "converged",
+           "cold B/m/s", "busiest B/s", "UDP B/m/s", "TCP B/m/s", "join", "record", "death",
+           "wall s", "peak RSS");
     for (size_t i = 0; i < nsizes; i++) {
-        printf("%8zu", rows[i].n);
-        print_rounds(rows[i].join_s);
-        print_rounds(rows[i].death_s);
-        print_rounds(rows[i].record_s);
-        printf(" %14.0f %14.0f\n", rows[i].udp_bps, rows[i].tcp_bps);
+        printf("%7zu", rows[i].n);
+        print_secs(rows[i].cold_s);
+        printf(" %11.0f %11.0f %10.0f %10.0f", rows[i].cold_bps, rows[i].seed_bps, rows[i].udp_bps,
+               rows[i].tcp_bps);
+        print_secs(rows[i].join_s);
+        print_secs(rows[i].record_s);
+        print_secs(rows[i].death_s);
+        printf(" %9.0f %7.2fGB\n", rows[i].wall_s, rows[i].rss_gb);
     }
     return 0;
 }

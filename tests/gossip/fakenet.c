@@ -116,6 +116,18 @@ int fakenet_stream_fate(struct fakenet *net, size_t len, uint64_t *delay)
     return 0;
 }
 
+uint64_t fakenet_wire_udp(uint64_t bytes, uint64_t msgs)
+{
+    return bytes + FN_WIRE_IP_UDP * msgs;
+}
+
+uint64_t fakenet_wire_tcp(uint64_t bytes, uint64_t msgs)
+{
+    uint64_t segs = bytes / FN_MSS + msgs;
+
+    return bytes + msgs * FN_WIRE_FRAME + FN_WIRE_TCP_SEG * (msgs * 7 + 2 * segs);
+}
+
 static int fn_send(struct fn_node *src, const struct gossip_addr *to, const uint8_t *buf,
                    size_t len, bool stream)
 {
@@ -127,9 +139,13 @@ static int fn_send(struct fn_node *src, const struct gossip_addr *to, const uint
     if (stream) {
         net->stream_bytes += len;
         net->stream_count++;
+        net->wire_tcp += fakenet_wire_tcp(len, 1);
+        src->wire_sent += fakenet_wire_tcp(len, 1);
     } else {
         net->dgram_bytes += len;
         net->dgram_count++;
+        net->wire_udp += fakenet_wire_udp(len, 1);
+        src->wire_sent += fakenet_wire_udp(len, 1);
         if (len > GOSSIP_UDP_MAX)
             abort(); /* the protocol must never build an oversized datagram */
     }
@@ -430,6 +446,12 @@ void fakenet_run(struct fakenet *net, uint64_t ms)
     }
 }
 
+static bool fn_all_alive(struct fakenet *net, void *arg)
+{
+    (void)arg;
+    return fakenet_converged(net, net->n);
+}
+
 uint64_t fakenet_run_until(struct fakenet *net, fakenet_pred pred, void *arg, uint64_t check_ms,
                            uint64_t limit_ms)
 {
@@ -446,14 +468,47 @@ uint64_t fakenet_run_until(struct fakenet *net, fakenet_pred pred, void *arg, ui
 bool fakenet_converged(struct fakenet *net, size_t alive)
 {
     for (size_t i = 0; i < net->n; i++) {
-        struct gossip_stats st;
-        if (!net->nodes[i].up || net->nodes[i].g == NULL)
+        const struct gossip *g = net->nodes[i].g;
+        /* the counts gossip keeps (gossip_stats_get would walk every member table) */
+        if (!net->nodes[i].up || g == NULL)
             continue;
-        gossip_stats_get(net->nodes[i].g, &st);
-        if (st.members_alive != alive || st.members_suspect != 0)
+        if (g->nlive != alive || g->nsuspects != 0)
             return false;
     }
     return true;
+}
+
+uint64_t fakenet_cold_start(struct fakenet *net, size_t nseeds, uint64_t window_ms,
+                            uint64_t limit_ms, uint64_t *last_start)
+{
+    struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
+    size_t next = 0;
+    uint64_t t0 = net->now;
+
+    if (nseeds == 0 || nseeds > GOSSIP_SEEDS_MAX || nseeds > net->n)
+        return UINT64_MAX;
+    for (size_t i = 0; i < nseeds; i++)
+        seeds[i] = net->nodes[i].addr;
+    *last_start = t0 + window_ms;
+    while (next < net->n) {
+        /* node i starts at t0 + window * i / n: the seeds first, the last one at the end */
+        while (next < net->n && (net->n == 1 || net->now - t0 >= window_ms * next / (net->n - 1))) {
+            struct gossip_config cfg;
+            struct gossip_addr to[GOSSIP_SEEDS_MAX];
+            size_t nto = 0;
+            for (size_t i = 0; i < nseeds; i++)
+                if (i != next) /* a seed joins through the others */
+                    to[nto++] = seeds[i];
+            fakenet_config(net, next, &cfg);
+            if (fakenet_start(net, next, &cfg) != 0 ||
+                (nto > 0 && gossip_join(net->nodes[next].g, to, nto) != 0))
+                return UINT64_MAX;
+            next++;
+        }
+        fakenet_run(net, net->step_ms);
+    }
+    *last_start = net->now;
+    return fakenet_run_until(net, fn_all_alive, NULL, 250, limit_ms);
 }
 
 enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_t subject)

@@ -44,6 +44,7 @@ struct fn_node {
     uint64_t deaths_seen;     /* transitions to DEAD this node observed */
     uint64_t suspicions_seen; /* transitions to SUSPECT this node observed */
     uint64_t stale_offered;   /* items offered with a version below what it holds */
+    uint64_t wire_sent;       /* bytes it sent as the wire counts them (fakenet_wire_*) */
 };
 
 struct fakenet {
@@ -59,6 +60,8 @@ struct fakenet {
     uint64_t pkt_seq;                    /* tie-break for equal delivery times: FIFO */
     uint64_t dgram_bytes, dgram_count;   /* datagrams sent (before loss) */
     uint64_t stream_bytes, stream_count; /* stream messages sent */
+    uint64_t wire_udp, wire_tcp;         /* the same as the wire counts them (headers, TCP
+                                            segments: fakenet_wire_udp / fakenet_wire_tcp) */
     double stream_reset;                 /* probability a stream message is reset (lost) */
     uint32_t stream_bytes_per_ms;        /* stream bandwidth; 0 = unlimited */
     uint64_t streams_lost;               /* stream messages lost to retries running out */
@@ -72,6 +75,16 @@ struct fakenet {
 #define FN_SYN_RETRIES 6   /* net.ipv4.tcp_syn_retries: about 127 s of backoff */
 #define FN_DATA_RETRIES 15 /* net.ipv4.tcp_retries2 */
 #define FN_RTO_MAX 120000  /* TCP_RTO_MAX: the backoff stops doubling at 120 s */
+
+/* What the wire carries for gossip's bytes: datagrams with their IPv4 and UDP headers, stream
+ * messages with the gossip_uv frame header and the TCP segments of a short connection
+ * (handshake, a segment and its ack per MSS, close both ways). `msgs` messages of `bytes` in
+ * all. */
+#define FN_WIRE_IP_UDP 28  /* IPv4 + UDP headers */
+#define FN_WIRE_TCP_SEG 52 /* IPv4 + TCP headers with timestamps */
+#define FN_WIRE_FRAME 11   /* gossip_uv frame: length, address length, IPv4 address and port */
+uint64_t fakenet_wire_udp(uint64_t bytes, uint64_t msgs);
+uint64_t fakenet_wire_tcp(uint64_t bytes, uint64_t msgs);
 
 /* The fleet's wall clock at virtual time 0 (what encrypted envelopes are stamped with, plus
  * the virtual time and the member's wall_offset_ms). */
@@ -102,6 +115,13 @@ uint64_t fakenet_run_until(struct fakenet *net, fakenet_pred pred, void *arg, ui
 
 /* Every up node sees exactly `alive` members alive and none suspect. */
 bool fakenet_converged(struct fakenet *net, size_t alive);
+/* A cold start of the whole net: node i starts at window_ms * i / (n - 1) from now (a
+ * config from fakenet_config) and joins through nodes 0 .. nseeds-1, the seeds included
+ * (each retries the others until they are up). Then runs until every node sees all n alive
+ * and none suspect, at most limit_ms past the last start (*last_start: its virtual time).
+ * Returns the virtual ms from the last start to convergence, or UINT64_MAX. */
+uint64_t fakenet_cold_start(struct fakenet *net, size_t nseeds, uint64_t window_ms,
+                            uint64_t limit_ms, uint64_t *last_start);
 /* The state node `viewer` has for node `subject` (GOSSIP_DEAD if unknown). */
 enum gossip_member_state fakenet_state(struct fakenet *net, size_t viewer, size_t subject);
 

@@ -7,7 +7,7 @@
  * anti-entropy; the bytes every member sent, per member per second, are counted as they would
  * be on the wire: datagrams with their IPv4 and UDP headers (28 bytes), stream messages with
  * the frame header and the TCP segments of a short connection (handshake, data, close: see
- * wire_tcp). Prints the figures; the bounds are the compact wire's (version 3), which the
+ * fakenet_wire_tcp). Prints the figures; the bounds are the compact wire's (version 3), which the
  * text ids of version 2 exceeded.
  */
 #include <setjmp.h>
@@ -21,24 +21,11 @@
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
 
-#define WIRE_IP_UDP 28  /* IPv4 + UDP headers */
-#define WIRE_TCP_SEG 52 /* IPv4 + TCP headers with timestamps */
-#define WIRE_FRAME 11   /* gossip_uv frame: length, address length, IPv4 address and port */
-
 struct wire {
     double udp_bps; /* datagram bytes per member per second, headers included */
     double tcp_bps; /* stream bytes per member per second, headers included */
     double pkt_ps;  /* datagrams per member per second */
 };
-
-/* A short TCP connection carrying `bytes` in `msgs` messages: SYN, SYN-ACK, ACK, a segment
- * (and an ack) per MSS, FIN and ACK both ways. */
-static double wire_tcp(uint64_t bytes, uint64_t msgs)
-{
-    uint64_t segs = bytes / FN_MSS + msgs;
-
-    return (double)(bytes + msgs * WIRE_FRAME + WIRE_TCP_SEG * (msgs * 7 + 2 * segs));
-}
 
 static struct wire steady_state(size_t n, uint64_t seed)
 {
@@ -62,8 +49,9 @@ static struct wire steady_state(size_t n, uint64_t seed)
     fakenet_run(net, (uint64_t)(secs * 1000));
     w.pkt_ps = (double)(net->dgram_count - c0) / (double)n / secs;
     w.udp_bps =
-        (double)(net->dgram_bytes - b0 + WIRE_IP_UDP * (net->dgram_count - c0)) / (double)n / secs;
-    w.tcp_bps = wire_tcp(net->stream_bytes - s0, net->stream_count - sc0) / (double)n / secs;
+        (double)fakenet_wire_udp(net->dgram_bytes - b0, net->dgram_count - c0) / (double)n / secs;
+    w.tcp_bps = (double)fakenet_wire_tcp(net->stream_bytes - s0, net->stream_count - sc0) /
+                (double)n / secs;
     assert_true(fakenet_converged(net, n));
     fakenet_free(net);
     return w;
@@ -74,7 +62,8 @@ static void test_bytes_per_member_per_second(void **state)
     static const size_t sizes[] = {5, 20, 50};
 
     (void)state;
-    printf("  steady state, daemon-sized ids and metadata, encrypted, probe 500ms, push-pull "
+    printf("  steady state, daemon-sized ids and metadata, encrypted, default probe (600ms), "
+           "push-pull "
            "30s\n");
     printf("  %4s %10s %10s %10s %10s\n", "n", "pkt/s", "udp B/s", "tcp B/s", "total B/s");
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

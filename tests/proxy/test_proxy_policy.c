@@ -72,7 +72,8 @@ static void test_dead_backend_retried_and_marked_down(void **state)
 
 /* One reset is a request's bad luck, not a verdict on the backend: it stays in (the next
  * request is served, where it used to get 503 for the 1 s backoff); three in a row with no
- * answer between them take it out; an answer between them starts the count again. */
+ * answer between them take it out for the backoff (500 ms here); an answer, between them or
+ * after the backoff, starts the count again. */
 static void test_single_reset_keeps_backend_in(void **state)
 {
     (void)state;
@@ -84,6 +85,7 @@ static void test_single_reset_keeps_backend_in(void **state)
     struct proxy_config cfg;
     proxy_config_init(&cfg);
     cfg.workers = 1;
+    cfg.down_backoff_ms = 500; /* the test runs past it */
     struct proxy *p = th_proxy(routes, &cfg);
     uint16_t pp = proxy_http_port(p);
     /* fail, answer, fail, fail, answer: never three in a row */
@@ -124,6 +126,18 @@ static void test_single_reset_keeps_backend_in(void **state)
     tc_resp_free(&r);
     proxy_backends_each(p, find_health, &f);
     assert_true(f.h.passive_down);
+    /* past the backoff it is tried again; its answer ends the count, so one more reset does
+     * not take it out again */
+    usleep(600 * 1000);
+    assert_int_equal(tc_get(pp, "app.localhost", "/id", &r), 200);
+    tc_resp_free(&r);
+    int fd = tc_connect(pp);
+    tc_sends(fd, "PUT /upload HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(tc_read(fd, &r, 4096, false), 502);
+    tc_resp_free(&r);
+    close(fd);
+    assert_int_equal(tc_get(pp, "app.localhost", "/id", &r), 200);
+    tc_resp_free(&r);
     proxy_stop(p);
     tb_free(be);
     state_routes_free(routes);

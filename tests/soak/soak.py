@@ -102,7 +102,7 @@ def profile(name, duration):
             (b + 90, "backend_kill", ["b1", "b2", "b3", "b4"][c % 4], 30),
             (b + 150, "backend_stall", ["b3", "b4", "b1", "b2"][c % 4], 30),
             (b + 210, "partition", GATEWAYS[(c + 3) % 5], 60),
-            (b + 300, "udp_loss", 0.10 + 0.05 * (c % 3), 90),
+            (b + 300, "udp_loss", round(0.10 + 0.05 * (c % 3), 2), 90),
             (b + 330, "rotate_key", None, 0),
         ]
         if c < 2:  # restarts of all only in the first third: the last two thirds judge growth

@@ -1,0 +1,73 @@
+/*
+ * test_share.c - member ids and metadata are stored once per process (gossip_share.c):
+ * every member table in the simulator references the same copy, a change takes a new one, and the
+ * last reference frees it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fakenet.h"
+#include "gossip/gossip_int.h"
+
+#define N 20
+
+static bool all_alive(struct fakenet *net, void *arg)
+{
+    (void)arg;
+    return fakenet_converged(net, N);
+}
+
+static void test_metadata_is_shared(void **state)
+{
+    struct fakenet *net = fakenet_new(N, 77);
+    struct gossip_meta changed;
+    struct gmsg alive;
+    char id[GOSSIP_ID_MAX + 1];
+    const struct gmember *a, *b;
+
+    (void)state;
+    net->daemon_sized = true;
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(fakenet_start_join(net, i, 0), 0);
+    assert_true(fakenet_run_until(net, all_alive, NULL, 100, 60000) != UINT64_MAX);
+    /* N * N member entries: N distinct ids and N distinct metadata */
+    assert_int_equal(gshare_stored(), 2 * N);
+    fakenet_id(net, 7, id);
+    a = gossip_find(net->nodes[3].g, id);
+    b = gossip_find(net->nodes[12].g, id);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(a->meta);
+    assert_ptr_equal(a->meta, b->meta);
+    assert_ptr_equal(a->meta, net->nodes[7].g->self->meta);
+    assert_ptr_equal(a->id, b->id);
+
+    /* member 7 as member 3 hears of it in a new life with another name: member 3 alone takes
+     * a new copy, the others keep the old one */
+    gossip_alive_msg(a, &alive);
+    alive.incarnation++;
+    changed = alive.meta;
+    snprintf(changed.name, sizeof(changed.name), "renamed");
+    alive.meta = changed;
+    gossip_on_alive(net->nodes[3].g, &alive, false);
+    assert_string_equal(a->meta->name, "renamed");
+    assert_ptr_not_equal(a->meta, b->meta);
+    assert_string_equal(b->meta->name, "gateway-007");
+    assert_int_equal(gshare_stored(), 2 * N + 1);
+
+    fakenet_free(net);
+    assert_int_equal(gshare_stored(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metadata_is_shared),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
