@@ -629,6 +629,15 @@ uint64_t gossip_tick(struct gossip *g)
             gossip_pushpull_start(g, &peer->addr, false);
         }
         g->pushpull_next = now + gossip_pushpull_period(g);
+        /* catching up (gossip_pushpull.c): the gap doubles while exchanges bring nothing new,
+         * up to the period */
+        if (g->pp_catchup_ms > 0) {
+            g->pp_catchup_ms *= 2;
+            if (now + g->pp_catchup_ms < g->pushpull_next)
+                g->pushpull_next = now + g->pp_catchup_ms;
+            else
+                g->pp_catchup_ms = 0;
+        }
     }
     gossip_join_next(g, now);
     if (now >= g->reconnect_next) {

@@ -332,6 +332,7 @@ struct gossip {
     uint64_t gossip_next;       /* next gossip round */
     uint64_t last_round_ms;     /* when the last gossip round ran */
     uint64_t pushpull_next;     /* next anti-entropy exchange */
+    uint64_t pp_catchup_ms;     /* gap to the next exchange while catching up (0: not) */
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
     uint64_t unknown_pp_next;   /* rate limit for push-pull with unknown pingers */

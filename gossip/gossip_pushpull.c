@@ -520,14 +520,18 @@ static int gpp_members_check(const msgpack_object *o)
 /* After an exchange that taught us members we did not know, the next one comes soon
  * (GOSSIP_PP_CATCHUP_MS, with a random peer) instead of a whole push-pull period later: in a
  * cold start every member's list is missing the members that started after it, and one
- * exchange with a random member brings all it knows. It stops by itself: an exchange that
- * brings nothing new schedules nothing. */
+ * exchange with a random member brings all it knows. Exchanges that bring nothing new double
+ * the gap (gossip_tick) until it reaches the period: a member whose peer happened to know
+ * less keeps asking others for a while. */
 static void gpp_catch_up(struct gossip *g)
 {
     uint64_t soon =
         gossip_now(g) + GOSSIP_PP_CATCHUP_MS + grand_below(&g->rng, GOSSIP_PP_CATCHUP_MS / 2 + 1);
 
-    if (!g->leaving && soon < g->pushpull_next) {
+    if (g->leaving)
+        return;
+    g->pp_catchup_ms = GOSSIP_PP_CATCHUP_MS;
+    if (soon < g->pushpull_next) {
         g->pushpull_next = soon;
         if (g->clock.wake != NULL)
             g->clock.wake(g->clock.ctx, soon);
