@@ -58,14 +58,9 @@ struct ghealth *ghealth_new(void)
 
 void ghealth_free(struct ghealth *h)
 {
-    struct state_hash_node *n, *next;
-    size_t bucket;
-
     if (h == NULL)
         return;
-    STATE_HASH_TABLE_EACH (&h->table, n, next, bucket)
-        free(STATE_HASH_ENTRY(n, struct ghbackend, node));
-    state_hash_table_fini(&h->table);
+    state_hash_table_free_all(&h->table, offsetof(struct ghbackend, node));
     free(h);
 }
 

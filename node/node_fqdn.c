@@ -338,14 +338,9 @@ void node_fqdn_free(struct node *node)
 {
     struct node_fqdn *f = node->fqdn;
 
-    struct state_hash_node *n, *next;
-    size_t bucket;
-
     if (!f)
         return;
-    STATE_HASH_TABLE_EACH (&f->table, n, next, bucket)
-        fqdn_remove(f, STATE_HASH_ENTRY(n, struct fqdn_entry, node));
-    state_hash_table_fini(&f->table);
+    state_hash_table_free_all(&f->table, offsetof(struct fqdn_entry, node));
     free(f->members);
     free(f);
     node->fqdn = NULL;

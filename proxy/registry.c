@@ -73,11 +73,7 @@ int proxy_registry_init(struct proxy *p)
 
 void proxy_registry_free(struct proxy *p)
 {
-    struct state_hash_node *n, *next;
-    size_t bucket;
-    STATE_HASH_TABLE_EACH (&p->reg, n, next, bucket)
-        free(STATE_HASH_ENTRY(n, struct proxy_backend, node));
-    state_hash_table_fini(&p->reg);
+    state_hash_table_free_all(&p->reg, offsetof(struct proxy_backend, node));
     pthread_mutex_destroy(&p->reg_lock);
 }
 

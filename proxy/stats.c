@@ -116,11 +116,7 @@ void proxy_stats_record(struct proxy_stat *st, int status, uint64_t bytes_in, ui
 
 void proxy_stats_table_free(struct proxy_stats_table *t)
 {
-    struct state_hash_node *n, *next;
-    size_t bucket;
-    STATE_HASH_TABLE_EACH (&t->names, n, next, bucket)
-        free(STATE_HASH_ENTRY(n, struct proxy_stat, node));
-    state_hash_table_fini(&t->names);
+    state_hash_table_free_all(&t->names, offsetof(struct proxy_stat, node));
 }
 
 static uint64_t ld(_Atomic uint64_t *c)

@@ -44,6 +44,19 @@ void state_hash_table_fini(struct state_hash_table *t)
     t->count = 0;
 }
 
+void state_hash_table_free_all(struct state_hash_table *t, size_t node_offset)
+{
+    for (size_t b = 0; b < t->bucket_count; b++) {
+        struct state_hash_node *n = t->buckets[b], *next;
+
+        for (; n != NULL; n = next) {
+            next = n->next;
+            free((char *)n - node_offset);
+        }
+    }
+    state_hash_table_fini(t);
+}
+
 uint64_t state_hash_table_hash(const struct state_hash_table *t, const void *key, size_t len)
 {
     return state_siphash(t->key, key, len);

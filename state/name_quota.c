@@ -62,12 +62,7 @@ void name_owner_count(struct state_names *names, const uint8_t owner[STATE_OWNER
 
 void name_owner_free_all(struct state_names *names)
 {
-    struct state_hash_node *n, *next;
-    size_t bucket;
-
-    STATE_HASH_TABLE_EACH (&names->owners, n, next, bucket)
-        free(STATE_HASH_ENTRY(n, struct name_owner, node));
-    state_hash_table_fini(&names->owners);
+    state_hash_table_free_all(&names->owners, offsetof(struct name_owner, node));
 }
 
 size_t state_names_owner_names(const struct state_names *names,

@@ -515,6 +515,9 @@ void state_hash_table_init(struct state_hash_table *t, size_t min_buckets, size_
 /* Frees the buckets; the entries are the caller's (free them first, by iterating). The
  * table is empty afterwards and may be used again. */
 void state_hash_table_fini(struct state_hash_table *t);
+/* For entries that are one malloc'd block each: free()s every entry (its node lies
+ * node_offset bytes into it: offsetof(type, member)), then the buckets as fini does. */
+void state_hash_table_free_all(struct state_hash_table *t, size_t node_offset);
 /* The hash of key[0..len) under the table's key: what find and insert take. */
 uint64_t state_hash_table_hash(const struct state_hash_table *t, const void *key, size_t len);
 /* The node of the entry whose hash is `hash` and for which eq(node, key) holds, or NULL. */
