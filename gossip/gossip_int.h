@@ -182,11 +182,10 @@ uint32_t grand_below(uint64_t *state, uint32_t n); /* uniform in [0, n) */
 
 struct gq_entry {
     struct gq_entry *prev, *next; /* tier list (newest first) */
-    struct gq_entry *hnext;       /* key hash chain */
+    struct state_hash_node hnode; /* in gqueue.index, by key */
     uint32_t transmits;           /* times sent so far = its tier */
     uint32_t round;               /* packet it was last picked for (no repeats per packet) */
     uint64_t version;             /* an older version never replaces a newer one */
-    uint64_t hash;                /* of the key */
     size_t len;                   /* message bytes */
     char *key;                    /* points after msg */
     uint8_t msg[];                /* encoded message, then the key */
@@ -194,9 +193,7 @@ struct gq_entry {
 
 struct gqueue {
     struct gq_entry *tiers[GOSSIP_TIERS]; /* heads, by transmit count */
-    struct gq_entry **index;              /* key hash table */
-    size_t index_size;                    /* power of two */
-    uint64_t hash_key[2];                 /* SipHash key of index (random per queue) */
+    struct state_hash_table index;        /* entries by key (state's keyed table) */
     size_t count;                         /* entries queued */
     size_t max;                           /* bound before eviction */
     uint32_t round;                       /* current packet stamp */

@@ -11,7 +11,8 @@
  *           seeds: virtual seconds from the last start until every member lists every other
  *           alive and none suspect; bytes per member per second over the whole cold start,
  *           and the busiest member's (a seed)
- *   steady  bytes per member per second on the converged fleet (after a settling minute),
+ *   steady  bytes per member per second on the converged fleet (after SETTLE_S, 300:
+ *           the cold start's queued news takes minutes to drain),
  *           over one push-pull period
  *   join    a new member joins through one seed: until every member lists it alive
  *   record  a new item is published at one member: until every member holds it
@@ -26,7 +27,8 @@
  *
  * With -c, the cold start only (its line on stderr).
  *
- *   bench_gossip_sim [-w WINDOW_MS] [-c] [-t] [N...]        (default: -w 10000 1000 10000)
+ *   bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [N...]        (default: -w 10000 1000
+ * 10000)
  */
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
@@ -100,6 +102,7 @@ static uint64_t wire_total(const struct fakenet *net)
 }
 
 static bool cold_only;
+static uint64_t settle_ms = 300000; /* -s: settling before the steady state is measured */
 
 static struct row simulate(size_t n, uint64_t window_ms)
 {
@@ -137,12 +140,23 @@ static struct row simulate(size_t n, uint64_t window_ms)
     /* steady state, past the settling of the cold start's exchanges, over one whole
      * push-pull period (gossip_pushpull_period: 30 s, times 1 + ceil(log2(n) - 5) past 32
      * members) so that every member's exchange is counted once */
-    fakenet_run(net, 60000);
+    fakenet_run(net, settle_ms);
     u0 = net->wire_udp;
     t0b = net->wire_tcp;
     secs = 30.0 * (n > 32 ? ceil(log2((double)n) - 5.0) + 1.0 : 1.0);
     fakenet_run(net, (uint64_t)(secs * 1000));
     r.steady_s = secs;
+    {
+        double queued = 0, susp = 0;
+        for (size_t i = 0; i < n; i++) {
+            queued += (double)net->nodes[i].g->q_members.count / (double)n;
+            susp += (double)net->nodes[i].suspicions_seen;
+        }
+        fprintf(stderr,
+                "  steady: %.0f s from %.0f s, membership news still queued %.1f a member "
+                "at the end, %.0f suspicions seen since the start\n",
+                secs, (double)(net->now) / 1000.0 - secs, queued, susp);
+    }
     r.udp_bps = (double)(net->wire_udp - u0) / (double)n / secs;
     r.tcp_bps = (double)(net->wire_tcp - t0b) / (double)n / secs;
 
@@ -230,14 +244,19 @@ int main(int argc, char **argv)
     bool tables = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "w:ct")) != -1) {
+    while ((opt = getopt(argc, argv, "w:s:ct")) != -1) {
         if (opt == 't' || opt == 'c') {
             tables |= opt == 't';
             cold_only |= opt == 'c';
             continue;
         }
+        if (opt == 's') {
+            settle_ms = strtoull(optarg, NULL, 10) * 1000;
+            continue;
+        }
         if (opt != 'w') {
-            fprintf(stderr, "usage: bench_gossip_sim [-w WINDOW_MS] [-c] [-t] [N...]\n");
+            fprintf(stderr,
+                    "usage: bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [N...]\n");
             return 2;
         }
         window_ms = strtoull(optarg, NULL, 10);
