@@ -102,15 +102,17 @@ static struct ghbackend *ghealth_get(struct gossip *g, const char *backend)
 
     if (b != NULL)
         return b;
+    if (state_hash_table_full(&h->table)) {
+        gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
+        return NULL;
+    }
     b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     snprintf(b->backend, sizeof(b->backend), "%s", backend);
     rc = state_hash_table_insert(&h->table, &b->node, hash);
     if (rc != 0) {
-        free(b);
-        if (rc == STATE_EFULL)
-            gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
+        free(b); /* no first buckets */
         return NULL;
     }
     return b;

@@ -471,8 +471,11 @@ static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const ch
 
     if (scale < 1.0)
         scale = 1.0;
-    if (n < k + 2) /* nobody but the accuser and the suspect can confirm */
-        k = n > 2 ? n - 2 : 0;
+    /* In a small fleet not every other member must confirm (one whose own probe was still
+     * out confirms a period late, and the timeout would wait for it): at most n - 3 of them,
+     * but one at least while anyone besides the accuser and the suspect could. */
+    if (k + 3 > n)
+        k = n > 3 ? n - 3 : (n == 3 ? 1 : 0);
     if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
         return false;
     m->susp->start_ms = gossip_now(g);

@@ -24,7 +24,8 @@ int gq_init(struct gqueue *q, size_t max)
     return 0;
 }
 
-static void gq_unlink(struct gqueue *q, struct gq_entry *e)
+/* Takes e out of its tier list only. */
+static void gq_tier_unlink(struct gqueue *q, struct gq_entry *e)
 {
     uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
 
@@ -34,6 +35,12 @@ static void gq_unlink(struct gqueue *q, struct gq_entry *e)
         q->tiers[t] = e->next;
     if (e->next)
         e->next->prev = e->prev;
+}
+
+/* Takes e out of the queue (its tier and the index); the caller frees it. */
+static void gq_unlink(struct gqueue *q, struct gq_entry *e)
+{
+    gq_tier_unlink(q, e);
     state_hash_table_remove(&q->index, &e->hnode);
     q->count--;
 }
@@ -164,21 +171,12 @@ struct gq_entry *gq_pick(struct gqueue *q, uint32_t limit, size_t room)
 
 void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit)
 {
-    uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
-
-    /* unlink from its tier only (it stays in the index) */
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        q->tiers[t] = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    e->transmits++;
-    if (e->transmits >= limit || e->transmits >= GOSSIP_TIERS) {
-        state_hash_table_remove(&q->index, &e->hnode);
-        q->count--;
+    if (e->transmits + 1 >= limit || e->transmits + 1 >= GOSSIP_TIERS) {
+        gq_unlink(q, e);
         free(e);
         return;
     }
+    gq_tier_unlink(q, e); /* it stays in the index */
+    e->transmits++;
     gq_tier_push(q, e);
 }

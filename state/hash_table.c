@@ -113,6 +113,11 @@ int state_hash_table_insert(struct state_hash_table *t, struct state_hash_node *
     return 0;
 }
 
+bool state_hash_table_full(const struct state_hash_table *t)
+{
+    return t->count >= t->max;
+}
+
 void state_hash_table_remove(struct state_hash_table *t, struct state_hash_node *node)
 {
     struct state_hash_node **pp = &t->buckets[node->hash & (t->bucket_count - 1)];

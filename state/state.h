@@ -529,6 +529,9 @@ struct state_hash_node *state_hash_table_find(const struct state_hash_table *t, 
  * if that allocation fails the table keeps working with longer chains. */
 int state_hash_table_insert(struct state_hash_table *t, struct state_hash_node *node,
                             uint64_t hash);
+/* True when an insert would be refused with STATE_EFULL: check before allocating an entry
+ * that a flood of new keys would otherwise allocate and free again. */
+bool state_hash_table_full(const struct state_hash_table *t);
 /* Unlinks `node`, which must be in the table. Never reallocates, so an iteration may remove
  * the node it stands on (state_hash_table_next was taken first). */
 void state_hash_table_remove(struct state_hash_table *t, struct state_hash_node *node);

@@ -100,11 +100,14 @@ static void test_grows_by_rehash(void **state)
 static void test_bound_refuses(void **state)
 {
     struct state_hash_table t;
-    struct item *items, extra = {.name = "extra"};
+    struct item *items, last = {.name = "last"}, extra = {.name = "extra"};
 
     (void)state;
     state_hash_table_init(&t, 8, 50);
-    items = fill(&t, 50);
+    items = fill(&t, 49);
+    assert_false(state_hash_table_full(&t));
+    assert_int_equal(state_hash_table_insert(&t, &last.node, hash_of(&t, last.name)), 0);
+    assert_true(state_hash_table_full(&t));
     assert_int_equal(state_hash_table_insert(&t, &extra.node, hash_of(&t, extra.name)),
                      STATE_EFULL);
     assert_int_equal(t.count, 50);
