@@ -2,10 +2,10 @@
  * acme_challenges.c - the HTTP-01 answers this gateway gives, whoever ordered them.
  *
  * Entries come from the local ACME client or from gossip (another gateway's order) and are
- * read by the HTTP listener when a request targets /.well-known/acme-challenge/. Requests
- * there are rare (one per validation) and the table is small (bounded by
- * ACME_CHALLENGES_MAX, in practice a handful), so a mutex and a linear scan serve; nothing
- * here is on the path of ordinary traffic, which never gets past the prefix compare.
+ * read by the HTTP listener when a request targets /.well-known/acme-challenge/. Validations
+ * are rare, but anyone can send that path, so a request costs one lookup in state's keyed hash
+ * table (bounded by ACME_CHALLENGES_MAX) under the mutex, not a scan; nothing here is on the
+ * path of ordinary traffic, which never gets past the prefix compare.
  */
 #include "acme/acme_internal.h"
 
@@ -14,16 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/state.h"
+
 struct challenge {
+    struct state_hash_node node;          /* in acme_challenges.table, by token */
     char token[ACME_TOKEN_MAX + 1];       /* base64url token from the CA */
     char key_auth[ACME_KEY_AUTH_MAX + 1]; /* "TOKEN.THUMBPRINT" */
     time_t expires;                       /* unix seconds; dropped after */
 };
 
 struct acme_challenges {
-    pthread_mutex_t lock;    /* guards everything below */
-    struct challenge *items; /* entries, unordered */
-    size_t n, cap;           /* used and allocated */
+    pthread_mutex_t lock;          /* guards everything below */
+    struct state_hash_table table; /* struct challenge by token */
+};
+
+/* A token as the table compares it: not NUL-terminated in a request target. */
+struct challenge_token {
+    const char *token; /* base64url */
+    size_t len;        /* its bytes */
 };
 
 struct acme_challenges *acme_challenges_new(void)
@@ -33,6 +41,8 @@ struct acme_challenges *acme_challenges_new(void)
         free(t);
         return NULL;
     }
+    if (t)
+        state_hash_table_init(&t->table, 8, ACME_CHALLENGES_MAX);
     return t;
 }
 
@@ -41,7 +51,7 @@ void acme_challenges_free(struct acme_challenges *t)
     if (!t)
         return;
     pthread_mutex_destroy(&t->lock);
-    free(t->items);
+    state_hash_table_free_all(&t->table, offsetof(struct challenge, node));
     free(t);
 }
 
@@ -59,19 +69,35 @@ static bool is_b64url(const char *s, size_t len)
 /* Drops expired entries; caller holds the lock. */
 static void purge(struct acme_challenges *t, time_t now)
 {
-    size_t out = 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (t->items[i].expires > now)
-            t->items[out++] = t->items[i];
-    t->n = out;
+    struct state_hash_node *n, *next;
+    size_t bucket;
+    STATE_HASH_TABLE_EACH (&t->table, n, next, bucket) {
+        struct challenge *c = STATE_HASH_ENTRY(n, struct challenge, node);
+        if (c->expires <= now) {
+            state_hash_table_remove(&t->table, n);
+            free(c);
+        }
+    }
+}
+
+static bool challenge_is(const struct state_hash_node *n, const void *key)
+{
+    const struct challenge *c = STATE_HASH_ENTRY(n, struct challenge, node);
+    const struct challenge_token *k = key;
+    return strlen(c->token) == k->len && memcmp(c->token, k->token, k->len) == 0;
+}
+
+static uint64_t token_hash(const struct acme_challenges *t, const char *token, size_t len)
+{
+    return state_hash_table_hash(&t->table, token, len);
 }
 
 static struct challenge *find(struct acme_challenges *t, const char *token, size_t len)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (strlen(t->items[i].token) == len && memcmp(t->items[i].token, token, len) == 0)
-            return &t->items[i];
-    return NULL;
+    struct challenge_token k = {token, len};
+    struct state_hash_node *n =
+        state_hash_table_find(&t->table, token_hash(t, token, len), challenge_is, &k);
+    return n ? STATE_HASH_ENTRY(n, struct challenge, node) : NULL;
 }
 
 int acme_challenges_put(struct acme_challenges *t, const char *token, const char *key_auth,
@@ -95,23 +121,20 @@ int acme_challenges_put(struct acme_challenges *t, const char *token, const char
     purge(t, time(NULL));
     c = find(t, token, tlen);
     if (!c) {
-        if (t->n == ACME_CHALLENGES_MAX) {
-            snprintf(err, errlen, "challenge table full (%d tokens)", ACME_CHALLENGES_MAX);
-            rc = ACME_ELIMIT;
-            goto out;
-        }
-        if (t->n == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 8;
-            struct challenge *items = realloc(t->items, cap * sizeof(*items));
-            if (!items) {
+        c = calloc(1, sizeof(*c));
+        int added = c ? state_hash_table_insert(&t->table, &c->node, token_hash(t, token, tlen))
+                      : STATE_ENOMEM;
+        if (added != 0) {
+            free(c);
+            if (added == STATE_EFULL) {
+                snprintf(err, errlen, "challenge table full (%d tokens)", ACME_CHALLENGES_MAX);
+                rc = ACME_ELIMIT;
+            } else {
                 snprintf(err, errlen, "out of memory");
                 rc = ACME_ENOMEM;
-                goto out;
             }
-            t->items = items;
-            t->cap = cap;
+            goto out;
         }
-        c = &t->items[t->n++];
     }
     memcpy(c->token, token, tlen + 1);
     memcpy(c->key_auth, key_auth, klen + 1);
@@ -125,8 +148,10 @@ void acme_challenges_remove(struct acme_challenges *t, const char *token)
 {
     pthread_mutex_lock(&t->lock);
     struct challenge *c = find(t, token, strlen(token));
-    if (c)
-        *c = t->items[--t->n];
+    if (c) {
+        state_hash_table_remove(&t->table, &c->node);
+        free(c);
+    }
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -134,7 +159,7 @@ size_t acme_challenges_count(struct acme_challenges *t)
 {
     pthread_mutex_lock(&t->lock);
     purge(t, time(NULL));
-    size_t n = t->n;
+    size_t n = t->table.count;
     pthread_mutex_unlock(&t->lock);
     return n;
 }

@@ -5,8 +5,11 @@
  * NAME with getaddrinfo() (so the container's /etc/resolv.conf decides who answers: in
  * docker/compose.yml, the fleet's own DNS), connect to the first address, and when that
  * connection fails (refused, unreachable, or no answer within --connect-timeout-ms) go on to
- * the next address. Each request is resolved afresh (no cache in between: glibc keeps none),
- * so the printed answer set is what the fleet answers at that moment.
+ * the next address. A connection that dies before the first response byte (reset, closed: the
+ * gateway was killed under the request) also goes on to the next address, as browsers and
+ * curl's happy-eyeballs retry do for an idempotent GET; once a byte came back it is a failure. Each
+ * request is resolved afresh (no cache in between: glibc keeps none), so the printed answer set is
+ * what the fleet answers at that moment.
  *
  *   webgw-dns-client NAME [--port N] [--interval-ms N] [--count N] [--connect-timeout-ms N]
  *                         [--timeout-ms N] [--expect TEXT]
@@ -196,7 +199,7 @@ failed:
  * the response's first body line in `first`.
  */
 static int client_exchange(const struct client_opts *o, int fd, char *first, size_t first_cap,
-                           bool *matched, char *reason, size_t cap)
+                           bool *matched, bool *answered, char *reason, size_t cap)
 {
     char req[512], resp[CLIENT_RESP_MAX + 1];
     size_t got = 0;
@@ -208,6 +211,7 @@ static int client_exchange(const struct client_opts *o, int fd, char *first, siz
     int status = 0;
 
     *matched = false;
+    *answered = false;
     snprintf(first, first_cap, "-");
     if (n < 0 || (size_t)n >= sizeof(req) || send(fd, req, (size_t)n, MSG_NOSIGNAL) != (ssize_t)n) {
         snprintf(reason, cap, "send:%s", n < 0 ? "format" : strerror(errno));
@@ -228,6 +232,7 @@ static int client_exchange(const struct client_opts *o, int fd, char *first, siz
         if (r == 0)
             break;
         got += (size_t)r;
+        *answered = true;
     }
     resp[got] = '\0';
     if (sscanf(resp, "HTTP/1.%*[01] %3d", &status) != 1) {
@@ -278,7 +283,7 @@ static bool client_request(const struct client_opts *o)
         return false;
     }
     for (size_t i = 0; i < ans.count; i++) {
-        bool matched;
+        bool matched, answered;
         int fd, status;
 
         tried++;
@@ -286,8 +291,11 @@ static bool client_request(const struct client_opts *o)
         if (fd < 0)
             continue; /* what a round-robin client does: the next address */
         client_ip_text(&ans.addrs[i], via, sizeof(via));
-        status = client_exchange(o, fd, first, sizeof(first), &matched, reason, sizeof(reason));
+        status = client_exchange(o, fd, first, sizeof(first), &matched, &answered, reason,
+                                 sizeof(reason));
         close(fd);
+        if (!answered)
+            continue; /* died before any response byte: the GET is safe to send elsewhere */
         if (status == 200 && matched) {
             printf("t=%lld resolve_ms=%ld ok via=%s tried=%zu answers=%s status=200 first=%s\n", t,
                    resolve_ms, via, tried, ans.text, first);

@@ -260,14 +260,16 @@ struct gossip_config {
     struct gossip_keyring keyring;    /* encryption keys; count 0 = plain */
 
     /* Timings (ms) and fan-outs; gossip_config_default sets LAN values. */
-    uint32_t probe_interval_ms;     /* one probe per period (500; memberlist LAN: 1000) */
-    uint32_t probe_timeout_ms;      /* direct ack deadline before indirect and TCP probes (250) */
+    uint32_t probe_interval_ms;     /* one probe per period (600; memberlist LAN: 1000) */
+    uint32_t probe_timeout_ms;      /* direct ack deadline before indirect and TCP probes (300) */
     uint32_t indirect_checks;       /* k members asked to probe for us (3) */
     uint32_t gossip_interval_ms;    /* gossip round period (200) */
     uint32_t gossip_nodes;          /* members per gossip round (3) */
     uint32_t gossip_to_dead_ms;     /* keep gossiping to the dead this long (30000) */
-    uint32_t suspicion_mult;        /* min suspicion = mult * log10(n) * probe interval (4) */
+    uint32_t suspicion_mult;        /* min suspicion = mult * log10(n) * probe interval (2) */
     uint32_t suspicion_max_mult;    /* max suspicion = this * min (6) */
+    uint32_t suspicion_confirm;     /* independent accusers beyond the first that bring the
+                                       suspicion timeout down to the minimum (3) */
     uint32_t retransmit_mult;       /* retransmits = mult * ceil(log10(n + 1)) (4) */
     uint32_t awareness_max;         /* local health multiplier ceiling (8) */
     uint32_t pushpull_interval_ms;  /* anti-entropy period, scaled up past 32 members (30000) */
@@ -280,8 +282,8 @@ struct gossip_config {
     uint32_t queue_max;             /* queued changes per class before the oldest drop (8192) */
 };
 
-/* Fills LAN defaults: memberlist-like, but probing twice as often (500 ms, 250 ms timeout),
- * which the TCP probe fallback and the immediate buddy notification make safe; the caller then
+/* Fills LAN defaults: memberlist-like, but probing every 600 ms (300 ms timeout) with a
+ * shorter minimum suspicion that needs 3 confirmations (gossip.c says why); the caller then
  * sets id, meta and addresses. */
 void gossip_config_default(struct gossip_config *cfg);
 

@@ -34,7 +34,7 @@ struct ghentry {
 };
 
 struct ghbackend {
-    struct ghbackend *next;               /* hash chain */
+    struct state_hash_node node;          /* in ghealth.table */
     char backend[GOSSIP_BACKEND_MAX + 1]; /* key */
     struct ghentry obs[GH_OBSERVERS_MAX]; /* entries (n used) */
     size_t n;
@@ -42,11 +42,8 @@ struct ghbackend {
 };
 
 struct ghealth {
-    struct ghbackend **table; /* chained, by SipHash under hash_key */
-    size_t size;              /* buckets, power of two, doubled as count passes it */
-    size_t count;             /* backends */
-    uint64_t hash_key[2];     /* random per member: backends come from the network */
-    uint64_t seq;             /* our last published sequence */
+    struct state_hash_table table; /* backends by name, keyed: they come from the network */
+    uint64_t seq;                  /* our last published sequence */
 };
 
 struct ghealth *ghealth_new(void)
@@ -55,13 +52,7 @@ struct ghealth *ghealth_new(void)
 
     if (h == NULL)
         return NULL;
-    state_siphash_key(h->hash_key);
-    h->size = 256;
-    h->table = calloc(h->size, sizeof(*h->table));
-    if (h->table == NULL) {
-        free(h);
-        return NULL;
-    }
+    state_hash_table_init(&h->table, 256, GH_BACKENDS_MAX);
     return h;
 }
 
@@ -69,15 +60,7 @@ void ghealth_free(struct ghealth *h)
 {
     if (h == NULL)
         return;
-    for (size_t i = 0; i < h->size; i++) {
-        struct ghbackend *b = h->table[i];
-        while (b) {
-            struct ghbackend *n = b->next;
-            free(b);
-            b = n;
-        }
-    }
-    free(h->table);
+    state_hash_table_free_all(&h->table, offsetof(struct ghbackend, node));
     free(h);
 }
 
@@ -93,59 +76,33 @@ static bool ghealth_key_valid(const char *backend)
     return true;
 }
 
-static size_t ghealth_bucket(const struct ghealth *h, const char *backend, size_t size)
+static bool ghealth_is(const struct state_hash_node *n, const void *backend)
 {
-    return state_siphash(h->hash_key, backend, strlen(backend)) & (size - 1);
+    return strcmp(STATE_HASH_ENTRY(n, struct ghbackend, node)->backend, backend) == 0;
 }
 
-/* Doubles the buckets (up to one per backend at the bound); on no memory the chains just
- * grow longer. */
-static void ghealth_grow(struct ghealth *h)
+static struct ghbackend *ghealth_find(const struct ghealth *h, const char *backend, uint64_t hash)
 {
-    size_t nsize = h->size * 2;
-    struct ghbackend **nt;
+    struct state_hash_node *n = state_hash_table_find(&h->table, hash, ghealth_is, backend);
 
-    if (h->count < h->size || nsize > GH_BACKENDS_MAX)
-        return;
-    nt = calloc(nsize, sizeof(*nt));
-    if (nt == NULL)
-        return;
-    for (size_t i = 0; i < h->size; i++) {
-        struct ghbackend *b = h->table[i];
-
-        while (b) {
-            struct ghbackend *n = b->next;
-            size_t j = ghealth_bucket(h, b->backend, nsize);
-
-            b->next = nt[j];
-            nt[j] = b;
-            b = n;
-        }
-    }
-    free(h->table);
-    h->table = nt;
-    h->size = nsize;
+    return n ? STATE_HASH_ENTRY(n, struct ghbackend, node) : NULL;
 }
 
-static struct ghbackend *ghealth_find(const struct ghealth *h, const char *backend)
+static uint64_t ghealth_hash(const struct ghealth *h, const char *backend)
 {
-    size_t i = ghealth_bucket(h, backend, h->size);
-
-    for (struct ghbackend *b = h->table[i]; b; b = b->next)
-        if (strcmp(b->backend, backend) == 0)
-            return b;
-    return NULL;
+    return state_hash_table_hash(&h->table, backend, strlen(backend));
 }
 
 static struct ghbackend *ghealth_get(struct gossip *g, const char *backend)
 {
     struct ghealth *h = g->health;
-    struct ghbackend *b = ghealth_find(h, backend);
-    size_t i;
+    uint64_t hash = ghealth_hash(h, backend);
+    struct ghbackend *b = ghealth_find(h, backend, hash);
+    int rc;
 
     if (b != NULL)
         return b;
-    if (h->count >= GH_BACKENDS_MAX) {
+    if (state_hash_table_full(&h->table)) {
         gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
         return NULL;
     }
@@ -153,11 +110,11 @@ static struct ghbackend *ghealth_get(struct gossip *g, const char *backend)
     if (b == NULL)
         return NULL;
     snprintf(b->backend, sizeof(b->backend), "%s", backend);
-    ghealth_grow(h);
-    i = ghealth_bucket(h, backend, h->size);
-    b->next = h->table[i];
-    h->table[i] = b;
-    h->count++;
+    rc = state_hash_table_insert(&h->table, &b->node, hash);
+    if (rc != 0) {
+        free(b); /* no first buckets */
+        return NULL;
+    }
     return b;
 }
 
@@ -258,25 +215,22 @@ void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
 void ghealth_expire(struct gossip *g, uint64_t now)
 {
     struct ghealth *h = g->health;
+    struct state_hash_node *n, *next;
+    size_t bucket;
 
-    for (size_t i = 0; i < h->size; i++) {
-        struct ghbackend **pp = &h->table[i];
-        while (*pp) {
-            struct ghbackend *b = *pp;
-            for (size_t j = 0; j < b->n;) {
-                if (b->obs[j].expires_ms <= now)
-                    b->obs[j] = b->obs[--b->n];
-                else
-                    j++;
-            }
-            ghealth_report(g, b, now);
-            if (b->n == 0) {
-                *pp = b->next;
-                h->count--;
-                free(b);
-                continue;
-            }
-            pp = &b->next;
+    STATE_HASH_TABLE_EACH (&h->table, n, next, bucket) {
+        struct ghbackend *b = STATE_HASH_ENTRY(n, struct ghbackend, node);
+
+        for (size_t j = 0; j < b->n;) {
+            if (b->obs[j].expires_ms <= now)
+                b->obs[j] = b->obs[--b->n];
+            else
+                j++;
+        }
+        ghealth_report(g, b, now);
+        if (b->n == 0) {
+            state_hash_table_remove(&h->table, n);
+            free(b);
         }
     }
 }
@@ -318,7 +272,9 @@ enum gossip_health_verdict gossip_health_verdict(const struct gossip *g, const c
                                                  unsigned *up, unsigned *down)
 {
     const struct ghbackend *b =
-        ghealth_key_valid(backend) ? ghealth_find(g->health, backend) : NULL;
+        ghealth_key_valid(backend)
+            ? ghealth_find(g->health, backend, ghealth_hash(g->health, backend))
+            : NULL;
 
     return ghealth_count(b, gossip_now(g), up, down);
 }
@@ -328,23 +284,26 @@ int gossip_health_each(const struct gossip *g, gossip_health_visit_fn fn, void *
     const struct ghealth *h = g->health;
     uint64_t now = gossip_now(g);
 
-    for (size_t i = 0; i < h->size; i++) {
-        for (const struct ghbackend *b = h->table[i]; b; b = b->next) {
-            for (size_t j = 0; j < b->n; j++) {
-                struct gossip_health_entry e;
-                int rc;
-                if (b->obs[j].expires_ms <= now)
-                    continue;
-                memset(&e, 0, sizeof(e));
-                memcpy(e.backend, b->backend, sizeof(e.backend));
-                memcpy(e.observer, b->obs[j].observer, sizeof(e.observer));
-                e.up = b->obs[j].up;
-                e.expires_ms = b->obs[j].expires_ms;
-                e.observed_ms = b->obs[j].observed_ms;
-                rc = fn(ctx, &e);
-                if (rc != 0)
-                    return rc;
-            }
+    struct state_hash_node *n, *next;
+    size_t bucket;
+
+    STATE_HASH_TABLE_EACH (&h->table, n, next, bucket) {
+        const struct ghbackend *b = STATE_HASH_ENTRY(n, struct ghbackend, node);
+
+        for (size_t j = 0; j < b->n; j++) {
+            struct gossip_health_entry e;
+            int rc;
+            if (b->obs[j].expires_ms <= now)
+                continue;
+            memset(&e, 0, sizeof(e));
+            memcpy(e.backend, b->backend, sizeof(e.backend));
+            memcpy(e.observer, b->obs[j].observer, sizeof(e.observer));
+            e.up = b->obs[j].up;
+            e.expires_ms = b->obs[j].expires_ms;
+            e.observed_ms = b->obs[j].observed_ms;
+            rc = fn(ctx, &e);
+            if (rc != 0)
+                return rc;
         }
     }
     return 0;

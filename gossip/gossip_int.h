@@ -35,6 +35,7 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
 #define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
+#define GOSSIP_REFUTE_DIRECT 32      /* members a refutation is sent to directly */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
 #define GOSSIP_TIERS 64              /* retransmit counts tracked by the queue */
 #define GOSSIP_JOIN_STAGGER_MS 1000  /* a join asks the next seed after this, if still alone */
@@ -181,11 +182,10 @@ uint32_t grand_below(uint64_t *state, uint32_t n); /* uniform in [0, n) */
 
 struct gq_entry {
     struct gq_entry *prev, *next; /* tier list (newest first) */
-    struct gq_entry *hnext;       /* key hash chain */
+    struct state_hash_node hnode; /* in gqueue.index, by key */
     uint32_t transmits;           /* times sent so far = its tier */
     uint32_t round;               /* packet it was last picked for (no repeats per packet) */
     uint64_t version;             /* an older version never replaces a newer one */
-    uint64_t hash;                /* of the key */
     size_t len;                   /* message bytes */
     char *key;                    /* points after msg */
     uint8_t msg[];                /* encoded message, then the key */
@@ -193,9 +193,7 @@ struct gq_entry {
 
 struct gqueue {
     struct gq_entry *tiers[GOSSIP_TIERS]; /* heads, by transmit count */
-    struct gq_entry **index;              /* key hash table */
-    size_t index_size;                    /* power of two */
-    uint64_t hash_key[2];                 /* SipHash key of index (random per queue) */
+    struct state_hash_table index;        /* entries by key (state's keyed table) */
     size_t count;                         /* entries queued */
     size_t max;                           /* bound before eviction */
     uint32_t round;                       /* current packet stamp */
@@ -331,6 +329,7 @@ struct gossip {
     uint64_t gossip_next;       /* next gossip round */
     uint64_t last_round_ms;     /* when the last gossip round ran */
     uint64_t pushpull_next;     /* next anti-entropy exchange */
+    uint64_t pp_catchup_ms;     /* gap to the next exchange while catching up (0: not) */
     uint64_t reconnect_next;    /* next seed / dead-member retry */
     uint64_t housekeeping_next; /* reaping and health expiry */
     uint64_t unknown_pp_next;   /* rate limit for push-pull with unknown pingers */
@@ -409,6 +408,7 @@ bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const vo
 void gossip_probe_start(struct gossip *g, uint64_t now);
 void gossip_probe_indirect(struct gossip *g);
 void gossip_probe_conclude(struct gossip *g);
+void gossip_probe_soon(struct gossip *g, struct gmember *m);
 void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq);
 void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 void gossip_on_ack(struct gossip *g, uint32_t seq);

@@ -339,6 +339,18 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
         gossip_send_msgs(g, &acc->addr, &msg, 1);
         gossip_stream_msg(g, &acc->addr, &msg);
     }
+    /* Everyone who hears a suspicion probes the suspect at once and confirms it one probe
+     * period later (gossip_probe_soon), so the suspicion reaches its short minimum fast. A
+     * member that is slow rather than dead (it reads everything late) must beat that: its
+     * refutation goes straight to up to GOSSIP_REFUTE_DIRECT members, not only round by
+     * round. A datagram each, and only when we are suspected. */
+    {
+        struct gmember *to[GOSSIP_REFUTE_DIRECT];
+        size_t k = gossip_random_members(g, GOSSIP_REFUTE_DIRECT, gossip_pick_alive, NULL, to);
+        for (size_t i = 0; i < k; i++)
+            if (to[i] != acc)
+                gossip_send_msgs(g, &to[i]->addr, &msg, 1);
+    }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
                 (unsigned long long)g->self->incarnation);
 }
@@ -454,13 +466,16 @@ static void gossip_suspicion_deadline(struct gossip *g, struct gmember *m)
 static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
 {
     uint32_t n = g->nlive;
-    uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    uint32_t k = g->cfg.suspicion_confirm;
     double scale = n > 1 ? log10((double)n) : 1.0;
 
     if (scale < 1.0)
         scale = 1.0;
-    if (n < k + 2)
-        k = 0;
+    /* In a small fleet not every other member must confirm (one whose own probe was still
+     * out confirms a period late, and the timeout would wait for it): at most n - 3 of them,
+     * but one at least while anyone besides the accuser and the suspect could. */
+    if (k + 3 > n)
+        k = n > 3 ? n - 3 : (n == 3 ? 1 : 0);
     if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
         return false;
     m->susp->start_ms = gossip_now(g);
@@ -522,6 +537,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_SUSPECT, mem, from);
+    gossip_probe_soon(g, mem);
 }
 
 void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *from)

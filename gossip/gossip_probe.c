@@ -189,9 +189,31 @@ void gossip_probe_indirect(struct gossip *g)
             snprintf(tm[1].from, sizeof(tm[1].from), "%s", g->self->id);
             tn = 2;
         }
+        /* the direct ping again, over UDP as well as TCP: a lost ping or ack is the
+         * commonest reason for a missed deadline, and a second try costs one datagram on
+         * the rare probes that need it */
+        gossip_send_msgs(g, &t->addr, tm, tn);
         gossip_stream_msgs(g, &t->addr, tm, tn);
     }
     g->stats.indirect_probes += k;
+}
+
+/* We just heard that another member suspects `m`: probe it now rather than at our next
+ * period, so that if it is dead our failed probe (an independent confirmation) comes one
+ * period after the accuser's, and if it is alive our ping carries the suspicion to it and its
+ * ack brings the refutation back. Only when our own probe is done (acked, or none): an
+ * unanswered probe keeps its full period. */
+void gossip_probe_soon(struct gossip *g, struct gmember *m)
+{
+    uint64_t now = gossip_now(g);
+
+    if (g->leaving || m->susp == NULL || m->susp->probed || now >= g->probe_next)
+        return;
+    if (g->probe.active && !g->probe.acked)
+        return;
+    g->probe_next = now;
+    if (g->clock.wake != NULL)
+        g->clock.wake(g->clock.ctx, now);
 }
 
 void gossip_probe_conclude(struct gossip *g)

@@ -341,15 +341,54 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk,
     }
 }
 
+/* The item digest: GOSSIP_PP_BUCKETS 8-byte hashes (2 KiB), or, when few buckets hold
+ * anything (a fleet with few records: its traffic summaries), only those, as (index byte,
+ * 8-byte hash) pairs in increasing index order: 9 bytes each, never 2048 in all, so the two
+ * forms cannot be confused. An all-empty digest is one pair (0, 0), never an empty bin (a
+ * reply's "same as yours"). The dense digest was most of an idle member's TCP bytes. */
+#define GPP_SPARSE_MAX ((GOSSIP_PP_BUCKETS * 8 - 1) / 9) /* pairs: always under 2048 bytes */
+
+static void gpp_put64(uint8_t *p, uint64_t v)
+{
+    for (size_t j = 0; j < 8; j++)
+        p[j] = (uint8_t)(v >> (8 * j));
+}
+
+static uint64_t gpp_get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (size_t j = 0; j < 8; j++)
+        v |= (uint64_t)p[j] << (8 * j);
+    return v;
+}
+
 static void gpp_pack_buckets(msgpack_packer *pk, const uint64_t *buckets)
 {
     uint8_t raw[GOSSIP_PP_BUCKETS * 8];
+    size_t used = 0, len = 0;
 
     for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
-        for (size_t j = 0; j < 8; j++)
-            raw[i * 8 + j] = (uint8_t)(buckets[i] >> (8 * j));
-    msgpack_pack_bin(pk, sizeof(raw));
-    msgpack_pack_bin_body(pk, raw, sizeof(raw));
+        used += buckets[i] != 0;
+    if (used > GPP_SPARSE_MAX) {
+        for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
+            gpp_put64(raw + i * 8, buckets[i]);
+        len = sizeof(raw);
+    } else {
+        for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++) {
+            if (buckets[i] == 0)
+                continue;
+            raw[len] = (uint8_t)i;
+            gpp_put64(raw + len + 1, buckets[i]);
+            len += 9;
+        }
+        if (len == 0) {
+            memset(raw, 0, 9);
+            len = 9;
+        }
+    }
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, raw, len);
 }
 
 static void gpp_send(struct gossip *g, const struct gossip_addr *to, struct gwbuf *w)
@@ -434,14 +473,24 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
 static int gpp_buckets(const msgpack_object *o, uint64_t *out)
 {
     const uint8_t *p;
+    size_t len;
 
-    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != GOSSIP_PP_BUCKETS * 8)
+    if (o->type != MSGPACK_OBJECT_BIN)
         return GOSSIP_EMALFORMED;
     p = (const uint8_t *)o->via.bin.ptr;
-    for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++) {
-        out[i] = 0;
-        for (size_t j = 0; j < 8; j++)
-            out[i] |= (uint64_t)p[i * 8 + j] << (8 * j);
+    len = o->via.bin.size;
+    if (len == GOSSIP_PP_BUCKETS * 8) {
+        for (size_t i = 0; i < GOSSIP_PP_BUCKETS; i++)
+            out[i] = gpp_get64(p + i * 8);
+        return 0;
+    }
+    if (len == 0 || len % 9 != 0 || len / 9 > GPP_SPARSE_MAX)
+        return GOSSIP_EMALFORMED;
+    memset(out, 0, GOSSIP_PP_BUCKETS * sizeof(*out));
+    for (size_t k = 0; k < len; k += 9) {
+        if (k > 0 && p[k] <= p[k - 9])
+            return GOSSIP_EMALFORMED; /* indices strictly increasing: one form per digest */
+        out[p[k]] = gpp_get64(p + k + 1);
     }
     return 0;
 }
@@ -471,14 +520,18 @@ static int gpp_members_check(const msgpack_object *o)
 /* After an exchange that taught us members we did not know, the next one comes soon
  * (GOSSIP_PP_CATCHUP_MS, with a random peer) instead of a whole push-pull period later: in a
  * cold start every member's list is missing the members that started after it, and one
- * exchange with a random member brings all it knows. It stops by itself: an exchange that
- * brings nothing new schedules nothing. */
+ * exchange with a random member brings all it knows. Exchanges that bring nothing new double
+ * the gap (gossip_tick) until it reaches the period: a member whose peer happened to know
+ * less keeps asking others for a while. */
 static void gpp_catch_up(struct gossip *g)
 {
     uint64_t soon =
         gossip_now(g) + GOSSIP_PP_CATCHUP_MS + grand_below(&g->rng, GOSSIP_PP_CATCHUP_MS / 2 + 1);
 
-    if (!g->leaving && soon < g->pushpull_next) {
+    if (g->leaving)
+        return;
+    g->pp_catchup_ms = GOSSIP_PP_CATCHUP_MS;
+    if (soon < g->pushpull_next) {
         g->pushpull_next = soon;
         if (g->clock.wake != NULL)
             g->clock.wake(g->clock.ctx, soon);

@@ -19,17 +19,15 @@
 int gq_init(struct gqueue *q, size_t max)
 {
     memset(q, 0, sizeof(*q));
-    state_siphash_key(q->hash_key);
-    q->index_size = 64;
-    q->index = calloc(q->index_size, sizeof(*q->index));
     q->max = max ? max : 1;
-    return q->index ? 0 : GOSSIP_ENOMEM;
+    state_hash_table_init(&q->index, 64, q->max);
+    return 0;
 }
 
-static void gq_unlink(struct gqueue *q, struct gq_entry *e)
+/* Takes e out of its tier list only. */
+static void gq_tier_unlink(struct gqueue *q, struct gq_entry *e)
 {
     uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
-    struct gq_entry **pp = &q->index[e->hash & (q->index_size - 1)];
 
     if (e->prev)
         e->prev->next = e->next;
@@ -37,9 +35,13 @@ static void gq_unlink(struct gqueue *q, struct gq_entry *e)
         q->tiers[t] = e->next;
     if (e->next)
         e->next->prev = e->prev;
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
+}
+
+/* Takes e out of the queue (its tier and the index); the caller frees it. */
+static void gq_unlink(struct gqueue *q, struct gq_entry *e)
+{
+    gq_tier_unlink(q, e);
+    state_hash_table_remove(&q->index, &e->hnode);
     q->count--;
 }
 
@@ -64,38 +66,20 @@ void gq_destroy(struct gqueue *q)
             e = n;
         }
     }
-    free(q->index);
+    state_hash_table_fini(&q->index);
     memset(q, 0, sizeof(*q));
+}
+
+static bool gq_entry_is(const struct state_hash_node *n, const void *key)
+{
+    return strcmp(STATE_HASH_ENTRY(n, struct gq_entry, hnode)->key, key) == 0;
 }
 
 static struct gq_entry *gq_find(const struct gqueue *q, const char *key, uint64_t h)
 {
-    for (struct gq_entry *e = q->index[h & (q->index_size - 1)]; e; e = e->hnext)
-        if (e->hash == h && strcmp(e->key, key) == 0)
-            return e;
-    return NULL;
-}
+    struct state_hash_node *n = state_hash_table_find(&q->index, h, gq_entry_is, key);
 
-static int gq_grow(struct gqueue *q)
-{
-    size_t nsize = q->index_size * 2;
-    struct gq_entry **ni = calloc(nsize, sizeof(*ni));
-
-    if (ni == NULL)
-        return GOSSIP_ENOMEM;
-    for (size_t i = 0; i < q->index_size; i++) {
-        struct gq_entry *e = q->index[i];
-        while (e) {
-            struct gq_entry *n = e->hnext;
-            e->hnext = ni[e->hash & (nsize - 1)];
-            ni[e->hash & (nsize - 1)] = e;
-            e = n;
-        }
-    }
-    free(q->index);
-    q->index = ni;
-    q->index_size = nsize;
-    return 0;
+    return n ? STATE_HASH_ENTRY(n, struct gq_entry, hnode) : NULL;
 }
 
 /* Drops the most-transmitted, oldest entry to make room. */
@@ -117,7 +101,7 @@ static void gq_evict(struct gqueue *q)
 int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *msg, size_t len)
 {
     size_t klen = strlen(key);
-    uint64_t h = state_siphash(q->hash_key, key, klen);
+    uint64_t h = state_hash_table_hash(&q->index, key, klen);
     struct gq_entry *old = gq_find(q, key, h);
     struct gq_entry *e;
 
@@ -129,20 +113,19 @@ int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *m
     }
     if (q->count >= q->max)
         gq_evict(q);
-    if (q->count + 1 > q->index_size && gq_grow(q) != 0)
-        return GOSSIP_ENOMEM;
     e = malloc(sizeof(*e) + len + klen + 1);
     if (e == NULL)
         return GOSSIP_ENOMEM;
     memset(e, 0, sizeof(*e));
     e->version = version;
-    e->hash = h;
     e->len = len;
     memcpy(e->msg, msg, len);
     e->key = (char *)e->msg + len;
     memcpy(e->key, key, klen + 1);
-    e->hnext = q->index[h & (q->index_size - 1)];
-    q->index[h & (q->index_size - 1)] = e;
+    if (state_hash_table_insert(&q->index, &e->hnode, h) != 0) {
+        free(e);
+        return GOSSIP_ENOMEM; /* no room left by the eviction above, or no first buckets */
+    }
     gq_tier_push(q, e);
     q->count++;
     return 0;
@@ -150,7 +133,7 @@ int gq_put(struct gqueue *q, const char *key, uint64_t version, const uint8_t *m
 
 void gq_remove(struct gqueue *q, const char *key)
 {
-    struct gq_entry *e = gq_find(q, key, state_siphash(q->hash_key, key, strlen(key)));
+    struct gq_entry *e = gq_find(q, key, state_hash_table_hash(&q->index, key, strlen(key)));
 
     if (e != NULL) {
         gq_unlink(q, e);
@@ -188,24 +171,12 @@ struct gq_entry *gq_pick(struct gqueue *q, uint32_t limit, size_t room)
 
 void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit)
 {
-    uint32_t t = e->transmits < GOSSIP_TIERS ? e->transmits : GOSSIP_TIERS - 1;
-
-    /* unlink from its tier only (it stays in the index) */
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        q->tiers[t] = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    e->transmits++;
-    if (e->transmits >= limit || e->transmits >= GOSSIP_TIERS) {
-        struct gq_entry **pp = &q->index[e->hash & (q->index_size - 1)];
-        while (*pp != e)
-            pp = &(*pp)->hnext;
-        *pp = e->hnext;
-        q->count--;
+    if (e->transmits + 1 >= limit || e->transmits + 1 >= GOSSIP_TIERS) {
+        gq_unlink(q, e);
         free(e);
         return;
     }
+    gq_tier_unlink(q, e); /* it stays in the index */
+    e->transmits++;
     gq_tier_push(q, e);
 }

@@ -57,16 +57,18 @@ static const struct config_option config_options[] = {
      "base64 32-byte keys, one a line; the first encrypts, all decrypt"},
     {"gossip-insecure", CONFIG_BOOL, NULL, "false",
      "without --cluster-key, gossip in plain text and let anyone who reaches the port join"},
-    {"gossip-probe-interval", CONFIG_TIME, "DURATION", "500ms",
+    {"gossip-probe-interval", CONFIG_TIME, "DURATION", "600ms",
      "SWIM protocol period: one member probed per period (100ms..60s; memberlist LAN: 1s)"},
-    {"gossip-probe-timeout", CONFIG_TIME, "DURATION", "250ms",
+    {"gossip-probe-timeout", CONFIG_TIME, "DURATION", "300ms",
      "direct ack deadline before indirect and TCP probes (10ms..30s, below the probe "
      "interval; memberlist LAN: 500ms)"},
     {"gossip-interval", CONFIG_TIME, "DURATION", "200ms",
      "dissemination round period (10ms..10s); a new change goes out at once"},
     {"gossip-fanout", CONFIG_UINT, "N", "3", "members sent each dissemination round (1..16)"},
-    {"gossip-suspicion-mult", CONFIG_UINT, "N", "4",
-     "a suspect is declared dead after N x log10(members) probe intervals at the least (1..20)"},
+    {"gossip-suspicion-mult", CONFIG_UINT, "N", "2",
+     "a suspect is declared dead after N x log10(members) probe intervals once 3 other "
+     "members confirmed it, 6 times that with no confirmation (1..20; memberlist LAN: 4 "
+     "with 2)"},
     {"gossip-pushpull-interval", CONFIG_TIME, "DURATION", "30s",
      "anti-entropy exchange with one member, longer past 32 members (1s..1h)"},
     {"witness-faults", CONFIG_UINT, "F", "1",

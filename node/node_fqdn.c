@@ -29,10 +29,13 @@
 #define FQDN_ENTRIES_MAX 100000 /* fqdns tracked (more are not served) */
 
 struct fqdn_entry {
+    struct state_hash_node node;   /* in node_fqdn.table, keyed by host */
+    struct fqdn_entry *due_next;   /* next in the queue of checks to start */
+    struct fqdn_entry **due_prev;  /* what points at us in that queue; NULL: not queued */
     char host[STATE_FQDN_MAX + 1]; /* the fqdn */
     bool served;                   /* the last verdict said it points at the fleet */
     bool checked;                  /* some verdict was drawn */
-    bool due;                      /* a check should start */
+    bool due;                      /* a check should start (queued, or once inflight ends) */
     bool inflight;                 /* a lookup is running */
     bool held;                     /* still held (mark during a sweep) */
     char why[160];                 /* reason of the last verdict or failure */
@@ -43,8 +46,9 @@ struct node_fqdn {
     struct node_dns *dns;                 /* the resolver */
     uv_timer_t timer;                     /* the periodic check */
     bool timer_open;                      /* timer not closed yet */
-    struct fqdn_entry *entries;           /* every held fqdn */
-    size_t count, cap;                    /* entries used and allocated */
+    struct state_hash_table table;        /* every held fqdn, by host (fqdns come from gossip:
+                                             keyed, at most FQDN_ENTRIES_MAX) */
+    struct fqdn_entry *due, **due_tail;   /* entries due and not inflight, oldest first */
     bool pumping;                         /* fqdn_pump is on the stack */
     struct gossip_member *members;        /* scratch for the fleet set */
     struct node_ip fleet[NODE_FLEET_MAX]; /* scratch: the fleet set */
@@ -52,12 +56,21 @@ struct node_fqdn {
     uint64_t removed, restored;           /* route changes */
 };
 
+static bool fqdn_is(const struct state_hash_node *n, const void *host)
+{
+    return strcmp(STATE_HASH_ENTRY(n, struct fqdn_entry, node)->host, host) == 0;
+}
+
+static uint64_t fqdn_hash(const struct node_fqdn *f, const char *host)
+{
+    return state_hash_table_hash(&f->table, host, strlen(host));
+}
+
 static struct fqdn_entry *fqdn_find(const struct node_fqdn *f, const char *host)
 {
-    for (size_t i = 0; i < f->count; i++)
-        if (strcmp(f->entries[i].host, host) == 0)
-            return &f->entries[i];
-    return NULL;
+    struct state_hash_node *n = state_hash_table_find(&f->table, fqdn_hash(f, host), fqdn_is, host);
+
+    return n ? STATE_HASH_ENTRY(n, struct fqdn_entry, node) : NULL;
 }
 
 static struct fqdn_entry *fqdn_add(struct node_fqdn *f, const char *host)
@@ -66,18 +79,47 @@ static struct fqdn_entry *fqdn_add(struct node_fqdn *f, const char *host)
 
     if (e)
         return e;
-    if (f->count == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        struct fqdn_entry *grown;
-        if (cap > FQDN_ENTRIES_MAX || !(grown = realloc(f->entries, cap * sizeof(*grown))))
-            return NULL;
-        f->entries = grown;
-        f->cap = cap;
-    }
-    e = &f->entries[f->count++];
-    memset(e, 0, sizeof(*e));
+    if (!(e = calloc(1, sizeof(*e))))
+        return NULL;
     snprintf(e->host, sizeof(e->host), "%s", host);
+    if (state_hash_table_insert(&f->table, &e->node, fqdn_hash(f, e->host)) != 0) {
+        free(e);
+        return NULL; /* FQDN_ENTRIES_MAX reached, or out of memory */
+    }
     return e;
+}
+
+/* The check queue: fqdn_pump starts checks from its head, so it never scans the table. */
+static void fqdn_due_unlink(struct node_fqdn *f, struct fqdn_entry *e)
+{
+    if (!e->due_prev)
+        return;
+    *e->due_prev = e->due_next;
+    if (e->due_next)
+        e->due_next->due_prev = e->due_prev;
+    else
+        f->due_tail = e->due_prev;
+    e->due_prev = NULL;
+    e->due_next = NULL;
+}
+
+/* Marks a check due; one running already is followed by another when it ends. */
+static void fqdn_set_due(struct node_fqdn *f, struct fqdn_entry *e)
+{
+    e->due = true;
+    if (e->inflight || e->due_prev)
+        return;
+    e->due_next = NULL;
+    e->due_prev = f->due_tail;
+    *f->due_tail = e;
+    f->due_tail = &e->due_next;
+}
+
+static void fqdn_remove(struct node_fqdn *f, struct fqdn_entry *e)
+{
+    fqdn_due_unlink(f, e);
+    state_hash_table_remove(&f->table, &e->node);
+    free(e);
 }
 
 static void fleet_add(struct node_fqdn *f, size_t *n, const struct sockaddr_storage *ss)
@@ -155,6 +197,8 @@ static void fqdn_on_lookup(void *ctx, const char *host, bool ok, const struct no
     if (!e)
         goto next; /* released meanwhile */
     e->inflight = false;
+    if (e->due)
+        fqdn_set_due(f, e); /* marked due while this check ran */
     if (!ok) {
         f->failed++;
         if (strcmp(e->why, failure) != 0)
@@ -187,16 +231,16 @@ next:
     fqdn_pump(f);
 }
 
-/* Starts due checks, at most FQDN_INFLIGHT_MAX at once. */
+/* Starts due checks, oldest first, at most FQDN_INFLIGHT_MAX at once. */
 static void fqdn_pump(struct node_fqdn *f)
 {
     if (f->pumping || !f->dns)
         return;
     f->pumping = true;
-    for (size_t i = 0; i < f->count && node_dns_pending(f->dns) < FQDN_INFLIGHT_MAX; i++) {
-        struct fqdn_entry *e = &f->entries[i];
-        if (!e->due || e->inflight)
-            continue;
+    while (f->due && node_dns_pending(f->dns) < FQDN_INFLIGHT_MAX) {
+        struct fqdn_entry *e = f->due;
+
+        fqdn_due_unlink(f, e);
         e->due = false;
         e->inflight = true;
         /* the callback may run inside the call (and clears inflight itself) */
@@ -216,7 +260,7 @@ static int fqdn_mark(const struct state_name_view *view, void *ctx)
     e = fqdn_add(f, view->name);
     if (e) {
         e->held = true;
-        e->due = true;
+        fqdn_set_due(f, e);
     }
     return 0;
 }
@@ -225,15 +269,19 @@ static int fqdn_mark(const struct state_name_view *view, void *ctx)
 static void fqdn_sweep(uv_timer_t *t)
 {
     struct node_fqdn *f = t->data;
-    size_t kept = 0;
+    struct state_hash_node *n, *next;
+    size_t bucket;
 
-    for (size_t i = 0; i < f->count; i++)
-        f->entries[i].held = false;
+    STATE_HASH_TABLE_EACH (&f->table, n, next, bucket)
+        STATE_HASH_ENTRY(n, struct fqdn_entry, node)->held = false;
     state_names_each(f->node->names, fqdn_mark, f);
-    for (size_t i = 0; i < f->count; i++)
-        if (f->entries[i].held || f->entries[i].inflight)
-            f->entries[kept++] = f->entries[i];
-    f->count = kept;
+    STATE_HASH_TABLE_EACH (&f->table, n, next, bucket) {
+        struct fqdn_entry *e = STATE_HASH_ENTRY(n, struct fqdn_entry, node);
+
+        if (!e->held && !e->inflight)
+            fqdn_remove(f, e);
+    }
+    state_hash_table_shrink(&f->table);
     fqdn_pump(f);
 }
 
@@ -247,6 +295,8 @@ int node_fqdn_start(struct node *node, char *err, size_t errlen)
         return -1;
     }
     f->node = node;
+    state_hash_table_init(&f->table, 64, FQDN_ENTRIES_MAX);
+    f->due_tail = &f->due;
     f->dns = node_dns_new(&node->loop, node->cfg.dns_server_set ? node->cfg.dns_server.text : NULL,
                           err, errlen);
     if (!f->dns) {
@@ -290,7 +340,7 @@ void node_fqdn_free(struct node *node)
 
     if (!f)
         return;
-    free(f->entries);
+    state_hash_table_free_all(&f->table, offsetof(struct fqdn_entry, node));
     free(f->members);
     free(f);
     node->fqdn = NULL;
@@ -314,7 +364,7 @@ void node_fqdn_check_soon(struct node *node, const char *fqdn)
                  FQDN_ENTRIES_MAX);
         return;
     }
-    e->due = true;
+    fqdn_set_due(node->fqdn, e);
     fqdn_pump(node->fqdn);
 }
 
@@ -330,16 +380,17 @@ void node_fqdn_json(const struct node *node, const char *fqdn, json_t *obj)
 void node_fqdn_metrics(const struct node *node, struct node_metrics *m)
 {
     const struct node_fqdn *f = node->fqdn;
-    size_t served = 0;
+    struct state_hash_node *n, *next;
+    size_t served = 0, bucket;
 
     if (!f)
         return;
-    for (size_t i = 0; i < f->count; i++)
-        served += f->entries[i].served;
+    STATE_HASH_TABLE_EACH (&f->table, n, next, bucket)
+        served += STATE_HASH_ENTRY(n, struct fqdn_entry, node)->served;
     node_metrics_family(m, "webgw_fqdns", "gauge",
                         "Held fqdn proxies, by whether their DNS points at the fleet.");
     node_metrics_printf(m, "webgw_fqdns{served=\"true\"} %zu\n", served);
-    node_metrics_printf(m, "webgw_fqdns{served=\"false\"} %zu\n", f->count - served);
+    node_metrics_printf(m, "webgw_fqdns{served=\"false\"} %zu\n", f->table.count - served);
     node_metrics_family(m, "webgw_fqdn_dns_checks_total", "counter",
                         "DNS checks of fqdn proxies, by result.");
     node_metrics_printf(m, "webgw_fqdn_dns_checks_total{result=\"fleet\"} %llu\n",

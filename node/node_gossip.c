@@ -69,74 +69,70 @@ static int node_on_item(void *ctx, const char *key, uint64_t version, const uint
  * outgrows the record set, so it never holds more than the records plus a margin. A stale entry
  * costs one failed lookup. */
 
-#define NODE_LONGKEY_BUCKETS 1024 /* chains of the index */
+#define NODE_LONGKEY_BUCKETS 64 /* first size of the index (it grows) */
 
 struct node_longkey {
-    struct node_longkey *next; /* bucket chain */
-    char hash[33];             /* the "#HASH" part, without '#' */
-    char name[];               /* the long name */
+    struct state_hash_node node; /* in node.longkeys, by hash */
+    char hash[33];               /* the "#HASH" part, without '#' */
+    char name[];                 /* the long name */
+};
+
+/* What longkey_is compares: the hash, and the name unless it is NULL. */
+struct node_longkey_id {
+    const char *hash; /* without '#' */
+    const char *name; /* NULL: any name under that hash */
 };
 
 void node_longkeys_free(struct node *node)
 {
-    if (node->longkeys == NULL)
-        return;
-    for (size_t b = 0; b < NODE_LONGKEY_BUCKETS; b++) {
-        struct node_longkey *e = node->longkeys[b], *next;
-        for (; e != NULL; e = next) {
-            next = e->next;
-            free(e);
-        }
-    }
-    free(node->longkeys);
-    node->longkeys = NULL;
-    node->longkey_count = 0;
+    state_hash_table_free_all(&node->longkeys, offsetof(struct node_longkey, node));
 }
 
-static struct node_longkey **longkey_bucket(struct node *node, const char *hash)
+static bool longkey_is(const struct state_hash_node *n, const void *key)
 {
-    return &node->longkeys[state_siphash(node->longkey_seed, hash, strlen(hash)) %
-                           NODE_LONGKEY_BUCKETS];
+    const struct node_longkey *e = STATE_HASH_ENTRY(n, struct node_longkey, node);
+    const struct node_longkey_id *id = key;
+
+    return strcmp(e->hash, id->hash) == 0 && (id->name == NULL || strcmp(e->name, id->name) == 0);
+}
+
+static struct node_longkey *longkey_find(struct node *node, const char *hash, const char *name)
+{
+    struct node_longkey_id id = {hash, name};
+    struct state_hash_node *n = state_hash_table_find(
+        &node->longkeys, state_hash_table_hash(&node->longkeys, hash, strlen(hash)), longkey_is,
+        &id);
+
+    return n ? STATE_HASH_ENTRY(n, struct node_longkey, node) : NULL;
 }
 
 static void longkey_remember(struct node *node, const char *item_key, const char *name)
 {
     const char *hash = strstr(item_key, "/#");
-    struct node_longkey **b, *e;
+    struct node_longkey *e;
 
     if (hash == NULL || strlen(hash + 2) >= sizeof(e->hash))
         return;
     hash += 2;
-    if (node->longkeys != NULL && node->longkey_count > state_names_records(node->names) + 1024)
+    if (node->longkeys.count > state_names_records(node->names) + 1024)
         node_longkeys_free(node);
-    if (node->longkeys == NULL) {
-        node->longkeys = calloc(NODE_LONGKEY_BUCKETS, sizeof(*node->longkeys));
-        if (node->longkeys == NULL)
-            return;
-        state_siphash_key(node->longkey_seed);
-    }
-    b = longkey_bucket(node, hash);
-    for (e = *b; e != NULL; e = e->next)
-        if (strcmp(e->hash, hash) == 0 && strcmp(e->name, name) == 0)
-            return;
+    if (longkey_find(node, hash, name) != NULL)
+        return;
     e = malloc(sizeof(*e) + strlen(name) + 1);
     if (e == NULL)
         return;
     snprintf(e->hash, sizeof(e->hash), "%s", hash);
     memcpy(e->name, name, strlen(name) + 1);
-    e->next = *b;
-    *b = e;
-    node->longkey_count++;
+    if (state_hash_table_insert(&node->longkeys, &e->node,
+                                state_hash_table_hash(&node->longkeys, hash, strlen(hash))) != 0)
+        free(e); /* not remembered: a peer asking for it gets "not found" */
 }
 
 static const char *longkey_name(struct node *node, const char *hash)
 {
-    if (node->longkeys == NULL)
-        return NULL;
-    for (const struct node_longkey *e = *longkey_bucket(node, hash); e != NULL; e = e->next)
-        if (strcmp(e->hash, hash) == 0)
-            return e->name;
-    return NULL;
+    const struct node_longkey *e = longkey_find(node, hash, NULL);
+
+    return e ? e->name : NULL;
 }
 
 struct item_visit {
@@ -443,6 +439,7 @@ int node_gossip_start(struct node *node, const struct gossip_keyring *keyring, c
     char gerr[GOSSIP_ERR_MAX];
     size_t nseeds;
 
+    state_hash_table_init(&node->longkeys, NODE_LONGKEY_BUCKETS, SIZE_MAX);
     gossip_config_default(&gc);
     snprintf(gc.id, sizeof(gc.id), "%s", node->id);
     snprintf(gc.meta.name, sizeof(gc.meta.name), "%s", node->cfg.node_name);

@@ -88,9 +88,7 @@ struct node {
     bool left;                                /* the leave notice was sent */
     struct state_backend own_addrs[NODE_OWN_ADDRS_MAX]; /* loop prevention */
     size_t own_addr_count;                              /* entries in own_addrs */
-    struct node_longkey **longkeys;            /* item keys of long names: "#HASH" -> name */
-    size_t longkey_count;                      /* entries in longkeys */
-    uint64_t longkey_seed[2];                  /* SipHash key of longkeys */
+    struct state_hash_table longkeys;          /* item keys of long names: "#HASH" -> name */
     struct state_backend *fleet_addrs;         /* every member's advertised addresses, sorted */
     size_t fleet_addr_count;                   /* entries in fleet_addrs */
     char admin_token[256];                     /* "" when the admin API is off */

@@ -10,12 +10,16 @@
  * Trust and bounds (traffic_internal.h says why gossip): a summary is kept only when its
  * signature verifies with the witness key its member id announces, from a member alive or
  * suspect, for that id only; at most NODE_FLEET_NODES_MAX summaries of at most TRAFFIC_ITEM_MAX
- * bytes (256 KiB in all), each dropped NODE_FLEET_FORGET_MS after it arrived or when its member
- * is gone. Refused summaries are counted, not logged (a bad member could flood the log).
+ * bytes (256 KiB in all), each dropped when its member is gone. Refused summaries are counted,
+ * not logged (a bad member could flood the log).
  *
  * Cost: a summary changes every interval while a name has traffic (its last-interval numbers
- * do); an unchanged one (an idle node) is published again only every NODE_FLEET_REFRESH_MS,
- * so a quiet fleet sends almost nothing.
+ * do) and is published only then: an unchanged one (an idle node) is never sent again, so a
+ * quiet fleet sends nothing for the dashboard. A member publishes every change, so the last
+ * summary of a member that is alive is its current one (push-pull repairs a change that gossip
+ * lost); it is shown as stale while its member is suspect. (Republishing unchanged summaries
+ * every 30 s cost each member n x 4 x ceil(log10(n+1)) item sends per 30 s: at 20 idle members
+ * more bytes than the whole failure detector.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +40,6 @@ struct node_traffic {
     uv_timer_t timer;                                /* one sample per NODE_SAMPLE_MS */
     uint64_t seq;                                    /* our last summary's version */
     uint8_t own[TRAFFIC_ITEM_MAX];                   /* our last summary */
-    uint64_t published_ms;                           /* loop clock when it was made */
     size_t own_len;                                  /* its bytes (0: none yet) */
     struct fleet_entry *fleet[NODE_FLEET_NODES_MAX]; /* the other members' summaries */
     size_t nfleet;                                   /* entries in fleet */
@@ -114,6 +117,15 @@ static bool member_current(const struct node *node, const char *id,
     return true;
 }
 
+/* A suspect member may be gone: what it last said may no longer hold. */
+static bool member_suspect(struct node *node, const char *id)
+{
+    struct gossip_member m;
+
+    return node->gossip && gossip_member_get(node->gossip, id, &m) == 0 &&
+           m.state == GOSSIP_SUSPECT;
+}
+
 static void fleet_remove(struct node_traffic *t, size_t i)
 {
     free(t->fleet[i]);
@@ -126,7 +138,7 @@ static void node_traffic_tick(uv_timer_t *timer)
     struct node_traffic *t = node->traffic;
     struct traffic_summary *s = &t->scratch;
     struct sample_walk w = {.t = t, .s = s};
-    uint64_t now = uv_now(&node->loop), wall = state_now_ms();
+    uint64_t wall = state_now_ms();
     char key[GOSSIP_KEY_MAX + 1];
     int len;
 
@@ -147,12 +159,11 @@ static void node_traffic_tick(uv_timer_t *timer)
     }
     s->others_requests = w.requests;
     s->others_errors = w.errors;
-    /* unchanged (same numbers under the last version, Ed25519 signatures are deterministic)
-     * and recent: keep the last one */
+    /* unchanged (same numbers under the last version, Ed25519 signatures are deterministic):
+     * keep the last one, which every member already has */
     uint8_t same[TRAFFIC_ITEM_MAX];
     len = node->identity ? traffic_summary_encode(s, node->identity, same, sizeof(same)) : -1;
-    if (len > 0 && (size_t)len == t->own_len && memcmp(same, t->own, t->own_len) == 0 &&
-        now - t->published_ms < NODE_FLEET_REFRESH_MS)
+    if (len > 0 && (size_t)len == t->own_len && memcmp(same, t->own, t->own_len) == 0)
         len = -1;
     else if (len > 0) {
         /* versions only go up, across restarts too: the wall clock, or one more than the last */
@@ -162,15 +173,13 @@ static void node_traffic_tick(uv_timer_t *timer)
     }
     if (len > 0) {
         t->own_len = (size_t)len;
-        t->published_ms = now;
         snprintf(key, sizeof(key), TRAFFIC_ITEM_PREFIX "%s", node->id);
         if (node->gossip && !node->gossip_lone)
             gossip_broadcast(node->gossip, key, t->seq, t->own, t->own_len);
     }
-    /* forget summaries of members gone or silent */
+    /* forget summaries of members gone */
     for (size_t i = 0; i < t->nfleet;) {
-        if (now - t->fleet[i]->received_ms > NODE_FLEET_FORGET_MS ||
-            !member_current(node, t->fleet[i]->id, NULL, NULL, 0))
+        if (!member_current(node, t->fleet[i]->id, NULL, NULL, 0))
             fleet_remove(t, i);
         else
             i++;
@@ -348,17 +357,16 @@ static void fleet_add(json_t *rows, const char *id, const char *node_name, const
 
 /* One node's summary into the rows and its line into nodes. */
 static void fleet_add_summary(json_t *rows, json_t *nodes, const struct traffic_summary *s,
-                              const char *node_name, bool self, uint64_t age_ms)
+                              const char *node_name, bool self, uint64_t age_ms, bool stale)
 {
     for (size_t i = 0; i < s->count; i++)
         fleet_add(rows, s->id, node_name, s->names[i].name, &s->names[i], s->sample_ms);
     json_array_append_new(
-        nodes,
-        json_pack("{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:I}", "id", s->id, "name", node_name,
-                  "self", self, "age_ms", (json_int_t)age_ms, "stale", age_ms > NODE_FLEET_STALE_MS,
-                  "names_total", (json_int_t)s->names_total, "names_listed", (json_int_t)s->count,
-                  "others_requests", (json_int_t)s->others_requests, "others_errors",
-                  (json_int_t)s->others_errors));
+        nodes, json_pack("{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:I}", "id", s->id, "name",
+                         node_name, "self", self, "age_ms", (json_int_t)age_ms, "stale", stale,
+                         "names_total", (json_int_t)s->names_total, "names_listed",
+                         (json_int_t)s->count, "others_requests", (json_int_t)s->others_requests,
+                         "others_errors", (json_int_t)s->others_errors));
 }
 
 struct self_walk {
@@ -434,7 +442,8 @@ json_t *node_json_traffic_fleet(struct node *node)
         if (!member_current(node, e->id, NULL, name, sizeof(name)) ||
             traffic_summary_decode(e->bytes, e->len, &t->scratch, err, sizeof(err)) != 0)
             continue;
-        fleet_add_summary(rows, nodes, &t->scratch, name, false, now - e->received_ms);
+        fleet_add_summary(rows, nodes, &t->scratch, name, false, now - e->received_ms,
+                          member_suspect(node, e->id));
     }
     json_object_foreach(rows, k, row)
     {

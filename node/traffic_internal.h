@@ -22,18 +22,15 @@
 #include "proxy/proxy.h"
 #include "state/state.h"
 
-#define NODE_SAMPLE_MS 10000        /* one history sample and one fleet summary per 10 s */
-#define NODE_HISTORY_SAMPLES 90     /* 90 x 10 s: the last 15 minutes */
-#define NODE_HISTORY_NAMES 64       /* names with a history on one node (bounded memory) */
-#define NODE_FLEET_NODES_MAX 256    /* other members' summaries kept */
-#define NODE_FLEET_STALE_MS 60000   /* a summary older than this is shown as stale */
-#define NODE_FLEET_FORGET_MS 900000 /* and dropped after this */
+#define NODE_SAMPLE_MS 10000     /* one history sample and one fleet summary per 10 s */
+#define NODE_HISTORY_SAMPLES 90  /* 90 x 10 s: the last 15 minutes */
+#define NODE_HISTORY_NAMES 64    /* names with a history on one node (bounded memory) */
+#define NODE_FLEET_NODES_MAX 256 /* other members' summaries kept */
 #define TRAFFIC_ITEM_MAX                                                                           \
-    1024                            /* bytes of one summary: with its gossip framing it fits a     \
-                                        datagram, so summaries ride the UDP rounds and never       \
-                                        queue for TCP beside large records */
-#define TRAFFIC_NAMES_MAX 24        /* names in one summary (at least 45 bytes each) */
-#define NODE_FLEET_REFRESH_MS 30000 /* an unchanged summary is published again after this */
+    1024                     /* bytes of one summary: with its gossip framing it fits a            \
+                                 datagram, so summaries ride the UDP rounds and never              \
+                                 queue for TCP beside large records */
+#define TRAFFIC_NAMES_MAX 24 /* names in one summary (at least 45 bytes each) */
 #define TRAFFIC_ITEM_PREFIX "traffic:"
 #define TRAFFIC_SIGN_DOMAIN "webgw-traffic-v1"
 

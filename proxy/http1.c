@@ -3,6 +3,7 @@
  * body framing, then our semantic checks (see http1.h). Requests fail with 400/413/431,
  * responses with 502; the same code serves both so the rules cannot drift apart.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -47,6 +48,19 @@ int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim,
 
     size_t scan = len < lim->max_header_bytes ? len : lim->max_header_bytes;
     for (size_t i = 0; i < scan; i++) {
+        /* eight bytes at a time while none is a control byte (< 0x20: CR, LF and HTAB among
+         * them) or DEL: the exact "has a byte less than n" and "has a zero byte" word tests */
+        while (scan - i >= 8) {
+            uint64_t x, y;
+            memcpy(&x, buf + i, 8);
+            y = x ^ 0x7f7f7f7f7f7f7f7fULL;
+            if ((((x - 0x2020202020202020ULL) & ~x) | ((y - 0x0101010101010101ULL) & ~y)) &
+                0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= scan)
+            break;
         unsigned char c = (unsigned char)buf[i];
         if (head_class[c] == B_PLAIN)
             continue;

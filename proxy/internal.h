@@ -79,7 +79,7 @@ struct proxy_backend {
     _Atomic int probe;             /* enum proxy_verdict from our own probes */
     _Atomic uint32_t routes;       /* published routes listing it (written under reg_lock) */
     uint32_t users;                /* worker views and probe targets holding it (reg_lock) */
-    struct proxy_backend *next;    /* registry hash chain (under proxy.reg_lock) */
+    struct state_hash_node node;   /* in proxy.reg (under proxy.reg_lock) */
 };
 
 struct proxy_wbackend {
@@ -87,7 +87,7 @@ struct proxy_wbackend {
     struct proxy_link idle;      /* idle keep-alive upstreams, most recent first */
     unsigned idle_count;         /* length of idle */
     bool held;                   /* a session uses it (set by the eviction sweep's mark) */
-    struct proxy_wbackend *next; /* worker hash chain */
+    struct state_hash_node node; /* in proxy_worker.views */
 };
 
 /* ---- per-name counters ---------------------------------------------------------------- */
@@ -100,20 +100,18 @@ struct proxy_stat {
     _Atomic uint64_t status_class[4]; /* 2xx..5xx */
     _Atomic uint64_t latency[PROXY_LATENCY_BUCKETS];
     _Atomic uint64_t latency_sum_us;
-    bool held; /* a session uses it (set by the eviction sweep's mark) */
-    struct proxy_stat *next;
+    bool held;                   /* a session uses it (set by the eviction sweep's mark) */
+    struct state_hash_node node; /* in proxy_stats_table.names */
 };
 
 struct proxy_stats_table {
-    pthread_mutex_t lock;        /* taken by the worker to insert or evict, by readers to walk */
-    struct proxy_stat **buckets; /* chained, keyed by SipHash of the name */
-    size_t size;                 /* buckets, a power of two (0 before the first insert) */
-    size_t count;                /* names */
-    uint64_t key[2];             /* SipHash key */
+    pthread_mutex_t lock;          /* taken by the worker to insert or evict, by readers to walk */
+    struct state_hash_table names; /* proxy_stat by name (state's keyed table) */
 };
 
 /* This worker's counters of `name` (created on first use). NULL when out of memory. */
 struct proxy_worker;
+void proxy_stats_table_init(struct proxy_stats_table *t);
 struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name);
 /* Drops the counters of names no route serves any more unless a session holds them; returns
  * how many of those had to stay. Worker thread only. */
@@ -190,13 +188,12 @@ struct proxy_worker {
     _Atomic int cmd;                            /* PROXY_CMD_* bits */
     bool draining;
     bool stopping;
-    struct proxy_link sessions; /* every client connection */
-    struct proxy_wbackend **wb; /* this worker's views of backends, chained by address hash */
-    size_t wb_size, wb_count;   /* buckets (power of two), views */
-    uint64_t seen_gen;          /* proxy.routes_gen at the last eviction sweep */
-    bool evict_pending;         /* that sweep kept unrouted entries a session held */
-    uint64_t rr;                /* round-robin counter */
-    uint64_t rng;               /* xorshift state for p2c */
+    struct proxy_link sessions;    /* every client connection */
+    struct state_hash_table views; /* this worker's proxy_wbackend by address */
+    uint64_t seen_gen;             /* proxy.routes_gen at the last eviction sweep */
+    bool evict_pending;            /* that sweep kept unrouted entries a session held */
+    uint64_t rr;                   /* round-robin counter */
+    uint64_t rng;                  /* xorshift state for p2c */
     struct proxy_stats_table stats;
     /* Where every session of this worker parses a head into (max_header_count entries): a
      * head's fields are read only while it is parsed and forwarded, within one callback, so
@@ -216,10 +213,7 @@ struct proxy {
     uint16_t http_port;          /* bound port of the first --http address */
     uint16_t https_port;         /* of the first --https address; 0 when HTTPS is off */
     pthread_mutex_t reg_lock;    /* backend registry (registry.c) */
-    struct proxy_backend **reg;  /* chained hash by address */
-    size_t reg_size;             /* buckets, a power of two */
-    size_t backend_count;        /* entries */
-    uint64_t hash_key[2];        /* SipHash key of the registry and the workers' views */
+    struct state_hash_table reg; /* proxy_backend by address (state's keyed table) */
     _Atomic uint64_t routes_gen; /* bumped when a route is retired: workers sweep */
     struct proxy_iptable ips;
     _Atomic uint64_t connections;    /* client connections open */
@@ -238,7 +232,6 @@ static inline size_t proxy_conn_in_max(const struct proxy *p)
 /* registry.c: the shared entries, their references and the workers' views of them. */
 int proxy_registry_init(struct proxy *p);
 void proxy_registry_free(struct proxy *p);
-uint64_t proxy_addr_hash(const uint64_t key[2], const struct state_backend *a);
 /* The route observer (state_routes_observe): counts route references. */
 void proxy_registry_route(void *ctx, const struct state_route *route, bool added);
 /* Finds or creates the entry of a backend and holds it; NULL at the tracking bound or out of
@@ -247,6 +240,7 @@ struct proxy_backend *proxy_backend_acquire(struct proxy *p, const struct state_
 void proxy_backend_release(struct proxy *p, struct proxy_backend *be);
 /* Worker thread, from its sweep: drops views and counters whose route is gone. */
 void proxy_worker_evict(struct proxy_worker *w);
+void proxy_worker_backends_init(struct proxy_worker *w);
 void proxy_worker_backends_free(struct proxy_worker *w);
 bool proxy_backend_usable(const struct proxy_backend *be, uint64_t now_ms);
 void proxy_backend_failed(struct proxy *p, struct proxy_backend *be, uint64_t now_ms);

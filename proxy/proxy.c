@@ -286,7 +286,8 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, cha
     w->id = id;
     w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
     proxy_list_init(&w->sessions);
-    pthread_mutex_init(&w->stats.lock, NULL);
+    proxy_stats_table_init(&w->stats);
+    proxy_worker_backends_init(w);
     w->head_fields =
         calloc(p->cfg.max_header_count ? p->cfg.max_header_count : 1, sizeof(*w->head_fields));
     if (w->head_fields == NULL) {

@@ -21,8 +21,9 @@
  * Workers drop their views of backends no route refers to any more in their sweep, once no
  * session holds them (proxy_session_mark_held); routes_gen tells them when to look.
  *
- * The table is chained and keyed by SipHash with a per-proxy key (addresses are remote
- * input), grown and shrunk with the entry count.
+ * The registry and each worker's views are state's keyed hash tables (hash_table.c: SipHash
+ * under a random key per table, addresses are remote input), grown and shrunk with the entry
+ * count.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "proxy/internal.h"
 
 #define REG_BUCKETS_MIN 1024 /* never shrink below */
+#define WB_BUCKETS_MIN 64
 
 static bool same_addr(const struct state_backend *a, const struct state_backend *b)
 {
@@ -38,7 +40,8 @@ static bool same_addr(const struct state_backend *a, const struct state_backend 
     return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, n) == 0;
 }
 
-uint64_t proxy_addr_hash(const uint64_t key[2], const struct state_backend *a)
+/* The key bytes of an address: family, the address's own bytes, port (no padding). */
+static uint64_t addr_hash(const struct state_hash_table *t, const struct state_backend *a)
 {
     uint8_t buf[19];
     size_t n = a->family == 6 ? 16 : 4;
@@ -46,62 +49,40 @@ uint64_t proxy_addr_hash(const uint64_t key[2], const struct state_backend *a)
     memcpy(buf + 1, a->addr, n);
     buf[1 + n] = (uint8_t)(a->port >> 8);
     buf[2 + n] = (uint8_t)a->port;
-    return state_siphash(key, buf, n + 3);
+    return state_hash_table_hash(t, buf, n + 3);
 }
 
+static bool backend_is(const struct state_hash_node *n, const void *addr)
+{
+    return same_addr(&STATE_HASH_ENTRY(n, struct proxy_backend, node)->addr, addr);
+}
+
+static bool view_is(const struct state_hash_node *n, const void *addr)
+{
+    return same_addr(&STATE_HASH_ENTRY(n, struct proxy_wbackend, node)->be->addr, addr);
+}
+
+/* Entries are bounded by their users: routes (the records' bound) and capped creations
+ * (PROXY_BACKENDS_TRACKED_MAX, registry_get), so the table sets no bound of its own. */
 int proxy_registry_init(struct proxy *p)
 {
     pthread_mutex_init(&p->reg_lock, NULL);
-    state_siphash_key(p->hash_key);
-    p->reg_size = REG_BUCKETS_MIN;
-    p->reg = calloc(p->reg_size, sizeof(*p->reg));
-    return p->reg ? 0 : PROXY_ENOMEM;
+    state_hash_table_init(&p->reg, REG_BUCKETS_MIN, SIZE_MAX);
+    return 0;
 }
 
 void proxy_registry_free(struct proxy *p)
 {
-    for (size_t b = 0; p->reg && b < p->reg_size; b++) {
-        struct proxy_backend *be = p->reg[b];
-        while (be) {
-            struct proxy_backend *n = be->next;
-            free(be);
-            be = n;
-        }
-    }
-    free(p->reg);
-    p->reg = NULL;
+    state_hash_table_free_all(&p->reg, offsetof(struct proxy_backend, node));
     pthread_mutex_destroy(&p->reg_lock);
-}
-
-/* Rehashes into `size` buckets; on allocation failure the table stays as it is. */
-static void registry_resize(struct proxy *p, size_t size)
-{
-    struct proxy_backend **nt = calloc(size, sizeof(*nt));
-    if (nt == NULL)
-        return;
-    for (size_t b = 0; b < p->reg_size; b++) {
-        struct proxy_backend *be = p->reg[b];
-        while (be) {
-            struct proxy_backend *n = be->next;
-            size_t i = proxy_addr_hash(p->hash_key, &be->addr) & (size - 1);
-            be->next = nt[i];
-            nt[i] = be;
-            be = n;
-        }
-    }
-    free(p->reg);
-    p->reg = nt;
-    p->reg_size = size;
 }
 
 /* Under reg_lock. */
 static struct proxy_backend *registry_find(struct proxy *p, const struct state_backend *addr)
 {
-    size_t i = proxy_addr_hash(p->hash_key, addr) & (p->reg_size - 1);
-    for (struct proxy_backend *be = p->reg[i]; be; be = be->next)
-        if (same_addr(&be->addr, addr))
-            return be;
-    return NULL;
+    struct state_hash_node *n =
+        state_hash_table_find(&p->reg, addr_hash(&p->reg, addr), backend_is, addr);
+    return n ? STATE_HASH_ENTRY(n, struct proxy_backend, node) : NULL;
 }
 
 /* Under reg_lock: finds or creates. `capped`: refuse to create past the tracking bound. */
@@ -111,7 +92,7 @@ static struct proxy_backend *registry_get(struct proxy *p, const struct state_ba
     struct proxy_backend *be = registry_find(p, addr);
     if (be != NULL)
         return be;
-    if (capped && p->backend_count >= PROXY_BACKENDS_TRACKED_MAX)
+    if (capped && p->reg.count >= PROXY_BACKENDS_TRACKED_MAX)
         return NULL;
     be = calloc(1, sizeof(*be));
     if (be == NULL)
@@ -130,12 +111,10 @@ static struct proxy_backend *registry_get(struct proxy *p, const struct state_ba
     }
     proxy_backend_format(addr, be->text);
     be->own = proxy_addr_is_own(p, addr);
-    size_t i = proxy_addr_hash(p->hash_key, addr) & (p->reg_size - 1);
-    be->next = p->reg[i];
-    p->reg[i] = be;
-    p->backend_count++;
-    if (p->backend_count > p->reg_size)
-        registry_resize(p, p->reg_size * 2);
+    if (state_hash_table_insert(&p->reg, &be->node, addr_hash(&p->reg, addr)) != 0) {
+        free(be);
+        return NULL;
+    }
     return be;
 }
 
@@ -144,17 +123,9 @@ static void registry_maybe_free(struct proxy *p, struct proxy_backend *be)
 {
     if (atomic_load_explicit(&be->routes, memory_order_relaxed) != 0 || be->users != 0)
         return;
-    size_t i = proxy_addr_hash(p->hash_key, &be->addr) & (p->reg_size - 1);
-    for (struct proxy_backend **pp = &p->reg[i]; *pp; pp = &(*pp)->next) {
-        if (*pp == be) {
-            *pp = be->next;
-            break;
-        }
-    }
+    state_hash_table_remove(&p->reg, &be->node);
     free(be);
-    p->backend_count--;
-    if (p->reg_size > REG_BUCKETS_MIN && p->backend_count < p->reg_size / 8)
-        registry_resize(p, p->reg_size / 2);
+    state_hash_table_shrink(&p->reg);
 }
 
 struct proxy_backend *proxy_backend_acquire(struct proxy *p, const struct state_backend *addr)
@@ -207,7 +178,7 @@ void proxy_registry_route(void *ctx, const struct state_route *route, bool added
 size_t proxy_backend_entries(struct proxy *p)
 {
     pthread_mutex_lock(&p->reg_lock);
-    size_t n = p->backend_count;
+    size_t n = p->reg.count;
     pthread_mutex_unlock(&p->reg_lock);
     return n;
 }
@@ -217,23 +188,26 @@ int proxy_backends_each(struct proxy *p, proxy_backend_visit_fn fn, void *ctx)
     int rc = 0;
     uint64_t now = proxy_mono_ms();
     uint64_t wall = state_now_ms();
+    struct state_hash_node *n, *next;
+    size_t bucket;
     pthread_mutex_lock(&p->reg_lock);
-    for (size_t b = 0; b < p->reg_size && rc == 0; b++) {
-        for (struct proxy_backend *be = p->reg[b]; be && rc == 0; be = be->next) {
-            struct proxy_backend_health h;
-            memset(&h, 0, sizeof(h));
-            h.addr = be->addr;
-            uint64_t until = atomic_load_explicit(&be->down_until, memory_order_relaxed);
-            h.passive_down = until > now;
-            h.down_until_ms = h.passive_down ? wall + (until - now) : 0;
-            h.fleet = (enum proxy_verdict)atomic_load_explicit(&be->fleet, memory_order_relaxed);
-            h.probe = (enum proxy_verdict)atomic_load_explicit(&be->probe, memory_order_relaxed);
-            h.up = proxy_backend_usable(be, now);
-            h.in_flight = atomic_load_explicit(&be->in_flight, memory_order_relaxed);
-            h.requests = atomic_load_explicit(&be->requests, memory_order_relaxed);
-            h.failures = atomic_load_explicit(&be->failures, memory_order_relaxed);
-            rc = fn(&h, ctx);
-        }
+    STATE_HASH_TABLE_EACH (&p->reg, n, next, bucket) {
+        const struct proxy_backend *be = STATE_HASH_ENTRY(n, struct proxy_backend, node);
+        struct proxy_backend_health h;
+        memset(&h, 0, sizeof(h));
+        h.addr = be->addr;
+        uint64_t until = atomic_load_explicit(&be->down_until, memory_order_relaxed);
+        h.passive_down = until > now;
+        h.down_until_ms = h.passive_down ? wall + (until - now) : 0;
+        h.fleet = (enum proxy_verdict)atomic_load_explicit(&be->fleet, memory_order_relaxed);
+        h.probe = (enum proxy_verdict)atomic_load_explicit(&be->probe, memory_order_relaxed);
+        h.up = proxy_backend_usable(be, now);
+        h.in_flight = atomic_load_explicit(&be->in_flight, memory_order_relaxed);
+        h.requests = atomic_load_explicit(&be->requests, memory_order_relaxed);
+        h.failures = atomic_load_explicit(&be->failures, memory_order_relaxed);
+        rc = fn(&h, ctx);
+        if (rc != 0)
+            break;
     }
     pthread_mutex_unlock(&p->reg_lock);
     return rc;
@@ -261,39 +235,17 @@ void proxy_health_set_fleet(struct proxy *p, const struct state_backend *addr,
 
 /* ---- each worker's views ------------------------------------------------------------------ */
 
-#define WB_BUCKETS_MIN 64
-
-static void wb_resize(struct proxy_worker *w, size_t size)
+void proxy_worker_backends_init(struct proxy_worker *w)
 {
-    struct proxy_wbackend **nt = calloc(size, sizeof(*nt));
-    if (nt == NULL)
-        return;
-    for (size_t b = 0; b < w->wb_size; b++) {
-        struct proxy_wbackend *wb = w->wb[b];
-        while (wb) {
-            struct proxy_wbackend *n = wb->next;
-            size_t i = proxy_addr_hash(w->p->hash_key, &wb->be->addr) & (size - 1);
-            wb->next = nt[i];
-            nt[i] = wb;
-            wb = n;
-        }
-    }
-    free(w->wb);
-    w->wb = nt;
-    w->wb_size = size;
+    state_hash_table_init(&w->views, WB_BUCKETS_MIN, SIZE_MAX);
 }
 
 struct proxy_wbackend *proxy_worker_backend(struct proxy_worker *w, const struct state_backend *a)
 {
-    if (w->wb == NULL) {
-        wb_resize(w, WB_BUCKETS_MIN);
-        if (w->wb == NULL)
-            return NULL;
-    }
-    size_t b = proxy_addr_hash(w->p->hash_key, a) & (w->wb_size - 1);
-    for (struct proxy_wbackend *wb = w->wb[b]; wb; wb = wb->next)
-        if (same_addr(&wb->be->addr, a))
-            return wb;
+    uint64_t hash = addr_hash(&w->views, a);
+    struct state_hash_node *n = state_hash_table_find(&w->views, hash, view_is, a);
+    if (n != NULL)
+        return STATE_HASH_ENTRY(n, struct proxy_wbackend, node);
     struct proxy_wbackend *wb = calloc(1, sizeof(*wb));
     if (wb == NULL)
         return NULL;
@@ -303,11 +255,11 @@ struct proxy_wbackend *proxy_worker_backend(struct proxy_worker *w, const struct
         return NULL;
     }
     proxy_list_init(&wb->idle);
-    wb->next = w->wb[b];
-    w->wb[b] = wb;
-    w->wb_count++;
-    if (w->wb_count > w->wb_size)
-        wb_resize(w, w->wb_size * 2);
+    if (state_hash_table_insert(&w->views, &wb->node, hash) != 0) {
+        proxy_backend_release(w->p, wb->be);
+        free(wb);
+        return NULL;
+    }
     return wb;
 }
 
@@ -316,32 +268,27 @@ struct proxy_wbackend *proxy_worker_backend(struct proxy_worker *w, const struct
  * views had to stay. */
 static size_t worker_backends_evict(struct proxy_worker *w)
 {
-    size_t kept = 0;
-    for (size_t b = 0; b < w->wb_size; b++) {
-        struct proxy_wbackend **pp = &w->wb[b];
-        while (*pp) {
-            struct proxy_wbackend *wb = *pp;
-            bool routed = atomic_load_explicit(&wb->be->routes, memory_order_relaxed) != 0;
-            if (!routed) {
-                /* nobody will ask for it again: its idle pool goes now, not in 60 s */
-                while (!proxy_list_empty(&wb->idle))
-                    proxy_upstream_close(
-                        PROXY_CONTAINER(wb->idle.next, struct proxy_upstream, pool_link));
-            }
-            if (routed || wb->held) {
-                kept += !routed;
-                wb->held = false;
-                pp = &wb->next;
-                continue;
-            }
-            *pp = wb->next;
-            proxy_backend_release(w->p, wb->be);
-            free(wb);
-            w->wb_count--;
+    struct state_hash_node *n, *next;
+    size_t kept = 0, bucket;
+    STATE_HASH_TABLE_EACH (&w->views, n, next, bucket) {
+        struct proxy_wbackend *wb = STATE_HASH_ENTRY(n, struct proxy_wbackend, node);
+        bool routed = atomic_load_explicit(&wb->be->routes, memory_order_relaxed) != 0;
+        if (!routed) {
+            /* nobody will ask for it again: its idle pool goes now, not in 60 s */
+            while (!proxy_list_empty(&wb->idle))
+                proxy_upstream_close(
+                    PROXY_CONTAINER(wb->idle.next, struct proxy_upstream, pool_link));
         }
+        if (routed || wb->held) {
+            kept += !routed;
+            wb->held = false;
+            continue;
+        }
+        state_hash_table_remove(&w->views, n);
+        proxy_backend_release(w->p, wb->be);
+        free(wb);
     }
-    if (w->wb_size > WB_BUCKETS_MIN && w->wb_count < w->wb_size / 8)
-        wb_resize(w, w->wb_size / 2);
+    state_hash_table_shrink(&w->views);
     return kept;
 }
 
@@ -359,16 +306,12 @@ void proxy_worker_evict(struct proxy_worker *w)
 
 void proxy_worker_backends_free(struct proxy_worker *w)
 {
-    for (size_t b = 0; b < w->wb_size; b++) {
-        struct proxy_wbackend *wb = w->wb[b];
-        while (wb) {
-            struct proxy_wbackend *n = wb->next;
-            proxy_backend_release(w->p, wb->be);
-            free(wb);
-            wb = n;
-        }
+    struct state_hash_node *n, *next;
+    size_t bucket;
+    STATE_HASH_TABLE_EACH (&w->views, n, next, bucket) {
+        struct proxy_wbackend *wb = STATE_HASH_ENTRY(n, struct proxy_wbackend, node);
+        proxy_backend_release(w->p, wb->be);
+        free(wb);
     }
-    free(w->wb);
-    w->wb = NULL;
-    w->wb_size = w->wb_count = 0;
+    state_hash_table_fini(&w->views);
 }

@@ -17,61 +17,37 @@ const uint32_t proxy_latency_bounds_ms[PROXY_LATENCY_BUCKETS] = {
 
 #define STAT_BUCKETS_MIN 64
 
-static size_t name_bucket(const struct proxy_stats_table *t, const char *name, size_t size)
+/* Names are what routes serve (or "", every unknown name): a name's counters go with its
+ * route (proxy_stats_evict), so the records' bound (--max-records) is this table's too. */
+void proxy_stats_table_init(struct proxy_stats_table *t)
 {
-    return state_siphash(t->key, name, strlen(name)) & (size - 1);
+    pthread_mutex_init(&t->lock, NULL);
+    state_hash_table_init(&t->names, STAT_BUCKETS_MIN, SIZE_MAX);
 }
 
-/* Under t->lock: rehashes into `size` buckets (unchanged when out of memory). */
-static void stats_resize(struct proxy_stats_table *t, size_t size)
+static bool stat_is(const struct state_hash_node *n, const void *name)
 {
-    struct proxy_stat **nt = calloc(size, sizeof(*nt));
-    if (nt == NULL)
-        return;
-    for (size_t b = 0; b < t->size; b++) {
-        struct proxy_stat *s = t->buckets[b];
-        while (s) {
-            struct proxy_stat *n = s->next;
-            size_t i = name_bucket(t, s->name, size);
-            s->next = nt[i];
-            nt[i] = s;
-            s = n;
-        }
-    }
-    free(t->buckets);
-    t->buckets = nt;
-    t->size = size;
+    return strcmp(STATE_HASH_ENTRY(n, struct proxy_stat, node)->name, name) == 0;
 }
 
 struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name)
 {
+    uint64_t hash = state_hash_table_hash(&t->names, name, strlen(name));
     /* only this worker inserts and evicts, so reading the chains without the lock is safe */
-    if (t->size) {
-        for (struct proxy_stat *s = t->buckets[name_bucket(t, name, t->size)]; s; s = s->next)
-            if (strcmp(s->name, name) == 0)
-                return s;
-    }
+    struct state_hash_node *n = state_hash_table_find(&t->names, hash, stat_is, name);
+    if (n != NULL)
+        return STATE_HASH_ENTRY(n, struct proxy_stat, node);
     struct proxy_stat *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     snprintf(s->name, sizeof(s->name), "%s", name);
     pthread_mutex_lock(&t->lock);
-    if (t->size == 0) {
-        state_siphash_key(t->key);
-        stats_resize(t, STAT_BUCKETS_MIN);
-    } else if (t->count >= t->size) {
-        stats_resize(t, t->size * 2);
-    }
-    if (t->size == 0) {
-        pthread_mutex_unlock(&t->lock);
+    int rc = state_hash_table_insert(&t->names, &s->node, hash);
+    pthread_mutex_unlock(&t->lock);
+    if (rc != 0) {
         free(s);
         return NULL;
     }
-    size_t b = name_bucket(t, name, t->size);
-    s->next = t->buckets[b];
-    t->buckets[b] = s;
-    t->count++;
-    pthread_mutex_unlock(&t->lock);
     return s;
 }
 
@@ -90,31 +66,25 @@ static bool name_routed(struct proxy *p, const char *name)
 size_t proxy_stats_evict(struct proxy_worker *w)
 {
     struct proxy_stats_table *t = &w->stats;
-    size_t kept = 0;
-    for (size_t b = 0; b < t->size; b++) {
-        struct proxy_stat **pp = &t->buckets[b];
-        while (*pp) {
-            struct proxy_stat *s = *pp;
-            /* "" counts requests for unknown names: it always stays */
-            bool routed = s->name[0] == '\0' || name_routed(w->p, s->name);
-            if (routed || s->held) {
-                kept += !routed;
-                s->held = false;
-                pp = &s->next;
-                continue;
-            }
-            pthread_mutex_lock(&t->lock);
-            *pp = s->next;
-            t->count--;
-            pthread_mutex_unlock(&t->lock);
-            free(s);
+    struct state_hash_node *n, *next;
+    size_t kept = 0, bucket;
+    STATE_HASH_TABLE_EACH (&t->names, n, next, bucket) {
+        struct proxy_stat *s = STATE_HASH_ENTRY(n, struct proxy_stat, node);
+        /* "" counts requests for unknown names: it always stays */
+        bool routed = s->name[0] == '\0' || name_routed(w->p, s->name);
+        if (routed || s->held) {
+            kept += !routed;
+            s->held = false;
+            continue;
         }
-    }
-    if (t->size > STAT_BUCKETS_MIN && t->count < t->size / 8) {
         pthread_mutex_lock(&t->lock);
-        stats_resize(t, t->size / 2);
+        state_hash_table_remove(&t->names, n);
         pthread_mutex_unlock(&t->lock);
+        free(s);
     }
+    pthread_mutex_lock(&t->lock);
+    state_hash_table_shrink(&t->names);
+    pthread_mutex_unlock(&t->lock);
     return kept;
 }
 
@@ -146,17 +116,7 @@ void proxy_stats_record(struct proxy_stat *st, int status, uint64_t bytes_in, ui
 
 void proxy_stats_table_free(struct proxy_stats_table *t)
 {
-    for (size_t b = 0; b < t->size; b++) {
-        struct proxy_stat *s = t->buckets[b];
-        while (s) {
-            struct proxy_stat *n = s->next;
-            free(s);
-            s = n;
-        }
-    }
-    free(t->buckets);
-    t->buckets = NULL;
-    t->size = t->count = 0;
+    state_hash_table_free_all(&t->names, offsetof(struct proxy_stat, node));
 }
 
 static uint64_t ld(_Atomic uint64_t *c)
@@ -179,64 +139,63 @@ static void accumulate(struct proxy_name_stats *o, struct proxy_stat *s)
     o->latency_sum_us += ld(&s->latency_sum_us);
 }
 
+/* One name's sum over workers, in a table of its own (state's keyed table). */
 struct agg {
     struct proxy_name_stats st;
-    struct agg *next;
+    struct state_hash_node node;
 };
+
+static bool agg_is(const struct state_hash_node *n, const void *name)
+{
+    return strcmp(STATE_HASH_ENTRY(n, struct agg, node)->st.name, name) == 0;
+}
+
+/* Adds one worker's counters into the sums; under that worker's lock. */
+static int aggregate(struct state_hash_table *sums, struct proxy_stats_table *t)
+{
+    struct state_hash_node *n, *next;
+    size_t bucket;
+    STATE_HASH_TABLE_EACH (&t->names, n, next, bucket) {
+        struct proxy_stat *s = STATE_HASH_ENTRY(n, struct proxy_stat, node);
+        uint64_t hash = state_hash_table_hash(sums, s->name, strlen(s->name));
+        struct state_hash_node *found = state_hash_table_find(sums, hash, agg_is, s->name);
+        struct agg *a = found ? STATE_HASH_ENTRY(found, struct agg, node) : NULL;
+        if (a == NULL) {
+            a = calloc(1, sizeof(*a));
+            if (a == NULL)
+                return PROXY_ENOMEM;
+            snprintf(a->st.name, sizeof(a->st.name), "%s", s->name);
+            if (state_hash_table_insert(sums, &a->node, hash) != 0) {
+                free(a);
+                return PROXY_ENOMEM;
+            }
+        }
+        accumulate(&a->st, s);
+    }
+    return 0;
+}
 
 int proxy_stats_each(struct proxy *p, proxy_stats_visit_fn fn, void *ctx)
 {
     /* sum into a private table one worker at a time (one lock held at once), then call fn
      * with no lock held */
-    size_t total = 0, size = STAT_BUCKETS_MIN;
-    for (unsigned wi = 0; wi < p->nworkers; wi++) {
-        struct proxy_stats_table *t = &p->workers[wi].stats;
-        pthread_mutex_lock(&t->lock);
-        total += t->count;
-        pthread_mutex_unlock(&t->lock);
-    }
-    while (size < total)
-        size *= 2;
-    struct agg **buckets = calloc(size, sizeof(*buckets));
-    if (buckets == NULL)
-        return PROXY_ENOMEM;
-    uint64_t key[2];
-    state_siphash_key(key);
+    struct state_hash_table sums;
+    struct state_hash_node *n, *next;
+    size_t bucket;
     int rc = 0;
+    state_hash_table_init(&sums, STAT_BUCKETS_MIN, SIZE_MAX);
     for (unsigned wi = 0; wi < p->nworkers && rc == 0; wi++) {
         struct proxy_stats_table *t = &p->workers[wi].stats;
         pthread_mutex_lock(&t->lock);
-        for (size_t b = 0; b < t->size && rc == 0; b++) {
-            for (struct proxy_stat *s = t->buckets[b]; s; s = s->next) {
-                size_t i = state_siphash(key, s->name, strlen(s->name)) & (size - 1);
-                struct agg *a = buckets[i];
-                while (a && strcmp(a->st.name, s->name) != 0)
-                    a = a->next;
-                if (a == NULL) {
-                    a = calloc(1, sizeof(*a));
-                    if (a == NULL) {
-                        rc = PROXY_ENOMEM;
-                        break;
-                    }
-                    snprintf(a->st.name, sizeof(a->st.name), "%s", s->name);
-                    a->next = buckets[i];
-                    buckets[i] = a;
-                }
-                accumulate(&a->st, s);
-            }
-        }
+        rc = aggregate(&sums, t);
         pthread_mutex_unlock(&t->lock);
     }
-    for (size_t b = 0; b < size; b++) {
-        struct agg *a = buckets[b];
-        while (a) {
-            struct agg *n = a->next;
-            if (rc == 0)
-                rc = fn(&a->st, ctx);
-            free(a);
-            a = n;
-        }
+    STATE_HASH_TABLE_EACH (&sums, n, next, bucket) {
+        struct agg *a = STATE_HASH_ENTRY(n, struct agg, node);
+        if (rc == 0)
+            rc = fn(&a->st, ctx);
+        free(a);
     }
-    free(buckets);
+    state_hash_table_fini(&sums);
     return rc;
 }

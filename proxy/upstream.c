@@ -132,16 +132,17 @@ void proxy_pool_put(struct proxy_worker *w, struct proxy_upstream *up)
 void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all)
 {
     uint64_t timeout = w->p->cfg.pool_idle_timeout_ms;
-    for (size_t b = 0; b < w->wb_size; b++) {
-        for (struct proxy_wbackend *wb = w->wb[b]; wb; wb = wb->next) {
-            /* most recent first: the old ones are at the tail */
-            while (!proxy_list_empty(&wb->idle)) {
-                struct proxy_link *l = wb->idle.prev;
-                struct proxy_upstream *up = PROXY_CONTAINER(l, struct proxy_upstream, pool_link);
-                if (!all && now_ms - up->idle_since_ms < timeout)
-                    break;
-                proxy_upstream_close(up);
-            }
+    struct state_hash_node *n, *next;
+    size_t bucket;
+    STATE_HASH_TABLE_EACH (&w->views, n, next, bucket) {
+        struct proxy_wbackend *wb = STATE_HASH_ENTRY(n, struct proxy_wbackend, node);
+        /* most recent first: the old ones are at the tail */
+        while (!proxy_list_empty(&wb->idle)) {
+            struct proxy_link *l = wb->idle.prev;
+            struct proxy_upstream *up = PROXY_CONTAINER(l, struct proxy_upstream, pool_link);
+            if (!all && now_ms - up->idle_since_ms < timeout)
+                break;
+            proxy_upstream_close(up);
         }
     }
 }

@@ -372,9 +372,11 @@ size_t state_names_witnesses(const struct state_names *names, const char *name,
 /* Held and tombstone counters depend on the setting: take every key out and back in. */
 static void names_account_all(struct state_names *names, int sign)
 {
-    for (size_t b = 0; b < names->bucket_count; b++)
-        for (struct name_key *k = names->buckets[b]; k != NULL; k = k->next)
-            name_table_account(names, k, sign);
+    struct state_hash_node *n, *next;
+    size_t bucket;
+
+    STATE_HASH_TABLE_EACH (&names->keys, n, next, bucket)
+        name_table_account(names, STATE_HASH_ENTRY(n, struct name_key, node), sign);
 }
 
 void state_names_set_witnessing(struct state_names *names, unsigned faults, unsigned fleet)

@@ -38,33 +38,28 @@ struct name_claim {
 
 /* A key and every owner's latest record for it. */
 struct name_key {
-    struct name_key *next;      /* hash bucket chain */
-    struct name_claim **claims; /* one per owner, unordered; &one while claim_cap is 1 */
-    struct name_claim *one;     /* storage of claims[] for a single owner (the usual case) */
-    uint8_t claim_count;        /* used entries of claims[] */
-    uint8_t claim_cap;          /* allocated entries of claims[] */
-    char name[];                /* the key, NUL-terminated */
+    struct state_hash_node node; /* in state_names.keys */
+    struct name_claim **claims;  /* one per owner, unordered; &one while claim_cap is 1 */
+    struct name_claim *one;      /* storage of claims[] for a single owner (the usual case) */
+    uint8_t claim_count;         /* used entries of claims[] */
+    uint8_t claim_cap;           /* allocated entries of claims[] */
+    char name[];                 /* the key, NUL-terminated */
 };
 
 struct state_names {
-    struct name_key **buckets;  /* chained hash table, bucket_count is a power of two */
-    size_t bucket_count;        /* number of buckets */
-    size_t key_count;           /* keys in the table */
-    size_t held_count;          /* keys with a live claim (state_names_count) */
-    size_t tombstone_count;     /* keys whose every claim is a release */
-    size_t record_count;        /* claims over all keys */
-    uint64_t digest;            /* sum of record_hash over all claims */
-    uint64_t seed[2];           /* random key of the bucket hash (hash flooding) */
-    struct name_owner **owners; /* live claims per owner (name_quota.c), chained */
-    size_t owner_bucket_count;  /* buckets of owners, a power of two (0: none yet) */
-    size_t owner_count;         /* owners with a live claim */
-    bool witnessing;            /* holders need witnesses (state_names_set_witnessing) */
-    unsigned witness_need;      /* witnesses a claim needs: min(f, fleet - 1) + 1 */
+    struct state_hash_table keys;   /* name_key by name (SipHash, random key per table) */
+    size_t held_count;              /* keys with a live claim (state_names_count) */
+    size_t tombstone_count;         /* keys whose every claim is a release */
+    size_t record_count;            /* claims over all keys */
+    uint64_t digest;                /* sum of record_hash over all claims */
+    struct state_hash_table owners; /* name_owner by owner key: live claims (name_quota.c) */
+    bool witnessing;                /* holders need witnesses (state_names_set_witnessing) */
+    unsigned witness_need;          /* witnesses a claim needs: min(f, fleet - 1) + 1 */
 };
 
 /* An owner's count of live claims (name_quota.c). */
 struct name_owner {
-    struct name_owner *next;        /* bucket chain */
+    struct state_hash_node node;    /* in state_names.owners */
     uint8_t owner[STATE_OWNER_LEN]; /* Ed25519 public key */
     size_t live;                    /* its claims that are not releases */
 };

@@ -12,9 +12,9 @@
  * can leave nodes with different subsets of its names (each within the limit), which stays
  * so until the owner releases some.
  *
- * Live claims per owner are counted in a chained table keyed by SipHash under the table's
- * random key (owners are remote input), kept up to date by name_table_account, one entry per
- * owner with a live claim.
+ * Live claims per owner are counted in state's keyed hash table (hash_table.c: SipHash under
+ * the table's random key, owners are remote input), kept up to date by name_table_account,
+ * one entry per owner with a live claim.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,70 +23,32 @@
 
 #include "state/name_private.h"
 
-#define NAME_OWNER_INITIAL_BUCKETS 64
-
-static size_t owner_bucket(const struct state_names *names, const uint8_t owner[STATE_OWNER_LEN],
-                           size_t count)
+static bool owner_is(const struct state_hash_node *n, const void *owner)
 {
-    return state_siphash(names->seed, owner, STATE_OWNER_LEN) & (count - 1);
+    return memcmp(STATE_HASH_ENTRY(n, struct name_owner, node)->owner, owner, STATE_OWNER_LEN) == 0;
 }
 
 static struct name_owner *owner_find(const struct state_names *names,
-                                     const uint8_t owner[STATE_OWNER_LEN])
+                                     const uint8_t owner[STATE_OWNER_LEN], uint64_t hash)
 {
-    if (names->owner_bucket_count == 0)
-        return NULL;
-    for (struct name_owner *o =
-             names->owners[owner_bucket(names, owner, names->owner_bucket_count)];
-         o != NULL; o = o->next)
-        if (memcmp(o->owner, owner, STATE_OWNER_LEN) == 0)
-            return o;
-    return NULL;
-}
+    struct state_hash_node *n = state_hash_table_find(&names->owners, hash, owner_is, owner);
 
-/* One bucket per owner at most; on no memory the chains grow longer. */
-static void owner_grow(struct state_names *names)
-{
-    size_t n =
-        names->owner_bucket_count ? names->owner_bucket_count * 2 : NAME_OWNER_INITIAL_BUCKETS;
-    struct name_owner **b;
-
-    if (names->owner_bucket_count != 0 && names->owner_count < names->owner_bucket_count)
-        return;
-    b = calloc(n, sizeof(*b));
-    if (b == NULL)
-        return;
-    for (size_t i = 0; i < names->owner_bucket_count; i++) {
-        struct name_owner *o = names->owners[i], *next;
-
-        for (; o != NULL; o = next) {
-            size_t j = owner_bucket(names, o->owner, n);
-
-            next = o->next;
-            o->next = b[j];
-            b[j] = o;
-        }
-    }
-    free(names->owners);
-    names->owners = b;
-    names->owner_bucket_count = n;
+    return n ? STATE_HASH_ENTRY(n, struct name_owner, node) : NULL;
 }
 
 void name_owner_count(struct state_names *names, const uint8_t owner[STATE_OWNER_LEN], int delta)
 {
-    struct name_owner *o = owner_find(names, owner), **pp;
+    uint64_t hash = state_hash_table_hash(&names->owners, owner, STATE_OWNER_LEN);
+    struct name_owner *o = owner_find(names, owner, hash);
 
     if (o == NULL) {
-        if (delta <= 0)
-            return;
-        owner_grow(names);
-        if (names->owner_bucket_count == 0 || (o = calloc(1, sizeof(*o))) == NULL)
+        if (delta <= 0 || (o = calloc(1, sizeof(*o))) == NULL)
             return; /* out of memory: this owner goes uncounted (never over its limit) */
         memcpy(o->owner, owner, STATE_OWNER_LEN);
-        pp = &names->owners[owner_bucket(names, owner, names->owner_bucket_count)];
-        o->next = *pp;
-        *pp = o;
-        names->owner_count++;
+        if (state_hash_table_insert(&names->owners, &o->node, hash) != 0) {
+            free(o);
+            return;
+        }
     }
     if (delta > 0)
         o->live += (size_t)delta;
@@ -94,33 +56,20 @@ void name_owner_count(struct state_names *names, const uint8_t owner[STATE_OWNER
         o->live = o->live > (size_t)-delta ? o->live - (size_t)-delta : 0;
     if (o->live > 0)
         return;
-    for (pp = &names->owners[owner_bucket(names, owner, names->owner_bucket_count)]; *pp != o;
-         pp = &(*pp)->next)
-        ;
-    *pp = o->next;
+    state_hash_table_remove(&names->owners, &o->node);
     free(o);
-    names->owner_count--;
 }
 
 void name_owner_free_all(struct state_names *names)
 {
-    for (size_t i = 0; i < names->owner_bucket_count; i++) {
-        struct name_owner *o = names->owners[i], *next;
-
-        for (; o != NULL; o = next) {
-            next = o->next;
-            free(o);
-        }
-    }
-    free(names->owners);
-    names->owners = NULL;
-    names->owner_bucket_count = names->owner_count = 0;
+    state_hash_table_free_all(&names->owners, offsetof(struct name_owner, node));
 }
 
 size_t state_names_owner_names(const struct state_names *names,
                                const uint8_t owner[STATE_OWNER_LEN])
 {
-    const struct name_owner *o = owner_find(names, owner);
+    const struct name_owner *o =
+        owner_find(names, owner, state_hash_table_hash(&names->owners, owner, STATE_OWNER_LEN));
 
     return o != NULL ? o->live : 0;
 }

@@ -6,15 +6,13 @@
  * The merge rules themselves (which record an owner keeps, who holds a key) live in
  * name_merge.c; this file only derives views from what merge stored.
  *
- * Bucket hashing uses a per-table random key so that names chosen by an attacker cannot pile
- * into one bucket (hash flooding); the key never leaves the process, so nothing that other
- * nodes see depends on it.
+ * The table is state's keyed hash table (hash_table.c): a per-table random key, so names
+ * chosen by an attacker cannot pile into one bucket (hash flooding); the key never leaves the
+ * process, so nothing that other nodes see depends on it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "state/name_private.h"
 
@@ -22,19 +20,17 @@
 
 /* ---- table ------------------------------------------------------------------------------ */
 
+/* Keys and owners are bounded by the growth limits the node applies before a record takes a
+ * new place (state_names_quota, --max-records); the tables themselves must take whatever a
+ * replay of the accepted log holds, so they set no bound of their own. */
 struct state_names *state_names_new(void)
 {
     struct state_names *names = calloc(1, sizeof(*names));
 
     if (names == NULL)
         return NULL;
-    names->bucket_count = NAME_TABLE_INITIAL_BUCKETS;
-    names->buckets = calloc(names->bucket_count, sizeof(*names->buckets));
-    if (names->buckets == NULL) {
-        free(names);
-        return NULL;
-    }
-    state_siphash_key(names->seed);
+    state_hash_table_init(&names->keys, NAME_TABLE_INITIAL_BUCKETS, SIZE_MAX);
+    state_hash_table_init(&names->owners, NAME_TABLE_INITIAL_BUCKETS, SIZE_MAX);
     return names;
 }
 
@@ -49,95 +45,60 @@ static void key_free(struct name_key *k)
 
 void state_names_free(struct state_names *names)
 {
+    struct state_hash_node *n, *next;
+    size_t bucket;
+
     if (names == NULL)
         return;
-    for (size_t b = 0; b < names->bucket_count; b++) {
-        struct name_key *k = names->buckets[b], *next;
-
-        for (; k != NULL; k = next) {
-            next = k->next;
-            key_free(k);
-        }
-    }
-    free(names->buckets);
+    STATE_HASH_TABLE_EACH (&names->keys, n, next, bucket)
+        key_free(STATE_HASH_ENTRY(n, struct name_key, node));
+    state_hash_table_fini(&names->keys);
     name_owner_free_all(names);
     free(names);
+}
+
+static bool key_is(const struct state_hash_node *n, const void *name)
+{
+    return strcmp(STATE_HASH_ENTRY(n, struct name_key, node)->name, name) == 0;
 }
 
 struct name_key *name_table_find(const struct state_names *names, const char *key)
 {
     size_t len = strnlen(key, STATE_FQDN_MAX + 1);
-    uint64_t h;
+    struct state_hash_node *n;
 
     if (len > STATE_FQDN_MAX)
         return NULL;
-    h = state_siphash(names->seed, key, len);
-    for (struct name_key *k = names->buckets[h & (names->bucket_count - 1)]; k; k = k->next)
-        if (strcmp(k->name, key) == 0)
-            return k;
-    return NULL;
-}
-
-/* Doubles the bucket array; on allocation failure the table stays as it is (only slower). */
-static void table_grow(struct state_names *names)
-{
-    size_t count = names->bucket_count * 2;
-    struct name_key **buckets = calloc(count, sizeof(*buckets));
-
-    if (buckets == NULL)
-        return;
-    for (size_t b = 0; b < names->bucket_count; b++) {
-        struct name_key *k = names->buckets[b], *next;
-
-        for (; k != NULL; k = next) {
-            /* recomputed rather than cached: 8 bytes less per key, and growth is rare */
-            uint64_t h = state_siphash(names->seed, k->name, strlen(k->name));
-
-            next = k->next;
-            k->next = buckets[h & (count - 1)];
-            buckets[h & (count - 1)] = k;
-        }
-    }
-    free(names->buckets);
-    names->buckets = buckets;
-    names->bucket_count = count;
+    n = state_hash_table_find(&names->keys, state_hash_table_hash(&names->keys, key, len), key_is,
+                              key);
+    return n ? STATE_HASH_ENTRY(n, struct name_key, node) : NULL;
 }
 
 struct name_key *name_table_upsert(struct state_names *names, const char *key)
 {
     size_t len = strnlen(key, STATE_FQDN_MAX + 1);
     struct name_key *k;
-    uint64_t h;
 
     if (len > STATE_FQDN_MAX)
         return NULL;
     k = name_table_find(names, key);
     if (k != NULL)
         return k;
-    if (names->key_count >= names->bucket_count)
-        table_grow(names);
-    h = state_siphash(names->seed, key, len);
     k = calloc(1, sizeof(*k) + len + 1);
     if (k == NULL)
         return NULL;
     memcpy(k->name, key, len + 1);
-    k->next = names->buckets[h & (names->bucket_count - 1)];
-    names->buckets[h & (names->bucket_count - 1)] = k;
-    names->key_count++;
+    if (state_hash_table_insert(&names->keys, &k->node,
+                                state_hash_table_hash(&names->keys, key, len)) != 0) {
+        free(k);
+        return NULL;
+    }
     return k;
 }
 
 void name_table_remove(struct state_names *names, struct name_key *k)
 {
-    uint64_t h = state_siphash(names->seed, k->name, strlen(k->name));
-    struct name_key **pp = &names->buckets[h & (names->bucket_count - 1)];
-
-    while (*pp != NULL && *pp != k)
-        pp = &(*pp)->next;
-    if (*pp == k) {
-        *pp = k->next;
-        names->key_count--;
-    }
+    state_hash_table_remove(&names->keys, &k->node);
     key_free(k);
 }
 
@@ -311,17 +272,22 @@ static int sorted_keys(const struct state_names *names, struct name_key ***out, 
     struct name_key **arr = NULL;
     size_t n = 0;
 
+    struct state_hash_node *node, *next;
+    size_t bucket;
+
     *out = NULL;
     *count = 0;
-    if (names->key_count == 0)
+    if (names->keys.count == 0)
         return 0;
-    arr = malloc(names->key_count * sizeof(*arr));
+    arr = malloc(names->keys.count * sizeof(*arr));
     if (arr == NULL)
         return STATE_ENOMEM;
-    for (size_t b = 0; b < names->bucket_count; b++)
-        for (struct name_key *k = names->buckets[b]; k != NULL; k = k->next)
-            if (k->claim_count > 0)
-                arr[n++] = k;
+    STATE_HASH_TABLE_EACH (&names->keys, node, next, bucket) {
+        struct name_key *k = STATE_HASH_ENTRY(node, struct name_key, node);
+
+        if (k->claim_count > 0)
+            arr[n++] = k;
+    }
     qsort(arr, n, sizeof(*arr), key_cmp);
     *out = arr;
     *count = n;
@@ -417,27 +383,24 @@ uint64_t state_names_digest(const struct state_names *names)
  * name_merge.c). They are bounded by STATE_CLAIMS_PER_NAME_MAX per key. */
 size_t state_names_collect(struct state_names *names, uint64_t now_ms, uint64_t ttl_ms)
 {
-    size_t collected = 0;
+    struct state_hash_node *node, *next;
+    size_t collected = 0, bucket;
 
-    for (size_t b = 0; b < names->bucket_count; b++) {
-        struct name_key *k = names->buckets[b], *next;
+    STATE_HASH_TABLE_EACH (&names->keys, node, next, bucket) {
+        struct name_key *k = STATE_HASH_ENTRY(node, struct name_key, node);
+        uint64_t newest = 0;
+        bool live = false;
 
-        for (; k != NULL; k = next) {
-            uint64_t newest = 0;
-            bool live = false;
-
-            next = k->next;
-            for (int i = 0; i < k->claim_count; i++) {
-                live |= k->claims[i]->kind != STATE_RECORD_RELEASE;
-                if (k->claims[i]->issued_at_ms > newest)
-                    newest = k->claims[i]->issued_at_ms;
-            }
-            if (live || k->claim_count == 0 || newest >= now_ms || now_ms - newest <= ttl_ms)
-                continue;
-            name_table_account(names, k, -1);
-            name_table_remove(names, k);
-            collected++;
+        for (int i = 0; i < k->claim_count; i++) {
+            live |= k->claims[i]->kind != STATE_RECORD_RELEASE;
+            if (k->claims[i]->issued_at_ms > newest)
+                newest = k->claims[i]->issued_at_ms;
         }
+        if (live || k->claim_count == 0 || newest >= now_ms || now_ms - newest <= ttl_ms)
+            continue;
+        name_table_account(names, k, -1);
+        name_table_remove(names, k);
+        collected++;
     }
     return collected;
 }

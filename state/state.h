@@ -479,6 +479,76 @@ uint64_t state_now_ms(void); /* wall clock, ms since the Unix epoch */
 uint64_t state_siphash(const uint64_t key[2], const void *data, size_t len);
 void state_siphash_key(uint64_t key[2]);
 
+/* ---- keyed hash table (hash_table.c) ---------------------------------------------------- */
+
+/* The one container of every table keyed by what the network sends (names, owners, backend
+ * addresses, fqdns): chained, hashed with SipHash under a random key drawn for each table, and
+ * bounded. It is intrusive, like the Linux hlist or liburcu's cds_lfht: the caller embeds a
+ * struct state_hash_node in its entry, owns the entry's memory, hashes the key with
+ * state_hash_table_hash and says which entry is which with an equality callback; the table
+ * only links nodes. Not thread-safe: the caller locks when threads meet. */
+struct state_hash_node {
+    struct state_hash_node *next; /* bucket chain */
+    uint64_t hash;                /* the entry key's hash (state_hash_table_hash), kept for
+                                     rehashing and to skip most key comparisons */
+};
+
+struct state_hash_table {
+    struct state_hash_node **buckets; /* NULL until the first insert, then a power of two */
+    size_t bucket_count;              /* buckets allocated (0 before the first insert) */
+    size_t min_buckets;               /* first allocation, and never shrunk below */
+    size_t count;                     /* entries linked */
+    size_t max;                       /* inserts beyond this many are refused */
+    uint64_t key[2];                  /* SipHash key, random per table, never leaves us */
+};
+
+/* The entry that embeds `node` as `member`. */
+#define STATE_HASH_ENTRY(node, type, member) ((type *)((char *)(node)-offsetof(type, member)))
+
+/* True when the entry of `node` has the key `key` (whatever the caller passed to find). */
+typedef bool (*state_hash_eq_fn)(const struct state_hash_node *node, const void *key);
+
+/* Sets up an empty table that allocates min_buckets (rounded up to a power of two, at least
+ * 8) on its first insert and holds at most max_entries; draws its random key. Allocates
+ * nothing, cannot fail. */
+void state_hash_table_init(struct state_hash_table *t, size_t min_buckets, size_t max_entries);
+/* Frees the buckets; the entries are the caller's (free them first, by iterating). The
+ * table is empty afterwards and may be used again. */
+void state_hash_table_fini(struct state_hash_table *t);
+/* For entries that are one malloc'd block each: free()s every entry (its node lies
+ * node_offset bytes into it: offsetof(type, member)), then the buckets as fini does. */
+void state_hash_table_free_all(struct state_hash_table *t, size_t node_offset);
+/* The hash of key[0..len) under the table's key: what find and insert take. */
+uint64_t state_hash_table_hash(const struct state_hash_table *t, const void *key, size_t len);
+/* The node of the entry whose hash is `hash` and for which eq(node, key) holds, or NULL. */
+struct state_hash_node *state_hash_table_find(const struct state_hash_table *t, uint64_t hash,
+                                              state_hash_eq_fn eq, const void *key);
+/* Links `node` under `hash` (the caller has checked that its key is not in the table yet).
+ * Returns 0, STATE_EFULL when the table already holds max_entries, or STATE_ENOMEM when the
+ * first bucket array cannot be allocated. Doubles the buckets when entries outnumber them;
+ * if that allocation fails the table keeps working with longer chains. */
+int state_hash_table_insert(struct state_hash_table *t, struct state_hash_node *node,
+                            uint64_t hash);
+/* True when an insert would be refused with STATE_EFULL: check before allocating an entry
+ * that a flood of new keys would otherwise allocate and free again. */
+bool state_hash_table_full(const struct state_hash_table *t);
+/* Unlinks `node`, which must be in the table. Never reallocates, so an iteration may remove
+ * the node it stands on (state_hash_table_next was taken first). */
+void state_hash_table_remove(struct state_hash_table *t, struct state_hash_node *node);
+/* Halves the buckets when entries fill less than an eighth of them and more than
+ * min_buckets remain (call after removals, outside an iteration). */
+void state_hash_table_shrink(struct state_hash_table *t);
+/* Iteration in bucket order (no meaning): first returns the first node or NULL and sets
+ * *bucket; next returns the node after `node`. Take next before removing `node`. */
+struct state_hash_node *state_hash_table_first(const struct state_hash_table *t, size_t *bucket);
+struct state_hash_node *state_hash_table_next(const struct state_hash_table *t,
+                                              const struct state_hash_node *node, size_t *bucket);
+/* for (each node) that may remove `node` in the body; `next` and `bucket` are scratch. */
+#define STATE_HASH_TABLE_EACH(t, node, next, bucket)                                               \
+    for ((node) = state_hash_table_first((t), &(bucket));                                          \
+         (node) != NULL && ((next) = state_hash_table_next((t), (node), &(bucket)), 1);            \
+         (node) = (next))
+
 /* The key of a client address in per-IP tables (ip_key.c): a family byte, then the IPv4
  * address or the IPv6 /64. A host is routinely given a whole /64, so a table keyed on full
  * IPv6 addresses would hand every client 2^64 keys (and limits); IPv4-mapped IPv6 (a dual-stack

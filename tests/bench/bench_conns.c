@@ -6,7 +6,7 @@
  *       opens N connections, sends one request on each (GET P, keep-alive; with --upgrade a
  *       WebSocket-style Upgrade), reads the answer (the whole response, or the 101 head), then
  *       prints "ready N" and holds every connection open until SIGTERM.
- *   bench_conns tunnel-server --listen IP:PORT
+ *   bench_conns tunnel-server --listen IP:PORT [--listen IP:PORT]... (up to 4)
  *       a backend that answers any request with 101 Switching Protocols, then by path:
  *       /hold keeps the tunnel open, /sink/B reads B bytes and answers "ok\n",
  *       /source/B writes B bytes. A request without Upgrade gets its body (Content-Length)
@@ -263,23 +263,29 @@ static void sconn_head(int ep, struct sconn *s)
     }
 }
 
-static int tunnel_server(const struct sockaddr_in *sa)
+#define LISTEN_MAX 4
+
+static int tunnel_server(const struct sockaddr_in *sa, int nl)
 {
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(lfd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(lfd, 4096) != 0)
-        die("listen");
-    int ep = epoll_create1(0);
-    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
+    static int lfds[LISTEN_MAX];
+    int ep = epoll_create1(0), one = 1;
+    for (int l = 0; l < nl; l++) {
+        lfds[l] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        setsockopt(lfds[l], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(lfds[l], (const struct sockaddr *)&sa[l], sizeof(sa[l])) != 0 ||
+            listen(lfds[l], 4096) != 0)
+            die("listen");
+        struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &lfds[l]};
+        epoll_ctl(ep, EPOLL_CTL_ADD, lfds[l], &lev);
+    }
     static char buf[CHUNK];
     while (!stop) {
         struct epoll_event evs[256];
         int k = epoll_wait(ep, evs, 256, 1000);
         for (int i = 0; i < k; i++) {
             struct sconn *s = evs[i].data.ptr;
-            if (s == NULL) {
-                int fd;
+            if ((int *)evs[i].data.ptr >= lfds && (int *)evs[i].data.ptr < lfds + nl) {
+                int fd, lfd = *(int *)evs[i].data.ptr;
                 while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
                     struct sconn *n = calloc(1, sizeof(*n));
                     if (n == NULL)
@@ -405,8 +411,9 @@ static int tunnel(const struct sockaddr_in *sa, const char *host, const char *pa
 
 int main(int argc, char **argv)
 {
-    const char *connect_to = NULL, *listen_on = NULL, *host = "bench.localhost", *path = "/";
+    const char *connect_to = NULL, *listen_on[LISTEN_MAX], *host = "bench.localhost", *path = "/";
     long conns = 1;
+    int nlisten = 0;
     bool upgrade = false;
     struct sockaddr_in sa;
     if (argc < 2) {
@@ -421,7 +428,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--connect") == 0)
             connect_to = argv[++i];
         else if (strcmp(argv[i], "--listen") == 0)
-            listen_on = argv[++i];
+            listen_on[nlisten < LISTEN_MAX ? nlisten++ : LISTEN_MAX - 1] = argv[++i];
         else if (strcmp(argv[i], "--host") == 0)
             host = argv[++i];
         else if (strcmp(argv[i], "--path") == 0)
@@ -432,15 +439,23 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    const char *addr = strcmp(argv[1], "tunnel-server") == 0 ? listen_on : connect_to;
-    if (addr == NULL || parse_addr(addr, &sa) != 0) {
+    if (strcmp(argv[1], "tunnel-server") == 0) {
+        struct sockaddr_in lsa[LISTEN_MAX];
+        for (int l = 0; l < nlisten; l++)
+            if (parse_addr(listen_on[l], &lsa[l]) != 0)
+                nlisten = 0;
+        if (nlisten == 0) {
+            fprintf(stderr, "bench_conns: give --listen IP:PORT (repeatable, up to 4)\n");
+            return 2;
+        }
+        return tunnel_server(lsa, nlisten);
+    }
+    if (connect_to == NULL || parse_addr(connect_to, &sa) != 0) {
         fprintf(stderr, "bench_conns: give --connect IP:PORT (or --listen for the server)\n");
         return 2;
     }
     if (strcmp(argv[1], "hold") == 0)
         return hold(&sa, host, path, conns, upgrade);
-    if (strcmp(argv[1], "tunnel-server") == 0)
-        return tunnel_server(&sa);
     if (strcmp(argv[1], "tunnel") == 0)
         return tunnel(&sa, host, path);
     fprintf(stderr, "bench_conns: unknown mode %s\n", argv[1]);

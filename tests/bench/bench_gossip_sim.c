@@ -11,7 +11,8 @@
  *           seeds: virtual seconds from the last start until every member lists every other
  *           alive and none suspect; bytes per member per second over the whole cold start,
  *           and the busiest member's (a seed)
- *   steady  bytes per member per second on the converged fleet (after a settling minute),
+ *   steady  bytes per member per second on the converged fleet (after SETTLE_S, 300:
+ *           the cold start's queued news takes minutes to drain),
  *           over one push-pull period
  *   join    a new member joins through one seed: until every member lists it alive
  *   record  a new item is published at one member: until every member holds it
@@ -19,7 +20,15 @@
  *
  * Also the wall time and the peak resident memory of the whole run.
  *
- *   bench_gossip_sim [-w WINDOW_MS] [N...]        (default: -w 10000 1000 10000)
+ * With -t, only the memory of a converged fleet: N members started and every member table
+ * filled with every member (ids and metadata as the cold start leaves them) without running
+ * the protocol, then the peak resident memory and the bytes per table entry. This reaches
+ * sizes whose cold start takes too long on a shared machine.
+ *
+ * With -c, the cold start only (its line on stderr).
+ *
+ *   bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [N...]        (default: -w 10000 1000
+ * 10000)
  */
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
@@ -92,6 +101,9 @@ static uint64_t wire_total(const struct fakenet *net)
     return net->wire_udp + net->wire_tcp;
 }
 
+static bool cold_only;
+static uint64_t settle_ms = 300000; /* -s: settling before the steady state is measured */
+
 static struct row simulate(size_t n, uint64_t window_ms)
 {
     struct row r = {.n = n};
@@ -121,15 +133,30 @@ static struct row simulate(size_t n, uint64_t window_ms)
             n, ms == UINT64_MAX ? "NOT converged" : "converged", r.cold_s, r.cold_wall_s,
             peak_rss_gb(), r.cold_bps, r.cold_tcp_bps, r.cold_pp);
 
+    if (cold_only) {
+        fakenet_free(net);
+        return r;
+    }
     /* steady state, past the settling of the cold start's exchanges, over one whole
      * push-pull period (gossip_pushpull_period: 30 s, times 1 + ceil(log2(n) - 5) past 32
      * members) so that every member's exchange is counted once */
-    fakenet_run(net, 60000);
+    fakenet_run(net, settle_ms);
     u0 = net->wire_udp;
     t0b = net->wire_tcp;
     secs = 30.0 * (n > 32 ? ceil(log2((double)n) - 5.0) + 1.0 : 1.0);
     fakenet_run(net, (uint64_t)(secs * 1000));
     r.steady_s = secs;
+    {
+        double queued = 0, susp = 0;
+        for (size_t i = 0; i < n; i++) {
+            queued += (double)net->nodes[i].g->q_members.count / (double)n;
+            susp += (double)net->nodes[i].suspicions_seen;
+        }
+        fprintf(stderr,
+                "  steady: %.0f s from %.0f s, membership news still queued %.1f a member "
+                "at the end, %.0f suspicions seen since the start\n",
+                secs, (double)(net->now) / 1000.0 - secs, queued, susp);
+    }
     r.udp_bps = (double)(net->wire_udp - u0) / (double)n / secs;
     r.tcp_bps = (double)(net->wire_tcp - t0b) / (double)n / secs;
 
@@ -163,6 +190,42 @@ static struct row simulate(size_t n, uint64_t window_ms)
     return r;
 }
 
+/* -t: the converged fleet's member tables, built directly. */
+static void tables_only(size_t n)
+{
+    struct fakenet *net = fakenet_new(n, 4242 + n);
+    double t0 = mono(), base;
+    char id[GOSSIP_ID_MAX + 1];
+
+    net->daemon_sized = true;
+    for (size_t i = 0; i < n; i++) {
+        struct gossip_config cfg;
+        fakenet_config(net, i, &cfg);
+        if (fakenet_start(net, i, &cfg) != 0)
+            exit(1);
+    }
+    base = peak_rss_gb();
+    for (size_t i = 0; i < n; i++) {
+        struct gossip *g = net->nodes[i].g;
+        for (size_t j = 0; j < n; j++) {
+            struct gmember *m;
+            if (i == j)
+                continue;
+            fakenet_id(net, j, id);
+            if (gossip_debug_add_member(g, id, &net->nodes[j].addr, 1) != 0 ||
+                (m = gossip_find(g, id)) == NULL)
+                exit(1);
+            gossip_member_set_meta(m, net->nodes[j].g->self->meta);
+        }
+    }
+    printf("%7zu members: %.0f table entries, peak RSS %.2f GB (%.2f GB before the tables), "
+           "%.0f bytes an entry, %zu ids and metadata stored, %.0f s wall\n",
+           n, (double)n * (double)(n - 1), peak_rss_gb(), base,
+           (peak_rss_gb() - base) * 1024.0 * 1024.0 * 1024.0 / ((double)n * (double)(n - 1)),
+           gshare_stored(), mono() - t0);
+    fakenet_free(net);
+}
+
 static void print_secs(double s)
 {
     if (s < 0)
@@ -178,11 +241,22 @@ int main(int argc, char **argv)
     uint64_t window_ms = 10000;
     struct row rows[8];
     double load[3] = {0, 0, 0};
+    bool tables = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "w:")) != -1) {
+    while ((opt = getopt(argc, argv, "w:s:ct")) != -1) {
+        if (opt == 't' || opt == 'c') {
+            tables |= opt == 't';
+            cold_only |= opt == 'c';
+            continue;
+        }
+        if (opt == 's') {
+            settle_ms = strtoull(optarg, NULL, 10) * 1000;
+            continue;
+        }
         if (opt != 'w') {
-            fprintf(stderr, "usage: bench_gossip_sim [-w WINDOW_MS] [N...]\n");
+            fprintf(stderr,
+                    "usage: bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [N...]\n");
             return 2;
         }
         window_ms = strtoull(optarg, NULL, 10);
@@ -197,8 +271,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_gossip_sim: N must be %d .. %u\n", SEEDS + 1, 1u << 20);
             return 2;
         }
-        rows[i] = simulate(sizes[i], window_ms);
+        if (tables)
+            tables_only(sizes[i]);
+        else
+            rows[i] = simulate(sizes[i], window_ms);
     }
+    if (tables || cold_only)
+        return 0;
     if (getloadavg(load, 3) < 0)
         load[0] = -1;
     printf("\ngossip simulator: cold start through %d seeds, all starting within %.1f s; fake "

@@ -16,7 +16,7 @@
 #   false    deaths of anyone but the victim logged by anyone; suspicions of anyone but the
 #            victim logged (the "suspect" column)
 # Configurations:
-#   shipped  webgw defaults (probe 500ms, timeout 250ms) against Serf LAN (probe 1s, 500ms)
+#   shipped  webgw defaults (probe 600ms, timeout 300ms) against Serf LAN (probe 1s, 500ms)
 #   equal    webgw with Serf's probe settings (--gossip-probe-interval 1s
 #            --gossip-probe-timeout 500ms); every other timing already matches memberlist LAN
 # The settings of both sides are printed first.
@@ -151,11 +151,12 @@ WEBGW_TIMING = {
     "equal": ["--gossip-probe-interval", "1s", "--gossip-probe-timeout", "500ms"],
 }
 WEBGW_SETTINGS = {
-    "shipped": "probe 500ms, probe timeout 250ms, gossip 200ms, fanout 3, suspicion mult 4, "
-               "push-pull 30s, indirect 3, retransmit mult 4 (webgw defaults)",
-    "equal": "probe 1s, probe timeout 500ms, gossip 200ms, fanout 3, suspicion mult 4, "
-             "push-pull 30s, indirect 3, retransmit mult 4 (--gossip-probe-interval 1s "
-             "--gossip-probe-timeout 500ms)",
+    "shipped": "probe 600ms, probe timeout 300ms, gossip 200ms, fanout 3, suspicion mult 2 "
+               "with 3 confirmations (max 6x), push-pull 30s, indirect 3, retransmit mult 4 "
+               "(webgw defaults)",
+    "equal": "probe 1s, probe timeout 500ms, gossip 200ms, fanout 3, suspicion mult 2 "
+             "with 3 confirmations (max 6x), push-pull 30s, indirect 3, retransmit mult 4 "
+             "(--gossip-probe-interval 1s --gossip-probe-timeout 500ms)",
 }
 SERF_SETTINGS = ("serf agent -profile=lan: memberlist DefaultLANConfig: probe 1s, probe timeout "
                  "500ms, gossip 200ms, fanout 3, suspicion mult 4, push-pull 30s, indirect 3, "

@@ -15,6 +15,10 @@
 : "${nofile:=$(ulimit -n)}"
 
 BACKEND=18200 BACKEND_TLS=18201 TUNNEL=18202
+# The Upgrade backend answers on one loopback address per contender: 10,000 tunnels closed by
+# one contender leave 10,000 ports in TIME_WAIT towards its address, which the next one must
+# not run out of (the ephemeral range is about 28,000 ports per destination).
+declare -A tunnel_ip=([webgw]=127.0.0.1 [haproxy]=127.0.0.2 [nginx]=127.0.0.3 [h2o]=127.0.0.4)
 WEBGW_HTTP=18210 WEBGW_HTTPS=18211 WEBGW_API=18212 WEBGW_GOSSIP=18213
 HAPROXY_HTTP=18220 HAPROXY_HTTPS=18221 HAPROXY_PASS=18222
 NGINX_HTTP=18230 NGINX_HTTPS=18231 NGINX_PASS=18232
@@ -158,7 +162,9 @@ http { access_log off; keepalive_requests 1000000; sendfile on;
 CONF
     $(pin_prefix "$cpu_backend") nginx -c "$work/backend.conf" -p "$work" &
     pidof[backend]=$!
-    $(pin_prefix "$cpu_backend") "$build/bench/bench_conns" tunnel-server --listen 127.0.0.1:$TUNNEL &
+    $(pin_prefix "$cpu_backend") "$build/bench/bench_conns" tunnel-server \
+        --listen 127.0.0.1:$TUNNEL --listen 127.0.0.2:$TUNNEL --listen 127.0.0.3:$TUNNEL \
+        --listen 127.0.0.4:$TUNNEL &
     pidof[tunnel]=$!
     wait_http $BACKEND bench.localhost || fail "the backend nginx does not start ($work/logs/backend.err)"
 }
@@ -214,7 +220,7 @@ webgw_expose() {
     local n
     for n in bench sock pass; do "${ctl[@]}" reserve $n >/dev/null; done
     "${ctl[@]}" expose bench --backend http://127.0.0.1:$BACKEND >/dev/null
-    "${ctl[@]}" expose sock --backend http://127.0.0.1:$TUNNEL >/dev/null
+    "${ctl[@]}" expose sock --backend http://${tunnel_ip[webgw]}:$TUNNEL >/dev/null
     "${ctl[@]}" expose pass --backend 127.0.0.1:$BACKEND_TLS --tls-passthrough >/dev/null
     touch "$data/.bench-exposed"
 }
@@ -248,7 +254,7 @@ frontend fe
 backend be
     server s1 127.0.0.1:$BACKEND
 backend ws
-    server s1 127.0.0.1:$TUNNEL
+    server s1 ${tunnel_ip[haproxy]}:$TUNNEL
 frontend pass
     mode tcp
     bind 127.0.0.1:$HAPROXY_PASS
@@ -277,7 +283,7 @@ worker_rlimit_nofile $nofile;
 events { worker_connections $((nofile - 200)); }
 http { $access keepalive_requests 1000000;
   upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
-  upstream ws { server 127.0.0.1:$TUNNEL; }
+  upstream ws { server ${tunnel_ip[nginx]}:$TUNNEL; }
   server { listen 127.0.0.1:$NGINX_HTTP backlog=4096; listen 127.0.0.1:$NGINX_HTTPS ssl;
     ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";

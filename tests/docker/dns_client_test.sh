@@ -9,8 +9,10 @@
 #   2. no address takes the connection: one fail line, tried=2, exit status 1;
 #   3. an address that answers with the wrong page is a failure, not a reason to try the next
 #      (the gateway is alive): fail, tried=1;
-#   4. a name that does not resolve: fail with the resolver's reason, tried=0;
-#   5. bad arguments: one line on stderr, exit status 2.
+#   4. an address that takes the connection and closes it before any response byte (a gateway
+#      killed under the request) is skipped like a refused one: ok via 127.0.0.3, tried=2;
+#   5. a name that does not resolve: fail with the resolver's reason, tried=0;
+#   6. bad arguments: one line on stderr, exit status 2.
 #
 #   tests/docker/dns_client_test.sh BIN-DIR      (exit 77: no mount namespace here, skipped)
 set -uo pipefail
@@ -79,16 +81,39 @@ rc=$?
 check 3 "a wrong page from a live address is a failure, not retried (status $rc): $out" \
     [ "$rc" = 1 -a "${out#* fail reason=status_200_unexpected_body tried=1 answers=127.0.0.2,127.0.0.3}" = "" ]
 
+kill "$pid" && wait "$pid" 2>/dev/null
+pid=""
+python3 -c '
+import socket, struct, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.2", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept(); c.recv(4096)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+' "$port" &
+pid=$!
+"$backend" --listen "127.0.0.3:$port" --name backend-b >>"$work/backend.log" 2>&1 &
+pid2=$!
+for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.3/$port") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.2/$port") 2>/dev/null && break
+    sleep 0.1
+done
+out=$("$client" rr.test --port "$port" --count 1 --interval-ms 0 2>/dev/null)
+rc=$?
+kill "$pid2" && wait "$pid2" 2>/dev/null
+check 4 "127.0.0.2 resets the request before answering, the GET goes to 127.0.0.3 (status $rc): $out" \
+    [ "$rc" = 0 -a "${out#* ok via=127.0.0.3 tried=2 answers=127.0.0.2,127.0.0.3 status=200 first=hello_from_backend-b}" = "" ]
+
 out=$("$client" nothing.invalid --count 1 --interval-ms 0 2>/dev/null)
 rc=$?
-check 4 "an unresolvable name fails with the resolver's reason (status $rc): $out" \
+check 5 "an unresolvable name fails with the resolver's reason (status $rc): $out" \
     [ "$rc" = 1 -a "${out#* fail reason=resolve:*tried=0 answers=-}" = "" ]
 
 for args in "" "a b" "x --count abc" "x --port" "--bogus 1 x"; do
     # shellcheck disable=SC2086
     err=$("$client" $args --count 1 2>&1 >/dev/null)
     rc=$?
-    check 5 "arguments '$args': one line and status 2 ($rc): $err" \
+    check 6 "arguments '$args': one line and status 2 ($rc): $err" \
         [ "$rc" = 2 -a "$(printf '%s\n' "$err" | wc -l)" = 1 -a "${err#webgw-dns-client: }" != "$err" ]
 done
 

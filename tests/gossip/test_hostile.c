@@ -139,10 +139,18 @@ static void test_forged_leave_is_refuted(void **state)
     fakenet_free(net);
 }
 
+/* The item digest build_reply sends: the dense zero form unless a test sets these. */
+static const uint8_t *reply_digest;
+static size_t reply_digest_len;
+
 static void pack_buckets(msgpack_packer *pk)
 {
     static const uint8_t zero[GOSSIP_PP_BUCKETS * 8];
 
+    if (reply_digest != NULL) {
+        msgpack_pack_bin_with_body(pk, reply_digest, reply_digest_len);
+        return;
+    }
     msgpack_pack_bin(pk, sizeof(zero));
     msgpack_pack_bin_body(pk, zero, sizeof(zero));
 }
@@ -240,6 +248,50 @@ static void test_unsolicited_pushpull_is_dropped(void **state)
     fakenet_free(net);
 }
 
+/* The sparse item digest ((index, hash) pairs, 9 bytes each) has one form: indices strictly
+ * increasing, a whole number of pairs, fewer than the dense 2048 bytes. Anything else in a
+ * reply we wait for is malformed; a well-formed one is taken. */
+static void test_sparse_digest_is_checked(void **state)
+{
+    struct fakenet *net = keyed_cluster(2);
+    struct gossip_addr peer = {.family = 4, .ip = {10, 200, 0, 1}, .port = 7946};
+    static uint8_t bad[4][GOSSIP_PP_BUCKETS * 8 + 9];
+    const size_t bad_len[4] = {18, 18, 10, sizeof(bad[3])};
+    uint8_t good[18] = {0};
+    struct gwbuf w;
+    uint64_t before;
+
+    (void)state;
+    bad[0][0] = 5; /* indices 5 then 3 */
+    bad[0][9] = 3;
+    bad[1][0] = 4; /* index 4 twice */
+    bad[1][9] = 4;
+    for (size_t i = 0; i < 4; i++) { /* 10 bytes: not pairs; 2057: neither form */
+        gossip_pushpull_expect(net->nodes[0].g, &peer, GPP_DIGEST_SENT);
+        reply_digest = bad[i];
+        reply_digest_len = bad_len[i];
+        build_reply(&w, "node-9", false, 0);
+        before = drops(net, 0, GOSSIP_DROP_MALFORMED);
+        deliver(net, 0, &peer, w.data, w.len, true);
+        gwbuf_free_dynamic(&w);
+        assert_int_equal(drops(net, 0, GOSSIP_DROP_MALFORMED), before + 1);
+    }
+    good[0] = 3;
+    good[1] = 1;
+    good[9] = 200;
+    good[10] = 1;
+    gossip_pushpull_expect(net->nodes[0].g, &peer, GPP_DIGEST_SENT);
+    reply_digest = good;
+    reply_digest_len = sizeof(good);
+    build_reply(&w, "node-9", false, 0);
+    before = drops(net, 0, GOSSIP_DROP_MALFORMED);
+    deliver(net, 0, &peer, w.data, w.len, true);
+    gwbuf_free_dynamic(&w);
+    assert_int_equal(drops(net, 0, GOSSIP_DROP_MALFORMED), before);
+    reply_digest = NULL;
+    fakenet_free(net);
+}
+
 /* A reply listing more entries than any fleet has is refused before anything is allocated for
  * it, even inside an exchange we started; one of ordinary size is answered. */
 static void test_oversized_reply_is_refused_before_allocation(void **state)
@@ -320,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_huge_incarnation_cannot_silence_a_member),
         cmocka_unit_test(test_forged_leave_is_refuted),
         cmocka_unit_test(test_unsolicited_pushpull_is_dropped),
+        cmocka_unit_test(test_sparse_digest_is_checked),
         cmocka_unit_test(test_oversized_reply_is_refused_before_allocation),
         cmocka_unit_test(test_replayed_envelopes_are_refused),
     };

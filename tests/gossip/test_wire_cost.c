@@ -62,17 +62,20 @@ static void test_bytes_per_member_per_second(void **state)
     static const size_t sizes[] = {5, 20, 50};
 
     (void)state;
-    printf("  steady state, daemon-sized ids and metadata, encrypted, probe 500ms, push-pull "
+    printf("  steady state, daemon-sized ids and metadata, encrypted, default probe (600ms), "
+           "push-pull "
            "30s\n");
     printf("  %4s %10s %10s %10s %10s\n", "n", "pkt/s", "udp B/s", "tcp B/s", "total B/s");
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         struct wire w = steady_state(sizes[i], 900 + sizes[i]);
         printf("  %4zu %10.1f %10.1f %10.1f %10.1f\n", sizes[i], w.pkt_ps, w.udp_bps, w.tcp_bps,
                w.udp_bps + w.tcp_bps);
-        /* four datagrams a second (two pings, two acks); wire version 2 spent 420 B/s on them,
-         * version 3 spends 356 */
-        assert_true(w.pkt_ps <= 4.1);
-        assert_true(w.udp_bps <= 360);
+        /* at 500 ms probes: four datagrams a second (two pings, two acks); wire version 2
+         * spent 420 B/s on them, version 3 356; at today's 600 ms 3.3 and 296 */
+        assert_true(w.pkt_ps <= 3.4);
+        assert_true(w.udp_bps <= 300);
+        /* push-pull: the sparse item digest (few items) instead of 2 KiB: 92 -> 19 B/s */
+        assert_true(w.tcp_bps <= 30);
     }
 }
 

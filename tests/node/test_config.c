@@ -166,11 +166,11 @@ static void gossip_timings_are_options(void **state)
     const char *path;
 
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), NULL), 0);
-    assert_int_equal(cfg.gossip_timing.probe_interval_ms, 500);
-    assert_int_equal(cfg.gossip_timing.probe_timeout_ms, 250);
+    assert_int_equal(cfg.gossip_timing.probe_interval_ms, 600);
+    assert_int_equal(cfg.gossip_timing.probe_timeout_ms, 300);
     assert_int_equal(cfg.gossip_timing.gossip_interval_ms, 200);
     assert_int_equal(cfg.gossip_timing.fanout, 3);
-    assert_int_equal(cfg.gossip_timing.suspicion_mult, 4);
+    assert_int_equal(cfg.gossip_timing.suspicion_mult, 2);
     assert_int_equal(cfg.gossip_timing.pushpull_interval_ms, 30000);
 
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--gossip-probe-interval", "1s",

@@ -2,7 +2,7 @@
  * test_gossip_timing.c - the gossip timings set on the command line reach the running
  * protocol: two real daemons in one cluster, one probing every 200 ms and one every 1 s,
  * each probe at its own rate as counted by webgw_gossip_probes_total{outcome="sent"}.
- * (The default is 500 ms: a daemon that ignored the flags would probe 2/s on both.)
+ * (The default is 600 ms: a daemon that ignored the flags would probe 1.7/s on both.)
  */
 #include <setjmp.h>
 #include <signal.h>
