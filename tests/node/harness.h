@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <uv.h>
 
 #include "node/ctl.h"
 
@@ -109,3 +110,20 @@ int nt_get(const char *ip, int port, const char *host, const char *path, char *b
 
 /* Polls until `cond(ctx)` is true or timeout_ms passes. */
 bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
+
+/* ---- a fleet member played by the test process (gossip_member.c) ----------------------- */
+
+struct gossip;
+struct gossip_callbacks;
+struct state_key;
+
+/* Opens a gossip member `id` (also its metadata name) on 127.0.0.1 under the cluster key in
+ * keyfile, announcing witness's public key when witness is not NULL, with callbacks cb (may be
+ * NULL), and starts its join through seed ("IP:PORT"). NULL, with the reason on stderr, on
+ * failure. Run `loop` (nt_spin) for it to make progress; gossip_uv_close() it at the end. */
+struct gossip *nt_gossip_member(uv_loop_t *loop, const char *id, const char *keyfile,
+                                const struct state_key *witness, const char *seed,
+                                const struct gossip_callbacks *cb);
+
+/* Runs `loop` without blocking for about ms milliseconds (10 ms steps). */
+void nt_spin(uv_loop_t *loop, int ms);

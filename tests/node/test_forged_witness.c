@@ -97,23 +97,13 @@ static uint64_t metric(const struct nt_node *n, const char *line)
 }
 
 /* Runs the forger's loop for ms milliseconds. */
-static void spin(uv_loop_t *loop, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(10000);
-    }
-}
-
 static void forged_witnesses_do_not_move_a_claim_ahead(void **state)
 {
-    char seedtext[64], gerr[GOSSIP_ERR_MAX], serr[STATE_ERR_MAX], item[GOSSIP_KEY_MAX + 1];
+    char seedtext[64], serr[STATE_ERR_MAX], item[GOSSIP_KEY_MAX + 1];
     char hex[STATE_OWNER_HEX_LEN + 1], path[400];
     struct state_key *forger, *stranger, *owner_b;
     struct state_witness w[5];
     struct gossip_member members[8];
-    struct gossip_config cfg;
-    struct gossip_addr seed;
     struct state_record rec, later;
     uint8_t n1_witness[STATE_OWNER_LEN], bundle[STATE_BUNDLE_MAX_BYTES];
     uint64_t now = state_now_ms(), refused_before;
@@ -145,21 +135,12 @@ static void forged_witnesses_do_not_move_a_claim_ahead(void **state)
     owner_b = state_key_generate(path, serr, sizeof(serr));
     assert_true(forger && stranger && owner_b);
     uv_loop_init(&loop);
-    gossip_config_default(&cfg);
-    snprintf(cfg.id, sizeof(cfg.id), "forger");
-    snprintf(cfg.label, sizeof(cfg.label), "webgw");
-    state_key_owner(forger, cfg.meta.witness);
-    assert_int_equal(gossip_keyring_load(nt_cluster_key(), &cfg.keyring, gerr, sizeof(gerr)), 0);
-    assert_int_equal(gossip_addr_parse("127.0.0.1:0", &cfg.bind, NULL, 0), 0);
-    cfg.incarnation = (uint64_t)time(NULL);
-    g = gossip_uv_open(&loop, &cfg, NULL, gerr, sizeof(gerr));
+    g = nt_gossip_member(&loop, "forger", nt_cluster_key(), forger, seedtext, NULL);
     assert_non_null(g);
-    assert_int_equal(gossip_addr_parse(seedtext, &seed, NULL, 0), 0);
-    assert_int_equal(gossip_join(g, &seed, 1), 0);
     for (int i = 0; i < 100 && !(log_has(n1.log, "joins the roster (3 keys") &&
                                  log_has(n2.log, "joins the roster (3 keys"));
          i++)
-        spin(&loop, 100);
+        nt_spin(&loop, 100);
     assert_true(log_has(n1.log, "joins the roster (3 keys"));
     assert_true(log_has(n2.log, "joins the roster (3 keys"));
     nm = gossip_members(g, members, 8);
@@ -197,9 +178,9 @@ static void forged_witnesses_do_not_move_a_claim_ahead(void **state)
 
     /* both gateways take b's claim as a contender, never as the holder */
     for (int i = 0; i < 100 && !(a_holds(&n1, 1) && a_holds(&n2, 1)); i++)
-        spin(&loop, 100);
+        nt_spin(&loop, 100);
     for (int i = 0; i < 5; i++) {
-        spin(&loop, 400);
+        nt_spin(&loop, 400);
         assert_true(a_holds(&n1, 1));
         assert_true(a_holds(&n2, 1));
     }

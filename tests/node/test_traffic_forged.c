@@ -65,14 +65,6 @@ static long n1_fleet(const char *name, const char *node, long *refused)
     return found;
 }
 
-static void spin(uv_loop_t *loop, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(10000);
-    }
-}
-
 /* Encodes a summary under `id` claiming `requests` for "shop", signed with `key`. */
 static int forge(const char *id, const struct state_key *key, uint64_t seq, uint64_t requests,
                  uint8_t *buf, size_t cap)
@@ -93,11 +85,9 @@ static int forge(const char *id, const struct state_key *key, uint64_t seq, uint
 
 static void a_member_publishes_numbers_only_as_itself(void **state)
 {
-    char seedtext[64], gerr[GOSSIP_ERR_MAX], serr[STATE_ERR_MAX], path[400];
+    char seedtext[64], serr[STATE_ERR_MAX], path[400];
     char n2_id[GOSSIP_ID_MAX + 1] = "", key[GOSSIP_KEY_MAX + 1];
     struct gossip_member members[8];
-    struct gossip_config cfg;
-    struct gossip_addr seed;
     struct state_key *forger;
     uint8_t buf[TRAFFIC_ITEM_MAX];
     uint64_t ahead = state_now_ms() + DAY_MS;
@@ -117,28 +107,18 @@ static void a_member_publishes_numbers_only_as_itself(void **state)
     forger = state_key_generate(path, serr, sizeof(serr));
     assert_non_null(forger);
     uv_loop_init(&loop);
-    gossip_config_default(&cfg);
-    snprintf(cfg.id, sizeof(cfg.id), "forger");
-    snprintf(cfg.meta.name, sizeof(cfg.meta.name), "forger");
-    snprintf(cfg.label, sizeof(cfg.label), "webgw");
-    state_key_owner(forger, cfg.meta.witness);
-    assert_int_equal(gossip_keyring_load(nt_cluster_key(), &cfg.keyring, gerr, sizeof(gerr)), 0);
-    assert_int_equal(gossip_addr_parse("127.0.0.1:0", &cfg.bind, NULL, 0), 0);
-    cfg.incarnation = (uint64_t)time(NULL);
-    g = gossip_uv_open(&loop, &cfg, NULL, gerr, sizeof(gerr));
+    g = nt_gossip_member(&loop, "forger", nt_cluster_key(), forger, seedtext, NULL);
     assert_non_null(g);
-    assert_int_equal(gossip_addr_parse(seedtext, &seed, NULL, 0), 0);
-    assert_int_equal(gossip_join(g, &seed, 1), 0);
     /* the forger knows n2's id once it sees the whole fleet, and n1 knows the forger */
     for (int i = 0; i < 100 && (n2_id[0] == '\0' || gossip_live_count(g) < 3); i++) {
-        spin(&loop, 100);
+        nt_spin(&loop, 100);
         size_t nm = gossip_members(g, members, 8);
         for (size_t k = 0; k < nm && k < 8; k++)
             if (members[k].addr.port == n2.gossip_port)
                 memcpy(n2_id, members[k].id, sizeof(n2_id));
     }
     assert_true(n2_id[0] != '\0');
-    spin(&loop, 1000);
+    nt_spin(&loop, 1000);
     n1_fleet("shop", "n2", &before);
 
     /* 1. n2's key and id, the forger's signature */
@@ -156,10 +136,10 @@ static void a_member_publishes_numbers_only_as_itself(void **state)
     assert_int_equal(gossip_broadcast(g, TRAFFIC_ITEM_PREFIX "forger", ahead, buf, (size_t)len), 0);
 
     for (int i = 0; i < 100 && n1_fleet("shop", "forger", NULL) != 777; i++)
-        spin(&loop, 100);
+        nt_spin(&loop, 100);
     assert_int_equal(n1_fleet("shop", "forger", &refused), 777);
     for (int i = 0; i < 30 && refused < before + 2; i++) {
-        spin(&loop, 100);
+        nt_spin(&loop, 100);
         n1_fleet("shop", "forger", &refused);
     }
     fprintf(stderr, "refused on n1: %ld (before: %ld)\n", refused, before);
@@ -174,7 +154,7 @@ static void a_member_publishes_numbers_only_as_itself(void **state)
         ctl_response_free(&r);
     }
     /* n2's line is still n2's own: no "shop" under its name, not 999999, not 888888 */
-    spin(&loop, 2000);
+    nt_spin(&loop, 2000);
     assert_int_equal(n1_fleet("shop", "n2", NULL), -1);
     /* and the total of shop is what the forger claimed for itself, labelled as its own */
     assert_int_equal(n1_fleet("shop", "n1", NULL), -1);

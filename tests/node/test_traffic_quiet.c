@@ -66,20 +66,10 @@ static int on_item(void *ctx, const char *key, uint64_t version, const uint8_t *
     return 1;
 }
 
-static void spin(uv_loop_t *loop, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(10000);
-    }
-}
-
 static void an_idle_fleet_does_not_republish_summaries(void **state)
 {
-    char seedtext[64], gerr[GOSSIP_ERR_MAX];
+    char seedtext[64];
     struct gossip_callbacks cb = {0};
-    struct gossip_config cfg;
-    struct gossip_addr seed;
     struct seen seen = {0};
     struct gossip *g;
     uv_loop_t loop;
@@ -92,23 +82,15 @@ static void an_idle_fleet_does_not_republish_summaries(void **state)
     assert_int_equal(nt_node_start(&n2, "n2", "127.0.0.2", join), 0);
 
     uv_loop_init(&loop);
-    gossip_config_default(&cfg);
-    snprintf(cfg.id, sizeof(cfg.id), "listener");
-    snprintf(cfg.label, sizeof(cfg.label), "webgw");
-    assert_int_equal(gossip_keyring_load(nt_cluster_key(), &cfg.keyring, gerr, sizeof(gerr)), 0);
-    assert_int_equal(gossip_addr_parse("127.0.0.1:0", &cfg.bind, NULL, 0), 0);
-    cfg.incarnation = (uint64_t)time(NULL);
     cb.ctx = &seen;
     cb.on_item = on_item;
-    g = gossip_uv_open(&loop, &cfg, &cb, gerr, sizeof(gerr));
+    g = nt_gossip_member(&loop, "listener", nt_cluster_key(), NULL, seedtext, &cb);
     assert_non_null(g);
-    assert_int_equal(gossip_addr_parse(seedtext, &seed, NULL, 0), 0);
-    assert_int_equal(gossip_join(g, &seed, 1), 0);
     for (int i = 0; i < 100 && gossip_live_count(g) < 3; i++)
-        spin(&loop, 100);
+        nt_spin(&loop, 100);
     assert_int_equal(gossip_live_count(g), 3);
     /* past three samples (10 s) and the old 30 s republication, with push-pulls between */
-    spin(&loop, 45000);
+    nt_spin(&loop, 45000);
     for (size_t i = 0; i < seen.n; i++)
         fprintf(stderr, "%s: %u version(s)\n", seen.key[i], seen.versions[i]);
     /* both nodes' summaries arrived (the join or push-pull carries them) */
