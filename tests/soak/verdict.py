@@ -295,9 +295,8 @@ def inv_records(r):
     # answer an available-under-partition store gives. Explained while the fault lasts and for
     # the records bound after it; any other refusal is a failure.
     settle = c.get("bound_s") or 30
-    gw_of = {n: g for g, n in enumerate(r.meta["gateways"])}
     refusals = [c_ for c_ in r.churn if c_["rc"] not in (0, 3)]
-    explained = [c_ for c_ in refusals if c_.get("gateway") in gw_of and any(
+    explained = [c_ for c_ in refusals if c_.get("gateway") in r.meta["gateways"] and any(
         r.overlaps(k, c_["t"], c_.get("end", c_["t"]), {c_["gateway"]}, slack=settle)
         for k in ("partition", "kill9", "sigterm"))]
     refused = len(refusals) - len(explained)
