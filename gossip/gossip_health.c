@@ -12,6 +12,13 @@
  * own clock (no clock sync needed: the TTL travels, not a time stamp). The fleet verdict on a
  * backend is the majority of fresh entries. A prober re-gossips an unchanged result only when
  * half its TTL has gone, so steady state costs k small messages per backend per TTL/2.
+ *
+ * A change is the one message that must not be lost: dissemination is retransmit-limited
+ * (about 4 log10(n) sends per member), and under 15% datagram loss a member now and then
+ * receives none of them; it would then hold the old result until the next restatement, half a
+ * TTL later, past the TTL/4 the documented bound gives a change to spread. So for a quarter
+ * TTL after a change the prober queues the same entry again at every probe (same sequence:
+ * members that have it drop it at once and forward nothing; one that missed it takes it).
  */
 #include "gossip/gossip_int.h"
 
@@ -29,6 +36,7 @@ struct ghentry {
     uint64_t seq;                     /* observer's sequence: higher wins */
     uint64_t expires_ms;              /* our clock */
     uint64_t published_ms;            /* own entries: when last gossiped */
+    uint64_t changed_ms;              /* own entries: when the result last changed */
     uint64_t observed_ms;             /* our clock when this result last arrived (own
                                          entries: when last probed) - its age on the API */
 };
@@ -240,6 +248,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     uint64_t now = gossip_now(g);
     struct ghbackend *b;
     struct ghentry *e;
+    uint64_t changed;
     bool fresh;
 
     if (!ghealth_key_valid(backend))
@@ -251,8 +260,11 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
         e->expires_ms = now + g->cfg.health_ttl_ms;
         e->observed_ms = now;
+        if (now - e->changed_ms < g->cfg.health_ttl_ms / 4) /* a change still spreading */
+            ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
         return 0;
     }
+    changed = fresh || e->up != up ? now : e->changed_ms;
     /* Sequences start from our incarnation so a restarted prober outranks its past self. */
     if (g->health->seq < g->self->incarnation << 24)
         g->health->seq = g->self->incarnation << 24;
@@ -262,6 +274,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     e->seq = ++g->health->seq;
     e->expires_ms = now + g->cfg.health_ttl_ms;
     e->published_ms = now;
+    e->changed_ms = changed;
     e->observed_ms = now;
     ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
     ghealth_report(g, b, now);
