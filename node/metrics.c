@@ -69,21 +69,24 @@ void node_metrics_family(struct node_metrics *b, const char *name, const char *t
     node_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Active libuv handles and timers: the control loop's now, the workers' at their last sweep
- * (at most a second old). Flat under steady traffic; growth is a leak. */
+/* Active libuv handles and timers: the control loop's now, the workers' and the probe thread's
+ * at their last count (at most a second old). Flat under steady traffic; growth is a leak. */
 static void metrics_loops(const struct node *node, struct node_metrics *b)
 {
-    struct proxy_loop_counts ctl, wk;
+    struct proxy_loop_counts ctl, wk, pr;
 
     proxy_loop_count((uv_loop_t *)&node->loop, &ctl);
     proxy_worker_loop_counts(node->proxy, &wk);
+    proxy_probe_loop_counts(node->proxy, &pr);
     node_metrics_family(b, "webgw_loop_handles", "gauge",
                         "Active libuv handles (sockets, timers, signals) per event loop.");
     node_metrics_printf(b, "webgw_loop_handles{loop=\"control\"} %u\n", ctl.handles);
     node_metrics_printf(b, "webgw_loop_handles{loop=\"workers\"} %u\n", wk.handles);
+    node_metrics_printf(b, "webgw_loop_handles{loop=\"probes\"} %u\n", pr.handles);
     node_metrics_family(b, "webgw_loop_timers", "gauge", "Active libuv timers per event loop.");
     node_metrics_printf(b, "webgw_loop_timers{loop=\"control\"} %u\n", ctl.timers);
     node_metrics_printf(b, "webgw_loop_timers{loop=\"workers\"} %u\n", wk.timers);
+    node_metrics_printf(b, "webgw_loop_timers{loop=\"probes\"} %u\n", pr.timers);
 }
 
 char *node_metrics_render(const struct node *node, size_t *len)

@@ -7,6 +7,7 @@
  * goes on would turn into "unknown" fleet-wide (and a down backend back into a usable one).
  * The node feeds the fleet's combined verdict back with proxy_health_set_fleet.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ struct proxy_probe_state {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
+    uv_timer_t count_timer; /* counts the loop's handles and timers once a second */
+    _Atomic uint32_t loop_handles, loop_timers;
     pthread_mutex_t lock; /* guards the pending set below */
     bool pending;         /* a new set waits */
     bool stop;
@@ -279,11 +282,33 @@ static void on_wake(uv_async_t *a)
         apply_set(ps, NULL, 0);
         free(set);
         uv_close((uv_handle_t *)&ps->wake, NULL);
+        uv_close((uv_handle_t *)&ps->count_timer, NULL);
         return;
     }
     if (had)
         apply_set(ps, set, n);
     free(set);
+}
+
+static void on_count(uv_timer_t *t)
+{
+    struct proxy_probe_state *ps = t->data;
+    struct proxy_loop_counts c;
+
+    proxy_loop_count(&ps->loop, &c);
+    atomic_store_explicit(&ps->loop_handles, c.handles, memory_order_relaxed);
+    atomic_store_explicit(&ps->loop_timers, c.timers, memory_order_relaxed);
+}
+
+void proxy_probe_loop_counts(const struct proxy *p, struct proxy_loop_counts *out)
+{
+    const struct proxy_probe_state *ps = p != NULL ? p->probe : NULL;
+
+    out->handles = out->timers = 0;
+    if (ps == NULL)
+        return;
+    out->handles = atomic_load_explicit(&ps->loop_handles, memory_order_relaxed);
+    out->timers = atomic_load_explicit(&ps->loop_timers, memory_order_relaxed);
 }
 
 static void *probe_main(void *arg)
@@ -325,8 +350,12 @@ int proxy_probe_set(struct proxy *p, const struct state_backend *backends, size_
         pthread_mutex_init(&ps->lock, NULL);
         uv_async_init(&ps->loop, &ps->wake, on_wake);
         ps->wake.data = ps;
+        uv_timer_init(&ps->loop, &ps->count_timer);
+        ps->count_timer.data = ps;
+        uv_timer_start(&ps->count_timer, on_count, 0, 1000);
         if (pthread_create(&ps->thread, NULL, probe_main, ps) != 0) {
             uv_close((uv_handle_t *)&ps->wake, NULL);
+            uv_close((uv_handle_t *)&ps->count_timer, NULL);
             uv_run(&ps->loop, UV_RUN_DEFAULT);
             uv_loop_close(&ps->loop);
             pthread_mutex_destroy(&ps->lock);

@@ -240,6 +240,9 @@ void proxy_loop_count(struct uv_loop_s *loop, struct proxy_loop_counts *out);
 /* The same summed over the workers' loops, as each worker counted it at its last once-a-second
  * sweep. */
 void proxy_worker_loop_counts(const struct proxy *p, struct proxy_loop_counts *out);
+/* The same for the probe thread's loop, as it counted at its last once-a-second count (zeros
+ * before the first proxy_probe_set). */
+void proxy_probe_loop_counts(const struct proxy *p, struct proxy_loop_counts *out);
 
 /* ---- per-name counters (for /metrics; bytes per name is what an operator bills by) ------ */
 

@@ -2,8 +2,10 @@
  * test_loop_counts.c - webgw_loop_timers and webgw_loop_handles in /metrics count what the
  * event loops really hold: 40 idle client connections add at least 40 timers and 40 handles to
  * the workers' counts (a session holds its socket and one timer), and once they close, the
- * counts return to where they were. The soak judges "timers stay flat" from these numbers, so
- * a count that did not move with the loops would hide a leak.
+ * counts return to where they were. The probe thread's loop is counted too: probing three
+ * backends adds at least three timers (one per probed backend), and releasing the name takes
+ * them away again. The soak judges "timers stay flat" from these numbers, so a count that did
+ * not move with the loops would hide a leak.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,11 +26,21 @@
 #define CONNS 40
 
 static struct nt_node n1;
+static char env_key[400], out[65536], err[8192];
+
+#define ctl(...)                                                                                   \
+    nt_ctl((const char *const[]){env_key, NULL}, out, sizeof(out), err, sizeof(err), __VA_ARGS__)
 
 static int teardown(void **state)
 {
     (void)state;
     nt_node_stop(&n1, SIGTERM, 10000);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
     nt_cleanup();
     return 0;
 }
@@ -95,10 +107,45 @@ static void loop_counts_follow_connections(void **state)
     assert_int_equal(h2, h0);
 }
 
+/* Three backends that refuse connections (nothing listens): each is probed on its own timer. */
+static void probe_loop_counts_follow_probed_backends(void **state)
+{
+    const char *extra[] = {"--allow-loopback-backends", "--health-interval", "300ms", NULL};
+    char be[3][48];
+    long t0, t1, t2;
+
+    (void)state;
+    assert_int_equal(nt_node_start(&n1, "n1", "127.0.0.1", extra), 0);
+    snprintf(env_key, sizeof(env_key), "WEBGW_KEY=%s/owner.key", nt_tmpdir());
+    assert_int_equal(ctl(n1.api_url, "keygen", NULL), 0);
+    settle();
+    t0 = metric("webgw_loop_timers{loop=\"probes\"}");
+    assert_true(t0 >= 0);
+    for (int i = 0; i < 3; i++)
+        snprintf(be[i], sizeof(be[i]), "http://127.0.0.%d:%d", 41 + i,
+                 nt_free_port(i == 0   ? "127.0.0.41"
+                              : i == 1 ? "127.0.0.42"
+                                       : "127.0.0.43"));
+    assert_int_equal(ctl(n1.api_url, "reserve", "loops", NULL), 0);
+    assert_int_equal(ctl(n1.api_url, "expose", "loops", "--backend", be[0], "--backend", be[1],
+                         "--backend", be[2], NULL),
+                     0);
+    settle();
+    t1 = metric("webgw_loop_timers{loop=\"probes\"}");
+    assert_int_equal(ctl(n1.api_url, "release", "loops", NULL), 0);
+    settle();
+    t2 = metric("webgw_loop_timers{loop=\"probes\"}");
+    printf("  probes: timers %ld -> %ld probing 3 backends -> %ld after the release\n", t0, t1, t2);
+    assert_true(t1 >= t0 + 3);
+    assert_int_equal(t2, t0);
+    assert_true(metric("webgw_loop_handles{loop=\"probes\"}") >= t2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(loop_counts_follow_connections, teardown),
+        cmocka_unit_test_teardown(probe_loop_counts_follow_probed_backends, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
