@@ -22,11 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include "dns/dns_int.h"
 
 #define DNS_TCP_PER_CLIENT_MAX 16       /* connections from one client address */
 #define DNS_TCP_WRITE_QUEUE_MAX 262144u /* bytes of answers queued to a client before closing */
 #define DNS_TCP_ANSWER_MAX 65535        /* a TCP message */
+#define DNS_UDP_RCVBUF (1 << 20)        /* receive buffer asked for each UDP socket */
 
 struct dns_server;
 
@@ -359,6 +362,23 @@ static void dns_tcp_accept(uv_stream_t *l, int status)
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
+/* A burst of queries (a resolver's retries, a benchmark's 200 in flight) must not overflow the
+ * socket while the loop is busy: each small datagram costs about 1 KiB of receive buffer
+ * (its skb), so the kernel's default 208 KiB holds only ~200. Ask for DNS_UDP_RCVBUF: forced
+ * past net.core.rmem_max when the process may (CAP_NET_ADMIN, as NSD does), else whatever
+ * rmem_max allows. Never fatal: a smaller buffer only drops more of a burst. */
+static int dns_udp_buffers(uv_udp_t *udp)
+{
+    uv_os_fd_t fd;
+    int size = DNS_UDP_RCVBUF;
+
+    if (uv_fileno((uv_handle_t *)udp, &fd) == 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == 0)
+        return 0;
+    (void)uv_recv_buffer_size((uv_handle_t *)udp, &size);
+    return 0;
+}
+
 static int dns_bind(struct dns_server *srv, size_t i, const struct sockaddr *sa, char *err,
                     size_t errlen)
 {
@@ -374,7 +394,7 @@ static int dns_bind(struct dns_server *srv, size_t i, const struct sockaddr *sa,
     srv->udp[i].data = srv->tcp[i].data = srv;
     srv->open_handles += 2;
     srv->count = i + 1;
-    if ((rc = uv_udp_bind(&srv->udp[i], sa, 0)) != 0 ||
+    if ((rc = uv_udp_bind(&srv->udp[i], sa, 0)) != 0 || (rc = dns_udp_buffers(&srv->udp[i])) != 0 ||
         (rc = uv_udp_recv_start(&srv->udp[i], dns_udp_alloc, dns_udp_recv)) != 0 ||
         (rc = uv_tcp_bind(&srv->tcp[i], sa, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&srv->tcp[i], 128, dns_tcp_accept)) != 0) {
