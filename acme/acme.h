@@ -47,15 +47,16 @@
 
 enum acme_error {
     ACME_OK = 0,
-    ACME_EINVAL = -1,   /* bad argument or malformed input */
-    ACME_ENOMEM = -2,   /* allocation failed */
-    ACME_ECRYPTO = -3,  /* key, signature or CSR failure */
-    ACME_EHTTP = -4,    /* transport failure talking to the CA */
-    ACME_ECA = -5,      /* the CA answered with an error (problem document in the message) */
-    ACME_ERATE = -6,    /* the CA rate-limited us: back off at least retry_after */
-    ACME_ETIMEOUT = -7, /* an authorization or order did not settle in time */
-    ACME_EINVALID = -8, /* the CA found a challenge or order invalid */
-    ACME_ELIMIT = -9    /* a limit above was reached */
+    ACME_EINVAL = -1,    /* bad argument or malformed input */
+    ACME_ENOMEM = -2,    /* allocation failed */
+    ACME_ECRYPTO = -3,   /* key, signature or CSR failure */
+    ACME_EHTTP = -4,     /* transport failure talking to the CA */
+    ACME_ECA = -5,       /* the CA answered with an error (problem document in the message) */
+    ACME_ERATE = -6,     /* the CA rate-limited us: back off at least retry_after */
+    ACME_ETIMEOUT = -7,  /* an authorization or order did not settle in time */
+    ACME_EINVALID = -8,  /* the CA found a challenge or order invalid */
+    ACME_ELIMIT = -9,    /* a limit above was reached */
+    ACME_ECANCELED = -10 /* acme_client_cancel was called: the order was abandoned */
 };
 
 /* ---- challenge table ------------------------------------------------------------------- */
@@ -163,6 +164,14 @@ void acme_client_free(struct acme_client *client);
  */
 int acme_client_issue(struct acme_client *client, const char *const *names, size_t n,
                       struct acme_cert *out, long *retry_after, char *err, size_t errlen);
+
+/*
+ * acme_client_cancel - abandons the order in flight, from any thread: the request under way
+ * stops within ~100 ms (curl's progress callback) and so does a wait between polls; that and
+ * every later acme_client_issue return ACME_ECANCELED. For a node that is stopping: without it,
+ * its stop waited for curl's per-request timeout (30 s) or a poll wait (up to 10 s).
+ */
+void acme_client_cancel(struct acme_client *client);
 
 /* acme_cert_free - frees the strings of `cert` (scrubbing the key). */
 void acme_cert_free(struct acme_cert *cert);

@@ -266,10 +266,22 @@ static int ensure_account(struct acme_client *c, long *retry_after, char *err, s
     return rc;
 }
 
-static void sleep_ms(long ms)
+/* Sleeps `ms` in slices of at most 100 ms; false as soon as the client is canceled. */
+static bool sleep_ms(const struct acme_client *c, long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    while (ms > 0 && !acme_http_canceled(c->http)) {
+        long slice = ms < 100 ? ms : 100;
+        struct timespec ts = {0, slice * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+    return !acme_http_canceled(c->http);
+}
+
+void acme_client_cancel(struct acme_client *client)
+{
+    if (client != NULL)
+        acme_http_cancel(client->http);
 }
 
 static long now_ms(void)
@@ -325,7 +337,8 @@ static int poll_status(struct acme_client *c, const char *url, const char *what,
         if (now_ms() + wait > deadline)
             return acme_errf(err, errlen, ACME_ETIMEOUT, "%s: still %s after %ld ms", what,
                              pending_states, c->poll_timeout_ms);
-        sleep_ms(wait);
+        if (!sleep_ms(c, wait))
+            return acme_errf(err, errlen, ACME_ECANCELED, "%s: canceled (node stopping)", what);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,32 @@
 #include <curl/curl.h>
 
 struct acme_http {
-    CURL *curl;      /* reused so the connection to the CA is kept alive */
-    char *ca_file;   /* trust anchors, or NULL for the system store */
-    long timeout_ms; /* per request */
+    CURL *curl;           /* reused so the connection to the CA is kept alive */
+    char *ca_file;        /* trust anchors, or NULL for the system store */
+    long timeout_ms;      /* per request */
+    atomic_bool canceled; /* acme_http_cancel: stop the transfer, refuse new ones */
 };
+
+void acme_http_cancel(struct acme_http *http)
+{
+    atomic_store(&http->canceled, true);
+}
+
+bool acme_http_canceled(const struct acme_http *http)
+{
+    return atomic_load(&http->canceled);
+}
+
+/* curl calls this about every 100 ms of a transfer, even a stalled one: non-zero aborts it. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return acme_http_canceled(ctx) ? 1 : 0;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -154,12 +177,18 @@ int acme_http_request(struct acme_http *http, const char *method, const char *ur
         snprintf(err, errlen, "%s: ACME URLs must be https", url);
         return ACME_EINVAL;
     }
+    if (acme_http_canceled(http))
+        return acme_errf(err, errlen, ACME_ECANCELED, "%s %s: canceled (node stopping)", method,
+                         url);
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, http);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "webgw-acme/" WEBGW_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
@@ -180,7 +209,10 @@ int acme_http_request(struct acme_http *http, const char *method, const char *ur
     }
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        if (sink.over) {
+        if (cc == CURLE_ABORTED_BY_CALLBACK && acme_http_canceled(http)) {
+            snprintf(err, errlen, "%s %s: canceled (node stopping)", method, url);
+            rc = ACME_ECANCELED;
+        } else if (sink.over) {
             snprintf(err, errlen, "%s %s: response larger than %d bytes", method, url,
                      ACME_RESPONSE_MAX);
             rc = ACME_ELIMIT;

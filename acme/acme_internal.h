@@ -45,6 +45,9 @@ struct acme_http; /* a keep-alive HTTPS session to one CA */
 
 struct acme_http *acme_http_new(const char *ca_file, long timeout_ms, char *err, size_t errlen);
 void acme_http_free(struct acme_http *http);
+/* Makes the request in flight, and every later one, fail with ACME_ECANCELED (any thread). */
+void acme_http_cancel(struct acme_http *http);
+bool acme_http_canceled(const struct acme_http *http);
 
 /*
  * acme_http_request - `method` ("GET", "HEAD" or "POST") on an https:// `url`; a POST sends
