@@ -167,7 +167,8 @@ int acme_client_issue(struct acme_client *client, const char *const *names, size
 
 /*
  * acme_client_cancel - abandons the order in flight, from any thread: the request under way
- * stops within ~100 ms (curl's progress callback) and so does a wait between polls; that and
+ * stops within about a second (curl calls its progress callback about once a second while
+ * nothing moves, more often while data flows) and a wait between polls within 100 ms; that and
  * every later acme_client_issue return ACME_ECANCELED. For a node that is stopping: without it,
  * its stop waited for curl's per-request timeout (30 s) or a poll wait (up to 10 s).
  */

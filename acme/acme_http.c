@@ -37,7 +37,8 @@ bool acme_http_canceled(const struct acme_http *http)
     return atomic_load(&http->canceled);
 }
 
-/* curl calls this about every 100 ms of a transfer, even a stalled one: non-zero aborts it. */
+/* curl calls this while a transfer runs: often while data flows, about once a second while
+ * nothing moves (a stalled CA included). Non-zero aborts the transfer. */
 static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {

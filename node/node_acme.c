@@ -881,7 +881,7 @@ void node_acme_stop(struct node *node)
     a->stopping = true;
     uv_cond_broadcast(&a->cond);
     uv_mutex_unlock(&a->mutex);
-    /* an order in flight ends within ~100 ms instead of at curl's timeout or a poll's wait */
+    /* an order in flight ends within about a second, not at curl's timeout or a poll's wait */
     acme_client_cancel(a->client);
     uv_timer_stop(&a->timer);
     uv_close((uv_handle_t *)&a->timer, NULL);
