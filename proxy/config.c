@@ -42,6 +42,7 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->pool_idle_timeout_ms = 60000;
     cfg->pool_max_requests = 1000;
     cfg->pool_check_after_ms = 100;
+    cfg->pool_unsafe_idle_ms = 100;
     cfg->balance = PROXY_BALANCE_ROUND_ROBIN;
     cfg->retries = 2;
     cfg->down_after_failures = 3;

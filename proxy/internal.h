@@ -289,11 +289,14 @@ struct proxy_upstream {
     uint64_t idle_since_ms;                                      /* when it went idle */
     unsigned requests;                                           /* requests sent on it */
     bool connected;                                              /* connect completed */
-    bool reused; /* taken from the pool for the current request */
+    bool reused;           /* taken from the pool for the current request */
+    uint64_t reused_after; /* ms it had been idle then */
 };
 
 /* Takes an idle connection to wb whose backend has not closed it (recv MSG_PEEK), or NULL. */
-struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbackend *wb);
+/* The most recently pooled live connection to wb idle less than max_idle_ms, or NULL. */
+struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbackend *wb,
+                                       uint64_t max_idle_ms);
 /* Returns a clean connection to the pool, or closes it when the pool is full or draining. */
 void proxy_pool_put(struct proxy_worker *w, struct proxy_upstream *up);
 /* Closes idle connections older than the idle timeout (all of them when `all`). */

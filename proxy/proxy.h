@@ -136,6 +136,9 @@ struct proxy_config {
     uint32_t pool_max_requests;    /* requests per backend connection before it is retired */
     uint32_t pool_check_after_ms;  /* idle longer than this: recv(MSG_PEEK) before reuse, to
                                       see a close the loop has not processed yet; 0 = always */
+    uint32_t pool_unsafe_idle_ms;  /* a request that could not be sent again (POST, PATCH, a
+                                      body past what replay keeps) reuses only a connection idle
+                                      less than this, else opens a new one; 0 = never reuses */
 
     /* load balancing, retries and passive health */
     enum proxy_balance balance;   /* policy */

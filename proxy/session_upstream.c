@@ -4,6 +4,7 @@
  * with the body bytes sent so far replayed, the request head and body going out, and the
  * response read back and passed to the client (see the notes at the top of session.c).
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,19 @@ void sess_up_detach(struct proxy_session *s, bool reuse)
     } else {
         proxy_upstream_close(up);
     }
+}
+
+/* Whether the request could be sent again on a new connection if a pooled one died under it
+ * (see up_failed_before_answer): an idempotent method whose whole body fits what replay keeps
+ * (a chunked body's size is not known in advance). */
+static bool sess_replayable(const struct proxy_session *s)
+{
+    const struct http1_head *h = &s->req.head;
+
+    if (!http1_method_idempotent(s->method))
+        return false;
+    return h->framing == HTTP1_FRAME_NONE ||
+           (h->framing == HTTP1_FRAME_LENGTH && h->content_length <= SESS_REPLAY_MAX);
 }
 
 /* Keeps a copy of body bytes sent, for a retry (see the retry note at the top); past
@@ -156,7 +170,11 @@ void sess_connect_backend(struct proxy_session *s)
         s->tried |= 1u << idx;
         s->attempts++;
         s->wb = wb;
-        struct proxy_upstream *up = s->passthrough ? NULL : proxy_pool_take(s->w, wb);
+        struct proxy_upstream *up =
+            s->passthrough
+                ? NULL
+                : proxy_pool_take(s->w, wb,
+                                  sess_replayable(s) ? UINT64_MAX : p->cfg.pool_unsafe_idle_ms);
         if (up != NULL) {
             up_attach(s, up);
             sess_upstream_ready(s);
@@ -248,10 +266,19 @@ static bool sess_retry_fresh(struct proxy_session *s)
 static void up_failed_before_answer(struct proxy_session *s, int status)
 {
     struct proxy_upstream *up = s->up;
-    char why[160];
+    char why[200], conn[80] = "";
     bool idempotent = http1_method_idempotent(s->method);
-    snprintf(why, sizeof(why), "webgw: backend %s: %s before answering", up->wb->be->text,
-             status == UV_EOF ? "closed the connection" : uv_strerror(status));
+    struct sockaddr_storage local;
+    int len = sizeof(local);
+    /* a kept-alive connection: which one and how long it had been idle, so the backend's own
+     * log of its idle closes can be matched to this answer */
+    if (up->reused && uv_tcp_getsockname(&up->c.tcp, (struct sockaddr *)&local, &len) == 0)
+        snprintf(conn, sizeof(conn), " (kept-alive connection from port %u, idle %llu ms)",
+                 ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+                                                   : ((struct sockaddr_in *)&local)->sin_port),
+                 (unsigned long long)up->reused_after);
+    snprintf(why, sizeof(why), "webgw: backend %s: %s before answering%s", up->wb->be->text,
+             status == UV_EOF ? "closed the connection" : uv_strerror(status), conn);
     /* a reused connection closing under us is the keep-alive race, not a sick backend */
     if (up->reused) {
         if (idempotent && !s->fresh_retry && !s->replay_lost && sess_retry_fresh(s))

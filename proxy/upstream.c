@@ -7,6 +7,14 @@
  * closing it is noticed at once, and before reuse recv(MSG_PEEK) checks that it has not been
  * closed in the meantime, so a request is never written into a dead connection we could know
  * about.
+ *
+ * What no check can see is a backend whose idle timeout fires just as the request reaches it
+ * (Node's keepAliveTimeout race): it closes a connection we were right to think alive. An
+ * idempotent request is then sent again on a new connection; a POST cannot be (RFC 9110
+ * 9.2.2). So a request that could not be sent again takes a pooled connection only if it has
+ * been idle less than pool_unsafe_idle_ms (100 ms, below any backend idle timeout in common
+ * use), else a new one: the idea of HAProxy's "http-reuse safe" and Apache's
+ * proxy-initial-not-pooled, applied where the risk is, a connection that sat idle.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -79,11 +87,16 @@ struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct pro
     return up;
 }
 
-struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbackend *wb)
+struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbackend *wb,
+                                       uint64_t max_idle_ms)
 {
     while (!proxy_list_empty(&wb->idle)) {
         struct proxy_link *l = wb->idle.next;
         struct proxy_upstream *up = PROXY_CONTAINER(l, struct proxy_upstream, pool_link);
+        /* most recent first: the others have been idle longer still; they stay for requests
+         * that may take them */
+        if (uv_now(&w->loop) - up->idle_since_ms >= max_idle_ms)
+            return NULL;
         proxy_list_del(l);
         wb->idle_count--;
         uv_os_fd_t fd;
@@ -100,6 +113,7 @@ struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbac
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             /* the read watch stays on: the session takes over its callback, no epoll_ctl */
             up->reused = true;
+            up->reused_after = uv_now(&w->loop) - up->idle_since_ms;
             return up;
         }
         /* EOF, stray bytes or an error: the backend is done with it */

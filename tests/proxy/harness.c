@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -41,9 +42,10 @@ struct tb_server {
     atomic_uint_fast64_t accepts;
     unsigned answers_per_conn; /* tb_set_conn_life() */
     unsigned close_after_ms;
-    atomic_bool reset_uploads; /* tb_set_reset_uploads() */
-    bool hold;                 /* under lock: leave connections in the kernel's accept queue */
-    int filler_fd;             /* tb_hold_connects(): our own connection filling that queue */
+    unsigned idle_close_ms, idle_late_ms; /* tb_set_idle_close() */
+    atomic_bool reset_uploads;            /* tb_set_reset_uploads() */
+    bool hold;     /* under lock: leave connections in the kernel's accept queue */
+    int filler_fd; /* tb_hold_connects(): our own connection filling that queue */
     bool joined;
 };
 
@@ -184,6 +186,24 @@ static void tb_conn_reset(struct tb_conn *c)
     pthread_mutex_unlock(&c->srv->lock);
 }
 
+static uint64_t tb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* tb_set_idle_close(): waits for the next request at most idle_close_ms; true when it came
+ * early enough to be served, false when the connection is to close (unread bytes and all). */
+static bool tb_next_before_deadline(struct tb_server *s, int fd)
+{
+    uint64_t deadline = tb_now_ms() + s->idle_close_ms;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, (int)s->idle_close_ms) <= 0)
+        return false;
+    return tb_now_ms() + s->idle_late_ms < deadline;
+}
+
 static void *tb_conn_main(void *arg)
 {
     struct tb_conn *c = arg;
@@ -198,6 +218,8 @@ static void *tb_conn_main(void *arg)
             usleep(s->close_after_ms * 1000u);
             break;
         }
+        if (nreq > 0 && s->idle_close_ms && have == 0 && !tb_next_before_deadline(s, c->fd))
+            break;
         ssize_t hl = read_head(c->fd, buf, cap, &have);
         if (hl < 0)
             break;
@@ -422,6 +444,12 @@ void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned c
 {
     s->answers_per_conn = answers_per_conn;
     s->close_after_ms = close_after_ms;
+}
+
+void tb_set_idle_close(struct tb_server *s, unsigned idle_ms, unsigned late_ms)
+{
+    s->idle_close_ms = idle_ms;
+    s->idle_late_ms = late_ms;
 }
 
 void tb_set_reset_uploads(struct tb_server *s, bool on)

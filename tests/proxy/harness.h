@@ -45,6 +45,10 @@ void tb_hold_connects(struct tb_server *s);
  * word. close_after_ms > 0: after its first answer a connection reads nothing more and closes
  * that long after. 0 turns either off. */
 void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned close_after_ms);
+/* An idle timeout like Node's keepAliveTimeout (call before any traffic): a connection idle
+ * idle_ms after an answer closes; a request that arrives within late_ms of that deadline is
+ * noticed too late (a busy loop) and its connection closes without an answer. */
+void tb_set_idle_close(struct tb_server *s, unsigned idle_ms, unsigned late_ms);
 void tb_release_connects(struct tb_server *s);
 /* on: every request but GET and HEAD is read whole, then its connection is reset (RST) without
  * an answer, as by a backend process dying on it. GETs are still answered. */

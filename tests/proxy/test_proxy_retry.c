@@ -7,6 +7,8 @@
  * Two backends: one that closes each connection 300 ms after its first answer while the next
  * GET comes 250 ms after it (the race as users hit it, looped 20 times), and one that reads the
  * second request of each connection and closes without answering (the same race, made exact).
+ * And the way around the race for what cannot be retried: a POST does not take a pooled
+ * connection that has been idle 100 ms or more, so a backend's idle close cannot catch it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +30,9 @@ static void start(struct th_fixture *f, unsigned answers_per_conn, unsigned clos
     struct proxy_config cfg;
     proxy_config_init(&cfg);
     cfg.workers = 1; /* one pool: every request after the first reuses a connection */
+    /* these tests make the race happen on a pooled connection, whatever the request (however
+     * slow a loaded machine is between two requests) */
+    cfg.pool_unsafe_idle_ms = 600000;
     th_fixture_start(f, 1, &cfg);
     tb_set_conn_life(f->be[0], answers_per_conn, close_after_ms);
 }
@@ -186,6 +191,63 @@ static void test_lost_body_502_promptly(void **state)
     th_fixture_stop(&f);
 }
 
+/* A backend that closes connections idle 200 ms, dropping a request that arrives in the last
+ * 30 ms (like the soak's b4), and 40 POSTs of 65,537 bytes (the soak's lost one), each sent
+ * 150-209 ms after the previous answer: without the reuse rule about half land in the race and
+ * cannot be retried. With it (default pool_unsafe_idle_ms, 100 ms) every one goes on a new
+ * connection and is answered 200, while POSTs 20 ms apart still share one connection. */
+static void test_post_after_long_idle_takes_new_connection(void **state)
+{
+    (void)state;
+    struct th_fixture f;
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    cfg.workers = 1;
+    th_fixture_start(&f, 1, &cfg);
+    tb_set_idle_close(f.be[0], 200, 30);
+    int fd = tc_connect(f.port);
+    struct tc_resp r;
+    char sha[65], want[160];
+    int ok = 0, bad = 0;
+    tc_sends(fd, "GET /id HTTP/1.1\r\nHost: app.localhost\r\n\r\n");
+    assert_int_equal(tc_read(fd, &r, 4096, false), 200);
+    tc_resp_free(&r);
+    for (int i = 0; i < 40; i++) {
+        usleep((useconds_t)(150 + i * 60 / 40) * 1000);
+        int st = send_body(fd, "POST", 65537, false, &r, sha);
+        snprintf(want, sizeof(want), "received 65537 sha256=%s", sha);
+        if (st == 200 && strcmp(r.body, want) == 0) {
+            ok++;
+        } else {
+            bad++;
+            fprintf(stderr, "POST %d after %d ms idle: %d %s\n", i, 150 + i * 60 / 40, st,
+                    r.body ? r.body : "");
+        }
+        bool closed = r.closed;
+        tc_resp_free(&r);
+        if (closed) {
+            close(fd);
+            fd = tc_connect(f.port);
+        }
+    }
+    printf("40 POSTs 150-209 ms after the previous answer, backend idle close at 200 ms: %d "
+           "answered 200, %d failed\n",
+           ok, bad);
+    assert_int_equal(bad, 0);
+    /* a connection that went idle moments ago is still taken */
+    uint64_t accepts = tb_accepts(f.be[0]);
+    for (int i = 0; i < 10; i++) {
+        usleep(20 * 1000);
+        assert_int_equal(send_body(fd, "POST", 100, false, &r, sha), 200);
+        tc_resp_free(&r);
+    }
+    printf("10 POSTs 20 ms apart: %llu new backend connections\n",
+           (unsigned long long)(tb_accepts(f.be[0]) - accepts));
+    assert_true(tb_accepts(f.be[0]) - accepts <= 1);
+    close(fd);
+    th_fixture_stop(&f);
+}
+
 /* Two backends behind app.localhost: `a` and `b`. a.localhost and b.localhost route to one of
  * them each, so a GET there leaves a pooled connection to it. Passive backoff is 1-2 ms: a
  * backend that failed is tried again by the next request. */
@@ -313,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_get_after_backend_idle_close_200),
         cmocka_unit_test(test_idempotent_retried_on_new_connection),
         cmocka_unit_test(test_lost_body_502_promptly),
+        cmocka_unit_test(test_post_after_long_idle_takes_new_connection),
         cmocka_unit_test(test_put_replayed_on_other_backend_after_reset),
         cmocka_unit_test(test_put_after_refused_connect_on_pooled_backend),
     };

@@ -8,7 +8,8 @@ behaviour is chosen per process, so the fleet has the kinds of backend a gateway
   --mode idleclose   closes a kept-alive connection after 100-500 ms idle; like Node's
                      keepAliveTimeout it may close a connection whose next request has just
                      arrived (a request seen within 30 ms of the deadline is dropped unanswered),
-                     which is the race that makes a gateway's pooled connection die under a GET
+                     which is the race that makes a gateway's pooled connection die under a GET;
+                     every idle close is logged (idle_close, with the gateway's address:port)
   --reset-rate P     resets (RST) a connection after reading a request, before any answer
 
 Signals: SIGUSR1 starts a stall (connections are accepted, nothing is read or answered),
@@ -67,6 +68,11 @@ class Backend:
             ev["backend"] = self.args.name
             self.logf.write(json.dumps(ev) + "\n")
 
+    @staticmethod
+    def peer(writer):
+        p = writer.get_extra_info("peername")
+        return f"{p[0]}:{p[1]}" if p else ""
+
     async def stall_forever(self, writer):
         # Accepted, never read or answered: the connection just hangs until the peer gives up.
         while True:
@@ -88,7 +94,11 @@ class Backend:
                     try:
                         more = await self.read_head_into(reader, buf, deadline)
                     except asyncio.TimeoutError:
-                        return  # idle deadline: close
+                        # idle deadline: close. Logged with the connection (the gateway's
+                        # address and port) so a 502 for a request that reached this
+                        # connection just as it closed can be told from a gateway fault.
+                        self.log(event="idle_close", peer=self.peer(writer), requests=nreq)
+                        return
                     if more is None:
                         return
                     buf = more
@@ -96,7 +106,8 @@ class Backend:
                     await asyncio.sleep(0.03)  # a busy loop notices the request late
                     if time.monotonic() >= deadline:
                         m = re.search(rb"(?im)^x-soak-id:\s*(\S+)", buf)
-                        self.log(event="idle_close_race", id=m.group(1).decode() if m else "")
+                        self.log(event="idle_close_race", id=m.group(1).decode() if m else "",
+                                 peer=self.peer(writer))
                         return
                 if self.stalled:
                     self.log(event="stall_request")

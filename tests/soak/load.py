@@ -188,7 +188,7 @@ class Load:
                             continue
                         raise
                     if st != 200:
-                        raise Failed(f"http_{st}", body[:120].decode("latin-1"))
+                        raise Failed(f"http_{st}", body[:240].decode("latin-1"))
                     if hd.get("connection", "").lower() == "close":
                         conn.close()
                         conn = None
@@ -264,7 +264,7 @@ class Load:
                 finally:
                     conn.close()
                 if st != 200:
-                    raise Failed(f"http_{st}", body[:120].decode("latin-1"))
+                    raise Failed(f"http_{st}", body[:240].decode("latin-1"))
                 got = json.loads(body)
                 if got.get("len") != size or got.get("sha256") != want:
                     raise Failed("hash_mismatch", f"sent {size} got {got.get('len')} via {got.get('backend')}")
@@ -433,7 +433,7 @@ class Load:
                     for _ in range(5):
                         st, hd, body = await conn.request("GET", "/get", host, rid, timeout=self.a.request_timeout)
                         if st != 200:
-                            raise Failed(f"http_{st}", body[:120].decode("latin-1"))
+                            raise Failed(f"http_{st}", body[:240].decode("latin-1"))
                         if hd.get("connection", "").lower() == "close":
                             break
                     return True

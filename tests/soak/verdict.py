@@ -14,6 +14,7 @@ import re
 import statistics
 import subprocess
 
+IDLE_CLOSE = "backend closed the idle keep-alive connection as the request arrived"
 GRACE_S = 20  # a (re)started gateway learns the fleet's health verdicts within this
 
 # the invariants, as the report names them
@@ -57,9 +58,12 @@ class Run:
         for b in meta["backends"]:
             self.be_events += jsonl(f"{out}/{b}.events.jsonl")
         self.be_ids = {}
+        self.idle_closes = {}  # (backend, "gateway ip:port") -> times the backend closed it idle
         for e in self.be_events:
             if e.get("id"):
                 self.be_ids[e["id"]] = e
+            if e.get("event") == "idle_close" and e.get("peer"):
+                self.idle_closes.setdefault((e["backend"], e["peer"]), []).append(e["t"])
         self.windows = self.fault_windows()
 
     def rel(self, t):
@@ -135,6 +139,9 @@ class Run:
                 return f"backend {ev['backend']} {ev['event']} before answering, {', '.join(sorted(others))} down"
         if f.get("idempotent"):
             return None
+        why = self.idle_close_under(f)
+        if why:
+            return why
         if ev and ev.get("event") in ("reset", "idle_close_race"):
             # only when the gateway's answer names that backend: a retry that then fails on
             # another backend is the gateway's own failure
@@ -149,6 +156,21 @@ class Run:
         w = self.overlaps("kill9", st, en, gws)
         if w:
             return f"gateway {w[1]} killed at t={self.rel(w[2]):.0f}s mid-request"
+        return None
+
+    def idle_close_under(self, f):
+        """A 502 for a request on a kept-alive connection that the backend logged closing as
+        idle during the request (its idle timeout fired as the request arrived), or None. The
+        gateway names the connection by its local port; the backend logs its peer."""
+        m = re.search(r"backend ([\d.]+):\d+: .* before answering \(kept-alive connection from port "
+                      r"(\d+), idle (\d+) ms\)", f.get("detail", ""))
+        if f["cause"] != "http_502" or not m or not f.get("gateways"):
+            return None
+        b, gw = self.ip2be.get(m.group(1)), f["gateways"][-1]
+        for t in self.idle_closes.get((b, f"{gw}:{m.group(2)}"), []):
+            if f.get("start", f["t"]) - 1 <= t <= f["t"] + 1:
+                return (f"{IDLE_CLOSE}: {b} closed its connection from {self.ip2gw.get(gw, gw)} port "
+                        f"{m.group(2)} (idle {m.group(3)} ms at reuse) at t={self.rel(t):.1f}s")
         return None
 
     def failed_recently(self, b, t0, t1):
@@ -213,6 +235,9 @@ def inv_failures(r, idempotent):
     for f, _ in unexplained:
         by[f["cause"]] = by.get(f["cause"], 0) + 1
     detail = f"{len(fs)} failed, {len(explained)} explained by faults, {len(unexplained)} unexplained"
+    races = sum(1 for _, why in explained if why.startswith(IDLE_CLOSE))
+    if races:
+        detail += f"; of the explained, {races}: {IDLE_CLOSE} (the keep-alive race, not retried: RFC 9110 9.2.2)"
     if by:
         detail += " (" + ", ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda x: -x[1])) + ")"
     return not unexplained, detail, unexplained, explained
