@@ -335,7 +335,7 @@ class Load:
                 finally:
                     conn.close()
                 if st != 200:
-                    raise Failed(f"http_{st}", "")
+                    raise Failed(f"http_{st}", h[:240].decode("latin-1"))
                 if h != self.expected_hash(n):
                     raise Failed("hash_mismatch", f"download of {n} bytes")
                 return True
@@ -364,7 +364,7 @@ class Load:
                 finally:
                     conn.close()
                 if st != 200:
-                    raise Failed(f"http_{st}", "")
+                    raise Failed(f"http_{st}", body[:240].decode("latin-1"))
                 ids = [int(line[4:]) for line in body.decode().split("\n") if line.startswith("id: ")]
                 if ids != list(range(n)):
                     raise Failed("sse_gap", f"got {len(ids)} of {n} events")
@@ -531,7 +531,8 @@ class Conn:
         extra_headers="",
         head_only=False,
     ):
-        """One HTTP/1.1 exchange; returns (status, headers, body or sha256 hex if hash_body)."""
+        """One HTTP/1.1 exchange; returns (status, headers, body or, for a 200 with hash_body,
+        its sha256 hex)."""
         deadline = time.monotonic() + timeout
         head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nX-Soak-Id: {rid}\r\n{extra_headers}"
         if body is not None:
@@ -567,7 +568,8 @@ class Conn:
             hd[k.strip().lower()] = v.strip()
         if head_only:
             return status, hd, b""
-        h = hashlib.sha256() if hash_body else None
+        # an error's body is kept as it is (the gateway's reason names the backend), not hashed
+        h = hashlib.sha256() if hash_body and status == 200 else None
         out = bytearray()
 
         def take(data):
