@@ -63,6 +63,9 @@ static void api_healthz(struct node *node, struct node_httpd_conn *conn)
                   (json_int_t)state_names_count(node->names), "routes",
                   (json_int_t)state_routes_count(node->routes), "gossip", node_gossip_mode(node),
                   "witnesses_needed", (int)node_witness_need(node));
+    /* who may witness: the operators' roster (--fleet-keys) or every announced key */
+    json_object_set_new(body, "fleet", json_string(node_witness_fleet_mode(node)));
+    json_object_set_new(body, "fleet_keys", json_integer((json_int_t)node->roster_count));
     /* things that work but likely not as the operator meant; status stays "ok" */
     {
         json_t *warnings = json_array();
@@ -72,6 +75,11 @@ static void api_healthz(struct node *node, struct node_httpd_conn *conn)
             json_array_append_new(warnings,
                                   json_string("--gossip-insecure: gossip is plain text and anyone "
                                               "who reaches it can join and inject records"));
+        if (node->cfg.fleet_open)
+            json_array_append_new(warnings,
+                                  json_string("--fleet-open: every key a member announces may "
+                                              "witness; one holder of the cluster key can run "
+                                              "extra identities and take names"));
         json_object_set_new(body, "warnings", warnings);
     }
     api_json(conn, node->draining ? 503 : 200, body);

@@ -73,6 +73,12 @@ static const struct config_option config_options[] = {
      "anti-entropy exchange with one member, longer past 32 members (1s..1h)"},
     {"witness-faults", CONFIG_UINT, "F", "1",
      "f: a claim's time is the (f+1)-th earliest member witness (same on every node)"},
+    {"fleet-keys", CONFIG_STRING, "FILE", "none",
+     "the fleet roster: node keys (`webgw identity`), one a line; only their witnesses count "
+     "(reloaded on SIGHUP)"},
+    {"fleet-open", CONFIG_BOOL, NULL, "false",
+     "without --fleet-keys, count every key a member announces (one holder of the cluster key "
+     "can then run extra identities and take names); needed when gossip leaves loopback"},
     {"workers", CONFIG_UINT, "N", "one per core", "proxy worker threads"},
     {"tls-cert", CONFIG_LIST, "FILE", "none", "PEM certificate chain for HTTPS (repeatable)"},
     {"tls-key", CONFIG_LIST, "FILE", "none", "PEM key of the --tls-cert in the same position"},
@@ -648,6 +654,10 @@ static int config_apply(struct node_config *cfg, const char *key, const char *va
         return config_path(cfg->cluster_key, value, err, errlen);
     if (strcmp(key, "gossip-insecure") == 0)
         return config_bool(value, &cfg->gossip_insecure, err, errlen);
+    if (strcmp(key, "fleet-keys") == 0)
+        return config_path(cfg->fleet_keys, value, err, errlen);
+    if (strcmp(key, "fleet-open") == 0)
+        return config_bool(value, &cfg->fleet_open, err, errlen);
     if (strcmp(key, "witness-faults") == 0) {
         if (config_uint(value, 0, STATE_WITNESS_FAULTS_MAX, &n, err, errlen) != 0)
             return -1;
@@ -1007,6 +1017,37 @@ static int config_check_listeners(const struct node_config *cfg, char *err, size
     return 0;
 }
 
+static bool config_loopback(const struct sockaddr_storage *ss)
+{
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, v6_loopback, 16) == 0;
+}
+
+/* Who may witness (README "Trust model"): an operator's roster, or, knowingly, every key a
+ * member announces. The open roster is the default only where nobody else can reach gossip. */
+static int config_check_fleet(const struct node_config *cfg, char *err, size_t errlen)
+{
+    bool gossiping = cfg->cluster_key[0] != '\0' || cfg->gossip_insecure;
+
+    if (cfg->fleet_open && cfg->fleet_keys[0] != '\0') {
+        snprintf(err, errlen, "fleet-open: contradicts --fleet-keys (a roster is not open)");
+        return -1;
+    }
+    if (gossiping && cfg->fleet_keys[0] == '\0' && !cfg->fleet_open &&
+        !config_loopback(&cfg->gossip.ss)) {
+        snprintf(err, errlen,
+                 "gossip: %s is not loopback: give --fleet-keys FILE (the fleet's node keys; "
+                 "`webgw identity` prints one) or --fleet-open (any cluster-key holder may then "
+                 "add identities)",
+                 cfg->gossip.text);
+        return -1;
+    }
+    return config_readable("fleet-keys", cfg->fleet_keys, err, errlen);
+}
+
 int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
 {
     if (cfg->gossip_timing.probe_timeout_ms >= cfg->gossip_timing.probe_interval_ms) {
@@ -1044,7 +1085,8 @@ int node_config_check(const struct node_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (config_readable("cluster-key", cfg->cluster_key, err, errlen) != 0 ||
-        config_readable("admin-token-file", cfg->admin_token_file, err, errlen) != 0)
+        config_readable("admin-token-file", cfg->admin_token_file, err, errlen) != 0 ||
+        config_check_fleet(cfg, err, errlen) != 0)
         return -1;
     return node_config_check_proxy(cfg, err, errlen);
 }

@@ -145,13 +145,16 @@ char *node_metrics_render(const struct node *node, size_t *len)
     node_metrics_printf(&b, "webgw_records_gossiped_total{outcome=\"over_limit\"} %llu\n",
                         (unsigned long long)rs->from_gossip_over_limit);
     node_metrics_family(&b, "webgw_witnesses_total", "counter",
-                        "Claim witnesses: signed by this node, kept from others, refused.");
+                        "Claim witnesses: signed by this node, kept from others, refused "
+                        "(bad), unadmitted (key not in --fleet-keys).");
     node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"signed\"} %llu\n",
                         (unsigned long long)rs->witnesses_signed);
     node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"kept\"} %llu\n",
                         (unsigned long long)rs->witnesses_kept);
     node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"refused\"} %llu\n",
                         (unsigned long long)rs->witnesses_refused);
+    node_metrics_printf(&b, "webgw_witnesses_total{outcome=\"unadmitted\"} %llu\n",
+                        (unsigned long long)rs->witnesses_unadmitted);
     node_traffic_metrics(node, &b);
 
     node_metrics_family(&b, "webgw_api_requests_total", "counter", "API requests answered.");

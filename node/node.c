@@ -263,6 +263,9 @@ static void node_reload(struct node *node)
     if (node_load_admin_token(node, err, sizeof(err)) != 0)
         node_log(NODE_LOG_ERROR, "config", "%s (admin API now off)", err);
     node_keys_reload(node, cfg.cluster_key);
+    node_witness_reload(node, cfg.fleet_keys);
+    if (cfg.fleet_open != node->cfg.fleet_open)
+        node_log(NODE_LOG_WARN, "config", "fleet-open changes only on restart");
     node_tls_reload(node);
     {
         struct node_httpd_limits limits = node_api_limits(&cfg);

@@ -108,10 +108,12 @@ struct node_config {
     char join[NODE_JOIN_MAX][NODE_ADDR_TEXT_MAX]; /* --join: seeds, HOST:PORT */
     size_t join_count;                            /* seeds in join */
     char cluster_key[NODE_PATH_MAX];              /* --cluster-key: base64 keys, one a line */
-    char cluster_label[65];  /* --cluster-label: authenticated in gossip packets */
-    bool gossip_insecure;    /* --gossip-insecure: plain gossip open to the network */
-    unsigned witness_faults; /* --witness-faults: f, faulty members a claim time tolerates */
-    unsigned workers;        /* --workers: proxy threads; 0 = one per core */
+    char cluster_label[65];         /* --cluster-label: authenticated in gossip packets */
+    bool gossip_insecure;           /* --gossip-insecure: plain gossip open to the network */
+    unsigned witness_faults;        /* --witness-faults: f, faulty members a claim time tolerates */
+    char fleet_keys[NODE_PATH_MAX]; /* --fleet-keys: the node keys whose witnesses count */
+    bool fleet_open;                /* --fleet-open: no roster; every announced key counts */
+    unsigned workers;               /* --workers: proxy threads; 0 = one per core */
     char tls_cert[NODE_TLS_PAIRS_MAX][NODE_PATH_MAX]; /* --tls-cert: the i-th pairs with */
     char tls_key[NODE_TLS_PAIRS_MAX][NODE_PATH_MAX];  /* the i-th --tls-key */
     size_t tls_cert_count;                            /* entries in tls_cert */
@@ -210,6 +212,12 @@ int node_run(struct node *node);
 /* Remembers the command line so SIGHUP re-reads the same file and flags. */
 void node_set_argv(struct node *node, int argc, char **argv);
 void node_free(struct node *node);
+
+/* `webgw identity`: this gateway's node key (DATA-DIR/node.key, made 0600 when missing, never
+ * overwritten; data_dir made 0700 when missing) as the 64 hex digits --fleet-keys lists.
+ * *created tells whether it was made now. 0, or -1 with err set. */
+int node_identity(const char *data_dir, char hex[STATE_OWNER_HEX_LEN + 1], bool *created, char *err,
+                  size_t errlen);
 
 /* ---- the CLI --------------------------------------------------------------------------- */
 

@@ -223,7 +223,7 @@ static void node_on_member(void *ctx, const struct gossip_member *m, bool reaped
     if (m->self)
         return;
     if (!reaped)
-        node_witness_member(node, m->meta.witness);
+        node_witness_member(node, m->meta.name, m->meta.witness);
     node_fleet_addrs_update(node);
     gossip_addr_format(&m->addr, addr, sizeof(addr));
     if (reaped)

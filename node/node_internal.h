@@ -15,10 +15,10 @@
 #include "node/traffic_internal.h"
 #include "proxy/proxy.h"
 
-#define NODE_EVENTS_MAX 200    /* recent events kept for the dashboard */
-#define NODE_OWN_ADDRS_MAX 128 /* own addresses a backend may not use */
-#define NODE_ID_HEX_LEN 32     /* node id: 16 random bytes, hex */
-#define NODE_ROSTER_MAX 256    /* witness keys remembered (members ever announced) */
+#define NODE_EVENTS_MAX 200                  /* recent events kept for the dashboard */
+#define NODE_OWN_ADDRS_MAX 128               /* own addresses a backend may not use */
+#define NODE_ID_HEX_LEN 32                   /* node id: 16 random bytes, hex */
+#define NODE_ROSTER_MAX STATE_FLEET_KEYS_MAX /* witness keys: listed, or announced ever */
 
 struct node_event {
     uint64_t ts_ms; /* when */
@@ -46,6 +46,7 @@ struct node_record_stats {
     uint64_t witnesses_signed;       /* claims this node countersigned */
     uint64_t witnesses_kept;         /* other members' witnesses that were new */
     uint64_t witnesses_refused;      /* unknown key, future time or bad signature */
+    uint64_t witnesses_unadmitted;   /* from a key --fleet-keys does not list */
 };
 
 struct node_probe_result; /* a probe verdict crossing from the probe thread (node_proxy.c) */
@@ -102,8 +103,11 @@ struct node {
     struct node_record_stats rec_stats;        /* record flow counters */
     struct state_key *identity;                /* witness key (data-dir/node.key) */
     uint8_t witness_key[STATE_OWNER_LEN];      /* its public half */
-    uint8_t (*roster)[STATE_OWNER_LEN];        /* witness keys of the fleet, ever */
+    uint8_t (*roster)[STATE_OWNER_LEN];        /* witness keys: --fleet-keys', or every
+                                                  key announced ever (open) */
     size_t roster_count;                       /* entries in roster */
+    struct state_fleet_keys *fleet;            /* the --fleet-keys file as loaded (labels);
+                                                  NULL when the roster is open */
     bool gossip_lone;                          /* no cluster key: gossip without a transport
                                                   (node_gossip.c) */
     uv_timer_t lone_timer;                     /* drives that lone gossip instance */
@@ -129,14 +133,20 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
  * 0 when nothing changed, <0 when refused. */
 int node_record_receive(struct node *node, const uint8_t *buf, size_t len, const char *item_key);
 /* Witnesses (node_witness.c). node_witness_start loads or makes the identity and the roster
- * and turns witnessing on; node_witness_member adds a member's announced key to the roster;
+ * (--fleet-keys, or the open one) and turns witnessing on; node_witness_reload reads
+ * --fleet-keys again (SIGHUP; a bad file keeps the roster); node_witness_member adds a
+ * member's announced key to an open roster (named member_name in logs);
  * node_witness_record countersigns owner's current record on name unless we already attested
  * its claim (1 new, 0 nothing to do, <0 failure); node_witness_admit applies the policy
  * (known key, not in the future, signature) and keeps a received witness (1 new, 0 known,
  * <0 refused with err set); node_witness_all attests every stored record (at start). */
 int node_witness_start(struct node *node, char *err, size_t errlen);
 void node_witness_free(struct node *node);
-void node_witness_member(struct node *node, const uint8_t key[GOSSIP_WITNESS_KEY_LEN]);
+void node_witness_reload(struct node *node, const char *fleet_keys);
+void node_witness_member(struct node *node, const char *member_name,
+                         const uint8_t key[GOSSIP_WITNESS_KEY_LEN]);
+/* "roster" (--fleet-keys) or "open". */
+const char *node_witness_fleet_mode(const struct node *node);
 unsigned node_witness_need(const struct node *node);
 int node_witness_record(struct node *node, const char *name, const uint8_t owner[STATE_OWNER_LEN],
                         struct state_name_view *view);

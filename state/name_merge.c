@@ -369,6 +369,53 @@ size_t state_names_witnesses(const struct state_names *names, const char *name,
     return c->witness_count;
 }
 
+static bool key_listed(const uint8_t (*keys)[STATE_OWNER_LEN], size_t count,
+                       const uint8_t key[STATE_OWNER_LEN])
+{
+    for (size_t i = 0; i < count; i++)
+        if (memcmp(keys[i], key, STATE_OWNER_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* Drops c's witnesses from keys not listed; the order of the rest stays. */
+static size_t claim_keep_witnesses(struct name_claim *c, const uint8_t (*keys)[STATE_OWNER_LEN],
+                                   size_t count)
+{
+    int kept = 0;
+
+    for (int i = 0; i < c->witness_count; i++)
+        if (key_listed(keys, count, c->witnesses[i].w.key))
+            c->witnesses[kept++] = c->witnesses[i];
+    size_t dropped = (size_t)(c->witness_count - kept);
+    c->witness_count = (uint8_t)kept;
+    return dropped;
+}
+
+size_t state_names_keep_witnesses(struct state_names *names, const uint8_t (*keys)[STATE_OWNER_LEN],
+                                  size_t count)
+{
+    struct state_hash_node *n, *next;
+    size_t bucket, dropped = 0;
+
+    STATE_HASH_TABLE_EACH (&names->keys, n, next, bucket) {
+        struct name_key *k = STATE_HASH_ENTRY(n, struct name_key, node);
+        bool listed = true;
+
+        for (int i = 0; i < k->claim_count && listed; i++)
+            for (int j = 0; j < k->claims[i]->witness_count && listed; j++)
+                listed = key_listed(keys, count, k->claims[i]->witnesses[j].w.key);
+        if (listed)
+            continue;
+        /* the view (held, effective times) may change: account the key out and back in */
+        name_table_account(names, k, -1);
+        for (int i = 0; i < k->claim_count; i++)
+            dropped += claim_keep_witnesses(k->claims[i], keys, count);
+        name_table_account(names, k, +1);
+    }
+    return dropped;
+}
+
 /* Held and tombstone counters depend on the setting: take every key out and back in. */
 static void names_account_all(struct state_names *names, int sign)
 {

@@ -205,6 +205,29 @@ int state_witness_entry_decode(const uint8_t *buf, size_t len, char *name,
                                uint8_t owner[STATE_OWNER_LEN], struct state_witness *w, char *err,
                                size_t errlen);
 
+/* ---- the fleet roster: which node keys may witness (fleet_keys.c) --------------------- */
+
+#define STATE_FLEET_KEYS_MAX 256        /* keys a roster lists (--fleet-keys) */
+#define STATE_FLEET_LABEL_MAX 63        /* longest label after a key */
+#define STATE_FLEET_FILE_MAX (64 << 10) /* largest roster file */
+
+/* The keys an operator admitted, in file order, each with its label ("" if none) and line. */
+struct state_fleet_keys {
+    size_t count;
+    uint8_t keys[STATE_FLEET_KEYS_MAX][STATE_OWNER_LEN];
+    char labels[STATE_FLEET_KEYS_MAX][STATE_FLEET_LABEL_MAX + 1];
+    unsigned lines[STATE_FLEET_KEYS_MAX];
+};
+
+/* Parses a roster: one node key (64 hex digits) a line, an optional label after it, `#`
+ * comments, blank lines, CRLF. Refuses a malformed line, a key listed twice, more than
+ * STATE_FLEET_KEYS_MAX keys or more than STATE_FLEET_FILE_MAX bytes with "WHAT:LINE: why"
+ * (STATE_EINVAL; out is then empty). _load reads the file `path` (WHAT is the path). */
+int state_fleet_keys_parse(const char *text, size_t len, const char *what,
+                           struct state_fleet_keys *out, char *err, size_t errlen);
+int state_fleet_keys_load(const char *path, struct state_fleet_keys *out, char *err, size_t errlen);
+bool state_fleet_keys_has(const struct state_fleet_keys *fk, const uint8_t key[STATE_OWNER_LEN]);
+
 /* ---- validation ------------------------------------------------------------------------ */
 
 /* A network: family 4 or 6, address in network order, prefix length. */
@@ -308,6 +331,11 @@ int state_names_witness(struct state_names *names, const char *name,
  * best first; returns how many, 0 when none or no such entry. */
 size_t state_names_witnesses(const struct state_names *names, const char *name,
                              const uint8_t owner[STATE_OWNER_LEN], struct state_witness *out);
+/* Drops every kept witness whose key is not among keys[count] (the roster shrank, or the store
+ * holds witnesses from before it): afterwards the state is what merging only the admitted
+ * witnesses would have given. Returns how many were dropped. */
+size_t state_names_keep_witnesses(struct state_names *names, const uint8_t (*keys)[STATE_OWNER_LEN],
+                                  size_t count);
 
 /* Merges a record that has already been decoded, verified and validated. Returns:
  *   1             the state changed (the record is new information: store and disseminate it)

@@ -56,7 +56,7 @@ static void every_flag_sets_its_key(void **state)
                         "--api=[::1]:9000", "--join", "seed1:7946", "--join", "[fd00::1]:7946",
                         "--cluster-key", key, "--workers", "3", "--allow-loopback-backends",
                         "--log-level", "debug", "--log-format", "json", "--drain-timeout", "5",
-                        "--api-rate-limit", "7", "--api-body-limit", "8192", NULL),
+                        "--api-rate-limit", "7", "--api-body-limit", "8192", "--fleet-open", NULL),
         0);
     assert_string_equal(cfg.node_name, "gw-1");
     assert_string_equal(cfg.data_dir, "/tmp/x");
@@ -78,6 +78,13 @@ static void every_flag_sets_its_key(void **state)
     assert_int_equal(cfg.drain_timeout_ms, 5000);
     assert_int_equal(cfg.api_rate_limit, 7);
     assert_int_equal(cfg.api_body_limit, 8192);
+    assert_true(cfg.fleet_open);
+    /* --fleet-keys instead: a path; the file is read at start (test_fleet_roster.c) */
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--gossip", "10.0.0.1:7000",
+                                     "--cluster-key", key, "--fleet-keys", key, NULL),
+                     0);
+    assert_string_equal(cfg.fleet_keys, key);
+    assert_false(cfg.fleet_open);
 }
 
 static void advertise_follows_gossip_unless_set(void **state)
@@ -324,6 +331,7 @@ static void yaml_keys_are_the_long_options(void **state)
                                                  "  - 127.0.0.2:7946\n"
                                                  "allow-loopback-backends: true\n"
                                                  "gossip-insecure: true\n"
+                                                 "fleet-open: true\n"
                                                  "witness-faults: 2\n"
                                                  "workers: 2\n"
                                                  "log-format: json\n");
@@ -331,6 +339,7 @@ static void yaml_keys_are_the_long_options(void **state)
     assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
     assert_string_equal(cfg.node_name, "gw-2");
     assert_true(cfg.gossip_insecure);
+    assert_true(cfg.fleet_open);
     assert_int_equal(cfg.witness_faults, 2);
     assert_string_equal(cfg.domain, "gw.test");
     assert_int_equal(cfg.http_count, 1);
