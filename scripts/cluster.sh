@@ -7,7 +7,8 @@
 #
 # Each node listens on its own loopback address (127.0.0.1, .2, .3) with the default ports
 # (HTTP 8080, HTTPS 8443, gossip 7946, API 9080); nodes 2 and 3 join node 1, gossip is
-# encrypted with a fresh cluster key. Two demo backends (python3 http.server on 127.0.0.21
+# encrypted with a fresh cluster key, and only the three gateways' node keys (.cluster/fleet.keys,
+# made with `webgw identity` before they start) may witness claims. Two demo backends (python3 http.server on 127.0.0.21
 # and 127.0.0.22, port 8000) serve "demo", which is reserved and exposed through node 1's API
 # with a fresh owner key. Everything lives in .cluster/ (data dirs, keys, logs, pids).
 set -euo pipefail
@@ -74,6 +75,14 @@ stop_all
 mkdir -p "$dir"
 [ -s "$dir/cluster.key" ] || head -c 32 /dev/urandom | base64 >"$dir/cluster.key"
 chmod 600 "$dir/cluster.key"
+# the fleet roster: each gateway's node key, made before it first runs; only these witness
+# claims (README "Trust model")
+echo "# node keys of the demo fleet (webgw identity --data-dir DIR prints one)" >"$dir/fleet.keys.new"
+for i in "${nodes[@]}"; do
+    key=$("$bin/webgw" identity --data-dir "$dir/gw$i" 2>/dev/null)
+    echo "$key gw$i" >>"$dir/fleet.keys.new"
+done
+mv "$dir/fleet.keys.new" "$dir/fleet.keys"
 
 echo "== starting demo backends on 127.0.0.21:8000 and 127.0.0.22:8000"
 for b in 21 22; do
@@ -90,7 +99,8 @@ for i in "${nodes[@]}"; do
     [ "$i" = 1 ] || join=(--join 127.0.0.1:7946)
     "$bin/webgw" --node-name "gw$i" --data-dir "$dir/gw$i" --domain localhost \
         --http "$ip:8080" --https "$ip:8443" --gossip "$ip:7946" --api "$ip:9080" \
-        --cluster-key "$dir/cluster.key" --allow-loopback-backends --workers 1 \
+        --cluster-key "$dir/cluster.key" --fleet-keys "$dir/fleet.keys" \
+        --allow-loopback-backends --workers 1 \
         "${join[@]}" >"$dir/gw$i.log" 2>&1 &
     echo $! >"$dir/gw$i.pid"
     wait_for "gw$i's API" curl -fsS "http://$ip:9080/healthz"
