@@ -10,8 +10,9 @@
 # gw1, gw2 and gw3 gossip (encrypted with a fresh cluster key) on an internal network with two
 # demo backends; their HTTP and API ports are published on 127.0.0.1 only (18081..18083 and
 # 19081..19083). "demo" is reserved and exposed through gw1 with a fresh owner key. The keys
-# live in docker/.state/ (cluster.key, owner.key), kept across `down` so a restarted cluster
-# keeps its owner.
+# live in docker/.state/ (cluster.key, owner.key, and fleet.keys: the gateways' node keys,
+# remade when `down` removed their volumes), kept across `down` so a restarted cluster keeps its
+# owner.
 #
 # Environment: WEBGW_NO_BUILD=1 (use the image as it is), WEBGW_NET (cluster subnet's first
 # three octets, default 10.89.53), WEBGW_PROJECT (compose project, default webgw).
@@ -49,6 +50,7 @@ esac
 
 [ "${WEBGW_NO_BUILD:-0}" = 1 ] || "$root/docker/build-image.sh" "$WEBGW_IMAGE"
 docker_make_cluster_key "$WEBGW_STATE/cluster.key"
+docker_make_fleet_keys "$WEBGW_STATE/fleet.keys"
 echo "== starting gw1 gw2 gw3 and backend-a backend-b on $WEBGW_NET.0/24"
 docker_compose up -d
 

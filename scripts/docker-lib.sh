@@ -65,6 +65,27 @@ docker_make_cluster_key() {
     fi
 }
 
+# docker_make_fleet_keys FILE: the fleet roster (--fleet-keys) of gw1..gw3: each gateway's node
+# key, made in its data volume by `webgw identity` (as the image's user, before the gateway
+# first runs; an existing key is kept), one "KEY gwN" line each. Needs the image.
+docker_make_fleet_keys() {
+    local file=$1 i key
+    [ -e "$file" ] || : >"$file" # compose mounts it: a missing file would become a directory
+    echo "# node keys of the compose fleet (webgw identity --data-dir /data in each volume)" \
+        >"$file.new"
+    for i in 1 2 3; do
+        key=$(docker_compose run --rm --no-deps -T --entrypoint /usr/bin/webgw "gw$i" \
+            identity --data-dir /data 2>/dev/null | tail -n 1)
+        case "$key" in
+        [0-9a-f]*) [ "${#key}" = 64 ] || { echo "gw$i: no node key (\"$key\")" >&2; return 1; } ;;
+        *) echo "gw$i: no node key (webgw identity printed \"$key\")" >&2; return 1 ;;
+        esac
+        echo "$key gw$i" >>"$file.new"
+    done
+    chmod 644 "$file.new"
+    mv "$file.new" "$file"
+}
+
 # docker_wait SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second until it succeeds;
 # prints how long it took on success, returns 1 after SECONDS.
 docker_wait() {

@@ -152,6 +152,7 @@ fi
 WEBGW_NET=$(docker_free_net) || fail "no free subnet"
 export WEBGW_NET
 docker_make_cluster_key "$state/cluster.key"
+docker_make_fleet_keys "$state/fleet.keys" || fail "node keys for the fleet roster"
 "$ctlbin" keygen >/dev/null 2>&1 || fail "webgwctl keygen"
 docker_compose up -d >"$state/up.log" 2>&1 || {
     cat "$state/up.log"
