@@ -177,6 +177,13 @@ class Soak:
             with open(path, "w") as f:
                 f.write(key + "\n")
             os.chmod(path, 0o600)
+        # the fleet roster: each gateway's node key, made before it first runs (gossip binds the
+        # namespaces' veth addresses, so an open roster would need --fleet-open)
+        with open(f"{d}/fleet.keys", "w") as f:
+            for g in self.gws:
+                key = subprocess.run([f"{self.bindir}/webgw", "identity", "--data-dir", f"{self.datadir}/{g}"],
+                                     check=True, capture_output=True, text=True).stdout.strip()
+                f.write(f"{key} {g}\n")
         for b, (mode, extra) in self.bes.items():
             argv = [sys.executable, f"{HERE}/backend.py", "--name", b, "--addr", self.net.ip(b), "--mode", mode,
                     "--log", f"{d}/{b}.events.jsonl", "--cert", self.pt_cert[0], "--key", self.pt_cert[1]] + extra
@@ -196,7 +203,8 @@ class Soak:
             argv = [
                 f"{self.bindir}/webgw", "--node-name", g, "--data-dir", f"{self.datadir}/{g}", "--domain", DOMAIN,
                 "--http", f"{ip}:8080", "--https", f"{ip}:8443", "--gossip", f"{ip}:7946", "--api", f"{ip}:9080",
-                "--cluster-key", f"{d}/{g}.clusterkey", "--admin-token-file", f"{d}/admin.token",
+                "--cluster-key", f"{d}/{g}.clusterkey", "--fleet-keys", f"{d}/fleet.keys",
+                "--admin-token-file", f"{d}/admin.token",
                 "--tls-cert", self.gw_cert[0], "--tls-key", self.gw_cert[1], "--workers", "2",
                 "--health-check", "http", "--health-path", "/health", "--health-interval", f"{HEALTH_INTERVAL_S}s",
                 "--health-fall", str(HEALTH_FALL), "--health-rise", str(HEALTH_RISE),
