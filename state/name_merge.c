@@ -63,11 +63,14 @@
  *     once), but its value no longer orders anything.
  *
  * Who may witness is the caller's policy, applied before a witness reaches this merge like a
- * signature check: the node keeps witnesses only from keys announced by fleet members (under
- * the cluster key) and refuses times in the future; the merge itself is a pure function of
- * the witnesses it is given. `fleet` is the number of witness keys known (members ever seen),
- * so a fleet of one needs only its own witness (f' = 0: its own clock decides) and a fleet of
- * two needs both whatever f is.
+ * signature check: the node keeps witnesses only from keys in its roster (the operators'
+ * --fleet-keys list, or with an open roster every key a member announced under the cluster
+ * key) and refuses times in the future; the merge itself is a pure function of the witnesses
+ * it is given. `fleet` is the roster's size, so a fleet of one needs only its own witness
+ * (f' = 0: its own clock decides) and a fleet of two needs both whatever f is. When the
+ * roster drops a key, state_names_keep_witnesses removes that key's witnesses: the state is
+ * then the lattice over the remaining keys' witnesses, so nodes with the same roster and the
+ * same witnesses derive the same holders whatever they kept before.
  *
  * Witnesses as a lattice. For each (key, owner) we keep a set of witnesses with one entry per
  * witness key, and at most STATE_WITNESSES_MAX entries, chosen by one total order on witnesses
@@ -94,9 +97,10 @@
  * sets and so the same holder. Which side wins depends on the witness times the fleet
  * recorded, as before it depended on the owners' times.
  *
- * What remains possible (README "Trust model"): f + 1 colluding members can date a claim as
- * they like; a member that holds the cluster key can announce several identities (the fleet
- * size f is measured in is identities admitted by the cluster key); past STATE_WITNESSES_MAX
+ * What remains possible (README "Trust model"): f + 1 colluding admitted members can date a
+ * claim as they like; with an open roster a member that holds the cluster key can announce
+ * several identities (f is then measured in identities admitted by the cluster key, which is
+ * why a roster of operator-listed keys exists); past STATE_WITNESSES_MAX
  * witness keys per claim, the kept ones are the N best by the order above.
  *
  * Abuse bound. A key tracks at most STATE_CLAIMS_PER_NAME_MAX owners. When a ninth owner
