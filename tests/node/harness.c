@@ -397,6 +397,46 @@ int nt_ctl(const char *const *env, char *out, size_t outcap, char *err, size_t e
     return rc;
 }
 
+const char *const nt_day_behind_env[] = {"LD_PRELOAD=" NT_FAKETIME_LIB, "FAKETIME=-1d",
+                                         "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1",
+                                         NULL};
+
+int nt_ctl_owner(char *out, size_t outcap, char *err, size_t errcap, const char *api,
+                 const char *keyfile, bool day_behind, ...)
+{
+    char env_key[400];
+    const char *env[5] = {env_key};
+    va_list ap;
+    int rc;
+
+    snprintf(env_key, sizeof(env_key), "WEBGW_KEY=%s/%s", nt_tmpdir(), keyfile);
+    for (size_t i = 0; day_behind && nt_day_behind_env[i]; i++)
+        env[i + 1] = nt_day_behind_env[i];
+    va_start(ap, day_behind);
+    rc = nt_ctlv(env, out, outcap, err, errcap, api, ap);
+    va_end(ap);
+    return rc;
+}
+
+bool nt_holds(const struct nt_node *n, const char *name, const char *owner, const char *tag)
+{
+    struct ctl_response resp;
+    char path[300], want[120], host[300], body[256];
+    bool ok;
+
+    snprintf(path, sizeof(path), "/api/v1/names/%s", name);
+    snprintf(want, sizeof(want), "\"owner\":\"%s\"", owner);
+    snprintf(host, sizeof(host), "%s.localhost", name);
+    ok = nt_api(n, "GET", path, NULL, NULL, 0, &resp) == 200 && resp.body &&
+         strstr(resp.body, want) && strstr(resp.body, "\"held\":true") &&
+         strstr(resp.body, "\"contenders\":1");
+    if (getenv("TRUST_DEBUG"))
+        fprintf(stderr, "%s: %s\n", n->ip, resp.body ? resp.body : "-");
+    ctl_response_free(&resp);
+    return ok && nt_get(n->ip, n->http_port, host, "/", body, sizeof(body)) == 200 &&
+           strstr(body, tag) != NULL;
+}
+
 /* ---- a tiny backend ---------------------------------------------------------------------- */
 
 #include <pthread.h>

@@ -89,6 +89,22 @@ int nt_ctl(const char *const *env, char *out, size_t outcap, char *err, size_t e
 int nt_ctlv(const char *const *env, char *out, size_t outcap, char *err, size_t errcap,
             const char *api_url, va_list ap);
 
+/* ---- clocks a day behind (the trust tests) ---------------------------------------------- */
+
+#define NT_FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+/* The environment of a process whose clock runs a day behind (an ASan build refuses a preloaded
+ * library ahead of its runtime unless told not to check); NULL-terminated. */
+extern const char *const nt_day_behind_env[];
+
+/* webgwctl as the owner whose key is nt_tmpdir()/keyfile (optionally with a clock a day behind)
+ * against api, arguments NULL-terminated; out and err as nt_ctl. Returns the exit status. */
+int nt_ctl_owner(char *out, size_t outcap, char *err, size_t errcap, const char *api,
+                 const char *keyfile, bool day_behind, ...);
+
+/* Whether node n lists `name` held by `owner` (hex) with exactly one contender, and serves it
+ * from a backend whose answer contains `tag`. TRUST_DEBUG=1 prints each view. */
+bool nt_holds(const struct nt_node *n, const char *name, const char *owner, const char *tag);
+
 /* $WEBGW_BIN/name into out. */
 void nt_bin(const char *name, char *out, size_t cap);
 

@@ -24,30 +24,14 @@
 #include "harness.h"
 #include "node/node.h"
 
-#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
 static struct nt_node n1, n2, n3, n4;
 static struct nt_backend *be_real, *be_forged;
 static char out[65536], err[8192], owner_a[80], owner_b[80];
 static char key1[80], key2[80], key3[80], key4[80], fleet_path[512];
 
-/* webgwctl with owner key `key` (and optionally a clock a day behind) against `api`. */
-static int ctl(const char *api, const char *key, bool late, ...)
-{
-    char env_key[400];
-    const char *env[] = {env_key, "LD_PRELOAD=" FAKETIME_LIB, "FAKETIME=-1d",
-                         "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1", NULL};
-    va_list ap;
-    int rc;
-
-    snprintf(env_key, sizeof(env_key), "WEBGW_KEY=%s/%s", nt_tmpdir(), key);
-    if (!late)
-        env[1] = NULL;
-    va_start(ap, late);
-    rc = nt_ctlv(env, out, sizeof(out), err, sizeof(err), api, ap);
-    va_end(ap);
-    return rc;
-}
+/* webgwctl as owner `key` (optionally with a clock a day behind) against `api`. */
+#define ctl(api, key, late, ...)                                                                   \
+    nt_ctl_owner(out, sizeof(out), err, sizeof(err), api, key, late, __VA_ARGS__)
 
 /* `webgw identity --data-dir nt_tmpdir()/name`: the node key before the node first runs. */
 static void identity(const char *name, char *hex)
@@ -71,32 +55,14 @@ static void write_fleet(const char *const *keys)
     snprintf(fleet_path, sizeof(fleet_path), "%s", nt_write_tmp("fleet.keys", text));
 }
 
-/* The name's view on n shows `owner` as holder with one contender, served by `tag`. */
-static bool holds(const struct nt_node *n, const char *owner, const char *tag)
-{
-    struct ctl_response resp;
-    char want[120], body[256];
-    bool ok;
-
-    snprintf(want, sizeof(want), "\"owner\":\"%s\"", owner);
-    ok = nt_api(n, "GET", "/api/v1/names/victim", NULL, NULL, 0, &resp) == 200 && resp.body &&
-         strstr(resp.body, want) && strstr(resp.body, "\"held\":true") &&
-         strstr(resp.body, "\"contenders\":1");
-    if (getenv("TRUST_DEBUG"))
-        fprintf(stderr, "%s: %s\n", n->ip, resp.body ? resp.body : "-");
-    ctl_response_free(&resp);
-    return ok && nt_get(n->ip, n->http_port, "victim.localhost", "/", body, sizeof(body)) == 200 &&
-           strstr(body, tag) != NULL;
-}
-
 static bool real_owner_holds(void *ctx)
 {
-    return holds(ctx, owner_a, "real-backend");
+    return nt_holds(ctx, "victim", owner_a, "real-backend");
 }
 
 static bool forger_holds(void *ctx)
 {
-    return holds(ctx, owner_b, "forged-backend");
+    return nt_holds(ctx, "victim", owner_b, "forged-backend");
 }
 
 /* n3 shows victim witnessed twice: by itself and by its second identity n4. */
@@ -184,8 +150,7 @@ static void second_identity_cannot_take_a_name(void **state)
     /* n3's operator turns malicious: n3 and a second identity n4 (a fresh node.key, the same
      * cluster key, in no roster) run with clocks a day behind and an open roster of their own;
      * b's claim, dated by those clocks, gets both their witnesses a day back */
-    const char *env[] = {"LD_PRELOAD=" FAKETIME_LIB, "FAKETIME=-1d",
-                         "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1", NULL};
+    const char *const *env = nt_day_behind_env;
     const char *alone[] = {"--allow-loopback-backends", "--gossip-pushpull-interval", pushpull,
                            NULL};
     assert_int_equal(nt_node_start_env(&n3, "n3", "127.0.0.3", alone, env), 0);
@@ -329,9 +294,9 @@ int main(void)
         cmocka_unit_test(start_refusals),
     };
 
-    if (access(FAKETIME_LIB, R_OK) != 0) {
+    if (access(NT_FAKETIME_LIB, R_OK) != 0) {
         fprintf(stderr, "%s missing: apt-get install faketime (scripts/install-deps.sh)\n",
-                FAKETIME_LIB);
+                NT_FAKETIME_LIB);
         return 1;
     }
     return cmocka_run_group_tests(tests, NULL, teardown);

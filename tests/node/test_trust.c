@@ -21,47 +21,18 @@
 
 #include "harness.h"
 
-#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
 static struct nt_node n1, n2, n3;
 static struct nt_backend *be_real, *be_forged;
 static char out[65536], err[8192], owner_a[80], owner_b[80];
 
-/* webgwctl with key `key` (and optionally a clock a day behind) against `api`. */
-static int ctl(const char *api, const char *key, bool late, ...)
-{
-    char env_key[400];
-    const char *env[] = {env_key, "LD_PRELOAD=" FAKETIME_LIB, "FAKETIME=-1d",
-                         "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1", NULL};
-    va_list ap;
-    int rc;
-
-    snprintf(env_key, sizeof(env_key), "WEBGW_KEY=%s/%s", nt_tmpdir(), key);
-    if (!late)
-        env[1] = NULL;
-    va_start(ap, late);
-    rc = nt_ctlv(env, out, sizeof(out), err, sizeof(err), api, ap);
-    va_end(ap);
-    return rc;
-}
+/* webgwctl as owner `key` (optionally with a clock a day behind) against `api`. */
+#define ctl(api, key, late, ...)                                                                   \
+    nt_ctl_owner(out, sizeof(out), err, sizeof(err), api, key, late, __VA_ARGS__)
 
 /* Whether node n shows `victim` held by owner a, with a contender, served by the real one. */
 static bool real_owner_holds(void *ctx)
 {
-    const struct nt_node *n = ctx;
-    struct ctl_response resp;
-    char want[120], body[256];
-    bool ok;
-
-    snprintf(want, sizeof(want), "\"owner\":\"%s\"", owner_a);
-    ok = nt_api(n, "GET", "/api/v1/names/victim", NULL, NULL, 0, &resp) == 200 && resp.body &&
-         strstr(resp.body, want) && strstr(resp.body, "\"held\":true") &&
-         strstr(resp.body, "\"contenders\":1");
-    if (getenv("TRUST_DEBUG"))
-        fprintf(stderr, "%s: %s\n", n->ip, resp.body ? resp.body : "-");
-    ctl_response_free(&resp);
-    return ok && nt_get(n->ip, n->http_port, "victim.localhost", "/", body, sizeof(body)) == 200 &&
-           strstr(body, "real-backend") != NULL;
+    return nt_holds(ctx, "victim", owner_a, "real-backend");
 }
 
 static void keygen(const char *file, char *owner)
@@ -93,10 +64,7 @@ static void backdated_member_claim_stays_a_contender(void **state)
 
     /* n3 holds the key, its clock runs a day behind; alone, it accepts b's claim dated by
      * that clock, then joins the fleet */
-    /* an ASan build refuses a preloaded library ahead of its runtime unless told not to check */
-    const char *env[] = {"LD_PRELOAD=" FAKETIME_LIB, "FAKETIME=-1d",
-                         "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1", NULL};
-    assert_int_equal(nt_node_start_env(&n3, "n3", "127.0.0.3", extra1, env), 0);
+    assert_int_equal(nt_node_start_env(&n3, "n3", "127.0.0.3", extra1, nt_day_behind_env), 0);
     snprintf(forged, sizeof(forged), "http://127.0.0.32:%d", nt_backend_port(be_forged));
     assert_int_equal(ctl(n3.api_url, "b.key", true, "reserve", "victim", NULL), 0);
     assert_int_equal(ctl(n3.api_url, "b.key", true, "expose", "victim", "--backend", forged, NULL),
@@ -170,9 +138,9 @@ int main(void)
         cmocka_unit_test(keyless_machine_cannot_join_or_inject),
     };
 
-    if (access(FAKETIME_LIB, R_OK) != 0) {
+    if (access(NT_FAKETIME_LIB, R_OK) != 0) {
         fprintf(stderr, "%s missing: apt-get install faketime (scripts/install-deps.sh)\n",
-                FAKETIME_LIB);
+                NT_FAKETIME_LIB);
         return 1;
     }
     return cmocka_run_group_tests(tests, NULL, teardown);
