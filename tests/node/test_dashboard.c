@@ -153,6 +153,9 @@ static void dashboard_renders_the_live_cluster(void **state)
         fprintf(stderr, "dashboard polled %d times\n", atoi(polls + 12));
         assert_true(atoi(polls + 12) >= 2);
     }
+    /* who may witness: no --fleet-keys, gossip on loopback */
+    assert_non_null(strstr(dom, "class=\"badge suspect\" title=\"who may witness claims\">fleet "
+                                "open (loopback)</span>"));
     /* members with their state */
     assert_non_null(strstr(dom, "data-member=\"dash-one\""));
     assert_non_null(strstr(dom, "data-member=\"dash-two\""));
