@@ -1145,8 +1145,9 @@ void node_config_usage(void *out)
                "--http [::]:8080/v6only --http 0.0.0.0:8080. Make a cluster key with\n"
                "  head -c 32 /dev/urandom | base64 > cluster.key\n\n"
                "Signals: SIGTERM/SIGINT leave the cluster, stop accepting, finish in-flight\n"
-               "requests (up to --drain-timeout) and exit 0; SIGHUP reloads the config file and\n"
-               "certificates and reopens the --access-log file (logrotate: rename, then SIGHUP).\n"
+               "requests (up to --drain-timeout) and exit 0; SIGHUP reloads the config file, the\n"
+               "certificates and the --fleet-keys roster and reopens the --access-log file\n"
+               "(logrotate: rename, then SIGHUP).\n"
                "Exit status: 0 after a clean stop, 1 on a start-up error (one line on stderr\n"
                "naming the option and the problem).\n");
 }
