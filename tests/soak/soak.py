@@ -28,6 +28,7 @@ import verdict  # noqa: E402
 
 DOMAIN = "soak.test"
 PT_NAME = "passthru"
+CHURN_SETTLE_S = 5  # a churn name is touched again through any gateway only this long after its last change
 GATEWAYS = [f"gw{i}" for i in range(1, 6)]
 # backend -> (mode, extra args): the four kinds a gateway meets
 BACKENDS = {
@@ -133,6 +134,7 @@ class Soak:
         self.churnlog = open(os.path.join(self.out, "churn.jsonl"), "a", buffering=1)
         self.rng = random.Random(a.seed)
         self.names = {}  # churn client's view: name -> backends (live), None when released
+        self.changed_at = {}  # name -> when the churn client's last change to it was acknowledged
         self.traffic_names = {}
         self.next_name = 0
         self.keys = []
@@ -468,8 +470,14 @@ class Soak:
         """Every second: release one churn name, claim a new one, re-expose another."""
         while self.fl["churn"] and self.churn_stop_at is None and not self.stopping:
             t = time.time()
+            # A name changed through one gateway a moment ago may not have reached the gateway
+            # the next operation picks (it would answer "not reserved", as any eventually
+            # consistent store does): a user reserves and exposes through one gateway, and
+            # touches the name elsewhere later. So release or re-expose only names whose last
+            # change is CHURN_SETTLE_S old (records spread in about a second, even under loss).
             live = [n for n, bs in self.names.items()
-                    if bs is not None and n not in self.traffic_names and n != self.pt_name]
+                    if bs is not None and n not in self.traffic_names and n != self.pt_name
+                    and t - self.changed_at.get(n, 0) >= CHURN_SETTLE_S]
             ops = []
             if live:
                 gone = self.rng.choice(live)
@@ -514,6 +522,7 @@ class Soak:
             if p.returncode == 0:
                 if op != "reserve":
                     self.names[name] = None if op == "release" else bs
+                    self.changed_at[name] = time.time()
                 return g
             if p.returncode != 3:  # refused (not unreachable): a real answer, not a retry case
                 return None
