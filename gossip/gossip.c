@@ -366,7 +366,7 @@ void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const str
 {
     switch (m->type) {
     case GMSG_PING:
-        if (strcmp(m->id, g->self->id) != 0) {
+        if (strcmp(m->id, gm_id(g->self)) != 0) {
             gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
             return;
         }
@@ -513,11 +513,11 @@ static void gossip_round(struct gossip *g)
     k = gossip_random_members(g, k, gossip_pick_gossip, NULL, targets);
     for (size_t i = 0; i < k; i++) {
         struct gq_entry *big;
-        gossip_send_msgs(g, &targets[i]->addr, NULL, 0);
+        gossip_send_msgs(g, gm_addr(targets[i]), NULL, 0);
         gq_begin(&g->q_big);
         big = gq_pick(&g->q_big, limit, GOSSIP_STREAM_MAX);
         if (big != NULL) {
-            gossip_send_big_item(g, &targets[i]->addr, big->msg, big->len);
+            gossip_send_big_item(g, gm_addr(targets[i]), big->msg, big->len);
             g->stats.items_sent++;
             gq_sent(&g->q_big, big, limit);
         }
@@ -534,7 +534,7 @@ static void gossip_join_next(struct gossip *g, uint64_t now)
         g->join_next = g->nseeds; /* joined: the rest is not needed */
         return;
     }
-    while (g->join_next < g->nseeds && gossip_addr_equal(&g->seeds[g->join_next], &g->self->addr))
+    while (g->join_next < g->nseeds && gossip_addr_equal(&g->seeds[g->join_next], gm_addr(g->self)))
         g->join_next++;
     if (g->join_next == g->nseeds)
         return;
@@ -552,7 +552,7 @@ static void gossip_reconnect(struct gossip *g)
     for (size_t tries = 0; tries < 4 && g->ngone > 0; tries++) {
         struct gmember *m = g->gone[grand_below(&g->rng, (uint32_t)g->ngone)];
         if (m->state == GOSSIP_DEAD) {
-            gossip_pushpull_start(g, &m->addr, false);
+            gossip_pushpull_start(g, gm_addr(m), false);
             return;
         }
     }
@@ -563,8 +563,8 @@ static void gossip_housekeeping(struct gossip *g, uint64_t now)
     for (size_t i = 0; i < g->ngone;) {
         struct gmember *m = g->gone[i];
         uint64_t ttl = m->state == GOSSIP_LEFT ? g->cfg.left_reap_ms : g->cfg.dead_reap_ms;
-        if (now - m->state_since_ms >= ttl) {
-            gq_remove(&g->q_members, m->id);
+        if (now - gm_since(g, m) >= ttl) {
+            gq_remove(&g->q_members, gm_id(m));
             gossip_member_reap(g, m);
             continue; /* the last entry moved into slot i */
         }
@@ -614,9 +614,9 @@ uint64_t gossip_tick(struct gossip *g)
     }
     for (size_t i = 0; i < g->nsuspects;) {
         struct gmember *m = g->suspects[i];
-        if (now >= m->susp->deadline_ms) {
+        if (now >= g->susps[i]->deadline_ms) {
             g->stats.deaths++;
-            gossip_on_dead(g, m->id, m->incarnation, g->self->id);
+            gossip_on_dead(g, gm_id(m), m->incarnation, gm_id(g->self));
             continue; /* removed from suspects[]: slot i now holds another */
         }
         i++;
@@ -626,7 +626,7 @@ uint64_t gossip_tick(struct gossip *g)
         struct gmember *peer;
         if (!g->leaving && gossip_random_members(g, 1, gossip_pick_alive, NULL, &peer) == 1) {
             g->stats.pushpulls++;
-            gossip_pushpull_start(g, &peer->addr, false);
+            gossip_pushpull_start(g, gm_addr(peer), false);
         }
         g->pushpull_next = now + gossip_pushpull_period(g);
         /* catching up (gossip_pushpull.c): the gap doubles while exchanges bring nothing new,
@@ -661,7 +661,7 @@ uint64_t gossip_tick(struct gossip *g)
             next = gossip_min(next, g->probe.timeout_at);
     }
     for (size_t i = 0; i < g->nsuspects; i++)
-        next = gossip_min(next, g->suspects[i]->susp->deadline_ms);
+        next = gossip_min(next, g->susps[i]->deadline_ms);
     for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++)
         if (g->relays[i].used)
             next = gossip_min(next, g->relays[i].deadline_ms);
@@ -722,22 +722,19 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->cipher = EVP_CIPHER_CTX_new();
     g->health = ghealth_new();
     g->replay = greplay_new();
-    state_siphash_key(g->hash_key);
-    g->index_size = 64;
-    g->index = calloc(g->index_size, sizeof(*g->index));
-    if (g->cipher == NULL || g->health == NULL || g->index == NULL || g->replay == NULL ||
+    if (g->cipher == NULL || g->health == NULL || g->replay == NULL ||
         gossip_keyring_derive(&cfg->keyring, &g->wire) != 0 ||
         gq_init(&g->q_members, gossip_member_queue_max(cfg)) != 0 ||
         gq_init(&g->q_data, cfg->queue_max) != 0 || gq_init(&g->q_big, 256) != 0)
         goto nomem;
     g->udp_body_max = GOSSIP_UDP_MAX - genv_overhead(&cfg->keyring, cfg->label);
+    g->start_ms = gossip_now(g); /* before any member: state times count from it */
     g->self = gossip_member_add(g, cfg->id, &cfg->advertise, cfg->incarnation);
     if (g->self == NULL)
         goto nomem;
     g->self->self = true;
     gossip_member_set_meta(g->self, &cfg->meta);
-    now = gossip_now(g);
-    g->start_ms = now;
+    now = g->start_ms;
     g->wall_base_s = cfg->incarnation;
     /* stagger the first period so members started together do not probe in lockstep */
     g->probe_next = now + grand_below(&g->rng, cfg->probe_interval_ms);
@@ -763,10 +760,13 @@ void gossip_free(struct gossip *g)
     if (g == NULL)
         return;
     for (size_t i = 0; i < g->nmembers; i++)
-        gossip_member_free(g->members[i]);
+        gossip_member_free(g, gossip_at(g, i));
+    for (size_t i = 0; i < g->nslots; i++)
+        free(g->slots[i]);
+    free(g->slots);
     free(g->members);
-    free(g->index);
     free(g->suspects);
+    free(g->susps);
     free(g->gone);
     free(g->probe_order);
     gq_destroy(&g->q_members);
@@ -812,14 +812,14 @@ void gossip_leave(struct gossip *g)
     g->self->state = GOSSIP_LEFT;
     memset(&m, 0, sizeof(m));
     m.type = GMSG_DEAD;
-    snprintf(m.id, sizeof(m.id), "%s", g->self->id);
+    snprintf(m.id, sizeof(m.id), "%s", gm_id(g->self));
     m.incarnation = g->self->incarnation;
-    snprintf(m.from, sizeof(m.from), "%s", g->self->id);
+    snprintf(m.from, sizeof(m.from), "%s", gm_id(g->self));
     gossip_queue_member(g, &m);
     k = gossip_random_members(g, 2 * g->cfg.gossip_nodes < 16 ? 2 * g->cfg.gossip_nodes : 16,
                               gossip_pick_alive, NULL, targets);
     for (size_t i = 0; i < k; i++)
-        gossip_send_msgs(g, &targets[i]->addr, &m, 1);
+        gossip_send_msgs(g, gm_addr(targets[i]), &m, 1);
     gossip_logf(g, 2, "leaving the cluster");
 }
 
@@ -842,14 +842,14 @@ size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t 
         if (all == NULL)
             return g->nmembers;
         for (size_t i = 0; i < g->nmembers; i++)
-            gossip_member_fill(g->members[i], &all[i]);
+            gossip_member_fill(g, gossip_at(g, i), &all[i]);
         qsort(all, g->nmembers, sizeof(*all), gossip_member_cmp);
         memcpy(out, all, n * sizeof(*all));
         free(all);
         return g->nmembers;
     }
     for (size_t i = 0; i < n; i++)
-        gossip_member_fill(g->members[i], &out[i]);
+        gossip_member_fill(g, gossip_at(g, i), &out[i]);
     qsort(out, n, sizeof(*out), gossip_member_cmp);
     return g->nmembers;
 }
@@ -860,7 +860,7 @@ int gossip_member_get(const struct gossip *g, const char *id, struct gossip_memb
 
     if (m == NULL)
         return GOSSIP_ENOTFOUND;
-    gossip_member_fill(m, out);
+    gossip_member_fill(g, m, out);
     return 0;
 }
 
@@ -877,7 +877,7 @@ void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
     out->awareness = g->awareness;
     out->members_alive = out->members_suspect = out->members_dead = out->members_left = 0;
     for (size_t i = 0; i < g->nmembers; i++) {
-        switch (g->members[i]->state) {
+        switch (gossip_at(g, i)->state) {
         case GOSSIP_ALIVE:
             out->members_alive++;
             break;

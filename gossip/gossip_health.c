@@ -202,7 +202,7 @@ void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
     struct ghentry *e;
     bool fresh;
 
-    if (strcmp(m->id, g->self->id) == 0 || !ghealth_key_valid(m->key))
+    if (strcmp(m->id, gm_id(g->self)) == 0 || !ghealth_key_valid(m->key))
         return; /* we are the authority on our own observations */
     b = ghealth_get(g, m->key);
     if (b == NULL)
@@ -256,7 +256,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     b = ghealth_get(g, backend);
     if (b == NULL)
         return GOSSIP_ENOMEM;
-    e = ghealth_slot(b, g->self->id, &fresh);
+    e = ghealth_slot(b, gm_id(g->self), &fresh);
     if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
         e->expires_ms = now + g->cfg.health_ttl_ms;
         e->observed_ms = now;
@@ -269,7 +269,7 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     if (g->health->seq < g->self->incarnation << 24)
         g->health->seq = g->self->incarnation << 24;
     memset(e, 0, sizeof(*e));
-    snprintf(e->observer, sizeof(e->observer), "%s", g->self->id);
+    snprintf(e->observer, sizeof(e->observer), "%s", gm_id(g->self));
     e->up = up;
     e->seq = ++g->health->seq;
     e->expires_ms = now + g->cfg.health_ttl_ms;
@@ -337,12 +337,12 @@ static size_t ghealth_top(const struct gossip *g, const char *backend, struct gh
     size_t n = 0;
 
     for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = g->members[i];
+        const struct gmember *m = gossip_at(g, i);
         struct ghscore s;
         size_t pos;
         if (m->state != GOSSIP_ALIVE || (m == g->self && g->leaving))
             continue;
-        s.score = ghash64(m->id, strlen(m->id), bh);
+        s.score = ghash64(gm_id(m), strlen(gm_id(m)), bh);
         s.m = m;
         if (n == k && s.score <= top[k - 1].score)
             continue;
@@ -386,6 +386,6 @@ size_t gossip_health_probers(const struct gossip *g, const char *backend,
         return 0;
     n = ghealth_top(g, backend, top, k);
     for (size_t i = 0; i < n; i++)
-        snprintf(ids[i], GOSSIP_ID_MAX + 1, "%s", top[i].m->id);
+        snprintf(ids[i], GOSSIP_ID_MAX + 1, "%s", gm_id(top[i].m));
     return n;
 }

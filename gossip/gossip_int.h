@@ -229,18 +229,23 @@ struct gsusp {
     char from[GOSSIP_SUSPECT_CONFIRM_MAX][GOSSIP_ID_MAX + 1]; /* who accused */
 };
 
-/* One member as we know it. Kept small (about 100 bytes with its id): a member holds one per
- * member of the fleet, so the simulator holds n squared of them. */
+/* One member as we know it, 32 bytes: a member holds one per member of the fleet, so the
+ * simulator holds n squared of them (10,000 members: 10^8 entries). The table is an array of
+ * these indexed by the id's shared handle (gossip_share.c), in chunks that never move, so a
+ * pointer to an entry stays valid while the member is known. Id, address and metadata are
+ * shared handles; the suspicion state lives beside the suspects list (gossip_susp). */
+#define GMEMBER_TICK_MS 100 /* unit of `since`: 13 years of uptime in 32 bits */
+#define GMEMBER_CHUNK 1024  /* entries a chunk of the table */
 struct gmember {
-    uint64_t incarnation;           /* its incarnation as we know it */
-    uint64_t state_since_ms;        /* our clock when the state last changed */
-    struct gossip_addr addr;        /* gossip address */
-    enum gossip_member_state state; /* alive / suspect / dead / left */
-    bool self;                      /* this is us */
-    uint32_t list_pos;              /* index in suspects[] or gone[], when in one */
-    const struct gossip_meta *meta; /* its metadata, shared (gshare_get); NULL when empty */
-    struct gsusp *susp;             /* while SUSPECT */
-    const char *id;                 /* stable id, NUL-terminated, shared (gshare_get) */
+    uint64_t incarnation; /* its incarnation as we know it */
+    uint32_t sid;         /* its id's handle (GSHARE_IDS): its place in the table */
+    uint32_t addr;        /* its gossip address's handle (GSHARE_BLOBS) */
+    uint32_t meta;        /* its metadata's handle (GSHARE_BLOBS); 0 when empty */
+    uint32_t since;       /* when the state last changed: GMEMBER_TICK_MS after start_ms */
+    uint32_t list_pos;    /* index in suspects[] or gone[], when in one */
+    uint8_t state;        /* enum gossip_member_state: alive / suspect / dead / left */
+    bool self;            /* this is us */
+    bool used;            /* the slot holds a member */
 };
 
 struct grelay {
@@ -280,19 +285,19 @@ struct gossip {
     uint64_t clock_warned_ms;   /* when we last warned of a member's clock (monotonic) */
     size_t udp_body_max;        /* datagram room after the envelope */
 
-    struct gmember *self;         /* our own entry */
-    struct gmember **members;     /* every known member, self included */
+    struct gmember *self;      /* our own entry */
+    struct gmember **slots;    /* the member table: chunks of GMEMBER_CHUNK entries, by sid */
+    size_t nslots;             /* chunk pointers allocated */
+    uint32_t *members;         /* sids of every known member, self included (any order) */
     size_t nmembers, members_cap; /* used / allocated */
-    struct gmember **index;       /* id -> member, open addressing by gossip_table_hash */
-    uint64_t hash_key[2];         /* SipHash key of index (random per member) */
-    size_t index_size;            /* power of two, > 2 * nmembers */
-    struct gmember **suspects;    /* members in SUSPECT */
+    struct gmember **suspects; /* members in SUSPECT */
+    struct gsusp **susps;      /* their suspicion state, same positions */
     size_t nsuspects, suspects_cap;
     struct gmember **gone; /* members DEAD or LEFT, reaped later */
     size_t ngone, gone_cap;
     uint32_t nlive; /* alive + suspect, self included */
 
-    struct gmember **probe_order; /* shuffled round-robin order */
+    uint32_t *probe_order; /* shuffled round-robin order (sids) */
     size_t nprobe, probe_cap, probe_pos;
     bool probe_dirty; /* rebuild before next use (a member was reaped) */
 
@@ -364,7 +369,7 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
 void gossip_on_item(struct gossip *g, const char *key, uint64_t version, const uint8_t *bytes,
                     size_t len, bool regossip);
 /* Copies a member out into the public snapshot form. */
-void gossip_member_fill(const struct gmember *m, struct gossip_member *out);
+void gossip_member_fill(const struct gossip *g, const struct gmember *m, struct gossip_member *out);
 /* Test/simulator hook: adds an alive member without any message (pre-built clusters). */
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,
                             uint64_t incarnation);
@@ -377,17 +382,61 @@ int gossip_debug_seal(struct gossip *g, const uint8_t *body, size_t len, uint8_t
 /* Handles one decoded datagram message (also used for pings/acks that came over a stream). */
 void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const struct gmsg *m);
 
-/* gossip_share.c: member data stored once per process. gshare_get returns a reference to
- * the stored copy of data[len] (NULL when out of memory), gshare_put drops one (NULL:
- * nothing); gshare_stored counts the distinct blobs held. */
-const void *gshare_get(const void *data, size_t len);
-void gshare_put(const void *data);
+/* gossip_share.c: member data stored once per process, by handle (1 and up; 0: none).
+ * gshare_ref stores data[len] (or finds it) and takes a reference: its handle, 0 when out of
+ * memory; gshare_unref drops one (0: nothing); gshare_lookup finds a handle without taking a
+ * reference (0: not stored); gshare_data reads a held handle's bytes (NULL for 0) without a
+ * lock; gshare_stored counts the distinct blobs held. Ids have their own dense numbering. */
+enum { GSHARE_IDS = 0, GSHARE_BLOBS = 1 };
+uint32_t gshare_ref(int kind, const void *data, size_t len);
+void gshare_unref(int kind, uint32_t handle);
+uint32_t gshare_lookup(int kind, const void *data, size_t len);
+const void *gshare_data(int kind, uint32_t handle);
 size_t gshare_stored(void);
+
+/* A member's id, address, metadata (NULL: empty), state change time, suspicion (NULL unless
+ * SUSPECT) and the member at position i of g->members. */
+static inline const char *gm_id(const struct gmember *m)
+{
+    return gshare_data(GSHARE_IDS, m->sid);
+}
+static inline const struct gossip_addr *gm_addr(const struct gmember *m)
+{
+    return gshare_data(GSHARE_BLOBS, m->addr);
+}
+static inline const struct gossip_meta *gm_meta(const struct gmember *m)
+{
+    return gshare_data(GSHARE_BLOBS, m->meta);
+}
+static inline uint64_t gm_since(const struct gossip *g, const struct gmember *m)
+{
+    return g->start_ms + (uint64_t)m->since * GMEMBER_TICK_MS;
+}
+static inline struct gsusp *gm_susp(const struct gossip *g, const struct gmember *m)
+{
+    return m->state == GOSSIP_SUSPECT ? g->susps[m->list_pos] : NULL;
+}
+static inline struct gmember *gossip_slot(const struct gossip *g, uint32_t sid)
+{
+    struct gmember *m;
+
+    if (sid / GMEMBER_CHUNK >= g->nslots || g->slots[sid / GMEMBER_CHUNK] == NULL)
+        return NULL;
+    m = &g->slots[sid / GMEMBER_CHUNK][sid % GMEMBER_CHUNK];
+    return m->used ? m : NULL;
+}
+static inline struct gmember *gossip_at(const struct gossip *g, size_t i)
+{
+    return gossip_slot(g, g->members[i]);
+}
 
 /* gossip_members.c: the member table and its state transitions */
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);
+int gossip_sid_push(uint32_t **arr, size_t *n, size_t *cap, uint32_t sid);
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta);
-void gossip_member_free(struct gmember *m);
+/* A new address for m (stored shared); false when out of memory (the old one is kept). */
+bool gossip_member_set_addr(struct gmember *m, const struct gossip_addr *addr);
+void gossip_member_free(struct gossip *g, struct gmember *m);
 struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct gossip_addr *addr,
                                   uint64_t inc);
 void gossip_member_reap(struct gossip *g, struct gmember *m);

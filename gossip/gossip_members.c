@@ -15,39 +15,11 @@
 
 /* ---- member table ------------------------------------------------------------------------ */
 
+/* Remote input (an id in a message) is looked up in the shared table under its keyed hash
+ * (gossip_share.c), then in our table by the handle: nothing is stored for an unknown id. */
 struct gmember *gossip_find(const struct gossip *g, const char *id)
 {
-    size_t mask = g->index_size - 1;
-    size_t i = state_siphash(g->hash_key, id, strlen(id)) & mask;
-
-    for (; g->index[i]; i = (i + 1) & mask)
-        if (strcmp(g->index[i]->id, id) == 0)
-            return g->index[i];
-    return NULL;
-}
-
-static void gossip_index_put(const struct gossip *g, struct gmember **index, size_t size,
-                             struct gmember *m)
-{
-    size_t i = state_siphash(g->hash_key, m->id, strlen(m->id)) & (size - 1);
-
-    while (index[i])
-        i = (i + 1) & (size - 1);
-    index[i] = m;
-}
-
-static int gossip_index_rebuild(struct gossip *g, size_t size)
-{
-    struct gmember **ni = calloc(size, sizeof(*ni));
-
-    if (ni == NULL)
-        return GOSSIP_ENOMEM;
-    for (size_t i = 0; i < g->nmembers; i++)
-        gossip_index_put(g, ni, size, g->members[i]);
-    free(g->index);
-    g->index = ni;
-    g->index_size = size;
-    return 0;
+    return gossip_slot(g, gshare_lookup(GSHARE_IDS, id, strlen(id) + 1));
 }
 
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m)
@@ -64,6 +36,41 @@ int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmembe
     return 0;
 }
 
+int gossip_sid_push(uint32_t **arr, size_t *n, size_t *cap, uint32_t sid)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        uint32_t *na = realloc(*arr, ncap * sizeof(*na));
+        if (na == NULL)
+            return GOSSIP_ENOMEM;
+        *arr = na;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = sid;
+    return 0;
+}
+
+/* The table entry for sid, its chunk allocated if need be (NULL: out of memory). */
+static struct gmember *gossip_slot_make(struct gossip *g, uint32_t sid)
+{
+    size_t c = sid / GMEMBER_CHUNK;
+
+    if (c >= g->nslots) {
+        size_t n = g->nslots ? g->nslots : 4;
+        struct gmember **ns;
+        while (n <= c)
+            n *= 2;
+        if ((ns = realloc(g->slots, n * sizeof(*ns))) == NULL)
+            return NULL;
+        memset(ns + g->nslots, 0, (n - g->nslots) * sizeof(*ns));
+        g->slots = ns;
+        g->nslots = n;
+    }
+    if (g->slots[c] == NULL && (g->slots[c] = calloc(GMEMBER_CHUNK, sizeof(struct gmember))) == NULL)
+        return NULL;
+    return &g->slots[c][sid % GMEMBER_CHUNK];
+}
+
 /* suspects[] and gone[] remove by swapping the last entry in. */
 static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *m)
 {
@@ -72,7 +79,38 @@ static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *
     if (pos >= *n || arr[pos] != m)
         return;
     arr[pos] = arr[--(*n)];
-    arr[pos]->list_pos = pos;
+    arr[pos]->list_pos = (uint32_t)pos;
+}
+
+/* The suspects list carries each suspect's suspicion state at the same position. */
+static void gossip_suspect_remove(struct gossip *g, struct gmember *m)
+{
+    size_t pos = m->list_pos;
+
+    if (pos >= g->nsuspects || g->suspects[pos] != m)
+        return;
+    free(g->susps[pos]);
+    g->susps[pos] = g->susps[g->nsuspects - 1];
+    gossip_list_remove(g->suspects, &g->nsuspects, m);
+}
+
+/* Room for one more suspect in both lists, so that adding one cannot fail half-way. */
+static int gossip_suspect_reserve(struct gossip *g)
+{
+    size_t cap = g->suspects_cap ? g->suspects_cap * 2 : 16;
+    struct gsusp **ns;
+    struct gmember **nm;
+
+    if (g->nsuspects < g->suspects_cap)
+        return 0;
+    if ((ns = realloc(g->susps, cap * sizeof(*ns))) == NULL)
+        return GOSSIP_ENOMEM;
+    g->susps = ns;
+    if ((nm = realloc(g->suspects, cap * sizeof(*nm))) == NULL)
+        return GOSSIP_ENOMEM;
+    g->suspects = nm;
+    g->suspects_cap = cap;
+    return 0;
 }
 
 static bool gossip_meta_empty(const struct gossip_meta *m)
@@ -100,7 +138,7 @@ static void gossip_copy_addr(struct gossip_addr *out, const struct gossip_addr *
 
 /* Metadata in canonical form: equal metadata is equal bytes (no padding, nothing past a
  * string's end or the public address count), so that it is stored once (gossip_share.c). */
-static const struct gossip_meta *gossip_meta_share(const struct gossip_meta *in)
+static struct gossip_meta gossip_meta_canonical(const struct gossip_meta *in)
 {
     struct gossip_meta out;
 
@@ -116,91 +154,120 @@ static const struct gossip_meta *gossip_meta_share(const struct gossip_meta *in)
     for (size_t i = 0; i < out.public_count; i++)
         gossip_copy_addr(&out.public_addrs[i], &in->public_addrs[i]);
     memcpy(out.witness, in->witness, sizeof(out.witness));
-    return gshare_get(&out, sizeof(out));
+    return out;
 }
 
 /* Metadata is shared, and only when present (most test members have none). */
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
 {
-    const struct gossip_meta *old = m->meta;
+    uint32_t old = m->meta;
 
     if (gossip_meta_empty(meta)) {
-        m->meta = NULL;
+        m->meta = 0;
     } else {
-        if (old != NULL && gossip_meta_equal(old, meta))
+        struct gossip_meta c;
+        if (old != 0 && gossip_meta_equal(gm_meta(m), meta))
             return;
-        m->meta = gossip_meta_share(meta);
+        c = gossip_meta_canonical(meta);
+        m->meta = gshare_ref(GSHARE_BLOBS, &c, sizeof(c));
     }
-    gshare_put(old);
+    gshare_unref(GSHARE_BLOBS, old);
 }
 
-void gossip_member_fill(const struct gmember *m, struct gossip_member *out)
+bool gossip_member_set_addr(struct gmember *m, const struct gossip_addr *addr)
+{
+    struct gossip_addr c;
+    uint32_t h;
+
+    if (m->addr != 0 && gossip_addr_equal(gm_addr(m), addr))
+        return true;
+    memset(&c, 0, sizeof(c)); /* canonical: no padding bytes */
+    gossip_copy_addr(&c, addr);
+    if ((h = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0)
+        return false;
+    gshare_unref(GSHARE_BLOBS, m->addr);
+    m->addr = h;
+    return true;
+}
+
+void gossip_member_fill(const struct gossip *g, const struct gmember *m, struct gossip_member *out)
 {
     memset(out, 0, sizeof(*out));
-    snprintf(out->id, sizeof(out->id), "%s", m->id);
-    if (m->meta != NULL)
-        out->meta = *m->meta;
-    out->addr = m->addr;
+    snprintf(out->id, sizeof(out->id), "%s", gm_id(m));
+    if (m->meta != 0)
+        out->meta = *gm_meta(m);
+    out->addr = *gm_addr(m);
     out->state = m->state;
     out->incarnation = m->incarnation;
-    out->state_since_ms = m->state_since_ms;
+    out->state_since_ms = gm_since(g, m);
     out->self = m->self;
 }
 
-void gossip_member_free(struct gmember *m)
+/* Releases what m references and frees its slot (not its place in the lists). */
+void gossip_member_free(struct gossip *g, struct gmember *m)
 {
-    gshare_put(m->meta);
-    gshare_put(m->id);
-    free(m->susp);
-    free(m);
+    if (m->state == GOSSIP_SUSPECT)
+        gossip_suspect_remove(g, m);
+    gshare_unref(GSHARE_BLOBS, m->meta);
+    gshare_unref(GSHARE_BLOBS, m->addr);
+    gshare_unref(GSHARE_IDS, m->sid);
+    memset(m, 0, sizeof(*m));
 }
 
 static void gossip_notify(struct gossip *g, struct gmember *m, bool reaped)
 {
     if (g->cb.on_member) {
         struct gossip_member pub;
-        gossip_member_fill(m, &pub);
+        gossip_member_fill(g, m, &pub);
         g->cb.on_member(g->cb.ctx, &pub, reaped);
     }
+}
+
+/* Our clock in GMEMBER_TICK_MS after start, rounded down (never later than now). */
+static uint32_t gossip_since_now(const struct gossip *g)
+{
+    uint64_t t = (gossip_now(g) - g->start_ms) / GMEMBER_TICK_MS;
+
+    return t < UINT32_MAX ? (uint32_t)t : UINT32_MAX;
 }
 
 struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct gossip_addr *addr,
                                   uint64_t inc)
 {
     struct gmember *m;
+    uint32_t sid;
 
     if (g->nmembers >= GOSSIP_MEMBERS_MAX) {
         gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
         return NULL;
     }
-    if ((g->nmembers + 1) * 4 > g->index_size * 3 &&
-        gossip_index_rebuild(g, g->index_size * 2) != 0)
-        return NULL;
-    m = calloc(1, sizeof(*m));
-    if (m == NULL)
-        return NULL;
     /* ids are shared like metadata: the simulator holds every id once per member */
-    if ((m->id = gshare_get(id, strlen(id) + 1)) == NULL) {
-        free(m);
+    if ((sid = gshare_ref(GSHARE_IDS, id, strlen(id) + 1)) == 0)
+        return NULL;
+    if ((m = gossip_slot_make(g, sid)) == NULL || m->used ||
+        gossip_sid_push(&g->members, &g->nmembers, &g->members_cap, sid) != 0) {
+        gshare_unref(GSHARE_IDS, sid);
         return NULL;
     }
-    m->addr = *addr;
+    memset(m, 0, sizeof(*m));
+    m->sid = sid;
+    m->used = true;
+    if (!gossip_member_set_addr(m, addr)) {
+        g->nmembers--;
+        gossip_member_free(g, m);
+        return NULL;
+    }
     m->incarnation = inc;
     m->state = GOSSIP_ALIVE;
-    m->state_since_ms = gossip_now(g);
-    if (gossip_ptr_push(&g->members, &g->nmembers, &g->members_cap, m) != 0) {
-        gossip_member_free(m);
-        return NULL;
-    }
-    gossip_index_put(g, g->index, g->index_size, m);
+    m->since = gossip_since_now(g);
     g->nlive++;
     /* A newcomer goes to a random place among the members not yet probed this round, so it
      * is probed within one round without favouring it. */
-    if (!g->probe_dirty && m != g->self &&
-        gossip_ptr_push(&g->probe_order, &g->nprobe, &g->probe_cap, m) == 0) {
+    if (!g->probe_dirty && g->self != NULL &&
+        gossip_sid_push(&g->probe_order, &g->nprobe, &g->probe_cap, sid) == 0) {
         size_t span = g->nprobe - g->probe_pos;
         size_t j = g->probe_pos + grand_below(&g->rng, (uint32_t)span);
-        struct gmember *t = g->probe_order[j];
+        uint32_t t = g->probe_order[j];
         g->probe_order[j] = g->probe_order[g->nprobe - 1];
         g->probe_order[g->nprobe - 1] = t;
     }
@@ -211,15 +278,14 @@ void gossip_member_reap(struct gossip *g, struct gmember *m)
 {
     gossip_list_remove(g->gone, &g->ngone, m);
     for (size_t i = 0; i < g->nmembers; i++) {
-        if (g->members[i] == m) {
+        if (g->members[i] == m->sid) {
             g->members[i] = g->members[--g->nmembers];
             break;
         }
     }
-    gossip_index_rebuild(g, g->index_size);
     g->probe_dirty = true;
     gossip_notify(g, m, true);
-    gossip_member_free(m);
+    gossip_member_free(g, m);
 }
 
 bool gossip_is_live(enum gossip_member_state s)
@@ -227,33 +293,41 @@ bool gossip_is_live(enum gossip_member_state s)
     return s == GOSSIP_ALIVE || s == GOSSIP_SUSPECT;
 }
 
-static void gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_member_state s)
+/* Moves m to state s; false (nothing changed) when a suspicion cannot be allocated. */
+static bool gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_member_state s)
 {
     enum gossip_member_state old = m->state;
+    bool was_gone = old == GOSSIP_DEAD || old == GOSSIP_LEFT;
+    bool gone = s == GOSSIP_DEAD || s == GOSSIP_LEFT;
+    struct gsusp *susp = NULL;
 
     if (old == s)
-        return;
-    if (old == GOSSIP_SUSPECT) {
-        gossip_list_remove(g->suspects, &g->nsuspects, m);
-        free(m->susp);
-        m->susp = NULL;
+        return true;
+    if (s == GOSSIP_SUSPECT &&
+        ((susp = calloc(1, sizeof(*susp))) == NULL || gossip_suspect_reserve(g) != 0)) {
+        free(susp);
+        return false;
     }
-    if (old == GOSSIP_DEAD || old == GOSSIP_LEFT)
+    if (old == GOSSIP_SUSPECT)
+        gossip_suspect_remove(g, m);
+    /* dead -> left stays in gone[] (it is still reaped in time) */
+    if (was_gone && !gone)
         gossip_list_remove(g->gone, &g->ngone, m);
     if (gossip_is_live(old) && !gossip_is_live(s))
         g->nlive--;
     if (!gossip_is_live(old) && gossip_is_live(s))
         g->nlive++;
-    m->state = s;
-    m->state_since_ms = gossip_now(g);
+    m->state = (uint8_t)s;
+    m->since = gossip_since_now(g);
     if (s == GOSSIP_SUSPECT) {
-        m->list_pos = g->nsuspects;
-        gossip_ptr_push(&g->suspects, &g->nsuspects, &g->suspects_cap, m);
-    } else if ((s == GOSSIP_DEAD || s == GOSSIP_LEFT) &&
-               (old != GOSSIP_DEAD && old != GOSSIP_LEFT)) {
-        m->list_pos = g->ngone;
+        m->list_pos = (uint32_t)g->nsuspects;
+        g->susps[g->nsuspects] = susp;
+        g->suspects[g->nsuspects++] = m;
+    } else if (gone && !was_gone) {
+        m->list_pos = (uint32_t)g->ngone;
         gossip_ptr_push(&g->gone, &g->ngone, &g->gone_cap, m);
     }
+    return true;
 }
 
 /* ---- messages about members ------------------------------------------------------------- */
@@ -262,11 +336,11 @@ void gossip_alive_msg(const struct gmember *m, struct gmsg *out)
 {
     memset(out, 0, sizeof(*out));
     out->type = GMSG_ALIVE;
-    snprintf(out->id, sizeof(out->id), "%s", m->id);
+    snprintf(out->id, sizeof(out->id), "%s", gm_id(m));
     out->incarnation = m->incarnation;
-    out->addr = m->addr;
-    if (m->meta != NULL)
-        out->meta = *m->meta;
+    out->addr = *gm_addr(m);
+    if (m->meta != 0)
+        out->meta = *gm_meta(m);
 }
 
 /* News (a record change, a member's new state) is what users wait for: forward it now
@@ -313,7 +387,7 @@ static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmem
 
     memset(&msg, 0, sizeof(msg));
     msg.type = type;
-    snprintf(msg.id, sizeof(msg.id), "%s", m->id);
+    snprintf(msg.id, sizeof(msg.id), "%s", gm_id(m));
     msg.incarnation = m->incarnation;
     snprintf(msg.from, sizeof(msg.from), "%s", from);
     gossip_queue_member(g, &msg);
@@ -336,8 +410,8 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
     /* the accuser is the one member sure to act on the suspicion: tell it first-hand, over
      * TCP too, which still gets through when the datagram path is what is failing */
     if (acc != NULL && acc != g->self && gossip_is_live(acc->state)) {
-        gossip_send_msgs(g, &acc->addr, &msg, 1);
-        gossip_stream_msg(g, &acc->addr, &msg);
+        gossip_send_msgs(g, gm_addr(acc), &msg, 1);
+        gossip_stream_msg(g, gm_addr(acc), &msg);
     }
     /* Everyone who hears a suspicion probes the suspect at once and confirms it one probe
      * period later (gossip_probe_soon), so the suspicion reaches its short minimum fast. A
@@ -349,7 +423,7 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
         size_t k = gossip_random_members(g, GOSSIP_REFUTE_DIRECT, gossip_pick_alive, NULL, to);
         for (size_t i = 0; i < k; i++)
             if (to[i] != acc)
-                gossip_send_msgs(g, &to[i]->addr, &msg, 1);
+                gossip_send_msgs(g, gm_addr(to[i]), &msg, 1);
     }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
                 (unsigned long long)g->self->incarnation);
@@ -365,8 +439,8 @@ static void gossip_correct(struct gossip *g, const char *accuser)
     if (acc == NULL || acc == g->self || !gossip_is_live(acc->state))
         return;
     gossip_alive_msg(g->self, &msg);
-    gossip_send_msgs(g, &acc->addr, &msg, 1);
-    gossip_stream_msg(g, &acc->addr, &msg);
+    gossip_send_msgs(g, gm_addr(acc), &msg, 1);
+    gossip_stream_msg(g, gm_addr(acc), &msg);
 }
 
 /* Compares wire metadata with what a member holds (NULL: empty). */
@@ -419,8 +493,8 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
     if (mem == g->self) {
         if (g->leaving || m->incarnation < mem->incarnation)
             return;
-        if (m->incarnation == mem->incarnation && gossip_addr_equal(&m->addr, &mem->addr) &&
-            gossip_meta_same(&m->meta, mem->meta))
+        if (m->incarnation == mem->incarnation && gossip_addr_equal(&m->addr, gm_addr(mem)) &&
+            gossip_meta_same(&m->meta, gm_meta(mem)))
             return;
         /* Someone speaks for us with our incarnation or newer: a previous life of ours, or an
          * impostor with our id. Outrank it. */
@@ -440,7 +514,7 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
     if (m->incarnation <= mem->incarnation)
         return;
     mem->incarnation = m->incarnation;
-    mem->addr = m->addr;
+    gossip_member_set_addr(mem, &m->addr);
     gossip_member_set_meta(mem, &m->meta);
     if (mem->state != GOSSIP_ALIVE)
         gossip_set_state(g, mem, GOSSIP_ALIVE);
@@ -448,22 +522,22 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
     gossip_queue_member(g, m);
 }
 
-static void gossip_suspicion_deadline(struct gossip *g, struct gmember *m)
+static void gossip_suspicion_deadline(struct gsusp *s)
 {
-    uint64_t timeout = m->susp->max_ms;
-    uint32_t c = m->susp->n - 1; /* confirmations beyond the first accuser */
+    uint64_t timeout = s->max_ms;
+    uint32_t c = s->n - 1; /* confirmations beyond the first accuser */
 
-    if (m->susp->k == 0) {
-        timeout = m->susp->min_ms;
+    if (s->k == 0) {
+        timeout = s->min_ms;
     } else if (c > 0) {
-        double frac = log((double)c + 1.0) / log((double)m->susp->k + 1.0);
-        double raw = (double)m->susp->max_ms - frac * (double)(m->susp->max_ms - m->susp->min_ms);
-        timeout = raw < (double)m->susp->min_ms ? m->susp->min_ms : (uint64_t)raw;
+        double frac = log((double)c + 1.0) / log((double)s->k + 1.0);
+        double raw = (double)s->max_ms - frac * (double)(s->max_ms - s->min_ms);
+        timeout = raw < (double)s->min_ms ? s->min_ms : (uint64_t)raw;
     }
-    m->susp->deadline_ms = m->susp->start_ms + timeout;
+    s->deadline_ms = s->start_ms + timeout;
 }
 
-static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const char *from)
+static void gossip_suspicion_start(struct gossip *g, struct gsusp *s, const char *from)
 {
     uint32_t n = g->nlive;
     uint32_t k = g->cfg.suspicion_confirm;
@@ -476,30 +550,28 @@ static bool gossip_suspicion_start(struct gossip *g, struct gmember *m, const ch
      * but one at least while anyone besides the accuser and the suspect could. */
     if (k + 3 > n)
         k = n > 3 ? n - 3 : (n == 3 ? 1 : 0);
-    if (m->susp == NULL && (m->susp = calloc(1, sizeof(*m->susp))) == NULL)
-        return false;
-    m->susp->start_ms = gossip_now(g);
-    m->susp->min_ms = (uint64_t)(g->cfg.suspicion_mult * scale * g->cfg.probe_interval_ms);
-    m->susp->max_ms = m->susp->min_ms * g->cfg.suspicion_max_mult;
-    m->susp->k = k;
-    m->susp->n = 1;
-    m->susp->probed = strcmp(from, g->self->id) == 0;
-    snprintf(m->susp->from[0], sizeof(m->susp->from[0]), "%s", from);
-    gossip_suspicion_deadline(g, m);
-    return true;
+    memset(s, 0, sizeof(*s));
+    s->start_ms = gossip_now(g);
+    s->min_ms = (uint64_t)(g->cfg.suspicion_mult * scale * g->cfg.probe_interval_ms);
+    s->max_ms = s->min_ms * g->cfg.suspicion_max_mult;
+    s->k = k;
+    s->n = 1;
+    s->probed = strcmp(from, gm_id(g->self)) == 0;
+    snprintf(s->from[0], sizeof(s->from[0]), "%s", from);
+    gossip_suspicion_deadline(s);
 }
 
 /* Returns true when `from` is a new, independent accuser. */
-static bool gossip_suspicion_confirm(struct gossip *g, struct gmember *m, const char *from)
+static bool gossip_suspicion_confirm(struct gsusp *s, const char *from)
 {
-    for (uint32_t i = 0; i < m->susp->n; i++)
-        if (strcmp(m->susp->from[i], from) == 0)
+    for (uint32_t i = 0; i < s->n; i++)
+        if (strcmp(s->from[i], from) == 0)
             return false;
-    if (m->susp->n >= GOSSIP_SUSPECT_CONFIRM_MAX || m->susp->n > m->susp->k)
+    if (s->n >= GOSSIP_SUSPECT_CONFIRM_MAX || s->n > s->k)
         return false;
-    snprintf(m->susp->from[m->susp->n], sizeof(m->susp->from[0]), "%s", from);
-    m->susp->n++;
-    gossip_suspicion_deadline(g, m);
+    snprintf(s->from[s->n], sizeof(s->from[0]), "%s", from);
+    s->n++;
+    gossip_suspicion_deadline(s);
     return true;
 }
 
@@ -521,19 +593,18 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     if (mem->state == GOSSIP_SUSPECT) {
         if (inc > mem->incarnation) {
             mem->incarnation = inc;
-            if (!gossip_suspicion_start(g, mem, from))
-                return;
+            gossip_suspicion_start(g, gm_susp(g, mem), from);
             gossip_queue_state(g, GMSG_SUSPECT, mem, from);
-        } else if (gossip_suspicion_confirm(g, mem, from)) {
+        } else if (gossip_suspicion_confirm(gm_susp(g, mem), from)) {
             /* pass confirmations on: others count them too */
             gossip_queue_state(g, GMSG_SUSPECT, mem, from);
         }
         return;
     }
-    mem->incarnation = inc;
-    if (!gossip_suspicion_start(g, mem, from))
+    if (!gossip_set_state(g, mem, GOSSIP_SUSPECT))
         return;
-    gossip_set_state(g, mem, GOSSIP_SUSPECT);
+    mem->incarnation = inc;
+    gossip_suspicion_start(g, gm_susp(g, mem), from);
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_SUSPECT, mem, from);
@@ -568,6 +639,6 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
     gossip_set_state(g, mem, left ? GOSSIP_LEFT : GOSSIP_DEAD);
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_DEAD, mem, from);
-    gossip_logf(g, 2, "member %s (%s) %s", mem->id, mem->meta ? mem->meta->name : "",
+    gossip_logf(g, 2, "member %s (%s) %s", gm_id(mem), mem->meta ? gm_meta(mem)->name : "",
                 left ? "left" : "declared dead");
 }

@@ -39,7 +39,7 @@ size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn fn, cons
     size_t found = 0, tries = 0, limit = 3 * g->nmembers + 8;
 
     while (found < k && tries++ < limit && g->nmembers > 0) {
-        struct gmember *m = g->members[grand_below(&g->rng, (uint32_t)g->nmembers)];
+        struct gmember *m = gossip_at(g, grand_below(&g->rng, (uint32_t)g->nmembers));
         bool dup = false;
         if (m == g->self || !fn(g, m, arg))
             continue;
@@ -59,13 +59,13 @@ bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const v
     /* keep telling the recently dead or departed: if they are in fact alive (a forged leave
      * notice, a false death) they learn it and refute */
     return (m->state == GOSSIP_DEAD || m->state == GOSSIP_LEFT) &&
-           gossip_now(g) - m->state_since_ms < g->cfg.gossip_to_dead_ms;
+           gossip_now(g) - gm_since(g, m) < g->cfg.gossip_to_dead_ms;
 }
 
 static bool gossip_pick_relay(const struct gossip *g, const struct gmember *m, const void *arg)
 {
     (void)g;
-    return m->state == GOSSIP_ALIVE && strcmp(m->id, (const char *)arg) != 0;
+    return m->state == GOSSIP_ALIVE && strcmp(gm_id(m), (const char *)arg) != 0;
 }
 
 bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg)
@@ -82,11 +82,11 @@ static void gossip_probe_rebuild(struct gossip *g)
     g->nprobe = 0;
     g->probe_pos = 0;
     for (size_t i = 0; i < g->nmembers; i++)
-        if (g->members[i] != g->self)
-            gossip_ptr_push(&g->probe_order, &g->nprobe, &g->probe_cap, g->members[i]);
+        if (g->members[i] != g->self->sid)
+            gossip_sid_push(&g->probe_order, &g->nprobe, &g->probe_cap, g->members[i]);
     for (size_t i = g->nprobe; i > 1; i--) {
         size_t j = grand_below(&g->rng, (uint32_t)i);
-        struct gmember *t = g->probe_order[i - 1];
+        uint32_t t = g->probe_order[i - 1];
         g->probe_order[i - 1] = g->probe_order[j];
         g->probe_order[j] = t;
     }
@@ -100,8 +100,8 @@ static struct gmember *gossip_probe_target(struct gossip *g)
      * that is an independent confirmation that shortens the timeout (Lifeguard). Either
      * way no member sits on a stale suspicion until its timer runs out. */
     for (size_t i = 0; i < g->nsuspects; i++) {
-        if (!g->suspects[i]->susp->probed) {
-            g->suspects[i]->susp->probed = true;
+        if (!g->susps[i]->probed) {
+            g->susps[i]->probed = true;
             return g->suspects[i];
         }
     }
@@ -114,8 +114,10 @@ static struct gmember *gossip_probe_target(struct gossip *g)
             if (g->nprobe == 0)
                 return NULL;
         }
-        m = g->probe_order[g->probe_pos++];
-        if (gossip_is_live(m->state))
+        /* NULL: reaped since the order was made (its sid may even be another member's now:
+         * probing that one early is harmless) */
+        m = gossip_slot(g, g->probe_order[g->probe_pos++]);
+        if (m != NULL && m != g->self && gossip_is_live(m->state))
             return m;
     }
     return NULL;
@@ -133,24 +135,24 @@ void gossip_probe_start(struct gossip *g, uint64_t now)
     memset(&g->probe, 0, sizeof(g->probe));
     g->probe.active = true;
     g->probe.seq = ++g->seq;
-    snprintf(g->probe.target, sizeof(g->probe.target), "%s", t->id);
+    snprintf(g->probe.target, sizeof(g->probe.target), "%s", gm_id(t));
     g->probe.target_inc = t->incarnation;
     g->probe.timeout_at = now + gossip_scale(g, g->cfg.probe_timeout_ms);
     memset(msgs, 0, sizeof(msgs));
     msgs[0].type = GMSG_PING;
     msgs[0].seq = g->probe.seq;
-    snprintf(msgs[0].id, sizeof(msgs[0].id), "%s", t->id);
-    snprintf(msgs[0].from, sizeof(msgs[0].from), "%s", g->self->id);
+    snprintf(msgs[0].id, sizeof(msgs[0].id), "%s", gm_id(t));
+    snprintf(msgs[0].from, sizeof(msgs[0].from), "%s", gm_id(g->self));
     if (t->state == GOSSIP_SUSPECT) {
         /* buddy system: tell it first-hand so it can refute right away */
         msgs[1].type = GMSG_SUSPECT;
-        snprintf(msgs[1].id, sizeof(msgs[1].id), "%s", t->id);
+        snprintf(msgs[1].id, sizeof(msgs[1].id), "%s", gm_id(t));
         msgs[1].incarnation = t->incarnation;
-        snprintf(msgs[1].from, sizeof(msgs[1].from), "%s", g->self->id);
+        snprintf(msgs[1].from, sizeof(msgs[1].from), "%s", gm_id(g->self));
         n = 2;
     }
     g->stats.probes++;
-    gossip_send_msgs(g, &t->addr, msgs, n);
+    gossip_send_msgs(g, gm_addr(t), msgs, n);
 }
 
 void gossip_probe_indirect(struct gossip *g)
@@ -163,15 +165,15 @@ void gossip_probe_indirect(struct gossip *g)
     g->probe.indirect_sent = true;
     if (t == NULL)
         return;
-    k = gossip_random_members(g, k, gossip_pick_relay, t->id, relays);
+    k = gossip_random_members(g, k, gossip_pick_relay, gm_id(t), relays);
     memset(&m, 0, sizeof(m));
     m.type = GMSG_IPING;
     m.seq = g->probe.seq;
-    snprintf(m.id, sizeof(m.id), "%s", t->id);
-    m.addr = t->addr;
+    snprintf(m.id, sizeof(m.id), "%s", gm_id(t));
+    m.addr = *gm_addr(t);
     m.nack = true;
     for (size_t i = 0; i < k; i++)
-        gossip_send_msgs(g, &relays[i]->addr, &m, 1);
+        gossip_send_msgs(g, gm_addr(relays[i]), &m, 1);
     g->probe.nacks_expected = (uint32_t)k;
     {
         struct gmsg tm[2];
@@ -179,21 +181,21 @@ void gossip_probe_indirect(struct gossip *g)
         memset(tm, 0, sizeof(tm));
         tm[0].type = GMSG_PING;
         tm[0].seq = g->probe.seq;
-        snprintf(tm[0].id, sizeof(tm[0].id), "%s", t->id);
-        snprintf(tm[0].from, sizeof(tm[0].from), "%s", g->self->id);
+        snprintf(tm[0].id, sizeof(tm[0].id), "%s", gm_id(t));
+        snprintf(tm[0].from, sizeof(tm[0].from), "%s", gm_id(g->self));
         if (t->state == GOSSIP_SUSPECT) {
             /* the buddy suspicion rides on this probe too */
             tm[1].type = GMSG_SUSPECT;
-            snprintf(tm[1].id, sizeof(tm[1].id), "%s", t->id);
+            snprintf(tm[1].id, sizeof(tm[1].id), "%s", gm_id(t));
             tm[1].incarnation = t->incarnation;
-            snprintf(tm[1].from, sizeof(tm[1].from), "%s", g->self->id);
+            snprintf(tm[1].from, sizeof(tm[1].from), "%s", gm_id(g->self));
             tn = 2;
         }
         /* the direct ping again, over UDP as well as TCP: a lost ping or ack is the
          * commonest reason for a missed deadline, and a second try costs one datagram on
          * the rare probes that need it */
-        gossip_send_msgs(g, &t->addr, tm, tn);
-        gossip_stream_msgs(g, &t->addr, tm, tn);
+        gossip_send_msgs(g, gm_addr(t), tm, tn);
+        gossip_stream_msgs(g, gm_addr(t), tm, tn);
     }
     g->stats.indirect_probes += k;
 }
@@ -207,7 +209,7 @@ void gossip_probe_soon(struct gossip *g, struct gmember *m)
 {
     uint64_t now = gossip_now(g);
 
-    if (g->leaving || m->susp == NULL || m->susp->probed || now >= g->probe_next)
+    if (g->leaving || gm_susp(g, m) == NULL || gm_susp(g, m)->probed || now >= g->probe_next)
         return;
     if (g->probe.active && !g->probe.acked)
         return;
@@ -233,18 +235,18 @@ void gossip_probe_conclude(struct gossip *g)
     t = gossip_find(g, g->probe.target);
     if (t != NULL && gossip_is_live(t->state) && t->incarnation == g->probe.target_inc) {
         struct gmsg sm;
-        gossip_on_suspect(g, t->id, t->incarnation, g->self->id);
+        gossip_on_suspect(g, gm_id(t), t->incarnation, gm_id(g->self));
         /* Buddy system, at once and over TCP too: tell the suspect directly instead of
          * waiting for gossip or our next probe of it, through the path most likely to get
          * there when datagrams are being lost. A live member refutes (or, if it already
          * refuted, corrects us) within a round trip. */
         memset(&sm, 0, sizeof(sm));
         sm.type = GMSG_SUSPECT;
-        snprintf(sm.id, sizeof(sm.id), "%s", t->id);
+        snprintf(sm.id, sizeof(sm.id), "%s", gm_id(t));
         sm.incarnation = t->incarnation;
-        snprintf(sm.from, sizeof(sm.from), "%s", g->self->id);
-        gossip_send_msgs(g, &t->addr, &sm, 1);
-        gossip_stream_msg(g, &t->addr, &sm);
+        snprintf(sm.from, sizeof(sm.from), "%s", gm_id(g->self));
+        gossip_send_msgs(g, gm_addr(t), &sm, 1);
+        gossip_stream_msg(g, gm_addr(t), &sm);
     }
 }
 
@@ -283,7 +285,7 @@ void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const str
     ping.type = GMSG_PING;
     ping.seq = r->local_seq;
     memcpy(ping.id, m->id, sizeof(ping.id));
-    snprintf(ping.from, sizeof(ping.from), "%s", g->self->id);
+    snprintf(ping.from, sizeof(ping.from), "%s", gm_id(g->self));
     gossip_send_msgs(g, &m->addr, &ping, 1);
 }
 
@@ -344,7 +346,7 @@ void gossip_stream_datagram_msg(struct gossip *g, const struct gossip_addr *from
             return;
         }
         if (m.type == GMSG_PING) {
-            if (strcmp(m.id, g->self->id) != 0) {
+            if (strcmp(m.id, gm_id(g->self)) != 0) {
                 gossip_drop(g, GOSSIP_DROP_WRONG_TARGET);
                 return;
             }

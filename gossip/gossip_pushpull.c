@@ -236,8 +236,9 @@ static void gpp_members_buckets(const struct gossip *g, uint64_t *out, size_t nb
 {
     memset(out, 0, nb * sizeof(*out));
     for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = g->members[i];
-        out[gpp_mbucket(m->id, nb)] ^= gpp_member_digest(m->id, m->incarnation, (uint64_t)m->state);
+        const struct gmember *m = gossip_at(g, i);
+        const char *id = gm_id(m);
+        out[gpp_mbucket(id, nb)] ^= gpp_member_digest(id, m->incarnation, (uint64_t)m->state);
     }
 }
 
@@ -302,11 +303,11 @@ static bool gpp_member_wanted(const struct gmember *m, const struct gpp_member_f
 
     if (f == NULL)
         return true;
-    if (f->diff != NULL && !f->diff[gpp_mbucket(m->id, f->nb)])
+    if (f->diff != NULL && !f->diff[gpp_mbucket(gm_id(m), f->nb)])
         return false;
     if (f->nlisted == 0)
         return true;
-    snprintf(key.id, sizeof(key.id), "%s", m->id);
+    snprintf(key.id, sizeof(key.id), "%s", gm_id(m));
     hit = bsearch(&key, f->listed, f->nlisted, sizeof(key), gpp_listed_cmp);
     return hit == NULL || hit->incarnation != m->incarnation || hit->state != (uint64_t)m->state;
 }
@@ -323,21 +324,21 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk,
         return;
     }
     for (size_t i = 0; i < g->nmembers; i++)
-        n += gpp_member_wanted(g->members[i], filter);
+        n += gpp_member_wanted(gossip_at(g, i), filter);
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = g->members[i];
+        const struct gmember *m = gossip_at(g, i);
         static const struct gossip_meta none_meta;
-        const struct gossip_meta *meta = m->meta ? m->meta : &none_meta;
+        const struct gossip_meta *meta = m->meta ? gm_meta(m) : &none_meta;
         if (!gpp_member_wanted(m, filter))
             continue;
         msgpack_pack_array(pk, 5 + GPROTO_META_FIELDS);
-        gproto_pack_id(pk, m->id);
+        gproto_pack_id(pk, gm_id(m));
         msgpack_pack_uint64(pk, m->incarnation);
         msgpack_pack_uint8(pk, (uint8_t)m->state);
-        gproto_pack_addr(pk, &m->addr);
-        gproto_pack_meta(pk, meta, &m->addr);
-        msgpack_pack_uint64(pk, now - m->state_since_ms);
+        gproto_pack_addr(pk, gm_addr(m));
+        gproto_pack_meta(pk, meta, gm_addr(m));
+        msgpack_pack_uint64(pk, now - gm_since(g, m));
     }
 }
 
@@ -413,7 +414,7 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_DIGEST);
     msgpack_pack_uint8(&w.pk, GPP_REPLY | (join ? GPP_JOIN : 0));
-    gproto_pack_id(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, gm_id(g->self));
     /* the list itself only when joining (it is the joiner and maybe a few others); otherwise
      * its digest, and the members of the buckets that differ follow */
     gpp_pack_members(g, &w.pk, NULL, !join);
@@ -457,7 +458,7 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, GPP_GOSSIP);
-    gproto_pack_id(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, gm_id(g->self));
     msgpack_pack_array(&w.pk, 1);
     if (!w.overflow && len <= w.cap - w.len) {
         memcpy(w.data + w.len, msg, len);
@@ -641,7 +642,7 @@ static void gpp_on_digest(struct gossip *g, const struct gossip_addr *from, cons
     msgpack_pack_array(&w.pk, 7);
     msgpack_pack_uint8(&w.pk, GMSG_PP_REPLY);
     msgpack_pack_uint8(&w.pk, flags & GPP_JOIN);
-    gproto_pack_id(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, gm_id(g->self));
     gpp_pack_members(g, &w.pk, &mf, nmdiff == 0);
     /* a digest that agrees with theirs travels as an empty bin: "same as yours" */
     if (ndiff > 0)
@@ -783,7 +784,7 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             msgpack_pack_array(&w.pk, 6);
             msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
             msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | (nwants ? GPP_REPLY : 0)));
-            gproto_pack_id(&w.pk, g->self->id);
+            gproto_pack_id(&w.pk, gm_id(g->self));
             msgpack_pack_array(&w.pk, nitems);
             if (!w.overflow && items.len <= w.cap - w.len) {
                 memcpy(w.data + w.len, items.data, items.len);
@@ -871,7 +872,7 @@ static void gpp_on_items(struct gossip *g, const struct gossip_addr *from, const
     msgpack_pack_array(&w.pk, 6);
     msgpack_pack_uint8(&w.pk, GMSG_PP_ITEMS);
     msgpack_pack_uint8(&w.pk, (uint8_t)((flags & GPP_JOIN) | GPP_TO_INITIATOR));
-    gproto_pack_id(&w.pk, g->self->id);
+    gproto_pack_id(&w.pk, gm_id(g->self));
     /* count first: msgpack arrays carry their length up front */
     for (uint32_t i = 0; i < wants->via.array.size; i++) {
         char key[GOSSIP_KEY_MAX + 1];

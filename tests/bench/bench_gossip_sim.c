@@ -215,7 +215,7 @@ static void tables_only(size_t n)
             if (gossip_debug_add_member(g, id, &net->nodes[j].addr, 1) != 0 ||
                 (m = gossip_find(g, id)) == NULL)
                 exit(1);
-            gossip_member_set_meta(m, net->nodes[j].g->self->meta);
+            gossip_member_set_meta(m, gm_meta(net->nodes[j].g->self));
         }
     }
     printf("%7zu members: %.0f table entries, peak RSS %.2f GB (%.2f GB before the tables), "

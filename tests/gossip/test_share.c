@@ -35,17 +35,24 @@ static void test_metadata_is_shared(void **state)
     for (size_t i = 0; i < N; i++)
         assert_int_equal(fakenet_start_join(net, i, 0), 0);
     assert_true(fakenet_run_until(net, all_alive, NULL, 100, 60000) != UINT64_MAX);
-    /* N * N member entries: N distinct ids and N distinct metadata */
-    assert_int_equal(gshare_stored(), 2 * N);
+    /* N * N member entries: N distinct ids, N distinct metadata and N distinct addresses */
+    assert_int_equal(gshare_stored(), 3 * N);
     fakenet_id(net, 7, id);
     a = gossip_find(net->nodes[3].g, id);
     b = gossip_find(net->nodes[12].g, id);
     assert_non_null(a);
     assert_non_null(b);
-    assert_non_null(a->meta);
-    assert_ptr_equal(a->meta, b->meta);
-    assert_ptr_equal(a->meta, net->nodes[7].g->self->meta);
-    assert_ptr_equal(a->id, b->id);
+    assert_non_null(gm_meta(a));
+    assert_int_equal(a->meta, b->meta);
+    assert_int_equal(a->meta, net->nodes[7].g->self->meta);
+    assert_ptr_equal(gm_meta(a), gm_meta(b));
+    assert_int_equal(a->sid, b->sid);
+    assert_ptr_equal(gm_id(a), gm_id(b));
+    assert_int_equal(a->addr, b->addr);
+    assert_true(gossip_addr_equal(gm_addr(a), &net->nodes[7].addr));
+    /* the table itself: one small entry per member, found by the id's shared handle */
+    assert_ptr_equal(a, gossip_slot(net->nodes[3].g, a->sid));
+    assert_true(sizeof(struct gmember) <= 32);
 
     /* member 7 as member 3 hears of it in a new life with another name: member 3 alone takes
      * a new copy, the others keep the old one */
@@ -55,10 +62,10 @@ static void test_metadata_is_shared(void **state)
     snprintf(changed.name, sizeof(changed.name), "renamed");
     alive.meta = changed;
     gossip_on_alive(net->nodes[3].g, &alive, false);
-    assert_string_equal(a->meta->name, "renamed");
-    assert_ptr_not_equal(a->meta, b->meta);
-    assert_string_equal(b->meta->name, "gateway-007");
-    assert_int_equal(gshare_stored(), 2 * N + 1);
+    assert_string_equal(gm_meta(a)->name, "renamed");
+    assert_int_not_equal(a->meta, b->meta);
+    assert_string_equal(gm_meta(b)->name, "gateway-007");
+    assert_int_equal(gshare_stored(), 3 * N + 1);
 
     fakenet_free(net);
     assert_int_equal(gshare_stored(), 0);
