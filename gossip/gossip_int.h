@@ -48,7 +48,9 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_PP_OPEN_MS 15000      /* an exchange's answers are accepted this long */
 #define GOSSIP_PP_CATCHUP_MS 1000    /* next exchange after one that taught us members */
 #define GOSSIP_PP_ENTRIES_MAX (1u << 20) /* (key, version, hash) entries in one reply */
-#define GOSSIP_PP_WANTS_MAX 16384        /* keys wanted in one item list */
+#define GOSSIP_PP_WANTS_MAX 16384        /* keys (or member ids) wanted in one item list */
+#define GOSSIP_PP_JOIN_PAGE 512          /* members sampled in a reply to a joiner */
+#define GOSSIP_PP_PAGE_NEXT_MS 100       /* a joiner's first pull after the page */
 
 enum gmsg_type {
     GMSG_PING = 1,       /* [1, seq, target_id, from_id]: are you there? */
@@ -63,7 +65,8 @@ enum gmsg_type {
     GMSG_PP_DIGEST = 16, /* stream: [16, flags, from_id, members, buckets, member buckets] */
     GMSG_PP_REPLY = 17,  /* stream: [17, flags, from_id, members, buckets, entries,
                             member buckets] */
-    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants, members] */
+    GMSG_PP_ITEMS = 18,  /* stream: [18, flags, from_id, items, wants, members
+                            (, member ids wanted: after a summary reply)] */
 };
 
 #define GPP_REPLY 0x1 /* push-pull flag: the receiver must answer */
@@ -285,13 +288,13 @@ struct gossip {
     uint64_t clock_warned_ms;   /* when we last warned of a member's clock (monotonic) */
     size_t udp_body_max;        /* datagram room after the envelope */
 
-    struct gmember *self;      /* our own entry */
-    struct gmember **slots;    /* the member table: chunks of GMEMBER_CHUNK entries, by sid */
-    size_t nslots;             /* chunk pointers allocated */
-    uint32_t *members;         /* sids of every known member, self included (any order) */
+    struct gmember *self;         /* our own entry */
+    struct gmember **slots;       /* the member table: chunks of GMEMBER_CHUNK entries, by sid */
+    size_t nslots;                /* chunk pointers allocated */
+    uint32_t *members;            /* sids of every known member, self included (any order) */
     size_t nmembers, members_cap; /* used / allocated */
-    struct gmember **suspects; /* members in SUSPECT */
-    struct gsusp **susps;      /* their suspicion state, same positions */
+    struct gmember **suspects;    /* members in SUSPECT */
+    struct gsusp **susps;         /* their suspicion state, same positions */
     size_t nsuspects, suspects_cap;
     struct gmember **gone; /* members DEAD or LEFT, reaped later */
     size_t ngone, gone_cap;

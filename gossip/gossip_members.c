@@ -66,7 +66,8 @@ static struct gmember *gossip_slot_make(struct gossip *g, uint32_t sid)
         g->slots = ns;
         g->nslots = n;
     }
-    if (g->slots[c] == NULL && (g->slots[c] = calloc(GMEMBER_CHUNK, sizeof(struct gmember))) == NULL)
+    if (g->slots[c] == NULL &&
+        (g->slots[c] = calloc(GMEMBER_CHUNK, sizeof(struct gmember))) == NULL)
         return NULL;
     return &g->slots[c][sid % GMEMBER_CHUNK];
 }

@@ -86,8 +86,7 @@ static uint32_t gshare_number(struct gshare_space *s, struct gshare_ent *e)
             return 0;
         h = s->next + 1;
         if (s->dir[h / GSHARE_CHUNK] == NULL &&
-            (s->dir[h / GSHARE_CHUNK] = calloc(GSHARE_CHUNK, sizeof(struct gshare_ent *))) ==
-                NULL)
+            (s->dir[h / GSHARE_CHUNK] = calloc(GSHARE_CHUNK, sizeof(struct gshare_ent *))) == NULL)
             return 0;
         s->next = h;
     }

@@ -103,29 +103,25 @@ static uint64_t stream_bytes_since(struct fakenet *net, struct stream_mark m, ui
  * exchange where they agree is the digest alone, one where a single member's incarnation
  * differs adds about one member bucket, and a joiner gets the seed's list once and sends back
  * only itself. (Wire version 2 sent both whole lists in the last two cases.) */
-static void test_pushpull_cost_follows_the_difference(void **state)
+/* Nodes 0 and 1 running, knowing each other and `fleet` members that are not running
+ * (no probes, no periodic exchanges: only the exchanges a test starts move stream bytes). */
+static struct fakenet *pp_pair(size_t fleet, uint64_t seed)
 {
-    struct fakenet *net = fakenet_new(3, 31);
+    struct fakenet *net = fakenet_new(3, seed);
     struct gossip_config cfg;
     struct gossip_addr fake = {.family = 4, .ip = {10, 100, 0, 0}, .port = 7946};
     char id[GOSSIP_ID_MAX + 1];
-    uint64_t steady, one_diff, join, msgs;
-    struct stream_mark mark;
-    struct gmsg alive;
 
-    (void)state;
     net->daemon_sized = true;
     for (size_t i = 0; i < 2; i++) {
         fakenet_config(net, i, &cfg);
-        /* no probes of the members that are not running, no periodic exchanges: only the
-         * exchanges this test starts move stream bytes */
         cfg.probe_interval_ms = 60000;
         cfg.probe_timeout_ms = 30000;
         cfg.pushpull_interval_ms = 3600000;
         cfg.reconnect_interval_ms = 3600000;
         assert_int_equal(fakenet_start(net, i, &cfg), 0);
     }
-    for (size_t j = 0; j < PP_FLEET; j++) {
+    for (size_t j = 0; j < fleet; j++) {
         snprintf(id, sizeof(id), "%032zx", j + 1000);
         fake.ip[2] = (uint8_t)(j >> 8);
         fake.ip[3] = (uint8_t)j;
@@ -140,6 +136,30 @@ static void test_pushpull_cost_follows_the_difference(void **state)
     assert_int_equal(gossip_debug_add_member(net->nodes[1].g, id, &net->nodes[0].addr,
                                              net->nodes[0].g->self->incarnation),
                      0);
+    return net;
+}
+
+/* Starts node 2 (probing too slowly to matter) and joins it through node 0. */
+static void pp_join(struct fakenet *net)
+{
+    struct gossip_config cfg;
+
+    fakenet_config(net, 2, &cfg);
+    cfg.probe_interval_ms = 60000;
+    cfg.probe_timeout_ms = 30000;
+    assert_int_equal(fakenet_start(net, 2, &cfg), 0);
+    assert_int_equal(gossip_join(net->nodes[2].g, &net->nodes[0].addr, 1), 0);
+}
+
+static void test_pushpull_cost_follows_the_difference(void **state)
+{
+    struct fakenet *net = pp_pair(PP_FLEET, 31);
+    struct gossip_addr fake = {.family = 4, .ip = {10, 100, 0, 0}, .port = 7946};
+    uint64_t steady, one_diff, join, msgs;
+    struct stream_mark mark;
+    struct gmsg alive;
+
+    (void)state;
     fakenet_run(net, 1000);
 
     mark = stream_mark(net);
@@ -166,12 +186,8 @@ static void test_pushpull_cost_follows_the_difference(void **state)
     }
 
     /* a joiner through node 0 */
-    fakenet_config(net, 2, &cfg);
-    cfg.probe_interval_ms = 60000;
-    cfg.probe_timeout_ms = 30000;
-    assert_int_equal(fakenet_start(net, 2, &cfg), 0);
     mark = stream_mark(net);
-    assert_int_equal(gossip_join(net->nodes[2].g, &net->nodes[0].addr, 1), 0);
+    pp_join(net);
     join = stream_bytes_since(net, mark, 200, &msgs);
     assert_int_equal(gossip_live_count(net->nodes[2].g), PP_FLEET + 3);
 
@@ -185,11 +201,39 @@ static void test_pushpull_cost_follows_the_difference(void **state)
     fakenet_free(net);
 }
 
+/* A joiner through a seed of a big fleet gets a page of the seed's members (about
+ * GOSSIP_PP_JOIN_PAGE of them), not the whole list, and pulls the rest from members. With
+ * 2,000 members the seed's reply is about a quarter of the list. */
+#define PAGE_FLEET 2000
+static void test_join_reply_is_a_page(void **state)
+{
+    struct fakenet *net = pp_pair(PAGE_FLEET, 37);
+    struct stream_mark mark;
+    uint64_t join, msgs;
+    size_t known;
+
+    (void)state;
+    fakenet_run(net, 1000);
+    mark = stream_mark(net);
+    pp_join(net);
+    /* before the joiner's first pull (GOSSIP_PP_PAGE_NEXT_MS) */
+    join = stream_bytes_since(net, mark, GOSSIP_PP_PAGE_NEXT_MS - 10, &msgs);
+    known = gossip_live_count(net->nodes[2].g);
+    printf("  join through a seed of %d members: %llu B in %llu messages, joiner knows %zu\n",
+           PAGE_FLEET + 2, (unsigned long long)join, (unsigned long long)msgs, known);
+    assert_true(known >= GOSSIP_PP_JOIN_PAGE / 2);
+    assert_true(known <= GOSSIP_PP_JOIN_PAGE + 8);
+    /* the whole list would be about 40 bytes a member here (no metadata on the fakes) */
+    assert_true(join < 4096 + 60 * (GOSSIP_PP_JOIN_PAGE + 8));
+    fakenet_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_per_member_per_second),
         cmocka_unit_test(test_pushpull_cost_follows_the_difference),
+        cmocka_unit_test(test_join_reply_is_a_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
