@@ -914,11 +914,9 @@ static void gpp_on_reply(struct gossip *g, const struct gossip_addr *from, const
             }
             gpp_pack_members(g, &w.pk, &mf, !members_differ);
             if (summary) {
+                /* through the packer's writer: the member list may have used the room */
                 msgpack_pack_array(&w.pk, nmwants);
-                if (!w.overflow && mwants.len <= w.cap - w.len) {
-                    memcpy(w.data + w.len, mwants.data, mwants.len);
-                    w.len += mwants.len;
-                }
+                w.pk.callback(w.pk.data, (const char *)mwants.data, mwants.len);
             }
             if (nwants > 0 || nmwants > 0)
                 gpp_open_set(g, from, GPP_ITEMS_SENT);

@@ -50,6 +50,14 @@ static void test_cold_start_through_three_seeds(void **state)
            (double)net->wire_udp / COLD_N / secs, (double)net->wire_tcp / COLD_N / secs,
            (double)busiest / secs);
     assert_true(ms != UINT64_MAX);
+    /* members only ever send each other well-formed messages: a push-pull message whose
+     * counts and contents disagree (a list packed past its buffer's room) is dropped whole */
+    for (size_t i = 0; i < COLD_N; i++) {
+        struct gossip_stats st;
+        gossip_stats_get(net->nodes[i].g, &st);
+        assert_int_equal(st.drops[GOSSIP_DROP_MALFORMED], 0);
+        assert_int_equal(st.drops[GOSSIP_DROP_OVERSIZE], 0);
+    }
     assert_true(ms <= COLD_CONVERGE_MS);
     assert_true(bps <= COLD_BPS);
     /* every member's table holds COLD_N entries; ids, metadata and addresses are stored once */
