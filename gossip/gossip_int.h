@@ -31,9 +31,12 @@ struct greplay; /* gossip_replay.c */
 #define GOSSIP_REPLAY_WINDOW_MS 600000
 #define GOSSIP_REPLAY_MAX 65536 /* nonces remembered for the replay window */
 #define GOSSIP_TAG_LEN 16
-#define GOSSIP_MSGS_PER_PACKET 64    /* more messages in one datagram is malformed */
-#define GOSSIP_PP_BUCKETS 256        /* push-pull digest buckets */
-#define GOSSIP_PP_MBUCKETS_MAX 1024  /* member digest buckets, at most (about 8 members each) */
+#define GOSSIP_MSGS_PER_PACKET 64   /* more messages in one datagram is malformed */
+#define GOSSIP_PP_BUCKETS 256       /* push-pull digest buckets */
+#define GOSSIP_PP_MBUCKETS_MAX 1024 /* member digest buckets accepted, at most */
+#define GOSSIP_PP_MBUCKETS_SENT                                                                    \
+    64                               /* member digest buckets sent, at most (8 members each        \
+                                        below 512 members) */
 #define GOSSIP_SUSPECT_CONFIRM_MAX 8 /* distinct accusers remembered per suspicion */
 #define GOSSIP_REFUTE_DIRECT 32      /* members a refutation is sent to directly */
 #define GOSSIP_RELAYS_MAX 128        /* indirect probes we relay at once */
