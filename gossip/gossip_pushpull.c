@@ -8,23 +8,29 @@
  *
  *   A -> B  DIGEST  bucket hashes of A's member list (the list itself when joining), and 256
  *                   bucket hashes of A's item set
- *   B -> A  REPLY   only if something differs: B's members in the member buckets that differ,
- *                   its item bucket hashes, plus (key, version, hash) of B's items in the
- *                   item buckets that differ
- *   A -> B  ITEMS   A's items that B lacks or has older, the keys A wants from B, and those of
+ *   B -> A  REPLY   only if something differs: summaries ([id, incarnation, state]) of B's
+ *                   members in the member buckets that differ, its item bucket hashes, plus
+ *                   (key, version, hash) of B's items in the item buckets that differ
+ *   A -> B  ITEMS   A's items that B lacks or has older, the keys A wants from B, those of
  *                   A's members in the differing member buckets that B did not list as A
- *                   knows them (after merging B's)
- *   B -> A  ITEMS   the wanted items
+ *                   knows them, and the ids of B's members that A lacks or knows older
+ *   B -> A  ITEMS   the wanted items, and the wanted members in full
  *
  * Each item falls in bucket hash(key) mod 256, whose hash is the XOR of hash(key, version,
  * content hash) over its items. Members are summarised the same way (XOR of hash(id,
  * incarnation, state)) in a number of buckets the initiator picks for its fleet size (about
- * 8 members a bucket, a power of two up to GOSSIP_PP_MBUCKETS_MAX), so member lists never
- * travel whole: an exchange costs the digests (2 KiB plus a byte per member) and the members
- * and items of the buckets that differ, growing with the difference, not with the fleet. A
- * joiner, who knows nobody, gets the seed's whole list once and sends back only itself. When
- * both sides agree (the steady state), the exchange is the DIGEST alone; a REPLY whose item or
- * member digest agrees with the DIGEST's sends it as an empty bin ("same as yours").
+ * 8 members a bucket, a power of two up to GOSSIP_PP_MBUCKETS_SENT, 64): that digest is the
+ * first level, the summaries of a differing bucket the second, and a member travels in full
+ * only to a side that lacks it or knows it older. So member lists never travel whole: an
+ * exchange where both sides agree costs the digests (under 600 bytes at any fleet size), and
+ * one where they differ grows with the difference, not with the fleet. A joiner, who knows
+ * nobody, gets full entries: the seed's whole list up to GOSSIP_PP_JOIN_PAGE members, beyond
+ * that a page (a sample of that many), and it pulls the rest at once from the members it
+ * learned, so thousands of simultaneous joins do not all land on the seeds. When both sides
+ * agree (the steady state), the exchange is the DIGEST alone; a REPLY whose item or member
+ * digest agrees with the DIGEST's sends it as an empty bin ("same as yours"). Summaries and
+ * the member ids wanted are used only when the DIGEST says the initiator takes them
+ * (GPP_SUMMARY): a member of an older version still gets full member lists.
  *
  * Every message is one msgpack array in one stream message (gossip_transport.send_stream),
  * sealed like datagrams. Member lists are merged with SWIM's rules (gossip.c): a remote
