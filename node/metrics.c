@@ -83,7 +83,9 @@ static void metrics_loops(const struct node *node, struct node_metrics *b)
     node_metrics_printf(b, "webgw_loop_handles{loop=\"control\"} %u\n", ctl.handles);
     node_metrics_printf(b, "webgw_loop_handles{loop=\"workers\"} %u\n", wk.handles);
     node_metrics_printf(b, "webgw_loop_handles{loop=\"probes\"} %u\n", pr.handles);
-    node_metrics_family(b, "webgw_loop_timers", "gauge", "Active libuv timers per event loop.");
+    node_metrics_family(b, "webgw_loop_timers", "gauge",
+                        "Active timers per event loop (a worker's client connection timeouts "
+                        "count one each).");
     node_metrics_printf(b, "webgw_loop_timers{loop=\"control\"} %u\n", ctl.timers);
     node_metrics_printf(b, "webgw_loop_timers{loop=\"workers\"} %u\n", wk.timers);
     node_metrics_printf(b, "webgw_loop_timers{loop=\"probes\"} %u\n", pr.timers);

@@ -186,18 +186,34 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void write_failed(struct proxy_conn *c, int err);
 
-int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, size_t in_max)
+static void on_defer(uv_idle_t *h);
+
+void proxy_conn_loop_init(uv_loop_t *loop, struct proxy_conn_loop *cl)
+{
+    memset(cl, 0, sizeof(*cl));
+    uv_idle_init(loop, &cl->defer);
+    cl->defer.data = cl;
+}
+
+void proxy_conn_loop_close(struct proxy_conn_loop *cl)
+{
+    if (cl->closed)
+        return;
+    cl->closed = true;
+    uv_close((uv_handle_t *)&cl->defer, NULL);
+}
+
+int proxy_conn_init(struct proxy_conn_loop *cl, struct proxy_conn *c, size_t in_initial,
+                    size_t in_max)
 {
     memset(c, 0, sizeof(*c));
     c->in_max = in_max;
     c->in_initial = in_initial < in_max ? in_initial : in_max;
-    int rc = uv_tcp_init(loop, &c->tcp);
+    c->cl = cl;
+    int rc = uv_tcp_init(cl->defer.loop, &c->tcp);
     if (rc != 0)
         return rc;
     c->tcp.data = c;
-    uv_idle_init(loop, &c->defer);
-    c->defer.data = c;
-    c->handles = 2;
     return 0;
 }
 
@@ -386,21 +402,46 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
 
 static void on_defer(uv_idle_t *h)
 {
-    struct proxy_conn *c = h->data;
-    int err = c->write_err;
-    uv_idle_stop(h);
+    struct proxy_conn_loop *cl = h->data;
+    struct proxy_conn *c = cl->failed;
+    /* failures found while these are reported wait for the next turn */
+    cl->failed = NULL;
+    while (c != NULL) {
+        struct proxy_conn *next = c->failed_next;
+        int err = c->write_err;
+        c->failed_next = NULL;
+        c->write_err = 0;
+        if (!c->closing && err != 0 && c->on_written)
+            c->on_written(c, err);
+        c = next;
+    }
+    if (cl->failed == NULL)
+        uv_idle_stop(h);
+}
+
+/* Takes c off the list of failures to report (it is closing: nobody hears of them). */
+static void defer_forget(struct proxy_conn *c)
+{
+    if (c->write_err == 0)
+        return;
+    for (struct proxy_conn **at = &c->cl->failed; *at != NULL; at = &(*at)->failed_next)
+        if (*at == c) {
+            *at = c->failed_next;
+            break;
+        }
+    c->failed_next = NULL;
     c->write_err = 0;
-    if (!c->closing && err != 0 && c->on_written)
-        c->on_written(c, err);
 }
 
 /* A write failed without libuv taking it: on_written hears of it on the next loop turn. */
 static void write_failed(struct proxy_conn *c, int err)
 {
-    if (c->closing || c->write_err != 0)
+    if (c->closing || c->write_err != 0 || c->cl->closed)
         return;
     c->write_err = err;
-    uv_idle_start(&c->defer, on_defer);
+    c->failed_next = c->cl->failed;
+    c->cl->failed = c;
+    uv_idle_start(&c->cl->defer, on_defer);
 }
 
 int proxy_conn_raw_write(struct proxy_conn *c, const char *data, size_t len)
@@ -463,8 +504,7 @@ void proxy_conn_shutdown(struct proxy_conn *c)
 static void on_close(uv_handle_t *h)
 {
     struct proxy_conn *c = h->data;
-    if (--c->handles != 0)
-        return;
+    defer_forget(c);
     in_give_back(c);
     wreq_free(c->out);
     c->out = NULL;
@@ -480,7 +520,6 @@ void proxy_conn_close(struct proxy_conn *c)
         return;
     c->closing = true;
     c->reading = false;
-    uv_close((uv_handle_t *)&c->defer, on_close);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 

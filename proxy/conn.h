@@ -15,8 +15,9 @@
  * Every write failure reaches on_written, and never from inside the call that queued or
  * flushed: libuv reports most of them itself, and those it refuses at once (a write after a
  * shutdown, a layer that cannot encode, no memory for the queue) are reported from the next
- * loop turn, through an idle handle. Callers can ignore the return of a write or a flush and
- * still learn of the failure in their one error path, instead of waiting for a timeout.
+ * loop turn, through an idle handle the connections of a loop share (struct proxy_conn_loop).
+ * Callers can ignore the return of a write or a flush and still learn of the failure in their
+ * one error path, instead of waiting for a timeout.
  */
 #ifndef WEBGW_PROXY_CONN_H
 #define WEBGW_PROXY_CONN_H
@@ -36,6 +37,14 @@ struct proxy_buf {
 
 struct proxy_wreq; /* one submitted or filling write, conn.c */
 struct proxy_conn;
+
+/* What the connections of one loop share: the idle handle that reports, on the next loop turn,
+ * the write failures libuv refused at once (one per loop rather than one per connection). */
+struct proxy_conn_loop {
+    uv_idle_t defer;           /* started while `failed` is not empty */
+    struct proxy_conn *failed; /* connections with a failure to report (through failed_next) */
+    bool closed;               /* proxy_conn_loop_close() called */
+};
 
 /* A transform between the socket and the plaintext seen above (TLS). */
 struct proxy_conn_layer {
@@ -62,21 +71,27 @@ struct proxy_conn {
     /* Called when a write completed (status 0) or failed; c->queued is already reduced. A
      * failure refused at once is reported here on the next loop turn (see the top). */
     void (*on_written)(struct proxy_conn *c, int status);
-    /* Called once its handles (tcp, defer) are closed; the owner frees its memory there. */
+    /* Called once its handle is closed; the owner frees its memory there. */
     void (*on_closed)(struct proxy_conn *c);
     void *owner;
-    uv_idle_t defer;         /* reports a write failure libuv refused at once (see the top) */
-    int write_err;           /* that failure, until reported; 0 = none */
-    uint8_t handles;         /* tcp and defer open: on_closed runs once both are closed */
-    bool reading;            /* read started */
-    bool closing;            /* proxy_conn_close() called */
-    bool shut;               /* write side shut down */
-    bool close_when_flushed; /* close once queued reaches 0 */
-    uint64_t bytes_read;     /* plaintext bytes read */
-    uint64_t bytes_written;  /* plaintext bytes queued */
+    struct proxy_conn_loop *cl;     /* the loop's shared part (reports refused writes) */
+    struct proxy_conn *failed_next; /* in cl->failed while write_err waits to be reported */
+    int write_err;                  /* a failure refused at once, until reported; 0 = none */
+    bool reading;                   /* read started */
+    bool closing;                   /* proxy_conn_close() called */
+    bool shut;                      /* write side shut down */
+    bool close_when_flushed;        /* close once queued reaches 0 */
+    uint64_t bytes_read;            /* plaintext bytes read */
+    uint64_t bytes_written;         /* plaintext bytes queued */
 };
 
-int proxy_conn_init(uv_loop_t *loop, struct proxy_conn *c, size_t in_initial, size_t in_max);
+/* Prepares the shared part of a loop's connections; close it with the loop's other handles,
+ * once no connection of the loop writes any more. */
+void proxy_conn_loop_init(uv_loop_t *loop, struct proxy_conn_loop *cl);
+void proxy_conn_loop_close(struct proxy_conn_loop *cl);
+/* Initializes c's TCP handle on cl's loop. Returns 0 or a libuv error. */
+int proxy_conn_init(struct proxy_conn_loop *cl, struct proxy_conn *c, size_t in_initial,
+                    size_t in_max);
 int proxy_conn_read_start(struct proxy_conn *c);
 void proxy_conn_read_stop(struct proxy_conn *c);
 /* Queues bytes (copied) for the next flush. Returns 0 or UV_ENOMEM (on_written hears of it). */

@@ -60,6 +60,40 @@ static inline bool proxy_list_empty(const struct proxy_link *head)
 
 #define PROXY_CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
+/* ---- deadlines: connection timeouts on one libuv timer per worker (deadline.c) ----------- */
+
+struct proxy_deadline {
+    struct proxy_link link; /* in a list of proxy_deadlines while armed */
+    uint64_t due;           /* loop time (ms) it expires at */
+};
+
+#define PROXY_DEADLINE_LISTS 8 /* distinct durations with a list of their own, less one */
+
+struct proxy_deadline_list {
+    uint32_t ms;            /* duration of the deadlines in it */
+    struct proxy_link head; /* sorted by due, earliest first */
+};
+
+struct proxy_deadlines {
+    uv_timer_t timer;   /* armed for the earliest deadline */
+    uint64_t timer_due; /* loop time it is armed for; 0 = not armed */
+    size_t armed;       /* deadlines in the lists (the loop-timers metric counts them) */
+    unsigned nlists;    /* lists given a duration */
+    bool closed;        /* proxy_deadlines_close() called */
+    struct proxy_deadline_list lists[PROXY_DEADLINE_LISTS];
+    void (*expired)(struct proxy_deadline *d); /* called with d already taken off its list */
+};
+
+/* Initializes the lists and their timer (unreferenced: connections keep the loop alive). */
+void proxy_deadlines_init(uv_loop_t *loop, struct proxy_deadlines *ds,
+                          void (*expired)(struct proxy_deadline *));
+/* Closes the timer; deadlines set later never expire. */
+void proxy_deadlines_close(struct proxy_deadlines *ds);
+/* (Re)arms d to expire `ms` from the loop's now (at least 1 ms). d starts zeroed. */
+void proxy_deadline_set(struct proxy_deadlines *ds, struct proxy_deadline *d, uint32_t ms);
+/* Disarms d (no effect when it is not armed). */
+void proxy_deadline_clear(struct proxy_deadlines *ds, struct proxy_deadline *d);
+
 /* ---- backends: shared health (registry) and per-worker pools --------------------------- */
 
 #define PROXY_BACKENDS_TRACKED_MAX 65536 /* registry entries (health kept per backend) */
@@ -183,7 +217,11 @@ struct proxy_worker {
     struct proxy_wlisten listen[2 * PROXY_LISTEN_MAX]; /* the --http ones, then --https */
     unsigned nlisten;                                  /* entries in listen */
     uv_async_t wake;                                   /* commands from other threads */
-    uv_timer_t sweep; /* once a second: pool idle timeouts, IP table, loop counts */
+    uv_timer_t sweep;                 /* once a second: pool idle timeouts, IP table, loop counts */
+    struct proxy_conn_loop conns;     /* what this loop's connections share */
+    struct proxy_deadlines deadlines; /* the sessions' timeouts */
+    struct sess_req *req_free;        /* cached request states (session.c) */
+    unsigned req_free_count;          /* entries in req_free */
     _Atomic uint32_t loop_handles, loop_timers; /* active handles and timers at the last sweep */
     _Atomic int cmd;                            /* PROXY_CMD_* bits */
     bool draining;
@@ -308,6 +346,15 @@ void proxy_upstream_close(struct proxy_upstream *up);
 
 /* ---- sessions: one client connection each (session*.c) -------------------------------- */
 
+/* Takes the request state of s from the worker's cache (or allocates it). Returns 0, or -1
+ * when out of memory. */
+struct proxy_session;
+int sess_req_take(struct proxy_session *s);
+/* Gives it back: the session is between requests (or closing). */
+void sess_req_put(struct proxy_session *s);
+/* Frees the worker's cache. */
+void proxy_worker_req_cache_free(struct proxy_worker *w);
+
 #define SESS_REPLAY_MAX 65536 /* body bytes kept for replaying a request on a new connection */
 #define SESS_REPLAY_IDLE 4096 /* replay buffer an idle keep-alive connection may keep */
 
@@ -329,63 +376,73 @@ struct sess_dir {
     enum sess_blocker blocked; /* why the source is not read now (BLOCK_NONE: it is) */
 };
 
-struct proxy_session {
-    struct proxy_conn c;     /* the client connection; first member */
-    struct proxy_worker *w;  /* owning worker */
-    struct proxy_link link;  /* in w->sessions */
-    struct proxy_ipslot *ip; /* per-IP accounting */
-    char client_ip[INET6_ADDRSTRLEN];
-    bool trusted;       /* peer is a trusted proxy */
-    bool https;         /* arrived over TLS: X-Forwarded-Proto https */
-    bool passthrough;   /* HTTPS to a tls_passthrough route: raw bytes to the backend */
-    uv_timer_t timer;   /* the one timeout of the current state */
-    uint64_t deadline;  /* loop time the current state times out at */
-    uint64_t timer_due; /* loop time the libuv timer is armed for; 0 = not armed */
-    int handles;        /* open handles (connection, timer); freed at 0 */
-    enum sess_state st;
-    bool head_timer;          /* header timeout armed for the current head */
-    unsigned requests;        /* requests started on this connection */
+/* The current request of a session and, after a 101 or for a TLS passthrough, its tunnel:
+ * taken from the worker's cache when the first byte of a request arrives (or the ClientHello of
+ * a passthrough is read) and given back once the response is done, so a keep-alive connection
+ * between requests holds none of it (as nginx frees its request and keeps a small connection,
+ * ngx_http_set_keepalive). */
+struct sess_req {
+    /* kept with the object in the worker's cache (session.c) */
+    struct sess_req *next_free; /* in the worker's cache while unused */
+    char *replay;               /* body bytes as sent to the backend, for a retry */
+    size_t replay_cap;          /* bytes allocated for replay (at most SESS_REPLAY_IDLE kept) */
+    char *up_head;              /* request head for the backend, kept for a retry */
+    size_t up_head_cap;         /* bytes allocated for up_head */
+    /* written before they are read: not cleared when taken */
     struct http1_parser req;  /* client side */
     struct http1_parser resp; /* backend side, reset per exchange */
-
-    /* the current exchange */
-    struct state_route route;  /* copied out of the RCU table */
-    struct proxy_stat *stat;   /* counters of route.name */
-    struct proxy_upstream *up; /* backend connection */
-    struct proxy_wbackend *wb; /* its backend */
-    uint32_t tried;            /* backends tried (bit = index in route) */
-    unsigned attempts;         /* backends tried so far */
-    char *replay;              /* body bytes as sent to the backend, for a retry */
-    size_t replay_len;
-    size_t replay_cap; /* bytes allocated for replay (kept across requests) */
-    bool replay_lost;  /* more body was sent than replay holds: no retry */
-    bool fresh_retry;  /* this request was already sent again on a new connection */
-    char *up_head;     /* request head for the backend, kept for a retry */
-    size_t up_head_len;
-    size_t up_head_cap;  /* bytes allocated for up_head */
-    uint64_t t_start_us; /* request head parsed */
-    uint64_t ex_in;      /* client bytes of this exchange */
-    uint64_t out_mark;   /* c.bytes_written at the start of the exchange */
-    uint64_t resp_mark;  /* c.bytes_written before the final response head */
-    int status;          /* status answered */
-    int fail_status;     /* 502 or 504 if the last backend attempt failed */
-    char fail_why[320];
-    char host[256]; /* normalized Host, for routing and the log */
-    char path[256]; /* request target, truncated, for the log */
-    uint8_t method;
-    bool client10;                /* client spoke HTTP/1.0 */
-    bool head_only;               /* HEAD request: the response has no body */
-    bool upgrade_wanted;          /* request asked for an Upgrade */
-    bool req_done;                /* whole request read and forwarded */
-    bool body_sent;               /* some request body bytes went to the backend */
-    bool resp_head_done;          /* backend's final response head parsed */
-    bool resp_started;            /* bytes of the response went to the client */
-    bool chunked_out;             /* response is re-chunked to the client */
-    bool client_keep;             /* connection stays open after this response */
-    bool logged;                  /* this exchange was counted */
-    bool in_exchange;             /* an exchange is open (counted when it ends) */
-    struct sess_dir request_dir;  /* client -> backend (request bodies, tunnel bytes) */
+    struct state_route route; /* copied out of the RCU table */
+    char fail_why[320];       /* why the last backend attempt failed (with fail_status) */
+    /* cleared when taken: every field from `stat` on starts at zero */
+    struct proxy_stat *stat;      /* counters of route.name */
+    struct proxy_upstream *up;    /* backend connection */
+    struct proxy_wbackend *wb;    /* its backend */
+    uint32_t tried;               /* backends tried (bit = index in route) */
+    unsigned attempts;            /* backends tried so far */
+    size_t replay_len;            /* bytes in replay */
+    size_t up_head_len;           /* bytes in up_head */
+    uint64_t t_start_us;          /* request head parsed */
+    uint64_t ex_in;               /* client bytes of this exchange */
+    uint64_t out_mark;            /* c.bytes_written at the start of the exchange */
+    uint64_t resp_mark;           /* c.bytes_written before the final response head */
+    int status;                   /* status answered */
+    int fail_status;              /* 502 or 504 if the last backend attempt failed */
     struct sess_dir response_dir; /* backend -> client; reset with each backend connection */
+    uint8_t method;
+    bool replay_lost;    /* more body was sent than replay holds: no retry */
+    bool fresh_retry;    /* this request was already sent again on a new connection */
+    bool client10;       /* client spoke HTTP/1.0 */
+    bool head_only;      /* HEAD request: the response has no body */
+    bool upgrade_wanted; /* request asked for an Upgrade */
+    bool req_done;       /* whole request read and forwarded */
+    bool body_sent;      /* some request body bytes went to the backend */
+    bool resp_head_done; /* backend's final response head parsed */
+    bool resp_started;   /* bytes of the response went to the client */
+    bool chunked_out;    /* response is re-chunked to the client */
+    bool client_keep;    /* connection stays open after this response */
+    bool logged;         /* this exchange was counted */
+    bool in_exchange;    /* an exchange is open (counted when it ends) */
+    char host[256];      /* normalized Host, for routing and the log */
+    char path[256];      /* request target, truncated, for the log */
+};
+
+/* One client connection. Between requests (and before the first) this is all it holds: the
+ * socket, this record and the deadline in the worker's lists. */
+struct proxy_session {
+    struct proxy_conn c;              /* the client connection; first member */
+    struct proxy_worker *w;           /* owning worker */
+    struct proxy_link link;           /* in w->sessions */
+    struct proxy_ipslot *ip;          /* per-IP accounting */
+    struct proxy_deadline deadline;   /* the one timeout of the current state */
+    struct sess_req *r;               /* the current request; NULL between requests */
+    struct sess_dir request_dir;      /* client -> backend (request bodies, tunnel bytes) */
+    unsigned requests;                /* requests started on this connection */
+    uint8_t st;                       /* enum sess_state */
+    bool trusted;                     /* peer is a trusted proxy */
+    bool https;                       /* arrived over TLS: X-Forwarded-Proto https */
+    bool passthrough;                 /* HTTPS to a tls_passthrough route: raw bytes through */
+    bool head_timer;                  /* header timeout armed for the current head */
+    char client_ip[INET6_ADDRSTRLEN]; /* for the log and X-Forwarded-For */
 };
 static inline struct proxy *sess_proxy(const struct proxy_session *s)
 {
@@ -394,6 +451,8 @@ static inline struct proxy *sess_proxy(const struct proxy_session *s)
 
 /* session.c: the client side (requests, local answers, timers, closing) */
 void sess_timer_set(struct proxy_session *s, uint32_t ms);
+/* The expiry callback of the worker's deadlines: a session's timeout. */
+void proxy_session_expired(struct proxy_deadline *d);
 void sess_log(struct proxy_session *s, bool cut);
 void sess_close(struct proxy_session *s, bool cut);
 void sess_finish(struct proxy_session *s);

@@ -216,7 +216,9 @@ static void on_sweep(uv_timer_t *t)
     struct proxy_loop_counts c;
     proxy_loop_count(&w->loop, &c);
     atomic_store_explicit(&w->loop_handles, c.handles, memory_order_relaxed);
-    atomic_store_explicit(&w->loop_timers, c.timers, memory_order_relaxed);
+    /* the sessions' timeouts are timers too, kept in lists on one libuv timer */
+    atomic_store_explicit(&w->loop_timers, c.timers + (uint32_t)w->deadlines.armed,
+                          memory_order_relaxed);
 }
 
 static void loop_count_one(uv_handle_t *h, void *arg)
@@ -263,6 +265,8 @@ static void on_wake(uv_async_t *a)
         proxy_pool_sweep(w, 0, true);
         uv_close((uv_handle_t *)&w->wake, NULL);
         uv_close((uv_handle_t *)&w->sweep, NULL);
+        proxy_deadlines_close(&w->deadlines);
+        proxy_conn_loop_close(&w->conns);
     }
 }
 
@@ -301,6 +305,8 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, cha
     w->loop_ready = true;
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
+    proxy_conn_loop_init(&w->loop, &w->conns);
+    proxy_deadlines_init(&w->loop, &w->deadlines, proxy_session_expired);
     uv_timer_init(&w->loop, &w->sweep);
     w->sweep.data = w;
     uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
@@ -342,6 +348,7 @@ static void proxy_free(struct proxy *p)
             proxy_stats_table_free(&w->stats);
             pthread_mutex_destroy(&w->stats.lock);
             free(w->head_fields);
+            proxy_worker_req_cache_free(w);
         }
         free(p->workers);
     }

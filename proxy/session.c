@@ -55,47 +55,100 @@
 
 #define CLIENT_IN_INITIAL 8192
 
-static void on_timeout(uv_timer_t *t);
+#define REQ_CACHE_MAX 64 /* request states a worker keeps for its next requests */
 
-/* Sets the one deadline of the current state. The libuv timer is re-armed only when the new
- * deadline is earlier than the armed one: a later deadline (the common case, progress pushing
- * a timeout back) is checked when the armed timer fires, so a request costs no timer heap
- * operation at all once a connection is warm. */
+static int req_body_cb(void *ctx, const char *data, size_t len);
+
+/* Sets the one deadline of the current state (deadline.c: a list move, no timer operation). */
 void sess_timer_set(struct proxy_session *s, uint32_t ms)
 {
-    uint64_t due = uv_now(&s->w->loop) + ms;
-    s->deadline = due;
-    if (s->timer_due != 0 && s->timer_due <= due)
+    proxy_deadline_set(&s->w->deadlines, &s->deadline, ms);
+}
+
+int sess_req_take(struct proxy_session *s)
+{
+    struct proxy_worker *w = s->w;
+    struct proxy *p = w->p;
+    struct sess_req *r = w->req_free;
+    if (r != NULL) {
+        w->req_free = r->next_free;
+        w->req_free_count--;
+    } else {
+        r = malloc(sizeof(*r));
+        if (r == NULL)
+            return -1;
+        r->replay = r->up_head = NULL;
+        r->replay_cap = r->up_head_cap = 0;
+    }
+    memset(&r->stat, 0, sizeof(*r) - offsetof(struct sess_req, stat));
+    r->route.name[0] = '\0';
+    r->fail_why[0] = '\0';
+    http1_parser_init(&r->req, true, &p->req_limits, w->head_fields, p->cfg.max_header_count,
+                      req_body_cb, s);
+    s->r = r;
+    return 0;
+}
+
+void sess_req_put(struct proxy_session *s)
+{
+    struct proxy_worker *w = s->w;
+    struct sess_req *r = s->r;
+    if (r == NULL)
         return;
-    s->timer_due = due;
-    uv_timer_start(&s->timer, on_timeout, ms, 0);
+    s->r = NULL;
+    if (r->replay_cap > SESS_REPLAY_IDLE) { /* an upload's copy is not kept */
+        free(r->replay);
+        r->replay = NULL;
+        r->replay_cap = 0;
+    }
+    if (w->req_free_count >= REQ_CACHE_MAX) {
+        free(r->replay);
+        free(r->up_head);
+        free(r);
+        return;
+    }
+    r->next_free = w->req_free;
+    w->req_free = r;
+    w->req_free_count++;
+}
+
+void proxy_worker_req_cache_free(struct proxy_worker *w)
+{
+    while (w->req_free != NULL) {
+        struct sess_req *r = w->req_free;
+        w->req_free = r->next_free;
+        free(r->replay);
+        free(r->up_head);
+        free(r);
+    }
+    w->req_free_count = 0;
 }
 
 void sess_log(struct proxy_session *s, bool cut)
 {
     struct proxy *p = sess_proxy(s);
-    if (!s->in_exchange || s->logged)
+    if (s->r == NULL || !s->r->in_exchange || s->r->logged)
         return;
-    s->logged = true;
-    s->in_exchange = false;
+    s->r->logged = true;
+    s->r->in_exchange = false;
     uint64_t now = proxy_mono_us();
-    uint64_t dur = now - s->t_start_us;
-    uint64_t out = s->c.bytes_written - s->out_mark;
-    if (s->stat == NULL)
-        s->stat = proxy_stats_get(&s->w->stats, s->route.name);
-    proxy_stats_record(s->stat, s->status, s->ex_in, out, dur, cut);
+    uint64_t dur = now - s->r->t_start_us;
+    uint64_t out = s->c.bytes_written - s->r->out_mark;
+    if (s->r->stat == NULL)
+        s->r->stat = proxy_stats_get(&s->w->stats, s->r->route.name);
+    proxy_stats_record(s->r->stat, s->r->status, s->r->ex_in, out, dur, cut);
     if (p->cfg.access_log == NULL)
         return;
     struct proxy_access_entry e = {
         .worker = s->w->id,
         .client = s->client_ip,
-        .host = s->host,
-        .name = s->route.name,
-        .method = llhttp_method_name((llhttp_method_t)s->method),
-        .path = s->path,
-        .backend = s->wb ? s->wb->be->text : "",
-        .status = s->status,
-        .bytes_in = s->ex_in,
+        .host = s->r->host,
+        .name = s->r->route.name,
+        .method = llhttp_method_name((llhttp_method_t)s->r->method),
+        .path = s->r->path,
+        .backend = s->r->wb ? s->r->wb->be->text : "",
+        .status = s->r->status,
+        .bytes_in = s->r->ex_in,
         .bytes_out = out,
         .duration_us = dur,
         .cut = cut,
@@ -103,35 +156,19 @@ void sess_log(struct proxy_session *s, bool cut)
     p->cfg.access_log(p->cfg.access_log_ctx, &e);
 }
 
-static void sess_free(struct proxy_session *s)
-{
-    struct proxy *p = sess_proxy(s);
-    proxy_list_del(&s->link);
-    if (s->ip)
-        proxy_ip_release(&p->ips, s->ip);
-    free(s->up_head);
-    free(s->replay);
-    atomic_fetch_sub_explicit(&p->connections, 1, memory_order_relaxed);
-    free(s);
-}
-
-static void on_handle_closed(struct proxy_session *s)
-{
-    if (--s->handles == 0)
-        sess_free(s);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    on_handle_closed(h->data);
-}
-
+/* The connection's handle is closed, whichever path closed it: the session goes. */
 static void on_conn_closed(struct proxy_conn *c)
 {
     struct proxy_session *s = (struct proxy_session *)c;
-    /* the timer goes with the connection, whichever path closed it */
-    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
-    on_handle_closed(s);
+    struct proxy *p = sess_proxy(s);
+    proxy_deadline_clear(&s->w->deadlines, &s->deadline);
+    sess_up_detach(s, false);
+    sess_req_put(s);
+    proxy_list_del(&s->link);
+    if (s->ip)
+        proxy_ip_release(&p->ips, s->ip);
+    atomic_fetch_sub_explicit(&p->connections, 1, memory_order_relaxed);
+    free(s);
 }
 
 void sess_close(struct proxy_session *s, bool cut)
@@ -139,6 +176,7 @@ void sess_close(struct proxy_session *s, bool cut)
     sess_log(s, cut);
     s->st = SS_CLOSING;
     sess_up_detach(s, false);
+    proxy_deadline_clear(&s->w->deadlines, &s->deadline);
     proxy_conn_close(&s->c);
 }
 
@@ -157,14 +195,9 @@ void sess_next(struct proxy_session *s)
 {
     s->st = SS_HEAD;
     s->head_timer = false;
-    http1_parser_next(&s->req);
+    sess_req_put(s); /* the next request takes one when its first byte arrives */
     sess_timer_set(s, sess_proxy(s)->cfg.keepalive_timeout_ms);
-    s->request_dir.dest_full = false;       /* no backend queue now */
-    if (s->replay_cap > SESS_REPLAY_IDLE) { /* an upload's copy is not kept while idle */
-        free(s->replay);
-        s->replay = NULL;
-        s->replay_cap = 0;
-    }
+    s->request_dir.dest_full = false; /* no backend queue now */
     sess_update_reading(s);
 }
 
@@ -173,16 +206,17 @@ void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool
 {
     char buf[1024];
     if (s->passthrough) {
-        s->status = status;
+        s->r->status = status;
         sess_close(s, true);
         return;
     }
-    keep = keep && !s->w->draining && s->req.head.keep_alive && s->req_done && !s->request_dir.shut;
-    int n = http1_build_local(status, msg, keep, s->head_only, extra, buf, sizeof(buf));
+    keep = keep && !s->w->draining && s->r->req.head.keep_alive && s->r->req_done &&
+           !s->request_dir.shut;
+    int n = http1_build_local(status, msg, keep, s->r->head_only, extra, buf, sizeof(buf));
     if (n > 0)
         proxy_conn_write(&s->c, buf, (size_t)n);
-    s->status = status;
-    s->resp_started = true;
+    s->r->status = status;
+    s->r->resp_started = true;
     proxy_conn_flush(&s->c);
     sess_log(s, false);
     sess_up_detach(s, false);
@@ -197,10 +231,10 @@ void sess_local_reply(struct proxy_session *s, int status, const char *msg, bool
 void sess_fail(struct proxy_session *s, int status, const char *why, bool can_retry)
 {
     sess_up_detach(s, false);
-    if (can_retry && !(s->body_sent && s->replay_lost) &&
-        s->attempts <= sess_proxy(s)->cfg.retries) {
-        s->fail_status = status;
-        snprintf(s->fail_why, sizeof(s->fail_why), "%s", why);
+    if (can_retry && !(s->r->body_sent && s->r->replay_lost) &&
+        s->r->attempts <= sess_proxy(s)->cfg.retries) {
+        s->r->fail_status = status;
+        snprintf(s->r->fail_why, sizeof(s->r->fail_why), "%s", why);
         sess_connect_backend(s);
         /* a pooled connection is ready at once: the body bytes already read from the client
          * go out now (no read event may come to move them: the client may have sent all) */
@@ -208,17 +242,17 @@ void sess_fail(struct proxy_session *s, int status, const char *why, bool can_re
             sess_process(s);
         return;
     }
-    if (s->resp_started) {
+    if (s->r->resp_started) {
         sess_close(s, true);
         return;
     }
-    sess_local_reply(s, status, why, s->req_done, NULL);
+    sess_local_reply(s, status, why, s->r->req_done, NULL);
 }
 
 static int req_body_cb(void *ctx, const char *data, size_t len)
 {
     struct proxy_session *s = ctx;
-    if (s->req.head.framing == HTTP1_FRAME_CHUNKED) {
+    if (s->r->req.head.framing == HTTP1_FRAME_CHUNKED) {
         char hex[24];
         int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
         if (sess_up_send_body(s, hex, (size_t)n) || sess_up_send_body(s, data, len) ||
@@ -242,35 +276,35 @@ bool sess_own_host(const struct proxy *p, const char *host)
 static void sess_begin_request(struct proxy_session *s)
 {
     struct proxy *p = sess_proxy(s);
-    struct http1_head *h = &s->req.head;
+    struct http1_head *h = &s->r->req.head;
     const char *hv = h->host;
     size_t hl = h->host_len;
 
-    s->in_exchange = true;
-    s->logged = false;
-    s->t_start_us = proxy_mono_us();
-    s->out_mark = s->c.bytes_written;
-    s->ex_in = h->head_len;
-    s->status = 0;
-    s->method = h->method;
-    s->client10 = h->minor == 0;
-    s->head_only = h->method == HTTP_HEAD;
-    s->upgrade_wanted = h->upgrade;
-    s->req_done = s->req.message_done;
-    s->body_sent = s->resp_head_done = s->resp_started = s->chunked_out = false;
-    s->client_keep = false;
-    s->tried = 0;
-    s->attempts = 0;
-    s->fail_status = 0;
-    s->replay_len = 0;
-    s->replay_lost = s->fresh_retry = false;
-    s->stat = NULL;
-    s->wb = NULL;
-    s->route.name[0] = '\0';
+    s->r->in_exchange = true;
+    s->r->logged = false;
+    s->r->t_start_us = proxy_mono_us();
+    s->r->out_mark = s->c.bytes_written;
+    s->r->ex_in = h->head_len;
+    s->r->status = 0;
+    s->r->method = h->method;
+    s->r->client10 = h->minor == 0;
+    s->r->head_only = h->method == HTTP_HEAD;
+    s->r->upgrade_wanted = h->upgrade;
+    s->r->req_done = s->r->req.message_done;
+    s->r->body_sent = s->r->resp_head_done = s->r->resp_started = s->r->chunked_out = false;
+    s->r->client_keep = false;
+    s->r->tried = 0;
+    s->r->attempts = 0;
+    s->r->fail_status = 0;
+    s->r->replay_len = 0;
+    s->r->replay_lost = s->r->fresh_retry = false;
+    s->r->stat = NULL;
+    s->r->wb = NULL;
+    s->r->route.name[0] = '\0';
     s->requests++;
-    size_t pl = h->target_len < sizeof(s->path) - 1 ? h->target_len : sizeof(s->path) - 1;
-    memcpy(s->path, h->target, pl);
-    s->path[pl] = '\0';
+    size_t pl = h->target_len < sizeof(s->r->path) - 1 ? h->target_len : sizeof(s->r->path) - 1;
+    memcpy(s->r->path, h->target, pl);
+    s->r->path[pl] = '\0';
 
     /* absolute-form target: its authority wins over Host (RFC 9112 3.2.2) */
     if (h->target_len > 7 &&
@@ -282,10 +316,10 @@ static void sess_begin_request(struct proxy_session *s)
             e++;
         hl = (size_t)(e - hv);
     }
-    int n = hv ? http1_host_normalize(hv, hl, s->host, sizeof(s->host)) : -1;
+    int n = hv ? http1_host_normalize(hv, hl, s->r->host, sizeof(s->r->host)) : -1;
     char msg[400];
     if (n < 0) {
-        s->host[0] = '\0';
+        s->r->host[0] = '\0';
         proxy_conn_consume(&s->c, h->head_len);
         sess_local_reply(s, 400, "missing or invalid Host", false, NULL);
         return;
@@ -297,22 +331,22 @@ static void sess_begin_request(struct proxy_session *s)
                                         sizeof(key_auth) - 1, &klen);
         if (st != 0) {
             key_auth[klen] = '\0';
-            s->route.name[0] = '\0';
+            s->r->route.name[0] = '\0';
             proxy_conn_consume(&s->c, h->head_len);
             sess_local_reply(s, st, st == 200 ? key_auth : "webgw: no such ACME challenge", true,
                              NULL);
             return;
         }
     }
-    if (sess_own_host(p, s->host) ||
-        !state_routes_lookup(p->routes, s->host, (size_t)n, &s->route)) {
-        s->route.name[0] = '\0';
+    if (sess_own_host(p, s->r->host) ||
+        !state_routes_lookup(p->routes, s->r->host, (size_t)n, &s->r->route)) {
+        s->r->route.name[0] = '\0';
         proxy_conn_consume(&s->c, h->head_len);
-        snprintf(msg, sizeof(msg), "webgw: no name \"%s\" is served here", s->host);
+        snprintf(msg, sizeof(msg), "webgw: no name \"%s\" is served here", s->r->host);
         sess_local_reply(s, 404, msg, true, NULL);
         return;
     }
-    s->stat = proxy_stats_get(&s->w->stats, s->route.name);
+    s->r->stat = proxy_stats_get(&s->w->stats, s->r->route.name);
     if (p->cfg.https_redirect && !s->https) {
         /* same host and target on https; an over-long or absolute-form target goes to "/"
          * rather than past the size of a local answer */
@@ -323,15 +357,15 @@ static void sess_begin_request(struct proxy_session *s)
             target = "/", tlen = 1;
         if (p->cfg.https_redirect_port && p->cfg.https_redirect_port != 443)
             snprintf(port, sizeof(port), ":%u", p->cfg.https_redirect_port);
-        snprintf(extra, sizeof(extra), "Location: https://%s%s%.*s\r\n", s->host, port, (int)tlen,
-                 target);
+        snprintf(extra, sizeof(extra), "Location: https://%s%s%.*s\r\n", s->r->host, port,
+                 (int)tlen, target);
         proxy_conn_consume(&s->c, h->head_len);
         sess_local_reply(s, 308, "webgw: this name is served over HTTPS", true, extra);
         return;
     }
-    if (s->route.tls_passthrough) {
+    if (s->r->route.tls_passthrough) {
         proxy_conn_consume(&s->c, h->head_len);
-        snprintf(msg, sizeof(msg), "webgw: \"%s\" is served over HTTPS only", s->host);
+        snprintf(msg, sizeof(msg), "webgw: \"%s\" is served over HTTPS only", s->r->host);
         sess_local_reply(s, 404, msg, true, NULL);
         return;
     }
@@ -362,14 +396,14 @@ static void sess_begin_request(struct proxy_session *s)
     };
     /* the buffer is kept across requests: one pass and no allocation per request, unless
      * this head outgrows it; then it takes exactly what the head needs */
-    int len = s->up_head ? http1_build_request(h, &fwd, s->up_head, s->up_head_cap) : -1;
+    int len = s->r->up_head ? http1_build_request(h, &fwd, s->r->up_head, s->r->up_head_cap) : -1;
     if (len < 0) {
         size_t need = http1_request_len(h, &fwd);
-        char *nb = realloc(s->up_head, need);
+        char *nb = realloc(s->r->up_head, need);
         if (nb != NULL) {
-            s->up_head = nb;
-            s->up_head_cap = need;
-            len = http1_build_request(h, &fwd, s->up_head, s->up_head_cap);
+            s->r->up_head = nb;
+            s->r->up_head_cap = need;
+            len = http1_build_request(h, &fwd, s->r->up_head, s->r->up_head_cap);
         }
     }
     proxy_conn_consume(&s->c, h->head_len);
@@ -377,7 +411,7 @@ static void sess_begin_request(struct proxy_session *s)
         sess_local_reply(s, 500, "webgw: out of memory", false, NULL);
         return;
     }
-    s->up_head_len = (size_t)len;
+    s->r->up_head_len = (size_t)len;
     sess_connect_backend(s);
 }
 
@@ -391,51 +425,55 @@ void sess_process(struct proxy_session *s)
         if (s->st == SS_HEAD) {
             if (avail == 0)
                 break;
+            if (s->r == NULL && sess_req_take(s) != 0) {
+                sess_close(s, false); /* out of memory: nothing to answer with */
+                return;
+            }
             if (!s->head_timer) {
                 s->head_timer = true;
                 sess_timer_set(s, p->cfg.header_timeout_ms);
             }
-            int r = http1_parse_head(&s->req, proxy_conn_data(&s->c), avail);
+            int r = http1_parse_head(&s->r->req, proxy_conn_data(&s->c), avail);
             if (r == 0)
                 break;
             if (r < 0) {
                 /* a request we cannot frame: answer and close, never guess */
-                s->in_exchange = true;
-                s->logged = false;
-                s->t_start_us = proxy_mono_us();
-                s->out_mark = s->c.bytes_written;
-                s->ex_in = avail;
-                s->route.name[0] = '\0';
-                s->stat = NULL;
-                s->req_done = false;
-                sess_local_reply(s, s->req.status, s->req.why, false, NULL);
+                s->r->in_exchange = true;
+                s->r->logged = false;
+                s->r->t_start_us = proxy_mono_us();
+                s->r->out_mark = s->c.bytes_written;
+                s->r->ex_in = avail;
+                s->r->route.name[0] = '\0';
+                s->r->stat = NULL;
+                s->r->req_done = false;
+                sess_local_reply(s, s->r->req.status, s->r->req.why, false, NULL);
                 return;
             }
             sess_begin_request(s);
             continue;
         }
-        if (s->st == SS_EXCHANGE && !s->req_done) {
-            if (s->up == NULL || s->request_dir.dest_full || avail == 0)
+        if (s->st == SS_EXCHANGE && !s->r->req_done) {
+            if (s->r->up == NULL || s->request_dir.dest_full || avail == 0)
                 break;
             size_t used;
-            int r = http1_parse_body(&s->req, proxy_conn_data(&s->c), avail, &used);
-            s->ex_in += used;
+            int r = http1_parse_body(&s->r->req, proxy_conn_data(&s->c), avail, &used);
+            s->r->ex_in += used;
             proxy_conn_consume(&s->c, used);
             if (r < 0) {
-                if (!s->resp_started)
-                    sess_local_reply(s, s->req.status ? s->req.status : 400, s->req.why, false,
-                                     NULL);
+                if (!s->r->resp_started)
+                    sess_local_reply(s, s->r->req.status ? s->r->req.status : 400, s->r->req.why,
+                                     false, NULL);
                 else
                     sess_close(s, true);
                 return;
             }
             if (r == 1) {
-                s->req_done = true;
-                if (s->req.head.framing == HTTP1_FRAME_CHUNKED)
+                s->r->req_done = true;
+                if (s->r->req.head.framing == HTTP1_FRAME_CHUNKED)
                     sess_up_send_body(s, "0\r\n\r\n", 5);
             }
-            proxy_conn_flush(&s->up->c);
-            sess_dir_note_queue(s, &s->request_dir, &s->up->c);
+            proxy_conn_flush(&s->r->up->c);
+            sess_dir_note_queue(s, &s->request_dir, &s->r->up->c);
             continue;
         }
         /* connecting, or waiting for a response: later bytes stay buffered, within in_max */
@@ -458,7 +496,7 @@ static void sess_read(struct proxy_conn *c, int status)
             return;
         case SS_CONNECT:
         case SS_EXCHANGE:
-            if (status == UV_EOF && s->req_done) {
+            if (status == UV_EOF && s->r->req_done) {
                 /* half-close after a complete request: still answer it */
                 s->request_dir.shut = true;
                 sess_update_reading(s);
@@ -473,7 +511,7 @@ static void sess_read(struct proxy_conn *c, int status)
     }
     if (s->st == SS_TUNNEL) {
         sess_timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-        sess_tunnel_pump(s, &s->c, &s->up->c);
+        sess_tunnel_pump(s, &s->c, &s->r->up->c);
         return;
     }
     if (s->passthrough) {
@@ -481,7 +519,7 @@ static void sess_read(struct proxy_conn *c, int status)
             sess_begin_passthrough(s);
         return;
     }
-    if (s->st == SS_EXCHANGE && !s->req_done)
+    if (s->st == SS_EXCHANGE && !s->r->req_done)
         sess_timer_set(s, p->cfg.response_timeout_ms);
     sess_process(s);
 }
@@ -493,35 +531,31 @@ static void sess_written(struct proxy_conn *c, int status)
         sess_close(s, true);
         return;
     }
-    if (s->up && sess_dir_drained(s, &s->response_dir, c)) {
+    if (s->r->up && sess_dir_drained(s, &s->r->response_dir, c)) {
         sess_update_reading(s);
         /* bytes may already wait in the backend buffer */
-        if (s->up && proxy_conn_avail(&s->up->c))
-            sess_up_read(&s->up->c, 0);
+        if (s->r->up && proxy_conn_avail(&s->r->up->c))
+            sess_up_read(&s->r->up->c, 0);
     }
 }
 
-static void on_timeout(uv_timer_t *t)
+/* The deadline of the current state passed (deadline.c). */
+void proxy_session_expired(struct proxy_deadline *d)
 {
-    struct proxy_session *s = t->data;
+    struct proxy_session *s = PROXY_CONTAINER(d, struct proxy_session, deadline);
     struct proxy *p = sess_proxy(s);
-    uint64_t now = uv_now(&s->w->loop);
-    if (now < s->deadline) { /* pushed back since it was armed */
-        s->timer_due = s->deadline;
-        uv_timer_start(&s->timer, on_timeout, s->deadline - now, 0);
+    if (s->c.closing)
         return;
-    }
-    s->timer_due = 0;
     switch (s->st) {
     case SS_HEAD:
-        if (proxy_conn_avail(&s->c) > 0) {
-            s->in_exchange = true;
-            s->logged = false;
-            s->t_start_us = proxy_mono_us();
-            s->out_mark = s->c.bytes_written;
-            s->ex_in = proxy_conn_avail(&s->c);
-            s->route.name[0] = '\0';
-            s->req_done = false;
+        if (proxy_conn_avail(&s->c) > 0 && (s->r != NULL || sess_req_take(s) == 0)) {
+            s->r->in_exchange = true;
+            s->r->logged = false;
+            s->r->t_start_us = proxy_mono_us();
+            s->r->out_mark = s->c.bytes_written;
+            s->r->ex_in = proxy_conn_avail(&s->c);
+            s->r->route.name[0] = '\0';
+            s->r->req_done = false;
             sess_local_reply(s, 408, "webgw: request head not received in time", false, NULL);
         } else {
             sess_close(s, false);
@@ -529,16 +563,17 @@ static void on_timeout(uv_timer_t *t)
         return;
     case SS_CONNECT: {
         char why[160];
-        proxy_backend_failed(p, s->up->wb->be, proxy_mono_ms());
-        snprintf(why, sizeof(why), "webgw: backend %s: connect timeout", s->up->wb->be->text);
+        proxy_backend_failed(p, s->r->up->wb->be, proxy_mono_ms());
+        snprintf(why, sizeof(why), "webgw: backend %s: connect timeout", s->r->up->wb->be->text);
         sess_fail(s, 504, why, true);
         return;
     }
     case SS_EXCHANGE:
-        if (!s->resp_head_done && s->up) {
+        if (!s->r->resp_head_done && s->r->up) {
             char why[160];
-            proxy_backend_failed(p, s->up->wb->be, proxy_mono_ms());
-            snprintf(why, sizeof(why), "webgw: backend %s: no answer in time", s->up->wb->be->text);
+            proxy_backend_failed(p, s->r->up->wb->be, proxy_mono_ms());
+            snprintf(why, sizeof(why), "webgw: backend %s: no answer in time",
+                     s->r->up->wb->be->text);
             sess_fail(s, 504, why, false);
             return;
         }
@@ -585,7 +620,7 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
     if (s == NULL)
         return NULL;
     size_t in_max = proxy_conn_in_max(p);
-    if (proxy_conn_init(&w->loop, &s->c, CLIENT_IN_INITIAL, in_max) != 0) {
+    if (proxy_conn_init(&w->conns, &s->c, CLIENT_IN_INITIAL, in_max) != 0) {
         free(s);
         return NULL;
     }
@@ -594,13 +629,8 @@ struct proxy_session *proxy_session_new(struct proxy_worker *w)
     s->c.on_read = sess_read;
     s->c.on_written = sess_written;
     s->c.on_closed = on_conn_closed;
-    s->handles = 2;
-    uv_timer_init(&w->loop, &s->timer);
-    s->timer.data = s;
     proxy_list_add(&w->sessions, &s->link);
     atomic_fetch_add_explicit(&p->connections, 1, memory_order_relaxed);
-    http1_parser_init(&s->req, true, &p->req_limits, w->head_fields, p->cfg.max_header_count,
-                      req_body_cb, s);
     s->st = SS_HEAD;
     return s;
 }
@@ -701,11 +731,13 @@ void proxy_session_mark_held(struct proxy_worker *w)
 {
     for (struct proxy_link *l = w->sessions.next; l != &w->sessions; l = l->next) {
         struct proxy_session *s = PROXY_CONTAINER(l, struct proxy_session, link);
-        if (s->wb)
-            s->wb->held = true;
-        if (s->up && s->up->wb)
-            s->up->wb->held = true;
-        if (s->stat)
-            s->stat->held = true;
+        if (s->r == NULL)
+            continue;
+        if (s->r->wb)
+            s->r->wb->held = true;
+        if (s->r->up && s->r->up->wb)
+            s->r->up->wb->held = true;
+        if (s->r->stat)
+            s->r->stat->held = true;
     }
 }

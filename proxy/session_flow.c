@@ -38,9 +38,9 @@ void sess_update_reading(struct proxy_session *s)
         why = BLOCK_BUF_FULL;
     dir_apply(rq, &s->c, why);
 
-    if (s->up == NULL || s->up->c.closing)
+    if (s->r == NULL || s->r->up == NULL || s->r->up->c.closing)
         return;
-    struct sess_dir *rs = &s->response_dir;
+    struct sess_dir *rs = &s->r->response_dir;
     why = BLOCK_NONE;
     if (s->st == SS_CONNECT || s->st == SS_CLOSING || s->st == SS_HEAD)
         why = BLOCK_STATE;
@@ -48,9 +48,9 @@ void sess_update_reading(struct proxy_session *s)
         why = BLOCK_SHUT;
     else if (rs->dest_full)
         why = BLOCK_DEST_FULL;
-    else if (s->st != SS_TUNNEL && proxy_conn_in_full(&s->up->c))
+    else if (s->st != SS_TUNNEL && proxy_conn_in_full(&s->r->up->c))
         why = BLOCK_BUF_FULL;
-    dir_apply(rs, &s->up->c, why);
+    dir_apply(rs, &s->r->up->c, why);
 }
 
 /* After writing into `to`: marks the direction full when the queue is over the limit. */

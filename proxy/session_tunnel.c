@@ -15,11 +15,11 @@ void sess_tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct p
     if (n == 0)
         return;
     if (from == &s->c)
-        s->ex_in += n;
+        s->r->ex_in += n;
     proxy_conn_write(to, proxy_conn_data(from), n);
     proxy_conn_consume(from, n);
     proxy_conn_flush(to);
-    sess_dir_note_queue(s, from == &s->c ? &s->request_dir : &s->response_dir, to);
+    sess_dir_note_queue(s, from == &s->c ? &s->request_dir : &s->r->response_dir, to);
     sess_update_reading(s);
 }
 
@@ -27,12 +27,12 @@ void sess_tunnel_eof(struct proxy_session *s, bool from_client)
 {
     if (from_client) {
         s->request_dir.shut = true;
-        proxy_conn_shutdown(&s->up->c);
+        proxy_conn_shutdown(&s->r->up->c);
     } else {
-        s->response_dir.shut = true;
+        s->r->response_dir.shut = true;
         proxy_conn_shutdown(&s->c);
     }
-    if (s->request_dir.shut && s->response_dir.shut) {
+    if (s->request_dir.shut && s->r->response_dir.shut) {
         sess_log(s, false);
         sess_finish(s);
         return;
@@ -43,7 +43,7 @@ void sess_tunnel_eof(struct proxy_session *s, bool from_client)
 void sess_start_tunnel(struct proxy_session *s)
 {
     struct proxy *p = sess_proxy(s);
-    struct http1_head *h = &s->resp.head;
+    struct http1_head *h = &s->r->resp.head;
     size_t cap = http1_response_len(h, HTTP1_FRAME_NONE, true, false);
     char *dst = proxy_conn_reserve(&s->c, cap);
     int n = dst ? http1_build_response(h, HTTP1_FRAME_NONE, true, false, dst, cap) : -1;
@@ -52,14 +52,14 @@ void sess_start_tunnel(struct proxy_session *s)
         return;
     }
     proxy_conn_commit(&s->c, (size_t)n);
-    proxy_conn_consume(&s->up->c, h->head_len);
-    s->status = 101;
-    s->resp_started = s->resp_head_done = true;
+    proxy_conn_consume(&s->r->up->c, h->head_len);
+    s->r->status = 101;
+    s->r->resp_started = s->r->resp_head_done = true;
     s->st = SS_TUNNEL;
     sess_timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-    sess_tunnel_pump(s, &s->up->c, &s->c);
+    sess_tunnel_pump(s, &s->r->up->c, &s->c);
     proxy_conn_flush(&s->c);
-    sess_tunnel_pump(s, &s->c, &s->up->c);
+    sess_tunnel_pump(s, &s->c, &s->r->up->c);
     if (s->request_dir.shut) /* the client half-closed before the 101: the backend hears it */
         sess_tunnel_eof(s, true);
     else
@@ -71,13 +71,13 @@ void sess_start_tunnel(struct proxy_session *s)
 void sess_start_passthrough(struct proxy_session *s)
 {
     struct proxy *p = sess_proxy(s);
-    s->up->requests++;
-    s->status = 200;
-    s->resp_started = s->resp_head_done = true;
+    s->r->up->requests++;
+    s->r->status = 200;
+    s->r->resp_started = s->r->resp_head_done = true;
     s->st = SS_TUNNEL;
-    atomic_fetch_add_explicit(&s->up->wb->be->requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->r->up->wb->be->requests, 1, memory_order_relaxed);
     sess_timer_set(s, p->cfg.tunnel_idle_timeout_ms);
-    sess_tunnel_pump(s, &s->c, &s->up->c);
+    sess_tunnel_pump(s, &s->c, &s->r->up->c);
     if (s->request_dir.shut) /* the client half-closed while we were connecting */
         sess_tunnel_eof(s, true);
     else
@@ -91,15 +91,25 @@ enum tls_route sess_tls_route(struct proxy_conn *c, const struct tls_client_hell
     struct proxy_session *s = ctx;
     struct proxy *p = sess_proxy(s);
     size_t len = strlen(hello->sni);
+    enum tls_route how = TLS_ROUTE_REFUSE;
 
+    /* the route is looked up into a request state, kept only by a passthrough */
+    if (s->r == NULL && sess_req_take(s) != 0)
+        return TLS_ROUTE_REFUSE;
     if (!hello->has_sni || sess_own_host(p, hello->sni) ||
-        !state_routes_lookup(p->routes, hello->sni, len, &s->route))
-        return TLS_ROUTE_REFUSE;
-    snprintf(s->host, sizeof(s->host), "%s", hello->sni);
-    if (!s->route.tls_passthrough)
-        return tls_store_has_name(p->cfg.tls, hello->sni) ? TLS_ROUTE_TERMINATE : TLS_ROUTE_REFUSE;
-    if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms()))
-        return TLS_ROUTE_REFUSE;
+        !state_routes_lookup(p->routes, hello->sni, len, &s->r->route))
+        how = TLS_ROUTE_REFUSE;
+    else if (!s->r->route.tls_passthrough)
+        how = tls_store_has_name(p->cfg.tls, hello->sni) ? TLS_ROUTE_TERMINATE : TLS_ROUTE_REFUSE;
+    else if (s->ip && !proxy_ip_take(&p->ips, s->ip, proxy_mono_ms()))
+        how = TLS_ROUTE_REFUSE;
+    else
+        how = TLS_ROUTE_PASSTHROUGH;
+    if (how != TLS_ROUTE_PASSTHROUGH) {
+        sess_req_put(s);
+        return how;
+    }
+    snprintf(s->r->host, sizeof(s->r->host), "%s", hello->sni);
     s->passthrough = true;
     return TLS_ROUTE_PASSTHROUGH;
 }
@@ -107,20 +117,20 @@ enum tls_route sess_tls_route(struct proxy_conn *c, const struct tls_client_hell
 /* The first read after the hello chose passthrough: pick a backend and connect. */
 void sess_begin_passthrough(struct proxy_session *s)
 {
-    s->in_exchange = true;
-    s->logged = false;
-    s->t_start_us = proxy_mono_us();
-    s->out_mark = s->c.bytes_written;
-    s->ex_in = 0;
-    s->status = 0;
-    s->tried = 0;
-    s->attempts = 0;
-    s->fail_status = 0;
-    s->wb = NULL;
+    s->r->in_exchange = true;
+    s->r->logged = false;
+    s->r->t_start_us = proxy_mono_us();
+    s->r->out_mark = s->c.bytes_written;
+    s->r->ex_in = 0;
+    s->r->status = 0;
+    s->r->tried = 0;
+    s->r->attempts = 0;
+    s->r->fail_status = 0;
+    s->r->wb = NULL;
     s->requests++;
-    s->req_done = true; /* nothing to parse: retries are safe until the tunnel starts */
-    snprintf(s->path, sizeof(s->path), "-");
-    s->stat = proxy_stats_get(&s->w->stats, s->route.name);
+    s->r->req_done = true; /* nothing to parse: retries are safe until the tunnel starts */
+    snprintf(s->r->path, sizeof(s->r->path), "-");
+    s->r->stat = proxy_stats_get(&s->w->stats, s->r->route.name);
     s->st = SS_CONNECT; /* the bytes wait in c->in until the backend is there */
     sess_update_reading(s);
     sess_connect_backend(s);

@@ -68,7 +68,7 @@ struct proxy_upstream *proxy_upstream_connect(struct proxy_worker *w, struct pro
     if (up == NULL)
         return NULL;
     size_t in_max = proxy_conn_in_max(p);
-    if (proxy_conn_init(&w->loop, &up->c, UPSTREAM_IN_INITIAL, in_max) != 0) {
+    if (proxy_conn_init(&w->conns, &up->c, UPSTREAM_IN_INITIAL, in_max) != 0) {
         free(up);
         return NULL;
     }

@@ -1,11 +1,12 @@
 /*
  * test_loop_counts.c - webgw_loop_timers and webgw_loop_handles in /metrics count what the
  * event loops really hold: 40 idle client connections add at least 40 timers and 40 handles to
- * the workers' counts (a session holds its socket and one timer), and once they close, the
- * counts return to where they were. The probe thread's loop is counted too: probing three
- * backends adds at least three timers (one per probed backend), and releasing the name takes
- * them away again. The soak judges "timers stay flat" from these numbers, so a count that did
- * not move with the loops would hide a leak.
+ * the workers' counts (a session holds its socket and one timeout, counted as a timer though
+ * the sessions of a worker share one libuv timer), and once they close, the counts return to
+ * where they were. The probe thread's loop is counted too: probing three backends adds at least
+ * three timers (one per probed backend), and releasing the name takes them away again. The
+ * soak judges "timers stay flat" from these numbers, so a count that did not move with the
+ * loops would hide a leak.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

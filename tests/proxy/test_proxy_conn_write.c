@@ -54,6 +54,7 @@ static void probe_closed(struct proxy_conn *c)
 /* A loop and a connected pair on loopback: peer is a plain socket, c wraps the other end. */
 struct pair {
     uv_loop_t loop;
+    struct proxy_conn_loop conns;
     struct proxy_conn c;
     struct probe pr;
     int peer;
@@ -66,6 +67,7 @@ static void open_pair(struct pair *t)
     struct probe *pr = &t->pr;
     int *peer = &t->peer;
     uv_loop_init(loop);
+    proxy_conn_loop_init(loop, &t->conns);
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
@@ -78,7 +80,7 @@ static void open_pair(struct pair *t)
     assert_true(fd >= 0);
     close(lfd);
     memset(pr, 0, sizeof(*pr));
-    assert_int_equal(proxy_conn_init(loop, c, 4096, 65536), 0);
+    assert_int_equal(proxy_conn_init(&t->conns, c, 4096, 65536), 0);
     assert_int_equal(uv_tcp_open(&c->tcp, fd), 0);
     c->owner = pr;
     c->on_read = probe_read;
@@ -100,6 +102,7 @@ static void run_until_written(uv_loop_t *loop, struct probe *pr, int turns)
 static void close_and_check(struct pair *t)
 {
     proxy_conn_close(&t->c);
+    proxy_conn_loop_close(&t->conns);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     assert_true(t->pr.closed);
     if (t->peer >= 0)

@@ -33,6 +33,7 @@
 
 struct server {
     uv_loop_t loop;
+    struct proxy_conn_loop conns; /* what the connections share */
     uv_tcp_t listener;
     uv_async_t wake;
     int port;
@@ -90,7 +91,7 @@ static void on_connection(uv_stream_t *l, int status)
     struct server *srv = l->data;
     struct echo_conn *e = calloc(1, sizeof(*e));
     assert_int_equal(status, 0);
-    assert_int_equal(proxy_conn_init(&srv->loop, &e->c, 4096, 65536), 0);
+    assert_int_equal(proxy_conn_init(&srv->conns, &e->c, 4096, 65536), 0);
     e->srv = srv;
     e->c.owner = e;
     e->c.on_read = echo_read;
@@ -326,6 +327,7 @@ static int setup(void **state)
 
     assert_int_equal(uv_loop_init(&S.loop), 0);
     assert_int_equal(uv_async_init(&S.loop, &S.wake, on_wake), 0);
+    proxy_conn_loop_init(&S.loop, &S.conns);
     assert_int_equal(uv_tcp_init(&S.loop, &S.listener), 0);
     S.listener.data = &S;
     assert_int_equal(uv_tcp_bind(&S.listener, (struct sockaddr *)&a, 0), 0);
@@ -339,6 +341,7 @@ static int teardown(void **state)
 {
     uv_close((uv_handle_t *)&S.listener, NULL);
     uv_close((uv_handle_t *)&S.wake, NULL);
+    proxy_conn_loop_close(&S.conns);
     uv_run(&S.loop, UV_RUN_DEFAULT);
     assert_int_equal(S.open_conns, 0);
     assert_int_equal(uv_loop_close(&S.loop), 0);
