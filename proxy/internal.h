@@ -352,6 +352,8 @@ struct proxy_session;
 int sess_req_take(struct proxy_session *s);
 /* Gives it back: the session is between requests (or closing). */
 void sess_req_put(struct proxy_session *s);
+/* A tunnel started: its request state keeps only what a tunnel uses (up to `path`). */
+void sess_req_tunnel(struct proxy_session *s);
 /* Frees the worker's cache. */
 void proxy_worker_req_cache_free(struct proxy_worker *w);
 
@@ -380,7 +382,8 @@ struct sess_dir {
  * taken from the worker's cache when the first byte of a request arrives (or the ClientHello of
  * a passthrough is read) and given back once the response is done, so a keep-alive connection
  * between requests holds none of it (as nginx frees its request and keeps a small connection,
- * ngx_http_set_keepalive). */
+ * ngx_http_set_keepalive). A tunnel needs none of what follows `host` and `path` (parsers,
+ * route, failure text): its state is cut to that prefix when the tunnel starts. */
 struct sess_req {
     /* kept with the object in the worker's cache (session.c) */
     struct sess_req *next_free; /* in the worker's cache while unused */
@@ -388,12 +391,7 @@ struct sess_req {
     size_t replay_cap;          /* bytes allocated for replay (at most SESS_REPLAY_IDLE kept) */
     char *up_head;              /* request head for the backend, kept for a retry */
     size_t up_head_cap;         /* bytes allocated for up_head */
-    /* written before they are read: not cleared when taken */
-    struct http1_parser req;  /* client side */
-    struct http1_parser resp; /* backend side, reset per exchange */
-    struct state_route route; /* copied out of the RCU table */
-    char fail_why[320];       /* why the last backend attempt failed (with fail_status) */
-    /* cleared when taken: every field from `stat` on starts at zero */
+    /* cleared when taken: every field from `stat` up to `host` starts at zero */
     struct proxy_stat *stat;      /* counters of route.name */
     struct proxy_upstream *up;    /* backend connection */
     struct proxy_wbackend *wb;    /* its backend */
@@ -422,8 +420,15 @@ struct sess_req {
     bool client_keep;    /* connection stays open after this response */
     bool logged;         /* this exchange was counted */
     bool in_exchange;    /* an exchange is open (counted when it ends) */
-    char host[256];      /* normalized Host, for routing and the log */
-    char path[256];      /* request target, truncated, for the log */
+    bool cut_to_tunnel;  /* the fields after `path` are gone (sess_req_tunnel) */
+    /* emptied when taken */
+    char host[256]; /* normalized Host, for routing and the log */
+    char path[256]; /* request target, truncated, for the log */
+    /* the request's own, written before they are read; a tunnel drops them */
+    struct http1_parser req;  /* client side */
+    struct http1_parser resp; /* backend side, reset per exchange */
+    struct state_route route; /* copied out of the RCU table */
+    char fail_why[320];       /* why the last backend attempt failed (with fail_status) */
 };
 
 /* One client connection. Between requests (and before the first) this is all it holds: the

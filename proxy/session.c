@@ -80,7 +80,8 @@ int sess_req_take(struct proxy_session *s)
         r->replay = r->up_head = NULL;
         r->replay_cap = r->up_head_cap = 0;
     }
-    memset(&r->stat, 0, sizeof(*r) - offsetof(struct sess_req, stat));
+    memset(&r->stat, 0, offsetof(struct sess_req, host) - offsetof(struct sess_req, stat));
+    r->host[0] = r->path[0] = '\0';
     r->route.name[0] = '\0';
     r->fail_why[0] = '\0';
     http1_parser_init(&r->req, true, &p->req_limits, w->head_fields, p->cfg.max_header_count,
@@ -96,12 +97,12 @@ void sess_req_put(struct proxy_session *s)
     if (r == NULL)
         return;
     s->r = NULL;
-    if (r->replay_cap > SESS_REPLAY_IDLE) { /* an upload's copy is not kept */
+    if (r->replay_cap > SESS_REPLAY_IDLE || r->cut_to_tunnel) { /* an upload's copy is not kept */
         free(r->replay);
         r->replay = NULL;
         r->replay_cap = 0;
     }
-    if (w->req_free_count >= REQ_CACHE_MAX) {
+    if (w->req_free_count >= REQ_CACHE_MAX || r->cut_to_tunnel) {
         free(r->replay);
         free(r->up_head);
         free(r);
@@ -110,6 +111,23 @@ void sess_req_put(struct proxy_session *s)
     r->next_free = w->req_free;
     w->req_free = r;
     w->req_free_count++;
+}
+
+void sess_req_tunnel(struct proxy_session *s)
+{
+    struct sess_req *r = s->r;
+    /* the log names the route through its counters: a tunnel without them keeps the route */
+    if (r == NULL || r->cut_to_tunnel || r->stat == NULL || s->c.closing)
+        return;
+    free(r->replay);
+    free(r->up_head);
+    r->replay = r->up_head = NULL;
+    r->replay_cap = r->up_head_cap = r->replay_len = r->up_head_len = 0;
+    r->cut_to_tunnel = true;
+    /* shrinking keeps the bytes up to `path` whether or not it moves them */
+    struct sess_req *n = realloc(r, offsetof(struct sess_req, req));
+    if (n != NULL)
+        s->r = n;
 }
 
 void proxy_worker_req_cache_free(struct proxy_worker *w)
@@ -134,7 +152,7 @@ void sess_log(struct proxy_session *s, bool cut)
     uint64_t now = proxy_mono_us();
     uint64_t dur = now - s->r->t_start_us;
     uint64_t out = s->c.bytes_written - s->r->out_mark;
-    if (s->r->stat == NULL)
+    if (s->r->stat == NULL) /* never for a tunnel: it has no route any more */
         s->r->stat = proxy_stats_get(&s->w->stats, s->r->route.name);
     proxy_stats_record(s->r->stat, s->r->status, s->r->ex_in, out, dur, cut);
     if (p->cfg.access_log == NULL)
@@ -143,7 +161,7 @@ void sess_log(struct proxy_session *s, bool cut)
         .worker = s->w->id,
         .client = s->client_ip,
         .host = s->r->host,
-        .name = s->r->route.name,
+        .name = s->r->stat ? s->r->stat->name : s->r->route.name,
         .method = llhttp_method_name((llhttp_method_t)s->r->method),
         .path = s->r->path,
         .backend = s->r->wb ? s->r->wb->be->text : "",

@@ -64,6 +64,7 @@ void sess_start_tunnel(struct proxy_session *s)
         sess_tunnel_eof(s, true);
     else
         sess_update_reading(s);
+    sess_req_tunnel(s);
 }
 
 /* TLS passthrough: the backend is connected; the client's bytes (its ClientHello first, as
@@ -82,6 +83,7 @@ void sess_start_passthrough(struct proxy_session *s)
         sess_tunnel_eof(s, true);
     else
         sess_update_reading(s);
+    sess_req_tunnel(s);
 }
 
 /* Called by tls_layer.c once the ClientHello is read: which name, and how to serve it. Only

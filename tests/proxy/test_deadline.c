@@ -80,8 +80,10 @@ static int teardown(void **state)
     return 0;
 }
 
-/* 40 deadlines over 13 durations (the last list is shared): each fires at or after its due
- * time, and in the order of due times. */
+/* 40 deadlines over 13 durations (the last list is shared by several): every list is in the
+ * order of due times, so the timer's one look at each head finds what is due; each deadline
+ * fires, and never before its time. (Firings that the loop runs late share one moment, so the
+ * order among them is not a property to test.) */
 static void test_many_durations_expire_in_order(void **state)
 {
     (void)state;
@@ -92,14 +94,20 @@ static void test_many_durations_expire_in_order(void **state)
         proxy_deadline_set(&DS, &items[i].d, items[i].ms);
     }
     assert_int_equal(DS.armed, N);
+    assert_int_equal(DS.nlists, PROXY_DEADLINE_LISTS - 1);
+    for (unsigned l = 0; l < PROXY_DEADLINE_LISTS; l++) {
+        uint64_t last = 0;
+        struct proxy_link *head = &DS.lists[l].head;
+        for (struct proxy_link *at = head->next; at != head; at = at->next) {
+            uint64_t due = PROXY_CONTAINER(at, struct proxy_deadline, link)->due;
+            assert_true(due >= last);
+            last = due;
+        }
+    }
     run_until_none_armed();
     assert_int_equal(fired, N);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N; i++)
         assert_true(items[i].fired_at >= items[i].set_at + items[i].ms);
-        for (int j = 0; j < N; j++)
-            if (items[i].set_at + items[i].ms < items[j].set_at + items[j].ms)
-                assert_true(items[i].order < items[j].order);
-    }
 }
 
 /* Moved back, cleared, set again from its own expiry. */
