@@ -18,18 +18,26 @@
 #include "proxy/proxy.h"
 
 #define WREQ_MIN 4096
+#define LEND_MIN 8192   /* bytes passed on in the read buffer itself from this size on */
+#define READ_BULK 65536 /* reads grow to this size while they fill the buffer */
 
+/* A write: bytes of its own (data, cap), or a lent read buffer (ext, of ext_cap bytes) that
+ * goes back to the buffer cache once written. p..p+len are the bytes still to write. */
 struct proxy_wreq {
     uv_write_t req;
     struct proxy_conn *c;
+    char *p;
     size_t len, cap;
+    char *ext;
+    size_t ext_cap;
     char data[];
 };
 
 /* ---- read buffers -------------------------------------------------------------------------- */
 
-#define BUF_CACHE_SIZES 4 /* distinct sizes cached: client and backend reads, TLS, writes */
+#define BUF_CACHE_SIZES 8 /* distinct sizes: reads (8 to 64 KiB as they grow), TLS, writes */
 #define BUF_CACHE_MAX 32  /* buffers kept per size per thread */
+#define BUF_CACHE_BYTES (1 << 20) /* and at most this many bytes of each size */
 
 struct buf_cache {
     size_t size[BUF_CACHE_SIZES];
@@ -98,18 +106,48 @@ static int in_take(struct proxy_conn *c, size_t size)
     return 0;
 }
 
+/* Returns a read buffer of `cap` bytes to this thread's cache (or frees it). */
+static void buf_give_back(char *data, size_t cap)
+{
+    int i = cache_slot(cap, true);
+    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX && cache->count[i] * cap < BUF_CACHE_BYTES)
+        cache->bufs[i][cache->count[i]++] = data;
+    else
+        free(data);
+    atomic_fetch_sub_explicit(&buffers_held, 1, memory_order_relaxed);
+}
+
 static void in_give_back(struct proxy_conn *c)
 {
     if (c->in.data == NULL)
         return;
-    int i = cache_slot(c->in.cap, true);
-    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX)
-        cache->bufs[i][cache->count[i]++] = c->in.data;
-    else
-        free(c->in.data);
+    if (!c->in_lent) /* a lent buffer goes back when its write is done */
+        buf_give_back(c->in.data, c->in.cap);
+    c->in_lent = false;
     c->in.data = NULL;
     c->in.cap = c->in.off = c->in.len = 0;
-    atomic_fetch_sub_explicit(&buffers_held, 1, memory_order_relaxed);
+}
+
+/* Before bytes are written into c->in: a buffer lent to a write is left to it, the bytes not
+ * consumed yet (rarely any) copied into a buffer of c's own. */
+static int in_unlend(struct proxy_conn *c)
+{
+    if (!c->in_lent)
+        return 0;
+    struct proxy_buf old = c->in;
+    c->in_lent = false;
+    c->in.data = NULL;
+    if (old.off == old.len)
+        return 0;
+    int rc = in_take(c, old.cap);
+    if (rc != 0) {
+        c->in_lent = true;
+        c->in.data = old.data; /* still readable; the caller fails the connection */
+        return rc;
+    }
+    memcpy(c->in.data, old.data + old.off, old.len - old.off);
+    c->in.len = old.len - old.off;
+    return 0;
 }
 
 uint64_t proxy_read_buffers(void)
@@ -131,8 +169,10 @@ static struct proxy_wreq *wreq_new(size_t cap)
         w = malloc(sizeof(*w) + cap);
     if (w == NULL)
         return NULL;
+    w->p = w->data;
     w->len = 0;
     w->cap = cap;
+    w->ext = NULL;
     return w;
 }
 
@@ -140,6 +180,11 @@ static void wreq_free(struct proxy_wreq *w)
 {
     if (w == NULL)
         return;
+    if (w->ext != NULL) {
+        buf_give_back(w->ext, w->ext_cap);
+        free(w);
+        return;
+    }
     int i = w->cap == WREQ_MIN ? cache_slot(sizeof(*w) + WREQ_MIN, true) : -1;
     if (i >= 0 && cache->count[i] < BUF_CACHE_MAX)
         cache->bufs[i][cache->count[i]++] = (char *)w;
@@ -150,6 +195,8 @@ static void wreq_free(struct proxy_wreq *w)
 int proxy_conn_in_reserve(struct proxy_conn *c, size_t need)
 {
     struct proxy_buf *b = &c->in;
+    if (in_unlend(c) != 0)
+        return UV_ENOMEM;
     if (b->data == NULL) {
         size_t size = c->in_initial ? c->in_initial : 4096;
         while (size < need)
@@ -227,6 +274,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct proxy_conn *c = h->data;
     struct proxy_buf *b = &c->in;
     (void)suggested;
+    if (in_unlend(c) != 0) {
+        buf->base = NULL;
+        buf->len = 0; /* libuv reports UV_ENOBUFS */
+        return;
+    }
     if (b->data == NULL && !c->layer) {
         if (in_take(c, c->in_initial) != 0) {
             buf->base = NULL;
@@ -280,6 +332,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
     } else {
         c->in.len += (size_t)nread;
+        /* a read that filled the buffer: a stream is flowing, read it in bigger pieces (the
+         * buffer is taken at this size from the next read on) */
+        if ((size_t)nread == buf->len && c->in_initial < READ_BULK && c->in_initial < c->in_max)
+            c->in_initial = c->in_initial * 2 > c->in_max ? c->in_max : c->in_initial * 2;
     }
     c->bytes_read += (uint64_t)nread;
     c->on_read(c, 0);
@@ -331,6 +387,8 @@ char *proxy_conn_reserve(struct proxy_conn *c, size_t n)
             nw->len = 0;
         nw->cap = cap;
         nw->c = c;
+        nw->p = nw->data;
+        nw->ext = NULL;
         c->out = w = nw;
     }
     return w->data + w->len;
@@ -374,7 +432,7 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
     if (c->queued == 0) {
         /* uv_try_write first: a write that completes at once needs no request and, unlike
          * uv_write, no epoll_ctl to re-arm the watcher afterwards (one per response saved) */
-        uv_buf_t now = uv_buf_init(w->data, (unsigned)w->len);
+        uv_buf_t now = uv_buf_init(w->p, (unsigned)w->len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
         if (n == (int)w->len) {
             wreq_free(w);
@@ -384,11 +442,9 @@ static int submit(struct proxy_conn *c, struct proxy_wreq *w)
             off = (size_t)n;
         /* errors other than EAGAIN are reported by uv_write below, through on_written */
     }
-    if (off) {
-        memmove(w->data, w->data + off, w->len - off);
-        w->len -= off;
-    }
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    w->p += off;
+    w->len -= off;
+    uv_buf_t b = uv_buf_init(w->p, (unsigned)w->len);
     c->queued += w->len;
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
@@ -455,6 +511,28 @@ int proxy_conn_raw_write(struct proxy_conn *c, const char *data, size_t len)
     w->len = len;
     memcpy(w->data, data, len);
     return submit(c, w);
+}
+
+int proxy_conn_write_from(struct proxy_conn *to, struct proxy_conn *from, const char *data,
+                          size_t len)
+{
+    struct proxy_buf *b = &from->in;
+    if (len < LEND_MIN || to->layer || from->layer || from->in_lent || to->closing ||
+        b->data == NULL || data < b->data + b->off || data + len != b->data + b->len)
+        return proxy_conn_write(to, data, len);
+    struct proxy_wreq *w = malloc(sizeof(*w));
+    if (w == NULL)
+        return proxy_conn_write(to, data, len);
+    w->c = to;
+    w->p = (char *)data;
+    w->len = len;
+    w->cap = 0;
+    w->ext = b->data;
+    w->ext_cap = b->cap;
+    from->in_lent = true;
+    proxy_conn_flush(to); /* what was queued before goes first */
+    to->bytes_written += len;
+    return submit(to, w);
 }
 
 int proxy_conn_flush(struct proxy_conn *c)

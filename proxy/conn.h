@@ -60,7 +60,7 @@ struct proxy_conn {
     uv_tcp_t tcp;                         /* first: the handle's data points at the conn */
     struct proxy_buf in;                  /* plaintext read, not yet consumed */
     size_t in_max;                        /* `in` never grows past this */
-    size_t in_initial;                    /* size of `in` when taken (conn.c) */
+    size_t in_initial;                    /* size of `in` when taken; grows while reads fill it */
     struct proxy_wreq *out;               /* plaintext queued, not yet submitted */
     size_t queued;                        /* bytes submitted and not yet written */
     const struct proxy_conn_layer *layer; /* NULL: plain TCP */
@@ -78,11 +78,12 @@ struct proxy_conn {
     struct proxy_conn *failed_next; /* in cl->failed while write_err waits to be reported */
     int write_err;                  /* a failure refused at once, until reported; 0 = none */
     bool reading;                   /* read started */
-    bool closing;                   /* proxy_conn_close() called */
-    bool shut;                      /* write side shut down */
-    bool close_when_flushed;        /* close once queued reaches 0 */
-    uint64_t bytes_read;            /* plaintext bytes read */
-    uint64_t bytes_written;         /* plaintext bytes queued */
+    bool in_lent;            /* in.data is also a write's: never written into again (conn.c) */
+    bool closing;            /* proxy_conn_close() called */
+    bool shut;               /* write side shut down */
+    bool close_when_flushed; /* close once queued reaches 0 */
+    uint64_t bytes_read;     /* plaintext bytes read */
+    uint64_t bytes_written;  /* plaintext bytes queued */
 };
 
 /* Prepares the shared part of a loop's connections; close it with the loop's other handles,
@@ -96,6 +97,12 @@ int proxy_conn_read_start(struct proxy_conn *c);
 void proxy_conn_read_stop(struct proxy_conn *c);
 /* Queues bytes (copied) for the next flush. Returns 0 or UV_ENOMEM (on_written hears of it). */
 int proxy_conn_write(struct proxy_conn *c, const void *data, size_t len);
+/* Like proxy_conn_write for bytes read from `from`: when they are at least 8 KiB and end
+ * where from's input ends, and neither connection has a layer, the read buffer itself is
+ * queued (what was queued before is submitted first) and `from` reads into a new one: no copy.
+ * The caller still consumes them from `from`. */
+int proxy_conn_write_from(struct proxy_conn *to, struct proxy_conn *from, const char *data,
+                          size_t len);
 /* Reserves room for n bytes in the queue and returns where to write them; commit with
  * proxy_conn_commit(). NULL on allocation failure (on_written hears of it). */
 char *proxy_conn_reserve(struct proxy_conn *c, size_t n);

@@ -16,7 +16,7 @@ void sess_tunnel_pump(struct proxy_session *s, struct proxy_conn *from, struct p
         return;
     if (from == &s->c)
         s->r->ex_in += n;
-    proxy_conn_write(to, proxy_conn_data(from), n);
+    proxy_conn_write_from(to, from, proxy_conn_data(from), n);
     proxy_conn_consume(from, n);
     proxy_conn_flush(to);
     sess_dir_note_queue(s, from == &s->c ? &s->request_dir : &s->r->response_dir, to);

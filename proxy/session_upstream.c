@@ -84,7 +84,7 @@ static void replay_keep(struct proxy_session *s, const char *data, size_t len)
 /* Queues request body bytes (as framed for the backend) and keeps a copy for a retry. */
 int sess_up_send_body(struct proxy_session *s, const char *data, size_t len)
 {
-    if (proxy_conn_write(&s->r->up->c, data, len) != 0)
+    if (proxy_conn_write_from(&s->r->up->c, &s->c, data, len) != 0)
         return -1;
     s->r->body_sent = true;
     replay_keep(s, data, len);
@@ -102,7 +102,8 @@ static int resp_body_cb(void *ctx, const char *data, size_t len)
             return -1;
         return 0;
     }
-    return proxy_conn_write(&s->c, data, len) ? -1 : 0;
+    /* a body passed on as it came: large pieces go out in the backend's read buffer itself */
+    return proxy_conn_write_from(&s->c, &s->r->up->c, data, len) ? -1 : 0;
 }
 
 static void sess_upstream_ready(struct proxy_session *s)
