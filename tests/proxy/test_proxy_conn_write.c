@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "proxy/conn.h"
+#include "proxy/proxy.h"
 
 struct probe {
     int written_calls; /* on_written calls */
@@ -200,6 +201,82 @@ static void test_close_with_failure_pending(void **state)
     assert_int_equal(t.pr.written_calls, 0);
 }
 
+/* Forwarding without a copy: bytes read on one connection and passed on with
+ * proxy_conn_write_from() go out in the read buffer itself (it is lent: the source reads into a
+ * new one), and stay intact while queued behind a peer that does not read, however much more the
+ * source reads meanwhile (a lent buffer written into again would corrupt them). */
+static void test_forward_lends_read_buffer(void **state)
+{
+    (void)state;
+    static struct pair a, b; /* a: the source, b: the destination */
+    open_pair(&a);
+    a.c.on_read = probe_read;
+    /* b on a's loop: one loop runs both */
+    int bpeer;
+    {
+        int lfd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof(sa);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 1), 0);
+        assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &al), 0);
+        bpeer = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(bpeer, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        int fd = accept(lfd, NULL, NULL);
+        close(lfd);
+        memset(&b.pr, 0, sizeof(b.pr));
+        assert_int_equal(proxy_conn_init(&a.conns, &b.c, 4096, 65536), 0);
+        assert_int_equal(uv_tcp_open(&b.c.tcp, fd), 0);
+        b.c.owner = &b.pr;
+        b.c.on_read = probe_read;
+        b.c.on_written = probe_written;
+        b.c.on_closed = probe_closed;
+    }
+    enum { TOTAL = 8 << 20 };
+    static unsigned char sent[TOTAL], got[TOTAL];
+    for (size_t i = 0; i < TOTAL; i++)
+        sent[i] = (unsigned char)(i * 31 + (i >> 12));
+    assert_int_equal(proxy_conn_read_start(&a.c), 0);
+    size_t in = 0, fwd = 0, lent = 0;
+    while (fwd < TOTAL) {
+        if (in < TOTAL) {
+            ssize_t n =
+                send(a.peer, sent + in, TOTAL - in < 65536 ? TOTAL - in : 65536, MSG_DONTWAIT);
+            if (n > 0)
+                in += (size_t)n;
+        }
+        uv_run(&a.loop, UV_RUN_NOWAIT);
+        size_t avail = proxy_conn_avail(&a.c);
+        if (avail == 0)
+            continue;
+        bool was = a.c.in_lent;
+        proxy_conn_write_from(&b.c, &a.c, proxy_conn_data(&a.c), avail);
+        lent += !was && a.c.in_lent;
+        proxy_conn_consume(&a.c, avail);
+        proxy_conn_release_idle(&a.c);
+        fwd += avail;
+    }
+    /* b's peer has read nothing so far: most of it waits in lent buffers */
+    fprintf(stderr, "forwarded %d bytes, %zu read buffers lent, %zu bytes queued unread\n", TOTAL,
+            lent, b.c.queued);
+    assert_true(lent > 0);
+    size_t have = 0;
+    while (have < TOTAL) {
+        ssize_t n = recv(bpeer, got + have, TOTAL - have, MSG_DONTWAIT);
+        if (n > 0)
+            have += (size_t)n;
+        uv_run(&a.loop, UV_RUN_NOWAIT);
+    }
+    assert_memory_equal(sent, got, TOTAL);
+    assert_int_equal(b.c.queued, 0);
+    assert_int_equal(b.pr.written_calls > 0, true);
+    assert_true(b.pr.last_status == 0);
+    proxy_conn_close(&b.c);
+    close(bpeer);
+    close_and_check(&a);
+    assert_int_equal(proxy_read_buffers(), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon does: a write to a reset peer is an error code */
@@ -208,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_layer_encode_failure_reported),
         cmocka_unit_test(test_write_to_reset_peer_reported),
         cmocka_unit_test(test_close_with_failure_pending),
+        cmocka_unit_test(test_forward_lends_read_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
