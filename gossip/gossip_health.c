@@ -19,6 +19,8 @@
  * TTL later, past the TTL/4 the documented bound gives a change to spread. So for a quarter
  * TTL after a change the prober queues the same entry again at every probe (same sequence:
  * members that have it drop it at once and forward nothing; one that missed it takes it).
+ * A member that joins or restarts holds no result at all and would wait as long, so its
+ * arrival starts the same quarter TTL of restating on every prober.
  */
 #include "gossip/gossip_int.h"
 
@@ -36,7 +38,8 @@ struct ghentry {
     uint64_t seq;                     /* observer's sequence: higher wins */
     uint64_t expires_ms;              /* our clock */
     uint64_t published_ms;            /* own entries: when last gossiped */
-    uint64_t changed_ms;              /* own entries: when the result last changed */
+    uint64_t spread_from_ms;          /* own entries: when the result last changed or a member
+                                         joined (restated at each probe for TTL/4 after) */
     uint64_t observed_ms;             /* our clock when this result last arrived (own
                                          entries: when last probed) - its age on the API */
 };
@@ -260,11 +263,11 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     if (!fresh && e->up == up && now - e->published_ms < g->cfg.health_ttl_ms / 2) {
         e->expires_ms = now + g->cfg.health_ttl_ms;
         e->observed_ms = now;
-        if (now - e->changed_ms < g->cfg.health_ttl_ms / 4) /* a change still spreading */
+        if (now - e->spread_from_ms < g->cfg.health_ttl_ms / 4) /* a change still spreading */
             ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
         return 0;
     }
-    changed = fresh || e->up != up ? now : e->changed_ms;
+    changed = fresh || e->up != up ? now : e->spread_from_ms;
     /* Sequences start from our incarnation so a restarted prober outranks its past self. */
     if (g->health->seq < g->self->incarnation << 24)
         g->health->seq = g->self->incarnation << 24;
@@ -274,11 +277,27 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     e->seq = ++g->health->seq;
     e->expires_ms = now + g->cfg.health_ttl_ms;
     e->published_ms = now;
-    e->changed_ms = changed;
+    e->spread_from_ms = changed;
     e->observed_ms = now;
     ghealth_queue(g, b, e, g->cfg.health_ttl_ms);
     ghealth_report(g, b, now);
     return 0;
+}
+
+void ghealth_member_joined(struct gossip *g)
+{
+    struct ghealth *h = g->health;
+    uint64_t now = gossip_now(g);
+    struct state_hash_node *n, *next;
+    size_t bucket;
+
+    STATE_HASH_TABLE_EACH (&h->table, n, next, bucket) {
+        struct ghbackend *b = STATE_HASH_ENTRY(n, struct ghbackend, node);
+
+        for (size_t j = 0; j < b->n; j++)
+            if (strcmp(b->obs[j].observer, gm_id(g->self)) == 0)
+                b->obs[j].spread_from_ms = now;
+    }
 }
 
 enum gossip_health_verdict gossip_health_verdict(const struct gossip *g, const char *backend,

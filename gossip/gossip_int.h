@@ -491,5 +491,7 @@ void ghealth_free(struct ghealth *h);
 void ghealth_on_msg(struct gossip *g, const struct gmsg *m);
 /* Drops expired entries, reporting verdict changes. */
 void ghealth_expire(struct gossip *g, uint64_t now);
+/* A member joined or restarted: our own results are restated for a quarter TTL. */
+void ghealth_member_joined(struct gossip *g);
 
 #endif /* WEBGW_GOSSIP_INT_H */

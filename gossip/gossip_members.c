@@ -510,6 +510,7 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         gossip_notify(g, mem, false);
         if (regossip_new)
             gossip_queue_member(g, m);
+        ghealth_member_joined(g);
         return;
     }
     if (m->incarnation <= mem->incarnation)
@@ -521,6 +522,7 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         gossip_set_state(g, mem, GOSSIP_ALIVE);
     gossip_notify(g, mem, false);
     gossip_queue_member(g, m);
+    ghealth_member_joined(g); /* back from the dead, restarted, or refuted a suspicion */
 }
 
 static void gossip_suspicion_deadline(struct gsusp *s)

@@ -91,10 +91,82 @@ static void test_changes_spread_within_a_quarter_ttl_under_loss(void **state)
     }
 }
 
+/* A member that joins (or restarts) holds no health result: it must have a verdict for every
+ * backend within a quarter TTL, not wait for each prober's next restatement (up to TTL/2). 5
+ * members, 8 backends probed steadily (restated every second), 15% loss; a sixth member joins,
+ * 10 times over (killed and replaced by a fresh instance between two joins); the clock starts
+ * once every member knows it. */
+static void test_joining_member_learns_health_within_a_quarter_ttl(void **state)
+{
+    enum { MEMBERS = 6, JOINER = 5, BACKENDS = 8, JOINS = 10 };
+    struct fakenet *net = fakenet_new(MEMBERS, 7);
+    struct gossip_config cfg;
+    uint64_t worst = 0;
+    char names[BACKENDS][32];
+
+    (void)state;
+    net->daemon_sized = true;
+    for (size_t i = 0; i < JOINER; i++)
+        assert_int_equal(fakenet_start_join(net, i, 0), 0);
+    for (int s = 0; s < 600 && !fakenet_converged(net, JOINER); s++)
+        fakenet_run(net, 100);
+    assert_true(fakenet_converged(net, JOINER));
+    fakenet_config(net, 0, &cfg);
+    for (int b = 0; b < BACKENDS; b++)
+        snprintf(names[b], sizeof(names[b]), "10.231.1.%d:8080", b + 1);
+    net->loss = 0.15;
+    for (int j = 0; j < JOINS; j++) {
+        uint64_t start = 0, joined = 0, known[BACKENDS] = {0};
+        /* probers restate for a while (the joiner away), then the joiner comes, 1 to 10 s
+         * after a restatement */
+        for (uint32_t ms = 0; ms < 2 * cfg.health_ttl_ms; ms += PROBE_MS) {
+            /* not at a restatement: they happen every TTL/2 from the first publication */
+            if (ms == cfg.health_ttl_ms + 1000 + (uint32_t)j * 1000 % 12000) {
+                assert_int_equal(fakenet_start_join(net, JOINER, 0), 0);
+                start = net->now;
+            }
+            for (size_t i = 0; i < JOINER; i++) /* what the joiner knows, it must hear */
+                for (int b = 0; b < BACKENDS; b++)
+                    if (gossip_health_assigned(net->nodes[i].g, names[b]))
+                        assert_int_equal(gossip_health_publish(net->nodes[i].g, names[b], b % 3),
+                                         0);
+            for (uint32_t q = 0; q < PROBE_MS; q += SAMPLE_MS) {
+                fakenet_run(net, SAMPLE_MS);
+                /* the clock starts once every member knows the joiner (a join under loss
+                 * takes a few seconds of its own) */
+                bool all = start != 0;
+                for (size_t i = 0; all && i < JOINER; i++)
+                    all = fakenet_state(net, i, JOINER) == GOSSIP_ALIVE;
+                if (all && joined == 0)
+                    joined = net->now;
+                for (int b = 0; joined && b < BACKENDS; b++)
+                    if (known[b] == 0 &&
+                        gossip_health_verdict(net->nodes[JOINER].g, names[b], NULL, NULL) ==
+                            (b % 3 ? GOSSIP_HEALTH_UP : GOSSIP_HEALTH_DOWN))
+                        known[b] = net->now - joined + 1; /* 0: not yet */
+            }
+        }
+        for (int b = 0; b < BACKENDS; b++) {
+            uint64_t took = known[b] ? known[b] : cfg.health_ttl_ms;
+            if (took > cfg.health_ttl_ms / 4)
+                printf("join %d: backend %d unknown to the joiner for %llu ms\n", j, b,
+                       (unsigned long long)took);
+            if (took > worst)
+                worst = took;
+        }
+        fakenet_kill(net, JOINER);
+    }
+    printf("%d joins: the joiner knew every backend's verdict after %llu ms at worst (budget %u)\n",
+           JOINS, (unsigned long long)worst, cfg.health_ttl_ms / 4);
+    assert_true(worst <= cfg.health_ttl_ms / 4);
+    fakenet_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_changes_spread_within_a_quarter_ttl_under_loss),
+        cmocka_unit_test(test_joining_member_learns_health_within_a_quarter_ttl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
