@@ -443,6 +443,7 @@ struct gossip_stats {
     uint64_t pushpulls;                 /* push-pull exchanges we started */
     uint64_t items_received;            /* items on_item said were new */
     uint64_t items_sent;                /* item transmissions */
+    uint64_t health_restatements;       /* our verdicts restated at once for a newcomer */
     uint64_t drops[GOSSIP_DROP__COUNT]; /* by reason */
     uint32_t awareness;                 /* Lifeguard local health score, 0 = healthy */
     uint32_t members_alive, members_suspect, members_dead, members_left;

@@ -21,6 +21,19 @@
  * members that have it drop it at once and forward nothing; one that missed it takes it).
  * A member that joins or restarts holds no result at all and would wait as long, so its
  * arrival starts the same quarter TTL of restating on every prober.
+ *
+ * Push-pull does not carry health entries, so a member that just started (or restarted) would
+ * learn the verdicts it does not probe itself only from those restatements: up to TTL/2 later,
+ * twice that when loss eats a copy. Restating for a quarter TTL still leaves the newcomer to the
+ * prober's own sends (other members drop copies they hold). So when a member starts a new life here
+ * (one we did not hold, one back from dead or left, or one whose incarnation rose past a
+ * refutation: a restart, as the node starts incarnations from unix seconds), we restate every
+ * verdict of our own at once under a new sequence, so every member forwards it and the newcomer
+ * holds each within about one gossip round. The copy carries what is left of the entry's TTL, so it
+ * expires where our own does, and the regular schedule is untouched. At most one such
+ * restatement per GH_RESTATE_GAP_MS whatever the churn: joins within the gap are served by
+ * one deferred restatement at the end of it (housekeeping runs every second), so a flapping
+ * or hostile member costs at most one restatement per gap.
  */
 #include "gossip/gossip_int.h"
 
@@ -28,9 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GH_OBSERVERS_MAX 16   /* observer entries kept per backend */
-#define GH_BACKENDS_MAX 65536 /* backends tracked */
-#define GH_TTL_MAX_MS 600000u /* accept at most 10 minutes of TTL from the wire */
+#define GH_OBSERVERS_MAX 16    /* observer entries kept per backend */
+#define GH_BACKENDS_MAX 65536  /* backends tracked */
+#define GH_TTL_MAX_MS 600000u  /* accept at most 10 minutes of TTL from the wire */
+#define GH_RESTATE_GAP_MS 1000 /* at most one restatement for newcomers per second */
 
 struct ghentry {
     char observer[GOSSIP_ID_MAX + 1]; /* who probed */
@@ -55,6 +69,8 @@ struct ghbackend {
 struct ghealth {
     struct state_hash_table table; /* backends by name, keyed: they come from the network */
     uint64_t seq;                  /* our last published sequence */
+    uint64_t restated_ms;          /* when we last restated everything for a newcomer */
+    bool restate_pending;          /* a newcomer came within the gap: restate at its end */
 };
 
 struct ghealth *ghealth_new(void)
@@ -197,6 +213,50 @@ static void ghealth_queue(struct gossip *g, const struct ghbackend *b, const str
     gossip_queue_data(g, qkey, e->seq, &m);
 }
 
+static uint64_t ghealth_next_seq(struct gossip *g)
+{
+    /* Sequences start from our incarnation so a restarted prober outranks its past self. */
+    if (g->health->seq < g->self->incarnation << 24)
+        g->health->seq = g->self->incarnation << 24;
+    return ++g->health->seq;
+}
+
+/* Queues every live verdict of ours again under a new sequence, with what is left of its TTL. */
+static void ghealth_restate(struct gossip *g, uint64_t now)
+{
+    struct ghealth *h = g->health;
+    struct state_hash_node *n, *next;
+    size_t bucket;
+
+    h->restated_ms = now;
+    h->restate_pending = false;
+    g->stats.health_restatements++;
+    STATE_HASH_TABLE_EACH (&h->table, n, next, bucket) {
+        struct ghbackend *b = STATE_HASH_ENTRY(n, struct ghbackend, node);
+
+        for (size_t j = 0; j < b->n; j++) {
+            struct ghentry *e = &b->obs[j];
+            if (e->expires_ms <= now || strcmp(e->observer, gm_id(g->self)) != 0)
+                continue;
+            e->seq = ghealth_next_seq(g);
+            ghealth_queue(g, b, e, (uint32_t)(e->expires_ms - now));
+        }
+    }
+}
+
+/* A restatement now, or at the end of the gap when one ran less than a gap ago. */
+static void ghealth_restate_soon(struct gossip *g)
+{
+    struct ghealth *h = g->health;
+    uint64_t now = gossip_now(g);
+
+    if (h->restated_ms != 0 && now - h->restated_ms < GH_RESTATE_GAP_MS) {
+        h->restate_pending = true;
+        return;
+    }
+    ghealth_restate(g, now);
+}
+
 void ghealth_on_msg(struct gossip *g, const struct gmsg *m)
 {
     uint64_t now = gossip_now(g);
@@ -229,6 +289,8 @@ void ghealth_expire(struct gossip *g, uint64_t now)
     struct state_hash_node *n, *next;
     size_t bucket;
 
+    if (h->restate_pending && now - h->restated_ms >= GH_RESTATE_GAP_MS)
+        ghealth_restate(g, now);
     STATE_HASH_TABLE_EACH (&h->table, n, next, bucket) {
         struct ghbackend *b = STATE_HASH_ENTRY(n, struct ghbackend, node);
 
@@ -268,13 +330,10 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
         return 0;
     }
     changed = fresh || e->up != up ? now : e->spread_from_ms;
-    /* Sequences start from our incarnation so a restarted prober outranks its past self. */
-    if (g->health->seq < g->self->incarnation << 24)
-        g->health->seq = g->self->incarnation << 24;
     memset(e, 0, sizeof(*e));
     snprintf(e->observer, sizeof(e->observer), "%s", gm_id(g->self));
     e->up = up;
-    e->seq = ++g->health->seq;
+    e->seq = ghealth_next_seq(g);
     e->expires_ms = now + g->cfg.health_ttl_ms;
     e->published_ms = now;
     e->spread_from_ms = changed;
@@ -284,12 +343,15 @@ int gossip_health_publish(struct gossip *g, const char *backend, bool up)
     return 0;
 }
 
-void ghealth_member_joined(struct gossip *g)
+void ghealth_member_joined(struct gossip *g, bool new_life)
 {
     struct ghealth *h = g->health;
     uint64_t now = gossip_now(g);
     struct state_hash_node *n, *next;
     size_t bucket;
+
+    if (new_life)
+        ghealth_restate_soon(g);
 
     STATE_HASH_TABLE_EACH (&h->table, n, next, bucket) {
         struct ghbackend *b = STATE_HASH_ENTRY(n, struct ghbackend, node);

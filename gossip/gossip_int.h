@@ -489,9 +489,11 @@ void gossip_send_big_item(struct gossip *g, const struct gossip_addr *to, const 
 struct ghealth *ghealth_new(void);
 void ghealth_free(struct ghealth *h);
 void ghealth_on_msg(struct gossip *g, const struct gmsg *m);
-/* Drops expired entries, reporting verdict changes. */
+/* Drops expired entries, reporting verdict changes (and runs a deferred restatement). */
 void ghealth_expire(struct gossip *g, uint64_t now);
-/* A member joined or restarted: our own results are restated for a quarter TTL. */
-void ghealth_member_joined(struct gossip *g);
+/* A member joined or restarted: our own results are restated for a quarter TTL, and with
+ * `new_life` (new, back from dead or left, restarted) all of them at once too, at most once a
+ * second. */
+void ghealth_member_joined(struct gossip *g, bool new_life);
 
 #endif /* WEBGW_GOSSIP_INT_H */

@@ -488,6 +488,7 @@ static bool gossip_inc_plausible(struct gossip *g, const struct gmember *mem, ui
 void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
 {
     struct gmember *mem = gossip_find(g, m->id);
+    bool new_life;
 
     if (!gossip_inc_plausible(g, mem, m->incarnation))
         return;
@@ -510,11 +511,13 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         gossip_notify(g, mem, false);
         if (regossip_new)
             gossip_queue_member(g, m);
-        ghealth_member_joined(g);
+        ghealth_member_joined(g, true);
         return;
     }
     if (m->incarnation <= mem->incarnation)
         return;
+    /* a new life: back from dead or left, or past what a refutation (one step) gives */
+    new_life = !gossip_is_live(mem->state) || m->incarnation > mem->incarnation + 1;
     mem->incarnation = m->incarnation;
     gossip_member_set_addr(mem, &m->addr);
     gossip_member_set_meta(mem, &m->meta);
@@ -522,7 +525,7 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         gossip_set_state(g, mem, GOSSIP_ALIVE);
     gossip_notify(g, mem, false);
     gossip_queue_member(g, m);
-    ghealth_member_joined(g); /* back from the dead, restarted, or refuted a suspicion */
+    ghealth_member_joined(g, new_life); /* back from the dead, restarted, or refuted */
 }
 
 static void gossip_suspicion_deadline(struct gsusp *s)
