@@ -37,6 +37,14 @@ struct proxy_wreq {
 
 #define BUF_CACHE_SIZES 8 /* distinct sizes: reads (8 to 64 KiB as they grow), TLS, writes */
 #define BUF_CACHE_MAX 32  /* buffers kept per size per thread */
+/* How many a thread really keeps. Under ASan none: every buffer goes back to malloc at once,
+ * since a cached buffer would hide a use after its give-back (a pointer into a read buffer
+ * lent to a write that completed at once). */
+#if defined(__SANITIZE_ADDRESS__)
+static const unsigned buf_cache_keep = 0;
+#else
+static const unsigned buf_cache_keep = BUF_CACHE_MAX;
+#endif
 #define BUF_CACHE_BYTES (1 << 20) /* and at most this many bytes of each size */
 
 struct buf_cache {
@@ -110,7 +118,7 @@ static int in_take(struct proxy_conn *c, size_t size)
 static void buf_give_back(char *data, size_t cap)
 {
     int i = cache_slot(cap, true);
-    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX && cache->count[i] * cap < BUF_CACHE_BYTES)
+    if (i >= 0 && cache->count[i] < buf_cache_keep && cache->count[i] * cap < BUF_CACHE_BYTES)
         cache->bufs[i][cache->count[i]++] = data;
     else
         free(data);
@@ -186,7 +194,7 @@ static void wreq_free(struct proxy_wreq *w)
         return;
     }
     int i = w->cap == WREQ_MIN ? cache_slot(sizeof(*w) + WREQ_MIN, true) : -1;
-    if (i >= 0 && cache->count[i] < BUF_CACHE_MAX)
+    if (i >= 0 && cache->count[i] < buf_cache_keep)
         cache->bufs[i][cache->count[i]++] = (char *)w;
     else
         free(w);

@@ -100,7 +100,8 @@ int proxy_conn_write(struct proxy_conn *c, const void *data, size_t len);
 /* Like proxy_conn_write for bytes read from `from`: when they are at least 8 KiB and end
  * where from's input ends, and neither connection has a layer, the read buffer itself is
  * queued (what was queued before is submitted first) and `from` reads into a new one: no copy.
- * The caller still consumes them from `from`. */
+ * The caller still consumes them from `from`, but must not read `data` afterwards: a write
+ * that completes at once has given the buffer back already. */
 int proxy_conn_write_from(struct proxy_conn *to, struct proxy_conn *from, const char *data,
                           size_t len);
 /* Reserves room for n bytes in the queue and returns where to write them; commit with

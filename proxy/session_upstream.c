@@ -81,13 +81,16 @@ static void replay_keep(struct proxy_session *s, const char *data, size_t len)
     s->r->replay_len = need;
 }
 
-/* Queues request body bytes (as framed for the backend) and keeps a copy for a retry. */
+/* Queues request body bytes (as framed for the backend) and keeps a copy for a retry. The
+ * copy is taken first: proxy_conn_write_from may lend the client's read buffer to the write,
+ * and a write that completes at once gives that buffer back before it returns, so `data` must
+ * not be read after it. */
 int sess_up_send_body(struct proxy_session *s, const char *data, size_t len)
 {
+    replay_keep(s, data, len);
     if (proxy_conn_write_from(&s->r->up->c, &s->c, data, len) != 0)
         return -1;
     s->r->body_sent = true;
-    replay_keep(s, data, len);
     return 0;
 }
 
