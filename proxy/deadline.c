@@ -10,6 +10,12 @@
  * instead of a uv_timer_t (152) in libuv's heap, and a request costs no heap operation.
  * (libev's documentation describes the same trick for timeouts of one length.)
  *
+ * Moving a deadline back is cheaper still: it keeps its place and records how much later it
+ * expires (`later`, up to PROXY_DEADLINE_LATER_MAX ms); when its place comes up, the expiry
+ * finds it not yet due and puts it back in order. A request moves its deadline several times
+ * (keep-alive, header, response, keep-alive) and most of those moves are back, so they cost a
+ * store instead of a list operation. A deadline moved earlier is relinked.
+ *
  * More distinct durations than lists share the last list, which then inserts in order by
  * walking back from its tail: still correct, only slower, and the daemon's six timeouts fit.
  */
@@ -62,22 +68,36 @@ static struct proxy_deadline_list *list_for(struct proxy_deadlines *ds, uint32_t
     return &ds->lists[PROXY_DEADLINE_LISTS - 1];
 }
 
+/* Links d into l at its place for `due` (walking back past later ones: none in a list of one
+ * duration) and arms the timer for it. */
+static void place(struct proxy_deadlines *ds, struct proxy_deadline *d,
+                  struct proxy_deadline_list *l, uint64_t due)
+{
+    d->due = due;
+    d->later = 0;
+    struct proxy_link *at = l->head.prev;
+    while (at != &l->head && PROXY_CONTAINER(at, struct proxy_deadline, link)->due > due)
+        at = at->prev;
+    proxy_list_add(at, &d->link);
+    arm(ds, due);
+}
+
 void proxy_deadline_set(struct proxy_deadlines *ds, struct proxy_deadline *d, uint32_t ms)
 {
     if (ms == 0)
         ms = 1; /* due strictly after now: an expiry that sets it again waits a turn */
-    if (d->link.next != NULL && d->link.next != &d->link)
+    uint64_t due = uv_now(ds->timer.loop) + ms;
+    if (d->link.next != NULL && d->link.next != &d->link) {
+        /* moved back (or kept): its place still comes first, the expiry sorts it out */
+        if (due >= d->due && due - d->due <= PROXY_DEADLINE_LATER_MAX) {
+            d->later = due - d->due;
+            return;
+        }
         proxy_list_del(&d->link);
-    else
+    } else {
         ds->armed++;
-    d->due = uv_now(ds->timer.loop) + ms;
-    struct proxy_deadline_list *l = list_for(ds, ms);
-    /* walk back past later deadlines: none in a list of one duration */
-    struct proxy_link *at = l->head.prev;
-    while (at != &l->head && PROXY_CONTAINER(at, struct proxy_deadline, link)->due > d->due)
-        at = at->prev;
-    proxy_list_add(at, &d->link);
-    arm(ds, d->due);
+    }
+    place(ds, d, list_for(ds, ms), due);
 }
 
 void proxy_deadline_clear(struct proxy_deadlines *ds, struct proxy_deadline *d)
@@ -105,6 +125,11 @@ static void on_fire(uv_timer_t *t)
             if (d->due > now)
                 break;
             proxy_list_del(&d->link);
+            uint64_t due = (uint64_t)d->due + d->later;
+            if (due > now) { /* moved back: its new place, in the same list */
+                place(ds, d, &ds->lists[i], due);
+                continue;
+            }
             ds->armed--;
             ds->expired(d);
         }

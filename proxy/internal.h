@@ -62,9 +62,12 @@ static inline bool proxy_list_empty(const struct proxy_link *head)
 
 /* ---- deadlines: connection timeouts on one libuv timer per worker (deadline.c) ----------- */
 
+#define PROXY_DEADLINE_LATER_MAX ((1u << 20) - 1) /* ms a deadline moves back without a relink */
+
 struct proxy_deadline {
     struct proxy_link link; /* in a list of proxy_deadlines while armed */
-    uint64_t due;           /* loop time (ms) it expires at */
+    uint64_t due : 44;      /* loop time (ms) of its place in the list (sorted by it) */
+    uint64_t later : 20;    /* it expires this many ms after `due` (a move back, not relinked) */
 };
 
 #define PROXY_DEADLINE_LISTS 8 /* distinct durations with a list of their own, less one */
