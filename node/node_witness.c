@@ -159,7 +159,8 @@ static int fleet_read(const struct node *node, const char *path, struct state_fl
     char serr[STATE_ERR_MAX], hex[STATE_OWNER_HEX_LEN + 1];
 
     if (state_fleet_keys_load(path, fk, serr, sizeof(serr)) != 0) {
-        snprintf(err, errlen, "fleet-keys: %s", serr);
+        /* serr already names the file and line; cut to what fits after the prefix */
+        snprintf(err, errlen, "fleet-keys: %.*s", (int)sizeof(serr) - 13, serr);
         return -1;
     }
     if (!state_fleet_keys_has(fk, node->witness_key)) {
