@@ -73,7 +73,7 @@ run_suite build-tsan thread -L tsan
 # kernel's accept queue when the listener closed), a backend `unknown` on one gateway at t=16 s
 # after a prober's kill -9 (both open), and an ASan heap-use-after-free in replay_keep (proxy/
 # session_upstream.c: the body bytes are copied for replay after proxy_conn_write_from may have
-# given their buffer back; open). WEBGW_SOAK_GATES=1 counts it.
+# given their buffer back; fixed in a8c5fa8). WEBGW_SOAK_GATES=1 counts it.
 if [ "${WEBGW_SOAK_GATES:-0}" = 1 ]; then
     run_step "soak (tests/soak, 3-minute profile, gateways under ASan)" build-asan/soak-ci.log \
         tests/soak/run.sh --profile ci --build build-asan --ctl-build build --out build-asan/soak-ci
