@@ -627,6 +627,19 @@ ssize_t tc_recv(int fd, char *buf, size_t cap)
     return recv(fd, buf, cap, 0);
 }
 
+void tc_recv_exact(int fd, char *buf, size_t len)
+{
+    size_t have = 0;
+    while (have < len) {
+        ssize_t n = tc_recv(fd, buf + have, len - have);
+        if (n <= 0) { /* as the other tc_ helpers: the test stops here */
+            fprintf(stderr, "tc_recv_exact: connection ended after %zu of %zu bytes\n", have, len);
+            abort();
+        }
+        have += (size_t)n;
+    }
+}
+
 static void tc_unread(int fd, const char *p, size_t n)
 {
     if (n == 0 || fd >= TC_FDS)

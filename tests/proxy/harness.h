@@ -100,6 +100,9 @@ void tc_resp_free(struct tc_resp *r);
 /* recv(2) that first returns the bytes tc_read() read past a response (after a 101: the
  * tunnel's first bytes). */
 ssize_t tc_recv(int fd, char *buf, size_t cap);
+/* Exactly len bytes through tc_recv; aborts (the test fails) when the connection ends or errs
+ * first. */
+void tc_recv_exact(int fd, char *buf, size_t len);
 /* True when the peer closes the connection within timeout_ms (after any pending bytes). */
 bool tc_closed(int fd, int timeout_ms);
 

@@ -255,12 +255,7 @@ static int open_websocket(struct proxy *p)
     assert_int_equal(tc_read(fd, &r, 0, false), 101);
     tc_resp_free(&r);
     tc_send(fd, msg, sizeof(msg));
-    size_t have = 0;
-    while (have < sizeof(got)) {
-        ssize_t n = recv(fd, got + have, sizeof(got) - have, 0);
-        assert_true(n > 0);
-        have += (size_t)n;
-    }
+    tc_recv_exact(fd, got, sizeof(got));
     assert_memory_equal(msg, got, sizeof(msg));
     return fd;
 }

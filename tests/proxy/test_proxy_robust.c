@@ -122,12 +122,7 @@ static void test_websocket_echo(void **state)
         msg[i] = (char)(i * 7);
     for (int round = 0; round < 5; round++) {
         tc_send(fd, msg, sizeof(msg));
-        size_t have = 0;
-        while (have < sizeof(got)) {
-            ssize_t n = recv(fd, got + have, sizeof(got) - have, 0);
-            assert_true(n > 0);
-            have += (size_t)n;
-        }
+        tc_recv_exact(fd, got, sizeof(got));
         assert_memory_equal(msg, got, sizeof(msg));
     }
     /* closing our side ends the tunnel both ways */
@@ -164,13 +159,8 @@ static void test_websocket_half_close_before_101(void **state)
     struct tc_resp r;
     assert_int_equal(tc_read(fd, &r, 0, false), 101);
     tc_resp_free(&r);
-    char got[64];
-    size_t have = 0;
-    while (have < 11) {
-        ssize_t n = tc_recv(fd, got + have, sizeof(got) - have);
-        assert_true(n > 0);
-        have += (size_t)n;
-    }
+    char got[11];
+    tc_recv_exact(fd, got, sizeof(got));
     assert_memory_equal(got, "early bytes", 11);
     bool closed = tc_closed(fd, 5000);
     uint64_t ms = now_ms() - t0;
