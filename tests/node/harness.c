@@ -397,6 +397,15 @@ int nt_ctl(const char *const *env, char *out, size_t outcap, char *err, size_t e
     return rc;
 }
 
+bool nt_have_faketime(void)
+{
+    if (access(NT_FAKETIME_LIB, R_OK) == 0)
+        return true;
+    fprintf(stderr, "%s missing: apt-get install faketime (scripts/install-deps.sh)\n",
+            NT_FAKETIME_LIB);
+    return false;
+}
+
 const char *const nt_day_behind_env[] = {"LD_PRELOAD=" NT_FAKETIME_LIB, "FAKETIME=-1d",
                                          "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1",
                                          NULL};

@@ -95,6 +95,8 @@ int nt_ctlv(const char *const *env, char *out, size_t outcap, char *err, size_t 
 /* The environment of a process whose clock runs a day behind (an ASan build refuses a preloaded
  * library ahead of its runtime unless told not to check); NULL-terminated. */
 extern const char *const nt_day_behind_env[];
+/* True when libfaketime is installed; otherwise says how to install it on stderr. */
+bool nt_have_faketime(void);
 
 /* webgwctl as the owner whose key is nt_tmpdir()/keyfile (optionally with a clock a day behind)
  * against api, arguments NULL-terminated; out and err as nt_ctl. Returns the exit status. */

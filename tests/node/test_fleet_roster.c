@@ -294,10 +294,7 @@ int main(void)
         cmocka_unit_test(start_refusals),
     };
 
-    if (access(NT_FAKETIME_LIB, R_OK) != 0) {
-        fprintf(stderr, "%s missing: apt-get install faketime (scripts/install-deps.sh)\n",
-                NT_FAKETIME_LIB);
+    if (!nt_have_faketime())
         return 1;
-    }
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
