@@ -311,10 +311,12 @@ struct gossip {
         bool active;                    /* a probe is in flight */
         bool acked;                     /* ack received (direct or relayed) */
         bool indirect_sent;             /* indirect probes went out */
+        bool second_sent;               /* the second look went out (gossip_probe_second) */
         uint32_t seq;                   /* expected ack */
         char target[GOSSIP_ID_MAX + 1]; /* probed member */
         uint64_t target_inc;            /* its incarnation when probed */
         uint64_t timeout_at;            /* direct deadline */
+        uint64_t second_at;             /* when to take the second look if still silent */
         uint32_t nacks_expected, nacks; /* Lifeguard: missing nacks mean we are slow */
     } probe;
     uint32_t seq;                            /* last sequence number used */
@@ -462,6 +464,7 @@ bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const v
 bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg);
 void gossip_probe_start(struct gossip *g, uint64_t now);
 void gossip_probe_indirect(struct gossip *g);
+void gossip_probe_second(struct gossip *g);
 void gossip_probe_conclude(struct gossip *g);
 void gossip_probe_soon(struct gossip *g, struct gmember *m);
 void gossip_reply(struct gossip *g, const struct gossip_addr *to, uint8_t type, uint32_t seq);

@@ -123,11 +123,33 @@ static struct gmember *gossip_probe_target(struct gossip *g)
     return NULL;
 }
 
+/* The direct probe of t: a ping, and while t is suspect the suspicion with it (buddy system:
+ * t hears it first-hand and can refute at once). Returns how many messages it filled. */
+static size_t gossip_probe_msgs(const struct gossip *g, const struct gmember *t, struct gmsg out[2])
+{
+    size_t n = 1;
+
+    memset(out, 0, 2 * sizeof(*out));
+    out[0].type = GMSG_PING;
+    out[0].seq = g->probe.seq;
+    snprintf(out[0].id, sizeof(out[0].id), "%s", gm_id(t));
+    snprintf(out[0].from, sizeof(out[0].from), "%s", gm_id(g->self));
+    if (t->state == GOSSIP_SUSPECT) {
+        out[1].type = GMSG_SUSPECT;
+        snprintf(out[1].id, sizeof(out[1].id), "%s", gm_id(t));
+        out[1].incarnation = t->incarnation;
+        snprintf(out[1].from, sizeof(out[1].from), "%s", gm_id(g->self));
+        n = 2;
+    }
+    return n;
+}
+
 void gossip_probe_start(struct gossip *g, uint64_t now)
 {
     struct gmember *t = gossip_probe_target(g);
     struct gmsg msgs[2];
-    size_t n = 1;
+    size_t n;
+    uint64_t timeout = gossip_scale(g, g->cfg.probe_timeout_ms);
 
     g->probe.active = false;
     if (t == NULL)
@@ -137,67 +159,77 @@ void gossip_probe_start(struct gossip *g, uint64_t now)
     g->probe.seq = ++g->seq;
     snprintf(g->probe.target, sizeof(g->probe.target), "%s", gm_id(t));
     g->probe.target_inc = t->incarnation;
-    g->probe.timeout_at = now + gossip_scale(g, g->cfg.probe_timeout_ms);
-    memset(msgs, 0, sizeof(msgs));
-    msgs[0].type = GMSG_PING;
-    msgs[0].seq = g->probe.seq;
-    snprintf(msgs[0].id, sizeof(msgs[0].id), "%s", gm_id(t));
-    snprintf(msgs[0].from, sizeof(msgs[0].from), "%s", gm_id(g->self));
-    if (t->state == GOSSIP_SUSPECT) {
-        /* buddy system: tell it first-hand so it can refute right away */
-        msgs[1].type = GMSG_SUSPECT;
-        snprintf(msgs[1].id, sizeof(msgs[1].id), "%s", gm_id(t));
-        msgs[1].incarnation = t->incarnation;
-        snprintf(msgs[1].from, sizeof(msgs[1].from), "%s", gm_id(g->self));
-        n = 2;
-    }
+    g->probe.timeout_at = now + timeout;
+    /* the second look: half-way between the indirect probes and the end of the period */
+    g->probe.second_at = now + (timeout + gossip_scale(g, g->cfg.probe_interval_ms)) / 2;
+    n = gossip_probe_msgs(g, t, msgs);
     g->stats.probes++;
     gossip_send_msgs(g, gm_addr(t), msgs, n);
 }
 
-void gossip_probe_indirect(struct gossip *g)
+/* Asks up to indirect_checks random alive members (not t) to ping t for the probe in flight;
+ * with `nack` they answer "nack" when t stays silent. Returns how many were asked. */
+static uint32_t gossip_probe_relay(struct gossip *g, const struct gmember *t, bool nack)
 {
-    struct gmember *t = gossip_find(g, g->probe.target);
     struct gmember *relays[16];
     size_t k = g->cfg.indirect_checks < 16 ? g->cfg.indirect_checks : 16;
     struct gmsg m;
 
-    g->probe.indirect_sent = true;
-    if (t == NULL)
-        return;
     k = gossip_random_members(g, k, gossip_pick_relay, gm_id(t), relays);
     memset(&m, 0, sizeof(m));
     m.type = GMSG_IPING;
     m.seq = g->probe.seq;
     snprintf(m.id, sizeof(m.id), "%s", gm_id(t));
     m.addr = *gm_addr(t);
-    m.nack = true;
+    m.nack = nack;
     for (size_t i = 0; i < k; i++)
         gossip_send_msgs(g, gm_addr(relays[i]), &m, 1);
-    g->probe.nacks_expected = (uint32_t)k;
-    {
-        struct gmsg tm[2];
-        size_t tn = 1;
-        memset(tm, 0, sizeof(tm));
-        tm[0].type = GMSG_PING;
-        tm[0].seq = g->probe.seq;
-        snprintf(tm[0].id, sizeof(tm[0].id), "%s", gm_id(t));
-        snprintf(tm[0].from, sizeof(tm[0].from), "%s", gm_id(g->self));
-        if (t->state == GOSSIP_SUSPECT) {
-            /* the buddy suspicion rides on this probe too */
-            tm[1].type = GMSG_SUSPECT;
-            snprintf(tm[1].id, sizeof(tm[1].id), "%s", gm_id(t));
-            tm[1].incarnation = t->incarnation;
-            snprintf(tm[1].from, sizeof(tm[1].from), "%s", gm_id(g->self));
-            tn = 2;
-        }
-        /* the direct ping again, over UDP as well as TCP: a lost ping or ack is the
-         * commonest reason for a missed deadline, and a second try costs one datagram on
-         * the rare probes that need it */
-        gossip_send_msgs(g, gm_addr(t), tm, tn);
-        gossip_stream_msgs(g, gm_addr(t), tm, tn);
-    }
     g->stats.indirect_probes += k;
+    return (uint32_t)k;
+}
+
+/* The probe in flight is still silent: indirect probes through random members and the direct
+ * ping once more. At the probe timeout (second false) the relays answer nacks and the ping
+ * also goes over TCP; at the second look (second true, see gossip_probe_second) neither. */
+static void gossip_probe_again(struct gossip *g, bool second)
+{
+    struct gmember *t = gossip_find(g, g->probe.target);
+    struct gmsg tm[2];
+    size_t tn;
+    uint32_t k;
+
+    if (second)
+        g->probe.second_sent = true;
+    else
+        g->probe.indirect_sent = true;
+    if (t == NULL)
+        return;
+    k = gossip_probe_relay(g, t, !second);
+    if (!second)
+        g->probe.nacks_expected = k;
+    tn = gossip_probe_msgs(g, t, tm);
+    gossip_send_msgs(g, gm_addr(t), tm, tn);
+    if (!second)
+        gossip_stream_msgs(g, gm_addr(t), tm, tn);
+}
+
+/* The direct ack is late: indirect probes, and the direct ping again over UDP as well as TCP
+ * (a lost ping or ack is the commonest reason for a missed deadline, and a second try costs
+ * one datagram on the rare probes that need it). */
+void gossip_probe_indirect(struct gossip *g)
+{
+    gossip_probe_again(g, false);
+}
+
+/* The second look (see gossip.c): nothing came back from the direct ping, its retry, the
+ * indirect probes or the TCP probe by half-way through what is left of the period. Under
+ * random loss that is mostly bad luck on four independent paths, so before the period ends
+ * in a suspicion, try again: the direct ping once more and indirect probes through members
+ * drawn afresh (no nacks: they would come after the period). It costs datagrams only on the
+ * probes that are about to fail, and it does not delay the verdict on a dead member. */
+void gossip_probe_second(struct gossip *g)
+{
+    gossip_probe_again(g, true);
 }
 
 /* We just heard that another member suspects `m`: probe it now rather than at our next
