@@ -624,11 +624,12 @@ uint64_t gossip_tick(struct gossip *g)
     }
     for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++) {
         struct grelay *r = &g->relays[i];
-        if (r->used && now >= r->deadline_ms) {
-            r->used = false;
-            if (r->nack)
-                gossip_reply(g, &r->requester, GMSG_NACK, r->orig_seq);
+        if (r->used && r->nack && now >= r->nack_ms) {
+            r->nack = false;
+            gossip_reply(g, &r->requester, GMSG_NACK, r->orig_seq);
         }
+        if (r->used && now >= r->deadline_ms)
+            r->used = false;
     }
     for (size_t i = 0; i < g->nsuspects;) {
         struct gmember *m = g->suspects[i];
@@ -684,7 +685,8 @@ uint64_t gossip_tick(struct gossip *g)
         next = gossip_min(next, g->susps[i]->deadline_ms);
     for (size_t i = 0; i < GOSSIP_RELAYS_MAX; i++)
         if (g->relays[i].used)
-            next = gossip_min(next, g->relays[i].deadline_ms);
+            next = gossip_min(next,
+                              g->relays[i].nack ? g->relays[i].nack_ms : g->relays[i].deadline_ms);
     return next;
 }
 

@@ -259,8 +259,9 @@ struct grelay {
     uint32_t local_seq;           /* seq of our ping to the target */
     uint32_t orig_seq;            /* the requester's seq */
     struct gossip_addr requester; /* who asked */
-    bool nack;                    /* answer nack at the deadline */
-    uint64_t deadline_ms;         /* give up then */
+    bool nack;                    /* a nack is still to be sent at nack_ms */
+    uint64_t nack_ms;             /* send it then if still silent (half the deadline) */
+    uint64_t deadline_ms;         /* give up then (a later ack is not passed on) */
 };
 
 struct ghealth; /* gossip_health.c */

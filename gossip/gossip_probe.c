@@ -312,6 +312,12 @@ void gossip_on_iping(struct gossip *g, const struct gossip_addr *from, const str
     r->orig_seq = m->seq;
     r->requester = *from;
     r->nack = m->nack;
+    /* Lifeguard's nack tells the requester that we, its relay, are reachable: it must arrive
+     * before the requester's period ends. The requester asked at its probe timeout and
+     * concludes one probe timeout later (at the defaults), so a nack at our own deadline
+     * always came too late and every failed probe counted as if no relay had answered. We
+     * still pass on an ack up to the deadline. */
+    r->nack_ms = gossip_now(g) + g->cfg.probe_timeout_ms / 2;
     r->deadline_ms = gossip_now(g) + g->cfg.probe_timeout_ms;
     memset(&ping, 0, sizeof(ping));
     ping.type = GMSG_PING;

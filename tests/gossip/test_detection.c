@@ -9,6 +9,8 @@
  *     detector before (probe 500 ms, suspicion mult 4, 2 confirmations) took 2.95 / 3.60 /
  *     4.29 s on 354 B/s and fails the bytes; with probes every second (about Serf's cost) it
  *     took 5.6 / 7.4 / 9.0 s and fails the times;
+ *   - a second kill -9 just as the first is seen everywhere is seen as fast as the first:
+ *     failing a probe of a dead member must not slow the survivors' own probing;
  *   - 10 virtual minutes of 10% loss on every datagram and every TCP segment at 20 and 50
  *     members: nobody is declared dead, and the suspicions (each member's transitions to
  *     SUSPECT, as the daemon logs them) stay few: one failed probe is seen by about a
@@ -51,7 +53,7 @@ static bool all_see_dead(struct fakenet *net, void *arg)
     size_t v = *(size_t *)arg;
 
     for (size_t i = 0; i < net->n; i++)
-        if (i != v && fakenet_state(net, i, v) != GOSSIP_DEAD)
+        if (i != v && net->nodes[i].up && fakenet_state(net, i, v) != GOSSIP_DEAD)
             return false;
     return true;
 }
@@ -113,6 +115,54 @@ static void test_kill_detection(void **state)
     }
 }
 
+/* Two gateways die one after the other (a rack, a bad deploy): the second is seen as fast as
+ * the first. Every survivor probed the first and failed, and Lifeguard's local health counts a
+ * failed probe against the prober only by the relays' nacks it missed; nacks that arrive after
+ * the period (as they did: relays answered at their own deadline, the end of the requester's
+ * period) made every survivor slow down its probing fourfold, and the second death took
+ * 5.6 s on average instead of 2.9. */
+static void test_kill_right_after_a_kill(void **state)
+{
+    size_t n = 20;
+    double first = 0, second = 0;
+    uint64_t worst = 0;
+    uint32_t awareness = 0;
+
+    (void)state;
+    for (uint64_t s = 0; s < DETECT_SEEDS; s++) {
+        struct fakenet *net = daemon_cluster(n, 8000 + s);
+        size_t victim = n - 1;
+        uint64_t t;
+
+        fakenet_run(net, 20000 + s * 137);
+        fakenet_kill(net, victim);
+        t = fakenet_run_until(net, all_see_dead, &victim, 10, 120000);
+        assert_true(t != UINT64_MAX);
+        first += (double)t;
+        for (size_t i = 0; i + 1 < n; i++) {
+            struct gossip_stats st;
+            gossip_stats_get(net->nodes[i].g, &st);
+            awareness = st.awareness > awareness ? st.awareness : awareness;
+        }
+        victim = n - 2;
+        fakenet_kill(net, victim);
+        t = fakenet_run_until(net, all_see_dead, &victim, 10, 120000);
+        assert_true(t != UINT64_MAX);
+        second += (double)t;
+        worst = t > worst ? t : worst;
+        fakenet_free(net);
+    }
+    first /= DETECT_SEEDS;
+    second /= DETECT_SEEDS;
+    printf(
+        "  %zu members: a kill -9 seen by all after %.0f ms, another killed at that moment after "
+        "%.0f ms (%d seeds, worst %llu ms, bound 3500 ms); survivors' local health score "
+        "at most %u after the first\n",
+        n, first, second, DETECT_SEEDS, (unsigned long long)worst, awareness);
+    assert_true(second <= 3500); /* test_kill_detection's bound at 20 members */
+    assert_int_equal(awareness, 0);
+}
+
 /* Ten virtual minutes of `loss` on everything: no deaths, suspicions under the bound. */
 static void lossy_ten_minutes(size_t n, double loss, uint64_t max_suspicions)
 {
@@ -146,7 +196,7 @@ static void lossy_ten_minutes(size_t n, double loss, uint64_t max_suspicions)
 static void test_ten_minutes_of_ten_percent_loss(void **state)
 {
     (void)state;
-    /* measured 0 and 0; over 8 other seeds 0-12 and 0-13 (at most 2 failed probes a run) */
+    /* measured 0 and 0; over 8 other seeds 0-6 and 0-18 (at most 1 failed probe a run) */
     lossy_ten_minutes(20, 0.10, 20);
     lossy_ten_minutes(50, 0.10, 30);
 }
@@ -155,6 +205,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_detection),
+        cmocka_unit_test(test_kill_right_after_a_kill),
         cmocka_unit_test(test_ten_minutes_of_ten_percent_loss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
