@@ -121,6 +121,10 @@ char *node_metrics_render(const struct node *node, size_t *len)
     node_metrics_printf(&b, "webgw_routes %zu\n", state_routes_count(node->routes));
     node_metrics_family(&b, "webgw_store_log_bytes", "gauge", "Size of the record log.");
     node_metrics_printf(&b, "webgw_store_log_bytes %zu\n", state_store_log_bytes(node->store));
+    node_metrics_family(&b, "webgw_store_syncs_total", "counter",
+                        "fdatasync calls on the record log (group commit: one per batch).");
+    node_metrics_printf(&b, "webgw_store_syncs_total %llu\n",
+                        (unsigned long long)state_store_syncs(node->store));
     node_metrics_family(&b, "webgw_store_compactions_total", "counter", "Snapshots written.");
     node_metrics_printf(&b, "webgw_store_compactions_total %llu\n",
                         (unsigned long long)rs->compactions);

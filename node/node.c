@@ -298,6 +298,29 @@ static void node_housekeeping(uv_timer_t *t)
     }
 }
 
+static void node_store_timer(uv_timer_t *t)
+{
+    node_store_sync(t->data);
+}
+
+void node_store_staged(struct node *node)
+{
+    if (!uv_is_active((uv_handle_t *)&node->store_timer) &&
+        !uv_is_closing((uv_handle_t *)&node->store_timer))
+        uv_timer_start(&node->store_timer, node_store_timer, NODE_STORE_SYNC_MS, 0);
+}
+
+int node_store_sync(struct node *node)
+{
+    char err[STATE_ERR_MAX];
+
+    uv_timer_stop(&node->store_timer);
+    if (node->store == NULL || state_store_sync(node->store, err, sizeof(err)) == 0)
+        return 0;
+    node_log(NODE_LOG_ERROR, "store", "staged records and witnesses not stored: %s", err);
+    return -1;
+}
+
 void node_compact_soon(struct node *node)
 {
     /* after this loop turn: the append that grew the log is answered first */
@@ -400,6 +423,8 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     node->cfg = *cfg;
     node->started_ms = state_now_ms();
     uv_loop_init(&node->loop);
+    uv_timer_init(&node->loop, &node->store_timer);
+    node->store_timer.data = node;
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "data-dir: cannot create %s: %s", cfg->data_dir, strerror(errno));
         goto fail;
@@ -426,6 +451,7 @@ struct node *node_new(const struct node_config *cfg, char *err, size_t errlen)
     if (node_witness_start(node, err, errlen) != 0)
         goto fail;
     node_witness_all(node);
+    node_store_sync(node); /* the witnesses of the start: one fdatasync */
     node_routes_rebuild(node);
 
     /* the cluster key encrypts gossip and seeds the TLS session ticket keys */
@@ -515,8 +541,10 @@ void node_free(struct node *node)
     node_traffic_free(node);
     if (uv_loop_close(&node->loop) != 0)
         node_log(NODE_LOG_WARN, "node", "event loop still had open handles at exit");
-    if (node->store)
+    if (node->store) {
+        node_store_sync(node);
         state_store_close(node->store);
+    }
     if (node->routes)
         state_routes_free(node->routes);
     if (node->names)

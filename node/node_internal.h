@@ -59,6 +59,7 @@ struct node {
     uv_loop_t loop;                         /* the control loop */
     uv_signal_t sig_term, sig_int, sig_hup; /* signal watchers */
     uv_timer_t housekeeping;                /* compaction and tombstone collection */
+    uv_timer_t store_timer;                 /* group commit of staged store entries */
     struct node_httpd *api;                 /* API server */
     struct state_names *names;              /* merged records */
     struct state_store *store;              /* durable log */
@@ -154,6 +155,12 @@ int node_witness_admit(struct node *node, const char *name, const uint8_t owner[
                        const struct state_witness *w, struct state_name_view *view, char *err,
                        size_t errlen);
 void node_witness_all(struct node *node);
+/* Group commit (node.c): what the store staged (gossiped records, our witnesses) is made
+ * durable within NODE_STORE_SYNC_MS by one fdatasync, not one per entry. node_store_staged
+ * arms that; node_store_sync syncs now and logs a failure (0 or -1). */
+#define NODE_STORE_SYNC_MS 20
+void node_store_staged(struct node *node);
+int node_store_sync(struct node *node);
 /* The gossip item of owner's record on a key: the record and our kept witnesses (bundle), and
  * the push-pull hash over both. */
 int node_bundle_encode(const struct node *node, const struct state_record *rec, uint8_t *buf,

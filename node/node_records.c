@@ -157,12 +157,14 @@ static void records_settle(struct node *node, const struct state_record *rec, co
                               : " - a contender");
 }
 
-/* Stores a record the merge called new information. */
+/* Stages a record the merge called new information (group commit: durable within
+ * NODE_STORE_SYNC_MS; the API syncs before it acknowledges). */
 static int records_commit(struct node *node, const struct state_record *rec, char *err,
                           size_t errlen)
 {
-    if (state_store_append(node->store, rec, err, errlen) != 0)
+    if (state_store_stage(node->store, rec, err, errlen) != 0)
         return -1;
+    node_store_staged(node);
     if (state_store_log_bytes(node->store) >= node->cfg.compact_bytes)
         node_compact_soon(node);
     return 0;
@@ -282,7 +284,13 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
         node->rec_stats.failed++;
         return;
     }
-    if (records_commit(node, &rec, err, sizeof(err)) != 0) {
+    /* the record and our witness of it, durable together (one fdatasync) before the 202 */
+    rc = records_commit(node, &rec, err, sizeof(err));
+    if (rc == 0) {
+        node_witness_record(node, rec.name, rec.owner, NULL); /* a failure is logged */
+        rc = state_store_sync(node->store, err, sizeof(err));
+    }
+    if (rc != 0) {
         res->status = 500;
         snprintf(res->message, sizeof(res->message), "not stored: %s", err);
         node_log(NODE_LOG_ERROR, "store", "record %s v%llu not stored: %s", rec.name,

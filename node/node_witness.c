@@ -336,9 +336,12 @@ static int witness_keep(struct node *node, const char *name, const uint8_t owner
 
     if (rc != 1)
         return rc == STATE_ESTALE || rc == STATE_ENOTFOUND ? 0 : rc;
-    if (state_store_append_witness(node->store, name, owner, w, err, sizeof(err)) != 0) {
+    /* group commit: durable within NODE_STORE_SYNC_MS, or with the next acknowledged record */
+    if (state_store_stage_witness(node->store, name, owner, w, err, sizeof(err)) != 0) {
         /* kept in memory; anti-entropy brings it back after a restart */
         node_log(NODE_LOG_ERROR, "store", "witness for %s not stored: %s", name, err);
+    } else {
+        node_store_staged(node);
     }
     if (state_store_log_bytes(node->store) >= node->cfg.compact_bytes)
         node_compact_soon(node);

@@ -415,18 +415,36 @@ struct state_store; /* append-only record log plus snapshot in a data directory 
  * when the directory cannot be used. */
 struct state_store *state_store_open(const char *dir, struct state_names *names, char *report,
                                      size_t reportlen, char *err, size_t errlen);
-/* Appends a record and fsyncs before returning 0: an acknowledged record survives kill -9. */
+/* Appends a record and fsyncs before returning 0: an acknowledged record survives kill -9.
+ * Entries staged before it become durable with it (one fdatasync for all). */
 int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
                        size_t errlen);
 /* Writes a snapshot of `names` (write, fsync, rename) and truncates the log. `names` must hold
- * every record appended so far (the set the appends were merged into). */
+ * every record appended or staged so far (the set they were merged into). */
 int state_store_compact(struct state_store *store, const struct state_names *names, char *err,
                         size_t errlen);
 /* Appends a witness of owner's claim on name (after its record) and fsyncs, as above. */
 int state_store_append_witness(struct state_store *store, const char *name,
                                const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
                                char *err, size_t errlen);
-size_t state_store_log_bytes(const struct state_store *store); /* current log size */
+/* Group commit: stage a record or a witness without waiting for the disk. Staged entries are
+ * written in batches (one pwrite per 256 KiB) and made durable together by the next
+ * state_store_sync or state_store_append (one fdatasync). For what needs no acknowledgement
+ * (gossiped records, this node's witnesses): a crash loses what was staged since the last
+ * sync, which anti-entropy and the start's witnessing bring back. On a failed write the log
+ * goes back to its last synced size (what was dropped stays in memory) and err says why. */
+int state_store_stage(struct state_store *store, const struct state_record *rec, char *err,
+                      size_t errlen);
+int state_store_stage_witness(struct state_store *store, const char *name,
+                              const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
+                              char *err, size_t errlen);
+/* Writes what is staged and fdatasyncs when anything is not durable yet. 0, or STATE_EIO with
+ * err set ("DIR/records.log: fdatasync: ..."). */
+int state_store_sync(struct state_store *store, char *err, size_t errlen);
+size_t state_store_unsynced(const struct state_store *store);  /* bytes not durable yet */
+uint64_t state_store_syncs(const struct state_store *store);   /* fdatasyncs of the log so far */
+size_t state_store_log_bytes(const struct state_store *store); /* log size, staged included */
+/* Syncs what is staged (call state_store_sync first to hear of a failure), closes and unlocks. */
 void state_store_close(struct state_store *store);
 
 /* ---- route table (RCU) ----------------------------------------------------------------- */

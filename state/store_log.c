@@ -157,7 +157,7 @@ static int log_replay(struct state_store *store, uint64_t size, struct store_rep
     size_t good = 0, body = (size_t)(size - STORE_MAGIC_LEN);
     uint64_t cut;
 
-    store->log_size = size;
+    store->log_size = store->synced = size;
     if (body == 0)
         return 0;
     map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, store->log_fd, 0);
@@ -193,7 +193,7 @@ static int log_replay(struct state_store *store, uint64_t size, struct store_rep
     }
     if (store_sync(store->log_fd, STORE_LOG_FILE, err, errlen) != 0)
         return STATE_EIO;
-    store->log_size = cut;
+    store->log_size = store->synced = cut;
     return 0;
 }
 
@@ -246,23 +246,30 @@ fail:
     return NULL;
 }
 
-/* Frames buf[HEADER..HEADER+n) in place, appends it and fdatasyncs. */
-static int append_entry(struct state_store *store, uint8_t *buf, int n, char *err, size_t errlen)
+/* A failed write or sync: the log goes back to what the last sync made durable (what follows
+ * may be half written and would sit in the middle of the log after the next append, cutting
+ * everything behind it at the next start). The entries dropped stay in memory, where their
+ * callers merged them; anti-entropy brings them back after a restart. */
+static int log_rollback(struct state_store *store, const char *what, int saved, char *err,
+                        size_t errlen)
 {
-    store_entry_frame(buf + STORE_ENTRY_HEADER, (uint32_t)n, buf);
-    if (write_all(store->log_fd, buf, STORE_ENTRY_HEADER + (size_t)n, (off_t)store->log_size) !=
-            0 ||
-        fdatasync(store->log_fd) != 0) {
-        int saved = errno;
+    if (ftruncate(store->log_fd, (off_t)store->synced) != 0)
+        store->broken = true;
+    store->log_size = store->synced;
+    store->staged = 0;
+    state_errf(err, errlen, "%s/%s: %s: %s", store->dir, STORE_LOG_FILE, what, strerror(saved));
+    return STATE_EIO;
+}
 
-        /* a partial entry left in place would sit in the middle of the log after the next
-         * append and cut everything behind it at the next start: take it back out */
-        if (ftruncate(store->log_fd, (off_t)store->log_size) != 0)
-            store->broken = true;
-        state_errf(err, errlen, "%s/%s: write: %s", store->dir, STORE_LOG_FILE, strerror(saved));
-        return STATE_EIO;
-    }
-    store->log_size += STORE_ENTRY_HEADER + (size_t)n;
+/* Writes the staged entries at the end of the log (no sync). */
+static int stage_write(struct state_store *store, char *err, size_t errlen)
+{
+    if (store->staged == 0)
+        return 0;
+    if (write_all(store->log_fd, store->stage, store->staged, (off_t)store->log_size) != 0)
+        return log_rollback(store, "write", errno ? errno : EIO, err, errlen);
+    store->log_size += store->staged;
+    store->staged = 0;
     return 0;
 }
 
@@ -275,51 +282,111 @@ static int append_refused(const struct state_store *store, char *err, size_t err
     return STATE_EIO;
 }
 
-int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
+/* Frames payload[n] into the stage, writing the stage out first when it would not fit. */
+static int stage_entry(struct state_store *store, const uint8_t *payload, int n, char *err,
                        size_t errlen)
 {
-    uint8_t buf[STORE_ENTRY_HEADER + STATE_RECORD_MAX_BYTES];
-    int n;
+    size_t need = STORE_ENTRY_HEADER + (size_t)n;
 
     if (append_refused(store, err, errlen) != 0)
         return STATE_EIO;
-    n = state_record_encode(rec, buf + STORE_ENTRY_HEADER, STATE_RECORD_MAX_BYTES);
+    if (store->stage == NULL && (store->stage = malloc(STORE_STAGE_MAX)) == NULL) {
+        state_errf(err, errlen, "%s/%s: out of memory", store->dir, STORE_LOG_FILE);
+        return STATE_ENOMEM;
+    }
+    if (store->staged + need > STORE_STAGE_MAX && stage_write(store, err, errlen) != 0)
+        return STATE_EIO;
+    store_entry_frame(payload, (uint32_t)n, store->stage + store->staged);
+    store->staged += need;
+    return 0;
+}
+
+int state_store_sync(struct state_store *store, char *err, size_t errlen)
+{
+    if (append_refused(store, err, errlen) != 0)
+        return STATE_EIO;
+    if (stage_write(store, err, errlen) != 0)
+        return STATE_EIO;
+    if (store->log_size == store->synced)
+        return 0;
+    store->syncs++;
+    if (fdatasync(store->log_fd) != 0)
+        return log_rollback(store, "fdatasync", errno, err, errlen);
+    store->synced = store->log_size;
+    return 0;
+}
+
+int state_store_stage(struct state_store *store, const struct state_record *rec, char *err,
+                      size_t errlen)
+{
+    uint8_t buf[STATE_RECORD_MAX_BYTES];
+    int n = state_record_encode(rec, buf, sizeof(buf));
+
     if (n < 0) {
         state_errf(err, errlen, "%s: cannot encode record for %s", STORE_LOG_FILE, rec->name);
         return n;
     }
-    return append_entry(store, buf, n, err, errlen);
+    return stage_entry(store, buf, n, err, errlen);
+}
+
+int state_store_stage_witness(struct state_store *store, const char *name,
+                              const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
+                              char *err, size_t errlen)
+{
+    uint8_t buf[STATE_RECORD_MAX_BYTES];
+    int n = state_witness_entry_encode(name, owner, w, buf, sizeof(buf));
+
+    if (n < 0) {
+        state_errf(err, errlen, "%s: cannot encode a witness for %s", STORE_LOG_FILE, name);
+        return n;
+    }
+    return stage_entry(store, buf, n, err, errlen);
+}
+
+int state_store_append(struct state_store *store, const struct state_record *rec, char *err,
+                       size_t errlen)
+{
+    int rc = state_store_stage(store, rec, err, errlen);
+
+    return rc != 0 ? rc : state_store_sync(store, err, errlen);
 }
 
 int state_store_append_witness(struct state_store *store, const char *name,
                                const uint8_t owner[STATE_OWNER_LEN], const struct state_witness *w,
                                char *err, size_t errlen)
 {
-    uint8_t buf[STORE_ENTRY_HEADER + STATE_RECORD_MAX_BYTES];
-    int n;
+    int rc = state_store_stage_witness(store, name, owner, w, err, errlen);
 
-    if (append_refused(store, err, errlen) != 0)
-        return STATE_EIO;
-    n = state_witness_entry_encode(name, owner, w, buf + STORE_ENTRY_HEADER,
-                                   STATE_RECORD_MAX_BYTES);
-    if (n < 0) {
-        state_errf(err, errlen, "%s: cannot encode a witness for %s", STORE_LOG_FILE, name);
-        return n;
-    }
-    return append_entry(store, buf, n, err, errlen);
+    return rc != 0 ? rc : state_store_sync(store, err, errlen);
+}
+
+size_t state_store_unsynced(const struct state_store *store)
+{
+    return (size_t)(store->log_size - store->synced) + store->staged;
+}
+
+uint64_t state_store_syncs(const struct state_store *store)
+{
+    return store->syncs;
 }
 
 size_t state_store_log_bytes(const struct state_store *store)
 {
-    return (size_t)store->log_size;
+    return (size_t)store->log_size + store->staged;
 }
 
 void state_store_close(struct state_store *store)
 {
     if (store == NULL)
         return;
-    if (store->log_fd >= 0)
+    if (store->log_fd >= 0) {
+        char err[STATE_ERR_MAX];
+
+        /* the caller syncs first to hear of a failure; this one is the last chance */
+        (void)state_store_sync(store, err, sizeof(err));
         close(store->log_fd);
+    }
+    free(store->stage);
     if (store->lock_fd >= 0)
         close(store->lock_fd); /* releases the flock */
     if (store->dir_fd >= 0)

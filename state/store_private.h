@@ -32,12 +32,19 @@
 /* First byte of a witness entry (a 3-element msgpack array); a record entry starts with 0x92 */
 #define STORE_WITNESS_ENTRY_TAG 0x93
 
+/* Staged entries are written out once this many bytes wait (and at every sync). */
+#define STORE_STAGE_MAX (256 * 1024)
+
 struct state_store {
     char *dir;         /* data directory path, for messages */
     int dir_fd;        /* the directory, for openat/renameat and its fsync */
     int lock_fd;       /* webgw.lock, flock()ed for the store's lifetime */
     int log_fd;        /* records.log, read-write */
-    uint64_t log_size; /* bytes of records.log that hold whole entries */
+    uint64_t log_size; /* bytes of records.log that hold whole entries (written) */
+    uint64_t synced;   /* of those, the bytes fdatasync made durable (<= log_size) */
+    uint8_t *stage;    /* framed entries not written yet (group commit) */
+    size_t staged;     /* bytes in stage */
+    uint64_t syncs;    /* fdatasync calls on the log */
     bool broken;       /* a failed append could not be rolled back: refuse appends */
 };
 

@@ -226,7 +226,9 @@ int state_store_compact(struct state_store *store, const struct state_names *nam
                    strerror(errno));
         goto done;
     }
-    store->log_size = STORE_MAGIC_LEN;
+    /* staged entries are in the snapshot too (names holds everything appended) */
+    store->log_size = store->synced = STORE_MAGIC_LEN;
+    store->staged = 0;
     store->broken = false; /* whatever a failed append left behind is gone */
     if (store_sync(store->log_fd, STORE_LOG_FILE, err, errlen) != 0)
         goto done;

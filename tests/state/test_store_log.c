@@ -489,6 +489,83 @@ static void test_collected_tombstones_stay_collected(void **state)
     state_names_free(b);
 }
 
+/* Group commit: staged records and witnesses cost no fdatasync each; they are written in
+ * batches (memory stays bounded), made durable by one sync (or with the next append), kept by
+ * a close without a sync, and taken into a snapshot by a compaction. */
+static void test_staged_group_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct state_names *a = state_names_new(), *b = state_names_new();
+    struct state_store *store = open_store(f, a);
+    struct state_witness w, kept[STATE_WITNESSES_MAX];
+    struct state_record rec;
+    char name[32];
+    size_t bytes;
+    int n = 2400; /* about 340 KB of entries: more than one stage */
+
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "grp-%04d", i);
+        rec = sf_signed(&f->dir, STATE_RECORD_PROXY, name, 1, (uint16_t)(3000 + i % 1000));
+        assert_int_equal(state_store_stage(store, &rec, f->err, sizeof(f->err)), 0);
+        assert_true(state_names_merge(a, &rec, NULL) >= STATE_ESTALE);
+    }
+    assert_int_equal(state_witness_sign(&w, f->dir.key, &rec, NF_NOW_MS, f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(state_store_stage_witness(store, name, rec.owner, &w, f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(state_names_witness(a, name, rec.owner, &w, NULL), 1);
+    bytes = state_store_log_bytes(store);
+    assert_int_equal(state_store_syncs(store), 0);
+    assert_int_equal(state_store_unsynced(store), bytes - 8);
+    /* written in batches of at most 256 KiB, none synced yet */
+    assert_true(sf_size(&f->dir, "records.log") > 8);
+    assert_true(sf_size(&f->dir, "records.log") < (off_t)bytes);
+    assert_true((off_t)bytes - sf_size(&f->dir, "records.log") <= 256 * 1024);
+
+    assert_int_equal(state_store_sync(store, f->err, sizeof(f->err)), 0);
+    assert_int_equal(state_store_syncs(store), 1);
+    assert_int_equal(state_store_unsynced(store), 0);
+    assert_int_equal(sf_size(&f->dir, "records.log"), (off_t)bytes);
+    assert_int_equal(state_store_sync(store, f->err, sizeof(f->err)), 0); /* nothing new */
+    assert_int_equal(state_store_syncs(store), 1);
+
+    /* an append makes what was staged before it durable with it: one fdatasync */
+    rec = sf_signed(&f->dir, STATE_RECORD_PROXY, "grp-staged", 1, 4000);
+    assert_int_equal(state_store_stage(store, &rec, f->err, sizeof(f->err)), 0);
+    assert_true(state_names_merge(a, &rec, NULL) >= STATE_ESTALE);
+    rec = sf_signed(&f->dir, STATE_RECORD_PROXY, "grp-acked", 1, 4001);
+    append(f, store, a, &rec);
+    assert_int_equal(state_store_syncs(store), 2);
+
+    /* staged, then closed without a sync: the close writes them */
+    rec = sf_signed(&f->dir, STATE_RECORD_PROXY, "grp-closed", 1, 4002);
+    assert_int_equal(state_store_stage(store, &rec, f->err, sizeof(f->err)), 0);
+    assert_true(state_names_merge(a, &rec, NULL) >= STATE_ESTALE);
+    state_store_close(store);
+    store = open_store(f, b);
+    assert_string_equal(f->report, "");
+    assert_int_equal(state_names_records(b), n + 3);
+    assert_int_equal(state_names_digest(b), state_names_digest(a));
+    assert_int_equal(state_names_witnesses(b, name, rec.owner, kept), 1);
+
+    /* a compaction takes staged entries into the snapshot and empties the log */
+    rec = sf_signed(&f->dir, STATE_RECORD_PROXY, "grp-compacted", 1, 4003);
+    assert_int_equal(state_store_stage(store, &rec, f->err, sizeof(f->err)), 0);
+    assert_true(state_names_merge(b, &rec, NULL) >= STATE_ESTALE);
+    assert_int_equal(state_store_compact(store, b, f->err, sizeof(f->err)), 0);
+    assert_int_equal(state_store_unsynced(store), 0);
+    assert_int_equal(state_store_log_bytes(store), 8);
+    state_store_close(store);
+    state_names_free(a);
+    a = state_names_new();
+    store = open_store(f, a);
+    assert_int_equal(state_names_records(a), n + 4);
+    assert_int_equal(state_names_digest(a), state_names_digest(b));
+    state_store_close(store);
+    state_names_free(a);
+    state_names_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_damage_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_collected_tombstones_stay_collected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_group_commit, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
