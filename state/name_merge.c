@@ -125,11 +125,13 @@
  * exact for sets (a record is kept at most once), and updated in O(1) on every change.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "state/name_private.h"
@@ -141,12 +143,24 @@
 
 /* ---- record identity -------------------------------------------------------------------- */
 
+/* SHA-256 fetched once: SHA256() looks the algorithm up by name at every call (OpenSSL 3),
+ * which cost more than the hash itself, twice per name at start (record and witness). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static uint64_t bytes_hash(const uint8_t *buf, size_t len)
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     uint64_t h = 0;
 
-    SHA256(buf, len, md);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL || EVP_Digest(buf, len, md, NULL, sha256_md, NULL) != 1)
+        SHA256(buf, len, md);
     for (int i = 0; i < 8; i++)
         h |= (uint64_t)md[i] << (8 * i);
     return h;
@@ -178,7 +192,7 @@ static struct name_claim *claim_new(const struct state_record *rec, uint64_t rec
     c->kind = (uint8_t)rec->kind;
     c->tls_passthrough = rec->tls_passthrough;
     c->backend_count = rec->backend_count;
-    c->witness_count = 0;
+    c->witness_count = c->witness_cap = 0;
     c->witnesses = NULL;
     memcpy(c->backends, rec->backends, rec->backend_count * sizeof(c->backends[0]));
     return c;
@@ -323,10 +337,15 @@ static int claim_add_witness(struct name_claim *c, const struct state_witness *w
         if (witness_cmp(w, &c->witnesses[STATE_WITNESSES_MAX - 1].w) >= 0)
             return 0;       /* ranks below every kept one */
         c->witness_count--; /* the worst kept one makes room */
-    } else if (c->witnesses == NULL) {
-        c->witnesses = malloc(STATE_WITNESSES_MAX * sizeof(c->witnesses[0]));
-        if (c->witnesses == NULL)
+    } else if (c->witness_count == c->witness_cap) {
+        /* grown as witnesses come (a fleet of 3 keeps 3 per claim, not 16: 136 bytes each) */
+        uint8_t cap = c->witness_cap ? (uint8_t)(c->witness_cap * 2) : 1;
+        struct name_witness *grown = realloc(c->witnesses, cap * sizeof(c->witnesses[0]));
+
+        if (grown == NULL)
             return STATE_ENOMEM;
+        c->witnesses = grown;
+        c->witness_cap = cap;
     }
     for (at = 0; at < c->witness_count; at++)
         if (witness_cmp(w, &c->witnesses[at].w) < 0)
@@ -592,6 +611,7 @@ int state_names_merge(struct state_names *names, const struct state_record *rec,
         if (memcmp(old->owner, fresh->owner, STATE_OWNER_LEN) == 0) {
             fresh->witnesses = old->witnesses;
             fresh->witness_count = old->witness_count;
+            fresh->witness_cap = old->witness_cap;
             old->witnesses = NULL;
         }
         name_claim_free(old);

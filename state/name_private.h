@@ -31,6 +31,7 @@ struct name_claim {
     uint8_t tls_passthrough;                /* proxy/fqdn flag */
     uint8_t backend_count;                  /* entries in backends[] */
     uint8_t witness_count;                  /* entries in witnesses[] */
+    uint8_t witness_cap;                    /* allocated entries of witnesses[] (1, 2, 4 .. 16) */
     struct name_witness *witnesses;         /* one per witness key, best first (name_merge.c),
                                                kept across the owner's versions; NULL if none */
     struct state_backend backends[];        /* only the backends the record has */
