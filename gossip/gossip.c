@@ -635,7 +635,7 @@ uint64_t gossip_tick(struct gossip *g)
         struct gmember *m = g->suspects[i];
         if (now >= g->susps[i]->deadline_ms) {
             g->stats.deaths++;
-            gossip_on_dead(g, gm_id(m), m->incarnation, gm_id(g->self));
+            gossip_on_dead(g, gm_id(m), gm_inc(m), gm_id(g->self));
             continue; /* removed from suspects[]: slot i now holds another */
         }
         i++;
@@ -754,7 +754,6 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->self = gossip_member_add(g, cfg->id, &cfg->advertise, cfg->incarnation);
     if (g->self == NULL)
         goto nomem;
-    g->self->self = true;
     gossip_member_set_meta(g->self, &cfg->meta);
     now = g->start_ms;
     g->wall_base_s = cfg->incarnation;
@@ -835,7 +834,7 @@ void gossip_leave(struct gossip *g)
     memset(&m, 0, sizeof(m));
     m.type = GMSG_DEAD;
     snprintf(m.id, sizeof(m.id), "%s", gm_id(g->self));
-    m.incarnation = g->self->incarnation;
+    m.incarnation = gm_inc(g->self);
     snprintf(m.from, sizeof(m.from), "%s", gm_id(g->self));
     gossip_queue_member(g, &m);
     k = gossip_random_members(g, 2 * g->cfg.gossip_nodes < 16 ? 2 * g->cfg.gossip_nodes : 16,
@@ -916,7 +915,7 @@ void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
     }
     out->queue_membership = (uint32_t)g->q_members.count;
     out->queue_data = (uint32_t)(g->q_data.count + g->q_big.count);
-    out->incarnation = g->self->incarnation;
+    out->incarnation = gm_inc(g->self);
 }
 
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,

@@ -216,8 +216,8 @@ static void ghealth_queue(struct gossip *g, const struct ghbackend *b, const str
 static uint64_t ghealth_next_seq(struct gossip *g)
 {
     /* Sequences start from our incarnation so a restarted prober outranks its past self. */
-    if (g->health->seq < g->self->incarnation << 24)
-        g->health->seq = g->self->incarnation << 24;
+    if (g->health->seq < gm_inc(g->self) << 24)
+        g->health->seq = gm_inc(g->self) << 24;
     return ++g->health->seq;
 }
 

@@ -235,23 +235,29 @@ struct gsusp {
     char from[GOSSIP_SUSPECT_CONFIRM_MAX][GOSSIP_ID_MAX + 1]; /* who accused */
 };
 
-/* One member as we know it, 32 bytes: a member holds one per member of the fleet, so the
+/* One member as we know it, 8 bytes: a member holds one per member of the fleet, so the
  * simulator holds n squared of them (10,000 members: 10^8 entries). The table is an array of
  * these indexed by the id's shared handle (gossip_share.c), in chunks that never move, so a
- * pointer to an entry stays valid while the member is known. Id, address and metadata are
- * shared handles; the suspicion state lives beside the suspects list (gossip_susp). */
+ * pointer to an entry stays valid while the member is known. What every member of a converged
+ * fleet agrees on (id, incarnation, address, metadata) is one shared version (struct gver);
+ * the entry adds what is ours alone: the state and when it last changed. The suspicion state
+ * lives beside the suspects list (gm_susp). */
 #define GMEMBER_TICK_MS 100 /* unit of `since`: 13 years of uptime in 32 bits */
 #define GMEMBER_CHUNK 1024  /* entries a chunk of the table */
 struct gmember {
-    uint64_t incarnation; /* its incarnation as we know it */
-    uint32_t sid;         /* its id's handle (GSHARE_IDS): its place in the table */
+    uint32_t ver : 30;  /* its version's handle (GSHARE_VERS); 0: the slot is free */
+    uint32_t state : 2; /* enum gossip_member_state: alive / suspect / dead / left */
+    uint32_t since;     /* when the state last changed: GMEMBER_TICK_MS after start_ms */
+};
+
+/* A member's version: immutable, stored once per process (gossip_share.c), so canonical bytes
+ * (pad zero). */
+struct gver {
+    uint64_t incarnation; /* its incarnation */
+    uint32_t sid;         /* its id's handle (GSHARE_IDS): its place in every table */
     uint32_t addr;        /* its gossip address's handle (GSHARE_BLOBS) */
     uint32_t meta;        /* its metadata's handle (GSHARE_BLOBS); 0 when empty */
-    uint32_t since;       /* when the state last changed: GMEMBER_TICK_MS after start_ms */
-    uint32_t list_pos;    /* index in suspects[] or gone[], when in one */
-    uint8_t state;        /* enum gossip_member_state: alive / suspect / dead / left */
-    bool self;            /* this is us */
-    bool used;            /* the slot holds a member */
+    uint32_t pad;         /* zero */
 };
 
 struct grelay {
@@ -396,35 +402,53 @@ void gossip_dispatch(struct gossip *g, const struct gossip_addr *from, const str
  * memory; gshare_unref drops one (0: nothing); gshare_lookup finds a handle without taking a
  * reference (0: not stored); gshare_data reads a held handle's bytes (NULL for 0) without a
  * lock; gshare_stored counts the distinct blobs held. Ids have their own dense numbering. */
-enum { GSHARE_IDS = 0, GSHARE_BLOBS = 1 };
+enum { GSHARE_IDS = 0, GSHARE_BLOBS = 1, GSHARE_VERS = 2, GSHARE_KINDS = 3 };
 uint32_t gshare_ref(int kind, const void *data, size_t len);
 void gshare_unref(int kind, uint32_t handle);
 uint32_t gshare_lookup(int kind, const void *data, size_t len);
 const void *gshare_data(int kind, uint32_t handle);
 size_t gshare_stored(void);
+/* Member versions (GSHARE_VERS): gshare_ver_ref stores v (its parts held by the caller) or
+ * finds it and takes a reference (0: out of memory); a stored version holds one reference to
+ * each of its parts, dropped with its last reference (gshare_ver_unref). */
+uint32_t gshare_ver_ref(const struct gver *v);
+void gshare_ver_unref(uint32_t handle);
+static inline const struct gver *gshare_ver(uint32_t handle)
+{
+    return gshare_data(GSHARE_VERS, handle);
+}
 
-/* A member's id, address, metadata (NULL: empty), state change time, suspicion (NULL unless
- * SUSPECT) and the member at position i of g->members. */
+/* A member's version, id handle, incarnation, id, address, metadata (NULL: empty), state
+ * change time, suspicion (NULL unless SUSPECT) and the member at position i of g->members. */
+static inline const struct gver *gm_ver(const struct gmember *m)
+{
+    return gshare_ver(m->ver);
+}
+static inline uint32_t gm_sid(const struct gmember *m)
+{
+    return gm_ver(m)->sid;
+}
+static inline uint64_t gm_inc(const struct gmember *m)
+{
+    return gm_ver(m)->incarnation;
+}
 static inline const char *gm_id(const struct gmember *m)
 {
-    return gshare_data(GSHARE_IDS, m->sid);
+    return gshare_data(GSHARE_IDS, gm_sid(m));
 }
 static inline const struct gossip_addr *gm_addr(const struct gmember *m)
 {
-    return gshare_data(GSHARE_BLOBS, m->addr);
+    return gshare_data(GSHARE_BLOBS, gm_ver(m)->addr);
 }
 static inline const struct gossip_meta *gm_meta(const struct gmember *m)
 {
-    return gshare_data(GSHARE_BLOBS, m->meta);
+    return gshare_data(GSHARE_BLOBS, gm_ver(m)->meta);
 }
 static inline uint64_t gm_since(const struct gossip *g, const struct gmember *m)
 {
     return g->start_ms + (uint64_t)m->since * GMEMBER_TICK_MS;
 }
-static inline struct gsusp *gm_susp(const struct gossip *g, const struct gmember *m)
-{
-    return m->state == GOSSIP_SUSPECT ? g->susps[m->list_pos] : NULL;
-}
+struct gsusp *gm_susp(const struct gossip *g, const struct gmember *m);
 static inline struct gmember *gossip_slot(const struct gossip *g, uint32_t sid)
 {
     struct gmember *m;
@@ -432,7 +456,7 @@ static inline struct gmember *gossip_slot(const struct gossip *g, uint32_t sid)
     if (sid / GMEMBER_CHUNK >= g->nslots || g->slots[sid / GMEMBER_CHUNK] == NULL)
         return NULL;
     m = &g->slots[sid / GMEMBER_CHUNK][sid % GMEMBER_CHUNK];
-    return m->used ? m : NULL;
+    return m->ver != 0 ? m : NULL;
 }
 static inline struct gmember *gossip_at(const struct gossip *g, size_t i)
 {
@@ -443,6 +467,8 @@ static inline struct gmember *gossip_at(const struct gossip *g, size_t i)
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);
 int gossip_sid_push(uint32_t **arr, size_t *n, size_t *cap, uint32_t sid);
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta);
+/* Moves m to incarnation inc (false: out of memory, nothing changed). */
+bool gossip_member_set_inc(struct gmember *m, uint64_t inc);
 /* A new address for m (stored shared); false when out of memory (the old one is kept). */
 bool gossip_member_set_addr(struct gmember *m, const struct gossip_addr *addr);
 void gossip_member_free(struct gossip *g, struct gmember *m);

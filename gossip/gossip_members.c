@@ -72,27 +72,47 @@ static struct gmember *gossip_slot_make(struct gossip *g, uint32_t sid)
     return &g->slots[c][sid % GMEMBER_CHUNK];
 }
 
+/* m's position in suspects[] or gone[] (n when absent). A search: entries keep no position,
+ * for 4 bytes an entry are 4 bytes times n squared in the simulator. Both lists are short
+ * but after mass failures, and a member leaves one once per state change. */
+static size_t gossip_list_find(struct gmember *const *arr, size_t n, const struct gmember *m)
+{
+    size_t pos = 0;
+
+    while (pos < n && arr[pos] != m)
+        pos++;
+    return pos;
+}
+
 /* suspects[] and gone[] remove by swapping the last entry in. */
 static void gossip_list_remove(struct gmember **arr, size_t *n, struct gmember *m)
 {
-    size_t pos = m->list_pos;
+    size_t pos = gossip_list_find(arr, *n, m);
 
-    if (pos >= *n || arr[pos] != m)
-        return;
-    arr[pos] = arr[--(*n)];
-    arr[pos]->list_pos = (uint32_t)pos;
+    if (pos < *n)
+        arr[pos] = arr[--(*n)];
+}
+
+struct gsusp *gm_susp(const struct gossip *g, const struct gmember *m)
+{
+    size_t pos;
+
+    if (m->state != GOSSIP_SUSPECT)
+        return NULL;
+    pos = gossip_list_find(g->suspects, g->nsuspects, m);
+    return pos < g->nsuspects ? g->susps[pos] : NULL;
 }
 
 /* The suspects list carries each suspect's suspicion state at the same position. */
 static void gossip_suspect_remove(struct gossip *g, struct gmember *m)
 {
-    size_t pos = m->list_pos;
+    size_t pos = gossip_list_find(g->suspects, g->nsuspects, m);
 
-    if (pos >= g->nsuspects || g->suspects[pos] != m)
+    if (pos >= g->nsuspects)
         return;
     free(g->susps[pos]);
     g->susps[pos] = g->susps[g->nsuspects - 1];
-    gossip_list_remove(g->suspects, &g->nsuspects, m);
+    g->suspects[pos] = g->suspects[--g->nsuspects];
 }
 
 /* Room for one more suspect in both lists, so that adding one cannot fail half-way. */
@@ -158,50 +178,78 @@ static struct gossip_meta gossip_meta_canonical(const struct gossip_meta *in)
     return out;
 }
 
+/* Moves m to version v (its parts held by the caller); false when out of memory. */
+static bool gossip_member_set_ver(struct gmember *m, const struct gver *v)
+{
+    uint32_t h = gshare_ver_ref(v);
+
+    if (h == 0)
+        return false;
+    gshare_ver_unref(m->ver);
+    m->ver = h & ((1u << 30) - 1);
+    return true;
+}
+
+bool gossip_member_set_inc(struct gmember *m, uint64_t inc)
+{
+    struct gver v = *gm_ver(m);
+
+    if (v.incarnation == inc)
+        return true;
+    v.incarnation = inc;
+    return gossip_member_set_ver(m, &v);
+}
+
 /* Metadata is shared, and only when present (most test members have none). */
 void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
 {
-    uint32_t old = m->meta;
+    struct gver v = *gm_ver(m);
+    struct gossip_meta c;
 
     if (gossip_meta_empty(meta)) {
-        m->meta = 0;
-    } else {
-        struct gossip_meta c;
-        if (old != 0 && gossip_meta_equal(gm_meta(m), meta))
+        if (v.meta == 0)
             return;
-        c = gossip_meta_canonical(meta);
-        m->meta = gshare_ref(GSHARE_BLOBS, &c, sizeof(c));
+        v.meta = 0;
+        gossip_member_set_ver(m, &v);
+        return;
     }
-    gshare_unref(GSHARE_BLOBS, old);
+    if (v.meta != 0 && gossip_meta_equal(gm_meta(m), meta))
+        return;
+    c = gossip_meta_canonical(meta);
+    if ((v.meta = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0)
+        return;
+    gossip_member_set_ver(m, &v);
+    gshare_unref(GSHARE_BLOBS, v.meta);
 }
 
 bool gossip_member_set_addr(struct gmember *m, const struct gossip_addr *addr)
 {
+    struct gver v = *gm_ver(m);
     struct gossip_addr c;
-    uint32_t h;
+    bool ok;
 
-    if (m->addr != 0 && gossip_addr_equal(gm_addr(m), addr))
+    if (gossip_addr_equal(gm_addr(m), addr))
         return true;
     memset(&c, 0, sizeof(c)); /* canonical: no padding bytes */
     gossip_copy_addr(&c, addr);
-    if ((h = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0)
+    if ((v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0)
         return false;
-    gshare_unref(GSHARE_BLOBS, m->addr);
-    m->addr = h;
-    return true;
+    ok = gossip_member_set_ver(m, &v);
+    gshare_unref(GSHARE_BLOBS, v.addr);
+    return ok;
 }
 
 void gossip_member_fill(const struct gossip *g, const struct gmember *m, struct gossip_member *out)
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->id, sizeof(out->id), "%s", gm_id(m));
-    if (m->meta != 0)
+    if (gm_ver(m)->meta != 0)
         out->meta = *gm_meta(m);
     out->addr = *gm_addr(m);
     out->state = m->state;
-    out->incarnation = m->incarnation;
+    out->incarnation = gm_inc(m);
     out->state_since_ms = gm_since(g, m);
-    out->self = m->self;
+    out->self = m == g->self;
 }
 
 /* Releases what m references and frees its slot (not its place in the lists). */
@@ -209,9 +257,7 @@ void gossip_member_free(struct gossip *g, struct gmember *m)
 {
     if (m->state == GOSSIP_SUSPECT)
         gossip_suspect_remove(g, m);
-    gshare_unref(GSHARE_BLOBS, m->meta);
-    gshare_unref(GSHARE_BLOBS, m->addr);
-    gshare_unref(GSHARE_IDS, m->sid);
+    gshare_ver_unref(m->ver);
     memset(m, 0, sizeof(*m));
 }
 
@@ -236,7 +282,9 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
                                   uint64_t inc)
 {
     struct gmember *m;
-    uint32_t sid;
+    struct gver v;
+    struct gossip_addr c;
+    uint32_t sid, h = 0;
 
     if (g->nmembers >= GOSSIP_MEMBERS_MAX) {
         gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
@@ -245,20 +293,23 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
     /* ids are shared like metadata: the simulator holds every id once per member */
     if ((sid = gshare_ref(GSHARE_IDS, id, strlen(id) + 1)) == 0)
         return NULL;
-    if ((m = gossip_slot_make(g, sid)) == NULL || m->used ||
+    memset(&v, 0, sizeof(v));
+    memset(&c, 0, sizeof(c)); /* canonical: no padding bytes */
+    gossip_copy_addr(&c, addr);
+    v.incarnation = inc;
+    v.sid = sid;
+    if ((m = gossip_slot_make(g, sid)) == NULL || m->ver != 0 ||
+        (v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0 || (h = gshare_ver_ref(&v)) == 0 ||
         gossip_sid_push(&g->members, &g->nmembers, &g->members_cap, sid) != 0) {
+        gshare_ver_unref(h);
+        gshare_unref(GSHARE_BLOBS, v.addr);
         gshare_unref(GSHARE_IDS, sid);
         return NULL;
     }
-    memset(m, 0, sizeof(*m));
-    m->sid = sid;
-    m->used = true;
-    if (!gossip_member_set_addr(m, addr)) {
-        g->nmembers--;
-        gossip_member_free(g, m);
-        return NULL;
-    }
-    m->incarnation = inc;
+    /* the version holds its parts now */
+    gshare_unref(GSHARE_BLOBS, v.addr);
+    gshare_unref(GSHARE_IDS, sid);
+    m->ver = h & ((1u << 30) - 1);
     m->state = GOSSIP_ALIVE;
     m->since = gossip_since_now(g);
     g->nlive++;
@@ -279,7 +330,7 @@ void gossip_member_reap(struct gossip *g, struct gmember *m)
 {
     gossip_list_remove(g->gone, &g->ngone, m);
     for (size_t i = 0; i < g->nmembers; i++) {
-        if (g->members[i] == m->sid) {
+        if (g->members[i] == gm_sid(m)) {
             g->members[i] = g->members[--g->nmembers];
             break;
         }
@@ -318,14 +369,12 @@ static bool gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_me
         g->nlive--;
     if (!gossip_is_live(old) && gossip_is_live(s))
         g->nlive++;
-    m->state = (uint8_t)s;
+    m->state = (uint32_t)s & 3;
     m->since = gossip_since_now(g);
     if (s == GOSSIP_SUSPECT) {
-        m->list_pos = (uint32_t)g->nsuspects;
         g->susps[g->nsuspects] = susp;
         g->suspects[g->nsuspects++] = m;
     } else if (gone && !was_gone) {
-        m->list_pos = (uint32_t)g->ngone;
         gossip_ptr_push(&g->gone, &g->ngone, &g->gone_cap, m);
     }
     return true;
@@ -338,9 +387,9 @@ void gossip_alive_msg(const struct gmember *m, struct gmsg *out)
     memset(out, 0, sizeof(*out));
     out->type = GMSG_ALIVE;
     snprintf(out->id, sizeof(out->id), "%s", gm_id(m));
-    out->incarnation = m->incarnation;
+    out->incarnation = gm_inc(m);
     out->addr = *gm_addr(m);
-    if (m->meta != 0)
+    if (gm_ver(m)->meta != 0)
         out->meta = *gm_meta(m);
 }
 
@@ -389,7 +438,7 @@ static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmem
     memset(&msg, 0, sizeof(msg));
     msg.type = type;
     snprintf(msg.id, sizeof(msg.id), "%s", gm_id(m));
-    msg.incarnation = m->incarnation;
+    msg.incarnation = gm_inc(m);
     snprintf(msg.from, sizeof(msg.from), "%s", from);
     gossip_queue_member(g, &msg);
 }
@@ -399,10 +448,10 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
     struct gmsg msg;
     struct gmember *acc = accuser ? gossip_find(g, accuser) : NULL;
 
-    if (inc >= g->self->incarnation)
-        g->self->incarnation = inc + 1;
+    if (inc >= gm_inc(g->self))
+        gossip_member_set_inc(g->self, inc + 1);
     else
-        g->self->incarnation++;
+        gossip_member_set_inc(g->self, gm_inc(g->self) + 1);
     g->stats.refutations++;
     /* Lifeguard: being suspected hints that we are the slow one. */
     gossip_awareness(g, 1);
@@ -427,7 +476,7 @@ static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
                 gossip_send_msgs(g, gm_addr(to[i]), &msg, 1);
     }
     gossip_logf(g, 3, "refuting suspicion, incarnation now %llu",
-                (unsigned long long)g->self->incarnation);
+                (unsigned long long)gm_inc(g->self));
 }
 
 /* Someone still suspects an older incarnation of ours: the refutation went round without
@@ -475,7 +524,7 @@ static bool gossip_inc_plausible(struct gossip *g, const struct gmember *mem, ui
 {
     uint64_t wall_s = g->wall_base_s + (gossip_now(g) - g->start_ms) / 1000;
     uint64_t ceiling = wall_s + GOSSIP_INC_AHEAD_S;
-    uint64_t known = mem != NULL ? mem->incarnation : 0;
+    uint64_t known = mem != NULL ? gm_inc(mem) : 0;
 
     if (known + GOSSIP_INC_STEP_MAX > ceiling)
         ceiling = known + GOSSIP_INC_STEP_MAX;
@@ -493,9 +542,9 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
     if (!gossip_inc_plausible(g, mem, m->incarnation))
         return;
     if (mem == g->self) {
-        if (g->leaving || m->incarnation < mem->incarnation)
+        if (g->leaving || m->incarnation < gm_inc(mem))
             return;
-        if (m->incarnation == mem->incarnation && gossip_addr_equal(&m->addr, gm_addr(mem)) &&
+        if (m->incarnation == gm_inc(mem) && gossip_addr_equal(&m->addr, gm_addr(mem)) &&
             gossip_meta_same(&m->meta, gm_meta(mem)))
             return;
         /* Someone speaks for us with our incarnation or newer: a previous life of ours, or an
@@ -514,11 +563,11 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         ghealth_member_joined(g, true);
         return;
     }
-    if (m->incarnation <= mem->incarnation)
+    if (m->incarnation <= gm_inc(mem))
         return;
     /* a new life: back from dead or left, or past what a refutation (one step) gives */
-    new_life = !gossip_is_live(mem->state) || m->incarnation > mem->incarnation + 1;
-    mem->incarnation = m->incarnation;
+    new_life = !gossip_is_live(mem->state) || m->incarnation > gm_inc(mem) + 1;
+    gossip_member_set_inc(mem, m->incarnation);
     gossip_member_set_addr(mem, &m->addr);
     gossip_member_set_meta(mem, &m->meta);
     if (mem->state != GOSSIP_ALIVE)
@@ -588,17 +637,17 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     if (mem == NULL || !gossip_inc_plausible(g, mem, inc))
         return;
     if (mem == g->self) {
-        if (!g->leaving && inc >= mem->incarnation)
+        if (!g->leaving && inc >= gm_inc(mem))
             gossip_refute(g, inc, from);
         else if (!g->leaving)
             gossip_correct(g, from);
         return;
     }
-    if (inc < mem->incarnation || !gossip_is_live(mem->state))
+    if (inc < gm_inc(mem) || !gossip_is_live(mem->state))
         return;
     if (mem->state == GOSSIP_SUSPECT) {
-        if (inc > mem->incarnation) {
-            mem->incarnation = inc;
+        if (inc > gm_inc(mem)) {
+            gossip_member_set_inc(mem, inc);
             gossip_suspicion_start(g, gm_susp(g, mem), from);
             gossip_queue_state(g, GMSG_SUSPECT, mem, from);
         } else if (gossip_suspicion_confirm(gm_susp(g, mem), from)) {
@@ -609,7 +658,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
     }
     if (!gossip_set_state(g, mem, GOSSIP_SUSPECT))
         return;
-    mem->incarnation = inc;
+    gossip_member_set_inc(mem, inc);
     gossip_suspicion_start(g, gm_susp(g, mem), from);
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
@@ -625,26 +674,26 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
     if (mem == NULL || !gossip_inc_plausible(g, mem, inc))
         return;
     if (mem == g->self) {
-        if (!g->leaving && inc >= mem->incarnation)
+        if (!g->leaving && inc >= gm_inc(mem))
             gossip_refute(g, inc, from);
         return;
     }
-    if (inc < mem->incarnation)
+    if (inc < gm_inc(mem))
         return;
     if (!gossip_is_live(mem->state)) {
         /* a leave notice outranks our own conclusion that it died */
         if (left && mem->state == GOSSIP_DEAD) {
-            mem->incarnation = inc;
+            gossip_member_set_inc(mem, inc);
             gossip_set_state(g, mem, GOSSIP_LEFT);
             gossip_notify(g, mem, false);
             gossip_queue_state(g, GMSG_DEAD, mem, from);
         }
         return;
     }
-    mem->incarnation = inc;
+    gossip_member_set_inc(mem, inc);
     gossip_set_state(g, mem, left ? GOSSIP_LEFT : GOSSIP_DEAD);
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_DEAD, mem, from);
-    gossip_logf(g, 2, "member %s (%s) %s", gm_id(mem), mem->meta ? gm_meta(mem)->name : "",
+    gossip_logf(g, 2, "member %s (%s) %s", gm_id(mem), gm_ver(mem)->meta ? gm_meta(mem)->name : "",
                 left ? "left" : "declared dead");
 }

@@ -82,7 +82,7 @@ static void gossip_probe_rebuild(struct gossip *g)
     g->nprobe = 0;
     g->probe_pos = 0;
     for (size_t i = 0; i < g->nmembers; i++)
-        if (g->members[i] != g->self->sid)
+        if (g->members[i] != gm_sid(g->self))
             gossip_sid_push(&g->probe_order, &g->nprobe, &g->probe_cap, g->members[i]);
     for (size_t i = g->nprobe; i > 1; i--) {
         size_t j = grand_below(&g->rng, (uint32_t)i);
@@ -137,7 +137,7 @@ static size_t gossip_probe_msgs(const struct gossip *g, const struct gmember *t,
     if (t->state == GOSSIP_SUSPECT) {
         out[1].type = GMSG_SUSPECT;
         snprintf(out[1].id, sizeof(out[1].id), "%s", gm_id(t));
-        out[1].incarnation = t->incarnation;
+        out[1].incarnation = gm_inc(t);
         snprintf(out[1].from, sizeof(out[1].from), "%s", gm_id(g->self));
         n = 2;
     }
@@ -158,7 +158,7 @@ void gossip_probe_start(struct gossip *g, uint64_t now)
     g->probe.active = true;
     g->probe.seq = ++g->seq;
     snprintf(g->probe.target, sizeof(g->probe.target), "%s", gm_id(t));
-    g->probe.target_inc = t->incarnation;
+    g->probe.target_inc = gm_inc(t);
     g->probe.timeout_at = now + timeout;
     /* the second look: half-way between the indirect probes and the end of the period */
     g->probe.second_at = now + (timeout + gossip_scale(g, g->cfg.probe_interval_ms)) / 2;
@@ -265,9 +265,9 @@ void gossip_probe_conclude(struct gossip *g)
     else
         gossip_awareness(g, 1);
     t = gossip_find(g, g->probe.target);
-    if (t != NULL && gossip_is_live(t->state) && t->incarnation == g->probe.target_inc) {
+    if (t != NULL && gossip_is_live(t->state) && gm_inc(t) == g->probe.target_inc) {
         struct gmsg sm;
-        gossip_on_suspect(g, gm_id(t), t->incarnation, gm_id(g->self));
+        gossip_on_suspect(g, gm_id(t), gm_inc(t), gm_id(g->self));
         /* Buddy system, at once and over TCP too: tell the suspect directly instead of
          * waiting for gossip or our next probe of it, through the path most likely to get
          * there when datagrams are being lost. A live member refutes (or, if it already
@@ -275,7 +275,7 @@ void gossip_probe_conclude(struct gossip *g)
         memset(&sm, 0, sizeof(sm));
         sm.type = GMSG_SUSPECT;
         snprintf(sm.id, sizeof(sm.id), "%s", gm_id(t));
-        sm.incarnation = t->incarnation;
+        sm.incarnation = gm_inc(t);
         snprintf(sm.from, sizeof(sm.from), "%s", gm_id(g->self));
         gossip_send_msgs(g, gm_addr(t), &sm, 1);
         gossip_stream_msg(g, gm_addr(t), &sm);

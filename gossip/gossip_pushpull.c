@@ -251,7 +251,7 @@ static void gpp_members_buckets(const struct gossip *g, uint64_t *out, size_t nb
     for (size_t i = 0; i < g->nmembers; i++) {
         const struct gmember *m = gossip_at(g, i);
         const char *id = gm_id(m);
-        out[gpp_mbucket(id, nb)] ^= gpp_member_digest(id, m->incarnation, (uint64_t)m->state);
+        out[gpp_mbucket(id, nb)] ^= gpp_member_digest(id, gm_inc(m), (uint64_t)m->state);
     }
 }
 
@@ -311,14 +311,15 @@ struct gpp_member_filter {
     bool summary;          /* [id, incarnation, state] only (GPP_SUMMARY) */
 };
 
-static bool gpp_member_wanted(const struct gmember *m, const struct gpp_member_filter *f)
+static bool gpp_member_wanted(const struct gossip *g, const struct gmember *m,
+                              const struct gpp_member_filter *f)
 {
     struct gpp_listed key;
     const struct gpp_listed *hit;
 
     if (f == NULL)
         return true;
-    if (f->stride > 1 && (m->sid + f->offset) % f->stride != 0 && !m->self)
+    if (f->stride > 1 && (gm_sid(m) + f->offset) % f->stride != 0 && m != g->self)
         return false;
     if (f->diff != NULL && !f->diff[gpp_mbucket(gm_id(m), f->nb)])
         return false;
@@ -326,7 +327,7 @@ static bool gpp_member_wanted(const struct gmember *m, const struct gpp_member_f
         return true;
     snprintf(key.id, sizeof(key.id), "%s", gm_id(m));
     hit = bsearch(&key, f->listed, f->nlisted, sizeof(key), gpp_listed_cmp);
-    return hit == NULL || hit->incarnation != m->incarnation || hit->state != (uint64_t)m->state;
+    return hit == NULL || hit->incarnation != gm_inc(m) || hit->state != (uint64_t)m->state;
 }
 
 /* One member list entry: [id, incarnation, state, address, metadata..., age ms]. */
@@ -334,11 +335,11 @@ static void gpp_pack_member(const struct gossip *g, msgpack_packer *pk, const st
                             uint64_t now)
 {
     static const struct gossip_meta none_meta;
-    const struct gossip_meta *meta = m->meta ? gm_meta(m) : &none_meta;
+    const struct gossip_meta *meta = gm_ver(m)->meta ? gm_meta(m) : &none_meta;
 
     msgpack_pack_array(pk, 5 + GPROTO_META_FIELDS);
     gproto_pack_id(pk, gm_id(m));
-    msgpack_pack_uint64(pk, m->incarnation);
+    msgpack_pack_uint64(pk, gm_inc(m));
     msgpack_pack_uint8(pk, (uint8_t)m->state);
     gproto_pack_addr(pk, gm_addr(m));
     gproto_pack_meta(pk, meta, gm_addr(m));
@@ -357,16 +358,16 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk,
         return;
     }
     for (size_t i = 0; i < g->nmembers; i++)
-        n += gpp_member_wanted(gossip_at(g, i), filter);
+        n += gpp_member_wanted(g, gossip_at(g, i), filter);
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < g->nmembers; i++) {
         const struct gmember *m = gossip_at(g, i);
-        if (!gpp_member_wanted(m, filter))
+        if (!gpp_member_wanted(g, m, filter))
             continue;
         if (filter != NULL && filter->summary) {
             msgpack_pack_array(pk, 3);
             gproto_pack_id(pk, gm_id(m));
-            msgpack_pack_uint64(pk, m->incarnation);
+            msgpack_pack_uint64(pk, gm_inc(m));
             msgpack_pack_uint8(pk, (uint8_t)m->state);
         } else {
             gpp_pack_member(g, pk, m, now);
@@ -660,7 +661,7 @@ static size_t gpp_summaries_apply(struct gossip *g, const msgpack_object *o, con
         switch (state) {
         case GOSSIP_ALIVE:
             m = gossip_find(g, id);
-            if ((m == NULL || m->incarnation < inc) && n < GOSSIP_PP_WANTS_MAX) {
+            if ((m == NULL || gm_inc(m) < inc) && n < GOSSIP_PP_WANTS_MAX) {
                 gproto_pack_id(wants, id);
                 n++;
             }

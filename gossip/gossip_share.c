@@ -13,6 +13,12 @@
  * the id's handle (gossip_members.c: no per-table hash index, no id pointer per entry), and
  * everything else (GSHARE_BLOBS). A handle is reused once its last reference is dropped.
  *
+ * A member table entry holds none of these itself but one handle of a third space
+ * (GSHARE_VERS): a member's version, the tuple (id, incarnation, address, metadata), stored
+ * once for every table that agrees on it (in a converged fleet, all of them). A version holds
+ * one reference to each of its parts while it is stored (gshare_ver_ref / gshare_ver_unref),
+ * so an entry is 8 bytes: the version's handle, the member's state and the time it changed.
+ *
  * The table is bounded by the members that reference it (each instance holds at most
  * GOSSIP_MEMBERS_MAX), and handles by GSHARE_DIR * GSHARE_CHUNK a space. A mutex guards
  * it: instances on different threads may share it. Reading a held handle's bytes needs no
@@ -21,6 +27,7 @@
 #include "gossip/gossip_int.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +56,7 @@ static pthread_mutex_t gshare_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gshare_ent **gshare_table; /* chains, gshare_size of them (a power of two) */
 static size_t gshare_size, gshare_count;
 static uint64_t gshare_key[2];
-static struct gshare_space gshare_spaces[2];
+static struct gshare_space gshare_spaces[GSHARE_KINDS];
 
 static int gshare_grow(void)
 {
@@ -119,13 +126,15 @@ static struct gshare_ent *gshare_find(int kind, const void *data, size_t len, ui
     return NULL;
 }
 
-uint32_t gshare_ref(int kind, const void *data, size_t len)
+/* gshare_ref; *created tells whether the bytes were stored just now (the first reference). */
+static uint32_t gshare_ref_new(int kind, const void *data, size_t len, bool *created)
 {
     struct gshare_ent *e = NULL;
     uint32_t handle = 0;
     uint64_t h;
 
-    if (len > UINT32_MAX || (kind != GSHARE_IDS && kind != GSHARE_BLOBS))
+    *created = false;
+    if (len > UINT32_MAX || kind < 0 || kind >= GSHARE_KINDS)
         return 0;
     pthread_mutex_lock(&gshare_lock);
     if (gshare_count >= gshare_size && gshare_grow() != 0)
@@ -148,6 +157,7 @@ uint32_t gshare_ref(int kind, const void *data, size_t len)
         e->next = gshare_table[h & (gshare_size - 1)];
         gshare_table[h & (gshare_size - 1)] = e;
         gshare_count++;
+        *created = true;
     }
     e->refs++;
     handle = e->handle;
@@ -156,11 +166,28 @@ out:
     return handle;
 }
 
+uint32_t gshare_ref(int kind, const void *data, size_t len)
+{
+    bool created;
+
+    return gshare_ref_new(kind, data, len, &created);
+}
+
+/* One more reference to a handle the caller holds. */
+static void gshare_hold(int kind, uint32_t handle)
+{
+    if (handle == 0)
+        return;
+    pthread_mutex_lock(&gshare_lock);
+    gshare_spaces[kind].dir[handle / GSHARE_CHUNK][handle % GSHARE_CHUNK]->refs++;
+    pthread_mutex_unlock(&gshare_lock);
+}
+
 uint32_t gshare_lookup(int kind, const void *data, size_t len)
 {
     struct gshare_ent *e = NULL;
 
-    if (len > UINT32_MAX || (kind != GSHARE_IDS && kind != GSHARE_BLOBS))
+    if (len > UINT32_MAX || kind < 0 || kind >= GSHARE_KINDS)
         return 0;
     pthread_mutex_lock(&gshare_lock);
     if (gshare_size > 0)
@@ -179,12 +206,14 @@ const void *gshare_data(int kind, uint32_t handle)
     return chunk[handle % GSHARE_CHUNK]->data;
 }
 
-void gshare_unref(int kind, uint32_t handle)
+/* gshare_unref; true when that was the last reference (the bytes are gone). */
+static bool gshare_unref_last(int kind, uint32_t handle)
 {
     struct gshare_ent *e, **p;
+    bool last = false;
 
     if (handle == 0)
-        return;
+        return false;
     pthread_mutex_lock(&gshare_lock);
     e = gshare_spaces[kind].dir[handle / GSHARE_CHUNK][handle % GSHARE_CHUNK];
     if (--e->refs == 0) {
@@ -194,8 +223,46 @@ void gshare_unref(int kind, uint32_t handle)
         gshare_count--;
         gshare_release(&gshare_spaces[kind], handle);
         free(e);
+        last = true;
     }
     pthread_mutex_unlock(&gshare_lock);
+    return last;
+}
+
+void gshare_unref(int kind, uint32_t handle)
+{
+    gshare_unref_last(kind, handle);
+}
+
+/* A version's parts are held once per stored version: by the reference that stored it, and
+ * released with the last one. The caller holds the parts while it asks, so they cannot go
+ * away in between (another thread may store or drop the same version meanwhile: each store
+ * and each last drop moves the parts' counts once). */
+uint32_t gshare_ver_ref(const struct gver *v)
+{
+    bool created;
+    uint32_t h = gshare_ref_new(GSHARE_VERS, v, sizeof(*v), &created);
+
+    if (h != 0 && created) {
+        gshare_hold(GSHARE_IDS, v->sid);
+        gshare_hold(GSHARE_BLOBS, v->addr);
+        gshare_hold(GSHARE_BLOBS, v->meta);
+    }
+    return h;
+}
+
+void gshare_ver_unref(uint32_t handle)
+{
+    struct gver v;
+
+    if (handle == 0)
+        return;
+    v = *gshare_ver(handle);
+    if (gshare_unref_last(GSHARE_VERS, handle)) {
+        gshare_unref(GSHARE_IDS, v.sid);
+        gshare_unref(GSHARE_BLOBS, v.addr);
+        gshare_unref(GSHARE_BLOBS, v.meta);
+    }
 }
 
 size_t gshare_stored(void)

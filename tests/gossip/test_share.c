@@ -1,7 +1,8 @@
 /*
- * test_share.c - member ids and metadata are stored once per process (gossip_share.c):
- * every member table in the simulator references the same copy, a change takes a new one, and the
- * last reference frees it.
+ * test_share.c - member ids and metadata are stored once per process (gossip_share.c), and so
+ * is each member's version (id, incarnation, address, metadata): every member table in the
+ * simulator references the same copy, a change takes a new one, and the last reference frees
+ * it. A table entry is the version's handle, the state and its time: 8 bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,24 +36,23 @@ static void test_metadata_is_shared(void **state)
     for (size_t i = 0; i < N; i++)
         assert_int_equal(fakenet_start_join(net, i, 0), 0);
     assert_true(fakenet_run_until(net, all_alive, NULL, 100, 60000) != UINT64_MAX);
-    /* N * N member entries: N distinct ids, N distinct metadata and N distinct addresses */
-    assert_int_equal(gshare_stored(), 3 * N);
+    /* N * N member entries: N distinct ids, N distinct metadata, N distinct addresses and N
+     * versions, one per member, shared by every table */
+    assert_int_equal(gshare_stored(), 4 * N);
     fakenet_id(net, 7, id);
     a = gossip_find(net->nodes[3].g, id);
     b = gossip_find(net->nodes[12].g, id);
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(gm_meta(a));
-    assert_int_equal(a->meta, b->meta);
-    assert_int_equal(a->meta, net->nodes[7].g->self->meta);
+    assert_int_equal(a->ver, b->ver);
+    assert_int_equal(a->ver, net->nodes[7].g->self->ver);
     assert_ptr_equal(gm_meta(a), gm_meta(b));
-    assert_int_equal(a->sid, b->sid);
     assert_ptr_equal(gm_id(a), gm_id(b));
-    assert_int_equal(a->addr, b->addr);
     assert_true(gossip_addr_equal(gm_addr(a), &net->nodes[7].addr));
     /* the table itself: one small entry per member, found by the id's shared handle */
-    assert_ptr_equal(a, gossip_slot(net->nodes[3].g, a->sid));
-    assert_true(sizeof(struct gmember) <= 32);
+    assert_ptr_equal(a, gossip_slot(net->nodes[3].g, gm_sid(a)));
+    assert_int_equal(sizeof(struct gmember), 8);
 
     /* member 7 as member 3 hears of it in a new life with another name: member 3 alone takes
      * a new copy, the others keep the old one */
@@ -63,9 +63,11 @@ static void test_metadata_is_shared(void **state)
     alive.meta = changed;
     gossip_on_alive(net->nodes[3].g, &alive, false);
     assert_string_equal(gm_meta(a)->name, "renamed");
-    assert_int_not_equal(a->meta, b->meta);
+    assert_int_not_equal(a->ver, b->ver);
+    assert_int_not_equal(gm_ver(a)->meta, gm_ver(b)->meta);
     assert_string_equal(gm_meta(b)->name, "gateway-007");
-    assert_int_equal(gshare_stored(), 3 * N + 1);
+    assert_int_equal(gm_inc(a), gm_inc(b) + 1);
+    assert_int_equal(gshare_stored(), 4 * N + 2); /* its new metadata and version */
 
     fakenet_free(net);
     assert_int_equal(gshare_stored(), 0);

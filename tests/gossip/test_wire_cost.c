@@ -130,11 +130,11 @@ static struct fakenet *pp_pair(size_t fleet, uint64_t seed)
     }
     fakenet_id(net, 1, id);
     assert_int_equal(gossip_debug_add_member(net->nodes[0].g, id, &net->nodes[1].addr,
-                                             net->nodes[1].g->self->incarnation),
+                                             gm_inc(net->nodes[1].g->self)),
                      0);
     fakenet_id(net, 0, id);
     assert_int_equal(gossip_debug_add_member(net->nodes[1].g, id, &net->nodes[0].addr,
-                                             net->nodes[0].g->self->incarnation),
+                                             gm_inc(net->nodes[0].g->self)),
                      0);
     return net;
 }
