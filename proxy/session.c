@@ -549,7 +549,9 @@ static void sess_written(struct proxy_conn *c, int status)
         sess_close(s, true);
         return;
     }
-    if (s->r->up && sess_dir_drained(s, &s->r->response_dir, c)) {
+    /* the last writes of a response can complete after the exchange ended and gave its
+     * request state back (sess_next): with no request, no response direction waits on them */
+    if (s->r != NULL && s->r->up && sess_dir_drained(s, &s->r->response_dir, c)) {
         sess_update_reading(s);
         /* bytes may already wait in the backend buffer */
         if (s->r->up && proxy_conn_avail(&s->r->up->c))
