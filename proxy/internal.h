@@ -201,6 +201,14 @@ enum {
     PROXY_CMD_STOP = 2,
 };
 
+/* A drain (proxy.c): each listener first drops new SYNs, its queue is accepted, and it stays
+ * open this long so handshakes already under way complete into the queue (taken again before
+ * the close) instead of being reset by it. */
+#define PROXY_DRAIN_LINGER_MS 200
+/* A connection with no request yet when the drain starts, or taken from a listener's queue,
+ * gets this long for its first byte (session.c). */
+#define PROXY_DRAIN_FIRST_REQUEST_MS 1000
+
 /* One listening socket of a worker. Every worker has its own SO_REUSEPORT socket per listen
  * address, so the kernel spreads new connections over the workers. */
 struct proxy_wlisten {
@@ -220,11 +228,13 @@ struct proxy_worker {
     struct proxy_wlisten listen[2 * PROXY_LISTEN_MAX]; /* the --http ones, then --https */
     unsigned nlisten;                                  /* entries in listen */
     uv_async_t wake;                                   /* commands from other threads */
-    uv_timer_t sweep;                 /* once a second: pool idle timeouts, IP table, loop counts */
-    struct proxy_conn_loop conns;     /* what this loop's connections share */
-    struct proxy_deadlines deadlines; /* the sessions' timeouts */
-    struct sess_req *req_free;        /* cached request states (session.c) */
-    unsigned req_free_count;          /* entries in req_free */
+    uv_timer_t linger;            /* a drain: when the listeners close (PROXY_DRAIN_LINGER_MS) */
+    bool listeners_open;          /* counted in proxy.listening_workers */
+    uv_timer_t sweep;             /* once a second: pool idle timeouts, IP table, loop counts */
+    struct proxy_conn_loop conns; /* what this loop's connections share */
+    struct proxy_deadlines deadlines;           /* the sessions' timeouts */
+    struct sess_req *req_free;                  /* cached request states (session.c) */
+    unsigned req_free_count;                    /* entries in req_free */
     _Atomic uint32_t loop_handles, loop_timers; /* active handles and timers at the last sweep */
     _Atomic int cmd;                            /* PROXY_CMD_* bits */
     bool draining;
@@ -257,8 +267,10 @@ struct proxy {
     struct state_hash_table reg; /* proxy_backend by address (state's keyed table) */
     _Atomic uint64_t routes_gen; /* bumped when a route is retired: workers sweep */
     struct proxy_iptable ips;
-    _Atomic uint64_t connections;    /* client connections open */
-    struct proxy_probe_state *probe; /* active health checks (NULL until proxy_probe_set) */
+    _Atomic uint64_t connections;       /* client connections open */
+    _Atomic uint32_t listening_workers; /* workers whose listeners are still open */
+    _Atomic uint32_t drain_linger_ms;   /* set by proxy_drain before it tells the workers */
+    struct proxy_probe_state *probe;    /* active health checks (NULL until proxy_probe_set) */
 };
 
 /* How far a connection's read buffer may grow: the header limit plus room for the start of a
@@ -313,6 +325,9 @@ void proxy_session_abort(struct proxy_session *s);
 void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener);
 /* The HTTPS listener: a session with the TLS layer (tls_layer.c) under it. */
 void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener);
+/* A connection a draining worker took from its listener's queue itself (the fd is the
+ * session's, or closed). */
+void proxy_session_accept_fd(struct proxy_worker *w, int fd, bool https);
 void proxy_session_drain(struct proxy_worker *w);
 /* Sets `held` on the backend views and counters the worker's sessions point at. */
 void proxy_session_mark_held(struct proxy_worker *w);

@@ -11,10 +11,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/filter.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "proxy/internal.h"
@@ -174,10 +176,12 @@ static void add_own_addrs(struct proxy *p)
 
 /* ---- workers -------------------------------------------------------------------------- */
 
+/* A draining worker's listeners stay open for PROXY_DRAIN_LINGER_MS: what they accept then is
+ * served like the rest (its answer says Connection: close). */
 static void on_connection(uv_stream_t *server, int status)
 {
     struct proxy_worker *w = server->data;
-    if (status != 0 || w->draining || w->stopping)
+    if (status != 0 || w->stopping)
         return;
     proxy_session_accept(w, server);
 }
@@ -185,7 +189,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_tls_connection(uv_stream_t *server, int status)
 {
     struct proxy_worker *w = server->data;
-    if (status != 0 || w->draining || w->stopping)
+    if (status != 0 || w->stopping)
         return;
     proxy_session_accept_https(w, server);
 }
@@ -197,6 +201,72 @@ static void close_listeners(struct proxy_worker *w)
             uv_close((uv_handle_t *)&w->listen[i].tcp, NULL);
         w->listen[i].listening = false;
     }
+    if (w->listeners_open) {
+        w->listeners_open = false;
+        atomic_fetch_sub(&w->p->listening_workers, 1);
+    }
+}
+
+/* Takes every connection waiting in the listener's kernel queue (until EAGAIN) into a session.
+ * Closing a listener resets what its queue holds: clients whose handshake the kernel completed
+ * and who may have sent their request. With SO_REUSEPORT each worker's socket has a queue of
+ * its own, so each worker empties its own. */
+static void accept_queued(struct proxy_worker *w, struct proxy_wlisten *wl)
+{
+    uv_os_fd_t lfd;
+
+    if (!wl->listening || uv_fileno((const uv_handle_t *)&wl->tcp, &lfd) != 0)
+        return;
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return; /* EAGAIN: empty; EMFILE and the like: what is left is lost with the close */
+        }
+        proxy_session_accept_fd(w, fd, wl->tls);
+    }
+}
+
+/* From now on the listener drops new connections' SYNs (a socket filter: the client's SYN is
+ * retransmitted after a second and then meets the closed port, a clean refusal), while
+ * handshakes the kernel already answered still complete into the queue. */
+static void refuse_new_syns(struct proxy_wlisten *wl)
+{
+    static struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),           /* TCP flags (data is the TCP header) */
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 1), /* SYN */
+        BPF_STMT(BPF_RET | BPF_K, 0),                     /* drop */
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),           /* keep all of it */
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+    uv_os_fd_t lfd;
+
+    if (wl->listening && uv_fileno((const uv_handle_t *)&wl->tcp, &lfd) == 0)
+        setsockopt(lfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)); /* best effort */
+}
+
+/* The end of the linger: what completed meanwhile is taken, then the listeners close. */
+static void on_linger(uv_timer_t *t)
+{
+    struct proxy_worker *w = t->data;
+
+    for (unsigned i = 0; i < w->nlisten; i++)
+        accept_queued(w, &w->listen[i]);
+    close_listeners(w);
+}
+
+/* A drain stops accepting without resetting anyone: new SYNs are dropped, the queue is taken,
+ * and the listeners close once the handshakes under way had PROXY_DRAIN_LINGER_MS to land. */
+static void drain_listeners(struct proxy_worker *w)
+{
+    for (unsigned i = 0; i < w->nlisten; i++) {
+        refuse_new_syns(&w->listen[i]);
+        accept_queued(w, &w->listen[i]);
+    }
+    if (w->listeners_open)
+        uv_timer_start(&w->linger, on_linger,
+                       atomic_load_explicit(&w->p->drain_linger_ms, memory_order_relaxed), 0);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -253,9 +323,9 @@ static void on_wake(uv_async_t *a)
     int cmd = atomic_exchange(&w->cmd, 0);
     if ((cmd & PROXY_CMD_DRAIN) && !w->draining) {
         w->draining = true;
-        close_listeners(w);
         proxy_pool_sweep(w, 0, true);
         proxy_session_drain(w);
+        drain_listeners(w); /* after: what it takes from the queues is not idle */
     }
     if ((cmd & PROXY_CMD_STOP) && !w->stopping) {
         w->stopping = true;
@@ -265,6 +335,7 @@ static void on_wake(uv_async_t *a)
         proxy_pool_sweep(w, 0, true);
         uv_close((uv_handle_t *)&w->wake, NULL);
         uv_close((uv_handle_t *)&w->sweep, NULL);
+        uv_close((uv_handle_t *)&w->linger, NULL);
         proxy_deadlines_close(&w->deadlines);
         proxy_conn_loop_close(&w->conns);
     }
@@ -311,6 +382,8 @@ static int worker_init(struct proxy *p, struct proxy_worker *w, unsigned id, cha
     w->sweep.data = w;
     uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)&w->sweep);
+    uv_timer_init(&w->loop, &w->linger);
+    w->linger.data = w;
     for (unsigned i = 0; i < w->nlisten; i++) {
         struct proxy_wlisten *wl = &w->listen[i];
         uv_tcp_init(&w->loop, &wl->tcp);
@@ -420,6 +493,10 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
             goto fail;
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct proxy_worker *w = &p->workers[i];
+        if (w->nlisten > 0) {
+            w->listeners_open = true; /* until the worker closes them (close_listeners) */
+            atomic_fetch_add(&p->listening_workers, 1);
+        }
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             ERR("pthread_create: %s", strerror(rc));
@@ -427,6 +504,9 @@ struct proxy *proxy_start(const struct proxy_config *cfg, struct state_routes *r
             return NULL;
         }
         w->thread_started = true;
+        char name[16]; /* what top -H, perf and /proc/PID/task/TID/comm show */
+        snprintf(name, sizeof(name), "proxy-worker%u", i % PROXY_WORKERS_MAX);
+        pthread_setname_np(w->thread, name);
     }
     return p;
 fail:
@@ -462,9 +542,11 @@ static void send_cmd(struct proxy *p, int cmd)
 
 int proxy_drain(struct proxy *p, uint32_t timeout_ms)
 {
+    atomic_store(&p->drain_linger_ms,
+                 timeout_ms < PROXY_DRAIN_LINGER_MS ? timeout_ms : PROXY_DRAIN_LINGER_MS);
     send_cmd(p, PROXY_CMD_DRAIN);
     uint64_t deadline = proxy_mono_ms() + timeout_ms;
-    while (proxy_connections(p) > 0) {
+    while (proxy_connections(p) > 0 || atomic_load(&p->listening_workers) > 0) {
         if (proxy_mono_ms() >= deadline)
             return PROXY_ETIMEOUT;
         usleep(5000);

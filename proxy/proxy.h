@@ -214,10 +214,14 @@ uint16_t proxy_http_port(const struct proxy *p);
 /* The bound port of the first HTTPS listener, 0 when HTTPS is not enabled. */
 uint16_t proxy_https_port(const struct proxy *p);
 
-/* Graceful drain: closes the listeners, lets in-flight requests finish (idle keep-alive
- * connections are closed, busy ones answer with "Connection: close"), waits up to timeout_ms.
- * Returns 0 when every connection ended in time, PROXY_ETIMEOUT when some were still open (they
- * stay open until proxy_stop). Call from one thread, at most once, before proxy_stop. */
+/* Graceful drain: stops accepting without resetting anyone and lets in-flight requests finish,
+ * waiting up to timeout_ms. Each listener drops new SYNs (those clients are refused once it
+ * closes), its kernel queue is accepted, and it closes 200 ms later after taking what completed
+ * meanwhile. Connections taken so, and those that sent nothing yet, get a second for their first
+ * request; busy ones and any request arriving answer with "Connection: close"; idle kept-alive
+ * connections are closed. Returns 0 when every connection ended in time, PROXY_ETIMEOUT when
+ * some were still open (they stay open until proxy_stop). Call from one thread, at most once,
+ * before proxy_stop. */
 int proxy_drain(struct proxy *p, uint32_t timeout_ms);
 
 /* Stops the workers (cutting any connection left), joins them and frees everything. NULL is a

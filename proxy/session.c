@@ -47,7 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "acme/acme.h"
 #include "proxy/internal.h"
@@ -665,6 +667,18 @@ void proxy_session_abort(struct proxy_session *s)
     sess_close(s, false);
 }
 
+/* A connection that has sent no request yet, while the worker drains: its first byte is due
+ * within PROXY_DRAIN_FIRST_REQUEST_MS (a client sends its request right after connecting; one
+ * that only opened a connection for later must not hold the stop up for the header timeout),
+ * and then its head gets the whole header timeout. */
+static void sess_drain_first_request(struct proxy_session *s)
+{
+    uint32_t ms = sess_proxy(s)->cfg.header_timeout_ms;
+
+    s->head_timer = false; /* the first byte arms the header timeout (sess_process) */
+    sess_timer_set(s, ms < PROXY_DRAIN_FIRST_REQUEST_MS ? ms : PROXY_DRAIN_FIRST_REQUEST_MS);
+}
+
 void proxy_session_begin(struct proxy_session *s, bool https)
 {
     struct proxy *p = sess_proxy(s);
@@ -693,36 +707,67 @@ void proxy_session_begin(struct proxy_session *s, bool https)
         return;
     }
     uv_tcp_nodelay(&s->c.tcp, 1);
-    s->head_timer = true;
-    sess_timer_set(s, p->cfg.header_timeout_ms);
+    if (s->w->draining) {
+        sess_drain_first_request(s); /* taken from the queue of a listener about to close */
+    } else {
+        s->head_timer = true;
+        sess_timer_set(s, p->cfg.header_timeout_ms);
+    }
     sess_update_reading(s);
+}
+
+/* Starts a session on the next connection of `listener`, or on `fd` when listener is NULL (a
+ * draining worker takes its listener's queue with accept4 itself, proxy.c). `https` puts the TLS
+ * layer (tls_layer.c) below it, which asks sess_tls_route() what to do once the ClientHello is
+ * in. */
+static void session_start(struct proxy_worker *w, uv_stream_t *listener, int fd, bool https)
+{
+    struct proxy_session *s = proxy_session_new(w);
+    int rc;
+
+    if (s == NULL) {
+        if (listener == NULL)
+            close(fd);
+        return;
+    }
+    rc = listener ? uv_accept(listener, (uv_stream_t *)&s->c.tcp) : uv_tcp_open(&s->c.tcp, fd);
+    if (rc != 0 && listener == NULL)
+        close(fd); /* not the handle's: uv_tcp_open refused it */
+    if (rc != 0 ||
+        (https && tls_conn_attach(&s->c, sess_proxy(s)->cfg.tls, sess_tls_route, s) != 0)) {
+        sess_close(s, false);
+        return;
+    }
+    proxy_session_begin(s, https);
 }
 
 void proxy_session_accept(struct proxy_worker *w, uv_stream_t *listener)
 {
-    struct proxy_session *s = proxy_session_new(w);
-    if (s == NULL)
-        return;
-    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0) {
-        sess_close(s, false);
-        return;
-    }
-    proxy_session_begin(s, false);
+    session_start(w, listener, -1, false);
 }
 
-/* The HTTPS port: the same session with the TLS layer (tls_layer.c) below it, which asks
- * sess_tls_route() what to do once the ClientHello is in. */
 void proxy_session_accept_https(struct proxy_worker *w, uv_stream_t *listener)
 {
-    struct proxy_session *s = proxy_session_new(w);
-    if (s == NULL)
-        return;
-    if (uv_accept(listener, (uv_stream_t *)&s->c.tcp) != 0 ||
-        tls_conn_attach(&s->c, sess_proxy(s)->cfg.tls, sess_tls_route, s) != 0) {
-        sess_close(s, false);
-        return;
-    }
-    proxy_session_begin(s, true);
+    session_start(w, listener, -1, true);
+}
+
+void proxy_session_accept_fd(struct proxy_worker *w, int fd, bool https)
+{
+    session_start(w, NULL, fd, https);
+}
+
+/* Whether the client sent bytes not parsed yet, read or still in the kernel: a request is on
+ * its way in, and closing now would answer it with a reset. */
+static bool sess_input_waiting(struct proxy_session *s)
+{
+    uv_os_fd_t fd;
+    char b;
+
+    if (proxy_conn_avail(&s->c) > 0)
+        return true;
+    if (uv_fileno((const uv_handle_t *)&s->c.tcp, &fd) != 0)
+        return false;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 void proxy_session_drain(struct proxy_worker *w)
@@ -731,9 +776,15 @@ void proxy_session_drain(struct proxy_worker *w)
     while (l != &w->sessions) {
         struct proxy_session *s = PROXY_CONTAINER(l, struct proxy_session, link);
         l = l->next;
-        /* idle keep-alive connections go now; busy ones end after their response */
-        if (s->st == SS_HEAD && proxy_conn_avail(&s->c) == 0)
+        /* busy ones end after their response (Connection: close), and so does a request
+         * arriving now; idle kept-alive connections go now; new ones get their first request
+         * answered */
+        if (s->st != SS_HEAD || s->c.closing || sess_input_waiting(s))
+            continue;
+        if (s->requests > 0)
             sess_close(s, false);
+        else
+            sess_drain_first_request(s);
     }
 }
 

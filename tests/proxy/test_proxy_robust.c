@@ -474,6 +474,16 @@ static void *drain_main(void *arg)
     return NULL;
 }
 
+static uint64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A drain closes idle kept-alive connections at once, finishes the request in flight, answers
+ * the first request of a connection that had sent nothing yet (a client's request right after
+ * its connect), and closes one that stays silent once the grace for it is over. */
 static void test_drain_finishes_in_flight(void **state)
 {
     (void)state;
@@ -482,7 +492,15 @@ static void test_drain_finishes_in_flight(void **state)
     uint16_t port = tb_port(be);
     th_route(routes, "app.localhost", "app", &port, 1);
     struct proxy *p = th_proxy(routes, NULL);
-    int idle = tc_connect(proxy_http_port(p));
+    const char get[] = "GET /download?n=10 HTTP/1.1\r\nHost: app.localhost\r\n\r\n";
+    struct tc_resp r;
+    int kept = tc_connect(proxy_http_port(p));
+    tc_sends(kept, get);
+    assert_int_equal(tc_read(kept, &r, 1024, false), 200);
+    assert_false(r.closed);
+    tc_resp_free(&r);
+    int fresh = tc_connect(proxy_http_port(p));
+    int silent = tc_connect(proxy_http_port(p));
     int busy = tc_connect(proxy_http_port(p));
     /* a request whose body is still coming when the drain starts */
     tc_sends(busy,
@@ -490,20 +508,35 @@ static void test_drain_finishes_in_flight(void **state)
     usleep(100000);
     struct drain_arg da = {p, -99};
     pthread_t t;
+    uint64_t t0 = ms_now();
     pthread_create(&t, NULL, drain_main, &da);
-    /* the idle keep-alive connection is closed at once, the busy one finishes */
-    assert_true(tc_closed(idle, 1000));
+    /* the idle kept-alive connection is closed at once */
+    assert_true(tc_closed(kept, 1000));
+    /* the worker drains now: a connection's first request is still answered */
+    tc_sends(fresh, get);
+    assert_int_equal(tc_read(fresh, &r, 1024, false), 200);
+    assert_string_equal(r.body, "xxxxxxxxxx");
+    assert_non_null(strstr(r.head, "Connection: close"));
+    assert_true(r.closed);
+    tc_resp_free(&r);
     tc_sends(busy, "67890");
-    struct tc_resp r;
     assert_int_equal(tc_read(busy, &r, 1024, false), 200);
     assert_string_equal(r.body, "received 10");
     assert_non_null(strstr(r.head, "Connection: close"));
     assert_true(r.closed);
     tc_resp_free(&r);
+    /* one that sends nothing is closed after the grace for a first request (1 s) */
+    assert_true(tc_closed(silent, 3000));
+    uint64_t silent_ms = ms_now() - t0;
     pthread_join(t, NULL);
+    fprintf(stderr, "drain: the silent connection closed after %llu ms\n",
+            (unsigned long long)silent_ms);
+    assert_true(silent_ms >= 900 && silent_ms <= 2500);
     assert_int_equal(da.rc, 0);
     assert_int_equal(proxy_connections(p), 0);
-    close(idle);
+    close(kept);
+    close(fresh);
+    close(silent);
     close(busy);
     proxy_stop(p);
     tb_free(be);
