@@ -77,7 +77,7 @@
  *   What Lifeguard's local health already did is unchanged: a slow member (one that
  *   receives everything 1.2 s late, test_membership) is not declared dead.
  * - Changes are never sent on their own: they ride on pings, acks and gossip rounds from two
- *   queues (membership, data) that alternate within each packet (gossip_queue.c). A new
+ *   queues (membership, health, data) taken in turn within each packet (gossip_queue.c). A new
  *   change advances the next gossip round (at most one early round per 20 ms): the same
  *   number of transmissions, sent sooner. A record the node broadcasts runs that round at
  *   once, and a change queued between ticks asks the owner for an earlier tick (the clock's
@@ -196,7 +196,8 @@ void gossip_queue_data(struct gossip *g, const char *qkey, uint64_t version, con
     gwbuf_init_fixed(&w, small, g->udp_body_max);
     rc = gproto_encode(&w, m);
     if (rc == 0) {
-        rc = gq_put(&g->q_data, qkey, version, small, w.len);
+        rc =
+            gq_put(m->type == GMSG_HEALTH ? &g->q_health : &g->q_data, qkey, version, small, w.len);
     } else if (rc == GOSSIP_ETOOBIG) {
         /* does not fit a datagram: it will travel over TCP */
         if (gwbuf_init_dynamic(&w, GOSSIP_ITEM_MAX + GOSSIP_KEY_MAX + 64,
@@ -283,25 +284,28 @@ static bool gossip_fill_one(struct gossip *g, struct gqueue *q, struct gwbuf *w,
     return true;
 }
 
-/* Piggy-backs queued changes into the rest of the packet, alternating membership and data. */
+/* Piggy-backs queued changes into the rest of the packet, taking in turn from membership,
+ * health and data. Health has a queue of its own: in the shared one, newest first, the records
+ * of a fleet taking a thousand names (and every member forwarding each record it has not seen)
+ * kept landing on top of a verdict's restatement, which then waited minutes behind them while
+ * the copies it refreshes expired ("unknown" fleet-wide; test_health_flood). */
 static void gossip_fill(struct gossip *g, struct gwbuf *w, size_t nmsgs)
 {
-    struct gq_entry *pm[GOSSIP_MSGS_PER_PACKET], *pd[GOSSIP_MSGS_PER_PACKET];
-    size_t npm = 0, npd = 0;
+    struct gqueue *qs[3] = {&g->q_members, &g->q_health, &g->q_data};
+    struct gq_entry *picked[3][GOSSIP_MSGS_PER_PACKET];
+    size_t n[3] = {0, 0, 0};
     uint32_t limit = gossip_retransmit_limit(g);
 
-    gq_begin(&g->q_members);
-    gq_begin(&g->q_data);
-    while (nmsgs + npm + npd + 2 <= GOSSIP_MSGS_PER_PACKET) {
-        bool a = gossip_fill_one(g, &g->q_members, w, limit, pm, &npm);
-        bool b = gossip_fill_one(g, &g->q_data, w, limit, pd, &npd);
-        if (!a && !b)
-            break;
+    for (size_t q = 0; q < 3; q++)
+        gq_begin(qs[q]);
+    for (bool any = true; any && nmsgs + n[0] + n[1] + n[2] + 3 <= GOSSIP_MSGS_PER_PACKET;) {
+        any = false;
+        for (size_t q = 0; q < 3; q++)
+            any |= gossip_fill_one(g, qs[q], w, limit, picked[q], &n[q]);
     }
-    for (size_t i = 0; i < npm; i++)
-        gq_sent(&g->q_members, pm[i], limit);
-    for (size_t i = 0; i < npd; i++)
-        gq_sent(&g->q_data, pd[i], limit);
+    for (size_t q = 0; q < 3; q++)
+        for (size_t i = 0; i < n[q]; i++)
+            gq_sent(qs[q], picked[q][i], limit);
 }
 
 static void gossip_send_body(struct gossip *g, const struct gossip_addr *to, const uint8_t *body,
@@ -518,7 +522,8 @@ static void gossip_round(struct gossip *g)
     size_t k = g->cfg.gossip_nodes < 16 ? g->cfg.gossip_nodes : 16;
     uint32_t limit = gossip_retransmit_limit(g);
 
-    if (g->q_members.count == 0 && g->q_data.count == 0 && g->q_big.count == 0)
+    if (g->q_members.count == 0 && g->q_health.count == 0 && g->q_data.count == 0 &&
+        g->q_big.count == 0)
         return;
     k = gossip_random_members(g, k, gossip_pick_gossip, NULL, targets);
     for (size_t i = 0; i < k; i++) {
@@ -747,7 +752,8 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     if (g->cipher == NULL || g->health == NULL || g->replay == NULL ||
         gossip_keyring_derive(&cfg->keyring, &g->wire) != 0 ||
         gq_init(&g->q_members, gossip_member_queue_max(cfg)) != 0 ||
-        gq_init(&g->q_data, cfg->queue_max) != 0 || gq_init(&g->q_big, 256) != 0)
+        gq_init(&g->q_health, cfg->queue_max) != 0 || gq_init(&g->q_data, cfg->queue_max) != 0 ||
+        gq_init(&g->q_big, 256) != 0)
         goto nomem;
     g->udp_body_max = GOSSIP_UDP_MAX - genv_overhead(&cfg->keyring, cfg->label);
     g->start_ms = gossip_now(g); /* before any member: state times count from it */
@@ -791,6 +797,7 @@ void gossip_free(struct gossip *g)
     free(g->gone);
     free(g->probe_order);
     gq_destroy(&g->q_members);
+    gq_destroy(&g->q_health);
     gq_destroy(&g->q_data);
     gq_destroy(&g->q_big);
     ghealth_free(g->health);
@@ -894,7 +901,7 @@ void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
 {
     *out = g->stats;
     out->drops[GOSSIP_DROP_QUEUE_FULL] +=
-        g->q_members.evicted + g->q_data.evicted + g->q_big.evicted;
+        g->q_members.evicted + g->q_health.evicted + g->q_data.evicted + g->q_big.evicted;
     out->awareness = g->awareness;
     out->members_alive = out->members_suspect = out->members_dead = out->members_left = 0;
     for (size_t i = 0; i < g->nmembers; i++) {
@@ -914,7 +921,7 @@ void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
         }
     }
     out->queue_membership = (uint32_t)g->q_members.count;
-    out->queue_data = (uint32_t)(g->q_data.count + g->q_big.count);
+    out->queue_data = (uint32_t)(g->q_health.count + g->q_data.count + g->q_big.count);
     out->incarnation = gm_inc(g->self);
 }
 

@@ -331,7 +331,8 @@ struct gossip {
     struct grelay relays[GOSSIP_RELAYS_MAX]; /* indirect probes we run for others */
 
     struct gqueue q_members; /* alive/suspect/dead messages */
-    struct gqueue q_data;    /* items and health */
+    struct gqueue q_health;  /* backend health entries */
+    struct gqueue q_data;    /* items */
     struct gqueue q_big;     /* items too big for a datagram (sent over TCP) */
 
     struct ghealth *health;                      /* backend health table */

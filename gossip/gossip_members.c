@@ -405,7 +405,7 @@ void gossip_eager(struct gossip *g)
     uint64_t soon = g->last_round_ms + GOSSIP_EAGER_GAP_MS;
     uint64_t now = gossip_now(g);
 
-    if (g->q_members.count + g->q_data.count > GOSSIP_EAGER_QUEUE_MAX)
+    if (g->q_members.count + g->q_health.count + g->q_data.count > GOSSIP_EAGER_QUEUE_MAX)
         return;
     if (soon < now)
         soon = now;

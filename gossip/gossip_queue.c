@@ -8,8 +8,9 @@
  * first in O(1): fresh news outruns old news. Queuing a key that is already present replaces
  * the entry (and resets its count) unless the queued version is newer, so a name updated ten
  * times in a second is sent as its last version only. gossip.c keeps one queue per class
- * (membership, data) and alternates between them while filling a packet, so a burst of
- * membership changes never starves records, nor the reverse.
+ * (membership, health, data) and takes from each in turn while filling a packet, so a burst of
+ * one class never starves another: membership changes and records, nor a flood of records the
+ * health verdicts whose copies expire unless restated.
  */
 #include "gossip/gossip_int.h"
 
