@@ -544,3 +544,13 @@ bool fakenet_item_everywhere(struct fakenet *net, const char *key, uint64_t vers
     }
     return true;
 }
+
+bool fakenet_health_holds(struct fakenet *net, size_t idx, const char *const *backends, size_t n,
+                          bool (*up)(size_t i))
+{
+    for (size_t i = 0; i < n; i++)
+        if (gossip_health_verdict(net->nodes[idx].g, backends[i], NULL, NULL) !=
+            (up(i) ? GOSSIP_HEALTH_UP : GOSSIP_HEALTH_DOWN))
+            return false;
+    return true;
+}

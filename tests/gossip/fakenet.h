@@ -139,4 +139,8 @@ int fakenet_publish(struct fakenet *net, size_t idx, const char *key, uint64_t v
 /* Every up node holds key at exactly `version`. */
 bool fakenet_item_everywhere(struct fakenet *net, const char *key, uint64_t version);
 
+/* Node idx's fleet verdict on each of the n backends is up(i) (up or down, never unknown). */
+bool fakenet_health_holds(struct fakenet *net, size_t idx, const char *const *backends, size_t n,
+                          bool (*up)(size_t i));
+
 #endif

@@ -74,11 +74,7 @@ static void run(struct flood *f, uint64_t ms)
 
 static bool knows_all(struct fakenet *net, size_t idx)
 {
-    for (size_t i = 0; i < NBACKENDS; i++)
-        if (gossip_health_verdict(net->nodes[idx].g, BACKENDS[i], NULL, NULL) !=
-            (backend_up(i) ? GOSSIP_HEALTH_UP : GOSSIP_HEALTH_DOWN))
-            return false;
-    return true;
+    return fakenet_health_holds(net, idx, BACKENDS, NBACKENDS, backend_up);
 }
 
 static void flood_seed(uint64_t seed, uint64_t *first_worst, uint64_t *lapses)

@@ -59,11 +59,7 @@ static void run_probing(struct fakenet *net, uint64_t ms)
 
 static bool knows_all(struct fakenet *net, size_t idx)
 {
-    for (size_t i = 0; i < NBACKENDS; i++)
-        if (gossip_health_verdict(net->nodes[idx].g, BACKENDS[i], NULL, NULL) !=
-            (backend_up(i) ? GOSSIP_HEALTH_UP : GOSSIP_HEALTH_DOWN))
-            return false;
-    return true;
+    return fakenet_health_holds(net, idx, BACKENDS, NBACKENDS, backend_up);
 }
 
 /* Starts member idx as the node does (incarnation from the wall clock) and joins it via VIA. */

@@ -615,6 +615,20 @@ int nt_get(const char *ip, int port, const char *host, const char *path, char *b
     return status;
 }
 
+bool nt_file_has(const char *path, const char *what)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, what) != NULL;
+}
+
 bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 50) {

@@ -126,6 +126,9 @@ void nt_backend_stop(struct nt_backend *b);
  * nothing came back) and copies the body into body[cap]. */
 int nt_get(const char *ip, int port, const char *host, const char *path, char *body, size_t cap);
 
+/* Whether the file (a node's log) holds `what` in its first MiB. */
+bool nt_file_has(const char *path, const char *what);
+
 /* Polls until `cond(ctx)` is true or timeout_ms passes. */
 bool nt_wait(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
 

@@ -42,18 +42,6 @@ static long now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static bool log_says(const char *what)
-{
-    char buf[65536];
-    FILE *f = fopen(n1.log, "r");
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, what) != NULL;
-}
-
 static int teardown(void **state)
 {
     (void)state;
@@ -91,9 +79,9 @@ static void stop_with_an_order_in_flight_is_prompt(void **state)
     assert_int_equal(ctl(n1.api_url, "expose", "shop", "--backend", backend, NULL), 0);
 
     long t0 = now_ms();
-    while (!log_says("ordering a certificate") && now_ms() - t0 < 20000)
+    while (!nt_file_has(n1.log, "ordering a certificate") && now_ms() - t0 < 20000)
         usleep(100000);
-    assert_true(log_says("ordering a certificate"));
+    assert_true(nt_file_has(n1.log, "ordering a certificate"));
     usleep(1000 * 1000); /* well inside the request curl would wait 30 s for */
 
     long stop0 = now_ms();

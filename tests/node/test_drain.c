@@ -207,20 +207,6 @@ static pid_t worker_tid(pid_t pid)
     return tid;
 }
 
-static bool log_says(const char *path, const char *what)
-{
-    char buf[65536];
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return false;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, what) != NULL;
-}
-
 /* Reads one answer until the gateway closes; returns what arrived, NUL-terminated, and the
  * error that ended it (0: a clean close). */
 static size_t read_answer(int fd, char *buf, size_t cap, int *error)
@@ -268,9 +254,9 @@ static void queued_connections_are_answered_not_reset(void **state)
     assert_true(WIFSTOPPED(wst));
     /* the control loop starts the drain: the command waits in the stopped worker's loop */
     assert_int_equal(kill(node.pid, SIGTERM), 0);
-    for (int i = 0; i < 500 && !log_says(node.log, "draining (SIGTERM)"); i++)
+    for (int i = 0; i < 500 && !nt_file_has(node.log, "draining (SIGTERM)"); i++)
         usleep(10000);
-    assert_true(log_says(node.log, "draining (SIGTERM)"));
+    assert_true(nt_file_has(node.log, "draining (SIGTERM)"));
     usleep(200000); /* the thread pool runs proxy_drain, which wakes the worker's loop */
     /* the listener is still open: the kernel completes these handshakes into its queue */
     sin.sin_port = htons((uint16_t)node.http_port);

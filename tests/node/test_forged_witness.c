@@ -68,21 +68,6 @@ static bool both_hold_alone(void *ctx)
     return a_holds(&n1, 0) && a_holds(&n2, 0);
 }
 
-/* Whether a log file holds `what`. */
-static bool log_has(const char *path, const char *what)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return false;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, what) != NULL;
-}
-
 static uint64_t metric(const struct nt_node *n, const char *line)
 {
     struct ctl_response r;
@@ -137,12 +122,12 @@ static void forged_witnesses_do_not_move_a_claim_ahead(void **state)
     uv_loop_init(&loop);
     g = nt_gossip_member(&loop, "forger", nt_cluster_key(), forger, seedtext, NULL);
     assert_non_null(g);
-    for (int i = 0; i < 100 && !(log_has(n1.log, "joins the roster (3 keys") &&
-                                 log_has(n2.log, "joins the roster (3 keys"));
+    for (int i = 0; i < 100 && !(nt_file_has(n1.log, "joins the roster (3 keys") &&
+                                 nt_file_has(n2.log, "joins the roster (3 keys"));
          i++)
         nt_spin(&loop, 100);
-    assert_true(log_has(n1.log, "joins the roster (3 keys"));
-    assert_true(log_has(n2.log, "joins the roster (3 keys"));
+    assert_true(nt_file_has(n1.log, "joins the roster (3 keys"));
+    assert_true(nt_file_has(n2.log, "joins the roster (3 keys"));
     nm = gossip_members(g, members, 8);
     for (size_t i = 0; i < nm && i < 8; i++)
         if (members[i].addr.port == n1.gossip_port) {
