@@ -51,8 +51,9 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* One request on a new connection: 1 answered 200 in full, 0 refused before any byte, -1
- * anything else (a partial or wrong answer: a lost request). */
+/* One request on a new connection: 1 answered 200 in full, 0 refused at connect, -1 anything
+ * else (a reset, a close without an answer, a partial or wrong answer: a lost request; a
+ * connection the kernel completed is the gateway's to answer, even while it drains). */
 static int one_request(bool *sent_before_term)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)node.http_port)};
@@ -67,8 +68,9 @@ static int one_request(bool *sent_before_term)
         return 0;
     }
     if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+        fprintf(stderr, "send failed after the connect: %s\n", strerror(errno));
         close(fd);
-        return 0;
+        return -1;
     }
     *sent_before_term = !atomic_load(&term_sent);
     for (;;) {
@@ -77,15 +79,15 @@ static int one_request(bool *sent_before_term)
         if (poll(&pfd, 1, 15000) <= 0)
             break;
         n = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+        if (n < 0)
+            fprintf(stderr, "recv after %zu bytes: %s\n", got, strerror(errno));
         if (n <= 0)
             break;
         got += (size_t)n;
     }
     resp[got] = '\0';
     close(fd);
-    if (got == 0)
-        rc = 0;
-    else if (strncmp(resp, "HTTP/1.1 200", 12) == 0 && strstr(resp, "\r\n\r\nslow-backend\n"))
+    if (strncmp(resp, "HTTP/1.1 200", 12) == 0 && strstr(resp, "\r\n\r\nslow-backend\n"))
         rc = 1;
     else
         fprintf(stderr, "lost or wrong answer (%zu bytes): %.80s\n", got, resp);
@@ -238,13 +240,11 @@ static void queued_connections_are_answered_not_reset(void **state)
     const char req[] = "POST / HTTP/1.1\r\nHost: slow.localhost\r\nContent-Length: 0\r\n\r\n";
     struct sockaddr_in sin = {.sin_family = AF_INET};
     int fds[QUEUED], answered = 0, reset = 0, other = 0, wst, status;
-    unsigned long before;
     pid_t tid;
 
     (void)state;
     assert_int_equal(nt_node_start(&node, "drainq", "127.0.0.1", extra), 0);
     expose_slow(be);
-    before = nt_backend_requests(be);
     tid = worker_tid(node.pid);
     assert_true(tid > 0);
     /* the worker alone stops; the control loop and the kernel go on */
@@ -289,7 +289,8 @@ static void queued_connections_are_answered_not_reset(void **state)
             answered, reset, other);
     assert_int_equal(reset, 0);
     assert_int_equal(answered, QUEUED);
-    assert_int_equal(nt_backend_requests(be) - before, QUEUED);
+    /* the warm-up GET and the 32 (counted after each answer: read once the node is gone) */
+    assert_int_equal(nt_backend_requests(be), QUEUED + 1);
     assert_int_equal(status, 0);
     nt_backend_stop(be);
 }
