@@ -7,13 +7,15 @@
 #   tls      HTTPS keep-alive requests/s and full TLS 1.3 handshakes/s
 #   mem      RSS per idle keep-alive connection and per idle WebSocket (IDLE_CONNS of each)
 #   bulk     1 GiB download, upload, TLS passthrough, WebSocket both ways: MB/s, CPU per MB
-#   scale    2 workers against 1; the request path with 1M names routed against 3
+#   scale    2 workers against 1 (4+ cpus); the request path with 1M names routed against 3;
+#            the start on 1M names (witnessed: a restart; unwitnessed: the first after an upgrade)
 #   profile  the daemon's instructions per request under callgrind (steady on a busy machine)
 # Writes OUT/report.md (a Markdown table with ratios), OUT/*.svg (gnuplot bar charts),
 # OUT/raw.tsv (every round) and OUT/log.txt.
 #
 #   tests/bench/report.sh [--quick] [--out DIR] [--build DIR] [--only FAMILY[,FAMILY]]
 #   env: ROUNDS=3 DURATION=5 CONNS=50 IDLE_CONNS=10000 BULK_BYTES=1073741824 NAMES=1000000 PIN=1
+#        WEBGW_START_WAIT=600 (seconds webgw may take to answer /healthz)
 # --quick: a smoke run (1 round of 2 s, 500 idle connections, 64 MiB bodies, 20,000 names).
 # Needs: scripts/install-bench-deps.sh (haproxy nginx h2o wrk gnuplot), valgrind for profile,
 # a built tree (cmake --build build: webgw, webgwctl, bench/bench_conns, bench_fill_names,
@@ -143,6 +145,12 @@ lower_better() { case $1 in cpu* | p99* | bytes* | instr*) return 0 ;; *) return
                 [ -n "$a" ] && [ -n "$b" ] || continue
                 echo "| $1 -> $2 | $metric | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {if (a > 0) printf "%.2fx", b / a}') |"
             done
+        done
+        for kind in witnessed unwitnessed; do
+            a=$(awk -F'\t' -v f="scale-start-$kind" '$1 == f && $2 == "start_s" {print $4}' "$out/medians.tsv")
+            b=$(awk -F'\t' -v f="scale-start-$kind" '$1 == f && $2 == "start_cpu_s" {print $4}' "$out/medians.tsv")
+            [ -n "$a" ] || continue
+            echo "| start on $names_count names, $kind | seconds to /healthz, CPU seconds | $a | $b | |"
         done
     fi
 } >"$out/report.md"

@@ -196,18 +196,27 @@ start_webgw() { # the daemon with its defaults, except what one machine and the 
     local log=$1 workers=$2 accesslog=off
     [ "$log" = on ] && accesslog=$work/logs/webgw.access.log
     local data=${webgw_data:-$work/webgw-data}
+    local t0ns
+    t0ns=$(date +%s%N)
     $(pin_prefix "$cpu_proxy") "$build/bin/webgw" --node-name bench --data-dir "$data" \
         --http 127.0.0.1:$WEBGW_HTTP --https 127.0.0.1:$WEBGW_HTTPS --api 127.0.0.1:$WEBGW_API \
         --gossip 127.0.0.1:$WEBGW_GOSSIP --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
         --allow-loopback-backends --max-conns-per-ip 0 --workers "$workers" \
         --access-log "$accesslog" >>"$work/logs/webgw.err" 2>&1 &
     pidof[webgw]=$!
-    local i # a data dir of 1M names takes seconds to load
-    for i in $(seq 1 1200); do
-        curl -fsS "http://127.0.0.1:$WEBGW_API/healthz" >/dev/null 2>&1 && break
-        kill -0 "${pidof[webgw]}" 2>/dev/null || fail "webgw exited ($work/logs/webgw.err)"
+    # a data dir of 1M names takes 16 s to load (66 s when the daemon must witness every name,
+    # at load 5 on the 2-core VM): WEBGW_START_WAIT seconds, then a clear failure
+    local wait=${WEBGW_START_WAIT:-600} t0=$SECONDS
+    until curl -fsS "http://127.0.0.1:$WEBGW_API/healthz" >/dev/null 2>&1; do
+        kill -0 "${pidof[webgw]}" 2>/dev/null ||
+            fail "webgw exited while starting on $data (tail of $work/logs/webgw.err: $(tail -2 "$work/logs/webgw.err" | tr '\n' ' '))"
+        [ $((SECONDS - t0)) -lt "$wait" ] ||
+            fail "webgw is not up after $wait s on $data ($(ls "$data" | tr '\n' ' ')); WEBGW_START_WAIT=SECONDS waits longer"
         sleep 0.1
     done
+    # what report_scale.sh records: seconds from exec to /healthz, CPU seconds until then
+    webgw_up_s=$(awk -v a="$t0ns" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}')
+    webgw_up_cpu_s=$(awk -v t="$(ticks "${pidof[webgw]}")" -v hz="$hz" 'BEGIN {printf "%.1f", t / hz}')
     webgw_expose
 }
 
@@ -218,10 +227,13 @@ webgw_expose() {
     local ctl=(env WEBGW_API=http://127.0.0.1:$WEBGW_API WEBGW_KEY=$work/owner.key "$build/bin/webgwctl")
     [ -s "$work/owner.key" ] || "${ctl[@]}" keygen >/dev/null
     local n
-    for n in bench sock pass; do "${ctl[@]}" reserve $n >/dev/null; done
-    "${ctl[@]}" expose bench --backend http://127.0.0.1:$BACKEND >/dev/null
-    "${ctl[@]}" expose sock --backend http://${tunnel_ip[webgw]}:$TUNNEL >/dev/null
-    "${ctl[@]}" expose pass --backend 127.0.0.1:$BACKEND_TLS --tls-passthrough >/dev/null
+    for n in bench sock pass; do
+        "${ctl[@]}" reserve $n >/dev/null || fail "webgwctl reserve $n failed on webgw ($data)"
+    done
+    "${ctl[@]}" expose bench --backend http://127.0.0.1:$BACKEND >/dev/null &&
+        "${ctl[@]}" expose sock --backend http://${tunnel_ip[webgw]}:$TUNNEL >/dev/null &&
+        "${ctl[@]}" expose pass --backend 127.0.0.1:$BACKEND_TLS --tls-passthrough >/dev/null ||
+        fail "webgwctl expose failed on webgw ($data)"
     touch "$data/.bench-exposed"
 }
 
