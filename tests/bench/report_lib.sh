@@ -191,18 +191,22 @@ stop_contender() {
     pidof[$1]=
 }
 
-webgw_data=
+# contender_wrap: a command the contenders run under (valgrind in the profile family);
+# nginx_master: "master_process off;" there, so that nginx's one worker is the process itself
+contender_wrap="" nginx_master=""
+# webgw_data: another data dir (report_scale.sh's 1M names); webgw_flags: flags it needs there
+webgw_data="" webgw_flags=""
 start_webgw() { # the daemon with its defaults, except what one machine and the test need
     local log=$1 workers=$2 accesslog=off
     [ "$log" = on ] && accesslog=$work/logs/webgw.access.log
     local data=${webgw_data:-$work/webgw-data}
     local t0ns
     t0ns=$(date +%s%N)
-    $(pin_prefix "$cpu_proxy") "$build/bin/webgw" --node-name bench --data-dir "$data" \
+    $(pin_prefix "$cpu_proxy") $contender_wrap "$build/bin/webgw" --node-name bench --data-dir "$data" \
         --http 127.0.0.1:$WEBGW_HTTP --https 127.0.0.1:$WEBGW_HTTPS --api 127.0.0.1:$WEBGW_API \
         --gossip 127.0.0.1:$WEBGW_GOSSIP --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
         --allow-loopback-backends --max-conns-per-ip 0 --workers "$workers" \
-        --access-log "$accesslog" >>"$work/logs/webgw.err" 2>&1 &
+        --access-log "$accesslog" $webgw_flags >>"$work/logs/webgw.err" 2>&1 &
     pidof[webgw]=$!
     # a data dir of 1M names takes 16 s to load (66 s when the daemon must witness every name,
     # at load 5 on the 2-core VM): WEBGW_START_WAIT seconds, then a clear failure
@@ -277,7 +281,7 @@ backend passbe
     mode tcp
     server s1 127.0.0.1:$BACKEND_TLS
 CONF
-    $(pin_prefix "$cpu_proxy") haproxy -f "$work/haproxy.cfg" -q >>"$work/logs/haproxy.access.log" \
+    $(pin_prefix "$cpu_proxy") $contender_wrap haproxy -f "$work/haproxy.cfg" -q >>"$work/logs/haproxy.access.log" \
         2>>"$work/logs/haproxy.err" &
     pidof[haproxy]=$!
 }
@@ -290,7 +294,7 @@ start_nginx() {
         stream="load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
     cat >"$work/nginx.conf" <<CONF
 $stream
-daemon off; worker_processes $workers; pid $work/nginx.pid; error_log $work/logs/nginx.err;
+daemon off; $nginx_master worker_processes $workers; pid $work/nginx.pid; error_log $work/logs/nginx.err;
 worker_rlimit_nofile $nofile;
 events { worker_connections $((nofile - 200)); }
 http { $access keepalive_requests 1000000;
@@ -309,7 +313,7 @@ http { $access keepalive_requests 1000000;
 stream { map \$ssl_preread_server_name \$passbe { pass.localhost 127.0.0.1:$BACKEND_TLS; }
   server { listen 127.0.0.1:$NGINX_PASS; ssl_preread on; proxy_pass \$passbe; } }
 CONF
-    $(pin_prefix "$cpu_proxy") nginx -c "$work/nginx.conf" -p "$work" 2>>"$work/logs/nginx.err" &
+    $(pin_prefix "$cpu_proxy") $contender_wrap nginx -c "$work/nginx.conf" -p "$work" 2>>"$work/logs/nginx.err" &
     pidof[nginx]=$!
 }
 
@@ -336,7 +340,7 @@ hosts:
         proxy.reverse.url: http://127.0.0.1:$BACKEND/
         proxy.preserve-host: ON
 CONF
-    $(pin_prefix "$cpu_proxy") h2o -c "$work/h2o.conf" >>"$work/logs/h2o.err" 2>&1 &
+    $(pin_prefix "$cpu_proxy") $contender_wrap h2o -c "$work/h2o.conf" >>"$work/logs/h2o.err" 2>&1 &
     pidof[h2o]=$!
 }
 

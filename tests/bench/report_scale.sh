@@ -46,10 +46,11 @@ family_scale() {
     for i in $(seq 1 "$rounds"); do
         for w in $(rotate "$i" few many); do
             if [ "$w" = many ]; then
-                webgw_data=$big
+                # past the default --max-records (100,000) the bench's own names are refused
+                webgw_data=$big webgw_flags="--max-records $((names_count + 1000))"
                 start_timed scale-start-witnessed
             else
-                webgw_data=
+                webgw_data="" webgw_flags=""
                 start_contender webgw on 1
             fi
             pin "$cpu_wrk" wrk -t1 -c"$conns" -d1s -H 'Host: bench.localhost' \
@@ -62,9 +63,9 @@ family_scale() {
     say "== scale: first start on $names_count names it has not witnessed (one signature each)"
     rm -rf "$big"
     "$build/bench/bench_fill_names" "$big" "$names_count" 127.0.0.1:$BACKEND | tee -a "$out/log.txt"
-    webgw_data=$big
+    webgw_data=$big webgw_flags="--max-records $((names_count + 1000))"
     start_timed scale-start-unwitnessed
-    webgw_data=
+    webgw_data="" webgw_flags=""
     stop_contender webgw
     rm -rf "$big"
 }
