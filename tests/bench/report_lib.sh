@@ -320,8 +320,13 @@ CONF
 start_h2o() {
     local log=$1 workers=$2 access=""
     [ "$log" = on ] && access="access-log: $work/logs/h2o.access.log"
+    # under valgrind h2o stays root (it setuids to nobody otherwise, and callgrind_control
+    # cannot reach a process that changed its user)
+    local user=""
+    [ -n "$contender_wrap" ] && user="user: root"
     cat >"$work/h2o.conf" <<CONF
 num-threads: $workers
+$user
 $access
 listen:
   host: 127.0.0.1

@@ -36,10 +36,11 @@ profile_callgrind() { # NAME LOG
     profile_start "$n" "$log"
     contender_wrap="" nginx_master=""
     wrk -t1 -c10 -d2s -H 'Host: bench.localhost' "http://127.0.0.1:${port_http[$n]}/file" >/dev/null
-    callgrind_control -z "${pidof[$n]}" >/dev/null
+    timeout 60 callgrind_control -z "${pidof[$n]}" >/dev/null 2>&1 ||
+        { say "  $n log $log: callgrind_control could not zero the counters"; stop_contender "$n"; return 0; }
     o=$(wrk -t1 -c10 -d"${duration}s" -H 'Host: bench.localhost' "http://127.0.0.1:${port_http[$n]}/file")
     reqs=$(echo "$o" | awk '/requests in/ {print $1}')
-    callgrind_control -d "${pidof[$n]}" >/dev/null
+    timeout 60 callgrind_control -d "${pidof[$n]}" >/dev/null 2>&1 || true
     sleep 1
     stop_contender "$n"
     # the dump after the zeroing: $f.1 (and one per thread where a program splits them)

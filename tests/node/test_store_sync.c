@@ -23,6 +23,7 @@
 #define NAMES 3000
 
 static struct nt_backend *backend;
+static struct nt_node nodes[3]; /* stopped by the teardown when a test fails half-way */
 
 static unsigned long long metric(const struct nt_node *n, const char *name)
 {
@@ -63,26 +64,26 @@ static void served(const struct nt_node *n, const char *name)
 static void start_witnesses_every_name_with_one_sync(void **state)
 {
     const char *extra[] = {"--allow-loopback-backends", NULL};
-    struct nt_node n;
+    struct nt_node *n = &nodes[0];
 
     (void)state;
     fill("lone", NULL);
-    assert_int_equal(nt_node_start(&n, "lone", "127.0.0.1", extra), 0);
+    assert_int_equal(nt_node_start(n, "lone", "127.0.0.1", extra), 0);
     /* every name needs this gateway's witness to be routed: all were countersigned... */
-    assert_int_equal(metric(&n, "webgw_routes"), NAMES);
-    served(&n, "app-0002999");
+    assert_int_equal(metric(n, "webgw_routes"), NAMES);
+    served(n, "app-0002999");
     /* ...and stored with one fdatasync, not NAMES */
     printf("start on %d unwitnessed names: %llu fdatasyncs\n", NAMES,
-           metric(&n, "webgw_store_syncs_total"));
-    assert_int_equal(metric(&n, "webgw_store_syncs_total"), 1);
+           metric(n, "webgw_store_syncs_total"));
+    assert_int_equal(metric(n, "webgw_store_syncs_total"), 1);
 
     /* durable before the daemon said it was up: after kill -9 nothing is left to witness */
-    assert_int_equal(nt_node_stop(&n, SIGKILL, 5000), 128 + SIGKILL);
-    assert_int_equal(nt_node_restart(&n, extra), 0);
-    assert_int_equal(metric(&n, "webgw_routes"), NAMES);
-    assert_int_equal(metric(&n, "webgw_store_syncs_total"), 0);
-    served(&n, "app-0000000");
-    nt_node_stop(&n, SIGTERM, 10000);
+    assert_int_equal(nt_node_stop(n, SIGKILL, 5000), 128 + SIGKILL);
+    assert_int_equal(nt_node_restart(n, extra), 0);
+    assert_int_equal(metric(n, "webgw_routes"), NAMES);
+    assert_int_equal(metric(n, "webgw_store_syncs_total"), 0);
+    served(n, "app-0000000");
+    nt_node_stop(n, SIGTERM, 10000);
 }
 
 static bool all_witnessed(void *ctx)
@@ -97,7 +98,7 @@ static void fresh_gateway_stores_a_fleets_names_in_batches(void **state)
 {
     char keyfile[512], err[STATE_ERR_MAX], seed[64];
     const char *extra1[] = {"--allow-loopback-backends", "--max-names-per-owner", "0", NULL};
-    struct nt_node n[2];
+    struct nt_node *n = &nodes[1];
     struct state_key *owner;
     unsigned long long s1, s2;
 
@@ -138,6 +139,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+        if (nodes[i].pid > 0)
+            nt_node_stop(&nodes[i], SIGKILL, 5000);
     nt_backend_stop(backend);
     nt_cleanup();
     return 0;
