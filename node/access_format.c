@@ -33,6 +33,9 @@ static size_t put_str(char *out, size_t len, const char *s)
     return put(out, len, s, strlen(s));
 }
 
+/* A literal, its length known at compile time. */
+#define put_lit(out, len, s) put((out), (len), "" s, sizeof(s) - 1)
+
 static size_t put_u64(char *out, size_t len, uint64_t v)
 {
     char d[20];
@@ -60,14 +63,15 @@ static size_t put_ms(char *out, size_t len, uint64_t us)
     return put(out, len, f, sizeof(f));
 }
 
-/* Appends " key=value", "-" when empty. */
-static size_t put_text(char *out, size_t len, const char *key, const char *v)
+/* Appends " key=value", "-" when empty (put_text: key is a literal). */
+static size_t put_text_n(char *out, size_t len, const char *key, size_t keylen, const char *v)
 {
     len = put(out, len, " ", 1);
-    len = put_str(out, len, key);
+    len = put(out, len, key, keylen);
     len = put(out, len, "=", 1);
     return put_str(out, len, v && v[0] ? v : "-");
 }
+#define put_text(out, len, key, v) put_text_n((out), (len), "" key, sizeof(key) - 1, (v))
 
 /* Appends ,"key":"value" (escaped), or ,"key":null when empty. */
 static size_t put_json(char *out, size_t len, const char *key, const char *v)
@@ -87,48 +91,48 @@ size_t access_format(const struct proxy_access_entry *e, const char *ts,
     size_t len;
 
     if (format == NODE_LOG_JSON) {
-        len = put_str(out, 0, "{\"ts\":\"");
+        len = put_lit(out, 0, "{\"ts\":\"");
         len = put_str(out, len, ts);
-        len = put_str(out, len, "\",\"level\":\"info\",\"component\":\"access\"");
+        len = put_lit(out, len, "\",\"level\":\"info\",\"component\":\"access\"");
         len = put_json(out, len, "client", e->client);
         len = put_json(out, len, "method", e->method);
         len = put_json(out, len, "host", e->host);
         len = put_json(out, len, "name", e->name);
         len = put_json(out, len, "path", e->path);
-        len = put_str(out, len, ",\"status\":");
+        len = put_lit(out, len, ",\"status\":");
         len = put_int(out, len, e->status);
-        len = put_str(out, len, ",\"bytes_in\":");
+        len = put_lit(out, len, ",\"bytes_in\":");
         len = put_u64(out, len, e->bytes_in);
-        len = put_str(out, len, ",\"bytes_out\":");
+        len = put_lit(out, len, ",\"bytes_out\":");
         len = put_u64(out, len, e->bytes_out);
         len = put_json(out, len, "backend", e->backend);
-        len = put_str(out, len, ",\"duration_ms\":");
+        len = put_lit(out, len, ",\"duration_ms\":");
         len = put_ms(out, len, e->duration_us);
-        len = put_str(out, len, e->cut ? ",\"cut\":true}" : ",\"cut\":false}");
+        len = e->cut ? put_lit(out, len, ",\"cut\":true}") : put_lit(out, len, ",\"cut\":false}");
     } else {
         len = 0;
         if (!bare) {
             len = put_str(out, len, ts);
-            len = put_str(out, len, " info  access: ");
+            len = put_lit(out, len, " info  access: ");
         }
-        len = put_str(out, len, "time=");
+        len = put_lit(out, len, "time=");
         len = put_str(out, len, ts);
         len = put_text(out, len, "client", e->client);
         len = put_text(out, len, "host", e->host);
         len = put_text(out, len, "name", e->name);
         len = put_text(out, len, "method", e->method);
         len = put_text(out, len, "path", e->path);
-        len = put_str(out, len, " status=");
+        len = put_lit(out, len, " status=");
         len = put_int(out, len, e->status);
-        len = put_str(out, len, " bytes_in=");
+        len = put_lit(out, len, " bytes_in=");
         len = put_u64(out, len, e->bytes_in);
-        len = put_str(out, len, " bytes_out=");
+        len = put_lit(out, len, " bytes_out=");
         len = put_u64(out, len, e->bytes_out);
         len = put_text(out, len, "backend", e->backend);
-        len = put_str(out, len, " duration_ms=");
+        len = put_lit(out, len, " duration_ms=");
         len = put_ms(out, len, e->duration_us);
         if (e->cut)
-            len = put_str(out, len, " cut=1");
+            len = put_lit(out, len, " cut=1");
     }
     out[len++] = '\n'; /* put() kept room for it */
     out[len] = '\0';

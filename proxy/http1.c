@@ -51,12 +51,19 @@ int http1_scan_head(const char *buf, size_t len, const struct http1_limits *lim,
         /* eight bytes at a time while none is a control byte (< 0x20: CR, LF and HTAB among
          * them) or DEL: the exact "has a byte less than n" and "has a zero byte" word tests */
         while (scan - i >= 8) {
-            uint64_t x, y;
+            uint64_t x, y, m;
             memcpy(&x, buf + i, 8);
             y = x ^ 0x7f7f7f7f7f7f7f7fULL;
-            if ((((x - 0x2020202020202020ULL) & ~x) | ((y - 0x0101010101010101ULL) & ~y)) &
-                0x8080808080808080ULL)
+            m = (((x - 0x2020202020202020ULL) & ~x) | ((y - 0x0101010101010101ULL) & ~y)) &
+                0x8080808080808080ULL;
+            if (m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* the lowest flagged byte is exact (a borrow only flags bytes above a true
+                 * one): go straight to it instead of testing a word at each byte up to it */
+                i += (size_t)__builtin_ctzll(m) / 8;
+#endif
                 break;
+            }
             i += 8;
         }
         if (i >= scan)
@@ -505,9 +512,8 @@ int http1_parse_eof(struct http1_parser *p)
 
 /* ---- semantic checks ---------------------------------------------------------------------- */
 
-bool http1_name_is(const struct http1_header *f, const char *lower)
+bool http1_name_is_n(const struct http1_header *f, const char *lower, size_t n)
 {
-    size_t n = strlen(lower);
     return f->name_len == n && strncasecmp(f->name, lower, n) == 0;
 }
 

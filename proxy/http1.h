@@ -138,8 +138,11 @@ int http1_check_head(struct http1_head *h, char *why, size_t whylen);
 
 /* ---- rewriting ---------------------------------------------------------------------------- */
 
-/* Case-insensitive compare of a field name with a lowercase literal. */
-bool http1_name_is(const struct http1_header *f, const char *lower);
+/* Case-insensitive compare of a field name with a lowercase name of n bytes. http1_name_is
+ * takes a literal and its length at compile time: the lengths differ for most fields, which
+ * then cost one compare (a strlen per call was 17 calls a proxied request, callgrind). */
+bool http1_name_is_n(const struct http1_header *f, const char *lower, size_t n);
+#define http1_name_is(f, lower) http1_name_is_n((f), "" lower, sizeof(lower) - 1)
 
 /* Normalizes a Host value (or the authority of an absolute-form target) into out: port
  * stripped, lowercased, trailing dot removed, IPv6 brackets kept. Returns the length, or -1 when

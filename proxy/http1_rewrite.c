@@ -150,8 +150,10 @@ static bool named_by_connection(const struct http1_header *f, const struct span 
 
 static const struct http1_header *find(const struct http1_head *h, const char *lower)
 {
+    size_t n = strlen(lower);
+
     for (size_t i = 0; i < h->count; i++)
-        if (http1_name_is(&h->fields[i], lower))
+        if (http1_name_is_n(&h->fields[i], lower, n))
             return &h->fields[i];
     return NULL;
 }
@@ -210,8 +212,10 @@ static void put_hop_list(struct out *o, const struct http1_head *h, size_t first
     puts_(o, name);
     put(o, ": ", 2);
     if (trusted) {
+        size_t n = strlen(lower);
+
         for (size_t j = first; j < h->count; j++) {
-            if (!http1_name_is(&h->fields[j], lower))
+            if (!http1_name_is_n(&h->fields[j], lower, n))
                 continue;
             put(o, h->fields[j].value, h->fields[j].value_len);
             put(o, ", ", 2);

@@ -527,12 +527,39 @@ static void test_host_normalize(void **state)
     assert_int_equal(http1_host_normalize("a/b", 3, out, sizeof(out)), -1);
 }
 
+/* The raw scan goes a word at a time and jumps to the first byte it flagged: a control byte,
+ * DEL, a bare LF or a lone CR at any offset of a value (every alignment of the word) is still
+ * refused, and an HTAB or a byte above 0x7f still allowed. */
+static void test_control_byte_at_every_offset(void **state)
+{
+    static const char bad[] = {'\001', '\037', '\177', '\n', '\r'};
+    char raw[128], value[40];
+
+    (void)state;
+    for (size_t at = 0; at < 24; at++) {
+        memset(value, 'v', sizeof(value));
+        value[24] = '\0';
+        for (size_t b = 0; b < sizeof(bad); b++) {
+            value[at] = bad[b];
+            snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX: w%s\r\n\r\n", value);
+            assert_int_equal(req_status(raw), -400);
+        }
+        value[at] = '\t';
+        snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX: w%s\r\n\r\n", value);
+        assert_true(req_status(raw) > 0);
+        value[at] = (char)0xe9;
+        snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX: w%s\r\n\r\n", value);
+        assert_true(req_status(raw) > 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_requests_parse),
         cmocka_unit_test(test_smuggling_cl_te),
         cmocka_unit_test(test_smuggling_bytes),
+        cmocka_unit_test(test_control_byte_at_every_offset),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_chunked_body_and_pipelining),
         cmocka_unit_test(test_responses),
