@@ -8,7 +8,7 @@
 #   syscalls_per_req  system calls per request (perf stat -e raw_syscalls:sys_enter on every
 #                     thread of the process, not under valgrind, over a wrk -t1 -c10 run), and
 #                     the calls that make them up in the log (read, writev, epoll_wait, ...)
-# Sourced by report.sh (family "profile").
+# PROFILE_CONTENDERS="webgw" measures only those. Sourced by report.sh (family "profile").
 
 PROFILE_SYSCALLS="read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_pwait
 epoll_ctl accept4 close connect setsockopt getsockopt ioctl futex clock_gettime openat"
@@ -83,7 +83,7 @@ family_profile() {
     if command -v valgrind >/dev/null; then
         for log in on off; do
             say "== profile: instructions per request (callgrind), access log $log, wrk -t1 -c10 -d${duration}s"
-            for n in webgw haproxy nginx h2o; do profile_callgrind "$n" "$log"; done
+            for n in ${PROFILE_CONTENDERS:-webgw haproxy nginx h2o}; do profile_callgrind "$n" "$log"; done
         done
     else
         say "== profile: valgrind missing, no instruction counts"
@@ -91,7 +91,7 @@ family_profile() {
     if perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
         for log in on off; do
             say "== profile: system calls per request (perf stat), access log $log, wrk -t1 -c10 -d${duration}s"
-            for n in webgw haproxy nginx h2o; do profile_syscalls "$n" "$log"; done
+            for n in ${PROFILE_CONTENDERS:-webgw haproxy nginx h2o}; do profile_syscalls "$n" "$log"; done
         done
     else
         say "== profile: perf cannot count raw_syscalls:sys_enter here, no system call counts"
