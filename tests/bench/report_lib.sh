@@ -292,11 +292,16 @@ start_nginx() {
     local stream=""
     [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] &&
         stream="load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
+    # worker_connections is nginx's table of connections, both sides of a proxied one, and
+    # it ran out before the descriptors did: at nofile - 200 (19,800) the 9,279th idle
+    # WebSocket was cut ("worker_connections are not enough, reusing connections") with
+    # 18,558 sockets open. The open-files limit is what binds every contender, so nginx gets
+    # twice that in slots (and warns that they exceed it).
     cat >"$work/nginx.conf" <<CONF
 $stream
 daemon off; $nginx_master worker_processes $workers; pid $work/nginx.pid; error_log $work/logs/nginx.err;
 worker_rlimit_nofile $nofile;
-events { worker_connections $((nofile - 200)); }
+events { worker_connections $((2 * nofile)); }
 http { $access keepalive_requests 1000000;
   upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
   upstream ws { server ${tunnel_ip[nginx]}:$TUNNEL; }

@@ -7,7 +7,7 @@ family_mem() {
     local kind n r0 r1 hp
     say "== mem: $idle_conns idle keep-alive connections, then $idle_conns idle WebSockets"
     for kind in keepalive websocket; do
-        for n in webgw haproxy nginx h2o; do
+        for n in ${MEM_CONTENDERS:-webgw haproxy nginx h2o}; do
             local host=bench.localhost path=/file up=""
             if [ "$kind" = websocket ]; then
                 [ "$n" = h2o ] && continue
