@@ -7,7 +7,9 @@
  * Design, and why:
  *
  * - Failure detection is SWIM's: every protocol period a member pings the next member of a
- *   shuffled round-robin list (each member is probed within n periods, not just on average).
+ *   shuffled round-robin order (each member is probed within n periods, not just on average;
+ *   the order is a keyed permutation of the member table drawn afresh each round, so nothing
+ *   is stored per member for it: gossip_probe.c).
  *   No ack within the probe timeout: k other members are asked to ping it for us (indirect
  *   probes), so one lossy link does not make a member look dead. Relays answer "nack" when
  *   they heard nothing, which tells us that *they* are reachable: if even nacks do not
@@ -784,18 +786,21 @@ nomem:
 
 void gossip_free(struct gossip *g)
 {
+    struct gmember *m;
+    uint32_t sid = 0;
+
     if (g == NULL)
         return;
-    for (size_t i = 0; i < g->nmembers; i++)
-        gossip_member_free(g, gossip_at(g, i));
+    while ((m = gossip_member_next(g, &sid)) != NULL)
+        gossip_member_free(g, m);
     for (size_t i = 0; i < g->nslots; i++)
         free(g->slots[i]);
     free(g->slots);
-    free(g->members);
+    free(g->slot_used);
     free(g->suspects);
     free(g->susps);
     free(g->gone);
-    free(g->probe_order);
+    free(g->order.late);
     gq_destroy(&g->q_members);
     gq_destroy(&g->q_health);
     gq_destroy(&g->q_data);
@@ -861,23 +866,26 @@ static int gossip_member_cmp(const void *a, const void *b)
 size_t gossip_members(const struct gossip *g, struct gossip_member *out, size_t cap)
 {
     size_t n = g->nmembers < cap ? g->nmembers : cap;
+    const struct gmember *m;
+    uint32_t sid = 0;
 
     if (n == 0) /* a count only (out may be NULL) */
         return g->nmembers;
     if (n < g->nmembers) {
         /* not enough room to sort everything: copy the smallest ids by sorting a full copy */
         struct gossip_member *all = malloc(g->nmembers * sizeof(*all));
+        size_t k = 0;
         if (all == NULL)
             return g->nmembers;
-        for (size_t i = 0; i < g->nmembers; i++)
-            gossip_member_fill(g, gossip_at(g, i), &all[i]);
-        qsort(all, g->nmembers, sizeof(*all), gossip_member_cmp);
+        while (k < g->nmembers && (m = gossip_member_next(g, &sid)) != NULL)
+            gossip_member_fill(g, m, &all[k++]);
+        qsort(all, k, sizeof(*all), gossip_member_cmp);
         memcpy(out, all, n * sizeof(*all));
         free(all);
         return g->nmembers;
     }
-    for (size_t i = 0; i < n; i++)
-        gossip_member_fill(g, gossip_at(g, i), &out[i]);
+    for (size_t i = 0; i < n && (m = gossip_member_next(g, &sid)) != NULL; i++)
+        gossip_member_fill(g, m, &out[i]);
     qsort(out, n, sizeof(*out), gossip_member_cmp);
     return g->nmembers;
 }
@@ -899,13 +907,16 @@ size_t gossip_live_count(const struct gossip *g)
 
 void gossip_stats_get(const struct gossip *g, struct gossip_stats *out)
 {
+    const struct gmember *m;
+    uint32_t sid = 0;
+
     *out = g->stats;
     out->drops[GOSSIP_DROP_QUEUE_FULL] +=
         g->q_members.evicted + g->q_health.evicted + g->q_data.evicted + g->q_big.evicted;
     out->awareness = g->awareness;
     out->members_alive = out->members_suspect = out->members_dead = out->members_left = 0;
-    for (size_t i = 0; i < g->nmembers; i++) {
-        switch (gossip_at(g, i)->state) {
+    while ((m = gossip_member_next(g, &sid)) != NULL) {
+        switch (m->state) {
         case GOSSIP_ALIVE:
             out->members_alive++;
             break;

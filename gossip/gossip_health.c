@@ -417,8 +417,10 @@ static size_t ghealth_top(const struct gossip *g, const char *backend, struct gh
     uint64_t bh = ghash64(backend, strlen(backend), 0x4e);
     size_t n = 0;
 
-    for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = gossip_at(g, i);
+    const struct gmember *m;
+    uint32_t sid = 0;
+
+    while ((m = gossip_member_next(g, &sid)) != NULL) {
         struct ghscore s;
         size_t pos;
         if (m->state != GOSSIP_ALIVE || (m == g->self && g->leaving))

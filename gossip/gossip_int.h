@@ -298,21 +298,26 @@ struct gossip {
     uint64_t clock_warned_ms;   /* when we last warned of a member's clock (monotonic) */
     size_t udp_body_max;        /* datagram room after the envelope */
 
-    struct gmember *self;         /* our own entry */
-    struct gmember **slots;       /* the member table: chunks of GMEMBER_CHUNK entries, by sid */
-    size_t nslots;                /* chunk pointers allocated */
-    uint32_t *members;            /* sids of every known member, self included (any order) */
-    size_t nmembers, members_cap; /* used / allocated */
-    struct gmember **suspects;    /* members in SUSPECT */
-    struct gsusp **susps;         /* their suspicion state, same positions */
+    struct gmember *self;      /* our own entry */
+    struct gmember **slots;    /* the member table: chunks of GMEMBER_CHUNK entries, by sid */
+    uint32_t *slot_used;       /* members held in each chunk (a random pick walks these) */
+    size_t nslots;             /* chunks (and counts) allocated */
+    size_t nmembers;           /* members held, self included */
+    struct gmember **suspects; /* members in SUSPECT */
+    struct gsusp **susps;      /* their suspicion state, same positions */
     size_t nsuspects, suspects_cap;
     struct gmember **gone; /* members DEAD or LEFT, reaped later */
     size_t ngone, gone_cap;
     uint32_t nlive; /* alive + suspect, self included */
 
-    uint32_t *probe_order; /* shuffled round-robin order (sids) */
-    size_t nprobe, probe_cap, probe_pos;
-    bool probe_dirty; /* rebuild before next use (a member was reaped) */
+    struct {
+        uint64_t key[4]; /* this round's permutation of the table's places (gossip_probe.c) */
+        uint32_t bits;   /* it permutes 2^bits places (even), walked up to range */
+        uint32_t range;  /* places of the table when the round started */
+        uint32_t pos;    /* next position */
+        uint32_t *late;  /* sids added this round behind pos or past range */
+        size_t nlate, late_cap;
+    } order; /* the shuffled round-robin probe order */
 
     struct {
         bool active;                    /* a probe is in flight */
@@ -459,10 +464,9 @@ static inline struct gmember *gossip_slot(const struct gossip *g, uint32_t sid)
     m = &g->slots[sid / GMEMBER_CHUNK][sid % GMEMBER_CHUNK];
     return m->ver != 0 ? m : NULL;
 }
-static inline struct gmember *gossip_at(const struct gossip *g, size_t i)
-{
-    return gossip_slot(g, g->members[i]);
-}
+/* The member with the next higher id handle than *sid, or NULL when none; *sid becomes its
+ * handle. Start from *sid = 0 (no member has it): the whole table in handle order. */
+struct gmember *gossip_member_next(const struct gossip *g, uint32_t *sid);
 
 /* gossip_members.c: the member table and its state transitions */
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);
@@ -488,6 +492,11 @@ void gossip_awareness(struct gossip *g, int delta);
 typedef bool (*gossip_pick_fn)(const struct gossip *g, const struct gmember *m, const void *arg);
 size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn fn, const void *arg,
                              struct gmember **out);
+/* A member just added: the probe order takes it in this round (gossip_probe.c). */
+void gossip_order_add(struct gossip *g, uint32_t sid);
+/* The member to probe next: an unprobed suspect, else the next live member of this round's
+ * shuffled order (NULL: nobody to probe). */
+struct gmember *gossip_probe_target(struct gossip *g);
 bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const void *arg);
 bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg);
 void gossip_probe_start(struct gossip *g, uint64_t now);

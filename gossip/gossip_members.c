@@ -58,18 +58,39 @@ static struct gmember *gossip_slot_make(struct gossip *g, uint32_t sid)
     if (c >= g->nslots) {
         size_t n = g->nslots ? g->nslots : 4;
         struct gmember **ns;
+        uint32_t *nu;
         while (n <= c)
             n *= 2;
         if ((ns = realloc(g->slots, n * sizeof(*ns))) == NULL)
             return NULL;
         memset(ns + g->nslots, 0, (n - g->nslots) * sizeof(*ns));
         g->slots = ns;
+        if ((nu = realloc(g->slot_used, n * sizeof(*nu))) == NULL)
+            return NULL;
+        memset(nu + g->nslots, 0, (n - g->nslots) * sizeof(*nu));
+        g->slot_used = nu;
         g->nslots = n;
     }
     if (g->slots[c] == NULL &&
         (g->slots[c] = calloc(GMEMBER_CHUNK, sizeof(struct gmember))) == NULL)
         return NULL;
     return &g->slots[c][sid % GMEMBER_CHUNK];
+}
+
+struct gmember *gossip_member_next(const struct gossip *g, uint32_t *sid)
+{
+    for (size_t s = (size_t)*sid + 1; s / GMEMBER_CHUNK < g->nslots; s++) {
+        size_t c = s / GMEMBER_CHUNK;
+        if (g->slot_used[c] == 0) {
+            s = (c + 1) * GMEMBER_CHUNK - 1; /* an empty chunk: on to the next */
+            continue;
+        }
+        if (g->slots[c][s % GMEMBER_CHUNK].ver != 0) {
+            *sid = (uint32_t)s;
+            return &g->slots[c][s % GMEMBER_CHUNK];
+        }
+    }
+    return NULL;
 }
 
 /* m's position in suspects[] or gone[] (n when absent). A search: entries keep no position,
@@ -255,8 +276,12 @@ void gossip_member_fill(const struct gossip *g, const struct gmember *m, struct 
 /* Releases what m references and frees its slot (not its place in the lists). */
 void gossip_member_free(struct gossip *g, struct gmember *m)
 {
+    if (m->ver == 0)
+        return;
     if (m->state == GOSSIP_SUSPECT)
         gossip_suspect_remove(g, m);
+    g->slot_used[gm_sid(m) / GMEMBER_CHUNK]--;
+    g->nmembers--;
     gshare_ver_unref(m->ver);
     memset(m, 0, sizeof(*m));
 }
@@ -299,9 +324,7 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
     v.incarnation = inc;
     v.sid = sid;
     if ((m = gossip_slot_make(g, sid)) == NULL || m->ver != 0 ||
-        (v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0 || (h = gshare_ver_ref(&v)) == 0 ||
-        gossip_sid_push(&g->members, &g->nmembers, &g->members_cap, sid) != 0) {
-        gshare_ver_unref(h);
+        (v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0 || (h = gshare_ver_ref(&v)) == 0) {
         gshare_unref(GSHARE_BLOBS, v.addr);
         gshare_unref(GSHARE_IDS, sid);
         return NULL;
@@ -312,30 +335,16 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
     m->ver = h & ((1u << 30) - 1);
     m->state = GOSSIP_ALIVE;
     m->since = gossip_since_now(g);
+    g->slot_used[sid / GMEMBER_CHUNK]++;
+    g->nmembers++;
     g->nlive++;
-    /* A newcomer goes to a random place among the members not yet probed this round, so it
-     * is probed within one round without favouring it. */
-    if (!g->probe_dirty && g->self != NULL &&
-        gossip_sid_push(&g->probe_order, &g->nprobe, &g->probe_cap, sid) == 0) {
-        size_t span = g->nprobe - g->probe_pos;
-        size_t j = g->probe_pos + grand_below(&g->rng, (uint32_t)span);
-        uint32_t t = g->probe_order[j];
-        g->probe_order[j] = g->probe_order[g->nprobe - 1];
-        g->probe_order[g->nprobe - 1] = t;
-    }
+    gossip_order_add(g, sid);
     return m;
 }
 
 void gossip_member_reap(struct gossip *g, struct gmember *m)
 {
     gossip_list_remove(g->gone, &g->ngone, m);
-    for (size_t i = 0; i < g->nmembers; i++) {
-        if (g->members[i] == gm_sid(m)) {
-            g->members[i] = g->members[--g->nmembers];
-            break;
-        }
-    }
-    g->probe_dirty = true;
     gossip_notify(g, m, true);
     gossip_member_free(g, m);
 }

@@ -31,6 +31,36 @@ void gossip_awareness(struct gossip *g, int delta)
 
 /* ---- choosing members -------------------------------------------------------------------- */
 
+/* A member drawn uniformly from the table, self included (NULL: none). A dense table (the
+ * daemon's: id handles are numbered densely, and the simulator's once converged) draws places
+ * until one holds a member; a sparse one (a simulated member that has just joined a big fleet)
+ * counts its way there through the chunks' member counts. */
+static struct gmember *gossip_random_member(struct gossip *g)
+{
+    size_t places = g->nslots * GMEMBER_CHUNK;
+    uint32_t r;
+    size_t c;
+
+    if (g->nmembers == 0)
+        return NULL;
+    if (g->nmembers * 4 >= places) {
+        for (int i = 0; i < 8; i++) {
+            struct gmember *m = gossip_slot(g, grand_below(&g->rng, (uint32_t)places));
+            if (m != NULL)
+                return m;
+        }
+    }
+    r = grand_below(&g->rng, (uint32_t)g->nmembers);
+    for (c = 0; c < g->nslots && r >= g->slot_used[c]; c++)
+        r -= g->slot_used[c];
+    if (c == g->nslots)
+        return NULL;
+    for (size_t j = 0; j < GMEMBER_CHUNK; j++)
+        if (g->slots[c][j].ver != 0 && r-- == 0)
+            return &g->slots[c][j];
+    return NULL;
+}
+
 /* Up to k distinct random members matching fn; tries a bounded number of times so a mostly
  * dead table cannot stall us. */
 size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn fn, const void *arg,
@@ -39,9 +69,9 @@ size_t gossip_random_members(struct gossip *g, size_t k, gossip_pick_fn fn, cons
     size_t found = 0, tries = 0, limit = 3 * g->nmembers + 8;
 
     while (found < k && tries++ < limit && g->nmembers > 0) {
-        struct gmember *m = gossip_at(g, grand_below(&g->rng, (uint32_t)g->nmembers));
+        struct gmember *m = gossip_random_member(g);
         bool dup = false;
-        if (m == g->self || !fn(g, m, arg))
+        if (m == NULL || m == g->self || !fn(g, m, arg))
             continue;
         for (size_t i = 0; i < found; i++)
             dup = dup || out[i] == m;
@@ -77,24 +107,73 @@ bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const vo
 
 /* ---- probing ----------------------------------------------------------------------------- */
 
-static void gossip_probe_rebuild(struct gossip *g)
+/* The probe order is a shuffled round-robin over the table's places: each round walks a
+ * fresh pseudo-random permutation of them (a 4-round Feistel network on 2^bits places, keyed
+ * from our PRNG, walking on past positions beyond the table) and probes the members it finds.
+ * Every member is probed once a round, as with a shuffled list, but nothing is stored per
+ * member: a list of every member cost 4 bytes an entry, n squared of them in the simulator. */
+static uint32_t gossip_order_half(uint64_t key, uint32_t x, uint32_t mask)
 {
-    g->nprobe = 0;
-    g->probe_pos = 0;
-    for (size_t i = 0; i < g->nmembers; i++)
-        if (g->members[i] != gm_sid(g->self))
-            gossip_sid_push(&g->probe_order, &g->nprobe, &g->probe_cap, g->members[i]);
-    for (size_t i = g->nprobe; i > 1; i--) {
-        size_t j = grand_below(&g->rng, (uint32_t)i);
-        uint32_t t = g->probe_order[i - 1];
-        g->probe_order[i - 1] = g->probe_order[j];
-        g->probe_order[j] = t;
-    }
-    g->probe_dirty = false;
+    uint64_t z = key + x;
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (uint32_t)(z ^ (z >> 31)) & mask;
 }
 
-static struct gmember *gossip_probe_target(struct gossip *g)
+/* The place at position pos of this round (pos below range), or its inverse. */
+static uint32_t gossip_order_place(const struct gossip *g, uint32_t x, bool inverse)
 {
+    uint32_t h = g->order.bits / 2, mask = (1u << h) - 1;
+
+    do {
+        uint32_t l = x >> h, r = x & mask;
+        for (int i = 0; i < 4; i++) {
+            uint32_t t;
+            if (!inverse) {
+                t = l ^ gossip_order_half(g->order.key[i], r, mask);
+                l = r;
+                r = t;
+            } else {
+                t = r ^ gossip_order_half(g->order.key[3 - i], l, mask);
+                r = l;
+                l = t;
+            }
+        }
+        x = (l << h) | r;
+    } while (x >= g->order.range); /* cycle walking: a permutation of [0, range) */
+    return x;
+}
+
+static void gossip_order_start(struct gossip *g)
+{
+    g->order.range = (uint32_t)(g->nslots * GMEMBER_CHUNK);
+    g->order.bits = 2;
+    while ((1u << g->order.bits) < g->order.range)
+        g->order.bits += 2;
+    for (int i = 0; i < 4; i++)
+        g->order.key[i] = grand_next(&g->rng);
+    g->order.pos = 0;
+    g->order.nlate = 0;
+}
+
+/* A newcomer goes to a random place among the members not yet probed this round, so it is
+ * probed within one round without favouring it: where the permutation puts it, unless that
+ * place is already behind us (or past the places the round covers), in which case it waits in
+ * the late list, drawn from at random among what is left. */
+void gossip_order_add(struct gossip *g, uint32_t sid)
+{
+    if (g->order.range == 0 ||
+        (sid < g->order.range && gossip_order_place(g, sid, true) >= g->order.pos))
+        return;
+    if (gossip_sid_push(&g->order.late, &g->order.nlate, &g->order.late_cap, sid) != 0)
+        return; /* out of memory: it is probed next round */
+}
+
+struct gmember *gossip_probe_target(struct gossip *g)
+{
+    bool fresh = false;
+
     /* A suspicion we only heard about is checked first-hand at the next period: our probe
      * carries it to the suspect (buddy system), which refutes if alive; if the probe fails,
      * that is an independent confirmation that shortens the timeout (Lifeguard). Either
@@ -105,22 +184,33 @@ static struct gmember *gossip_probe_target(struct gossip *g)
             return g->suspects[i];
         }
     }
-    if (g->probe_dirty)
-        gossip_probe_rebuild(g);
-    for (size_t tries = 0; tries <= g->nprobe + 1; tries++) {
+    for (;;) {
         struct gmember *m;
-        if (g->probe_pos >= g->nprobe) {
-            gossip_probe_rebuild(g);
-            if (g->nprobe == 0)
-                return NULL;
+        uint32_t sid, left;
+        if (g->order.pos >= g->order.range && g->order.nlate == 0) {
+            if (fresh || g->nmembers <= 1)
+                return NULL; /* a whole round without a live member to probe */
+            gossip_order_start(g);
+            fresh = true;
         }
-        /* NULL: reaped since the order was made (its sid may even be another member's now:
-         * probing that one early is harmless) */
-        m = gossip_slot(g, g->probe_order[g->probe_pos++]);
+        /* members left in the permutation, about */
+        left = (uint32_t)((uint64_t)(g->order.range - g->order.pos) * g->nmembers /
+                          (g->order.range ? g->order.range : 1));
+        if (g->order.nlate > 0 &&
+            (g->order.pos >= g->order.range ||
+             grand_below(&g->rng, (uint32_t)g->order.nlate + left) < g->order.nlate)) {
+            size_t j = grand_below(&g->rng, (uint32_t)g->order.nlate);
+            sid = g->order.late[j];
+            g->order.late[j] = g->order.late[--g->order.nlate];
+        } else {
+            sid = gossip_order_place(g, g->order.pos++, false);
+        }
+        /* NULL: reaped since (its sid may even be another member's now: probing that one
+         * early is harmless) */
+        m = gossip_slot(g, sid);
         if (m != NULL && m != g->self && gossip_is_live(m->state))
             return m;
     }
-    return NULL;
 }
 
 /* The direct probe of t: a ping, and while t is suspect the suspicion with it (buddy system:

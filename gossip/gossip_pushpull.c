@@ -247,9 +247,11 @@ static uint64_t gpp_member_digest(const char *id, uint64_t incarnation, uint64_t
  * id, incarnation and state): equal buckets hold the same members in the same states. */
 static void gpp_members_buckets(const struct gossip *g, uint64_t *out, size_t nb)
 {
+    const struct gmember *m;
+    uint32_t sid = 0;
+
     memset(out, 0, nb * sizeof(*out));
-    for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = gossip_at(g, i);
+    while ((m = gossip_member_next(g, &sid)) != NULL) {
         const char *id = gm_id(m);
         out[gpp_mbucket(id, nb)] ^= gpp_member_digest(id, gm_inc(m), (uint64_t)m->state);
     }
@@ -351,17 +353,18 @@ static void gpp_pack_members(struct gossip *g, msgpack_packer *pk,
                              const struct gpp_member_filter *filter, bool none)
 {
     uint64_t now = gossip_now(g);
+    const struct gmember *m;
+    uint32_t sid = 0;
     size_t n = 0;
 
     if (none) {
         msgpack_pack_array(pk, 0);
         return;
     }
-    for (size_t i = 0; i < g->nmembers; i++)
-        n += gpp_member_wanted(g, gossip_at(g, i), filter);
+    while ((m = gossip_member_next(g, &sid)) != NULL)
+        n += gpp_member_wanted(g, m, filter);
     msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < g->nmembers; i++) {
-        const struct gmember *m = gossip_at(g, i);
+    for (sid = 0; (m = gossip_member_next(g, &sid)) != NULL;) {
         if (!gpp_member_wanted(g, m, filter))
             continue;
         if (filter != NULL && filter->summary) {

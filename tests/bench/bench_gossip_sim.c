@@ -22,7 +22,8 @@
  *
  * With -t, only the memory of a converged fleet: N members started and every member table
  * filled with every member (ids and metadata as the cold start leaves them) without running
- * the protocol, then the peak resident memory and the bytes per table entry. This reaches
+ * the protocol, then the peak resident memory and the bytes per table entry (from the resident
+ * memory, and exactly: what the tables allocate). This reaches
  * sizes whose cold start takes too long on a shared machine.
  *
  * With -c, the cold start only (its line on stderr).
@@ -190,11 +191,22 @@ static struct row simulate(size_t n, uint64_t window_ms)
     return r;
 }
 
+/* Bytes a member table holds: its chunks of entries and the per-chunk pointers and counts. */
+static double table_bytes(const struct gossip *g)
+{
+    double b = (double)g->nslots * (double)(sizeof(*g->slots) + sizeof(*g->slot_used));
+
+    for (size_t c = 0; c < g->nslots; c++)
+        if (g->slots[c] != NULL)
+            b += (double)GMEMBER_CHUNK * sizeof(struct gmember);
+    return b;
+}
+
 /* -t: the converged fleet's member tables, built directly. */
 static void tables_only(size_t n)
 {
     struct fakenet *net = fakenet_new(n, 4242 + n);
-    double t0 = mono(), base;
+    double t0 = mono(), base, tables = 0;
     char id[GOSSIP_ID_MAX + 1];
 
     net->daemon_sized = true;
@@ -218,10 +230,14 @@ static void tables_only(size_t n)
             gossip_member_set_meta(m, gm_meta(net->nodes[j].g->self));
         }
     }
+    for (size_t i = 0; i < n; i++)
+        tables += table_bytes(net->nodes[i].g);
     printf("%7zu members: %.0f table entries, peak RSS %.2f GB (%.2f GB before the tables), "
-           "%.0f bytes an entry, %zu ids and metadata stored, %.0f s wall\n",
+           "%.1f bytes an entry; the tables hold %.2f GB, %.1f bytes an entry; %zu ids, "
+           "addresses, metadata and versions stored; %.0f s wall\n",
            n, (double)n * (double)(n - 1), peak_rss_gb(), base,
            (peak_rss_gb() - base) * 1024.0 * 1024.0 * 1024.0 / ((double)n * (double)(n - 1)),
+           tables / (1024.0 * 1024.0 * 1024.0), tables / ((double)n * (double)(n - 1)),
            gshare_stored(), mono() - t0);
     fakenet_free(net);
 }

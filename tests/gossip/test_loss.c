@@ -7,7 +7,8 @@
  *   - 20% datagram loss for five minutes declares nobody dead, over 8 seeds at 50 and at 100
  *     members, and 30% loss at 20 members does not either (the README's loss figures);
  *   - joins converge within ten times the README's figures (0.03 / 0.25 / 1.27 s for 5 / 20 /
- *     100 members), so a tenfold regression fails rather than hiding under a generous limit;
+ *     100 members; the median of 9 seeds), so a tenfold regression fails rather than hiding
+ *     under a generous limit;
  *   - a cluster still forms, and records still reach everyone, when a third of all streams
  *     are reset and the rest are slow;
  *   - the stream model itself: certain loss or reset loses a stream, backoff doubles, and the
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -101,7 +103,7 @@ static void lossy_seeds(size_t n, double loss, uint64_t seed0, uint64_t max_deat
     assert_true(suspicions <= max_suspicions);
 }
 
-/* Measured (8 seeds, 5 min each): 0 deaths, 252-372 suspicions a run (3,414-3,604 before
+/* Measured (8 seeds, 5 min each): 0 deaths, 262-402 suspicions a run (3,414-3,604 before
  * the second look of gossip_probe_second). */
 static void test_loss_20_percent_50_members_seeds(void **state)
 {
@@ -109,14 +111,14 @@ static void test_loss_20_percent_50_members_seeds(void **state)
     lossy_seeds(50, 0.20, 500, 0, 800);
 }
 
-/* Measured: 0 deaths, 758-1,229 suspicions a run (10,323-11,555 before the second look). */
+/* Measured: 0 deaths, 931-1,297 suspicions a run (10,323-11,555 before the second look). */
 static void test_loss_20_percent_100_members_seeds(void **state)
 {
     (void)state;
     lossy_seeds(100, 0.20, 900, 0, 2600);
 }
 
-/* Measured: 0 deaths, 1,042-1,289 suspicions a run (2,694-2,884 before the second look; once
+/* Measured: 0 deaths, 1,071-1,285 suspicions a run (2,694-2,884 before the second look; once
  * 1 false death in 8 seeds, seed 305, when TCP first became lossy too). */
 static void test_loss_30_percent_20_members(void **state)
 {
@@ -124,17 +126,35 @@ static void test_loss_30_percent_20_members(void **state)
     lossy_seeds(20, 0.30, 300, 2, 2400);
 }
 
-/* The README's join figures (0.03 / 0.25 / 1.27 s virtual) times ten. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The README's join figures (0.03 / 0.25 / 1.27 s virtual) times ten, for the median of
+ * JOIN_SEEDS runs: about one join in a hundred at 5 members waits a second for a member that
+ * no gossip round happened to tell one joiner about (its first probe or push-pull repairs it),
+ * so one seed measures luck. */
+#define JOIN_SEEDS 9
 static void join_within(size_t n, uint64_t readme_ms)
 {
-    struct fakenet *net = cluster(n, 1000 + n);
-    uint64_t t = fakenet_run_until(net, all_converged, &n, 10, 60000);
+    uint64_t t[JOIN_SEEDS];
 
-    printf("  join of %zu members: %llu ms (README %llu ms, bound %llu ms)\n", n,
-           (unsigned long long)t, (unsigned long long)readme_ms,
+    for (uint64_t s = 0; s < JOIN_SEEDS; s++) {
+        struct fakenet *net = cluster(n, 1000 + n + s * 7919);
+        t[s] = fakenet_run_until(net, all_converged, &n, 10, 60000);
+        assert_true(t[s] != UINT64_MAX);
+        fakenet_free(net);
+    }
+    qsort(t, JOIN_SEEDS, sizeof(t[0]), cmp_u64);
+    printf("  join of %zu members: %llu ms median of %d seeds, %llu-%llu (README %llu ms, bound "
+           "%llu ms)\n",
+           n, (unsigned long long)t[JOIN_SEEDS / 2], JOIN_SEEDS, (unsigned long long)t[0],
+           (unsigned long long)t[JOIN_SEEDS - 1], (unsigned long long)readme_ms,
            (unsigned long long)(10 * readme_ms));
-    assert_true(t <= 10 * readme_ms);
-    fakenet_free(net);
+    assert_true(t[JOIN_SEEDS / 2] <= 10 * readme_ms);
 }
 
 static void test_join_within_ten_times_readme(void **state)

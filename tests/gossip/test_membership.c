@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "fakenet.h"
@@ -283,6 +284,93 @@ static void test_restart_rejoins_with_new_incarnation(void **state)
     fakenet_free(net);
 }
 
+/* Probes `count` times from g; counts how often each member was the target. */
+static void probe_round(struct gossip *g, size_t count, uint32_t *hits, size_t nhits)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct gmember *m = gossip_probe_target(g);
+        assert_non_null(m);
+        assert_true(gm_sid(m) < nhits);
+        hits[gm_sid(m)]++;
+    }
+}
+
+/* SWIM's shuffled round-robin: each round probes every other member exactly once, in an order
+ * that changes from round to round; a member learned during a round (even one whose id handle
+ * lies past the table's size when the round began) is probed in that same round, and a member
+ * gone meanwhile is skipped. The order is a permutation drawn per round, nothing stored per
+ * member (see gossip_probe.c). */
+static void test_probe_order_is_round_robin(void **state)
+{
+    size_t n = 300, victim = 0;
+    struct fakenet *net = fakenet_new(n + 1, 31);
+    struct gossip *g;
+    static uint32_t hits[16384], filler[5000];
+    uint32_t first[300];
+    char id[GOSSIP_ID_MAX + 1];
+    size_t same = 0;
+
+    (void)state;
+    for (size_t i = 0; i <= n; i++) {
+        struct gossip_config cfg;
+        fakenet_config(net, i, &cfg);
+        assert_int_equal(fakenet_start(net, i, &cfg), 0);
+    }
+    g = net->nodes[0].g;
+    for (size_t j = 1; j < n; j++) {
+        fakenet_id(net, j, id);
+        assert_int_equal(gossip_debug_add_member(g, id, &net->nodes[j].addr, 1), 0);
+    }
+    /* two full rounds: everyone once each time, in another order */
+    for (int round = 0; round < 2; round++) {
+        memset(hits, 0, sizeof(hits));
+        for (size_t i = 0; i + 1 < n; i++) {
+            struct gmember *m = gossip_probe_target(g);
+            assert_non_null(m);
+            assert_true(gm_sid(m) < 16384);
+            hits[gm_sid(m)]++;
+            if (round == 0)
+                first[i] = gm_sid(m);
+            else
+                same += first[i] == gm_sid(m);
+        }
+        for (size_t j = 1; j < n; j++) {
+            fakenet_id(net, j, id);
+            assert_int_equal(hits[gm_sid(gossip_find(g, id))], 1);
+        }
+    }
+    assert_true(same < n / 10);
+    /* half a round, then: a newcomer (node n), one whose id handle lies past the table (after
+     * 5000 other ids), and a member not yet probed leaves */
+    memset(hits, 0, sizeof(hits));
+    probe_round(g, n / 2, hits, 16384);
+    for (size_t k = 0; k < 5000; k++) {
+        snprintf(id, sizeof(id), "filler-%zu", k);
+        filler[k] = gshare_ref(GSHARE_IDS, id, strlen(id) + 1);
+    }
+    fakenet_id(net, n, id);
+    assert_int_equal(gossip_debug_add_member(g, id, &net->nodes[n].addr, 1), 0);
+    assert_int_equal(gossip_debug_add_member(g, "far-member", &net->nodes[n].addr, 1), 0);
+    assert_true(gm_sid(gossip_find(g, "far-member")) >= 4096);
+    for (size_t j = 1; j < n && victim == 0; j++) {
+        fakenet_id(net, j, id);
+        if (hits[gm_sid(gossip_find(g, id))] == 0)
+            victim = j;
+    }
+    fakenet_id(net, victim, id);
+    gossip_on_dead(g, id, 1, id); /* it left */
+    /* what is left of the round: the unprobed less the one that left, and the two newcomers */
+    probe_round(g, (n - 1 - n / 2) - 1 + 2, hits, 16384);
+    for (size_t j = 1; j <= n; j++) {
+        fakenet_id(net, j, id);
+        assert_int_equal(hits[gm_sid(gossip_find(g, id))], j == victim ? 0 : 1);
+    }
+    assert_int_equal(hits[gm_sid(gossip_find(g, "far-member"))], 1);
+    fakenet_free(net);
+    for (size_t k = 0; k < 5000; k++)
+        gshare_unref(GSHARE_IDS, filler[k]);
+}
+
 static void test_member_metadata_reaches_everyone(void **state)
 {
     size_t n = 10;
@@ -313,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_join_converges_20),
         cmocka_unit_test(test_join_converges_100),
         cmocka_unit_test(test_join_asks_one_seed_at_a_time),
+        cmocka_unit_test(test_probe_order_is_round_robin),
         cmocka_unit_test(test_member_metadata_reaches_everyone),
         cmocka_unit_test(test_killed_member_declared_dead_by_all),
         cmocka_unit_test(test_slow_member_not_declared_dead),
