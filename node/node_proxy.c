@@ -415,6 +415,11 @@ void node_proxy_metrics(const struct node *node, struct node_metrics *m)
     node_metrics_family(m, "webgw_http_connections", "gauge", "Client connections open.");
     node_metrics_printf(m, "webgw_http_connections %llu\n",
                         (unsigned long long)proxy_connections(node->proxy));
+    node_metrics_family(m, "webgw_backend_pool_idle", "gauge",
+                        "Idle keep-alive connections to backends in the workers' pools (each "
+                        "an open socket, kept up to the pool's idle timeout).");
+    node_metrics_printf(m, "webgw_backend_pool_idle %llu\n",
+                        (unsigned long long)proxy_backend_pool_idle(node->proxy));
     node_metrics_family(m, "webgw_proxy_read_buffers", "gauge",
                         "Read buffers held by client, backend and tunnel connections (only "
                         "those with bytes not yet consumed hold one).");

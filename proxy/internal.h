@@ -119,8 +119,10 @@ struct proxy_backend {
     struct state_hash_node node;   /* in proxy.reg (under proxy.reg_lock) */
 };
 
+struct proxy_worker;
 struct proxy_wbackend {
     struct proxy_backend *be;    /* shared part */
+    struct proxy_worker *w;      /* the worker whose view it is */
     struct proxy_link idle;      /* idle keep-alive upstreams, most recent first */
     unsigned idle_count;         /* length of idle */
     bool held;                   /* a session uses it (set by the eviction sweep's mark) */
@@ -236,7 +238,8 @@ struct proxy_worker {
     struct sess_req *req_free;                  /* cached request states (session.c) */
     unsigned req_free_count;                    /* entries in req_free */
     _Atomic uint32_t loop_handles, loop_timers; /* active handles and timers at the last sweep */
-    _Atomic int cmd;                            /* PROXY_CMD_* bits */
+    _Atomic uint32_t pool_idle; /* idle connections in its pools (only this worker writes) */
+    _Atomic int cmd;            /* PROXY_CMD_* bits */
     bool draining;
     bool stopping;
     struct proxy_link sessions;    /* every client connection */

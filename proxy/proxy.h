@@ -231,6 +231,12 @@ void proxy_stop(struct proxy *p);
 /* Number of client connections open right now, over all workers. */
 uint64_t proxy_connections(const struct proxy *p);
 
+/* Idle keep-alive connections to backends in the workers' pools right now, summed over the
+ * workers. Each is an open socket: with the client connections, what most of the process's
+ * descriptors are. It rises with the concurrency of the last pool_idle_timeout_ms and falls
+ * back as those connections time out (or their backend closes them). */
+uint64_t proxy_backend_pool_idle(const struct proxy *p);
+
 /* Read buffers held right now by the proxy's connections (client, backend, tunnel), over
  * every proxy of the process. A connection holds one only while it has bytes read and not
  * consumed: idle keep-alive connections hold none. */

@@ -254,6 +254,7 @@ struct proxy_wbackend *proxy_worker_backend(struct proxy_worker *w, const struct
         free(wb);
         return NULL;
     }
+    wb->w = w;
     proxy_list_init(&wb->idle);
     if (state_hash_table_insert(&w->views, &wb->node, hash) != 0) {
         proxy_backend_release(w->p, wb->be);

@@ -36,14 +36,32 @@ static void on_upstream_closed(struct proxy_conn *c)
     free(c);
 }
 
+/* The only two places a connection enters and leaves a pool: the pool's length and the
+ * worker's count (proxy_backend_pool_idle) move with the list. */
+static void pool_link(struct proxy_wbackend *wb, struct proxy_upstream *up)
+{
+    _Atomic uint32_t *n = &wb->w->pool_idle;
+    proxy_list_add(&wb->idle, &up->pool_link);
+    wb->idle_count++;
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void pool_unlink(struct proxy_upstream *up)
+{
+    _Atomic uint32_t *n = &up->wb->w->pool_idle;
+    proxy_list_del(&up->pool_link);
+    up->wb->idle_count--;
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
 void proxy_upstream_close(struct proxy_upstream *up)
 {
     if (up->c.closing)
         return;
-    if (up->s == NULL && up->wb && up->pool_link.next != &up->pool_link) {
-        proxy_list_del(&up->pool_link);
-        up->wb->idle_count--;
-    }
+    if (up->s == NULL && up->wb && up->pool_link.next != &up->pool_link)
+        pool_unlink(up);
     up->s = NULL;
     proxy_conn_close(&up->c);
 }
@@ -97,8 +115,7 @@ struct proxy_upstream *proxy_pool_take(struct proxy_worker *w, struct proxy_wbac
          * that may take them */
         if (uv_now(&w->loop) - up->idle_since_ms >= max_idle_ms)
             return NULL;
-        proxy_list_del(l);
-        wb->idle_count--;
+        pool_unlink(up);
         uv_os_fd_t fd;
         char byte;
         ssize_t n = -1;
@@ -139,8 +156,7 @@ void proxy_pool_put(struct proxy_worker *w, struct proxy_upstream *up)
         proxy_conn_close(&up->c);
         return;
     }
-    proxy_list_add(&wb->idle, &up->pool_link);
-    wb->idle_count++;
+    pool_link(wb, up);
 }
 
 void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all)
@@ -159,4 +175,12 @@ void proxy_pool_sweep(struct proxy_worker *w, uint64_t now_ms, bool all)
             proxy_upstream_close(up);
         }
     }
+}
+
+uint64_t proxy_backend_pool_idle(const struct proxy *p)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; p != NULL && i < p->nworkers; i++)
+        n += atomic_load_explicit(&p->workers[i].pool_idle, memory_order_relaxed);
+    return n;
 }

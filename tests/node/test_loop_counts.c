@@ -82,6 +82,9 @@ static void loop_counts_follow_connections(void **state)
     /* the control loop runs gossip, the API and the probes' timers: never none */
     assert_true(metric("webgw_loop_timers{loop=\"control\"}") > 0);
     assert_true(metric("webgw_loop_handles{loop=\"control\"}") > 0);
+    /* no backend used yet: no pooled backend connection (tests/proxy/test_proxy_pool_idle.c
+     * follows the count through a pool's life) */
+    assert_int_equal(metric("webgw_backend_pool_idle"), 0);
 
     sa.sin_port = htons((uint16_t)n1.http_port);
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
