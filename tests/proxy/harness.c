@@ -40,7 +40,8 @@ struct tb_server {
     atomic_bool dead;
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t accepts;
-    unsigned answers_per_conn; /* tb_set_conn_life() */
+    atomic_uint_fast64_t ended; /* connections whose thread is done with them */
+    unsigned answers_per_conn;  /* tb_set_conn_life() */
     unsigned close_after_ms;
     unsigned idle_close_ms, idle_late_ms; /* tb_set_idle_close() */
     atomic_bool reset_uploads;            /* tb_set_reset_uploads() */
@@ -267,7 +268,11 @@ static void *tb_conn_main(void *arg)
             write_all(c->fd, out, (size_t)ol);
             continue;
         }
-        if (strcmp(path, "/id") == 0) {
+        if (strncmp(path, "/slow?ms=", 9) == 0) {
+            usleep((useconds_t)atoi(path + 9) * 1000u);
+            static const char r[] = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
+            write_all(c->fd, r, sizeof(r) - 1);
+        } else if (strcmp(path, "/id") == 0) {
             char body[32];
             int bl = snprintf(body, sizeof(body), "backend-%d", s->id);
             int ol = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s",
@@ -363,6 +368,7 @@ static void *tb_conn_main(void *arg)
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(&s->ended, 1);
     return NULL;
 }
 
@@ -438,6 +444,11 @@ uint64_t tb_requests(const struct tb_server *s)
 uint64_t tb_accepts(const struct tb_server *s)
 {
     return atomic_load(&((struct tb_server *)s)->accepts);
+}
+
+uint64_t tb_ended(const struct tb_server *s)
+{
+    return atomic_load(&((struct tb_server *)s)->ended);
 }
 
 void tb_set_conn_life(struct tb_server *s, unsigned answers_per_conn, unsigned close_after_ms)

@@ -16,6 +16,7 @@
 
 /* A test backend. Paths it serves:
  *   /id               "backend-N"
+ *   /slow?ms=N        "slow" after N ms
  *   /headers          the request head it received, as the body
  *   /download?n=N     N bytes of 'x' with Content-Length, written in 64 KiB pieces
  *   /chunked          "hello world" in three chunks
@@ -36,6 +37,9 @@ struct tb_server *tb_start(int id);
 uint16_t tb_port(const struct tb_server *s);
 uint64_t tb_requests(const struct tb_server *s); /* requests it received */
 uint64_t tb_accepts(const struct tb_server *s);  /* connections it accepted */
+/* Connections it is done with: the gateway closed them (EOF or reset seen), or the backend
+ * ended them by its own rule (tb_set_conn_life, tb_set_idle_close, /close, /reset ...). */
+uint64_t tb_ended(const struct tb_server *s);
 /* Makes new connections to it hang in SYN_SENT: its accept queue is filled by a connection of
  * our own and not served. After tb_release_connects() a waiting connect completes at its next
  * SYN retransmission, about 1 s after it started: a backend whose connect completes late. */
