@@ -172,6 +172,106 @@ class Proc:
         self.reap()
 
 
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
+
+
+def fd_targets(pid):
+    """What each open descriptor of pid is: readlink of /proc/PID/fd/* ("socket:[123]",
+    "pipe:[45]", "anon_inode:[eventfd]", a path)."""
+    out = []
+    d = f"/proc/{pid}/fd"
+    for fd in os.listdir(d):
+        try:
+            out.append(os.readlink(f"{d}/{fd}"))
+        except OSError:  # closed while we looked
+            pass
+    return out
+
+
+def fd_kind(target):
+    if target.startswith("socket:"):
+        return "sockets"
+    if target.startswith("pipe:"):
+        return "pipes"
+    if target.startswith("anon_inode:"):
+        return "anon"  # epoll, eventfd, timerfd, signalfd: libuv's own
+    if target.startswith("/") and not target.startswith(("/dev/", "/proc/", "/sys/")):
+        return "files"
+    return "other"  # /dev/null, /dev/urandom, ...
+
+
+def fd_kinds(pid):
+    """{"sockets": n, "pipes": n, "anon": n, "files": n, "other": n} of pid's descriptors."""
+    counts = dict.fromkeys(("sockets", "pipes", "anon", "files", "other"), 0)
+    for t in fd_targets(pid):
+        counts[fd_kind(t)] += 1
+    return counts
+
+
+def _hexaddr(h):
+    """ "0100007F:1F90" of /proc/net/tcp (or its 32-digit IPv6 form) -> ("127.0.0.1", 8080)."""
+    ip, port = h.split(":")
+    raw = bytes.fromhex(ip)
+    if len(raw) == 4:
+        return ".".join(str(b) for b in raw[::-1]), int(port, 16)
+    words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]  # each 32-bit word in host order
+    b = b"".join(words)
+    if b[:12] == b"\0" * 10 + b"\xff\xff":
+        return ".".join(str(x) for x in b[12:]), int(port, 16)
+    return ":".join(b[i:i + 2].hex() for i in range(0, 16, 2)), int(port, 16)
+
+
+def _sockets(pid):
+    """inode -> (protocol, local (ip, port), remote (ip, port), TCP state) for the sockets of
+    pid's network namespace (/proc/PID/net/*); unix sockets without addresses."""
+    socks = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open(f"/proc/{pid}/net/{proto}") as f:
+                next(f)
+                for line in f:
+                    c = line.split()
+                    state = TCP_STATES.get(int(c[3], 16), c[3]) if proto.startswith("tcp") else ""
+                    socks[c[9]] = (proto.rstrip("6"), _hexaddr(c[1]), _hexaddr(c[2]), state)
+        except (OSError, ValueError, StopIteration):
+            pass
+    try:
+        with open(f"/proc/{pid}/net/unix") as f:
+            next(f)
+            for line in f:
+                c = line.split()
+                socks[c[6]] = ("unix", None, None, "")
+    except (OSError, StopIteration):
+        pass
+    return socks
+
+
+def fd_breakdown(pid, role_of):
+    """What pid's descriptors are: counts by kind, its TCP sockets by role and state (role_of
+    maps (local, remote) to a role name such as "backend"), other sockets by protocol, and the
+    paths of its regular files. For a report that must say what the descriptors were."""
+    targets = fd_targets(pid)
+    socks = _sockets(pid)
+    kinds = dict.fromkeys(("sockets", "pipes", "anon", "files", "other"), 0)
+    sockets, files = {}, {}
+    for t in targets:
+        k = fd_kind(t)
+        kinds[k] += 1
+        if k == "files":
+            files[t] = files.get(t, 0) + 1
+        elif k == "sockets":
+            s = socks.get(t[len("socket:["):-1])
+            if s is None:
+                key = "unknown"
+            elif s[0] == "tcp":
+                key = "tcp " + role_of(s[1], s[2], s[3]) + " " + s[3]
+            else:
+                key = s[0]
+            sockets[key] = sockets.get(key, 0) + 1
+    return {"total": len(targets), "kinds": kinds, "sockets": sockets, "files": files}
+
+
 def faketime_env(offset):
     for lib in FAKETIME_LIBS:
         if os.path.exists(lib):

@@ -144,6 +144,7 @@ class Soak:
         self.schedule_done = False
         self.churn_stop_at = None
         self.env = {}
+        self.fd_breakdowns = {}  # "end of load" / "after the load": gateway -> fd_snapshot()
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -535,10 +536,50 @@ class Soak:
         try:
             with open(f"/proc/{pid}/status") as f:
                 rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-            fds = len(os.listdir(f"/proc/{pid}/fd"))
+            kinds = fleet.fd_kinds(pid)
         except (OSError, AttributeError):
             return None
-        return {"pid": pid, "rss_kb": rss, "fds": fds}
+        return {"pid": pid, "rss_kb": rss, "fds": sum(kinds.values()), "fd_kinds": kinds}
+
+    def gw_role(self, local, remote, state):
+        """What a gateway's TCP socket is for, from its addresses (the ports setup() gives)."""
+        if state == "LISTEN":
+            return "listen"
+        if local[1] in (8080, 8443):
+            return "client"
+        if local[1] == 9080:
+            return "api"
+        be = {self.net.ip(b): b for b in self.bes}.get(remote[0])
+        if be:
+            return f"to {be}:{remote[1]}"
+        if 7946 in (local[1], remote[1]):
+            return "gossip"
+        return "other"
+
+    def fd_snapshot(self, g):
+        """One gateway's descriptors by kind and its TCP sockets by role and state, with the
+        pooled idle backend connections it reported at the same moment."""
+        p = self.gw[g]
+        if not p.alive():
+            return None
+        try:
+            b = fleet.fd_breakdown(p.pid, self.gw_role)
+        except OSError as e:
+            return {"error": str(e)[:100]}
+        try:
+            m = self.api(g, "/metrics")
+            pool = re.search(r"^webgw_backend_pool_idle\s+(\d+)", m, re.M)
+            b["pool_idle"] = int(pool.group(1)) if pool else None
+            conns = re.search(r"^webgw_http_connections\s+(\d+)", m, re.M)
+            b["sessions"] = int(conns.group(1)) if conns else None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            b["api_error"] = str(e)[:100]
+        b["t"] = time.time()
+        return b
+
+    def fd_snapshots(self, label):
+        with concurrent.futures.ThreadPoolExecutor(len(self.gws)) as ex:
+            self.fd_breakdowns[label] = dict(zip(self.gws, ex.map(self.fd_snapshot, self.gws)))
 
     async def monitor(self):
         loop = asyncio.get_running_loop()
@@ -563,10 +604,14 @@ class Soak:
             m = self.api(g, "/metrics")
             conns = re.search(r"^webgw_http_connections\s+(\d+)", m, re.M)
             s["sessions"] = int(conns.group(1)) if conns else None
-            # active libuv timers and handles, control loop plus workers
+            # idle pooled backend connections: open descriptors the FD invariant nets out
+            pool = re.search(r"^webgw_backend_pool_idle\s+(\d+)", m, re.M)
+            s["pool_idle"] = int(pool.group(1)) if pool else None
+            # active libuv timers and handles, control loop plus workers and probes (each too)
             for key, fam in (("timers", "webgw_loop_timers"), ("handles", "webgw_loop_handles")):
-                vals = re.findall(rf"^{fam}\{{[^}}]*\}}\s+(\d+)", m, re.M)
-                s[key] = sum(int(v) for v in vals) if vals else None
+                vals = re.findall(rf'^{fam}\{{loop="([^"]*)"\}}\s+(\d+)', m, re.M)
+                s[key] = sum(int(v) for _, v in vals) if vals else None
+                s[key + "_by_loop"] = {loop: int(v) for loop, v in vals}
             health = {}
             for e in self.api(g, "/api/v1/backends", timeout=5):
                 key = e.get("key") or e.get("backend")
@@ -622,6 +667,7 @@ class Soak:
                             "expected": {n: bs for n, bs in self.names.items() if bs is not None}}
         self.log(f"records converged in {took:.1f} s" if took is not None else "records did NOT converge")
         await asyncio.sleep(max(0, self.t0 + duration - time.time()))
+        await asyncio.get_running_loop().run_in_executor(None, self.fd_snapshots, "end of load")
         self.stopping = True
         for t in tasks:
             t.cancel()
@@ -633,6 +679,7 @@ class Soak:
                 self.load.wait(60)
             except subprocess.TimeoutExpired:
                 self.load.kill()
+        self.fd_snapshots("after the load")
         self.fault("stop", None)
         for g in self.gws:
             p = self.gw[g]
@@ -717,6 +764,7 @@ def main():
             "health_bound": a.health_bound, "gw_starts": {g: s.gw[g].starts for g in s.gws},
             "gw_exits": {g: s.gw[g].exits for g in s.gws}, "convergence": s.convergence, "faults": s.faults,
             "asan": "asan" in os.path.basename(os.path.normpath(a.build)),
+            "fd_breakdowns": s.fd_breakdowns,
         }
         with open(os.path.join(a.out, "meta.json"), "w") as f:
             json.dump(meta, f, default=str)

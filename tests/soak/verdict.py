@@ -338,9 +338,12 @@ def inv_records(r):
 
 
 def inv_resources(r):
+    """RSS, FDs, sessions and timers flat. FDs are judged net of the idle pooled backend
+    connections the gateway reports (webgw_backend_pool_idle): the pool keeps the last
+    minute's peak backend concurrency open, which fault bursts raise, and that is not a leak."""
     d = r.meta["duration"]
     w0 = r.t0 + d / 3
-    out, ok, rows = [], True, {}
+    out, ok, rows, raw_fds = [], True, {}, []
     for g in r.meta["gateways"]:
         last_start = max(r.meta["gw_starts"][g])
         start = max(w0, last_start + GRACE_S)
@@ -352,7 +355,17 @@ def inv_resources(r):
         first, last = pts[:q], pts[-q:]
         med = lambda xs, k: statistics.median(x[1].get(k) or 0 for x in xs)
         rss0, rss1 = med(first, "rss_kb"), med(last, "rss_kb")
-        fd0, fd1 = med(first, "fds"), med(last, "fds")
+        raw0, raw1 = med(first, "fds"), med(last, "fds")
+        # net of the pool, per sample (a gateway whose /metrics lacks the gauge: raw FDs)
+        have_pool = all(x[1].get("pool_idle") is not None for x in first + last)
+        if have_pool:
+            pool0, pool1 = med(first, "pool_idle"), med(last, "pool_idle")
+            net = lambda xs: statistics.median(x[1]["fds"] - x[1]["pool_idle"] for x in xs)
+            fd0, fd1 = net(first), net(last)
+        else:
+            pool0 = pool1 = None
+            fd0, fd1 = raw0, raw1
+            raw_fds.append(g)
         se0, se1 = med(first, "sessions"), med(last, "sessions")
         # libuv timers (control loop and workers): a session holds one, so they follow sessions
         have_timers = all(x[1].get("timers") is not None for x in first + last)
@@ -361,18 +374,55 @@ def inv_resources(r):
         grow_fd = fd1 > fd0 + 32
         grow_se = se1 > se0 + 32
         grow_ti = not have_timers or ti1 > ti0 + 32
-        rows[g] = (rss0, rss1, fd0, fd1, se0, se1, r.rel(start), ti0, ti1)
+        rows[g] = {"rss": (rss0, rss1), "fds": (fd0, fd1), "raw_fds": (raw0, raw1), "pool": (pool0, pool1),
+                   "sessions": (se0, se1), "from": r.rel(start), "timers": (ti0, ti1)}
         if grow_rss or grow_fd or grow_se or grow_ti:
             ok = False
             timers = f"{ti0:.0f}->{ti1:.0f}" if have_timers else "not reported by /metrics"
-            out.append(f"{g} grew: RSS {rss0 / 1024:.1f}->{rss1 / 1024:.1f} MiB, FDs {fd0:.0f}->{fd1:.0f}, "
+            fds = (f"FDs net of pooled {fd0:.0f}->{fd1:.0f} (raw {raw0:.0f}->{raw1:.0f}, pooled idle "
+                   f"{pool0:.0f}->{pool1:.0f})" if have_pool else f"FDs {fd0:.0f}->{fd1:.0f} (raw)")
+            out.append(f"{g} grew: RSS {rss0 / 1024:.1f}->{rss1 / 1024:.1f} MiB, {fds}, "
                        f"sessions {se0:.0f}->{se1:.0f}, timers {timers}")
     judged = len(rows)
-    detail = (f"{judged} gateways judged from t={min((v[6] for v in rows.values()), default=0):.0f}s "
-              "(allowed: RSS +25%+8 MiB, FDs +32, sessions +32, timers +32)")
+    how = ("FDs net of idle pooled backend connections (webgw_backend_pool_idle)"
+           + (f", raw for {', '.join(raw_fds)} (no such gauge in /metrics)" if raw_fds else ""))
+    if raw_fds and len(raw_fds) == judged:
+        how = "FDs raw (no webgw_backend_pool_idle in /metrics)"
+    detail = (f"{judged} gateways judged from t={min((v['from'] for v in rows.values()), default=0):.0f}s, "
+              f"{how} (allowed: RSS +25%+8 MiB, FDs +32, sessions +32, timers +32)")
     if out:
         detail += "; " + "; ".join(out)
     return ok and judged >= min(3, len(r.meta["gateways"])), detail, rows
+
+
+def fd_sections(meta):
+    """Report lines: what each gateway's descriptors were at the end of the load and after it."""
+    snaps = meta.get("fd_breakdowns") or {}
+    if not snaps:
+        return []
+    lines = ["## Descriptors at the end", "",
+             "From `/proc/PID/fd` and the gateway's network namespace (`/proc/PID/net/tcp`), with "
+             "`webgw_backend_pool_idle` and `webgw_http_connections` read at the same moment. TCP sockets by role "
+             "(client: on the HTTP/HTTPS listeners, api, to bN:port: a backend, gossip) and state.", ""]
+    for label, per_gw in snaps.items():
+        lines += [f"**{label}**", "",
+                  "| gateway | total | sockets | files | pipes | anon | other | pooled idle | sessions "
+                  "| TCP sockets by role and state | files |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for g, b in per_gw.items():
+            if not b or "kinds" not in b:
+                lines.append(f"| {g} | not running{(': ' + b['error']) if b and b.get('error') else ''} "
+                             "| | | | | | | | | |")
+                continue
+            k = b["kinds"]
+            tcp = ", ".join(f"{name[4:] if name.startswith('tcp ') else name} {n}"
+                            for name, n in sorted(b["sockets"].items(), key=lambda x: (-x[1], x[0])))
+            files = ", ".join(f"{p} {n}" if n > 1 else p for p, n in sorted(b["files"].items()))
+            na = lambda v: "n/a" if v is None else str(v)
+            lines.append(f"| {g} | {b['total']} | {k['sockets']} | {k['files']} | {k['pipes']} | {k['anon']} "
+                         f"| {k['other']} | {na(b.get('pool_idle'))} | {na(b.get('sessions'))} | {tcp} | {files} |")
+        lines.append("")
+    return lines
 
 
 def inv_crashes(r):
@@ -420,13 +470,14 @@ def write_plots(r, out):
             f.write(f"{s['t'] - t0:.0f}\t" + "\t".join(str(v) for v in vals) + "\n")
     gws = list(r.meta["gateways"])
     with open(f"{out}/gw.tsv", "w") as f:
-        f.write("# t " + " ".join(f"rss_{g} fds_{g} alive_{g}" for g in gws) + "\n")
+        f.write("# t " + " ".join(f"rss_{g} fds_{g} alive_{g} pool_{g}" for g in gws) + "\n")
         for s in r.samples:
             cols = []
             for g in gws:
                 row = s["gw"].get(g) or {}
+                pool = row.get("pool_idle")
                 cols += [f"{row['rss_kb'] / 1024:.1f}" if row.get("rss_kb") else "-", str(row.get("fds", "-")),
-                         str(row.get("alive", "-"))]
+                         str(row.get("alive", "-")), "-" if pool is None else str(pool)]
             f.write(f"{s['t'] - t0:.1f}\t" + "\t".join(cols) + "\n")
     marks = []
     for f_ in r.faults:
@@ -449,11 +500,14 @@ def write_plots(r, out):
         "p99": ("small GET latency (ms)", "set ylabel 'ms'\nset logscale y\n",
                 "plot 'load.tsv' u 1:5 w l t 'p99', '' u 1:4 w l t 'p50'"),
         "rss": ("gateway RSS (MiB)", "set ylabel 'MiB'\n",
-                "plot " + ", ".join(f"'gw.tsv' u 1:{2 + 3 * i} w l t '{g}'" for i, g in enumerate(gws))),
-        "fds": ("gateway open file descriptors", "set ylabel 'FDs'\n",
-                "plot " + ", ".join(f"'gw.tsv' u 1:{3 + 3 * i} w l t '{g}'" for i, g in enumerate(gws))),
+                "plot " + ", ".join(f"'gw.tsv' u 1:{2 + 4 * i} w l t '{g}'" for i, g in enumerate(gws))),
+        "fds": ("gateway open file descriptors (dashed: net of idle pooled backend connections)",
+                "set ylabel 'FDs'\n",
+                "plot " + ", ".join(f"'gw.tsv' u 1:{3 + 4 * i} w l lc {i + 1} t '{g}', "
+                                    f"'' u 1:(${3 + 4 * i}-${5 + 4 * i}) w l lc {i + 1} dt 2 t '{g} net'"
+                                    for i, g in enumerate(gws))),
         "members": ("members alive, as each gateway sees them", "set ylabel 'alive'\nset yrange [0:6]\n",
-                    "plot " + ", ".join(f"'gw.tsv' u 1:{4 + 3 * i} w steps t '{g}'" for i, g in enumerate(gws))),
+                    "plot " + ", ".join(f"'gw.tsv' u 1:{4 + 4 * i} w steps t '{g}'" for i, g in enumerate(gws))),
     }
     if causes:
         plots["causes"] = ("failures and retries by cause, per second", "set ylabel 'per s'\n",
@@ -553,12 +607,15 @@ def judge(out, meta):
         lines.append("")
     if rrows:
         lines += ["## Resources (medians of the first and last quarter of the judged window)", "",
-                  "| gateway | RSS MiB | FDs | sessions | libuv timers |", "|---|---|---|---|---|"]
-        for g, (r0, r1, f0, f1, s0, s1, _, t0_, t1_) in rrows.items():
-            tim = f"{t0_:.0f} → {t1_:.0f}" if t0_ is not None else "n/a"
-            lines.append(f"| {g} | {r0 / 1024:.1f} → {r1 / 1024:.1f} | {f0:.0f} → {f1:.0f} | {s0:.0f} → {s1:.0f} "
-                         f"| {tim} |")
+                  "| gateway | RSS MiB | FDs judged (net of pooled when reported) | FDs | pooled idle backend connections "
+                  "| sessions | libuv timers |", "|---|---|---|---|---|---|---|"]
+        arrow = lambda v, f="{:.0f}": "n/a" if v[0] is None else f"{f.format(v[0])} → {f.format(v[1])}"
+        for g, v in rrows.items():
+            lines.append(f"| {g} | {v['rss'][0] / 1024:.1f} → {v['rss'][1] / 1024:.1f} | {arrow(v['fds'])} "
+                         f"| {arrow(v['raw_fds'])} | {arrow(v['pool'])} | {arrow(v['sessions'])} "
+                         f"| {arrow(v['timers'])} |")
         lines.append("")
+    lines += fd_sections(meta)
     if classes is not None:
         lines += ["## Uploads by class (completed, body hash checked by the backend)", "",
                   "| size (bytes) | Content-Length fresh | Content-Length pooled | chunked fresh | chunked pooled |",
