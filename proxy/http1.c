@@ -512,11 +512,6 @@ int http1_parse_eof(struct http1_parser *p)
 
 /* ---- semantic checks ---------------------------------------------------------------------- */
 
-bool http1_name_is_n(const struct http1_header *f, const char *lower, size_t n)
-{
-    return f->name_len == n && strncasecmp(f->name, lower, n) == 0;
-}
-
 static void trim(const char **v, size_t *len)
 {
     while (*len && (**v == ' ' || **v == '\t')) {

@@ -146,6 +146,8 @@ struct proxy_stat {
 struct proxy_stats_table {
     pthread_mutex_t lock;          /* taken by the worker to insert or evict, by readers to walk */
     struct state_hash_table names; /* proxy_stat by name (state's keyed table) */
+    struct proxy_stat *last;       /* the last name asked for (worker only): a run of requests
+                                      for one name costs a strcmp, not a SipHash and a lookup */
 };
 
 /* This worker's counters of `name` (created on first use). NULL when out of memory. */

@@ -23,6 +23,7 @@ void proxy_stats_table_init(struct proxy_stats_table *t)
 {
     pthread_mutex_init(&t->lock, NULL);
     state_hash_table_init(&t->names, STAT_BUCKETS_MIN, SIZE_MAX);
+    t->last = NULL;
 }
 
 static bool stat_is(const struct state_hash_node *n, const void *name)
@@ -32,11 +33,13 @@ static bool stat_is(const struct state_hash_node *n, const void *name)
 
 struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name)
 {
+    if (t->last != NULL && strcmp(t->last->name, name) == 0)
+        return t->last;
     uint64_t hash = state_hash_table_hash(&t->names, name, strlen(name));
     /* only this worker inserts and evicts, so reading the chains without the lock is safe */
     struct state_hash_node *n = state_hash_table_find(&t->names, hash, stat_is, name);
     if (n != NULL)
-        return STATE_HASH_ENTRY(n, struct proxy_stat, node);
+        return t->last = STATE_HASH_ENTRY(n, struct proxy_stat, node);
     struct proxy_stat *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
@@ -48,7 +51,7 @@ struct proxy_stat *proxy_stats_get(struct proxy_stats_table *t, const char *name
         free(s);
         return NULL;
     }
-    return s;
+    return t->last = s;
 }
 
 /* Whether a route still serves `name`: a label is served as "name.DOMAIN", an fqdn as itself
@@ -80,6 +83,8 @@ size_t proxy_stats_evict(struct proxy_worker *w)
         pthread_mutex_lock(&t->lock);
         state_hash_table_remove(&t->names, n);
         pthread_mutex_unlock(&t->lock);
+        if (t->last == s)
+            t->last = NULL;
         free(s);
     }
     pthread_mutex_lock(&t->lock);

@@ -105,7 +105,7 @@ awk -F'\t' '{k = $1 "\t" $2 "\t" $3; v[k] = v[k] " " $4; if (!(k in seen)) {seen
         for (x = 2; x <= m; x++) {t = a[x] + 0; y = x - 1; while (y > 0 && a[y] + 0 > t) {a[y + 1] = a[y]; y--}; a[y + 1] = t}
         print order[i] "\t" a[int((m + 1) / 2)] "\t" m}}' "$out/raw.tsv" >"$out/medians.tsv"
 
-lower_better() { case $1 in cpu* | p99* | bytes* | instr*) return 0 ;; *) return 1 ;; esac; }
+lower_better() { case $1 in cpu* | p99* | bytes* | instr* | syscalls*) return 0 ;; *) return 1 ;; esac; }
 {
     cat "$out/setup.txt" | sed 's/^/    /'
     echo
