@@ -35,11 +35,13 @@
  * - Beyond the papers, three measures keep false deaths away at 20-30% datagram loss: when
  *   direct and indirect UDP probes fail,
  *   a TCP probe (carrying the buddy suspicion) is tried before suspecting, as memberlist
- *   does; when we do suspect, we tell the suspect at once over UDP and TCP instead of
- *   waiting for gossip; and a member hearing an already-refuted suspicion about itself
- *   answers the accuser directly. A member that hears of a suspicion probes the suspect at
- *   its next period, so stale suspicions are checked first-hand, and each failed check is an
- *   independent Lifeguard confirmation.
+ *   does (with the second look below, not with the indirect probes: under random loss the
+ *   datagrams of the second look do as well, and a connection for every missed ack cost
+ *   more than the rest of the probing); when we do suspect, we tell the suspect at once over UDP
+ * and TCP instead of waiting for gossip; and a member hearing an already-refuted suspicion about
+ * itself answers the accuser directly. A member that hears of a suspicion probes the suspect at its
+ * next period, so stale suspicions are checked first-hand, and each failed check is an independent
+ * Lifeguard confirmation.
  * - Detection at equal bandwidth (issue 15): a kill -9 is seen in under half of Serf's time
  *   while sending fewer bytes per member than Serf (tests/gossip/test_detection.c,
  *   tests/bench/gossip_vs_serf.sh). Where the time went with memberlist's timings: about one
@@ -66,7 +68,8 @@
  *       false suspicions at 10% loss fell 8 times at the same timings (fakenet, 3 min).
  *     - A second look before suspecting (gossip_probe_second): when everything above is
  *       still silent half-way through the rest of the period (450 ms of 600), the direct
- *       ping goes once more and indirect probes go through members drawn afresh. Under
+ *       ping goes once more, over UDP and TCP, and indirect probes go through members drawn
+ *       afresh. Under
  *       random loss a probe fails when all of its paths lose a datagram, and each such
  *       path fails one time in five (direct) or three (indirect): one more round of
  *       independent paths makes a failed probe about a hundred times rarer, at no cost in

@@ -279,8 +279,8 @@ static uint32_t gossip_probe_relay(struct gossip *g, const struct gmember *t, bo
 }
 
 /* The probe in flight is still silent: indirect probes through random members and the direct
- * ping once more. At the probe timeout (second false) the relays answer nacks and the ping
- * also goes over TCP; at the second look (second true, see gossip_probe_second) neither. */
+ * ping once more. At the probe timeout (second false) the relays answer nacks; at the second
+ * look (second true, see gossip_probe_second) the ping also goes over TCP. */
 static void gossip_probe_again(struct gossip *g, bool second)
 {
     struct gmember *t = gossip_find(g, g->probe.target);
@@ -299,24 +299,26 @@ static void gossip_probe_again(struct gossip *g, bool second)
         g->probe.nacks_expected = k;
     tn = gossip_probe_msgs(g, t, tm);
     gossip_send_msgs(g, gm_addr(t), tm, tn);
-    if (!second)
+    if (second)
         gossip_stream_msgs(g, gm_addr(t), tm, tn);
 }
 
-/* The direct ack is late: indirect probes, and the direct ping again over UDP as well as TCP
- * (a lost ping or ack is the commonest reason for a missed deadline, and a second try costs
- * one datagram on the rare probes that need it). */
+/* The direct ack is late: indirect probes, and the direct ping again (a lost ping or ack is
+ * the commonest reason for a missed deadline, and a second try costs one datagram on the
+ * probes that need it). */
 void gossip_probe_indirect(struct gossip *g)
 {
     gossip_probe_again(g, false);
 }
 
-/* The second look (see gossip.c): nothing came back from the direct ping, its retry, the
- * indirect probes or the TCP probe by half-way through what is left of the period. Under
- * random loss that is mostly bad luck on four independent paths, so before the period ends
- * in a suspicion, try again: the direct ping once more and indirect probes through members
- * drawn afresh (no nacks: they would come after the period). It costs datagrams only on the
- * probes that are about to fail, and it does not delay the verdict on a dead member. */
+/* The second look (see gossip.c): nothing came back from the direct ping, its retry or the
+ * indirect probes by half-way through what is left of the period. Under random loss that is
+ * mostly bad luck on independent paths, so before the period ends in a suspicion, try again:
+ * the direct ping once more, indirect probes through members drawn afresh (no nacks: they
+ * would come after the period), and the ping over TCP, for a member whose datagrams do not
+ * get through at all. It costs only on the probes that are about to fail, and it does not
+ * delay the verdict on a dead member. The TCP probe went out with the indirect probes before:
+ * under 10% loss that was a connection for one probe in five, 355 B/s of TCP per member. */
 void gossip_probe_second(struct gossip *g)
 {
     gossip_probe_again(g, true);
