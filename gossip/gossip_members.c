@@ -1,9 +1,10 @@
 /*
  * gossip_members.c - the member table and its state transitions.
  *
- * Lookup index, alive/suspect/dead/left transitions with incarnation numbers, refutation of
- * news about ourselves, Lifeguard suspicion timeouts shrinking with confirmations, and the
- * membership messages queued for dissemination. Called from gossip.c (receive, tick),
+ * The table by id handle (lookup, walk, shared member versions), alive/suspect/dead/left
+ * transitions with incarnation numbers, refutation of news about ourselves, Lifeguard
+ * suspicion timeouts shrinking with confirmations, and the membership messages queued for
+ * dissemination. Called from gossip.c (receive, tick),
  * gossip_probe.c and gossip_pushpull.c; see gossip.c for the design.
  */
 #include "gossip/gossip_int.h"

@@ -1,8 +1,9 @@
 /*
  * gossip_probe.c - SWIM failure detection: the probe cycle.
  *
- * Shuffled round-robin choice of the probe target, direct ping, indirect pings through k
- * relays (and relaying them for others, with nacks), the TCP probe fallback, and Lifeguard's
+ * Shuffled round-robin choice of the probe target (a permutation of the table drawn each
+ * round), direct ping, indirect pings through k relays (and relaying them for others, with
+ * nacks), the second look with the TCP probe fallback, random member choice, and Lifeguard's
  * local health score that scales our probe period and timeout. Driven by gossip_tick and
  * gossip_receive in gossip.c; see gossip.c for the design.
  */
