@@ -274,7 +274,9 @@ static void fqdn_sweep(uv_timer_t *t)
 
     STATE_HASH_TABLE_EACH (&f->table, n, next, bucket)
         STATE_HASH_ENTRY(n, struct fqdn_entry, node)->held = false;
-    state_names_each(f->node->names, fqdn_mark, f);
+    /* a fleet of 1M names and no fqdn walks nothing */
+    if (state_names_fqdns(f->node->names) > 0)
+        state_names_each_unordered(f->node->names, fqdn_mark, f);
     STATE_HASH_TABLE_EACH (&f->table, n, next, bucket) {
         struct fqdn_entry *e = STATE_HASH_ENTRY(n, struct fqdn_entry, node);
 

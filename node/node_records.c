@@ -419,7 +419,7 @@ void node_route_name(struct node *node, const char *name)
 
 void node_routes_rebuild(struct node *node)
 {
-    state_names_each(node->names, records_route_one, node);
+    state_names_each_unordered(node->names, records_route_one, node);
 }
 
 void node_event(struct node *node, const char *kind, const char *fmt, ...)

@@ -51,6 +51,7 @@ struct state_names {
     struct state_hash_table keys;   /* name_key by name (SipHash, random key per table) */
     size_t held_count;              /* keys with a live claim (state_names_count) */
     size_t tombstone_count;         /* keys whose every claim is a release */
+    size_t fqdn_count;              /* keys with claims that are fqdns (hold a '.') */
     size_t record_count;            /* claims over all keys */
     uint64_t digest;                /* sum of record_hash over all claims */
     struct state_hash_table owners; /* name_owner by owner key: live claims (name_quota.c) */

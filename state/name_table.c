@@ -200,7 +200,7 @@ void name_key_view(const struct state_names *names, const struct name_key *k,
 
 void name_table_account(struct state_names *names, const struct name_key *k, int sign)
 {
-    size_t held = 0, tomb = 0;
+    size_t held = 0, tomb = 0, fqdn = 0;
     uint64_t digest = 0;
 
     if (k->claim_count > 0) {
@@ -210,6 +210,7 @@ void name_table_account(struct state_names *names, const struct name_key *k, int
             live |= k->claims[i]->kind != STATE_RECORD_RELEASE;
         held = name_key_holder(names, k) >= 0;
         tomb = !live;
+        fqdn = strchr(k->name, '.') != NULL;
     }
     for (int i = 0; i < k->claim_count; i++) {
         if (k->claims[i]->kind != STATE_RECORD_RELEASE)
@@ -221,11 +222,13 @@ void name_table_account(struct state_names *names, const struct name_key *k, int
     if (sign > 0) {
         names->held_count += held;
         names->tombstone_count += tomb;
+        names->fqdn_count += fqdn;
         names->record_count += k->claim_count;
         names->digest += digest;
     } else {
         names->held_count -= held;
         names->tombstone_count -= tomb;
+        names->fqdn_count -= fqdn;
         names->record_count -= k->claim_count;
         names->digest -= digest;
     }
@@ -317,6 +320,29 @@ done:
     return rc;
 }
 
+int state_names_each_unordered(const struct state_names *names, state_names_visit_fn fn, void *ctx)
+{
+    struct state_name_view *view = malloc(sizeof(*view));
+    struct state_hash_node *node, *next;
+    size_t bucket;
+    int rc = 0;
+
+    if (view == NULL)
+        return STATE_ENOMEM;
+    STATE_HASH_TABLE_EACH (&names->keys, node, next, bucket) {
+        struct name_key *k = STATE_HASH_ENTRY(node, struct name_key, node);
+
+        if (k->claim_count == 0)
+            continue;
+        name_key_view(names, k, view);
+        rc = fn(view, ctx);
+        if (rc != 0)
+            break;
+    }
+    free(view);
+    return rc;
+}
+
 static int claim_owner_cmp(const void *a, const void *b)
 {
     const struct name_claim *ca = *(const struct name_claim *const *)a;
@@ -360,6 +386,11 @@ size_t state_names_count(const struct state_names *names)
     return names->held_count;
 }
 
+size_t state_names_fqdns(const struct state_names *names)
+{
+    return names->fqdn_count;
+}
+
 size_t state_names_tombstones(const struct state_names *names)
 {
     return names->tombstone_count;
@@ -386,6 +417,10 @@ size_t state_names_collect(struct state_names *names, uint64_t now_ms, uint64_t 
     struct state_hash_node *node, *next;
     size_t collected = 0, bucket;
 
+    /* only tombstones go: none, no walk (a walk of 1M names every housekeeping turn was most
+     * of an idle gateway's CPU) */
+    if (names->tombstone_count == 0)
+        return 0;
     STATE_HASH_TABLE_EACH (&names->keys, node, next, bucket) {
         struct name_key *k = STATE_HASH_ENTRY(node, struct name_key, node);
         uint64_t newest = 0;

@@ -367,6 +367,10 @@ int state_names_owner_record(const struct state_names *names, const char *key,
  * and returns that value. */
 typedef int (*state_names_visit_fn)(const struct state_name_view *view, void *ctx);
 int state_names_each(const struct state_names *names, state_names_visit_fn fn, void *ctx);
+/* The same in the table's order, for walks that need none (the route table, the fqdn sweep):
+ * no array of every key and no sort (1M names: N log N string compares per walk). fn must not
+ * change names. */
+int state_names_each_unordered(const struct state_names *names, state_names_visit_fn fn, void *ctx);
 
 /* Calls fn for every stored record (each owner's latest per key): what a snapshot or an
  * anti-entropy exchange must carry so another node reaches the same state. */
@@ -375,6 +379,7 @@ int state_names_each_record(const struct state_names *names, state_records_visit
 
 size_t state_names_count(const struct state_names *names);      /* keys held by someone */
 size_t state_names_tombstones(const struct state_names *names); /* released keys kept */
+size_t state_names_fqdns(const struct state_names *names);      /* fqdn keys with claims */
 size_t state_names_records(const struct state_names *names);    /* records kept in all */
 /* Live claims (names held or contended, not released) of one owner. */
 size_t state_names_owner_names(const struct state_names *names,

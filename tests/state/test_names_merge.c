@@ -882,8 +882,22 @@ static void test_each_sorted_and_get(void **unused)
     assert_string_equal(order, "alpha,mike,www.example.org,zulu,");
     assert_int_equal(state_names_each(names, count_and_stop, &seen), 42);
     assert_int_equal(seen, 2);
+    /* the unordered walk visits the same keys, once each, and stops on demand too */
+    order[0] = '\0';
+    assert_int_equal(state_names_each_unordered(names, collect_order, order), 0);
+    assert_int_equal(strlen(order), strlen("alpha,mike,www.example.org,zulu,"));
+    for (size_t i = 0; i < 4; i++) {
+        char item[32];
+
+        snprintf(item, sizeof(item), "%s,", keys[i]);
+        assert_non_null(strstr(order, item));
+    }
+    seen = 0;
+    assert_int_equal(state_names_each_unordered(names, count_and_stop, &seen), 42);
+    assert_int_equal(seen, 2);
     assert_int_equal(state_names_get(names, "nope", &v), STATE_ENOTFOUND);
     assert_int_equal(state_names_count(names), 4);
+    assert_int_equal(state_names_fqdns(names), 1); /* www.example.org */
     state_names_free(names);
 }
 
