@@ -185,13 +185,15 @@ static int probe_walk_one(const struct state_name_view *view, void *ctx)
     for (unsigned i = 0; i < rec->backend_count; i++) {
         char key[64];
         bool dup = false;
-        node_backend_key(&rec->backends[i], key);
-        if (!node_backend_allowed(w->node, &rec->backends[i]) ||
-            !node_health_assigned(w->node, key))
-            continue;
+        /* a backend already listed first: many names share a few backends, and the checks
+         * below (a policy, a key, the rendezvous hash) cost more than this loop */
         for (size_t j = 0; j < w->count && !dup; j++)
             dup = memcmp(&w->list[j], &rec->backends[i], sizeof(rec->backends[i])) == 0;
         if (dup)
+            continue;
+        node_backend_key(&rec->backends[i], key);
+        if (!node_backend_allowed(w->node, &rec->backends[i]) ||
+            !node_health_assigned(w->node, key))
             continue;
         if (w->count == w->cap) {
             size_t cap = w->cap ? w->cap * 2 : 64;
@@ -215,7 +217,7 @@ void node_proxy_probes_update(struct node *node)
     if (!node->proxy || node->draining)
         return;
     pc = node->cfg.probe;
-    if (state_names_each(node->names, probe_walk_one, &w) == 0 &&
+    if (state_names_each_unordered(node->names, probe_walk_one, &w) == 0 &&
         proxy_probe_set(node->proxy, w.list, w.count, &pc, node_probe_result, node, err,
                         sizeof(err)) != 0)
         node_log(NODE_LOG_WARN, "health", "probe set not updated: %s", err);
