@@ -252,8 +252,10 @@ struct gmember {
 
 /* A member's version: immutable, stored once per process (gossip_share.c), so canonical bytes
  * (pad zero). */
+#define GVER_ID_HASH_SEED 0x3d /* seed of gver.id_hash (push-pull member buckets) */
 struct gver {
     uint64_t incarnation; /* its incarnation */
+    uint64_t id_hash;     /* ghash64 of its id with GVER_ID_HASH_SEED, computed once */
     uint32_t sid;         /* its id's handle (GSHARE_IDS): its place in every table */
     uint32_t addr;        /* its gossip address's handle (GSHARE_BLOBS) */
     uint32_t meta;        /* its metadata's handle (GSHARE_BLOBS); 0 when empty */

@@ -323,6 +323,7 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
     memset(&c, 0, sizeof(c)); /* canonical: no padding bytes */
     gossip_copy_addr(&c, addr);
     v.incarnation = inc;
+    v.id_hash = ghash64(id, strlen(id), GVER_ID_HASH_SEED);
     v.sid = sid;
     if ((m = gossip_slot_make(g, sid)) == NULL || m->ver != 0 ||
         (v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0 || (h = gshare_ver_ref(&v)) == 0) {

@@ -231,16 +231,19 @@ static size_t gpp_mbuckets_for(size_t n)
     return m;
 }
 
-static size_t gpp_mbucket(const char *id, size_t nb)
+/* A member's bucket and digest, from the hash of its id (gver.id_hash: every member computes
+ * it alike, and once per member version instead of per exchange). */
+static size_t gpp_mbucket(const struct gmember *m, size_t nb)
 {
-    return (size_t)(ghash64(id, strlen(id), 0x3d) & (nb - 1));
+    return (size_t)(gm_ver(m)->id_hash & (nb - 1));
 }
 
-static uint64_t gpp_member_digest(const char *id, uint64_t incarnation, uint64_t state)
+static uint64_t gpp_member_digest(const struct gmember *m)
 {
-    uint64_t v[2] = {incarnation, state};
+    const struct gver *ver = gm_ver(m);
+    uint64_t v[2] = {ver->incarnation, (uint64_t)m->state};
 
-    return ghash64(v, sizeof(v), ghash64(id, strlen(id), 0x3d));
+    return ghash64(v, sizeof(v), ver->id_hash);
 }
 
 /* Order-independent digest of the member list in nb buckets (XOR of each member's hash of
@@ -251,10 +254,8 @@ static void gpp_members_buckets(const struct gossip *g, uint64_t *out, size_t nb
     uint32_t sid = 0;
 
     memset(out, 0, nb * sizeof(*out));
-    while ((m = gossip_member_next(g, &sid)) != NULL) {
-        const char *id = gm_id(m);
-        out[gpp_mbucket(id, nb)] ^= gpp_member_digest(id, gm_inc(m), (uint64_t)m->state);
-    }
+    while ((m = gossip_member_next(g, &sid)) != NULL)
+        out[gpp_mbucket(m, nb)] ^= gpp_member_digest(m);
 }
 
 static void gpp_pack_mbuckets(msgpack_packer *pk, const uint64_t *b, size_t nb)
@@ -323,7 +324,7 @@ static bool gpp_member_wanted(const struct gossip *g, const struct gmember *m,
         return true;
     if (f->stride > 1 && (gm_sid(m) + f->offset) % f->stride != 0 && m != g->self)
         return false;
-    if (f->diff != NULL && !f->diff[gpp_mbucket(gm_id(m), f->nb)])
+    if (f->diff != NULL && !f->diff[gpp_mbucket(m, f->nb)])
         return false;
     if (f->nlisted == 0)
         return true;
