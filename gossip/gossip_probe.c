@@ -161,12 +161,21 @@ static void gossip_order_start(struct gossip *g)
 /* A newcomer goes to a random place among the members not yet probed this round, so it is
  * probed within one round without favouring it: where the permutation puts it, unless that
  * place is already behind us (or past the places the round covers), in which case it waits in
- * the late list, drawn from at random among what is left. */
+ * the late list, drawn from at random among what is left. When many come at once (a cold
+ * start, a partition healing) the round ends instead and the next one takes everyone: the
+ * late list stays small (it would otherwise hold a good part of the fleet for a whole round,
+ * n periods, in every member), at the price of a few members probed twice in a short while. */
+#define GOSSIP_ORDER_LATE_MAX 64
 void gossip_order_add(struct gossip *g, uint32_t sid)
 {
     if (g->order.range == 0 ||
         (sid < g->order.range && gossip_order_place(g, sid, true) >= g->order.pos))
         return;
+    if (g->order.nlate >= GOSSIP_ORDER_LATE_MAX) {
+        g->order.pos = g->order.range;
+        g->order.nlate = 0;
+        return;
+    }
     if (gossip_sid_push(&g->order.late, &g->order.nlate, &g->order.late_cap, sid) != 0)
         return; /* out of memory: it is probed next round */
 }

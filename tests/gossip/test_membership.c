@@ -366,6 +366,21 @@ static void test_probe_order_is_round_robin(void **state)
         assert_int_equal(hits[gm_sid(gossip_find(g, id))], j == victim ? 0 : 1);
     }
     assert_int_equal(hits[gm_sid(gossip_find(g, "far-member"))], 1);
+    /* a crowd arriving mid-round (a cold start, a partition healing): the late list stays
+     * small, the round starts afresh, and every member is probed within that fresh round */
+    memset(hits, 0, sizeof(hits));
+    probe_round(g, n / 2, hits, 16384);
+    for (size_t k = 0; k < 200; k++) {
+        snprintf(id, sizeof(id), "crowd-%zu", k);
+        assert_int_equal(gossip_debug_add_member(g, id, &net->nodes[n].addr, 1), 0);
+        assert_true(g->order.nlate <= 64);
+    }
+    memset(hits, 0, sizeof(hits));
+    probe_round(g, g->nlive - 1 + g->order.nlate, hits, 16384);
+    for (size_t k = 0; k < 200; k++) {
+        snprintf(id, sizeof(id), "crowd-%zu", k);
+        assert_true(hits[gm_sid(gossip_find(g, id))] >= 1);
+    }
     fakenet_free(net);
     for (size_t k = 0; k < 5000; k++)
         gshare_unref(GSHARE_IDS, filler[k]);
