@@ -187,7 +187,7 @@ static void tb_conn_reset(struct tb_conn *c)
     pthread_mutex_unlock(&c->srv->lock);
 }
 
-static uint64_t tb_now_ms(void)
+uint64_t th_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -198,11 +198,11 @@ static uint64_t tb_now_ms(void)
  * early enough to be served, false when the connection is to close (unread bytes and all). */
 static bool tb_next_before_deadline(struct tb_server *s, int fd)
 {
-    uint64_t deadline = tb_now_ms() + s->idle_close_ms;
+    uint64_t deadline = th_now_ms() + s->idle_close_ms;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     if (poll(&pfd, 1, (int)s->idle_close_ms) <= 0)
         return false;
-    return tb_now_ms() + s->idle_late_ms < deadline;
+    return th_now_ms() + s->idle_late_ms < deadline;
 }
 
 static void *tb_conn_main(void *arg)

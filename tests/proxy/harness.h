@@ -84,6 +84,9 @@ void th_fixture_start(struct th_fixture *f, int n, struct proxy_config *cfg);
 /* Stops the proxy, frees the backends and the routes. */
 void th_fixture_stop(struct th_fixture *f);
 
+/* Monotonic clock in milliseconds, for tests that time what they wait for. */
+uint64_t th_now_ms(void);
+
 /* Client. */
 int tc_connect(uint16_t port);
 void tc_send(int fd, const char *data, size_t len);

@@ -24,12 +24,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <malloc.h>
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-/* the sanitizers' allocator (their runtime defines it; gcc ships no header for it) */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#define HEAP_FROM_SANITIZER 1
-#endif
+
+#include "tests/heap_in_use.h"
 
 #include "harness.h"
 
@@ -45,17 +41,6 @@ enum { IDLE_CONNS = 1000, IDLE_WS = 50, BUFFERS_AT_MOST = 8 };
  * about 5,800 bytes per idle WebSocket; the request state cut down to what a tunnel uses keeps
  * webgw's well under half that (before the cut, the whole request state stayed: over 4,000). */
 #define WS_BYTES_MAX 2500
-
-/* Bytes the allocator has handed out and not had back, all threads. */
-static size_t heap_in_use(void)
-{
-#ifdef HEAP_FROM_SANITIZER
-    return __sanitizer_get_current_allocated_bytes();
-#else
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-#endif
-}
 
 /* Waits up to 2 s for the workers to finish the reads they are in (the last answer may reach
  * us a moment before its read callback returns), then returns the buffers held. */

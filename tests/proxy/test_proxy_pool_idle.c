@@ -36,16 +36,9 @@ enum {
     LATE_MS = 600,          /* gone this long after its timeout and a sweep, at most */
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_until(uint64_t t)
 {
-    uint64_t n = now_ms();
+    uint64_t n = th_now_ms();
     if (t > n)
         usleep((useconds_t)(t - n) * 1000u);
 }
@@ -55,17 +48,17 @@ static void sleep_until(uint64_t t)
 static uint64_t wait_pool(struct th_fixture *f, uint64_t want, uint64_t ended, uint64_t by,
                           const char *what)
 {
-    uint64_t t0 = now_ms();
+    uint64_t t0 = th_now_ms();
     for (;;) {
         uint64_t idle = proxy_backend_pool_idle(f->p), gone = tb_ended(f->be[0]);
         if (idle == want && gone == ended)
-            return now_ms() - t0;
-        if (now_ms() > by) {
+            return th_now_ms() - t0;
+        if (th_now_ms() > by) {
             fail_msg("%s: pool %llu (want %llu), backend saw %llu closed (want %llu), %llu ms "
                      "late",
                      what, (unsigned long long)idle, (unsigned long long)want,
                      (unsigned long long)gone, (unsigned long long)ended,
-                     (unsigned long long)(now_ms() - by));
+                     (unsigned long long)(th_now_ms() - by));
         }
         usleep(10 * 1000);
     }
@@ -99,12 +92,12 @@ static void one_get(int fd)
 static void keep_until(int fd, uint64_t *last, uint64_t t)
 {
     for (;;) {
-        if (now_ms() >= *last + POOL_TIMEOUT_MS / 3) {
+        if (th_now_ms() >= *last + POOL_TIMEOUT_MS / 3) {
             one_get(fd);
-            *last = now_ms();
+            *last = th_now_ms();
         }
         uint64_t next = *last + POOL_TIMEOUT_MS / 3;
-        if (now_ms() >= t)
+        if (th_now_ms() >= t)
             return;
         sleep_until(next < t ? next : t);
     }
@@ -142,7 +135,7 @@ static void test_pool_gives_connections_back_after_the_idle_timeout(void **state
 
     /* fresh: CONC connections opened, all pooled once answered */
     burst(fds);
-    uint64_t idle1 = now_ms();
+    uint64_t idle1 = th_now_ms();
     uint64_t took = wait_pool(&f, CONC, 0, idle1 + 500, "after the first burst");
     assert_int_equal(tb_accepts(f.be[0]), CONC);
     printf("  %d requests at once: %d backend connections, pool %d (%llu ms after the answers)\n",
@@ -153,7 +146,7 @@ static void test_pool_gives_connections_back_after_the_idle_timeout(void **state
     sleep_until(idle1 + POOL_TIMEOUT_MS / 2);
     assert_int_equal(proxy_backend_pool_idle(f.p), CONC);
     burst(fds);
-    uint64_t idle2 = now_ms();
+    uint64_t idle2 = th_now_ms();
     wait_pool(&f, CONC, 0, idle2 + 500, "after the second burst");
     assert_int_equal(tb_accepts(f.be[0]), CONC);
     assert_int_equal(tb_requests(f.be[0]), 2 * CONC);
@@ -165,10 +158,10 @@ static void test_pool_gives_connections_back_after_the_idle_timeout(void **state
     assert_int_equal(proxy_backend_pool_idle(f.p), CONC); /* not yet: idle since the reuse */
     assert_int_equal(tb_ended(f.be[0]), 0);
     uint64_t by = idle2 + POOL_TIMEOUT_MS + SWEEP_MS + LATE_MS, gone = 0;
-    while (now_ms() < by) { /* the kept one stays busy through the sweeps */
-        keep_until(fds[0], &last, now_ms() + 10);
+    while (th_now_ms() < by) { /* the kept one stays busy through the sweeps */
+        keep_until(fds[0], &last, th_now_ms() + 10);
         if (gone == 0 && proxy_backend_pool_idle(f.p) == 1 && tb_ended(f.be[0]) == CONC - 1)
-            gone = now_ms() - idle2;
+            gone = th_now_ms() - idle2;
     }
     if (gone == 0)
         wait_pool(&f, 1, CONC - 1, by, "after the reused ones timed out");
@@ -202,11 +195,11 @@ static void test_pool_counts_connections_the_backend_closes(void **state)
     start(&f, 60000, fds);
     tb_set_idle_close(f.be[0], 300, 0);
     burst(fds);
-    uint64_t t = now_ms();
+    uint64_t t = th_now_ms();
     assert_int_equal(tb_accepts(f.be[0]), CONC);
     wait_pool(&f, 0, CONC, t + 300 + LATE_MS, "after the backend closed them");
     printf("  backend closing at 300 ms idle: pool 0 after %llu ms\n",
-           (unsigned long long)(now_ms() - t));
+           (unsigned long long)(th_now_ms() - t));
     stop(&f, fds);
 }
 
@@ -218,13 +211,13 @@ static void test_pool_emptied_by_drain(void **state)
     int fds[CONC];
     start(&f, 60000, fds);
     burst(fds);
-    wait_pool(&f, CONC, 0, now_ms() + 500, "after the burst");
+    wait_pool(&f, CONC, 0, th_now_ms() + 500, "after the burst");
     for (int i = 0; i < CONC; i++) {
         close(fds[i]);
         fds[i] = -1;
     }
     assert_int_equal(proxy_drain(f.p, 2000), 0);
-    wait_pool(&f, 0, CONC, now_ms() + 500, "after the drain");
+    wait_pool(&f, 0, CONC, th_now_ms() + 500, "after the drain");
     th_fixture_stop(&f);
 }
 

@@ -37,13 +37,6 @@ static void start(struct th_fixture *f, unsigned answers_per_conn, unsigned clos
     tb_set_conn_life(f->be[0], answers_per_conn, close_after_ms);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* How send_body() writes: head and body pieces apart (false), or all in one send (true), so
  * the gateway has the whole request in its buffer when it reads the head. */
 static bool send_whole;
@@ -177,9 +170,9 @@ static void test_lost_body_502_promptly(void **state)
         assert_int_equal(tc_read(fd, &r, 4096, false), 200);
         tc_resp_free(&r);
         char sha[65];
-        uint64_t t0 = now_ms();
+        uint64_t t0 = th_now_ms();
         int st = send_body(fd, cases[i].method, cases[i].size, false, &r, sha);
-        uint64_t ms = now_ms() - t0;
+        uint64_t ms = th_now_ms() - t0;
         printf("%s with %zu body bytes on a connection the backend closed: %d after %llu ms: %s",
                cases[i].method, cases[i].size, st, (unsigned long long)ms, r.body);
         assert_int_equal(st, 502);
@@ -298,12 +291,12 @@ static void put_ok(struct pair *f, size_t n, bool chunked)
     int fd = tc_connect(f->port);
     struct tc_resp r;
     char sha[65], want[160];
-    uint64_t t0 = now_ms();
+    uint64_t t0 = th_now_ms();
     int st = send_body(fd, "PUT", n, chunked, &r, sha);
     snprintf(want, sizeof(want), "received %zu sha256=%s", n, sha);
     if (st != 200)
         fprintf(stderr, "PUT %zu %s: %d after %llu ms: %s\n", n, chunked ? "chunked" : "length", st,
-                (unsigned long long)(now_ms() - t0), r.body ? r.body : "");
+                (unsigned long long)(th_now_ms() - t0), r.body ? r.body : "");
     assert_int_equal(st, 200);
     assert_string_equal(r.body, want);
     tc_resp_free(&r);

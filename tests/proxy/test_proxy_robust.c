@@ -23,13 +23,6 @@
 
 #include "harness.h"
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- a backend killed mid-load --------------------------------------------------------- */
 
 struct load {
@@ -151,7 +144,7 @@ static void test_websocket_half_close_before_101(void **state)
     cfg.tunnel_idle_timeout_ms = 20000;
     struct proxy *p = th_proxy(routes, &cfg);
     int fd = tc_connect(proxy_http_port(p));
-    uint64_t t0 = now_ms();
+    uint64_t t0 = th_now_ms();
     tc_sends(fd, "GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nConnection: Upgrade\r\n"
                  "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly bytes");
@@ -163,7 +156,7 @@ static void test_websocket_half_close_before_101(void **state)
     tc_recv_exact(fd, got, sizeof(got));
     assert_memory_equal(got, "early bytes", 11);
     bool closed = tc_closed(fd, 5000);
-    uint64_t ms = now_ms() - t0;
+    uint64_t ms = th_now_ms() - t0;
     printf("  half-closed before the 101: echo and close after %llu ms (tunnel timeout 20 s)\n",
            (unsigned long long)ms);
     assert_true(closed);
@@ -205,14 +198,14 @@ static void test_backend_reset_mid_upload_502_promptly(void **state)
     for (int round = 0; round < 3; round++) {
         int fd = tc_connect(f.port);
         struct body_sender b = {fd, 4u << 20};
-        uint64_t t0 = now_ms();
+        uint64_t t0 = th_now_ms();
         tc_sends(fd,
                  "PUT /reset HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 4194304\r\n\r\n");
         pthread_t th;
         pthread_create(&th, NULL, send_body_main, &b);
         struct tc_resp r;
         int st = tc_read(fd, &r, 4096, false);
-        uint64_t ms = now_ms() - t0;
+        uint64_t ms = th_now_ms() - t0;
         printf("  backend reset mid-upload: %d after %llu ms: %s\n", st, (unsigned long long)ms,
                r.body ? r.body : "");
         assert_int_equal(st, 502);
@@ -252,11 +245,11 @@ static void test_streaming_100mb_bounded(void **state)
              total);
     tc_sends(fd, req);
     struct tc_resp r;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = th_now_ms();
     assert_int_equal(tc_read(fd, &r, 0, false), 200);
     assert_int_equal(r.body_len, (size_t)total);
     tc_resp_free(&r);
-    uint64_t t1 = now_ms();
+    uint64_t t1 = th_now_ms();
 
     /* upload, chunked: the backend counts what arrives */
     tc_sends(fd,
@@ -273,7 +266,7 @@ static void test_streaming_100mb_bounded(void **state)
     snprintf(want, sizeof(want), "received %lld", total);
     assert_string_equal(r.body, want);
     tc_resp_free(&r);
-    uint64_t t2 = now_ms();
+    uint64_t t2 = th_now_ms();
     close(fd);
 
     long after = peak_rss_kb();
@@ -400,7 +393,7 @@ static void test_slowloris_cut_others_served(void **state)
         slow[i] = tc_connect(pp);
         tc_sends(slow[i], "GET /id HTTP/1.1\r\n");
     }
-    uint64_t t0 = now_ms();
+    uint64_t t0 = th_now_ms();
     int served = 0;
     /* drip one header byte per slow client every 50 ms while normal clients are served */
     for (int step = 0; step < 6; step++) {
@@ -419,7 +412,7 @@ static void test_slowloris_cut_others_served(void **state)
         tc_resp_free(&r);
         close(slow[i]);
     }
-    uint64_t cut_after = now_ms() - t0;
+    uint64_t cut_after = th_now_ms() - t0;
     printf("slowloris: %d slow clients cut after %llu ms, %d normal requests served meanwhile\n",
            SLOW, (unsigned long long)cut_after, served);
     assert_int_equal(served, 6);
@@ -474,13 +467,6 @@ static void *drain_main(void *arg)
     return NULL;
 }
 
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A drain closes idle kept-alive connections at once, finishes the request in flight, answers
  * the first request of a connection that had sent nothing yet (a client's request right after
  * its connect), and closes one that stays silent once the grace for it is over. */
@@ -508,7 +494,7 @@ static void test_drain_finishes_in_flight(void **state)
     usleep(100000);
     struct drain_arg da = {p, -99};
     pthread_t t;
-    uint64_t t0 = ms_now();
+    uint64_t t0 = th_now_ms();
     pthread_create(&t, NULL, drain_main, &da);
     /* the idle kept-alive connection is closed at once */
     assert_true(tc_closed(kept, 1000));
@@ -527,7 +513,7 @@ static void test_drain_finishes_in_flight(void **state)
     tc_resp_free(&r);
     /* one that sends nothing is closed after the grace for a first request (1 s) */
     assert_true(tc_closed(silent, 3000));
-    uint64_t silent_ms = ms_now() - t0;
+    uint64_t silent_ms = th_now_ms() - t0;
     pthread_join(t, NULL);
     fprintf(stderr, "drain: the silent connection closed after %llu ms\n",
             (unsigned long long)silent_ms);

@@ -11,12 +11,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <malloc.h>
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-/* the sanitizers' allocator (their runtime defines it; gcc ships no header for it) */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#define HEAP_FROM_SANITIZER 1
-#endif
+
+#include "tests/heap_in_use.h"
 
 #include "names_fixtures.h"
 
@@ -949,17 +945,6 @@ static void test_owner_record_lookup(void **unused)
     assert_int_equal(state_names_owner_record(names, "shop", stranger, &out), STATE_ENOTFOUND);
     assert_int_equal(state_names_owner_record(names, "nope", a.owner, &out), STATE_ENOTFOUND);
     state_names_free(names);
-}
-
-/* Bytes the allocator has handed out and not had back. */
-static size_t heap_in_use(void)
-{
-#ifdef HEAP_FROM_SANITIZER
-    return __sanitizer_get_current_allocated_bytes();
-#else
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-#endif
 }
 
 /* Adds witness number k (of key tag 100 + k) to each of the keys wit-00000 .. */
