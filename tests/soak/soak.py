@@ -626,13 +626,37 @@ class Soak:
         loop = asyncio.get_running_loop()
         t = time.time()
         last = None
+        self.convergence_polls = []
         while time.time() - t < bound:
+            t_poll = time.time()
             views = await asyncio.gather(*(loop.run_in_executor(None, self.names_view, g) for g in self.gws))
             last = views
             if all(v is not None for v in views) and all(v == views[0] for v in views):
                 return time.time() - t, views
+            self.convergence_polls.append(self.views_differ(t_poll - t, time.time() - t_poll, views))
             await asyncio.sleep(1)
         return None, last
+
+    def views_differ(self, at, took, views):
+        """One poll that found the gateways apart: per gateway, the names where it differs from
+        the view most gateways hold (missing, extra or other contents), or None if it did not answer."""
+        keys = set().union(*(v.keys() for v in views if v is not None))
+        majority = {}
+        for n in keys:
+            votes = {}
+            for v in views:
+                if v is not None and n in v:
+                    votes[v[n]] = votes.get(v[n], 0) + 1
+            best = max(votes.values())
+            majority[n] = next(x for x, c in votes.items() if c == best) if 2 * best > len(views) else None
+        per_gw = {}
+        for g, v in zip(self.gws, views):
+            if v is None:
+                per_gw[g] = None
+                continue
+            diff = [n for n in keys if v.get(n) != majority[n]]
+            per_gw[g] = {"count": len(diff), "names": sorted(diff)[:3]}
+        return {"at_s": round(at, 2), "poll_s": round(took, 2), "differ": per_gw}
 
     def names_view(self, g):
         try:
@@ -664,6 +688,7 @@ class Soak:
         self.fault("churn_stop", None)
         took, views = await self.converge(self.a.converge_bound)
         self.convergence = {"took_s": took, "bound_s": self.a.converge_bound, "views": views,
+                            "polls_apart": self.convergence_polls,
                             "expected": {n: bs for n, bs in self.names.items() if bs is not None}}
         self.log(f"records converged in {took:.1f} s" if took is not None else "records did NOT converge")
         await asyncio.sleep(max(0, self.t0 + duration - time.time()))

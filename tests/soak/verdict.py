@@ -293,6 +293,7 @@ def inv_records(r):
     problems = []
     if took is None:
         problems.append(f"gateways still differ after {c.get('bound_s')} s")
+    apart = c.get("polls_apart") or []
     if views:
         for g, v in zip(r.meta["gateways"], views):
             if v is None:
@@ -332,6 +333,11 @@ def inv_records(r):
               f"(bound {c.get('bound_s'):.0f} s)" if took is not None else ops)
     if refused:
         problems.append(f"{refused} churn operations refused")
+    if apart:
+        detail += "; apart at " + ", ".join(
+            f"t+{p['at_s']:.1f} s (poll {p['poll_s']:.1f} s: "
+            + " ".join(f"{g} {'no answer' if d is None else d['count']}" for g, d in p["differ"].items()
+                       if d is None or d["count"]) + ")" for p in apart[:4])
     if problems:
         detail += "; " + "; ".join(problems)
     return not problems, detail
