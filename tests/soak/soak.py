@@ -612,6 +612,13 @@ class Soak:
                 vals = re.findall(rf'^{fam}\{{loop="([^"]*)"\}}\s+(\d+)', m, re.M)
                 s[key] = sum(int(v) for _, v in vals) if vals else None
                 s[key + "_by_loop"] = {loop: int(v) for loop, v in vals}
+            # gossip's drops by reason and its queues, and the kernel's UDP receive-buffer drops
+            # in the gateway's namespace: what a late record or verdict is read against
+            s["gossip_drops"] = {r: int(v) for r, v in re.findall(
+                r'^webgw_gossip_drops_total\{reason="([^"]*)"\}\s+(\d+)', m, re.M) if int(v)}
+            s["gossip_queue"] = {c: int(v) for c, v in re.findall(
+                r'^webgw_gossip_queue\{class="([^"]*)"\}\s+(\d+)', m, re.M)}
+            s["udp_rcvbuf_errors"] = self.udp_rcvbuf_errors(self.gw[g])
             health = {}
             for e in self.api(g, "/api/v1/backends", timeout=5):
                 key = e.get("key") or e.get("backend")
@@ -620,6 +627,16 @@ class Soak:
         except (urllib.error.URLError, OSError, ValueError) as e:
             s["api_error"] = str(e)[:100]
         return s
+
+    @staticmethod
+    def udp_rcvbuf_errors(proc):
+        """Udp RcvbufErrors of the process's network namespace (/proc/PID/net/snmp), or None."""
+        try:
+            with open(f"/proc/{proc.pid}/net/snmp") as f:
+                rows = [line.split() for line in f if line.startswith("Udp:")]
+            return int(rows[1][rows[0].index("RcvbufErrors")])
+        except (OSError, ValueError, IndexError, AttributeError):
+            return None
 
     async def converge(self, bound):
         """After churn: the time until every gateway lists the same records, or None."""
