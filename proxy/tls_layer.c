@@ -32,7 +32,7 @@
 /* Raw bytes held while waiting for the hello. A maximal hello (16 KiB) cut into records of
  * 100 bytes fits; one cut into a few bytes per record is refused rather than buffered. */
 #define HELLO_BUF_MAX (32 * 1024)
-#define PLAIN_CHUNK 16384 /* room made in c->in before each SSL_read: one full record */
+#define PLAIN_CHUNK 16384 /* room made in c->in when it has none left: one full record */
 
 enum phase { PHASE_HELLO, PHASE_TLS };
 
@@ -139,11 +139,19 @@ static int tls_pump(struct proxy_conn *c, struct tls_conn *t)
             tls_store_count(t->store, TLS_COUNT_RESUMED);
     }
     for (;;) {
-        if (proxy_conn_in_reserve(c, PLAIN_CHUNK) != 0)
+        /* room for a whole record only when there is no room at all: SSL_read fills what it
+         * is given and keeps the rest of a record for the next call. Asking for 16 KiB free
+         * after every record grew the buffer (a realloc copying it) on every request. */
+        if ((c->in_lent || c->in.data == NULL || c->in.len == c->in.cap) &&
+            proxy_conn_in_reserve(c, PLAIN_CHUNK) != 0)
             return -1;
         rc = SSL_read(t->ssl, c->in.data + c->in.len, (int)(c->in.cap - c->in.len));
         if (rc > 0) {
             c->in.len += (size_t)rc;
+            /* nothing decrypted left and no raw byte left: another SSL_read would only say
+             * WANT_READ (with SSL_MODE_RELEASE_BUFFERS, after taking and freeing a buffer) */
+            if (SSL_pending(t->ssl) == 0 && BIO_ctrl_pending(t->rbio) == 0)
+                break;
             continue;
         }
         e = SSL_get_error(t->ssl, rc);

@@ -39,6 +39,7 @@ struct server {
     int port;
     struct tls_store *store;
     int open_conns;
+    size_t max_in_cap; /* largest plaintext buffer a connection had when its bytes came */
     char last_sni[TLS_HOST_MAX + 1];
     bool last_has_sni;
 };
@@ -72,6 +73,8 @@ static void echo_read(struct proxy_conn *c, int status)
     size_t n = proxy_conn_avail(c);
     if (n == 0)
         return;
+    if (c->in.cap > S.max_in_cap)
+        S.max_in_cap = c->in.cap;
     proxy_conn_write(c, proxy_conn_data(c), n);
     proxy_conn_consume(c, n);
     proxy_conn_flush(c);
@@ -221,6 +224,11 @@ static void job_terminate(struct client_job *j)
     tls_echo(j, "secure.test", 1 << 20);
 }
 
+static void job_small(struct client_job *j)
+{
+    tls_echo(j, "secure.test", 100);
+}
+
 static void job_unknown_sni(struct client_job *j)
 {
     tls_echo(j, "nobody.test", 10);
@@ -362,6 +370,19 @@ static void test_terminated_session_carries_a_megabyte_both_ways(void **state)
     assert_int_equal(st.handshakes, 1);
 }
 
+/* A request of a few bytes is read into one buffer of a record's size (16 KiB): the layer
+ * asked for 16 KiB free before every SSL_read, so after the first record the buffer was
+ * grown to 32 KiB (a realloc copying it) on every request of a keep-alive connection. */
+static void test_small_request_reads_without_growing_the_buffer(void **state)
+{
+    struct client_job j = {.fn = job_small};
+    S.max_in_cap = 0;
+    run_client(&j);
+    if (!j.ok)
+        fail_msg("TLS echo failed: %s", j.detail);
+    assert_int_equal(S.max_in_cap, 16384);
+}
+
 static void test_passthrough_bytes_arrive_untouched(void **state)
 {
     struct client_job j = {.fn = job_passthrough};
@@ -371,7 +392,7 @@ static void test_passthrough_bytes_arrive_untouched(void **state)
     assert_string_equal(S.last_sni, "pass.test");
     tls_store_get_stats(S.store, &st);
     assert_int_equal(st.passthrough, 1);
-    assert_int_equal(st.handshakes, 1); /* no handshake of ours for it */
+    assert_int_equal(st.handshakes, 2); /* the two sessions above, none of ours for it */
 }
 
 static void test_unknown_name_and_missing_sni_get_unrecognized_name(void **state)
@@ -416,6 +437,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_terminated_session_carries_a_megabyte_both_ways),
+        cmocka_unit_test(test_small_request_reads_without_growing_the_buffer),
         cmocka_unit_test(test_passthrough_bytes_arrive_untouched),
         cmocka_unit_test(test_unknown_name_and_missing_sni_get_unrecognized_name),
         cmocka_unit_test(test_malformed_hello_gets_decode_error_and_close),
