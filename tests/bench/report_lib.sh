@@ -303,6 +303,7 @@ daemon off; $nginx_master worker_processes $workers; pid $work/nginx.pid; error_
 worker_rlimit_nofile $nofile;
 events { worker_connections $((2 * nofile)); }
 http { $access keepalive_requests 1000000;
+  ssl_protocols TLSv1.2 TLSv1.3;
   upstream be { server 127.0.0.1:$BACKEND; keepalive 64; }
   upstream ws { server ${tunnel_ip[nginx]}:$TUNNEL; }
   server { listen 127.0.0.1:$NGINX_HTTP backlog=4096; listen 127.0.0.1:$NGINX_HTTPS ssl;

@@ -5,6 +5,8 @@
 #   instr_per_req     user-space instructions per request under callgrind (valgrind
 #                     --tool=callgrind; counters zeroed after a 2 s warm-up, then a fixed
 #                     wrk -t1 -c10 run; every thread of the process counted)
+#   https / tls-handshake  user-space instructions per HTTPS keep-alive request and per full
+#                     TLS 1.3 handshake under callgrind, access log on (profile_callgrind_tls)
 #   syscalls_per_req  system calls per request (perf stat -e raw_syscalls:sys_enter on every
 #                     thread of the process, not under valgrind, over a wrk -t1 -c10 run), and
 #                     the calls that make them up in the log (read, writev, epoll_wait, ...)
@@ -78,6 +80,42 @@ profile_syscalls() { # NAME LOG
         tee -a "$out/log.txt"
 }
 
+# Under callgrind: HTTPS keep-alive (wrk -t1 -c10 over TLS) and full TLS 1.3 handshakes
+# (bench_tls_client --threads 1), log on. Every process of the contender is counted (h2o signs
+# in a child, neverbleed). Per request: the run's instructions less its 10 connections'
+# handshakes at the per-handshake figure measured right after in the same process.
+profile_callgrind_tls() { # NAME
+    local n=$1 f=$out/callgrind.$1-tls.out o reqs hs ir_req ir_hs p pids per_hs per_req
+    rm -f "$f" "$f".*
+    contender_wrap="valgrind --tool=callgrind --callgrind-out-file=$f.%p" nginx_master="master_process off;"
+    profile_start "$n" on
+    contender_wrap="" nginx_master=""
+    pids=$(profile_pids "$n" | tr ',' ' ')
+    profile_ir() { cat "$f".*.[0-9]* 2>/dev/null | awk '/^summary:/ {s += $2} END {print s + 0}'; }
+    with_hosts wrk -t1 -c10 -d2s "https://bench.localhost:${port_https[$n]}/file" >/dev/null
+    for p in $pids; do timeout 60 callgrind_control -z "$p" >/dev/null 2>&1 || true; done
+    o=$(with_hosts wrk -t1 -c10 -d"${duration}s" "https://bench.localhost:${port_https[$n]}/file")
+    for p in $pids; do timeout 60 callgrind_control -d "$p" >/dev/null 2>&1 || true; done
+    ir_req=$(profile_ir)
+    rm -f "$f".*.[0-9]*
+    for p in $pids; do timeout 60 callgrind_control -z "$p" >/dev/null 2>&1 || true; done
+    hs=$("$build/bench/bench_tls_client" --connect 127.0.0.1:"${port_https[$n]}" --sni bench.localhost \
+        --threads 1 --seconds "$duration" | awk '{print $2}')
+    for p in $pids; do timeout 60 callgrind_control -d "$p" >/dev/null 2>&1 || true; done
+    ir_hs=$(profile_ir)
+    sleep 1
+    stop_contender "$n"
+    reqs=$(echo "$o" | awk '/requests in/ {print $1}')
+    [ "${reqs:-0}" -gt 0 ] && [ "${hs:-0}" -gt 0 ] && [ "$ir_req" -gt 0 ] && [ "$ir_hs" -gt 0 ] ||
+        { say "  $n tls: no callgrind figure (requests ${reqs:-0}, handshakes ${hs:-0})"; return 0; }
+    per_hs=$(awk -v i="$ir_hs" -v n="$hs" 'BEGIN {printf "%.0f", i / n}')
+    per_req=$(awk -v i="$ir_req" -v h="$per_hs" -v n="$reqs" 'BEGIN {printf "%.0f", (i - 10 * h) / n}')
+    record profile-https instr_per_req "$n" "$per_req"
+    record profile-tls-handshake instr_per_handshake "$n" "$per_hs"
+    printf "  %-8s https %8d requests %7d instructions per request; %5d full handshakes %9d per handshake\n" \
+        "$n" "$reqs" "$per_req" "$hs" "$per_hs" | tee -a "$out/log.txt"
+}
+
 family_profile() {
     local log n
     if command -v valgrind >/dev/null; then
@@ -85,6 +123,8 @@ family_profile() {
             say "== profile: instructions per request (callgrind), access log $log, wrk -t1 -c10 -d${duration}s"
             for n in ${PROFILE_CONTENDERS:-webgw haproxy nginx h2o}; do profile_callgrind "$n" "$log"; done
         done
+        say "== profile: instructions per HTTPS request and per full TLS 1.3 handshake (callgrind), access log on"
+        for n in ${PROFILE_CONTENDERS:-webgw haproxy nginx h2o}; do profile_callgrind_tls "$n"; done
     else
         say "== profile: valgrind missing, no instruction counts"
     fi
