@@ -324,11 +324,13 @@ struct gossip {
     struct {
         bool active;                    /* a probe is in flight */
         bool acked;                     /* ack received (direct or relayed) */
+        bool retry_sent;                /* the early direct retry went out */
         bool indirect_sent;             /* indirect probes went out */
         bool second_sent;               /* the second look went out (gossip_probe_second) */
         uint32_t seq;                   /* expected ack */
         char target[GOSSIP_ID_MAX + 1]; /* probed member */
         uint64_t target_inc;            /* its incarnation when probed */
+        uint64_t retry_at;              /* early direct retry if still silent */
         uint64_t timeout_at;            /* direct deadline */
         uint64_t second_at;             /* when to take the second look if still silent */
         uint32_t nacks_expected, nacks; /* Lifeguard: missing nacks mean we are slow */
@@ -502,6 +504,7 @@ struct gmember *gossip_probe_target(struct gossip *g);
 bool gossip_pick_gossip(const struct gossip *g, const struct gmember *m, const void *arg);
 bool gossip_pick_alive(const struct gossip *g, const struct gmember *m, const void *arg);
 void gossip_probe_start(struct gossip *g, uint64_t now);
+void gossip_probe_retry(struct gossip *g);
 void gossip_probe_indirect(struct gossip *g);
 void gossip_probe_second(struct gossip *g);
 void gossip_probe_conclude(struct gossip *g);

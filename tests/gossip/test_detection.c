@@ -39,8 +39,11 @@
  * loss: Serf spent 825-1,186 on the wire at 20 and 50 members (gossip_vs_serf.sh LOSS=10,
  * 2026-12-05). A probe that misses its direct ack costs more than the ack: indirect probes,
  * retries, and the TCP probe, which went out with the indirect probes (355 B/s of TCP per
- * member on its own) and now only with the second look. */
-#define LOSS_BUDGET 800
+ * member on its own) and now only with the second look. The early direct retry
+ * (gossip_probe_retry) keeps the indirect probes for the probes whose retry is lost too:
+ * measured 444 and 448 here (409-460 over 8 other seeds), 681 and 689 without it (the bound
+ * was 800 then; 500 fails them). */
+#define LOSS_BUDGET 500
 
 static struct fakenet *daemon_cluster(size_t n, uint64_t seed)
 {
