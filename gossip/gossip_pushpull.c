@@ -222,11 +222,11 @@ static int gpp_remote_parse(const msgpack_object *e, struct gpp_remote *out)
  * only the members that differ travel in full. So an exchange where both sides agree costs
  * the same at 1,000 members as at 10,000 (512 bytes of member digest, where 8 members a
  * bucket cost 8 KiB at 8,000), and one where a member differs costs its bucket's summaries. */
-static size_t gpp_mbuckets_for(size_t n)
+static size_t gpp_mbuckets_for(size_t n, size_t max)
 {
     size_t m = 1;
 
-    while (m < GOSSIP_PP_MBUCKETS_SENT && m * 8 < n)
+    while (m < max && m * 8 < n)
         m *= 2;
     return m;
 }
@@ -443,7 +443,13 @@ void gossip_pushpull_start(struct gossip *g, const struct gossip_addr *to, bool 
     struct gpp_collect c;
     struct gwbuf w;
     uint64_t mb[GOSSIP_PP_MBUCKETS_MAX];
-    size_t nb = gpp_mbuckets_for(g->nmembers);
+    /* Catching up (the last exchange taught us members: a cold start, a healed partition),
+     * the lists differ in many buckets of 64: at 10,000 members every bucket (156 members)
+     * held a difference and each exchange carried every member's summary. Then about 8
+     * members a bucket, up to the 1,024 every member accepts: a larger digest, and
+     * summaries of the differing members' buckets only. */
+    size_t nb = gpp_mbuckets_for(g->nmembers, g->pp_catchup_ms > 0 ? GOSSIP_PP_MBUCKETS_MAX
+                                                                   : GOSSIP_PP_MBUCKETS_SENT);
 
     if (gwbuf_init_dynamic(&w, 4096, GOSSIP_STREAM_MAX - 256) != 0)
         return;

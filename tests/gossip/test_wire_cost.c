@@ -238,12 +238,47 @@ static void test_join_reply_is_a_page(void **state)
     fakenet_free(net);
 }
 
+/* An exchange while catching up (the last one taught us members: a cold start, a healed
+ * partition) costs about the difference, not the list: node 0, catching up, lacks 64 of the
+ * 4,000 members node 1 knows. With the 64 buckets of the steady state (62 members each) about
+ * 40 buckets differ and their summaries were most of the list (62.5 KB in all); catching up,
+ * the digest has about 8 members a bucket (512 buckets, 4 KB) and only the differing
+ * buckets' summaries follow (23.8 KB). */
+#define CATCHUP_FLEET 4000
+#define CATCHUP_MISSING 64
+static void test_catch_up_exchange_follows_the_difference(void **state)
+{
+    struct fakenet *net = pp_pair(CATCHUP_FLEET, 41);
+    struct gossip_addr fake = {.family = 4, .ip = {10, 101, 0, 0}, .port = 7946};
+    struct stream_mark mark;
+    uint64_t bytes, msgs;
+    char id[GOSSIP_ID_MAX + 1];
+
+    (void)state;
+    for (size_t j = 0; j < CATCHUP_MISSING; j++) {
+        snprintf(id, sizeof(id), "%032zx", j + 900000);
+        fake.ip[3] = (uint8_t)j;
+        assert_int_equal(gossip_debug_add_member(net->nodes[1].g, id, &fake, 5), 0);
+    }
+    fakenet_run(net, 1000);
+    net->nodes[0].g->pp_catchup_ms = GOSSIP_PP_CATCHUP_MS;
+    mark = stream_mark(net);
+    gossip_pushpull_start(net->nodes[0].g, &net->nodes[1].addr, false);
+    bytes = stream_bytes_since(net, mark, 200, &msgs);
+    printf("  catching up with %d members, %d missing: %llu B in %llu messages\n",
+           CATCHUP_FLEET + 2, CATCHUP_MISSING, (unsigned long long)bytes, (unsigned long long)msgs);
+    assert_int_equal(gossip_live_count(net->nodes[0].g), CATCHUP_FLEET + 2 + CATCHUP_MISSING);
+    assert_true(bytes < 32 * 1024); /* 23.8 KB; 62.5 KB with the steady 64 buckets */
+    fakenet_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_per_member_per_second),
         cmocka_unit_test(test_pushpull_cost_follows_the_difference),
         cmocka_unit_test(test_join_reply_is_a_page),
+        cmocka_unit_test(test_catch_up_exchange_follows_the_difference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
