@@ -28,8 +28,12 @@
  *
  * With -c, the cold start only (its line on stderr).
  *
- *   bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [N...]        (default: -w 10000 1000
- * 10000)
+ * With -S, the steady state of the fleet -t builds: the protocol runs SETTLE_S (-s), then the
+ * bytes per member per second over one push-pull period (bandwidth per member against the
+ * fleet's size, at sizes whose cold start and its settling take too long to run).
+ *
+ *   bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [-S] [N...]        (default: -w 10000
+ * 1000 10000)
  */
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
@@ -202,11 +206,12 @@ static double table_bytes(const struct gossip *g)
     return b;
 }
 
-/* -t: the converged fleet's member tables, built directly. */
-static void tables_only(size_t n)
+/* The converged fleet built directly: n members started, every member table filled with
+ * every member (ids, incarnations and metadata as the members themselves hold them) without
+ * running the protocol. Returns the fleet; *base gets the peak RSS before the tables. */
+static struct fakenet *built_fleet(size_t n, double *base)
 {
     struct fakenet *net = fakenet_new(n, 4242 + n);
-    double t0 = mono(), base, tables = 0;
     char id[GOSSIP_ID_MAX + 1];
 
     net->daemon_sized = true;
@@ -216,20 +221,30 @@ static void tables_only(size_t n)
         if (fakenet_start(net, i, &cfg) != 0)
             exit(1);
     }
-    base = peak_rss_gb();
+    *base = peak_rss_gb();
     for (size_t i = 0; i < n; i++) {
         struct gossip *g = net->nodes[i].g;
         for (size_t j = 0; j < n; j++) {
+            const struct gmember *self = net->nodes[j].g->self;
             struct gmember *m;
             if (i == j)
                 continue;
             fakenet_id(net, j, id);
-            if (gossip_debug_add_member(g, id, &net->nodes[j].addr, 1) != 0 ||
+            if (gossip_debug_add_member(g, id, &net->nodes[j].addr, gm_inc(self)) != 0 ||
                 (m = gossip_find(g, id)) == NULL)
                 exit(1);
-            gossip_member_set_meta(m, gm_meta(net->nodes[j].g->self));
+            gossip_member_set_meta(m, gm_meta(self));
         }
     }
+    return net;
+}
+
+/* -t: the converged fleet's member tables, built directly. */
+static void tables_only(size_t n)
+{
+    double t0 = mono(), base, tables = 0;
+    struct fakenet *net = built_fleet(n, &base);
+
     for (size_t i = 0; i < n; i++)
         tables += table_bytes(net->nodes[i].g);
     printf("%7zu members: %.0f table entries, peak RSS %.2f GB (%.2f GB before the tables), "
@@ -239,6 +254,42 @@ static void tables_only(size_t n)
            (peak_rss_gb() - base) * 1024.0 * 1024.0 * 1024.0 / ((double)n * (double)(n - 1)),
            tables / (1024.0 * 1024.0 * 1024.0), tables / ((double)n * (double)(n - 1)),
            gshare_stored(), mono() - t0);
+    fakenet_free(net);
+}
+
+/* -S: the steady state of a converged fleet built directly (-t's tables), which reaches sizes
+ * whose cold start takes too long: the protocol runs for SETTLE_S (-s; use about one
+ * push-pull period), then UDP and TCP bytes per member per second on the wire over one
+ * push-pull period, with the datagrams and exchanges per member. */
+static void steady_only(size_t n)
+{
+    double t0 = mono(), base, secs, tables_wall, pp = 0, dgrams, susp = 0;
+    struct fakenet *net = built_fleet(n, &base);
+    uint64_t u0, t0b, d0;
+
+    tables_wall = mono() - t0;
+    net->step_ms = 5;
+    fakenet_run(net, settle_ms);
+    u0 = net->wire_udp;
+    t0b = net->wire_tcp;
+    d0 = net->dgram_count;
+    for (size_t i = 0; i < n; i++)
+        pp -= (double)net->nodes[i].g->stats.pushpulls;
+    secs = 30.0 * (n > 32 ? ceil(log2((double)n) - 5.0) + 1.0 : 1.0);
+    fakenet_run(net, (uint64_t)(secs * 1000));
+    for (size_t i = 0; i < n; i++) {
+        pp += (double)net->nodes[i].g->stats.pushpulls;
+        susp += (double)net->nodes[i].suspicions_seen;
+    }
+    dgrams = (double)(net->dgram_count - d0) / (double)n / secs;
+    printf("%7zu members, steady state from built tables: over %.0f s after %.0f s, %.1f UDP + "
+           "%.1f TCP = %.1f B/member/s on the wire, %.2f datagrams/member/s, %.2f push-pulls "
+           "started a member, %.0f suspicions; peak RSS %.2f GB, %.0f s wall (%.0f s building "
+           "the tables)\n",
+           n, secs, (double)settle_ms / 1000.0, (double)(net->wire_udp - u0) / (double)n / secs,
+           (double)(net->wire_tcp - t0b) / (double)n / secs,
+           (double)(net->wire_udp - u0 + net->wire_tcp - t0b) / (double)n / secs, dgrams,
+           pp / (double)n, susp, peak_rss_gb(), mono() - t0, tables_wall);
     fakenet_free(net);
 }
 
@@ -257,13 +308,14 @@ int main(int argc, char **argv)
     uint64_t window_ms = 10000;
     struct row rows[8];
     double load[3] = {0, 0, 0};
-    bool tables = false;
+    bool tables = false, steady = false;
     int opt;
 
-    while ((opt = getopt(argc, argv, "w:s:ct")) != -1) {
-        if (opt == 't' || opt == 'c') {
+    while ((opt = getopt(argc, argv, "w:s:ctS")) != -1) {
+        if (opt == 't' || opt == 'c' || opt == 'S') {
             tables |= opt == 't';
             cold_only |= opt == 'c';
+            steady |= opt == 'S';
             continue;
         }
         if (opt == 's') {
@@ -272,7 +324,7 @@ int main(int argc, char **argv)
         }
         if (opt != 'w') {
             fprintf(stderr,
-                    "usage: bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [N...]\n");
+                    "usage: bench_gossip_sim [-w WINDOW_MS] [-s SETTLE_S] [-c] [-t] [-S] [N...]\n");
             return 2;
         }
         window_ms = strtoull(optarg, NULL, 10);
@@ -289,16 +341,19 @@ int main(int argc, char **argv)
         }
         if (tables)
             tables_only(sizes[i]);
+        else if (steady)
+            steady_only(sizes[i]);
         else
             rows[i] = simulate(sizes[i], window_ms);
     }
-    if (tables || cold_only)
+    if (tables || cold_only || steady)
         return 0;
     if (getloadavg(load, 3) < 0)
         load[0] = -1;
     printf("\ngossip simulator: cold start through %d seeds, all starting within %.1f s; fake "
            "network, no loss, 1-5 ms; daemon-sized ids and metadata, sealed; defaults (probe "
-           "500 ms, gossip 200 ms x 3, push-pull 30 s scaled); wire bytes with headers; load "
+           "600 ms, timeout 300 ms, gossip 200 ms x 3, push-pull 30 s scaled); wire bytes "
+           "with headers; load "
            "average %.1f\n",
            SEEDS, (double)window_ms / 1000.0, load[0]);
     printf("%7s %11s %11s %11s %10s %10s %10s %10s %10s %9s %9s\n", "members", "converged",
