@@ -3,7 +3,7 @@
  * names. Values are scalars; repeatable keys (http, https, join, tls-cert, tls-key, fleet-addr,
  * deny-backend, trusted-proxy) may also be sequences, which replace the default; tls-cert and
  * tls-key are parallel lists, paired by position. Parsing is libyaml's; the checks on each value
- * are config.c's, so a file and a flag fail with the same words.
+ * are config_set.c's, so a file and a flag fail with the same words.
  */
 #include <errno.h>
 #include <stdio.h>

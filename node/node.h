@@ -3,7 +3,7 @@
  * are made of, and what the tests drive directly.
  *
  *   config   every long option of the daemon, also a key of the YAML config file; flags
- *            override the file (config.c, config_yaml.c, addr.c)
+ *            override the file (config*.c, addr.c)
  *   log      text or JSON lines with levels, safe from any thread (log.c)
  *   node     the daemon: one control loop (API, state, gossip) plus the proxy workers
  *            (node.c, node_records.c, api*.c, httpd.c, metrics.c, dashboard.c)

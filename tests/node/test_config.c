@@ -3,6 +3,7 @@
  * a bad one is reported in one line naming the key, and flags override the file. The last
  * tests run the real `webgw` binary and check its exit status and stderr.
  */
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -528,6 +529,90 @@ static void overlapping_listeners_are_refused(void **state)
     assert_int_equal(cfg.http_count, 2);
 }
 
+/* The keys the other tests leave alone (DNS, ACME, the store's limits, the cluster label), set
+ * as flags and refused by name, and every list key of the file replaced by its flag. */
+static void remaining_keys_set_and_refuse(void **state)
+{
+    struct node_config cfg;
+    char err[NODE_ERR_MAX];
+    const char *path;
+
+    assert_int_equal(
+        nt_config_parse(&cfg, err, sizeof(err), "--cluster-label", "blue", "--dns-listen",
+                        "127.0.0.1:5353", "--public-addr", "[2001:db8::7]", "--public-addr",
+                        "192.0.2.7", "--dns-ttl", "60", "--dns-rrl", "0", "--acme-directory",
+                        "https://ca.test/dir", "--acme-email", "ops@example.com", "--acme-wildcard",
+                        "--https-redirect", "--deny-backend", "10.1.0.0/16", "--access-log-buffer",
+                        "8192", "--compact-bytes", "65536", "--tombstone-ttl", "3600",
+                        "--max-names-per-owner", "0", "--max-records", "5", NULL),
+        0);
+    assert_string_equal(cfg.cluster_label, "blue");
+    assert_int_equal(cfg.dns_listen_count, 1);
+    assert_int_equal(cfg.public_addr_count, 2);
+    assert_int_equal(cfg.public_addr[0].ss_family, AF_INET6);
+    assert_int_equal(cfg.public_addr[1].ss_family, AF_INET);
+    assert_int_equal(cfg.dns_ttl, 60);
+    assert_int_equal(cfg.dns_rrl, 0);
+    assert_string_equal(cfg.acme_directory, "https://ca.test/dir");
+    assert_string_equal(cfg.acme_email, "ops@example.com");
+    assert_true(cfg.acme_wildcard);
+    assert_true(cfg.https_redirect);
+    assert_int_equal(cfg.deny_backend_count, 1);
+    assert_int_equal(cfg.access_log_buffer, 8192);
+    assert_int_equal(cfg.compact_bytes, 65536);
+    assert_int_equal(cfg.tombstone_ttl_ms, 3600 * 1000);
+    assert_int_equal(cfg.max_names_per_owner, 0);
+    assert_int_equal(cfg.max_records, 5);
+
+    assert_refused(err, "--cluster-label", "");
+    assert_string_equal(err, "--cluster-label: must be 1..64 characters");
+    assert_refused(err, "--dns-ttl", "0");
+    assert_string_equal(err, "--dns-ttl: 0 is out of range 1..86400");
+    assert_refused(err, "--public-addr", "gw.test");
+    assert_string_equal(err, "--public-addr: expected an IP address, got \"gw.test\"");
+    assert_refused(err, "--acme-directory", "http://ca.test/dir");
+    assert_string_equal(err, "--acme-directory: must be an https:// URL");
+    assert_refused(err, "--acme-email", "ops");
+    assert_string_equal(err, "--acme-email: expected an e-mail address");
+    assert_refused(err, "--acme-wildcard");
+    assert_string_equal(err, "acme-wildcard: needs --dns-listen and --acme-directory");
+    assert_refused(err, "--deny-backend", "10.1.0.0/40");
+    assert_non_null(strstr(err, "--deny-backend: expected IP or IP/PREFIX"));
+    assert_refused(err, "--access-log-buffer", "100");
+    assert_non_null(strstr(err, "--access-log-buffer: 100 is out of range"));
+    assert_refused(err, "--tombstone-ttl", "0");
+    assert_non_null(strstr(err, "--tombstone-ttl: 0 is out of range"));
+    assert_refused(err, "--health-interval", "5h");
+    assert_non_null(strstr(err, "--health-interval: expected a duration"));
+
+    /* each list of the file is replaced, not added to, by its first flag */
+    path = nt_write_tmp("lists.yaml", "http: [127.0.0.1:8080, 127.0.0.2:8080]\n"
+                                      "https: [127.0.0.1:8443, 127.0.0.2:8443]\n"
+                                      "fleet-addr: [192.0.2.1, 192.0.2.2]\n"
+                                      "deny-backend: [10.0.0.0/8, 10.2.0.0/16]\n"
+                                      "trusted-proxy: [10.0.0.1, 10.0.0.2]\n"
+                                      "dns-listen: [127.0.0.1:5353, 127.0.0.2:5353]\n"
+                                      "public-addr: [192.0.2.3, 192.0.2.4]\n");
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, NULL), 0);
+    assert_int_equal(cfg.http_count + cfg.https_count + cfg.fleet_addr_count +
+                         cfg.deny_backend_count + cfg.proxy.trusted_count + cfg.dns_listen_count +
+                         cfg.public_addr_count,
+                     14);
+    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--config", path, "--http",
+                                     "127.0.0.3:8080", "--https", "127.0.0.3:8443", "--fleet-addr",
+                                     "192.0.2.9", "--deny-backend", "10.3.0.0/16",
+                                     "--trusted-proxy", "10.0.0.3", "--dns-listen",
+                                     "127.0.0.3:5353", "--public-addr", "192.0.2.5", NULL),
+                     0);
+    assert_int_equal(cfg.http_count + cfg.https_count + cfg.fleet_addr_count +
+                         cfg.deny_backend_count + cfg.proxy.trusted_count + cfg.dns_listen_count +
+                         cfg.public_addr_count,
+                     7);
+    assert_true(node_config_is_list("public-addr"));
+    assert_false(node_config_is_list("dns-ttl"));
+    assert_false(node_config_is_list("no-such-key"));
+}
+
 static int teardown(void **state)
 {
     nt_cleanup();
@@ -551,6 +636,7 @@ int main(void)
         cmocka_unit_test(daemon_reports_a_taken_port),
         cmocka_unit_test(listeners_repeat_as_flags_and_yaml_lists),
         cmocka_unit_test(overlapping_listeners_are_refused),
+        cmocka_unit_test(remaining_keys_set_and_refuse),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
