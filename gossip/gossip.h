@@ -419,7 +419,7 @@ enum gossip_drop_reason {
     GOSSIP_DROP_ITEM_REJECTED, /* on_item said invalid */
     GOSSIP_DROP_QUEUE_FULL,    /* a queued change evicted before its retransmits */
     GOSSIP_DROP_SEND_FAILED,   /* the transport refused to send */
-    GOSSIP_DROP_TABLE_FULL,    /* member / relay / health table at its bound */
+    GOSSIP_DROP_TABLE_FULL,    /* member / relay / health table at its bound, or no memory */
     GOSSIP_DROP_INCARNATION,   /* an incarnation far above what the member can have reached */
     GOSSIP_DROP_UNSOLICITED,   /* a push-pull reply or item list for no exchange of ours */
     GOSSIP_DROP_REPLAY,        /* an encrypted packet seen before */

@@ -454,15 +454,25 @@ static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmem
     gossip_queue_member(g, &msg);
 }
 
+/* Moves m to incarnation inc; when that cannot be stored (out of memory) the failure is
+ * counted and logged and the caller leaves the member as it was. */
+static bool gossip_take_inc(struct gossip *g, struct gmember *m, uint64_t inc)
+{
+    if (gossip_member_set_inc(m, inc))
+        return true;
+    gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
+    gossip_logf(g, 1, "member %s: no memory to store incarnation %llu, message ignored", gm_id(m),
+                (unsigned long long)inc);
+    return false;
+}
+
 static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
 {
     struct gmsg msg;
     struct gmember *acc = accuser ? gossip_find(g, accuser) : NULL;
 
-    if (inc >= gm_inc(g->self))
-        gossip_member_set_inc(g->self, inc + 1);
-    else
-        gossip_member_set_inc(g->self, gm_inc(g->self) + 1);
+    if (!gossip_take_inc(g, g->self, inc >= gm_inc(g->self) ? inc + 1 : gm_inc(g->self) + 1))
+        return; /* an alive at the suspected incarnation refutes nothing; the next try will */
     g->stats.refutations++;
     /* Lifeguard: being suspected hints that we are the slow one. */
     gossip_awareness(g, 1);
@@ -578,7 +588,8 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         return;
     /* a new life: back from dead or left, or past what a refutation (one step) gives */
     new_life = !gossip_is_live(mem->state) || m->incarnation > gm_inc(mem) + 1;
-    gossip_member_set_inc(mem, m->incarnation);
+    if (!gossip_take_inc(g, mem, m->incarnation))
+        return; /* not alive at the incarnation it is suspected at; a retransmission retries */
     gossip_member_set_addr(mem, &m->addr);
     gossip_member_set_meta(mem, &m->meta);
     if (mem->state != GOSSIP_ALIVE)
