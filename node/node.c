@@ -310,12 +310,19 @@ void node_store_staged(struct node *node)
         uv_timer_start(&node->store_timer, node_store_timer, NODE_STORE_SYNC_MS, 0);
 }
 
+int node_store_flush(struct node *node, char *err, size_t errlen)
+{
+    uv_timer_stop(&node->store_timer); /* nothing is left for it, or the failure is told now */
+    if (node->store == NULL || state_store_sync(node->store, err, errlen) == 0)
+        return 0;
+    return -1;
+}
+
 int node_store_sync(struct node *node)
 {
     char err[STATE_ERR_MAX];
 
-    uv_timer_stop(&node->store_timer);
-    if (node->store == NULL || state_store_sync(node->store, err, sizeof(err)) == 0)
+    if (node_store_flush(node, err, sizeof(err)) == 0)
         return 0;
     node_log(NODE_LOG_ERROR, "store", "staged records and witnesses not stored: %s", err);
     return -1;

@@ -157,10 +157,12 @@ int node_witness_admit(struct node *node, const char *name, const uint8_t owner[
 void node_witness_all(struct node *node);
 /* Group commit (node.c): what the store staged (gossiped records, our witnesses) is made
  * durable within NODE_STORE_SYNC_MS by one fdatasync, not one per entry. node_store_staged
- * arms that; node_store_sync syncs now and logs a failure (0 or -1). */
+ * arms that; node_store_sync syncs now and logs a failure (0 or -1); node_store_flush syncs
+ * now and sets err instead (the API path, which answers with it). Both disarm the timer. */
 #define NODE_STORE_SYNC_MS 20
 void node_store_staged(struct node *node);
 int node_store_sync(struct node *node);
+int node_store_flush(struct node *node, char *err, size_t errlen);
 /* The gossip item of owner's record on a key: the record and our kept witnesses (bundle), and
  * the push-pull hash over both. */
 int node_bundle_encode(const struct node *node, const struct state_record *rec, uint8_t *buf,

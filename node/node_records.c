@@ -288,7 +288,7 @@ void node_record_submit(struct node *node, const uint8_t *buf, size_t len,
     rc = records_commit(node, &rec, err, sizeof(err));
     if (rc == 0) {
         node_witness_record(node, rec.name, rec.owner, NULL); /* a failure is logged */
-        rc = state_store_sync(node->store, err, sizeof(err));
+        rc = node_store_flush(node, err, sizeof(err));
     }
     if (rc != 0) {
         res->status = 500;
