@@ -158,7 +158,7 @@ void node_config_usage(void *out)
     FILE *f = out;
 
     fprintf(f, "Usage: webgw [OPTION]...\n"
-               "       webgw identity [--data-dir DIR]  (prints the node key for --fleet-keys)\n"
+               "       webgw identity [--config FILE] [--data-dir DIR]   prints the node key\n"
                "A clustered web gateway node: reverse proxy for NAME.DOMAIN plus gossip of the\n"
                "signed name records. With no option it runs a single node on the defaults below,\n"
                "so http://NAME.localhost:8080 works from this machine.\n\n"
