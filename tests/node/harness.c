@@ -653,20 +653,45 @@ const char *nt_write_tmp(const char *name, const char *text)
     return path;
 }
 
+static int config_argv(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    FILE *devnull = fopen("/dev/null", "w");
+    int rc;
+
+    err[0] = '\0';
+    rc = node_config_from_args(cfg, argc, argv, devnull, err, errlen);
+    fclose(devnull);
+    return rc;
+}
+
 int nt_config_parse(struct node_config *cfg, char *err, size_t errlen, ...)
 {
     char *argv[96] = {"webgw"};
     int argc = 1;
     va_list ap;
-    FILE *devnull = fopen("/dev/null", "w");
-    int rc;
 
     va_start(ap, errlen);
     for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 95;)
         argv[argc++] = a;
     va_end(ap);
-    err[0] = '\0';
-    rc = node_config_from_args(cfg, argc, argv, devnull, err, errlen);
-    fclose(devnull);
-    return rc;
+    return config_argv(cfg, argc, argv, err, errlen);
+}
+
+int nt_config_local(struct node_config *cfg, const char *name, const char *workers,
+                    const char *const *extra, char *err, size_t errlen)
+{
+    static const char *const listeners[] = {"--http", "--https", "--gossip", "--api"};
+    char data[512], addr[4][64];
+    char *argv[96] = {"webgw", "--data-dir", data, "--workers", (char *)workers};
+    int argc = 5;
+
+    snprintf(data, sizeof(data), "%s/%s", nt_tmpdir(), name);
+    for (int i = 0; i < 4; i++) {
+        snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
+        argv[argc++] = (char *)listeners[i];
+        argv[argc++] = addr[i];
+    }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && argc < 95; i++)
+        argv[argc++] = (char *)extra[i];
+    return config_argv(cfg, argc, argv, err, errlen);
 }

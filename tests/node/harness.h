@@ -45,6 +45,11 @@ struct node_config;
 /* Parses "webgw" followed by the NULL-terminated arguments with node_config_from_args
  * (help text to /dev/null); returns its result, the message in err. */
 int nt_config_parse(struct node_config *cfg, char *err, size_t errlen, ...);
+/* The configuration of a node made in-process (node_new): data dir nt_tmpdir()/name, a fresh
+ * loopback port for each of --http, --https, --gossip and --api, `workers` proxy threads, then
+ * the `extra` flags (NULL-terminated, may be NULL). Returns what nt_config_parse does. */
+int nt_config_local(struct node_config *cfg, const char *name, const char *workers,
+                    const char *const *extra, char *err, size_t errlen);
 void nt_cleanup(void);
 
 /* A port free on `ip` (IPv4, or IPv6 such as "::1") right now. */

@@ -40,20 +40,13 @@ static void test_holds_its_bound_and_forgets_released(void **state)
 {
     struct node_config cfg;
     struct node *node;
-    char err[NODE_ERR_MAX], data[512], http[64], https[64], gossip[64], api[64], dns[64];
+    char err[NODE_ERR_MAX], dns[64];
+    const char *extra[] = {"--dns-server", dns, NULL};
     char host[64];
 
     (void)state;
-    snprintf(data, sizeof(data), "%s/fqdn-table", nt_tmpdir());
-    snprintf(http, sizeof(http), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    snprintf(https, sizeof(https), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    snprintf(gossip, sizeof(gossip), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    snprintf(api, sizeof(api), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
     snprintf(dns, sizeof(dns), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--data-dir", data, "--http", http,
-                                     "--https", https, "--gossip", gossip, "--api", api,
-                                     "--dns-server", dns, "--workers", "1", NULL),
-                     0);
+    assert_int_equal(nt_config_local(&cfg, "fqdn-table", "1", extra, err, sizeof(err)), 0);
     node = node_new(&cfg, err, sizeof(err));
     assert_non_null(node);
 

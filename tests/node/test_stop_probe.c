@@ -25,17 +25,10 @@ static void test_pending_probe_result_at_stop(void **state)
     for (int round = 0; round < 3; round++) {
         struct node_config cfg;
         struct node *node;
-        char err[NODE_ERR_MAX], data[512], http[64], https[64], gossip[64], api[64];
+        char err[NODE_ERR_MAX], name[32];
 
-        snprintf(data, sizeof(data), "%s/stop-probe-%d", nt_tmpdir(), round);
-        snprintf(http, sizeof(http), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-        snprintf(https, sizeof(https), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-        snprintf(gossip, sizeof(gossip), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-        snprintf(api, sizeof(api), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-        assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--data-dir", data, "--http", http,
-                                         "--https", https, "--gossip", gossip, "--api", api,
-                                         "--workers", "2", NULL),
-                         0);
+        snprintf(name, sizeof(name), "stop-probe-%d", round);
+        assert_int_equal(nt_config_local(&cfg, name, "2", NULL, err, sizeof(err)), 0);
         node = node_new(&cfg, err, sizeof(err));
         assert_non_null(node);
         assert_true(node->probe_mutex_ready);

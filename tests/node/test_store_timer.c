@@ -25,21 +25,13 @@ static void api_write_leaves_no_commit_armed(void **state)
     struct state_record rec;
     struct state_key *key;
     uint8_t buf[STATE_RECORD_MAX_BYTES];
-    char err[NODE_ERR_MAX], data[512], keyfile[512], http[64], https[64], gossip[64], api[64];
+    char err[NODE_ERR_MAX], keyfile[512];
     uint64_t syncs;
     int len;
 
     (void)state;
-    snprintf(data, sizeof(data), "%s/store-timer", nt_tmpdir());
     snprintf(keyfile, sizeof(keyfile), "%s/store-timer.key", nt_tmpdir());
-    snprintf(http, sizeof(http), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    snprintf(https, sizeof(https), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    snprintf(gossip, sizeof(gossip), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    snprintf(api, sizeof(api), "127.0.0.1:%d", nt_free_port("127.0.0.1"));
-    assert_int_equal(nt_config_parse(&cfg, err, sizeof(err), "--data-dir", data, "--http", http,
-                                     "--https", https, "--gossip", gossip, "--api", api,
-                                     "--workers", "1", NULL),
-                     0);
+    assert_int_equal(nt_config_local(&cfg, "store-timer", "1", NULL, err, sizeof(err)), 0);
     node = node_new(&cfg, err, sizeof(err));
     assert_non_null(node);
     key = state_key_generate(keyfile, err, sizeof(err));
