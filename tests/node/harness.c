@@ -104,6 +104,32 @@ static void nt_print_log(const struct nt_node *n)
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
+/* A daemon that exited with a failure: its sanitizer report (or, without one, the end of its
+ * log), so that an exit status like TSan's 66 comes with its reason. */
+static void nt_print_exit_report(const struct nt_node *n)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(n->log, "r");
+    const char *from;
+    size_t len;
+
+    if (!f)
+        return;
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    from = strstr(buf, "WARNING: ThreadSanitizer");
+    if (!from)
+        from = strstr(buf, "ERROR: AddressSanitizer");
+    if (!from)
+        from = strstr(buf, "runtime error:");
+    if (!from)
+        from = len > 4096 ? buf + len - 4096 : buf;
+    fprintf(stderr,
+            "---- %s exited with a failure; its log from the report on ----\n%.16384s----\n",
+            n->dir, from);
+}
+
 const char *nt_cluster_key(void)
 {
     static char path[300];
@@ -264,8 +290,11 @@ int nt_node_stop(struct nt_node *n, int sig, int timeout_ms)
     kill(n->pid, sig);
     for (int waited = 0; waited < timeout_ms; waited += 10) {
         if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             n->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            if (rc != 0)
+                nt_print_exit_report(n);
+            return rc;
         }
         usleep(10000);
     }
