@@ -779,7 +779,7 @@ struct gossip *gossip_new(const struct gossip_config *cfg, const struct gossip_c
     g->self = gossip_member_add(g, cfg->id, &cfg->advertise, cfg->incarnation);
     if (g->self == NULL)
         goto nomem;
-    gossip_member_set_meta(g->self, &cfg->meta);
+    gossip_member_set_meta(g, &g->self, &cfg->meta);
     now = g->start_ms;
     g->wall_base_s = cfg->incarnation;
     /* stagger the first period so members started together do not probe in lockstep */
@@ -803,15 +803,13 @@ nomem:
 
 void gossip_free(struct gossip *g)
 {
-    struct gmember *m;
-    uint32_t sid = 0;
-
     if (g == NULL)
         return;
-    while ((m = gossip_member_next(g, &sid)) != NULL)
-        gossip_member_free(g, m);
+    /* the chunks hold the entries' versions (a shared chunk: for every table) */
+    for (size_t i = 0; i < g->nsuspects; i++)
+        free(g->susps[i]);
     for (size_t i = 0; i < g->nslots; i++)
-        free(g->slots[i]);
+        gossip_chunk_release(g->slots[i]);
     free(g->slots);
     free(g->slot_used);
     free(g->suspects);
@@ -851,7 +849,7 @@ int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t count)
 
 void gossip_leave(struct gossip *g)
 {
-    struct gmember *targets[16];
+    struct gmember *targets[16], *self;
     struct gmsg m;
     size_t k;
 
@@ -859,7 +857,9 @@ void gossip_leave(struct gossip *g)
         return;
     g->leaving = true;
     g->probe.active = false;
-    g->self->state = GOSSIP_LEFT;
+    self = gossip_member_w(g, g->self); /* moves g->self along when it copies */
+    if (self != NULL)                   /* NULL: out of memory, our state stays */
+        self->state = GOSSIP_LEFT;
     memset(&m, 0, sizeof(m));
     m.type = GMSG_DEAD;
     snprintf(m.id, sizeof(m.id), "%s", gm_id(g->self));

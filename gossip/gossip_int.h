@@ -236,9 +236,11 @@ struct gsusp {
 };
 
 /* One member as we know it, 8 bytes: a member holds one per member of the fleet, so the
- * simulator holds n squared of them (10,000 members: 10^8 entries). The table is an array of
+ * simulator's members hold n squared of them (10,000 members: 10^8 entries), most of them in
+ * chunks they share (struct gchunk). The table is an array of
  * these indexed by the id's shared handle (gossip_share.c), in chunks that never move, so a
- * pointer to an entry stays valid while the member is known. What every member of a converged
+ * pointer to an entry stays valid while the member is known (but for the simulator's shared
+ * chunks, which a write copies first: struct gchunk). What every member of a converged
  * fleet agrees on (id, incarnation, address, metadata) is one shared version (struct gver);
  * the entry adds what is ours alone: the state and when it last changed. The suspicion state
  * lives beside the suspects list (gm_susp). */
@@ -249,6 +251,23 @@ struct gmember {
     uint32_t state : 2; /* enum gossip_member_state: alive / suspect / dead / left */
     uint32_t since;     /* when the state last changed: GMEMBER_TICK_MS after start_ms */
 };
+
+/* A chunk of a member table, copy-on-write: the simulator's tables (gossip_debug_share_table)
+ * point at the chunks of one converged table, so that n members do not hold n squared entries
+ * (50,000 members: 20 GB). A chunk pointed at by more than one table is never written: a
+ * table that writes an entry first takes a private copy (gossip_member_w). It holds one
+ * reference to the version of each entry in use, dropped when its last table lets go. A
+ * daemon's table shares nothing (g->shared false): a write costs one branch more. The table
+ * points at the entries (g->slots[c] is e), the header sits just before them. */
+struct gchunk {
+    _Atomic uint32_t refs; /* tables pointing at it */
+    uint32_t pad;
+    struct gmember e[GMEMBER_CHUNK];
+};
+static inline struct gchunk *gchunk_of(struct gmember *e)
+{
+    return (struct gchunk *)(void *)((char *)e - offsetof(struct gchunk, e));
+}
 
 /* A member's version: immutable, stored once per process (gossip_share.c), so canonical bytes
  * (pad zero). */
@@ -304,6 +323,7 @@ struct gossip {
     struct gmember **slots;    /* the member table: chunks of GMEMBER_CHUNK entries, by sid */
     uint32_t *slot_used;       /* members held in each chunk (a random pick walks these) */
     size_t nslots;             /* chunks (and counts) allocated */
+    bool shared;               /* chunks may be shared with other tables: writes un-share */
     size_t nmembers;           /* members held, self included */
     struct gmember **suspects; /* members in SUSPECT */
     struct gsusp **susps;      /* their suspicion state, same positions */
@@ -399,6 +419,13 @@ void gossip_member_fill(const struct gossip *g, const struct gmember *m, struct 
 int gossip_debug_add_member(struct gossip *g, const char *id, const struct gossip_addr *addr,
                             uint64_t incarnation);
 
+/* Simulator hook: g, which holds only itself, takes src's member table by reference to its
+ * chunks (copy-on-write: gossip_member_w), with its own entry as g holds it (its chunk is
+ * copied if that entry differs). src must hold g's member, no suspect nor dead or departed
+ * member, and the two must have started at the same time (entries count time from the
+ * start); g must not have started a probe round. 0 or GOSSIP_EINVAL / GOSSIP_ENOMEM. */
+int gossip_debug_share_table(struct gossip *g, struct gossip *src);
+
 /* Test hook: seals body[len] into out[cap] exactly as g seals what it sends (its keys, its
  * label, a fresh nonce). Returns the envelope length or a negative code. Tests use it to play
  * a fleet member that holds the key and turned hostile. */
@@ -423,6 +450,8 @@ size_t gshare_stored(void);
  * each of its parts, dropped with its last reference (gshare_ver_unref). */
 uint32_t gshare_ver_ref(const struct gver *v);
 void gshare_ver_unref(uint32_t handle);
+/* One more reference to the version of each of n entries in use (a copied table chunk). */
+void gshare_ver_hold(const struct gmember *e, size_t n);
 static inline const struct gver *gshare_ver(uint32_t handle)
 {
     return gshare_data(GSHARE_VERS, handle);
@@ -468,6 +497,18 @@ static inline struct gmember *gossip_slot(const struct gossip *g, uint32_t sid)
     m = &g->slots[sid / GMEMBER_CHUNK][sid % GMEMBER_CHUNK];
     return m->ver != 0 ? m : NULL;
 }
+/* gossip_members.c: sid's entry in a chunk of g's own, copied first if other tables share it
+ * (NULL: out of memory); g->self, suspects[] and gone[] move to the copy. */
+struct gmember *gossip_unshare(struct gossip *g, uint32_t sid);
+/* The entry of m (an entry of g's table) that g may write: every store into an entry goes
+ * through it. m itself unless its chunk is shared; then m's place in g's private copy of the
+ * chunk, and any other pointer into the old chunk is stale (it reads the same values until
+ * written, but it is not g's entry): callers keep the returned pointer (NULL: out of memory,
+ * nothing written). */
+static inline struct gmember *gossip_member_w(struct gossip *g, struct gmember *m)
+{
+    return g->shared ? gossip_unshare(g, gm_sid(m)) : m;
+}
 /* The member with the next higher id handle than *sid, or NULL when none; *sid becomes its
  * handle. Start from *sid = 0 (no member has it): the whole table in handle order. */
 struct gmember *gossip_member_next(const struct gossip *g, uint32_t *sid);
@@ -475,12 +516,16 @@ struct gmember *gossip_member_next(const struct gossip *g, uint32_t *sid);
 /* gossip_members.c: the member table and its state transitions */
 int gossip_ptr_push(struct gmember ***arr, size_t *n, size_t *cap, struct gmember *m);
 int gossip_sid_push(uint32_t **arr, size_t *n, size_t *cap, uint32_t sid);
-void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta);
-/* Moves m to incarnation inc (false: out of memory, nothing changed). */
-bool gossip_member_set_inc(struct gmember *m, uint64_t inc);
-/* A new address for m (stored shared); false when out of memory (the old one is kept). */
-bool gossip_member_set_addr(struct gmember *m, const struct gossip_addr *addr);
-void gossip_member_free(struct gossip *g, struct gmember *m);
+/* Writers of an entry take the caller's pointer to it and move it to the entry written
+ * (gossip_member_w: g's private copy when the chunk was shared). */
+void gossip_member_set_meta(struct gossip *g, struct gmember **mp, const struct gossip_meta *meta);
+/* Moves *mp to incarnation inc (false: out of memory, nothing changed). */
+bool gossip_member_set_inc(struct gossip *g, struct gmember **mp, uint64_t inc);
+/* A new address for *mp (stored shared); false when out of memory (the old one is kept). */
+bool gossip_member_set_addr(struct gossip *g, struct gmember **mp, const struct gossip_addr *addr);
+bool gossip_member_free(struct gossip *g, struct gmember *m);
+/* A table lets go of a chunk of entries (g->slots[c]); the last frees it (NULL: nothing). */
+void gossip_chunk_release(struct gmember *e);
 struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct gossip_addr *addr,
                                   uint64_t inc);
 void gossip_member_reap(struct gossip *g, struct gmember *m);

@@ -10,6 +10,8 @@
 #include "gossip/gossip_int.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,31 +53,138 @@ int gossip_sid_push(uint32_t **arr, size_t *n, size_t *cap, uint32_t sid)
     return 0;
 }
 
-/* The table entry for sid, its chunk allocated if need be (NULL: out of memory). */
+/* Room in the table's chunk pointers and counts for chunk c. */
+static int gossip_slots_grow(struct gossip *g, size_t c)
+{
+    size_t n = g->nslots ? g->nslots : 4;
+    struct gmember **ns;
+    uint32_t *nu;
+
+    if (c < g->nslots)
+        return 0;
+    while (n <= c)
+        n *= 2;
+    if ((ns = realloc(g->slots, n * sizeof(*ns))) == NULL)
+        return GOSSIP_ENOMEM;
+    memset(ns + g->nslots, 0, (n - g->nslots) * sizeof(*ns));
+    g->slots = ns;
+    if ((nu = realloc(g->slot_used, n * sizeof(*nu))) == NULL)
+        return GOSSIP_ENOMEM;
+    memset(nu + g->nslots, 0, (n - g->nslots) * sizeof(*nu));
+    g->slot_used = nu;
+    g->nslots = n;
+    return 0;
+}
+
+/* A table lets go of a chunk: the last one frees it and the versions its entries hold. */
+void gossip_chunk_release(struct gmember *e)
+{
+    struct gchunk *ch;
+
+    if (e == NULL)
+        return;
+    ch = gchunk_of(e);
+    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < GMEMBER_CHUNK; i++)
+        gshare_ver_unref(ch->e[i].ver);
+    free(ch);
+}
+
+/* The table entry for sid, its chunk allocated if need be (NULL: out of memory). Not for
+ * writing: that goes through gossip_member_w. */
 static struct gmember *gossip_slot_make(struct gossip *g, uint32_t sid)
 {
     size_t c = sid / GMEMBER_CHUNK;
 
-    if (c >= g->nslots) {
-        size_t n = g->nslots ? g->nslots : 4;
-        struct gmember **ns;
-        uint32_t *nu;
-        while (n <= c)
-            n *= 2;
-        if ((ns = realloc(g->slots, n * sizeof(*ns))) == NULL)
-            return NULL;
-        memset(ns + g->nslots, 0, (n - g->nslots) * sizeof(*ns));
-        g->slots = ns;
-        if ((nu = realloc(g->slot_used, n * sizeof(*nu))) == NULL)
-            return NULL;
-        memset(nu + g->nslots, 0, (n - g->nslots) * sizeof(*nu));
-        g->slot_used = nu;
-        g->nslots = n;
-    }
-    if (g->slots[c] == NULL &&
-        (g->slots[c] = calloc(GMEMBER_CHUNK, sizeof(struct gmember))) == NULL)
+    if (gossip_slots_grow(g, c) != 0)
         return NULL;
+    if (g->slots[c] == NULL) {
+        struct gchunk *ch = calloc(1, sizeof(*ch));
+        if (ch == NULL)
+            return NULL;
+        atomic_init(&ch->refs, 1);
+        g->slots[c] = ch->e;
+    }
     return &g->slots[c][sid % GMEMBER_CHUNK];
+}
+
+/* A pointer into the chunk at old moves to the same place in the copy at new. */
+static void gossip_repoint(struct gmember **p, const struct gmember *old, struct gmember *new)
+{
+    uintptr_t a = (uintptr_t)*p, lo = (uintptr_t)old;
+
+    if (*p != NULL && a >= lo && a < lo + GMEMBER_CHUNK * sizeof(*old))
+        *p = new + (*p - old);
+}
+
+struct gmember *gossip_unshare(struct gossip *g, uint32_t sid)
+{
+    size_t c = sid / GMEMBER_CHUNK;
+    struct gmember *old = g->slots[c];
+    struct gchunk *ch;
+
+    if (atomic_load_explicit(&gchunk_of(old)->refs, memory_order_acquire) == 1)
+        return &old[sid % GMEMBER_CHUNK];
+    if ((ch = malloc(sizeof(*ch))) == NULL)
+        return NULL;
+    atomic_init(&ch->refs, 1);
+    memcpy(ch->e, old, sizeof(ch->e));
+    gshare_ver_hold(ch->e, GMEMBER_CHUNK);
+    g->slots[c] = ch->e;
+    /* what points into the table for long: the copy is ours now */
+    gossip_repoint(&g->self, old, ch->e);
+    for (size_t i = 0; i < g->nsuspects; i++)
+        gossip_repoint(&g->suspects[i], old, ch->e);
+    for (size_t i = 0; i < g->ngone; i++)
+        gossip_repoint(&g->gone[i], old, ch->e);
+    gossip_chunk_release(old);
+    return &ch->e[sid % GMEMBER_CHUNK];
+}
+
+int gossip_debug_share_table(struct gossip *g, struct gossip *src)
+{
+    uint32_t sid;
+    struct gmember mine, *m;
+    size_t c;
+
+    if (g == src || g->nmembers != 1 || g->order.range != 0 || src->nsuspects != 0 ||
+        src->ngone != 0 || g->start_ms != src->start_ms)
+        return GOSSIP_EINVAL;
+    sid = gm_sid(g->self);
+    mine = *g->self;
+    if (gossip_slot(src, sid) == NULL || !gossip_is_live(mine.state))
+        return GOSSIP_EINVAL;
+    if (gossip_slots_grow(g, src->nslots - 1) != 0)
+        return GOSSIP_ENOMEM;
+    gshare_ver_hold(&mine, 1); /* while its chunk goes */
+    c = sid / GMEMBER_CHUNK;
+    gossip_chunk_release(g->slots[c]);
+    g->slots[c] = NULL;
+    g->self = NULL;
+    for (c = 0; c < src->nslots; c++) {
+        if (src->slots[c] != NULL)
+            atomic_fetch_add_explicit(&gchunk_of(src->slots[c])->refs, 1, memory_order_relaxed);
+        g->slots[c] = src->slots[c];
+        g->slot_used[c] = src->slot_used[c];
+    }
+    g->shared = src->shared = true;
+    g->nmembers = src->nmembers;
+    g->nlive = src->nlive; /* every member of src is live, ours too */
+    m = gossip_slot(g, sid);
+    if (memcmp(m, &mine, sizeof(mine)) == 0) {
+        gshare_ver_unref(mine.ver); /* the shared chunk holds it */
+    } else {
+        if ((m = gossip_unshare(g, sid)) == NULL) {
+            g->self = gossip_slot(g, sid); /* src's view of us: consistent, if not ours */
+            gshare_ver_unref(mine.ver);
+            return GOSSIP_ENOMEM;
+        }
+        gshare_ver_unref(m->ver);
+        *m = mine;
+    }
+    g->self = m;
+    return 0;
 }
 
 struct gmember *gossip_member_next(const struct gossip *g, uint32_t *sid)
@@ -200,63 +309,67 @@ static struct gossip_meta gossip_meta_canonical(const struct gossip_meta *in)
     return out;
 }
 
-/* Moves m to version v (its parts held by the caller); false when out of memory. */
-static bool gossip_member_set_ver(struct gmember *m, const struct gver *v)
+/* Moves *mp to version v (its parts held by the caller); false when out of memory. */
+static bool gossip_member_set_ver(struct gossip *g, struct gmember **mp, const struct gver *v)
 {
-    uint32_t h = gshare_ver_ref(v);
+    struct gmember *m = gossip_member_w(g, *mp);
+    uint32_t h;
 
-    if (h == 0)
+    if (m == NULL)
+        return false;
+    *mp = m;
+    if ((h = gshare_ver_ref(v)) == 0)
         return false;
     gshare_ver_unref(m->ver);
     m->ver = h & ((1u << 30) - 1);
     return true;
 }
 
-bool gossip_member_set_inc(struct gmember *m, uint64_t inc)
+bool gossip_member_set_inc(struct gossip *g, struct gmember **mp, uint64_t inc)
 {
-    struct gver v = *gm_ver(m);
+    struct gver v = *gm_ver(*mp);
 
     if (v.incarnation == inc)
         return true;
     v.incarnation = inc;
-    return gossip_member_set_ver(m, &v);
+    return gossip_member_set_ver(g, mp, &v);
 }
 
 /* Metadata is shared, and only when present (most test members have none). */
-void gossip_member_set_meta(struct gmember *m, const struct gossip_meta *meta)
+void gossip_member_set_meta(struct gossip *g, struct gmember **mp, const struct gossip_meta *meta)
 {
-    struct gver v = *gm_ver(m);
+    struct gver v = *gm_ver(*mp);
     struct gossip_meta c;
 
     if (gossip_meta_empty(meta)) {
         if (v.meta == 0)
             return;
         v.meta = 0;
-        gossip_member_set_ver(m, &v);
+        gossip_member_set_ver(g, mp, &v);
         return;
     }
-    if (v.meta != 0 && gossip_meta_equal(gm_meta(m), meta))
+    if (v.meta != 0 && gossip_meta_equal(gm_meta(*mp), meta))
         return;
     c = gossip_meta_canonical(meta);
     if ((v.meta = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0)
         return;
-    gossip_member_set_ver(m, &v);
+    gossip_member_set_ver(g, mp, &v);
     gshare_unref(GSHARE_BLOBS, v.meta);
 }
 
-bool gossip_member_set_addr(struct gmember *m, const struct gossip_addr *addr)
+bool gossip_member_set_addr(struct gossip *g, struct gmember **mp, const struct gossip_addr *addr)
 {
-    struct gver v = *gm_ver(m);
+    struct gver v = *gm_ver(*mp);
     struct gossip_addr c;
     bool ok;
 
-    if (gossip_addr_equal(gm_addr(m), addr))
+    if (gossip_addr_equal(gm_addr(*mp), addr))
         return true;
     memset(&c, 0, sizeof(c)); /* canonical: no padding bytes */
     gossip_copy_addr(&c, addr);
     if ((v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0)
         return false;
-    ok = gossip_member_set_ver(m, &v);
+    ok = gossip_member_set_ver(g, mp, &v);
     gshare_unref(GSHARE_BLOBS, v.addr);
     return ok;
 }
@@ -274,17 +387,21 @@ void gossip_member_fill(const struct gossip *g, const struct gmember *m, struct 
     out->self = m == g->self;
 }
 
-/* Releases what m references and frees its slot (not its place in the lists). */
-void gossip_member_free(struct gossip *g, struct gmember *m)
+/* Releases what m references and frees its slot (not its place in the lists). False when
+ * out of memory (its chunk could not be un-shared): nothing changed. */
+bool gossip_member_free(struct gossip *g, struct gmember *m)
 {
     if (m->ver == 0)
-        return;
+        return true;
+    if ((m = gossip_member_w(g, m)) == NULL)
+        return false;
     if (m->state == GOSSIP_SUSPECT)
         gossip_suspect_remove(g, m);
     g->slot_used[gm_sid(m) / GMEMBER_CHUNK]--;
     g->nmembers--;
     gshare_ver_unref(m->ver);
     memset(m, 0, sizeof(*m));
+    return true;
 }
 
 static void gossip_notify(struct gossip *g, struct gmember *m, bool reaped)
@@ -326,6 +443,7 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
     v.id_hash = ghash64(id, strlen(id), GVER_ID_HASH_SEED);
     v.sid = sid;
     if ((m = gossip_slot_make(g, sid)) == NULL || m->ver != 0 ||
+        (g->shared && (m = gossip_unshare(g, sid)) == NULL) ||
         (v.addr = gshare_ref(GSHARE_BLOBS, &c, sizeof(c))) == 0 || (h = gshare_ver_ref(&v)) == 0) {
         gshare_unref(GSHARE_BLOBS, v.addr);
         gshare_unref(GSHARE_IDS, sid);
@@ -346,6 +464,8 @@ struct gmember *gossip_member_add(struct gossip *g, const char *id, const struct
 
 void gossip_member_reap(struct gossip *g, struct gmember *m)
 {
+    if ((m = gossip_member_w(g, m)) == NULL)
+        return; /* out of memory: reaped later */
     gossip_list_remove(g->gone, &g->ngone, m);
     gossip_notify(g, m, true);
     gossip_member_free(g, m);
@@ -356,9 +476,10 @@ bool gossip_is_live(enum gossip_member_state s)
     return s == GOSSIP_ALIVE || s == GOSSIP_SUSPECT;
 }
 
-/* Moves m to state s; false (nothing changed) when a suspicion cannot be allocated. */
-static bool gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_member_state s)
+/* Moves *mp to state s; false (nothing changed) when a suspicion cannot be allocated. */
+static bool gossip_set_state(struct gossip *g, struct gmember **mp, enum gossip_member_state s)
 {
+    struct gmember *m = *mp;
     enum gossip_member_state old = m->state;
     bool was_gone = old == GOSSIP_DEAD || old == GOSSIP_LEFT;
     bool gone = s == GOSSIP_DEAD || s == GOSSIP_LEFT;
@@ -366,6 +487,9 @@ static bool gossip_set_state(struct gossip *g, struct gmember *m, enum gossip_me
 
     if (old == s)
         return true;
+    if ((m = gossip_member_w(g, m)) == NULL)
+        return false;
+    *mp = m;
     if (s == GOSSIP_SUSPECT &&
         ((susp = calloc(1, sizeof(*susp))) == NULL || gossip_suspect_reserve(g) != 0)) {
         free(susp);
@@ -456,12 +580,12 @@ static void gossip_queue_state(struct gossip *g, uint8_t type, const struct gmem
 
 /* Moves m to incarnation inc; when that cannot be stored (out of memory) the failure is
  * counted and logged and the caller leaves the member as it was. */
-static bool gossip_take_inc(struct gossip *g, struct gmember *m, uint64_t inc)
+static bool gossip_take_inc(struct gossip *g, struct gmember **mp, uint64_t inc)
 {
-    if (gossip_member_set_inc(m, inc))
+    if (gossip_member_set_inc(g, mp, inc))
         return true;
     gossip_drop(g, GOSSIP_DROP_TABLE_FULL);
-    gossip_logf(g, 1, "member %s: no memory to store incarnation %llu, message ignored", gm_id(m),
+    gossip_logf(g, 1, "member %s: no memory to store incarnation %llu, message ignored", gm_id(*mp),
                 (unsigned long long)inc);
     return false;
 }
@@ -469,10 +593,12 @@ static bool gossip_take_inc(struct gossip *g, struct gmember *m, uint64_t inc)
 static void gossip_refute(struct gossip *g, uint64_t inc, const char *accuser)
 {
     struct gmsg msg;
-    struct gmember *acc = accuser ? gossip_find(g, accuser) : NULL;
+    struct gmember *acc;
 
-    if (!gossip_take_inc(g, g->self, inc >= gm_inc(g->self) ? inc + 1 : gm_inc(g->self) + 1))
+    if (!gossip_take_inc(g, &g->self, inc >= gm_inc(g->self) ? inc + 1 : gm_inc(g->self) + 1))
         return; /* an alive at the suspected incarnation refutes nothing; the next try will */
+    /* looked up after the write: it may have moved our chunk (gossip_member_w) */
+    acc = accuser ? gossip_find(g, accuser) : NULL;
     g->stats.refutations++;
     /* Lifeguard: being suspected hints that we are the slow one. */
     gossip_awareness(g, 1);
@@ -577,7 +703,7 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         mem = gossip_member_add(g, m->id, &m->addr, m->incarnation);
         if (mem == NULL)
             return;
-        gossip_member_set_meta(mem, &m->meta);
+        gossip_member_set_meta(g, &mem, &m->meta);
         gossip_notify(g, mem, false);
         if (regossip_new)
             gossip_queue_member(g, m);
@@ -588,12 +714,12 @@ void gossip_on_alive(struct gossip *g, const struct gmsg *m, bool regossip_new)
         return;
     /* a new life: back from dead or left, or past what a refutation (one step) gives */
     new_life = !gossip_is_live(mem->state) || m->incarnation > gm_inc(mem) + 1;
-    if (!gossip_take_inc(g, mem, m->incarnation))
+    if (!gossip_take_inc(g, &mem, m->incarnation))
         return; /* not alive at the incarnation it is suspected at; a retransmission retries */
-    gossip_member_set_addr(mem, &m->addr);
-    gossip_member_set_meta(mem, &m->meta);
+    gossip_member_set_addr(g, &mem, &m->addr);
+    gossip_member_set_meta(g, &mem, &m->meta);
     if (mem->state != GOSSIP_ALIVE)
-        gossip_set_state(g, mem, GOSSIP_ALIVE);
+        gossip_set_state(g, &mem, GOSSIP_ALIVE);
     gossip_notify(g, mem, false);
     gossip_queue_member(g, m);
     ghealth_member_joined(g, new_life); /* back from the dead, restarted, or refuted */
@@ -669,7 +795,7 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
         return;
     if (mem->state == GOSSIP_SUSPECT) {
         if (inc > gm_inc(mem)) {
-            gossip_member_set_inc(mem, inc);
+            gossip_member_set_inc(g, &mem, inc);
             gossip_suspicion_start(g, gm_susp(g, mem), from);
             gossip_queue_state(g, GMSG_SUSPECT, mem, from);
         } else if (gossip_suspicion_confirm(gm_susp(g, mem), from)) {
@@ -678,9 +804,9 @@ void gossip_on_suspect(struct gossip *g, const char *id, uint64_t inc, const cha
         }
         return;
     }
-    if (!gossip_set_state(g, mem, GOSSIP_SUSPECT))
+    if (!gossip_set_state(g, &mem, GOSSIP_SUSPECT))
         return;
-    gossip_member_set_inc(mem, inc);
+    gossip_member_set_inc(g, &mem, inc);
     gossip_suspicion_start(g, gm_susp(g, mem), from);
     g->stats.suspicions++;
     gossip_notify(g, mem, false);
@@ -705,15 +831,15 @@ void gossip_on_dead(struct gossip *g, const char *id, uint64_t inc, const char *
     if (!gossip_is_live(mem->state)) {
         /* a leave notice outranks our own conclusion that it died */
         if (left && mem->state == GOSSIP_DEAD) {
-            gossip_member_set_inc(mem, inc);
-            gossip_set_state(g, mem, GOSSIP_LEFT);
+            gossip_member_set_inc(g, &mem, inc);
+            gossip_set_state(g, &mem, GOSSIP_LEFT);
             gossip_notify(g, mem, false);
             gossip_queue_state(g, GMSG_DEAD, mem, from);
         }
         return;
     }
-    gossip_member_set_inc(mem, inc);
-    gossip_set_state(g, mem, left ? GOSSIP_LEFT : GOSSIP_DEAD);
+    gossip_member_set_inc(g, &mem, inc);
+    gossip_set_state(g, &mem, left ? GOSSIP_LEFT : GOSSIP_DEAD);
     gossip_notify(g, mem, false);
     gossip_queue_state(g, GMSG_DEAD, mem, from);
     gossip_logf(g, 2, "member %s (%s) %s", gm_id(mem), gm_ver(mem)->meta ? gm_meta(mem)->name : "",

@@ -390,6 +390,7 @@ void gossip_probe_conclude(struct gossip *g)
     if (t != NULL && gossip_is_live(t->state) && gm_inc(t) == g->probe.target_inc) {
         struct gmsg sm;
         gossip_on_suspect(g, gm_id(t), gm_inc(t), gm_id(g->self));
+        t = gossip_find(g, g->probe.target); /* the write may have moved it (gossip_member_w) */
         /* Buddy system, at once and over TCP too: tell the suspect directly instead of
          * waiting for gossip or our next probe of it, through the path most likely to get
          * there when datagrams are being lost. A live member refutes (or, if it already

@@ -265,6 +265,17 @@ void gshare_ver_unref(uint32_t handle)
     }
 }
 
+void gshare_ver_hold(const struct gmember *e, size_t n)
+{
+    pthread_mutex_lock(&gshare_lock);
+    for (size_t i = 0; i < n; i++)
+        if (e[i].ver != 0)
+            gshare_spaces[GSHARE_VERS]
+                .dir[e[i].ver / GSHARE_CHUNK][e[i].ver % GSHARE_CHUNK]
+                ->refs++;
+    pthread_mutex_unlock(&gshare_lock);
+}
+
 size_t gshare_stored(void)
 {
     size_t n;

@@ -195,24 +195,30 @@ static struct row simulate(size_t n, uint64_t window_ms)
     return r;
 }
 
-/* Bytes a member table holds: its chunks of entries and the per-chunk pointers and counts. */
+/* Bytes a member table holds: its chunks of entries and the per-chunk pointers and counts.
+ * A chunk shared by k tables counts 1/k in each: summed over the fleet, what is allocated. */
 static double table_bytes(const struct gossip *g)
 {
     double b = (double)g->nslots * (double)(sizeof(*g->slots) + sizeof(*g->slot_used));
 
     for (size_t c = 0; c < g->nslots; c++)
         if (g->slots[c] != NULL)
-            b += (double)GMEMBER_CHUNK * sizeof(struct gmember);
+            b += (double)sizeof(struct gchunk) / (double)gchunk_of(g->slots[c])->refs;
     return b;
 }
 
-/* The converged fleet built directly: n members started, every member table filled with
- * every member (ids, incarnations and metadata as the members themselves hold them) without
- * running the protocol. Returns the fleet; *base gets the peak RSS before the tables. */
+static size_t chunks_copied; /* by built_fleet: members whose own entry differed */
+
+/* The converged fleet built directly: n members started, member 0's table filled with every
+ * member (ids, incarnations and metadata as the members themselves hold them) without running
+ * the protocol, and every other member given that table by reference (copy-on-write chunks,
+ * gossip_debug_share_table: its own entry differs, if at all, in a copy of one chunk). Returns
+ * the fleet; *base gets the peak RSS before the tables. */
 static struct fakenet *built_fleet(size_t n, double *base)
 {
     struct fakenet *net = fakenet_new(n, 4242 + n);
     char id[GOSSIP_ID_MAX + 1];
+    struct gossip *g0;
 
     net->daemon_sized = true;
     for (size_t i = 0; i < n; i++) {
@@ -222,19 +228,21 @@ static struct fakenet *built_fleet(size_t n, double *base)
             exit(1);
     }
     *base = peak_rss_gb();
-    for (size_t i = 0; i < n; i++) {
+    g0 = net->nodes[0].g;
+    for (size_t j = 1; j < n; j++) {
+        struct gmember *self = net->nodes[j].g->self, *m;
+        fakenet_id(net, j, id);
+        if (gossip_debug_add_member(g0, id, &net->nodes[j].addr, gm_inc(self)) != 0 ||
+            (m = gossip_find(g0, id)) == NULL)
+            exit(1);
+        gossip_member_set_meta(g0, &m, gm_meta(self));
+    }
+    chunks_copied = 0;
+    for (size_t i = 1; i < n; i++) {
         struct gossip *g = net->nodes[i].g;
-        for (size_t j = 0; j < n; j++) {
-            const struct gmember *self = net->nodes[j].g->self;
-            struct gmember *m;
-            if (i == j)
-                continue;
-            fakenet_id(net, j, id);
-            if (gossip_debug_add_member(g, id, &net->nodes[j].addr, gm_inc(self)) != 0 ||
-                (m = gossip_find(g, id)) == NULL)
-                exit(1);
-            gossip_member_set_meta(m, gm_meta(self));
-        }
+        if (gossip_debug_share_table(g, g0) != 0)
+            exit(1);
+        chunks_copied += gchunk_of(g->slots[gm_sid(g->self) / GMEMBER_CHUNK])->refs == 1;
     }
     return net;
 }
@@ -248,12 +256,13 @@ static void tables_only(size_t n)
     for (size_t i = 0; i < n; i++)
         tables += table_bytes(net->nodes[i].g);
     printf("%7zu members: %.0f table entries, peak RSS %.2f GB (%.2f GB before the tables), "
-           "%.1f bytes an entry; the tables hold %.2f GB, %.1f bytes an entry; %zu ids, "
-           "addresses, metadata and versions stored; %.0f s wall\n",
+           "%.1f bytes an entry; the tables hold %.1f MB, %.2f bytes an entry; %zu ids, "
+           "addresses, metadata and versions stored; %zu members' own chunk copied (shared "
+           "tables); %.0f s wall\n",
            n, (double)n * (double)(n - 1), peak_rss_gb(), base,
            (peak_rss_gb() - base) * 1024.0 * 1024.0 * 1024.0 / ((double)n * (double)(n - 1)),
-           tables / (1024.0 * 1024.0 * 1024.0), tables / ((double)n * (double)(n - 1)),
-           gshare_stored(), mono() - t0);
+           tables / (1024.0 * 1024.0), tables / ((double)n * (double)(n - 1)), gshare_stored(),
+           chunks_copied, mono() - t0);
     fakenet_free(net);
 }
 
@@ -263,7 +272,7 @@ static void tables_only(size_t n)
  * push-pull period, with the datagrams and exchanges per member. */
 static void steady_only(size_t n)
 {
-    double t0 = mono(), base, secs, tables_wall, pp = 0, dgrams, susp = 0;
+    double t0 = mono(), base, secs, tables_wall, pp = 0, dgrams, susp = 0, tables = 0;
     struct fakenet *net = built_fleet(n, &base);
     uint64_t u0, t0b, d0;
 
@@ -280,16 +289,18 @@ static void steady_only(size_t n)
     for (size_t i = 0; i < n; i++) {
         pp += (double)net->nodes[i].g->stats.pushpulls;
         susp += (double)net->nodes[i].suspicions_seen;
+        tables += table_bytes(net->nodes[i].g);
     }
     dgrams = (double)(net->dgram_count - d0) / (double)n / secs;
     printf("%7zu members, steady state from built tables: over %.0f s after %.0f s, %.1f UDP + "
            "%.1f TCP = %.1f B/member/s on the wire, %.2f datagrams/member/s, %.2f push-pulls "
            "started a member, %.0f suspicions; peak RSS %.2f GB, %.0f s wall (%.0f s building "
-           "the tables)\n",
+           "the tables); the tables hold %.1f MB at the end (shared chunks counted once)\n",
            n, secs, (double)settle_ms / 1000.0, (double)(net->wire_udp - u0) / (double)n / secs,
            (double)(net->wire_tcp - t0b) / (double)n / secs,
            (double)(net->wire_udp - u0 + net->wire_tcp - t0b) / (double)n / secs, dgrams,
-           pp / (double)n, susp, peak_rss_gb(), mono() - t0, tables_wall);
+           pp / (double)n, susp, peak_rss_gb(), mono() - t0, tables_wall,
+           tables / (1024.0 * 1024.0));
     fakenet_free(net);
 }
 
