@@ -6,6 +6,7 @@
  * lines from the control loop and the proxy workers never interleave.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,17 +14,19 @@
 #include "node/log_format.h"
 #include "node/node.h"
 
-static enum node_log_format log_format = NODE_LOG_TEXT;
-static enum node_log_level log_threshold = NODE_LOG_INFO;
-static FILE *log_stream;
+/* Set by the control loop (start, SIGHUP), read by every thread that logs (the probe thread,
+ * the access log's writer): atomics, each read once per line. */
+static _Atomic int log_format = NODE_LOG_TEXT;
+static _Atomic int log_threshold = NODE_LOG_INFO;
+static FILE *_Atomic log_stream;
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
 
 void node_log_setup(enum node_log_format format, enum node_log_level level, void *stream)
 {
-    log_format = format;
-    log_threshold = level;
-    log_stream = stream;
+    atomic_store_explicit(&log_format, (int)format, memory_order_relaxed);
+    atomic_store_explicit(&log_threshold, (int)level, memory_order_relaxed);
+    atomic_store_explicit(&log_stream, (FILE *)stream, memory_order_release);
 }
 
 size_t node_log_ts_seconds(time_t t, char *out)
@@ -90,12 +93,15 @@ void node_log(enum node_log_level level, const char *component, const char *fmt,
 {
     char msg[1024], line[2560], ts[NODE_LOG_TS_MAX];
     struct timespec now;
-    FILE *f = log_stream ? log_stream : stderr;
+    FILE *f;
     va_list ap;
     size_t len;
 
-    if (level < log_threshold)
+    if ((int)level < atomic_load_explicit(&log_threshold, memory_order_relaxed))
         return;
+    f = atomic_load_explicit(&log_stream, memory_order_acquire);
+    if (!f)
+        f = stderr;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
@@ -108,7 +114,7 @@ void node_log(enum node_log_level level, const char *component, const char *fmt,
     len = node_log_ts_seconds(now.tv_sec, ts);
     snprintf(ts + len, sizeof(ts) - len, ".%03ldZ", now.tv_nsec / 1000000);
 
-    if (log_format == NODE_LOG_JSON) {
+    if (atomic_load_explicit(&log_format, memory_order_relaxed) == NODE_LOG_JSON) {
         len =
             (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"",
                              ts, log_level_names[level]);
