@@ -23,7 +23,9 @@
  * With -t, only the memory of a converged fleet: N members started and every member table
  * filled with every member (ids and metadata as the cold start leaves them) without running
  * the protocol, then the peak resident memory and the bytes per table entry (from the resident
- * memory, and exactly: what the tables allocate). This reaches
+ * memory, and exactly: what the tables allocate). The tables are one, member 0's, which every
+ * other member shares copy-on-write (gossip_debug_share_table): a member that writes an entry
+ * copies its chunk of 1,024 first. This reaches
  * sizes whose cold start takes too long on a shared machine.
  *
  * With -c, the cold start only (its line on stderr).
