@@ -220,6 +220,8 @@ void gq_begin(struct gqueue *q);
 struct gq_entry *gq_pick(struct gqueue *q, uint32_t limit, size_t room);
 /* Counts a transmission of a picked entry; frees it when it reached `limit`. */
 void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit);
+/* Counts n transmissions at once (one packet sent to n members). */
+void gq_sent_n(struct gqueue *q, struct gq_entry *e, uint32_t limit, uint32_t n);
 
 /* ---- members ----------------------------------------------------------------------------- */
 

@@ -170,14 +170,19 @@ struct gq_entry *gq_pick(struct gqueue *q, uint32_t limit, size_t room)
     return NULL;
 }
 
-void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit)
+void gq_sent_n(struct gqueue *q, struct gq_entry *e, uint32_t limit, uint32_t n)
 {
-    if (e->transmits + 1 >= limit || e->transmits + 1 >= GOSSIP_TIERS) {
+    if (e->transmits + n >= limit || e->transmits + n >= GOSSIP_TIERS) {
         gq_unlink(q, e);
         free(e);
         return;
     }
     gq_tier_unlink(q, e); /* it stays in the index */
-    e->transmits++;
+    e->transmits += n;
     gq_tier_push(q, e);
+}
+
+void gq_sent(struct gqueue *q, struct gq_entry *e, uint32_t limit)
+{
+    gq_sent_n(q, e, limit, 1);
 }
