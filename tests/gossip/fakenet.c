@@ -545,6 +545,13 @@ bool fakenet_item_everywhere(struct fakenet *net, const char *key, uint64_t vers
     return true;
 }
 
+bool fakenet_item_at_everywhere(struct fakenet *net, void *arg)
+{
+    const struct fakenet_item_at *a = arg;
+
+    return fakenet_item_everywhere(net, a->key, a->version);
+}
+
 bool fakenet_health_holds(struct fakenet *net, size_t idx, const char *const *backends, size_t n,
                           bool (*up)(size_t i))
 {

@@ -138,6 +138,12 @@ int fakenet_publish(struct fakenet *net, size_t idx, const char *key, uint64_t v
                     const void *value, size_t len);
 /* Every up node holds key at exactly `version`. */
 bool fakenet_item_everywhere(struct fakenet *net, const char *key, uint64_t version);
+/* The same as a fakenet_pred for fakenet_run_until: arg is a struct fakenet_item_at. */
+struct fakenet_item_at {
+    const char *key;
+    uint64_t version;
+};
+bool fakenet_item_at_everywhere(struct fakenet *net, void *arg);
 
 /* Node idx's fleet verdict on each of the n backends is up(i) (up or down, never unknown). */
 bool fakenet_health_holds(struct fakenet *net, size_t idx, const char *const *backends, size_t n,

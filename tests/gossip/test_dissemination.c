@@ -34,28 +34,16 @@ static struct fakenet *converged_cluster(size_t n, uint64_t seed)
     return net;
 }
 
-struct item_arg {
-    const char *key;
-    uint64_t version;
-};
-
-static bool item_everywhere(struct fakenet *net, void *arg)
-{
-    struct item_arg *a = arg;
-
-    return fakenet_item_everywhere(net, a->key, a->version);
-}
-
 static uint64_t spread_rounds(size_t n)
 {
     struct fakenet *net = converged_cluster(n, 300 + n);
-    struct item_arg a = {"name/app", 1};
+    struct fakenet_item_at a = {"name/app", 1};
     struct gossip_config cfg;
     uint64_t t;
 
     fakenet_config(net, 0, &cfg);
     assert_int_equal(fakenet_publish(net, 0, a.key, 1, "backends=10.0.0.1:80", 20), 0);
-    t = fakenet_run_until(net, item_everywhere, &a, 10, 60000);
+    t = fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 60000);
     assert_true(t != UINT64_MAX);
     fakenet_free(net);
     return (t + cfg.gossip_interval_ms - 1) / cfg.gossip_interval_ms;
@@ -90,7 +78,7 @@ static uint64_t items_sent(struct fakenet *net, size_t idx)
 static void test_first_send_is_immediate(void **state)
 {
     struct fakenet *net = converged_cluster(5, 77);
-    struct item_arg a = {"name/first", 1};
+    struct fakenet_item_at a = {"name/first", 1};
     struct gossip_config cfg;
     uint64_t t0, sent;
 
@@ -130,7 +118,7 @@ static void test_record_not_starved_by_membership_storm(void **state)
 {
     size_t n = 100;
     struct fakenet *net = fakenet_new(n, 77);
-    struct item_arg a = {"name/storm", 1};
+    struct fakenet_item_at a = {"name/storm", 1};
     struct gossip_stats st;
     uint64_t t;
 
@@ -142,7 +130,7 @@ static void test_record_not_starved_by_membership_storm(void **state)
     gossip_stats_get(net->nodes[0].g, &st);
     assert_true(st.queue_membership > 20);
     assert_int_equal(fakenet_publish(net, 0, a.key, 1, "x", 1), 0);
-    t = fakenet_run_until(net, item_everywhere, &a, 10, 30000);
+    t = fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 30000);
     printf("  record published during a %u-entry membership backlog reached all in %llu ms\n",
            st.queue_membership, (unsigned long long)t);
     assert_true(t <= 4000);
@@ -152,7 +140,7 @@ static void test_record_not_starved_by_membership_storm(void **state)
 static void test_newer_version_replaces_older_in_flight(void **state)
 {
     struct fakenet *net = converged_cluster(30, 5);
-    struct item_arg a = {"name/app", 3};
+    struct fakenet_item_at a = {"name/app", 3};
     struct gossip_stats st;
 
     (void)state;
@@ -166,7 +154,7 @@ static void test_newer_version_replaces_older_in_flight(void **state)
     assert_int_equal(gossip_broadcast(net->nodes[4].g, "name/app", 2, (const uint8_t *)"v2", 2), 0);
     gossip_stats_get(net->nodes[4].g, &st);
     assert_int_equal(st.queue_data, 1);
-    assert_true(fakenet_run_until(net, item_everywhere, &a, 10, 30000) != UINT64_MAX);
+    assert_true(fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 30000) != UINT64_MAX);
     for (size_t i = 0; i < 30; i++)
         assert_memory_equal(fakenet_item(&net->nodes[i], "name/app")->value, "v3", 2);
     fakenet_free(net);
@@ -175,14 +163,14 @@ static void test_newer_version_replaces_older_in_flight(void **state)
 static void test_big_record_travels_over_tcp(void **state)
 {
     struct fakenet *net = converged_cluster(20, 9);
-    struct item_arg a = {"name/big", 1};
+    struct fakenet_item_at a = {"name/big", 1};
     static uint8_t value[2500];
     uint64_t streams_before = net->stream_count;
 
     (void)state;
     memset(value, 'b', sizeof(value));
     assert_int_equal(fakenet_publish(net, 3, a.key, 1, value, sizeof(value)), 0);
-    assert_true(fakenet_run_until(net, item_everywhere, &a, 10, 30000) != UINT64_MAX);
+    assert_true(fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 30000) != UINT64_MAX);
     assert_true(net->stream_count > streams_before);
     assert_int_equal(fakenet_item(&net->nodes[17], "name/big")->len, sizeof(value));
     assert_int_equal(gossip_broadcast(net->nodes[3].g, "k", 1, value, GOSSIP_ITEM_MAX + 1),
@@ -227,13 +215,13 @@ static void test_partition_heals_and_release_sticks(void **state)
 {
     size_t n = 20;
     struct fakenet *net = converged_cluster(n, 17);
-    struct item_arg a = {"name/gone", 1};
+    struct fakenet_item_at a = {"name/gone", 1};
     uint64_t t;
 
     (void)state;
     assert_int_equal(fakenet_publish(net, 0, "name/gone", 1, "owner=alice", 11), 0);
     assert_int_equal(fakenet_publish(net, 0, "name/east", 1, "v1", 2), 0);
-    assert_true(fakenet_run_until(net, item_everywhere, &a, 10, 30000) != UINT64_MAX);
+    assert_true(fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 30000) != UINT64_MAX);
     fakenet_run(net, 20000);
     /* split 10 / 10 long enough for each side to declare the other dead */
     for (size_t i = n / 2; i < n; i++)

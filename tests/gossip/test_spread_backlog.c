@@ -24,18 +24,6 @@
 #include "fakenet.h"
 #include "gossip/gossip_int.h"
 
-struct item_arg {
-    const char *key;
-    uint64_t version;
-};
-
-static bool item_everywhere(struct fakenet *net, void *arg)
-{
-    struct item_arg *a = arg;
-
-    return fakenet_item_everywhere(net, a->key, a->version);
-}
-
 static size_t data_queued(struct fakenet *net, size_t idx)
 {
     struct gossip *g = net->nodes[idx].g;
@@ -81,11 +69,11 @@ static void test_new_record_spreads_behind_backlog(void **state)
         }
 
     for (size_t t = 0; t < TRIALS; t++) {
-        struct item_arg a = {key, 1};
+        struct fakenet_item_at a = {key, 1};
         uint64_t took;
         snprintf(key, sizeof(key), "new/%zu", t);
         assert_int_equal(fakenet_publish(net, PUBLISHER, key, 1, value, sizeof(value)), 0);
-        took = fakenet_run_until(net, item_everywhere, &a, 10, 1000);
+        took = fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 1000);
         if (took == UINT64_MAX) {
             printf("  %s: not everywhere after 1 s:", key);
             for (size_t i = 0; i < N; i++) {
@@ -104,7 +92,7 @@ static void test_new_record_spreads_behind_backlog(void **state)
             }
             printf("\n");
             slow++;
-            fakenet_run_until(net, item_everywhere, &a, 10, 60000);
+            fakenet_run_until(net, fakenet_item_at_everywhere, &a, 10, 60000);
         }
         fakenet_run(net, 300);
     }

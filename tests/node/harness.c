@@ -90,17 +90,25 @@ int nt_free_port(const char *ip)
     return port;
 }
 
+/* Reads the start of n's log (at most cap - 1 bytes) into buf, NUL-terminated; its length. */
+static size_t nt_read_log(const struct nt_node *n, char *buf, size_t cap)
+{
+    FILE *f = fopen(n->log, "r");
+    size_t len = 0;
+
+    if (f) {
+        len = fread(buf, 1, cap - 1, f);
+        fclose(f);
+    }
+    buf[len] = '\0';
+    return len;
+}
+
 static void nt_print_log(const struct nt_node *n)
 {
     char buf[8192];
-    FILE *f = fopen(n->log, "r");
-    size_t len;
 
-    if (!f)
-        return;
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[len] = '\0';
-    fclose(f);
+    nt_read_log(n, buf, sizeof(buf));
     fprintf(stderr, "---- log of %s ----\n%s----\n", n->dir, buf);
 }
 
@@ -109,16 +117,9 @@ static void nt_print_log(const struct nt_node *n)
 static void nt_print_exit_report(const struct nt_node *n)
 {
     static char buf[1 << 20];
-    FILE *f = fopen(n->log, "r");
-    const char *from;
-    size_t len;
+    size_t len = nt_read_log(n, buf, sizeof(buf));
+    const char *from = strstr(buf, "WARNING: ThreadSanitizer");
 
-    if (!f)
-        return;
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[len] = '\0';
-    fclose(f);
-    from = strstr(buf, "WARNING: ThreadSanitizer");
     if (!from)
         from = strstr(buf, "ERROR: AddressSanitizer");
     if (!from)
