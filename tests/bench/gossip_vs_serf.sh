@@ -23,6 +23,8 @@
 #
 #   tests/bench/gossip_vs_serf.sh [BUILD_DIR]
 #     SIZES="5 20 50" CONFIGS="shipped equal" REPEAT=1 SETTLE=35 MEASURE=60 LOSS=0
+#     SYSTEMS="serf webgw" (one of them alone: no ratios; for looking into one side)
+# Each run prints its kill timeline: the first survivor's suspicion, the first death, the last.
 # LOSS=10 drops 10% of every packet arriving in the namespace (iptables INPUT, statistic
 # match; both systems alike, TCP and UDP) for the whole run: suspicions and false deaths under
 # loss. Bytes are counted on OUTPUT, before the drop.
@@ -38,7 +40,7 @@ command -v serf >/dev/null || { echo "gossip_vs_serf: serf missing: scripts/inst
 command -v iptables >/dev/null || { echo "gossip_vs_serf: iptables missing" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "gossip_vs_serf: needs root (network namespaces and iptables)" >&2; exit 1; }
 export WEBGW SIZES=${SIZES:-"5 20 50"} CONFIGS=${CONFIGS:-"shipped equal"} REPEAT=${REPEAT:-1} \
-    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60} LOSS=${LOSS:-0}
+    SETTLE=${SETTLE:-35} MEASURE=${MEASURE:-60} LOSS=${LOSS:-0} SYSTEMS=${SYSTEMS:-"serf webgw"}
 
 exec python3 - <<'PY'
 import base64, os, re, shutil, signal, statistics, subprocess, tempfile, threading, time
@@ -50,6 +52,7 @@ REPEAT = int(os.environ["REPEAT"])
 SETTLE = float(os.environ["SETTLE"])
 MEASURE = float(os.environ["MEASURE"])
 LOSS = float(os.environ["LOSS"])
+SYSTEMS = os.environ["SYSTEMS"].split()
 PORT = 7946
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -133,6 +136,9 @@ class Proc:
     def kill9(self):
         self.p.send_signal(signal.SIGKILL)
         self.p.wait()
+    def terminate(self):
+        if self.p.poll() is None:
+            self.p.terminate()
     def stop(self):
         if self.p.poll() is None:
             self.p.terminate()
@@ -252,13 +258,20 @@ def run(cls, config, n):
         dead_at = lambda i: procs[i].first(lambda l: sysm.is_dead(l, vname), t_kill)
         if wait_all(lambda: all(dead_at(i) is not None for i in surv), 120):
             res["kill"] = max(dead_at(i) for i in surv) - t_kill
+            res["kill_first"] = min(dead_at(i) for i in surv) - t_kill
         else:
-            res["kill"] = None
+            res["kill"] = res["kill_first"] = None
+        # when the first survivor suspected the victim (Serf logs the accuser's "Suspect")
+        sus = [procs[i].first(lambda l: sysm.is_suspect(l) and vname in l, t_kill) for i in surv]
+        sus = [t for t in sus if t is not None]
+        res["kill_suspect"] = min(sus) - t_kill if sus else None
         res["false"] = sum(procs[i].count(lambda l: sysm.any_dead(l) and vname not in l)
                            for i in surv)
         res["suspect"] = sum(p.count(lambda l: sysm.is_suspect(l) and vname not in l)
                              for p in procs)
     finally:
+        for p in procs:
+            p.terminate()
         for p in procs:
             p.stop()
         ns.close()
@@ -286,11 +299,17 @@ results = {}
 for config in CONFIGS:
     for n in SIZES:
         for cls in (Serf, Webgw):
-            results[(config, cls.label, n)] = [run(cls, config, n) for _ in range(REPEAT)]
-            r = results[(config, cls.label, n)][-1]
-            print("  done %s %s n=%d: join %s kill %s udp %.0f B/s tcp %.0f B/s" % (
-                config, cls.label, n, fmt(r["join"]), fmt(r["kill"]), r["udp"], r["tcp"]),
-                flush=True)
+            if cls.label not in SYSTEMS:
+                continue
+            results[(config, cls.label, n)] = []
+            for _ in range(REPEAT):
+                r = run(cls, config, n)
+                results[(config, cls.label, n)].append(r)
+                print("  done %s %s n=%d: join %s kill %s (first suspect %s, first dead %s) "
+                      "udp %.0f B/s tcp %.0f B/s" % (
+                          config, cls.label, n, fmt(r["join"]), fmt(r["kill"]),
+                          fmt(r["kill_suspect"]), fmt(r["kill_first"]), r["udp"], r["tcp"]),
+                      flush=True)
 
 for config in CONFIGS:
     print()
@@ -301,6 +320,8 @@ for config in CONFIGS:
         "CPU ms/s", "false", "suspect"))
     for n in SIZES:
         for lab in ("serf", "webgw"):
+            if lab not in SYSTEMS:
+                continue
             rs = results[(config, lab, n)]
             udp, tcp = med([r["udp"] for r in rs]), med([r["tcp"] for r in rs])
             print("%-4d %-6s %8s %8s %9.1f %9.1f %9.1f %8.2f %9.2f %6d %8d" % (
@@ -308,6 +329,8 @@ for config in CONFIGS:
                 udp, tcp, udp + tcp, med([r["udp_pkts"] for r in rs]),
                 med([r["cpu"] for r in rs]), sum(r["false"] for r in rs),
                 sum(r["suspect"] for r in rs)))
+    if len(SYSTEMS) < 2:
+        continue
     print("ratios, webgw / serf (kill -9 detection time: below 1 is faster; bytes: below 1 is "
           "cheaper):")
     for n in SIZES:
