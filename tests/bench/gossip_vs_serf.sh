@@ -53,6 +53,11 @@ SETTLE = float(os.environ["SETTLE"])
 MEASURE = float(os.environ["MEASURE"])
 LOSS = float(os.environ["LOSS"])
 SYSTEMS = os.environ["SYSTEMS"].split()
+for what, given, known in (("SYSTEMS", SYSTEMS, ("serf", "webgw")),
+                           ("CONFIGS", CONFIGS, ("shipped", "equal"))):
+    if not given or any(v not in known for v in given):
+        raise SystemExit("gossip_vs_serf: %s takes %s, not %r" % (what, " and/or ".join(known),
+                                                                 " ".join(given)))
 PORT = 7946
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -141,7 +146,7 @@ class Proc:
             self.p.terminate()
     def stop(self):
         if self.p.poll() is None:
-            self.p.terminate()
+            self.terminate()
             try:
                 self.p.wait(10)
             except subprocess.TimeoutExpired:
